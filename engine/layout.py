@@ -1,0 +1,124 @@
+"""Column layout of the arrays the kernels read and write.
+
+The compiler writes these columns, the kernels read them by these names, and the Python
+wrappers decode the outputs with them: one definition, no magic indexes.
+"""
+
+from __future__ import annotations
+
+# ---- offer table: int64[n_offers, OFFER_COLS] -------------------------------------------
+O_KIND = 0
+O_PHASE = 1
+O_MODE = 2
+O_GROUP = 3  # group number or NO_GROUP
+O_ACTIVATION = 4  # 0 automatic, 1 coupon
+O_FUNDER = 5  # index into CompiledRules.funder_ids
+O_FUNDED_BPS = 6
+O_PER_TX = 7  # 0 = no cap
+O_MAX_DISCOUNT = 8  # 0 = no cap
+O_SCOPE = 9  # product set index
+O_NEEDS_MEMBER = 10
+O_BIRTHDAY = 11
+O_MIN_BASKET = 12
+O_MIN_QTY = 13
+O_MIN_AMOUNT = 14
+O_STARTS = 15  # epoch seconds, inclusive
+O_ENDS = 16  # epoch seconds, exclusive
+O_WEEKDAYS = 17  # bit d set = ISO weekday d allowed; 0 = every day
+O_FROM_HOUR = 18
+O_TO_HOUR = 19
+O_TIER_MASK = 20  # 0 = any tier
+O_SEGMENT_MASK = 21  # 0 = no segment condition
+O_CHANNEL_MASK = 22  # 0 = every channel
+O_STORE_OFF = 23  # slice of RuleArrays.stores; length 0 = every store
+O_STORE_LEN = 24
+O_P1 = 25  # reward parameters, see compiler._reward_params
+O_P2 = 26
+O_P3 = 27
+O_LADDER_OFF = 28
+O_LADDER_LEN = 29
+O_BUNDLE_OFF = 30
+O_BUNDLE_LEN = 31
+O_ORDER_POS = 32  # position in evaluation order
+OFFER_COLS = 33
+
+NO_GROUP = -1
+OPEN_START = -(2**62)
+OPEN_END = 2**62
+
+# ---- product sets: int64[n_sets, SET_COLS]; values in RuleArrays.set_vals -----------------
+S_ALL = 0
+S_SKU_OFF, S_SKU_LEN = 1, 2
+S_CAT_OFF, S_CAT_LEN = 3, 4
+S_BRAND_OFF, S_BRAND_LEN = 5, 6
+S_VENDOR_OFF, S_VENDOR_LEN = 7, 8
+S_EXCL_OFF, S_EXCL_LEN = 9, 10
+SET_COLS = 11
+
+# ---- ladders: int64[n_steps, 3] (min_qty | threshold, amount, bps) ------------------------
+L_THRESHOLD, L_AMOUNT, L_BPS = 0, 1, 2
+# ---- bundle components: int64[n_components, 2] ------------------------------------------
+B_SET, B_QTY = 0, 1
+
+# ---- points programme: int64[PROGRAMME_COLS] ----------------------------------------------
+P_ENABLED = 0
+P_POINT_VALUE = 1
+P_EARN_PER = 2
+P_MIN_REDEEM = 3
+P_STEP = 4
+P_MAX_SHARE_BPS = 5
+PROGRAMME_COLS = 6
+
+# ---- basket lines: int64[n_lines, LINE_COLS] ----------------------------------------------
+L_SKU = 0  # catalogue/rule sku index or -1
+L_CAT = 1
+L_BRAND = 2
+L_VENDOR = 3
+L_QTY = 4
+L_PRICE = 5
+L_FLAGS = 6
+LINE_COLS = 7
+FLAG_NO_DISCOUNT = 1
+FLAG_NO_EARN = 2
+
+# ---- member: int64[MEMBER_COLS] -----------------------------------------------------------
+M_IS_MEMBER = 0
+M_TIER = 1  # tier index or NO_TIER
+M_SEGMENTS = 2  # bitmask over RuleSet.segments
+M_BIRTH_MONTH = 3
+M_POINTS = 4  # available points
+M_REDEEM = 5  # requested redemption, -1 = as many as allowed
+MEMBER_COLS = 6
+
+# ---- context: int64[CTX_COLS] -------------------------------------------------------------
+C_STORE = 0  # store index or -1
+C_CHANNEL = 1  # channel index or -1
+C_EPOCH = 2
+C_WEEKDAY = 3
+C_HOUR = 4
+C_MONTH = 5
+CTX_COLS = 6
+
+# ---- coupons: int64[k, 2] (offer, remaining uses); limits: int64[m, 4] --------------------
+LIM_OFFER, LIM_MEMBER_USES, LIM_TOTAL_USES, LIM_BUDGET = 0, 1, 2, 3
+
+# ---- outputs ------------------------------------------------------------------------------
+# One row table int64[cap, ROW_COLS] holds every variable-length output, tagged by ROW_TYPE,
+# so a call returns nothing but counts and the batch kernel gives each basket one slab.
+ROW_TYPE = 0
+ROW_DISCOUNT = 1  # line, offer, amount, funded
+ROW_APPLIED = 2  # offer, applications, points
+ROW_POINTS = 3  # offer (-1 = base), points            (component number = its rank)
+ROW_ATTRIBUTION = 4  # component number, line, points
+ROW_EXPLANATION = 5  # evaluation position, offer, reason, detail, related offer
+ROW_COLS = 6
+# line outputs int64[n, LINE_OUT_COLS]
+LO_NET, LO_TENDER, LO_POINTS = 0, 1, 2
+LINE_OUT_COLS = 3
+# counts int64[COUNT_COLS]
+N_ROWS = 0
+N_COMPONENTS = 1
+N_TENDER_POINTS = 2
+N_TENDER_CODE = 3
+N_OVERFLOW = 4
+COUNT_COLS = 5

@@ -1,0 +1,59 @@
+"""Shared fixtures: ``pricer`` runs every pricing test once per implementation.
+
+Tests call ``pricer(rules, catalogue, basket, member=None, **kw)`` and never an
+implementation directly, so the kernel can be added as a second parameter and every pinned
+expectation then holds for both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import pytest
+
+from engine.api import price
+from engine.catalogue import Catalogue
+from engine.compiler import compile_rules
+from engine.reference import price_reference
+from engine.rules import parse_rules
+from engine.types import Basket, Member, PricingResult
+from loyalty.v1 import rules_pb2
+
+Pricer = Callable[..., PricingResult]
+
+
+def _price_with_reference(rules: rules_pb2.RuleSet, catalogue: Catalogue, basket: Basket,
+                          member: Member | None, **kw: Any) -> PricingResult:
+    return price_reference(rules, catalogue, basket, member, **kw)
+
+
+def _price_with_kernel(rules: rules_pb2.RuleSet, catalogue: Catalogue, basket: Basket,
+                       member: Member | None, **kw: Any) -> PricingResult:
+    return price(compile_rules(rules, catalogue), basket, member, **kw)
+
+
+_IMPLEMENTATIONS: dict[str, Callable[..., PricingResult]] = {
+    "reference": _price_with_reference,
+    "kernel": _price_with_kernel,
+}
+
+
+@pytest.fixture(params=list(_IMPLEMENTATIONS), ids=list(_IMPLEMENTATIONS))
+def pricer(request: pytest.FixtureRequest) -> Pricer:
+    """``pricer(rules, catalogue, basket, member=None, **kw) -> PricingResult``.
+
+    ``rules`` may be a dict in rule-file form or a ``RuleSet``; ``catalogue`` may be ``None``
+    for an empty one.
+    """
+    implementation = _IMPLEMENTATIONS[request.param]
+
+    def run(rules: Mapping[str, Any] | rules_pb2.RuleSet, catalogue: Catalogue | None,
+              basket: Basket, member: Member | None = None, **kw: Any) -> PricingResult:
+        if not isinstance(rules, rules_pb2.RuleSet):
+            rules = parse_rules(dict(rules))
+        if catalogue is None:
+            catalogue = Catalogue.empty()
+        return implementation(rules, catalogue, basket, member, **kw)
+
+    return run
