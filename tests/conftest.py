@@ -10,7 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import os
+
 import pytest
+from hypothesis import HealthCheck, settings
 
 from engine.api import price
 from engine.catalogue import Catalogue
@@ -21,6 +24,13 @@ from engine.types import Basket, Member, PricingResult
 from loyalty.v1 import rules_pb2
 
 Pricer = Callable[..., PricingResult]
+
+# Deterministic by default (CI and `make test`); HYPOTHESIS_PROFILE=explore searches afresh.
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("explore", max_examples=5000, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 def _price_with_reference(rules: rules_pb2.RuleSet, catalogue: Catalogue, basket: Basket,

@@ -966,3 +966,38 @@ def test_funded_amounts_are_rounded_per_line(pricer):
     # funded sums the rounded rows: 167 + 51 = 218 (not rhu(434·0.5) = 217)
     assert result.offers == (AppliedOffer("vendor-deal", 434, "vendor-a", 218, 0, 1),
                              AppliedOffer("promo", 100, R, 33, 0, 1))
+
+
+# --- thresholds at their boundary: one unit below, exactly at, one unit above ---------------
+# A basket of one line, 1 x 1000 (or q x 100 for quantities), and an offer whose threshold is
+# 1000 (or 5 units); "at" must apply, "below" must not (with a shortfall of 1).
+
+_SPEND = {"spend_tiers": {"steps": [{"threshold_minor": 1000, "amount_minor": 100}]}}
+_QTY = {"qty_tiers": {"steps": [{"min_qty": 5, "percent_bps": 1000}]}}
+
+
+@pytest.mark.parametrize(("reward", "conditions", "price", "qty", "reason"), [
+    (_SPEND, {}, 1000, 1, None),  # S = 1000 = threshold -> 100 off
+    (_SPEND, {}, 999, 1, Reason.MIN_SPEND_NOT_REACHED),
+    (_SPEND, {}, 1001, 1, None),
+    (_order_amount(100), {"min_basket_minor": 1000}, 1000, 1, None),
+    (_order_amount(100), {"min_basket_minor": 1000}, 999, 1, Reason.MIN_BASKET_NOT_REACHED),
+    (_order_amount(100), {"min_amount_minor": 1000}, 1000, 1, None),
+    (_order_amount(100), {"min_amount_minor": 1000}, 999, 1, Reason.MIN_AMOUNT_NOT_REACHED),
+    (_order_amount(100), {"min_qty": 5}, 100, 5, None),
+    (_order_amount(100), {"min_qty": 5}, 100, 4, Reason.MIN_QTY_NOT_REACHED),
+    (_QTY, {}, 200, 5, None),  # 5 units -> 10% of 1000 = 100 off
+    (_QTY, {}, 200, 4, Reason.MIN_QTY_NOT_REACHED),
+])
+def test_thresholds_apply_exactly_at_the_boundary(pricer, reward, conditions, price, qty, reason):
+    # given one offer with a threshold and a basket right at, below or above it
+    rules = ruleset(offer("t", reward, conditions=conditions))
+    # when priced with explanations
+    result = pricer(rules, None, make_basket(("L1", "A", qty, price)), explain=True)
+    # then at or above the threshold it applies (100 off), below it explains a shortfall of 1
+    if reason is None:
+        assert result.discount_minor == 100
+        assert result.explanations == ()
+    else:
+        assert result.discount_minor == 0
+        assert result.explanations == (Explanation("t", reason, 1),)

@@ -1,0 +1,241 @@
+"""Hypothesis strategies: random but valid rule sets, catalogues, baskets and members.
+
+The universe is small on purpose (a handful of skus, categories, tiers, stores) so random
+offers and baskets collide often: shared lines, groups, exclusive modes, ties, caps.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from hypothesis import strategies as st
+
+from engine.catalogue import Catalogue
+from engine.rules import parse_rules
+from engine.types import Basket, Line, Member, RemainingLimits
+from engine.validate import validate
+
+SKUS = [f"S{i}" for i in range(8)]
+CATEGORIES = ["c1", "c2", "c3"]
+BRANDS = ["b1", "b2"]
+VENDORS = ["v1", "v2"]
+TIERS = ["t1", "t2"]
+SEGMENTS = ["g1", "g2", "g3"]
+STORES = ["s1", "s2"]
+CHANNELS = ["pos", "web"]
+T0 = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday
+ITEM = ("percent_off", "amount_off", "fixed_price", "qty_tiers", "buy_x_get_y", "bundle_price")
+ORDER = ("spend_tiers", "order_percent_off", "order_amount_off")
+POINTS = ("points_multiplier", "bonus_points")
+
+small = st.integers(0, 3)
+bps = st.integers(1, 10000)
+
+
+def subset(items: list[str], max_size: int = 2) -> st.SearchStrategy[list[str]]:
+    return st.lists(st.sampled_from(items), max_size=max_size, unique=True)
+
+
+@st.composite
+def product_sets(draw, skus: list[str] = SKUS) -> dict[str, Any]:
+    if draw(st.integers(0, 2)) == 0:
+        out: dict[str, Any] = {"all": True}
+    else:
+        out = {"skus": draw(subset(skus, 3)), "categories": draw(subset(CATEGORIES)),
+               "brands": draw(subset(BRANDS, 1)), "vendors": draw(subset(VENDORS, 1))}
+        if not any(out.values()):
+            out["skus"] = [draw(st.sampled_from(skus))]
+    out["exclude_skus"] = draw(subset(SKUS, 1)) if rarely(draw) else []
+    return out
+
+
+# Prices and thresholds share values so that "spend equals the threshold" happens.
+PRICES = [0, 1, 50, 100, 350, 999, 1000, 2000, 5990]
+AMOUNTS = [100, 350, 700, 1000, 1050, 2000, 3000, 5990, 11980]
+
+
+def lattice(lo: int, hi: int) -> st.SearchStrategy[int]:
+    return st.one_of(st.sampled_from([a for a in AMOUNTS if lo <= a <= hi]), st.integers(lo, hi))
+
+
+@st.composite
+def ladders(draw, key: str, lo: int, hi: int) -> list[int]:
+    values = lattice(lo, hi) if hi > 100 else st.integers(lo, hi)
+    return sorted(draw(st.lists(values, min_size=1, max_size=3, unique=True)))
+
+
+@st.composite
+def rewards(draw, kind: str) -> dict[str, Any]:
+    if kind in ("percent_off", "order_percent_off"):
+        return {"percent_bps": draw(bps)}
+    if kind in ("amount_off", "order_amount_off"):
+        return {"amount_minor": draw(st.integers(1, 3000))}
+    if kind == "fixed_price":
+        return {"price_minor": draw(st.integers(0, 3000))}
+    if kind == "qty_tiers":
+        return {"steps": [{"min_qty": q, "percent_bps": draw(bps)}
+                          for q in draw(ladders("q", 1, 8))]}
+    if kind == "buy_x_get_y":
+        return {"buy": draw(st.integers(1, 3)), "get": draw(st.integers(1, 2)),
+                "percent_bps": draw(st.sampled_from([10000, 5000, draw(bps)]))}
+    if kind == "bundle_price":
+        skus = draw(st.permutations(SKUS))
+        n = draw(st.integers(1, 3))
+        return {"components": [{"scope": {"skus": skus[2 * c:2 * c + 2]},
+                                "qty": draw(st.integers(1, 2))} for c in range(n)],
+                "price_minor": draw(st.integers(0, 6000))}
+    if kind == "spend_tiers":
+        repeat = draw(st.booleans())
+        steps = []
+        for t in draw(ladders("t", 1, 20000)):
+            if repeat or draw(st.booleans()):
+                steps.append({"threshold_minor": t, "amount_minor": draw(st.integers(1, 3000))})
+            else:
+                steps.append({"threshold_minor": t, "percent_bps": draw(bps)})
+        return {"steps": steps, "repeat": repeat}
+    if kind == "points_multiplier":
+        return {"extra_bps": draw(st.sampled_from([10000, 5000, draw(st.integers(1, 30000))]))}
+    per_unit = draw(st.integers(0, 20))
+    return {"per_unit": per_unit, "per_transaction": draw(st.integers(0 if per_unit else 1, 50))}
+
+
+def rarely(draw) -> bool:
+    """True about one time in eight: restrictive conditions must not drown the rewards."""
+    return draw(st.integers(0, 7)) == 0
+
+
+@st.composite
+def conditions(draw) -> dict[str, Any]:
+    c: dict[str, Any] = {}
+    if rarely(draw):
+        c["tiers"] = draw(subset(TIERS, 1))
+    if rarely(draw):
+        c["segments"] = draw(subset(SEGMENTS))
+    if rarely(draw):
+        c["stores"] = draw(subset(STORES, 1))
+    if rarely(draw):
+        c["channels"] = draw(subset(CHANNELS, 1))
+    if rarely(draw):
+        start = T0 + timedelta(hours=draw(st.integers(0, 24 * 7)))
+        c["starts_at"] = start.isoformat()
+        c["ends_at"] = (start + timedelta(hours=draw(st.integers(1, 24 * 7)))).isoformat()
+    if rarely(draw):
+        c["weekdays"] = draw(st.lists(st.integers(1, 7), min_size=1, max_size=5, unique=True))
+    if rarely(draw):
+        lo, hi = draw(st.integers(0, 23)), draw(st.integers(0, 24))
+        if lo != hi:
+            c["from_hour"], c["to_hour"] = lo, hi
+    c["birthday_month"] = rarely(draw) and rarely(draw)
+    c["member_required"] = rarely(draw)
+    if rarely(draw):
+        c["min_basket_minor"] = draw(lattice(0, 10000))
+    if rarely(draw):
+        c["min_qty"] = draw(st.integers(0, 6))
+    if rarely(draw):
+        c["min_amount_minor"] = draw(lattice(0, 6000))
+    return c
+
+
+@st.composite
+def offers(draw, index: int) -> dict[str, Any]:
+    kind = draw(st.sampled_from(ITEM + ORDER + POINTS))
+    phase = "item" if kind in ITEM else "order" if kind in ORDER else "points"
+    group = "" if phase == "points" else draw(st.sampled_from(["", "", "ga", "ga", "gb"]))
+    offer: dict[str, Any] = {
+        "id": f"o{draw(st.integers(0, 99)):02d}x{index}",
+        "activation": "COUPON" if rarely(draw) else "AUTOMATIC",
+        "scope": draw(product_sets()),
+        "conditions": draw(conditions()),
+        "stacking": {"priority": draw(small), "group": f"{phase}-{group}" if group else "",
+                     "mode": draw(st.sampled_from(["STACKABLE", "STACKABLE", "EXCLUSIVE",
+                                                   "EXCLUSIVE_ORDER"]))},
+        "funding": {"funder_id": draw(st.sampled_from(["", "retailer", "v1", "v2"])),
+                    "funded_share_bps": draw(st.sampled_from([0, 5000, 10000, draw(bps)]))},
+        "limits": {"per_transaction": draw(st.sampled_from([0, 0, 1, 2]))},
+        kind: draw(rewards(kind)),
+    }
+    if phase != "points" and draw(st.integers(0, 3)) == 0:
+        offer["limits"]["max_discount_minor"] = draw(st.integers(1, 3000))
+    return offer
+
+
+@st.composite
+def rule_sets(draw, max_offers: int = 8) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "currency": "CNY",
+        "timezone": draw(st.sampled_from(["Asia/Shanghai", "UTC", "America/New_York"])),
+        "tiers": [{"id": t, "earn_multiplier_bps": draw(st.sampled_from([10000, 12500, 20000]))}
+                  for t in TIERS],
+        "segments": [{"id": s} for s in SEGMENTS],
+        "offers": [draw(offers(i)) for i in range(draw(st.integers(1, max_offers)))],
+    }
+    if draw(st.integers(0, 5)) > 0:
+        out["points"] = {
+            "point_value_minor": draw(st.sampled_from([1, 10, 7])),
+            "earn_per_amount_minor": draw(st.sampled_from([1, 100, 1000, 333])),
+            "min_redeem_points": draw(st.sampled_from([0, 10, 100])),
+            "redeem_step_points": draw(st.sampled_from([1, 10, 50])),
+            "max_redeem_share_bps": draw(st.sampled_from([0, 5000, 10000, draw(bps)])),
+        }
+    else:
+        out["offers"] = [o for o in out["offers"]
+                         if not ({"points_multiplier", "bonus_points"} & o.keys())]
+    return out
+
+
+@st.composite
+def catalogues(draw) -> Catalogue:
+    rows = []
+    for sku in SKUS[:-1]:  # the last sku is unknown to the catalogue
+        rows.append({"sku": sku, "category": draw(st.sampled_from(CATEGORIES)),
+                     "brand": draw(st.sampled_from(BRANDS)),
+                     "vendor": draw(st.sampled_from(VENDORS)),
+                     "no_discount": draw(st.integers(0, 7)) == 0,
+                     "no_earn": draw(st.integers(0, 7)) == 0})
+    return Catalogue.from_rows(rows)
+
+
+@st.composite
+def baskets(draw, max_lines: int = 6) -> Basket:
+    n = draw(st.integers(2, max_lines))
+    lines = []
+    for i in range(n):
+        override = draw(st.integers(0, 5)) == 0
+        lines.append(Line(f"L{i}", draw(st.sampled_from(SKUS)), draw(st.integers(1, 5)),
+                          draw(st.one_of(st.sampled_from(PRICES), st.integers(0, 5000))),
+                          category=draw(st.sampled_from(CATEGORIES)) if override else ""))
+    at = T0 + timedelta(minutes=draw(st.integers(0, 60 * 24 * 9)))
+    return Basket(tuple(lines), at, draw(st.sampled_from(STORES + [""])),
+                  draw(st.sampled_from(CHANNELS + [""])))
+
+
+@st.composite
+def members(draw, offer_ids: list[str]) -> Member | None:
+    if draw(st.integers(0, 4)) == 0:
+        return None
+    wallet = {o: draw(st.integers(0, 2)) for o in draw(subset(offer_ids, 3))} if offer_ids else {}
+    return Member("m1", tier=draw(st.sampled_from(TIERS + ["", "gone"])),
+                  segments=frozenset(draw(subset(SEGMENTS))),
+                  birthday_month=draw(st.integers(0, 12)),
+                  available_points=draw(st.sampled_from([0, 50, 1000, draw(st.integers(-5, 9000))])),
+                  wallet=wallet)
+
+
+maybe = st.sampled_from([None, None, 0, 1, 2, 700])
+
+
+@st.composite
+def pricing_cases(draw, max_offers: int = 8):
+    """(rules, catalogue, basket, member, keyword arguments) for ``pricer``."""
+    data = draw(rule_sets(max_offers))
+    rules = parse_rules(data)
+    catalogue = draw(catalogues())
+    assert validate(rules, catalogue) == [], validate(rules, catalogue)
+    ids = [o["id"] for o in data["offers"]]
+    kw = {"coupons": draw(subset(ids, 2)) if ids else [],
+          "redeem_points": draw(st.sampled_from([0, -1, 100, draw(st.integers(1, 3000))])),
+          "limits": {o: RemainingLimits(draw(maybe), draw(maybe), draw(maybe))
+                     for o in draw(subset(ids, 3))} if ids else {},
+          "explain": draw(st.booleans())}
+    return rules, catalogue, draw(baskets()), draw(members(ids)), kw
