@@ -10,11 +10,11 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import polars as pl
+from loyalty.v1 import rules_pb2
 
 from engine.catalogue import Catalogue
 from engine.rules import parse_rules
 from engine.types import Basket, Line, Member
-from loyalty.v1 import rules_pb2
 
 N_CATEGORIES = 400
 N_BRANDS = 2_000
@@ -75,9 +75,13 @@ def make_rules(n_offers: int, n_skus: int, seed: int = 11, coupon_share: float =
             offer["buy_x_get_y"] = {"buy": 2, "get": 1, "percent_bps": 10000}
             offer["limits"] = {"per_transaction": 2}
         elif kind == 5:
+            # components must not overlap (validation): a clash moves the second one along,
+            # without an extra draw, so every other offer stays as the seed made it
+            c0, c1 = int(rng.integers(0, N_CATEGORIES)), int(rng.integers(0, N_CATEGORIES))
+            c1 = (c1 + 1) % N_CATEGORIES if c1 == c0 else c1
             offer["bundle_price"] = {"components": [
-                {"scope": {"categories": [f"cat{rng.integers(0, N_CATEGORIES):03d}"]}, "qty": 1},
-                {"scope": {"categories": [f"cat{rng.integers(0, N_CATEGORIES):03d}"]}, "qty": 1}],
+                {"scope": {"categories": [f"cat{c0:03d}"]}, "qty": 1},
+                {"scope": {"categories": [f"cat{c1:03d}"]}, "qty": 1}],
                 "price_minor": int(rng.integers(10, 200)) * 100}
             offer["scope"] = {"all": True} if k % 1000 == 5 else offer["scope"]
         elif kind == 6:
@@ -147,3 +151,68 @@ def make_member(w: Workload, wallet_size: int = 20, seed: int = 5) -> Member:
         wallet = {w.coupon_offers[i]: 1 for i in picks}
     return Member("M0000001", tier="vip", segments=frozenset({"seg1", "seg4"}),
                   birthday_month=11, available_points=5_000, wallet=wallet)
+
+
+HISTORY_TIERS = ("", "member", "gold", "vip")  # "" = guest
+HISTORY_SEGMENTS = ((), ("seg1",), ("seg1", "seg4"), ("seg2", "seg7"))
+
+
+def make_history_frames(w: Workload, n_baskets: int, max_lines: int = 10, mean_lines: float = 5.0,
+                        seed: int = 13) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """History-like baskets as the polars frames ``engine.frames`` reads (lines, baskets).
+
+    ``1..max_lines`` lines per basket (1 + binomial, mean ``mean_lines``); 70% of baskets
+    belong to members of some tier, 10% present one coupon. Built column-wise, so a million
+    baskets take seconds.
+    """
+    rng = np.random.default_rng(seed)
+    n_lines = 1 + rng.binomial(max_lines - 1, (mean_lines - 1) / (max_lines - 1), n_baskets)
+    total = int(n_lines.sum())
+    skus = rng.integers(0, len(w.catalogue), total)
+    lines = pl.DataFrame({
+        "basket": np.repeat(np.arange(n_baskets, dtype=np.int64), n_lines),
+        "sku": pl.Series("sku", w.catalogue.sku, dtype=pl.String).gather(skus),
+        "quantity": rng.integers(1, 4, total),
+        "unit_price_minor": w.prices[skus].astype(np.int64),
+    })
+    minutes = rng.integers(0, 60 * 24 * 14, n_baskets)
+    at = np.datetime64(START.replace(tzinfo=None), "us") + minutes.astype("timedelta64[m]")
+    tier = rng.choice(len(HISTORY_TIERS), n_baskets, p=(0.3, 0.4, 0.2, 0.1))
+    segments = rng.integers(0, len(HISTORY_SEGMENTS), n_baskets)
+    coupon = np.where(rng.random(n_baskets) < 0.1,
+                      rng.integers(0, max(len(w.coupon_offers), 1), n_baskets) + 1, 0)
+    coupon_lists = [[]] + [[c] for c in w.coupon_offers] if w.coupon_offers else [[]]
+    coupon = np.minimum(coupon, len(coupon_lists) - 1)
+    baskets = pl.DataFrame({
+        "occurred_at": pl.Series(at).dt.replace_time_zone("UTC"),
+        "store_id": pl.Series([f"S{s:03d}" for s in range(50)]).gather(np.arange(n_baskets) % 50),
+        "channel": pl.Series(["pos"]).gather(np.zeros(n_baskets, dtype=np.int64)),
+        "member_id": pl.Series(["", "M"]).gather((tier > 0).astype(np.int64)),
+        "tier": pl.Series(HISTORY_TIERS).gather(tier),
+        "birthday_month": rng.integers(1, 13, n_baskets),
+        "available_points": rng.integers(0, 20_000, n_baskets),
+        "segments": pl.Series([list(s) for s in HISTORY_SEGMENTS],
+                              dtype=pl.List(pl.String)).gather(segments),
+        "coupons": pl.Series(coupon_lists, dtype=pl.List(pl.String)).gather(coupon),
+    })
+    return lines, baskets
+
+
+def frames_to_objects(lines: pl.DataFrame, baskets: pl.DataFrame, n: int,
+                      ) -> list[tuple[Basket, Member | None, tuple[str, ...]]]:
+    """The first ``n`` baskets of ``make_history_frames`` as (basket, member, coupons) objects,
+    for ``engine.price`` and the reference evaluator."""
+    head = lines.filter(pl.col("basket") < n)
+    by_basket: list[list[Line]] = [[] for _ in range(n)]
+    for b, sku, q, p in head.select("basket", "sku", "quantity", "unit_price_minor").iter_rows():
+        by_basket[b].append(Line(f"L{len(by_basket[b]) + 1}", sku, q, p))
+    out = []
+    for b, row in enumerate(baskets.head(n).iter_rows(named=True)):
+        at = row["occurred_at"].astimezone(UTC)
+        basket = Basket(tuple(by_basket[b]), at, store_id=row["store_id"], channel=row["channel"])
+        member = (Member(f"M{b:07d}", tier=row["tier"], segments=frozenset(row["segments"]),
+                         birthday_month=row["birthday_month"],
+                         available_points=row["available_points"])
+                  if row["member_id"] else None)
+        out.append((basket, member, tuple(row["coupons"])))
+    return out

@@ -31,8 +31,8 @@ class RuleArrays(NamedTuple):
     set_vals: np.ndarray  # int64[]: sorted slices of sku/category/brand/vendor indexes
     inv_base: np.ndarray  # int64[4]: first key of skus, categories, brands, vendors
     inv_off: np.ndarray  # int64[n_keys + 1]: CSR offsets key -> offers
-    inv_val: np.ndarray  # int64[]: offer indexes
-    all_offers: np.ndarray  # int64[]: offers whose scope is `all`
+    inv_pos: np.ndarray  # int64[]: evaluation positions of those offers (sorted per key)
+    all_pos: np.ndarray  # int64[]: evaluation positions of offers whose scope is `all`
     ladder: np.ndarray  # int64[n_steps, 3]
     bundle: np.ndarray  # int64[n_components, 2]
     stores: np.ndarray  # int64[]: sorted store indexes per offer slice
@@ -176,8 +176,8 @@ def compile_rules(rules: rules_pb2.RuleSet, catalogue: Catalogue | None = None,
     set_arr = np.array(sets, dtype=np.int64).reshape(-1, L.SET_COLS)
     vals = np.array(set_vals, dtype=np.int64)
     inv_base = np.cumsum([0, len(skus), len(cats), len(brands)], dtype=np.int64)
-    inv_off, inv_val, all_offers = _inverted_index(table, set_arr, vals, inv_base,
-                                                   int(inv_base[-1]) + len(vendors))
+    inv_off, inv_pos, all_pos = _inverted_index(table, set_arr, vals, inv_base,
+                                                int(inv_base[-1]) + len(vendors))
 
     prog = np.zeros(L.PROGRAMME_COLS, dtype=np.int64)
     if rules.HasField("points"):
@@ -192,8 +192,8 @@ def compile_rules(rules: rules_pb2.RuleSet, catalogue: Catalogue | None = None,
         set_vals=vals,
         inv_base=inv_base,
         inv_off=inv_off,
-        inv_val=inv_val,
-        all_offers=all_offers,
+        inv_pos=inv_pos,
+        all_pos=all_pos,
         ladder=np.array(ladder, dtype=np.int64).reshape(-1, 3),
         bundle=np.array(bundle, dtype=np.int64).reshape(-1, 2),
         stores=np.array(store_vals, dtype=np.int64),
@@ -262,10 +262,15 @@ def _evaluation_order(offers: list, table: np.ndarray) -> np.ndarray:
 
 def _inverted_index(table: np.ndarray, sets: np.ndarray, vals: np.ndarray, inv_base: np.ndarray,
                     n_keys: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """CSR map from every sku/category/brand/vendor key to the offers whose scope lists it."""
+    """CSR map from every sku/category/brand/vendor key to the offers whose scope lists it.
+
+    Offers are stored as their evaluation positions, so finding a basket's candidates in
+    order never touches the offer table.
+    """
     keys: list[np.ndarray] = []
     owners: list[np.ndarray] = []
     scope = table[:, L.O_SCOPE]
+    pos = table[:, L.O_ORDER_POS]
     for kind, (off_col, len_col) in enumerate(((L.S_SKU_OFF, L.S_SKU_LEN),
                                                (L.S_CAT_OFF, L.S_CAT_LEN),
                                                (L.S_BRAND_OFF, L.S_BRAND_LEN),
@@ -273,15 +278,15 @@ def _inverted_index(table: np.ndarray, sets: np.ndarray, vals: np.ndarray, inv_b
         offs, lens = sets[scope, off_col], sets[scope, len_col]
         for o in np.nonzero(lens)[0]:
             keys.append(vals[offs[o]:offs[o] + lens[o]] + inv_base[kind])
-            owners.append(np.full(lens[o], o, dtype=np.int64))
+            owners.append(np.full(lens[o], pos[o], dtype=np.int64))
     if keys:
         k = np.concatenate(keys)
         v = np.concatenate(owners)
-        order = np.argsort(k, kind="stable")
+        order = np.lexsort((v, k))
         k, v = k[order], v[order]
     else:
         k = v = np.zeros(0, dtype=np.int64)
     inv_off = np.zeros(n_keys + 1, dtype=np.int64)
     np.cumsum(np.bincount(k, minlength=n_keys), out=inv_off[1:])
-    all_offers = np.nonzero(sets[scope, L.S_ALL])[0].astype(np.int64) if len(scope) else k[:0]
-    return inv_off, v.astype(np.int64), all_offers
+    everything = np.nonzero(sets[scope, L.S_ALL])[0] if len(scope) else np.zeros(0, np.int64)
+    return inv_off, v.astype(np.int64), np.sort(pos[everything]).astype(np.int64)

@@ -1,0 +1,316 @@
+"""Machine info, goal checks and the outputs of ``benchmarks.kernel``: a printed table,
+``kernel.json`` (every figure), ``kernel.md`` (goal / measured / met?) and PNG plots."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; must precede pyplot
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import LogFormatter, NullFormatter  # noqa: E402
+
+GOAL_SIZES = {"offers": 10_000, "skus": 200_000, "lines": 20}  # DESIGN.md §8
+PERCENTILES = (1, 5, 10, 25, 50, 75, 90, 95, 99, 99.9)
+
+
+# --- machine ---------------------------------------------------------------------------------
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def load_average() -> list[float]:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return []
+
+
+def threading_layer() -> str:
+    """The layer numba's parallel kernels ran on (known only after one ran)."""
+    import numba
+
+    try:
+        return numba.threading_layer()
+    except ValueError:
+        return "none started"
+
+
+def _version(package: str) -> str:
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "not installed"
+
+
+def _git_commit() -> str:
+    try:  # read-only; a dirty tree shows in kernel_source_hash instead
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, timeout=5, cwd=Path(__file__).parent).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def machine_info() -> dict[str, Any]:
+    import numba
+
+    from engine.config import kernel_source_hash
+
+    return {
+        "date_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+        "cpu_model": cpu_model(),
+        "cores": os.cpu_count(),
+        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+        else os.cpu_count(),
+        "numba_threads": numba.get_num_threads(),
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+        "numpy": _version("numpy"), "numba": _version("numba"), "polars": _version("polars"),
+        "matplotlib": _version("matplotlib"),
+        "git_commit": _git_commit(),
+        "kernel_source_hash": kernel_source_hash(),
+        "load_average_start": load_average(),
+    }
+
+
+def machine_line(m: dict[str, Any]) -> str:
+    return f"{m['cpu_model']}, {m['usable_cores']} cores"
+
+
+# --- goals -----------------------------------------------------------------------------------
+
+def _goal(gid: str, what: str, goal: str, measured: str, met: bool, value: float,
+          comparable: bool) -> dict[str, Any]:
+    return {"id": gid, "what": what, "goal": goal, "measured": measured, "value": value,
+            "met": bool(met), "goal_sizes": comparable}
+
+
+def goals(r: dict[str, Any]) -> list[dict[str, Any]]:
+    """DESIGN.md §8 goals this benchmark measures; ``goal_sizes`` False = other sizes than the
+    goal's, so ``met`` is indicative only."""
+    cfg = r["config"]
+    full_size = all(cfg[k] == v for k, v in GOAL_SIZES.items())
+    k1, k2, c1 = r["k1"], r["k2"], r["c1"]
+    k2_size = full_size and k2["baskets"] >= 1_000_000
+    med = k1["kernel"]["median_us"]
+    compile_s = c1["compile_validated"]["median_s"]
+    out = [
+        _goal("K1", "one 20-line basket, kernel alone (median)", "<= 20 us", f"{med:.1f} us",
+              med <= 20, med, full_size),
+        _goal("K2", "batch kernel throughput", ">= 1,000,000 baskets/s",
+              f"{k2['kernel_baskets_per_s']:,.0f} baskets/s",
+              k2["kernel_baskets_per_s"] >= 1e6, k2["kernel_baskets_per_s"], k2_size),
+        _goal("K2", "batch end to end (frames in, frames out)", ">= 1,000,000 baskets/s",
+              f"{k2['end_to_end_baskets_per_s']:,.0f} baskets/s",
+              k2["end_to_end_baskets_per_s"] >= 1e6, k2["end_to_end_baskets_per_s"], k2_size),
+        _goal("K2", "batch kernel vs reference evaluator", ">= 100x",
+              f"{k2['ratio_kernel_to_reference']:,.0f}x",
+              k2["ratio_kernel_to_reference"] >= 100, k2["ratio_kernel_to_reference"], k2_size),
+        _goal("K2", "batch end to end vs reference evaluator", ">= 100x",
+              f"{k2['ratio_end_to_end_to_reference']:,.0f}x",
+              k2["ratio_end_to_end_to_reference"] >= 100,
+              k2["ratio_end_to_end_to_reference"], k2_size),
+        _goal("C1", "compile 10,000 offers + 200,000 skus, validated (median)", "<= 2 s",
+              f"{compile_s:.2f} s", compile_s <= 2, compile_s, full_size),
+    ]
+    return out
+
+
+# --- printed table ---------------------------------------------------------------------------
+
+def rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(section, measure, value) for the printed table and the Markdown details."""
+    k1, k2, c1 = r["k1"], r["k2"], r["c1"]
+    kern, api, ref = k1["kernel"], k1["api"], k1["reference"]
+    out = [
+        ("K1", "workload", f"{k1['lines']} lines, {k1['offers']:,} offers, {k1['skus']:,} skus, "
+                            f"{k1['wallet_coupons']} wallet coupons"),
+        ("K1", "kernel alone median / p99",
+         f"{kern['median_us']:.1f} / {kern['p99_us']:.1f} us ({kern['calls']:,} calls)"),
+        ("K1", "kernel alone, best round's median", f"{kern['best_round_median_us']:.1f} us"),
+        ("K1", "price() API median / p99",
+         f"{api['median_us']:.1f} / {api['p99_us']:.1f} us ({api['calls']:,} calls)"),
+        ("K1", "price() API, best round's median", f"{api['best_round_median_us']:.1f} us"),
+        ("K1", "reference median / p99",
+         f"{ref['median_us']:,.0f} / {ref['p99_us']:,.0f} us ({ref['calls']:,} calls)"),
+        ("K1", "reference / kernel, reference / API",
+         f"{k1['ratio_reference_to_kernel']:,.0f}x, {k1['ratio_reference_to_api']:,.0f}x"),
+        ("K1", "reference agrees with kernel", k1["reference_agrees"]),
+        ("K1", "candidate offers per basket (mean)", f"{k1['candidates_mean']:.1f}"),
+        ("K2", "workload", f"{k2['baskets']:,} baskets, {k2['lines']:,} lines "
+                           f"(mean {k2['mean_lines']:.2f}), {k2['offers']:,} offers"),
+        ("K2", "encode / kernel / decode",
+         f"{k2['encode_s']:.3f} / {_median(k2['kernel_s']):.3f} / {k2['decode_s']:.3f} s"),
+        ("K2", "baskets priced alone after a slab overflow", f"{k2['retried_alone']:,}"),
+        ("K2", "kernel baskets/s", f"{k2['kernel_baskets_per_s']:,.0f}"),
+        ("K2", "end-to-end baskets/s (price_frames)", f"{k2['end_to_end_baskets_per_s']:,.0f}"),
+        ("K2", "reference baskets/s",
+         f"{k2['reference']['baskets_per_s']:,.2f} ({k2['reference']['baskets']:,} baskets)"),
+        ("K2", "kernel / reference, end-to-end / reference",
+         f"{k2['ratio_kernel_to_reference']:,.0f}x, {k2['ratio_end_to_end_to_reference']:,.0f}x"),
+        ("K2", "reference agrees with kernel", k2["reference_agrees"]),
+        ("C1", "compile, validated (median)", f"{c1['compile_validated']['median_s']:.3f} s"),
+        ("C1", "compile, validate=False (median)",
+         f"{c1['compile_unvalidated']['median_s']:.3f} s"),
+        ("C1", f"load {c1['skus']:,}-row catalogue CSV / Parquet",
+         f"{c1['load_catalogue_csv']['median_s']:.3f} / "
+         f"{c1['load_catalogue_parquet']['median_s']:.3f} s"),
+    ]
+    sc = r.get("scaling")
+    if sc:
+        for p in sc["by_offers"]:
+            out.append(("scaling", f"{p['offers']:,} offers, {p['lines']} lines",
+                        f"{p['median_us']:.1f} us median, {p['p99_us']:.1f} p99, "
+                        f"{p['candidates_mean']:.1f} candidates"))
+        for p in sc["by_lines"]:
+            out.append(("scaling", f"{p['lines']} lines, {p['offers']:,} offers",
+                        f"{p['median_us']:.1f} us median, {p['p99_us']:.1f} p99, "
+                        f"{p['candidates_mean']:.1f} candidates"))
+    return out
+
+
+def _median(xs: list[float]) -> float:
+    s = sorted(xs)
+    return s[len(s) // 2] if len(s) % 2 else (s[len(s) // 2 - 1] + s[len(s) // 2]) / 2
+
+
+def print_summary(r: dict[str, Any]) -> None:
+    table = rows(r)
+    w0, w1 = max(len(a) for a, _, _ in table), max(len(b) for _, b, _ in table)
+    print(f"\n{machine_line(r['machine'])}; mode {r['config']['mode']}; "
+          f"load average {r['machine']['load_average_start']}")
+    for a, b, c in table:
+        print(f"{a:<{w0}}  {b:<{w1}}  {c}")
+    print()
+    for g in r["goals"]:
+        note = "" if g["goal_sizes"] else "  (not the goal's sizes)"
+        print(f"{g['id']:<3} {g['what']:<{w1 + 20}} goal {g['goal']:<24} "
+              f"measured {g['measured']:<24} {'met' if g['met'] else 'NOT met'}{note}")
+    print()
+
+
+# --- files -----------------------------------------------------------------------------------
+
+def write_all(r: dict[str, Any], out: Path) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    paths = plots(r, out)
+    r["plots"] = [p.name for p in paths]
+    js = out / "kernel.json"
+    js.write_text(json.dumps(r, indent=2, default=float) + "\n")
+    md = out / "kernel.md"
+    md.write_text(markdown(r))
+    return [js, md, *paths]
+
+
+def markdown(r: dict[str, Any]) -> str:
+    m, cfg = r["machine"], r["config"]
+    lines = [
+        "# Kernel benchmarks", "",
+        f"`python -m benchmarks.kernel` ({cfg['mode']} run), {m['date_utc']}, "
+        f"{machine_line(m)}, load average at start {m['load_average_start']}.", "",
+        "## Goals (DESIGN.md §8)", "",
+        "| id | what | goal | measured | met? |", "|---|---|---|---|---|",
+    ]
+    for g in r["goals"]:
+        met = "yes" if g["met"] else "**no**"
+        if not g["goal_sizes"]:
+            met += " (other sizes than the goal's)"
+        lines.append(f"| {g['id']} | {g['what']} | {g['goal']} | {g['measured']} | {met} |")
+    lines += ["", "## Figures", "", "| | measure | value |", "|---|---|---|"]
+    lines += [f"| {a} | {b} | {c} |" for a, b, c in rows(r)]
+    for name in r.get("plots", []):
+        lines += ["", f"![{name}]({name})"]
+    lines += ["", "## Machine", "", "| | |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in m.items()]
+    lines += ["", f"Warm-up (kernel compile or cache load): {r['warm_up_s']:.1f} s; "
+                  f"workload build: {r['workload_s']:.1f} s. Full figures: `kernel.json`.", ""]
+    return "\n".join(lines)
+
+
+def plots(r: dict[str, Any], out: Path) -> list[Path]:
+    paths = [_percentile_plot(r, out / "k1_latency.png")]
+    sc = r.get("scaling")
+    if sc:
+        where = machine_line(r["machine"])
+        paths.append(_scaling_plot(
+            sc["by_offers"], "offers", "active offers",
+            f"Kernel latency vs active offers ({sc['by_offers'][0]['lines']}-line basket, "
+            f"{sc['skus']:,} skus)\n{where}", out / "scaling_offers.png"))
+        paths.append(_scaling_plot(
+            sc["by_lines"], "lines", "basket lines",
+            f"Kernel latency vs basket lines ({sc['by_lines'][0]['offers']:,} offers)\n{where}",
+            out / "scaling_lines.png"))
+    return paths
+
+
+def _scaling_plot(points: list[dict], key: str, xlabel: str, title: str, path: Path) -> Path:
+    x = [p[key] for p in points]
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    ax.plot(x, [p["median_us"] for p in points], "o-", label="median")
+    ax.plot(x, [p["p99_us"] for p in points], "s--", label="p99")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xticks(x, [f"{v:,}" for v in x])
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    _plain_y(ax)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("kernel latency per basket (µs)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax2 = ax.twinx()
+    ax2.plot(x, [p["candidates_mean"] for p in points], "^:", color="tab:green",
+             label="candidate offers (mean)")
+    ax2.set_ylabel("candidate offers per basket")
+    cands = [p["candidates_mean"] for p in points]
+    if min(cands) > 0 and max(cands) > 20 * min(cands):
+        ax2.set_yscale("log")
+        _plain_y(ax2)
+    handles = ax.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
+    ax.legend(handles, [str(h.get_label()) for h in handles], loc="upper left")
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def _percentile_plot(r: dict[str, Any], path: Path) -> Path:
+    k1 = r["k1"]
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name, label in (("kernel", "kernel alone (pre-encoded)"), ("api", "engine.price()")):
+        pct = k1[name]["percentiles_us"]
+        ax.plot([float(p) for p in pct], list(pct.values()), "o-", label=label)
+    ax.axhline(20, color="tab:red", ls=":", label="K1 goal (median 20 µs)")
+    ax.set_yscale("log")
+    _plain_y(ax)
+    ax.set_xlabel("percentile")
+    ax.set_ylabel("latency per basket (µs)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    ax.set_title(f"K1 latency percentiles: {k1['lines']}-line basket, {k1['offers']:,} offers, "
+                 f"{k1['skus']:,} skus\n{machine_line(r['machine'])}", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def _plain_y(ax) -> None:
+    """Log axis labelled 20, 50, 100 rather than 2x10^1 (minor labels only where few fit)."""
+    ax.yaxis.set_major_formatter(LogFormatter(labelOnlyBase=False))
+    ax.yaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(1.5, 0.6)))
