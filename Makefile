@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+EXAMPLES := examples
 
-.PHONY: env proto test test-nojit lint bench run clean
+.PHONY: env proto test lint bench bench-quick run clean
 
 env: $(STAMP)
 
@@ -17,19 +18,30 @@ $(STAMP): pyproject.toml
 proto: env  ## regenerate proto/loyalty/v1/*_pb2*.py from the .proto sources
 	$(BIN)/python scripts/gen_protos.py
 
-test: env  ## every test, then the kernel/reference twin comparison without JIT
+# Every test, then the kernel/reference twin comparison once more with numba's JIT off, so the
+# kernels also run (and are covered) as plain Python.
+test: env
 	$(BIN)/python -m pytest -q
-	NUMBA_DISABLE_JIT=1 $(BIN)/python -m pytest -q -m "not slow" tests/test_twin.py
+	NUMBA_DISABLE_JIT=1 $(BIN)/python -m pytest -q tests/test_twin.py tests/test_pinned.py \
+		-k "kernel or twin or batch"
 
 lint: env
 	$(BIN)/ruff check engine server benchmarks tests scripts
-	$(BIN)/mypy engine
+	$(BIN)/mypy engine server
 
-bench: env  ## kernel benchmarks; figures go to benchmarks/results/
+bench: env  ## kernel benchmarks (K1, K2, C1, scaling); figures go to benchmarks/results/
 	$(BIN)/python -m benchmarks.kernel
 
+bench-quick: env
+	$(BIN)/python -m benchmarks.kernel --quick
+
+# Until the gRPC service lands, `make run` compiles the kernels and prices the example
+# basket of the example Watsons-style programme offline.
 run: env
-	$(BIN)/python -m server.cli demo
+	$(BIN)/loyalty warmup
+	$(BIN)/loyalty rules validate $(EXAMPLES)/watsons.yaml --catalogue $(EXAMPLES)/catalogue.csv
+	$(BIN)/loyalty price --rules $(EXAMPLES)/watsons.yaml --catalogue $(EXAMPLES)/catalogue.csv \
+		$(EXAMPLES)/basket.json --explain
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

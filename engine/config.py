@@ -41,7 +41,7 @@ def cache_dir() -> Path:
 
 
 # numba reads CACHE_DIR when a cached function is decorated: set it before any kernel is.
-numba.config.CACHE_DIR = str(cache_dir())
+numba.config.CACHE_DIR = str(cache_dir())  # type: ignore[attr-defined]
 
 
 def njit(fn=None, **extra):

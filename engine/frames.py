@@ -97,7 +97,7 @@ def encode_frames(compiled: CompiledRules, lines: pl.DataFrame,
     members[:, L.M_REDEEM] = _column(baskets, "redeem_points", 0, pl.Int64).to_numpy()
 
     at = baskets["occurred_at"]
-    if at.dtype.time_zone is None:  # type: ignore[union-attr]
+    if getattr(at.dtype, "time_zone", None) is None:
         at = at.dt.replace_time_zone("UTC")
     local = at.dt.convert_time_zone(compiled.timezone)
     ctxs = np.empty((n_b, L.CTX_COLS), dtype=np.int64)

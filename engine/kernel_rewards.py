@@ -9,7 +9,7 @@ members on the same state. ``sc`` is a per-basket scratch table (int64[5, width]
 
 from __future__ import annotations
 
-from engine.config import helper, njit
+from engine.config import helper
 from engine.constants import Kind, Reason
 from engine.kernel_util import allocate, in_set, rhu, sort_by_price
 from engine.layout import (

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
-from loyalty.v1 import rules_pb2
-from loyalty.v1.rules_pb2 import RuleSet
 
 from engine.catalogue import Catalogue
 from engine.constants import BPS, KIND_BY_FIELD, Phase, phase_of
+from loyalty.v1 import rules_pb2
+from loyalty.v1.rules_pb2 import RuleSet
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 CURRENCY_PATTERN = re.compile(r"[A-Z]{3}")

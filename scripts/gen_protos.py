@@ -39,8 +39,8 @@ def generate(out_dir: Path, root: Path = PROTO_ROOT) -> None:
 
 def main() -> None:
     generate(PROTO_ROOT)
-    for init in (PROTO_ROOT / "loyalty" / "__init__.py", PROTO_ROOT / "loyalty" / "v1" / "__init__.py"):
-        init.touch()
+    for package in (PROTO_ROOT / "loyalty", PROTO_ROOT / "loyalty" / "v1"):
+        (package / "__init__.py").touch()
     print(f"generated code for {len(proto_files())} proto files", file=sys.stderr)
 
 

@@ -7,10 +7,9 @@ expectation then holds for both.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from typing import Any
-
-import os
 
 import pytest
 from hypothesis import HealthCheck, settings

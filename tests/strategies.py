@@ -218,7 +218,8 @@ def members(draw, offer_ids: list[str]) -> Member | None:
     return Member("m1", tier=draw(st.sampled_from(TIERS + ["", "gone"])),
                   segments=frozenset(draw(subset(SEGMENTS))),
                   birthday_month=draw(st.integers(0, 12)),
-                  available_points=draw(st.sampled_from([0, 50, 1000, draw(st.integers(-5, 9000))])),
+                  available_points=draw(st.one_of(st.sampled_from([0, 50, 1000]),
+                                                  st.integers(-5, 9000))),
                   wallet=wallet)
 
 

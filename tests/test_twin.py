@@ -81,7 +81,8 @@ def test_batch_kernel_equals_reference_at_any_position(case, rnd: random.Random)
     order = list(range(len(basket_list)))
     rnd.shuffle(order)
     shuffled = price_batch(compiled, [basket_list[i] for i in order],
-                           [member_list[i] for i in order], redeem_points=[redeem[i] for i in order])
+                           [member_list[i] for i in order],
+                           redeem_points=[redeem[i] for i in order])
     assert [shuffled[order.index(i)] for i in range(len(order))] == results
 
 
@@ -102,4 +103,5 @@ def test_batch_retries_baskets_whose_rows_overflow():
     # then the overflowing baskets were priced alone, and every result matches the single kernel
     assert out.retried == (0, 2)
     got = price_batch(compiled, [basket, small, basket], members, rows_per_line=1)
-    assert got == [price(compiled, b, m) for b, m in zip([basket, small, basket], members)]
+    assert got == [price(compiled, b, m) for b, m in zip([basket, small, basket], members,
+                                                               strict=True)]

@@ -10,11 +10,11 @@ import pytest
 from google.protobuf.descriptor import FieldDescriptor
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from loyalty.v1 import rules_pb2
 
 from engine.catalogue import Catalogue
 from engine.rules import parse_rules
 from engine.validate import RuleSetInvalid, Violation, check, validate
+from loyalty.v1 import rules_pb2
 
 # --- helpers ---------------------------------------------------------------------------------
 
@@ -963,7 +963,8 @@ def test_points_reward_without_a_programme():
 
 def test_bonus_points_per_unit_is_bounded():
     v = only(rules(offer(bonus_points={"per_unit": 1_000_001})))
-    assert v == Violation("offers[0].bonus_points.per_unit", "must be at most 1000000 (got 1000001)")
+    assert v == Violation("offers[0].bonus_points.per_unit",
+                          "must be at most 1000000 (got 1000001)")
 
 
 def test_tiers_assigned_by_hand_need_no_spend_threshold():

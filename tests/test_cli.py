@@ -1,0 +1,55 @@
+"""The offline ``loyalty`` commands on the example programme in examples/."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from server.cli import main
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+RULES = str(EXAMPLES / "watsons.yaml")
+CATALOGUE = str(EXAMPLES / "catalogue.csv")
+BASKET = str(EXAMPLES / "basket.json")
+
+
+def test_rules_validate_accepts_the_example_programme(capsys):
+    assert main(["rules", "validate", RULES, "--catalogue", CATALOGUE]) == 0
+    assert "valid (9 offers, 3 tiers)" in capsys.readouterr().out
+
+
+def test_rules_validate_lists_every_problem_and_fails(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("offers:\n  - {id: a, scope: {all: true}, percent_off: {percent_bps: 12000}}\n"
+                   "  - {id: a, scope: {all: true}}\n")
+    assert main(["rules", "validate", str(bad)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert "offers[0].percent_off.percent_bps: must be at most 10000 (got 12000)" in out
+    assert any(line.startswith("offers[1].id: duplicate id 'a'") for line in out)
+    assert any(line.startswith("offers[1].reward: missing reward") for line in out)
+
+
+def test_price_prints_the_receipt_of_the_example_basket(capsys):
+    # given the example VIP basket on a Saturday, paying with every point allowed
+    assert main(["price", "--rules", RULES, "--catalogue", CATALOGUE, BASKET, "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    # then (by hand): skincare 11980 - 2396 = 9584; one free cola 350; bundle 3180 -> 2500;
+    # Panadol coupon 500 (GSK-funded); spend 9584+700+4500+2180+2500 = 19464 >= 10000 -> 1000
+    # off; the gift card takes no discount and earns nothing
+    assert result["gross_minor"] == 33390
+    assert result["discount_minor"] == 2396 + 350 + 680 + 500 + 1000
+    assert result["points_redeemed"] == 1200  # balance 1200 < half the net in points (1423)
+    assert result["tender"] == "OK"
+    funded = [d for line in result["lines"] for d in line["discounts"] if d["funder_id"] == "gsk"]
+    assert funded == [{"offer_id": "panadol-coupon", "amount_minor": 500, "funder_id": "gsk",
+                       "funded_minor": 500}]
+    assert result["lines"][6]["points_earned"] == 0
+
+
+def test_price_reports_a_bad_basket_file_without_a_traceback(tmp_path, capsys):
+    basket = tmp_path / "b.json"
+    basket.write_text(json.dumps({"occurred_at": "2026-11-21T10:00:00+08:00",
+                                  "lines": [{"line_id": "1", "sku": "X", "quantity": 0,
+                                             "unit_price_minor": 100}]}))
+    assert main(["price", "--rules", RULES, str(basket)]) == 2
+    assert "lines[0].quantity: must be at least 1 (got 0)" in capsys.readouterr().err
