@@ -1,0 +1,138 @@
+"""Assemble the gRPC server: services, health, reflection, API keys, request logs.
+
+``create_server(settings)`` returns a started-ready ``(server, port, app)``; ``serve`` runs
+it until SIGTERM/SIGINT and stops gracefully. The synchronous server with a thread pool is
+used: on these 2-core machines a bare echo measured ~3.9k req/s there against ~3.1k on
+grpc.aio, and the numba kernels release the GIL while they price.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from concurrent import futures
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from engine.warmup import warm_up
+from loyalty.v1 import campaigns_pb2, campaigns_pb2_grpc, checkout_pb2, members_pb2
+from server.auth import ApiKeyInterceptor
+from server.campaigns import CampaignServicer
+from server.registry import RuleRegistry
+from server.settings import Settings
+
+log = logging.getLogger(__name__)
+access = logging.getLogger("loyalty.access")
+
+SERVICES = ("loyalty.v1.CheckoutService", "loyalty.v1.MemberService",
+            "loyalty.v1.CampaignService")
+
+
+class AccessLog(grpc.ServerInterceptor):
+    """One structured line per request: method, status code, duration."""
+
+    def intercept_service(self, continuation, details):
+        handler = continuation(details)
+        if handler is None or handler.unary_unary is None:
+            return handler
+        inner, method = handler.unary_unary, details.method
+
+        def logged(request, context):
+            start = time.perf_counter()
+            code = "OK"
+            try:
+                return inner(request, context)
+            except Exception:
+                code = context.code().name if context.code() else "INTERNAL"
+                raise
+            finally:
+                ms = (time.perf_counter() - start) * 1000
+                access.info("method=%s code=%s ms=%.3f", method, code, ms)
+
+        return grpc.unary_unary_rpc_method_handler(
+            logged, request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer)
+
+
+@dataclass
+class App:
+    """What the servicers share, and the health status to flip when ready."""
+
+    settings: Settings
+    registry: RuleRegistry
+    health: health.HealthServicer
+
+    def set_serving(self, serving: bool) -> None:
+        status = (health_pb2.HealthCheckResponse.SERVING if serving
+                  else health_pb2.HealthCheckResponse.NOT_SERVING)
+        for name in ("", *SERVICES):
+            self.health.set(name, status)
+
+    def refresh_health(self) -> None:
+        self.set_serving(self.registry.ready)
+
+    def close(self) -> None:
+        self.registry.close()
+
+
+def create_server(settings: Settings, *, warm: bool = True) -> tuple[grpc.Server, int, App]:
+    """Build the server bound to ``settings.host:settings.port`` (0 = a free port).
+
+    Health reports NOT_SERVING until a rule set is loaded and the kernels are compiled.
+    """
+    registry = RuleRegistry(settings.data_dir)
+    app = App(settings, registry, health.HealthServicer())
+    app.set_serving(False)
+    interceptors: list[grpc.ServerInterceptor] = [AccessLog()]
+    if settings.api_keys:
+        interceptors.insert(0, ApiKeyInterceptor(settings.api_keys))
+    options = [("grpc.max_receive_message_length", settings.max_message_bytes),
+               ("grpc.max_send_message_length", settings.max_message_bytes),
+               ("grpc.so_reuseport", 0)]
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=settings.threads),
+                         interceptors=interceptors, options=options)
+    registry.on_change(lambda _active: app.refresh_health())
+    campaigns_pb2_grpc.add_CampaignServiceServicer_to_server(CampaignServicer(registry), server)
+    health_pb2_grpc.add_HealthServicer_to_server(app.health, server)
+    names = (*SERVICES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+             reflection.SERVICE_NAME)
+    reflection.enable_server_reflection(names, server)
+    # descriptors of every service must be loaded for reflection to describe them
+    _ = (checkout_pb2.DESCRIPTOR, members_pb2.DESCRIPTOR, campaigns_pb2.DESCRIPTOR)
+    address = f"{settings.host}:{settings.port}"
+    if settings.tls_cert is not None and settings.tls_key is not None:
+        creds = grpc.ssl_server_credentials(
+            [(settings.tls_key.read_bytes(), settings.tls_cert.read_bytes())])
+        port = server.add_secure_port(address, creds)
+    else:
+        port = server.add_insecure_port(address)
+    if port == 0:
+        raise OSError(f"cannot listen on {address}")
+    if warm:
+        seconds = warm_up()
+        log.info("kernels ready in %.1f s", seconds)
+    app.refresh_health()
+    return server, port, app
+
+
+def serve(settings: Settings) -> None:
+    """Run until SIGTERM or SIGINT, then stop taking calls and finish those in flight."""
+    server, port, app = create_server(settings)
+    server.start()
+    scheme = "https" if settings.tls_cert else "plaintext"
+    print(f"loyalty engine listening on {settings.host}:{port} ({scheme}); "
+          f"health: grpcurl -plaintext {settings.host}:{port} grpc.health.v1.Health/Check",
+          flush=True)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    log.info("stopping: finishing calls in flight (up to %.0f s)", settings.grace_s)
+    app.set_serving(False)
+    server.stop(settings.grace_s).wait()
+    app.close()

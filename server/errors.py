@@ -1,0 +1,104 @@
+"""One place that maps domain errors to gRPC status codes (DESIGN.md §6).
+
+Bad input becomes INVALID_ARGUMENT with a ``google.rpc.BadRequest`` detail listing every field
+violation, so clients can point at the field; nothing a client sent ever becomes UNKNOWN or
+INTERNAL.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import NoReturn
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from engine.api import BasketError
+from engine.catalogue import CatalogueError
+from engine.rules import RuleFileError
+from engine.validate import RuleSetInvalid
+from server.convert import BadInput
+
+log = logging.getLogger(__name__)
+
+
+class NotFound(LookupError):
+    """A member, transaction, rule-set version or offer does not exist."""
+
+
+class AlreadyExists(Exception):
+    """An idempotency key was reused for a different request."""
+
+
+class FailedPrecondition(Exception):
+    """The request is well formed but the state does not allow it (over-return, ...)."""
+
+
+class Unavailable(Exception):
+    """A dependency (the store) cannot be reached; retrying later may succeed."""
+
+
+class PermissionDenied(Exception):
+    """The caller's role does not allow this method."""
+
+
+class Unauthenticated(Exception):
+    """No or an unknown API key."""
+
+
+_CODES: tuple[tuple[type[BaseException], grpc.StatusCode], ...] = (
+    (NotFound, grpc.StatusCode.NOT_FOUND),
+    (AlreadyExists, grpc.StatusCode.ALREADY_EXISTS),
+    (FailedPrecondition, grpc.StatusCode.FAILED_PRECONDITION),
+    (Unavailable, grpc.StatusCode.UNAVAILABLE),
+    (PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
+    (Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
+)
+
+
+def field_violations(exc: BaseException) -> list[tuple[str, str]] | None:
+    """The (field, description) pairs of a bad-input error, or None if it is not one."""
+    if isinstance(exc, BadInput):
+        return list(exc.violations)
+    if isinstance(exc, RuleSetInvalid):
+        return [(v.field, v.description) for v in exc.violations]
+    if isinstance(exc, BasketError):
+        return [(exc.field, str(exc).split(": ", 1)[-1])]
+    if isinstance(exc, RuleFileError | CatalogueError):
+        return [("rules" if isinstance(exc, RuleFileError) else "catalogue", str(exc))]
+    return None
+
+
+def to_status(exc: BaseException) -> grpc.Status | None:
+    """The gRPC status for a domain error; None for an unexpected exception (a bug)."""
+    violations = field_violations(exc)
+    if violations is not None:
+        detail = error_details_pb2.BadRequest(field_violations=[
+            error_details_pb2.BadRequest.FieldViolation(field=f, description=d)
+            for f, d in violations])
+        packed = any_pb2.Any()
+        packed.Pack(detail)
+        message = "; ".join(f"{f}: {d}" for f, d in violations)
+        return rpc_status.to_status(status_pb2.Status(
+            code=code_pb2.INVALID_ARGUMENT, message=message[:2000], details=[packed]))
+    for cls, code in _CODES:
+        if isinstance(exc, cls):
+            return rpc_status.to_status(status_pb2.Status(code=code.value[0], message=str(exc)))
+    return None
+
+
+def abort(context: grpc.ServicerContext, exc: BaseException) -> NoReturn:
+    """Abort the call with the status of ``exc``.
+
+    An unexpected exception is a bug of ours: it is logged with its traceback and answered
+    INTERNAL, never UNKNOWN.
+    """
+    status = to_status(exc)
+    if status is None:
+        log.error("unexpected error", exc_info=exc)
+        context.abort(grpc.StatusCode.INTERNAL, "internal error")
+    else:
+        context.abort_with_status(status)
+    raise AssertionError("context.abort returned")  # grpc raises; keeps type checkers honest

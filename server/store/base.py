@@ -1,0 +1,388 @@
+"""The state store interface (DESIGN.md §5): value types, domain errors and the ``Store`` protocol.
+
+Every implementation (embedded SQLite now, Redis later) runs the same contract suite
+(``tests/test_store_contract.py``). Nothing here names a database: implementations take and
+return only the frozen dataclasses below and raise only the errors below, which a server maps to
+gRPC codes in one function.
+
+Conventions
+-----------
+- Time is always passed in (``now``, timezone-aware); a store never reads the clock, so tests
+  control pending and expiry exactly.
+- Money is integer minor units, points are integers.
+- Every operation is one atomic step (a transaction, a Lua script) and every operation that has
+  an id (transaction, return, issue, adjustment) is idempotent on it: the same request returns the
+  stored outcome, a different request under the same id raises :class:`AlreadyExists`.
+- Reversal amounts (cancel, return) are non-negative; the ledger entry ``kind`` gives the
+  direction (:attr:`LedgerEntry.sign`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Protocol, runtime_checkable
+
+from engine.types import Basket, Member, PricingResult, RemainingLimits
+from loyalty.v1 import rules_pb2
+
+# ---------------------------------------------------------------------------------------------
+# Errors
+
+
+class StoreError(Exception):
+    """Base of every error a store raises on purpose."""
+
+
+class NotFound(StoreError):
+    """The member, transaction or coupon does not exist."""
+
+
+class AlreadyExists(StoreError):
+    """An id was used before with a different request."""
+
+
+class FailedPrecondition(StoreError):
+    """The request is well formed but the state forbids it (over-return, cancelled, balance)."""
+
+
+class InvalidArgument(StoreError):
+    """A request field is malformed; ``field`` names it (gRPC field violation)."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class Conflict(StoreError):
+    """The priced result cannot be applied to the current state (it would overspend)."""
+
+
+class Unavailable(StoreError):
+    """The store cannot be reached or stayed locked past its timeout; retry with the same id."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Members
+
+
+@dataclass(frozen=True, slots=True)
+class Consent:
+    marketing: bool = False
+    automated_decisions: bool = False
+    third_party: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class MemberProfile:
+    """What ``upsert_member`` writes; points, spend and wallet are never written through it."""
+
+    member_id: str
+    tier: str = ""
+    segments: frozenset[str] = frozenset()
+    birthday_month: int = 0  # 1-12, 0 = unknown
+    birthday_day: int = 0  # 1-31, 0 = unknown
+    enrolled_on: date | None = None
+    consent: Consent = Consent()
+
+
+@dataclass(frozen=True, slots=True)
+class PointLot:
+    """Points earned (or restored, or adjusted) together; ``points`` is what is left of them."""
+
+    points: int
+    earned_at: datetime
+    available_at: datetime
+    expires_at: datetime | None  # None = never
+
+
+@dataclass(frozen=True, slots=True)
+class WalletCoupon:
+    coupon_id: str
+    offer_id: str
+    uses_left: int
+    valid_from: datetime
+    valid_until: datetime  # exclusive
+
+
+@dataclass(frozen=True, slots=True)
+class MemberRecord:
+    """A member as of ``now``: balances already reflect pending → available and expiry.
+
+    ``points_available`` is net of ``points_debt`` and so may be negative (returns only).
+    ``lots`` lists the unexpired lots with points left (pending ones included), soonest expiry
+    first; ``wallet`` lists every coupon with uses left, valid or not yet/no longer valid.
+    """
+
+    member_id: str
+    tier: str
+    segments: frozenset[str]
+    birthday_month: int
+    birthday_day: int
+    enrolled_on: date | None
+    consent: Consent
+    points_available: int
+    points_pending: int
+    points_debt: int
+    lots: tuple[PointLot, ...]
+    wallet: tuple[WalletCoupon, ...]
+    lifetime_spend_minor: int
+    rolling_spend_minor: int
+
+    def engine_member(self, now: datetime) -> Member:
+        """The engine's view: wallet = offer id → uses left of the coupons valid at ``now``."""
+        wallet: dict[str, int] = {}
+        for c in self.wallet:
+            if c.uses_left > 0 and c.valid_from <= now < c.valid_until:
+                wallet[c.offer_id] = wallet.get(c.offer_id, 0) + c.uses_left
+        return Member(self.member_id, self.tier, self.segments, self.birthday_month,
+                      self.points_available, wallet)
+
+
+# ---------------------------------------------------------------------------------------------
+# Pricing state
+
+
+class CodeStatus(StrEnum):
+    VALID = "VALID"
+    INVALID = "INVALID"  # unknown code, or its offer is not in the rule set
+    NOT_YET_VALID = "NOT_YET_VALID"
+    EXPIRED = "EXPIRED"
+    USED_UP = "USED_UP"  # no uses left, or a per-member code this member already used
+    MEMBER_REQUIRED = "MEMBER_REQUIRED"  # per-member code presented without a member
+
+
+@dataclass(frozen=True, slots=True)
+class PricingState:
+    """Everything ``engine.price`` needs, read in one snapshot.
+
+    ``coupons`` are the offer ids of the VALID presented codes, in presentation order (pass
+    them as ``engine.price(..., coupons=state.coupons)``); ``code_offers`` maps each valid code
+    to its offer.
+    """
+
+    member: Member | None
+    record: MemberRecord | None
+    coupons: tuple[str, ...]
+    code_status: Mapping[str, CodeStatus]
+    code_offers: Mapping[str, str]
+    limits: Mapping[str, RemainingLimits]
+
+
+PriceFn = Callable[[PricingState], PricingResult]
+
+
+# ---------------------------------------------------------------------------------------------
+# Outcomes and the ledger
+
+
+@dataclass(frozen=True, slots=True)
+class DiscountDetail:
+    offer_id: str
+    funder_id: str
+    amount_minor: int
+    funded_minor: int
+
+
+@dataclass(frozen=True, slots=True)
+class LineDetail:
+    """One line of a commit, or the part of it a cancel/return reversed.
+
+    ``tender_minor`` is the points tender allocated to the line and ``points_redeemed`` the
+    points behind it; ``points_earned`` the points attributed to the line.
+    """
+
+    line_id: str
+    sku: str
+    quantity: int
+    gross_minor: int
+    net_minor: int
+    tender_minor: int
+    points_earned: int
+    points_redeemed: int
+    discounts: tuple[DiscountDetail, ...] = ()
+
+    @property
+    def payable_minor(self) -> int:
+        """Money paid for the line (commit) or refunded for it (reversal)."""
+        return self.net_minor - self.tender_minor
+
+
+@dataclass(frozen=True, slots=True)
+class OfferUse:
+    """An applied offer as the store counted it; ``coupon_id``/``code`` = the coupon consumed."""
+
+    offer_id: str
+    funder_id: str
+    discount_minor: int
+    funded_minor: int
+    points: int
+    coupon_id: str = ""
+    code: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CommitOutcome:
+    transaction_id: str
+    member_id: str | None
+    at: datetime
+    pricing: PricingResult
+    lines: tuple[LineDetail, ...]
+    offers: tuple[OfferUse, ...]
+    points_earned: int
+    points_redeemed: int
+    points_available_at: datetime | None  # when the earned points can be spent
+    points_expire_at: datetime | None
+    qualifying_spend_minor: int
+    tier_before: str
+    tier_after: str
+
+
+@dataclass(frozen=True, slots=True)
+class CancelOutcome:
+    transaction_id: str
+    member_id: str | None
+    at: datetime
+    lines: tuple[LineDetail, ...]  # what this cancel reversed (not what earlier returns did)
+    refund_minor: int
+    points_clawed_back: int
+    points_restored: int  # points tender given back
+    points_forfeited: int  # restored points whose original lot had expired meanwhile
+    debt_added: int
+    offers_released: tuple[str, ...]  # offer ids whose use (and coupon) was given back
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnOutcome:
+    return_id: str
+    transaction_id: str
+    member_id: str | None
+    at: datetime
+    lines: tuple[LineDetail, ...]  # the increase refunded by this return, per line
+    refund_minor: int
+    points_clawed_back: int
+    points_restored: int
+    points_forfeited: int
+    debt_added: int
+
+
+@dataclass(frozen=True, slots=True)
+class IssueOutcome:
+    issue_id: str
+    offer_id: str
+    coupon_ids: tuple[str, ...]  # one per member, in the order given
+
+
+@dataclass(frozen=True, slots=True)
+class AdjustOutcome:
+    adjustment_id: str
+    member_id: str
+    points: int
+    reason: str
+    at: datetime
+    debt_added: int
+    points_available_after: int
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """One commit, cancel, return or points adjustment, in commit order (``seq``).
+
+    Reversal entries carry the reversed amounts as non-negative numbers; multiply by
+    :attr:`sign` to net them against commits. ``amount_minor`` is the money paid (commit) or
+    refunded (reversal); ``points_earned``/``points_redeemed`` are the points earned/burned
+    (commit), clawed back/restored (reversal), or the signed adjustment (``points_earned``).
+    """
+
+    seq: int
+    kind: str  # "commit" | "cancel" | "return" | "adjust"
+    entry_id: str  # transaction, return or adjustment id
+    transaction_id: str
+    member_id: str | None
+    at: datetime
+    lines: tuple[LineDetail, ...]
+    amount_minor: int
+    points_earned: int
+    points_redeemed: int
+    reason: str = ""
+
+    @property
+    def sign(self) -> int:
+        return -1 if self.kind in ("cancel", "return") else 1
+
+    def funded_by(self) -> dict[str, int]:
+        """Signed vendor funding per funder in this entry (settlement)."""
+        out: dict[str, int] = {}
+        for line in self.lines:
+            for d in line.discounts:
+                out[d.funder_id] = out.get(d.funder_id, 0) + self.sign * d.funded_minor
+        return out
+
+
+LEDGER_KINDS = ("commit", "cancel", "return", "adjust")
+
+
+# ---------------------------------------------------------------------------------------------
+# The interface
+
+
+@runtime_checkable
+class Store(Protocol):
+    """DESIGN.md §5 state. Each method is one atomic step; see the module docstring."""
+
+    def upsert_member(self, profile: MemberProfile, now: datetime) -> MemberRecord:
+        """Create the member or replace its profile fields; balances are never touched."""
+        ...
+
+    def get_member(self, member_id: str, now: datetime) -> MemberRecord:
+        """The member as of ``now``. Raises NotFound."""
+        ...
+
+    def pricing_state(self, rules: rules_pb2.RuleSet, member_id: str | None,
+                      offer_ids: Iterable[str] | None, coupon_codes: Sequence[str],
+                      now: datetime) -> PricingState:
+        """Engine inputs for a quote; ``offer_ids=None`` = every offer with limits."""
+        ...
+
+    def commit(self, transaction_id: str, request_fingerprint: str, price_fn: PriceFn,
+               now: datetime, *, rules: rules_pb2.RuleSet, basket: Basket,
+               member_id: str | None = None, coupon_codes: Sequence[str] = ()) -> CommitOutcome:
+        """Price on fresh state with ``price_fn`` and apply every effect, exactly once."""
+        ...
+
+    def cancel(self, transaction_id: str, now: datetime) -> CancelOutcome:
+        """Reverse what has not been returned yet; idempotent."""
+        ...
+
+    def return_lines(self, return_id: str, transaction_id: str,
+                     lines: Sequence[tuple[str, int]], now: datetime) -> ReturnOutcome:
+        """Return ``(line_id, quantity)`` units; cumulative arithmetic; idempotent per id."""
+        ...
+
+    def issue_coupons(self, issue_id: str, offer_id: str, member_ids: Sequence[str], uses: int,
+                      valid_from: datetime, valid_until: datetime,
+                      now: datetime) -> IssueOutcome:
+        """Put one wallet coupon per member; idempotent per (issue_id, member)."""
+        ...
+
+    def create_codes(self, offer_id: str, codes: Sequence[str], uses_per_code: int,
+                     per_member: bool, valid_from: datetime, valid_until: datetime) -> int:
+        """Create code coupons; returns how many were new (identical re-creation is a no-op)."""
+        ...
+
+    def adjust_points(self, adjustment_id: str, member_id: str, points: int, reason: str,
+                      now: datetime, *, expires_at: datetime | None = None,
+                      allow_negative: bool = False) -> AdjustOutcome:
+        """Add a lot (points > 0) or burn FIFO (points < 0); idempotent per id."""
+        ...
+
+    def ledger(self, since: int | None = None, limit: int | None = None) -> list[LedgerEntry]:
+        """Ledger entries with ``seq > since``, oldest first."""
+        ...
+
+    def close(self) -> None:
+        ...
+
