@@ -10,11 +10,11 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import polars as pl
-from loyalty.v1 import rules_pb2
 
 from engine.catalogue import Catalogue
 from engine.rules import parse_rules
 from engine.types import Basket, Line, Member
+from loyalty.v1 import rules_pb2
 
 N_CATEGORIES = 400
 N_BRANDS = 2_000

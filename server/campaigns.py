@@ -68,7 +68,7 @@ class CampaignServicer(campaigns_pb2_grpc.CampaignServiceServicer):
             abort(context, exc)
 
     def ListRuleSets(self, request, context):
-        versions = self.registry.list()
+        versions = self.registry.versions()
         current = next((v.version for v in versions if v.current), 0)
         return campaigns_pb2.ListRuleSetsResponse(
             current_version=current,

@@ -114,7 +114,7 @@ class RuleRegistry:
         with self._lock:
             return self._load(version or self._current_version() or -1)
 
-    def list(self) -> list[VersionInfo]:
+    def versions(self) -> list[VersionInfo]:
         with self._lock:
             current = self._current_version()
             rows = self._db.execute("SELECT version, rules, published_at, note FROM versions "

@@ -41,7 +41,7 @@ def test_publish_makes_a_new_current_version(registry):
     assert (v1, v2) == (1, 2) and seconds >= 0
     current = registry.current()
     assert current.version == 2 and current.names == {"p": "Percent"}
-    assert [(v.version, v.note, v.current) for v in registry.list()] == [
+    assert [(v.version, v.note, v.current) for v in registry.versions()] == [
         (1, "first", False), (2, "second", True)]
 
 
@@ -50,7 +50,7 @@ def test_an_invalid_rule_set_is_refused_and_changes_nothing(registry):
     with pytest.raises(RuleSetInvalid) as exc:
         registry.publish(_rules(12000))
     assert exc.value.violations[0].field == "offers[0].percent_off.percent_bps"
-    assert registry.current().version == 1 and len(registry.list()) == 1
+    assert registry.current().version == 1 and len(registry.versions()) == 1
 
 
 def test_a_request_keeps_the_version_it_started_with(registry):
