@@ -1,5 +1,8 @@
 """One place that maps domain errors to gRPC status codes (DESIGN.md §6).
 
+The errors themselves are defined where they arise (``server.store.base``, engine
+validation, request conversion); this module only decides their status.
+
 Bad input becomes INVALID_ARGUMENT with a ``google.rpc.BadRequest`` detail listing every field
 violation, so clients can point at the field; nothing a client sent ever becomes UNKNOWN or
 INTERNAL.
@@ -20,41 +23,24 @@ from engine.catalogue import CatalogueError
 from engine.rules import RuleFileError
 from engine.validate import RuleSetInvalid
 from server.convert import BadInput
+from server.store.base import (
+    AlreadyExists,
+    Conflict,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    Unavailable,
+)
 
 log = logging.getLogger(__name__)
-
-
-class NotFound(LookupError):
-    """A member, transaction, rule-set version or offer does not exist."""
-
-
-class AlreadyExists(Exception):
-    """An idempotency key was reused for a different request."""
-
-
-class FailedPrecondition(Exception):
-    """The request is well formed but the state does not allow it (over-return, ...)."""
-
-
-class Unavailable(Exception):
-    """A dependency (the store) cannot be reached; retrying later may succeed."""
-
-
-class PermissionDenied(Exception):
-    """The caller's role does not allow this method."""
-
-
-class Unauthenticated(Exception):
-    """No or an unknown API key."""
 
 
 _CODES: tuple[tuple[type[BaseException], grpc.StatusCode], ...] = (
     (NotFound, grpc.StatusCode.NOT_FOUND),
     (AlreadyExists, grpc.StatusCode.ALREADY_EXISTS),
     (FailedPrecondition, grpc.StatusCode.FAILED_PRECONDITION),
+    (Conflict, grpc.StatusCode.ABORTED),
     (Unavailable, grpc.StatusCode.UNAVAILABLE),
-    (PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
-    (Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
 )
 
 
@@ -66,6 +52,8 @@ def field_violations(exc: BaseException) -> list[tuple[str, str]] | None:
         return [(v.field, v.description) for v in exc.violations]
     if isinstance(exc, BasketError):
         return [(exc.field, str(exc).split(": ", 1)[-1])]
+    if isinstance(exc, InvalidArgument):
+        return [(exc.field, exc.message)]
     if isinstance(exc, RuleFileError | CatalogueError):
         return [("rules" if isinstance(exc, RuleFileError) else "catalogue", str(exc))]
     return None

@@ -28,7 +28,7 @@ from engine.catalogue import Catalogue
 from engine.compiler import CompiledRules, compile_rules
 from engine.validate import Violation, validate
 from loyalty.v1 import rules_pb2
-from server.errors import FailedPrecondition, NotFound
+from server.store.base import FailedPrecondition, NotFound
 
 log = logging.getLogger(__name__)
 

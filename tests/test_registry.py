@@ -10,8 +10,8 @@ import pytest
 from engine.catalogue import Catalogue, load_catalogue
 from engine.rules import load_rules, parse_rules
 from engine.validate import RuleSetInvalid
-from server.errors import FailedPrecondition, NotFound
 from server.registry import RuleRegistry
+from server.store.base import FailedPrecondition, NotFound
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 NOW = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
