@@ -117,12 +117,16 @@ class CouponResult(_message.Message):
         INVALID: _ClassVar[CouponResult.Status]
         EXPIRED: _ClassVar[CouponResult.Status]
         USED_UP: _ClassVar[CouponResult.Status]
+        NOT_YET_VALID: _ClassVar[CouponResult.Status]
+        MEMBER_REQUIRED: _ClassVar[CouponResult.Status]
     STATUS_UNSPECIFIED: CouponResult.Status
     APPLIED: CouponResult.Status
     NOT_APPLICABLE: CouponResult.Status
     INVALID: CouponResult.Status
     EXPIRED: CouponResult.Status
     USED_UP: CouponResult.Status
+    NOT_YET_VALID: CouponResult.Status
+    MEMBER_REQUIRED: CouponResult.Status
     CODE_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
