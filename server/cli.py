@@ -1,10 +1,16 @@
 """``loyalty``: the command line.
 
-Offline commands that need no server:
+Offline (no server needed):
 
     loyalty rules validate RULES.yaml [--catalogue CATALOGUE.csv]
     loyalty price --rules RULES.yaml [--catalogue CATALOGUE.csv] BASKET.json [--explain] [--json]
     loyalty warmup
+
+Against a running server (``--target HOST:PORT``, ``--api-key KEY``):
+
+    loyalty rules publish|list|activate ...   loyalty catalogue import FILE
+    loyalty members upsert|show|offers ID     loyalty coupons issue OFFER --issue-id ID ...
+    loyalty checkout evaluate BASKET.json
 """
 
 from __future__ import annotations
@@ -18,10 +24,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import grpc
+
 import engine
 from engine.catalogue import Catalogue, CatalogueError, load_catalogue
 from engine.rules import RuleFileError, load_rules
 from engine.types import Basket, Line, Member, PricingResult
+from server.cli_client import add_client_commands
 
 
 class InputError(ValueError):
@@ -150,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.set_defaults(func=cmd_price)
     w = sub.add_parser("warmup", help="compile the kernels now (cached on disk afterwards)")
     w.set_defaults(func=cmd_warmup)
+    add_client_commands(sub, rules)
     return p
 
 
@@ -161,6 +171,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             engine.BasketError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except grpc.RpcError as exc:
+        print(f"error: {exc.code().name}: {exc.details()}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
