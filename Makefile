@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EXAMPLES := examples
 
-.PHONY: env proto test lint bench bench-quick run clean
+.PHONY: env proto test lint bench bench-quick run price-example clean
 
 env: $(STAMP)
 
@@ -35,10 +35,13 @@ bench: env  ## kernel benchmarks (K1, K2, C1, scaling); figures go to benchmarks
 bench-quick: env
 	$(BIN)/python -m benchmarks.kernel --quick
 
-# Until the gRPC service lands, `make run` compiles the kernels and prices the example
-# basket of the example Watsons-style programme offline.
+# Starts the service on 127.0.0.1:50051 over the embedded store in ./.loyalty, loading the demo
+# programme, catalogue and members the first time.
 run: env
-	$(BIN)/loyalty warmup
+	$(BIN)/loyalty serve --demo
+
+# The engine alone, no server: validate the example programme and price the example basket.
+price-example: env
 	$(BIN)/loyalty rules validate $(EXAMPLES)/watsons.yaml --catalogue $(EXAMPLES)/catalogue.csv
 	$(BIN)/loyalty price --rules $(EXAMPLES)/watsons.yaml --catalogue $(EXAMPLES)/catalogue.csv \
 		$(EXAMPLES)/basket.json --explain

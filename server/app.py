@@ -20,11 +20,21 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from engine.warmup import warm_up
-from loyalty.v1 import campaigns_pb2, campaigns_pb2_grpc, checkout_pb2, members_pb2
+from loyalty.v1 import (
+    campaigns_pb2,
+    campaigns_pb2_grpc,
+    checkout_pb2,
+    checkout_pb2_grpc,
+    members_pb2,
+    members_pb2_grpc,
+)
 from server.auth import ApiKeyInterceptor
 from server.campaigns import CampaignServicer
+from server.checkout import CheckoutServicer, Clock, utc_now
+from server.members import MemberServicer
 from server.registry import RuleRegistry
 from server.settings import Settings
+from server.store import Store, open_store
 
 log = logging.getLogger(__name__)
 access = logging.getLogger("loyalty.access")
@@ -65,6 +75,7 @@ class App:
 
     settings: Settings
     registry: RuleRegistry
+    store: Store
     health: health.HealthServicer
 
     def set_serving(self, serving: bool) -> None:
@@ -78,15 +89,19 @@ class App:
 
     def close(self) -> None:
         self.registry.close()
+        self.store.close()
 
 
-def create_server(settings: Settings, *, warm: bool = True) -> tuple[grpc.Server, int, App]:
+def create_server(settings: Settings, *, warm: bool = True,
+                  clock: Clock = utc_now) -> tuple[grpc.Server, int, App]:
     """Build the server bound to ``settings.host:settings.port`` (0 = a free port).
 
     Health reports NOT_SERVING until a rule set is loaded and the kernels are compiled.
+    ``clock`` gives "now" to every call (tests move it to see points mature and expire).
     """
     registry = RuleRegistry(settings.data_dir)
-    app = App(settings, registry, health.HealthServicer())
+    store = open_store(settings.store, data_dir=settings.data_dir)
+    app = App(settings, registry, store, health.HealthServicer())
     app.set_serving(False)
     interceptors: list[grpc.ServerInterceptor] = [AccessLog()]
     if settings.api_keys:
@@ -98,6 +113,10 @@ def create_server(settings: Settings, *, warm: bool = True) -> tuple[grpc.Server
                          interceptors=interceptors, options=options)
     registry.on_change(lambda _active: app.refresh_health())
     campaigns_pb2_grpc.add_CampaignServiceServicer_to_server(CampaignServicer(registry), server)
+    checkout_pb2_grpc.add_CheckoutServiceServicer_to_server(
+        CheckoutServicer(registry, store, clock), server)
+    members_pb2_grpc.add_MemberServiceServicer_to_server(
+        MemberServicer(registry, store, clock), server)
     health_pb2_grpc.add_HealthServicer_to_server(app.health, server)
     names = (*SERVICES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
              reflection.SERVICE_NAME)

@@ -11,6 +11,11 @@ Against a running server (``--target HOST:PORT``, ``--api-key KEY``):
     loyalty rules publish|list|activate ...   loyalty catalogue import FILE
     loyalty members upsert|show|offers ID     loyalty coupons issue OFFER --issue-id ID ...
     loyalty checkout evaluate BASKET.json
+
+Service:
+
+    loyalty serve [--demo] [--host H] [--port P] [--data-dir DIR] [--api-key KEY:ROLE ...]
+    loyalty demo [--data-dir DIR] [--members N]
 """
 
 from __future__ import annotations
@@ -135,6 +140,60 @@ def cmd_price(args: argparse.Namespace) -> int:
     return 0
 
 
+def _settings(args: argparse.Namespace):
+    from server.settings import Settings, parse_api_keys
+
+    keys = parse_api_keys(",".join(args.api_key)) if args.api_key else None
+    return Settings.from_env(host=args.host, port=args.port, data_dir=args.data_dir,
+                             store=args.store, threads=args.threads, api_keys=keys,
+                             tls_cert=args.tls_cert, tls_key=args.tls_key)
+
+
+def _load_demo(data_dir: Path, members: int, force: bool) -> None:
+    from tqdm import tqdm
+
+    from server.demo import load_demo
+    from server.registry import RuleRegistry
+    from server.store import open_store
+
+    registry, store = RuleRegistry(data_dir), open_store("embedded", data_dir=data_dir)
+    try:
+        if registry.ready and not force:
+            print(f"{data_dir}: demo data already loaded (version {registry.current().version})")
+            return
+        bars: dict[str, tqdm] = {}
+
+        def progress(step: str, done: int, total: int) -> None:
+            bar = bars.get(step) or bars.setdefault(step, tqdm(total=total, desc=step,
+                                                               unit=" rows", leave=True))
+            bar.update(done - bar.n)
+
+        summary = load_demo(registry, store, members=members, progress=progress)
+        for bar in bars.values():
+            bar.close()
+        print(f"demo loaded into {data_dir}: rule set version {summary['version']}, "
+              f"{summary['skus']} skus, {summary['members']} members, "
+              f"{summary['coupons']} wallet coupons")
+    finally:
+        registry.close()
+        store.close()
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    _load_demo(Path(args.data_dir), args.members, args.force)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from server.app import serve
+
+    settings = _settings(args)
+    if args.demo:
+        _load_demo(settings.data_dir, args.members, False)
+    serve(settings)
+    return 0
+
+
 def cmd_warmup(args: argparse.Namespace) -> int:
     print(f"kernels ready in {engine.warm_up():.1f} s")
     return 0
@@ -160,6 +219,25 @@ def build_parser() -> argparse.ArgumentParser:
     w = sub.add_parser("warmup", help="compile the kernels now (cached on disk afterwards)")
     w.set_defaults(func=cmd_warmup)
     add_client_commands(sub, rules)
+
+    sv = sub.add_parser("serve", help="run the gRPC service")
+    sv.add_argument("--host", default=None, help="default 127.0.0.1 ($LOYALTY_HOST)")
+    sv.add_argument("--port", type=int, default=None, help="default 50051 ($LOYALTY_PORT)")
+    sv.add_argument("--data-dir", default=None, help="default ./.loyalty ($LOYALTY_DATA_DIR)")
+    sv.add_argument("--store", choices=["embedded"], default=None)
+    sv.add_argument("--threads", type=int, default=None)
+    sv.add_argument("--api-key", action="append", metavar="KEY:ROLE",
+                    help="roles: checkout, marketing, admin (required off loopback)")
+    sv.add_argument("--tls-cert", type=Path, default=None)
+    sv.add_argument("--tls-key", type=Path, default=None)
+    sv.add_argument("--demo", action="store_true", help="load the demo data first if empty")
+    sv.add_argument("--members", type=int, default=3000, help="demo members")
+    sv.set_defaults(func=cmd_serve)
+    d = sub.add_parser("demo", help="load the demo programme, catalogue and members")
+    d.add_argument("--data-dir", default=".loyalty")
+    d.add_argument("--members", type=int, default=3000)
+    d.add_argument("--force", action="store_true", help="load again into a non-empty store")
+    d.set_defaults(func=cmd_demo)
     return p
 
 

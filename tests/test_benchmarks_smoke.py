@@ -44,10 +44,12 @@ def test_smoke_run_writes_json_markdown_and_plots(tmp_path):
 
     k2 = data["k2"]
     assert k2["baskets"] > 0 and 1 <= k2["mean_lines"] <= 10
-    for key in ("encode_s", "decode_s", "kernel_baskets_per_s", "end_to_end_baskets_per_s",
-                "ratio_kernel_to_reference", "ratio_end_to_end_to_reference"):
+    for key in ("encode_s", "decode_s", "parallel_kernel_baskets_per_s", "kernel_baskets_per_s",
+                "end_to_end_baskets_per_s", "ratio_kernel_to_reference",
+                "ratio_end_to_end_to_reference"):
         assert _positive(k2[key]), key
     assert _positive(k2["reference"]["baskets_per_s"])
+    assert 0 <= k2["overflowed"] <= k2["baskets"]
     agree, tried = map(int, k2["reference_agrees"].split("/"))
     assert 0 <= agree <= tried and tried > 0
 

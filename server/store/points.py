@@ -21,6 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+
 @dataclass(slots=True)
 class Lot:
     """A mutable working copy of a lot; ``lot_id`` None = not stored yet."""

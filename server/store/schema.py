@@ -1,0 +1,138 @@
+"""The embedded store's SQLite schema, in one place, created (and later migrated) on open.
+
+Times are INTEGER microseconds since the Unix epoch, UTC (``*_us``); money is INTEGER minor
+units (``*_minor``); points are INTEGER.
+
+Tables
+------
+schema_version        (version PK, applied_us) — one row per applied schema version. Rule-set
+                      versions and the catalogue will get their own tables here (registry).
+members               member_id PK; profile (tier, segments JSON list, birthday_month/day,
+                      enrolled_on ISO date, consent_* 0/1); points_debt (points owed after
+                      returns, paid from the next lots); lifetime_spend_minor.
+point_lots            lot_id PK (AUTOINCREMENT, never reused); member_id; points left;
+                      earned/available/expires (_us; expires NULL = never); source (the
+                      transaction, adjustment or "restore:<tx>" that created it). Drained lots
+                      stay (burn records point at them).
+member_spend          (member_id, transaction_id) PK; at_us; amount_minor = qualifying spend of
+                      the transaction net of its returns. Rolling spend = sum over a window.
+wallet_coupons        coupon_id PK ("<issue_id>:<member_id>"); member_id; offer_id; uses_left;
+                      valid_from_us/valid_until_us (until exclusive); issue_id; uses_issued.
+codes                 code PK; offer_id; uses_left; uses_per_code; per_member 0/1;
+                      valid_from_us/valid_until_us.
+code_redemptions      (code, member_id) PK; transaction_id — per-member codes only.
+offer_usage           offer_id PK; uses (transactions that applied it, all members and guests);
+                      budget_spent_minor (discount given, net of returns and cancels).
+member_offer_usage    (member_id, offer_id, period_key) PK; uses. period_key: "E" (ever),
+                      "D2025-03-12", "W2025-11" (ISO week), "M2025-03", in the rule-set zone.
+transactions          transaction_id PK; fingerprint; member_id (NULL = guest); status
+                      ("committed" | "cancelled"); committed_us; outcome (CommitOutcome JSON,
+                      returned verbatim on retry); earned_lot_id; cancel_outcome JSON.
+tx_lines              (transaction_id, idx) PK; line_id; sku; quantity; gross/net/tender_minor;
+                      points (attributed earned points); redeemed (points tender in points,
+                      allocated by tender); returned_qty. Every reversal amount is derived from
+                      these and returned_qty by the cumulative rule, so nothing else is stored.
+tx_discounts          (transaction_id, idx, seq) PK; offer_id; funder_id; amount/funded_minor.
+tx_offers             (transaction_id, offer_id) PK; funder_id; discount/funded_minor; points;
+                      period_key (member limit bucket counted, NULL = not counted); coupon_id /
+                      code consumed ("" = none).
+tx_burns              (transaction_id, seq) PK; lot_id; points burned; expires_us of that lot;
+                      restored (points given back so far).
+returns               return_id PK; transaction_id; fingerprint; outcome JSON.
+adjustments           adjustment_id PK; fingerprint; outcome JSON.
+ledger                seq PK AUTOINCREMENT; kind; entry_id; transaction_id; member_id; at_us;
+                      body (LedgerEntry JSON without seq).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+SCHEMA_VERSION = 1
+
+_V1 = """
+CREATE TABLE IF NOT EXISTS schema_version (
+    version INTEGER PRIMARY KEY, applied_us INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS members (
+    member_id TEXT PRIMARY KEY, tier TEXT NOT NULL DEFAULT '', segments TEXT NOT NULL DEFAULT '[]',
+    birthday_month INTEGER NOT NULL DEFAULT 0, birthday_day INTEGER NOT NULL DEFAULT 0,
+    enrolled_on TEXT, consent_marketing INTEGER NOT NULL DEFAULT 0,
+    consent_automated INTEGER NOT NULL DEFAULT 0, consent_third_party INTEGER NOT NULL DEFAULT 0,
+    points_debt INTEGER NOT NULL DEFAULT 0, lifetime_spend_minor INTEGER NOT NULL DEFAULT 0,
+    updated_us INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS point_lots (
+    lot_id INTEGER PRIMARY KEY AUTOINCREMENT, member_id TEXT NOT NULL, points INTEGER NOT NULL,
+    earned_us INTEGER NOT NULL, available_us INTEGER NOT NULL, expires_us INTEGER,
+    source TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS point_lots_member ON point_lots (member_id, points);
+CREATE TABLE IF NOT EXISTS member_spend (
+    member_id TEXT NOT NULL, transaction_id TEXT NOT NULL, at_us INTEGER NOT NULL,
+    amount_minor INTEGER NOT NULL, PRIMARY KEY (member_id, transaction_id));
+CREATE TABLE IF NOT EXISTS wallet_coupons (
+    coupon_id TEXT PRIMARY KEY, member_id TEXT NOT NULL, offer_id TEXT NOT NULL,
+    uses_left INTEGER NOT NULL, valid_from_us INTEGER NOT NULL, valid_until_us INTEGER NOT NULL,
+    issue_id TEXT NOT NULL, uses_issued INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS wallet_member ON wallet_coupons (member_id, offer_id);
+CREATE TABLE IF NOT EXISTS codes (
+    code TEXT PRIMARY KEY, offer_id TEXT NOT NULL, uses_left INTEGER NOT NULL,
+    uses_per_code INTEGER NOT NULL, per_member INTEGER NOT NULL,
+    valid_from_us INTEGER NOT NULL, valid_until_us INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS code_redemptions (
+    code TEXT NOT NULL, member_id TEXT NOT NULL, transaction_id TEXT NOT NULL,
+    PRIMARY KEY (code, member_id));
+CREATE TABLE IF NOT EXISTS offer_usage (
+    offer_id TEXT PRIMARY KEY, uses INTEGER NOT NULL DEFAULT 0,
+    budget_spent_minor INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS member_offer_usage (
+    member_id TEXT NOT NULL, offer_id TEXT NOT NULL, period_key TEXT NOT NULL,
+    uses INTEGER NOT NULL, PRIMARY KEY (member_id, offer_id, period_key));
+CREATE TABLE IF NOT EXISTS transactions (
+    transaction_id TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, member_id TEXT,
+    status TEXT NOT NULL, committed_us INTEGER NOT NULL, outcome TEXT NOT NULL,
+    earned_lot_id INTEGER, cancel_outcome TEXT);
+CREATE TABLE IF NOT EXISTS tx_lines (
+    transaction_id TEXT NOT NULL, idx INTEGER NOT NULL, line_id TEXT NOT NULL,
+    sku TEXT NOT NULL, quantity INTEGER NOT NULL, gross_minor INTEGER NOT NULL,
+    net_minor INTEGER NOT NULL, tender_minor INTEGER NOT NULL, points INTEGER NOT NULL,
+    redeemed INTEGER NOT NULL, returned_qty INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (transaction_id, idx));
+CREATE TABLE IF NOT EXISTS tx_discounts (
+    transaction_id TEXT NOT NULL, idx INTEGER NOT NULL, seq INTEGER NOT NULL,
+    offer_id TEXT NOT NULL, funder_id TEXT NOT NULL, amount_minor INTEGER NOT NULL,
+    funded_minor INTEGER NOT NULL, PRIMARY KEY (transaction_id, idx, seq));
+CREATE TABLE IF NOT EXISTS tx_offers (
+    transaction_id TEXT NOT NULL, offer_id TEXT NOT NULL, funder_id TEXT NOT NULL,
+    discount_minor INTEGER NOT NULL, funded_minor INTEGER NOT NULL, points INTEGER NOT NULL,
+    period_key TEXT, coupon_id TEXT NOT NULL, code TEXT NOT NULL,
+    PRIMARY KEY (transaction_id, offer_id));
+CREATE TABLE IF NOT EXISTS tx_burns (
+    transaction_id TEXT NOT NULL, seq INTEGER NOT NULL, lot_id INTEGER NOT NULL,
+    points INTEGER NOT NULL, expires_us INTEGER, restored INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (transaction_id, seq));
+CREATE TABLE IF NOT EXISTS returns (
+    return_id TEXT PRIMARY KEY, transaction_id TEXT NOT NULL, fingerprint TEXT NOT NULL,
+    outcome TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS adjustments (
+    adjustment_id TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, outcome TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS ledger (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, entry_id TEXT NOT NULL,
+    transaction_id TEXT NOT NULL, member_id TEXT, at_us INTEGER NOT NULL, body TEXT NOT NULL);
+"""
+
+
+def create(conn: sqlite3.Connection, now_us: int) -> None:
+    """Create every table (idempotent) and record the schema version, in one transaction."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for stmt in _V1.split(";"):
+            if stmt.strip():
+                conn.execute(stmt)
+        row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+        if row[0] is None:
+            conn.execute("INSERT INTO schema_version VALUES (?, ?)", (SCHEMA_VERSION, now_us))
+        elif row[0] > SCHEMA_VERSION:
+            raise RuntimeError(f"data written by a newer schema ({row[0]} > {SCHEMA_VERSION})")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
