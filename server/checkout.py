@@ -14,7 +14,7 @@ import engine
 from engine.types import Basket, PricingResult
 from loyalty.v1 import checkout_pb2, checkout_pb2_grpc, members_pb2
 from server.convert import MAX_ID_LEN, BadInput, basket_from_request, response_from_result
-from server.errors import abort
+from server.errors import abort, check_deadline
 from server.registry import ActiveRules, RuleRegistry
 from server.store.base import CodeStatus, FailedPrecondition, MemberRecord, PricingState, Store
 
@@ -73,6 +73,7 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
 
     def Evaluate(self, request, context):
         try:
+            check_deadline(context)
             now = self.clock()
             basket = basket_from_request(request, now=now)
             active = self.registry.current()
@@ -85,6 +86,7 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
 
     def Commit(self, request, context):
         try:
+            check_deadline(context)
             now = self.clock()
             _require(request.transaction_id, "transaction_id")
             if not request.HasField("basket"):
@@ -126,6 +128,7 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
 
     def Cancel(self, request, context):
         try:
+            check_deadline(context)
             _require(request.transaction_id, "transaction_id")
             now = self.clock()
             outcome = self.store.cancel(request.transaction_id, now)
@@ -138,6 +141,7 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
 
     def Return(self, request, context):
         try:
+            check_deadline(context)
             _require(request.return_id, "return_id")
             _require(request.transaction_id, "transaction_id")
             bad = BadInput()

@@ -2,7 +2,8 @@
 
 ``load_demo(registry, store)`` publishes ``examples/watsons.yaml`` against a generated
 catalogue (the example skus plus ~3,000 others across categories and vendor brands), creates
-members across tiers and segments, and issues the vendor-funded coupons into their wallets.
+members across tiers and segments, and issues three vendor-funded coupons (GSK, Colgate, P&G)
+into their wallets.
 Deterministic for a seed, so demos and screenshots repeat.
 """
 
@@ -94,15 +95,25 @@ def load_demo(registry: RuleRegistry, store: Store, *, members: int = N_MEMBERS,
         store.upsert_member(profile, now)
         if k % 250 == 0 or k == len(profiles):
             report("members", k, len(profiles))
-    # the vendor-funded Panadol coupon for pain-relief switchers and a third of the rest
-    chosen = [p.member_id for i, p in enumerate(profiles)
-              if "switcher-pain-relief" in p.segments or i % 3 == 0]
-    store.issue_coupons("demo-panadol", "panadol-coupon", chosen, 1, now - timedelta(days=1),
-                        now + timedelta(days=30), now)
-    report("coupons", len(chosen), len(chosen))
+    # vendor-funded coupons: Panadol for pain-relief switchers and a third of the rest,
+    # Colgate for every other member, Olay for heavy skincare buyers
+    campaigns = {
+        "demo-panadol": ("panadol-coupon", [p.member_id for i, p in enumerate(profiles)
+                                            if "switcher-pain-relief" in p.segments
+                                            or i % 3 == 0]),
+        "demo-colgate": ("colgate-coupon", [p.member_id for p in profiles[::2]]),
+        "demo-olay": ("olay-skincare-coupon", [p.member_id for p in profiles
+                                               if "skincare-heavy" in p.segments]),
+    }
+    issued = 0
+    for issue_id, (offer_id, chosen) in campaigns.items():
+        store.issue_coupons(issue_id, offer_id, chosen, 1, now - timedelta(days=1),
+                            now + timedelta(days=30), now)
+        issued += len(chosen)
+        report("coupons", issued, sum(len(c) for _, c in campaigns.values()))
     for i, p in enumerate(profiles[:500]):  # some history: welcome points
         store.adjust_points(f"demo-welcome-{p.member_id}", p.member_id, 200 + 10 * (i % 50),
                             "welcome bonus", now)
     report("points", 500, 500)
     return {"version": version, "skus": len(catalogue), "members": len(profiles),
-            "coupons": len(chosen)}
+            "coupons": issued}

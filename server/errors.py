@@ -35,12 +35,17 @@ from server.store.base import (
 log = logging.getLogger(__name__)
 
 
+class DeadlineExceeded(Exception):
+    """The caller's deadline passed before the work started; nothing was done."""
+
+
 _CODES: tuple[tuple[type[BaseException], grpc.StatusCode], ...] = (
     (NotFound, grpc.StatusCode.NOT_FOUND),
     (AlreadyExists, grpc.StatusCode.ALREADY_EXISTS),
     (FailedPrecondition, grpc.StatusCode.FAILED_PRECONDITION),
     (Conflict, grpc.StatusCode.ABORTED),
     (Unavailable, grpc.StatusCode.UNAVAILABLE),
+    (DeadlineExceeded, grpc.StatusCode.DEADLINE_EXCEEDED),
 )
 
 
@@ -75,6 +80,13 @@ def to_status(exc: BaseException) -> grpc.Status | None:
         if isinstance(exc, cls):
             return rpc_status.to_status(status_pb2.Status(code=code.value[0], message=str(exc)))
     return None
+
+
+def check_deadline(context: grpc.ServicerContext) -> None:
+    """Refuse to start work for a caller that has already given up."""
+    remaining = context.time_remaining()
+    if remaining is not None and remaining <= 0:
+        raise DeadlineExceeded("deadline passed before the call was served")
 
 
 def abort(context: grpc.ServicerContext, exc: BaseException) -> NoReturn:
