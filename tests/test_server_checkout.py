@@ -123,6 +123,15 @@ def commit(stubs, txn: str, req=None, **kw) -> checkout_pb2.CommitResponse:
                                                             basket=req or basket(), **kw))
 
 
+def issue_rice_coupon(stubs) -> members_pb2.IssueCouponsResponse:
+    """One single-use rice coupon into vip1's wallet, valid around T0 (idempotent: issue i1)."""
+    issue = members_pb2.IssueCouponsRequest(issue_id="i1", offer_id="rice-coupon",
+                                            member_ids=["vip1"], uses=1)
+    issue.valid_until.FromDatetime(T0 + timedelta(days=30))
+    issue.valid_from.FromDatetime(T0 - timedelta(days=1))
+    return stubs.members.IssueCoupons(issue)
+
+
 def violations(exc: grpc.RpcError) -> list[str]:
     detail = error_details_pb2.BadRequest()
     rpc_status.from_call(exc).details[0].Unpack(detail)
@@ -162,11 +171,7 @@ def test_the_same_id_with_another_basket_is_already_exists(shop):
 def test_cancel_restores_points_coupons_and_budget(shop):
     shop.members.AdjustPoints(members_pb2.AdjustPointsRequest(
         adjustment_id="a1", member_id="vip1", points=500, reason="goodwill"))
-    issue = members_pb2.IssueCouponsRequest(issue_id="i1", offer_id="rice-coupon",
-                                            member_ids=["vip1"], uses=1)
-    issue.valid_until.FromDatetime(T0 + timedelta(days=30))
-    issue.valid_from.FromDatetime(T0 - timedelta(days=1))
-    shop.members.IssueCoupons(issue)
+    issue_rice_coupon(shop)
     req = basket(lines=[("L1", "RICE", 1, 4500), ("L2", "TEA", 3, 500)], redeem=-1)
     first = commit(shop, "t1", req)
     assert {o.offer_id for o in first.result.offers} == {"rice-coupon", "tea-budget"}
@@ -203,11 +208,7 @@ def test_partial_then_full_return_claws_back_exactly(shop):
 def test_concurrent_commits_never_overspend_points_or_a_single_use_coupon(shop):
     shop.members.AdjustPoints(members_pb2.AdjustPointsRequest(
         adjustment_id="a1", member_id="vip1", points=300, reason="goodwill"))
-    issue = members_pb2.IssueCouponsRequest(issue_id="i1", offer_id="rice-coupon",
-                                            member_ids=["vip1"], uses=1)
-    issue.valid_until.FromDatetime(T0 + timedelta(days=30))
-    issue.valid_from.FromDatetime(T0 - timedelta(days=1))
-    shop.members.IssueCoupons(issue)
+    issue_rice_coupon(shop)
     req = basket(lines=[("L1", "RICE", 1, 4500)], redeem=100)
     with ThreadPoolExecutor(16) as pool:
         replies = list(pool.map(lambda k: commit(shop, f"lane-{k}", req), range(24)))
@@ -304,12 +305,8 @@ def test_data_survives_a_server_restart(shop):
 
 
 def test_shopping_list_shows_wallet_coupons_first(shop):
-    issue = members_pb2.IssueCouponsRequest(issue_id="i1", offer_id="rice-coupon",
-                                            member_ids=["vip1"], uses=1)
-    issue.valid_until.FromDatetime(T0 + timedelta(days=30))
-    issue.valid_from.FromDatetime(T0 - timedelta(days=1))
-    assert shop.members.IssueCoupons(issue).issued == 1
-    assert shop.members.IssueCoupons(issue).issued == 1  # a retry issues nothing new
+    assert issue_rice_coupon(shop).issued == 1
+    assert issue_rice_coupon(shop).issued == 1  # a retry issues nothing new
     offers = shop.members.ListOffers(members_pb2.ListOffersRequest(member_id="vip1")).offers
     assert [(o.offer_id, o.source) for o in offers] == [("rice-coupon", "wallet"),
                                                          ("vip-skincare", "member")]
