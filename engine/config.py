@@ -21,7 +21,7 @@ NJIT_FLAGS = {"cache": True, "nogil": True, "fastmath": False, "error_model": "n
 
 _HERE = Path(__file__).resolve().parent
 KERNEL_SOURCES = ("config.py", "constants.py", "layout.py", "compiler.py", "kernel.py",
-                  "kernel_util.py", "kernel_rewards.py")
+                  "kernel_checks.py", "kernel_points.py", "kernel_util.py", "kernel_rewards.py")
 
 
 def kernel_source_hash() -> str:

@@ -12,170 +12,30 @@ from numba import prange
 
 from engine.compiler import RuleArrays
 from engine.config import helper, njit
-from engine.constants import Kind, Mode, Phase, Reason, Tender
+from engine.constants import BPS, Mode, Phase, Reason
+from engine.kernel_checks import discount_cap, emit, static_reason, thresholds
+from engine.kernel_points import earn_points, redeem_points
 from engine.kernel_rewards import cap_item, propose_item, propose_order
-from engine.kernel_util import allocate, candidates, contains, coupon_uses, find_limits, rhu
+from engine.kernel_util import candidates, rhu
 from engine.layout import (
-    C_CHANNEL,
-    C_EPOCH,
-    C_HOUR,
-    C_MONTH,
-    C_STORE,
-    C_WEEKDAY,
     FLAG_NO_DISCOUNT,
-    FLAG_NO_EARN,
     L_FLAGS,
     L_PRICE,
     L_QTY,
-    LIM_BUDGET,
-    LIM_MEMBER_USES,
-    LIM_TOTAL_USES,
     LO_NET,
     LO_POINTS,
     LO_TENDER,
-    M_BIRTH_MONTH,
-    M_IS_MEMBER,
-    M_POINTS,
-    M_REDEEM,
-    M_SEGMENTS,
-    M_TIER,
-    N_COMPONENTS,
-    N_OVERFLOW,
-    N_ROWS,
-    N_TENDER_CODE,
-    N_TENDER_POINTS,
     NO_GROUP,
-    O_ACTIVATION,
-    O_BIRTHDAY,
     O_BUNDLE_LEN,
-    O_CHANNEL_MASK,
-    O_ENDS,
-    O_FROM_HOUR,
     O_FUNDED_BPS,
     O_GROUP,
-    O_KIND,
-    O_MAX_DISCOUNT,
-    O_MIN_AMOUNT,
-    O_MIN_BASKET,
-    O_MIN_QTY,
     O_MODE,
-    O_NEEDS_MEMBER,
     O_ORDER_POS,
-    O_P1,
-    O_P2,
     O_PHASE,
-    O_SEGMENT_MASK,
-    O_STARTS,
-    O_STORE_LEN,
-    O_STORE_OFF,
-    O_TIER_MASK,
-    O_TO_HOUR,
-    O_WEEKDAYS,
-    P_EARN_PER,
-    P_ENABLED,
-    P_MAX_SHARE_BPS,
-    P_MIN_REDEEM,
-    P_POINT_VALUE,
-    P_STEP,
     ROW_APPLIED,
-    ROW_ATTRIBUTION,
     ROW_DISCOUNT,
     ROW_EXPLANATION,
-    ROW_POINTS,
 )
-
-BPS = 10000
-NO_CAP = np.int64(2**62)
-
-
-@helper
-def static_reason(rules, o, member, ctx, coupons, limits):
-    """Checks 1-9 of docs/pricing.md §4, which do not depend on earlier offers."""
-    offer = rules.offer
-    if offer[o, O_ACTIVATION] == 1:
-        _, uses = coupon_uses(coupons, o)
-        if uses <= 0:
-            return Reason.COUPON_USED_UP, 0
-    now = ctx[C_EPOCH]
-    if now < offer[o, O_STARTS] or now >= offer[o, O_ENDS]:
-        return Reason.NOT_IN_TIME_WINDOW, 0
-    days = offer[o, O_WEEKDAYS]
-    if days != 0 and (days >> ctx[C_WEEKDAY]) & 1 == 0:
-        return Reason.NOT_IN_TIME_WINDOW, 0
-    lo, hi, h = offer[o, O_FROM_HOUR], offer[o, O_TO_HOUR], ctx[C_HOUR]
-    if lo != 0 or hi != 0:
-        inside = (lo <= h < hi) if lo < hi else (h >= lo or h < hi)
-        if not inside:
-            return Reason.NOT_IN_TIME_WINDOW, 0
-    if offer[o, O_STORE_LEN] > 0 and not contains(rules.stores, offer[o, O_STORE_OFF],
-                                                  offer[o, O_STORE_LEN], ctx[C_STORE]):
-        return Reason.STORE_NOT_ELIGIBLE, 0
-    channels = offer[o, O_CHANNEL_MASK]
-    if channels != 0 and (ctx[C_CHANNEL] < 0 or (channels >> ctx[C_CHANNEL]) & 1 == 0):
-        return Reason.CHANNEL_NOT_ELIGIBLE, 0
-    if member[M_IS_MEMBER] == 0 and offer[o, O_NEEDS_MEMBER] != 0:
-        return Reason.MEMBER_REQUIRED, 0
-    tiers = offer[o, O_TIER_MASK]
-    if tiers != 0 and (member[M_TIER] < 0 or (tiers >> member[M_TIER]) & 1 == 0):
-        return Reason.TIER_NOT_ELIGIBLE, 0
-    if offer[o, O_SEGMENT_MASK] != 0 and offer[o, O_SEGMENT_MASK] & member[M_SEGMENTS] == 0:
-        return Reason.SEGMENT_NOT_ELIGIBLE, 0
-    if offer[o, O_BIRTHDAY] != 0 and member[M_BIRTH_MONTH] != ctx[C_MONTH]:
-        return Reason.NOT_BIRTHDAY_MONTH, 0
-    if limits.shape[0] > 0:
-        k = find_limits(limits, o)
-        if k >= 0:
-            if limits[k, LIM_MEMBER_USES] == 0:
-                return Reason.LIMIT_REACHED, 1
-            if limits[k, LIM_TOTAL_USES] == 0:
-                return Reason.LIMIT_REACHED, 2
-            if limits[k, LIM_BUDGET] == 0:
-                return Reason.LIMIT_REACHED, 3
-    return 0, 0
-
-
-@helper
-def discount_cap(rules, o, limits):
-    cap = rules.offer[o, O_MAX_DISCOUNT] if rules.offer[o, O_MAX_DISCOUNT] > 0 else NO_CAP
-    if limits.shape[0] > 0:
-        k = find_limits(limits, o)
-        if k >= 0 and limits[k, LIM_BUDGET] >= 0:
-            cap = min(cap, limits[k, LIM_BUDGET])
-    return cap
-
-
-@helper
-def thresholds(rules, o, lines, net, basket_net, elig, ne):
-    """Checks 11-13: minimum basket, quantity and amount; returns (reason, shortfall)."""
-    if basket_net < rules.offer[o, O_MIN_BASKET]:
-        return Reason.MIN_BASKET_NOT_REACHED, rules.offer[o, O_MIN_BASKET] - basket_net
-    qty = 0
-    amount = 0
-    for j in range(ne):
-        qty += lines[elig[j], L_QTY]
-        amount += net[elig[j]]
-    if qty < rules.offer[o, O_MIN_QTY]:
-        return Reason.MIN_QTY_NOT_REACHED, rules.offer[o, O_MIN_QTY] - qty
-    if amount < rules.offer[o, O_MIN_AMOUNT]:
-        return Reason.MIN_AMOUNT_NOT_REACHED, rules.offer[o, O_MIN_AMOUNT] - amount
-    return 0, 0
-
-
-@helper
-def emit(rows, counts, kind, a, b, c, d, e):
-    """Append one output row; on a full table flag overflow and return False."""
-    k = counts[N_ROWS]
-    if k >= rows.shape[0]:
-        counts[N_OVERFLOW] = 1
-        return False
-    rows[k, 0] = kind
-    rows[k, 1] = a
-    rows[k, 2] = b
-    rows[k, 3] = c
-    rows[k, 4] = d
-    rows[k, 5] = e
-    counts[N_ROWS] = k + 1
-    return True
 
 
 @helper
@@ -350,108 +210,6 @@ def price_core(rules, lines, member, ctx, coupons, limits, want_explain, cand, m
     redeem_points(rules, member, net, basket_net, tender, counts, sc)
     earn_points(rules, lines, member, ctx, coupons, limits, want_explain, cand, moff, mline, j,
                 net, basket_net, tender, line_out[LO_POINTS], rows, counts, elig, sc)
-
-
-@helper
-def redeem_points(rules, member, net, basket_net, tender, counts, sc):
-    """Points tender (docs/pricing.md §6)."""
-    requested = member[M_REDEEM]
-    prog = rules.programme
-    if requested == 0:
-        counts[N_TENDER_CODE] = Tender.NONE
-        return
-    if member[M_IS_MEMBER] == 0:
-        counts[N_TENDER_CODE] = Tender.NOT_MEMBER
-        return
-    if prog[P_ENABLED] == 0 or prog[P_MAX_SHARE_BPS] == 0:
-        counts[N_TENDER_CODE] = Tender.DISABLED
-        return
-    allowed = min(max(member[M_POINTS], 0),
-                  basket_net * prog[P_MAX_SHARE_BPS] // (BPS * prog[P_POINT_VALUE]))
-    if requested >= 0:
-        allowed = min(allowed, requested)
-    allowed -= allowed % prog[P_STEP]
-    if allowed == 0 or allowed < prog[P_MIN_REDEEM]:
-        counts[N_TENDER_CODE] = Tender.BELOW_MINIMUM
-        return
-    counts[N_TENDER_CODE] = Tender.LIMITED if 0 <= requested and allowed < requested else Tender.OK
-    counts[N_TENDER_POINTS] = allowed
-    allocate(allowed * prog[P_POINT_VALUE], net, net.shape[0], tender, sc[0])
-
-
-@helper
-def add_points(component_offer, points, weights, lines_of, m, line_pts, rows, counts, sc):
-    """Record one points component, attributed over lines ``lines_of[:m]`` by ``weights``."""
-    k = counts[N_COMPONENTS]
-    if not emit(rows, counts, ROW_POINTS, component_offer, points, 0, 0, 0):
-        return False
-    counts[N_COMPONENTS] = k + 1
-    shares = sc[2]
-    allocate(points, weights, m, shares, sc[3])
-    for j in range(m):
-        if shares[j] > 0:
-            i = lines_of[j]
-            if not emit(rows, counts, ROW_ATTRIBUTION, k, i, shares[j], 0, 0):
-                return False
-            line_pts[i] += shares[j]
-    return True
-
-
-@helper
-def earn_points(rules, lines, member, ctx, coupons, limits, want_explain, cand, moff, mline,
-                first, net, basket_net, tender, line_pts, rows, counts, elig, sc):
-    """Points phase: base points, then points offers ``cand[first:]`` in order (§6)."""
-    n = lines.shape[0]
-    prog = rules.programme
-    earning = member[M_IS_MEMBER] != 0 and prog[P_ENABLED] != 0
-    amount = sc[0]
-    every = sc[1]
-    total = 0
-    for i in range(n):
-        every[i] = i
-        amount[i] = net[i] - tender[i] if lines[i, L_FLAGS] & FLAG_NO_EARN == 0 else 0
-        total += amount[i]
-    if earning:
-        tier_bps = BPS if member[M_TIER] < 0 else rules.tier_bps[member[M_TIER]]
-        base = total * tier_bps // (prog[P_EARN_PER] * BPS)
-        if base > 0 and not add_points(-1, base, amount, every, n, line_pts, rows, counts, sc):
-            return
-    weights = sc[4]
-    for c in range(first, cand.shape[0]):
-        o = cand[c]
-        reason, detail = static_reason(rules, o, member, ctx, coupons, limits)
-        ne = 0
-        if reason == 0:
-            for j in range(moff[c], moff[c + 1]):
-                if lines[mline[j], L_FLAGS] & FLAG_NO_EARN == 0:
-                    elig[ne] = mline[j]
-                    ne += 1
-            if ne == 0:
-                reason = Reason.NO_ELIGIBLE_LINES
-        if reason == 0:
-            reason, detail = thresholds(rules, o, lines, net, basket_net, elig, ne)
-        points = 0
-        if reason == 0 and earning:
-            multiplier = rules.offer[o, O_KIND] == Kind.POINTS_MULTIPLIER
-            w = 0
-            for j in range(ne):
-                weights[j] = amount[elig[j]] if multiplier else lines[elig[j], L_QTY]
-                w += weights[j]
-            if multiplier:
-                points = w * rules.offer[o, O_P1] // (prog[P_EARN_PER] * BPS)
-            else:
-                points = rules.offer[o, O_P1] * w + rules.offer[o, O_P2]
-        if reason == 0 and points == 0:
-            reason = Reason.NO_BENEFIT
-        if reason != 0:
-            if want_explain and not emit(rows, counts, ROW_EXPLANATION,
-                                         rules.offer[o, O_ORDER_POS], o, reason, detail, -1):
-                return
-            continue
-        if not add_points(o, points, weights, elig, ne, line_pts, rows, counts, sc):
-            return
-        if not emit(rows, counts, ROW_APPLIED, o, 1, points, 0, 0):
-            return
 
 
 @njit

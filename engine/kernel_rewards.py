@@ -10,7 +10,7 @@ members on the same state. ``sc`` is a per-basket scratch table (int64[5, width]
 from __future__ import annotations
 
 from engine.config import helper
-from engine.constants import Kind, Reason
+from engine.constants import BPS, Kind, Reason
 from engine.kernel_util import allocate, in_set, rhu, sort_by_price
 from engine.layout import (
     B_QTY,
@@ -31,7 +31,6 @@ from engine.layout import (
     O_PER_TX,
 )
 
-BPS = 10000
 MIN_QTY = Reason.MIN_QTY_NOT_REACHED.value
 MIN_SPEND = Reason.MIN_SPEND_NOT_REACHED.value
 NO_BENEFIT = Reason.NO_BENEFIT.value

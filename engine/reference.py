@@ -14,17 +14,12 @@ gets exactly one explanation. The reward kinds themselves live in
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 
 from engine import reference_rewards as rw
-from engine.basket import LocalTime, ResolvedLine, local_time, resolve_lines
+from engine.basket import ResolvedLine, local_time, resolve_lines
 from engine.catalogue import Catalogue
 from engine.constants import (
     BPS,
-    KIND_BY_FIELD,
-    LIMIT_BUDGET,
-    LIMIT_MEMBER_USES,
-    LIMIT_TOTAL_USES,
     Kind,
     Mode,
     Phase,
@@ -32,10 +27,21 @@ from engine.constants import (
     Tender,
     phase_of,
 )
+from engine.reference_checks import (
+    Context,
+    Proposal,
+    Refusal,
+    State,
+    check_conditions,
+    check_minimums,
+    discount_eligible,
+    kind_of,
+    points_eligible,
+    scope_lines,
+)
 from engine.types import (
     AppliedOffer,
     Basket,
-    Explanation,
     LineDiscount,
     LineResult,
     Member,
@@ -61,76 +67,6 @@ _DISCOUNTS: dict[Kind, Callable[..., rw.ItemDiscount | rw.OrderDiscount | rw.Sho
 }
 
 
-@dataclass(frozen=True, slots=True)
-class _Context:
-    """Everything about the request that does not change while pricing."""
-
-    rules: rules_pb2.RuleSet
-    member: Member | None
-    when: LocalTime
-    store_id: str
-    channel: str
-    coupons: Sequence[str]
-    limits: Mapping[str, RemainingLimits]
-
-    def coupon_uses(self, offer_id: str) -> int:
-        # each presented code is one coupon with one use
-        wallet = self.member.wallet.get(offer_id, 0) if self.member else 0
-        return max(0, wallet) + sum(1 for c in self.coupons if c == offer_id)
-
-    def has_coupon(self, offer_id: str) -> bool:
-        return offer_id in self.coupons or (self.member is not None
-                                            and offer_id in self.member.wallet)
-
-    def member_tier(self) -> str:
-        """The member's tier id, or "" when the rule set does not know it (no tier)."""
-        known = {t.id for t in self.rules.tiers}
-        return self.member.tier if self.member and self.member.tier in known else ""
-
-
-@dataclass(slots=True)
-class _State:
-    """The basket as the offers see it: current nets, discount rows, locks, outcomes."""
-
-    lines: tuple[ResolvedLine, ...]
-    nets: list[int]
-    rows: list[list[LineDiscount]]
-    locked_by: list[str]  # per line, the EXCLUSIVE offer that discounted it, or ""
-    order_locked_by: str = ""  # the EXCLUSIVE_ORDER offer that applied, or ""
-    applied: list[AppliedOffer] = field(default_factory=list)
-    explanations: list[Explanation] = field(default_factory=list)
-
-    @classmethod
-    def start(cls, lines: tuple[ResolvedLine, ...]) -> _State:
-        return cls(lines, [ln.quantity * ln.unit_price_minor for ln in lines],
-                   [[] for _ in lines], ["" for _ in lines])
-
-    def explain(self, offer_id: str, refusal: _Refusal) -> None:
-        self.explanations.append(Explanation(offer_id, refusal.reason, refusal.detail,
-                                             refusal.related))
-
-
-@dataclass(frozen=True, slots=True)
-class _Refusal:
-    """The first failing check of §4: a reason, its detail, and the offer it points at."""
-
-    reason: Reason
-    detail: int = 0
-    related: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class _Proposal:
-    """What a discount offer would give now, after its cap: positive amounts by line index."""
-
-    amounts: dict[int, int]
-    applications: int
-
-    @property
-    def total(self) -> int:
-        return sum(self.amounts.values())
-
-
 def price_reference(rules: rules_pb2.RuleSet, catalogue: Catalogue, basket: Basket,
                     member: Member | None = None, *, coupons: Sequence[str] = (),
                     redeem_points: int = 0,
@@ -143,9 +79,9 @@ def price_reference(rules: rules_pb2.RuleSet, catalogue: Catalogue, basket: Bask
     ``redeem_points`` the points the member wants to pay with (``-1`` = as many as allowed).
     """
     lines = resolve_lines(basket, catalogue)
-    ctx = _Context(rules, member, local_time(basket.occurred_at, rules.timezone),
+    ctx = Context(rules, member, local_time(basket.occurred_at, rules.timezone),
                    basket.store_id, basket.channel, tuple(coupons), limits or {})
-    state = _State.start(lines)
+    state = State.start(lines)
     units = [(phase, [o for o in offers if _is_considered(o, lines, ctx)])
              for phase, offers in _evaluation_units(rules)]
 
@@ -169,18 +105,10 @@ def price_reference(rules: rules_pb2.RuleSet, catalogue: Catalogue, basket: Bask
 
 # --- §2 considered offers and §3 evaluation order ------------------------------------------
 
-def _kind(offer: rules_pb2.Offer) -> Kind:
-    return KIND_BY_FIELD[offer.WhichOneof("reward")]
-
-
-def _scope_lines(offer: rules_pb2.Offer, lines: Sequence[ResolvedLine]) -> list[int]:
-    return [i for i, line in enumerate(lines) if rw.in_product_set(offer.scope, line)]
-
-
-def _is_considered(offer: rules_pb2.Offer, lines: Sequence[ResolvedLine], ctx: _Context) -> bool:
+def _is_considered(offer: rules_pb2.Offer, lines: Sequence[ResolvedLine], ctx: Context) -> bool:
     """Its scope matches a basket line, and it is automatic or one of its coupons is here."""
     # an offer without a product set is invalid and matches nothing
-    if not offer.HasField("scope") or not _scope_lines(offer, lines):
+    if not offer.HasField("scope") or not scope_lines(offer, lines):
         return False
     return offer.activation == rules_pb2.Offer.AUTOMATIC or ctx.has_coupon(offer.id)
 
@@ -192,11 +120,11 @@ def _evaluation_units(rules: rules_pb2.RuleSet) -> list[tuple[Phase, list[rules_
     order does not depend on the basket. Points offers never form groups.
     """
     offers = sorted((o for o in rules.offers if o.WhichOneof("reward")),
-                    key=lambda o: (phase_of(_kind(o)), o.stacking.priority, o.id))
+                    key=lambda o: (phase_of(kind_of(o)), o.stacking.priority, o.id))
     units: list[tuple[Phase, list[rules_pb2.Offer]]] = []
     groups: dict[tuple[Phase, str], list[rules_pb2.Offer]] = {}
     for offer in offers:
-        phase = phase_of(_kind(offer))
+        phase = phase_of(kind_of(offer))
         name = offer.stacking.group
         if not name or phase == Phase.POINTS:
             units.append((phase, [offer]))
@@ -208,103 +136,9 @@ def _evaluation_units(rules: rules_pb2.RuleSet) -> list[tuple[Phase, list[rules_
     return units
 
 
-# --- §4 checks 1–9: coupons, time, place, member, limits -----------------------------------
-
-def _check_conditions(offer: rules_pb2.Offer, ctx: _Context) -> _Refusal | None:
-    cond, member = offer.conditions, ctx.member
-    if offer.activation == rules_pb2.Offer.COUPON and ctx.coupon_uses(offer.id) == 0:
-        return _Refusal(Reason.COUPON_USED_UP)
-    if not _in_time_window(cond, ctx.when):
-        return _Refusal(Reason.NOT_IN_TIME_WINDOW)
-    if cond.stores and ctx.store_id not in cond.stores:
-        return _Refusal(Reason.STORE_NOT_ELIGIBLE)
-    if cond.channels and ctx.channel not in cond.channels:
-        return _Refusal(Reason.CHANNEL_NOT_ELIGIBLE)
-    if member is None:
-        if (cond.member_required or cond.tiers or cond.segments or cond.birthday_month
-                or phase_of(_kind(offer)) == Phase.POINTS):
-            return _Refusal(Reason.MEMBER_REQUIRED)
-    else:
-        if cond.tiers and ctx.member_tier() not in cond.tiers:
-            return _Refusal(Reason.TIER_NOT_ELIGIBLE)
-        if cond.segments and not any(s in cond.segments for s in member.segments):
-            return _Refusal(Reason.SEGMENT_NOT_ELIGIBLE)
-        if cond.birthday_month and member.birthday_month != ctx.when.month:
-            return _Refusal(Reason.NOT_BIRTHDAY_MONTH)
-    return _limit_reached(ctx.limits.get(offer.id))
-
-
-def _in_time_window(cond: rules_pb2.Conditions, when: LocalTime) -> bool:
-    """``starts_at ≤ t < ends_at`` (whole seconds), weekday, and local hour window."""
-    if cond.HasField("starts_at") and when.epoch_s < cond.starts_at.seconds:
-        return False
-    if cond.HasField("ends_at") and when.epoch_s >= cond.ends_at.seconds:
-        return False
-    if cond.weekdays and when.weekday not in cond.weekdays:
-        return False
-    start, end = cond.from_hour, cond.to_hour
-    if start == 0 and end == 0:
-        return True
-    if start > end:  # crosses midnight, e.g. 22 → 2
-        return when.hour >= start or when.hour < end
-    return start <= when.hour < end
-
-
-def _limit_reached(remaining: RemainingLimits | None) -> _Refusal | None:
-    if remaining is None:
-        return None
-    for left, detail in ((remaining.member_uses, LIMIT_MEMBER_USES),
-                         (remaining.total_uses, LIMIT_TOTAL_USES),
-                         (remaining.budget_minor, LIMIT_BUDGET)):
-        if left is not None and left <= 0:
-            return _Refusal(Reason.LIMIT_REACHED, detail)
-    return None
-
-
-# --- §4 check 10: eligible lines, and checks 11–13: minimums -------------------------------
-
-def _discount_eligible(offer: rules_pb2.Offer, state: _State) -> list[int] | _Refusal:
-    """Scope lines that may take this discount under the stacking rules."""
-    free = [i for i in _scope_lines(offer, state.lines) if not state.lines[i].no_discount]
-    if not free:
-        return _Refusal(Reason.NO_ELIGIBLE_LINES)
-    if state.order_locked_by:
-        return _Refusal(Reason.EXCLUDED_BY_EXCLUSIVE, related=state.order_locked_by)
-    unlocked = [i for i in free if not state.locked_by[i]]
-    if not unlocked:
-        # every line was dropped, so the first dropped line is the first free one
-        return _Refusal(Reason.EXCLUDED_BY_EXCLUSIVE, related=state.locked_by[free[0]])
-    mode = offer.stacking.mode
-    if mode == Mode.EXCLUSIVE:
-        unlocked = [i for i in unlocked if not state.rows[i]]
-        if not unlocked:
-            return _Refusal(Reason.ALREADY_DISCOUNTED)
-    elif mode == Mode.EXCLUSIVE_ORDER and any(state.rows):
-        return _Refusal(Reason.ALREADY_DISCOUNTED)
-    return unlocked
-
-
-def _points_eligible(offer: rules_pb2.Offer, state: _State) -> list[int] | _Refusal:
-    """Scope lines that earn points; stacking does not concern points offers."""
-    earning = [i for i in _scope_lines(offer, state.lines) if not state.lines[i].no_earn]
-    return earning or _Refusal(Reason.NO_ELIGIBLE_LINES)
-
-
-def _check_minimums(cond: rules_pb2.Conditions, scope: rw.Scope) -> _Refusal | None:
-    """Minimum basket (whole basket), quantity and amount (eligible lines), on current nets."""
-    basket_net = sum(scope.nets)
-    if basket_net < cond.min_basket_minor:
-        return _Refusal(Reason.MIN_BASKET_NOT_REACHED, cond.min_basket_minor - basket_net)
-    if scope.units < cond.min_qty:
-        return _Refusal(Reason.MIN_QTY_NOT_REACHED, cond.min_qty - scope.units)
-    if scope.spend < cond.min_amount_minor:
-        return _Refusal(Reason.MIN_AMOUNT_NOT_REACHED, cond.min_amount_minor - scope.spend)
-    return None
-
-
 # --- item and order phases: checks 14–16, caps, applying -----------------------------------
 
-def _cap(offer: rules_pb2.Offer, ctx: _Context) -> int | None:
+def _cap(offer: rules_pb2.Offer, ctx: Context) -> int | None:
     """``min(max_discount if > 0, remaining budget if tracked)``; ``None`` = no cap."""
     caps = []
     if offer.limits.max_discount_minor > 0:
@@ -332,51 +166,51 @@ def _allocated_order_discount(d: int, cap: int | None, scope: rw.Scope) -> dict[
     return dict(zip(scope.eligible, shares, strict=True))
 
 
-def _propose_discount(offer: rules_pb2.Offer, ctx: _Context, state: _State) -> _Proposal | _Refusal:
+def _propose_discount(offer: rules_pb2.Offer, ctx: Context, state: State) -> Proposal | Refusal:
     """Checks 1–15 for a discount offer on the current state, without changing it."""
-    refusal = _check_conditions(offer, ctx)
+    refusal = check_conditions(offer, ctx)
     if refusal is not None:
         return refusal
-    eligible = _discount_eligible(offer, state)
-    if isinstance(eligible, _Refusal):
+    eligible = discount_eligible(offer, state)
+    if isinstance(eligible, Refusal):
         return eligible
     scope = rw.Scope(state.lines, state.nets, eligible, offer.limits.per_transaction)
-    refusal = _check_minimums(offer.conditions, scope)
+    refusal = check_minimums(offer.conditions, scope)
     if refusal is not None:
         return refusal
-    kind = _kind(offer)
+    kind = kind_of(offer)
     reward = _DISCOUNTS[kind](getattr(offer, offer.WhichOneof("reward")), scope)
     if isinstance(reward, rw.Shortfall):
-        return _Refusal(reward.reason, reward.detail)
+        return Refusal(reward.reason, reward.detail)
     if isinstance(reward, rw.ItemDiscount):
         amounts = _capped_item_discount(reward.amounts, _cap(offer, ctx))
     else:
         amounts = _allocated_order_discount(reward.amount, _cap(offer, ctx), scope)
     positive = {i: d for i, d in sorted(amounts.items()) if d > 0}
     if not positive:
-        return _Refusal(Reason.NO_BENEFIT)
-    return _Proposal(positive, reward.applications)
+        return Refusal(Reason.NO_BENEFIT)
+    return Proposal(positive, reward.applications)
 
 
-def _run_discount_unit(offers: list[rules_pb2.Offer], ctx: _Context, state: _State) -> None:
+def _run_discount_unit(offers: list[rules_pb2.Offer], ctx: Context, state: State) -> None:
     """One offer, or a group whose members compete on the same state (check 16)."""
     outcomes = [(offer, _propose_discount(offer, ctx, state)) for offer in offers]
-    winner: tuple[rules_pb2.Offer, _Proposal] | None = None
+    winner: tuple[rules_pb2.Offer, Proposal] | None = None
     for offer, outcome in outcomes:
         # strictly larger: ties stay with the earlier (priority, id)
-        if isinstance(outcome, _Proposal) and (winner is None or outcome.total > winner[1].total):
+        if isinstance(outcome, Proposal) and (winner is None or outcome.total > winner[1].total):
             winner = (offer, outcome)
     for offer, outcome in outcomes:
-        if isinstance(outcome, _Refusal):
+        if isinstance(outcome, Refusal):
             state.explain(offer.id, outcome)
         elif winner is not None and offer is winner[0]:
             _apply_discount(offer, outcome, state)
         else:
             assert winner is not None
-            state.explain(offer.id, _Refusal(Reason.LOST_TO_GROUP, related=winner[0].id))
+            state.explain(offer.id, Refusal(Reason.LOST_TO_GROUP, related=winner[0].id))
 
 
-def _apply_discount(offer: rules_pb2.Offer, proposal: _Proposal, state: _State) -> None:
+def _apply_discount(offer: rules_pb2.Offer, proposal: Proposal, state: State) -> None:
     """Record one row per discounted line, lower the nets, and lock what the mode locks."""
     funder = offer.funding.funder_id or RETAILER
     share = offer.funding.funded_share_bps
@@ -396,12 +230,12 @@ def _apply_discount(offer: rules_pb2.Offer, proposal: _Proposal, state: _State) 
 
 # --- §6 points: tender, base points, points offers ------------------------------------------
 
-def _programme(ctx: _Context) -> rules_pb2.PointsProgram | None:
+def _programme(ctx: Context) -> rules_pb2.PointsProgram | None:
     return ctx.rules.points if ctx.rules.HasField("points") else None
 
 
-def _points_tender(ctx: _Context, requested: int,
-                   state: _State) -> tuple[int, Tender, list[int]]:
+def _points_tender(ctx: Context, requested: int,
+                   state: State) -> tuple[int, Tender, list[int]]:
     """Points redeemed, the tender outcome, and the tender value allocated per line."""
     none = [0] * len(state.lines)
     programme = _programme(ctx)
@@ -425,7 +259,7 @@ def _points_tender(ctx: _Context, requested: int,
     return allowed, tender, rw.allocate(allowed * value, state.nets)
 
 
-def _earning_amounts(indexes: Sequence[int], state: _State,
+def _earning_amounts(indexes: Sequence[int], state: State,
                      tender_lines: Sequence[int]) -> dict[int, int]:
     """``amount_i = net_i − tender_i`` for the earning lines among ``indexes``."""
     return {i: state.nets[i] - tender_lines[i] for i in indexes if not state.lines[i].no_earn}
@@ -441,7 +275,7 @@ def _component(offer_id: str, kind: str, points: rw.Points, n: int) -> PointsCom
     return PointsComponent(offer_id, kind, points.points, tuple(line_points))
 
 
-def _base_points(ctx: _Context, state: _State,
+def _base_points(ctx: Context, state: State,
                  tender_lines: Sequence[int]) -> list[PointsComponent]:
     """Base points at the tier multiplier; listed only when positive."""
     programme = _programme(ctx)
@@ -456,16 +290,16 @@ def _base_points(ctx: _Context, state: _State,
     return [_component("", "base", points, len(state.lines))]
 
 
-def _run_points_offer(offer: rules_pb2.Offer, ctx: _Context, state: _State,
+def _run_points_offer(offer: rules_pb2.Offer, ctx: Context, state: State,
                       tender_lines: Sequence[int]) -> PointsComponent | None:
     """Checks 1–15 for a points offer; applies it (returning its component) when positive."""
-    refusal = _check_conditions(offer, ctx)
-    eligible = _points_eligible(offer, state) if refusal is None else refusal
-    if isinstance(eligible, _Refusal):
+    refusal = check_conditions(offer, ctx)
+    eligible = points_eligible(offer, state) if refusal is None else refusal
+    if isinstance(eligible, Refusal):
         state.explain(offer.id, eligible)
         return None
     scope = rw.Scope(state.lines, state.nets, eligible, offer.limits.per_transaction)
-    refusal = _check_minimums(offer.conditions, scope)
+    refusal = check_minimums(offer.conditions, scope)
     if refusal is not None:
         state.explain(offer.id, refusal)
         return None
@@ -473,24 +307,24 @@ def _run_points_offer(offer: rules_pb2.Offer, ctx: _Context, state: _State,
     points = rw.Points(0, {})
     # without a programme (or a usable earn rate) nothing is earned: NO_BENEFIT below
     if programme is not None and programme.earn_per_amount_minor > 0:
-        if _kind(offer) == Kind.POINTS_MULTIPLIER:
+        if kind_of(offer) == Kind.POINTS_MULTIPLIER:
             points = rw.points_multiplier(offer.points_multiplier,
                                           _earning_amounts(eligible, state, tender_lines),
                                           programme.earn_per_amount_minor)
         else:
             points = rw.bonus_points(offer.bonus_points, scope)
     if points.points <= 0:
-        state.explain(offer.id, _Refusal(Reason.NO_BENEFIT))
+        state.explain(offer.id, Refusal(Reason.NO_BENEFIT))
         return None
     state.applied.append(AppliedOffer(offer.id, 0, offer.funding.funder_id or RETAILER, 0,
                                       points.points, 1))
-    kind = "multiplier" if _kind(offer) == Kind.POINTS_MULTIPLIER else "bonus"
+    kind = "multiplier" if kind_of(offer) == Kind.POINTS_MULTIPLIER else "bonus"
     return _component(offer.id, kind, points, len(state.lines))
 
 
 # --- §8 output ------------------------------------------------------------------------------
 
-def _result(state: _State, redeemed: int, tender: Tender, tender_lines: Sequence[int],
+def _result(state: State, redeemed: int, tender: Tender, tender_lines: Sequence[int],
             components: list[PointsComponent], explain: bool) -> PricingResult:
     lines = tuple(
         LineResult(line.line_id, line.quantity * line.unit_price_minor, state.nets[i],

@@ -13,10 +13,10 @@ import zoneinfo
 from dataclasses import dataclass
 
 import numpy as np
-import polars as pl
 
 from engine.catalogue import Catalogue
 from engine.constants import BPS, KIND_BY_FIELD, Phase, phase_of
+from engine.overlap import CatalogueIndex, quoted, structural_overlap
 from loyalty.v1 import rules_pb2
 from loyalty.v1.rules_pb2 import RuleSet
 
@@ -79,16 +79,11 @@ def check(rules: RuleSet, catalogue: Catalogue | None = None) -> None:
 # --- helpers -------------------------------------------------------------------------------
 
 
-def _q(text: str) -> str:
-    """A quoted string value for a message, shortened when very long."""
-    return repr(text if len(text) <= 80 else text[:77] + "...")
-
-
 class _Collector:
     def __init__(self, catalogue: Catalogue | None) -> None:
         self.out: list[Violation] = []
         self.catalogue = catalogue
-        self._index: _CatalogueIndex | None = None
+        self._index: CatalogueIndex | None = None
         # shared across offers:
         self.tiers: set[str] = set()
         self.segments: set[str] = set()
@@ -127,16 +122,16 @@ class _Collector:
         if not value:
             self.add(field, "must not be empty")
         elif not ID_PATTERN.fullmatch(value):
-            self.add(field, f"must be 1-64 of A-Z a-z 0-9 . _ : - (got {_q(value)})")
+            self.add(field, f"must be 1-64 of A-Z a-z 0-9 . _ : - (got {quoted(value)})")
         elif value in seen:
-            self.add(field, f"duplicate id {_q(value)} (also {seen[value]})")
+            self.add(field, f"duplicate id {quoted(value)} (also {seen[value]})")
         else:
             seen[value] = owner
 
-    def index(self) -> _CatalogueIndex:
+    def index(self) -> CatalogueIndex:
         if self._index is None:
             assert self.catalogue is not None
-            self._index = _CatalogueIndex(self.catalogue)
+            self._index = CatalogueIndex(self.catalogue)
         return self._index
 
 
@@ -145,12 +140,12 @@ class _Collector:
 
 def _check_header(v: _Collector, rules: RuleSet) -> None:
     if rules.currency and not CURRENCY_PATTERN.fullmatch(rules.currency):
-        v.add("currency", f"must be 3 uppercase letters, e.g. 'CNY' (got {_q(rules.currency)})")
+        v.add("currency", f"must be 3 uppercase letters, e.g. 'CNY' (got {quoted(rules.currency)})")
     if rules.timezone:
         try:
             zoneinfo.ZoneInfo(rules.timezone)
         except Exception:  # ZoneInfoNotFoundError, ValueError, OSError...: all mean "unknown"
-            v.add("timezone", f"unknown IANA time zone {_q(rules.timezone)}")
+            v.add("timezone", f"unknown IANA time zone {quoted(rules.timezone)}")
 
 
 _POINTS_RANGES = (("point_value_minor", 1, MAX_MINOR), ("earn_per_amount_minor", 1, MAX_MINOR),
@@ -240,10 +235,10 @@ def _check_product_set(v: _Collector, path: str, ps: rules_pb2.ProductSet) -> No
 def _check_conditions(v: _Collector, path: str, c: rules_pb2.Conditions) -> None:
     for j, tier in enumerate(c.tiers):
         if tier not in v.tiers:
-            v.add(f"{path}.tiers[{j}]", f"unknown tier {_q(tier)}")
+            v.add(f"{path}.tiers[{j}]", f"unknown tier {quoted(tier)}")
     for j, seg in enumerate(c.segments):
         if seg not in v.segments:
-            v.add(f"{path}.segments[{j}]", f"unknown segment {_q(seg)}")
+            v.add(f"{path}.segments[{j}]", f"unknown segment {quoted(seg)}")
     for name in ("stores", "channels"):
         for j, value in enumerate(getattr(c, name)):
             if not value:
@@ -253,7 +248,7 @@ def _check_conditions(v: _Collector, path: str, c: rules_pb2.Conditions) -> None
     if new and len(v.channels) > MAX_CHANNELS and not v.channels_reported:
         v.channels_reported = True
         v.add(f"{path}.channels", f"more than {MAX_CHANNELS} distinct channels in the rule set "
-                                  f"(this offer adds {_q(min(new))})")
+                                  f"(this offer adds {quoted(min(new))})")
     _check_window(v, path, c)
     v.money(f"{path}.min_basket_minor", c.min_basket_minor)
     v.count(f"{path}.min_qty", c.min_qty)
@@ -291,18 +286,19 @@ def _check_stacking(v: _Collector, path: str, offer: rules_pb2.Offer, phase: Pha
     if not s.group or phase is None:
         return
     if phase is Phase.POINTS:
-        v.add(f"{path}.group", f"points offers cannot be in a group (got {_q(s.group)}); "
+        v.add(f"{path}.group", f"points offers cannot be in a group (got {quoted(s.group)}); "
                                "groups concern discounts only")
         return
     first = v.groups.setdefault(s.group, (phase, offer.id))
     if first[0] is not phase:
-        v.add(f"{path}.group", f"group {_q(s.group)} mixing phases: {phase.name.lower()} here, "
-                               f"{first[0].name.lower()} for its first member {_q(first[1])}")
+        v.add(f"{path}.group", f"group {quoted(s.group)} mixing phases: {phase.name.lower()} here, "
+                               f"{first[0].name.lower()} for its first member {quoted(first[1])}")
 
 
 def _check_funding(v: _Collector, path: str, f: rules_pb2.Funding) -> None:
     if f.funder_id and not ID_PATTERN.fullmatch(f.funder_id):
-        v.add(f"{path}.funder_id", f"must be 1-64 of A-Z a-z 0-9 . _ : - (got {_q(f.funder_id)})")
+        v.add(f"{path}.funder_id",
+              f"must be 1-64 of A-Z a-z 0-9 . _ : - (got {quoted(f.funder_id)})")
     v.range(f"{path}.funded_share_bps", f.funded_share_bps, 0, BPS)
 
 
@@ -351,7 +347,7 @@ def _check_bundle_price(v: _Collector, path: str, r: rules_pb2.BundlePrice) -> N
             _check_product_set(v, f"{cpath}.scope", comp.scope)
         if comp.HasField("scope") and not _is_empty_set(comp.scope):
             for a in usable:
-                why = _structural_overlap(r.components[a].scope, comp.scope)
+                why = structural_overlap(r.components[a].scope, comp.scope)
                 if why is None and v.catalogue is not None and len(v.catalogue):
                     why = v.index().overlap(r.components, a, j, masks)
                 if why is not None:
@@ -359,62 +355,6 @@ def _check_bundle_price(v: _Collector, path: str, r: rules_pb2.BundlePrice) -> N
             usable.append(j)
         v.count(f"{cpath}.qty", comp.qty, 1)
     v.money(f"{path}.price_minor", r.price_minor)
-
-
-def _structural_overlap(a: rules_pb2.ProductSet, b: rules_pb2.ProductSet) -> str | None:
-    """Why two non-empty product sets overlap whatever the catalogue, or None."""
-    if a.all and b.all:
-        return "both match everything (`all: true`)"
-    if a.all or b.all:
-        whole, other = (a, b) if a.all else (b, a)
-        if other.categories or other.brands or other.vendors:
-            return "one matches everything (`all: true`)"
-        excluded = set(whole.exclude_skus) | set(other.exclude_skus)
-        left = [s for s in other.skus if s not in excluded]
-        return f"one matches everything (`all: true`), e.g. sku {_q(left[0])}" if left else None
-    excluded = set(a.exclude_skus) | set(b.exclude_skus)
-    shared = [s for s in a.skus if s in set(b.skus) and s not in excluded]
-    if shared:
-        return f"both list sku {_q(shared[0])}"
-    for name, word in (("categories", "category"), ("brands", "brand"), ("vendors", "vendor")):
-        other = set(getattr(b, name))
-        for value in getattr(a, name):
-            if value and value in other:
-                return f"both list {word} {_q(value)}"
-    return None
-
-
-class _CatalogueIndex:
-    """Catalogue rows by sku, category, brand and vendor (built once per ``validate``)."""
-
-    def __init__(self, cat: Catalogue) -> None:
-        self.cat = cat
-        self.by: dict[str, dict[str, np.ndarray]] = {}
-        for name, column in (("categories", cat.category), ("brands", cat.brand),
-                             ("vendors", cat.vendor)):
-            grouped = (pl.DataFrame({"value": pl.Series(column, dtype=pl.String)})
-                       .with_row_index("row").group_by("value").agg(pl.col("row")))
-            rows = [np.asarray(r, dtype=np.int64) for r in grouped["row"].to_list()]
-            self.by[name] = dict(zip(grouped["value"].to_list(), rows, strict=True))
-
-    def mask(self, ps: rules_pb2.ProductSet) -> np.ndarray:
-        """Which catalogue rows the product set matches."""
-        index, mask = self.cat.index, np.full(len(self.cat), ps.all, dtype=bool)
-        mask[[index[s] for s in ps.skus if s in index]] = True
-        for name in ("categories", "brands", "vendors"):
-            for value in getattr(ps, name):
-                if value and value in self.by[name]:
-                    mask[self.by[name][value]] = True
-        mask[[index[s] for s in ps.exclude_skus if s in index]] = False
-        return mask
-
-    def overlap(self, components, a: int, b: int, masks: dict[int, np.ndarray]) -> str | None:
-        for j in (a, b):
-            if j not in masks:
-                masks[j] = self.mask(components[j].scope)
-        both = masks[a] & masks[b]
-        row = int(both.argmax())
-        return f"catalogue sku {_q(self.cat.sku[row])} matches both" if both[row] else None
 
 
 def _check_spend_tiers(v: _Collector, path: str, r: rules_pb2.SpendTiers) -> None:
