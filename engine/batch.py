@@ -32,7 +32,10 @@ from engine.compiler import CompiledRules
 from engine.kernel import price_many
 from engine.types import Basket, Member, PricingResult, RemainingLimits
 
-ROWS_PER_LINE = 8
+# Row space per basket line in the batch slab: history-like baskets (5 lines, ~25 candidate
+# offers) need up to ~20; a basket that needs more is priced again alone.
+ROWS_PER_LINE = 32
+CHUNK_SLAB_BYTES = 256 * 2**20
 
 
 @dataclass(frozen=True)
@@ -101,46 +104,71 @@ def encode_batch(compiled: CompiledRules, baskets: Sequence[Basket],
 
 def run_batch(compiled: CompiledRules, enc: EncodedBatch,
               rows_per_line: int = ROWS_PER_LINE) -> BatchOutput:
-    """Run the parallel kernel; baskets whose slab overflowed are priced again alone."""
-    n_lines = enc.lines.shape[0]
+    """Run the parallel kernel over chunks of baskets; baskets whose slab overflowed are
+    priced again alone.
+
+    Chunks keep the row slab near ``CHUNK_SLAB_BYTES`` whatever the batch size, so millions of
+    baskets price in bounded memory.
+    """
     n_b = enc.n_baskets
-    line_out = np.empty((L.LINE_OUT_COLS, n_lines), dtype=np.int64)
-    slab = np.empty((n_lines * rows_per_line, L.ROW_COLS), dtype=np.int64)
+    line_out = np.empty((L.LINE_OUT_COLS, enc.lines.shape[0]), dtype=np.int64)
     counts = np.zeros((n_b, L.COUNT_COLS), dtype=np.int64)
-    price_many(*compiled.arrays, enc.lines, enc.line_off, enc.members, enc.ctxs,
-               enc.coupon_off, enc.coupons, enc.limit_off, enc.limits, rows_per_line,
-               line_out, slab, counts)
-    # keep each basket's valid rows: the first counts[b, N_ROWS] rows of its slab
-    n_rows = counts[:, L.N_ROWS]
-    retry = np.nonzero(counts[:, L.N_OVERFLOW])[0]
-    extra: dict[int, np.ndarray] = {}
-    for b in retry.tolist():
-        lo, hi = enc.line_off[b], enc.line_off[b + 1]
-        lv, rows_b, counts_b = run_kernel(
-            compiled, enc.lines[lo:hi], enc.members[b], enc.ctxs[b],
-            enc.coupons[enc.coupon_off[b]:enc.coupon_off[b + 1]],
-            enc.limits[enc.limit_off[b]:enc.limit_off[b + 1]], False)
-        line_out[:, lo:hi] = lv
-        counts[b] = counts_b
-        extra[b] = rows_b.copy()
-        n_rows[b] = 0  # its slab rows are replaced below
-    starts = enc.line_off[:-1] * rows_per_line
-    keep = np.repeat(starts - np.concatenate(([0], np.cumsum(n_rows)[:-1])), n_rows)
-    rows = slab[np.arange(int(n_rows.sum()), dtype=np.int64) + keep]
-    if extra:
-        parts, pos = [], 0
-        row_counts = n_rows.copy()
-        for b in sorted(extra):
-            upto = int(n_rows[:b].sum())
-            parts += [rows[pos:upto], extra[b]]
-            pos = upto
-            row_counts[b] = len(extra[b])
-        parts.append(rows[pos:])
-        rows = np.concatenate(parts)
-        n_rows = row_counts
+    lines_per_chunk = max(1, CHUNK_SLAB_BYTES // (rows_per_line * L.ROW_COLS * 8))
+    parts: list[np.ndarray] = []
+    retried: list[int] = []
+    b0 = 0
+    while b0 < n_b:
+        target = enc.line_off[b0] + lines_per_chunk
+        b1 = min(n_b, max(b0 + 1, int(np.searchsorted(enc.line_off, target, "right")) - 1))
+        rows, again = _run_chunk(compiled, enc, b0, b1, rows_per_line, line_out, counts)
+        parts.append(rows)
+        retried += again
+        b0 = b1
+    rows = np.concatenate(parts) if parts else np.zeros((0, L.ROW_COLS), dtype=np.int64)
     row_off = np.zeros(n_b + 1, dtype=np.int64)
-    np.cumsum(n_rows, out=row_off[1:])
-    return BatchOutput(line_out, rows, row_off, counts, enc.line_off, tuple(extra))
+    np.cumsum(counts[:, L.N_ROWS], out=row_off[1:])
+    return BatchOutput(line_out, rows, row_off, counts, enc.line_off, tuple(retried))
+
+
+def _run_chunk(compiled: CompiledRules, enc: EncodedBatch, b0: int, b1: int, rpl: int,
+               line_out: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, list[int]]:
+    """Baskets ``b0:b1``: fills their line outputs and counts; returns their rows in order."""
+    lo, hi = int(enc.line_off[b0]), int(enc.line_off[b1])
+    c0, c1 = int(enc.coupon_off[b0]), int(enc.coupon_off[b1])
+    m0, m1 = int(enc.limit_off[b0]), int(enc.limit_off[b1])
+    line_off = enc.line_off[b0:b1 + 1] - lo
+    chunk_out = np.empty((L.LINE_OUT_COLS, hi - lo), dtype=np.int64)
+    slab = np.empty(((hi - lo) * rpl, L.ROW_COLS), dtype=np.int64)
+    chunk_counts = np.zeros((b1 - b0, L.COUNT_COLS), dtype=np.int64)
+    price_many(*compiled.arrays, enc.lines[lo:hi], line_off, enc.members[b0:b1],
+               enc.ctxs[b0:b1], enc.coupon_off[b0:b1 + 1] - c0, enc.coupons[c0:c1],
+               enc.limit_off[b0:b1 + 1] - m0, enc.limits[m0:m1], rpl, chunk_out, slab,
+               chunk_counts)
+    # each basket's valid rows are the first counts[N_ROWS] rows of its slab
+    n_rows = chunk_counts[:, L.N_ROWS].copy()
+    over = np.nonzero(chunk_counts[:, L.N_OVERFLOW])[0]
+    n_rows[over] = 0
+    before = np.concatenate(([0], np.cumsum(n_rows)[:-1]))
+    pick = np.repeat(line_off[:-1] * rpl - before, n_rows)
+    rows = slab[np.arange(int(n_rows.sum()), dtype=np.int64) + pick]
+    if len(over):
+        pieces, pos = [], 0
+        for k in over.tolist():  # price alone, then splice in basket order (linear)
+            b = b0 + k
+            blo, bhi = int(enc.line_off[b]), int(enc.line_off[b + 1])
+            lv, rows_b, counts_b = run_kernel(
+                compiled, enc.lines[blo:bhi], enc.members[b], enc.ctxs[b],
+                enc.coupons[enc.coupon_off[b]:enc.coupon_off[b + 1]],
+                enc.limits[enc.limit_off[b]:enc.limit_off[b + 1]], False)
+            chunk_out[:, blo - lo:bhi - lo] = lv
+            chunk_counts[k] = counts_b
+            pieces += [rows[pos:before[k]], rows_b.copy()]
+            pos = int(before[k])
+        pieces.append(rows[pos:])
+        rows = np.concatenate(pieces)
+    line_out[:, lo:hi] = chunk_out
+    counts[b0:b1] = chunk_counts
+    return rows, [b0 + k for k in over.tolist()]
 
 
 def price_batch(compiled: CompiledRules, baskets: Sequence[Basket],

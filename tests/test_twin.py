@@ -105,3 +105,23 @@ def test_batch_retries_baskets_whose_rows_overflow():
     got = price_batch(compiled, [basket, small, basket], members, rows_per_line=1)
     assert got == [price(compiled, b, m) for b, m in zip([basket, small, basket], members,
                                                                strict=True)]
+
+
+def test_batch_in_small_chunks_matches_one_chunk(monkeypatch):
+    # given a batch split into many chunks (and slabs that overflow), as for huge histories
+    rules = parse_rules({
+        "points": {"point_value_minor": 10, "earn_per_amount_minor": 10, "redeem_step_points": 1},
+        "offers": [{"id": f"p{i}", "scope": {"all": True}, "percent_off": {"percent_bps": 100}}
+                   for i in range(3)]
+        + [{"id": "bonus", "scope": {"all": True}, "bonus_points": {"per_unit": 1}}]})
+    compiled = compile_rules(rules, Catalogue.empty())
+    baskets = [Basket(tuple(Line(str(k), f"S{k}", 1 + k % 3, 100 * (b + k + 1))
+                            for k in range(1 + b % 4)), T0) for b in range(30)]
+    members = [Member("m") if b % 2 else None for b in range(30)]
+    whole = price_batch(compiled, baskets, members)
+    # when the slab budget holds only a few lines per chunk
+    monkeypatch.setattr("engine.batch.CHUNK_SLAB_BYTES", 3 * 2 * 6 * 8)
+    out = run_batch(compiled, encode_batch(compiled, baskets, members), rows_per_line=2)
+    # then it ran in many chunks, retried baskets whose slab overflowed, and changed nothing
+    assert out.retried
+    assert price_batch(compiled, baskets, members, rows_per_line=2) == whole
