@@ -203,32 +203,37 @@ def price(compiled: CompiledRules, basket: Basket, member: Member | None = None,
 
 def decode(compiled: CompiledRules, basket: Basket, line_out: np.ndarray, rows: np.ndarray,
            counts: np.ndarray) -> PricingResult:
-    """Kernel outputs -> PricingResult (docs/pricing.md §8 order)."""
+    """Kernel outputs -> PricingResult (docs/pricing.md §8 order).
+
+    One pass over the rows as Python lists: checkout baskets are small, and numpy calls on
+    arrays of a few rows cost more than the loop.
+    """
     ids, funders, kinds = compiled.offer_ids, compiled.offer_funder, compiled.offer_kind
     n = len(basket.lines)
-    row_kind = rows[:, L.ROW_TYPE]
     per_line: list[list[LineDiscount]] = [[] for _ in range(n)]
     by_offer: dict[int, list[int]] = {}
-    for i, o, amount, funded in rows[row_kind == L.ROW_DISCOUNT, 1:5].tolist():
-        per_line[i].append(LineDiscount(ids[o], amount, funders[o], funded))
-        acc = by_offer.setdefault(o, [0, 0])
-        acc[0] += amount
-        acc[1] += funded
     offers = []
-    for o, apps, pts in rows[row_kind == L.ROW_APPLIED, 1:4].tolist():
-        total, funded = by_offer.get(o, (0, 0))
-        offers.append(AppliedOffer(ids[o], total, funders[o], funded, pts, apps))
-    components = rows[row_kind == L.ROW_POINTS, 1:3]
-    attribution = np.zeros((len(components), n), dtype=np.int64)
-    att = rows[row_kind == L.ROW_ATTRIBUTION]
-    attribution[att[:, 1], att[:, 2]] = att[:, 3]
+    components: list[list] = []
+    explanations = []
+    for kind, a, b, c, d, e in rows.tolist():
+        if kind == L.ROW_DISCOUNT:
+            per_line[a].append(LineDiscount(ids[b], c, funders[b], d))
+            acc = by_offer.setdefault(b, [0, 0])
+            acc[0] += c
+            acc[1] += d
+        elif kind == L.ROW_APPLIED:
+            total, funded = by_offer.get(a, (0, 0))
+            offers.append(AppliedOffer(ids[a], total, funders[a], funded, c, b))
+        elif kind == L.ROW_POINTS:
+            components.append([a, b, [0] * n])
+        elif kind == L.ROW_ATTRIBUTION:
+            components[a][2][b] = c
+        else:
+            explanations.append((a, Explanation(ids[b], Reason(c), d, ids[e] if e >= 0 else "")))
     points = tuple(
-        PointsComponent(ids[o] if o >= 0 else "", _component_kind(kinds, o), pts, tuple(shares))
-        for (o, pts), shares in zip(components.tolist(), attribution.tolist(), strict=True))
-    ex = rows[row_kind == L.ROW_EXPLANATION]
-    ex = ex[np.argsort(ex[:, 1], kind="stable")]  # evaluation order
-    explanations = tuple(Explanation(ids[o], Reason(r), d, ids[rel] if rel >= 0 else "")
-                         for o, r, d, rel in ex[:, 2:6].tolist())
+        PointsComponent(ids[o] if o >= 0 else "", _component_kind(kinds, o), pts, tuple(att))
+        for o, pts, att in components)
+    explanations.sort(key=lambda pe: pe[0])  # evaluation order; the sort is stable
     net_l, tender_l, pts_l = line_out.tolist()
     lines = tuple(
         LineResult(line.line_id, line.quantity * line.unit_price_minor, net_l[i],
@@ -242,7 +247,7 @@ def decode(compiled: CompiledRules, basket: Basket, line_out: np.ndarray, rows: 
         points_redeemed=int(counts[L.N_TENDER_POINTS]), points_tender_minor=tender_minor,
         payable_minor=net_total - tender_minor, points_earned=sum(pts_l),
         tender=Tender(int(counts[L.N_TENDER_CODE])), points=points, offers=tuple(offers),
-        explanations=explanations)
+        explanations=tuple(e for _, e in explanations))
 
 
 def _component_kind(kinds: tuple[int, ...], o: int) -> str:

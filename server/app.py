@@ -1,11 +1,14 @@
 """Assemble the gRPC server: services, health, reflection, API keys, request logs.
 
 ``create_server(settings)`` returns a ready-to-start ``(server, port, app)``; ``serve`` runs
-it until SIGTERM/SIGINT and stops gracefully. The synchronous server with a thread pool is
-used because it measured faster: ``python -m benchmarks.echo`` (a bare echo of a 20-line
-request, 2 client processes x 8 calls in flight) gave 1,556 req/s on it against 1,125 on
-grpc.aio on a 2-core machine (both while another job shared the CPU; ~3.9k vs ~3.1k reported
-on a quiet one), and the numba kernels release the GIL while they price.
+it until SIGTERM/SIGINT and stops gracefully.
+
+Sync server or grpc.aio? ``python -m benchmarks.echo`` (a bare echo of a 20-line request,
+2 client processes x 8 calls in flight, 2 cores) measured them about even here: grpc.aio 2-8%
+ahead on a quiet machine (e.g. 1,858 vs 1,828 req/s), the sync server ahead while another job
+shared the CPU (1,556 vs 1,125). Every handler of this service blocks — a SQLite transaction,
+a numba kernel that releases the GIL — which grpc.aio would have to hand to a thread pool on
+each call, so the synchronous server with a thread pool is used.
 """
 
 from __future__ import annotations
