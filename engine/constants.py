@@ -1,16 +1,13 @@
 """Codes shared by the compiler, the kernels and the reference evaluator.
 
-Kernels see these as plain integers; Python code uses the enums. Sentinels are named
-constants so no kernel compares against a bare ``-1``.
+Kernels see these as plain integers; Python code uses the enums. In the kernels' arrays -1
+means "none" (no offer, no tier, not tracked), as ``engine.layout`` documents per column.
 """
 
 from __future__ import annotations
 
 from enum import IntEnum
 
-NO_OFFER = -1
-NO_TIER = -1
-UNLIMITED = -1  # remaining uses / budget not tracked
 BPS = 10_000
 
 

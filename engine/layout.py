@@ -83,7 +83,7 @@ FLAG_NO_EARN = 2
 
 # ---- member: int64[MEMBER_COLS] -----------------------------------------------------------
 M_IS_MEMBER = 0
-M_TIER = 1  # tier index or NO_TIER
+M_TIER = 1  # tier index or -1
 M_SEGMENTS = 2  # bitmask over RuleSet.segments
 M_BIRTH_MONTH = 3
 M_POINTS = 4  # available points
