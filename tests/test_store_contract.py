@@ -461,3 +461,20 @@ def test_time_must_be_timezone_aware(store: Store) -> None:
     with pytest.raises(InvalidArgument):
         store.upsert_member(MemberProfile("m1"), T0.replace(tzinfo=None))
     assert timedelta(0) == T0.utcoffset()
+
+
+def test_no_return_window_and_no_expiry(store: Store) -> None:
+    # given the programme with pending_days 0 and expiry_months 0
+    rules = engine.rules.parse_rules(engine.rules.rules_to_dict(RULES))
+    rules.points.pending_days = 0
+    rules.points.expiry_months = 0
+    compiled = engine.compile_rules(rules, COMPILED.catalogue)
+    enrol(store, "m1")
+    # when the member buys the plain basket (16 points, see store_fixtures)
+    out = checkout(store, "tx-1", BASKET_1, "m1", compiled=compiled)
+    # then the points are spendable at once and never expire
+    assert out.points_earned == 16
+    now = store.get_member("m1", T0)
+    assert (now.points_available, now.points_pending) == (16, 0)
+    assert [lot.expires_at for lot in now.lots] == [None]
+    assert store.get_member("m1", T0 + 3650 * DAY).points_available == 16
