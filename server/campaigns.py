@@ -9,23 +9,17 @@ import io
 
 import grpc
 import polars as pl
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from engine.catalogue import Catalogue
 from loyalty.v1 import campaigns_pb2, campaigns_pb2_grpc
+from server.convert import timestamp
 from server.errors import abort
 from server.registry import RuleRegistry, VersionInfo
 
 
-def _timestamp(dt) -> Timestamp:
-    ts = Timestamp()
-    ts.FromDatetime(dt)
-    return ts
-
-
 def _version(info: VersionInfo) -> campaigns_pb2.RuleSetVersion:
     return campaigns_pb2.RuleSetVersion(version=info.version, rules=info.rules,
-                                        published_at=_timestamp(info.published_at),
+                                        published_at=timestamp(info.published_at),
                                         note=info.note, current=info.current)
 
 
@@ -73,7 +67,7 @@ class CampaignServicer(campaigns_pb2_grpc.CampaignServiceServicer):
         return campaigns_pb2.ListRuleSetsResponse(
             current_version=current,
             versions=[campaigns_pb2.RuleSetSummary(
-                version=v.version, published_at=_timestamp(v.published_at), note=v.note,
+                version=v.version, published_at=timestamp(v.published_at), note=v.note,
                 offers=len(v.rules.offers), current=v.current) for v in versions])
 
     def ActivateRuleSet(self, request, context):

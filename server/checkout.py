@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import engine
 from engine.types import Basket, PricingResult
 from loyalty.v1 import checkout_pb2, checkout_pb2_grpc, members_pb2
-from server.convert import MAX_ID_LEN, BadInput, basket_from_request, response_from_result
+from server.convert import BadInput, basket_from_request, require_id, response_from_result
 from server.errors import abort, check_deadline
 from server.registry import ActiveRules, RuleRegistry
 from server.store.base import CodeStatus, FailedPrecondition, MemberRecord, PricingState, Store
@@ -65,6 +65,9 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
                             redeem_points=req.redeem_points, limits=state.limits,
                             explain=explain)
 
+    def _summary(self, member_id: str | None, now: datetime) -> members_pb2.MemberSummary | None:
+        return summary(self.store.get_member(member_id, now)) if member_id else None
+
     def _respond(self, active: ActiveRules, req, state: PricingState,
                  result: PricingResult) -> checkout_pb2.EvaluateResponse:
         resp = response_from_result(result, active.version, active.names, active.points_pending)
@@ -88,7 +91,7 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
         try:
             check_deadline(context)
             now = self.clock()
-            _require(request.transaction_id, "transaction_id")
+            require_id("transaction_id", request.transaction_id)
             if not request.HasField("basket"):
                 raise BadInput([("basket", "is required")])
             req = request.basket
@@ -120,30 +123,29 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
             result = self._respond(active, req, state, outcome.pricing)
             changed = bool(request.expected_payable_minor) and (
                 outcome.pricing.payable_minor != request.expected_payable_minor)
-            record = self.store.get_member(outcome.member_id, now) if outcome.member_id else None
             return checkout_pb2.CommitResponse(result=result, changed_from_quote=changed,
-                                               member=summary(record))
+                                               member=self._summary(outcome.member_id, now))
         except Exception as exc:  # noqa: BLE001
             abort(context, exc)
 
     def Cancel(self, request, context):
         try:
             check_deadline(context)
-            _require(request.transaction_id, "transaction_id")
+            require_id("transaction_id", request.transaction_id)
             now = self.clock()
             outcome = self.store.cancel(request.transaction_id, now)
-            record = self.store.get_member(outcome.member_id, now) if outcome.member_id else None
             return checkout_pb2.CancelResponse(
                 transaction_id=outcome.transaction_id,
-                status=checkout_pb2.CancelResponse.CANCELLED, member=summary(record))
+                status=checkout_pb2.CancelResponse.CANCELLED,
+                member=self._summary(outcome.member_id, now))
         except Exception as exc:  # noqa: BLE001
             abort(context, exc)
 
     def Return(self, request, context):
         try:
             check_deadline(context)
-            _require(request.return_id, "return_id")
-            _require(request.transaction_id, "transaction_id")
+            require_id("return_id", request.return_id)
+            require_id("transaction_id", request.transaction_id)
             bad = BadInput()
             if not request.lines:
                 bad.add("lines", "at least one line is required")
@@ -158,7 +160,6 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
             outcome = self.store.return_lines(request.return_id, request.transaction_id,
                                               [(ln.line_id, ln.quantity) for ln in request.lines],
                                               now)
-            record = self.store.get_member(outcome.member_id, now) if outcome.member_id else None
             return checkout_pb2.ReturnResponse(
                 refund_minor=outcome.refund_minor,
                 points_clawed_back=outcome.points_clawed_back,
@@ -168,16 +169,9 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
                     points_clawed_back=d.points_earned, points_tender_returned=d.points_redeemed,
                     funding_reversed_minor=sum(x.funded_minor for x in d.discounts))
                     for d in outcome.lines],
-                member=summary(record))
+                member=self._summary(outcome.member_id, now))
         except Exception as exc:  # noqa: BLE001
             abort(context, exc)
-
-
-def _require(value: str, field: str) -> None:
-    if not value:
-        raise BadInput([(field, "is required")])
-    if len(value) > MAX_ID_LEN:
-        raise BadInput([(field, f"longer than {MAX_ID_LEN} characters")])
 
 
 def _fingerprint(request: checkout_pb2.CommitRequest) -> str:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from google.protobuf.timestamp_pb2 import Timestamp
+
 from engine.constants import Tender
 from engine.types import Basket, Line, PricingResult
 from loyalty.v1 import checkout_pb2
@@ -39,6 +41,23 @@ def _check_id(bad: BadInput, path: str, value: str, required: bool = True) -> No
         bad.add(path, "is required")
     elif len(value) > MAX_ID_LEN:
         bad.add(path, f"longer than {MAX_ID_LEN} characters")
+
+
+def require_id(path: str, value: str) -> None:
+    """A required id field: present and not too long; raises BadInput naming it."""
+    bad = BadInput()
+    _check_id(bad, path, value)
+    if bad.violations:
+        raise bad
+
+
+def timestamp(dt: datetime | None) -> Timestamp | None:
+    """A datetime as a protobuf Timestamp (None stays unset)."""
+    if dt is None:
+        return None
+    ts = Timestamp()
+    ts.FromDatetime(dt)
+    return ts
 
 
 def basket_from_request(req: checkout_pb2.EvaluateRequest, prefix: str = "",

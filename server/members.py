@@ -4,22 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from google.protobuf.timestamp_pb2 import Timestamp
-
 from loyalty.v1 import members_pb2, members_pb2_grpc, rules_pb2
 from server.checkout import Clock, utc_now
-from server.convert import BadInput
+from server.convert import BadInput, timestamp
 from server.errors import abort
 from server.registry import RuleRegistry
 from server.store.base import Consent, MemberProfile, MemberRecord, Store
-
-
-def _ts(dt: datetime | None) -> Timestamp | None:
-    if dt is None:
-        return None
-    ts = Timestamp()
-    ts.FromDatetime(dt)
-    return ts
 
 
 def member_message(r: MemberRecord) -> members_pb2.Member:
@@ -28,17 +18,17 @@ def member_message(r: MemberRecord) -> members_pb2.Member:
     return members_pb2.Member(
         member_id=r.member_id, tier=r.tier, segments=sorted(r.segments),
         birthday_month=r.birthday_month, birthday_day=r.birthday_day,
-        enrolled_at=_ts(enrolled),
+        enrolled_at=timestamp(enrolled),
         consent=members_pb2.Consent(marketing=r.consent.marketing,
                                     automated_decisions=r.consent.automated_decisions,
                                     third_party=r.consent.third_party),
         available_points=r.points_available - r.points_debt, pending_points=r.points_pending,
-        lots=[members_pb2.PointsLot(points=lot.points, earned_at=_ts(lot.earned_at),
-                                    available_at=_ts(lot.available_at),
-                                    expires_at=_ts(lot.expires_at)) for lot in r.lots],
+        lots=[members_pb2.PointsLot(points=lot.points, earned_at=timestamp(lot.earned_at),
+                                    available_at=timestamp(lot.available_at),
+                                    expires_at=timestamp(lot.expires_at)) for lot in r.lots],
         wallet=[members_pb2.WalletCoupon(coupon_id=c.coupon_id, offer_id=c.offer_id,
-                                         uses_left=c.uses_left, valid_from=_ts(c.valid_from),
-                                         valid_until=_ts(c.valid_until)) for c in r.wallet],
+                                         uses_left=c.uses_left, valid_from=timestamp(c.valid_from),
+                                         valid_until=timestamp(c.valid_until)) for c in r.wallet],
         lifetime_spend_minor=r.lifetime_spend_minor, rolling_spend_minor=r.rolling_spend_minor)
 
 
@@ -68,7 +58,7 @@ def shopping_list(rules: rules_pb2.RuleSet, record: MemberRecord,
             continue
         wallet.append(members_pb2.PersonalOffer(
             offer_id=offer.id, name=offer.name, description=offer.description, source="wallet",
-            expected_saving_minor=expected_saving(offer), valid_until=_ts(c.valid_until),
+            expected_saving_minor=expected_saving(offer), valid_until=timestamp(c.valid_until),
             uses_left=c.uses_left))
     member_offers = []
     for offer in rules.offers:
@@ -85,7 +75,7 @@ def shopping_list(rules: rules_pb2.RuleSet, record: MemberRecord,
             continue
         member_offers.append(members_pb2.PersonalOffer(
             offer_id=offer.id, name=offer.name, description=offer.description, source="member",
-            expected_saving_minor=expected_saving(offer), valid_until=_ts(until)))
+            expected_saving_minor=expected_saving(offer), valid_until=timestamp(until)))
     by_saving = lambda o: -o.expected_saving_minor  # noqa: E731
     return sorted(wallet, key=by_saving) + sorted(member_offers, key=by_saving)
 
