@@ -8,7 +8,7 @@ expectation then holds for both.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -21,6 +21,7 @@ from engine.reference import price_reference
 from engine.rules import parse_rules
 from engine.types import Basket, Member, PricingResult
 from loyalty.v1 import rules_pb2
+from server.store.redis_process import RedisProcess
 
 Pricer = Callable[..., PricingResult]
 
@@ -66,3 +67,22 @@ def pricer(request: pytest.FixtureRequest) -> Pricer:
         return implementation(rules, catalogue, basket, member, **kw)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisProcess]:
+    """A private redis-server on a free loopback port for the whole run (AOF off: tests that
+    need durability start their own)."""
+    with RedisProcess() as server:
+        yield server
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisProcess, request: pytest.FixtureRequest) -> str:
+    """The shared test Redis, flushed so each test starts empty."""
+    import redis
+
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushall()
+    client.close()
+    return redis_server.url

@@ -27,6 +27,7 @@ from server.store import (
     Store,
 )
 from server.store.points import add_months
+from server.store.redis_store import RedisStore
 from tests.store_fixtures import (
     BASKET_1,
     COMPILED,
@@ -41,8 +42,9 @@ from tests.store_fixtures import (
     enrol,
 )
 
-_FACTORIES: dict[str, Callable[[Path], Store]] = {
-    "embedded": lambda tmp: EmbeddedStore(tmp / "data"),
+_FACTORIES: dict[str, Callable[[Path, str], Store]] = {
+    "embedded": lambda tmp, _url: EmbeddedStore(tmp / "data"),
+    "redis": lambda _tmp, url: RedisStore(url),
 }
 
 
@@ -50,9 +52,10 @@ _FACTORIES: dict[str, Callable[[Path], Store]] = {
 def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], Store]]:
     """Opens stores on the same data; every store opened is closed at teardown."""
     opened: list[Store] = []
+    url = request.getfixturevalue("redis_url") if request.param == "redis" else ""
 
     def open_one() -> Store:
-        s = _FACTORIES[request.param](tmp_path)
+        s = _FACTORIES[request.param](tmp_path, url)
         opened.append(s)
         return s
 

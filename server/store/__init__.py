@@ -1,6 +1,7 @@
 """State stores (DESIGN.md §5): one interface, one contract test suite, several backends.
 
 >>> store = open_store("embedded", data_dir="./.loyalty")
+>>> store = open_store("redis", url="redis://127.0.0.1:6379/0")
 """
 
 from server.store.base import (
@@ -34,9 +35,14 @@ from server.store.embedded import EmbeddedSettings, EmbeddedStore
 
 
 def open_store(kind: str = "embedded", **kwargs: object) -> Store:
-    """A store by name; ``embedded`` takes ``data_dir`` and ``settings``."""
+    """A store by name: ``embedded`` takes ``data_dir`` and ``settings``; ``redis`` takes
+    ``url`` and ``settings`` (:class:`server.store.redis_store.RedisSettings`)."""
     if kind == "embedded":
         return EmbeddedStore(**kwargs)  # type: ignore[arg-type]
+    if kind == "redis":
+        from server.store.redis_store import RedisStore
+
+        return RedisStore(**kwargs)  # type: ignore[arg-type]
     raise ValueError(f"unknown store kind {kind!r}")
 
 

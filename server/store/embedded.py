@@ -36,14 +36,12 @@ from pathlib import Path
 
 from engine.types import Basket
 from loyalty.v1 import rules_pb2
-from server.store import codec, embedded_checkout, schema
-from server.store import points as P
+from server.store import codec, effects, embedded_checkout, schema
 from server.store.base import (
     AdjustOutcome,
     AlreadyExists,
     CancelOutcome,
     CommitOutcome,
-    FailedPrecondition,
     InvalidArgument,
     IssueOutcome,
     LedgerEntry,
@@ -56,8 +54,6 @@ from server.store.base import (
 )
 from server.store.embedded_state import (
     append_ledger,
-    check_id,
-    check_time,
     load_lots,
     member_record,
     member_row,
@@ -65,9 +61,9 @@ from server.store.embedded_state import (
     read_ledger,
     save_lots,
     set_debt,
-    to_us,
 )
 from server.store.policy import policy_for
+from server.store.snapshot import check_id, check_time, check_window, to_us
 
 log = logging.getLogger(__name__)
 
@@ -240,7 +236,7 @@ class EmbeddedStore:
                       now: datetime) -> IssueOutcome:
         check_id("issue_id", issue_id)
         check_id("offer_id", offer_id)
-        valid_from, valid_until = _window(valid_from, valid_until)
+        valid_from, valid_until = check_window(valid_from, valid_until)
         check_time("now", now)
         if uses < 1:
             raise InvalidArgument("uses", "must be at least 1")
@@ -265,7 +261,7 @@ class EmbeddedStore:
     def create_codes(self, offer_id: str, codes: Sequence[str], uses_per_code: int,
                      per_member: bool, valid_from: datetime, valid_until: datetime) -> int:
         check_id("offer_id", offer_id)
-        valid_from, valid_until = _window(valid_from, valid_until)
+        valid_from, valid_until = check_window(valid_from, valid_until)
         if uses_per_code < 1:
             raise InvalidArgument("uses_per_code", "must be at least 1")
         wanted = (offer_id, uses_per_code, int(per_member), to_us(valid_from), to_us(valid_until))
@@ -291,12 +287,8 @@ class EmbeddedStore:
                       allow_negative: bool = False) -> AdjustOutcome:
         now = check_time("now", now)
         check_id("adjustment_id", adjustment_id)
-        if points == 0:
-            raise InvalidArgument("points", "must not be 0")
-        if expires_at is not None and check_time("expires_at", expires_at) <= now:
-            raise InvalidArgument("expires_at", "must be after now")
-        fingerprint = json.dumps([member_id, points, reason, allow_negative,
-                                  None if expires_at is None else to_us(expires_at)])
+        fingerprint = effects.adjust_fingerprint(member_id, points, reason, allow_negative,
+                                                 expires_at, now)
         with self._tx(write=True) as db:
             row = db.execute("SELECT fingerprint, outcome FROM adjustments WHERE adjustment_id"
                              " = ?", (adjustment_id,)).fetchone()
@@ -305,25 +297,12 @@ class EmbeddedStore:
                     raise AlreadyExists(f"adjustment {adjustment_id!r} was made with another "
                                         "request")
                 return codec.loads(AdjustOutcome, row[1])
-            debt = member_row(db, member_id)["points_debt"]
             lots = load_lots(db, member_id)
-            debt, _ = P.settle(lots, debt, now)
-            added = 0
-            if points > 0:
-                lots.append(P.Lot(None, points, now, now, expires_at))
-            else:
-                have = P.available_points(lots, now)
-                if have < -points and not allow_negative:
-                    raise FailedPrecondition(f"member {member_id!r} has {have} points available,"
-                                             f" {-points} asked")
-                take = min(have, -points)
-                if take:
-                    P.burn(lots, take, now)
-                added = -points - take
-            debt, _ = P.settle(lots, debt + added, now)
+            debt, added, available = effects.adjust(lots, member_row(db, member_id)["points_debt"],
+                                                    member_id, points, now, expires_at,
+                                                    allow_negative)
             save_lots(db, member_id, lots, f"adjust:{adjustment_id}")
             set_debt(db, member_id, debt)
-            available, _ = P.balances(lots, debt, now)
             outcome = AdjustOutcome(adjustment_id, member_id, points, reason, now, added,
                                     available)
             text = codec.dumps(outcome)
@@ -336,14 +315,6 @@ class EmbeddedStore:
     def ledger(self, since: int | None = None, limit: int | None = None) -> list[LedgerEntry]:
         with self._tx(write=False) as db:
             return read_ledger(db, since, limit)
-
-
-def _window(valid_from: datetime, valid_until: datetime) -> tuple[datetime, datetime]:
-    valid_from = check_time("valid_from", valid_from)
-    valid_until = check_time("valid_until", valid_until)
-    if valid_until <= valid_from:
-        raise InvalidArgument("valid_until", "must be after valid_from")
-    return valid_from, valid_until
 
 
 __all__ = ["DB_FILE", "EmbeddedSettings", "EmbeddedStore"]

@@ -10,14 +10,13 @@ The Redis store will do the same re-checks inside its Lua script.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from engine.types import AppliedOffer, Basket, PricingResult
-from server.store import codec
+from engine.types import AppliedOffer, Basket
+from server.store import codec, effects
 from server.store import points as P
 from server.store.base import (
     AlreadyExists,
@@ -26,7 +25,6 @@ from server.store.base import (
     Conflict,
     DiscountDetail,
     FailedPrecondition,
-    InvalidArgument,
     LedgerEntry,
     LineDetail,
     NotFound,
@@ -59,9 +57,8 @@ def commit(db: sqlite3.Connection, policy: Policy, spend_months: int, transactio
         return codec.loads(CommitOutcome, row[1])
     state = pricing_state(db, policy, member_id, None, codes, now, spend_months)
     result = price_fn(state)
-    _check_result(result, basket)
+    effects.check_result(result, basket)
     tx = transaction_id
-    redeemed = P.allocate(result.points_redeemed, [x.points_tender_minor for x in result.lines])
 
     earned_lot_id = None
     available_at = expires_at = None
@@ -73,10 +70,7 @@ def commit(db: sqlite3.Connection, policy: Policy, spend_months: int, transactio
         lots = load_lots(db, member_id)
         debt, _ = P.settle(lots, state.record.points_debt if state.record else 0, now)
         if result.points_redeemed:
-            try:
-                taken = P.burn(lots, result.points_redeemed, now)
-            except ValueError as exc:
-                raise Conflict(f"cannot redeem {result.points_redeemed} points: {exc}") from None
+            taken = effects.burn_points(lots, result.points_redeemed, now)
             save_lots(db, member_id, lots, tx)
             db.executemany("INSERT INTO tx_burns VALUES (?, ?, ?, ?, ?, 0)",
                            [(tx, k, lot.lot_id, n, _us(lot.expires_at))
@@ -105,21 +99,16 @@ def commit(db: sqlite3.Connection, policy: Policy, spend_months: int, transactio
         uses.append(_use_offer(db, policy, tx, applied, member_id, state.code_offers, codes,
                                used_codes, now))
 
-    details = []
-    for i, (line, res) in enumerate(zip(basket.lines, result.lines, strict=True)):
+    details = effects.line_details(basket, result)
+    for i, (line, res, d) in enumerate(zip(basket.lines, result.lines, details, strict=True)):
         db.execute("INSERT INTO tx_lines VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
                    (tx, i, res.line_id, line.sku, line.quantity, res.gross_minor, res.net_minor,
-                    res.points_tender_minor, res.points_earned, redeemed[i]))
+                    res.points_tender_minor, res.points_earned, d.points_redeemed))
         db.executemany("INSERT INTO tx_discounts VALUES (?, ?, ?, ?, ?, ?, ?)",
-                       [(tx, i, k, d.offer_id, d.funder_id, d.amount_minor, d.funded_minor)
-                        for k, d in enumerate(res.discounts)])
-        details.append(LineDetail(
-            res.line_id, line.sku, line.quantity, res.gross_minor, res.net_minor,
-            res.points_tender_minor, res.points_earned, redeemed[i],
-            tuple(DiscountDetail(d.offer_id, d.funder_id, d.amount_minor, d.funded_minor)
-                  for d in res.discounts)))
+                       [(tx, i, k, x.offer_id, x.funder_id, x.amount_minor, x.funded_minor)
+                        for k, x in enumerate(d.discounts)])
     outcome = CommitOutcome(
-        transaction_id=tx, member_id=member_id, at=now, pricing=result, lines=tuple(details),
+        transaction_id=tx, member_id=member_id, at=now, pricing=result, lines=details,
         offers=tuple(uses), points_earned=result.points_earned,
         points_redeemed=result.points_redeemed, points_available_at=available_at,
         points_expire_at=expires_at, qualifying_spend_minor=result.net_minor if member_id else 0,
@@ -135,14 +124,6 @@ def commit(db: sqlite3.Connection, policy: Policy, spend_months: int, transactio
 
 def _us(at: datetime | None) -> int | None:
     return None if at is None else to_us(at)
-
-
-def _check_result(result: PricingResult, basket: Basket) -> None:
-    if [x.line_id for x in result.lines] != [x.line_id for x in basket.lines]:
-        raise InvalidArgument("basket", "the priced result does not match the basket's lines")
-    if any(x.net_minor < 0 or x.points_tender_minor < 0 or x.points_earned < 0
-           for x in result.lines) or result.points_redeemed < 0:
-        raise InvalidArgument("basket", "the priced result has negative amounts")
 
 
 def _use_offer(db: sqlite3.Connection, policy: Policy, tx: str, applied: AppliedOffer,
@@ -203,16 +184,6 @@ def _use_offer(db: sqlite3.Connection, policy: Policy, tx: str, applied: Applied
 # Reversals
 
 
-@dataclass(slots=True)
-class _Reversal:
-    lines: tuple[LineDetail, ...]
-    refund: int
-    clawed: int
-    restored: int
-    forfeited: int
-    debt_added: int
-
-
 def _transaction(db: sqlite3.Connection, transaction_id: str) -> sqlite3.Row:
     tx = db.execute("SELECT * FROM transactions WHERE transaction_id = ?",
                     (transaction_id,)).fetchone()
@@ -221,44 +192,32 @@ def _transaction(db: sqlite3.Connection, transaction_id: str) -> sqlite3.Row:
     return tx
 
 
+@dataclass(slots=True)
+class _Reversal:
+    rev: effects.Reversal
+    forfeited: int
+    debt_added: int
+
+
 def _reverse(db: sqlite3.Connection, tx: sqlite3.Row, targets: dict[int, int], now: datetime,
              source: str) -> _Reversal:
     """Move each line ``idx`` to ``targets[idx]`` units returned in total (DESIGN §5)."""
     t = tx["transaction_id"]
-    rows = {r["idx"]: r for r in db.execute("SELECT * FROM tx_lines WHERE transaction_id = ?",
-                                            (t,))}
-    discounts: dict[int, list] = {}
+    rows = db.execute("SELECT * FROM tx_lines WHERE transaction_id = ? ORDER BY idx",
+                      (t,)).fetchall()
+    discounts: dict[int, list[DiscountDetail]] = {}
     for d in db.execute("SELECT * FROM tx_discounts WHERE transaction_id = ? ORDER BY idx, seq",
                         (t,)):
-        discounts.setdefault(d["idx"], []).append(d)
-    details = []
-    clawed = restored = net_back = 0
-    budget_back: dict[str, int] = {}
-    for idx in sorted(targets):
-        r = rows[idx]
-        q, r0, r1 = r["quantity"], r["returned_qty"], targets[idx]
-
-        def delta(total: int, q: int = q, r0: int = r0, r1: int = r1) -> int:
-            return P.share(total, r1, q) - P.share(total, r0, q)
-
-        refund = delta(r["net_minor"] - r["tender_minor"])
-        tender = delta(r["tender_minor"])
-        discs = []
-        for d in discounts.get(idx, ()):
-            amount = delta(d["amount_minor"])
-            budget_back[d["offer_id"]] = budget_back.get(d["offer_id"], 0) + amount
-            discs.append(DiscountDetail(d["offer_id"], d["funder_id"], amount,
-                                        delta(d["funded_minor"])))
-        detail = LineDetail(r["line_id"], r["sku"], r1 - r0, delta(r["gross_minor"]),
-                            refund + tender, tender, delta(r["points"]), delta(r["redeemed"]),
-                            tuple(discs))
-        details.append(detail)
-        clawed += detail.points_earned
-        restored += detail.points_redeemed
-        net_back += detail.net_minor
+        discounts.setdefault(d["idx"], []).append(
+            DiscountDetail(d["offer_id"], d["funder_id"], d["amount_minor"], d["funded_minor"]))
+    lines = [LineDetail(r["line_id"], r["sku"], r["quantity"], r["gross_minor"], r["net_minor"],
+                        r["tender_minor"], r["points"], r["redeemed"],
+                        tuple(discounts.get(r["idx"], ()))) for r in rows]
+    rev = effects.reverse_lines(lines, [r["returned_qty"] for r in rows], targets)
+    for idx, r1 in targets.items():
         db.execute("UPDATE tx_lines SET returned_qty = ? WHERE transaction_id = ? AND idx = ?",
                    (r1, t, idx))
-    for offer_id, amount in budget_back.items():
+    for offer_id, amount in rev.budget_back.items():
         db.execute("UPDATE offer_usage SET budget_spent_minor = budget_spent_minor - ?"
                    " WHERE offer_id = ?", (amount, offer_id))
     forfeited = debt_added = 0
@@ -267,45 +226,20 @@ def _reverse(db: sqlite3.Connection, tx: sqlite3.Row, targets: dict[int, int], n
         member = db.execute("SELECT points_debt FROM members WHERE member_id = ?",
                             (member_id,)).fetchone()
         lots = load_lots(db, member_id)
-        debt, _ = P.settle(lots, member[0], now)
-        forfeited = _restore_burns(db, t, restored, lots, now)
-        debt, _ = P.settle(lots, debt, now)
-        own = next((x for x in lots if x.lot_id == tx["earned_lot_id"]), None)
-        debt_added = P.claw_back(lots, clawed, now, own)
-        debt, _ = P.settle(lots, debt + debt_added, now)
+        burns = [effects.Burn(r[0], r[1], from_us(r[3]), r[2]) for r in db.execute(
+            "SELECT seq, points, restored, expires_us FROM tx_burns WHERE transaction_id = ?",
+            (t,))]
+        debt, forfeited, debt_added = effects.settle_reversal(lots, member[0], burns, rev,
+                                                              tx["earned_lot_id"], now)
+        db.executemany("UPDATE tx_burns SET restored = ? WHERE transaction_id = ? AND seq = ?",
+                       [(b.restored, t, b.seq) for b in burns if b.changed])
         save_lots(db, member_id, lots, source)
         set_debt(db, member_id, debt)
         db.execute("UPDATE member_spend SET amount_minor = amount_minor - ? WHERE member_id = ?"
-                   " AND transaction_id = ?", (net_back, member_id, t))
+                   " AND transaction_id = ?", (rev.net_back, member_id, t))
         db.execute("UPDATE members SET lifetime_spend_minor = lifetime_spend_minor - ?"
-                   " WHERE member_id = ?", (net_back, member_id))
-    return _Reversal(tuple(details), sum(x.payable_minor for x in details), clawed, restored,
-                     forfeited, debt_added)
-
-
-def _restore_burns(db: sqlite3.Connection, tx: str, points: int, lots: list[P.Lot],
-                   now: datetime) -> int:
-    """Give back ``points`` of the tender as new lots keeping the burned lots' expiry, latest
-    expiry first; points whose lot has expired meanwhile are forfeited (returned count)."""
-    forfeited = 0
-    burns = db.execute("SELECT seq, points, restored, expires_us FROM tx_burns WHERE"
-                       " transaction_id = ? ORDER BY expires_us IS NULL DESC, expires_us DESC,"
-                       " seq DESC", (tx,)).fetchall()
-    for seq, burned, done, expires_us in burns:
-        if points == 0:
-            break
-        n = min(points, burned - done)
-        if n <= 0:
-            continue
-        points -= n
-        db.execute("UPDATE tx_burns SET restored = restored + ? WHERE transaction_id = ? AND"
-                   " seq = ?", (n, tx, seq))
-        expires = from_us(expires_us)
-        if expires is not None and expires <= now:
-            forfeited += n
-        else:
-            lots.append(P.Lot(None, n, now, now, expires))
-    return forfeited
+                   " WHERE member_id = ?", (rev.net_back, member_id))
+    return _Reversal(rev, forfeited, debt_added)
 
 
 def cancel(db: sqlite3.Connection, transaction_id: str, now: datetime) -> CancelOutcome:
@@ -333,27 +267,20 @@ def cancel(db: sqlite3.Connection, transaction_id: str, now: datetime) -> Cancel
                        " offer_id = ? AND period_key = ?",
                        (member_id, o["offer_id"], o["period_key"]))
         db.execute("UPDATE offer_usage SET uses = uses - 1 WHERE offer_id = ?", (o["offer_id"],))
-    outcome = CancelOutcome(transaction_id, member_id, now, rev.lines, rev.refund, rev.clawed,
-                            rev.restored, rev.forfeited, rev.debt_added, tuple(released))
+    r = rev.rev
+    outcome = CancelOutcome(transaction_id, member_id, now, r.lines, r.refund, r.clawed,
+                            r.restored, rev.forfeited, rev.debt_added, tuple(released))
     text = codec.dumps(outcome)
     db.execute("UPDATE transactions SET status = 'cancelled', cancel_outcome = ? WHERE"
                " transaction_id = ?", (text, transaction_id))
     append_ledger(db, LedgerEntry(0, "cancel", transaction_id, transaction_id, member_id, now,
-                                  rev.lines, rev.refund, rev.clawed, rev.restored))
+                                  r.lines, r.refund, r.clawed, r.restored))
     return codec.loads(CancelOutcome, text)
 
 
 def return_lines(db: sqlite3.Connection, return_id: str, transaction_id: str,
                  lines: Sequence[tuple[str, int]], now: datetime) -> ReturnOutcome:
-    wanted: dict[str, int] = {}
-    if not lines:
-        raise InvalidArgument("lines", "at least one line is required")
-    for k, item in enumerate(lines):
-        line_id, qty = item
-        if not isinstance(qty, int) or isinstance(qty, bool) or qty < 1:
-            raise InvalidArgument(f"lines[{k}].quantity", f"must be at least 1 (got {qty!r})")
-        wanted[line_id] = wanted.get(line_id, 0) + qty
-    fingerprint = json.dumps([transaction_id, sorted(wanted.items())])
+    wanted, fingerprint = effects.return_request(transaction_id, lines)
     row = db.execute("SELECT fingerprint, outcome FROM returns WHERE return_id = ?",
                      (return_id,)).fetchone()
     if row is not None:
@@ -366,23 +293,14 @@ def return_lines(db: sqlite3.Connection, return_id: str, transaction_id: str,
     by_id = {r[0]: (r[1], r[2], r[3]) for r in db.execute(
         "SELECT line_id, idx, quantity, returned_qty FROM tx_lines WHERE transaction_id = ?",
         (transaction_id,))}
-    targets = {}
-    for k, (line_id, _) in enumerate(lines):
-        if line_id not in by_id:
-            raise InvalidArgument(f"lines[{k}].line_id",
-                                  f"no line {line_id!r} in transaction {transaction_id!r}")
-    for line_id, qty in wanted.items():
-        idx, bought, returned = by_id[line_id]
-        if returned + qty > bought:
-            raise FailedPrecondition(f"line {line_id!r}: {qty} unit(s) asked, only "
-                                     f"{bought - returned} of {bought} left to return")
-        targets[idx] = returned + qty
+    targets = effects.return_targets(transaction_id, lines, wanted, by_id)
     rev = _reverse(db, tx, targets, now, f"return:{return_id}")
-    outcome = ReturnOutcome(return_id, transaction_id, tx["member_id"], now, rev.lines,
-                            rev.refund, rev.clawed, rev.restored, rev.forfeited, rev.debt_added)
+    r = rev.rev
+    outcome = ReturnOutcome(return_id, transaction_id, tx["member_id"], now, r.lines, r.refund,
+                            r.clawed, r.restored, rev.forfeited, rev.debt_added)
     text = codec.dumps(outcome)
     db.execute("INSERT INTO returns VALUES (?, ?, ?, ?)",
                (return_id, transaction_id, fingerprint, text))
     append_ledger(db, LedgerEntry(0, "return", return_id, transaction_id, tx["member_id"], now,
-                                  rev.lines, rev.refund, rev.clawed, rev.restored))
+                                  r.lines, r.refund, r.clawed, r.restored))
     return codec.loads(ReturnOutcome, text)

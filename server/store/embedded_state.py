@@ -9,50 +9,22 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime
 
 from engine.types import RemainingLimits
-from server.store import codec
+from server.store import codec, snapshot
 from server.store import points as P
 from server.store.base import (
     CodeStatus,
     Consent,
-    InvalidArgument,
     LedgerEntry,
     MemberRecord,
     NotFound,
-    PointLot,
     PricingState,
     WalletCoupon,
 )
 from server.store.policy import Policy
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def to_us(at: datetime) -> int:
-    return (at - _EPOCH) // timedelta(microseconds=1)
-
-
-def from_us(us: int | None) -> datetime | None:
-    return None if us is None else _EPOCH + timedelta(microseconds=us)
-
-
-def at_us(us: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=us)
-
-
-def check_time(name: str, at: datetime) -> datetime:
-    if not isinstance(at, datetime) or at.tzinfo is None:
-        raise InvalidArgument(name, "must be a timezone-aware datetime")
-    return at.astimezone(UTC)
-
-
-def check_id(name: str, value: str) -> str:
-    if not isinstance(value, str) or not value or len(value) > 200:
-        raise InvalidArgument(name, "must be a non-empty string of at most 200 characters")
-    return value
-
+from server.store.snapshot import at_us, from_us, rolling_sum, to_us
 
 # ---------------------------------------------------------------------------------------------
 # Members and lots
@@ -101,37 +73,28 @@ def set_debt(db: sqlite3.Connection, member_id: str, debt: int) -> None:
 
 
 def rolling_spend(db: sqlite3.Connection, member_id: str, now: datetime, months: int) -> int:
-    since = P.add_months(now, -months)
-    row = db.execute("SELECT COALESCE(SUM(amount_minor), 0) FROM member_spend"
-                     " WHERE member_id = ? AND at_us > ?", (member_id, to_us(since))).fetchone()
-    return int(row[0])
+    rows = db.execute("SELECT at_us, amount_minor FROM member_spend WHERE member_id = ? AND"
+                      " at_us > ?", (member_id, to_us(P.add_months(now, -months))))
+    return rolling_sum(((r[0], r[1]) for r in rows), now, months)
 
 
 def member_record(db: sqlite3.Connection, member_id: str, now: datetime,
                   spend_months: int) -> MemberRecord:
     """The member as of ``now``, computed without writing (see points.settle)."""
     row = member_row(db, member_id)
-    lots = load_lots(db, member_id)
-    debt, _ = P.settle(lots, row["points_debt"], now)
-    available, pending = P.balances(lots, debt, now)
-    live = sorted((x for x in lots if x.points > 0 and not x.is_expired(now)),
-                  key=lambda x: (x.expires_at is None, x.expires_at or now, x.lot_id))
-    wallet = tuple(
-        WalletCoupon(r[0], r[1], r[2], at_us(r[3]), at_us(r[4]))
-        for r in db.execute("SELECT coupon_id, offer_id, uses_left, valid_from_us, valid_until_us"
-                            " FROM wallet_coupons WHERE member_id = ? AND uses_left > 0"
-                            " ORDER BY valid_until_us, coupon_id", (member_id,)))
-    enrolled = row["enrolled_on"]
-    return MemberRecord(
-        member_id=member_id, tier=row["tier"], segments=frozenset(json.loads(row["segments"])),
+    wallet = [WalletCoupon(r[0], r[1], r[2], at_us(r[3]), at_us(r[4]))
+              for r in db.execute("SELECT coupon_id, offer_id, uses_left, valid_from_us,"
+                                  " valid_until_us FROM wallet_coupons WHERE member_id = ? AND"
+                                  " uses_left > 0", (member_id,))]
+    return snapshot.member_record(
+        member_id, tier=row["tier"], segments=json.loads(row["segments"]),
         birthday_month=row["birthday_month"], birthday_day=row["birthday_day"],
-        enrolled_on=date.fromisoformat(enrolled) if enrolled else None,
+        enrolled_on=row["enrolled_on"],
         consent=Consent(bool(row["consent_marketing"]), bool(row["consent_automated"]),
                         bool(row["consent_third_party"])),
-        points_available=available, points_pending=pending, points_debt=debt,
-        lots=tuple(PointLot(x.points, x.earned_at, x.available_at, x.expires_at) for x in live),
-        wallet=wallet, lifetime_spend_minor=row["lifetime_spend_minor"],
-        rolling_spend_minor=rolling_spend(db, member_id, now, spend_months))
+        lots=load_lots(db, member_id), debt=row["points_debt"], wallet=wallet,
+        lifetime_spend_minor=row["lifetime_spend_minor"],
+        rolling_spend_minor=rolling_spend(db, member_id, now, spend_months), now=now)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -144,27 +107,20 @@ def code_statuses(db: sqlite3.Connection, policy: Policy, member_id: str | None,
     """Status of each presented code and, for the valid ones, their offer."""
     status: dict[str, CodeStatus] = {}
     offers: dict[str, str] = {}
-    now_us = to_us(now)
     for code in codes:
         if code in status:
             continue
         r = db.execute("SELECT offer_id, uses_left, per_member, valid_from_us, valid_until_us"
                        " FROM codes WHERE code = ?", (code,)).fetchone()
-        if r is None or r[0] not in policy.offers:
-            status[code] = CodeStatus.INVALID
-        elif now_us < r[3]:
-            status[code] = CodeStatus.NOT_YET_VALID
-        elif now_us >= r[4]:
-            status[code] = CodeStatus.EXPIRED
-        elif r[1] <= 0:
-            status[code] = CodeStatus.USED_UP
-        elif r[2] and member_id is None:
-            status[code] = CodeStatus.MEMBER_REQUIRED
-        elif r[2] and db.execute("SELECT 1 FROM code_redemptions WHERE code = ? AND member_id = ?",
-                                 (code, member_id)).fetchone():
-            status[code] = CodeStatus.USED_UP
-        else:
-            status[code] = CodeStatus.VALID
+
+        def redeemed(code: str = code) -> bool:
+            return db.execute("SELECT 1 FROM code_redemptions WHERE code = ? AND member_id = ?",
+                              (code, member_id)).fetchone() is not None
+
+        status[code] = snapshot.code_status(
+            None if r is None else (r[0], r[1], bool(r[2]), r[3], r[4]), policy, member_id,
+            redeemed, to_us(now))
+        if status[code] == CodeStatus.VALID:
             offers[code] = r[0]
     return status, offers
 
@@ -172,8 +128,7 @@ def code_statuses(db: sqlite3.Connection, policy: Policy, member_id: str | None,
 def remaining_limits(db: sqlite3.Connection, policy: Policy, member_id: str | None,
                      offer_ids: Iterable[str] | None,
                      now: datetime) -> dict[str, RemainingLimits]:
-    ids = policy.limited if offer_ids is None else [
-        o for o in dict.fromkeys(offer_ids) if o in policy.offers and policy.offers[o].limited]
+    ids = snapshot.limited_ids(policy, offer_ids)
     if not ids:
         return {}
     if len(ids) <= 500:
@@ -188,19 +143,7 @@ def remaining_limits(db: sqlite3.Connection, policy: Policy, member_id: str | No
         mine = {(r[0], r[1]): r[2] for r in db.execute(
             "SELECT offer_id, period_key, uses FROM member_offer_usage WHERE member_id = ?"
             f" AND period_key IN ({','.join('?' * len(keys))})", (member_id, *keys))}
-    out = {}
-    for o in ids:
-        p = policy.offers[o]
-        uses, spent = usage.get(o, (0, 0))
-        member_uses = None
-        if p.per_member and member_id is not None:
-            used = mine.get((o, policy.period_key(p.period, now)), 0)
-            member_uses = max(0, p.per_member - used)
-        out[o] = RemainingLimits(
-            member_uses=member_uses,
-            total_uses=max(0, p.total_uses - uses) if p.total_uses else None,
-            budget_minor=max(0, p.budget_minor - spent) if p.budget_minor else None)
-    return out
+    return snapshot.remaining_limits(policy, ids, usage, mine, member_id, now)
 
 
 def pricing_state(db: sqlite3.Connection, policy: Policy, member_id: str | None,

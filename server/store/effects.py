@@ -1,0 +1,213 @@
+"""Pure arithmetic of commit, cancel and return effects, shared by every store.
+
+A store loads rows its own way and writes the results its own way; which lines are refunded by
+how much, which points come back and which lots they land in is decided here once (DESIGN.md
+§5: cumulative unit arithmetic, so returns in any order add up exactly).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from engine.types import Basket, PricingResult
+from server.store import points as P
+from server.store.base import (
+    Conflict,
+    DiscountDetail,
+    FailedPrecondition,
+    InvalidArgument,
+    LineDetail,
+)
+
+
+def check_result(result: PricingResult, basket: Basket) -> None:
+    """Refuse a priced result that does not describe the basket being committed."""
+    if [x.line_id for x in result.lines] != [x.line_id for x in basket.lines]:
+        raise InvalidArgument("basket", "the priced result does not match the basket's lines")
+    if any(x.net_minor < 0 or x.points_tender_minor < 0 or x.points_earned < 0
+           for x in result.lines) or result.points_redeemed < 0:
+        raise InvalidArgument("basket", "the priced result has negative amounts")
+
+
+def line_details(basket: Basket, result: PricingResult) -> tuple[LineDetail, ...]:
+    """One LineDetail per basket line; the points tender is allocated to lines in points
+    (largest remainder over the tender in money) so returns can give it back per unit."""
+    redeemed = P.allocate(result.points_redeemed, [x.points_tender_minor for x in result.lines])
+    return tuple(
+        LineDetail(res.line_id, line.sku, line.quantity, res.gross_minor, res.net_minor,
+                   res.points_tender_minor, res.points_earned, redeemed[i],
+                   tuple(DiscountDetail(d.offer_id, d.funder_id, d.amount_minor, d.funded_minor)
+                         for d in res.discounts))
+        for i, (line, res) in enumerate(zip(basket.lines, result.lines, strict=True)))
+
+
+def burn_points(lots: list[P.Lot], points: int, now: datetime) -> list[tuple[P.Lot, int]]:
+    """Burn a points tender FIFO by expiry; too few points is a Conflict (stale quote)."""
+    try:
+        return P.burn(lots, points, now)
+    except ValueError as exc:
+        raise Conflict(f"cannot redeem {points} points: {exc}") from None
+
+
+@dataclass(slots=True)
+class Reversal:
+    """What moving some lines to a new cumulative returned quantity gives back."""
+
+    lines: tuple[LineDetail, ...]
+    refund: int  # money
+    clawed: int  # earned points taken back
+    restored: int  # tender points given back
+    net_back: int  # qualifying spend taken back
+    budget_back: dict[str, int]  # offer id -> discount no longer given
+
+
+def reverse_lines(lines: Sequence[LineDetail], returned: Sequence[int],
+                  targets: Mapping[int, int]) -> Reversal:
+    """Move line ``idx`` from ``returned[idx]`` to ``targets[idx]`` units returned in total.
+
+    Every amount is the increase of its cumulative share ``⌊total·R/q⌋`` (DESIGN.md §5).
+    """
+    details = []
+    budget_back: dict[str, int] = {}
+    for idx in sorted(targets):
+        line, r0, r1 = lines[idx], returned[idx], targets[idx]
+        q = line.quantity
+
+        def delta(total: int, q: int = q, r0: int = r0, r1: int = r1) -> int:
+            return P.share(total, r1, q) - P.share(total, r0, q)
+
+        refund = delta(line.net_minor - line.tender_minor)
+        tender = delta(line.tender_minor)
+        discs = []
+        for d in line.discounts:
+            amount = delta(d.amount_minor)
+            budget_back[d.offer_id] = budget_back.get(d.offer_id, 0) + amount
+            discs.append(DiscountDetail(d.offer_id, d.funder_id, amount, delta(d.funded_minor)))
+        details.append(LineDetail(line.line_id, line.sku, r1 - r0, delta(line.gross_minor),
+                                  refund + tender, tender, delta(line.points_earned),
+                                  delta(line.points_redeemed), tuple(discs)))
+    return Reversal(tuple(details), sum(x.payable_minor for x in details),
+                    sum(x.points_earned for x in details),
+                    sum(x.points_redeemed for x in details),
+                    sum(x.net_minor for x in details), budget_back)
+
+
+@dataclass(slots=True)
+class Burn:
+    """Points a commit burned from lots expiring at ``expires_at``, and how many came back."""
+
+    seq: int
+    points: int
+    expires_at: datetime | None
+    restored: int = 0
+    changed: bool = False
+
+
+def restore_burns(burns: Sequence[Burn], points: int, lots: list[P.Lot], now: datetime) -> int:
+    """Give back ``points`` of a tender as new lots keeping the burned lots' expiry, latest
+    expiry (never first) first; returns the points forfeited because that expiry has passed."""
+    forfeited = 0
+    order = sorted(burns, key=lambda b: (b.expires_at is not None,
+                                         -(b.expires_at.timestamp() if b.expires_at else 0),
+                                         -b.seq))
+    for burn in order:
+        if points == 0:
+            break
+        n = min(points, burn.points - burn.restored)
+        if n <= 0:
+            continue
+        points -= n
+        burn.restored += n
+        burn.changed = True
+        if burn.expires_at is not None and burn.expires_at <= now:
+            forfeited += n
+        else:
+            lots.append(P.Lot(None, n, now, now, burn.expires_at))
+    return forfeited
+
+
+def settle_reversal(lots: list[P.Lot], debt: int, burns: Sequence[Burn], rev: Reversal,
+                    own_lot_id: int | None, now: datetime) -> tuple[int, int, int]:
+    """Apply a reversal to a member's lots (in place): tender points back, earned points
+    clawed back from their own lot first. Returns ``(debt, forfeited, debt added)``."""
+    debt, _ = P.settle(lots, debt, now)
+    forfeited = restore_burns(burns, rev.restored, lots, now)
+    debt, _ = P.settle(lots, debt, now)
+    own = next((x for x in lots if own_lot_id is not None and x.lot_id == own_lot_id), None)
+    debt_added = P.claw_back(lots, rev.clawed, now, own)
+    debt, _ = P.settle(lots, debt + debt_added, now)
+    return debt, forfeited, debt_added
+
+
+def return_request(transaction_id: str,
+                   lines: Sequence[tuple[str, int]]) -> tuple[dict[str, int], str]:
+    """Units asked back per line id, and the fingerprint a retry must match."""
+    wanted: dict[str, int] = {}
+    if not lines:
+        raise InvalidArgument("lines", "at least one line is required")
+    for k, item in enumerate(lines):
+        line_id, qty = item
+        if not isinstance(qty, int) or isinstance(qty, bool) or qty < 1:
+            raise InvalidArgument(f"lines[{k}].quantity", f"must be at least 1 (got {qty!r})")
+        wanted[line_id] = wanted.get(line_id, 0) + qty
+    return wanted, json.dumps([transaction_id, sorted(wanted.items())])
+
+
+def return_targets(transaction_id: str, lines: Sequence[tuple[str, int]],
+                   wanted: Mapping[str, int],
+                   by_id: Mapping[str, tuple[int, int, int]]) -> dict[int, int]:
+    """Line index -> units returned in total after this return; ``by_id`` maps each line id
+    of the transaction to ``(idx, bought, returned so far)``. Over-returns are refused."""
+    for k, (line_id, _) in enumerate(lines):
+        if line_id not in by_id:
+            raise InvalidArgument(f"lines[{k}].line_id",
+                                  f"no line {line_id!r} in transaction {transaction_id!r}")
+    targets = {}
+    for line_id, qty in wanted.items():
+        idx, bought, returned = by_id[line_id]
+        if returned + qty > bought:
+            raise FailedPrecondition(f"line {line_id!r}: {qty} unit(s) asked, only "
+                                     f"{bought - returned} of {bought} left to return")
+        targets[idx] = returned + qty
+    return targets
+
+
+def adjust_fingerprint(member_id: str, points: int, reason: str, allow_negative: bool,
+                       expires_at: datetime | None, now: datetime) -> str:
+    """Check a points adjustment and give the fingerprint a retry must match."""
+    from server.store.snapshot import check_time, to_us
+
+    if points == 0:
+        raise InvalidArgument("points", "must not be 0")
+    if expires_at is not None and check_time("expires_at", expires_at) <= now:
+        raise InvalidArgument("expires_at", "must be after now")
+    return json.dumps([member_id, points, reason, allow_negative,
+                       None if expires_at is None else to_us(expires_at)])
+
+
+def adjust(lots: list[P.Lot], debt: int, member_id: str, points: int, now: datetime,
+           expires_at: datetime | None, allow_negative: bool) -> tuple[int, int, int]:
+    """Add a lot (``points`` > 0) or burn FIFO (< 0), in place. Burning more than is
+    available is refused unless ``allow_negative``, when the rest becomes debt.
+
+    Returns ``(debt, debt added, points available after)``.
+    """
+    debt, _ = P.settle(lots, debt, now)
+    added = 0
+    if points > 0:
+        lots.append(P.Lot(None, points, now, now, expires_at))
+    else:
+        have = P.available_points(lots, now)
+        if have < -points and not allow_negative:
+            raise FailedPrecondition(f"member {member_id!r} has {have} points available,"
+                                     f" {-points} asked")
+        take = min(have, -points)
+        if take:
+            P.burn(lots, take, now)
+        added = -points - take
+    debt, _ = P.settle(lots, debt + added, now)
+    available, _ = P.balances(lots, debt, now)
+    return debt, added, available

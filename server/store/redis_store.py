@@ -1,0 +1,389 @@
+"""The Redis store: production state for many lanes and many server processes (DESIGN.md §5).
+
+Every request is one consistent read (a ``MULTI``/``EXEC`` pipeline: one round trip) and, for
+a state change, one Lua script (:mod:`server.store.redis_scripts`) that re-checks what the
+change depends on and applies all of it atomically, ledger entry included. Python never writes
+what it read without that check (optimistic concurrency): when a script answers ``CONFLICT``
+(another lane moved the member's document, or an offer's last uses or budget went meanwhile)
+the store re-reads, re-prices with ``price_fn`` and tries again, ``max_attempts`` times, then
+raises :class:`Conflict` (gRPC ``ABORTED``).
+
+Keys are listed in :mod:`server.store.redis_keys`, documents in :mod:`server.store.redis_docs`,
+commit/cancel/return in :mod:`server.store.redis_checkout`.
+
+Durability is Redis's: run it with ``appendonly yes`` and ``appendfsync always`` and every
+acknowledged commit survives a crash of Redis or of its machine; with ``appendfsync everysec``
+(Redis's default) up to about one second of acknowledged commits can be lost on a machine or
+Redis crash (a retry under the same transaction id then applies it again, once); without the
+AOF everything since the last RDB snapshot is lost. Scripts are atomic in the AOF too: a crash
+never leaves half a commit. README.md ("Durability") has the table.
+
+Redis unreachable: connects time out after ``connect_timeout_s``, calls after
+``socket_timeout_s``; the operation raises :class:`Unavailable` (gRPC ``UNAVAILABLE``) having
+changed nothing, and the connection pool reconnects by itself once Redis is back.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import random
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from engine.types import Basket
+from loyalty.v1 import rules_pb2
+from server.store import codec, effects
+from server.store.base import (
+    AdjustOutcome,
+    AlreadyExists,
+    CancelOutcome,
+    CommitOutcome,
+    Conflict,
+    InvalidArgument,
+    IssueOutcome,
+    LedgerEntry,
+    MemberProfile,
+    MemberRecord,
+    NotFound,
+    PriceFn,
+    PricingState,
+    ReturnOutcome,
+    Unavailable,
+)
+from server.store.policy import policy_for
+from server.store.redis_docs import MemberDoc, dumps, split
+from server.store.redis_keys import Keys, budget_field, uses_field
+from server.store.redis_scripts import SCRIPTS
+from server.store.snapshot import CodeRow, check_id, check_time, check_window, to_us
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class RedisSettings:
+    url: str = "redis://127.0.0.1:6379/0"  # or unix:///path/redis.sock
+    prefix: str = "loyalty:"
+    tx_retention_s: int = 400 * 86400  # transactions, returns, adjustments; 0 = forever
+    max_attempts: int = 16  # optimistic retries of one operation under contention
+    connect_timeout_s: float = 0.5
+    socket_timeout_s: float = 2.0
+    max_connections: int = 64
+    rolling_spend_months: int = 12
+
+    @classmethod
+    def from_env(cls, prefix: str = "LOYALTY_", **overrides: Any) -> RedisSettings:
+        env, d = os.environ, cls()
+        values: dict[str, Any] = dict(
+            url=env.get(f"{prefix}REDIS_URL", d.url),
+            prefix=env.get(f"{prefix}REDIS_PREFIX", d.prefix),
+            tx_retention_s=int(env.get(f"{prefix}TX_RETENTION_S", d.tx_retention_s)),
+            max_attempts=int(env.get(f"{prefix}REDIS_MAX_ATTEMPTS", d.max_attempts)))
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+def _unavailable(method: Callable[..., T]) -> Callable[..., T]:
+    """Redis errors that mean 'not reachable now' become Unavailable; nothing was applied."""
+
+    @functools.wraps(method)
+    def wrapped(*args: Any, **kwargs: Any) -> T:
+        try:
+            return method(*args, **kwargs)
+        except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError,
+                redis.ReadOnlyError) as exc:
+            raise Unavailable(f"redis unavailable: {exc}") from exc
+        except redis.ResponseError as exc:
+            if "OOM" in str(exc) or "MISCONF" in str(exc):
+                raise Unavailable(f"redis refused the write: {exc}") from exc
+            raise
+
+    return wrapped
+
+
+@dataclass(slots=True)
+class Snapshot:
+    """One consistent read: the documents and counters a quote or a commit depends on."""
+
+    tx: bytes | None
+    member: MemberDoc | None
+    usage: dict[str, tuple[int, int]]
+    codes: dict[str, CodeRow | None]
+
+
+class RedisStore:
+    """The :class:`server.store.base.Store` on Redis."""
+
+    def __init__(self, url: str | None = None, settings: RedisSettings | None = None,
+                 client: redis.Redis | None = None):
+        settings = settings or RedisSettings()
+        if url is not None:
+            settings = RedisSettings(url, *[getattr(settings, f) for f in
+                                            RedisSettings.__dataclass_fields__][1:])
+        self.settings = settings
+        self.keys = Keys(settings.prefix)
+        self.client = client or redis.Redis.from_url(
+            settings.url, socket_connect_timeout=settings.connect_timeout_s,
+            socket_timeout=settings.socket_timeout_s, max_connections=settings.max_connections,
+            retry=Retry(NoBackoff(), 1), health_check_interval=30)
+        self.scripts = {name: self.client.register_script(src) for name, src in SCRIPTS.items()}
+        self.ttl_ms = settings.tx_retention_s * 1000
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self) -> RedisStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    def run(self, script: str, keys: Sequence[str], args: Sequence[Any]) -> list:
+        reply = self.scripts[script](keys=keys, args=args)
+        return [x.decode() if isinstance(x, bytes) else x for x in reply]
+
+    def attempts(self) -> Iterable[int]:
+        """Attempt numbers, with a short random pause between them (lanes racing on one
+        member or on an offer's last uses spread out instead of colliding again)."""
+        for attempt in range(self.settings.max_attempts):
+            if attempt:
+                time.sleep(random.uniform(0, 0.0005 * min(attempt, 8)))
+            yield attempt
+
+    def snapshot(self, *, tx: str | None = None, member_id: str | None = None,
+                 offer_ids: Sequence[str] = (), codes: Sequence[str] = ()) -> Snapshot:
+        k = self.keys
+        codes = list(dict.fromkeys(codes))
+        pipe = self.client.pipeline(transaction=True)
+        if tx is not None:
+            pipe.get(k.tx(tx))
+        if member_id is not None:
+            pipe.get(k.member(member_id))
+        if offer_ids:
+            pipe.hmget(k.usage, [f for o in offer_ids for f in (uses_field(o), budget_field(o))])
+        for code in codes:
+            pipe.hmget(k.code(code), "offer", "left", "per_member", "from_us", "until_us")
+        replies = iter(pipe.execute())
+        tx_raw = next(replies) if tx is not None else None
+        member = MemberDoc.load(member_id, next(replies)) if member_id is not None else None
+        usage = {}
+        if offer_ids:
+            values = next(replies)
+            usage = {o: (int(values[2 * i] or 0), int(values[2 * i + 1] or 0))
+                     for i, o in enumerate(offer_ids)}
+        rows: dict[str, CodeRow | None] = {}
+        for code in codes:
+            r = next(replies)
+            rows[code] = None if r[0] is None else (
+                r[0].decode(), int(r[1]), r[2] == b"1", int(r[3]), int(r[4]))
+        return Snapshot(tx_raw, member, usage, rows)
+
+    def member_doc(self, member_id: str) -> MemberDoc:
+        doc = MemberDoc.load(member_id, self.client.get(self.keys.member(member_id)))
+        if doc is None:
+            raise NotFound(f"member {member_id!r} not found")
+        return doc
+
+    def ledger_args(self, entry: LedgerEntry) -> list[Any]:
+        return [entry.kind, entry.entry_id, entry.transaction_id, entry.member_id or "",
+                to_us(entry.at), codec.dumps(entry)]
+
+    # -- members -------------------------------------------------------------------------------
+
+    @_unavailable
+    def upsert_member(self, profile: MemberProfile, now: datetime) -> MemberRecord:
+        now = check_time("now", now)
+        check_id("member_id", profile.member_id)
+        if not 0 <= profile.birthday_month <= 12:
+            raise InvalidArgument("birthday_month", "must be 0 (unknown) or 1-12")
+        if not 0 <= profile.birthday_day <= 31:
+            raise InvalidArgument("birthday_day", "must be 0 (unknown) or 1-31")
+        key = self.keys.member(profile.member_id)
+        for _ in self.attempts():
+            doc = (MemberDoc.load(profile.member_id, self.client.get(key))
+                   or MemberDoc(profile.member_id))
+            doc.set_profile(profile)
+            text = doc.dump(now, self.settings.rolling_spend_months)
+            if self.run("put_members", [key], [doc.version, text])[0] == "OK":
+                doc.version += 1
+                return doc.record(now, self.settings.rolling_spend_months)
+        raise Conflict(f"member {profile.member_id!r} kept changing; try again")
+
+    @_unavailable
+    def get_member(self, member_id: str, now: datetime) -> MemberRecord:
+        now = check_time("now", now)
+        return self.member_doc(member_id).record(now, self.settings.rolling_spend_months)
+
+    @_unavailable
+    def pricing_state(self, rules: rules_pb2.RuleSet, member_id: str | None,
+                      offer_ids: Iterable[str] | None, coupon_codes: Sequence[str],
+                      now: datetime) -> PricingState:
+        from server.store.redis_checkout import pricing_state
+
+        now = check_time("now", now)
+        return pricing_state(self, policy_for(rules), member_id, offer_ids,
+                             list(coupon_codes), now)[0]
+
+    # -- checkout ------------------------------------------------------------------------------
+
+    @_unavailable
+    def commit(self, transaction_id: str, request_fingerprint: str, price_fn: PriceFn,
+               now: datetime, *, rules: rules_pb2.RuleSet, basket: Basket,
+               member_id: str | None = None, coupon_codes: Sequence[str] = ()) -> CommitOutcome:
+        from server.store.redis_checkout import commit
+
+        now = check_time("now", now)
+        check_id("transaction_id", transaction_id)
+        return commit(self, policy_for(rules), transaction_id, request_fingerprint, price_fn,
+                      now, basket, member_id, list(coupon_codes))
+
+    @_unavailable
+    def cancel(self, transaction_id: str, now: datetime) -> CancelOutcome:
+        from server.store.redis_checkout import cancel
+
+        return cancel(self, transaction_id, check_time("now", now))
+
+    @_unavailable
+    def return_lines(self, return_id: str, transaction_id: str,
+                     lines: Sequence[tuple[str, int]], now: datetime) -> ReturnOutcome:
+        from server.store.redis_checkout import return_lines
+
+        now = check_time("now", now)
+        check_id("return_id", return_id)
+        return return_lines(self, return_id, transaction_id, list(lines), now)
+
+    # -- coupons -------------------------------------------------------------------------------
+
+    @_unavailable
+    def issue_coupons(self, issue_id: str, offer_id: str, member_ids: Sequence[str], uses: int,
+                      valid_from: datetime, valid_until: datetime,
+                      now: datetime) -> IssueOutcome:
+        check_id("issue_id", issue_id)
+        check_id("offer_id", offer_id)
+        valid_from, valid_until = check_window(valid_from, valid_until)
+        now = check_time("now", now)
+        if uses < 1:
+            raise InvalidArgument("uses", "must be at least 1")
+        members = list(dict.fromkeys(member_ids))
+        wanted = [offer_id, to_us(valid_from), to_us(valid_until), uses]
+        # 500 members per script: each batch is atomic, the issue as a whole idempotent
+        for start in range(0, len(members), 500):
+            self._issue_batch(issue_id, members[start:start + 500], wanted, now)
+        return IssueOutcome(issue_id, offer_id, tuple(f"{issue_id}:{m}" for m in members))
+
+    def _issue_batch(self, issue_id: str, members: list[str], wanted: list, now: datetime) -> None:
+        keys = [self.keys.member(m) for m in members]
+        for _ in self.attempts():
+            args: list[Any] = []
+            changed = []
+            for m, raw in zip(members, self.client.mget(keys), strict=True):
+                doc = MemberDoc.load(m, raw)
+                if doc is None:
+                    raise NotFound(f"member {m!r} not found")
+                coupon_id = f"{issue_id}:{m}"
+                have = next((w for w in doc.wallet if w[0] == coupon_id), None)
+                if have is not None:
+                    if [have[1], have[3], have[4], have[6]] != wanted:
+                        raise AlreadyExists(f"issue {issue_id!r} gave member {m!r} another "
+                                            "coupon")
+                    continue
+                offer, from_us, until_us, uses = wanted
+                doc.wallet.append([coupon_id, offer, uses, from_us, until_us, issue_id, uses])
+                changed.append(self.keys.member(m))
+                args += [doc.version, doc.dump(now, self.settings.rolling_spend_months)]
+            if not changed or self.run("put_members", changed, args)[0] == "OK":
+                return
+        raise Conflict(f"issue {issue_id!r}: members kept changing; run it again")
+
+    @_unavailable
+    def create_codes(self, offer_id: str, codes: Sequence[str], uses_per_code: int,
+                     per_member: bool, valid_from: datetime, valid_until: datetime) -> int:
+        check_id("offer_id", offer_id)
+        valid_from, valid_until = check_window(valid_from, valid_until)
+        if uses_per_code < 1:
+            raise InvalidArgument("uses_per_code", "must be at least 1")
+        unique = list(dict.fromkeys(codes))
+        for k, code in enumerate(unique):
+            if not isinstance(code, str) or not code:
+                raise InvalidArgument(f"codes[{k}]", "must be a non-empty string")
+        if not unique:
+            return 0
+        reply = self.run("create_codes", [self.keys.code(c) for c in unique],
+                         [offer_id, uses_per_code, int(per_member), to_us(valid_from),
+                          to_us(valid_until)])
+        if reply[0] == "EXISTS":
+            raise AlreadyExists(f"code {unique[reply[1] - 1]!r} exists with another definition")
+        return int(reply[1])
+
+    # -- points --------------------------------------------------------------------------------
+
+    @_unavailable
+    def adjust_points(self, adjustment_id: str, member_id: str, points: int, reason: str,
+                      now: datetime, *, expires_at: datetime | None = None,
+                      allow_negative: bool = False) -> AdjustOutcome:
+        now = check_time("now", now)
+        check_id("adjustment_id", adjustment_id)
+        fingerprint = effects.adjust_fingerprint(member_id, points, reason, allow_negative,
+                                                 expires_at, now)
+        k = self.keys
+        for _ in self.attempts():
+            pipe = self.client.pipeline(transaction=True)
+            pipe.get(k.adj(adjustment_id))
+            pipe.get(k.member(member_id))
+            stored_raw, member_raw = pipe.execute()
+            if stored_raw is not None:
+                return _stored(AdjustOutcome, stored_raw, fingerprint,
+                               f"adjustment {adjustment_id!r}")
+            doc = MemberDoc.load(member_id, member_raw)
+            if doc is None:
+                raise NotFound(f"member {member_id!r} not found")
+            debt, added, available = effects.adjust(doc.lots, doc.debt, member_id, points, now,
+                                                    expires_at, allow_negative)
+            doc.debt = debt
+            outcome = AdjustOutcome(adjustment_id, member_id, points, reason, now, added,
+                                    available)
+            plain = codec.to_plain(outcome)
+            entry = LedgerEntry(0, "adjust", adjustment_id, "", member_id, now, (), 0, points, 0,
+                                reason)
+            reply = self.run("adjust", [k.member(member_id), k.adj(adjustment_id), k.ledger,
+                                        k.ledger_seq],
+                             [doc.version, doc.dump(now, self.settings.rolling_spend_months),
+                              dumps({"f": fingerprint, "o": plain}), self.ttl_ms,
+                              *self.ledger_args(entry)])
+            if reply[0] == "OK":
+                return codec.from_plain(AdjustOutcome, plain)
+        raise Conflict(f"member {member_id!r} kept changing; try again")
+
+    @_unavailable
+    def ledger(self, since: int | None = None, limit: int | None = None) -> list[LedgerEntry]:
+        start = f"({since}-1" if since else "-"
+        rows: Any = self.client.xrange(self.keys.ledger, start, "+", count=limit)
+        out = []
+        for entry_id, fields in rows:
+            data = json.loads(fields[b"body"])
+            data["seq"] = int(entry_id.split(b"-")[0])
+            out.append(codec.from_plain(LedgerEntry, data))
+        return out
+
+
+def _stored(cls: type[T], raw: bytes, fingerprint: str, what: str) -> T:
+    """The outcome stored under an id, if the request is the same one."""
+    _, doc = split(raw)
+    if doc["f"] != fingerprint:
+        raise AlreadyExists(f"{what} was made with another request")
+    return codec.from_plain(cls, doc["o"])
+
+
+__all__ = ["RedisSettings", "RedisStore"]

@@ -1,0 +1,136 @@
+"""Pure pieces of a pricing snapshot, shared by every store implementation.
+
+A store fetches rows its own way (SQL, one Redis round trip); what the rows *mean* — a code's
+status, what is left of an offer's limits, a member's balances as of ``now`` — is decided here
+once, so the embedded and Redis stores cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime, timedelta
+
+from engine.types import RemainingLimits
+from server.store import points as P
+from server.store.base import (
+    CodeStatus,
+    Consent,
+    InvalidArgument,
+    MemberRecord,
+    PointLot,
+    WalletCoupon,
+)
+from server.store.policy import Policy
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def to_us(at: datetime) -> int:
+    return (at - _EPOCH) // timedelta(microseconds=1)
+
+
+def from_us(us: int | None) -> datetime | None:
+    return None if us is None else _EPOCH + timedelta(microseconds=us)
+
+
+def at_us(us: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=us)
+
+
+def check_time(name: str, at: datetime) -> datetime:
+    if not isinstance(at, datetime) or at.tzinfo is None:
+        raise InvalidArgument(name, "must be a timezone-aware datetime")
+    return at.astimezone(UTC)
+
+
+def check_id(name: str, value: str) -> str:
+    if not isinstance(value, str) or not value or len(value) > 200:
+        raise InvalidArgument(name, "must be a non-empty string of at most 200 characters")
+    return value
+
+
+def check_window(valid_from: datetime, valid_until: datetime) -> tuple[datetime, datetime]:
+    valid_from = check_time("valid_from", valid_from)
+    valid_until = check_time("valid_until", valid_until)
+    if valid_until <= valid_from:
+        raise InvalidArgument("valid_until", "must be after valid_from")
+    return valid_from, valid_until
+
+
+# (offer_id, uses_left, per_member, valid_from_us, valid_until_us) of a code coupon
+CodeRow = tuple[str, int, bool, int, int]
+
+
+def code_status(row: CodeRow | None, policy: Policy, member_id: str | None,
+                redeemed: Callable[[], bool], now_us: int) -> CodeStatus:
+    """What a presented code is worth now; ``redeemed()`` says whether this member already
+    used a per-member code (asked only when it matters)."""
+    if row is None or row[0] not in policy.offers:
+        return CodeStatus.INVALID
+    offer_id, uses_left, per_member, valid_from_us, valid_until_us = row
+    if now_us < valid_from_us:
+        return CodeStatus.NOT_YET_VALID
+    if now_us >= valid_until_us:
+        return CodeStatus.EXPIRED
+    if uses_left <= 0:
+        return CodeStatus.USED_UP
+    if per_member and member_id is None:
+        return CodeStatus.MEMBER_REQUIRED
+    if per_member and redeemed():
+        return CodeStatus.USED_UP
+    return CodeStatus.VALID
+
+
+def limited_ids(policy: Policy, offer_ids: Iterable[str] | None) -> list[str]:
+    """The offers whose limits a quote must know: all limited ones, or those of ``offer_ids``."""
+    if offer_ids is None:
+        return list(policy.limited)
+    return [o for o in dict.fromkeys(offer_ids) if o in policy.offers and policy.offers[o].limited]
+
+
+def remaining_limits(policy: Policy, ids: Sequence[str], usage: Mapping[str, tuple[int, int]],
+                     mine: Mapping[tuple[str, str], int], member_id: str | None,
+                     now: datetime) -> dict[str, RemainingLimits]:
+    """What is left of each offer's limits: ``usage`` = offer -> (uses, budget spent) over all
+    members, ``mine`` = (offer, period key) -> this member's uses."""
+    out = {}
+    for o in ids:
+        p = policy.offers[o]
+        uses, spent = usage.get(o, (0, 0))
+        member_uses = None
+        if p.per_member and member_id is not None:
+            used = mine.get((o, policy.period_key(p.period, now)), 0)
+            member_uses = max(0, p.per_member - used)
+        out[o] = RemainingLimits(
+            member_uses=member_uses,
+            total_uses=max(0, p.total_uses - uses) if p.total_uses else None,
+            budget_minor=max(0, p.budget_minor - spent) if p.budget_minor else None)
+    return out
+
+
+def rolling_sum(spend: Iterable[tuple[int, int]], now: datetime, months: int) -> int:
+    """Qualifying spend of ``(at_us, amount)`` records inside the rolling window ending now."""
+    since = to_us(P.add_months(now, -months))
+    return sum(amount for at, amount in spend if at > since)
+
+
+def member_record(member_id: str, *, tier: str, segments: Iterable[str], birthday_month: int,
+                  birthday_day: int, enrolled_on: str | None, consent: Consent,
+                  lots: Sequence[P.Lot], debt: int, wallet: Iterable[WalletCoupon],
+                  lifetime_spend_minor: int, rolling_spend_minor: int,
+                  now: datetime) -> MemberRecord:
+    """The member as of ``now`` from stored rows; ``lots`` are settled in place (working
+    copies: callers that only read never write them back, see points.settle)."""
+    debt, _ = P.settle(lots, debt, now)
+    available, pending = P.balances(lots, debt, now)
+    live = sorted((x for x in lots if x.points > 0 and not x.is_expired(now)),
+                  key=lambda x: (x.expires_at is None, x.expires_at or now, x.lot_id or 0))
+    return MemberRecord(
+        member_id=member_id, tier=tier, segments=frozenset(segments),
+        birthday_month=birthday_month, birthday_day=birthday_day,
+        enrolled_on=date.fromisoformat(enrolled_on) if enrolled_on else None, consent=consent,
+        points_available=available, points_pending=pending, points_debt=debt,
+        lots=tuple(PointLot(x.points, x.earned_at, x.available_at, x.expires_at) for x in live),
+        wallet=tuple(sorted((c for c in wallet if c.uses_left > 0),
+                            key=lambda c: (c.valid_until, c.coupon_id))),
+        lifetime_spend_minor=lifetime_spend_minor, rolling_spend_minor=rolling_spend_minor)
