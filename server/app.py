@@ -14,6 +14,8 @@ each call, so the synchronous server with a thread pool is used.
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
 import signal
 import threading
 import time
@@ -44,12 +46,15 @@ from server.store import Store, open_store
 log = logging.getLogger(__name__)
 access = logging.getLogger("loyalty.access")
 
+WORKER = (("loyalty-worker", str(os.getpid())),)
 SERVICES = ("loyalty.v1.CheckoutService", "loyalty.v1.MemberService",
             "loyalty.v1.CampaignService")
 
 
 class AccessLog(grpc.ServerInterceptor):
-    """One structured line per request: method, status code, duration."""
+    """One structured line per request: method, status code, duration. Every response also
+    carries the serving process in its initial metadata (``loyalty-worker: <pid>``), so an
+    operator can tell ``--workers`` apart."""
 
     def intercept_service(self, continuation, details):
         handler = continuation(details)
@@ -60,6 +65,7 @@ class AccessLog(grpc.ServerInterceptor):
         def logged(request, context):
             start = time.perf_counter()
             code = "OK"
+            context.send_initial_metadata(WORKER)
             try:
                 return inner(request, context)
             except Exception:
@@ -97,6 +103,25 @@ class App:
         self.store.close()
 
 
+def open_state(settings: Settings, *, watch: bool = True) -> tuple[RuleRegistry, Store]:
+    """The rule registry and the state store the settings name. ``watch``: follow rule
+    changes made by other processes (every server does; one-shot commands need not)."""
+    if settings.store == "redis":
+        from server.registry_store import RedisVersions
+        from server.store.redis_store import RedisSettings, RedisStore
+
+        store: Store = RedisStore(settings=RedisSettings.from_env(
+            url=settings.redis_url, prefix=settings.redis_prefix))
+        registry = RuleRegistry(versions=RedisVersions(settings.redis_url,
+                                                       settings.redis_prefix))
+    else:
+        registry = RuleRegistry(settings.data_dir)
+        store = open_store("embedded", data_dir=settings.data_dir)
+    if watch:
+        registry.watch()
+    return registry, store
+
+
 def create_server(settings: Settings, *, warm: bool = True,
                   clock: Clock = utc_now) -> tuple[grpc.Server, int, App]:
     """Build the server bound to ``settings.host:settings.port`` (0 = a free port).
@@ -104,8 +129,7 @@ def create_server(settings: Settings, *, warm: bool = True,
     Health reports NOT_SERVING until a rule set is loaded and the kernels are compiled.
     ``clock`` gives "now" to every call (tests move it to see points mature and expire).
     """
-    registry = RuleRegistry(settings.data_dir)
-    store = open_store(settings.store, data_dir=settings.data_dir)
+    registry, store = open_state(settings)
     app = App(settings, registry, store, health.HealthServicer())
     app.set_serving(False)
     interceptors: list[grpc.ServerInterceptor] = [AccessLog()]
@@ -113,11 +137,14 @@ def create_server(settings: Settings, *, warm: bool = True,
         interceptors.insert(0, ApiKeyInterceptor(settings.api_keys))
     options = [("grpc.max_receive_message_length", settings.max_message_bytes),
                ("grpc.max_send_message_length", settings.max_message_bytes),
-               ("grpc.so_reuseport", 0)]
+               # several worker processes share the port (--workers); one alone must not
+               # silently share it with a stale server
+               ("grpc.so_reuseport", 1 if settings.workers > 1 else 0)]
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=settings.threads),
                          interceptors=interceptors, options=options)
     registry.on_change(lambda _active: app.refresh_health())
-    campaigns_pb2_grpc.add_CampaignServiceServicer_to_server(CampaignServicer(registry), server)
+    campaigns_pb2_grpc.add_CampaignServiceServicer_to_server(CampaignServicer(registry, store),
+                                                     server)
     checkout_pb2_grpc.add_CheckoutServiceServicer_to_server(
         CheckoutServicer(registry, store, clock), server)
     members_pb2_grpc.add_MemberServiceServicer_to_server(
@@ -145,13 +172,21 @@ def create_server(settings: Settings, *, warm: bool = True,
 
 
 def serve(settings: Settings) -> None:
-    """Run until SIGTERM or SIGINT, then stop taking calls and finish those in flight."""
+    """Run until SIGTERM or SIGINT, then stop taking calls and finish those in flight.
+
+    With ``settings.workers`` > 1, start that many server processes on the same port
+    (SO_REUSEPORT: the kernel spreads new connections over them, so every core serves) and
+    supervise them; a gRPC channel is one connection, so callers should open several.
+    """
+    if settings.workers > 1:
+        _supervise(settings)
+        return
     server, port, app = create_server(settings)
     server.start()
     scheme = "https" if settings.tls_cert else "plaintext"
-    print(f"loyalty engine listening on {settings.host}:{port} ({scheme}); "
-          f"health: grpcurl -plaintext {settings.host}:{port} grpc.health.v1.Health/Check",
-          flush=True)
+    print(f"loyalty engine listening on {settings.host}:{port} ({scheme}, store "
+          f"{settings.store}); health: grpcurl -plaintext {settings.host}:{port} "
+          "grpc.health.v1.Health/Check", flush=True)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -160,3 +195,41 @@ def serve(settings: Settings) -> None:
     app.set_serving(False)
     server.stop(settings.grace_s).wait()
     app.close()
+
+
+def _worker(settings: Settings) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(process)d %(name)s "
+                        "%(levelname)s %(message)s")
+    server, _port, app = create_server(settings)
+    server.start()
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    app.set_serving(False)
+    server.stop(settings.grace_s).wait()
+    app.close()
+
+
+def _supervise(settings: Settings) -> None:
+    """Start the workers, forward SIGTERM/SIGINT to them, wait for all to finish."""
+    ctx = multiprocessing.get_context("spawn")  # no fork after grpc and numba are loaded
+    workers = [ctx.Process(target=_worker, args=(settings,), name=f"loyalty-worker-{i}")
+               for i in range(settings.workers)]
+    for w in workers:
+        w.start()
+    print(f"loyalty engine: {settings.workers} workers listening on {settings.host}:"
+          f"{settings.port} (store {settings.store}); open several channels to use them all",
+          flush=True)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.wait(0.5):
+        if any(not w.is_alive() for w in workers):
+            log.error("a worker exited; stopping the others")
+            break
+    for w in workers:
+        if w.is_alive() and w.pid is not None:
+            os.kill(w.pid, signal.SIGTERM)
+    for w in workers:
+        w.join(settings.grace_s + 5)

@@ -4,20 +4,20 @@ Publishing validates and compiles first (off the request path, outside any lock)
 version, then swaps one reference. A request takes ``registry.current()`` once at its start
 and finishes on that version even if another is published meanwhile.
 
-Versions and the catalogue persist in ``rules.sqlite`` in the data directory: table
-``versions(version, rules, published_at, note)`` holds each RuleSet serialised as protobuf,
-``state(key, value)`` the current version, ``catalogue(id, parquet)`` the catalogue as Parquet.
+Versions and the catalogue persist in a :class:`server.registry_store.VersionStore`:
+``rules.sqlite`` in the data directory (embedded) or Redis. Several server processes can share
+one: :meth:`RuleRegistry.watch` runs a thread that notices another process's publish, rollback
+or catalogue import (Redis pub/sub wakes it at once; it also polls every ``interval_s``),
+compiles the new version there — off the request path — and swaps it in.
 """
 
 from __future__ import annotations
 
 import io
 import logging
-import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,21 +28,10 @@ from engine.catalogue import Catalogue
 from engine.compiler import CompiledRules, compile_rules
 from engine.validate import Violation, validate
 from loyalty.v1 import rules_pb2
+from server.registry_store import SqliteVersions, VersionStore
 from server.store.base import FailedPrecondition, NotFound
 
 log = logging.getLogger(__name__)
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS versions (
-    version INTEGER PRIMARY KEY,
-    rules BLOB NOT NULL,
-    published_at TEXT NOT NULL,
-    note TEXT NOT NULL DEFAULT ''
-);
-CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS catalogue (id INTEGER PRIMARY KEY CHECK (id = 1), parquet BLOB);
-"""
-
 
 @dataclass(frozen=True)
 class ActiveRules:
@@ -64,26 +53,69 @@ class VersionInfo:
 
 
 class RuleRegistry:
-    """Rule-set versions in ``data_dir/rules.sqlite`` and the current compiled one."""
+    """Rule-set versions in a VersionStore and the current compiled one."""
 
-    def __init__(self, data_dir: str | Path):
-        path = Path(data_dir)
-        path.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path / "rules.sqlite", check_same_thread=False,
-                                   isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(SCHEMA)
-        # guards the connection; requests never take it: they read one reference
+    def __init__(self, data_dir: str | Path | None = None, *,
+                 versions: VersionStore | None = None):
+        if versions is None:
+            if data_dir is None:
+                raise ValueError("RuleRegistry needs a data_dir or a version store")
+            versions = SqliteVersions(data_dir)
+        self._versions = versions
+        # serialises this process's writers; requests never take it: they read one reference
         self._lock = threading.RLock()
         self._active: ActiveRules | None = None
         self._listeners: list[Callable[[ActiveRules], None]] = []
         self._catalogue = self._load_catalogue()
-        current = self._current_version()
+        self._stamp = versions.stamp()
+        current = self._stamp[0]
         if current:
             self._active = self._compile(current, self._load(current).rules)
+        self._watcher: threading.Thread | None = None
+        self._stop = threading.Event()
 
     def close(self) -> None:
-        self._db.close()
+        self._stop.set()
+        self._versions.close()
+        if self._watcher is not None:
+            self._watcher.join(5)
+
+    # --- following other processes ------------------------------------------------------------
+
+    def watch(self, interval_s: float = 0.5) -> None:
+        """Follow publishes, rollbacks and imports made by other processes (daemon thread)."""
+        if self._watcher is None:
+            self._watcher = threading.Thread(target=self._follow, args=(interval_s,),
+                                             name="rules-watch", daemon=True)
+            self._watcher.start()
+
+    def _follow(self, interval_s: float) -> None:
+        while not self._stop.is_set():
+            try:
+                self._versions.wait(interval_s)
+                if not self._stop.is_set():
+                    self.refresh()
+            except Exception:  # noqa: BLE001 - keep serving the version we have; retry later
+                log.exception("rule registry refresh failed; keeping version %s",
+                              self._active.version if self._active else None)
+                self._stop.wait(interval_s)
+
+    def refresh(self) -> bool:
+        """Load what another process changed, if anything; True when something was swapped."""
+        stamp = self._versions.stamp()
+        if stamp == self._stamp:
+            return False
+        catalogue = self._load_catalogue() if stamp[1] != self._stamp[1] else self._catalogue
+        version = stamp[0]
+        active = None
+        if version:
+            active = _active(version, compile_rules(self._load(version).rules, catalogue))
+        with self._lock:
+            self._catalogue, self._stamp = catalogue, stamp
+            if active is not None:
+                self._swap(active)
+        log.info("now serving rule set version %d (changed by another process)", version)
+        return True
 
     def on_change(self, listener: Callable[[ActiveRules], None]) -> None:
         """Call ``listener(active)`` after every swap of the current version."""
@@ -115,11 +147,8 @@ class RuleRegistry:
             return self._load(version or self._current_version() or -1)
 
     def versions(self) -> list[VersionInfo]:
-        with self._lock:
-            current = self._current_version()
-            rows = self._db.execute("SELECT version, rules, published_at, note FROM versions "
-                                    "ORDER BY version").fetchall()
-        return [self._info(row, current) for row in rows]
+        current = self._current_version()
+        return [self._info(row, current) for row in self._versions.rows()]
 
     # --- writing ---------------------------------------------------------------------------
 
@@ -137,12 +166,9 @@ class RuleRegistry:
         seconds = time.perf_counter() - start
         with self._lock:
             published = (now or datetime.now(UTC)).isoformat()
-            with self._transaction():
-                cur = self._db.execute(
-                    "INSERT INTO versions (rules, published_at, note) VALUES (?, ?, ?)",
-                    (rules.SerializeToString(deterministic=True), published, note))
-                version = int(cur.lastrowid or 0)
-                self._set_current(version)
+            version = self._versions.add(rules.SerializeToString(deterministic=True),
+                                         published, note)
+            self._stamp = (version, self._stamp[1])
             self._swap(_active(version, compiled))
         log.info("published rule set version %d (%d offers, compiled in %.3f s)", version,
                  len(rules.offers), seconds)
@@ -154,8 +180,8 @@ class RuleRegistry:
             info = self._load(version)
         active = self._compile(version, info.rules)
         with self._lock:
-            with self._transaction():
-                self._set_current(version)
+            self._versions.set_current(version)
+            self._stamp = (version, self._stamp[1])
             self._swap(active)
         log.info("activated rule set version %d", version)
         return active
@@ -176,9 +202,8 @@ class RuleRegistry:
         buf = io.BytesIO()
         _catalogue_frame(catalogue).write_parquet(buf)
         with self._lock:
-            with self._transaction():
-                self._db.execute("INSERT OR REPLACE INTO catalogue (id, parquet) VALUES (1, ?)",
-                                 (buf.getvalue(),))
+            self._versions.save_catalogue(buf.getvalue())
+            self._stamp = self._versions.stamp()
             self._catalogue = catalogue
             if active is not None:
                 self._swap(active)
@@ -187,31 +212,15 @@ class RuleRegistry:
 
     # --- internals -------------------------------------------------------------------------
 
-    @contextmanager
-    def _transaction(self) -> Iterator[None]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
-
     def _compile(self, version: int, rules: rules_pb2.RuleSet) -> ActiveRules:
         # stored versions were valid when published; the catalogue may have changed since
         return _active(version, compile_rules(rules, self._catalogue))
 
     def _current_version(self) -> int:
-        row = self._db.execute("SELECT value FROM state WHERE key = 'current'").fetchone()
-        return int(row[0]) if row else 0
-
-    def _set_current(self, version: int) -> None:
-        self._db.execute("INSERT OR REPLACE INTO state (key, value) VALUES ('current', ?)",
-                         (version,))
+        return self._versions.current()
 
     def _load(self, version: int) -> VersionInfo:
-        row = self._db.execute("SELECT version, rules, published_at, note FROM versions "
-                               "WHERE version = ?", (version,)).fetchone()
+        row = self._versions.load(version)
         if row is None:
             raise NotFound(f"rule set version {version} does not exist")
         return self._info(row, self._current_version())
@@ -224,10 +233,10 @@ class RuleRegistry:
                            int(row[0]) == current)
 
     def _load_catalogue(self) -> Catalogue:
-        row = self._db.execute("SELECT parquet FROM catalogue WHERE id = 1").fetchone()
-        if row is None or row[0] is None:
+        data = self._versions.catalogue()
+        if data is None:
             return Catalogue.empty()
-        return Catalogue.from_frame(pl.read_parquet(io.BytesIO(row[0])))
+        return Catalogue.from_frame(pl.read_parquet(io.BytesIO(data)))
 
 
 def _active(version: int, compiled: CompiledRules) -> ActiveRules:

@@ -15,8 +15,11 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 50051  # 0 = any free port (tests)
     data_dir: Path = Path(".loyalty")
-    store: str = "embedded"
+    store: str = "embedded"  # or "redis"
+    redis_url: str = "redis://127.0.0.1:6379/0"  # or unix:///path/redis.sock
+    redis_prefix: str = "loyalty:"
     threads: int = 16
+    workers: int = 1  # server processes sharing the port (SO_REUSEPORT)
     # API key -> role; required when listening on a non-loopback address
     api_keys: dict[str, str] = field(default_factory=dict)
     tls_cert: Path | None = None
@@ -26,9 +29,11 @@ class Settings:
 
     @classmethod
     def from_env(cls, **overrides) -> Settings:
-        """``LOYALTY_HOST``, ``LOYALTY_PORT``, ``LOYALTY_DATA_DIR``, ``LOYALTY_API_KEYS``
-        (``key:role,key:role``), ``LOYALTY_TLS_CERT``, ``LOYALTY_TLS_KEY``; explicit
-        ``overrides`` (e.g. command-line flags) win."""
+        """``LOYALTY_HOST``, ``LOYALTY_PORT``, ``LOYALTY_DATA_DIR``, ``LOYALTY_STORE``,
+        ``LOYALTY_REDIS_URL``, ``LOYALTY_REDIS_PREFIX``, ``LOYALTY_THREADS``,
+        ``LOYALTY_WORKERS``, ``LOYALTY_API_KEYS`` (``key:role,key:role``),
+        ``LOYALTY_TLS_CERT``, ``LOYALTY_TLS_KEY``; explicit ``overrides`` (e.g. command-line
+        flags) win."""
         env = os.environ
         values: dict = {}
         if "LOYALTY_HOST" in env:
@@ -37,6 +42,12 @@ class Settings:
             values["port"] = int(env["LOYALTY_PORT"])
         if "LOYALTY_DATA_DIR" in env:
             values["data_dir"] = Path(env["LOYALTY_DATA_DIR"])
+        for name in ("store", "redis_url", "redis_prefix"):
+            if env.get(f"LOYALTY_{name.upper()}"):
+                values[name] = env[f"LOYALTY_{name.upper()}"]
+        for name in ("threads", "workers"):
+            if env.get(f"LOYALTY_{name.upper()}"):
+                values[name] = int(env[f"LOYALTY_{name.upper()}"])
         if env.get("LOYALTY_API_KEYS"):
             values["api_keys"] = parse_api_keys(env["LOYALTY_API_KEYS"])
         for name in ("tls_cert", "tls_key"):
@@ -57,6 +68,12 @@ class Settings:
             return False
 
     def check(self) -> None:
+        if self.store not in ("embedded", "redis"):
+            raise ValueError(f"unknown store {self.store!r}: embedded or redis")
+        if self.workers < 1 or self.threads < 1:
+            raise ValueError("workers and threads must be at least 1")
+        if self.workers > 1 and self.port == 0:
+            raise ValueError("--workers needs a fixed --port: the workers share it")
         if not self.loopback and not self.api_keys:
             raise ValueError(f"listening on {self.host} needs API keys (LOYALTY_API_KEYS "
                              "or --api-key): only loopback may run without them")

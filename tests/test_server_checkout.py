@@ -1,4 +1,4 @@
-"""CheckoutService and MemberService over real gRPC on port 0, on the embedded store."""
+"""CheckoutService and MemberService over real gRPC on port 0, on each store (embedded, Redis)."""
 
 from __future__ import annotations
 
@@ -59,15 +59,18 @@ class Clock:
         return self.now
 
 
-@pytest.fixture
-def shop(tmp_path):
+@pytest.fixture(params=["embedded", "redis"])
+def shop(tmp_path, request):
     """A published server, its stubs, and its clock."""
     clock = Clock(T0)
     servers = []
+    settings = Settings(port=0, data_dir=tmp_path / "data", store=request.param)
+    if request.param == "redis":
+        settings = Settings(port=0, data_dir=tmp_path / "data", store="redis",
+                            redis_url=request.getfixturevalue("redis_url"))
 
     def start():
-        server, port, app = create_server(Settings(port=0, data_dir=tmp_path / "data"),
-                                          clock=clock)
+        server, port, app = create_server(settings, clock=clock)
         server.start()
         channel = grpc.insecure_channel(f"127.0.0.1:{port}")
         servers.append((server, channel, app))

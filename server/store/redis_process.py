@@ -44,6 +44,7 @@ class RedisProcess:
         self.port = port or free_port()
         self._tmp = None if data_dir else tempfile.TemporaryDirectory(prefix="loyalty-redis-")
         self.data_dir = Path(data_dir or self._tmp.name)  # type: ignore[union-attr]
+        self.data_dir.mkdir(parents=True, exist_ok=True)
         self.appendonly = appendonly
         self.appendfsync = appendfsync
         self.maxmemory = maxmemory
