@@ -222,6 +222,29 @@ class RedisStore:
         raise Conflict(f"member {profile.member_id!r} kept changing; try again")
 
     @_unavailable
+    def import_members(self, profiles: Iterable[MemberProfile], now: datetime,
+                       batch: int = 10_000) -> int:
+        """Bulk enrolment (migrations, demo data): create members that do not exist yet,
+        pipelined; existing members are left untouched. Returns how many were created."""
+        now = check_time("now", now)
+        created = 0
+        pipe = self.client.pipeline(transaction=False)
+        pending = 0
+        for profile in profiles:
+            check_id("member_id", profile.member_id)
+            doc = MemberDoc(profile.member_id)
+            doc.set_profile(profile)
+            pipe.set(self.keys.member(profile.member_id),
+                     "1|" + doc.dump(now, self.settings.rolling_spend_months), nx=True)
+            pending += 1
+            if pending == batch:
+                created += sum(1 for ok in pipe.execute() if ok)
+                pending = 0
+        if pending:
+            created += sum(1 for ok in pipe.execute() if ok)
+        return created
+
+    @_unavailable
     def get_member(self, member_id: str, now: datetime) -> MemberRecord:
         now = check_time("now", now)
         return self.member_doc(member_id).record(now, self.settings.rolling_spend_months)
