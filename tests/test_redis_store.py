@@ -7,6 +7,7 @@ import pytest
 
 from server.store import MemberProfile
 from server.store.redis_keys import Keys
+from server.store.redis_process import RedisProcess
 from server.store.redis_store import RedisSettings, RedisStore
 from tests.store_fixtures import BASKET_1, T0, checkout, enrol
 
@@ -57,3 +58,11 @@ def test_bulk_enrolment_creates_only_new_members(store):
     assert store.get_member("m2", T0).tier == "member"
     checkout(store, "tx-2", BASKET_1, "m2")  # an imported member is a normal document
     assert store.get_member("m2", T0).points_pending == 16
+
+
+def test_a_unix_socket_url_works(tmp_path):
+    with RedisProcess(unix_socket=True, data_dir=tmp_path / "r") as server:
+        assert server.url.startswith("unix://")
+        with RedisStore(server.url) as s:
+            enrol(s, "m1")
+            assert checkout(s, "tx-1", BASKET_1, "m1").points_earned == 16

@@ -35,7 +35,7 @@ class RedisProcess:
 
     def __init__(self, *, appendonly: bool = False, appendfsync: str = "always",
                  port: int | None = None, data_dir: str | Path | None = None,
-                 maxmemory: str | None = None):
+                 maxmemory: str | None = None, unix_socket: bool = False):
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not installed: `make test` installs it "
@@ -48,10 +48,13 @@ class RedisProcess:
         self.appendonly = appendonly
         self.appendfsync = appendfsync
         self.maxmemory = maxmemory
+        self.unix_socket = self.data_dir / "redis.sock" if unix_socket else None
         self.proc: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
+        if self.unix_socket is not None:
+            return f"unix://{self.unix_socket}?db=0"
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self, timeout_s: float = 10.0) -> RedisProcess:
@@ -63,6 +66,8 @@ class RedisProcess:
                 "--appendfsync", self.appendfsync]
         if self.maxmemory:
             args += ["--maxmemory", self.maxmemory]
+        if self.unix_socket is not None:
+            args += ["--unixsocket", str(self.unix_socket), "--unixsocketperm", "700"]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout_s
         client = redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=0.2)
