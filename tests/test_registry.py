@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from engine.catalogue import Catalogue, load_catalogue
 from engine.rules import load_rules, parse_rules
 from engine.validate import RuleSetInvalid
 from server.registry import RuleRegistry
+from server.registry_store import RedisVersions
 from server.store.base import FailedPrecondition, NotFound
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -96,3 +98,44 @@ def test_a_catalogue_that_breaks_the_current_rules_is_refused(registry):
     with pytest.raises(RuleSetInvalid):
         registry.import_catalogue(overlapping)
     assert len(registry.catalogue) == 0
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def two_processes(request, tmp_path):
+    """Two registries on the same versions, as two server processes would have."""
+    if request.param == "redis":
+        url = request.getfixturevalue("redis_url")
+        made = [RuleRegistry(versions=RedisVersions(url)) for _ in range(2)]
+    else:
+        made = [RuleRegistry(tmp_path) for _ in range(2)]
+    yield made
+    for reg in made:
+        reg.close()
+
+
+def test_another_process_follows_publish_rollback_and_catalogue_import(two_processes):
+    a, b = two_processes
+    assert b.refresh() is False
+    a.publish(_rules(1000))
+    a.publish(_rules(2000))
+    assert b.refresh() is True and b.current().version == 2
+    assert b.current().compiled.rules.offers[0].percent_off.percent_bps == 2000
+    a.activate(1)
+    assert b.refresh() is True and b.current().version == 1
+    a.import_catalogue(load_catalogue(EXAMPLES / "catalogue.csv"))
+    assert b.refresh() is True and len(b.catalogue) == 9
+    assert b.current().compiled.catalogue is b.catalogue
+    assert b.refresh() is False  # nothing changed since
+
+
+def test_the_watcher_thread_swaps_within_a_second(two_processes):
+    a, b = two_processes
+    b.watch(interval_s=0.5)
+    swapped = []
+    b.on_change(lambda active: swapped.append(time.monotonic()))
+    start = time.monotonic()
+    a.publish(_rules(1500))
+    while not swapped and time.monotonic() - start < 5:
+        time.sleep(0.01)
+    assert swapped and swapped[0] - start < 1.0
+    assert b.current().version == a.current().version
