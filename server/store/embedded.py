@@ -63,7 +63,14 @@ from server.store.embedded_state import (
     set_debt,
 )
 from server.store.policy import policy_for
-from server.store.snapshot import check_id, check_time, check_window, to_us
+from server.store.snapshot import (
+    check_codes,
+    check_id,
+    check_issue,
+    check_profile,
+    check_time,
+    to_us,
+)
 
 log = logging.getLogger(__name__)
 
@@ -166,12 +173,7 @@ class EmbeddedStore:
     # -- members -------------------------------------------------------------------------------
 
     def upsert_member(self, profile: MemberProfile, now: datetime) -> MemberRecord:
-        now = check_time("now", now)
-        check_id("member_id", profile.member_id)
-        if not 0 <= profile.birthday_month <= 12:
-            raise InvalidArgument("birthday_month", "must be 0 (unknown) or 1-12")
-        if not 0 <= profile.birthday_day <= 31:
-            raise InvalidArgument("birthday_day", "must be 0 (unknown) or 1-31")
+        now = check_profile(profile, now)
         c = profile.consent
         values = (profile.tier, json.dumps(sorted(profile.segments)), profile.birthday_month,
                   profile.birthday_day,
@@ -234,12 +236,7 @@ class EmbeddedStore:
     def issue_coupons(self, issue_id: str, offer_id: str, member_ids: Sequence[str], uses: int,
                       valid_from: datetime, valid_until: datetime,
                       now: datetime) -> IssueOutcome:
-        check_id("issue_id", issue_id)
-        check_id("offer_id", offer_id)
-        valid_from, valid_until = check_window(valid_from, valid_until)
-        check_time("now", now)
-        if uses < 1:
-            raise InvalidArgument("uses", "must be at least 1")
+        from_us, until_us = check_issue(issue_id, offer_id, uses, valid_from, valid_until, now)
         ids = []
         with self._tx(write=True) as db:
             for m in dict.fromkeys(member_ids):
@@ -248,7 +245,7 @@ class EmbeddedStore:
                 row = db.execute("SELECT offer_id, uses_issued, valid_from_us, valid_until_us"
                                  " FROM wallet_coupons WHERE coupon_id = ?",
                                  (coupon_id,)).fetchone()
-                wanted = (offer_id, uses, to_us(valid_from), to_us(valid_until))
+                wanted = (offer_id, uses, from_us, until_us)
                 if row is None:
                     db.execute("INSERT INTO wallet_coupons VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                                (coupon_id, m, offer_id, uses, wanted[2], wanted[3], issue_id,
@@ -260,16 +257,12 @@ class EmbeddedStore:
 
     def create_codes(self, offer_id: str, codes: Sequence[str], uses_per_code: int,
                      per_member: bool, valid_from: datetime, valid_until: datetime) -> int:
-        check_id("offer_id", offer_id)
-        valid_from, valid_until = check_window(valid_from, valid_until)
-        if uses_per_code < 1:
-            raise InvalidArgument("uses_per_code", "must be at least 1")
-        wanted = (offer_id, uses_per_code, int(per_member), to_us(valid_from), to_us(valid_until))
+        unique, from_us, until_us = check_codes(offer_id, codes, uses_per_code, valid_from,
+                                                valid_until)
+        wanted = (offer_id, uses_per_code, int(per_member), from_us, until_us)
         created = 0
         with self._tx(write=True) as db:
-            for k, code in enumerate(dict.fromkeys(codes)):
-                if not isinstance(code, str) or not code:
-                    raise InvalidArgument(f"codes[{k}]", "must be a non-empty string")
+            for code in unique:
                 row = db.execute("SELECT offer_id, uses_per_code, per_member, valid_from_us,"
                                  " valid_until_us FROM codes WHERE code = ?", (code,)).fetchone()
                 if row is None:

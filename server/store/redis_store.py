@@ -49,7 +49,6 @@ from server.store.base import (
     CancelOutcome,
     CommitOutcome,
     Conflict,
-    InvalidArgument,
     IssueOutcome,
     LedgerEntry,
     MemberProfile,
@@ -64,7 +63,15 @@ from server.store.policy import policy_for
 from server.store.redis_docs import MemberDoc, dumps, split
 from server.store.redis_keys import Keys, budget_field, uses_field
 from server.store.redis_scripts import SCRIPTS
-from server.store.snapshot import CodeRow, check_id, check_time, check_window, to_us
+from server.store.snapshot import (
+    CodeRow,
+    check_codes,
+    check_id,
+    check_issue,
+    check_profile,
+    check_time,
+    to_us,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -204,12 +211,7 @@ class RedisStore:
 
     @_unavailable
     def upsert_member(self, profile: MemberProfile, now: datetime) -> MemberRecord:
-        now = check_time("now", now)
-        check_id("member_id", profile.member_id)
-        if not 0 <= profile.birthday_month <= 12:
-            raise InvalidArgument("birthday_month", "must be 0 (unknown) or 1-12")
-        if not 0 <= profile.birthday_day <= 31:
-            raise InvalidArgument("birthday_day", "must be 0 (unknown) or 1-31")
+        now = check_profile(profile, now)
         key = self.keys.member(profile.member_id)
         for _ in self.attempts():
             doc = (MemberDoc.load(profile.member_id, self.client.get(key))
@@ -293,14 +295,10 @@ class RedisStore:
     def issue_coupons(self, issue_id: str, offer_id: str, member_ids: Sequence[str], uses: int,
                       valid_from: datetime, valid_until: datetime,
                       now: datetime) -> IssueOutcome:
-        check_id("issue_id", issue_id)
-        check_id("offer_id", offer_id)
-        valid_from, valid_until = check_window(valid_from, valid_until)
+        from_us, until_us = check_issue(issue_id, offer_id, uses, valid_from, valid_until, now)
         now = check_time("now", now)
-        if uses < 1:
-            raise InvalidArgument("uses", "must be at least 1")
         members = list(dict.fromkeys(member_ids))
-        wanted = [offer_id, to_us(valid_from), to_us(valid_until), uses]
+        wanted = [offer_id, from_us, until_us, uses]
         # 500 members per script: each batch is atomic, the issue as a whole idempotent
         for start in range(0, len(members), 500):
             self._issue_batch(issue_id, members[start:start + 500], wanted, now)
@@ -333,19 +331,12 @@ class RedisStore:
     @_unavailable
     def create_codes(self, offer_id: str, codes: Sequence[str], uses_per_code: int,
                      per_member: bool, valid_from: datetime, valid_until: datetime) -> int:
-        check_id("offer_id", offer_id)
-        valid_from, valid_until = check_window(valid_from, valid_until)
-        if uses_per_code < 1:
-            raise InvalidArgument("uses_per_code", "must be at least 1")
-        unique = list(dict.fromkeys(codes))
-        for k, code in enumerate(unique):
-            if not isinstance(code, str) or not code:
-                raise InvalidArgument(f"codes[{k}]", "must be a non-empty string")
+        unique, from_us, until_us = check_codes(offer_id, codes, uses_per_code, valid_from,
+                                                valid_until)
         if not unique:
             return 0
         reply = self.run("create_codes", [self.keys.code(c) for c in unique],
-                         [offer_id, uses_per_code, int(per_member), to_us(valid_from),
-                          to_us(valid_until)])
+                         [offer_id, uses_per_code, int(per_member), from_us, until_us])
         if reply[0] == "EXISTS":
             raise AlreadyExists(f"code {unique[reply[1] - 1]!r} exists with another definition")
         return int(reply[1])

@@ -16,6 +16,7 @@ from server.store.base import (
     CodeStatus,
     Consent,
     InvalidArgument,
+    MemberProfile,
     MemberRecord,
     PointLot,
     WalletCoupon,
@@ -134,3 +135,43 @@ def member_record(member_id: str, *, tier: str, segments: Iterable[str], birthda
         wallet=tuple(sorted((c for c in wallet if c.uses_left > 0),
                             key=lambda c: (c.valid_until, c.coupon_id))),
         lifetime_spend_minor=lifetime_spend_minor, rolling_spend_minor=rolling_spend_minor)
+
+
+# ---------------------------------------------------------------------------------------------
+# Request checks every store makes before touching state
+
+
+def check_profile(profile: MemberProfile, now: datetime) -> datetime:
+    now = check_time("now", now)
+    check_id("member_id", profile.member_id)
+    if not 0 <= profile.birthday_month <= 12:
+        raise InvalidArgument("birthday_month", "must be 0 (unknown) or 1-12")
+    if not 0 <= profile.birthday_day <= 31:
+        raise InvalidArgument("birthday_day", "must be 0 (unknown) or 1-31")
+    return now
+
+
+def check_issue(issue_id: str, offer_id: str, uses: int, valid_from: datetime,
+                valid_until: datetime, now: datetime) -> tuple[int, int]:
+    """Check a coupon issue; returns the validity window in microseconds."""
+    check_id("issue_id", issue_id)
+    check_id("offer_id", offer_id)
+    valid_from, valid_until = check_window(valid_from, valid_until)
+    check_time("now", now)
+    if uses < 1:
+        raise InvalidArgument("uses", "must be at least 1")
+    return to_us(valid_from), to_us(valid_until)
+
+
+def check_codes(offer_id: str, codes: Sequence[str], uses_per_code: int, valid_from: datetime,
+                valid_until: datetime) -> tuple[list[str], int, int]:
+    """Check a code creation; returns the distinct codes and the window in microseconds."""
+    check_id("offer_id", offer_id)
+    valid_from, valid_until = check_window(valid_from, valid_until)
+    if uses_per_code < 1:
+        raise InvalidArgument("uses_per_code", "must be at least 1")
+    unique = list(dict.fromkeys(codes))
+    for k, code in enumerate(unique):
+        if not isinstance(code, str) or not code:
+            raise InvalidArgument(f"codes[{k}]", "must be a non-empty string")
+    return unique, to_us(valid_from), to_us(valid_until)
