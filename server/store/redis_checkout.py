@@ -179,7 +179,8 @@ def commit(store: RedisStore, policy: Policy, tx: str, fingerprint: str, price_f
                        *(k.code(c) for c in code_keys)],
             [doc.version if doc else -1,
              doc.dump(now, months, frozenset(policy.current_keys(now))) if doc else "",
-             dumps(txdoc), store.ttl_ms, *_offer_ops(ops), *store.ledger_args(entry)])
+             dumps(txdoc), store.ttl_ms, *_offer_ops(ops),
+             *store.ledger_args(entry, plain["lines"])])
         if reply[0] == "OK":
             return codec.from_plain(CommitOutcome, plain)
     raise Conflict(f"transaction {tx!r}: the member or an offer's limits kept changing; "

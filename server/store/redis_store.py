@@ -25,6 +25,7 @@ changed nothing, and the connection pool reconnects by itself once Redis is back
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import logging
@@ -203,9 +204,16 @@ class RedisStore:
             raise NotFound(f"member {member_id!r} not found")
         return doc
 
-    def ledger_args(self, entry: LedgerEntry) -> list[Any]:
+    def ledger_args(self, entry: LedgerEntry, lines: Any = None) -> list[Any]:
+        """The ledger fields a script appends; ``lines`` = the entry's lines already in plain
+        form (a commit has them from its outcome), to encode them once."""
+        if lines is None:
+            body = codec.to_plain(entry)
+        else:
+            body = codec.to_plain(dataclasses.replace(entry, lines=()))
+            body["lines"] = lines
         return [entry.kind, entry.entry_id, entry.transaction_id, entry.member_id or "",
-                to_us(entry.at), codec.dumps(entry)]
+                to_us(entry.at), dumps(body)]
 
     # -- members -------------------------------------------------------------------------------
 
