@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EXAMPLES := examples
 
-.PHONY: env proto test lint bench bench-quick run price-example clean
+.PHONY: env redis-server proto test lint bench bench-quick run price-example clean
 
 env: $(STAMP)
 
@@ -20,7 +20,15 @@ proto: env  ## regenerate proto/loyalty/v1/*_pb2*.py from the .proto sources
 
 # Every test, then the kernel/reference twin comparison once more with numba's JIT off, so the
 # kernels also run (and are covered) as plain Python.
-test: env
+# The Redis tests start their own redis-server on a free loopback port; install it if missing.
+redis-server:
+	@command -v redis-server >/dev/null 2>&1 || { \
+		echo "redis-server not found: installing it (apt-get install redis-server)"; \
+		{ command -v apt-get >/dev/null 2>&1 && (apt-get update -qq || true) && \
+		  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; } || \
+		{ echo "error: cannot install redis-server; install Redis >= 7 and retry" >&2; exit 1; }; }
+
+test: env redis-server
 	$(BIN)/python -m pytest -q
 	NUMBA_DISABLE_JIT=1 $(BIN)/python -m pytest -q tests/test_twin.py tests/test_pinned.py \
 		-k "kernel or twin or batch"
@@ -29,11 +37,14 @@ lint: env
 	$(BIN)/ruff check engine server benchmarks tests scripts
 	$(BIN)/mypy engine server
 
-bench: env  ## kernel benchmarks (K1, K2, C1, scaling); figures go to benchmarks/results/
-	$(BIN)/python -m benchmarks.kernel
+# Kernel (K1, K2, C1, scaling), then gRPC (echo vs Evaluate vs Commit, closed and open loop;
+# Redis when the Redis store is there); figures go to benchmarks/results/. Knobs:
+# `loyalty bench kernel --help`, `loyalty bench grpc --help`.
+bench: env
+	$(BIN)/python -m benchmarks all
 
 bench-quick: env
-	$(BIN)/python -m benchmarks.kernel --quick
+	$(BIN)/python -m benchmarks all --quick
 
 # Starts the service on 127.0.0.1:50051 over the embedded store in ./.loyalty, loading the demo
 # programme, catalogue and members the first time.

@@ -4,7 +4,8 @@
 
 Each server runs in its own process; client processes each keep ``--concurrency`` calls in
 flight on their own channel (closed loop) for ``--seconds`` and report completed calls. The
-payload is a realistic 20-line EvaluateRequest.
+payload is the 20-line EvaluateRequest of ``benchmarks.payload``; ``benchmarks.grpc_load``
+measures the echo beside the real service, open loop too.
 """
 
 from __future__ import annotations
@@ -15,38 +16,40 @@ import json
 import multiprocessing as mp
 import time
 from concurrent import futures
+from multiprocessing.synchronize import Event
 
 import grpc
 
-from loyalty.v1 import checkout_pb2
+from benchmarks.payload import evaluate_request
 
 METHOD = "/bench.Echo/Echo"
 
 
 def payload() -> bytes:
-    req = checkout_pb2.EvaluateRequest(member_id="M10004", store_id="SH-001", channel="pos")
-    for k in range(20):
-        req.lines.add(line_id=str(k), sku=f"SKU{k:07d}", quantity=1 + k % 3,
-                      unit_price_minor=990 + 100 * k)
-    return req.SerializeToString()
+    """The 20-line demo basket the gRPC benchmarks send (``benchmarks.payload``)."""
+    return evaluate_request("M10004", 20).SerializeToString()
 
 
 def _identity(request: bytes, context) -> bytes:
     return request
 
 
-def _sync_server(port_q: mp.Queue, stop: mp.Event, threads: int) -> None:
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=threads))
+def _sync_server(port_q: mp.Queue, stop: Event, threads: int, port: int = 0,
+                 reuseport: bool = False) -> None:
+    """The echo as the loyalty server runs: sync server, ``threads`` handler threads; several
+    of these may share ``port`` with ``reuseport`` (as ``loyalty serve --workers`` does)."""
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=threads),
+                         options=[("grpc.so_reuseport", int(reuseport))])
     handler = grpc.method_handlers_generic_handler("bench.Echo", {
         "Echo": grpc.unary_unary_rpc_method_handler(_identity)})
     server.add_generic_rpc_handlers((handler,))
-    port_q.put(server.add_insecure_port("127.0.0.1:0"))
+    port_q.put(server.add_insecure_port(f"127.0.0.1:{port}"))
     server.start()
     stop.wait()
     server.stop(None)
 
 
-def _aio_server(port_q: mp.Queue, stop: mp.Event, threads: int) -> None:
+def _aio_server(port_q: mp.Queue, stop: Event, threads: int) -> None:
     async def run() -> None:
         server = grpc.aio.server()
 

@@ -13,13 +13,12 @@ that differs.
 
 from __future__ import annotations
 
-import argparse
 import gc
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -119,7 +118,8 @@ def time_calls(fn: Callable[..., Any], calls: Sequence[tuple], rounds: int) -> n
 def time_budgeted(fn: Callable[..., Any], calls: Sequence[tuple], budget_s: float,
                   min_calls: int) -> tuple[np.ndarray, list]:
     """Call ``fn`` on ``calls`` in order until the budget is spent (at least ``min_calls``)."""
-    ns, results = [], []
+    ns: list[int] = []
+    results: list = []
     clock, deadline = time.perf_counter_ns, time.perf_counter_ns() + int(budget_s * 1e9)
     with gc_off():
         for args in calls:
@@ -319,25 +319,18 @@ def measure_scaling(cfg: Config, w, compiled: CompiledRules) -> dict[str, Any]:
 # --- driver ----------------------------------------------------------------------------------
 
 def parse_args(argv: Sequence[str] | None) -> tuple[Config, Path]:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.kernel", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    size = p.add_mutually_exclusive_group()
-    size.add_argument("--quick", action="store_true", help="CI-sized run (1-2 min)")
-    size.add_argument("--smoke", action="store_true", help="tiny run for tests (seconds)")
+    p = report.suite_parser("python -m benchmarks.kernel", __doc__, "CI-sized run (1-2 min)",
+                            "tiny run for tests (seconds)")
     p.add_argument("--offers", type=int, help="active offers (default 10,000)")
     p.add_argument("--skus", type=int, help="catalogue size (default 200,000)")
     p.add_argument("--lines", type=int, help="lines per K1 basket (default 20)")
     p.add_argument("--baskets", type=int, help="K2 batch size (default 1,000,000)")
     p.add_argument("--ref-seconds", type=float, help="time budget per reference measurement")
-    p.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     p.add_argument("--skip-scaling", action="store_true")
     a = p.parse_args(argv)
-    cfg = MODES["quick" if a.quick else "smoke" if a.smoke else "full"]
     given = {"offers": a.offers, "skus": a.skus, "lines": a.lines, "k2_baskets": a.baskets,
-             "ref_seconds": a.ref_seconds}
-    cfg = replace(cfg, skip_scaling=a.skip_scaling,
-                  **{k: v for k, v in given.items() if v is not None})
-    return cfg, a.out
+             "ref_seconds": a.ref_seconds, "skip_scaling": a.skip_scaling}
+    return report.configure(MODES, a, given), a.out
 
 
 def run(cfg: Config) -> dict[str, Any]:
@@ -370,11 +363,7 @@ def run(cfg: Config) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     cfg, out = parse_args(argv)
-    results = run(cfg)
-    report.print_summary(results)
-    for path in report.write_all(results, out):
-        print(f"wrote {path}")
-    return results
+    return report.finish(run(cfg), out, report.print_summary, report.write_all)
 
 
 if __name__ == "__main__":

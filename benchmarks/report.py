@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
 import subprocess
 import sys
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -208,17 +211,53 @@ def print_summary(r: dict[str, Any]) -> None:
     print()
 
 
+# --- command line ---------------------------------------------------------------------------
+
+def suite_parser(prog: str, doc: str | None, quick_help: str,
+                 smoke_help: str) -> argparse.ArgumentParser:
+    """A suite's parser with the options every suite has: --quick, --smoke, --out."""
+    p = argparse.ArgumentParser(prog=prog, description=doc,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help=quick_help)
+    size.add_argument("--smoke", action="store_true", help=smoke_help)
+    p.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    return p
+
+
+def configure(modes: dict[str, Any], a: argparse.Namespace, given: dict[str, Any]) -> Any:
+    """The mode's config (full unless --quick or --smoke) with the options given."""
+    cfg = modes["quick" if a.quick else "smoke" if a.smoke else "full"]
+    return replace(cfg, **{k: v for k, v in given.items() if v is not None})
+
+
 # --- files -----------------------------------------------------------------------------------
 
-def write_all(r: dict[str, Any], out: Path) -> list[Path]:
+def write_outputs(r: dict[str, Any], out: Path, name: str,
+                  plot_fn: Callable[[dict[str, Any], Path], list[Path]],
+                  markdown_fn: Callable[[dict[str, Any]], str]) -> list[Path]:
+    """Plots, then ``<name>.json`` (every figure, plot names included) and ``<name>.md``."""
     out.mkdir(parents=True, exist_ok=True)
-    paths = plots(r, out)
+    paths = plot_fn(r, out)
     r["plots"] = [p.name for p in paths]
-    js = out / "kernel.json"
+    js = out / f"{name}.json"
     js.write_text(json.dumps(r, indent=2, default=float) + "\n")
-    md = out / "kernel.md"
-    md.write_text(markdown(r))
+    md = out / f"{name}.md"
+    md.write_text(markdown_fn(r))
     return [js, md, *paths]
+
+
+def finish(r: dict[str, Any], out: Path, print_fn: Callable[[dict[str, Any]], None],
+           write_fn: Callable[[dict[str, Any], Path], list[Path]]) -> dict[str, Any]:
+    """A suite's ending: the printed summary, then its files."""
+    print_fn(r)
+    for path in write_fn(r, out):
+        print(f"wrote {path}")
+    return r
+
+
+def write_all(r: dict[str, Any], out: Path) -> list[Path]:
+    return write_outputs(r, out, "kernel", plots, markdown)
 
 
 def markdown(r: dict[str, Any]) -> str:

@@ -181,7 +181,7 @@ def make_history_frames(w: Workload, n_baskets: int, max_lines: int = 10, mean_l
     segments = rng.integers(0, len(HISTORY_SEGMENTS), n_baskets)
     coupon = np.where(rng.random(n_baskets) < 0.1,
                       rng.integers(0, max(len(w.coupon_offers), 1), n_baskets) + 1, 0)
-    coupon_lists = [[]] + [[c] for c in w.coupon_offers] if w.coupon_offers else [[]]
+    coupon_lists: list[list[str]] = [[], *([c] for c in w.coupon_offers)]
     coupon = np.minimum(coupon, len(coupon_lists) - 1)
     baskets = pl.DataFrame({
         "occurred_at": pl.Series(at).dt.replace_time_zone("UTC"),

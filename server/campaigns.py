@@ -11,10 +11,15 @@ import grpc
 import polars as pl
 
 from engine.catalogue import Catalogue
+from engine.compiler import compile_rules
+from engine.history import HistoryError
+from engine.simulate import Scored, compare
 from loyalty.v1 import campaigns_pb2, campaigns_pb2_grpc
-from server.convert import timestamp
+from server.convert import BadInput, timestamp
 from server.errors import abort
+from server.ledger_export import export_ledger
 from server.registry import RuleRegistry, VersionInfo
+from server.store.base import FailedPrecondition, Store
 
 
 def _version(info: VersionInfo) -> campaigns_pb2.RuleSetVersion:
@@ -36,9 +41,26 @@ def catalogue_from_request(req: campaigns_pb2.ImportCatalogueRequest) -> Catalog
     return Catalogue.empty()
 
 
+def simulation_figures(s: Scored) -> campaigns_pb2.SimulationFigures:
+    return campaigns_pb2.SimulationFigures(
+        baskets=s.baskets, baskets_affected=s.baskets_affected, discount_minor=s.discount_minor,
+        funded_minor=s.funded_minor, points_earned=s.points_earned,
+        points_liability_minor=s.points_liability_minor,
+        max_basket_discount_minor=s.max_basket_discount_minor,
+        max_basket_transaction_id=s.max_basket_transaction_id,
+        funders=[campaigns_pb2.FunderCost(funder_id=f, discount_minor=d, funded_minor=p)
+                 for f, d, p in s.by_funder.select("funder_id", "discount_minor",
+                                                   "funded_minor").iter_rows()],
+        offers=[campaigns_pb2.OfferCost(offer_id=o, funder_id=f, baskets=b, discount_minor=d,
+                                        funded_minor=p)
+                for o, f, b, d, p in s.by_offer.select("offer_id", "funder_id", "baskets",
+                                                       "discount_minor",
+                                                       "funded_minor").iter_rows()])
+
+
 class CampaignServicer(campaigns_pb2_grpc.CampaignServiceServicer):
-    def __init__(self, registry: RuleRegistry):
-        self.registry = registry
+    def __init__(self, registry: RuleRegistry, store: Store | None = None):
+        self.registry, self.store = registry, store
 
     def ValidateRuleSet(self, request, context):
         problems = self.registry.check(request.rules)
@@ -87,3 +109,28 @@ class CampaignServicer(campaigns_pb2_grpc.CampaignServiceServicer):
             abort(context, exc)
         return campaigns_pb2.ImportCatalogueResponse(skus=len(catalogue),
                                                      ruleset_version=version)
+
+    def Simulate(self, request, context):
+        try:
+            active = self.registry.current()
+            draft = compile_rules(request.rules, self.registry.catalogue)
+            if request.history_parquet:
+                try:
+                    history = pl.read_parquet(io.BytesIO(request.history_parquet))
+                except pl.exceptions.PolarsError as exc:
+                    raise BadInput([("history_parquet", f"not a Parquet history: {exc}")]
+                                   ) from None
+            elif self.store is not None:
+                history = export_ledger(self.store, self.registry.catalogue,
+                                        since=request.ledger_since)
+            else:
+                raise FailedPrecondition("no history_parquet given and no ledger to read")
+            try:
+                result = compare(active.compiled, draft, history, list(request.assume_coupons))
+            except HistoryError as exc:
+                raise BadInput([("history_parquet", str(exc))]) from None
+            return campaigns_pb2.SimulateResponse(
+                current_version=active.version, current=simulation_figures(result.current),
+                draft=simulation_figures(result.draft))
+        except Exception as exc:  # noqa: BLE001
+            abort(context, exc)

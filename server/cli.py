@@ -16,6 +16,16 @@ Service:
 
     loyalty serve [--demo] [--host H] [--port P] [--data-dir DIR] [--api-key KEY:ROLE ...]
     loyalty demo [--data-dir DIR] [--members N]
+
+Personalisation and analytics (server/analytics_cli.py):
+
+    loyalty demo history --out H.parquet     loyalty target --history H --playbook P
+    loyalty ledger export --to H.parquet     loyalty reports settlement|extract|campaign ...
+    loyalty simulate --rules DRAFT --history H [--chart PNG]
+
+Benchmarks (DESIGN.md §8; README "Benchmarks"):
+
+    loyalty bench kernel|grpc|all [--quick] [suite options]
 """
 
 from __future__ import annotations
@@ -32,9 +42,11 @@ from typing import Any
 import grpc
 
 import engine
+from benchmarks.cli import add_bench_command
 from engine.catalogue import Catalogue, CatalogueError, load_catalogue
 from engine.rules import RuleFileError, load_rules
 from engine.types import Basket, Line, Member, PricingResult
+from server.analytics_cli import add_analytics_commands
 from server.cli_client import add_client_commands
 
 
@@ -145,21 +157,22 @@ def _settings(args: argparse.Namespace):
 
     keys = parse_api_keys(",".join(args.api_key)) if args.api_key else None
     return Settings.from_env(host=args.host, port=args.port, data_dir=args.data_dir,
-                             store=args.store, threads=args.threads, api_keys=keys,
+                             store=args.store, redis_url=args.redis_url, threads=args.threads,
+                             workers=getattr(args, "workers", None), api_keys=keys,
                              tls_cert=args.tls_cert, tls_key=args.tls_key)
 
 
-def _load_demo(data_dir: Path, members: int, force: bool) -> None:
+def _load_demo(settings: Any, members: int, force: bool) -> None:
     from tqdm import tqdm
 
+    from server.app import open_state
     from server.demo import load_demo
-    from server.registry import RuleRegistry
-    from server.store import open_store
 
-    registry, store = RuleRegistry(data_dir), open_store("embedded", data_dir=data_dir)
+    registry, store = open_state(settings, watch=False)
+    where = settings.redis_url if settings.store == "redis" else settings.data_dir
     try:
         if registry.ready and not force:
-            print(f"{data_dir}: demo data already loaded (version {registry.current().version})")
+            print(f"{where}: demo data already loaded (version {registry.current().version})")
             return
         bars: dict[str, tqdm] = {}
 
@@ -171,7 +184,7 @@ def _load_demo(data_dir: Path, members: int, force: bool) -> None:
         summary = load_demo(registry, store, members=members, progress=progress)
         for bar in bars.values():
             bar.close()
-        print(f"demo loaded into {data_dir}: rule set version {summary['version']}, "
+        print(f"demo loaded into {where}: rule set version {summary['version']}, "
               f"{summary['skus']} skus, {summary['members']} members, "
               f"{summary['coupons']} wallet coupons")
     finally:
@@ -180,7 +193,11 @@ def _load_demo(data_dir: Path, members: int, force: bool) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    _load_demo(Path(args.data_dir), args.members, args.force)
+    from server.settings import Settings
+
+    settings = Settings.from_env(data_dir=Path(args.data_dir) if args.data_dir else None,
+                                 store=args.store, redis_url=args.redis_url)
+    _load_demo(settings, args.members, args.force)
     return 0
 
 
@@ -189,7 +206,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     if args.demo:
-        _load_demo(settings.data_dir, args.members, False)
+        _load_demo(settings, args.members, False)
     serve(settings)
     return 0
 
@@ -219,13 +236,19 @@ def build_parser() -> argparse.ArgumentParser:
     w = sub.add_parser("warmup", help="compile the kernels now (cached on disk afterwards)")
     w.set_defaults(func=cmd_warmup)
     add_client_commands(sub, rules)
+    add_bench_command(sub)
 
     sv = sub.add_parser("serve", help="run the gRPC service")
     sv.add_argument("--host", default=None, help="default 127.0.0.1 ($LOYALTY_HOST)")
     sv.add_argument("--port", type=int, default=None, help="default 50051 ($LOYALTY_PORT)")
     sv.add_argument("--data-dir", default=None, help="default ./.loyalty ($LOYALTY_DATA_DIR)")
-    sv.add_argument("--store", choices=["embedded"], default=None)
-    sv.add_argument("--threads", type=int, default=None)
+    sv.add_argument("--store", choices=["embedded", "redis"], default=None,
+                    help="default embedded ($LOYALTY_STORE)")
+    sv.add_argument("--redis-url", default=None,
+                    help="redis://HOST:PORT/DB or unix:///PATH ($LOYALTY_REDIS_URL)")
+    sv.add_argument("--threads", type=int, default=None, help="per worker, default 16")
+    sv.add_argument("--workers", type=int, default=None,
+                    help="server processes sharing the port (SO_REUSEPORT), default 1")
     sv.add_argument("--api-key", action="append", metavar="KEY:ROLE",
                     help="roles: checkout, marketing, admin (required off loopback)")
     sv.add_argument("--tls-cert", type=Path, default=None)
@@ -234,10 +257,13 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--members", type=int, default=3000, help="demo members")
     sv.set_defaults(func=cmd_serve)
     d = sub.add_parser("demo", help="load the demo programme, catalogue and members")
-    d.add_argument("--data-dir", default=".loyalty")
+    d.add_argument("--data-dir", default=None, help="default ./.loyalty")
+    d.add_argument("--store", choices=["embedded", "redis"], default=None)
+    d.add_argument("--redis-url", default=None)
     d.add_argument("--members", type=int, default=3000)
     d.add_argument("--force", action="store_true", help="load again into a non-empty store")
     d.set_defaults(func=cmd_demo)
+    add_analytics_commands(sub)
     return p
 
 

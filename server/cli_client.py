@@ -104,6 +104,8 @@ def members_offers(args: argparse.Namespace) -> int:
     for o in reply.offers:
         saving = f"save {o.expected_saving_minor / 100:.2f}" if o.expected_saving_minor else ""
         until = f"until {o.valid_until.ToDatetime():%Y-%m-%d}" if o.HasField("valid_until") else ""
+        if o.HasField("valid_from"):
+            until = f"from {o.valid_from.ToDatetime():%Y-%m-%d} {until}"
         print(f"  [{o.source:<6}] {o.name or o.offer_id:<40} {saving:>12} {until}")
     return 0
 

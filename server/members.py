@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from loyalty.v1 import members_pb2, members_pb2_grpc, rules_pb2
 from server.checkout import Clock, utc_now
@@ -32,34 +32,55 @@ def member_message(r: MemberRecord) -> members_pb2.Member:
         lifetime_spend_minor=r.lifetime_spend_minor, rolling_spend_minor=r.rolling_spend_minor)
 
 
+LIST_HORIZON = timedelta(days=14)  # the list covers the fortnight ahead (a biweekly list)
+
+
 def expected_saving(offer: rules_pb2.Offer) -> int:
     """A first estimate of what one use saves, minor units, from the offer alone.
 
-    Amount rewards save their amount; ladders their first step; percentages and prices depend
-    on the basket and count 0 until purchase history refines them.
+    Amount rewards save their amount; ladders their first step; a percentage saves its share
+    of the least the member must spend to use it (minimum amount in scope or basket), capped
+    by the offer's cap, or the cap alone when there is no minimum; prices and
+    buy-x-get-y depend on the basket and count 0.
     """
     reward = offer.WhichOneof("reward")
     if reward in ("amount_off", "order_amount_off"):
         return getattr(offer, reward).amount_minor
     if reward == "spend_tiers" and offer.spend_tiers.steps:
         return offer.spend_tiers.steps[0].amount_minor
+    if reward in ("percent_off", "order_percent_off"):
+        bps = getattr(offer, reward).percent_bps
+        base = max(offer.conditions.min_amount_minor, offer.conditions.min_basket_minor)
+        cap = offer.limits.max_discount_minor
+        if base:
+            saving = (2 * base * bps + 10000) // 20000  # round half up (DESIGN.md §4)
+            return min(saving, cap) if cap else saving
+        return cap
     return 0
 
 
 def shopping_list(rules: rules_pb2.RuleSet, record: MemberRecord,
                   now: datetime) -> list[members_pb2.PersonalOffer]:
-    """Wallet coupons valid now, then member offers for the member's tier or segments,
-    each ordered by expected saving (largest first)."""
+    """The member's personalised offers, most relevant first.
+
+    Wallet coupons (issued to this member) come before member offers (for the member's tier
+    or segments). Wallet coupons usable now come first, then those starting within
+    :data:`LIST_HORIZON` (timed to the member's predicted purchase, with ``valid_from``);
+    within each, the larger expected saving first, then the sooner expiry, then offer id.
+    """
     offers = {o.id: o for o in rules.offers}
     wallet = []
     for c in record.wallet:
         offer = offers.get(c.offer_id)
-        if offer is None or c.uses_left <= 0 or not c.valid_from <= now < c.valid_until:
+        if offer is None or c.uses_left <= 0 or not c.valid_from <= now + LIST_HORIZON \
+                or now >= c.valid_until:
             continue
-        wallet.append(members_pb2.PersonalOffer(
+        later = c.valid_from > now
+        saving = expected_saving(offer)
+        wallet.append(((later, -saving, c.valid_until, offer.id), members_pb2.PersonalOffer(
             offer_id=offer.id, name=offer.name, description=offer.description, source="wallet",
-            expected_saving_minor=expected_saving(offer), valid_until=timestamp(c.valid_until),
-            uses_left=c.uses_left))
+            expected_saving_minor=saving, valid_until=timestamp(c.valid_until),
+            uses_left=c.uses_left, valid_from=timestamp(c.valid_from) if later else None)))
     member_offers = []
     for offer in rules.offers:
         cond = offer.conditions
@@ -73,11 +94,13 @@ def shopping_list(rules: rules_pb2.RuleSet, record: MemberRecord,
         until = cond.ends_at.ToDatetime(tzinfo=UTC) if cond.HasField("ends_at") else None
         if until is not None and until <= now:
             continue
-        member_offers.append(members_pb2.PersonalOffer(
+        saving = expected_saving(offer)
+        member_offers.append(((-saving, until or datetime.max.replace(tzinfo=UTC), offer.id),
+                              members_pb2.PersonalOffer(
             offer_id=offer.id, name=offer.name, description=offer.description, source="member",
-            expected_saving_minor=expected_saving(offer), valid_until=timestamp(until)))
-    by_saving = lambda o: -o.expected_saving_minor  # noqa: E731
-    return sorted(wallet, key=by_saving) + sorted(member_offers, key=by_saving)
+            expected_saving_minor=saving, valid_until=timestamp(until))))
+    return [o for _, o in sorted(wallet, key=lambda x: x[0])] + [
+        o for _, o in sorted(member_offers, key=lambda x: x[0])]
 
 
 class MemberServicer(members_pb2_grpc.MemberServiceServicer):

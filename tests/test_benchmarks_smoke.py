@@ -1,4 +1,4 @@
-"""The kernel benchmark runs end to end in its tiny mode and writes every output.
+"""The benchmarks run end to end in their tiny modes and write every output.
 
 Figures are never asserted against goals here (DESIGN.md §8: goals are measured by
 ``benchmarks/``, not by timed tests); only that each section exists and holds positive numbers.
@@ -9,7 +9,14 @@ from __future__ import annotations
 import json
 import math
 
-from benchmarks import kernel
+import numpy as np
+import pytest
+
+from benchmarks import grpc_load, kernel, payload
+from benchmarks.histogram import Histogram
+from benchmarks.servers import redis_unavailable
+from loyalty.v1 import checkout_pb2
+from server.cli import build_parser
 
 SECTIONS = ("config", "machine", "warm_up_s", "c1", "k1", "k2", "scaling", "goals")
 
@@ -83,3 +90,87 @@ def test_skip_scaling_leaves_out_the_curves(tmp_path):
     assert "scaling" not in data
     assert not (tmp_path / "scaling_offers.png").exists()
     assert (tmp_path / "kernel.md").exists()
+
+
+def test_grpc_smoke_run_measures_echo_evaluate_and_commit(tmp_path):
+    # given a tiny run: one client process, half a second a point, embedded store only
+    out = tmp_path / "results"
+
+    # when it runs (servers in their own processes, the load generator in another)
+    grpc_load.main(["--smoke", "--out", str(out)])
+
+    # then every target has a closed-loop peak and an open-loop point at half of it
+    data = json.loads((out / "grpc.json").read_text())
+    names = [t["name"] for t in data["targets"]]
+    assert names == ["echo", "evaluate (embedded)", "commit (embedded)"]
+    for t in data["targets"]:
+        assert _positive(t["peak_rps"])
+        points = [t["closed"], *t["open"]]
+        assert [p["mode"] for p in points] == ["closed", "open"]
+        assert t["open"][0]["fraction_of_peak"] == 0.5
+        for p in points:
+            assert p["ok"] > 0 and p["errors"] == {}, (t["name"], p["errors"])
+            lat = p["latency"]
+            assert 0 < lat["p50_us"] <= lat["p99_us"] <= lat["p99.9_us"] <= lat["max_us"]
+            assert p["client_cpu_s"] >= 0 and p["server_cpu_s"] >= 0
+            assert p["other_cpu_cores"] >= 0
+            assert (p["send_lag"] is None) == (p["mode"] == "closed")
+            assert Histogram.from_json(p["histogram"]).total == p["ok"]
+    # S1 and S2 are stated whether or not they could be measured (Redis is not in smoke runs)
+    goals = {(g["id"], g["what"].split(":")[0]): g for g in data["goals"]}
+    assert goals[("S1", "evaluate (embedded)")]["met"] in (True, False)
+    assert goals[("S2", "commit (redis)")]["met"] is None
+    md = (out / "grpc.md").read_text()
+    assert "| id | what | goal | measured | met? |" in md
+    for png in ("grpc_latency_vs_rate.png", "grpc_percentiles.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png
+
+
+@pytest.mark.skipif(redis_unavailable() is not None, reason=str(redis_unavailable()))
+def test_grpc_smoke_run_measures_commit_on_redis(tmp_path):
+    # given a private redis-server behind the service (the benchmark starts both)
+    grpc_load.main(["--smoke", "--store", "redis", "--targets", "commit", "--out",
+                    str(tmp_path)])
+
+    # then Commit on Redis has its points, the redis-server's CPU apart, and S2 is judged
+    data = json.loads((tmp_path / "grpc.json").read_text())
+    (t,) = data["targets"]
+    assert t["name"] == "commit (redis)"
+    for p in [t["closed"], *t["open"]]:
+        assert p["ok"] > 0 and p["errors"] == {}, p["errors"]
+        assert p["store_cpu_us_per_call"] >= 0
+    s2 = [g for g in data["goals"] if g["id"] == "S2"]
+    assert [g["met"] is None for g in s2] == [True, False]  # no echo in this run: no ratio
+
+
+def test_histogram_percentiles_are_within_one_percent_and_merge():
+    # given two halves of a long-tailed sample of latencies in nanoseconds
+    rng = np.random.default_rng(1)
+    ns = (rng.lognormal(13, 0.8, 20_000)).astype(np.int64)
+    a, b = Histogram().record(ns[:10_000]), Histogram().record(ns[10_000:])
+
+    # when they are merged, also through their JSON form
+    merged = Histogram.from_json(a.to_json()).merge(b)
+
+    # then percentiles agree with the exact ones to ~1% and the maximum is exact
+    assert merged.total == len(ns)
+    for q in (50, 90, 99, 99.9):
+        exact = np.percentile(ns, q, method="inverted_cdf") / 1e3
+        assert abs(merged.percentile_us(q) - exact) <= 0.011 * exact, q
+    assert merged.percentile_us(100) == ns.max() / 1e3
+
+
+def test_commit_bytes_are_a_commit_request_with_the_evaluate_basket():
+    evaluate = payload.evaluate_request("M10004", 20)
+    raw = payload.commit_bytes("tx-1", payload.basket_field(evaluate.SerializeToString()))
+
+    parsed = checkout_pb2.CommitRequest.FromString(raw)
+
+    assert parsed.transaction_id == "tx-1"
+    assert parsed.basket == evaluate
+    assert len(evaluate.lines) == 20 and evaluate.lines[0].sku == "CREAM-50"
+
+
+def test_loyalty_bench_passes_a_suite_its_own_options():
+    args = build_parser().parse_args(["bench", "grpc", "--smoke", "--workers", "2"])
+    assert (args.suite, args.options) == ("grpc", ["--smoke", "--workers", "2"])

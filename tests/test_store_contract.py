@@ -451,6 +451,9 @@ def test_ledger_carries_line_detail_and_funding_that_reconciles(store: Store) ->
     assert all(v == 0 for v in net.values())
     assert sum(e.sign * e.amount_minor for e in entries) == 0
     assert sum(e.sign * e.points_earned for e in entries) == 0
+    # every entry of the transaction carries the checkout context of its commit
+    assert {(e.store_id, e.channel, e.tier, e.segments) for e in entries} == {
+        ("SH-001", "pos", "member", ())}
     line4 = next(x for x in commit.lines if x.line_id == "4")
     assert line4.sku == "PANADOL-20" and line4.quantity == 3
     assert [(d.offer_id, d.funder_id) for d in line4.discounts][0] == ("panadol-coupon", "gsk")
@@ -481,3 +484,19 @@ def test_no_return_window_and_no_expiry(store: Store) -> None:
     assert (now.points_available, now.points_pending) == (16, 0)
     assert [lot.expires_at for lot in now.lots] == [None]
     assert store.get_member("m1", T0 + 3650 * DAY).points_available == 16
+
+
+def test_batch_reads_and_segment_updates_keep_everything_else(store: Store) -> None:
+    store.upsert_member(MemberProfile("m1", tier="vip", segments=frozenset({"keep", "old"}),
+                                      birthday_month=7), T0)
+    enrol(store, "m2")
+    store.adjust_points("adj-1", "m1", 40, "welcome", T0)
+    got = store.get_members(["m1", "ghost", "m2", "m1"], T0)
+    assert sorted(got) == ["m1", "m2"] and got["m1"].points_available == 40
+    changed = store.update_segments({"m1": (["new"], ["old"]), "m2": ([], ["absent"]),
+                                     "ghost": (["x"], [])}, T0)
+    assert changed == 1
+    m1 = store.get_member("m1", T0)
+    assert m1.segments == {"keep", "new"}
+    assert (m1.tier, m1.birthday_month, m1.points_available) == ("vip", 7, 40)
+    assert store.get_member("m2", T0).segments == frozenset()

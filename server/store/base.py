@@ -239,6 +239,10 @@ class CommitOutcome:
     qualifying_spend_minor: int
     tier_before: str
     tier_after: str
+    # checkout context, for settlement per store and for replaying the basket (simulation)
+    store_id: str = ""
+    channel: str = ""
+    segments: tuple[str, ...] = ()  # the member's segments when the basket was priced
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,6 +312,11 @@ class LedgerEntry:
     points_earned: int
     points_redeemed: int
     reason: str = ""
+    # the commit's checkout context, repeated on its cancel and returns (empty on adjustments)
+    store_id: str = ""
+    channel: str = ""
+    tier: str = ""  # the member's tier when the basket was priced
+    segments: tuple[str, ...] = ()
 
     @property
     def sign(self) -> int:
@@ -339,6 +348,17 @@ class Store(Protocol):
 
     def get_member(self, member_id: str, now: datetime) -> MemberRecord:
         """The member as of ``now``. Raises NotFound."""
+        ...
+
+    def get_members(self, member_ids: Sequence[str], now: datetime) -> dict[str, MemberRecord]:
+        """Many members as of ``now`` in few round trips; unknown ids are left out."""
+        ...
+
+    def update_segments(self, changes: Mapping[str, tuple[Iterable[str], Iterable[str]]],
+                        now: datetime) -> int:
+        """Per member ``(add, remove)`` segment tags, each member's change atomic (other
+        profile fields and concurrent changes are kept); unknown members are skipped.
+        Returns how many members changed."""
         ...
 
     def pricing_state(self, rules: rules_pb2.RuleSet, member_id: str | None,

@@ -11,10 +11,12 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from engine.types import Basket, PricingResult
 from server.store import points as P
 from server.store.base import (
+    CommitOutcome,
     Conflict,
     DiscountDetail,
     FailedPrecondition,
@@ -42,6 +44,12 @@ def line_details(basket: Basket, result: PricingResult) -> tuple[LineDetail, ...
                    tuple(DiscountDetail(d.offer_id, d.funder_id, d.amount_minor, d.funded_minor)
                          for d in res.discounts))
         for i, (line, res) in enumerate(zip(basket.lines, result.lines, strict=True)))
+
+
+def context(outcome: CommitOutcome) -> dict[str, Any]:
+    """The checkout context a commit's ledger entries carry (LedgerEntry keyword arguments)."""
+    return {"store_id": outcome.store_id, "channel": outcome.channel,
+            "tier": outcome.tier_before, "segments": outcome.segments}
 
 
 def burn_points(lots: list[P.Lot], points: int, now: datetime) -> list[tuple[P.Lot, int]]:

@@ -28,7 +28,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -47,6 +47,7 @@ from server.store.base import (
     LedgerEntry,
     MemberProfile,
     MemberRecord,
+    NotFound,
     PriceFn,
     PricingState,
     ReturnOutcome,
@@ -196,6 +197,35 @@ class EmbeddedStore:
         now = check_time("now", now)
         with self._tx(write=False) as db:
             return member_record(db, member_id, now, self.settings.rolling_spend_months)
+
+    def get_members(self, member_ids: Sequence[str], now: datetime) -> dict[str, MemberRecord]:
+        now = check_time("now", now)
+        out = {}
+        with self._tx(write=False) as db:
+            for m in dict.fromkeys(member_ids):
+                try:
+                    out[m] = member_record(db, m, now, self.settings.rolling_spend_months)
+                except NotFound:
+                    continue
+        return out
+
+    def update_segments(self, changes: Mapping[str, tuple[Iterable[str], Iterable[str]]],
+                        now: datetime) -> int:
+        now = check_time("now", now)
+        changed = 0
+        with self._tx(write=True) as db:
+            for m, (add, remove) in changes.items():
+                row = db.execute("SELECT segments FROM members WHERE member_id = ?",
+                                 (m,)).fetchone()
+                if row is None:
+                    continue
+                old = set(json.loads(row[0]))
+                new = (old - set(remove)) | set(add)
+                if new != old:
+                    db.execute("UPDATE members SET segments = ?, updated_us = ? WHERE"
+                               " member_id = ?", (json.dumps(sorted(new)), to_us(now), m))
+                    changed += 1
+        return changed
 
     def pricing_state(self, rules: rules_pb2.RuleSet, member_id: str | None,
                       offer_ids: Iterable[str] | None, coupon_codes: Sequence[str],

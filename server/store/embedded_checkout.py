@@ -112,13 +112,15 @@ def commit(db: sqlite3.Connection, policy: Policy, spend_months: int, transactio
         offers=tuple(uses), points_earned=result.points_earned,
         points_redeemed=result.points_redeemed, points_available_at=available_at,
         points_expire_at=expires_at, qualifying_spend_minor=result.net_minor if member_id else 0,
-        tier_before=tier_before, tier_after=tier_after)
+        tier_before=tier_before, tier_after=tier_after, store_id=basket.store_id,
+        channel=basket.channel,
+        segments=tuple(sorted(state.record.segments)) if state.record else ())
     text = codec.dumps(outcome)
     db.execute("INSERT INTO transactions VALUES (?, ?, ?, 'committed', ?, ?, ?, NULL)",
                (tx, fingerprint, member_id, to_us(now), text, earned_lot_id))
     append_ledger(db, LedgerEntry(0, "commit", tx, tx, member_id, now, outcome.lines,
                                   result.payable_minor, result.points_earned,
-                                  result.points_redeemed))
+                                  result.points_redeemed, **effects.context(outcome)))
     return codec.loads(CommitOutcome, text)
 
 
@@ -274,7 +276,8 @@ def cancel(db: sqlite3.Connection, transaction_id: str, now: datetime) -> Cancel
     db.execute("UPDATE transactions SET status = 'cancelled', cancel_outcome = ? WHERE"
                " transaction_id = ?", (text, transaction_id))
     append_ledger(db, LedgerEntry(0, "cancel", transaction_id, transaction_id, member_id, now,
-                                  r.lines, r.refund, r.clawed, r.restored))
+                                  r.lines, r.refund, r.clawed, r.restored,
+                                  **effects.context(codec.loads(CommitOutcome, tx["outcome"]))))
     return codec.loads(CancelOutcome, text)
 
 
@@ -302,5 +305,6 @@ def return_lines(db: sqlite3.Connection, return_id: str, transaction_id: str,
     db.execute("INSERT INTO returns VALUES (?, ?, ?, ?)",
                (return_id, transaction_id, fingerprint, text))
     append_ledger(db, LedgerEntry(0, "return", return_id, transaction_id, tx["member_id"], now,
-                                  r.lines, r.refund, r.clawed, r.restored))
+                                  r.lines, r.refund, r.clawed, r.restored,
+                                  **effects.context(codec.loads(CommitOutcome, tx["outcome"]))))
     return codec.loads(ReturnOutcome, text)

@@ -167,12 +167,14 @@ def commit(store: RedisStore, policy: Policy, tx: str, fingerprint: str, price_f
             points_earned=result.points_earned, points_redeemed=result.points_redeemed,
             points_available_at=available_at, points_expire_at=expires_at,
             qualifying_spend_minor=result.net_minor if member_id else 0,
-            tier_before=tier_before, tier_after=tier_after)
+            tier_before=tier_before, tier_after=tier_after, store_id=basket.store_id,
+            channel=basket.channel, segments=tuple(doc.segments) if doc else ())
         plain = codec.to_plain(outcome)
         txdoc["o"] = plain
         txdoc["rq"] = [0] * len(outcome.lines)
         entry = LedgerEntry(0, "commit", tx, tx, member_id, now, outcome.lines,
-                            result.payable_minor, result.points_earned, result.points_redeemed)
+                            result.payable_minor, result.points_earned, result.points_redeemed,
+                            **effects.context(outcome))
         member_key = k.member(doc.member_id) if doc is not None else k.tx(tx)
         reply = store.run(
             "commit", [k.tx(tx), member_key, k.usage, k.ledger, k.ledger_seq,
@@ -249,7 +251,8 @@ def cancel(store: RedisStore, transaction_id: str, now: datetime) -> CancelOutco
         plain = codec.to_plain(result)
         txdoc["s"], txdoc["co"] = "x", plain
         entry = LedgerEntry(0, "cancel", transaction_id, transaction_id, outcome.member_id, now,
-                            rev.lines, rev.refund, rev.clawed, rev.restored)
+                            rev.lines, rev.refund, rev.clawed, rev.restored,
+                            **effects.context(outcome))
         reply = store.run(
             "cancel", [k.tx(transaction_id),
                        k.member(doc.member_id) if doc else k.tx(transaction_id), k.usage,
@@ -283,7 +286,8 @@ def return_lines(store: RedisStore, return_id: str, transaction_id: str,
                                rev.refund, rev.clawed, rev.restored, forfeited, debt_added)
         plain = codec.to_plain(result)
         entry = LedgerEntry(0, "return", return_id, transaction_id, outcome.member_id, now,
-                            rev.lines, rev.refund, rev.clawed, rev.restored)
+                            rev.lines, rev.refund, rev.clawed, rev.restored,
+                            **effects.context(outcome))
         ops = {o: [0, -amount, 0, 0] for o, amount in rev.budget_back.items()}
         reply = store.run(
             "return", [k.tx(transaction_id),

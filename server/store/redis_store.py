@@ -32,7 +32,7 @@ import logging
 import os
 import random
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -258,6 +258,48 @@ class RedisStore:
     def get_member(self, member_id: str, now: datetime) -> MemberRecord:
         now = check_time("now", now)
         return self.member_doc(member_id).record(now, self.settings.rolling_spend_months)
+
+    @_unavailable
+    def get_members(self, member_ids: Sequence[str], now: datetime) -> dict[str, MemberRecord]:
+        now = check_time("now", now)
+        ids = list(dict.fromkeys(member_ids))
+        out = {}
+        for start in range(0, len(ids), 1000):
+            chunk = ids[start:start + 1000]
+            raws = self.client.mget([self.keys.member(m) for m in chunk])
+            for m, raw in zip(chunk, raws, strict=True):  # type: ignore[arg-type]
+                doc = MemberDoc.load(m, raw)
+                if doc is not None:
+                    out[m] = doc.record(now, self.settings.rolling_spend_months)
+        return out
+
+    @_unavailable
+    def update_segments(self, changes: Mapping[str, tuple[Iterable[str], Iterable[str]]],
+                        now: datetime) -> int:
+        now = check_time("now", now)
+        items = [(m, set(add), set(remove)) for m, (add, remove) in changes.items()]
+        changed = 0
+        for start in range(0, len(items), 500):  # each batch one atomic script
+            chunk = items[start:start + 500]
+            for _ in self.attempts():
+                keys, args, n = [], [], 0
+                raws = self.client.mget([self.keys.member(m) for m, _, _ in chunk])
+                for (m, add, remove), raw in zip(chunk, raws, strict=True):  # type: ignore
+                    doc = MemberDoc.load(m, raw)
+                    if doc is None:
+                        continue
+                    new = sorted((set(doc.segments) - remove) | add)
+                    if new != sorted(doc.segments):
+                        doc.segments = new
+                        keys.append(self.keys.member(m))
+                        args += [doc.version, doc.dump(now, self.settings.rolling_spend_months)]
+                        n += 1
+                if not keys or self.run("put_members", keys, args)[0] == "OK":
+                    changed += n
+                    break
+            else:
+                raise Conflict("members kept changing while their segments were updated")
+        return changed
 
     @_unavailable
     def pricing_state(self, rules: rules_pb2.RuleSet, member_id: str | None,

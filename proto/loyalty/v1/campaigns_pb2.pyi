@@ -123,3 +123,73 @@ class ImportCatalogueResponse(_message.Message):
     skus: int
     ruleset_version: int
     def __init__(self, skus: _Optional[int] = ..., ruleset_version: _Optional[int] = ...) -> None: ...
+
+class SimulateRequest(_message.Message):
+    __slots__ = ("rules", "history_parquet", "ledger_since", "assume_coupons")
+    RULES_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_PARQUET_FIELD_NUMBER: _ClassVar[int]
+    LEDGER_SINCE_FIELD_NUMBER: _ClassVar[int]
+    ASSUME_COUPONS_FIELD_NUMBER: _ClassVar[int]
+    rules: _rules_pb2.RuleSet
+    history_parquet: bytes
+    ledger_since: int
+    assume_coupons: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, rules: _Optional[_Union[_rules_pb2.RuleSet, _Mapping]] = ..., history_parquet: _Optional[bytes] = ..., ledger_since: _Optional[int] = ..., assume_coupons: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class FunderCost(_message.Message):
+    __slots__ = ("funder_id", "discount_minor", "funded_minor")
+    FUNDER_ID_FIELD_NUMBER: _ClassVar[int]
+    DISCOUNT_MINOR_FIELD_NUMBER: _ClassVar[int]
+    FUNDED_MINOR_FIELD_NUMBER: _ClassVar[int]
+    funder_id: str
+    discount_minor: int
+    funded_minor: int
+    def __init__(self, funder_id: _Optional[str] = ..., discount_minor: _Optional[int] = ..., funded_minor: _Optional[int] = ...) -> None: ...
+
+class OfferCost(_message.Message):
+    __slots__ = ("offer_id", "funder_id", "baskets", "discount_minor", "funded_minor")
+    OFFER_ID_FIELD_NUMBER: _ClassVar[int]
+    FUNDER_ID_FIELD_NUMBER: _ClassVar[int]
+    BASKETS_FIELD_NUMBER: _ClassVar[int]
+    DISCOUNT_MINOR_FIELD_NUMBER: _ClassVar[int]
+    FUNDED_MINOR_FIELD_NUMBER: _ClassVar[int]
+    offer_id: str
+    funder_id: str
+    baskets: int
+    discount_minor: int
+    funded_minor: int
+    def __init__(self, offer_id: _Optional[str] = ..., funder_id: _Optional[str] = ..., baskets: _Optional[int] = ..., discount_minor: _Optional[int] = ..., funded_minor: _Optional[int] = ...) -> None: ...
+
+class SimulationFigures(_message.Message):
+    __slots__ = ("baskets", "baskets_affected", "discount_minor", "funded_minor", "points_earned", "points_liability_minor", "max_basket_discount_minor", "max_basket_transaction_id", "funders", "offers")
+    BASKETS_FIELD_NUMBER: _ClassVar[int]
+    BASKETS_AFFECTED_FIELD_NUMBER: _ClassVar[int]
+    DISCOUNT_MINOR_FIELD_NUMBER: _ClassVar[int]
+    FUNDED_MINOR_FIELD_NUMBER: _ClassVar[int]
+    POINTS_EARNED_FIELD_NUMBER: _ClassVar[int]
+    POINTS_LIABILITY_MINOR_FIELD_NUMBER: _ClassVar[int]
+    MAX_BASKET_DISCOUNT_MINOR_FIELD_NUMBER: _ClassVar[int]
+    MAX_BASKET_TRANSACTION_ID_FIELD_NUMBER: _ClassVar[int]
+    FUNDERS_FIELD_NUMBER: _ClassVar[int]
+    OFFERS_FIELD_NUMBER: _ClassVar[int]
+    baskets: int
+    baskets_affected: int
+    discount_minor: int
+    funded_minor: int
+    points_earned: int
+    points_liability_minor: int
+    max_basket_discount_minor: int
+    max_basket_transaction_id: str
+    funders: _containers.RepeatedCompositeFieldContainer[FunderCost]
+    offers: _containers.RepeatedCompositeFieldContainer[OfferCost]
+    def __init__(self, baskets: _Optional[int] = ..., baskets_affected: _Optional[int] = ..., discount_minor: _Optional[int] = ..., funded_minor: _Optional[int] = ..., points_earned: _Optional[int] = ..., points_liability_minor: _Optional[int] = ..., max_basket_discount_minor: _Optional[int] = ..., max_basket_transaction_id: _Optional[str] = ..., funders: _Optional[_Iterable[_Union[FunderCost, _Mapping]]] = ..., offers: _Optional[_Iterable[_Union[OfferCost, _Mapping]]] = ...) -> None: ...
+
+class SimulateResponse(_message.Message):
+    __slots__ = ("current_version", "current", "draft")
+    CURRENT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CURRENT_FIELD_NUMBER: _ClassVar[int]
+    DRAFT_FIELD_NUMBER: _ClassVar[int]
+    current_version: int
+    current: SimulationFigures
+    draft: SimulationFigures
+    def __init__(self, current_version: _Optional[int] = ..., current: _Optional[_Union[SimulationFigures, _Mapping]] = ..., draft: _Optional[_Union[SimulationFigures, _Mapping]] = ...) -> None: ...

@@ -64,6 +64,11 @@ class CampaignServiceStub:
                 request_serializer=loyalty_dot_v1_dot_campaigns__pb2.ImportCatalogueRequest.SerializeToString,
                 response_deserializer=loyalty_dot_v1_dot_campaigns__pb2.ImportCatalogueResponse.FromString,
                 _registered_method=True)
+        self.Simulate = channel.unary_unary(
+                '/loyalty.v1.CampaignService/Simulate',
+                request_serializer=loyalty_dot_v1_dot_campaigns__pb2.SimulateRequest.SerializeToString,
+                response_deserializer=loyalty_dot_v1_dot_campaigns__pb2.SimulateResponse.FromString,
+                _registered_method=True)
 
 
 class CampaignServiceServicer:
@@ -109,6 +114,14 @@ class CampaignServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Simulate(self, request, context):
+        """Score a draft rule set over historical baskets with the batch kernel and compare it with
+        the current one; nothing is published.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CampaignServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -141,6 +154,11 @@ def add_CampaignServiceServicer_to_server(servicer, server):
                     servicer.ImportCatalogue,
                     request_deserializer=loyalty_dot_v1_dot_campaigns__pb2.ImportCatalogueRequest.FromString,
                     response_serializer=loyalty_dot_v1_dot_campaigns__pb2.ImportCatalogueResponse.SerializeToString,
+            ),
+            'Simulate': grpc.unary_unary_rpc_method_handler(
+                    servicer.Simulate,
+                    request_deserializer=loyalty_dot_v1_dot_campaigns__pb2.SimulateRequest.FromString,
+                    response_serializer=loyalty_dot_v1_dot_campaigns__pb2.SimulateResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -305,6 +323,33 @@ class CampaignService:
             '/loyalty.v1.CampaignService/ImportCatalogue',
             loyalty_dot_v1_dot_campaigns__pb2.ImportCatalogueRequest.SerializeToString,
             loyalty_dot_v1_dot_campaigns__pb2.ImportCatalogueResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Simulate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/loyalty.v1.CampaignService/Simulate',
+            loyalty_dot_v1_dot_campaigns__pb2.SimulateRequest.SerializeToString,
+            loyalty_dot_v1_dot_campaigns__pb2.SimulateResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -124,7 +124,7 @@ class ListOffersRequest(_message.Message):
     def __init__(self, member_id: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., store_id: _Optional[str] = ..., channel: _Optional[str] = ...) -> None: ...
 
 class PersonalOffer(_message.Message):
-    __slots__ = ("offer_id", "name", "description", "source", "expected_saving_minor", "valid_until", "uses_left")
+    __slots__ = ("offer_id", "name", "description", "source", "expected_saving_minor", "valid_until", "uses_left", "valid_from")
     OFFER_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
@@ -132,6 +132,7 @@ class PersonalOffer(_message.Message):
     EXPECTED_SAVING_MINOR_FIELD_NUMBER: _ClassVar[int]
     VALID_UNTIL_FIELD_NUMBER: _ClassVar[int]
     USES_LEFT_FIELD_NUMBER: _ClassVar[int]
+    VALID_FROM_FIELD_NUMBER: _ClassVar[int]
     offer_id: str
     name: str
     description: str
@@ -139,7 +140,8 @@ class PersonalOffer(_message.Message):
     expected_saving_minor: int
     valid_until: _timestamp_pb2.Timestamp
     uses_left: int
-    def __init__(self, offer_id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., source: _Optional[str] = ..., expected_saving_minor: _Optional[int] = ..., valid_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., uses_left: _Optional[int] = ...) -> None: ...
+    valid_from: _timestamp_pb2.Timestamp
+    def __init__(self, offer_id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., source: _Optional[str] = ..., expected_saving_minor: _Optional[int] = ..., valid_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., uses_left: _Optional[int] = ..., valid_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ListOffersResponse(_message.Message):
     __slots__ = ("offers",)
