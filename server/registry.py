@@ -76,9 +76,9 @@ class RuleRegistry:
 
     def close(self) -> None:
         self._stop.set()
-        self._versions.close()
-        if self._watcher is not None:
+        if self._watcher is not None:  # it wakes within interval_s; then nobody reads versions
             self._watcher.join(5)
+        self._versions.close()
 
     # --- following other processes ------------------------------------------------------------
 
