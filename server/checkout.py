@@ -123,8 +123,17 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
             result = self._respond(active, req, state, outcome.pricing)
             changed = bool(request.expected_payable_minor) and (
                 outcome.pricing.payable_minor != request.expected_payable_minor)
+            member = None
+            if outcome.member_id and outcome.points_available_after is not None:
+                # the balances the commit left (a retry answers the same)
+                member = members_pb2.MemberSummary(
+                    member_id=outcome.member_id, tier=outcome.tier_after,
+                    available_points=outcome.points_available_after,
+                    pending_points=outcome.points_pending_after or 0)
+            elif outcome.member_id:
+                member = self._summary(outcome.member_id, now)
             return checkout_pb2.CommitResponse(result=result, changed_from_quote=changed,
-                                               member=self._summary(outcome.member_id, now))
+                                               member=member)
         except Exception as exc:  # noqa: BLE001
             abort(context, exc)
 

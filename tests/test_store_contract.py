@@ -108,6 +108,7 @@ def test_commit_then_member_balance(store: Store) -> None:
     assert out.points_expire_at == add_months(T0 + 14 * DAY, 24)
     m = store.get_member("m1", T0)
     assert (m.points_available, m.points_pending) == (0, 16)
+    assert (out.points_available_after, out.points_pending_after) == (0, 16)
     assert m.lifetime_spend_minor == m.rolling_spend_minor == 16180
     later = store.get_member("m1", T0 + 14 * DAY)
     assert (later.points_available, later.points_pending) == (16, 0)

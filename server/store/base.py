@@ -243,6 +243,9 @@ class CommitOutcome:
     store_id: str = ""
     channel: str = ""
     segments: tuple[str, ...] = ()  # the member's segments when the basket was priced
+    # the member's balances right after the commit (a retry answers with these too)
+    points_available_after: int | None = None
+    points_pending_after: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,9 +33,8 @@ def _field_names(cls: type) -> tuple[str, ...] | None:
 def to_plain(obj: Any) -> Any:
     if isinstance(obj, _PLAIN):
         return obj
-    names = _field_names(type(obj))  # type: ignore[arg-type]
-    if names is not None:
-        return {n: to_plain(getattr(obj, n)) for n in names}
+    if _field_names(type(obj)) is not None:  # type: ignore[arg-type]
+        return _encoder(type(obj))(obj)  # type: ignore[arg-type]
     if isinstance(obj, Enum):
         return obj.value
     if isinstance(obj, datetime):
@@ -53,6 +52,47 @@ def to_plain(obj: Any) -> Any:
 
 def _identity(data: Any) -> Any:
     return data
+
+
+def _iso(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat()
+
+
+@cache
+def _encoder(tp: Any) -> Callable[[Any], Any]:
+    """A function turning a ``tp`` into its plain form (the inverse of :func:`_decoder`)."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        (inner,) = [a for a in typing.get_args(tp) if a is not type(None)]
+        enc = _encoder(inner)
+        return _identity if enc is _identity else (lambda v: None if v is None else enc(v))
+    if origin is tuple:
+        args = typing.get_args(tp)
+        if len(args) == 2 and args[1] is Ellipsis:
+            item = _encoder(args[0])
+            if item is _identity:
+                return list
+            return lambda v: [item(x) for x in v]
+        return to_plain
+    if isinstance(tp, type):
+        if tp in _PLAIN:
+            return _identity
+        if dataclasses.is_dataclass(tp):
+            hints = typing.get_type_hints(tp)
+            fields = [(f.name, _encoder(hints[f.name])) for f in dataclasses.fields(tp)]
+            plain = [name for name, enc in fields if enc is _identity]
+            other = [(name, enc) for name, enc in fields if enc is not _identity]
+
+            def encode(obj: Any) -> dict[str, Any]:
+                out = {name: getattr(obj, name) for name in plain}
+                for name, enc in other:
+                    out[name] = enc(getattr(obj, name))
+                return out
+
+            return encode
+        if tp is datetime:
+            return _iso
+    return to_plain  # enums, dates, sets, mappings, Any: looked at value by value
 
 
 @cache

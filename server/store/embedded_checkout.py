@@ -61,6 +61,7 @@ def commit(db: sqlite3.Connection, policy: Policy, spend_months: int, transactio
     tx = transaction_id
 
     earned_lot_id = None
+    balances: tuple[int, int] | None = None
     available_at = expires_at = None
     tier_before = tier_after = state.record.tier if state.record else ""
     if member_id is None:
@@ -83,6 +84,7 @@ def commit(db: sqlite3.Connection, policy: Policy, spend_months: int, transactio
             save_lots(db, member_id, [lot], tx)
             earned_lot_id = lot.lot_id
         debt, _ = P.settle(lots, debt, now)
+        balances = P.balances(lots, debt, now)
         save_lots(db, member_id, lots, tx)
         set_debt(db, member_id, debt)
         spend = result.net_minor
@@ -114,7 +116,9 @@ def commit(db: sqlite3.Connection, policy: Policy, spend_months: int, transactio
         points_expire_at=expires_at, qualifying_spend_minor=result.net_minor if member_id else 0,
         tier_before=tier_before, tier_after=tier_after, store_id=basket.store_id,
         channel=basket.channel,
-        segments=tuple(sorted(state.record.segments)) if state.record else ())
+        segments=tuple(sorted(state.record.segments)) if state.record else (),
+        points_available_after=balances[0] if balances else None,
+        points_pending_after=balances[1] if balances else None)
     text = codec.dumps(outcome)
     db.execute("INSERT INTO transactions VALUES (?, ?, ?, 'committed', ?, ?, ?, NULL)",
                (tx, fingerprint, member_id, to_us(now), text, earned_lot_id))
