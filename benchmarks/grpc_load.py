@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import time
-import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -69,7 +68,8 @@ def _points(pool: ClientPool, name: str, kind: str, port: int, pids: list[int],
                 lines=cfg.lines, timeout_s=cfg.timeout_s)
 
     def point(spec: Spec) -> dict[str, Any]:
-        spec = replace(spec, run_id=f"bench-{uuid.uuid4().hex[:12]}")
+        # transaction ids: unique within the run (each run has fresh servers), and repeatable
+        spec = replace(spec, run_id=f"bench-{kind}-{spec.mode}-{spec.seed}")
         cpu: list[float] = []
         parts = pool.run(spec, on_start=lambda: cpu.extend(
             (tree_cpu_s(pids), tree_cpu_s(list(store_pids)), machine_busy_s())))
@@ -101,12 +101,11 @@ def _points(pool: ClientPool, name: str, kind: str, port: int, pids: list[int],
               flush=True)
         return out
 
-    closed = point(base)
+    closed = point(replace(base, seed=len(cfg.rates)))
     peak = closed["achieved_rps"]
-    open_points = [point(replace(base, mode="open", rate=f * peak, seed=k))
+    open_points = [{**point(replace(base, mode="open", rate=f * peak, seed=k)),
+                    "fraction_of_peak": f}
                    for k, f in enumerate(cfg.rates) if f * peak >= 1]
-    for p, f in zip(open_points, cfg.rates, strict=False):
-        p["fraction_of_peak"] = f
     return {"name": name, "kind": kind, "peak_rps": peak, "closed": closed,
             "open": open_points}
 

@@ -13,11 +13,9 @@ that differs.
 
 from __future__ import annotations
 
-import gc
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
@@ -27,6 +25,7 @@ import numpy as np
 import polars as pl
 
 from benchmarks import report
+from benchmarks.report import gc_off
 from benchmarks.workload import (
     frames_to_objects,
     make_baskets,
@@ -88,18 +87,6 @@ MODES = {
 
 
 # --- timing ----------------------------------------------------------------------------------
-
-@contextmanager
-def gc_off() -> Iterator[None]:
-    was = gc.isenabled()
-    gc.collect()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
-
 
 def time_calls(fn: Callable[..., Any], calls: Sequence[tuple], rounds: int) -> np.ndarray:
     """Nanoseconds per call: every argument tuple ``rounds`` times, round-robin."""

@@ -30,6 +30,7 @@ import numpy as np
 
 from benchmarks import payload
 from benchmarks.histogram import Histogram
+from benchmarks.report import gc_off
 
 METHODS = {"echo": "/bench.Echo/Echo",
            "evaluate": "/loyalty.v1.CheckoutService/Evaluate",
@@ -183,7 +184,8 @@ def _client(commands: mp.Queue, results: mp.Queue) -> None:
                 continue
             cpu0 = time.process_time()
             run = _closed if spec.mode == "closed" else _open
-            res = run(spec, calls, requests)
+            with gc_off():
+                res = run(spec, calls, requests)
             hist = Histogram().record(np.asarray(res.lat, dtype=np.int64))
             lags = Histogram().record(np.asarray(res.lag, dtype=np.int64))
             results.put(("done", {"client": spec.client, "ok": len(res.lat),

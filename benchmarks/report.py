@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import platform
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
@@ -24,6 +26,21 @@ from matplotlib.ticker import LogFormatter, NullFormatter  # noqa: E402
 
 GOAL_SIZES = {"offers": 10_000, "skus": 200_000, "lines": 20}  # DESIGN.md §8
 PERCENTILES = (1, 5, 10, 25, 50, 75, 90, 95, 99, 99.9)
+
+
+# --- timing ---------------------------------------------------------------------------------
+
+@contextmanager
+def gc_off() -> Iterator[None]:
+    """No cyclic garbage collection inside: its pauses would land in the figures."""
+    was = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 # --- machine ---------------------------------------------------------------------------------

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import functools
 import multiprocessing as mp
 import os
 import shutil
@@ -101,27 +100,17 @@ class EchoServer:
                 p.terminate()
 
 
-@functools.lru_cache(maxsize=1)
 def redis_unavailable() -> str | None:
     """Why the Redis store cannot be benchmarked here (None when it can)."""
     if shutil.which("redis-server") is None:
-        return "redis-server is not installed"
-    try:
-        from server.store import redis_store  # noqa: F401
-    except ImportError as exc:
-        return f"the Redis store has not landed yet (server.store.redis_store: {exc})"
-    flags = subprocess.run([sys.executable, "-m", "server.cli", "serve", "--help"],
-                           capture_output=True, text=True, timeout=60).stdout
-    if "--redis-url" not in flags:
-        return "`loyalty serve` has no --redis-url flag yet"
+        return "redis-server is not installed (apt-get install redis-server)"
     return None
 
 
 class LoyaltyServer:
     """``loyalty serve --demo`` on a free port until exit; ``ready`` once health is SERVING.
 
-    ``store="redis"`` needs ``redis_url``. ``workers`` > 1 is passed as ``--workers`` (only
-    then, so the command also runs where that flag does not exist).
+    ``store="redis"`` needs ``redis_url``; ``workers`` > 1 share the port (SO_REUSEPORT).
     """
 
     def __init__(self, store: str, threads: int, workers: int = 1, members: int = 3000,
@@ -135,12 +124,9 @@ class LoyaltyServer:
     def command(self, data_dir: Path) -> list[str]:
         cmd = [sys.executable, "-m", "server.cli", "serve", "--demo", "--members",
                str(self.members), "--port", str(self.port), "--data-dir", str(data_dir),
-               "--threads", str(self.threads), "--store", self.store]
-        if self.redis_url:
-            cmd += ["--redis-url", self.redis_url]
-        if self.workers > 1:
-            cmd += ["--workers", str(self.workers)]
-        return cmd
+               "--threads", str(self.threads), "--workers", str(self.workers),
+               "--store", self.store]
+        return cmd + (["--redis-url", self.redis_url] if self.redis_url else [])
 
     def __enter__(self) -> LoyaltyServer:
         self._tmp = tempfile.TemporaryDirectory(prefix="loyalty-bench-")

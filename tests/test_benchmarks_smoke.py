@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import json
 import math
+import time
+from concurrent import futures
 
+import grpc
 import numpy as np
 import pytest
 
 from benchmarks import grpc_load, kernel, payload
 from benchmarks.histogram import Histogram
+from benchmarks.loadgen import ClientPool, Spec, merge
 from benchmarks.servers import redis_unavailable
 from loyalty.v1 import checkout_pb2
 from server.cli import build_parser
@@ -141,6 +145,39 @@ def test_grpc_smoke_run_measures_commit_on_redis(tmp_path):
         assert p["store_cpu_us_per_call"] >= 0
     s2 = [g for g in data["goals"] if g["id"] == "S2"]
     assert [g["met"] is None for g in s2] == [True, False]  # no echo in this run: no ratio
+
+
+@pytest.fixture
+def slow_echo():
+    """A one-thread echo server that takes at least 20 ms a call: 50 calls/s at the most."""
+    def handle(request: bytes, context) -> bytes:
+        time.sleep(0.02)
+        return request
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
+        "bench.Echo", {"Echo": grpc.unary_unary_rpc_method_handler(handle)}),))
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    yield port
+    server.stop(None)
+
+
+def test_open_loop_counts_queueing_from_the_intended_send_time(slow_echo):
+    # given 100 calls offered over about a second: twice what the server can answer
+    spec = Spec(port=slow_echo, kind="echo", mode="open", rate=100, seconds=1.0,
+                connections=1, members=10, lines=4)
+
+    # when the open-loop generator sends them on schedule
+    with ClientPool(1) as pool:
+        point = merge(pool.run(spec))
+
+    # then later calls waited behind earlier ones and that wait is in their latency: call k
+    # cannot finish before (k + 1 + warm-up) x 20 ms, yet was meant to leave at ~k x 10 ms, so
+    # half of them took at least ~0.5 s (a closed loop would have shown ~20 ms for every call)
+    assert point["ok"] == 100 and point["errors"] == {}
+    assert point["latency"]["p50_us"] >= 250_000
+    assert point["latency"]["max_us"] >= 700_000
 
 
 def test_histogram_percentiles_are_within_one_percent_and_merge():
