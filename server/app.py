@@ -180,13 +180,19 @@ def serve(settings: Settings) -> None:
     """
     if settings.workers > 1:
         _supervise(settings)
-        return
+    else:
+        _run(settings, announce=True)
+
+
+def _run(settings: Settings, announce: bool) -> None:
+    """One server process until SIGTERM/SIGINT, then a graceful stop."""
     server, port, app = create_server(settings)
     server.start()
-    scheme = "https" if settings.tls_cert else "plaintext"
-    print(f"loyalty engine listening on {settings.host}:{port} ({scheme}, store "
-          f"{settings.store}); health: grpcurl -plaintext {settings.host}:{port} "
-          "grpc.health.v1.Health/Check", flush=True)
+    if announce:
+        scheme = "https" if settings.tls_cert else "plaintext"
+        print(f"loyalty engine listening on {settings.host}:{port} ({scheme}, store "
+              f"{settings.store}); health: grpcurl -plaintext {settings.host}:{port} "
+              "grpc.health.v1.Health/Check", flush=True)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -200,15 +206,7 @@ def serve(settings: Settings) -> None:
 def _worker(settings: Settings) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(process)d %(name)s "
                         "%(levelname)s %(message)s")
-    server, _port, app = create_server(settings)
-    server.start()
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    stop.wait()
-    app.set_serving(False)
-    server.stop(settings.grace_s).wait()
-    app.close()
+    _run(settings, announce=False)
 
 
 def _supervise(settings: Settings) -> None:
