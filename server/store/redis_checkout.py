@@ -35,7 +35,7 @@ from server.store.base import (
     ReturnOutcome,
 )
 from server.store.policy import Policy
-from server.store.redis_docs import MemberDoc, dumps, split
+from server.store.redis_docs import MemberDoc, dumps, pack, split, unpack
 from server.store.snapshot import from_us, to_us
 
 if TYPE_CHECKING:
@@ -92,7 +92,7 @@ def commit(store: RedisStore, policy: Policy, tx: str, fingerprint: str, price_f
             _, stored = split(snap.tx)
             if stored["f"] != fingerprint:
                 raise AlreadyExists(f"transaction {tx!r} was committed with another request")
-            return codec.from_plain(CommitOutcome, stored["o"])
+            return codec.from_plain(CommitOutcome, unpack(stored["o"]))
         result = price_fn(state)
         effects.check_result(result, basket)
         doc = snap.member
@@ -171,7 +171,7 @@ def commit(store: RedisStore, policy: Policy, tx: str, fingerprint: str, price_f
             channel=basket.channel, segments=tuple(doc.segments) if doc else (),
             **_balances(doc, now))
         plain = codec.to_plain(outcome)
-        txdoc["o"] = plain
+        txdoc["o"] = pack(plain)
         txdoc["rq"] = [0] * len(outcome.lines)
         entry = LedgerEntry(0, "commit", tx, tx, member_id, now, outcome.lines,
                             result.payable_minor, result.points_earned, result.points_redeemed,
@@ -201,7 +201,7 @@ def _load_tx(store: RedisStore, transaction_id: str) -> tuple[int, dict, CommitO
     version, txdoc = split(store.client.get(store.keys.tx(transaction_id)))
     if txdoc is None:
         raise NotFound(f"transaction {transaction_id!r} not found")
-    return version, txdoc, codec.from_plain(CommitOutcome, txdoc["o"])
+    return version, txdoc, codec.from_plain(CommitOutcome, unpack(txdoc["o"]))
 
 
 def _reverse(store: RedisStore, txdoc: dict, outcome: CommitOutcome,

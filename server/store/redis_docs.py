@@ -11,12 +11,19 @@ debt, ``ls`` lifetime spend, ``n`` next lot id, ``l`` lots [id, points, earned_u
 available_us, expires_us|null], ``sp`` spend records [transaction, at_us, amount] inside the
 rolling window, ``w`` wallet [coupon, offer, uses left, from_us, until_us, issue, uses issued],
 ``u`` member-limit uses {"offer\\tperiod": uses}, ``cr`` per-member codes redeemed {code: tx}.
+
+Transaction document fields: ``f`` request fingerprint, ``m`` member, ``s`` status (``c``
+committed, ``x`` cancelled), ``o`` the CommitOutcome (deflated, see :func:`pack`), ``rq``
+units returned per line, ``pk`` the member-limit period counted per offer, ``b`` burns
+[points, expires_us, restored], ``el`` the earned lot, ``co`` the CancelOutcome.
 """
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
+import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -42,6 +49,16 @@ def split(raw: bytes | str | None) -> tuple[int, Any]:
 
 def dumps(data: Any) -> str:
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+
+
+def pack(data: Any) -> str:
+    """JSON, deflated and base64-encoded: a transaction's stored outcome is read only on a
+    retry, a cancel or a return, and shrinks about 4x (a 20-line commit from ~13.7 KB)."""
+    return base64.b64encode(zlib.compress(dumps(data).encode(), 6)).decode("ascii")
+
+
+def unpack(text: str) -> Any:
+    return json.loads(zlib.decompress(base64.b64decode(text)))
 
 
 def _us(at: datetime | None) -> int | None:
