@@ -76,7 +76,8 @@ def _show(df: pl.DataFrame) -> None:
         print(df)
 
 
-def _progress() -> tuple[Callable[[str, int, int], None], Callable[[], None]]:
+def progress_bars() -> tuple[Callable[[str, int, int], None], Callable[[], None]]:
+    """A tqdm bar per step for ``progress(step, done, total)`` callbacks, and a closer."""
     from tqdm import tqdm
 
     bars: dict[str, tqdm] = {}
@@ -192,7 +193,7 @@ def cmd_target(args: argparse.Namespace) -> int:
     as_of = _day(args.as_of) or last_day(history.lazy())
     run_id = args.run_id or f"target-{as_of:%Y%m%d}"
     store = open_cli_store(args)
-    update, close = _progress()
+    update, close = progress_bars()
     try:
         result = run_targeting(store, history, playbook, run_id, datetime.now(UTC), as_of=as_of,
                                progress=update, dry_run=args.dry_run)

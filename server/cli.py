@@ -46,7 +46,7 @@ from benchmarks.cli import add_bench_command
 from engine.catalogue import Catalogue, CatalogueError, load_catalogue
 from engine.rules import RuleFileError, load_rules
 from engine.types import Basket, Line, Member, PricingResult
-from server.analytics_cli import add_analytics_commands
+from server.analytics_cli import add_analytics_commands, progress_bars
 from server.cli_client import add_client_commands
 
 
@@ -163,8 +163,6 @@ def _settings(args: argparse.Namespace):
 
 
 def _load_demo(settings: Any, members: int, force: bool) -> None:
-    from tqdm import tqdm
-
     from server.app import open_state
     from server.demo import load_demo
 
@@ -174,16 +172,9 @@ def _load_demo(settings: Any, members: int, force: bool) -> None:
         if registry.ready and not force:
             print(f"{where}: demo data already loaded (version {registry.current().version})")
             return
-        bars: dict[str, tqdm] = {}
-
-        def progress(step: str, done: int, total: int) -> None:
-            bar = bars.get(step) or bars.setdefault(step, tqdm(total=total, desc=step,
-                                                               unit=" rows", leave=True))
-            bar.update(done - bar.n)
-
+        progress, close = progress_bars()
         summary = load_demo(registry, store, members=members, progress=progress)
-        for bar in bars.values():
-            bar.close()
+        close()
         print(f"demo loaded into {where}: rule set version {summary['version']}, "
               f"{summary['skus']} skus, {summary['members']} members, "
               f"{summary['coupons']} wallet coupons")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+from engine.reference_rewards import rhu
 from loyalty.v1 import members_pb2, members_pb2_grpc, rules_pb2
 from server.checkout import Clock, utc_now
 from server.convert import BadInput, timestamp
@@ -53,7 +54,7 @@ def expected_saving(offer: rules_pb2.Offer) -> int:
         base = max(offer.conditions.min_amount_minor, offer.conditions.min_basket_minor)
         cap = offer.limits.max_discount_minor
         if base:
-            saving = (2 * base * bps + 10000) // 20000  # round half up (DESIGN.md §4)
+            saving = rhu(base, bps, 10000)
             return min(saving, cap) if cap else saving
         return cap
     return 0

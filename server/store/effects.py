@@ -23,6 +23,7 @@ from server.store.base import (
     InvalidArgument,
     LineDetail,
 )
+from server.store.snapshot import check_time, to_us
 
 
 def check_result(result: PricingResult, basket: Basket) -> None:
@@ -186,8 +187,6 @@ def return_targets(transaction_id: str, lines: Sequence[tuple[str, int]],
 def adjust_fingerprint(member_id: str, points: int, reason: str, allow_negative: bool,
                        expires_at: datetime | None, now: datetime) -> str:
     """Check a points adjustment and give the fingerprint a retry must match."""
-    from server.store.snapshot import check_time, to_us
-
     if points == 0:
         raise InvalidArgument("points", "must not be 0")
     if expires_at is not None and check_time("expires_at", expires_at) <= now:

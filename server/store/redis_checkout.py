@@ -21,7 +21,6 @@ from engine.types import Basket
 from server.store import codec, effects, snapshot
 from server.store import points as P
 from server.store.base import (
-    AlreadyExists,
     CancelOutcome,
     CodeStatus,
     CommitOutcome,
@@ -35,7 +34,7 @@ from server.store.base import (
     ReturnOutcome,
 )
 from server.store.policy import Policy
-from server.store.redis_docs import MemberDoc, dumps, pack, split, unpack
+from server.store.redis_docs import MemberDoc, dumps, pack, split, stored, unpack
 from server.store.snapshot import from_us, to_us
 
 if TYPE_CHECKING:
@@ -89,10 +88,8 @@ def commit(store: RedisStore, policy: Policy, tx: str, fingerprint: str, price_f
     for _ in store.attempts():
         state, snap = pricing_state(store, policy, member_id, None, codes, now, tx)
         if snap.tx is not None:
-            _, stored = split(snap.tx)
-            if stored["f"] != fingerprint:
-                raise AlreadyExists(f"transaction {tx!r} was committed with another request")
-            return codec.from_plain(CommitOutcome, unpack(stored["o"]))
+            return stored(CommitOutcome, snap.tx, fingerprint,
+                          f"transaction {tx!r} was committed with another request")
         result = price_fn(state)
         effects.check_result(result, basket)
         doc = snap.member
@@ -280,10 +277,8 @@ def return_lines(store: RedisStore, return_id: str, transaction_id: str,
     for _ in store.attempts():
         raw = store.client.get(k.ret(return_id))
         if raw is not None:
-            _, stored = split(raw)
-            if stored["f"] != fingerprint:
-                raise AlreadyExists(f"return {return_id!r} was made with another request")
-            return codec.from_plain(ReturnOutcome, stored["o"])
+            return stored(ReturnOutcome, raw, fingerprint,
+                          f"return {return_id!r} was made with another request")
         tv, txdoc, outcome = _load_tx(store, transaction_id)
         if txdoc["s"] == "x":
             raise FailedPrecondition(f"transaction {transaction_id!r} is cancelled")
@@ -302,7 +297,7 @@ def return_lines(store: RedisStore, return_id: str, transaction_id: str,
                        k.member(doc.member_id) if doc else k.tx(transaction_id), k.usage,
                        k.ledger, k.ledger_seq, k.ret(return_id)],
             [tv, doc.version if doc else -1, dumps(txdoc), doc.dump(now, months) if doc else "",
-             dumps({"f": fingerprint, "o": plain}), store.ttl_ms, *_offer_ops(ops),
+             dumps({"f": fingerprint, "o": pack(plain)}), store.ttl_ms, *_offer_ops(ops),
              *store.ledger_args(entry)])
         if reply[0] == "OK":
             return codec.from_plain(ReturnOutcome, plain)

@@ -26,12 +26,14 @@ import json
 import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
+from server.store import codec, snapshot
 from server.store import points as P
-from server.store import snapshot
-from server.store.base import Consent, MemberProfile, MemberRecord, WalletCoupon
+from server.store.base import AlreadyExists, Consent, MemberProfile, MemberRecord, WalletCoupon
 from server.store.snapshot import at_us, from_us, to_us
+
+T = TypeVar("T")
 
 # Wallet coupons are kept this long after they stop being valid, so re-running an issue
 # within that time still finds them and issues nothing twice.
@@ -59,6 +61,15 @@ def pack(data: Any) -> str:
 
 def unpack(text: str) -> Any:
     return json.loads(zlib.decompress(base64.b64decode(text)))
+
+
+def stored(cls: type[T], raw: bytes | str, fingerprint: str, conflict: str) -> T:
+    """The outcome kept under an id (its document's ``o``, packed), if the request is the
+    same one (``f``); otherwise AlreadyExists with the ``conflict`` message."""
+    _, doc = split(raw)
+    if doc["f"] != fingerprint:
+        raise AlreadyExists(conflict)
+    return codec.from_plain(cls, unpack(doc["o"]))
 
 
 def _us(at: datetime | None) -> int | None:

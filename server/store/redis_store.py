@@ -43,13 +43,12 @@ from redis.retry import Retry
 
 from engine.types import Basket
 from loyalty.v1 import rules_pb2
-from server.store import codec, effects
+from server.store import codec, redis_checkout, redis_members
 from server.store.base import (
     AdjustOutcome,
     AlreadyExists,
     CancelOutcome,
     CommitOutcome,
-    Conflict,
     IssueOutcome,
     LedgerEntry,
     MemberProfile,
@@ -61,7 +60,7 @@ from server.store.base import (
     Unavailable,
 )
 from server.store.policy import policy_for
-from server.store.redis_docs import MemberDoc, dumps, split
+from server.store.redis_docs import MemberDoc, dumps
 from server.store.redis_keys import Keys, budget_field, uses_field
 from server.store.redis_scripts import SCRIPTS
 from server.store.snapshot import (
@@ -138,8 +137,7 @@ class RedisStore:
                  client: redis.Redis | None = None):
         settings = settings or RedisSettings()
         if url is not None:
-            settings = RedisSettings(url, *[getattr(settings, f) for f in
-                                            RedisSettings.__dataclass_fields__][1:])
+            settings = dataclasses.replace(settings, url=url)
         self.settings = settings
         self.keys = Keys(settings.prefix)
         self.client = client or redis.Redis.from_url(
@@ -221,40 +219,19 @@ class RedisStore:
 
     @_unavailable
     def upsert_member(self, profile: MemberProfile, now: datetime) -> MemberRecord:
-        now = check_profile(profile, now)
-        key = self.keys.member(profile.member_id)
-        for _ in self.attempts():
-            doc = (MemberDoc.load(profile.member_id, self.client.get(key))
-                   or MemberDoc(profile.member_id))
-            doc.set_profile(profile)
-            text = doc.dump(now, self.settings.rolling_spend_months)
-            if self.run("put_members", [key], [doc.version, text])[0] == "OK":
-                doc.version += 1
-                return doc.record(now, self.settings.rolling_spend_months)
-        raise Conflict(f"member {profile.member_id!r} kept changing; try again")
+        return redis_members.upsert_member(self, profile, check_profile(profile, now))
 
     @_unavailable
     def import_members(self, profiles: Iterable[MemberProfile], now: datetime,
                        batch: int = 10_000) -> int:
         """Bulk enrolment (migrations, demo data): create members that do not exist yet,
         pipelined; existing members are left untouched. Returns how many were created."""
-        now = check_time("now", now)
-        created = 0
-        pipe = self.client.pipeline(transaction=False)
-        pending = 0
-        for profile in profiles:
-            check_id("member_id", profile.member_id)
-            doc = MemberDoc(profile.member_id)
-            doc.set_profile(profile)
-            pipe.set(self.keys.member(profile.member_id),
-                     "1|" + doc.dump(now, self.settings.rolling_spend_months), nx=True)
-            pending += 1
-            if pending == batch:
-                created += sum(1 for ok in pipe.execute() if ok)
-                pending = 0
-        if pending:
-            created += sum(1 for ok in pipe.execute() if ok)
-        return created
+        def checked() -> Iterable[MemberProfile]:
+            for profile in profiles:
+                check_id("member_id", profile.member_id)
+                yield profile
+
+        return redis_members.import_members(self, checked(), check_time("now", now), batch)
 
     @_unavailable
     def get_member(self, member_id: str, now: datetime) -> MemberRecord:
@@ -263,55 +240,19 @@ class RedisStore:
 
     @_unavailable
     def get_members(self, member_ids: Sequence[str], now: datetime) -> dict[str, MemberRecord]:
-        now = check_time("now", now)
-        ids = list(dict.fromkeys(member_ids))
-        out = {}
-        for start in range(0, len(ids), 1000):
-            chunk = ids[start:start + 1000]
-            raws = self.client.mget([self.keys.member(m) for m in chunk])
-            for m, raw in zip(chunk, raws, strict=True):  # type: ignore[arg-type]
-                doc = MemberDoc.load(m, raw)
-                if doc is not None:
-                    out[m] = doc.record(now, self.settings.rolling_spend_months)
-        return out
+        return redis_members.get_members(self, member_ids, check_time("now", now))
 
     @_unavailable
     def update_segments(self, changes: Mapping[str, tuple[Iterable[str], Iterable[str]]],
                         now: datetime) -> int:
-        now = check_time("now", now)
-        items = [(m, set(add), set(remove)) for m, (add, remove) in changes.items()]
-        changed = 0
-        for start in range(0, len(items), 500):  # each batch one atomic script
-            chunk = items[start:start + 500]
-            for _ in self.attempts():
-                keys, args, n = [], [], 0
-                raws = self.client.mget([self.keys.member(m) for m, _, _ in chunk])
-                for (m, add, remove), raw in zip(chunk, raws, strict=True):  # type: ignore
-                    doc = MemberDoc.load(m, raw)
-                    if doc is None:
-                        continue
-                    new = sorted((set(doc.segments) - remove) | add)
-                    if new != sorted(doc.segments):
-                        doc.segments = new
-                        keys.append(self.keys.member(m))
-                        args += [doc.version, doc.dump(now, self.settings.rolling_spend_months)]
-                        n += 1
-                if not keys or self.run("put_members", keys, args)[0] == "OK":
-                    changed += n
-                    break
-            else:
-                raise Conflict("members kept changing while their segments were updated")
-        return changed
+        return redis_members.update_segments(self, changes, check_time("now", now))
 
     @_unavailable
     def pricing_state(self, rules: rules_pb2.RuleSet, member_id: str | None,
                       offer_ids: Iterable[str] | None, coupon_codes: Sequence[str],
                       now: datetime) -> PricingState:
-        from server.store.redis_checkout import pricing_state
-
-        now = check_time("now", now)
-        return pricing_state(self, policy_for(rules), member_id, offer_ids,
-                             list(coupon_codes), now)[0]
+        return redis_checkout.pricing_state(self, policy_for(rules), member_id, offer_ids,
+                                            list(coupon_codes), check_time("now", now))[0]
 
     # -- checkout ------------------------------------------------------------------------------
 
@@ -319,66 +260,32 @@ class RedisStore:
     def commit(self, transaction_id: str, request_fingerprint: str, price_fn: PriceFn,
                now: datetime, *, rules: rules_pb2.RuleSet, basket: Basket,
                member_id: str | None = None, coupon_codes: Sequence[str] = ()) -> CommitOutcome:
-        from server.store.redis_checkout import commit
-
         now = check_time("now", now)
         check_id("transaction_id", transaction_id)
-        return commit(self, policy_for(rules), transaction_id, request_fingerprint, price_fn,
-                      now, basket, member_id, list(coupon_codes))
+        return redis_checkout.commit(self, policy_for(rules), transaction_id,
+                                     request_fingerprint, price_fn, now, basket, member_id,
+                                     list(coupon_codes))
 
     @_unavailable
     def cancel(self, transaction_id: str, now: datetime) -> CancelOutcome:
-        from server.store.redis_checkout import cancel
-
-        return cancel(self, transaction_id, check_time("now", now))
+        return redis_checkout.cancel(self, transaction_id, check_time("now", now))
 
     @_unavailable
     def return_lines(self, return_id: str, transaction_id: str,
                      lines: Sequence[tuple[str, int]], now: datetime) -> ReturnOutcome:
-        from server.store.redis_checkout import return_lines
-
         now = check_time("now", now)
         check_id("return_id", return_id)
-        return return_lines(self, return_id, transaction_id, list(lines), now)
+        return redis_checkout.return_lines(self, return_id, transaction_id, list(lines), now)
 
-    # -- coupons -------------------------------------------------------------------------------
+    # -- coupons and points --------------------------------------------------------------------
 
     @_unavailable
     def issue_coupons(self, issue_id: str, offer_id: str, member_ids: Sequence[str], uses: int,
                       valid_from: datetime, valid_until: datetime,
                       now: datetime) -> IssueOutcome:
         from_us, until_us = check_issue(issue_id, offer_id, uses, valid_from, valid_until, now)
-        now = check_time("now", now)
-        members = list(dict.fromkeys(member_ids))
-        wanted = [offer_id, from_us, until_us, uses]
-        # 500 members per script: each batch is atomic, the issue as a whole idempotent
-        for start in range(0, len(members), 500):
-            self._issue_batch(issue_id, members[start:start + 500], wanted, now)
-        return IssueOutcome(issue_id, offer_id, tuple(f"{issue_id}:{m}" for m in members))
-
-    def _issue_batch(self, issue_id: str, members: list[str], wanted: list, now: datetime) -> None:
-        keys = [self.keys.member(m) for m in members]
-        for _ in self.attempts():
-            args: list[Any] = []
-            changed = []
-            for m, raw in zip(members, self.client.mget(keys), strict=True):
-                doc = MemberDoc.load(m, raw)
-                if doc is None:
-                    raise NotFound(f"member {m!r} not found")
-                coupon_id = f"{issue_id}:{m}"
-                have = next((w for w in doc.wallet if w[0] == coupon_id), None)
-                if have is not None:
-                    if [have[1], have[3], have[4], have[6]] != wanted:
-                        raise AlreadyExists(f"issue {issue_id!r} gave member {m!r} another "
-                                            "coupon")
-                    continue
-                offer, from_us, until_us, uses = wanted
-                doc.wallet.append([coupon_id, offer, uses, from_us, until_us, issue_id, uses])
-                changed.append(self.keys.member(m))
-                args += [doc.version, doc.dump(now, self.settings.rolling_spend_months)]
-            if not changed or self.run("put_members", changed, args)[0] == "OK":
-                return
-        raise Conflict(f"issue {issue_id!r}: members kept changing; run it again")
+        return redis_members.issue_coupons(self, issue_id, offer_id, member_ids, uses, from_us,
+                                           until_us, check_time("now", now))
 
     @_unavailable
     def create_codes(self, offer_id: str, codes: Sequence[str], uses_per_code: int,
@@ -393,44 +300,14 @@ class RedisStore:
             raise AlreadyExists(f"code {unique[reply[1] - 1]!r} exists with another definition")
         return int(reply[1])
 
-    # -- points --------------------------------------------------------------------------------
-
     @_unavailable
     def adjust_points(self, adjustment_id: str, member_id: str, points: int, reason: str,
                       now: datetime, *, expires_at: datetime | None = None,
                       allow_negative: bool = False) -> AdjustOutcome:
         now = check_time("now", now)
         check_id("adjustment_id", adjustment_id)
-        fingerprint = effects.adjust_fingerprint(member_id, points, reason, allow_negative,
-                                                 expires_at, now)
-        k = self.keys
-        for _ in self.attempts():
-            pipe = self.client.pipeline(transaction=True)
-            pipe.get(k.adj(adjustment_id))
-            pipe.get(k.member(member_id))
-            stored_raw, member_raw = pipe.execute()
-            if stored_raw is not None:
-                return _stored(AdjustOutcome, stored_raw, fingerprint,
-                               f"adjustment {adjustment_id!r}")
-            doc = MemberDoc.load(member_id, member_raw)
-            if doc is None:
-                raise NotFound(f"member {member_id!r} not found")
-            debt, added, available = effects.adjust(doc.lots, doc.debt, member_id, points, now,
-                                                    expires_at, allow_negative)
-            doc.debt = debt
-            outcome = AdjustOutcome(adjustment_id, member_id, points, reason, now, added,
-                                    available)
-            plain = codec.to_plain(outcome)
-            entry = LedgerEntry(0, "adjust", adjustment_id, "", member_id, now, (), 0, points, 0,
-                                reason)
-            reply = self.run("adjust", [k.member(member_id), k.adj(adjustment_id), k.ledger,
-                                        k.ledger_seq],
-                             [doc.version, doc.dump(now, self.settings.rolling_spend_months),
-                              dumps({"f": fingerprint, "o": plain}), self.ttl_ms,
-                              *self.ledger_args(entry)])
-            if reply[0] == "OK":
-                return codec.from_plain(AdjustOutcome, plain)
-        raise Conflict(f"member {member_id!r} kept changing; try again")
+        return redis_members.adjust_points(self, adjustment_id, member_id, points, reason, now,
+                                           expires_at, allow_negative)
 
     @_unavailable
     def ledger(self, since: int | None = None, limit: int | None = None) -> list[LedgerEntry]:
@@ -442,14 +319,6 @@ class RedisStore:
             data["seq"] = int(entry_id.split(b"-")[0])
             out.append(codec.from_plain(LedgerEntry, data))
         return out
-
-
-def _stored(cls: type[T], raw: bytes, fingerprint: str, what: str) -> T:
-    """The outcome stored under an id, if the request is the same one."""
-    _, doc = split(raw)
-    if doc["f"] != fingerprint:
-        raise AlreadyExists(f"{what} was made with another request")
-    return codec.from_plain(cls, doc["o"])
 
 
 __all__ = ["RedisSettings", "RedisStore"]
