@@ -55,17 +55,25 @@ def targeting(path: Path, members: int) -> dict:
     values = member_values(history, playbook.targeting)
     tags = member_tags(profiles, values)
     t2 = time.perf_counter()
-    consent = values.select("member_id", pl.lit(True).alias("marketing"),
-                            pl.lit(True).alias("automated_decisions"))
+    consent = values.select(
+        "member_id", pl.lit(True).alias("marketing"), pl.lit(True).alias("automated_decisions")
+    )
     planned = plan(playbook, profiles, values, consent, datetime(2026, 11, 1, tzinfo=UTC))
     t3 = time.perf_counter()
     total = t3 - t0
-    return {"members": members, "lines": history.height, "profiles": profiles.height,
-            "tagged": tags.height, "plan_rows": planned.height,
-            "read_s": round(t_read - t0, 2), "segments_s": round(t1 - t_read, 2),
-            "values_tags_s": round(t2 - t1, 2), "plan_s": round(t3 - t2, 2),
-            "total_s": round(total, 2),
-            "extrapolated_1m_members_s": round(total * 1_000_000 / members, 1)}
+    return {
+        "members": members,
+        "lines": history.height,
+        "profiles": profiles.height,
+        "tagged": tags.height,
+        "plan_rows": planned.height,
+        "read_s": round(t_read - t0, 2),
+        "segments_s": round(t1 - t_read, 2),
+        "values_tags_s": round(t2 - t1, 2),
+        "plan_s": round(t3 - t2, 2),
+        "total_s": round(total, 2),
+        "extrapolated_1m_members_s": round(total * 1_000_000 / members, 1),
+    }
 
 
 def targeting_into_store(frame: pl.DataFrame, members: int) -> dict:
@@ -79,13 +87,19 @@ def targeting_into_store(frame: pl.DataFrame, members: int) -> dict:
         store = EmbeddedStore(Path(d))
         for p in demo_members(members):
             store.upsert_member(p, now)
-        result, seconds = timed(run_targeting, store, history,
-                                load_playbook(EXAMPLES / "playbook.yaml"), "bench", now)
+        result, seconds = timed(
+            run_targeting, store, history, load_playbook(EXAMPLES / "playbook.yaml"), "bench", now
+        )
         store.close()
     issued = int((result.plan["status"] == "issued").sum())
-    return {"members": members, "coupons_issued": issued, "tagged": result.tagged,
-            "total_s": round(seconds, 2), "per_member_ms": round(1000 * seconds / members, 3),
-            "extrapolated_1m_members_s": round(seconds * 1_000_000 / members, 1)}
+    return {
+        "members": members,
+        "coupons_issued": issued,
+        "tagged": result.tagged,
+        "total_s": round(seconds, 2),
+        "per_member_ms": round(1000 * seconds / members, 3),
+        "extrapolated_1m_members_s": round(seconds * 1_000_000 / members, 1),
+    }
 
 
 def simulation(catalogue: engine.Catalogue, frame: pl.DataFrame, baskets: int) -> dict:
@@ -98,11 +112,15 @@ def simulation(catalogue: engine.Catalogue, frame: pl.DataFrame, baskets: int) -
     history = history.join(keep, on="seq", how="semi")
     n = history["seq"].n_unique()
     result, seconds = timed(compare, current, draft, history, ["care-600"])
-    return {"baskets": n, "lines": history.height, "total_s": round(seconds, 2),
-            "baskets_per_s_both_rule_sets": round(2 * n / seconds),
-            "extrapolated_10m_baskets_s": round(seconds * 10_000_000 / n, 1),
-            "discount_current_minor": result.current.discount_minor,
-            "discount_draft_minor": result.draft.discount_minor}
+    return {
+        "baskets": n,
+        "lines": history.height,
+        "total_s": round(seconds, 2),
+        "baskets_per_s_both_rule_sets": round(2 * n / seconds),
+        "extrapolated_10m_baskets_s": round(seconds * 10_000_000 / n, 1),
+        "discount_current_minor": result.current.discount_minor,
+        "discount_draft_minor": result.draft.discount_minor,
+    }
 
 
 def run_targeting_part(r: dict, frame: pl.DataFrame, members: int, months: int) -> None:
@@ -110,23 +128,36 @@ def run_targeting_part(r: dict, frame: pl.DataFrame, members: int, months: int) 
         path = Path(d) / "history.parquet"
         history, seconds = timed(generate_history, frame, members=members, months=months)
         history.write_parquet(path)
-        r["history"] = {"members": members, "months": months, "lines": history.height,
-                        "baskets": history["seq"].n_unique(), "generate_s": round(seconds, 2)}
+        r["history"] = {
+            "members": members,
+            "months": months,
+            "lines": history.height,
+            "baskets": history["seq"].n_unique(),
+            "generate_s": round(seconds, 2),
+        }
         del history
         r["targeting"] = targeting(path, members)
     print(json.dumps(r["history"]), json.dumps(r["targeting"]), sep="\n", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--members", type=int, default=100_000, help="targeting: members")
     p.add_argument("--months", type=int, default=6)
     p.add_argument("--baskets", type=int, default=1_000_000, help="simulation: baskets")
-    p.add_argument("--store-members", type=int, default=5_000,
-                   help="targeting into the embedded store: members")
-    p.add_argument("--parts", default="targeting,store,simulation",
-                   help="which parts to run; the others keep their earlier figures")
+    p.add_argument(
+        "--store-members",
+        type=int,
+        default=5_000,
+        help="targeting into the embedded store: members",
+    )
+    p.add_argument(
+        "--parts",
+        default="targeting,store,simulation",
+        help="which parts to run; the others keep their earlier figures",
+    )
     p.add_argument("--out", type=Path, default=OUT)
     a = p.parse_args(argv)
     parts = set(a.parts.split(","))

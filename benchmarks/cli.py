@@ -28,7 +28,10 @@ def run_suite(suite: str, args: Sequence[str]) -> int:
         return importlib.import_module("benchmarks.redis_memory").main(argv)
 
     mains: dict[str, Callable[[list[str]], Any]] = {
-        "kernel": kernel.main, "grpc": grpc_load.main, "redis-memory": redis_memory}
+        "kernel": kernel.main,
+        "grpc": grpc_load.main,
+        "redis-memory": redis_memory,
+    }
     if suite != "all":
         mains[suite](list(args))
         return 0
@@ -37,11 +40,14 @@ def run_suite(suite: str, args: Sequence[str]) -> int:
     shared = [a for a in args if a in SHARED]
     if "--out" in args:
         i = list(args).index("--out")
-        shared += list(args[i:i + 2])
+        shared += list(args[i : i + 2])
     unknown = sorted(set(args) - set(shared))
     if unknown:
-        print(f"`bench all` passes on only {', '.join(SHARED)} and --out; run the suites one "
-              f"by one for {unknown}", file=sys.stderr)
+        print(
+            f"`bench all` passes on only {', '.join(SHARED)} and --out; run the suites one "
+            f"by one for {unknown}",
+            file=sys.stderr,
+        )
         return 2
     for name in ("kernel", "grpc"):
         mains[name](shared)
@@ -55,17 +61,27 @@ def run_suite(suite: str, args: Sequence[str]) -> int:
 
 def add_bench_command(sub) -> None:
     """Register ``bench`` on the ``loyalty`` command's subparsers."""
-    p = sub.add_parser("bench", help="benchmarks: kernel, grpc or all (DESIGN.md §8 goals)",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "bench",
+        help="benchmarks: kernel, grpc or all (DESIGN.md §8 goals)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("suite", choices=SUITES)
-    p.add_argument("options", nargs=argparse.REMAINDER,
-                   help="the suite's own options (loyalty bench SUITE --help)")
+    p.add_argument(
+        "options",
+        nargs=argparse.REMAINDER,
+        help="the suite's own options (loyalty bench SUITE --help)",
+    )
     p.set_defaults(func=lambda a: run_suite(a.suite, a.options))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("suite", choices=SUITES)
     p.add_argument("options", nargs=argparse.REMAINDER)
     a = p.parse_args(argv)

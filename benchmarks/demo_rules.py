@@ -65,8 +65,13 @@ def publish(port: int, extra: int, timeout_s: float = 120.0) -> dict[str, int]:
     """Publish :func:`demo_rules` to the server on ``port``; its version and compile time."""
     with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
         reply = campaigns_pb2_grpc.CampaignServiceStub(ch).PublishRuleSet(
-            campaigns_pb2.PublishRuleSetRequest(rules=demo_rules(extra),
-                                                note=f"benchmark: demo + {extra} offers"),
-            timeout=timeout_s)
-    return {"version": reply.version, "compile_ms": reply.compile_ms,
-            "offers": len(demo_rules(0).offers) + extra}
+            campaigns_pb2.PublishRuleSetRequest(
+                rules=demo_rules(extra), note=f"benchmark: demo + {extra} offers"
+            ),
+            timeout=timeout_s,
+        )
+    return {
+        "version": reply.version,
+        "compile_ms": reply.compile_ms,
+        "offers": len(demo_rules(0).offers) + extra,
+    }

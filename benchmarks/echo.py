@@ -34,14 +34,18 @@ def _identity(request: bytes, context) -> bytes:
     return request
 
 
-def _sync_server(port_q: mp.Queue, stop: Event, threads: int, port: int = 0,
-                 reuseport: bool = False) -> None:
+def _sync_server(
+    port_q: mp.Queue, stop: Event, threads: int, port: int = 0, reuseport: bool = False
+) -> None:
     """The echo as the loyalty server runs: sync server, ``threads`` handler threads; several
     of these may share ``port`` with ``reuseport`` (as ``loyalty serve --workers`` does)."""
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=threads),
-                         options=[("grpc.so_reuseport", int(reuseport))])
-    handler = grpc.method_handlers_generic_handler("bench.Echo", {
-        "Echo": grpc.unary_unary_rpc_method_handler(_identity)})
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=threads),
+        options=[("grpc.so_reuseport", int(reuseport))],
+    )
+    handler = grpc.method_handlers_generic_handler(
+        "bench.Echo", {"Echo": grpc.unary_unary_rpc_method_handler(_identity)}
+    )
     server.add_generic_rpc_handlers((handler,))
     port_q.put(server.add_insecure_port(f"127.0.0.1:{port}"))
     server.start()
@@ -56,8 +60,9 @@ def _aio_server(port_q: mp.Queue, stop: Event, threads: int) -> None:
         async def echo(request: bytes, context) -> bytes:
             return request
 
-        handler = grpc.method_handlers_generic_handler("bench.Echo", {
-            "Echo": grpc.unary_unary_rpc_method_handler(echo)})
+        handler = grpc.method_handlers_generic_handler(
+            "bench.Echo", {"Echo": grpc.unary_unary_rpc_method_handler(echo)}
+        )
         server.add_generic_rpc_handlers((handler,))
         port_q.put(server.add_insecure_port("127.0.0.1:0"))
         await server.start()
@@ -77,27 +82,29 @@ def _client(port: int, seconds: float, concurrency: int, out: mp.Queue) -> None:
     end = time.perf_counter() + seconds
     start_cpu = time.process_time()
     with futures.ThreadPoolExecutor(concurrency) as pool:
+
         def loop() -> int:
             n = 0
             while time.perf_counter() < end:
                 call(data, timeout=5)
                 n += 1
             return n
+
         done = sum(pool.map(lambda _: loop(), range(concurrency)))
     out.put((done, time.process_time() - start_cpu))
     channel.close()
 
 
-def measure(kind: str, seconds: float, clients: int, concurrency: int,
-            threads: int = 16) -> dict:
+def measure(kind: str, seconds: float, clients: int, concurrency: int, threads: int = 16) -> dict:
     ctx = mp.get_context("spawn")
     port_q, out, stop = ctx.Queue(), ctx.Queue(), ctx.Event()
     target = _sync_server if kind == "sync" else _aio_server
     server = ctx.Process(target=target, args=(port_q, stop, threads))
     server.start()
     port = port_q.get(timeout=30)
-    procs = [ctx.Process(target=_client, args=(port, seconds, concurrency, out))
-             for _ in range(clients)]
+    procs = [
+        ctx.Process(target=_client, args=(port, seconds, concurrency, out)) for _ in range(clients)
+    ]
     for p in procs:
         p.start()
     results = [out.get(timeout=seconds + 60) for _ in procs]
@@ -106,8 +113,12 @@ def measure(kind: str, seconds: float, clients: int, concurrency: int,
     stop.set()
     server.join(timeout=10)
     calls = sum(r[0] for r in results)
-    return {"server": kind, "calls": calls, "rps": round(calls / seconds),
-            "client_cpu_s": round(sum(r[1] for r in results), 2)}
+    return {
+        "server": kind,
+        "calls": calls,
+        "rps": round(calls / seconds),
+        "client_cpu_s": round(sum(r[1] for r in results), 2),
+    }
 
 
 def main() -> None:
@@ -116,11 +127,12 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=2)
     ap.add_argument("--concurrency", type=int, default=8)
     args = ap.parse_args()
-    rows = [measure(kind, args.seconds, args.clients, args.concurrency)
-            for kind in ("sync", "aio")]
+    rows = [measure(kind, args.seconds, args.clients, args.concurrency) for kind in ("sync", "aio")]
     for r in rows:
-        print(f"{r['server']:>5}: {r['rps']:>7,} req/s  ({r['calls']} calls, "
-              f"client CPU {r['client_cpu_s']} s)")
+        print(
+            f"{r['server']:>5}: {r['rps']:>7,} req/s  ({r['calls']} calls, "
+            f"client CPU {r['client_cpu_s']} s)"
+        )
     print(json.dumps(rows))
 
 

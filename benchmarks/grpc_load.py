@@ -54,60 +54,105 @@ class Config:
 MODES = {
     "full": Config("full"),
     "quick": Config("quick", seconds=3.0, rates=(0.5, 0.9)),
-    "smoke": Config("smoke", seconds=0.5, clients=1, concurrency=2, connections=1, rates=(0.5,),
-                    threads=4, stores=("embedded",), members=50, lines=8, timeout_s=5.0),
+    "smoke": Config(
+        "smoke",
+        seconds=0.5,
+        clients=1,
+        concurrency=2,
+        connections=1,
+        rates=(0.5,),
+        threads=4,
+        stores=("embedded",),
+        members=50,
+        lines=8,
+        timeout_s=5.0,
+    ),
 }
 
 
-def _points(pool: ClientPool, name: str, kind: str, port: int, pids: list[int],
-            cfg: Config, store_pids: tuple[int, ...] = ()) -> dict[str, Any]:
+def _points(
+    pool: ClientPool,
+    name: str,
+    kind: str,
+    port: int,
+    pids: list[int],
+    cfg: Config,
+    store_pids: tuple[int, ...] = (),
+) -> dict[str, Any]:
     """Closed loop once (the peak), then open loop at each fraction of that peak.
     ``store_pids``: processes besides the server's that serve each call (redis-server)."""
-    base = Spec(port=port, kind=kind, mode="closed", seconds=cfg.seconds,
-                concurrency=cfg.concurrency, connections=cfg.connections, members=cfg.members,
-                lines=cfg.lines, timeout_s=cfg.timeout_s)
+    base = Spec(
+        port=port,
+        kind=kind,
+        mode="closed",
+        seconds=cfg.seconds,
+        concurrency=cfg.concurrency,
+        connections=cfg.connections,
+        members=cfg.members,
+        lines=cfg.lines,
+        timeout_s=cfg.timeout_s,
+    )
 
     def point(spec: Spec) -> dict[str, Any]:
         # transaction ids: unique within the run (each run has fresh servers), and repeatable
         spec = replace(spec, run_id=f"bench-{kind}-{spec.mode}-{spec.seed}")
         cpu: list[float] = []
-        parts = pool.run(spec, on_start=lambda: cpu.extend(
-            (tree_cpu_s(pids), tree_cpu_s(list(store_pids)), machine_busy_s())))
+        parts = pool.run(
+            spec,
+            on_start=lambda: cpu.extend(
+                (tree_cpu_s(pids), tree_cpu_s(list(store_pids)), machine_busy_s())
+            ),
+        )
         out = merge(parts)
         server_cpu = tree_cpu_s(pids) - cpu[0]
         store_cpu = tree_cpu_s(list(store_pids)) - cpu[1]
         # whatever else ran on the machine meanwhile: contention the figures include
         other = machine_busy_s() - cpu[2] - server_cpu - store_cpu - out["client_cpu_s"]
         out["other_cpu_cores"] = max(other, 0.0) / out["wall_s"] if out["wall_s"] else 0.0
-        out.update(store_cpu_us_per_call=store_cpu / out["ok"] * 1e6 if out["ok"] else 0.0,
-                   store_cpu_cores=store_cpu / out["wall_s"] if out["wall_s"] else 0.0)
-        out.update(mode=spec.mode, concurrency=spec.concurrency * cfg.clients,
-                   offered_rps=spec.rate, server_cpu_s=server_cpu,
-                   server_cpu_cores=server_cpu / out["wall_s"] if out["wall_s"] else 0.0,
-                   server_cpu_us_per_call=server_cpu / out["ok"] * 1e6 if out["ok"] else 0.0)
+        out.update(
+            store_cpu_us_per_call=store_cpu / out["ok"] * 1e6 if out["ok"] else 0.0,
+            store_cpu_cores=store_cpu / out["wall_s"] if out["wall_s"] else 0.0,
+        )
+        out.update(
+            mode=spec.mode,
+            concurrency=spec.concurrency * cfg.clients,
+            offered_rps=spec.rate,
+            server_cpu_s=server_cpu,
+            server_cpu_cores=server_cpu / out["wall_s"] if out["wall_s"] else 0.0,
+            server_cpu_us_per_call=server_cpu / out["ok"] * 1e6 if out["ok"] else 0.0,
+        )
         lat = out["latency"]
-        offered = f"{spec.rate:,.0f}/s offered" if spec.mode == "open" else \
-            f"{out['concurrency']} in flight"
-        print(f"  {name:<18} {spec.mode:<6} {offered:>18}: {out['achieved_rps']:>8,.0f}/s  "
-              f"p50 {lat['p50_us'] / 1e3:7.2f}  p99 {lat['p99_us'] / 1e3:7.2f}  "
-              f"p99.9 {lat['p99.9_us'] / 1e3:7.2f} ms  server {out['server_cpu_us_per_call']:,.0f}"
-              f" µs CPU/call" + (f" + redis {out['store_cpu_us_per_call']:,.0f}"
-                                 if store_pids else "")
-              + f", clients {out['client_cpu_cores']:.2f} cores, others "
-              f"{out['other_cpu_cores']:.2f}"
-              + (f", send lag p99 {out['send_lag']['p99_us'] / 1e3:.2f} ms"
-                 if out["send_lag"] else "")
-              + (f"  errors {out['errors']}: {out['error_details']}" if out["errors"] else ""),
-              flush=True)
+        offered = (
+            f"{spec.rate:,.0f}/s offered"
+            if spec.mode == "open"
+            else f"{out['concurrency']} in flight"
+        )
+        print(
+            f"  {name:<18} {spec.mode:<6} {offered:>18}: {out['achieved_rps']:>8,.0f}/s  "
+            f"p50 {lat['p50_us'] / 1e3:7.2f}  p99 {lat['p99_us'] / 1e3:7.2f}  "
+            f"p99.9 {lat['p99.9_us'] / 1e3:7.2f} ms  server {out['server_cpu_us_per_call']:,.0f}"
+            f" µs CPU/call"
+            + (f" + redis {out['store_cpu_us_per_call']:,.0f}" if store_pids else "")
+            + f", clients {out['client_cpu_cores']:.2f} cores, others "
+            f"{out['other_cpu_cores']:.2f}"
+            + (
+                f", send lag p99 {out['send_lag']['p99_us'] / 1e3:.2f} ms"
+                if out["send_lag"]
+                else ""
+            )
+            + (f"  errors {out['errors']}: {out['error_details']}" if out["errors"] else ""),
+            flush=True,
+        )
         return out
 
     closed = point(replace(base, seed=len(cfg.rates)))
     peak = closed["achieved_rps"]
-    open_points = [{**point(replace(base, mode="open", rate=f * peak, seed=k)),
-                    "fraction_of_peak": f}
-                   for k, f in enumerate(cfg.rates) if f * peak >= 1]
-    return {"name": name, "kind": kind, "peak_rps": peak, "closed": closed,
-            "open": open_points}
+    open_points = [
+        {**point(replace(base, mode="open", rate=f * peak, seed=k)), "fraction_of_peak": f}
+        for k, f in enumerate(cfg.rates)
+        if f * peak >= 1
+    ]
+    return {"name": name, "kind": kind, "peak_rps": peak, "closed": closed, "open": open_points}
 
 
 @contextlib.contextmanager
@@ -116,8 +161,10 @@ def _servers(cfg: Config, store: str) -> Iterator[tuple[LoyaltyServer, tuple[int
     if store == "redis":
         from server.store.redis_process import RedisProcess
 
-        with RedisProcess() as r, LoyaltyServer(store, cfg.threads, cfg.workers, cfg.members,
-                                                redis_url=r.url) as s:
+        with (
+            RedisProcess() as r,
+            LoyaltyServer(store, cfg.threads, cfg.workers, cfg.members, redis_url=r.url) as s,
+        ):
             yield s, ((r.proc.pid,) if r.proc else ())
     else:
         with LoyaltyServer(store, cfg.threads, cfg.workers, cfg.members) as s:
@@ -125,10 +172,17 @@ def _servers(cfg: Config, store: str) -> Iterator[tuple[LoyaltyServer, tuple[int
 
 
 def run(cfg: Config) -> dict[str, Any]:
-    results: dict[str, Any] = {"config": asdict(cfg), "machine": report.machine_info(),
-                               "targets": [], "skipped": {}}
-    print(f"benchmarks.grpc_load ({cfg.mode}): {cfg.seconds:g} s a point, {cfg.clients} client "
-          f"processes, server {cfg.workers} worker(s) x {cfg.threads} threads", flush=True)
+    results: dict[str, Any] = {
+        "config": asdict(cfg),
+        "machine": report.machine_info(),
+        "targets": [],
+        "skipped": {},
+    }
+    print(
+        f"benchmarks.grpc_load ({cfg.mode}): {cfg.seconds:g} s a point, {cfg.clients} client "
+        f"processes, server {cfg.workers} worker(s) x {cfg.threads} threads",
+        flush=True,
+    )
     with ClientPool(cfg.clients) as pool:
         if "echo" in cfg.targets:
             with EchoServer(cfg.threads, cfg.workers) as e:
@@ -144,17 +198,23 @@ def run(cfg: Config) -> dict[str, Any]:
                 continue
             t0 = time.perf_counter()
             with _servers(cfg, store) as (s, store_pids):
-                print(f"  {store} server ready in {time.perf_counter() - t0:.1f} s "
-                      f"(demo: {cfg.members} members)", flush=True)
+                print(
+                    f"  {store} server ready in {time.perf_counter() - t0:.1f} s "
+                    f"(demo: {cfg.members} members)",
+                    flush=True,
+                )
                 rules = demo_rules.publish(s.port, cfg.offers) if cfg.offers else None
                 if rules:
-                    print(f"  published demo + {cfg.offers:,} offers: version "
-                          f"{rules['version']}, compiled in {rules['compile_ms']} ms", flush=True)
+                    print(
+                        f"  published demo + {cfg.offers:,} offers: version "
+                        f"{rules['version']}, compiled in {rules['compile_ms']} ms",
+                        flush=True,
+                    )
                 results.setdefault("rules", {})[store] = rules
                 for kind in kinds:
                     results["targets"].append(
-                        _points(pool, f"{kind} ({store})", kind, s.port, s.pids, cfg,
-                                store_pids))
+                        _points(pool, f"{kind} ({store})", kind, s.port, s.pids, cfg, store_pids)
+                    )
     results["machine"]["load_average_end"] = report.load_average()
     results["goals"] = grpc_report.goals(results)
     return results
@@ -165,29 +225,44 @@ def _csv(kind: type, text: str) -> tuple:
 
 
 def parse_args(argv: Sequence[str] | None) -> tuple[Config, Path]:
-    p = report.suite_parser("python -m benchmarks.grpc_load", __doc__, "a few seconds a point",
-                            "tiny run for tests")
+    p = report.suite_parser(
+        "python -m benchmarks.grpc_load", __doc__, "a few seconds a point", "tiny run for tests"
+    )
     p.add_argument("--seconds", type=float, help="duration of each point (default 10)")
     p.add_argument("--clients", type=int, help="load-generator processes (default 2)")
     p.add_argument("--concurrency", type=int, help="closed loop: in flight per client (8)")
     p.add_argument("--connections", type=int, help="connections per client process (2)")
-    p.add_argument("--rates", help="open-loop rates as fractions of the closed-loop peak, "
-                                   "comma-separated (default 0.25,0.5,0.75,0.9,1.0,1.1)")
+    p.add_argument(
+        "--rates",
+        help="open-loop rates as fractions of the closed-loop peak, "
+        "comma-separated (default 0.25,0.5,0.75,0.9,1.0,1.1)",
+    )
     p.add_argument("--threads", type=int, help="server handler threads per worker (16)")
     p.add_argument("--workers", type=int, help="server processes sharing the port (1)")
     p.add_argument("--store", help="stores: embedded,redis (default both; redis when available)")
     p.add_argument("--targets", help="echo,evaluate,commit (default all)")
     p.add_argument("--members", type=int, help="demo members requests rotate over (3000)")
     p.add_argument("--lines", type=int, help="basket lines (default 20)")
-    p.add_argument("--offers", type=int, help="rule-set size: synthetic offers published on "
-                                              "top of the demo programme (default 0)")
+    p.add_argument(
+        "--offers",
+        type=int,
+        help="rule-set size: synthetic offers published on top of the demo programme (default 0)",
+    )
     a = p.parse_args(argv)
-    given = {"seconds": a.seconds, "clients": a.clients, "concurrency": a.concurrency,
-             "connections": a.connections, "threads": a.threads, "workers": a.workers,
-             "members": a.members, "lines": a.lines, "offers": a.offers,
-             "rates": _csv(float, a.rates) if a.rates else None,
-             "stores": _csv(str, a.store) if a.store else None,
-             "targets": _csv(str, a.targets) if a.targets else None}
+    given = {
+        "seconds": a.seconds,
+        "clients": a.clients,
+        "concurrency": a.concurrency,
+        "connections": a.connections,
+        "threads": a.threads,
+        "workers": a.workers,
+        "members": a.members,
+        "lines": a.lines,
+        "offers": a.offers,
+        "rates": _csv(float, a.rates) if a.rates else None,
+        "stores": _csv(str, a.store) if a.store else None,
+        "targets": _csv(str, a.targets) if a.targets else None,
+    }
     return report.configure(MODES, a, given), a.out
 
 

@@ -29,36 +29,69 @@ def goals(r: dict[str, Any]) -> list[dict[str, Any]]:
     echo = _target(r, "echo")
     comparable = r["config"]["mode"] != "smoke"
     out = []
-    for gid, name, share, p99_ms in (("S1", "evaluate (embedded)", 0.8, 3.0),
-                                     ("S2", "commit (redis)", 0.5, 5.0),
-                                     ("(S2)", "commit (embedded)", 0.5, 5.0)):
+    for gid, name, share, p99_ms in (
+        ("S1", "evaluate (embedded)", 0.8, 3.0),
+        ("S2", "commit (redis)", 0.5, 5.0),
+        ("(S2)", "commit (embedded)", 0.5, 5.0),
+    ):
         t = _target(r, name)
-        why = ("" if t and echo else r["skipped"].get(name.split("(")[1].rstrip(")"))
-               or "not in this run")
+        why = (
+            ""
+            if t and echo
+            else r["skipped"].get(name.split("(")[1].rstrip(")")) or "not in this run"
+        )
         if t and echo and echo["peak_rps"] > 0:
             ratio = t["peak_rps"] / echo["peak_rps"]
-            out.append({"id": gid, "what": f"{name}: peak throughput vs echo, same run",
-                        "goal": f">= {share:.0%} of echo", "value": ratio,
-                        "measured": f"{ratio:.0%} ({t['peak_rps']:,.0f} vs "
-                                    f"{echo['peak_rps']:,.0f} req/s)",
-                        "met": ratio >= share, "comparable": comparable})
+            out.append(
+                {
+                    "id": gid,
+                    "what": f"{name}: peak throughput vs echo, same run",
+                    "goal": f">= {share:.0%} of echo",
+                    "value": ratio,
+                    "measured": f"{ratio:.0%} ({t['peak_rps']:,.0f} vs "
+                    f"{echo['peak_rps']:,.0f} req/s)",
+                    "met": ratio >= share,
+                    "comparable": comparable,
+                }
+            )
         else:
-            out.append({"id": gid, "what": f"{name}: peak throughput vs echo",
-                        "goal": f">= {share:.0%} of echo", "value": None,
-                        "measured": f"not measured: {why}", "met": None,
-                        "comparable": comparable})
+            out.append(
+                {
+                    "id": gid,
+                    "what": f"{name}: peak throughput vs echo",
+                    "goal": f">= {share:.0%} of echo",
+                    "value": None,
+                    "measured": f"not measured: {why}",
+                    "met": None,
+                    "comparable": comparable,
+                }
+            )
         half = at_fraction(t, HALF) if t else None
         if half:
             p99 = half["latency"]["p99_us"] / 1e3
-            out.append({"id": gid, "what": f"{name}: open-loop p99 at half its peak",
-                        "goal": f"<= {p99_ms:g} ms", "value": p99,
-                        "measured": f"{p99:.2f} ms at {half['achieved_rps']:,.0f} req/s",
-                        "met": p99 <= p99_ms, "comparable": comparable})
+            out.append(
+                {
+                    "id": gid,
+                    "what": f"{name}: open-loop p99 at half its peak",
+                    "goal": f"<= {p99_ms:g} ms",
+                    "value": p99,
+                    "measured": f"{p99:.2f} ms at {half['achieved_rps']:,.0f} req/s",
+                    "met": p99 <= p99_ms,
+                    "comparable": comparable,
+                }
+            )
         else:
-            out.append({"id": gid, "what": f"{name}: open-loop p99 at half its peak",
-                        "goal": f"<= {p99_ms:g} ms", "value": None,
-                        "measured": f"not measured: {why or 'no 0.5 rate in --rates'}",
-                        "met": None, "comparable": comparable})
+            out.append(
+                {
+                    "id": gid,
+                    "what": f"{name}: open-loop p99 at half its peak",
+                    "goal": f"<= {p99_ms:g} ms",
+                    "value": None,
+                    "measured": f"not measured: {why or 'no 0.5 rate in --rates'}",
+                    "met": None,
+                    "comparable": comparable,
+                }
+            )
     return out
 
 
@@ -81,38 +114,76 @@ def rows(r: dict[str, Any]) -> list[list[str]]:
     for t in r["targets"]:
         for p in [t["closed"], *t["open"]]:
             lat = p["latency"]
-            offered = (f"{p['concurrency']} in flight" if p["mode"] == "closed"
-                       else f"{p['offered_rps']:,.0f}/s ({p['fraction_of_peak']:g}x)")
-            ratio = (f"{p['achieved_rps'] / echo['peak_rps']:.0%}"
-                     if echo and p["mode"] == "closed" and echo["peak_rps"] else "")
-            cpu_ratio = (f"{p['server_cpu_us_per_call'] / echo_cpu:.1f}x"
-                         if echo_cpu and p["mode"] == "closed" else "")
+            offered = (
+                f"{p['concurrency']} in flight"
+                if p["mode"] == "closed"
+                else f"{p['offered_rps']:,.0f}/s ({p['fraction_of_peak']:g}x)"
+            )
+            ratio = (
+                f"{p['achieved_rps'] / echo['peak_rps']:.0%}"
+                if echo and p["mode"] == "closed" and echo["peak_rps"]
+                else ""
+            )
+            cpu_ratio = (
+                f"{p['server_cpu_us_per_call'] / echo_cpu:.1f}x"
+                if echo_cpu and p["mode"] == "closed"
+                else ""
+            )
             errors = sum(p["errors"].values())
             lag = f"{p['send_lag']['p99_us'] / 1e3:.2f}" if p.get("send_lag") else ""
             store = p.get("store_cpu_us_per_call")
-            out.append([t["name"], p["mode"], offered, f"{p['achieved_rps']:,.0f}",
-                        f"{lat['p50_us'] / 1e3:.2f}", f"{lat['p99_us'] / 1e3:.2f}",
-                        f"{lat['p99.9_us'] / 1e3:.2f}", f"{p['server_cpu_us_per_call']:,.0f}",
-                        f"{store:,.0f}" if store else "",
-                        f"{p['server_cpu_cores']:.2f}", f"{p['client_cpu_cores']:.2f}",
-                        f"{p.get('other_cpu_cores', 0.0):.2f}", lag,
-                        ratio, cpu_ratio, str(errors)])
+            out.append(
+                [
+                    t["name"],
+                    p["mode"],
+                    offered,
+                    f"{p['achieved_rps']:,.0f}",
+                    f"{lat['p50_us'] / 1e3:.2f}",
+                    f"{lat['p99_us'] / 1e3:.2f}",
+                    f"{lat['p99.9_us'] / 1e3:.2f}",
+                    f"{p['server_cpu_us_per_call']:,.0f}",
+                    f"{store:,.0f}" if store else "",
+                    f"{p['server_cpu_cores']:.2f}",
+                    f"{p['client_cpu_cores']:.2f}",
+                    f"{p.get('other_cpu_cores', 0.0):.2f}",
+                    lag,
+                    ratio,
+                    cpu_ratio,
+                    str(errors),
+                ]
+            )
     return out
 
 
-HEADER = ["target", "loop", "offered", "achieved/s", "p50 ms", "p99 ms", "p99.9 ms",
-          "server µs CPU/call", "redis µs CPU/call", "server cores", "client cores",
-          "other cores",
-          "send lag p99 ms", "peak vs echo", "CPU/call vs echo", "errors"]
+HEADER = [
+    "target",
+    "loop",
+    "offered",
+    "achieved/s",
+    "p50 ms",
+    "p99 ms",
+    "p99.9 ms",
+    "server µs CPU/call",
+    "redis µs CPU/call",
+    "server cores",
+    "client cores",
+    "other cores",
+    "send lag p99 ms",
+    "peak vs echo",
+    "CPU/call vs echo",
+    "errors",
+]
 
 
 def summary_rows(r: dict[str, Any]) -> list[str]:
     """One Markdown row per target: peak, ratio to echo, CPU per call, latency at half peak."""
     echo = _target(r, "echo")
-    out = ["| target | peak req/s (closed loop) | vs echo | server CPU per call | "
-           "at half peak (open loop): req/s, p50 / p99 / p99.9 ms | clients; other processes; "
-           "send lag p99 |",
-           "|---|---|---|---|---|---|"]
+    out = [
+        "| target | peak req/s (closed loop) | vs echo | server CPU per call | "
+        "at half peak (open loop): req/s, p50 / p99 / p99.9 ms | clients; other processes; "
+        "send lag p99 |",
+        "|---|---|---|---|---|---|",
+    ]
     for t in r["targets"]:
         c, h = t["closed"], at_fraction(t, HALF)
         cpu = f"{c['server_cpu_us_per_call']:,.0f} µs"
@@ -122,10 +193,14 @@ def summary_rows(r: dict[str, Any]) -> list[str]:
         half = lag = ""
         if h:
             lat = h["latency"]
-            half = (f"{h['achieved_rps']:,.0f}: {lat['p50_us'] / 1e3:.1f} / "
-                    f"{lat['p99_us'] / 1e3:.1f} / {lat['p99.9_us'] / 1e3:.1f}")
-            lag = (f"{h['client_cpu_cores']:.2f} cores; {h.get('other_cpu_cores', 0.0):.2f} "
-                   f"cores; {(h.get('send_lag') or {}).get('p99_us', 0) / 1e3:.1f} ms")
+            half = (
+                f"{h['achieved_rps']:,.0f}: {lat['p50_us'] / 1e3:.1f} / "
+                f"{lat['p99_us'] / 1e3:.1f} / {lat['p99.9_us'] / 1e3:.1f}"
+            )
+            lag = (
+                f"{h['client_cpu_cores']:.2f} cores; {h.get('other_cpu_cores', 0.0):.2f} "
+                f"cores; {(h.get('send_lag') or {}).get('p99_us', 0) / 1e3:.1f} ms"
+            )
         out.append(f"| {t['name']} | {t['peak_rps']:,.0f} | {ratio} | {cpu} | {half} | {lag} |")
     return out
 
@@ -134,26 +209,38 @@ def print_summary(r: dict[str, Any]) -> None:
     table = [HEADER, *rows(r)]
     widths = [max(len(row[i]) for row in table) for i in range(len(HEADER))]
     m = r["machine"]
-    print(f"\n{machine_line(m)}; mode {r['config']['mode']}; load average "
-          f"{m['load_average_start']} -> {m.get('load_average_end')}")
+    print(
+        f"\n{machine_line(m)}; mode {r['config']['mode']}; load average "
+        f"{m['load_average_start']} -> {m.get('load_average_end')}"
+    )
     for row in table:
-        print("  ".join(c.rjust(w) if i > 1 else c.ljust(w)
-                        for i, (c, w) in enumerate(zip(row, widths, strict=True))))
+        print(
+            "  ".join(
+                c.rjust(w) if i > 1 else c.ljust(w)
+                for i, (c, w) in enumerate(zip(row, widths, strict=True))
+            )
+        )
     for store, why in r["skipped"].items():
         print(f"skipped {store}: {why}")
     if other_cores(r) > 0.1:
-        print(f"note: other processes used {other_cores(r):.2f} cores on average during the "
-              "points: contention is in these figures")
+        print(
+            f"note: other processes used {other_cores(r):.2f} cores on average during the "
+            "points: contention is in these figures"
+        )
     print()
     for g in r["goals"]:
-        print(f"{g['id']:<5} {g['what']:<58} goal {g['goal']:<16} "
-              f"measured {g['measured']:<40} {_verdict(g)}")
+        print(
+            f"{g['id']:<5} {g['what']:<58} goal {g['goal']:<16} "
+            f"measured {g['measured']:<40} {_verdict(g)}"
+        )
     print()
 
 
 def plots(r: dict[str, Any], out: Path) -> list[Path]:
-    return [_rate_plot(r, out / "grpc_latency_vs_rate.png"),
-            _percentile_plot(r, out / "grpc_percentiles.png")]
+    return [
+        _rate_plot(r, out / "grpc_latency_vs_rate.png"),
+        _percentile_plot(r, out / "grpc_percentiles.png"),
+    ]
 
 
 def write_all(r: dict[str, Any], out: Path) -> list[Path]:
@@ -163,25 +250,31 @@ def write_all(r: dict[str, Any], out: Path) -> list[Path]:
 def markdown(r: dict[str, Any]) -> str:
     m, cfg = r["machine"], r["config"]
     lines = [
-        "# gRPC benchmarks", "",
+        "# gRPC benchmarks",
+        "",
         f"`python -m benchmarks.grpc_load` ({cfg['mode']} run), {m['date_utc']}, "
         f"{machine_line(m)}, load average {m['load_average_start']} at start, "
         f"{m.get('load_average_end')} at the end. {cfg['seconds']:g} s a point; "
         f"{cfg['clients']} client processes x {cfg['connections']} connections; server "
         f"{cfg['workers']} worker(s) x {cfg['threads']} threads; {cfg['lines']}-line basket, "
-        f"{cfg['members']} demo members.", "",
-        "## Goals (DESIGN.md §8)", "",
-        "| id | what | goal | measured | met? |", "|---|---|---|---|---|",
+        f"{cfg['members']} demo members.",
+        "",
+        "## Goals (DESIGN.md §8)",
+        "",
+        "| id | what | goal | measured | met? |",
+        "|---|---|---|---|---|",
     ]
-    lines += [f"| {g['id']} | {g['what']} | {g['goal']} | {g['measured']} | {_verdict(g)} |"
-              for g in r["goals"]]
+    lines += [
+        f"| {g['id']} | {g['what']} | {g['goal']} | {g['measured']} | {_verdict(g)} |"
+        for g in r["goals"]
+    ]
     lines += ["", "## Summary", "", *summary_rows(r)]
-    lines += ["", "## Points", "", "| " + " | ".join(HEADER) + " |",
-              "|" + "---|" * len(HEADER)]
+    lines += ["", "## Points", "", "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
     lines += ["| " + " | ".join(row) + " |" for row in rows(r)]
     lines += [""] + [f"Skipped {s}: {why}" for s, why in r["skipped"].items()]
     lines += [
-        "", "- *closed*: each client keeps its calls in flight back to back; its rate is the "
+        "",
+        "- *closed*: each client keeps its calls in flight back to back; its rate is the "
         "target's peak. *open*: Poisson arrivals at a fraction of that peak; latency counts "
         "from each call's intended send time, so queueing (in the server or the client) shows.",
         "- *server µs CPU/call*: user+system CPU of the server process tree over the point, "
@@ -196,10 +289,13 @@ def markdown(r: dict[str, Any]) -> str:
         "- Histograms (log buckets, ~1% wide) for every point are in `grpc.json`.",
     ]
     if other_cores(r) > 0.1:
-        lines += ["", f"**The machine was shared**: processes outside the benchmark used "
-                      f"{other_cores(r):.2f} of its {m['usable_cores']} cores on average during "
-                      "the points (*other cores*), so rates are lower and tails longer than on "
-                      "a quiet machine."]
+        lines += [
+            "",
+            f"**The machine was shared**: processes outside the benchmark used "
+            f"{other_cores(r):.2f} of its {m['usable_cores']} cores on average during "
+            "the points (*other cores*), so rates are lower and tails longer than on "
+            "a quiet machine.",
+        ]
     for name in r.get("plots", []):
         lines += ["", f"![{name}]({name})"]
     lines += ["", "## Machine", "", "| | |", "|---|---|"]
@@ -215,20 +311,42 @@ def _rate_plot(r: dict[str, Any], path: Path) -> Path:
             continue
         color = f"C{k}"
         x = [p["offered_rps"] for p in pts]
-        ax.plot(x, [p["latency"]["p50_us"] / 1e3 for p in pts], "o-", color=color,
-                label=f"{t['name']} p50")
-        ax.plot(x, [p["latency"]["p99_us"] / 1e3 for p in pts], "s--", color=color,
-                label=f"{t['name']} p99")
+        ax.plot(
+            x,
+            [p["latency"]["p50_us"] / 1e3 for p in pts],
+            "o-",
+            color=color,
+            label=f"{t['name']} p50",
+        )
+        ax.plot(
+            x,
+            [p["latency"]["p99_us"] / 1e3 for p in pts],
+            "s--",
+            color=color,
+            label=f"{t['name']} p99",
+        )
         ax.axvline(t["peak_rps"], color=color, ls=":", lw=0.8)
     for ms, label in ((3, "S1 p99 goal"), (5, "S2 p99 goal")):
         ax.axhline(ms, color="grey", ls="-.", lw=0.8)
-        ax.annotate(label, (0, ms), xycoords=("axes fraction", "data"), fontsize=7,
-                    color="grey", xytext=(3, 2), textcoords="offset points")
+        ax.annotate(
+            label,
+            (0, ms),
+            xycoords=("axes fraction", "data"),
+            fontsize=7,
+            color="grey",
+            xytext=(3, 2),
+            textcoords="offset points",
+        )
     ax.set_xscale("log")
-    return _save(fig, ax, path, "offered rate, open loop (req/s); dotted: closed-loop peak",
-                 "latency from intended send (ms)",
-                 f"gRPC latency vs rate ({r['config']['lines']}-line basket)\n"
-                 f"{machine_line(r['machine'])}, load avg {r['machine']['load_average_start']}")
+    return _save(
+        fig,
+        ax,
+        path,
+        "offered rate, open loop (req/s); dotted: closed-loop peak",
+        "latency from intended send (ms)",
+        f"gRPC latency vs rate ({r['config']['lines']}-line basket)\n"
+        f"{machine_line(r['machine'])}, load avg {r['machine']['load_average_start']}",
+    )
 
 
 def _percentile_plot(r: dict[str, Any], path: Path) -> Path:
@@ -241,9 +359,15 @@ def _percentile_plot(r: dict[str, Any], path: Path) -> Path:
             nines = -np.log10(np.maximum(1 - q / 100, 1e-4))
             ax.plot(nines, us / 1e3, "-", label=f"{t['name']} at {p['achieved_rps']:,.0f}/s")
     ax.set_xticks(range(5), ["0", "90", "99", "99.9", "99.99"])
-    return _save(fig, ax, path, "percentile", "latency (ms)",
-                 f"Latency distribution at half of each target's peak (open loop)\n"
-                 f"{machine_line(r['machine'])}")
+    return _save(
+        fig,
+        ax,
+        path,
+        "percentile",
+        "latency (ms)",
+        f"Latency distribution at half of each target's peak (open loop)\n"
+        f"{machine_line(r['machine'])}",
+    )
 
 
 def _save(fig, ax, path: Path, xlabel: str, ylabel: str, title: str) -> Path:

@@ -65,12 +65,16 @@ class Histogram:
 
     def mean_us(self) -> float:
         n = self.total
-        return float((self.counts * bucket_value_ns(np.arange(BUCKETS))).sum() / n / 1e3) if n \
-            else 0.0
+        return (
+            float((self.counts * bucket_value_ns(np.arange(BUCKETS))).sum() / n / 1e3) if n else 0.0
+        )
 
     def summary(self, percentiles: tuple[float, ...] = (50, 90, 99, 99.9)) -> dict[str, Any]:
-        out: dict[str, Any] = {"count": self.total, "mean_us": self.mean_us(),
-                               "max_us": self.max_ns / 1e3}
+        out: dict[str, Any] = {
+            "count": self.total,
+            "mean_us": self.mean_us(),
+            "max_us": self.max_ns / 1e3,
+        }
         for q in percentiles:
             out[f"p{q:g}_us"] = self.percentile_us(q)
         return out
@@ -79,8 +83,12 @@ class Histogram:
         """Sparse form: ``{"resolution", "lowest_ns", "max_ns", "buckets": "index:count ..."}``
         (one string, so indented JSON stays short)."""
         nz = np.flatnonzero(self.counts)
-        return {"resolution": RESOLUTION, "lowest_ns": LOWEST_NS, "max_ns": self.max_ns,
-                "buckets": " ".join(f"{i}:{self.counts[i]}" for i in nz)}
+        return {
+            "resolution": RESOLUTION,
+            "lowest_ns": LOWEST_NS,
+            "max_ns": self.max_ns,
+            "buckets": " ".join(f"{i}:{self.counts[i]}" for i in nz),
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Histogram:

@@ -76,17 +76,41 @@ class Config:
 
 MODES = {
     "full": Config("full"),
-    "quick": Config("quick", k1_baskets=100, k1_rounds=5, ref_seconds=10.0, k2_baskets=20_000,
-                    k2_repeats=2, c1_repeats=1, scale_offers=(100, 1_000, 10_000),
-                    scale_lines=(1, 20, 100), scale_baskets=50, scale_rounds=4),
-    "smoke": Config("smoke", offers=50, skus=1_000, k1_baskets=10, k1_rounds=2, ref_seconds=0.5,
-                    ref_min_calls=2, k2_baskets=200, k2_repeats=1, k2_ref_baskets=20,
-                    c1_repeats=1, scale_offers=(20, 50), scale_lines=(1, 20), scale_baskets=5,
-                    scale_rounds=2),
+    "quick": Config(
+        "quick",
+        k1_baskets=100,
+        k1_rounds=5,
+        ref_seconds=10.0,
+        k2_baskets=20_000,
+        k2_repeats=2,
+        c1_repeats=1,
+        scale_offers=(100, 1_000, 10_000),
+        scale_lines=(1, 20, 100),
+        scale_baskets=50,
+        scale_rounds=4,
+    ),
+    "smoke": Config(
+        "smoke",
+        offers=50,
+        skus=1_000,
+        k1_baskets=10,
+        k1_rounds=2,
+        ref_seconds=0.5,
+        ref_min_calls=2,
+        k2_baskets=200,
+        k2_repeats=1,
+        k2_ref_baskets=20,
+        c1_repeats=1,
+        scale_offers=(20, 50),
+        scale_lines=(1, 20),
+        scale_baskets=5,
+        scale_rounds=2,
+    ),
 }
 
 
 # --- timing ----------------------------------------------------------------------------------
+
 
 def time_calls(fn: Callable[..., Any], calls: Sequence[tuple], rounds: int) -> np.ndarray:
     """Nanoseconds per call: every argument tuple ``rounds`` times, round-robin."""
@@ -102,8 +126,9 @@ def time_calls(fn: Callable[..., Any], calls: Sequence[tuple], rounds: int) -> n
     return out
 
 
-def time_budgeted(fn: Callable[..., Any], calls: Sequence[tuple], budget_s: float,
-                  min_calls: int) -> tuple[np.ndarray, list]:
+def time_budgeted(
+    fn: Callable[..., Any], calls: Sequence[tuple], budget_s: float, min_calls: int
+) -> tuple[np.ndarray, list]:
     """Call ``fn`` on ``calls`` in order until the budget is spent (at least ``min_calls``)."""
     ns: list[int] = []
     results: list = []
@@ -118,8 +143,9 @@ def time_budgeted(fn: Callable[..., Any], calls: Sequence[tuple], budget_s: floa
     return np.array(ns, dtype=np.int64), results
 
 
-def seconds(fn: Callable[[], Any], repeats: int,
-            budget_s: float = 120.0) -> tuple[list[float], Any]:
+def seconds(
+    fn: Callable[[], Any], repeats: int, budget_s: float = 120.0
+) -> tuple[list[float], Any]:
     """Wall seconds of each of up to ``repeats`` calls (fewer once ``budget_s`` is spent; at
     least one), and the last result."""
     out: list[float] = []
@@ -139,11 +165,16 @@ def latency(ns: np.ndarray, rounds: int = 1) -> dict[str, Any]:
     the baskets) shows what the figures are without a neighbour's load on a shared machine."""
     us = ns / 1e3
     by_round = np.median(us.reshape(rounds, -1), axis=1) if len(us) % rounds == 0 else [0.0]
-    return {"calls": int(len(us)), "median_us": float(np.median(us)),
-            "best_round_median_us": float(np.min(by_round)),
-            "p90_us": float(np.percentile(us, 90)), "p99_us": float(np.percentile(us, 99)),
-            "mean_us": float(us.mean()), "min_us": float(us.min()),
-            "percentiles_us": {str(q): float(np.percentile(us, q)) for q in report.PERCENTILES}}
+    return {
+        "calls": int(len(us)),
+        "median_us": float(np.median(us)),
+        "best_round_median_us": float(np.min(by_round)),
+        "p90_us": float(np.percentile(us, 90)),
+        "p99_us": float(np.percentile(us, 99)),
+        "mean_us": float(us.mean()),
+        "min_us": float(us.min()),
+        "percentiles_us": {str(q): float(np.percentile(us, q)) for q in report.PERCENTILES},
+    }
 
 
 def n_candidates(compiled: CompiledRules, lines: np.ndarray, coupons: np.ndarray) -> int:
@@ -154,9 +185,18 @@ def n_candidates(compiled: CompiledRules, lines: np.ndarray, coupons: np.ndarray
 
 def kernel_calls(compiled: CompiledRules, baskets, member) -> list[tuple]:
     """Pre-encoded ``run_kernel`` arguments, one tuple per basket."""
-    return [(compiled, encode_lines(compiled, b), encode_member(compiled, member, 0),
-             encode_context(compiled, b), encode_coupons(compiled, member, ()),
-             encode_limits(compiled, None), False) for b in baskets]
+    return [
+        (
+            compiled,
+            encode_lines(compiled, b),
+            encode_member(compiled, member, 0),
+            encode_context(compiled, b),
+            encode_coupons(compiled, member, ()),
+            encode_limits(compiled, None),
+            False,
+        )
+        for b in baskets
+    ]
 
 
 def kernel_latency(compiled: CompiledRules, baskets, member, rounds: int) -> dict[str, Any]:
@@ -170,14 +210,23 @@ def kernel_latency(compiled: CompiledRules, baskets, member, rounds: int) -> dic
 
 # --- measurements ----------------------------------------------------------------------------
 
+
 def measure_c1(cfg: Config, w) -> tuple[dict[str, Any], CompiledRules]:
     validated, compiled = seconds(lambda: compile_rules(w.rules, w.catalogue), cfg.c1_repeats)
-    unvalidated, _ = seconds(lambda: compile_rules(w.rules, w.catalogue, validate=False),
-                             cfg.c1_repeats)
+    unvalidated, _ = seconds(
+        lambda: compile_rules(w.rules, w.catalogue, validate=False), cfg.c1_repeats
+    )
     cat = w.catalogue
-    frame = pl.DataFrame({"sku": cat.sku, "category": cat.category, "brand": cat.brand,
-                          "vendor": cat.vendor, "no_discount": cat.no_discount,
-                          "no_earn": cat.no_earn})
+    frame = pl.DataFrame(
+        {
+            "sku": cat.sku,
+            "category": cat.category,
+            "brand": cat.brand,
+            "vendor": cat.vendor,
+            "no_discount": cat.no_discount,
+            "no_earn": cat.no_earn,
+        }
+    )
     with tempfile.TemporaryDirectory() as tmp:
         csv, parquet = Path(tmp, "catalogue.csv"), Path(tmp, "catalogue.parquet")
         frame.write_csv(csv)
@@ -188,10 +237,14 @@ def measure_c1(cfg: Config, w) -> tuple[dict[str, Any], CompiledRules]:
     def stat(xs: list[float]) -> dict[str, Any]:
         return {"median_s": float(np.median(xs)), "min_s": min(xs), "runs_s": xs}
 
-    return {"offers": len(w.rules.offers), "skus": len(cat),
-            "compile_validated": stat(validated), "compile_unvalidated": stat(unvalidated),
-            "load_catalogue_csv": stat(load_csv),
-            "load_catalogue_parquet": stat(load_parquet)}, compiled
+    return {
+        "offers": len(w.rules.offers),
+        "skus": len(cat),
+        "compile_validated": stat(validated),
+        "compile_unvalidated": stat(unvalidated),
+        "load_catalogue_csv": stat(load_csv),
+        "load_catalogue_parquet": stat(load_parquet),
+    }, compiled
 
 
 def measure_k1(cfg: Config, w, compiled: CompiledRules) -> dict[str, Any]:
@@ -205,26 +258,34 @@ def measure_k1(cfg: Config, w, compiled: CompiledRules) -> dict[str, Any]:
     api = latency(time_calls(price, api_calls, cfg.k1_rounds), cfg.k1_rounds)
 
     ref_calls = [(w.rules, w.catalogue, b, member) for b in baskets]
-    ref_ns, ref_results = time_budgeted(price_reference, ref_calls, cfg.ref_seconds,
-                                        cfg.ref_min_calls)
-    agree = sum(r == price(compiled, b, member) for r, b in zip(ref_results, baskets,
-                                                                 strict=False))
+    ref_ns, ref_results = time_budgeted(
+        price_reference, ref_calls, cfg.ref_seconds, cfg.ref_min_calls
+    )
+    agree = sum(r == price(compiled, b, member) for r, b in zip(ref_results, baskets, strict=False))
     ref = latency(ref_ns)
-    return {"offers": len(w.rules.offers), "skus": len(w.catalogue), "lines": cfg.lines,
-            "wallet_coupons": len(member.wallet), "distinct_baskets": len(baskets),
-            "kernel": kernel, "api": api, "reference": ref,
-            "reference_agrees": f"{agree}/{len(ref_results)}",
-            "candidates_mean": kernel["candidates_mean"],
-            "ratio_reference_to_kernel": ref["median_us"] / kernel["median_us"],
-            "ratio_reference_to_api": ref["median_us"] / api["median_us"]}
+    return {
+        "offers": len(w.rules.offers),
+        "skus": len(w.catalogue),
+        "lines": cfg.lines,
+        "wallet_coupons": len(member.wallet),
+        "distinct_baskets": len(baskets),
+        "kernel": kernel,
+        "api": api,
+        "reference": ref,
+        "reference_agrees": f"{agree}/{len(ref_results)}",
+        "candidates_mean": kernel["candidates_mean"],
+        "ratio_reference_to_kernel": ref["median_us"] / kernel["median_us"],
+        "ratio_reference_to_api": ref["median_us"] / api["median_us"],
+    }
 
 
 def reference_with_coupons(rules, catalogue, basket, member, coupons):
     return price_reference(rules, catalogue, basket, member, coupons=coupons)
 
 
-def parallel_kernel(compiled: CompiledRules, enc: EncodedBatch,
-                    rows_per_line: int = ROWS_PER_LINE) -> Callable[[], int]:
+def parallel_kernel(
+    compiled: CompiledRules, enc: EncodedBatch, rows_per_line: int = ROWS_PER_LINE
+) -> Callable[[], int]:
     """``price_many`` as ``run_batch`` calls it, on buffers allocated here: the call returned
     times the parallel kernel alone (no retries of overflowed baskets, no row compaction) and
     returns how many baskets overflowed their row slab."""
@@ -233,9 +294,21 @@ def parallel_kernel(compiled: CompiledRules, enc: EncodedBatch,
     counts = np.zeros((enc.n_baskets, L.COUNT_COLS), dtype=np.int64)
 
     def call() -> int:
-        price_many(*compiled.arrays, enc.lines, enc.line_off, enc.members, enc.ctxs,
-                   enc.coupon_off, enc.coupons, enc.limit_off, enc.limits, rows_per_line,
-                   line_out, slab, counts)
+        price_many(
+            *compiled.arrays,
+            enc.lines,
+            enc.line_off,
+            enc.members,
+            enc.ctxs,
+            enc.coupon_off,
+            enc.coupons,
+            enc.limit_off,
+            enc.limits,
+            rows_per_line,
+            line_out,
+            slab,
+            counts,
+        )
         return int(counts[:, L.N_OVERFLOW].sum())
 
     return call
@@ -258,27 +331,43 @@ def measure_k2(cfg: Config, w, compiled: CompiledRules) -> dict[str, Any]:
 
     sample = frames_to_objects(lines, baskets, min(n, cfg.k2_ref_baskets))
     ref_calls = [(w.rules, w.catalogue, b, m, c) for b, m, c in sample]
-    ref_ns, ref_results = time_budgeted(reference_with_coupons, ref_calls, cfg.ref_seconds,
-                                        cfg.ref_min_calls)
+    ref_ns, ref_results = time_budgeted(
+        reference_with_coupons, ref_calls, cfg.ref_seconds, cfg.ref_min_calls
+    )
     net = result.baskets["net_minor"].to_numpy()
     pts = result.baskets["points_earned"].to_numpy()
-    agree = sum(r.net_minor == net[b] and r.points_earned == pts[b]
-                for b, r in enumerate(ref_results))
+    agree = sum(
+        r.net_minor == net[b] and r.points_earned == pts[b] for b, r in enumerate(ref_results)
+    )
     n_ref = len(ref_ns)
     ref_bps = n_ref / (ref_ns.sum() / 1e9)
     kernel_bps, e2e_bps = n / float(np.median(kernel_s)), n / float(np.median(e2e_s))
-    return {"offers": len(w.rules.offers), "skus": len(w.catalogue), "baskets": n,
-            "lines": len(lines), "mean_lines": len(lines) / n, "build_frames_s": build_s,
-            "encode_s": encode_s[0], "parallel_kernel_s": parallel_s,
-            "parallel_kernel_baskets_per_s": n / float(np.median(parallel_s)),
-            "overflowed": overflowed, "kernel_s": kernel_s, "decode_s": decode_s[0],
-            "end_to_end_s": e2e_s, "kernel_baskets_per_s": kernel_bps,
-            "end_to_end_baskets_per_s": e2e_bps,
-            "reference": {"baskets": n_ref, "seconds": float(ref_ns.sum() / 1e9),
-                          "baskets_per_s": ref_bps, "median_us": float(np.median(ref_ns) / 1e3)},
-            "reference_agrees": f"{agree}/{n_ref}",
-            "ratio_kernel_to_reference": kernel_bps / ref_bps,
-            "ratio_end_to_end_to_reference": e2e_bps / ref_bps}
+    return {
+        "offers": len(w.rules.offers),
+        "skus": len(w.catalogue),
+        "baskets": n,
+        "lines": len(lines),
+        "mean_lines": len(lines) / n,
+        "build_frames_s": build_s,
+        "encode_s": encode_s[0],
+        "parallel_kernel_s": parallel_s,
+        "parallel_kernel_baskets_per_s": n / float(np.median(parallel_s)),
+        "overflowed": overflowed,
+        "kernel_s": kernel_s,
+        "decode_s": decode_s[0],
+        "end_to_end_s": e2e_s,
+        "kernel_baskets_per_s": kernel_bps,
+        "end_to_end_baskets_per_s": e2e_bps,
+        "reference": {
+            "baskets": n_ref,
+            "seconds": float(ref_ns.sum() / 1e9),
+            "baskets_per_s": ref_bps,
+            "median_us": float(np.median(ref_ns) / 1e3),
+        },
+        "reference_agrees": f"{agree}/{n_ref}",
+        "ratio_kernel_to_reference": kernel_bps / ref_bps,
+        "ratio_end_to_end_to_reference": e2e_bps / ref_bps,
+    }
 
 
 def measure_scaling(cfg: Config, w, compiled: CompiledRules) -> dict[str, Any]:
@@ -295,8 +384,9 @@ def measure_scaling(cfg: Config, w, compiled: CompiledRules) -> dict[str, Any]:
     by_lines = []
     member = make_member(w, WALLET_SIZE, seed=SEED_MEMBER)
     for n_lines in cfg.scale_lines:
-        baskets = make_baskets(w, cfg.scale_baskets, min(n_lines, len(w.catalogue)),
-                               seed=SEED_SCALING)
+        baskets = make_baskets(
+            w, cfg.scale_baskets, min(n_lines, len(w.catalogue)), seed=SEED_SCALING
+        )
         point = kernel_latency(compiled, baskets, member, cfg.scale_rounds)
         by_lines.append({"offers": cfg.offers, "lines": n_lines, **point})
         print(f"  scaling lines={n_lines:>4}: median {point['median_us']:.1f} us", flush=True)
@@ -305,9 +395,14 @@ def measure_scaling(cfg: Config, w, compiled: CompiledRules) -> dict[str, Any]:
 
 # --- driver ----------------------------------------------------------------------------------
 
+
 def parse_args(argv: Sequence[str] | None) -> tuple[Config, Path]:
-    p = report.suite_parser("python -m benchmarks.kernel", __doc__, "CI-sized run (1-2 min)",
-                            "tiny run for tests (seconds)")
+    p = report.suite_parser(
+        "python -m benchmarks.kernel",
+        __doc__,
+        "CI-sized run (1-2 min)",
+        "tiny run for tests (seconds)",
+    )
     p.add_argument("--offers", type=int, help="active offers (default 10,000)")
     p.add_argument("--skus", type=int, help="catalogue size (default 200,000)")
     p.add_argument("--lines", type=int, help="lines per K1 basket (default 20)")
@@ -315,8 +410,14 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Config, Path]:
     p.add_argument("--ref-seconds", type=float, help="time budget per reference measurement")
     p.add_argument("--skip-scaling", action="store_true")
     a = p.parse_args(argv)
-    given = {"offers": a.offers, "skus": a.skus, "lines": a.lines, "k2_baskets": a.baskets,
-             "ref_seconds": a.ref_seconds, "skip_scaling": a.skip_scaling}
+    given = {
+        "offers": a.offers,
+        "skus": a.skus,
+        "lines": a.lines,
+        "k2_baskets": a.baskets,
+        "ref_seconds": a.ref_seconds,
+        "skip_scaling": a.skip_scaling,
+    }
     return report.configure(MODES, a, given), a.out
 
 
@@ -342,8 +443,11 @@ def run(cfg: Config) -> dict[str, Any]:
     for name in ("k1", "k2"):
         agree, tried = results[name]["reference_agrees"].split("/")
         if agree != tried:
-            print(f"WARNING: {name}: kernel and reference disagree on "
-                  f"{int(tried) - int(agree)} of {tried} baskets", flush=True)
+            print(
+                f"WARNING: {name}: kernel and reference disagree on "
+                f"{int(tried) - int(agree)} of {tried} baskets",
+                flush=True,
+            )
     results["goals"] = report.goals(results)
     return results
 

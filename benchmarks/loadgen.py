@@ -32,9 +32,11 @@ from benchmarks import payload
 from benchmarks.histogram import Histogram
 from benchmarks.report import gc_off
 
-METHODS = {"echo": "/bench.Echo/Echo",
-           "evaluate": "/loyalty.v1.CheckoutService/Evaluate",
-           "commit": "/loyalty.v1.CheckoutService/Commit"}
+METHODS = {
+    "echo": "/bench.Echo/Echo",
+    "evaluate": "/loyalty.v1.CheckoutService/Evaluate",
+    "commit": "/loyalty.v1.CheckoutService/Commit",
+}
 WARMUP_CALLS = 20
 
 
@@ -64,8 +66,9 @@ class _Requests:
     def __init__(self, spec: Spec):
         self.spec = spec
         self.evaluate = payload.evaluate_bytes(spec.members, spec.lines)
-        self.baskets = ([payload.basket_field(b) for b in self.evaluate]
-                        if spec.kind == "commit" else [])
+        self.baskets = (
+            [payload.basket_field(b) for b in self.evaluate] if spec.kind == "commit" else []
+        )
 
     def __call__(self, k: int) -> bytes:
         s = self.spec
@@ -78,8 +81,10 @@ class _Requests:
 def _channels(spec: Spec) -> list[grpc.Channel]:
     # a local subchannel pool gives each channel its own TCP connection
     opts = [("grpc.use_local_subchannel_pool", 1)]
-    return [grpc.insecure_channel(f"127.0.0.1:{spec.port}", options=opts)
-            for _ in range(spec.connections)]
+    return [
+        grpc.insecure_channel(f"127.0.0.1:{spec.port}", options=opts)
+        for _ in range(spec.connections)
+    ]
 
 
 @dataclass
@@ -96,8 +101,9 @@ class _Outcome:
         code = exc.code() if isinstance(exc, grpc.RpcError) else None
         name = code.name if code else type(exc).__name__
         self.errors[name] += 1
-        self.details.setdefault(name, (exc.details() if isinstance(exc, grpc.RpcError)
-                                       else str(exc))[:200] or "")
+        self.details.setdefault(
+            name, (exc.details() if isinstance(exc, grpc.RpcError) else str(exc))[:200] or ""
+        )
 
 
 def _closed(spec: Spec, calls: list, requests: _Requests) -> _Outcome:
@@ -188,11 +194,21 @@ def _client(commands: mp.Queue, results: mp.Queue) -> None:
                 res = run(spec, calls, requests)
             hist = Histogram().record(np.asarray(res.lat, dtype=np.int64))
             lags = Histogram().record(np.asarray(res.lag, dtype=np.int64))
-            results.put(("done", {"client": spec.client, "ok": len(res.lat),
-                                  "errors": dict(res.errors), "error_details": res.details,
-                                  "wall_s": res.wall_s,
-                                  "cpu_s": time.process_time() - cpu0,
-                                  "histogram": hist.to_json(), "send_lag": lags.to_json()}))
+            results.put(
+                (
+                    "done",
+                    {
+                        "client": spec.client,
+                        "ok": len(res.lat),
+                        "errors": dict(res.errors),
+                        "error_details": res.details,
+                        "wall_s": res.wall_s,
+                        "cpu_s": time.process_time() - cpu0,
+                        "histogram": hist.to_json(),
+                        "send_lag": lags.to_json(),
+                    },
+                )
+            )
         except Exception as exc:  # noqa: BLE001 - reported to the parent, which raises
             results.put(("error", f"client {spec.client}: {type(exc).__name__}: {exc}"))
         finally:
@@ -207,8 +223,9 @@ class ClientPool:
         ctx = mp.get_context("spawn")
         self.results: mp.Queue = ctx.Queue()
         self.commands = [ctx.Queue() for _ in range(clients)]
-        self.procs = [ctx.Process(target=_client, args=(q, self.results), daemon=True)
-                      for q in self.commands]
+        self.procs = [
+            ctx.Process(target=_client, args=(q, self.results), daemon=True) for q in self.commands
+        ]
         for p in self.procs:
             p.start()
 
@@ -221,8 +238,10 @@ class ClientPool:
             except queue.Empty:
                 dead = [p.exitcode for p in self.procs if not p.is_alive()]
                 if dead or time.monotonic() > deadline:
-                    raise RuntimeError(f"load generator stopped (exit codes {dead}) or "
-                                       f"timed out after {timeout_s:.0f} s") from None
+                    raise RuntimeError(
+                        f"load generator stopped (exit codes {dead}) or "
+                        f"timed out after {timeout_s:.0f} s"
+                    ) from None
         if kind == "error":
             raise RuntimeError(value)
         return kind, value
@@ -268,10 +287,18 @@ def merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
         details.update(p["error_details"])
     wall = max(p["wall_s"] for p in parts)
     cpu = sum(p["cpu_s"] for p in parts)
-    return {"ok": hist.total, "errors": dict(errors), "error_details": details, "wall_s": wall,
-            "achieved_rps": hist.total / wall if wall > 0 else 0.0,
-            "client_cpu_s": cpu, "client_cpu_cores": cpu / wall if wall > 0 else 0.0,
-            "client_cpu_max_process_cores": max(p["cpu_s"] / p["wall_s"] if p["wall_s"] else 0
-                                                for p in parts),
-            "latency": hist.summary(), "histogram": hist.to_json(),
-            "send_lag": lag.summary() if lag.total else None}
+    return {
+        "ok": hist.total,
+        "errors": dict(errors),
+        "error_details": details,
+        "wall_s": wall,
+        "achieved_rps": hist.total / wall if wall > 0 else 0.0,
+        "client_cpu_s": cpu,
+        "client_cpu_cores": cpu / wall if wall > 0 else 0.0,
+        "client_cpu_max_process_cores": max(
+            p["cpu_s"] / p["wall_s"] if p["wall_s"] else 0 for p in parts
+        ),
+        "latency": hist.summary(),
+        "histogram": hist.to_json(),
+        "send_lag": lag.summary() if lag.total else None,
+    }

@@ -40,10 +40,12 @@ def member_id(k: int) -> str:
     return f"M{FIRST_MEMBER + k}"
 
 
-def evaluate_request(member: str, n_lines: int = 20,
-                     redeem_points: int = -1) -> checkout_pb2.EvaluateRequest:
-    req = checkout_pb2.EvaluateRequest(member_id=member, store_id="SH-001", channel="pos",
-                                       redeem_points=redeem_points)
+def evaluate_request(
+    member: str, n_lines: int = 20, redeem_points: int = -1
+) -> checkout_pb2.EvaluateRequest:
+    req = checkout_pb2.EvaluateRequest(
+        member_id=member, store_id="SH-001", channel="pos", redeem_points=redeem_points
+    )
     for k, (sku, qty, price) in enumerate(basket_lines(n_lines), 1):
         req.lines.add(line_id=str(k), sku=sku, quantity=qty, unit_price_minor=price)
     return req

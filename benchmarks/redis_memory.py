@@ -29,11 +29,14 @@ TIERS = ("member", "member", "member", "vip", "vip-gold")
 def profiles(n: int):
     for i in range(n):
         yield MemberProfile(
-            f"M{10_000_000 + i}", tier=TIERS[i % len(TIERS)],
+            f"M{10_000_000 + i}",
+            tier=TIERS[i % len(TIERS)],
             segments=frozenset({"skincare-heavy"}) if i % 3 == 0 else frozenset(),
-            birthday_month=1 + i % 12, birthday_day=1 + i % 28,
+            birthday_month=1 + i % 12,
+            birthday_day=1 + i % 28,
             enrolled_on=date(2020 + i % 6, 1 + i % 12, 1 + i % 28),
-            consent=Consent(marketing=i % 2 == 0, automated_decisions=i % 4 != 0))
+            consent=Consent(marketing=i % 2 == 0, automated_decisions=i % 4 != 0),
+        )
 
 
 def measure(members: int) -> dict:
@@ -50,24 +53,36 @@ def measure(members: int) -> dict:
         store.close()
         client.close()
     per_member = (after - before) / members
-    return {"members": members, "created": created, "keys": keys,
-            "used_memory_before": before, "used_memory_after": after,
-            "bytes_per_member": round(per_member, 1), "goal_bytes": 200,
-            "met": per_member <= 200, "load_seconds": round(seconds, 2),
-            "sample_document": sample.decode() if sample else None,
-            "redis_version": "see redis-server --version"}
+    return {
+        "members": members,
+        "created": created,
+        "keys": keys,
+        "used_memory_before": before,
+        "used_memory_after": after,
+        "bytes_per_member": round(per_member, 1),
+        "goal_bytes": 200,
+        "met": per_member <= 200,
+        "load_seconds": round(seconds, 2),
+        "sample_document": sample.decode() if sample else None,
+        "redis_version": "see redis-server --version",
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.redis_memory", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.redis_memory",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--members", type=int, default=1_000_000)
     p.add_argument("--quick", action="store_true", help="10,000 members (a smoke run)")
     args = p.parse_args(argv)
     result = measure(10_000 if args.quick else args.members)
-    print(f"M1: {result['bytes_per_member']} bytes per member with {result['members']:,} "
-          f"members (goal <= 200: {'met' if result['met'] else 'NOT met'}); loaded in "
-          f"{result['load_seconds']} s; e.g. {result['sample_document']}")
+    print(
+        f"M1: {result['bytes_per_member']} bytes per member with {result['members']:,} "
+        f"members (goal <= 200: {'met' if result['met'] else 'NOT met'}); loaded in "
+        f"{result['load_seconds']} s; e.g. {result['sample_document']}"
+    )
     if not args.quick:
         RESULTS.mkdir(exist_ok=True)
         (RESULTS / "redis_memory.json").write_text(json.dumps(result, indent=2) + "\n")

@@ -30,6 +30,7 @@ PERCENTILES = (1, 5, 10, 25, 50, 75, 90, 95, 99, 99.9)
 
 # --- timing ---------------------------------------------------------------------------------
 
+
 @contextmanager
 def gc_off() -> Iterator[None]:
     """No cyclic garbage collection inside: its pauses would land in the figures."""
@@ -44,6 +45,7 @@ def gc_off() -> Iterator[None]:
 
 
 # --- machine ---------------------------------------------------------------------------------
+
 
 def cpu_model() -> str:
     try:
@@ -81,8 +83,13 @@ def _version(package: str) -> str:
 
 def _git_commit() -> str:
     try:  # read-only; a dirty tree shows in kernel_source_hash instead
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, timeout=5, cwd=Path(__file__).parent).stdout.strip()
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=Path(__file__).parent,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return ""
 
@@ -96,12 +103,15 @@ def machine_info() -> dict[str, Any]:
         "date_utc": datetime.now(UTC).isoformat(timespec="seconds"),
         "cpu_model": cpu_model(),
         "cores": os.cpu_count(),
-        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+        "usable_cores": len(os.sched_getaffinity(0))
+        if hasattr(os, "sched_getaffinity")
         else os.cpu_count(),
         "numba_threads": numba.get_num_threads(),
         "platform": platform.platform(),
         "python": sys.version.split()[0],
-        "numpy": _version("numpy"), "numba": _version("numba"), "polars": _version("polars"),
+        "numpy": _version("numpy"),
+        "numba": _version("numba"),
+        "polars": _version("polars"),
         "matplotlib": _version("matplotlib"),
         "git_commit": _git_commit(),
         "kernel_source_hash": kernel_source_hash(),
@@ -115,10 +125,19 @@ def machine_line(m: dict[str, Any]) -> str:
 
 # --- goals -----------------------------------------------------------------------------------
 
-def _goal(gid: str, what: str, goal: str, measured: str, met: bool, value: float,
-          comparable: bool) -> dict[str, Any]:
-    return {"id": gid, "what": what, "goal": goal, "measured": measured, "value": value,
-            "met": bool(met), "goal_sizes": comparable}
+
+def _goal(
+    gid: str, what: str, goal: str, measured: str, met: bool, value: float, comparable: bool
+) -> dict[str, Any]:
+    return {
+        "id": gid,
+        "what": what,
+        "goal": goal,
+        "measured": measured,
+        "value": value,
+        "met": bool(met),
+        "goal_sizes": comparable,
+    }
 
 
 def goals(r: dict[str, Any]) -> list[dict[str, Any]]:
@@ -131,80 +150,166 @@ def goals(r: dict[str, Any]) -> list[dict[str, Any]]:
     med = k1["kernel"]["median_us"]
     compile_s = c1["compile_validated"]["median_s"]
     out = [
-        _goal("K1", "one 20-line basket, kernel alone (median)", "<= 20 us", f"{med:.1f} us",
-              med <= 20, med, full_size),
-        _goal("K2", "batch kernel throughput (run_batch)", ">= 1,000,000 baskets/s",
-              f"{k2['kernel_baskets_per_s']:,.0f} baskets/s",
-              k2["kernel_baskets_per_s"] >= 1e6, k2["kernel_baskets_per_s"], k2_size),
-        _goal("K2", "batch end to end (frames in, frames out)", ">= 1,000,000 baskets/s",
-              f"{k2['end_to_end_baskets_per_s']:,.0f} baskets/s",
-              k2["end_to_end_baskets_per_s"] >= 1e6, k2["end_to_end_baskets_per_s"], k2_size),
-        _goal("K2", "batch kernel vs reference evaluator", ">= 100x",
-              f"{k2['ratio_kernel_to_reference']:,.0f}x",
-              k2["ratio_kernel_to_reference"] >= 100, k2["ratio_kernel_to_reference"], k2_size),
-        _goal("K2", "batch end to end vs reference evaluator", ">= 100x",
-              f"{k2['ratio_end_to_end_to_reference']:,.0f}x",
-              k2["ratio_end_to_end_to_reference"] >= 100,
-              k2["ratio_end_to_end_to_reference"], k2_size),
-        _goal("C1", "compile 10,000 offers + 200,000 skus, validated (median)", "<= 2 s",
-              f"{compile_s:.2f} s", compile_s <= 2, compile_s, full_size),
+        _goal(
+            "K1",
+            "one 20-line basket, kernel alone (median)",
+            "<= 20 us",
+            f"{med:.1f} us",
+            med <= 20,
+            med,
+            full_size,
+        ),
+        _goal(
+            "K2",
+            "batch kernel throughput (run_batch)",
+            ">= 1,000,000 baskets/s",
+            f"{k2['kernel_baskets_per_s']:,.0f} baskets/s",
+            k2["kernel_baskets_per_s"] >= 1e6,
+            k2["kernel_baskets_per_s"],
+            k2_size,
+        ),
+        _goal(
+            "K2",
+            "batch end to end (frames in, frames out)",
+            ">= 1,000,000 baskets/s",
+            f"{k2['end_to_end_baskets_per_s']:,.0f} baskets/s",
+            k2["end_to_end_baskets_per_s"] >= 1e6,
+            k2["end_to_end_baskets_per_s"],
+            k2_size,
+        ),
+        _goal(
+            "K2",
+            "batch kernel vs reference evaluator",
+            ">= 100x",
+            f"{k2['ratio_kernel_to_reference']:,.0f}x",
+            k2["ratio_kernel_to_reference"] >= 100,
+            k2["ratio_kernel_to_reference"],
+            k2_size,
+        ),
+        _goal(
+            "K2",
+            "batch end to end vs reference evaluator",
+            ">= 100x",
+            f"{k2['ratio_end_to_end_to_reference']:,.0f}x",
+            k2["ratio_end_to_end_to_reference"] >= 100,
+            k2["ratio_end_to_end_to_reference"],
+            k2_size,
+        ),
+        _goal(
+            "C1",
+            "compile 10,000 offers + 200,000 skus, validated (median)",
+            "<= 2 s",
+            f"{compile_s:.2f} s",
+            compile_s <= 2,
+            compile_s,
+            full_size,
+        ),
     ]
     return out
 
 
 # --- printed table ---------------------------------------------------------------------------
 
+
 def rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
     """(section, measure, value) for the printed table and the Markdown details."""
     k1, k2, c1 = r["k1"], r["k2"], r["c1"]
     kern, api, ref = k1["kernel"], k1["api"], k1["reference"]
     out = [
-        ("K1", "workload", f"{k1['lines']} lines, {k1['offers']:,} offers, {k1['skus']:,} skus, "
-                            f"{k1['wallet_coupons']} wallet coupons"),
-        ("K1", "kernel alone median / p99",
-         f"{kern['median_us']:.1f} / {kern['p99_us']:.1f} us ({kern['calls']:,} calls)"),
+        (
+            "K1",
+            "workload",
+            f"{k1['lines']} lines, {k1['offers']:,} offers, {k1['skus']:,} skus, "
+            f"{k1['wallet_coupons']} wallet coupons",
+        ),
+        (
+            "K1",
+            "kernel alone median / p99",
+            f"{kern['median_us']:.1f} / {kern['p99_us']:.1f} us ({kern['calls']:,} calls)",
+        ),
         ("K1", "kernel alone, best round's median", f"{kern['best_round_median_us']:.1f} us"),
-        ("K1", "price() API median / p99",
-         f"{api['median_us']:.1f} / {api['p99_us']:.1f} us ({api['calls']:,} calls)"),
+        (
+            "K1",
+            "price() API median / p99",
+            f"{api['median_us']:.1f} / {api['p99_us']:.1f} us ({api['calls']:,} calls)",
+        ),
         ("K1", "price() API, best round's median", f"{api['best_round_median_us']:.1f} us"),
-        ("K1", "reference median / p99",
-         f"{ref['median_us']:,.0f} / {ref['p99_us']:,.0f} us ({ref['calls']:,} calls)"),
-        ("K1", "reference / kernel, reference / API",
-         f"{k1['ratio_reference_to_kernel']:,.0f}x, {k1['ratio_reference_to_api']:,.0f}x"),
+        (
+            "K1",
+            "reference median / p99",
+            f"{ref['median_us']:,.0f} / {ref['p99_us']:,.0f} us ({ref['calls']:,} calls)",
+        ),
+        (
+            "K1",
+            "reference / kernel, reference / API",
+            f"{k1['ratio_reference_to_kernel']:,.0f}x, {k1['ratio_reference_to_api']:,.0f}x",
+        ),
         ("K1", "reference agrees with kernel", k1["reference_agrees"]),
         ("K1", "candidate offers per basket (mean)", f"{k1['candidates_mean']:.1f}"),
-        ("K2", "workload", f"{k2['baskets']:,} baskets, {k2['lines']:,} lines "
-                           f"(mean {k2['mean_lines']:.2f}), {k2['offers']:,} offers"),
-        ("K2", "encode / run_batch / decode",
-         f"{k2['encode_s']:.3f} / {_median(k2['kernel_s']):.3f} / {k2['decode_s']:.3f} s"),
-        ("K2", "price_many alone (no retries) baskets/s",
-         f"{k2['parallel_kernel_baskets_per_s']:,.0f} "
-         f"({_median(k2['parallel_kernel_s']):.3f} s)"),
+        (
+            "K2",
+            "workload",
+            f"{k2['baskets']:,} baskets, {k2['lines']:,} lines "
+            f"(mean {k2['mean_lines']:.2f}), {k2['offers']:,} offers",
+        ),
+        (
+            "K2",
+            "encode / run_batch / decode",
+            f"{k2['encode_s']:.3f} / {_median(k2['kernel_s']):.3f} / {k2['decode_s']:.3f} s",
+        ),
+        (
+            "K2",
+            "price_many alone (no retries) baskets/s",
+            f"{k2['parallel_kernel_baskets_per_s']:,.0f} "
+            f"({_median(k2['parallel_kernel_s']):.3f} s)",
+        ),
         ("K2", "baskets overflowing their row slab (retried)", f"{k2['overflowed']:,}"),
         ("K2", "kernel (run_batch) baskets/s", f"{k2['kernel_baskets_per_s']:,.0f}"),
         ("K2", "end-to-end baskets/s (price_frames)", f"{k2['end_to_end_baskets_per_s']:,.0f}"),
-        ("K2", "reference baskets/s",
-         f"{k2['reference']['baskets_per_s']:,.2f} ({k2['reference']['baskets']:,} baskets)"),
-        ("K2", "kernel / reference, end-to-end / reference",
-         f"{k2['ratio_kernel_to_reference']:,.0f}x, {k2['ratio_end_to_end_to_reference']:,.0f}x"),
+        (
+            "K2",
+            "reference baskets/s",
+            f"{k2['reference']['baskets_per_s']:,.2f} ({k2['reference']['baskets']:,} baskets)",
+        ),
+        (
+            "K2",
+            "kernel / reference, end-to-end / reference",
+            f"{k2['ratio_kernel_to_reference']:,.0f}x, {k2['ratio_end_to_end_to_reference']:,.0f}x",
+        ),
         ("K2", "reference agrees with kernel", k2["reference_agrees"]),
         ("C1", "compile, validated (median)", f"{c1['compile_validated']['median_s']:.3f} s"),
-        ("C1", "compile, validate=False (median)",
-         f"{c1['compile_unvalidated']['median_s']:.3f} s"),
-        ("C1", f"load {c1['skus']:,}-row catalogue CSV / Parquet",
-         f"{c1['load_catalogue_csv']['median_s']:.3f} / "
-         f"{c1['load_catalogue_parquet']['median_s']:.3f} s"),
+        (
+            "C1",
+            "compile, validate=False (median)",
+            f"{c1['compile_unvalidated']['median_s']:.3f} s",
+        ),
+        (
+            "C1",
+            f"load {c1['skus']:,}-row catalogue CSV / Parquet",
+            f"{c1['load_catalogue_csv']['median_s']:.3f} / "
+            f"{c1['load_catalogue_parquet']['median_s']:.3f} s",
+        ),
     ]
     sc = r.get("scaling")
     if sc:
         for p in sc["by_offers"]:
-            out.append(("scaling", f"{p['offers']:,} offers, {p['lines']} lines",
-                        f"{p['median_us']:.1f} us median, {p['p99_us']:.1f} p99, "
-                        f"{p['candidates_mean']:.1f} candidates"))
+            out.append(
+                (
+                    "scaling",
+                    f"{p['offers']:,} offers, {p['lines']} lines",
+                    f"{p['median_us']:.1f} us median, {p['p99_us']:.1f} p99, "
+                    f"{p['candidates_mean']:.1f} candidates",
+                )
+            )
         for p in sc["by_lines"]:
-            out.append(("scaling", f"{p['lines']} lines, {p['offers']:,} offers",
-                        f"{p['median_us']:.1f} us median, {p['p99_us']:.1f} p99, "
-                        f"{p['candidates_mean']:.1f} candidates"))
+            out.append(
+                (
+                    "scaling",
+                    f"{p['lines']} lines, {p['offers']:,} offers",
+                    f"{p['median_us']:.1f} us median, {p['p99_us']:.1f} p99, "
+                    f"{p['candidates_mean']:.1f} candidates",
+                )
+            )
     return out
 
 
@@ -216,25 +321,32 @@ def _median(xs: list[float]) -> float:
 def print_summary(r: dict[str, Any]) -> None:
     table = rows(r)
     w0, w1 = max(len(a) for a, _, _ in table), max(len(b) for _, b, _ in table)
-    print(f"\n{machine_line(r['machine'])}; mode {r['config']['mode']}; "
-          f"load average {r['machine']['load_average_start']}")
+    print(
+        f"\n{machine_line(r['machine'])}; mode {r['config']['mode']}; "
+        f"load average {r['machine']['load_average_start']}"
+    )
     for a, b, c in table:
         print(f"{a:<{w0}}  {b:<{w1}}  {c}")
     print()
     for g in r["goals"]:
         note = "" if g["goal_sizes"] else "  (not the goal's sizes)"
-        print(f"{g['id']:<3} {g['what']:<{w1 + 20}} goal {g['goal']:<24} "
-              f"measured {g['measured']:<24} {'met' if g['met'] else 'NOT met'}{note}")
+        print(
+            f"{g['id']:<3} {g['what']:<{w1 + 20}} goal {g['goal']:<24} "
+            f"measured {g['measured']:<24} {'met' if g['met'] else 'NOT met'}{note}"
+        )
     print()
 
 
 # --- command line ---------------------------------------------------------------------------
 
-def suite_parser(prog: str, doc: str | None, quick_help: str,
-                 smoke_help: str) -> argparse.ArgumentParser:
+
+def suite_parser(
+    prog: str, doc: str | None, quick_help: str, smoke_help: str
+) -> argparse.ArgumentParser:
     """A suite's parser with the options every suite has: --quick, --smoke, --out."""
-    p = argparse.ArgumentParser(prog=prog, description=doc,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     size = p.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help=quick_help)
     size.add_argument("--smoke", action="store_true", help=smoke_help)
@@ -250,9 +362,14 @@ def configure(modes: dict[str, Any], a: argparse.Namespace, given: dict[str, Any
 
 # --- files -----------------------------------------------------------------------------------
 
-def write_outputs(r: dict[str, Any], out: Path, name: str,
-                  plot_fn: Callable[[dict[str, Any], Path], list[Path]],
-                  markdown_fn: Callable[[dict[str, Any]], str]) -> list[Path]:
+
+def write_outputs(
+    r: dict[str, Any],
+    out: Path,
+    name: str,
+    plot_fn: Callable[[dict[str, Any], Path], list[Path]],
+    markdown_fn: Callable[[dict[str, Any]], str],
+) -> list[Path]:
     """Plots, then ``<name>.json`` (every figure, plot names included) and ``<name>.md``."""
     out.mkdir(parents=True, exist_ok=True)
     paths = plot_fn(r, out)
@@ -264,8 +381,12 @@ def write_outputs(r: dict[str, Any], out: Path, name: str,
     return [js, md, *paths]
 
 
-def finish(r: dict[str, Any], out: Path, print_fn: Callable[[dict[str, Any]], None],
-           write_fn: Callable[[dict[str, Any], Path], list[Path]]) -> dict[str, Any]:
+def finish(
+    r: dict[str, Any],
+    out: Path,
+    print_fn: Callable[[dict[str, Any]], None],
+    write_fn: Callable[[dict[str, Any], Path], list[Path]],
+) -> dict[str, Any]:
     """A suite's ending: the printed summary, then its files."""
     print_fn(r)
     for path in write_fn(r, out):
@@ -280,11 +401,15 @@ def write_all(r: dict[str, Any], out: Path) -> list[Path]:
 def markdown(r: dict[str, Any]) -> str:
     m, cfg = r["machine"], r["config"]
     lines = [
-        "# Kernel benchmarks", "",
+        "# Kernel benchmarks",
+        "",
         f"`python -m benchmarks.kernel` ({cfg['mode']} run), {m['date_utc']}, "
-        f"{machine_line(m)}, load average at start {m['load_average_start']}.", "",
-        "## Goals (DESIGN.md §8)", "",
-        "| id | what | goal | measured | met? |", "|---|---|---|---|---|",
+        f"{machine_line(m)}, load average at start {m['load_average_start']}.",
+        "",
+        "## Goals (DESIGN.md §8)",
+        "",
+        "| id | what | goal | measured | met? |",
+        "|---|---|---|---|---|",
     ]
     for g in r["goals"]:
         met = "yes" if g["met"] else "**no**"
@@ -310,8 +435,12 @@ def markdown(r: dict[str, Any]) -> str:
         lines += ["", f"![{name}]({name})"]
     lines += ["", "## Machine", "", "| | |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in m.items()]
-    lines += ["", f"Warm-up (kernel compile or cache load): {r['warm_up_s']:.1f} s; "
-                  f"workload build: {r['workload_s']:.1f} s. Full figures: `kernel.json`.", ""]
+    lines += [
+        "",
+        f"Warm-up (kernel compile or cache load): {r['warm_up_s']:.1f} s; "
+        f"workload build: {r['workload_s']:.1f} s. Full figures: `kernel.json`.",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -320,14 +449,25 @@ def plots(r: dict[str, Any], out: Path) -> list[Path]:
     sc = r.get("scaling")
     if sc:
         where = machine_line(r["machine"])
-        paths.append(_scaling_plot(
-            sc["by_offers"], "offers", "active offers",
-            f"Kernel latency vs active offers ({sc['by_offers'][0]['lines']}-line basket, "
-            f"{sc['skus']:,} skus)\n{where}", out / "scaling_offers.png"))
-        paths.append(_scaling_plot(
-            sc["by_lines"], "lines", "basket lines",
-            f"Kernel latency vs basket lines ({sc['by_lines'][0]['offers']:,} offers)\n{where}",
-            out / "scaling_lines.png"))
+        paths.append(
+            _scaling_plot(
+                sc["by_offers"],
+                "offers",
+                "active offers",
+                f"Kernel latency vs active offers ({sc['by_offers'][0]['lines']}-line basket, "
+                f"{sc['skus']:,} skus)\n{where}",
+                out / "scaling_offers.png",
+            )
+        )
+        paths.append(
+            _scaling_plot(
+                sc["by_lines"],
+                "lines",
+                "basket lines",
+                f"Kernel latency vs basket lines ({sc['by_lines'][0]['offers']:,} offers)\n{where}",
+                out / "scaling_lines.png",
+            )
+        )
     return paths
 
 
@@ -345,8 +485,13 @@ def _scaling_plot(points: list[dict], key: str, xlabel: str, title: str, path: P
     ax.set_ylabel("kernel latency per basket (µs)")
     ax.grid(True, which="both", alpha=0.3)
     ax2 = ax.twinx()
-    ax2.plot(x, [p["candidates_mean"] for p in points], "^:", color="tab:green",
-             label="candidate offers (mean)")
+    ax2.plot(
+        x,
+        [p["candidates_mean"] for p in points],
+        "^:",
+        color="tab:green",
+        label="candidate offers (mean)",
+    )
     ax2.set_ylabel("candidate offers per basket")
     cands = [p["candidates_mean"] for p in points]
     if min(cands) > 0 and max(cands) > 20 * min(cands):
@@ -374,8 +519,11 @@ def _percentile_plot(r: dict[str, Any], path: Path) -> Path:
     ax.set_ylabel("latency per basket (µs)")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
-    ax.set_title(f"K1 latency percentiles: {k1['lines']}-line basket, {k1['offers']:,} offers, "
-                 f"{k1['skus']:,} skus\n{machine_line(r['machine'])}", fontsize=10)
+    ax.set_title(
+        f"K1 latency percentiles: {k1['lines']}-line basket, {k1['offers']:,} offers, "
+        f"{k1['skus']:,} skus\n{machine_line(r['machine'])}",
+        fontsize=10,
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -80,9 +80,14 @@ class EchoServer:
         ctx = mp.get_context("spawn")
         self._stop, port_q = ctx.Event(), ctx.Queue()
         port = free_port() if self.workers > 1 else 0
-        self._procs = [ctx.Process(target=echo._sync_server, daemon=True,
-                                   args=(port_q, self._stop, self.threads, port,
-                                         self.workers > 1)) for _ in range(self.workers)]
+        self._procs = [
+            ctx.Process(
+                target=echo._sync_server,
+                daemon=True,
+                args=(port_q, self._stop, self.threads, port, self.workers > 1),
+            )
+            for _ in range(self.workers)
+        ]
         for p in self._procs:
             p.start()
         ports = {port_q.get(timeout=60) for _ in self._procs}
@@ -113,8 +118,15 @@ class LoyaltyServer:
     ``store="redis"`` needs ``redis_url``; ``workers`` > 1 share the port (SO_REUSEPORT).
     """
 
-    def __init__(self, store: str, threads: int, workers: int = 1, members: int = 3000,
-                 redis_url: str | None = None, start_timeout_s: float = 180.0):
+    def __init__(
+        self,
+        store: str,
+        threads: int,
+        workers: int = 1,
+        members: int = 3000,
+        redis_url: str | None = None,
+        start_timeout_s: float = 180.0,
+    ):
         self.store, self.threads, self.workers = store, threads, workers
         self.members, self.redis_url = members, redis_url
         self.start_timeout_s = start_timeout_s
@@ -122,10 +134,25 @@ class LoyaltyServer:
         self.pids: list[int] = []
 
     def command(self, data_dir: Path) -> list[str]:
-        cmd = [sys.executable, "-m", "server.cli", "serve", "--demo", "--members",
-               str(self.members), "--port", str(self.port), "--data-dir", str(data_dir),
-               "--threads", str(self.threads), "--workers", str(self.workers),
-               "--store", self.store]
+        cmd = [
+            sys.executable,
+            "-m",
+            "server.cli",
+            "serve",
+            "--demo",
+            "--members",
+            str(self.members),
+            "--port",
+            str(self.port),
+            "--data-dir",
+            str(data_dir),
+            "--threads",
+            str(self.threads),
+            "--workers",
+            str(self.workers),
+            "--store",
+            self.store,
+        ]
         return cmd + (["--redis-url", self.redis_url] if self.redis_url else [])
 
     def __enter__(self) -> LoyaltyServer:
@@ -133,8 +160,9 @@ class LoyaltyServer:
         tmp = Path(self._tmp.name)
         self.log_path = tmp / "serve.log"
         self._log = self.log_path.open("w")
-        self.proc = subprocess.Popen(self.command(tmp / "data"), stdout=self._log,
-                                     stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            self.command(tmp / "data"), stdout=self._log, stderr=subprocess.STDOUT
+        )
         self.pids = [self.proc.pid]
         try:
             self._wait_serving()
@@ -147,11 +175,13 @@ class LoyaltyServer:
         """SERVING on each of ``connections`` new connections (each may reach another
         worker: the kernel spreads connections over processes sharing the port)."""
         for _ in range(connections):
-            with grpc.insecure_channel(f"127.0.0.1:{self.port}",
-                                       options=[("grpc.use_local_subchannel_pool", 1)]) as ch:
+            with grpc.insecure_channel(
+                f"127.0.0.1:{self.port}", options=[("grpc.use_local_subchannel_pool", 1)]
+            ) as ch:
                 try:
-                    reply = health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(),
-                                                                 timeout=1)
+                    reply = health_pb2_grpc.HealthStub(ch).Check(
+                        health_pb2.HealthCheckRequest(), timeout=1
+                    )
                 except grpc.RpcError:
                     return False
                 if reply.status != health_pb2.HealthCheckResponse.SERVING:
@@ -162,11 +192,12 @@ class LoyaltyServer:
         deadline = time.monotonic() + self.start_timeout_s
         while not self._serving(1 if self.workers == 1 else 4 * self.workers):
             if self.proc.poll() is not None:
-                raise RuntimeError(f"loyalty serve exited ({self.proc.returncode}): "
-                                   f"{self.log_path.read_text()[-2000:]}")
+                raise RuntimeError(
+                    f"loyalty serve exited ({self.proc.returncode}): "
+                    f"{self.log_path.read_text()[-2000:]}"
+                )
             if time.monotonic() > deadline:
-                raise RuntimeError(f"loyalty serve not SERVING after "
-                                   f"{self.start_timeout_s:.0f} s")
+                raise RuntimeError(f"loyalty serve not SERVING after {self.start_timeout_s:.0f} s")
             time.sleep(0.2)
 
     def __exit__(self, *exc: object) -> None:

@@ -54,8 +54,10 @@ def check_basket(basket: Basket) -> None:
         if line.quantity < 1:
             raise BasketError(f"lines[{k}].quantity", f"must be at least 1 (got {line.quantity})")
         if line.unit_price_minor < 0:
-            raise BasketError(f"lines[{k}].unit_price_minor",
-                              f"must not be negative (got {line.unit_price_minor})")
+            raise BasketError(
+                f"lines[{k}].unit_price_minor",
+                f"must not be negative (got {line.unit_price_minor})",
+            )
         if line.line_id in seen:
             raise BasketError(f"lines[{k}].line_id", f"duplicate line id {line.line_id!r}")
         seen.add(line.line_id)
@@ -101,19 +103,37 @@ def encode_member(compiled: CompiledRules, member: Member | None, redeem_points:
             seg |= 1 << bit
     if seg >= 1 << 63:
         seg -= 1 << 64
-    return np.array([1, compiled.tier_index.get(member.tier, -1), seg, member.birthday_month,
-                     member.available_points, redeem_points], dtype=np.int64)
+    return np.array(
+        [
+            1,
+            compiled.tier_index.get(member.tier, -1),
+            seg,
+            member.birthday_month,
+            member.available_points,
+            redeem_points,
+        ],
+        dtype=np.int64,
+    )
 
 
 def encode_context(compiled: CompiledRules, basket: Basket) -> np.ndarray:
     t = local_time(basket.occurred_at, compiled.timezone)
-    return np.array([compiled.store_index.get(basket.store_id, -1),
-                     compiled.channel_index.get(basket.channel, -1),
-                     t.epoch_s, t.weekday, t.hour, t.month], dtype=np.int64)
+    return np.array(
+        [
+            compiled.store_index.get(basket.store_id, -1),
+            compiled.channel_index.get(basket.channel, -1),
+            t.epoch_s,
+            t.weekday,
+            t.hour,
+            t.month,
+        ],
+        dtype=np.int64,
+    )
 
 
-def encode_coupons(compiled: CompiledRules, member: Member | None,
-                   coupons: Sequence[str]) -> np.ndarray:
+def encode_coupons(
+    compiled: CompiledRules, member: Member | None, coupons: Sequence[str]
+) -> np.ndarray:
     """int64[k, 2] (offer, remaining uses): wallet coupons, then one use per presented code."""
     rows = []
     index = compiled.offer_index
@@ -123,13 +143,20 @@ def encode_coupons(compiled: CompiledRules, member: Member | None,
     return np.array(rows, dtype=np.int64).reshape(-1, 2)
 
 
-def encode_limits(compiled: CompiledRules,
-                  limits: Mapping[str, RemainingLimits] | None) -> np.ndarray:
+def encode_limits(
+    compiled: CompiledRules, limits: Mapping[str, RemainingLimits] | None
+) -> np.ndarray:
     rows = []
     for o, lim in (limits or {}).items():
         if o in compiled.offer_index:
-            rows.append((compiled.offer_index[o], _tracked(lim.member_uses),
-                         _tracked(lim.total_uses), _tracked(lim.budget_minor)))
+            rows.append(
+                (
+                    compiled.offer_index[o],
+                    _tracked(lim.member_uses),
+                    _tracked(lim.total_uses),
+                    _tracked(lim.budget_minor),
+                )
+            )
     return np.array(rows, dtype=np.int64).reshape(-1, 4)
 
 
@@ -144,15 +171,24 @@ def _buffers(n_lines: int, n_rows: int) -> tuple[np.ndarray, np.ndarray, np.ndar
     """Per-thread output buffers, grown on demand and reused across calls."""
     ws = getattr(_workspace, "bufs", None)
     if ws is None or ws[0].shape[1] < n_lines or ws[1].shape[0] < n_rows:
-        ws = (np.empty((L.LINE_OUT_COLS, max(n_lines, 64)), dtype=np.int64),
-              np.empty((max(n_rows, 1024), L.ROW_COLS), dtype=np.int64),
-              np.zeros(L.COUNT_COLS, dtype=np.int64))
+        ws = (
+            np.empty((L.LINE_OUT_COLS, max(n_lines, 64)), dtype=np.int64),
+            np.empty((max(n_rows, 1024), L.ROW_COLS), dtype=np.int64),
+            np.zeros(L.COUNT_COLS, dtype=np.int64),
+        )
         _workspace.bufs = ws
     return ws
 
 
-def run_kernel(compiled: CompiledRules, lines: np.ndarray, member: np.ndarray, ctx: np.ndarray,
-               coupons: np.ndarray, limits: np.ndarray, explain: bool):
+def run_kernel(
+    compiled: CompiledRules,
+    lines: np.ndarray,
+    member: np.ndarray,
+    ctx: np.ndarray,
+    coupons: np.ndarray,
+    limits: np.ndarray,
+    explain: bool,
+):
     """Call ``price_one``, growing the row table until everything fits.
 
     Returns views (line outputs int64[3, n], rows int64[k, ROW_COLS], counts) into per-thread
@@ -163,17 +199,24 @@ def run_kernel(compiled: CompiledRules, lines: np.ndarray, member: np.ndarray, c
     while True:
         line_out, rows, counts = _buffers(n, n_rows)
         line_view = line_out[:, :n]
-        price_one(*compiled.arrays, lines, member, ctx, coupons, limits, explain,
-                  line_view, rows, counts)
+        price_one(
+            *compiled.arrays, lines, member, ctx, coupons, limits, explain, line_view, rows, counts
+        )
         if not counts[L.N_OVERFLOW]:
-            return line_view, rows[:counts[L.N_ROWS]], counts
+            return line_view, rows[: counts[L.N_ROWS]], counts
         n_rows = rows.shape[0] * 4
 
 
-def price(compiled: CompiledRules, basket: Basket, member: Member | None = None, *,
-          coupons: Sequence[str] = (), redeem_points: int = 0,
-          limits: Mapping[str, RemainingLimits] | None = None,
-          explain: bool = False) -> PricingResult:
+def price(
+    compiled: CompiledRules,
+    basket: Basket,
+    member: Member | None = None,
+    *,
+    coupons: Sequence[str] = (),
+    redeem_points: int = 0,
+    limits: Mapping[str, RemainingLimits] | None = None,
+    explain: bool = False,
+) -> PricingResult:
     """Price one basket with the compiled kernel.
 
     Parameters
@@ -195,14 +238,24 @@ def price(compiled: CompiledRules, basket: Basket, member: Member | None = None,
     """
     check_basket(basket)
     line_out, rows, counts = run_kernel(
-        compiled, encode_lines(compiled, basket), encode_member(compiled, member, redeem_points),
-        encode_context(compiled, basket), encode_coupons(compiled, member, coupons),
-        encode_limits(compiled, limits), explain)
+        compiled,
+        encode_lines(compiled, basket),
+        encode_member(compiled, member, redeem_points),
+        encode_context(compiled, basket),
+        encode_coupons(compiled, member, coupons),
+        encode_limits(compiled, limits),
+        explain,
+    )
     return decode(compiled, basket, line_out, rows, counts)
 
 
-def decode(compiled: CompiledRules, basket: Basket, line_out: np.ndarray, rows: np.ndarray,
-           counts: np.ndarray) -> PricingResult:
+def decode(
+    compiled: CompiledRules,
+    basket: Basket,
+    line_out: np.ndarray,
+    rows: np.ndarray,
+    counts: np.ndarray,
+) -> PricingResult:
     """Kernel outputs -> PricingResult (docs/pricing.md §8 order).
 
     One pass over the rows as Python lists: checkout baskets are small, and numpy calls on
@@ -232,22 +285,38 @@ def decode(compiled: CompiledRules, basket: Basket, line_out: np.ndarray, rows: 
             explanations.append((a, Explanation(ids[b], Reason(c), d, ids[e] if e >= 0 else "")))
     points = tuple(
         PointsComponent(ids[o] if o >= 0 else "", _component_kind(kinds, o), pts, tuple(att))
-        for o, pts, att in components)
+        for o, pts, att in components
+    )
     explanations.sort(key=lambda pe: pe[0])  # evaluation order; the sort is stable
     net_l, tender_l, pts_l = line_out.tolist()
     lines = tuple(
-        LineResult(line.line_id, line.quantity * line.unit_price_minor, net_l[i],
-                   tuple(per_line[i]), tender_l[i], pts_l[i])
-        for i, line in enumerate(basket.lines))
+        LineResult(
+            line.line_id,
+            line.quantity * line.unit_price_minor,
+            net_l[i],
+            tuple(per_line[i]),
+            tender_l[i],
+            pts_l[i],
+        )
+        for i, line in enumerate(basket.lines)
+    )
     gross = sum(x.gross_minor for x in lines)
     net_total = sum(net_l)
     tender_minor = sum(tender_l)
     return PricingResult(
-        lines=lines, gross_minor=gross, discount_minor=gross - net_total, net_minor=net_total,
-        points_redeemed=int(counts[L.N_TENDER_POINTS]), points_tender_minor=tender_minor,
-        payable_minor=net_total - tender_minor, points_earned=sum(pts_l),
-        tender=Tender(int(counts[L.N_TENDER_CODE])), points=points, offers=tuple(offers),
-        explanations=tuple(e for _, e in explanations))
+        lines=lines,
+        gross_minor=gross,
+        discount_minor=gross - net_total,
+        net_minor=net_total,
+        points_redeemed=int(counts[L.N_TENDER_POINTS]),
+        points_tender_minor=tender_minor,
+        payable_minor=net_total - tender_minor,
+        points_earned=sum(pts_l),
+        tender=Tender(int(counts[L.N_TENDER_CODE])),
+        points=points,
+        offers=tuple(offers),
+        explanations=tuple(e for _, e in explanations),
+    )
 
 
 def _component_kind(kinds: tuple[int, ...], o: int) -> str:

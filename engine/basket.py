@@ -54,10 +54,31 @@ def resolve_lines(basket: Basket, catalogue: Catalogue) -> tuple[ResolvedLine, .
     for line in basket.lines:
         row = catalogue.get(line.sku)
         if row is None:
-            out.append(ResolvedLine(line.line_id, line.sku, line.quantity, line.unit_price_minor,
-                                    line.category, line.brand, line.vendor, False, False))
+            out.append(
+                ResolvedLine(
+                    line.line_id,
+                    line.sku,
+                    line.quantity,
+                    line.unit_price_minor,
+                    line.category,
+                    line.brand,
+                    line.vendor,
+                    False,
+                    False,
+                )
+            )
         else:
-            out.append(ResolvedLine(line.line_id, line.sku, line.quantity, line.unit_price_minor,
-                                    line.category or row.category, line.brand or row.brand,
-                                    line.vendor or row.vendor, row.no_discount, row.no_earn))
+            out.append(
+                ResolvedLine(
+                    line.line_id,
+                    line.sku,
+                    line.quantity,
+                    line.unit_price_minor,
+                    line.category or row.category,
+                    line.brand or row.brand,
+                    line.vendor or row.vendor,
+                    row.no_discount,
+                    row.no_earn,
+                )
+            )
     return tuple(out)

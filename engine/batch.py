@@ -75,12 +75,14 @@ def _csr(parts: list[np.ndarray], width: int) -> tuple[np.ndarray, np.ndarray]:
     return off, data.reshape(-1, width).astype(np.int64)
 
 
-def encode_batch(compiled: CompiledRules, baskets: Sequence[Basket],
-                 members: Sequence[Member | None] | None = None,
-                 coupons: Sequence[Sequence[str]] | None = None,
-                 redeem_points: Sequence[int] | None = None,
-                 limits: Sequence[Mapping[str, RemainingLimits] | None] | None = None,
-                 ) -> EncodedBatch:
+def encode_batch(
+    compiled: CompiledRules,
+    baskets: Sequence[Basket],
+    members: Sequence[Member | None] | None = None,
+    coupons: Sequence[Sequence[str]] | None = None,
+    redeem_points: Sequence[int] | None = None,
+    limits: Sequence[Mapping[str, RemainingLimits] | None] | None = None,
+) -> EncodedBatch:
     """Encode ``baskets`` (and per-basket members, coupons, redemptions, limits)."""
     n = len(baskets)
     members = members if members is not None else [None] * n
@@ -90,20 +92,25 @@ def encode_batch(compiled: CompiledRules, baskets: Sequence[Basket],
     for b in baskets:
         check_basket(b)
     line_off, lines = _csr([encode_lines(compiled, b) for b in baskets], L.LINE_COLS)
-    coupon_off, coupon_rows = _csr([encode_coupons(compiled, m, c)
-                                    for m, c in zip(members, coupons, strict=True)], 2)
+    coupon_off, coupon_rows = _csr(
+        [encode_coupons(compiled, m, c) for m, c in zip(members, coupons, strict=True)], 2
+    )
     limit_off, limit_rows = _csr([encode_limits(compiled, x) for x in limits], 4)
-    member_rows = np.array([encode_member(compiled, m, r)
-                            for m, r in zip(members, redeem_points, strict=True)],
-                           dtype=np.int64).reshape(-1, L.MEMBER_COLS)
-    ctx_rows = np.array([encode_context(compiled, b) for b in baskets],
-                        dtype=np.int64).reshape(-1, L.CTX_COLS)
-    return EncodedBatch(lines, line_off, member_rows, ctx_rows, coupon_off, coupon_rows,
-                        limit_off, limit_rows)
+    member_rows = np.array(
+        [encode_member(compiled, m, r) for m, r in zip(members, redeem_points, strict=True)],
+        dtype=np.int64,
+    ).reshape(-1, L.MEMBER_COLS)
+    ctx_rows = np.array([encode_context(compiled, b) for b in baskets], dtype=np.int64).reshape(
+        -1, L.CTX_COLS
+    )
+    return EncodedBatch(
+        lines, line_off, member_rows, ctx_rows, coupon_off, coupon_rows, limit_off, limit_rows
+    )
 
 
-def run_batch(compiled: CompiledRules, enc: EncodedBatch,
-              rows_per_line: int = ROWS_PER_LINE) -> BatchOutput:
+def run_batch(
+    compiled: CompiledRules, enc: EncodedBatch, rows_per_line: int = ROWS_PER_LINE
+) -> BatchOutput:
     """Run the parallel kernel over chunks of baskets; baskets whose slab overflowed are
     priced again alone.
 
@@ -130,20 +137,38 @@ def run_batch(compiled: CompiledRules, enc: EncodedBatch,
     return BatchOutput(line_out, rows, row_off, counts, enc.line_off, tuple(retried))
 
 
-def _run_chunk(compiled: CompiledRules, enc: EncodedBatch, b0: int, b1: int, rpl: int,
-               line_out: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, list[int]]:
+def _run_chunk(
+    compiled: CompiledRules,
+    enc: EncodedBatch,
+    b0: int,
+    b1: int,
+    rpl: int,
+    line_out: np.ndarray,
+    counts: np.ndarray,
+) -> tuple[np.ndarray, list[int]]:
     """Baskets ``b0:b1``: fills their line outputs and counts; returns their rows in order."""
     lo, hi = int(enc.line_off[b0]), int(enc.line_off[b1])
     c0, c1 = int(enc.coupon_off[b0]), int(enc.coupon_off[b1])
     m0, m1 = int(enc.limit_off[b0]), int(enc.limit_off[b1])
-    line_off = enc.line_off[b0:b1 + 1] - lo
+    line_off = enc.line_off[b0 : b1 + 1] - lo
     chunk_out = np.empty((L.LINE_OUT_COLS, hi - lo), dtype=np.int64)
     slab = np.empty(((hi - lo) * rpl, L.ROW_COLS), dtype=np.int64)
     chunk_counts = np.zeros((b1 - b0, L.COUNT_COLS), dtype=np.int64)
-    price_many(*compiled.arrays, enc.lines[lo:hi], line_off, enc.members[b0:b1],
-               enc.ctxs[b0:b1], enc.coupon_off[b0:b1 + 1] - c0, enc.coupons[c0:c1],
-               enc.limit_off[b0:b1 + 1] - m0, enc.limits[m0:m1], rpl, chunk_out, slab,
-               chunk_counts)
+    price_many(
+        *compiled.arrays,
+        enc.lines[lo:hi],
+        line_off,
+        enc.members[b0:b1],
+        enc.ctxs[b0:b1],
+        enc.coupon_off[b0 : b1 + 1] - c0,
+        enc.coupons[c0:c1],
+        enc.limit_off[b0 : b1 + 1] - m0,
+        enc.limits[m0:m1],
+        rpl,
+        chunk_out,
+        slab,
+        chunk_counts,
+    )
     # each basket's valid rows are the first counts[N_ROWS] rows of its slab
     n_rows = chunk_counts[:, L.N_ROWS].copy()
     over = np.nonzero(chunk_counts[:, L.N_OVERFLOW])[0]
@@ -157,12 +182,17 @@ def _run_chunk(compiled: CompiledRules, enc: EncodedBatch, b0: int, b1: int, rpl
             b = b0 + k
             blo, bhi = int(enc.line_off[b]), int(enc.line_off[b + 1])
             lv, rows_b, counts_b = run_kernel(
-                compiled, enc.lines[blo:bhi], enc.members[b], enc.ctxs[b],
-                enc.coupons[enc.coupon_off[b]:enc.coupon_off[b + 1]],
-                enc.limits[enc.limit_off[b]:enc.limit_off[b + 1]], False)
-            chunk_out[:, blo - lo:bhi - lo] = lv
+                compiled,
+                enc.lines[blo:bhi],
+                enc.members[b],
+                enc.ctxs[b],
+                enc.coupons[enc.coupon_off[b] : enc.coupon_off[b + 1]],
+                enc.limits[enc.limit_off[b] : enc.limit_off[b + 1]],
+                False,
+            )
+            chunk_out[:, blo - lo : bhi - lo] = lv
             chunk_counts[k] = counts_b
-            pieces += [rows[pos:before[k]], rows_b.copy()]
+            pieces += [rows[pos : before[k]], rows_b.copy()]
             pos = int(before[k])
         pieces.append(rows[pos:])
         rows = np.concatenate(pieces)
@@ -171,18 +201,31 @@ def _run_chunk(compiled: CompiledRules, enc: EncodedBatch, b0: int, b1: int, rpl
     return rows, [b0 + k for k in over.tolist()]
 
 
-def price_batch(compiled: CompiledRules, baskets: Sequence[Basket],
-                members: Sequence[Member | None] | None = None,
-                coupons: Sequence[Sequence[str]] | None = None,
-                redeem_points: Sequence[int] | None = None,
-                limits: Sequence[Mapping[str, RemainingLimits] | None] | None = None,
-                rows_per_line: int = ROWS_PER_LINE) -> list[PricingResult]:
+def price_batch(
+    compiled: CompiledRules,
+    baskets: Sequence[Basket],
+    members: Sequence[Member | None] | None = None,
+    coupons: Sequence[Sequence[str]] | None = None,
+    redeem_points: Sequence[int] | None = None,
+    limits: Sequence[Mapping[str, RemainingLimits] | None] | None = None,
+    rows_per_line: int = ROWS_PER_LINE,
+) -> list[PricingResult]:
     """Price every basket with the parallel kernel; same results as ``engine.price`` each."""
-    out = run_batch(compiled, encode_batch(compiled, baskets, members, coupons, redeem_points,
-                                           limits), rows_per_line)
+    out = run_batch(
+        compiled,
+        encode_batch(compiled, baskets, members, coupons, redeem_points, limits),
+        rows_per_line,
+    )
     results = []
     for b, basket in enumerate(baskets):
         lo, hi = out.line_off[b], out.line_off[b + 1]
-        results.append(decode(compiled, basket, out.line_out[:, lo:hi],
-                              out.rows[out.row_off[b]:out.row_off[b + 1]], out.counts[b]))
+        results.append(
+            decode(
+                compiled,
+                basket,
+                out.line_out[:, lo:hi],
+                out.rows[out.row_off[b] : out.row_off[b + 1]],
+                out.counts[b],
+            )
+        )
     return results

@@ -47,8 +47,13 @@ class Catalogue:
         i = self.index.get(sku)
         if i is None:
             return None
-        return CatalogueRow(self.category[i], self.brand[i], self.vendor[i],
-                            bool(self.no_discount[i]), bool(self.no_earn[i]))
+        return CatalogueRow(
+            self.category[i],
+            self.brand[i],
+            self.vendor[i],
+            bool(self.no_discount[i]),
+            bool(self.no_earn[i]),
+        )
 
     @classmethod
     def empty(cls) -> Catalogue:
@@ -56,8 +61,9 @@ class Catalogue:
 
     @classmethod
     def from_rows(cls, rows: list[dict]) -> Catalogue:
-        return cls.from_frame(pl.DataFrame(rows) if rows else
-                              pl.DataFrame({"sku": pl.Series([], dtype=pl.String)}))
+        return cls.from_frame(
+            pl.DataFrame(rows) if rows else pl.DataFrame({"sku": pl.Series([], dtype=pl.String)})
+        )
 
     @classmethod
     def from_frame(cls, df: pl.DataFrame) -> Catalogue:
@@ -81,8 +87,7 @@ class Catalogue:
         df = df.select(exprs)
         empty = df.filter(pl.col("sku") == "")
         if len(empty):
-            raise CatalogueError("catalogue: 'sku' must not be empty "
-                                 f"({len(empty)} row(s))")
+            raise CatalogueError(f"catalogue: 'sku' must not be empty ({len(empty)} row(s))")
         dup = df.group_by("sku").len().filter(pl.col("len") > 1)
         if len(dup):
             raise CatalogueError(f"catalogue: duplicate sku {dup['sku'][0]!r}")

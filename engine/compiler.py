@@ -83,8 +83,9 @@ def _mask(bits: list[int]) -> int:
     return m - (1 << 64) if m >= 1 << 63 else m  # as a signed int64
 
 
-def compile_rules(rules: rules_pb2.RuleSet, catalogue: Catalogue | None = None,
-                  *, validate: bool = True) -> CompiledRules:
+def compile_rules(
+    rules: rules_pb2.RuleSet, catalogue: Catalogue | None = None, *, validate: bool = True
+) -> CompiledRules:
     """Compile ``rules`` against ``catalogue``.
 
     Parameters
@@ -111,8 +112,10 @@ def compile_rules(rules: rules_pb2.RuleSet, catalogue: Catalogue | None = None,
         sku_attr[:, 0] = [cats.add(c) if c else -1 for c in catalogue.category]
         sku_attr[:, 1] = [brands.add(b) if b else -1 for b in catalogue.brand]
         sku_attr[:, 2] = [vendors.add(v) if v else -1 for v in catalogue.vendor]
-        sku_attr[:, 3] = (catalogue.no_discount.astype(np.int64) * L.FLAG_NO_DISCOUNT
-                          + catalogue.no_earn.astype(np.int64) * L.FLAG_NO_EARN)
+        sku_attr[:, 3] = (
+            catalogue.no_discount.astype(np.int64) * L.FLAG_NO_DISCOUNT
+            + catalogue.no_earn.astype(np.int64) * L.FLAG_NO_EARN
+        )
 
     tiers = {t.id: i for i, t in enumerate(rules.tiers)}
     segment_bit = {s.id: i for i, s in enumerate(rules.segments)}
@@ -130,8 +133,13 @@ def compile_rules(rules: rules_pb2.RuleSet, catalogue: Catalogue | None = None,
 
     def add_set(ps: rules_pb2.ProductSet) -> int:
         row = [int(ps.all)]
-        for names, interner in ((ps.skus, skus), (ps.categories, cats), (ps.brands, brands),
-                                (ps.vendors, vendors), (ps.exclude_skus, skus)):
+        for names, interner in (
+            (ps.skus, skus),
+            (ps.categories, cats),
+            (ps.brands, brands),
+            (ps.vendors, vendors),
+            (ps.exclude_skus, skus),
+        ):
             vals = sorted({interner.add(x) for x in names})
             row += [len(set_vals), len(vals)]
             set_vals.extend(vals)
@@ -151,8 +159,13 @@ def compile_rules(rules: rules_pb2.RuleSet, catalogue: Catalogue | None = None,
         t[L.O_PER_TX] = offer.limits.per_transaction
         t[L.O_MAX_DISCOUNT] = offer.limits.max_discount_minor
         t[L.O_SCOPE] = add_set(offer.scope)
-        t[L.O_NEEDS_MEMBER] = int(c.member_required or bool(c.tiers) or bool(c.segments)
-                                  or c.birthday_month or kind >= Kind.POINTS_MULTIPLIER)
+        t[L.O_NEEDS_MEMBER] = int(
+            c.member_required
+            or bool(c.tiers)
+            or bool(c.segments)
+            or c.birthday_month
+            or kind >= Kind.POINTS_MULTIPLIER
+        )
         t[L.O_BIRTHDAY] = int(c.birthday_month)
         t[L.O_MIN_BASKET] = c.min_basket_minor
         t[L.O_MIN_QTY] = c.min_qty
@@ -176,14 +189,21 @@ def compile_rules(rules: rules_pb2.RuleSet, catalogue: Catalogue | None = None,
     set_arr = np.array(sets, dtype=np.int64).reshape(-1, L.SET_COLS)
     vals = np.array(set_vals, dtype=np.int64)
     inv_base = np.cumsum([0, len(skus), len(cats), len(brands)], dtype=np.int64)
-    inv_off, inv_pos, all_pos = _inverted_index(table, set_arr, vals, inv_base,
-                                                int(inv_base[-1]) + len(vendors))
+    inv_off, inv_pos, all_pos = _inverted_index(
+        table, set_arr, vals, inv_base, int(inv_base[-1]) + len(vendors)
+    )
 
     prog = np.zeros(L.PROGRAMME_COLS, dtype=np.int64)
     if rules.HasField("points"):
         p = rules.points
-        prog[:] = (1, p.point_value_minor, p.earn_per_amount_minor, p.min_redeem_points,
-                   p.redeem_step_points, p.max_redeem_share_bps)
+        prog[:] = (
+            1,
+            p.point_value_minor,
+            p.earn_per_amount_minor,
+            p.min_redeem_points,
+            p.redeem_step_points,
+            p.max_redeem_share_bps,
+        )
 
     arrays = RuleArrays(
         offer=table,
@@ -201,11 +221,21 @@ def compile_rules(rules: rules_pb2.RuleSet, catalogue: Catalogue | None = None,
         programme=prog,
     )
     return CompiledRules(
-        arrays=arrays, rules=rules, catalogue=catalogue, timezone=rules.timezone or "UTC",
-        offer_ids=tuple(x.id for x in offers), offer_index={x.id: i for i, x in enumerate(offers)},
-        funder_ids=tuple(funders), sku_index=dict(skus), category_index=dict(cats),
-        brand_index=dict(brands), vendor_index=dict(vendors), tier_index=tiers,
-        segment_bit=segment_bit, channel_index=dict(channels), store_index=dict(stores),
+        arrays=arrays,
+        rules=rules,
+        catalogue=catalogue,
+        timezone=rules.timezone or "UTC",
+        offer_ids=tuple(x.id for x in offers),
+        offer_index={x.id: i for i, x in enumerate(offers)},
+        funder_ids=tuple(funders),
+        sku_index=dict(skus),
+        category_index=dict(cats),
+        brand_index=dict(brands),
+        vendor_index=dict(vendors),
+        tier_index=tiers,
+        segment_bit=segment_bit,
+        channel_index=dict(channels),
+        store_index=dict(stores),
         sku_attr=sku_attr,
         offer_funder=tuple(tuple(funders)[f] for f in table[:, L.O_FUNDER].tolist()),
         offer_kind=tuple(table[:, L.O_KIND].tolist()),
@@ -260,8 +290,9 @@ def _evaluation_order(offers: list, table: np.ndarray) -> np.ndarray:
     return np.array(sorted(range(len(offers)), key=sort_key), dtype=np.int64)
 
 
-def _inverted_index(table: np.ndarray, sets: np.ndarray, vals: np.ndarray, inv_base: np.ndarray,
-                    n_keys: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _inverted_index(
+    table: np.ndarray, sets: np.ndarray, vals: np.ndarray, inv_base: np.ndarray, n_keys: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """CSR map from every sku/category/brand/vendor key to the offers whose scope lists it.
 
     Offers are stored as their evaluation positions, so finding a basket's candidates in
@@ -271,13 +302,17 @@ def _inverted_index(table: np.ndarray, sets: np.ndarray, vals: np.ndarray, inv_b
     owners: list[np.ndarray] = []
     scope = table[:, L.O_SCOPE]
     pos = table[:, L.O_ORDER_POS]
-    for kind, (off_col, len_col) in enumerate(((L.S_SKU_OFF, L.S_SKU_LEN),
-                                               (L.S_CAT_OFF, L.S_CAT_LEN),
-                                               (L.S_BRAND_OFF, L.S_BRAND_LEN),
-                                               (L.S_VENDOR_OFF, L.S_VENDOR_LEN))):
+    for kind, (off_col, len_col) in enumerate(
+        (
+            (L.S_SKU_OFF, L.S_SKU_LEN),
+            (L.S_CAT_OFF, L.S_CAT_LEN),
+            (L.S_BRAND_OFF, L.S_BRAND_LEN),
+            (L.S_VENDOR_OFF, L.S_VENDOR_LEN),
+        )
+    ):
         offs, lens = sets[scope, off_col], sets[scope, len_col]
         for o in np.nonzero(lens)[0]:
-            keys.append(vals[offs[o]:offs[o] + lens[o]] + inv_base[kind])
+            keys.append(vals[offs[o] : offs[o] + lens[o]] + inv_base[kind])
             owners.append(np.full(lens[o], pos[o], dtype=np.int64))
     if keys:
         k = np.concatenate(keys)

@@ -20,8 +20,17 @@ import numba
 NJIT_FLAGS = {"cache": True, "nogil": True, "fastmath": False, "error_model": "numpy"}
 
 _HERE = Path(__file__).resolve().parent
-KERNEL_SOURCES = ("config.py", "constants.py", "layout.py", "compiler.py", "kernel.py",
-                  "kernel_checks.py", "kernel_points.py", "kernel_util.py", "kernel_rewards.py")
+KERNEL_SOURCES = (
+    "config.py",
+    "constants.py",
+    "layout.py",
+    "compiler.py",
+    "kernel.py",
+    "kernel_checks.py",
+    "kernel_points.py",
+    "kernel_util.py",
+    "kernel_rewards.py",
+)
 
 
 def kernel_source_hash() -> str:
@@ -34,9 +43,13 @@ def kernel_source_hash() -> str:
 def cache_dir() -> Path:
     """``$LOYALTY_NUMBA_CACHE_DIR`` or ``$NUMBA_CACHE_DIR`` or ``~/.cache/loyalty-engine``,
     then one sub-directory per version of the kernel sources."""
-    root = (os.environ.get("LOYALTY_NUMBA_CACHE_DIR") or os.environ.get("NUMBA_CACHE_DIR")
-            or os.path.join(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache",
-                            "loyalty-engine"))
+    root = (
+        os.environ.get("LOYALTY_NUMBA_CACHE_DIR")
+        or os.environ.get("NUMBA_CACHE_DIR")
+        or os.path.join(
+            os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache", "loyalty-engine"
+        )
+    )
     return Path(root) / f"numba-{kernel_source_hash()}"
 
 

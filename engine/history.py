@@ -30,24 +30,58 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import polars as pl
 
-DISCOUNT_STRUCT = pl.Struct({"offer_id": pl.String, "funder_id": pl.String,
-                             "amount_minor": pl.Int64, "funded_minor": pl.Int64})
+DISCOUNT_STRUCT = pl.Struct(
+    {
+        "offer_id": pl.String,
+        "funder_id": pl.String,
+        "amount_minor": pl.Int64,
+        "funded_minor": pl.Int64,
+    }
+)
 HISTORY_SCHEMA: dict[str, pl.DataType] = {
-    "seq": pl.Int64(), "kind": pl.String(), "entry_id": pl.String(),
-    "transaction_id": pl.String(), "member_id": pl.String(), "at": pl.Datetime("us", "UTC"),
-    "store_id": pl.String(), "channel": pl.String(), "tier": pl.String(),
-    "segments": pl.List(pl.String()), "birthday_month": pl.Int64(), "line_no": pl.Int64(),
-    "line_id": pl.String(), "sku": pl.String(), "category": pl.String(), "brand": pl.String(),
-    "vendor": pl.String(), "quantity": pl.Int64(), "gross_minor": pl.Int64(),
-    "net_minor": pl.Int64(), "tender_minor": pl.Int64(), "discount_minor": pl.Int64(),
-    "funded_minor": pl.Int64(), "points_earned": pl.Int64(), "points_redeemed": pl.Int64(),
+    "seq": pl.Int64(),
+    "kind": pl.String(),
+    "entry_id": pl.String(),
+    "transaction_id": pl.String(),
+    "member_id": pl.String(),
+    "at": pl.Datetime("us", "UTC"),
+    "store_id": pl.String(),
+    "channel": pl.String(),
+    "tier": pl.String(),
+    "segments": pl.List(pl.String()),
+    "birthday_month": pl.Int64(),
+    "line_no": pl.Int64(),
+    "line_id": pl.String(),
+    "sku": pl.String(),
+    "category": pl.String(),
+    "brand": pl.String(),
+    "vendor": pl.String(),
+    "quantity": pl.Int64(),
+    "gross_minor": pl.Int64(),
+    "net_minor": pl.Int64(),
+    "tender_minor": pl.Int64(),
+    "discount_minor": pl.Int64(),
+    "funded_minor": pl.Int64(),
+    "points_earned": pl.Int64(),
+    "points_redeemed": pl.Int64(),
     "discounts": pl.List(DISCOUNT_STRUCT),
 }
 KINDS = ("commit", "cancel", "return")
-_DEFAULTS: dict[str, object] = {"kind": "commit", "store_id": "", "channel": "", "tier": "",
-                                "birthday_month": 0, "category": "", "brand": "", "vendor": "",
-                                "tender_minor": 0, "discount_minor": 0, "funded_minor": 0,
-                                "points_earned": 0, "points_redeemed": 0}
+_DEFAULTS: dict[str, object] = {
+    "kind": "commit",
+    "store_id": "",
+    "channel": "",
+    "tier": "",
+    "birthday_month": 0,
+    "category": "",
+    "brand": "",
+    "vendor": "",
+    "tender_minor": 0,
+    "discount_minor": 0,
+    "funded_minor": 0,
+    "points_earned": 0,
+    "points_redeemed": 0,
+}
 
 
 class HistoryError(ValueError):
@@ -67,8 +101,11 @@ def conform(df: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
     """
     lf = df.lazy()
     names = lf.collect_schema().names()
-    missing = [c for c in ("transaction_id", "at", "sku", "quantity", "gross_minor",
-                           "net_minor") if c not in names]
+    missing = [
+        c
+        for c in ("transaction_id", "at", "sku", "quantity", "gross_minor", "net_minor")
+        if c not in names
+    ]
     if missing:
         raise HistoryError(f"history: missing column(s) {', '.join(missing)}")
     add: list[pl.Expr] = []
@@ -86,8 +123,11 @@ def conform(df: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
     if "discounts" not in names:
         add.append(pl.lit([], pl.List(DISCOUNT_STRUCT)).alias("discounts"))
     if "line_no" not in names:
-        add.append(pl.int_range(pl.len()).over("entry_id" if "entry_id" in names
-                                               else "transaction_id").alias("line_no"))
+        add.append(
+            pl.int_range(pl.len())
+            .over("entry_id" if "entry_id" in names else "transaction_id")
+            .alias("line_no")
+        )
     lf = lf.with_columns(add)
     if "line_id" not in names:
         lf = lf.with_columns((pl.col("line_no") + 1).cast(pl.String).alias("line_id"))
@@ -96,7 +136,8 @@ def conform(df: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
     if isinstance(dtype, pl.Datetime) and dtype.time_zone is None:  # naive = UTC
         at = at.dt.replace_time_zone("UTC")
     return lf.with_columns(at.alias("at")).select(
-        [pl.col(c).cast(t) for c, t in HISTORY_SCHEMA.items()])
+        [pl.col(c).cast(t) for c, t in HISTORY_SCHEMA.items()]
+    )
 
 
 def read_history(path: str) -> pl.LazyFrame:
@@ -110,10 +151,18 @@ def read_history(path: str) -> pl.LazyFrame:
 # Synthetic history
 
 
-def generate_history(catalogue: pl.DataFrame, *, members: int = 2_000, months: int = 6,
-                     start: datetime = datetime(2026, 5, 1, tzinfo=UTC), seed: int = 7,
-                     store_brand_vendor: str = "watsons", stores: int = 8,
-                     lapsed_share: float = 0.1, first_member: int = 10001) -> pl.DataFrame:
+def generate_history(
+    catalogue: pl.DataFrame,
+    *,
+    members: int = 2_000,
+    months: int = 6,
+    start: datetime = datetime(2026, 5, 1, tzinfo=UTC),
+    seed: int = 7,
+    store_brand_vendor: str = "watsons",
+    stores: int = 8,
+    lapsed_share: float = 0.1,
+    first_member: int = 10001,
+) -> pl.DataFrame:
     """A realistic synthetic purchase history in :data:`HISTORY_SCHEMA`, unpriced (net = gross).
 
     Each member buys some categories, each on their own purchase cycle (7-45 days, with a day
@@ -134,9 +183,9 @@ def generate_history(catalogue: pl.DataFrame, *, members: int = 2_000, months: i
         Members are ``M<first_member>``, ``M<first_member + 1>``, ... (the demo's ids).
     """
     rng = np.random.default_rng(seed)
-    cat = catalogue.select("sku", "category", "brand", "vendor",
-                           pl.col("unit_price_minor").cast(pl.Int64)).sort("category", "brand",
-                                                                           "sku")
+    cat = catalogue.select(
+        "sku", "category", "brand", "vendor", pl.col("unit_price_minor").cast(pl.Int64)
+    ).sort("category", "brand", "sku")
     categories = cat["category"].unique(maintain_order=True).to_list()
     is_store = (cat["vendor"] == store_brand_vendor).to_numpy()
     cat_of_row = cat["category"].to_numpy()
@@ -149,9 +198,11 @@ def generate_history(catalogue: pl.DataFrame, *, members: int = 2_000, months: i
     buys = rng.random((members, n_cat)) < 0.3
     m_idx, c_idx = np.nonzero(buys)
     n_pairs = len(m_idx)
-    lapse_day = np.where(rng.random(members) < lapsed_share,
-                         rng.integers(days // 4, max(days // 4 + 1, days * 3 // 4), members),
-                         days)
+    lapse_day = np.where(
+        rng.random(members) < lapsed_share,
+        rng.integers(days // 4, max(days // 4 + 1, days * 3 // 4), members),
+        days,
+    )
     cycle = rng.choice(np.array([7, 7, 10, 14, 14, 21, 30, 30, 45]), n_pairs)
     first = rng.integers(0, cycle)
     end = lapse_day[m_idx]
@@ -179,16 +230,22 @@ def generate_history(catalogue: pl.DataFrame, *, members: int = 2_000, months: i
     own_off = np.concatenate([[0], np.cumsum([len(x) for x in own])])[c_idx[ev]]
     nat_all = np.concatenate(national) if national else np.zeros(0, np.int64)
     own_all = np.concatenate(own) if own else np.zeros(0, np.int64)
-    row = np.where(pick_own, _take(own_all, own_off + r % np.maximum(n_own, 1)),
-                   _take(nat_all, nat_off + r % np.maximum(n_nat, 1)))
+    row = np.where(
+        pick_own,
+        _take(own_all, own_off + r % np.maximum(n_own, 1)),
+        _take(nat_all, nat_off + r % np.maximum(n_nat, 1)),
+    )
     qty = usage[ev] + (rng.random(len(ev)) < 0.2)
     member = m_idx[ev]
 
     lines = pl.DataFrame({"m": member, "day": day, "row": row, "quantity": qty.astype(np.int64)})
     lines = lines.sort("day", "m", "row")
     basket_key = lines["day"].to_numpy() * members + lines["m"].to_numpy()
-    new = np.concatenate([[True], basket_key[1:] != basket_key[:-1]]) if len(lines) else np.zeros(
-        0, bool)
+    new = (
+        np.concatenate([[True], basket_key[1:] != basket_key[:-1]])
+        if len(lines)
+        else np.zeros(0, bool)
+    )
     basket = np.cumsum(new) - 1
     n_b = int(basket[-1]) + 1 if len(basket) else 0
     starts = np.flatnonzero(new)
@@ -198,24 +255,32 @@ def generate_history(catalogue: pl.DataFrame, *, members: int = 2_000, months: i
     home = rng.integers(0, stores, members)
     ids = pl.Series("member_id", [f"M{first_member + i}" for i in range(members)], pl.String)
     cat_rows = lines["row"].to_numpy()
-    out = pl.DataFrame({
-        "seq": basket.astype(np.int64) + 1,
-        "member_id": ids.gather(m),
-        "at": pl.Series(np.datetime64(start.replace(tzinfo=None), "us")
-                        + (lines["day"].to_numpy() * 86400 + seconds).astype("timedelta64[s]")),
-        "store_id": pl.Series([f"S{s + 1:02d}" for s in range(stores)]).gather(home[m]),
-        "line_no": line_no.astype(np.int64),
-        "sku": cat["sku"].gather(cat_rows), "category": cat["category"].gather(cat_rows),
-        "brand": cat["brand"].gather(cat_rows), "vendor": cat["vendor"].gather(cat_rows),
-        "quantity": lines["quantity"],
-        "gross_minor": lines["quantity"] * cat["unit_price_minor"].gather(cat_rows),
-    })
+    out = pl.DataFrame(
+        {
+            "seq": basket.astype(np.int64) + 1,
+            "member_id": ids.gather(m),
+            "at": pl.Series(
+                np.datetime64(start.replace(tzinfo=None), "us")
+                + (lines["day"].to_numpy() * 86400 + seconds).astype("timedelta64[s]")
+            ),
+            "store_id": pl.Series([f"S{s + 1:02d}" for s in range(stores)]).gather(home[m]),
+            "line_no": line_no.astype(np.int64),
+            "sku": cat["sku"].gather(cat_rows),
+            "category": cat["category"].gather(cat_rows),
+            "brand": cat["brand"].gather(cat_rows),
+            "vendor": cat["vendor"].gather(cat_rows),
+            "quantity": lines["quantity"],
+            "gross_minor": lines["quantity"] * cat["unit_price_minor"].gather(cat_rows),
+        }
+    )
     out = out.with_columns(
         pl.format("T{}", pl.col("seq").cast(pl.String).str.zfill(9)).alias("transaction_id"),
         pl.lit("pos").alias("channel"),
-        pl.Series(["member", "member", "member", "vip", "vip", "vip-gold"]).gather(
-            rng.integers(0, 6, members)[m]).alias("tier"),
-        pl.col("gross_minor").alias("net_minor"))
+        pl.Series(["member", "member", "member", "vip", "vip", "vip-gold"])
+        .gather(rng.integers(0, 6, members)[m])
+        .alias("tier"),
+        pl.col("gross_minor").alias("net_minor"),
+    )
     return conform(out).collect()
 
 

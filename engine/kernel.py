@@ -39,8 +39,26 @@ from engine.layout import (
 
 
 @helper
-def evaluate_discount(rules, o, lines, mline, m0, m1, net, basket_net, n_discounted, lock,
-                      order_lock, member, ctx, coupons, limits, elig, prop, sc):
+def evaluate_discount(
+    rules,
+    o,
+    lines,
+    mline,
+    m0,
+    m1,
+    net,
+    basket_net,
+    n_discounted,
+    lock,
+    order_lock,
+    member,
+    ctx,
+    coupons,
+    limits,
+    elig,
+    prop,
+    sc,
+):
     """Checks 1-15 for a discount offer (docs/pricing.md §4) and its proposal.
 
     Fills ``elig`` and ``prop``; returns (reason, detail, related, applications, eligible
@@ -120,8 +138,22 @@ def workspace(rules, n, cand):
 
 
 @helper
-def price_core(rules, lines, member, ctx, coupons, limits, want_explain, cand, moff, mline,
-               ws, line_out, rows, counts):
+def price_core(
+    rules,
+    lines,
+    member,
+    ctx,
+    coupons,
+    limits,
+    want_explain,
+    cand,
+    moff,
+    mline,
+    ws,
+    line_out,
+    rows,
+    counts,
+):
     """Price one basket: per-line results into ``line_out`` (int64[3, n]), every other
     output into ``rows``; ``ws`` is scratch from :func:`workspace`. Allocates nothing.
 
@@ -145,7 +177,7 @@ def price_core(rules, lines, member, ctx, coupons, limits, want_explain, cand, m
     best_elig = ws[WS_BEST_ELIG]
     prop = ws[WS_PROP]
     best = ws[WS_BEST]
-    outcome = ws[WS_OUTCOME:WS_OUTCOME + 4]  # reason, detail, related, applications per candidate
+    outcome = ws[WS_OUTCOME : WS_OUTCOME + 4]  # reason, detail, related, applications per candidate
     sc = ws[WS_SCRATCH:]
     for i in range(n):
         lock[i] = -1
@@ -163,8 +195,25 @@ def price_core(rules, lines, member, ctx, coupons, limits, want_explain, cand, m
         best_ne = 0
         for c in range(j, end):
             r, d, rel, apps, ne, total = evaluate_discount(
-                rules, cand[c], lines, mline, moff[c], moff[c + 1], net, basket_net,
-                n_discounted, lock, order_lock, member, ctx, coupons, limits, elig, prop, sc)
+                rules,
+                cand[c],
+                lines,
+                mline,
+                moff[c],
+                moff[c + 1],
+                net,
+                basket_net,
+                n_discounted,
+                lock,
+                order_lock,
+                member,
+                ctx,
+                coupons,
+                limits,
+                elig,
+                prop,
+                sc,
+            )
             outcome[0, c] = r
             outcome[1, c] = d
             outcome[2, c] = rel
@@ -180,9 +229,16 @@ def price_core(rules, lines, member, ctx, coupons, limits, want_explain, cand, m
             for c in range(j, end):
                 if c != winner:
                     lost = outcome[0, c] == 0
-                    if not emit(rows, counts, ROW_EXPLANATION, rules.offer[cand[c], O_ORDER_POS],
-                                cand[c], Reason.LOST_TO_GROUP if lost else outcome[0, c],
-                                outcome[1, c], cand[winner] if lost else outcome[2, c]):
+                    if not emit(
+                        rows,
+                        counts,
+                        ROW_EXPLANATION,
+                        rules.offer[cand[c], O_ORDER_POS],
+                        cand[c],
+                        Reason.LOST_TO_GROUP if lost else outcome[0, c],
+                        outcome[1, c],
+                        cand[winner] if lost else outcome[2, c],
+                    ):
                         return
         if winner >= 0:
             o = cand[winner]
@@ -192,8 +248,9 @@ def price_core(rules, lines, member, ctx, coupons, limits, want_explain, cand, m
                 i = best_elig[k]
                 amount = best[k]
                 if amount > 0:
-                    if not emit(rows, counts, ROW_DISCOUNT, i, o, amount,
-                                rhu(amount, funded_bps, BPS), 0):
+                    if not emit(
+                        rows, counts, ROW_DISCOUNT, i, o, amount, rhu(amount, funded_bps, BPS), 0
+                    ):
                         return
                     if net[i] == lines[i, L_QTY] * lines[i, L_PRICE]:
                         n_discounted += 1
@@ -208,31 +265,121 @@ def price_core(rules, lines, member, ctx, coupons, limits, want_explain, cand, m
         j = end
 
     redeem_points(rules, member, net, basket_net, tender, counts, sc)
-    earn_points(rules, lines, member, ctx, coupons, limits, want_explain, cand, moff, mline, j,
-                net, basket_net, tender, line_out[LO_POINTS], rows, counts, elig, sc)
+    earn_points(
+        rules,
+        lines,
+        member,
+        ctx,
+        coupons,
+        limits,
+        want_explain,
+        cand,
+        moff,
+        mline,
+        j,
+        net,
+        basket_net,
+        tender,
+        line_out[LO_POINTS],
+        rows,
+        counts,
+        elig,
+        sc,
+    )
 
 
 @njit
-def price_one(offer, eval_order, sets, set_vals, inv_base, inv_off, inv_pos, all_pos, ladder,
-              bundle, stores, tier_bps, programme,
-              lines, member, ctx, coupons, limits, want_explain, line_out, rows, counts):
+def price_one(
+    offer,
+    eval_order,
+    sets,
+    set_vals,
+    inv_base,
+    inv_off,
+    inv_pos,
+    all_pos,
+    ladder,
+    bundle,
+    stores,
+    tier_bps,
+    programme,
+    lines,
+    member,
+    ctx,
+    coupons,
+    limits,
+    want_explain,
+    line_out,
+    rows,
+    counts,
+):
     """Price one basket into caller-owned ``line_out``, ``rows`` and ``counts``.
 
     The rule arrays come one by one (the fields of ``RuleArrays``, in order): unboxing a
     named tuple costs the caller several microseconds, unboxing plain arrays a fraction.
     """
-    rules = RuleArrays(offer, eval_order, sets, set_vals, inv_base, inv_off, inv_pos,
-                       all_pos, ladder, bundle, stores, tier_bps, programme)
+    rules = RuleArrays(
+        offer,
+        eval_order,
+        sets,
+        set_vals,
+        inv_base,
+        inv_off,
+        inv_pos,
+        all_pos,
+        ladder,
+        bundle,
+        stores,
+        tier_bps,
+        programme,
+    )
     cand, moff, mline = candidates(rules, lines, coupons)
-    price_core(rules, lines, member, ctx, coupons, limits, want_explain, cand, moff, mline,
-               workspace(rules, lines.shape[0], cand), line_out, rows, counts)
+    price_core(
+        rules,
+        lines,
+        member,
+        ctx,
+        coupons,
+        limits,
+        want_explain,
+        cand,
+        moff,
+        mline,
+        workspace(rules, lines.shape[0], cand),
+        line_out,
+        rows,
+        counts,
+    )
 
 
 @njit(parallel=True)
-def price_many(offer, eval_order, sets, set_vals, inv_base, inv_off, inv_pos, all_pos,
-               ladder, bundle, stores, tier_bps, programme,
-               lines, line_off, members, ctxs, coupon_off, coupons, limit_off, limits,
-               rows_per_line, line_out, rows, counts):
+def price_many(
+    offer,
+    eval_order,
+    sets,
+    set_vals,
+    inv_base,
+    inv_off,
+    inv_pos,
+    all_pos,
+    ladder,
+    bundle,
+    stores,
+    tier_bps,
+    programme,
+    lines,
+    line_off,
+    members,
+    ctxs,
+    coupon_off,
+    coupons,
+    limit_off,
+    limits,
+    rows_per_line,
+    line_out,
+    rows,
+    counts,
+):
     """Price a batch of baskets in parallel, one basket per ``prange`` iteration.
 
     Basket ``b`` owns lines ``line_off[b]:line_off[b+1]`` and the row slab
@@ -240,14 +387,40 @@ def price_many(offer, eval_order, sets, set_vals, inv_base, inv_off, inv_pos, al
     A basket whose slab fills gets ``counts[b, N_OVERFLOW] = 1`` and the caller prices it
     again alone.
     """
-    rules = RuleArrays(offer, eval_order, sets, set_vals, inv_base, inv_off, inv_pos,
-                       all_pos, ladder, bundle, stores, tier_bps, programme)
+    rules = RuleArrays(
+        offer,
+        eval_order,
+        sets,
+        set_vals,
+        inv_base,
+        inv_off,
+        inv_pos,
+        all_pos,
+        ladder,
+        bundle,
+        stores,
+        tier_bps,
+        programme,
+    )
     r = rows_per_line
     for b in prange(line_off.shape[0] - 1):
         lo, hi = line_off[b], line_off[b + 1]
         bl = lines[lo:hi]
-        bc = coupons[coupon_off[b]:coupon_off[b + 1]]
+        bc = coupons[coupon_off[b] : coupon_off[b + 1]]
         cand, moff, mline = candidates(rules, bl, bc)
-        price_core(rules, bl, members[b], ctxs[b], bc, limits[limit_off[b]:limit_off[b + 1]],
-                   False, cand, moff, mline, workspace(rules, hi - lo, cand), line_out[:, lo:hi],
-                   rows[lo * r:hi * r], counts[b])
+        price_core(
+            rules,
+            bl,
+            members[b],
+            ctxs[b],
+            bc,
+            limits[limit_off[b] : limit_off[b + 1]],
+            False,
+            cand,
+            moff,
+            mline,
+            workspace(rules, hi - lo, cand),
+            line_out[:, lo:hi],
+            rows[lo * r : hi * r],
+            counts[b],
+        )

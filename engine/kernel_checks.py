@@ -66,8 +66,9 @@ def static_reason(rules, o, member, ctx, coupons, limits):
         inside = (lo <= h < hi) if lo < hi else (h >= lo or h < hi)
         if not inside:
             return Reason.NOT_IN_TIME_WINDOW, 0
-    if offer[o, O_STORE_LEN] > 0 and not contains(rules.stores, offer[o, O_STORE_OFF],
-                                                  offer[o, O_STORE_LEN], ctx[C_STORE]):
+    if offer[o, O_STORE_LEN] > 0 and not contains(
+        rules.stores, offer[o, O_STORE_OFF], offer[o, O_STORE_LEN], ctx[C_STORE]
+    ):
         return Reason.STORE_NOT_ELIGIBLE, 0
     channels = offer[o, O_CHANNEL_MASK]
     if channels != 0 and (ctx[C_CHANNEL] < 0 or (channels >> ctx[C_CHANNEL]) & 1 == 0):

@@ -48,8 +48,9 @@ def redeem_points(rules, member, net, basket_net, tender, counts, sc):
     if prog[P_ENABLED] == 0 or prog[P_MAX_SHARE_BPS] == 0:
         counts[N_TENDER_CODE] = Tender.DISABLED
         return
-    allowed = min(max(member[M_POINTS], 0),
-                  basket_net * prog[P_MAX_SHARE_BPS] // (BPS * prog[P_POINT_VALUE]))
+    allowed = min(
+        max(member[M_POINTS], 0), basket_net * prog[P_MAX_SHARE_BPS] // (BPS * prog[P_POINT_VALUE])
+    )
     if requested >= 0:
         allowed = min(allowed, requested)
     allowed -= allowed % prog[P_STEP]
@@ -80,8 +81,27 @@ def add_points(component_offer, points, weights, lines_of, m, line_pts, rows, co
 
 
 @helper
-def earn_points(rules, lines, member, ctx, coupons, limits, want_explain, cand, moff, mline,
-                first, net, basket_net, tender, line_pts, rows, counts, elig, sc):
+def earn_points(
+    rules,
+    lines,
+    member,
+    ctx,
+    coupons,
+    limits,
+    want_explain,
+    cand,
+    moff,
+    mline,
+    first,
+    net,
+    basket_net,
+    tender,
+    line_pts,
+    rows,
+    counts,
+    elig,
+    sc,
+):
     """Points phase: base points, then points offers ``cand[first:]`` in order (§6)."""
     n = lines.shape[0]
     prog = rules.programme
@@ -126,8 +146,9 @@ def earn_points(rules, lines, member, ctx, coupons, limits, want_explain, cand, 
         if reason == 0 and points == 0:
             reason = Reason.NO_BENEFIT
         if reason != 0:
-            if want_explain and not emit(rows, counts, ROW_EXPLANATION,
-                                         rules.offer[o, O_ORDER_POS], o, reason, detail, -1):
+            if want_explain and not emit(
+                rows, counts, ROW_EXPLANATION, rules.offer[o, O_ORDER_POS], o, reason, detail, -1
+            ):
                 return
             continue
         if not add_points(o, points, weights, elig, ne, line_pts, rows, counts, sc):

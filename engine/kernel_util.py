@@ -228,7 +228,7 @@ def candidates(rules, lines, coupons):
     if keep and k > moff[c]:
         c += 1
         moff[c] = k
-    return cand[:c], moff[:c + 1], mline[:k]
+    return cand[:c], moff[: c + 1], mline[:k]
 
 
 @helper

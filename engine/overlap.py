@@ -48,10 +48,17 @@ class CatalogueIndex:
     def __init__(self, cat: Catalogue) -> None:
         self.cat = cat
         self.by: dict[str, dict[str, np.ndarray]] = {}
-        for name, column in (("categories", cat.category), ("brands", cat.brand),
-                             ("vendors", cat.vendor)):
-            grouped = (pl.DataFrame({"value": pl.Series(column, dtype=pl.String)})
-                       .with_row_index("row").group_by("value").agg(pl.col("row")))
+        for name, column in (
+            ("categories", cat.category),
+            ("brands", cat.brand),
+            ("vendors", cat.vendor),
+        ):
+            grouped = (
+                pl.DataFrame({"value": pl.Series(column, dtype=pl.String)})
+                .with_row_index("row")
+                .group_by("value")
+                .agg(pl.col("row"))
+            )
             rows = [np.asarray(r, dtype=np.int64) for r in grouped["row"].to_list()]
             self.by[name] = dict(zip(grouped["value"].to_list(), rows, strict=True))
 

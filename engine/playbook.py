@@ -82,6 +82,7 @@ class Playbook:
 
 def parse_playbook(data: Mapping[str, Any]) -> Playbook:
     """A playbook from its dict form; raises :class:`PlaybookError` naming the bad field."""
+
     def need(obj: Mapping[str, Any], key: str, where: str) -> Any:
         if key not in obj or obj[key] in (None, "", []):
             raise PlaybookError(f"{where}.{key}: is required")
@@ -103,19 +104,29 @@ def parse_playbook(data: Mapping[str, Any]) -> Playbook:
             offers.append(Denomination(str(need(o, "offer_id", f"{where}.offers[{j}]")), value))
         segments = tuple(c.get("segments") or SEGMENTS)
         if bad := [s for s in segments if s not in SEGMENTS]:
-            raise PlaybookError(f"{where}.segments: unknown segment {bad[0]!r} "
-                                f"(one of {', '.join(SEGMENTS)})")
+            raise PlaybookError(
+                f"{where}.segments: unknown segment {bad[0]!r} (one of {', '.join(SEGMENTS)})"
+            )
         abc = tuple(c.get("abc") or ABC_CLASSES)
         if bad := [a for a in abc if a not in ABC_CLASSES]:
             raise PlaybookError(f"{where}.abc: unknown class {bad[0]!r}")
         uses = int(c.get("uses", 1))
         if uses < 1:
             raise PlaybookError(f"{where}.uses: must be at least 1")
-        campaigns.append(Campaign(
-            cid, str(need(c, "category", where)),
-            tuple(sorted(offers, key=lambda d: d.value_minor)),
-            str(c.get("funder", "retailer")), segments, abc, c.get("lapsed"),
-            bool(c.get("personalised", True)), int(c.get("value_bps", 200)), uses))
+        campaigns.append(
+            Campaign(
+                cid,
+                str(need(c, "category", where)),
+                tuple(sorted(offers, key=lambda d: d.value_minor)),
+                str(c.get("funder", "retailer")),
+                segments,
+                abc,
+                c.get("lapsed"),
+                bool(c.get("personalised", True)),
+                int(c.get("value_bps", 200)),
+                uses,
+            )
+        )
     if not campaigns:
         raise PlaybookError("campaigns: at least one campaign is required")
     holdout = int(data.get("holdout_bps", 0))
@@ -124,13 +135,21 @@ def parse_playbook(data: Mapping[str, Any]) -> Playbook:
     window = data.get("window") or {}
     targeting = TargetingConfig(
         store_brand_vendors=tuple(data.get("store_brand_vendors", ("watsons",))),
-        usage_thresholds={k: (float(v[0]), float(v[1]))
-                          for k, v in (data.get("usage_thresholds") or {}).items()},
+        usage_thresholds={
+            k: (float(v[0]), float(v[1])) for k, v in (data.get("usage_thresholds") or {}).items()
+        },
         lapsed_days=int(data.get("lapsed_days", 60)),
-        min_purchases=int(data.get("min_purchases", 3)))
-    return Playbook(tuple(campaigns), targeting, holdout, int(window.get("before_days", 2)),
-                    int(window.get("after_days", 7)), int(window.get("default_days", 14)),
-                    {str(k): int(v) for k, v in (data.get("budgets") or {}).items()})
+        min_purchases=int(data.get("min_purchases", 3)),
+    )
+    return Playbook(
+        tuple(campaigns),
+        targeting,
+        holdout,
+        int(window.get("before_days", 2)),
+        int(window.get("after_days", 7)),
+        int(window.get("default_days", 14)),
+        {str(k): int(v) for k, v in (data.get("budgets") or {}).items()},
+    )
 
 
 def load_playbook(path: str | Path) -> Playbook:
@@ -149,13 +168,33 @@ def in_holdout(campaign_id: str, member_id: str, holdout_bps: int) -> bool:
     return int.from_bytes(digest[:8], "big") % 10000 < holdout_bps
 
 
-PLAN_COLUMNS = ("campaign_id", "member_id", "category", "segment", "abc", "lapsed",
-                "member_value_minor", "offer_id", "funder_id", "value_minor", "uses",
-                "predicted_next", "valid_from", "valid_until", "group", "status")
+PLAN_COLUMNS = (
+    "campaign_id",
+    "member_id",
+    "category",
+    "segment",
+    "abc",
+    "lapsed",
+    "member_value_minor",
+    "offer_id",
+    "funder_id",
+    "value_minor",
+    "uses",
+    "predicted_next",
+    "valid_from",
+    "valid_until",
+    "group",
+    "status",
+)
 
 
-def plan(playbook: Playbook, profiles: pl.DataFrame, values: pl.DataFrame,
-         consent: pl.DataFrame, as_of: datetime) -> pl.DataFrame:
+def plan(
+    playbook: Playbook,
+    profiles: pl.DataFrame,
+    values: pl.DataFrame,
+    consent: pl.DataFrame,
+    as_of: datetime,
+) -> pl.DataFrame:
     """Who gets what: one row per (campaign, member) the campaign's selectors match.
 
     ``consent`` has ``member_id, marketing, automated_decisions`` (members absent from it are
@@ -164,77 +203,133 @@ def plan(playbook: Playbook, profiles: pl.DataFrame, values: pl.DataFrame,
     """
     as_of = as_of.astimezone(UTC)
     frames = []
-    prof = profiles.join(values.select("member_id", "abc", "lapsed", "value_minor"),
-                         on="member_id", how="inner")
+    prof = profiles.join(
+        values.select("member_id", "abc", "lapsed", "value_minor"), on="member_id", how="inner"
+    )
     for c in playbook.campaigns:
-        sel = prof.filter((pl.col("category") == c.category) & pl.col("segment").is_in(
-            list(c.segments)) & pl.col("abc").is_in(list(c.abc)))
+        sel = prof.filter(
+            (pl.col("category") == c.category)
+            & pl.col("segment").is_in(list(c.segments))
+            & pl.col("abc").is_in(list(c.abc))
+        )
         if c.lapsed is not None:
             sel = sel.filter(pl.col("lapsed") == c.lapsed)
-        target = (pl.col("value_minor").clip(lower_bound=0) * c.value_bps // 10000)
-        denoms = pl.DataFrame({"offer_id": [d.offer_id for d in c.offers],
-                               "value": [d.value_minor for d in c.offers]},
-                              schema={"offer_id": pl.String, "value": pl.Int64})
+        target = pl.col("value_minor").clip(lower_bound=0) * c.value_bps // 10000
+        denoms = pl.DataFrame(
+            {
+                "offer_id": [d.offer_id for d in c.offers],
+                "value": [d.value_minor for d in c.offers],
+            },
+            schema={"offer_id": pl.String, "value": pl.Int64},
+        )
         sel = sel.with_columns(target.clip(lower_bound=c.offers[0].value_minor).alias("value"))
         sel = sel.sort("value").join_asof(denoms, on="value", strategy="backward")
-        frames.append(sel.select(
-            pl.lit(c.id).alias("campaign_id"), "member_id", "category", "segment", "abc",
-            "lapsed", pl.col("value_minor").alias("member_value_minor"), "offer_id",
-            pl.lit(c.funder).alias("funder_id"),
-            pl.col("offer_id").replace_strict(denoms["offer_id"], denoms["value"],
-                                              return_dtype=pl.Int64).alias("value_minor"),
-            pl.lit(c.uses, pl.Int64).alias("uses"),
-            pl.col("next_purchase").alias("predicted_next"),
-            pl.lit(c.personalised).alias("_personalised")))
+        frames.append(
+            sel.select(
+                pl.lit(c.id).alias("campaign_id"),
+                "member_id",
+                "category",
+                "segment",
+                "abc",
+                "lapsed",
+                pl.col("value_minor").alias("member_value_minor"),
+                "offer_id",
+                pl.lit(c.funder).alias("funder_id"),
+                pl.col("offer_id")
+                .replace_strict(denoms["offer_id"], denoms["value"], return_dtype=pl.Int64)
+                .alias("value_minor"),
+                pl.lit(c.uses, pl.Int64).alias("uses"),
+                pl.col("next_purchase").alias("predicted_next"),
+                pl.lit(c.personalised).alias("_personalised"),
+            )
+        )
     df = pl.concat(frames) if frames else pl.DataFrame()
     if df.is_empty():
         return pl.DataFrame(schema={c: pl.String for c in PLAN_COLUMNS})
     start_of_day = datetime(as_of.year, as_of.month, as_of.day, tzinfo=UTC)
     predicted = pl.col("predicted_next").cast(pl.Datetime("us", "UTC"))
-    from_ = pl.max_horizontal(predicted - timedelta(days=playbook.before_days),
-                              pl.lit(as_of)).fill_null(pl.lit(as_of))
-    until = pl.max_horizontal(predicted + timedelta(days=playbook.after_days + 1),
-                              pl.lit(start_of_day + timedelta(days=playbook.before_days + 1)))
-    df = df.with_columns(from_.alias("valid_from"),
-                         until.fill_null(pl.lit(start_of_day + timedelta(
-                             days=playbook.default_days))).alias("valid_until"))
+    from_ = pl.max_horizontal(
+        predicted - timedelta(days=playbook.before_days), pl.lit(as_of)
+    ).fill_null(pl.lit(as_of))
+    until = pl.max_horizontal(
+        predicted + timedelta(days=playbook.after_days + 1),
+        pl.lit(start_of_day + timedelta(days=playbook.before_days + 1)),
+    )
+    df = df.with_columns(
+        from_.alias("valid_from"),
+        until.fill_null(pl.lit(start_of_day + timedelta(days=playbook.default_days))).alias(
+            "valid_until"
+        ),
+    )
     pairs = df.select("campaign_id", "member_id")
-    holdout = [in_holdout(c, m, playbook.holdout_bps)
-               for c, m in pairs.iter_rows()] if playbook.holdout_bps else [False] * len(df)
+    holdout = (
+        [in_holdout(c, m, playbook.holdout_bps) for c, m in pairs.iter_rows()]
+        if playbook.holdout_bps
+        else [False] * len(df)
+    )
     df = df.with_columns(pl.Series("_holdout", holdout, pl.Boolean)).join(
-        consent.select("member_id", "marketing", "automated_decisions"), on="member_id",
-        how="left")
+        consent.select("member_id", "marketing", "automated_decisions"), on="member_id", how="left"
+    )
     allowed = pl.col("marketing") & (pl.col("automated_decisions") | ~pl.col("_personalised"))
-    status = (pl.when(pl.col("marketing").is_null()).then(pl.lit("not_enrolled"))
-              .when(~allowed).then(pl.lit("no_consent"))
-              .when(pl.col("_holdout")).then(pl.lit("holdout")).otherwise(pl.lit("issue")))
-    df = df.with_columns(status.alias("status"), pl.when(pl.col("_holdout")).then(
-        pl.lit("holdout")).otherwise(pl.lit("treatment")).alias("group"))
+    status = (
+        pl.when(pl.col("marketing").is_null())
+        .then(pl.lit("not_enrolled"))
+        .when(~allowed)
+        .then(pl.lit("no_consent"))
+        .when(pl.col("_holdout"))
+        .then(pl.lit("holdout"))
+        .otherwise(pl.lit("issue"))
+    )
+    df = df.with_columns(
+        status.alias("status"),
+        pl.when(pl.col("_holdout"))
+        .then(pl.lit("holdout"))
+        .otherwise(pl.lit("treatment"))
+        .alias("group"),
+    )
     # budgets: most valuable members first, then member id, across the funder's campaigns
-    df = df.sort(["member_value_minor", "member_id", "campaign_id"],
-                 descending=[True, False, False])
-    face = pl.when(pl.col("status") == "issue").then(pl.col("value_minor") * pl.col("uses")
-                                                      ).otherwise(0)
+    df = df.sort(
+        ["member_value_minor", "member_id", "campaign_id"], descending=[True, False, False]
+    )
+    face = (
+        pl.when(pl.col("status") == "issue")
+        .then(pl.col("value_minor") * pl.col("uses"))
+        .otherwise(0)
+    )
     df = df.with_columns(face.cum_sum().over("funder_id").alias("_spent"))
-    budgets = pl.DataFrame({"funder_id": list(playbook.budgets),
-                            "_budget": list(playbook.budgets.values())},
-                           schema={"funder_id": pl.String, "_budget": pl.Int64})
+    budgets = pl.DataFrame(
+        {"funder_id": list(playbook.budgets), "_budget": list(playbook.budgets.values())},
+        schema={"funder_id": pl.String, "_budget": pl.Int64},
+    )
     df = df.join(budgets, on="funder_id", how="left").with_columns(
-        pl.when((pl.col("status") == "issue") & pl.col("_budget").is_not_null()
-                & (pl.col("_spent") > pl.col("_budget"))).then(pl.lit("over_budget"))
-        .otherwise(pl.col("status")).alias("status"))
+        pl.when(
+            (pl.col("status") == "issue")
+            & pl.col("_budget").is_not_null()
+            & (pl.col("_spent") > pl.col("_budget"))
+        )
+        .then(pl.lit("over_budget"))
+        .otherwise(pl.col("status"))
+        .alias("status")
+    )
     return df.select(PLAN_COLUMNS).sort("campaign_id", "member_id")
 
 
 def summary(planned: pl.DataFrame) -> pl.DataFrame:
     """Coupons and face value per campaign, segment, offer and funder; holdout and skipped."""
     st = pl.col("status")
-    return planned.group_by("campaign_id", "segment", "offer_id", "funder_id").agg(
-        (st == "issue").sum().alias("coupons"),
-        pl.when(st == "issue").then(pl.col("value_minor") * pl.col("uses")).otherwise(0).sum()
-        .alias("value_minor"),
-        (st == "holdout").sum().alias("holdout"),
-        (st == "no_consent").sum().alias("no_consent"),
-        (st == "not_enrolled").sum().alias("not_enrolled"),
-        (st == "over_budget").sum().alias("over_budget"),
-    ).sort("campaign_id", "segment", "offer_id")
+    return (
+        planned.group_by("campaign_id", "segment", "offer_id", "funder_id")
+        .agg(
+            (st == "issue").sum().alias("coupons"),
+            pl.when(st == "issue")
+            .then(pl.col("value_minor") * pl.col("uses"))
+            .otherwise(0)
+            .sum()
+            .alias("value_minor"),
+            (st == "holdout").sum().alias("holdout"),
+            (st == "no_consent").sum().alias("no_consent"),
+            (st == "not_enrolled").sum().alias("not_enrolled"),
+            (st == "over_budget").sum().alias("over_budget"),
+        )
+        .sort("campaign_id", "segment", "offer_id")
+    )

@@ -67,11 +67,17 @@ _DISCOUNTS: dict[Kind, Callable[..., rw.ItemDiscount | rw.OrderDiscount | rw.Sho
 }
 
 
-def price_reference(rules: rules_pb2.RuleSet, catalogue: Catalogue, basket: Basket,
-                    member: Member | None = None, *, coupons: Sequence[str] = (),
-                    redeem_points: int = 0,
-                    limits: Mapping[str, RemainingLimits] | None = None,
-                    explain: bool = False) -> PricingResult:
+def price_reference(
+    rules: rules_pb2.RuleSet,
+    catalogue: Catalogue,
+    basket: Basket,
+    member: Member | None = None,
+    *,
+    coupons: Sequence[str] = (),
+    redeem_points: int = 0,
+    limits: Mapping[str, RemainingLimits] | None = None,
+    explain: bool = False,
+) -> PricingResult:
     """Price ``basket`` under ``rules`` exactly as docs/pricing.md says.
 
     ``coupons`` are the offer ids of presented codes; ``member.wallet`` holds the personalised
@@ -79,11 +85,20 @@ def price_reference(rules: rules_pb2.RuleSet, catalogue: Catalogue, basket: Bask
     ``redeem_points`` the points the member wants to pay with (``-1`` = as many as allowed).
     """
     lines = resolve_lines(basket, catalogue)
-    ctx = Context(rules, member, local_time(basket.occurred_at, rules.timezone),
-                   basket.store_id, basket.channel, tuple(coupons), limits or {})
+    ctx = Context(
+        rules,
+        member,
+        local_time(basket.occurred_at, rules.timezone),
+        basket.store_id,
+        basket.channel,
+        tuple(coupons),
+        limits or {},
+    )
     state = State.start(lines)
-    units = [(phase, [o for o in offers if _is_considered(o, lines, ctx)])
-             for phase, offers in _evaluation_units(rules)]
+    units = [
+        (phase, [o for o in offers if _is_considered(o, lines, ctx)])
+        for phase, offers in _evaluation_units(rules)
+    ]
 
     # item and order phases
     for phase, offers in units:
@@ -105,6 +120,7 @@ def price_reference(rules: rules_pb2.RuleSet, catalogue: Catalogue, basket: Bask
 
 # --- §2 considered offers and §3 evaluation order ------------------------------------------
 
+
 def _is_considered(offer: rules_pb2.Offer, lines: Sequence[ResolvedLine], ctx: Context) -> bool:
     """Its scope matches a basket line, and it is automatic or one of its coupons is here."""
     # an offer without a product set is invalid and matches nothing
@@ -119,8 +135,10 @@ def _evaluation_units(rules: rules_pb2.RuleSet) -> list[tuple[Phase, list[rules_
     Group positions are taken over the whole rule set, before anything is filtered, so the
     order does not depend on the basket. Points offers never form groups.
     """
-    offers = sorted((o for o in rules.offers if o.WhichOneof("reward")),
-                    key=lambda o: (phase_of(kind_of(o)), o.stacking.priority, o.id))
+    offers = sorted(
+        (o for o in rules.offers if o.WhichOneof("reward")),
+        key=lambda o: (phase_of(kind_of(o)), o.stacking.priority, o.id),
+    )
     units: list[tuple[Phase, list[rules_pb2.Offer]]] = []
     groups: dict[tuple[Phase, str], list[rules_pb2.Offer]] = {}
     for offer in offers:
@@ -137,6 +155,7 @@ def _evaluation_units(rules: rules_pb2.RuleSet) -> list[tuple[Phase, list[rules_
 
 
 # --- item and order phases: checks 14–16, caps, applying -----------------------------------
+
 
 def _cap(offer: rules_pb2.Offer, ctx: Context) -> int | None:
     """``min(max_discount if > 0, remaining budget if tracked)``; ``None`` = no cap."""
@@ -224,18 +243,19 @@ def _apply_discount(offer: rules_pb2.Offer, proposal: Proposal, state: State) ->
             state.locked_by[i] = offer.id
     if offer.stacking.mode == Mode.EXCLUSIVE_ORDER:
         state.order_locked_by = offer.id
-    state.applied.append(AppliedOffer(offer.id, proposal.total, funder, funded_total, 0,
-                                      proposal.applications))
+    state.applied.append(
+        AppliedOffer(offer.id, proposal.total, funder, funded_total, 0, proposal.applications)
+    )
 
 
 # --- §6 points: tender, base points, points offers ------------------------------------------
+
 
 def _programme(ctx: Context) -> rules_pb2.PointsProgram | None:
     return ctx.rules.points if ctx.rules.HasField("points") else None
 
 
-def _points_tender(ctx: Context, requested: int,
-                   state: State) -> tuple[int, Tender, list[int]]:
+def _points_tender(ctx: Context, requested: int, state: State) -> tuple[int, Tender, list[int]]:
     """Points redeemed, the tender outcome, and the tender value allocated per line."""
     none = [0] * len(state.lines)
     programme = _programme(ctx)
@@ -243,13 +263,14 @@ def _points_tender(ctx: Context, requested: int,
         return 0, Tender.NONE, none
     if ctx.member is None:
         return 0, Tender.NOT_MEMBER, none
-    if (programme is None or programme.max_redeem_share_bps == 0
-            or programme.point_value_minor <= 0):
+    if programme is None or programme.max_redeem_share_bps == 0 or programme.point_value_minor <= 0:
         return 0, Tender.DISABLED, none
     value = programme.point_value_minor
     net_total = sum(state.nets)
-    allowed = min(max(0, ctx.member.available_points),
-                  net_total * programme.max_redeem_share_bps // (BPS * value))
+    allowed = min(
+        max(0, ctx.member.available_points),
+        net_total * programme.max_redeem_share_bps // (BPS * value),
+    )
     if requested >= 0:
         allowed = min(allowed, requested)
     allowed -= allowed % max(1, programme.redeem_step_points)
@@ -259,8 +280,9 @@ def _points_tender(ctx: Context, requested: int,
     return allowed, tender, rw.allocate(allowed * value, state.nets)
 
 
-def _earning_amounts(indexes: Sequence[int], state: State,
-                     tender_lines: Sequence[int]) -> dict[int, int]:
+def _earning_amounts(
+    indexes: Sequence[int], state: State, tender_lines: Sequence[int]
+) -> dict[int, int]:
     """``amount_i = net_i − tender_i`` for the earning lines among ``indexes``."""
     return {i: state.nets[i] - tender_lines[i] for i in indexes if not state.lines[i].no_earn}
 
@@ -275,8 +297,7 @@ def _component(offer_id: str, kind: str, points: rw.Points, n: int) -> PointsCom
     return PointsComponent(offer_id, kind, points.points, tuple(line_points))
 
 
-def _base_points(ctx: Context, state: State,
-                 tender_lines: Sequence[int]) -> list[PointsComponent]:
+def _base_points(ctx: Context, state: State, tender_lines: Sequence[int]) -> list[PointsComponent]:
     """Base points at the tier multiplier; listed only when positive."""
     programme = _programme(ctx)
     if ctx.member is None or programme is None or programme.earn_per_amount_minor <= 0:
@@ -290,8 +311,9 @@ def _base_points(ctx: Context, state: State,
     return [_component("", "base", points, len(state.lines))]
 
 
-def _run_points_offer(offer: rules_pb2.Offer, ctx: Context, state: State,
-                      tender_lines: Sequence[int]) -> PointsComponent | None:
+def _run_points_offer(
+    offer: rules_pb2.Offer, ctx: Context, state: State, tender_lines: Sequence[int]
+) -> PointsComponent | None:
     """Checks 1–15 for a points offer; applies it (returning its component) when positive."""
     refusal = check_conditions(offer, ctx)
     eligible = points_eligible(offer, state) if refusal is None else refusal
@@ -308,36 +330,59 @@ def _run_points_offer(offer: rules_pb2.Offer, ctx: Context, state: State,
     # without a programme (or a usable earn rate) nothing is earned: NO_BENEFIT below
     if programme is not None and programme.earn_per_amount_minor > 0:
         if kind_of(offer) == Kind.POINTS_MULTIPLIER:
-            points = rw.points_multiplier(offer.points_multiplier,
-                                          _earning_amounts(eligible, state, tender_lines),
-                                          programme.earn_per_amount_minor)
+            points = rw.points_multiplier(
+                offer.points_multiplier,
+                _earning_amounts(eligible, state, tender_lines),
+                programme.earn_per_amount_minor,
+            )
         else:
             points = rw.bonus_points(offer.bonus_points, scope)
     if points.points <= 0:
         state.explain(offer.id, Refusal(Reason.NO_BENEFIT))
         return None
-    state.applied.append(AppliedOffer(offer.id, 0, offer.funding.funder_id or RETAILER, 0,
-                                      points.points, 1))
+    state.applied.append(
+        AppliedOffer(offer.id, 0, offer.funding.funder_id or RETAILER, 0, points.points, 1)
+    )
     kind = "multiplier" if kind_of(offer) == Kind.POINTS_MULTIPLIER else "bonus"
     return _component(offer.id, kind, points, len(state.lines))
 
 
 # --- §8 output ------------------------------------------------------------------------------
 
-def _result(state: State, redeemed: int, tender: Tender, tender_lines: Sequence[int],
-            components: list[PointsComponent], explain: bool) -> PricingResult:
+
+def _result(
+    state: State,
+    redeemed: int,
+    tender: Tender,
+    tender_lines: Sequence[int],
+    components: list[PointsComponent],
+    explain: bool,
+) -> PricingResult:
     lines = tuple(
-        LineResult(line.line_id, line.quantity * line.unit_price_minor, state.nets[i],
-                   tuple(state.rows[i]), tender_lines[i],
-                   sum(c.line_points[i] for c in components))
-        for i, line in enumerate(state.lines))
+        LineResult(
+            line.line_id,
+            line.quantity * line.unit_price_minor,
+            state.nets[i],
+            tuple(state.rows[i]),
+            tender_lines[i],
+            sum(c.line_points[i] for c in components),
+        )
+        for i, line in enumerate(state.lines)
+    )
     gross = sum(ln.gross_minor for ln in lines)
     net = sum(state.nets)
     tender_minor = sum(tender_lines)
     return PricingResult(
-        lines=lines, gross_minor=gross, discount_minor=gross - net, net_minor=net,
-        points_redeemed=redeemed, points_tender_minor=tender_minor,
+        lines=lines,
+        gross_minor=gross,
+        discount_minor=gross - net,
+        net_minor=net,
+        points_redeemed=redeemed,
+        points_tender_minor=tender_minor,
         payable_minor=net - tender_minor,
-        points_earned=sum(c.points for c in components), tender=tender,
-        points=tuple(components), offers=tuple(state.applied),
-        explanations=tuple(state.explanations) if explain else ())
+        points_earned=sum(c.points for c in components),
+        tender=tender,
+        points=tuple(components),
+        offers=tuple(state.applied),
+        explanations=tuple(state.explanations) if explain else (),
+    )

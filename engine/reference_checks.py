@@ -42,8 +42,9 @@ class Context:
         return max(0, wallet) + sum(1 for c in self.coupons if c == offer_id)
 
     def has_coupon(self, offer_id: str) -> bool:
-        return offer_id in self.coupons or (self.member is not None
-                                            and offer_id in self.member.wallet)
+        return offer_id in self.coupons or (
+            self.member is not None and offer_id in self.member.wallet
+        )
 
     def member_tier(self) -> str:
         """The member's tier id, or "" when the rule set does not know it (no tier)."""
@@ -65,12 +66,17 @@ class State:
 
     @classmethod
     def start(cls, lines: tuple[ResolvedLine, ...]) -> State:
-        return cls(lines, [ln.quantity * ln.unit_price_minor for ln in lines],
-                   [[] for _ in lines], ["" for _ in lines])
+        return cls(
+            lines,
+            [ln.quantity * ln.unit_price_minor for ln in lines],
+            [[] for _ in lines],
+            ["" for _ in lines],
+        )
 
     def explain(self, offer_id: str, refusal: Refusal) -> None:
-        self.explanations.append(Explanation(offer_id, refusal.reason, refusal.detail,
-                                             refusal.related))
+        self.explanations.append(
+            Explanation(offer_id, refusal.reason, refusal.detail, refusal.related)
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,8 +108,8 @@ def scope_lines(offer: rules_pb2.Offer, lines: Sequence[ResolvedLine]) -> list[i
     return [i for i, line in enumerate(lines) if rw.in_product_set(offer.scope, line)]
 
 
-
 # --- §4 checks 1–9: coupons, time, place, member, limits -----------------------------------
+
 
 def check_conditions(offer: rules_pb2.Offer, ctx: Context) -> Refusal | None:
     cond, member = offer.conditions, ctx.member
@@ -116,8 +122,13 @@ def check_conditions(offer: rules_pb2.Offer, ctx: Context) -> Refusal | None:
     if cond.channels and ctx.channel not in cond.channels:
         return Refusal(Reason.CHANNEL_NOT_ELIGIBLE)
     if member is None:
-        if (cond.member_required or cond.tiers or cond.segments or cond.birthday_month
-                or phase_of(kind_of(offer)) == Phase.POINTS):
+        if (
+            cond.member_required
+            or cond.tiers
+            or cond.segments
+            or cond.birthday_month
+            or phase_of(kind_of(offer)) == Phase.POINTS
+        ):
             return Refusal(Reason.MEMBER_REQUIRED)
     else:
         if cond.tiers and ctx.member_tier() not in cond.tiers:
@@ -148,15 +159,18 @@ def in_time_window(cond: rules_pb2.Conditions, when: LocalTime) -> bool:
 def limit_reached(remaining: RemainingLimits | None) -> Refusal | None:
     if remaining is None:
         return None
-    for left, detail in ((remaining.member_uses, LIMIT_MEMBER_USES),
-                         (remaining.total_uses, LIMIT_TOTAL_USES),
-                         (remaining.budget_minor, LIMIT_BUDGET)):
+    for left, detail in (
+        (remaining.member_uses, LIMIT_MEMBER_USES),
+        (remaining.total_uses, LIMIT_TOTAL_USES),
+        (remaining.budget_minor, LIMIT_BUDGET),
+    ):
         if left is not None and left <= 0:
             return Refusal(Reason.LIMIT_REACHED, detail)
     return None
 
 
 # --- §4 check 10: eligible lines, and checks 11–13: minimums -------------------------------
+
 
 def discount_eligible(offer: rules_pb2.Offer, state: State) -> list[int] | Refusal:
     """Scope lines that may take this discount under the stacking rules."""

@@ -46,8 +46,13 @@ def in_product_set(products: rules_pb2.ProductSet, line: ResolvedLine) -> bool:
     """A union of skus, categories, brands and vendors (or ``all``), minus ``exclude_skus``."""
     if line.sku in products.exclude_skus:
         return False
-    return (products.all or line.sku in products.skus or line.category in products.categories
-            or line.brand in products.brands or line.vendor in products.vendors)
+    return (
+        products.all
+        or line.sku in products.skus
+        or line.category in products.categories
+        or line.brand in products.brands
+        or line.vendor in products.vendors
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +110,7 @@ class Scope:
 
 # --- item phase ---------------------------------------------------------------------------
 
+
 def percent_off(reward: rules_pb2.PercentOff, scope: Scope) -> ItemDiscount:
     """``d_i = rhu(net_i·bps/10000)`` on each line's current net."""
     return _percent_of_nets(reward.percent_bps, scope)
@@ -112,22 +118,25 @@ def percent_off(reward: rules_pb2.PercentOff, scope: Scope) -> ItemDiscount:
 
 def _percent_of_nets(bps: int, scope: Scope) -> ItemDiscount:
     # min(): a net never goes below 0, even for a (non-validated) bps above 10000
-    return ItemDiscount({i: min(scope.nets[i], rhu(scope.nets[i], bps, BPS))
-                         for i in scope.eligible})
+    return ItemDiscount(
+        {i: min(scope.nets[i], rhu(scope.nets[i], bps, BPS)) for i in scope.eligible}
+    )
 
 
 def amount_off(reward: rules_pb2.AmountOff, scope: Scope) -> ItemDiscount:
     """``d_i = min(net_i, a·q_i)``."""
     a = reward.amount_minor
-    return ItemDiscount({i: min(scope.nets[i], a * scope.lines[i].quantity)
-                         for i in scope.eligible})
+    return ItemDiscount(
+        {i: min(scope.nets[i], a * scope.lines[i].quantity) for i in scope.eligible}
+    )
 
 
 def fixed_price(reward: rules_pb2.FixedPrice, scope: Scope) -> ItemDiscount:
     """Member price: ``d_i = max(0, net_i − f·q_i)``."""
     f = reward.price_minor
-    return ItemDiscount({i: max(0, scope.nets[i] - f * scope.lines[i].quantity)
-                         for i in scope.eligible})
+    return ItemDiscount(
+        {i: max(0, scope.nets[i] - f * scope.lines[i].quantity) for i in scope.eligible}
+    )
 
 
 def qty_tiers(reward: rules_pb2.QtyTiers, scope: Scope) -> ItemDiscount | Shortfall:
@@ -158,7 +167,7 @@ def buy_x_get_y(reward: rules_pb2.BuyXGetY, scope: Scope) -> ItemDiscount | Shor
     if k == 0:
         return Shortfall(Reason.MIN_QTY_NOT_REACHED, x + y - u)
     units = _units_by_price(scope, scope.eligible)
-    free = units[len(units) - k * y:]
+    free = units[len(units) - k * y :]
     counts: dict[int, int] = {}
     for i in free:
         counts[i] = counts.get(i, 0) + 1
@@ -184,21 +193,25 @@ def bundle_price(reward: rules_pb2.BundlePrice, scope: Scope) -> ItemDiscount | 
     units = [sum(scope.lines[i].quantity for i in m) for m in members]
     k = scope.capped(min(u // c.qty for u, c in zip(units, components, strict=True)))
     if k == 0:
-        return Shortfall(Reason.MIN_QTY_NOT_REACHED,
-                         sum(max(0, c.qty - u) for u, c in zip(units, components, strict=True)))
+        return Shortfall(
+            Reason.MIN_QTY_NOT_REACHED,
+            sum(max(0, c.qty - u) for u, c in zip(units, components, strict=True)),
+        )
     selected: dict[int, int] = {}
     for m, component in zip(members, components, strict=True):
-        for i in _units_by_price(scope, m)[:k * component.qty]:
+        for i in _units_by_price(scope, m)[: k * component.qty]:
             selected[i] = selected.get(i, 0) + 1
     chosen = sorted(selected)
     weights = [selected[i] * scope.lines[i].unit_price_minor for i in chosen]
     d = max(0, sum(weights) - k * reward.price_minor)
     shares = allocate(d, weights)
-    return ItemDiscount({i: min(scope.nets[i], s) for i, s in zip(chosen, shares, strict=True)},
-                        applications=k)
+    return ItemDiscount(
+        {i: min(scope.nets[i], s) for i, s in zip(chosen, shares, strict=True)}, applications=k
+    )
 
 
 # --- order phase --------------------------------------------------------------------------
+
 
 def spend_tiers(reward: rules_pb2.SpendTiers, scope: Scope) -> OrderDiscount | Shortfall:
     """The highest step with ``threshold ≤ S``; amount, repeated amount or percent of ``S``."""
@@ -231,14 +244,16 @@ def order_amount_off(reward: rules_pb2.OrderAmountOff, scope: Scope) -> OrderDis
 
 # --- points phase -------------------------------------------------------------------------
 
+
 def base_points(amounts: dict[int, int], tier_bps: int, earn_per_amount: int) -> Points:
     """``floor(B·tier_bps / (earn_per_amount·10000))``, attributed with weights ``amount_i``."""
     b = sum(amounts.values())
     return Points(b * tier_bps // (earn_per_amount * BPS), amounts)
 
 
-def points_multiplier(reward: rules_pb2.PointsMultiplier, amounts: dict[int, int],
-                      earn_per_amount: int) -> Points:
+def points_multiplier(
+    reward: rules_pb2.PointsMultiplier, amounts: dict[int, int], earn_per_amount: int
+) -> Points:
     """Extra points on the scope's earning amounts (``extra_bps = 10000`` = double points)."""
     b_scope = sum(amounts.values())
     return Points(b_scope * reward.extra_bps // (earn_per_amount * BPS), amounts)

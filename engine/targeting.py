@@ -57,8 +57,9 @@ def is_targeting_tag(tag: str) -> bool:
     return bool(sep) and segment in SEGMENTS
 
 
-def _window(history: pl.DataFrame | pl.LazyFrame,
-            as_of: datetime | None) -> tuple[pl.LazyFrame, datetime, float]:
+def _window(
+    history: pl.DataFrame | pl.LazyFrame, as_of: datetime | None
+) -> tuple[pl.LazyFrame, datetime, float]:
     lf = conform(history).filter(pl.col("member_id").is_not_null() & (pl.col("member_id") != ""))
     as_of = as_of or last_day(lf)
     lf = lf.filter(pl.col("at") < as_of)
@@ -70,8 +71,9 @@ def _window(history: pl.DataFrame | pl.LazyFrame,
 History = pl.DataFrame | pl.LazyFrame
 
 
-def category_profiles(history: History, config: TargetingConfig = TargetingConfig(),
-                      as_of: datetime | None = None) -> pl.DataFrame:
+def category_profiles(
+    history: History, config: TargetingConfig = TargetingConfig(), as_of: datetime | None = None
+) -> pl.DataFrame:
     """One row per (member, category) bought before ``as_of``.
 
     Returns
@@ -84,41 +86,76 @@ def category_profiles(history: History, config: TargetingConfig = TargetingConfi
     lf, as_of, span_days = _window(history, as_of)
     bought = lf.filter(pl.col("kind") == "commit").with_columns(
         pl.col("vendor").is_in(list(config.store_brand_vendors)).alias("own"),
-        pl.col("at").dt.date().alias("day"))
+        pl.col("at").dt.date().alias("day"),
+    )
     keys = ["member_id", "category"]
     totals = bought.group_by(keys).agg(
         pl.col("quantity").sum().alias("units"),
         pl.col("net_minor").sum().alias("spend_minor"),
         pl.col("day").n_unique().alias("purchases"),
         (pl.col("quantity") * pl.col("own")).sum().alias("own_units"),
-        pl.col("day").max().alias("last_purchase"))
-    gaps = (bought.select(*keys, "day").unique().sort(*keys, "day")
-            .with_columns((pl.col("day").diff().over(keys).dt.total_days()).alias("gap"))
-            .group_by(keys).agg(pl.col("gap").drop_nulls().median().alias("median_gap")))
+        pl.col("day").max().alias("last_purchase"),
+    )
+    gaps = (
+        bought.select(*keys, "day")
+        .unique()
+        .sort(*keys, "day")
+        .with_columns((pl.col("day").diff().over(keys).dt.total_days()).alias("gap"))
+        .group_by(keys)
+        .agg(pl.col("gap").drop_nulls().median().alias("median_gap"))
+    )
     df = totals.join(gaps, on=keys, how="left").with_columns(
         (pl.col("own_units") / pl.col("units")).alias("store_share"),
-        (pl.col("units") * 30.0 / span_days).alias("units_per_month"))
-    behaviour = (pl.when(pl.col("store_share") >= config.store_share_high).then(pl.lit("store"))
-                 .when(pl.col("store_share") < config.store_share_low).then(pl.lit("national"))
-                 .otherwise(pl.lit("switcher")))
+        (pl.col("units") * 30.0 / span_days).alias("units_per_month"),
+    )
+    behaviour = (
+        pl.when(pl.col("store_share") >= config.store_share_high)
+        .then(pl.lit("store"))
+        .when(pl.col("store_share") < config.store_share_low)
+        .then(pl.lit("national"))
+        .otherwise(pl.lit("switcher"))
+    )
     df = df.with_columns(behaviour.alias("behaviour"), _usage(config).alias("usage"))
     cycle = pl.when(pl.col("purchases") >= config.min_purchases).then(
-        pl.col("median_gap").round(0).cast(pl.Int64))
+        pl.col("median_gap").round(0).cast(pl.Int64)
+    )
     df = df.with_columns(cycle.alias("cycle_days")).with_columns(
-        (pl.col("last_purchase") + pl.duration(days=pl.col("cycle_days"))).alias(
-            "next_purchase"),
-        pl.format("{}-{}", "behaviour", "usage").alias("segment"))
-    return df.with_columns(pl.format("{}:{}", "category", "segment").alias("tag")).select(
-        "member_id", "category", "units", "spend_minor", "purchases", "store_share",
-        "units_per_month", "behaviour", "usage", "segment", "tag", "last_purchase", "cycle_days",
-        "next_purchase").sort(keys).collect()
+        (pl.col("last_purchase") + pl.duration(days=pl.col("cycle_days"))).alias("next_purchase"),
+        pl.format("{}-{}", "behaviour", "usage").alias("segment"),
+    )
+    return (
+        df.with_columns(pl.format("{}:{}", "category", "segment").alias("tag"))
+        .select(
+            "member_id",
+            "category",
+            "units",
+            "spend_minor",
+            "purchases",
+            "store_share",
+            "units_per_month",
+            "behaviour",
+            "usage",
+            "segment",
+            "tag",
+            "last_purchase",
+            "cycle_days",
+            "next_purchase",
+        )
+        .sort(keys)
+        .collect()
+    )
 
 
 def _usage(config: TargetingConfig) -> pl.Expr:
     per_month = pl.col("units_per_month")
     rank = per_month.rank("average").over("category") / pl.len().over("category")
-    by_rank = (pl.when(rank <= 1 / 3).then(pl.lit("low")).when(rank <= 2 / 3)
-               .then(pl.lit("medium")).otherwise(pl.lit("high")))
+    by_rank = (
+        pl.when(rank <= 1 / 3)
+        .then(pl.lit("low"))
+        .when(rank <= 2 / 3)
+        .then(pl.lit("medium"))
+        .otherwise(pl.lit("high"))
+    )
     if not config.usage_thresholds:
         return by_rank
     out = by_rank
@@ -128,19 +165,28 @@ def _usage(config: TargetingConfig) -> pl.Expr:
     if default is not None:
         out = _by_threshold(per_month, default)
     for cat, (mid, high) in cats:
-        out = pl.when(pl.col("category") == cat).then(_by_threshold(per_month, (mid, high))
-                                                      ).otherwise(out)
+        out = (
+            pl.when(pl.col("category") == cat)
+            .then(_by_threshold(per_month, (mid, high)))
+            .otherwise(out)
+        )
     return out
 
 
 def _by_threshold(per_month: pl.Expr, limits: tuple[float, float]) -> pl.Expr:
     mid, high = limits
-    return (pl.when(per_month >= high).then(pl.lit("high")).when(per_month >= mid)
-            .then(pl.lit("medium")).otherwise(pl.lit("low")))
+    return (
+        pl.when(per_month >= high)
+        .then(pl.lit("high"))
+        .when(per_month >= mid)
+        .then(pl.lit("medium"))
+        .otherwise(pl.lit("low"))
+    )
 
 
-def member_values(history: History, config: TargetingConfig = TargetingConfig(),
-                  as_of: datetime | None = None) -> pl.DataFrame:
+def member_values(
+    history: History, config: TargetingConfig = TargetingConfig(), as_of: datetime | None = None
+) -> pl.DataFrame:
     """One row per member with history before ``as_of``.
 
     Returns
@@ -153,34 +199,65 @@ def member_values(history: History, config: TargetingConfig = TargetingConfig(),
     per = lf.group_by("member_id").agg(
         (pl.col("net_minor") * sign()).sum().alias("spend_minor"),
         pl.col("transaction_id").filter(pl.col("kind") == "commit").n_unique().alias("baskets"),
-        pl.col("at").filter(pl.col("kind") == "commit").max().alias("last_purchase"))
+        pl.col("at").filter(pl.col("kind") == "commit").max().alias("last_purchase"),
+    )
     a, b, c = config.abc
     df = per.sort(["spend_minor", "member_id"], descending=[True, False]).with_columns(
-        pl.col("spend_minor").clip(lower_bound=0).alias("_pos"))
+        pl.col("spend_minor").clip(lower_bound=0).alias("_pos")
+    )
     total = pl.col("_pos").sum()
     total = pl.when(total > 0).then(total).otherwise(1)
     before = (pl.col("_pos").cum_sum() - pl.col("_pos")) / total
-    abc = (pl.when(pl.col("_pos") <= 0).then(pl.lit("D")).when(before < a).then(pl.lit("A"))
-           .when(before < b).then(pl.lit("B")).when(before < c).then(pl.lit("C"))
-           .otherwise(pl.lit("D")))
+    abc = (
+        pl.when(pl.col("_pos") <= 0)
+        .then(pl.lit("D"))
+        .when(before < a)
+        .then(pl.lit("A"))
+        .when(before < b)
+        .then(pl.lit("B"))
+        .when(before < c)
+        .then(pl.lit("C"))
+        .otherwise(pl.lit("D"))
+    )
     lapsed_before = as_of - timedelta(days=config.lapsed_days)
-    return df.with_columns(
-        abc.alias("abc"),
-        (pl.col("last_purchase").is_null() | (pl.col("last_purchase") < lapsed_before)
-         ).alias("lapsed"),
-        (pl.col("spend_minor") * 30 / span_days).round(0).cast(pl.Int64).alias("value_minor"),
-        (pl.col("_pos") / total).alias("sales_share"),
-    ).select("member_id", "spend_minor", "baskets", "last_purchase", "value_minor", "abc",
-             "lapsed", "sales_share").collect()
+    return (
+        df.with_columns(
+            abc.alias("abc"),
+            (pl.col("last_purchase").is_null() | (pl.col("last_purchase") < lapsed_before)).alias(
+                "lapsed"
+            ),
+            (pl.col("spend_minor") * 30 / span_days).round(0).cast(pl.Int64).alias("value_minor"),
+            (pl.col("_pos") / total).alias("sales_share"),
+        )
+        .select(
+            "member_id",
+            "spend_minor",
+            "baskets",
+            "last_purchase",
+            "value_minor",
+            "abc",
+            "lapsed",
+            "sales_share",
+        )
+        .collect()
+    )
 
 
 def member_tags(profiles: pl.DataFrame, values: pl.DataFrame) -> pl.DataFrame:
     """``member_id, tags (List(String))``: every category segment, ``value:X`` and ``lapsed``."""
     seg = profiles.group_by("member_id").agg(pl.col("tag").sort().alias("seg_tags"))
-    return values.select("member_id", "abc", "lapsed").join(seg, on="member_id", how="left").select(
-        "member_id",
-        pl.concat_list(
-            pl.col("seg_tags").fill_null(pl.lit([], pl.List(pl.String))),
-            pl.format("value:{}", "abc"),
-            pl.when(pl.col("lapsed")).then(pl.lit([LAPSED_TAG])).otherwise(
-                pl.lit([], pl.List(pl.String)))).alias("tags")).sort("member_id")
+    return (
+        values.select("member_id", "abc", "lapsed")
+        .join(seg, on="member_id", how="left")
+        .select(
+            "member_id",
+            pl.concat_list(
+                pl.col("seg_tags").fill_null(pl.lit([], pl.List(pl.String))),
+                pl.format("value:{}", "abc"),
+                pl.when(pl.col("lapsed"))
+                .then(pl.lit([LAPSED_TAG]))
+                .otherwise(pl.lit([], pl.List(pl.String))),
+            ).alias("tags"),
+        )
+        .sort("member_id")
+    )

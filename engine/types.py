@@ -122,9 +122,11 @@ class PricingResult:
     explanations: tuple[Explanation, ...] = ()
 
 
-_LIMIT_WORDS = {1: "the member's uses of this offer are used up",
-                2: "the offer's total uses are used up",
-                3: "the offer's budget is spent"}
+_LIMIT_WORDS = {
+    1: "the member's uses of this offer are used up",
+    2: "the offer's total uses are used up",
+    3: "the offer's budget is spent",
+}
 
 
 def describe(e: Explanation) -> str:

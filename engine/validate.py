@@ -148,10 +148,15 @@ def _check_header(v: _Collector, rules: RuleSet) -> None:
             v.add("timezone", f"unknown IANA time zone {quoted(rules.timezone)}")
 
 
-_POINTS_RANGES = (("point_value_minor", 1, MAX_MINOR), ("earn_per_amount_minor", 1, MAX_MINOR),
-                  ("pending_days", 0, None), ("expiry_months", 0, None),
-                  ("min_redeem_points", 0, MAX_COUNT), ("redeem_step_points", 1, MAX_COUNT),
-                  ("max_redeem_share_bps", 0, BPS))
+_POINTS_RANGES = (
+    ("point_value_minor", 1, MAX_MINOR),
+    ("earn_per_amount_minor", 1, MAX_MINOR),
+    ("pending_days", 0, None),
+    ("expiry_months", 0, None),
+    ("min_redeem_points", 0, MAX_COUNT),
+    ("redeem_step_points", 1, MAX_COUNT),
+    ("max_redeem_share_bps", 0, BPS),
+)
 
 
 def _check_points(v: _Collector, p: rules_pb2.PointsProgram) -> None:
@@ -171,9 +176,11 @@ def _check_tiers(v: _Collector, tiers) -> None:
         spend = t.qualify_spend_minor
         if v.money(f"{path}.qualify_spend_minor", spend) and spend > 0:
             if spend <= last_spend:
-                v.add(f"{path}.qualify_spend_minor",
-                      f"must be greater than tiers[{last_at}]'s {last_spend} (got {spend}); "
-                      "tiers are listed lowest first")
+                v.add(
+                    f"{path}.qualify_spend_minor",
+                    f"must be greater than tiers[{last_at}]'s {last_spend} (got {spend}); "
+                    "tiers are listed lowest first",
+                )
             last_spend, last_at = spend, i
         v.range(f"{path}.earn_multiplier_bps", t.earn_multiplier_bps, 1, MAX_MULTIPLIER_BPS)
 
@@ -224,8 +231,11 @@ def _is_empty_set(ps: rules_pb2.ProductSet) -> bool:
 
 def _check_product_set(v: _Collector, path: str, ps: rules_pb2.ProductSet) -> None:
     if _is_empty_set(ps):
-        v.add(path, "empty product set: list skus, categories, brands or vendors, "
-                    "or use `all: true` for everything")
+        v.add(
+            path,
+            "empty product set: list skus, categories, brands or vendors, "
+            "or use `all: true` for everything",
+        )
     for name in ("skus", "categories", "brands", "vendors", "exclude_skus"):
         for j, value in enumerate(getattr(ps, name)):
             if not value:
@@ -247,8 +257,11 @@ def _check_conditions(v: _Collector, path: str, c: rules_pb2.Conditions) -> None
     v.channels |= new
     if new and len(v.channels) > MAX_CHANNELS and not v.channels_reported:
         v.channels_reported = True
-        v.add(f"{path}.channels", f"more than {MAX_CHANNELS} distinct channels in the rule set "
-                                  f"(this offer adds {quoted(min(new))})")
+        v.add(
+            f"{path}.channels",
+            f"more than {MAX_CHANNELS} distinct channels in the rule set "
+            f"(this offer adds {quoted(min(new))})",
+        )
     _check_window(v, path, c)
     v.money(f"{path}.min_basket_minor", c.min_basket_minor)
     v.count(f"{path}.min_qty", c.min_qty)
@@ -262,10 +275,17 @@ def _check_window(v: _Collector, path: str, c: rules_pb2.Conditions) -> None:
         if c.HasField(name) and not (_MIN_TS <= ts.seconds <= _MAX_TS and 0 <= ts.nanos < 10**9):
             v.add(f"{path}.{name}", f"not a valid timestamp ({ts.seconds}s {ts.nanos}ns)")
             valid = False
-    if valid and c.HasField("starts_at") and c.HasField("ends_at") \
-            and c.ends_at.seconds <= c.starts_at.seconds:
-        v.add(f"{path}.ends_at", f"end before start: {c.ends_at.ToJsonString()} is not after "
-                                 f"starts_at {c.starts_at.ToJsonString()}")
+    if (
+        valid
+        and c.HasField("starts_at")
+        and c.HasField("ends_at")
+        and c.ends_at.seconds <= c.starts_at.seconds
+    ):
+        v.add(
+            f"{path}.ends_at",
+            f"end before start: {c.ends_at.ToJsonString()} is not after "
+            f"starts_at {c.starts_at.ToJsonString()}",
+        )
     seen_days: set[int] = set()
     for j, day in enumerate(c.weekdays):
         if v.range(f"{path}.weekdays[{j}]", day, 1, 7):
@@ -275,8 +295,10 @@ def _check_window(v: _Collector, path: str, c: rules_pb2.Conditions) -> None:
     ok_from = v.range(f"{path}.from_hour", c.from_hour, 0, 23)
     ok_to = v.range(f"{path}.to_hour", c.to_hour, 0, 24)
     if ok_from and ok_to and c.from_hour == c.to_hour != 0:
-        v.add(f"{path}.to_hour", f"empty window: from_hour and to_hour are both {c.to_hour} "
-                                 "(use 0 and 0 for all day)")
+        v.add(
+            f"{path}.to_hour",
+            f"empty window: from_hour and to_hour are both {c.to_hour} (use 0 and 0 for all day)",
+        )
 
 
 def _check_stacking(v: _Collector, path: str, offer: rules_pb2.Offer, phase: Phase | None) -> None:
@@ -286,19 +308,26 @@ def _check_stacking(v: _Collector, path: str, offer: rules_pb2.Offer, phase: Pha
     if not s.group or phase is None:
         return
     if phase is Phase.POINTS:
-        v.add(f"{path}.group", f"points offers cannot be in a group (got {quoted(s.group)}); "
-                               "groups concern discounts only")
+        v.add(
+            f"{path}.group",
+            f"points offers cannot be in a group (got {quoted(s.group)}); "
+            "groups concern discounts only",
+        )
         return
     first = v.groups.setdefault(s.group, (phase, offer.id))
     if first[0] is not phase:
-        v.add(f"{path}.group", f"group {quoted(s.group)} mixing phases: {phase.name.lower()} here, "
-                               f"{first[0].name.lower()} for its first member {quoted(first[1])}")
+        v.add(
+            f"{path}.group",
+            f"group {quoted(s.group)} mixing phases: {phase.name.lower()} here, "
+            f"{first[0].name.lower()} for its first member {quoted(first[1])}",
+        )
 
 
 def _check_funding(v: _Collector, path: str, f: rules_pb2.Funding) -> None:
     if f.funder_id and not ID_PATTERN.fullmatch(f.funder_id):
-        v.add(f"{path}.funder_id",
-              f"must be 1-64 of A-Z a-z 0-9 . _ : - (got {quoted(f.funder_id)})")
+        v.add(
+            f"{path}.funder_id", f"must be 1-64 of A-Z a-z 0-9 . _ : - (got {quoted(f.funder_id)})"
+        )
     v.range(f"{path}.funded_share_bps", f.funded_share_bps, 0, BPS)
 
 
@@ -321,8 +350,11 @@ def _increasing(v: _Collector, path: str, steps, name: str, j: int) -> None:
     if j > 0:
         prev, cur = getattr(steps[j - 1], name), getattr(steps[j], name)
         if cur <= prev:
-            v.add(f"{path}.steps[{j}].{name}", f"ladder steps not increasing: must be greater "
-                                               f"than steps[{j - 1}]'s {prev} (got {cur})")
+            v.add(
+                f"{path}.steps[{j}].{name}",
+                f"ladder steps not increasing: must be greater "
+                f"than steps[{j - 1}]'s {prev} (got {cur})",
+            )
 
 
 def _check_qty_tiers(v: _Collector, path: str, r: rules_pb2.QtyTiers) -> None:
@@ -366,8 +398,11 @@ def _check_spend_tiers(v: _Collector, path: str, r: rules_pb2.SpendTiers) -> Non
         if v.money(f"{spath}.threshold_minor", step.threshold_minor, 1):
             _increasing(v, path, r.steps, "threshold_minor", j)
         if step.amount_minor and step.percent_bps:
-            v.add(spath, f"set exactly one of amount_minor and percent_bps (got both: "
-                         f"{step.amount_minor} and {step.percent_bps})")
+            v.add(
+                spath,
+                f"set exactly one of amount_minor and percent_bps (got both: "
+                f"{step.amount_minor} and {step.percent_bps})",
+            )
         elif not step.amount_minor and not step.percent_bps:
             v.add(spath, "set exactly one of amount_minor and percent_bps (got neither)")
         elif step.amount_minor:
@@ -377,8 +412,11 @@ def _check_spend_tiers(v: _Collector, path: str, r: rules_pb2.SpendTiers) -> Non
             if percent_step is None:
                 percent_step = j
     if r.repeat and percent_step is not None:
-        v.add(f"{path}.repeat", f"repeat works with amount steps only (steps[{percent_step}] "
-                                f"has percent_bps {r.steps[percent_step].percent_bps})")
+        v.add(
+            f"{path}.repeat",
+            f"repeat works with amount steps only (steps[{percent_step}] "
+            f"has percent_bps {r.steps[percent_step].percent_bps})",
+        )
 
 
 def _check_bonus_points(v: _Collector, path: str, r: rules_pb2.BonusPoints) -> None:

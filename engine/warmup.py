@@ -17,16 +17,30 @@ from engine.rules import parse_rules
 from engine.types import Basket, Line, Member
 
 _RULES = {
-    "points": {"point_value_minor": 10, "earn_per_amount_minor": 100, "redeem_step_points": 1,
-               "max_redeem_share_bps": 5000},
+    "points": {
+        "point_value_minor": 10,
+        "earn_per_amount_minor": 100,
+        "redeem_step_points": 1,
+        "max_redeem_share_bps": 5000,
+    },
     "tiers": [{"id": "t", "earn_multiplier_bps": 10000}],
     "offers": [
-        {"id": "a", "scope": {"skus": ["X"]}, "percent_off": {"percent_bps": 1000},
-         "limits": {"max_discount_minor": 50}},
-        {"id": "b", "scope": {"all": True}, "buy_x_get_y": {"buy": 1, "get": 1,
-                                                            "percent_bps": 5000}},
-        {"id": "c", "scope": {"all": True}, "spend_tiers": {"steps": [
-            {"threshold_minor": 100, "amount_minor": 10}]}},
+        {
+            "id": "a",
+            "scope": {"skus": ["X"]},
+            "percent_off": {"percent_bps": 1000},
+            "limits": {"max_discount_minor": 50},
+        },
+        {
+            "id": "b",
+            "scope": {"all": True},
+            "buy_x_get_y": {"buy": 1, "get": 1, "percent_bps": 5000},
+        },
+        {
+            "id": "c",
+            "scope": {"all": True},
+            "spend_tiers": {"steps": [{"threshold_minor": 100, "amount_minor": 10}]},
+        },
         {"id": "d", "scope": {"all": True}, "bonus_points": {"per_unit": 1}},
     ],
 }
@@ -36,8 +50,9 @@ def warm_up() -> float:
     """Compile (or load) every kernel; returns the seconds it took."""
     start = time.perf_counter()
     compiled = compile_rules(parse_rules(_RULES), Catalogue.empty())
-    basket = Basket((Line("1", "X", 2, 500), Line("2", "Y", 1, 300)),
-                    datetime(2026, 1, 1, tzinfo=UTC))
+    basket = Basket(
+        (Line("1", "X", 2, 500), Line("2", "Y", 1, 300)), datetime(2026, 1, 1, tzinfo=UTC)
+    )
     member = Member("m", tier="t", available_points=100)
     price(compiled, basket, member, redeem_points=-1, explain=True)
     price(compiled, basket, member)

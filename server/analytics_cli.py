@@ -61,18 +61,30 @@ def _store_options(p: argparse.ArgumentParser) -> None:
 def _write(df: pl.DataFrame, path: str) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     if path.endswith(".csv"):  # CSV is flat: string lists joined by ";", others as JSON
-        flat = df.select([
-            pl.col(c).list.join(";") if df.schema[c] == pl.List(pl.String)
-            else pl.struct(c).struct.json_encode().alias(c) if df.schema[c].is_nested()
-            else pl.col(c) for c in df.columns])
+        flat = df.select(
+            [
+                pl.col(c).list.join(";")
+                if df.schema[c] == pl.List(pl.String)
+                else pl.struct(c).struct.json_encode().alias(c)
+                if df.schema[c].is_nested()
+                else pl.col(c)
+                for c in df.columns
+            ]
+        )
         flat.write_csv(path)
     else:
         df.write_parquet(path)
 
 
 def _show(df: pl.DataFrame) -> None:
-    with pl.Config(tbl_rows=60, tbl_cols=20, tbl_width_chars=160, fmt_str_lengths=40,
-                   tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True):
+    with pl.Config(
+        tbl_rows=60,
+        tbl_cols=20,
+        tbl_width_chars=160,
+        fmt_str_lengths=40,
+        tbl_hide_dataframe_shape=True,
+        tbl_hide_column_data_types=True,
+    ):
         print(df)
 
 
@@ -83,8 +95,9 @@ def progress_bars() -> tuple[Callable[[str, int, int], None], Callable[[], None]
     bars: dict[str, tqdm] = {}
 
     def update(step: str, done: int, total: int) -> None:
-        bar = bars.get(step) or bars.setdefault(step, tqdm(total=total, desc=step, unit=" rows",
-                                                           file=sys.stderr))
+        bar = bars.get(step) or bars.setdefault(
+            step, tqdm(total=total, desc=step, unit=" rows", file=sys.stderr)
+        )
         bar.update(done - bar.n)
 
     def close() -> None:
@@ -135,15 +148,28 @@ def demo_products() -> tuple[Catalogue, pl.DataFrame]:
 
     catalogue, prices = demo_catalogue()
     frame = pl.DataFrame({"sku": list(prices), "unit_price_minor": list(prices.values())}).join(
-        pl.DataFrame({"sku": catalogue.sku, "category": catalogue.category,
-                      "brand": catalogue.brand, "vendor": catalogue.vendor}), on="sku")
+        pl.DataFrame(
+            {
+                "sku": catalogue.sku,
+                "category": catalogue.category,
+                "brand": catalogue.brand,
+                "vendor": catalogue.vendor,
+            }
+        ),
+        on="sku",
+    )
     return catalogue, frame
 
 
 def cmd_demo_history(args: argparse.Namespace) -> int:
     catalogue, frame = demo_products()
-    history = generate_history(frame, members=args.members, months=args.months, seed=args.seed,
-                               start=_day(args.start) or datetime(2026, 5, 1, tzinfo=UTC))
+    history = generate_history(
+        frame,
+        members=args.members,
+        months=args.months,
+        seed=args.seed,
+        start=_day(args.start) or datetime(2026, 5, 1, tzinfo=UTC),
+    )
     if args.rules:
         import engine
         from engine.simulate import reprice
@@ -151,20 +177,30 @@ def cmd_demo_history(args: argparse.Namespace) -> int:
         history = reprice(engine.compile_rules(load_rules(args.rules), catalogue), history)
     _write(history, args.out)
     if args.catalogue_out:
-        _write(pl.DataFrame({"sku": catalogue.sku, "category": catalogue.category,
-                             "brand": catalogue.brand, "vendor": catalogue.vendor,
-                             "no_discount": catalogue.no_discount,
-                             "no_earn": catalogue.no_earn}), args.catalogue_out)
-    print(f"{args.out}: {history['member_id'].n_unique():,} members, "
-          f"{history['transaction_id'].n_unique():,} baskets, {len(history):,} lines")
+        _write(
+            pl.DataFrame(
+                {
+                    "sku": catalogue.sku,
+                    "category": catalogue.category,
+                    "brand": catalogue.brand,
+                    "vendor": catalogue.vendor,
+                    "no_discount": catalogue.no_discount,
+                    "no_earn": catalogue.no_earn,
+                }
+            ),
+            args.catalogue_out,
+        )
+    print(
+        f"{args.out}: {history['member_id'].n_unique():,} members, "
+        f"{history['transaction_id'].n_unique():,} baskets, {len(history):,} lines"
+    )
     return 0
 
 
 # -- target ------------------------------------------------------------------------------------
 
 
-def check_offers(playbook: Playbook, rules: rules_pb2.RuleSet, name: str, rules_name: str
-                 ) -> None:
+def check_offers(playbook: Playbook, rules: rules_pb2.RuleSet, name: str, rules_name: str) -> None:
     """Every playbook offer exists in the rule set, is a coupon, and its funder is the
     campaign's."""
     offers = {o.id: o for o in rules.offers}
@@ -177,8 +213,10 @@ def check_offers(playbook: Playbook, rules: rules_pb2.RuleSet, name: str, rules_
             elif offer.activation != rules_pb2.Offer.COUPON:
                 problems.append(f"{c.id}: offer {d.offer_id!r} is not a coupon offer")
             elif (offer.funding.funder_id or "retailer") != c.funder:
-                problems.append(f"{c.id}: offer {d.offer_id!r} is funded by "
-                                f"{offer.funding.funder_id or 'retailer'!r}, not {c.funder!r}")
+                problems.append(
+                    f"{c.id}: offer {d.offer_id!r} is funded by "
+                    f"{offer.funding.funder_id or 'retailer'!r}, not {c.funder!r}"
+                )
     if problems:
         raise AnalyticsInputError(f"{name}: " + "; ".join(problems))
 
@@ -195,16 +233,26 @@ def cmd_target(args: argparse.Namespace) -> int:
     store = open_cli_store(args)
     update, close = progress_bars()
     try:
-        result = run_targeting(store, history, playbook, run_id, datetime.now(UTC), as_of=as_of,
-                               progress=update, dry_run=args.dry_run)
+        result = run_targeting(
+            store,
+            history,
+            playbook,
+            run_id,
+            datetime.now(UTC),
+            as_of=as_of,
+            progress=update,
+            dry_run=args.dry_run,
+        )
     finally:
         close()
         store.close()
     if args.out:
         _write(result.plan, args.out)
-    print(f"run {run_id} as of {as_of:%Y-%m-%d}: {result.values.height:,} members profiled, "
-          f"{result.tagged:,} tagged, {result.conflicts} conflicts"
-          + (" (dry run: nothing written)" if args.dry_run else ""))
+    print(
+        f"run {run_id} as of {as_of:%Y-%m-%d}: {result.values.height:,} members profiled, "
+        f"{result.tagged:,} tagged, {result.conflicts} conflicts"
+        + (" (dry run: nothing written)" if args.dry_run else "")
+    )
     _show(result.summary.with_columns((pl.col("value_minor") / 100).alias("value")))
     return 0
 
@@ -235,11 +283,15 @@ def cmd_settlement(args: argparse.Namespace) -> int:
     _write(report, args.out)
     if args.lines:
         lines = settlement_lines(history, args.timezone)
-        _write(lines.filter(pl.col("funder_id").is_in(args.funder)) if args.funder else lines,
-               args.lines)
-    _show(report.group_by("funder_id").agg(pl.col("discount_minor", "funded_minor",
-                                                  "retailer_minor", "lines").sum())
-          .sort("funder_id"))
+        _write(
+            lines.filter(pl.col("funder_id").is_in(args.funder)) if args.funder else lines,
+            args.lines,
+        )
+    _show(
+        report.group_by("funder_id")
+        .agg(pl.col("discount_minor", "funded_minor", "retailer_minor", "lines").sum())
+        .sort("funder_id")
+    )
     return 0
 
 
@@ -262,8 +314,10 @@ def cmd_extract(args: argparse.Namespace) -> int:
     out = anonymised_extract(history, args.vendor, secret.encode(), shared)
     _write(out, args.out)
     keyed = out["customer_key"].is_not_null().sum()
-    print(f"{args.out}: {len(out):,} lines of {args.vendor} products, {keyed:,} with a "
-          f"customer key, {out['customer_key'].n_unique() - (keyed < len(out)):,} customers")
+    print(
+        f"{args.out}: {len(out):,} lines of {args.vendor} products, {keyed:,} with a "
+        f"customer key, {out['customer_key'].n_unique() - (keyed < len(out)):,} customers"
+    )
     return 0
 
 
@@ -292,8 +346,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     else:
         registry = _registry(args)
         if registry is None or not registry.ready:
-            raise AnalyticsInputError("no published rule set to compare with; give "
-                                      "--current RULES")
+            raise AnalyticsInputError("no published rule set to compare with; give --current RULES")
         try:
             current = registry.current().compiled
         finally:
@@ -301,9 +354,14 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     result = compare(current, draft, read_history(args.history), args.assume_coupon or ())
     _show(result.table())
     cur, new = result.current.paid_by(), result.draft.paid_by()
-    _show(pl.DataFrame({"paid_by": sorted(set(cur) | set(new))}).with_columns(
-        pl.col("paid_by").replace_strict(cur, default=0, return_dtype=pl.Int64).alias("current"),
-        pl.col("paid_by").replace_strict(new, default=0, return_dtype=pl.Int64).alias("draft")))
+    _show(
+        pl.DataFrame({"paid_by": sorted(set(cur) | set(new))}).with_columns(
+            pl.col("paid_by")
+            .replace_strict(cur, default=0, return_dtype=pl.Int64)
+            .alias("current"),
+            pl.col("paid_by").replace_strict(new, default=0, return_dtype=pl.Int64).alias("draft"),
+        )
+    )
     _show(result.offers())
     if args.out:
         _write(result.offers(), args.out)
@@ -320,13 +378,22 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 def _guard(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
     """Bad input (a file, an option) is one line on stderr and exit status 2."""
+
     def run(args: argparse.Namespace) -> int:
         try:
             return func(args)
-        except (AnalyticsInputError, PlaybookError, HistoryError, RuleFileError,
-                CatalogueError, RuleSetInvalid, FileNotFoundError) as exc:
+        except (
+            AnalyticsInputError,
+            PlaybookError,
+            HistoryError,
+            RuleFileError,
+            CatalogueError,
+            RuleSetInvalid,
+            FileNotFoundError,
+        ) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
+
     return run
 
 
@@ -334,7 +401,8 @@ def add_analytics_commands(sub: argparse._SubParsersAction) -> None:
     """Register ``demo history``, ``target``, ``ledger``, ``reports`` and ``simulate``."""
     demo = sub.choices["demo"]
     dh = demo.add_subparsers(dest="demo_action").add_parser(
-        "history", help="write a synthetic purchase history (Parquet)")
+        "history", help="write a synthetic purchase history (Parquet)"
+    )
     dh.add_argument("--out", required=True)
     dh.add_argument("--members", type=int, default=2_000)
     dh.add_argument("--months", type=int, default=6)
@@ -356,7 +424,8 @@ def add_analytics_commands(sub: argparse._SubParsersAction) -> None:
     t.set_defaults(func=_guard(cmd_target))
 
     led = sub.add_parser("ledger", help="the store's ledger").add_subparsers(
-        dest="action", required=True)
+        dest="action", required=True
+    )
     ex = led.add_parser("export", help="the ledger as a history file (line detail, funding)")
     ex.add_argument("--to", required=True)
     ex.add_argument("--catalogue", help="fills category/brand/vendor (default: the registry's)")
@@ -364,8 +433,9 @@ def add_analytics_commands(sub: argparse._SubParsersAction) -> None:
     _store_options(ex)
     ex.set_defaults(func=_guard(cmd_ledger_export))
 
-    rep = sub.add_parser("reports", help="settlement, anonymised extract, campaign performance"
-                         ).add_subparsers(dest="action", required=True)
+    rep = sub.add_parser(
+        "reports", help="settlement, anonymised extract, campaign performance"
+    ).add_subparsers(dest="action", required=True)
     st = rep.add_parser("settlement", help="what each funder owes per offer, store and day")
     st.add_argument("--history", required=True)
     st.add_argument("--out", required=True)
@@ -378,8 +448,11 @@ def add_analytics_commands(sub: argparse._SubParsersAction) -> None:
     an.add_argument("--vendor", required=True)
     an.add_argument("--out", required=True)
     an.add_argument("--secret", help="HMAC key (default $LOYALTY_ANON_SECRET)")
-    an.add_argument("--all-consented", action="store_true",
-                    help="do not read third-party consent from the store (synthetic data)")
+    an.add_argument(
+        "--all-consented",
+        action="store_true",
+        help="do not read third-party consent from the store (synthetic data)",
+    )
     _store_options(an)
     an.set_defaults(func=_guard(cmd_extract))
     cp = rep.add_parser("campaign", help="redemptions, cost, budget burn, uplift vs holdout")
@@ -396,11 +469,13 @@ def add_analytics_commands(sub: argparse._SubParsersAction) -> None:
     sm.add_argument("--history", required=True)
     sm.add_argument("--current", help="current rule set file (default: the registry's)")
     sm.add_argument("--catalogue")
-    sm.add_argument("--assume-coupon", action="append", metavar="OFFER",
-                    help="as if every basket presented a coupon of this offer")
+    sm.add_argument(
+        "--assume-coupon",
+        action="append",
+        metavar="OFFER",
+        help="as if every basket presented a coupon of this offer",
+    )
     sm.add_argument("--out", help="per-offer comparison (Parquet or CSV)")
     sm.add_argument("--chart", help="PNG chart of the comparison")
     _store_options(sm)
     sm.set_defaults(func=_guard(cmd_simulate))
-
-

@@ -47,8 +47,7 @@ log = logging.getLogger(__name__)
 access = logging.getLogger("loyalty.access")
 
 WORKER = (("loyalty-worker", str(os.getpid())),)
-SERVICES = ("loyalty.v1.CheckoutService", "loyalty.v1.MemberService",
-            "loyalty.v1.CampaignService")
+SERVICES = ("loyalty.v1.CheckoutService", "loyalty.v1.MemberService", "loyalty.v1.CampaignService")
 
 
 class AccessLog(grpc.ServerInterceptor):
@@ -76,8 +75,10 @@ class AccessLog(grpc.ServerInterceptor):
                 access.info("method=%s code=%s ms=%.3f", method, code, ms)
 
         return grpc.unary_unary_rpc_method_handler(
-            logged, request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer)
+            logged,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
 
 
 @dataclass
@@ -90,8 +91,11 @@ class App:
     health: health.HealthServicer
 
     def set_serving(self, serving: bool) -> None:
-        status = (health_pb2.HealthCheckResponse.SERVING if serving
-                  else health_pb2.HealthCheckResponse.NOT_SERVING)
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if serving
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
         for name in ("", *SERVICES):
             self.health.set(name, status)
 
@@ -110,10 +114,10 @@ def open_state(settings: Settings, *, watch: bool = True) -> tuple[RuleRegistry,
         from server.registry_store import RedisVersions
         from server.store.redis_store import RedisSettings, RedisStore
 
-        store: Store = RedisStore(settings=RedisSettings.from_env(
-            url=settings.redis_url, prefix=settings.redis_prefix))
-        registry = RuleRegistry(versions=RedisVersions(settings.redis_url,
-                                                       settings.redis_prefix))
+        store: Store = RedisStore(
+            settings=RedisSettings.from_env(url=settings.redis_url, prefix=settings.redis_prefix)
+        )
+        registry = RuleRegistry(versions=RedisVersions(settings.redis_url, settings.redis_prefix))
     else:
         registry = RuleRegistry(settings.data_dir)
         store = open_store("embedded", data_dir=settings.data_dir)
@@ -122,8 +126,9 @@ def open_state(settings: Settings, *, watch: bool = True) -> tuple[RuleRegistry,
     return registry, store
 
 
-def create_server(settings: Settings, *, warm: bool = True,
-                  clock: Clock = utc_now) -> tuple[grpc.Server, int, App]:
+def create_server(
+    settings: Settings, *, warm: bool = True, clock: Clock = utc_now
+) -> tuple[grpc.Server, int, App]:
     """Build the server bound to ``settings.host:settings.port`` (0 = a free port).
 
     Health reports NOT_SERVING until a rule set is loaded and the kernels are compiled.
@@ -135,30 +140,42 @@ def create_server(settings: Settings, *, warm: bool = True,
     interceptors: list[grpc.ServerInterceptor] = [AccessLog()]
     if settings.api_keys:
         interceptors.insert(0, ApiKeyInterceptor(settings.api_keys))
-    options = [("grpc.max_receive_message_length", settings.max_message_bytes),
-               ("grpc.max_send_message_length", settings.max_message_bytes),
-               # several worker processes share the port (--workers); one alone must not
-               # silently share it with a stale server
-               ("grpc.so_reuseport", 1 if settings.workers > 1 else 0)]
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=settings.threads),
-                         interceptors=interceptors, options=options)
+    options = [
+        ("grpc.max_receive_message_length", settings.max_message_bytes),
+        ("grpc.max_send_message_length", settings.max_message_bytes),
+        # several worker processes share the port (--workers); one alone must not
+        # silently share it with a stale server
+        ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
+    ]
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=settings.threads),
+        interceptors=interceptors,
+        options=options,
+    )
     registry.on_change(lambda _active: app.refresh_health())
-    campaigns_pb2_grpc.add_CampaignServiceServicer_to_server(CampaignServicer(registry, store),
-                                                     server)
+    campaigns_pb2_grpc.add_CampaignServiceServicer_to_server(
+        CampaignServicer(registry, store), server
+    )
     checkout_pb2_grpc.add_CheckoutServiceServicer_to_server(
-        CheckoutServicer(registry, store, clock), server)
+        CheckoutServicer(registry, store, clock), server
+    )
     members_pb2_grpc.add_MemberServiceServicer_to_server(
-        MemberServicer(registry, store, clock), server)
+        MemberServicer(registry, store, clock), server
+    )
     health_pb2_grpc.add_HealthServicer_to_server(app.health, server)
-    names = (*SERVICES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-             reflection.SERVICE_NAME)
+    names = (
+        *SERVICES,
+        health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+        reflection.SERVICE_NAME,
+    )
     reflection.enable_server_reflection(names, server)
     # descriptors of every service must be loaded for reflection to describe them
     _ = (checkout_pb2.DESCRIPTOR, members_pb2.DESCRIPTOR, campaigns_pb2.DESCRIPTOR)
     address = f"{settings.host}:{settings.port}"
     if settings.tls_cert is not None and settings.tls_key is not None:
         creds = grpc.ssl_server_credentials(
-            [(settings.tls_key.read_bytes(), settings.tls_cert.read_bytes())])
+            [(settings.tls_key.read_bytes(), settings.tls_cert.read_bytes())]
+        )
         port = server.add_secure_port(address, creds)
     else:
         port = server.add_insecure_port(address)
@@ -190,9 +207,12 @@ def _run(settings: Settings, announce: bool) -> None:
     server.start()
     if announce:
         scheme = "https" if settings.tls_cert else "plaintext"
-        print(f"loyalty engine listening on {settings.host}:{port} ({scheme}, store "
-              f"{settings.store}); health: grpcurl -plaintext {settings.host}:{port} "
-              "grpc.health.v1.Health/Check", flush=True)
+        print(
+            f"loyalty engine listening on {settings.host}:{port} ({scheme}, store "
+            f"{settings.store}); health: grpcurl -plaintext {settings.host}:{port} "
+            "grpc.health.v1.Health/Check",
+            flush=True,
+        )
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -204,21 +224,26 @@ def _run(settings: Settings, announce: bool) -> None:
 
 
 def _worker(settings: Settings) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(process)d %(name)s "
-                        "%(levelname)s %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s"
+    )
     _run(settings, announce=False)
 
 
 def _supervise(settings: Settings) -> None:
     """Start the workers, forward SIGTERM/SIGINT to them, wait for all to finish."""
     ctx = multiprocessing.get_context("spawn")  # no fork after grpc and numba are loaded
-    workers = [ctx.Process(target=_worker, args=(settings,), name=f"loyalty-worker-{i}")
-               for i in range(settings.workers)]
+    workers = [
+        ctx.Process(target=_worker, args=(settings,), name=f"loyalty-worker-{i}")
+        for i in range(settings.workers)
+    ]
     for w in workers:
         w.start()
-    print(f"loyalty engine: {settings.workers} workers listening on {settings.host}:"
-          f"{settings.port} (store {settings.store}); open several channels to use them all",
-          flush=True)
+    print(
+        f"loyalty engine: {settings.workers} workers listening on {settings.host}:"
+        f"{settings.port} (store {settings.store}); open several channels to use them all",
+        flush=True,
+    )
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

@@ -26,13 +26,14 @@ def allowed(role: str, method: str) -> bool:
         return True
     if not method.startswith(PACKAGE):
         return False
-    name = method[len(PACKAGE):]
+    name = method[len(PACKAGE) :]
     return any(name.startswith(prefix) for prefix in ALLOWED.get(role, ()))
 
 
 def _deny(code: grpc.StatusCode, message: str) -> grpc.RpcMethodHandler:
     def handler(request, context):
         context.abort(code, message)
+
     return grpc.unary_unary_rpc_method_handler(handler)
 
 
@@ -49,6 +50,5 @@ class ApiKeyInterceptor(grpc.ServerInterceptor):
         if role is None:
             return _deny(grpc.StatusCode.UNAUTHENTICATED, "missing or unknown x-api-key")
         if not allowed(role, method):
-            return _deny(grpc.StatusCode.PERMISSION_DENIED,
-                         f"role {role!r} may not call {method}")
+            return _deny(grpc.StatusCode.PERMISSION_DENIED, f"role {role!r} may not call {method}")
         return continuation(details)

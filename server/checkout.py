@@ -28,9 +28,12 @@ def utc_now() -> datetime:
 def summary(record: MemberRecord | None) -> members_pb2.MemberSummary | None:
     if record is None:
         return None
-    return members_pb2.MemberSummary(member_id=record.member_id, tier=record.tier,
-                                     available_points=record.points_available,
-                                     pending_points=record.points_pending)
+    return members_pb2.MemberSummary(
+        member_id=record.member_id,
+        tier=record.tier,
+        available_points=record.points_available,
+        pending_points=record.points_pending,
+    )
 
 
 def coupon_results(codes, state: PricingState, result: PricingResult):
@@ -42,16 +45,25 @@ def coupon_results(codes, state: PricingState, result: PricingResult):
         status = state.code_status.get(code, CodeStatus.INVALID)
         offer = state.code_offers.get(code, "")
         if status != CodeStatus.VALID:
-            out.append(checkout_pb2.CouponResult(
-                code=code, status=checkout_pb2.CouponResult.Status.Value(status.name),
-                reason=f"coupon {status.name.lower().replace('_', ' ')}"))
+            out.append(
+                checkout_pb2.CouponResult(
+                    code=code,
+                    status=checkout_pb2.CouponResult.Status.Value(status.name),
+                    reason=f"coupon {status.name.lower().replace('_', ' ')}",
+                )
+            )
         elif offer in applied:
-            out.append(checkout_pb2.CouponResult(code=code,
-                                                 status=checkout_pb2.CouponResult.APPLIED))
+            out.append(
+                checkout_pb2.CouponResult(code=code, status=checkout_pb2.CouponResult.APPLIED)
+            )
         else:
-            out.append(checkout_pb2.CouponResult(
-                code=code, status=checkout_pb2.CouponResult.NOT_APPLICABLE,
-                reason=why.get(offer, "its offer does not apply to this basket")))
+            out.append(
+                checkout_pb2.CouponResult(
+                    code=code,
+                    status=checkout_pb2.CouponResult.NOT_APPLICABLE,
+                    reason=why.get(offer, "its offer does not apply to this basket"),
+                )
+            )
     return out
 
 
@@ -59,17 +71,30 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
     def __init__(self, registry: RuleRegistry, store: Store, clock: Clock = utc_now):
         self.registry, self.store, self.clock = registry, store, clock
 
-    def _price(self, active: ActiveRules, basket: Basket, req: checkout_pb2.EvaluateRequest,
-               state: PricingState, explain: bool) -> PricingResult:
-        return engine.price(active.compiled, basket, state.member, coupons=state.coupons,
-                            redeem_points=req.redeem_points, limits=state.limits,
-                            explain=explain)
+    def _price(
+        self,
+        active: ActiveRules,
+        basket: Basket,
+        req: checkout_pb2.EvaluateRequest,
+        state: PricingState,
+        explain: bool,
+    ) -> PricingResult:
+        return engine.price(
+            active.compiled,
+            basket,
+            state.member,
+            coupons=state.coupons,
+            redeem_points=req.redeem_points,
+            limits=state.limits,
+            explain=explain,
+        )
 
     def _summary(self, member_id: str | None, now: datetime) -> members_pb2.MemberSummary | None:
         return summary(self.store.get_member(member_id, now)) if member_id else None
 
-    def _respond(self, active: ActiveRules, req, state: PricingState,
-                 result: PricingResult) -> checkout_pb2.EvaluateResponse:
+    def _respond(
+        self, active: ActiveRules, req, state: PricingState, result: PricingResult
+    ) -> checkout_pb2.EvaluateResponse:
         resp = response_from_result(result, active.version, active.names, active.points_pending)
         resp.coupons.extend(coupon_results(req.coupon_codes, state, result))
         return resp
@@ -80,8 +105,13 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
             now = self.clock()
             basket = basket_from_request(request, now=now)
             active = self.registry.current()
-            state = self.store.pricing_state(active.compiled.rules, request.member_id or None,
-                                             None, list(request.coupon_codes), now)
+            state = self.store.pricing_state(
+                active.compiled.rules,
+                request.member_id or None,
+                None,
+                list(request.coupon_codes),
+                now,
+            )
             result = self._price(active, basket, request, state, request.explain)
             return self._respond(active, request, state, result)
         except Exception as exc:  # noqa: BLE001 - mapped (or logged as a bug) in one place
@@ -100,40 +130,57 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
             seen: dict[str, PricingState] = {}
 
             def price_fn(state: PricingState) -> PricingResult:
-                bad = [(f"basket.coupon_codes[{i}]", f"unknown coupon code {code!r}")
-                       for i, code in enumerate(req.coupon_codes)
-                       if state.code_status.get(code) == CodeStatus.INVALID]
+                bad = [
+                    (f"basket.coupon_codes[{i}]", f"unknown coupon code {code!r}")
+                    for i, code in enumerate(req.coupon_codes)
+                    if state.code_status.get(code) == CodeStatus.INVALID
+                ]
                 if bad:
                     raise BadInput(bad)
                 result = self._price(active, basket, req, state, False)
-                if (request.fail_if_changed and request.expected_payable_minor
-                        and result.payable_minor != request.expected_payable_minor):
+                if (
+                    request.fail_if_changed
+                    and request.expected_payable_minor
+                    and result.payable_minor != request.expected_payable_minor
+                ):
                     raise FailedPrecondition(
                         f"payable changed from {request.expected_payable_minor} to "
-                        f"{result.payable_minor}; quote again")
+                        f"{result.payable_minor}; quote again"
+                    )
                 seen["state"] = state
                 return result
 
             outcome = self.store.commit(
-                request.transaction_id, _fingerprint(request), price_fn, now,
-                rules=active.compiled.rules, basket=basket, member_id=req.member_id or None,
-                coupon_codes=list(req.coupon_codes))
+                request.transaction_id,
+                _fingerprint(request),
+                price_fn,
+                now,
+                rules=active.compiled.rules,
+                basket=basket,
+                member_id=req.member_id or None,
+                coupon_codes=list(req.coupon_codes),
+            )
             state = seen.get("state") or self.store.pricing_state(
-                active.compiled.rules, req.member_id or None, None, list(req.coupon_codes), now)
+                active.compiled.rules, req.member_id or None, None, list(req.coupon_codes), now
+            )
             result = self._respond(active, req, state, outcome.pricing)
             changed = bool(request.expected_payable_minor) and (
-                outcome.pricing.payable_minor != request.expected_payable_minor)
+                outcome.pricing.payable_minor != request.expected_payable_minor
+            )
             member = None
             if outcome.member_id and outcome.points_available_after is not None:
                 # the balances the commit left (a retry answers the same)
                 member = members_pb2.MemberSummary(
-                    member_id=outcome.member_id, tier=outcome.tier_after,
+                    member_id=outcome.member_id,
+                    tier=outcome.tier_after,
                     available_points=outcome.points_available_after,
-                    pending_points=outcome.points_pending_after or 0)
+                    pending_points=outcome.points_pending_after or 0,
+                )
             elif outcome.member_id:
                 member = self._summary(outcome.member_id, now)
-            return checkout_pb2.CommitResponse(result=result, changed_from_quote=changed,
-                                               member=member)
+            return checkout_pb2.CommitResponse(
+                result=result, changed_from_quote=changed, member=member
+            )
         except Exception as exc:  # noqa: BLE001
             abort(context, exc)
 
@@ -146,7 +193,8 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
             return checkout_pb2.CancelResponse(
                 transaction_id=outcome.transaction_id,
                 status=checkout_pb2.CancelResponse.CANCELLED,
-                member=self._summary(outcome.member_id, now))
+                member=self._summary(outcome.member_id, now),
+            )
         except Exception as exc:  # noqa: BLE001
             abort(context, exc)
 
@@ -166,19 +214,29 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
             if bad.violations:
                 raise bad
             now = self.clock()
-            outcome = self.store.return_lines(request.return_id, request.transaction_id,
-                                              [(ln.line_id, ln.quantity) for ln in request.lines],
-                                              now)
+            outcome = self.store.return_lines(
+                request.return_id,
+                request.transaction_id,
+                [(ln.line_id, ln.quantity) for ln in request.lines],
+                now,
+            )
             return checkout_pb2.ReturnResponse(
                 refund_minor=outcome.refund_minor,
                 points_clawed_back=outcome.points_clawed_back,
                 points_tender_returned=outcome.points_restored,
-                lines=[checkout_pb2.ReturnedLine(
-                    line_id=d.line_id, quantity=d.quantity, refund_minor=d.payable_minor,
-                    points_clawed_back=d.points_earned, points_tender_returned=d.points_redeemed,
-                    funding_reversed_minor=sum(x.funded_minor for x in d.discounts))
-                    for d in outcome.lines],
-                member=self._summary(outcome.member_id, now))
+                lines=[
+                    checkout_pb2.ReturnedLine(
+                        line_id=d.line_id,
+                        quantity=d.quantity,
+                        refund_minor=d.payable_minor,
+                        points_clawed_back=d.points_earned,
+                        points_tender_returned=d.points_redeemed,
+                        funding_reversed_minor=sum(x.funded_minor for x in d.discounts),
+                    )
+                    for d in outcome.lines
+                ],
+                member=self._summary(outcome.member_id, now),
+            )
         except Exception as exc:  # noqa: BLE001
             abort(context, exc)
 
@@ -188,6 +246,10 @@ def _fingerprint(request: checkout_pb2.CommitRequest) -> str:
     basket = checkout_pb2.EvaluateRequest()
     basket.CopyFrom(request.basket)
     basket.explain = False  # asking for explanations does not change the transaction
-    return hashlib.sha256(basket.SerializeToString(deterministic=True)
-                          + b"|" + str(request.expected_payable_minor).encode()
-                          + b"|" + str(request.fail_if_changed).encode()).hexdigest()
+    return hashlib.sha256(
+        basket.SerializeToString(deterministic=True)
+        + b"|"
+        + str(request.expected_payable_minor).encode()
+        + b"|"
+        + str(request.fail_if_changed).encode()
+    ).hexdigest()

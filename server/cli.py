@@ -66,10 +66,17 @@ def read_basket(path: str) -> tuple[Basket, Member | None, list[str], int]:
         raise InputError(f"{path}: {exc}") from None
     try:
         lines = tuple(
-            Line(str(x["line_id"]), str(x["sku"]), int(x["quantity"]),
-                 int(x["unit_price_minor"]), x.get("category", ""), x.get("brand", ""),
-                 x.get("vendor", ""))
-            for x in data["lines"])
+            Line(
+                str(x["line_id"]),
+                str(x["sku"]),
+                int(x["quantity"]),
+                int(x["unit_price_minor"]),
+                x.get("category", ""),
+                x.get("brand", ""),
+                x.get("vendor", ""),
+            )
+            for x in data["lines"]
+        )
         at = datetime.fromisoformat(data["occurred_at"])
     except KeyError as exc:
         raise InputError(f"{path}: missing field {exc}") from None
@@ -78,9 +85,14 @@ def read_basket(path: str) -> tuple[Basket, Member | None, list[str], int]:
     basket = Basket(lines, at, data.get("store_id", ""), data.get("channel", ""))
     member = None
     if m := data.get("member"):
-        member = Member(m["member_id"], m.get("tier", ""), frozenset(m.get("segments", ())),
-                        int(m.get("birthday_month", 0)), int(m.get("available_points", 0)),
-                        {k: int(v) for k, v in m.get("wallet", {}).items()})
+        member = Member(
+            m["member_id"],
+            m.get("tier", ""),
+            frozenset(m.get("segments", ())),
+            int(m.get("birthday_month", 0)),
+            int(m.get("available_points", 0)),
+            {k: int(v) for k, v in m.get("wallet", {}).items()},
+        )
     return basket, member, list(data.get("coupons", ())), int(data.get("redeem_points", 0))
 
 
@@ -92,11 +104,15 @@ def receipt(result: PricingResult, names: dict[str, str]) -> str:
     """A receipt a cashier could read, with every discount, its funder and the points."""
     out = [f"{'line':<6}{'gross':>10}{'net':>10}{'points':>8}  discounts"]
     for line in result.lines:
-        discounts = ", ".join(f"{d.offer_id} -{_money(d.amount_minor)}"
-                              + (f" ({d.funder_id} pays {_money(d.funded_minor)})"
-                                 if d.funded_minor else "") for d in line.discounts)
-        out.append(f"{line.line_id:<6}{_money(line.gross_minor):>10}"
-                   f"{_money(line.net_minor):>10}{line.points_earned:>8}  {discounts}")
+        discounts = ", ".join(
+            f"{d.offer_id} -{_money(d.amount_minor)}"
+            + (f" ({d.funder_id} pays {_money(d.funded_minor)})" if d.funded_minor else "")
+            for d in line.discounts
+        )
+        out.append(
+            f"{line.line_id:<6}{_money(line.gross_minor):>10}"
+            f"{_money(line.net_minor):>10}{line.points_earned:>8}  {discounts}"
+        )
     out += [
         "",
         f"gross {_money(result.gross_minor)}  discount -{_money(result.discount_minor)}  "
@@ -109,8 +125,7 @@ def receipt(result: PricingResult, names: dict[str, str]) -> str:
     ]
     for o in result.offers:
         what = f"-{_money(o.discount_minor)}" if o.discount_minor else f"+{o.points} pts"
-        out.append(f"  {o.offer_id:<24}{what:>12}  x{o.applications}  "
-                   f"{names.get(o.offer_id, '')}")
+        out.append(f"  {o.offer_id:<24}{what:>12}  x{o.applications}  {names.get(o.offer_id, '')}")
     if result.explanations:
         out.append("not applied:")
         out += [f"  {e.offer_id:<24}{e.reason.name}: {e.message}" for e in result.explanations]
@@ -124,6 +139,7 @@ def _jsonable(result: PricingResult) -> dict[str, Any]:
         if isinstance(x, list | tuple):
             return [convert(v) for v in x]
         return x.name if hasattr(x, "name") else x
+
     return convert(asdict(result))
 
 
@@ -143,8 +159,9 @@ def cmd_price(args: argparse.Namespace) -> int:
     rules = load_rules(args.rules)
     compiled = engine.compile_rules(rules, _catalogue(args.catalogue))
     basket, member, coupons, redeem = read_basket(args.basket)
-    result = engine.price(compiled, basket, member, coupons=coupons, redeem_points=redeem,
-                          explain=args.explain)
+    result = engine.price(
+        compiled, basket, member, coupons=coupons, redeem_points=redeem, explain=args.explain
+    )
     if args.json:
         print(json.dumps(_jsonable(result), indent=2))
     else:
@@ -156,10 +173,18 @@ def _settings(args: argparse.Namespace):
     from server.settings import Settings, parse_api_keys
 
     keys = parse_api_keys(",".join(args.api_key)) if args.api_key else None
-    return Settings.from_env(host=args.host, port=args.port, data_dir=args.data_dir,
-                             store=args.store, redis_url=args.redis_url, threads=args.threads,
-                             workers=getattr(args, "workers", None), api_keys=keys,
-                             tls_cert=args.tls_cert, tls_key=args.tls_key)
+    return Settings.from_env(
+        host=args.host,
+        port=args.port,
+        data_dir=args.data_dir,
+        store=args.store,
+        redis_url=args.redis_url,
+        threads=args.threads,
+        workers=getattr(args, "workers", None),
+        api_keys=keys,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+    )
 
 
 def _load_demo(settings: Any, members: int, force: bool) -> None:
@@ -175,9 +200,11 @@ def _load_demo(settings: Any, members: int, force: bool) -> None:
         progress, close = progress_bars()
         summary = load_demo(registry, store, members=members, progress=progress)
         close()
-        print(f"demo loaded into {where}: rule set version {summary['version']}, "
-              f"{summary['skus']} skus, {summary['members']} members, "
-              f"{summary['coupons']} wallet coupons")
+        print(
+            f"demo loaded into {where}: rule set version {summary['version']}, "
+            f"{summary['skus']} skus, {summary['members']} members, "
+            f"{summary['coupons']} wallet coupons"
+        )
     finally:
         registry.close()
         store.close()
@@ -186,8 +213,11 @@ def _load_demo(settings: Any, members: int, force: bool) -> None:
 def cmd_demo(args: argparse.Namespace) -> int:
     from server.settings import Settings
 
-    settings = Settings.from_env(data_dir=Path(args.data_dir) if args.data_dir else None,
-                                 store=args.store, redis_url=args.redis_url)
+    settings = Settings.from_env(
+        data_dir=Path(args.data_dir) if args.data_dir else None,
+        store=args.store,
+        redis_url=args.redis_url,
+    )
     _load_demo(settings, args.members, args.force)
     return 0
 
@@ -208,11 +238,11 @@ def cmd_warmup(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="loyalty", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="loyalty", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = p.add_subparsers(dest="command", required=True)
-    rules = sub.add_parser("rules", help="rule files").add_subparsers(dest="action",
-                                                                       required=True)
+    rules = sub.add_parser("rules", help="rule files").add_subparsers(dest="action", required=True)
     v = rules.add_parser("validate", help="report every problem of a rule file")
     v.add_argument("file")
     v.add_argument("--catalogue", help="CSV or Parquet; also checks bundle overlaps against it")
@@ -233,15 +263,30 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--host", default=None, help="default 127.0.0.1 ($LOYALTY_HOST)")
     sv.add_argument("--port", type=int, default=None, help="default 50051 ($LOYALTY_PORT)")
     sv.add_argument("--data-dir", default=None, help="default ./.loyalty ($LOYALTY_DATA_DIR)")
-    sv.add_argument("--store", choices=["embedded", "redis"], default=None,
-                    help="default embedded ($LOYALTY_STORE)")
-    sv.add_argument("--redis-url", default=None,
-                    help="redis://HOST:PORT/DB or unix:///PATH ($LOYALTY_REDIS_URL)")
+    sv.add_argument(
+        "--store",
+        choices=["embedded", "redis"],
+        default=None,
+        help="default embedded ($LOYALTY_STORE)",
+    )
+    sv.add_argument(
+        "--redis-url",
+        default=None,
+        help="redis://HOST:PORT/DB or unix:///PATH ($LOYALTY_REDIS_URL)",
+    )
     sv.add_argument("--threads", type=int, default=None, help="per worker, default 16")
-    sv.add_argument("--workers", type=int, default=None,
-                    help="server processes sharing the port (SO_REUSEPORT), default 1")
-    sv.add_argument("--api-key", action="append", metavar="KEY:ROLE",
-                    help="roles: checkout, marketing, admin (required off loopback)")
+    sv.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="server processes sharing the port (SO_REUSEPORT), default 1",
+    )
+    sv.add_argument(
+        "--api-key",
+        action="append",
+        metavar="KEY:ROLE",
+        help="roles: checkout, marketing, admin (required off loopback)",
+    )
     sv.add_argument("--tls-cert", type=Path, default=None)
     sv.add_argument("--tls-key", type=Path, default=None)
     sv.add_argument("--demo", action="store_true", help="load the demo data first if empty")
@@ -262,8 +307,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (InputError, RuleFileError, CatalogueError, engine.RuleSetInvalid,
-            engine.BasketError) as exc:
+    except (
+        InputError,
+        RuleFileError,
+        CatalogueError,
+        engine.RuleSetInvalid,
+        engine.BasketError,
+    ) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except grpc.RpcError as exc:

@@ -30,15 +30,22 @@ def _meta(args: argparse.Namespace) -> tuple[tuple[str, str], ...]:
 
 
 def _print(message) -> None:
-    print(json.dumps(json_format.MessageToDict(message, preserving_proto_field_name=True),
-                     indent=2, ensure_ascii=False))
+    print(
+        json.dumps(
+            json_format.MessageToDict(message, preserving_proto_field_name=True),
+            indent=2,
+            ensure_ascii=False,
+        )
+    )
 
 
 def rules_publish(args: argparse.Namespace) -> int:
     with _channel(args) as ch:
         reply = campaigns_pb2_grpc.CampaignServiceStub(ch).PublishRuleSet(
             campaigns_pb2.PublishRuleSetRequest(rules=load_rules(args.file), note=args.note),
-            metadata=_meta(args), timeout=args.timeout)
+            metadata=_meta(args),
+            timeout=args.timeout,
+        )
     print(f"published version {reply.version} (compiled in {reply.compile_ms} ms)")
     return 0
 
@@ -46,19 +53,24 @@ def rules_publish(args: argparse.Namespace) -> int:
 def rules_list(args: argparse.Namespace) -> int:
     with _channel(args) as ch:
         reply = campaigns_pb2_grpc.CampaignServiceStub(ch).ListRuleSets(
-            campaigns_pb2.ListRuleSetsRequest(), metadata=_meta(args), timeout=args.timeout)
+            campaigns_pb2.ListRuleSetsRequest(), metadata=_meta(args), timeout=args.timeout
+        )
     for v in reply.versions:
         mark = "*" if v.current else " "
-        print(f"{mark} {v.version:>4}  {v.published_at.ToDatetime():%Y-%m-%d %H:%M}  "
-              f"{v.offers:>6} offers  {v.note}")
+        print(
+            f"{mark} {v.version:>4}  {v.published_at.ToDatetime():%Y-%m-%d %H:%M}  "
+            f"{v.offers:>6} offers  {v.note}"
+        )
     return 0
 
 
 def rules_activate(args: argparse.Namespace) -> int:
     with _channel(args) as ch:
         reply = campaigns_pb2_grpc.CampaignServiceStub(ch).ActivateRuleSet(
-            campaigns_pb2.ActivateRuleSetRequest(version=args.version), metadata=_meta(args),
-            timeout=args.timeout)
+            campaigns_pb2.ActivateRuleSetRequest(version=args.version),
+            metadata=_meta(args),
+            timeout=args.timeout,
+        )
     print(f"version {reply.version} is current")
     return 0
 
@@ -68,38 +80,54 @@ def catalogue_import(args: argparse.Namespace) -> int:
     source = {"parquet": data} if args.file.endswith((".parquet", ".pq")) else {"csv": data}
     with _channel(args) as ch:
         reply = campaigns_pb2_grpc.CampaignServiceStub(ch).ImportCatalogue(
-            campaigns_pb2.ImportCatalogueRequest(**source), metadata=_meta(args),
-            timeout=args.timeout)
+            campaigns_pb2.ImportCatalogueRequest(**source),
+            metadata=_meta(args),
+            timeout=args.timeout,
+        )
     print(f"imported {reply.skus} skus; rule set version {reply.ruleset_version} recompiled")
     return 0
 
 
 def members_upsert(args: argparse.Namespace) -> int:
     req = members_pb2.UpsertMemberRequest(
-        member_id=args.member_id, tier=args.tier, segments=args.segment or [],
+        member_id=args.member_id,
+        tier=args.tier,
+        segments=args.segment or [],
         birthday_month=args.birthday_month,
-        consent=members_pb2.Consent(marketing=args.marketing,
-                                    automated_decisions=args.automated_decisions,
-                                    third_party=args.third_party))
+        consent=members_pb2.Consent(
+            marketing=args.marketing,
+            automated_decisions=args.automated_decisions,
+            third_party=args.third_party,
+        ),
+    )
     with _channel(args) as ch:
-        _print(members_pb2_grpc.MemberServiceStub(ch).UpsertMember(
-            req, metadata=_meta(args), timeout=args.timeout))
+        _print(
+            members_pb2_grpc.MemberServiceStub(ch).UpsertMember(
+                req, metadata=_meta(args), timeout=args.timeout
+            )
+        )
     return 0
 
 
 def members_show(args: argparse.Namespace) -> int:
     with _channel(args) as ch:
-        _print(members_pb2_grpc.MemberServiceStub(ch).GetMember(
-            members_pb2.GetMemberRequest(member_id=args.member_id), metadata=_meta(args),
-            timeout=args.timeout))
+        _print(
+            members_pb2_grpc.MemberServiceStub(ch).GetMember(
+                members_pb2.GetMemberRequest(member_id=args.member_id),
+                metadata=_meta(args),
+                timeout=args.timeout,
+            )
+        )
     return 0
 
 
 def members_offers(args: argparse.Namespace) -> int:
     with _channel(args) as ch:
         reply = members_pb2_grpc.MemberServiceStub(ch).ListOffers(
-            members_pb2.ListOffersRequest(member_id=args.member_id), metadata=_meta(args),
-            timeout=args.timeout)
+            members_pb2.ListOffersRequest(member_id=args.member_id),
+            metadata=_meta(args),
+            timeout=args.timeout,
+        )
     print(f"Shopping list for {args.member_id}")
     for o in reply.offers:
         saving = f"save {o.expected_saving_minor / 100:.2f}" if o.expected_saving_minor else ""
@@ -111,16 +139,19 @@ def members_offers(args: argparse.Namespace) -> int:
 
 
 def coupons_issue(args: argparse.Namespace) -> int:
-    members = args.member or [m.strip() for m in Path(args.members_file).read_text().split()
-                              if m.strip()]
+    members = args.member or [
+        m.strip() for m in Path(args.members_file).read_text().split() if m.strip()
+    ]
     start = datetime.now(UTC)
-    req = members_pb2.IssueCouponsRequest(issue_id=args.issue_id, offer_id=args.offer_id,
-                                          member_ids=members, uses=args.uses)
+    req = members_pb2.IssueCouponsRequest(
+        issue_id=args.issue_id, offer_id=args.offer_id, member_ids=members, uses=args.uses
+    )
     req.valid_from.FromDatetime(start)
     req.valid_until.FromDatetime(start + timedelta(days=args.days))
     with _channel(args) as ch:
         reply = members_pb2_grpc.MemberServiceStub(ch).IssueCoupons(
-            req, metadata=_meta(args), timeout=args.timeout)
+            req, metadata=_meta(args), timeout=args.timeout
+        )
     print(f"{reply.issued} coupons of {args.offer_id} in wallets (issue {args.issue_id})")
     return 0
 
@@ -132,13 +163,18 @@ def checkout_evaluate(args: argparse.Namespace) -> int:
     req = json_format.ParseDict(data, checkout_pb2.EvaluateRequest())
     req.explain = req.explain or args.explain
     with _channel(args) as ch:
-        _print(checkout_pb2_grpc.CheckoutServiceStub(ch).Evaluate(
-            req, metadata=_meta(args), timeout=args.timeout))
+        _print(
+            checkout_pb2_grpc.CheckoutServiceStub(ch).Evaluate(
+                req, metadata=_meta(args), timeout=args.timeout
+            )
+        )
     return 0
 
 
-def add_client_commands(sub: argparse._SubParsersAction, rules: argparse._SubParsersAction,
-                        ) -> None:
+def add_client_commands(
+    sub: argparse._SubParsersAction,
+    rules: argparse._SubParsersAction,
+) -> None:
     """Register every client command on the parser's sub-commands."""
 
     def client(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -157,13 +193,15 @@ def add_client_commands(sub: argparse._SubParsersAction, rules: argparse._SubPar
     p.set_defaults(func=rules_activate)
 
     cat = sub.add_parser("catalogue", help="product catalogue").add_subparsers(
-        dest="action", required=True)
+        dest="action", required=True
+    )
     p = client(cat.add_parser("import", help="replace the catalogue from CSV or Parquet"))
     p.add_argument("file")
     p.set_defaults(func=catalogue_import)
 
-    mem = sub.add_parser("members", help="member records").add_subparsers(dest="action",
-                                                                          required=True)
+    mem = sub.add_parser("members", help="member records").add_subparsers(
+        dest="action", required=True
+    )
     p = client(mem.add_parser("upsert", help="create or update a member"))
     p.add_argument("member_id")
     p.add_argument("--tier", default="")
@@ -189,8 +227,9 @@ def add_client_commands(sub: argparse._SubParsersAction, rules: argparse._SubPar
     p.add_argument("--days", type=int, default=30, help="validity from now")
     p.set_defaults(func=coupons_issue)
 
-    co = sub.add_parser("checkout", help="checkout calls").add_subparsers(dest="action",
-                                                                          required=True)
+    co = sub.add_parser("checkout", help="checkout calls").add_subparsers(
+        dest="action", required=True
+    )
     p = client(co.add_parser("evaluate", help="quote a basket file (EvaluateRequest JSON)"))
     p.add_argument("basket")
     p.add_argument("--explain", action="store_true")

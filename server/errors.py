@@ -68,14 +68,20 @@ def to_status(exc: BaseException) -> grpc.Status | None:
     """The gRPC status for a domain error; None for an unexpected exception (a bug)."""
     violations = field_violations(exc)
     if violations is not None:
-        detail = error_details_pb2.BadRequest(field_violations=[
-            error_details_pb2.BadRequest.FieldViolation(field=f, description=d)
-            for f, d in violations])
+        detail = error_details_pb2.BadRequest(
+            field_violations=[
+                error_details_pb2.BadRequest.FieldViolation(field=f, description=d)
+                for f, d in violations
+            ]
+        )
         packed = any_pb2.Any()
         packed.Pack(detail)
         message = "; ".join(f"{f}: {d}" for f, d in violations)
-        return rpc_status.to_status(status_pb2.Status(
-            code=code_pb2.INVALID_ARGUMENT, message=message[:2000], details=[packed]))
+        return rpc_status.to_status(
+            status_pb2.Status(
+                code=code_pb2.INVALID_ARGUMENT, message=message[:2000], details=[packed]
+            )
+        )
     for cls, code in _CODES:
         if isinstance(exc, cls):
             return rpc_status.to_status(status_pb2.Status(code=code.value[0], message=str(exc)))

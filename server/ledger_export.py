@@ -34,8 +34,11 @@ def ledger_entries(store: Store, since: int = 0, page: int = PAGE) -> Iterator[L
         since = batch[-1].seq
 
 
-def history_rows(entries: Iterable[LedgerEntry], catalogue: Catalogue | None = None,
-                 member: Callable[[str], MemberRecord | None] | None = None) -> pl.DataFrame:
+def history_rows(
+    entries: Iterable[LedgerEntry],
+    catalogue: Catalogue | None = None,
+    member: Callable[[str], MemberRecord | None] | None = None,
+) -> pl.DataFrame:
     """Ledger entries (commit, cancel, return) as history rows, one per line."""
     cols: dict[str, list[Any]] = {c: [] for c in HISTORY_SCHEMA}
     cache: dict[str, MemberRecord | None] = {}
@@ -50,30 +53,49 @@ def history_rows(entries: Iterable[LedgerEntry], catalogue: Catalogue | None = N
         for no, line in enumerate(e.lines):
             row = catalogue.get(line.sku) if catalogue is not None else None
             values = {
-                "seq": e.seq, "kind": e.kind, "entry_id": e.entry_id,
-                "transaction_id": e.transaction_id, "member_id": e.member_id,
-                "at": e.at.astimezone(UTC), "store_id": e.store_id, "channel": e.channel,
-                "tier": e.tier, "segments": list(e.segments),
-                "birthday_month": rec.birthday_month if rec else 0, "line_no": no,
-                "line_id": line.line_id, "sku": line.sku,
-                "category": row.category if row else "", "brand": row.brand if row else "",
-                "vendor": row.vendor if row else "", "quantity": line.quantity,
-                "gross_minor": line.gross_minor, "net_minor": line.net_minor,
+                "seq": e.seq,
+                "kind": e.kind,
+                "entry_id": e.entry_id,
+                "transaction_id": e.transaction_id,
+                "member_id": e.member_id,
+                "at": e.at.astimezone(UTC),
+                "store_id": e.store_id,
+                "channel": e.channel,
+                "tier": e.tier,
+                "segments": list(e.segments),
+                "birthday_month": rec.birthday_month if rec else 0,
+                "line_no": no,
+                "line_id": line.line_id,
+                "sku": line.sku,
+                "category": row.category if row else "",
+                "brand": row.brand if row else "",
+                "vendor": row.vendor if row else "",
+                "quantity": line.quantity,
+                "gross_minor": line.gross_minor,
+                "net_minor": line.net_minor,
                 "tender_minor": line.tender_minor,
                 "discount_minor": sum(d.amount_minor for d in line.discounts),
                 "funded_minor": sum(d.funded_minor for d in line.discounts),
-                "points_earned": line.points_earned, "points_redeemed": line.points_redeemed,
-                "discounts": [{"offer_id": d.offer_id, "funder_id": d.funder_id,
-                               "amount_minor": d.amount_minor, "funded_minor": d.funded_minor}
-                              for d in line.discounts],
+                "points_earned": line.points_earned,
+                "points_redeemed": line.points_redeemed,
+                "discounts": [
+                    {
+                        "offer_id": d.offer_id,
+                        "funder_id": d.funder_id,
+                        "amount_minor": d.amount_minor,
+                        "funded_minor": d.funded_minor,
+                    }
+                    for d in line.discounts
+                ],
             }
             for c, v in values.items():
                 cols[c].append(v)
     return conform(pl.DataFrame(cols, schema=HISTORY_SCHEMA)).collect()
 
 
-def export_ledger(store: Store, catalogue: Catalogue | None = None, since: int = 0,
-                  now: datetime | None = None) -> pl.DataFrame:
+def export_ledger(
+    store: Store, catalogue: Catalogue | None = None, since: int = 0, now: datetime | None = None
+) -> pl.DataFrame:
     """The whole ledger after ``since`` as a history frame."""
     at = now or datetime.now(UTC)
 

@@ -14,23 +14,47 @@ from server.store.base import Consent, MemberProfile, MemberRecord, Store
 
 
 def member_message(r: MemberRecord) -> members_pb2.Member:
-    enrolled = (datetime(r.enrolled_on.year, r.enrolled_on.month, r.enrolled_on.day, tzinfo=UTC)
-                if r.enrolled_on else None)
+    enrolled = (
+        datetime(r.enrolled_on.year, r.enrolled_on.month, r.enrolled_on.day, tzinfo=UTC)
+        if r.enrolled_on
+        else None
+    )
     return members_pb2.Member(
-        member_id=r.member_id, tier=r.tier, segments=sorted(r.segments),
-        birthday_month=r.birthday_month, birthday_day=r.birthday_day,
+        member_id=r.member_id,
+        tier=r.tier,
+        segments=sorted(r.segments),
+        birthday_month=r.birthday_month,
+        birthday_day=r.birthday_day,
         enrolled_at=timestamp(enrolled),
-        consent=members_pb2.Consent(marketing=r.consent.marketing,
-                                    automated_decisions=r.consent.automated_decisions,
-                                    third_party=r.consent.third_party),
-        available_points=r.points_available - r.points_debt, pending_points=r.points_pending,
-        lots=[members_pb2.PointsLot(points=lot.points, earned_at=timestamp(lot.earned_at),
-                                    available_at=timestamp(lot.available_at),
-                                    expires_at=timestamp(lot.expires_at)) for lot in r.lots],
-        wallet=[members_pb2.WalletCoupon(coupon_id=c.coupon_id, offer_id=c.offer_id,
-                                         uses_left=c.uses_left, valid_from=timestamp(c.valid_from),
-                                         valid_until=timestamp(c.valid_until)) for c in r.wallet],
-        lifetime_spend_minor=r.lifetime_spend_minor, rolling_spend_minor=r.rolling_spend_minor)
+        consent=members_pb2.Consent(
+            marketing=r.consent.marketing,
+            automated_decisions=r.consent.automated_decisions,
+            third_party=r.consent.third_party,
+        ),
+        available_points=r.points_available - r.points_debt,
+        pending_points=r.points_pending,
+        lots=[
+            members_pb2.PointsLot(
+                points=lot.points,
+                earned_at=timestamp(lot.earned_at),
+                available_at=timestamp(lot.available_at),
+                expires_at=timestamp(lot.expires_at),
+            )
+            for lot in r.lots
+        ],
+        wallet=[
+            members_pb2.WalletCoupon(
+                coupon_id=c.coupon_id,
+                offer_id=c.offer_id,
+                uses_left=c.uses_left,
+                valid_from=timestamp(c.valid_from),
+                valid_until=timestamp(c.valid_until),
+            )
+            for c in r.wallet
+        ],
+        lifetime_spend_minor=r.lifetime_spend_minor,
+        rolling_spend_minor=r.rolling_spend_minor,
+    )
 
 
 LIST_HORIZON = timedelta(days=14)  # the list covers the fortnight ahead (a biweekly list)
@@ -60,8 +84,9 @@ def expected_saving(offer: rules_pb2.Offer) -> int:
     return 0
 
 
-def shopping_list(rules: rules_pb2.RuleSet, record: MemberRecord,
-                  now: datetime) -> list[members_pb2.PersonalOffer]:
+def shopping_list(
+    rules: rules_pb2.RuleSet, record: MemberRecord, now: datetime
+) -> list[members_pb2.PersonalOffer]:
     """The member's personalised offers, most relevant first.
 
     Wallet coupons (issued to this member) come before member offers (for the member's tier
@@ -73,15 +98,30 @@ def shopping_list(rules: rules_pb2.RuleSet, record: MemberRecord,
     wallet = []
     for c in record.wallet:
         offer = offers.get(c.offer_id)
-        if offer is None or c.uses_left <= 0 or not c.valid_from <= now + LIST_HORIZON \
-                or now >= c.valid_until:
+        if (
+            offer is None
+            or c.uses_left <= 0
+            or not c.valid_from <= now + LIST_HORIZON
+            or now >= c.valid_until
+        ):
             continue
         later = c.valid_from > now
         saving = expected_saving(offer)
-        wallet.append(((later, -saving, c.valid_until, offer.id), members_pb2.PersonalOffer(
-            offer_id=offer.id, name=offer.name, description=offer.description, source="wallet",
-            expected_saving_minor=saving, valid_until=timestamp(c.valid_until),
-            uses_left=c.uses_left, valid_from=timestamp(c.valid_from) if later else None)))
+        wallet.append(
+            (
+                (later, -saving, c.valid_until, offer.id),
+                members_pb2.PersonalOffer(
+                    offer_id=offer.id,
+                    name=offer.name,
+                    description=offer.description,
+                    source="wallet",
+                    expected_saving_minor=saving,
+                    valid_until=timestamp(c.valid_until),
+                    uses_left=c.uses_left,
+                    valid_from=timestamp(c.valid_from) if later else None,
+                ),
+            )
+        )
     member_offers = []
     for offer in rules.offers:
         cond = offer.conditions
@@ -96,12 +136,22 @@ def shopping_list(rules: rules_pb2.RuleSet, record: MemberRecord,
         if until is not None and until <= now:
             continue
         saving = expected_saving(offer)
-        member_offers.append(((-saving, until or datetime.max.replace(tzinfo=UTC), offer.id),
-                              members_pb2.PersonalOffer(
-            offer_id=offer.id, name=offer.name, description=offer.description, source="member",
-            expected_saving_minor=saving, valid_until=timestamp(until))))
+        member_offers.append(
+            (
+                (-saving, until or datetime.max.replace(tzinfo=UTC), offer.id),
+                members_pb2.PersonalOffer(
+                    offer_id=offer.id,
+                    name=offer.name,
+                    description=offer.description,
+                    source="member",
+                    expected_saving_minor=saving,
+                    valid_until=timestamp(until),
+                ),
+            )
+        )
     return [o for _, o in sorted(wallet, key=lambda x: x[0])] + [
-        o for _, o in sorted(member_offers, key=lambda x: x[0])]
+        o for _, o in sorted(member_offers, key=lambda x: x[0])
+    ]
 
 
 class MemberServicer(members_pb2_grpc.MemberServiceServicer):
@@ -119,13 +169,21 @@ class MemberServicer(members_pb2_grpc.MemberServiceServicer):
                 bad.add("birthday_day", f"must be 0..31 (got {request.birthday_day})")
             if bad.violations:
                 raise bad
-            enrolled = (request.enrolled_at.ToDatetime(tzinfo=UTC).date()
-                        if request.HasField("enrolled_at") else date.today())
+            enrolled = (
+                request.enrolled_at.ToDatetime(tzinfo=UTC).date()
+                if request.HasField("enrolled_at")
+                else date.today()
+            )
             c = request.consent
             profile = MemberProfile(
-                request.member_id, request.tier, frozenset(request.segments),
-                request.birthday_month, request.birthday_day, enrolled,
-                Consent(c.marketing, c.automated_decisions, c.third_party))
+                request.member_id,
+                request.tier,
+                frozenset(request.segments),
+                request.birthday_month,
+                request.birthday_day,
+                enrolled,
+                Consent(c.marketing, c.automated_decisions, c.third_party),
+            )
             return member_message(self.store.upsert_member(profile, self.clock()))
         except Exception as exc:  # noqa: BLE001 - mapped (or logged as a bug) in one place
             abort(context, exc)
@@ -166,11 +224,18 @@ class MemberServicer(members_pb2_grpc.MemberServiceServicer):
             if bad.violations:
                 raise bad
             now = self.clock()
-            start = (request.valid_from.ToDatetime(tzinfo=UTC)
-                     if request.HasField("valid_from") else now)
+            start = (
+                request.valid_from.ToDatetime(tzinfo=UTC) if request.HasField("valid_from") else now
+            )
             outcome = self.store.issue_coupons(
-                request.issue_id, request.offer_id, list(request.member_ids), request.uses,
-                start, request.valid_until.ToDatetime(tzinfo=UTC), now)
+                request.issue_id,
+                request.offer_id,
+                list(request.member_ids),
+                request.uses,
+                start,
+                request.valid_until.ToDatetime(tzinfo=UTC),
+                now,
+            )
             return members_pb2.IssueCouponsResponse(issued=len(outcome.coupon_ids))
         except Exception as exc:  # noqa: BLE001
             abort(context, exc)
@@ -186,8 +251,9 @@ class MemberServicer(members_pb2_grpc.MemberServiceServicer):
             if bad.violations:
                 raise bad
             now = self.clock()
-            self.store.adjust_points(request.adjustment_id, request.member_id, request.points,
-                                     request.reason, now)
+            self.store.adjust_points(
+                request.adjustment_id, request.member_id, request.points, request.reason, now
+            )
             return member_message(self.store.get_member(request.member_id, now))
         except Exception as exc:  # noqa: BLE001
             abort(context, exc)

@@ -33,6 +33,7 @@ from server.store.base import FailedPrecondition, NotFound
 
 log = logging.getLogger(__name__)
 
+
 @dataclass(frozen=True)
 class ActiveRules:
     """One compiled version, as requests see it."""
@@ -55,8 +56,7 @@ class VersionInfo:
 class RuleRegistry:
     """Rule-set versions in a VersionStore and the current compiled one."""
 
-    def __init__(self, data_dir: str | Path | None = None, *,
-                 versions: VersionStore | None = None):
+    def __init__(self, data_dir: str | Path | None = None, *, versions: VersionStore | None = None):
         if versions is None:
             if data_dir is None:
                 raise ValueError("RuleRegistry needs a data_dir or a version store")
@@ -85,8 +85,9 @@ class RuleRegistry:
     def watch(self, interval_s: float = 0.5) -> None:
         """Follow publishes, rollbacks and imports made by other processes (daemon thread)."""
         if self._watcher is None:
-            self._watcher = threading.Thread(target=self._follow, args=(interval_s,),
-                                             name="rules-watch", daemon=True)
+            self._watcher = threading.Thread(
+                target=self._follow, args=(interval_s,), name="rules-watch", daemon=True
+            )
             self._watcher.start()
 
     def _follow(self, interval_s: float) -> None:
@@ -96,8 +97,10 @@ class RuleRegistry:
                 if not self._stop.is_set():
                     self.refresh()
             except Exception:  # noqa: BLE001 - keep serving the version we have; retry later
-                log.exception("rule registry refresh failed; keeping version %s",
-                              self._active.version if self._active else None)
+                log.exception(
+                    "rule registry refresh failed; keeping version %s",
+                    self._active.version if self._active else None,
+                )
                 self._stop.wait(interval_s)
 
     def refresh(self) -> bool:
@@ -155,8 +158,9 @@ class RuleRegistry:
     def check(self, rules: rules_pb2.RuleSet) -> list[Violation]:
         return validate(rules, self._catalogue)
 
-    def publish(self, rules: rules_pb2.RuleSet, note: str = "",
-                now: datetime | None = None) -> tuple[int, float]:
+    def publish(
+        self, rules: rules_pb2.RuleSet, note: str = "", now: datetime | None = None
+    ) -> tuple[int, float]:
         """Validate, compile, store as a new version, make it current.
 
         Returns (version, seconds spent compiling). Raises RuleSetInvalid.
@@ -166,12 +170,17 @@ class RuleRegistry:
         seconds = time.perf_counter() - start
         with self._lock:
             published = (now or datetime.now(UTC)).isoformat()
-            version = self._versions.add(rules.SerializeToString(deterministic=True),
-                                         published, note)
+            version = self._versions.add(
+                rules.SerializeToString(deterministic=True), published, note
+            )
             self._stamp = (version, self._stamp[1])
             self._swap(_active(version, compiled))
-        log.info("published rule set version %d (%d offers, compiled in %.3f s)", version,
-                 len(rules.offers), seconds)
+        log.info(
+            "published rule set version %d (%d offers, compiled in %.3f s)",
+            version,
+            len(rules.offers),
+            seconds,
+        )
         return version, seconds
 
     def activate(self, version: int) -> ActiveRules:
@@ -229,8 +238,9 @@ class RuleRegistry:
     def _info(row: tuple, current: int) -> VersionInfo:
         rules = rules_pb2.RuleSet()
         rules.ParseFromString(row[1])
-        return VersionInfo(int(row[0]), rules, datetime.fromisoformat(row[2]), row[3],
-                           int(row[0]) == current)
+        return VersionInfo(
+            int(row[0]), rules, datetime.fromisoformat(row[2]), row[3], int(row[0]) == current
+        )
 
     def _load_catalogue(self) -> Catalogue:
         data = self._versions.catalogue()
@@ -246,9 +256,21 @@ def _active(version: int, compiled: CompiledRules) -> ActiveRules:
 
 
 def _catalogue_frame(c: Catalogue) -> pl.DataFrame:
-    return pl.DataFrame({"sku": list(c.sku), "category": list(c.category),
-                         "brand": list(c.brand), "vendor": list(c.vendor),
-                         "no_discount": c.no_discount, "no_earn": c.no_earn},
-                        schema={"sku": pl.String, "category": pl.String, "brand": pl.String,
-                                "vendor": pl.String, "no_discount": pl.Boolean,
-                                "no_earn": pl.Boolean})
+    return pl.DataFrame(
+        {
+            "sku": list(c.sku),
+            "category": list(c.category),
+            "brand": list(c.brand),
+            "vendor": list(c.vendor),
+            "no_discount": c.no_discount,
+            "no_earn": c.no_earn,
+        },
+        schema={
+            "sku": pl.String,
+            "category": pl.String,
+            "brand": pl.String,
+            "vendor": pl.String,
+            "no_discount": pl.Boolean,
+            "no_earn": pl.Boolean,
+        },
+    )

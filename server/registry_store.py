@@ -71,8 +71,9 @@ class SqliteVersions:
     def __init__(self, data_dir: str | Path):
         path = Path(data_dir)
         path.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path / "rules.sqlite", check_same_thread=False,
-                                   isolation_level=None, timeout=10)
+        self._db = sqlite3.connect(
+            path / "rules.sqlite", check_same_thread=False, isolation_level=None, timeout=10
+        )
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(SCHEMA)
         self._lock = threading.RLock()
@@ -99,8 +100,10 @@ class SqliteVersions:
 
     def add(self, rules: bytes, published_at: str, note: str) -> int:
         with self._transaction():
-            cur = self._db.execute("INSERT INTO versions (rules, published_at, note) VALUES "
-                                   "(?, ?, ?)", (rules, published_at, note))
+            cur = self._db.execute(
+                "INSERT INTO versions (rules, published_at, note) VALUES (?, ?, ?)",
+                (rules, published_at, note),
+            )
             version = int(cur.lastrowid or 0)
             self._set_state("current", version)
         return version
@@ -114,14 +117,17 @@ class SqliteVersions:
 
     def load(self, version: int) -> VersionRow | None:
         with self._lock:
-            row = self._db.execute("SELECT version, rules, published_at, note FROM versions "
-                                   "WHERE version = ?", (version,)).fetchone()
+            row = self._db.execute(
+                "SELECT version, rules, published_at, note FROM versions WHERE version = ?",
+                (version,),
+            ).fetchone()
         return None if row is None else (int(row[0]), bytes(row[1]), row[2], row[3])
 
     def rows(self) -> list[VersionRow]:
         with self._lock:
-            rows = self._db.execute("SELECT version, rules, published_at, note FROM versions "
-                                    "ORDER BY version").fetchall()
+            rows = self._db.execute(
+                "SELECT version, rules, published_at, note FROM versions ORDER BY version"
+            ).fetchall()
         return [(int(r[0]), bytes(r[1]), r[2], r[3]) for r in rows]
 
     def catalogue(self) -> bytes | None:
@@ -131,8 +137,9 @@ class SqliteVersions:
 
     def save_catalogue(self, parquet: bytes) -> None:
         with self._transaction():
-            self._db.execute("INSERT OR REPLACE INTO catalogue (id, parquet) VALUES (1, ?)",
-                             (parquet,))
+            self._db.execute(
+                "INSERT OR REPLACE INTO catalogue (id, parquet) VALUES (1, ?)", (parquet,)
+            )
             self._set_state("catalogue_stamp", self._state("catalogue_stamp") + 1)
 
     def stamp(self) -> Stamp:
@@ -153,8 +160,9 @@ class RedisVersions:
 
     def __init__(self, url: str, prefix: str = "loyalty:", client: redis.Redis | None = None):
         self.keys = Keys(prefix)
-        self.client = client or redis.Redis.from_url(url, socket_connect_timeout=1.0,
-                                                     socket_timeout=5.0)
+        self.client = client or redis.Redis.from_url(
+            url, socket_connect_timeout=1.0, socket_timeout=5.0
+        )
         self._pubsub: Any = None
         self._closed = threading.Event()
 
@@ -165,9 +173,10 @@ class RedisVersions:
         k = self.keys
         version = int(self.client.incr(k.rules_seq))  # type: ignore[arg-type]
         pipe = self.client.pipeline(transaction=True)
-        pipe.hset(k.rules_version(version), mapping={"rules": rules,
-                                                     "published_at": published_at,
-                                                     "note": note})
+        pipe.hset(
+            k.rules_version(version),
+            mapping={"rules": rules, "published_at": published_at, "note": note},
+        )
         pipe.set(k.rules_current, version)
         pipe.execute()
         self._announce(f"version {version}")
@@ -201,8 +210,10 @@ class RedisVersions:
         self._announce(f"catalogue {stamp}")
 
     def stamp(self) -> Stamp:
-        current, catalogue = self.client.mget(self.keys.rules_current,  # type: ignore[misc]
-                                              self.keys.catalogue_stamp)
+        current, catalogue = self.client.mget(
+            self.keys.rules_current,  # type: ignore[misc]
+            self.keys.catalogue_stamp,
+        )
         return int(current or 0), int(catalogue or 0)
 
     def wait(self, timeout_s: float) -> None:

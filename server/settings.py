@@ -75,8 +75,10 @@ class Settings:
         if self.workers > 1 and self.port == 0:
             raise ValueError("--workers needs a fixed --port: the workers share it")
         if not self.loopback and not self.api_keys:
-            raise ValueError(f"listening on {self.host} needs API keys (LOYALTY_API_KEYS "
-                             "or --api-key): only loopback may run without them")
+            raise ValueError(
+                f"listening on {self.host} needs API keys (LOYALTY_API_KEYS "
+                "or --api-key): only loopback may run without them"
+            )
         bad = sorted({r for r in self.api_keys.values() if r not in ROLES})
         if bad:
             raise ValueError(f"unknown role(s) {bad}; roles are {ROLES}")

@@ -29,8 +29,10 @@ def chart(result: Comparison, path: str) -> None:
     b.bar([i - 0.2 for i in x], [cur.get(p, 0) / 100 for p in payers], 0.4, label="current")
     b.bar([i + 0.2 for i in x], [new.get(p, 0) / 100 for p in payers], 0.4, label="draft")
     b.set_xticks(list(x), payers)
-    biggest = (result.current.max_basket_discount_minor / 100,
-               result.draft.max_basket_discount_minor / 100)
+    biggest = (
+        result.current.max_basket_discount_minor / 100,
+        result.draft.max_basket_discount_minor / 100,
+    )
     b.set_title(f"who pays; biggest basket discount {biggest[0]:.2f} -> {biggest[1]:.2f}")
     b.legend()
     fig.tight_layout()

@@ -37,26 +37,45 @@ class RunResult:
     conflicts: int  # members who already had another coupon of this run and campaign
 
 
-def read_consent(store: Store, member_ids: list[str], now: datetime,
-                 progress: Progress | None = None, batch: int = 1000
-                 ) -> tuple[pl.DataFrame, dict[str, MemberRecord]]:
+def read_consent(
+    store: Store,
+    member_ids: list[str],
+    now: datetime,
+    progress: Progress | None = None,
+    batch: int = 1000,
+) -> tuple[pl.DataFrame, dict[str, MemberRecord]]:
     """Consent flags (a frame) and the records of the members the store knows."""
     records: dict[str, MemberRecord] = {}
     for start in range(0, len(member_ids), batch):
-        records.update(store.get_members(member_ids[start:start + batch], now))
+        records.update(store.get_members(member_ids[start : start + batch], now))
         if progress:
             progress("members read", min(start + batch, len(member_ids)), len(member_ids))
-    rows = [(m, r.consent.marketing, r.consent.automated_decisions, r.consent.third_party)
-            for m, r in records.items()]
-    frame = pl.DataFrame(rows, schema={"member_id": pl.String, "marketing": pl.Boolean,
-                                       "automated_decisions": pl.Boolean,
-                                       "third_party": pl.Boolean}, orient="row")
+    rows = [
+        (m, r.consent.marketing, r.consent.automated_decisions, r.consent.third_party)
+        for m, r in records.items()
+    ]
+    frame = pl.DataFrame(
+        rows,
+        schema={
+            "member_id": pl.String,
+            "marketing": pl.Boolean,
+            "automated_decisions": pl.Boolean,
+            "third_party": pl.Boolean,
+        },
+        orient="row",
+    )
     return frame, records
 
 
-def write_tags(store: Store, tags: pl.DataFrame, consent: pl.DataFrame,
-               records: dict[str, MemberRecord], now: datetime,
-               progress: Progress | None = None, batch: int = 1000) -> int:
+def write_tags(
+    store: Store,
+    tags: pl.DataFrame,
+    consent: pl.DataFrame,
+    records: dict[str, MemberRecord],
+    now: datetime,
+    progress: Progress | None = None,
+    batch: int = 1000,
+) -> int:
     """Replace each consenting member's targeting tags; other tags stay. Returns members tagged.
 
     Members who opted out of automated decisions are not profiled: their earlier targeting
@@ -73,22 +92,28 @@ def write_tags(store: Store, tags: pl.DataFrame, consent: pl.DataFrame,
             changes[m] = (new - targeting_tags, targeting_tags - new)
     items = list(changes.items())
     for start in range(0, len(items), batch):
-        store.update_segments(dict(items[start:start + batch]), now)
+        store.update_segments(dict(items[start : start + batch]), now)
         if progress:
             progress("tags", min(start + batch, len(items)), len(items))
     return sum(1 for m in records if m in allowed)
 
 
-def issue(store: Store, run_id: str, planned: pl.DataFrame, now: datetime,
-          progress: Progress | None = None) -> tuple[pl.DataFrame, int]:
+def issue(
+    store: Store,
+    run_id: str,
+    planned: pl.DataFrame,
+    now: datetime,
+    progress: Progress | None = None,
+) -> tuple[pl.DataFrame, int]:
     """Issue every ``status == "issue"`` row; one issue id per (run, campaign).
 
     Returns the plan with ``status`` ``issued`` (or ``conflict`` for members who already hold
     a different coupon of this run and campaign) and the number of conflicts.
     """
     todo = planned.filter(pl.col("status") == "issue")
-    groups = todo.group_by("campaign_id", "offer_id", "uses", "valid_from", "valid_until",
-                           maintain_order=True).agg("member_id")
+    groups = todo.group_by(
+        "campaign_id", "offer_id", "uses", "valid_from", "valid_until", maintain_order=True
+    ).agg("member_id")
     conflicts: list[tuple[str, str]] = []
     done = 0
     for campaign, offer, uses, start, until, members in groups.iter_rows():
@@ -104,18 +129,35 @@ def issue(store: Store, run_id: str, planned: pl.DataFrame, now: datetime,
         done += len(members)
         if progress:
             progress("coupons", done, len(todo))
-    bad = pl.DataFrame(conflicts, schema={"campaign_id": pl.String, "member_id": pl.String},
-                       orient="row").with_columns(pl.lit(True).alias("_conflict"))
-    out = planned.join(bad, on=["campaign_id", "member_id"], how="left").with_columns(
-        pl.when(pl.col("_conflict")).then(pl.lit("conflict"))
-        .when(pl.col("status") == "issue").then(pl.lit("issued"))
-        .otherwise(pl.col("status")).alias("status")).drop("_conflict")
+    bad = pl.DataFrame(
+        conflicts, schema={"campaign_id": pl.String, "member_id": pl.String}, orient="row"
+    ).with_columns(pl.lit(True).alias("_conflict"))
+    out = (
+        planned.join(bad, on=["campaign_id", "member_id"], how="left")
+        .with_columns(
+            pl.when(pl.col("_conflict"))
+            .then(pl.lit("conflict"))
+            .when(pl.col("status") == "issue")
+            .then(pl.lit("issued"))
+            .otherwise(pl.col("status"))
+            .alias("status")
+        )
+        .drop("_conflict")
+    )
     return out, len(conflicts)
 
 
-def run_targeting(store: Store, history: pl.DataFrame | pl.LazyFrame, playbook: pb.Playbook,
-                  run_id: str, now: datetime, *, as_of: datetime | None = None,
-                  progress: Progress | None = None, dry_run: bool = False) -> RunResult:
+def run_targeting(
+    store: Store,
+    history: pl.DataFrame | pl.LazyFrame,
+    playbook: pb.Playbook,
+    run_id: str,
+    now: datetime,
+    *,
+    as_of: datetime | None = None,
+    progress: Progress | None = None,
+    dry_run: bool = False,
+) -> RunResult:
     """Segments, tags and coupons for every member of ``history`` the store knows."""
     lf = conform(history)
     as_of = as_of or last_day(lf)
@@ -126,11 +168,16 @@ def run_targeting(store: Store, history: pl.DataFrame | pl.LazyFrame, playbook: 
     planned = pb.plan(playbook, profiles, values, consent, as_of)
     tagged = conflicts = 0
     if not dry_run:
-        tagged = write_tags(store, targeting.member_tags(profiles, values), consent, records,
-                            now, progress)
+        tagged = write_tags(
+            store, targeting.member_tags(profiles, values), consent, records, now, progress
+        )
         planned, conflicts = issue(store, run_id, planned, now, progress)
-    log.info("targeting run %s: %d plan rows, %d tagged, %d conflicts", run_id, len(planned),
-             tagged, conflicts)
-    summary = pb.summary(planned.with_columns(
-        pl.col("status").replace("issued", "issue")))
+    log.info(
+        "targeting run %s: %d plan rows, %d tagged, %d conflicts",
+        run_id,
+        len(planned),
+        tagged,
+        conflicts,
+    )
+    summary = pb.summary(planned.with_columns(pl.col("status").replace("issued", "issue")))
     return RunResult(run_id, as_of, profiles, values, planned, summary, tagged, conflicts)

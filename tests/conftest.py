@@ -26,20 +26,28 @@ from server.store.redis_process import RedisProcess
 Pricer = Callable[..., PricingResult]
 
 # Deterministic by default (CI and `make test`); HYPOTHESIS_PROFILE=explore searches afresh.
-settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True,
-                          suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("explore", max_examples=5000, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "explore", max_examples=5000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
-def _price_with_reference(rules: rules_pb2.RuleSet, catalogue: Catalogue, basket: Basket,
-                          member: Member | None, **kw: Any) -> PricingResult:
+def _price_with_reference(
+    rules: rules_pb2.RuleSet, catalogue: Catalogue, basket: Basket, member: Member | None, **kw: Any
+) -> PricingResult:
     return price_reference(rules, catalogue, basket, member, **kw)
 
 
-def _price_with_kernel(rules: rules_pb2.RuleSet, catalogue: Catalogue, basket: Basket,
-                       member: Member | None, **kw: Any) -> PricingResult:
+def _price_with_kernel(
+    rules: rules_pb2.RuleSet, catalogue: Catalogue, basket: Basket, member: Member | None, **kw: Any
+) -> PricingResult:
     return price(compile_rules(rules, catalogue), basket, member, **kw)
 
 
@@ -58,8 +66,13 @@ def pricer(request: pytest.FixtureRequest) -> Pricer:
     """
     implementation = _IMPLEMENTATIONS[request.param]
 
-    def run(rules: Mapping[str, Any] | rules_pb2.RuleSet, catalogue: Catalogue | None,
-              basket: Basket, member: Member | None = None, **kw: Any) -> PricingResult:
+    def run(
+        rules: Mapping[str, Any] | rules_pb2.RuleSet,
+        catalogue: Catalogue | None,
+        basket: Basket,
+        member: Member | None = None,
+        **kw: Any,
+    ) -> PricingResult:
         if not isinstance(rules, rules_pb2.RuleSet):
             rules = parse_rules(dict(rules))
         if catalogue is None:

@@ -22,16 +22,25 @@ CHANNEL = "pos"
 EVERYTHING: dict[str, Any] = {"all": True}
 
 
-def line(line_id: str, sku: str, quantity: int, unit_price_minor: int, category: str = "",
-         brand: str = "", vendor: str = "") -> Line:
+def line(
+    line_id: str,
+    sku: str,
+    quantity: int,
+    unit_price_minor: int,
+    category: str = "",
+    brand: str = "",
+    vendor: str = "",
+) -> Line:
     return Line(line_id, sku, quantity, unit_price_minor, category, brand, vendor)
 
 
-def make_basket(*lines: Line | tuple, at: datetime = DEFAULT_AT, store: str = STORE,
-                channel: str = CHANNEL) -> Basket:
+def make_basket(
+    *lines: Line | tuple, at: datetime = DEFAULT_AT, store: str = STORE, channel: str = CHANNEL
+) -> Basket:
     """A basket of ``Line``s or ``(line_id, sku, qty, price[, category, brand, vendor])``."""
-    return Basket(tuple(ln if isinstance(ln, Line) else Line(*ln) for ln in lines), at,
-                  store, channel)
+    return Basket(
+        tuple(ln if isinstance(ln, Line) else Line(*ln) for ln in lines), at, store, channel
+    )
 
 
 def make_catalogue(*rows: Mapping[str, Any]) -> Catalogue:
@@ -39,50 +48,79 @@ def make_catalogue(*rows: Mapping[str, Any]) -> Catalogue:
     if not rows:
         return Catalogue.empty()
     columns = ("sku", "category", "brand", "vendor", "no_discount", "no_earn")
-    defaults = {"category": "", "brand": "", "vendor": "", "no_discount": False,
-                "no_earn": False}
+    defaults = {"category": "", "brand": "", "vendor": "", "no_discount": False, "no_earn": False}
     return Catalogue.from_rows([{c: r.get(c, defaults.get(c)) for c in columns} for r in rows])
 
 
-def member(member_id: str = "m1", tier: str = "", segments: tuple[str, ...] = (),
-           birthday_month: int = 0, available_points: int = 0,
-           wallet: Mapping[str, int] | None = None) -> Member:
-    return Member(member_id, tier, frozenset(segments), birthday_month, available_points,
-                  dict(wallet or {}))
+def member(
+    member_id: str = "m1",
+    tier: str = "",
+    segments: tuple[str, ...] = (),
+    birthday_month: int = 0,
+    available_points: int = 0,
+    wallet: Mapping[str, int] | None = None,
+) -> Member:
+    return Member(
+        member_id, tier, frozenset(segments), birthday_month, available_points, dict(wallet or {})
+    )
 
 
-def offer(offer_id: str, reward: Mapping[str, Any], *, scope: Mapping[str, Any] = EVERYTHING,
-          priority: int = 0, mode: str = "STACKABLE", group: str = "",
-          **fields: Any) -> dict[str, Any]:
+def offer(
+    offer_id: str,
+    reward: Mapping[str, Any],
+    *,
+    scope: Mapping[str, Any] = EVERYTHING,
+    priority: int = 0,
+    mode: str = "STACKABLE",
+    group: str = "",
+    **fields: Any,
+) -> dict[str, Any]:
     """One offer in rule-file form; ``reward`` is ``{"percent_off": {...}}`` and the like."""
-    out: dict[str, Any] = {"id": offer_id, "scope": dict(scope),
-                           "stacking": {"priority": priority, "mode": mode, "group": group}}
+    out: dict[str, Any] = {
+        "id": offer_id,
+        "scope": dict(scope),
+        "stacking": {"priority": priority, "mode": mode, "group": group},
+    }
     out.update(reward)
     out.update(fields)
     return out
 
 
-def ruleset(*offers: Mapping[str, Any], points: Mapping[str, Any] | None = None,
-            tiers: tuple[Mapping[str, Any], ...] = (),
-            timezone: str = TIMEZONE) -> dict[str, Any]:
+def ruleset(
+    *offers: Mapping[str, Any],
+    points: Mapping[str, Any] | None = None,
+    tiers: tuple[Mapping[str, Any], ...] = (),
+    timezone: str = TIMEZONE,
+) -> dict[str, Any]:
     """A rule set; the segments its offers' conditions name are declared for them."""
     segments = sorted({s for o in offers for s in o.get("conditions", {}).get("segments", ())})
-    out: dict[str, Any] = {"currency": "CNY", "timezone": timezone, "offers": list(offers),
-                           "tiers": list(tiers), "segments": [{"id": s} for s in segments]}
+    out: dict[str, Any] = {
+        "currency": "CNY",
+        "timezone": timezone,
+        "offers": list(offers),
+        "tiers": list(tiers),
+        "segments": [{"id": s} for s in segments],
+    }
     if points is not None:
         out["points"] = dict(points)
     return out
 
 
-def programme(point_value_minor: int = 10, earn_per_amount_minor: int = 1000,
-              min_redeem_points: int = 0, redeem_step_points: int = 1,
-              max_redeem_share_bps: int = 0) -> dict[str, Any]:
+def programme(
+    point_value_minor: int = 10,
+    earn_per_amount_minor: int = 1000,
+    min_redeem_points: int = 0,
+    redeem_step_points: int = 1,
+    max_redeem_share_bps: int = 0,
+) -> dict[str, Any]:
     """A points programme in rule-file form (defaults: 1 point per 1000, no redemption)."""
-    return {"point_value_minor": point_value_minor,
-            "earn_per_amount_minor": earn_per_amount_minor,
-            "min_redeem_points": min_redeem_points,
-            "redeem_step_points": redeem_step_points,
-            "max_redeem_share_bps": max_redeem_share_bps}
+    return {
+        "point_value_minor": point_value_minor,
+        "earn_per_amount_minor": earn_per_amount_minor,
+        "min_redeem_points": min_redeem_points,
+        "redeem_step_points": redeem_step_points,
+        "max_redeem_share_bps": max_redeem_share_bps,
+    }
 
 
 def utc(text: str) -> datetime:

@@ -49,17 +49,40 @@ def enrol(store: Store, member_id: str, tier: str = "member", at: datetime = T0)
     store.upsert_member(MemberProfile(member_id, tier=tier, birthday_month=7), at)
 
 
-def checkout(store: Store, transaction_id: str, lines: Sequence[tuple[str, str, int, int]],
-             member_id: str | None = None, *, at: datetime = T0, codes: Sequence[str] = (),
-             redeem: int = 0, compiled: engine.CompiledRules = COMPILED) -> CommitOutcome:
+def checkout(
+    store: Store,
+    transaction_id: str,
+    lines: Sequence[tuple[str, str, int, int]],
+    member_id: str | None = None,
+    *,
+    at: datetime = T0,
+    codes: Sequence[str] = (),
+    redeem: int = 0,
+    compiled: engine.CompiledRules = COMPILED,
+) -> CommitOutcome:
     """Commit a basket priced by the engine on the store's fresh state."""
     b = basket(lines, at)
 
     def price_fn(state: PricingState) -> engine.PricingResult:
-        return engine.price(compiled, b, state.member, coupons=state.coupons,
-                            redeem_points=redeem, limits=state.limits)
+        return engine.price(
+            compiled,
+            b,
+            state.member,
+            coupons=state.coupons,
+            redeem_points=redeem,
+            limits=state.limits,
+        )
 
-    fingerprint = json.dumps([member_id, [list(x) for x in lines], list(codes), redeem,
-                              at.isoformat()])
-    return store.commit(transaction_id, fingerprint, price_fn, at, rules=compiled.rules,
-                        basket=b, member_id=member_id, coupon_codes=codes)
+    fingerprint = json.dumps(
+        [member_id, [list(x) for x in lines], list(codes), redeem, at.isoformat()]
+    )
+    return store.commit(
+        transaction_id,
+        fingerprint,
+        price_fn,
+        at,
+        rules=compiled.rules,
+        basket=b,
+        member_id=member_id,
+        coupon_codes=codes,
+    )

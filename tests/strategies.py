@@ -42,8 +42,12 @@ def product_sets(draw, skus: list[str] = SKUS) -> dict[str, Any]:
     if draw(st.integers(0, 2)) == 0:
         out: dict[str, Any] = {"all": True}
     else:
-        out = {"skus": draw(subset(skus, 3)), "categories": draw(subset(CATEGORIES)),
-               "brands": draw(subset(BRANDS, 1)), "vendors": draw(subset(VENDORS, 1))}
+        out = {
+            "skus": draw(subset(skus, 3)),
+            "categories": draw(subset(CATEGORIES)),
+            "brands": draw(subset(BRANDS, 1)),
+            "vendors": draw(subset(VENDORS, 1)),
+        }
         if not any(out.values()):
             out["skus"] = [draw(st.sampled_from(skus))]
     out["exclude_skus"] = draw(subset(SKUS, 1)) if rarely(draw) else []
@@ -74,17 +78,25 @@ def rewards(draw, kind: str) -> dict[str, Any]:
     if kind == "fixed_price":
         return {"price_minor": draw(st.integers(0, 3000))}
     if kind == "qty_tiers":
-        return {"steps": [{"min_qty": q, "percent_bps": draw(bps)}
-                          for q in draw(ladders("q", 1, 8))]}
+        return {
+            "steps": [{"min_qty": q, "percent_bps": draw(bps)} for q in draw(ladders("q", 1, 8))]
+        }
     if kind == "buy_x_get_y":
-        return {"buy": draw(st.integers(1, 3)), "get": draw(st.integers(1, 2)),
-                "percent_bps": draw(st.sampled_from([10000, 5000, draw(bps)]))}
+        return {
+            "buy": draw(st.integers(1, 3)),
+            "get": draw(st.integers(1, 2)),
+            "percent_bps": draw(st.sampled_from([10000, 5000, draw(bps)])),
+        }
     if kind == "bundle_price":
         skus = draw(st.permutations(SKUS))
         n = draw(st.integers(1, 3))
-        return {"components": [{"scope": {"skus": skus[2 * c:2 * c + 2]},
-                                "qty": draw(st.integers(1, 2))} for c in range(n)],
-                "price_minor": draw(st.integers(0, 6000))}
+        return {
+            "components": [
+                {"scope": {"skus": skus[2 * c : 2 * c + 2]}, "qty": draw(st.integers(1, 2))}
+                for c in range(n)
+            ],
+            "price_minor": draw(st.integers(0, 6000)),
+        }
     if kind == "spend_tiers":
         repeat = draw(st.booleans())
         steps = []
@@ -147,11 +159,17 @@ def offers(draw, index: int) -> dict[str, Any]:
         "activation": "COUPON" if rarely(draw) else "AUTOMATIC",
         "scope": draw(product_sets()),
         "conditions": draw(conditions()),
-        "stacking": {"priority": draw(small), "group": f"{phase}-{group}" if group else "",
-                     "mode": draw(st.sampled_from(["STACKABLE", "STACKABLE", "EXCLUSIVE",
-                                                   "EXCLUSIVE_ORDER"]))},
-        "funding": {"funder_id": draw(st.sampled_from(["", "retailer", "v1", "v2"])),
-                    "funded_share_bps": draw(st.sampled_from([0, 5000, 10000, draw(bps)]))},
+        "stacking": {
+            "priority": draw(small),
+            "group": f"{phase}-{group}" if group else "",
+            "mode": draw(
+                st.sampled_from(["STACKABLE", "STACKABLE", "EXCLUSIVE", "EXCLUSIVE_ORDER"])
+            ),
+        },
+        "funding": {
+            "funder_id": draw(st.sampled_from(["", "retailer", "v1", "v2"])),
+            "funded_share_bps": draw(st.sampled_from([0, 5000, 10000, draw(bps)])),
+        },
         "limits": {"per_transaction": draw(st.sampled_from([0, 0, 1, 2]))},
         kind: draw(rewards(kind)),
     }
@@ -165,8 +183,10 @@ def rule_sets(draw, max_offers: int = 8) -> dict[str, Any]:
     out: dict[str, Any] = {
         "currency": "CNY",
         "timezone": draw(st.sampled_from(["Asia/Shanghai", "UTC", "America/New_York"])),
-        "tiers": [{"id": t, "earn_multiplier_bps": draw(st.sampled_from([10000, 12500, 20000]))}
-                  for t in TIERS],
+        "tiers": [
+            {"id": t, "earn_multiplier_bps": draw(st.sampled_from([10000, 12500, 20000]))}
+            for t in TIERS
+        ],
         "segments": [{"id": s} for s in SEGMENTS],
         "offers": [draw(offers(i)) for i in range(draw(st.integers(1, max_offers)))],
     }
@@ -179,8 +199,9 @@ def rule_sets(draw, max_offers: int = 8) -> dict[str, Any]:
             "max_redeem_share_bps": draw(st.sampled_from([0, 5000, 10000, draw(bps)])),
         }
     else:
-        out["offers"] = [o for o in out["offers"]
-                         if not ({"points_multiplier", "bonus_points"} & o.keys())]
+        out["offers"] = [
+            o for o in out["offers"] if not ({"points_multiplier", "bonus_points"} & o.keys())
+        ]
     return out
 
 
@@ -188,11 +209,16 @@ def rule_sets(draw, max_offers: int = 8) -> dict[str, Any]:
 def catalogues(draw) -> Catalogue:
     rows = []
     for sku in SKUS[:-1]:  # the last sku is unknown to the catalogue
-        rows.append({"sku": sku, "category": draw(st.sampled_from(CATEGORIES)),
-                     "brand": draw(st.sampled_from(BRANDS)),
-                     "vendor": draw(st.sampled_from(VENDORS)),
-                     "no_discount": draw(st.integers(0, 7)) == 0,
-                     "no_earn": draw(st.integers(0, 7)) == 0})
+        rows.append(
+            {
+                "sku": sku,
+                "category": draw(st.sampled_from(CATEGORIES)),
+                "brand": draw(st.sampled_from(BRANDS)),
+                "vendor": draw(st.sampled_from(VENDORS)),
+                "no_discount": draw(st.integers(0, 7)) == 0,
+                "no_earn": draw(st.integers(0, 7)) == 0,
+            }
+        )
     return Catalogue.from_rows(rows)
 
 
@@ -202,12 +228,22 @@ def baskets(draw, max_lines: int = 6) -> Basket:
     lines = []
     for i in range(n):
         override = draw(st.integers(0, 5)) == 0
-        lines.append(Line(f"L{i}", draw(st.sampled_from(SKUS)), draw(st.integers(1, 5)),
-                          draw(st.one_of(st.sampled_from(PRICES), st.integers(0, 5000))),
-                          category=draw(st.sampled_from(CATEGORIES)) if override else ""))
+        lines.append(
+            Line(
+                f"L{i}",
+                draw(st.sampled_from(SKUS)),
+                draw(st.integers(1, 5)),
+                draw(st.one_of(st.sampled_from(PRICES), st.integers(0, 5000))),
+                category=draw(st.sampled_from(CATEGORIES)) if override else "",
+            )
+        )
     at = T0 + timedelta(minutes=draw(st.integers(0, 60 * 24 * 9)))
-    return Basket(tuple(lines), at, draw(st.sampled_from(STORES + [""])),
-                  draw(st.sampled_from(CHANNELS + [""])))
+    return Basket(
+        tuple(lines),
+        at,
+        draw(st.sampled_from(STORES + [""])),
+        draw(st.sampled_from(CHANNELS + [""])),
+    )
 
 
 @st.composite
@@ -215,12 +251,14 @@ def members(draw, offer_ids: list[str]) -> Member | None:
     if draw(st.integers(0, 4)) == 0:
         return None
     wallet = {o: draw(st.integers(0, 2)) for o in draw(subset(offer_ids, 3))} if offer_ids else {}
-    return Member("m1", tier=draw(st.sampled_from(TIERS + ["", "gone"])),
-                  segments=frozenset(draw(subset(SEGMENTS))),
-                  birthday_month=draw(st.integers(0, 12)),
-                  available_points=draw(st.one_of(st.sampled_from([0, 50, 1000]),
-                                                  st.integers(-5, 9000))),
-                  wallet=wallet)
+    return Member(
+        "m1",
+        tier=draw(st.sampled_from(TIERS + ["", "gone"])),
+        segments=frozenset(draw(subset(SEGMENTS))),
+        birthday_month=draw(st.integers(0, 12)),
+        available_points=draw(st.one_of(st.sampled_from([0, 50, 1000]), st.integers(-5, 9000))),
+        wallet=wallet,
+    )
 
 
 maybe = st.sampled_from([None, None, 0, 1, 2, 700])
@@ -234,9 +272,14 @@ def pricing_cases(draw, max_offers: int = 8):
     catalogue = draw(catalogues())
     assert validate(rules, catalogue) == [], validate(rules, catalogue)
     ids = [o["id"] for o in data["offers"]]
-    kw = {"coupons": draw(subset(ids, 2)) if ids else [],
-          "redeem_points": draw(st.sampled_from([0, -1, 100, draw(st.integers(1, 3000))])),
-          "limits": {o: RemainingLimits(draw(maybe), draw(maybe), draw(maybe))
-                     for o in draw(subset(ids, 3))} if ids else {},
-          "explain": draw(st.booleans())}
+    kw = {
+        "coupons": draw(subset(ids, 2)) if ids else [],
+        "redeem_points": draw(st.sampled_from([0, -1, 100, draw(st.integers(1, 3000))])),
+        "limits": {
+            o: RemainingLimits(draw(maybe), draw(maybe), draw(maybe)) for o in draw(subset(ids, 3))
+        }
+        if ids
+        else {},
+        "explain": draw(st.booleans()),
+    }
     return rules, catalogue, draw(baskets()), draw(members(ids)), kw

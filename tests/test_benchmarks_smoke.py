@@ -55,9 +55,15 @@ def test_smoke_run_writes_json_markdown_and_plots(tmp_path):
 
     k2 = data["k2"]
     assert k2["baskets"] > 0 and 1 <= k2["mean_lines"] <= 10
-    for key in ("encode_s", "decode_s", "parallel_kernel_baskets_per_s", "kernel_baskets_per_s",
-                "end_to_end_baskets_per_s", "ratio_kernel_to_reference",
-                "ratio_end_to_end_to_reference"):
+    for key in (
+        "encode_s",
+        "decode_s",
+        "parallel_kernel_baskets_per_s",
+        "kernel_baskets_per_s",
+        "end_to_end_baskets_per_s",
+        "ratio_kernel_to_reference",
+        "ratio_end_to_end_to_reference",
+    ):
         assert _positive(k2[key]), key
     assert _positive(k2["reference"]["baskets_per_s"])
     assert 0 <= k2["overflowed"] <= k2["baskets"]
@@ -65,8 +71,12 @@ def test_smoke_run_writes_json_markdown_and_plots(tmp_path):
     assert 0 <= agree <= tried and tried > 0
 
     c1 = data["c1"]
-    for key in ("compile_validated", "compile_unvalidated", "load_catalogue_csv",
-                "load_catalogue_parquet"):
+    for key in (
+        "compile_validated",
+        "compile_unvalidated",
+        "load_catalogue_csv",
+        "load_catalogue_parquet",
+    ):
         assert _positive(c1[key]["median_s"]), key
 
     scaling = data["scaling"]
@@ -133,8 +143,7 @@ def test_grpc_smoke_run_measures_echo_evaluate_and_commit(tmp_path):
 @pytest.mark.skipif(redis_unavailable() is not None, reason=str(redis_unavailable()))
 def test_grpc_smoke_run_measures_commit_on_redis(tmp_path):
     # given a private redis-server behind the service (the benchmark starts both)
-    grpc_load.main(["--smoke", "--store", "redis", "--targets", "commit", "--out",
-                    str(tmp_path)])
+    grpc_load.main(["--smoke", "--store", "redis", "--targets", "commit", "--out", str(tmp_path)])
 
     # then Commit on Redis has its points, the redis-server's CPU apart, and S2 is judged
     data = json.loads((tmp_path / "grpc.json").read_text())
@@ -150,13 +159,19 @@ def test_grpc_smoke_run_measures_commit_on_redis(tmp_path):
 @pytest.fixture
 def slow_echo():
     """A one-thread echo server that takes at least 20 ms a call: 50 calls/s at the most."""
+
     def handle(request: bytes, context) -> bytes:
         time.sleep(0.02)
         return request
 
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
-        "bench.Echo", {"Echo": grpc.unary_unary_rpc_method_handler(handle)}),))
+    server.add_generic_rpc_handlers(
+        (
+            grpc.method_handlers_generic_handler(
+                "bench.Echo", {"Echo": grpc.unary_unary_rpc_method_handler(handle)}
+            ),
+        )
+    )
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     yield port
@@ -165,8 +180,16 @@ def slow_echo():
 
 def test_open_loop_counts_queueing_from_the_intended_send_time(slow_echo):
     # given 100 calls offered over about a second: twice what the server can answer
-    spec = Spec(port=slow_echo, kind="echo", mode="open", rate=100, seconds=1.0,
-                connections=1, members=10, lines=4)
+    spec = Spec(
+        port=slow_echo,
+        kind="echo",
+        mode="open",
+        rate=100,
+        seconds=1.0,
+        connections=1,
+        members=10,
+        lines=4,
+    )
 
     # when the open-loop generator sends them on schedule
     with ClientPool(1) as pool:

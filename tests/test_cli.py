@@ -20,8 +20,10 @@ def test_rules_validate_accepts_the_example_programme(capsys):
 
 def test_rules_validate_lists_every_problem_and_fails(tmp_path, capsys):
     bad = tmp_path / "bad.yaml"
-    bad.write_text("offers:\n  - {id: a, scope: {all: true}, percent_off: {percent_bps: 12000}}\n"
-                   "  - {id: a, scope: {all: true}}\n")
+    bad.write_text(
+        "offers:\n  - {id: a, scope: {all: true}, percent_off: {percent_bps: 12000}}\n"
+        "  - {id: a, scope: {all: true}}\n"
+    )
     assert main(["rules", "validate", str(bad)]) == 1
     out = capsys.readouterr().out.splitlines()
     assert "offers[0].percent_off.percent_bps: must be at most 10000 (got 12000)" in out
@@ -41,15 +43,21 @@ def test_price_prints_the_receipt_of_the_example_basket(capsys):
     assert result["points_redeemed"] == 1200  # balance 1200 < half the net in points (1423)
     assert result["tender"] == "OK"
     funded = [d for line in result["lines"] for d in line["discounts"] if d["funder_id"] == "gsk"]
-    assert funded == [{"offer_id": "panadol-coupon", "amount_minor": 500, "funder_id": "gsk",
-                       "funded_minor": 500}]
+    assert funded == [
+        {"offer_id": "panadol-coupon", "amount_minor": 500, "funder_id": "gsk", "funded_minor": 500}
+    ]
     assert result["lines"][6]["points_earned"] == 0
 
 
 def test_price_reports_a_bad_basket_file_without_a_traceback(tmp_path, capsys):
     basket = tmp_path / "b.json"
-    basket.write_text(json.dumps({"occurred_at": "2026-11-21T10:00:00+08:00",
-                                  "lines": [{"line_id": "1", "sku": "X", "quantity": 0,
-                                             "unit_price_minor": 100}]}))
+    basket.write_text(
+        json.dumps(
+            {
+                "occurred_at": "2026-11-21T10:00:00+08:00",
+                "lines": [{"line_id": "1", "sku": "X", "quantity": 0, "unit_price_minor": 100}],
+            }
+        )
+    )
     assert main(["price", "--rules", RULES, str(basket)]) == 2
     assert "lines[0].quantity: must be at least 1 (got 0)" in capsys.readouterr().err

@@ -61,20 +61,43 @@ def _order_amount(minor):
 
 # --- DESIGN.md §4.3 ----------------------------------------------------------------------
 
+
 def test_worked_example_of_design_4_3(pricer):
     # given the Watsons-style programme and the three offers of DESIGN §4.3, and a VIP
     rules = ruleset(
-        offer("vip-skincare", _percent(2000), scope={"categories": ["skincare"]}, priority=10,
-              conditions={"tiers": ["vip"]}),
-        offer("cola-3for2", {"buy_x_get_y": {"buy": 2, "get": 1, "percent_bps": 10000}},
-              scope={"skus": ["COLA"]}, priority=20),
-        offer("spend-ladder", {"spend_tiers": {"steps": [
-            {"threshold_minor": 10000, "amount_minor": 1000},
-            {"threshold_minor": 20000, "amount_minor": 3000}]}}, priority=100),
+        offer(
+            "vip-skincare",
+            _percent(2000),
+            scope={"categories": ["skincare"]},
+            priority=10,
+            conditions={"tiers": ["vip"]},
+        ),
+        offer(
+            "cola-3for2",
+            {"buy_x_get_y": {"buy": 2, "get": 1, "percent_bps": 10000}},
+            scope={"skus": ["COLA"]},
+            priority=20,
+        ),
+        offer(
+            "spend-ladder",
+            {
+                "spend_tiers": {
+                    "steps": [
+                        {"threshold_minor": 10000, "amount_minor": 1000},
+                        {"threshold_minor": 20000, "amount_minor": 3000},
+                    ]
+                }
+            },
+            priority=100,
+        ),
         points=programme(point_value_minor=10, earn_per_amount_minor=1000),
-        tiers=({"id": "vip", "name": "VIP", "earn_multiplier_bps": 10000},))
-    basket = make_basket(("L1", "CREAM", 2, 5990, "skincare"), ("L2", "COLA", 3, 350),
-                         ("L3", "RICE", 1, 4500, "rice"))
+        tiers=({"id": "vip", "name": "VIP", "earn_multiplier_bps": 10000},),
+    )
+    basket = make_basket(
+        ("L1", "CREAM", 2, 5990, "skincare"),
+        ("L2", "COLA", 3, 350),
+        ("L3", "RICE", 1, 4500, "rice"),
+    )
 
     # when
     result = pricer(rules, None, basket, member(tier="vip"))
@@ -85,11 +108,23 @@ def test_worked_example_of_design_4_3(pricer):
     #   bases 648, 47, 304 (999); remainders 3968, 5152, 5664 → last unit to L3
     assert result.lines == (
         # 9584 − 648 = 8936; 13·8936 = 116168 = 8·13784 + 5896
-        LineResult("L1", 11980, 8936, (LineDiscount("vip-skincare", 2396, R, 0),
-                                       LineDiscount("spend-ladder", 648, R, 0)), 0, 8),
+        LineResult(
+            "L1",
+            11980,
+            8936,
+            (LineDiscount("vip-skincare", 2396, R, 0), LineDiscount("spend-ladder", 648, R, 0)),
+            0,
+            8,
+        ),
         # 700 − 47 = 653; 13·653 = 8489 = 0·13784 + 8489 (second largest: +1)
-        LineResult("L2", 1050, 653, (LineDiscount("cola-3for2", 350, R, 0),
-                                     LineDiscount("spend-ladder", 47, R, 0)), 0, 1),
+        LineResult(
+            "L2",
+            1050,
+            653,
+            (LineDiscount("cola-3for2", 350, R, 0), LineDiscount("spend-ladder", 47, R, 0)),
+            0,
+            1,
+        ),
         # 4500 − 305 = 4195; 13·4195 = 54535 = 3·13784 + 13183 (largest: +1)
         LineResult("L3", 4500, 4195, (LineDiscount("spend-ladder", 305, R, 0),), 0, 4),
     )
@@ -99,14 +134,17 @@ def test_worked_example_of_design_4_3(pricer):
     assert result.payable_minor == 13784  # no points tender
     assert result.points_earned == 13  # ⌊13784·10000 / (1000·10000)⌋
     assert result.points == (PointsComponent("", "base", 13, (8, 1, 4)),)
-    assert result.offers == (AppliedOffer("vip-skincare", 2396, R, 0, 0, 1),
-                             AppliedOffer("cola-3for2", 350, R, 0, 0, 1),
-                             AppliedOffer("spend-ladder", 1000, R, 0, 0, 1))
+    assert result.offers == (
+        AppliedOffer("vip-skincare", 2396, R, 0, 0, 1),
+        AppliedOffer("cola-3for2", 350, R, 0, 0, 1),
+        AppliedOffer("spend-ladder", 1000, R, 0, 0, 1),
+    )
     assert result.tender == Tender.NONE
     assert result.explanations == ()  # explain not asked
 
 
 # --- one pinned example per reward kind ---------------------------------------------------
+
 
 def test_percent_off_on_each_line(pricer):
     # given 15% off snacks
@@ -125,15 +163,15 @@ def test_percent_off_on_each_line(pricer):
 def test_percent_off_rounds_half_up_per_line(pricer):
     # given 0.01% off (1 bps) everything
     rules = ruleset(offer("tiny", _percent(1)))
-    basket = make_basket(("A", "A", 1, 5000), ("B", "B", 1, 4999), ("C", "C", 1, 15000),
-                         ("D", "D", 1, 14999))
+    basket = make_basket(
+        ("A", "A", 1, 5000), ("B", "B", 1, 4999), ("C", "C", 1, 15000), ("D", "D", 1, 14999)
+    )
 
     # when
     result = pricer(rules, None, basket)
 
     # then 5000 → 0.5 → 1; 4999 → 0.4999 → 0 (no row); 15000 → 1.5 → 2; 14999 → 1.4999 → 1
-    assert [_rows(result, i) for i in range(4)] == [[("tiny", 1)], [], [("tiny", 2)],
-                                                    [("tiny", 1)]]
+    assert [_rows(result, i) for i in range(4)] == [[("tiny", 1)], [], [("tiny", 2)], [("tiny", 1)]]
     assert result.offers == (AppliedOffer("tiny", 4, R, 0, 0, 1),)  # 1 + 0 + 2 + 1
 
 
@@ -169,11 +207,25 @@ def test_fixed_price_is_a_member_price(pricer):
 
 def test_qty_tiers_highest_reached_step_applies_to_all_scope_lines(pricer):
     # given 2+ yoghurts 10% off, 4+ yoghurts 20% off
-    rules = ruleset(offer("yog", {"qty_tiers": {"steps": [{"min_qty": 2, "percent_bps": 1000},
-                                                          {"min_qty": 4, "percent_bps": 2000}]}},
-                          scope={"categories": ["yoghurt"]}))
-    basket = make_basket(("L1", "X", 3, 1000, "yoghurt"), ("L2", "Y", 2, 500, "yoghurt"),
-                         ("L3", "Z", 1, 900, "bread"))
+    rules = ruleset(
+        offer(
+            "yog",
+            {
+                "qty_tiers": {
+                    "steps": [
+                        {"min_qty": 2, "percent_bps": 1000},
+                        {"min_qty": 4, "percent_bps": 2000},
+                    ]
+                }
+            },
+            scope={"categories": ["yoghurt"]},
+        )
+    )
+    basket = make_basket(
+        ("L1", "X", 3, 1000, "yoghurt"),
+        ("L2", "Y", 2, 500, "yoghurt"),
+        ("L3", "Z", 1, 900, "bread"),
+    )
 
     # when
     result = pricer(rules, None, basket)
@@ -186,11 +238,20 @@ def test_qty_tiers_highest_reached_step_applies_to_all_scope_lines(pricer):
 
 def test_buy_x_get_y_cheapest_units_free_capped_per_transaction(pricer):
     # given buy 2 get 1 free on drinks, at most 2 applications per basket
-    rules = ruleset(offer("drinks-3for2",
-                          {"buy_x_get_y": {"buy": 2, "get": 1, "percent_bps": 10000}},
-                          scope={"categories": ["drinks"]}, limits={"per_transaction": 2}))
-    basket = make_basket(("L1", "A", 2, 500, "drinks"), ("L2", "B", 3, 300, "drinks"),
-                         ("L3", "C", 3, 300, "drinks"), ("L4", "D", 1, 100, "drinks"))
+    rules = ruleset(
+        offer(
+            "drinks-3for2",
+            {"buy_x_get_y": {"buy": 2, "get": 1, "percent_bps": 10000}},
+            scope={"categories": ["drinks"]},
+            limits={"per_transaction": 2},
+        )
+    )
+    basket = make_basket(
+        ("L1", "A", 2, 500, "drinks"),
+        ("L2", "B", 3, 300, "drinks"),
+        ("L3", "C", 3, 300, "drinks"),
+        ("L4", "D", 1, 100, "drinks"),
+    )
 
     # when
     result = pricer(rules, None, basket)
@@ -198,8 +259,12 @@ def test_buy_x_get_y_cheapest_units_free_capped_per_transaction(pricer):
     # then U = 9, k = ⌊9/3⌋ = 3 capped to 2 → the last 2 of the units by price descending
     # 500 500 | 300 300 300 (L2) | 300 300 300 (L3, later in basket) | 100 (L4):
     # one unit of L3 (300) and the unit of L4 (100)
-    assert [_rows(result, i) for i in range(4)] == [[], [], [("drinks-3for2", 300)],
-                                                    [("drinks-3for2", 100)]]
+    assert [_rows(result, i) for i in range(4)] == [
+        [],
+        [],
+        [("drinks-3for2", 300)],
+        [("drinks-3for2", 100)],
+    ]
     assert _nets(result) == [1000, 900, 600, 0]
     assert result.offers == (AppliedOffer("drinks-3for2", 400, R, 0, 0, 2),)
 
@@ -221,11 +286,27 @@ def test_buy_x_get_y_second_unit_half_price_rounds_half_up(pricer):
 def test_bundle_price_with_two_components(pricer):
     # given burger + fries for 2000
     fries = ["FRIES_S", "FRIES_M", "FRIES_L"]
-    rules = ruleset(offer("meal", {"bundle_price": {"price_minor": 2000, "components": [
-        {"scope": {"skus": ["BURGER"]}, "qty": 1}, {"scope": {"skus": fries}, "qty": 1}]}},
-        scope={"skus": ["BURGER", *fries]}))
-    basket = make_basket(("L1", "BURGER", 2, 1500), ("L2", "FRIES_S", 1, 800),
-                         ("L3", "FRIES_L", 1, 900), ("L4", "FRIES_M", 1, 700))
+    rules = ruleset(
+        offer(
+            "meal",
+            {
+                "bundle_price": {
+                    "price_minor": 2000,
+                    "components": [
+                        {"scope": {"skus": ["BURGER"]}, "qty": 1},
+                        {"scope": {"skus": fries}, "qty": 1},
+                    ],
+                }
+            },
+            scope={"skus": ["BURGER", *fries]},
+        )
+    )
+    basket = make_basket(
+        ("L1", "BURGER", 2, 1500),
+        ("L2", "FRIES_S", 1, 800),
+        ("L3", "FRIES_L", 1, 900),
+        ("L4", "FRIES_M", 1, 700),
+    )
 
     # when
     result = pricer(rules, None, basket)
@@ -233,17 +314,30 @@ def test_bundle_price_with_two_components(pricer):
     # then k = min(⌊2/1⌋, ⌊3/1⌋) = 2; fries take their 2 dearest units: L3 900, L2 800
     # D = 3000 + 800 + 900 − 2·2000 = 700, alloc over 3000 : 800 : 900 (W = 4700):
     #   bases 446, 119, 134 (699); remainders 3800, 700, 200 → +1 to L1
-    assert [_rows(result, i) for i in range(4)] == [[("meal", 447)], [("meal", 119)],
-                                                    [("meal", 134)], []]
+    assert [_rows(result, i) for i in range(4)] == [
+        [("meal", 447)],
+        [("meal", 119)],
+        [("meal", 134)],
+        [],
+    ]
     assert _nets(result) == [2553, 681, 766, 700]  # 3000−447, 800−119, 900−134
     assert result.offers == (AppliedOffer("meal", 700, R, 0, 0, 2),)
 
 
 def test_spend_tiers_repeat_capped_per_transaction(pricer):
     # given "every 100 yuan off 10", at most twice per basket
-    rules = ruleset(offer("every-100", {"spend_tiers": {
-        "steps": [{"threshold_minor": 10000, "amount_minor": 1000}], "repeat": True}},
-        limits={"per_transaction": 2}))
+    rules = ruleset(
+        offer(
+            "every-100",
+            {
+                "spend_tiers": {
+                    "steps": [{"threshold_minor": 10000, "amount_minor": 1000}],
+                    "repeat": True,
+                }
+            },
+            limits={"per_transaction": 2},
+        )
+    )
     basket = make_basket(("L1", "A", 1, 20000), ("L2", "B", 1, 15000))
 
     # when
@@ -259,9 +353,19 @@ def test_spend_tiers_repeat_capped_per_transaction(pricer):
 
 def test_spend_tiers_percent_step(pricer):
     # given 300 off from 50 yuan, 5% off from 100 yuan
-    rules = ruleset(offer("ladder", {"spend_tiers": {"steps": [
-        {"threshold_minor": 5000, "amount_minor": 300},
-        {"threshold_minor": 10000, "percent_bps": 500}]}}))
+    rules = ruleset(
+        offer(
+            "ladder",
+            {
+                "spend_tiers": {
+                    "steps": [
+                        {"threshold_minor": 5000, "amount_minor": 300},
+                        {"threshold_minor": 10000, "percent_bps": 500},
+                    ]
+                }
+            },
+        )
+    )
     basket = make_basket(("L1", "A", 1, 12345))
 
     # when
@@ -304,9 +408,14 @@ def test_order_amount_off_capped_at_scope_spend(pricer):
 
 def test_points_multiplier_double_points(pricer):
     # given 1 point per yuan and double points on drinks, a member without tier
-    rules = ruleset(offer("double-drinks", {"points_multiplier": {"extra_bps": 10000}},
-                          scope={"categories": ["drink"]}),
-                    points=programme(earn_per_amount_minor=100))
+    rules = ruleset(
+        offer(
+            "double-drinks",
+            {"points_multiplier": {"extra_bps": 10000}},
+            scope={"categories": ["drink"]},
+        ),
+        points=programme(earn_per_amount_minor=100),
+    )
     basket = make_basket(("L1", "A", 1, 1050, "snack"), ("L2", "B", 1, 2030, "drink"))
 
     # when
@@ -315,8 +424,10 @@ def test_points_multiplier_double_points(pricer):
     # then base ⌊3080·10000/(100·10000)⌋ = 30, alloc over 1050 : 2030 (W = 3080):
     #   bases 10 (31500 = 10·3080 + 700), 19 (60900 = 19·3080 + 2380) → +1 to L2
     # double: ⌊2030·10000/(100·10000)⌋ = 20, all on L2
-    assert result.points == (PointsComponent("", "base", 30, (10, 20)),
-                             PointsComponent("double-drinks", "multiplier", 20, (0, 20)))
+    assert result.points == (
+        PointsComponent("", "base", 30, (10, 20)),
+        PointsComponent("double-drinks", "multiplier", 20, (0, 20)),
+    )
     assert result.points_earned == 50  # 30 + 20
     assert [ln.points_earned for ln in result.lines] == [10, 40]
     assert result.offers == (AppliedOffer("double-drinks", 0, R, 0, 20, 1),)
@@ -324,9 +435,14 @@ def test_points_multiplier_double_points(pricer):
 
 def test_bonus_points_per_unit_and_per_transaction(pricer):
     # given 5 points per unit of A or A2 plus 21 once, 1 base point per 10 yuan
-    rules = ruleset(offer("bonus-a", {"bonus_points": {"per_unit": 5, "per_transaction": 21}},
-                          scope={"skus": ["A", "A2"]}),
-                    points=programme(earn_per_amount_minor=1000))
+    rules = ruleset(
+        offer(
+            "bonus-a",
+            {"bonus_points": {"per_unit": 5, "per_transaction": 21}},
+            scope={"skus": ["A", "A2"]},
+        ),
+        points=programme(earn_per_amount_minor=1000),
+    )
     basket = make_basket(("L1", "A", 3, 100), ("L2", "A2", 1, 100), ("L3", "B", 1, 100))
 
     # when
@@ -341,10 +457,12 @@ def test_bonus_points_per_unit_and_per_transaction(pricer):
 
 # --- stacking modes -------------------------------------------------------------------------
 
+
 def test_stackable_applies_on_top_of_earlier_discounts(pricer):
     # given two stackable 10% offers
-    rules = ruleset(offer("first", _percent(1000), priority=10),
-                    offer("second", _percent(1000), priority=20))
+    rules = ruleset(
+        offer("first", _percent(1000), priority=10), offer("second", _percent(1000), priority=20)
+    )
     basket = make_basket(("L1", "A", 1, 1000))
 
     # when
@@ -358,11 +476,17 @@ def test_stackable_applies_on_top_of_earlier_discounts(pricer):
 def test_exclusive_takes_undiscounted_lines_and_locks_them(pricer):
     # given an exclusive snack offer first, then offers that meet its lock
     rules = ruleset(
-        offer("x-snacks", _percent(1000), scope={"categories": ["snack"]}, priority=10,
-              mode="EXCLUSIVE"),
+        offer(
+            "x-snacks",
+            _percent(1000),
+            scope={"categories": ["snack"]},
+            priority=10,
+            mode="EXCLUSIVE",
+        ),
         offer("y-all", _percent(1000), priority=20),
         offer("z-all-exclusive", _percent(2000), priority=30, mode="EXCLUSIVE"),
-        offer("w-snacks", _percent(1000), scope={"categories": ["snack"]}, priority=40))
+        offer("w-snacks", _percent(1000), scope={"categories": ["snack"]}, priority=40),
+    )
     basket = make_basket(("L1", "S", 1, 1000, "snack"), ("L2", "D", 1, 1000, "drink"))
 
     # when
@@ -375,7 +499,8 @@ def test_exclusive_takes_undiscounted_lines_and_locks_them(pricer):
     assert _nets(result) == [900, 900]
     assert result.explanations == (
         Explanation("z-all-exclusive", Reason.ALREADY_DISCOUNTED),
-        Explanation("w-snacks", Reason.EXCLUDED_BY_EXCLUSIVE, 0, "x-snacks"))
+        Explanation("w-snacks", Reason.EXCLUDED_BY_EXCLUSIVE, 0, "x-snacks"),
+    )
 
 
 def test_exclusive_order_locks_the_basket_but_points_are_earned(pricer):
@@ -384,7 +509,8 @@ def test_exclusive_order_locks_the_basket_but_points_are_earned(pricer):
         offer("p-exclusive-order", _percent(1000), priority=10, mode="EXCLUSIVE_ORDER"),
         offer("q-item", _percent(1000), priority=20),
         offer("r-order", _order_amount(100), priority=0),
-        points=programme(earn_per_amount_minor=100))
+        points=programme(earn_per_amount_minor=100),
+    )
     basket = make_basket(("L1", "A", 1, 1000), ("L2", "B", 1, 2000))
 
     # when
@@ -396,16 +522,18 @@ def test_exclusive_order_locks_the_basket_but_points_are_earned(pricer):
     assert result.offers == (AppliedOffer("p-exclusive-order", 300, R, 0, 0, 1),)
     assert result.explanations == (
         Explanation("q-item", Reason.EXCLUDED_BY_EXCLUSIVE, 0, "p-exclusive-order"),
-        Explanation("r-order", Reason.EXCLUDED_BY_EXCLUSIVE, 0, "p-exclusive-order"))
+        Explanation("r-order", Reason.EXCLUDED_BY_EXCLUSIVE, 0, "p-exclusive-order"),
+    )
     # ⌊2700·10000/(100·10000)⌋ = 27, alloc over 900 : 1800 → 9, 18 exactly
     assert result.points == (PointsComponent("", "base", 27, (9, 18)),)
 
 
 def test_exclusive_order_needs_a_basket_without_discount(pricer):
     # given a stackable item discount on A and an EXCLUSIVE_ORDER order discount
-    rules = ruleset(offer("a-10", _percent(1000), scope={"skus": ["A"]}, priority=10),
-                    offer("order-excl", _order_amount(100), priority=20,
-                          mode="EXCLUSIVE_ORDER"))
+    rules = ruleset(
+        offer("a-10", _percent(1000), scope={"skus": ["A"]}, priority=10),
+        offer("order-excl", _order_amount(100), priority=20, mode="EXCLUSIVE_ORDER"),
+    )
     basket = make_basket(("L1", "A", 1, 1000), ("L2", "B", 1, 1000))
 
     # when
@@ -418,12 +546,14 @@ def test_exclusive_order_needs_a_basket_without_discount(pricer):
 
 # --- groups -------------------------------------------------------------------------------
 
+
 def test_group_best_deal_wins_on_the_same_state(pricer):
     # given three members of group "g"; the third needs a 5000 basket
-    rules = ruleset(offer("g1", _percent(500), priority=10, group="g"),
-                    offer("g2", _percent(2000), priority=20, group="g"),
-                    offer("g3", _amount(300), priority=30, group="g",
-                          conditions={"min_basket_minor": 5000}))
+    rules = ruleset(
+        offer("g1", _percent(500), priority=10, group="g"),
+        offer("g2", _percent(2000), priority=20, group="g"),
+        offer("g3", _amount(300), priority=30, group="g", conditions={"min_basket_minor": 5000}),
+    )
     basket = make_basket(("L1", "A", 1, 1000))
 
     # when
@@ -433,13 +563,16 @@ def test_group_best_deal_wins_on_the_same_state(pricer):
     assert _rows(result, 0) == [("g2", 200)]
     assert result.explanations == (
         Explanation("g1", Reason.LOST_TO_GROUP, 0, "g2"),
-        Explanation("g3", Reason.MIN_BASKET_NOT_REACHED, 4000))
+        Explanation("g3", Reason.MIN_BASKET_NOT_REACHED, 4000),
+    )
 
 
 def test_group_tie_goes_to_the_lower_priority(pricer):
     # given two group members saving 100 each; "z-first" has the lower priority
-    rules = ruleset(offer("z-first", _amount(100), priority=10, group="g"),
-                    offer("a-second", _percent(1000), priority=20, group="g"))
+    rules = ruleset(
+        offer("z-first", _amount(100), priority=10, group="g"),
+        offer("a-second", _percent(1000), priority=20, group="g"),
+    )
     basket = make_basket(("L1", "A", 1, 1000))
 
     # when
@@ -452,8 +585,10 @@ def test_group_tie_goes_to_the_lower_priority(pricer):
 
 def test_group_tie_with_equal_priority_goes_to_the_lower_id(pricer):
     # given two group members saving 100 each at the same priority
-    rules = ruleset(offer("g-b", _percent(1000), priority=20, group="g"),
-                    offer("g-a", _amount(100), priority=20, group="g"))
+    rules = ruleset(
+        offer("g-b", _percent(1000), priority=20, group="g"),
+        offer("g-a", _amount(100), priority=20, group="g"),
+    )
     basket = make_basket(("L1", "A", 1, 1000))
 
     # when
@@ -467,10 +602,11 @@ def test_group_tie_with_equal_priority_goes_to_the_lower_id(pricer):
 def test_group_runs_at_its_first_member_position_over_the_whole_rule_set(pricer):
     # given group "g" whose first member (priority 5) is not in the basket, its second at 50,
     # and an EXCLUSIVE offer at priority 20
-    rules = ruleset(offer("g1", _percent(5000), scope={"skus": ["NOT-HERE"]}, priority=5,
-                          group="g"),
-                    offer("g2", _percent(1000), priority=50, group="g"),
-                    offer("s-exclusive", _amount(50), priority=20, mode="EXCLUSIVE"))
+    rules = ruleset(
+        offer("g1", _percent(5000), scope={"skus": ["NOT-HERE"]}, priority=5, group="g"),
+        offer("g2", _percent(1000), priority=50, group="g"),
+        offer("s-exclusive", _amount(50), priority=20, mode="EXCLUSIVE"),
+    )
     basket = make_basket(("L1", "A", 1, 1000))
 
     # when
@@ -484,6 +620,7 @@ def test_group_runs_at_its_first_member_position_over_the_whole_rule_set(pricer)
 
 # --- caps ---------------------------------------------------------------------------------
 
+
 def test_max_discount_caps_and_reallocates_by_uncapped_line_discounts(pricer):
     # given half price, at most 1000 per transaction
     rules = ruleset(offer("half", _percent(5000), limits={"max_discount_minor": 1000}))
@@ -495,8 +632,11 @@ def test_max_discount_caps_and_reallocates_by_uncapped_line_discounts(pricer):
     # then uncapped 750, rhu(350.5) = 351, rhu(166.5) = 167 → 1268 > 1000;
     # alloc 1000 over 750 : 351 : 167 (W = 1268): bases 591, 276, 131 (998);
     # remainders 612, 1032, 892 → +1 to L2 and L3
-    assert [_rows(result, i) for i in range(3)] == [[("half", 591)], [("half", 277)],
-                                                    [("half", 132)]]
+    assert [_rows(result, i) for i in range(3)] == [
+        [("half", 591)],
+        [("half", 277)],
+        [("half", 132)],
+    ]
     assert _nets(result) == [909, 424, 201]
     assert result.offers == (AppliedOffer("half", 1000, R, 0, 0, 1),)
 
@@ -545,17 +685,25 @@ def test_allocation_ties_go_to_the_earlier_lines(pricer):
 
 # --- points ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("tier", "points"), [
-    ("gold", 18),  # ⌊12345·15000/(1000·10000)⌋ = ⌊18.5175⌋
-    ("silver", 14),  # ⌊12345·12000/(1000·10000)⌋ = ⌊14.814⌋
-    ("", 12),  # no tier: ⌊12345·10000/(1000·10000)⌋ = ⌊12.345⌋
-    ("platinum", 12),  # a tier the rule set does not know counts as no tier
-])
+
+@pytest.mark.parametrize(
+    ("tier", "points"),
+    [
+        ("gold", 18),  # ⌊12345·15000/(1000·10000)⌋ = ⌊18.5175⌋
+        ("silver", 14),  # ⌊12345·12000/(1000·10000)⌋ = ⌊14.814⌋
+        ("", 12),  # no tier: ⌊12345·10000/(1000·10000)⌋ = ⌊12.345⌋
+        ("platinum", 12),  # a tier the rule set does not know counts as no tier
+    ],
+)
 def test_base_points_use_the_tier_multiplier(pricer, tier, points):
     # given 1 point per 10 yuan, silver x1.2 and gold x1.5
-    rules = ruleset(points=programme(earn_per_amount_minor=1000),
-                    tiers=({"id": "silver", "earn_multiplier_bps": 12000},
-                           {"id": "gold", "earn_multiplier_bps": 15000}))
+    rules = ruleset(
+        points=programme(earn_per_amount_minor=1000),
+        tiers=(
+            {"id": "silver", "earn_multiplier_bps": 12000},
+            {"id": "gold", "earn_multiplier_bps": 15000},
+        ),
+    )
     basket = make_basket(("L1", "A", 1, 12345))
 
     # when
@@ -568,8 +716,10 @@ def test_base_points_use_the_tier_multiplier(pricer, tier, points):
 
 def test_no_points_for_a_guest_and_points_offers_need_a_member(pricer):
     # given a programme and a bonus offer, and a guest basket
-    rules = ruleset(offer("bonus", {"bonus_points": {"per_transaction": 10}}),
-                    points=programme(earn_per_amount_minor=100))
+    rules = ruleset(
+        offer("bonus", {"bonus_points": {"per_transaction": 10}}),
+        points=programme(earn_per_amount_minor=100),
+    )
     basket = make_basket(("L1", "A", 1, 5000))
 
     # when
@@ -583,30 +733,38 @@ def test_no_points_for_a_guest_and_points_offers_need_a_member(pricer):
 
 # --- points tender --------------------------------------------------------------------------
 
-_TENDER_PROGRAMME = programme(point_value_minor=10, earn_per_amount_minor=1000,
-                              min_redeem_points=200, redeem_step_points=100,
-                              max_redeem_share_bps=5000)
+_TENDER_PROGRAMME = programme(
+    point_value_minor=10,
+    earn_per_amount_minor=1000,
+    min_redeem_points=200,
+    redeem_step_points=100,
+    max_redeem_share_bps=5000,
+)
 
 
-@pytest.mark.parametrize(("requested", "available", "redeemed", "tender", "earned"), [
-    # share limit: ⌊10000·5000/(10000·10)⌋ = 500 points; earned = ⌊(10000 − 10·redeemed)/1000⌋
-    (-1, 1234, 500, Tender.OK, 5),  # min(1234, 500) = 500, a multiple of 100; ⌊5000/1000⌋
-    (500, 1000, 500, Tender.OK, 5),  # exactly what was asked
-    (350, 1234, 300, Tender.LIMITED, 7),  # 350 → step 100 → 300 < 350; ⌊7000/1000⌋
-    (1000, 250, 200, Tender.LIMITED, 8),  # available 250 → 200 < 1000; ⌊8000/1000⌋
-    (150, 1234, 0, Tender.BELOW_MINIMUM, 10),  # 150 → 100 < minimum 200
-    (-1, 199, 0, Tender.BELOW_MINIMUM, 10),  # 199 → 100 < 200
-    (-1, -50, 0, Tender.BELOW_MINIMUM, 10),  # a negative balance counts as 0
-    (0, 1234, 0, Tender.NONE, 10),  # nothing asked
-])
+@pytest.mark.parametrize(
+    ("requested", "available", "redeemed", "tender", "earned"),
+    [
+        # share limit: ⌊10000·5000/(10000·10)⌋ = 500 points; earned = ⌊(10000 − 10·redeemed)/1000⌋
+        (-1, 1234, 500, Tender.OK, 5),  # min(1234, 500) = 500, a multiple of 100; ⌊5000/1000⌋
+        (500, 1000, 500, Tender.OK, 5),  # exactly what was asked
+        (350, 1234, 300, Tender.LIMITED, 7),  # 350 → step 100 → 300 < 350; ⌊7000/1000⌋
+        (1000, 250, 200, Tender.LIMITED, 8),  # available 250 → 200 < 1000; ⌊8000/1000⌋
+        (150, 1234, 0, Tender.BELOW_MINIMUM, 10),  # 150 → 100 < minimum 200
+        (-1, 199, 0, Tender.BELOW_MINIMUM, 10),  # 199 → 100 < 200
+        (-1, -50, 0, Tender.BELOW_MINIMUM, 10),  # a negative balance counts as 0
+        (0, 1234, 0, Tender.NONE, 10),  # nothing asked
+    ],
+)
 def test_points_tender_limits(pricer, requested, available, redeemed, tender, earned):
     # given a programme: point = 10 fen, max 50% of the bill, steps of 100, minimum 200
     rules = ruleset(points=_TENDER_PROGRAMME)
     basket = make_basket(("L1", "A", 1, 10000))
 
     # when
-    result = pricer(rules, None, basket, member(available_points=available),
-                    redeem_points=requested)
+    result = pricer(
+        rules, None, basket, member(available_points=available), redeem_points=requested
+    )
 
     # then the tender is worth redeemed·10 fen and points are earned on what is left
     assert (result.points_redeemed, result.tender) == (redeemed, tender)
@@ -625,7 +783,10 @@ def test_points_tender_for_a_guest_is_not_member(pricer):
 
     # then
     assert (result.points_redeemed, result.tender, result.payable_minor) == (
-        0, Tender.NOT_MEMBER, 10000)
+        0,
+        Tender.NOT_MEMBER,
+        10000,
+    )
 
 
 def test_points_tender_disabled_without_a_share(pricer):
@@ -652,7 +813,10 @@ def test_points_tender_is_allocated_by_nets_and_earning_uses_the_rest(pricer):
     # bases 3000, 1999; remainders 30005000 mod 10000 = 5000, 19995000 mod 10000 = 5000 → L1
     assert [ln.points_tender_minor for ln in result.lines] == [3001, 1999]
     assert (result.points_redeemed, result.points_tender_minor, result.tender) == (
-        500, 5000, Tender.OK)
+        500,
+        5000,
+        Tender.OK,
+    )
     assert result.payable_minor == 5000  # 10000 − 5000
     # B = (6001 − 3001) + (3999 − 1999) = 5000 → 5 points, alloc 3000 : 2000 → 3, 2
     assert result.points == (PointsComponent("", "base", 5, (3, 2)),)
@@ -660,17 +824,21 @@ def test_points_tender_is_allocated_by_nets_and_earning_uses_the_rest(pricer):
 
 # --- flags ----------------------------------------------------------------------------------
 
+
 def test_no_discount_and_no_earn_lines(pricer):
     # given tobacco (no discount) and a gift card (no points)
-    catalogue = make_catalogue({"sku": "TOBACCO", "no_discount": True},
-                               {"sku": "GIFT", "no_earn": True})
-    rules = ruleset(offer("ten", _percent(1000), priority=10),
-                    offer("tobacco-deal", _amount(100), scope={"skus": ["TOBACCO"]}, priority=20),
-                    offer("gift-bonus", {"bonus_points": {"per_transaction": 50}},
-                          scope={"skus": ["GIFT"]}),
-                    points=programme(earn_per_amount_minor=100))
-    basket = make_basket(("L1", "FOOD", 1, 5000), ("L2", "TOBACCO", 1, 3000),
-                         ("L3", "GIFT", 1, 2000))
+    catalogue = make_catalogue(
+        {"sku": "TOBACCO", "no_discount": True}, {"sku": "GIFT", "no_earn": True}
+    )
+    rules = ruleset(
+        offer("ten", _percent(1000), priority=10),
+        offer("tobacco-deal", _amount(100), scope={"skus": ["TOBACCO"]}, priority=20),
+        offer("gift-bonus", {"bonus_points": {"per_transaction": 50}}, scope={"skus": ["GIFT"]}),
+        points=programme(earn_per_amount_minor=100),
+    )
+    basket = make_basket(
+        ("L1", "FOOD", 1, 5000), ("L2", "TOBACCO", 1, 3000), ("L3", "GIFT", 1, 2000)
+    )
 
     # when
     result = pricer(rules, catalogue, basket, member(), explain=True)
@@ -679,23 +847,28 @@ def test_no_discount_and_no_earn_lines(pricer):
     assert _nets(result) == [4500, 3000, 1800]
     # B = 4500 + 3000 = 7500 (gift card excluded) → 75 points, alloc 4500 : 3000 → 45, 30
     assert result.points == (PointsComponent("", "base", 75, (45, 30, 0)),)
-    assert result.explanations == (Explanation("tobacco-deal", Reason.NO_ELIGIBLE_LINES),
-                                   Explanation("gift-bonus", Reason.NO_ELIGIBLE_LINES))
+    assert result.explanations == (
+        Explanation("tobacco-deal", Reason.NO_ELIGIBLE_LINES),
+        Explanation("gift-bonus", Reason.NO_ELIGIBLE_LINES),
+    )
 
 
 # --- time -----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("at", "inside"), [
-    ("2025-03-12T14:00:00", True),  # 22:00 in Shanghai: from_hour is inclusive
-    ("2025-03-12T17:59:59", True),  # 01:59:59 the next day
-    ("2025-03-12T18:00:00", False),  # 02:00: to_hour is exclusive
-    ("2025-03-12T13:59:59", False),  # 21:59:59
-    ("2025-03-12T04:00:00", False),  # noon
-])
+
+@pytest.mark.parametrize(
+    ("at", "inside"),
+    [
+        ("2025-03-12T14:00:00", True),  # 22:00 in Shanghai: from_hour is inclusive
+        ("2025-03-12T17:59:59", True),  # 01:59:59 the next day
+        ("2025-03-12T18:00:00", False),  # 02:00: to_hour is exclusive
+        ("2025-03-12T13:59:59", False),  # 21:59:59
+        ("2025-03-12T04:00:00", False),  # noon
+    ],
+)
 def test_hour_window_across_midnight_in_the_rule_set_timezone(pricer, at, inside):
     # given a late-night offer 22:00–02:00 Asia/Shanghai (UTC+8)
-    rules = ruleset(offer("night", _percent(1000),
-                          conditions={"from_hour": 22, "to_hour": 2}))
+    rules = ruleset(offer("night", _percent(1000), conditions={"from_hour": 22, "to_hour": 2}))
     basket = make_basket(("L1", "A", 1, 1000), at=utc(at))
 
     # when
@@ -709,12 +882,15 @@ def test_hour_window_across_midnight_in_the_rule_set_timezone(pricer, at, inside
         assert result.explanations == (Explanation("night", Reason.NOT_IN_TIME_WINDOW),)
 
 
-@pytest.mark.parametrize(("at", "inside"), [
-    ("2025-03-14T15:59:59", False),  # Friday 23:59:59 in Shanghai
-    ("2025-03-14T16:00:00", True),  # Saturday 00:00 in Shanghai (still Friday in UTC)
-    ("2025-03-16T15:59:59", True),  # Sunday 23:59:59
-    ("2025-03-16T16:00:00", False),  # Monday 00:00
-])
+@pytest.mark.parametrize(
+    ("at", "inside"),
+    [
+        ("2025-03-14T15:59:59", False),  # Friday 23:59:59 in Shanghai
+        ("2025-03-14T16:00:00", True),  # Saturday 00:00 in Shanghai (still Friday in UTC)
+        ("2025-03-16T15:59:59", True),  # Sunday 23:59:59
+        ("2025-03-16T16:00:00", False),  # Monday 00:00
+    ],
+)
 def test_weekdays_in_the_rule_set_timezone(pricer, at, inside):
     # given a weekend offer (ISO 6 and 7)
     rules = ruleset(offer("weekend", _percent(1000), conditions={"weekdays": [6, 7]}))
@@ -727,16 +903,24 @@ def test_weekdays_in_the_rule_set_timezone(pricer, at, inside):
     assert _nets(result) == ([900] if inside else [1000])
 
 
-@pytest.mark.parametrize(("at", "inside"), [
-    ("2025-02-28T23:59:59.999", False),  # whole seconds: 23:59:59 < starts_at
-    ("2025-03-01T00:00:00", True),  # starts_at is inclusive
-    ("2025-03-31T23:59:59.999", True),  # whole seconds: 23:59:59 < ends_at
-    ("2025-04-01T00:00:00", False),  # ends_at is exclusive
-])
+@pytest.mark.parametrize(
+    ("at", "inside"),
+    [
+        ("2025-02-28T23:59:59.999", False),  # whole seconds: 23:59:59 < starts_at
+        ("2025-03-01T00:00:00", True),  # starts_at is inclusive
+        ("2025-03-31T23:59:59.999", True),  # whole seconds: 23:59:59 < ends_at
+        ("2025-04-01T00:00:00", False),  # ends_at is exclusive
+    ],
+)
 def test_starts_at_inclusive_ends_at_exclusive(pricer, at, inside):
     # given an offer valid in March 2025 (UTC bounds)
-    rules = ruleset(offer("march", _percent(1000), conditions={
-        "starts_at": "2025-03-01T00:00:00Z", "ends_at": "2025-04-01T00:00:00Z"}))
+    rules = ruleset(
+        offer(
+            "march",
+            _percent(1000),
+            conditions={"starts_at": "2025-03-01T00:00:00Z", "ends_at": "2025-04-01T00:00:00Z"},
+        )
+    )
     basket = make_basket(("L1", "A", 1, 1000), at=utc(at))
 
     # when
@@ -745,7 +929,8 @@ def test_starts_at_inclusive_ends_at_exclusive(pricer, at, inside):
     # then
     assert _nets(result) == ([900] if inside else [1000])
     assert result.explanations == (
-        () if inside else (Explanation("march", Reason.NOT_IN_TIME_WINDOW),))
+        () if inside else (Explanation("march", Reason.NOT_IN_TIME_WINDOW),)
+    )
 
 
 # --- coupons and limits ---------------------------------------------------------------------
@@ -775,18 +960,22 @@ def test_presented_coupon_applies_for_a_guest(pricer):
     assert result.offers == (AppliedOffer("c10", 100, R, 0, 0, 1),)
 
 
-@pytest.mark.parametrize(("uses", "coupons", "applies"), [
-    (0, [], False),  # wallet coupon used up
-    (0, ["c10"], True),  # ... but a presented code gives one use
-    (2, [], True),  # wallet coupon with uses left
-])
+@pytest.mark.parametrize(
+    ("uses", "coupons", "applies"),
+    [
+        (0, [], False),  # wallet coupon used up
+        (0, ["c10"], True),  # ... but a presented code gives one use
+        (2, [], True),  # wallet coupon with uses left
+    ],
+)
 def test_wallet_coupon_uses(pricer, uses, coupons, applies):
     # given a member's wallet coupon of c10
     basket = make_basket(("L1", "A", 1, 1000))
 
     # when
-    result = pricer(_COUPON_RULES, None, basket, member(wallet={"c10": uses}), coupons=coupons,
-                    explain=True)
+    result = pricer(
+        _COUPON_RULES, None, basket, member(wallet={"c10": uses}), coupons=coupons, explain=True
+    )
 
     # then
     if applies:
@@ -796,15 +985,18 @@ def test_wallet_coupon_uses(pricer, uses, coupons, applies):
         assert result.explanations == (Explanation("c10", Reason.COUPON_USED_UP),)
 
 
-@pytest.mark.parametrize(("remaining", "detail"), [
-    (RemainingLimits(member_uses=0), LIMIT_MEMBER_USES),
-    (RemainingLimits(total_uses=0), LIMIT_TOTAL_USES),
-    (RemainingLimits(budget_minor=0), LIMIT_BUDGET),
-    (RemainingLimits(member_uses=0, total_uses=0, budget_minor=0), LIMIT_MEMBER_USES),
-    (RemainingLimits(member_uses=1, total_uses=0), LIMIT_TOTAL_USES),
-    (RemainingLimits(member_uses=3, total_uses=7, budget_minor=5000), None),
-    (RemainingLimits(), None),  # nothing tracked
-])
+@pytest.mark.parametrize(
+    ("remaining", "detail"),
+    [
+        (RemainingLimits(member_uses=0), LIMIT_MEMBER_USES),
+        (RemainingLimits(total_uses=0), LIMIT_TOTAL_USES),
+        (RemainingLimits(budget_minor=0), LIMIT_BUDGET),
+        (RemainingLimits(member_uses=0, total_uses=0, budget_minor=0), LIMIT_MEMBER_USES),
+        (RemainingLimits(member_uses=1, total_uses=0), LIMIT_TOTAL_USES),
+        (RemainingLimits(member_uses=3, total_uses=7, budget_minor=5000), None),
+        (RemainingLimits(), None),  # nothing tracked
+    ],
+)
 def test_limit_reached_reasons(pricer, remaining, detail):
     # given an offer and what is left of its limits
     rules = ruleset(offer("ten", _percent(1000)))
@@ -823,23 +1015,54 @@ def test_limit_reached_reasons(pricer, remaining, detail):
 
 # --- explanations -----------------------------------------------------------------------------
 
+
 def test_explanations_give_shortfalls_in_evaluation_order(pricer):
     # given offers that each miss a threshold on a 4200 basket (snack 1500, drink 2700)
     snack, drink = {"categories": ["snack"]}, {"categories": ["drink"]}
     rules = ruleset(
-        offer("ladder", {"spend_tiers": {"steps": [{"threshold_minor": 5000, "amount_minor": 500},
-                                                   {"threshold_minor": 8000,
-                                                    "amount_minor": 1000}]}}, priority=1),
+        offer(
+            "ladder",
+            {
+                "spend_tiers": {
+                    "steps": [
+                        {"threshold_minor": 5000, "amount_minor": 500},
+                        {"threshold_minor": 8000, "amount_minor": 1000},
+                    ]
+                }
+            },
+            priority=1,
+        ),
         offer("min-basket", _percent(1000), priority=10, conditions={"min_basket_minor": 5000}),
         offer("min-qty", _percent(1000), scope=snack, priority=20, conditions={"min_qty": 3}),
-        offer("min-amount", _percent(1000), scope=snack, priority=30,
-              conditions={"min_amount_minor": 2000}),
-        offer("qty-tiers", {"qty_tiers": {"steps": [{"min_qty": 3, "percent_bps": 1000}]}},
-              scope=drink, priority=40),
+        offer(
+            "min-amount",
+            _percent(1000),
+            scope=snack,
+            priority=30,
+            conditions={"min_amount_minor": 2000},
+        ),
+        offer(
+            "qty-tiers",
+            {"qty_tiers": {"steps": [{"min_qty": 3, "percent_bps": 1000}]}},
+            scope=drink,
+            priority=40,
+        ),
         offer("bxgy", {"buy_x_get_y": {"buy": 2, "get": 1, "percent_bps": 10000}}, priority=50),
-        offer("bundle", {"bundle_price": {"price_minor": 1000, "components": [
-            {"scope": snack, "qty": 1}, {"scope": drink, "qty": 1},
-            {"scope": {"categories": ["fruit"]}, "qty": 1}]}}, priority=60))
+        offer(
+            "bundle",
+            {
+                "bundle_price": {
+                    "price_minor": 1000,
+                    "components": [
+                        {"scope": snack, "qty": 1},
+                        {"scope": drink, "qty": 1},
+                        {"scope": {"categories": ["fruit"]}, "qty": 1},
+                    ],
+                }
+            },
+            priority=60,
+        ),
+    )
     basket = make_basket(("L1", "A", 1, 1500, "snack"), ("L2", "B", 1, 2700, "drink"))
 
     # when
@@ -860,9 +1083,14 @@ def test_explanations_give_shortfalls_in_evaluation_order(pricer):
 
 def test_thresholds_are_measured_on_current_nets(pricer):
     # given 20% off, then a 10000 spend ladder on a 12000 basket
-    rules = ruleset(offer("twenty", _percent(2000), priority=10),
-                    offer("ladder", {"spend_tiers": {"steps": [
-                        {"threshold_minor": 10000, "amount_minor": 1000}]}}, priority=20))
+    rules = ruleset(
+        offer("twenty", _percent(2000), priority=10),
+        offer(
+            "ladder",
+            {"spend_tiers": {"steps": [{"threshold_minor": 10000, "amount_minor": 1000}]}},
+            priority=20,
+        ),
+    )
     basket = make_basket(("L1", "A", 1, 12000))
 
     # when
@@ -881,10 +1109,16 @@ def test_condition_checks_in_order(pricer):
         offer("gold-only", _percent(100), conditions={"tiers": ["gold"]}),
         offer("pet-owners", _percent(100), conditions={"segments": ["pet-owners"]}),
         offer("birthday", _percent(100), conditions={"birthday_month": True}),
-        offer("parents", _percent(1000), conditions={
-            "segments": ["pet-owners", "young-parents"], "tiers": ["silver", "gold"]}),
-        tiers=({"id": "silver", "earn_multiplier_bps": 10000},
-               {"id": "gold", "earn_multiplier_bps": 10000}))
+        offer(
+            "parents",
+            _percent(1000),
+            conditions={"segments": ["pet-owners", "young-parents"], "tiers": ["silver", "gold"]},
+        ),
+        tiers=(
+            {"id": "silver", "earn_multiplier_bps": 10000},
+            {"id": "gold", "earn_multiplier_bps": 10000},
+        ),
+    )
     basket = make_basket(("L1", "A", 1, 1000))
     shopper = member(tier="silver", segments=("young-parents",), birthday_month=7)
 
@@ -904,9 +1138,11 @@ def test_condition_checks_in_order(pricer):
 
 def test_member_conditions_on_a_guest_basket(pricer):
     # given offers for members, tiers and segments, and a guest
-    rules = ruleset(offer("members", _percent(1000), conditions={"member_required": True}),
-                    offer("segment", _percent(1000), conditions={"segments": ["x"]}),
-                    offer("anyone", _percent(1000)))
+    rules = ruleset(
+        offer("members", _percent(1000), conditions={"member_required": True}),
+        offer("segment", _percent(1000), conditions={"segments": ["x"]}),
+        offer("anyone", _percent(1000)),
+    )
     basket = make_basket(("L1", "A", 1, 1000))
 
     # when
@@ -914,8 +1150,10 @@ def test_member_conditions_on_a_guest_basket(pricer):
 
     # then only "anyone" applies: 1000·0.1 = 100
     assert result.offers == (AppliedOffer("anyone", 100, R, 0, 0, 1),)
-    assert result.explanations == (Explanation("members", Reason.MEMBER_REQUIRED),
-                                   Explanation("segment", Reason.MEMBER_REQUIRED))
+    assert result.explanations == (
+        Explanation("members", Reason.MEMBER_REQUIRED),
+        Explanation("segment", Reason.MEMBER_REQUIRED),
+    )
 
 
 def test_explanations_are_empty_unless_asked(pricer):
@@ -944,14 +1182,25 @@ def test_offer_without_a_basket_line_in_scope_says_nothing(pricer):
 
 # --- funding --------------------------------------------------------------------------------
 
+
 def test_funded_amounts_are_rounded_per_line(pricer):
     # given a vendor paying half of 333 off per unit, and a retailer order discount with a
     # 33.33% share and no funder id
     rules = ruleset(
-        offer("vendor-deal", _amount(333), priority=10,
-              funding={"funder_id": "vendor-a", "funded_share_bps": 5000}),
-        offer("promo", _order_amount(100), scope={"skus": ["A"]}, priority=20,
-              funding={"funded_share_bps": 3333}))
+        offer(
+            "vendor-deal",
+            _amount(333),
+            priority=10,
+            funding={"funder_id": "vendor-a", "funded_share_bps": 5000},
+        ),
+        offer(
+            "promo",
+            _order_amount(100),
+            scope={"skus": ["A"]},
+            priority=20,
+            funding={"funded_share_bps": 3333},
+        ),
+    )
     basket = make_basket(("L1", "A", 1, 1000), ("L2", "B", 1, 101))
 
     # when
@@ -959,13 +1208,17 @@ def test_funded_amounts_are_rounded_per_line(pricer):
 
     # then L1: 333 off, funded rhu(166.5) = 167; L2: min(101, 333) = 101, rhu(50.5) = 51
     # promo on L1: 100 off, funded rhu(100·3333/10000) = rhu(33.33) = 33, funder "retailer"
-    assert result.lines[0].discounts == (LineDiscount("vendor-deal", 333, "vendor-a", 167),
-                                         LineDiscount("promo", 100, R, 33))
+    assert result.lines[0].discounts == (
+        LineDiscount("vendor-deal", 333, "vendor-a", 167),
+        LineDiscount("promo", 100, R, 33),
+    )
     assert result.lines[1].discounts == (LineDiscount("vendor-deal", 101, "vendor-a", 51),)
     assert _nets(result) == [567, 0]  # 1000 − 333 − 100; 101 − 101
     # funded sums the rounded rows: 167 + 51 = 218 (not rhu(434·0.5) = 217)
-    assert result.offers == (AppliedOffer("vendor-deal", 434, "vendor-a", 218, 0, 1),
-                             AppliedOffer("promo", 100, R, 33, 0, 1))
+    assert result.offers == (
+        AppliedOffer("vendor-deal", 434, "vendor-a", 218, 0, 1),
+        AppliedOffer("promo", 100, R, 33, 0, 1),
+    )
 
 
 # --- thresholds at their boundary: one unit below, exactly at, one unit above ---------------
@@ -976,19 +1229,22 @@ _SPEND = {"spend_tiers": {"steps": [{"threshold_minor": 1000, "amount_minor": 10
 _QTY = {"qty_tiers": {"steps": [{"min_qty": 5, "percent_bps": 1000}]}}
 
 
-@pytest.mark.parametrize(("reward", "conditions", "price", "qty", "reason"), [
-    (_SPEND, {}, 1000, 1, None),  # S = 1000 = threshold -> 100 off
-    (_SPEND, {}, 999, 1, Reason.MIN_SPEND_NOT_REACHED),
-    (_SPEND, {}, 1001, 1, None),
-    (_order_amount(100), {"min_basket_minor": 1000}, 1000, 1, None),
-    (_order_amount(100), {"min_basket_minor": 1000}, 999, 1, Reason.MIN_BASKET_NOT_REACHED),
-    (_order_amount(100), {"min_amount_minor": 1000}, 1000, 1, None),
-    (_order_amount(100), {"min_amount_minor": 1000}, 999, 1, Reason.MIN_AMOUNT_NOT_REACHED),
-    (_order_amount(100), {"min_qty": 5}, 100, 5, None),
-    (_order_amount(100), {"min_qty": 5}, 100, 4, Reason.MIN_QTY_NOT_REACHED),
-    (_QTY, {}, 200, 5, None),  # 5 units -> 10% of 1000 = 100 off
-    (_QTY, {}, 200, 4, Reason.MIN_QTY_NOT_REACHED),
-])
+@pytest.mark.parametrize(
+    ("reward", "conditions", "price", "qty", "reason"),
+    [
+        (_SPEND, {}, 1000, 1, None),  # S = 1000 = threshold -> 100 off
+        (_SPEND, {}, 999, 1, Reason.MIN_SPEND_NOT_REACHED),
+        (_SPEND, {}, 1001, 1, None),
+        (_order_amount(100), {"min_basket_minor": 1000}, 1000, 1, None),
+        (_order_amount(100), {"min_basket_minor": 1000}, 999, 1, Reason.MIN_BASKET_NOT_REACHED),
+        (_order_amount(100), {"min_amount_minor": 1000}, 1000, 1, None),
+        (_order_amount(100), {"min_amount_minor": 1000}, 999, 1, Reason.MIN_AMOUNT_NOT_REACHED),
+        (_order_amount(100), {"min_qty": 5}, 100, 5, None),
+        (_order_amount(100), {"min_qty": 5}, 100, 4, Reason.MIN_QTY_NOT_REACHED),
+        (_QTY, {}, 200, 5, None),  # 5 units -> 10% of 1000 = 100 off
+        (_QTY, {}, 200, 4, Reason.MIN_QTY_NOT_REACHED),
+    ],
+)
 def test_thresholds_apply_exactly_at_the_boundary(pricer, reward, conditions, price, qty, reason):
     # given one offer with a threshold and a basket right at, below or above it
     rules = ruleset(offer("t", reward, conditions=conditions))

@@ -23,4 +23,5 @@ def test_generated_code_matches_the_proto_sources(tmp_path: Path):
     assert fresh == committed, "run `make proto` and commit the result"
     for rel in fresh:
         assert (src / rel).read_bytes() == (PROTO_ROOT / rel).read_bytes(), (
-            f"{rel} is out of date: run `make proto`")
+            f"{rel} is out of date: run `make proto`"
+        )

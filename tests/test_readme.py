@@ -25,8 +25,12 @@ def test_readme_engine_example_runs(monkeypatch):
     # 2 x 59.90 skincare at 20% off for a VIP (9584), 3 colas with one free (700): 10284
     # reaches the first spend step, 1000 off
     assert result.net_minor == 9584 + 700 - 1000
-    assert [o.offer_id for o in result.offers] == ["vip-skincare", "cola-3for2", "spend-ladder",
-                                                   "weekend-double-points"]
+    assert [o.offer_id for o in result.offers] == [
+        "vip-skincare",
+        "cola-3for2",
+        "spend-ladder",
+        "weekend-double-points",
+    ]
 
 
 def test_readme_client_example_runs_against_the_demo(tmp_path, capsys):
@@ -36,7 +40,8 @@ def test_readme_client_example_runs_against_the_demo(tmp_path, capsys):
     server.start()
     try:
         code = _block("checkout_pb2_grpc.CheckoutServiceStub").replace(
-            "127.0.0.1:50051", f"127.0.0.1:{port}")
+            "127.0.0.1:50051", f"127.0.0.1:{port}"
+        )
         scope: dict = {}
         exec(compile(code, "README.md", "exec"), scope)  # noqa: S102
         scope["channel"].close()

@@ -38,8 +38,9 @@ def aof_redis(tmp_path):
 
 
 def test_a_crash_mid_stream_keeps_every_acknowledged_commit_exactly_once(aof_redis):
-    store = RedisStore(settings=RedisSettings(aof_redis.url, connect_timeout_s=0.2,
-                                              socket_timeout_s=0.5))
+    store = RedisStore(
+        settings=RedisSettings(aof_redis.url, connect_timeout_s=0.2, socket_timeout_s=0.5)
+    )
     enrol(store, "m1")
     acknowledged: list[str] = []
     totals = {"net": 0, "points": 0}
@@ -85,25 +86,32 @@ def _published_server(url: str, tmp_path):
     server.start()
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
     campaigns = campaigns_pb2_grpc.CampaignServiceStub(channel)
-    campaigns.ImportCatalogue(campaigns_pb2.ImportCatalogueRequest(
-        rows=campaigns_pb2.CatalogueRows(items=[rules_pb2.CatalogueItem(sku=s, category=c)
-                                                for s, c in CATALOGUE])))
+    campaigns.ImportCatalogue(
+        campaigns_pb2.ImportCatalogueRequest(
+            rows=campaigns_pb2.CatalogueRows(
+                items=[rules_pb2.CatalogueItem(sku=s, category=c) for s, c in CATALOGUE]
+            )
+        )
+    )
     campaigns.PublishRuleSet(campaigns_pb2.PublishRuleSetRequest(rules=parse_rules(RULES)))
     members_pb2_grpc.MemberServiceStub(channel).UpsertMember(
-        members_pb2.UpsertMemberRequest(member_id="vip1", tier="vip"))
+        members_pb2.UpsertMemberRequest(member_id="vip1", tier="vip")
+    )
     return server, app, channel
 
 
-def test_redis_down_is_unavailable_fast_with_no_effect_and_recovers_by_itself(aof_redis,
-                                                                             tmp_path):
+def test_redis_down_is_unavailable_fast_with_no_effect_and_recovers_by_itself(aof_redis, tmp_path):
     server, app, channel = _published_server(aof_redis.url, tmp_path)
     checkout_stub = checkout_pb2_grpc.CheckoutServiceStub(channel)
     try:
         assert checkout_stub.Evaluate(basket(), timeout=5).payable_minor > 0
         aof_redis.stop()
-        for call in (lambda: checkout_stub.Evaluate(basket(), timeout=10),
-                     lambda: checkout_stub.Commit(checkout_pb2.CommitRequest(
-                         transaction_id="down-1", basket=basket()), timeout=10)):
+        for call in (
+            lambda: checkout_stub.Evaluate(basket(), timeout=10),
+            lambda: checkout_stub.Commit(
+                checkout_pb2.CommitRequest(transaction_id="down-1", basket=basket()), timeout=10
+            ),
+        ):
             start = time.perf_counter()
             with pytest.raises(grpc.RpcError) as exc:
                 call()
@@ -113,8 +121,9 @@ def test_redis_down_is_unavailable_fast_with_no_effect_and_recovers_by_itself(ao
         deadline = time.monotonic() + 10
         while True:  # the pool reconnects on its own; no restart of the service
             try:
-                done = checkout_stub.Commit(checkout_pb2.CommitRequest(
-                    transaction_id="down-1", basket=basket()), timeout=5)
+                done = checkout_stub.Commit(
+                    checkout_pb2.CommitRequest(transaction_id="down-1", basket=basket()), timeout=5
+                )
                 break
             except grpc.RpcError as err:
                 assert err.code() == grpc.StatusCode.UNAVAILABLE

@@ -55,17 +55,29 @@ def _lane(args: tuple[str, int, int, str, dict[str, Any]]) -> list[dict[str, Any
             tx = kw.get("tx") or f"tx-{lane}-{i}"
             while True:
                 try:
-                    r = checkout(store, tx, kw["lines"], kw.get("member"),
-                                 codes=kw.get("codes", ()), redeem=kw.get("redeem", 0),
-                                 compiled=compiled)
+                    r = checkout(
+                        store,
+                        tx,
+                        kw["lines"],
+                        kw.get("member"),
+                        codes=kw.get("codes", ()),
+                        redeem=kw.get("redeem", 0),
+                        compiled=compiled,
+                    )
                     break
                 except Unavailable:  # pragma: no cover - a loaded machine; retry the same id
                     continue
-            out.append({"tx": tx, "codes": [u.code for u in r.offers if u.code],
-                        "offers": [u.offer_id for u in r.offers],
-                        "redeemed": r.points_redeemed, "earned": r.points_earned,
-                        "payable": r.pricing.payable_minor,
-                        "outcome": repr(r)})
+            out.append(
+                {
+                    "tx": tx,
+                    "codes": [u.code for u in r.offers if u.code],
+                    "offers": [u.offer_id for u in r.offers],
+                    "redeemed": r.points_redeemed,
+                    "earned": r.points_earned,
+                    "payable": r.pricing.payable_minor,
+                    "outcome": repr(r),
+                }
+            )
     finally:
         store.close()
     return out
@@ -92,8 +104,7 @@ def _kinds(store: RedisStore) -> Callable[[str], int]:
 
 def test_a_single_use_code_is_won_by_exactly_one_of_a_thousand(store, redis_url):
     store.create_codes("panadol-coupon", ["ONE"], 1, False, T0 - DAY, T0 + DAY)
-    results = _race(redis_url, 250, "budget", lines=[("1", "PANADOL-20", 1, 2680)],
-                    codes=["ONE"])
+    results = _race(redis_url, 250, "budget", lines=[("1", "PANADOL-20", 1, 2680)], codes=["ONE"])
     assert len(results) == 1000
     assert sum(1 for r in results if r["codes"] == ["ONE"]) == 1
     assert int(store.client.hget(Keys().code("ONE"), "left")) == 0
@@ -112,9 +123,14 @@ def test_two_lanes_spending_one_members_points_never_go_below_zero(store, redis_
     enrol(store, "m1")
     store.adjust_points("welcome", "m1", 300, "welcome", T0 - DAY)
     # each basket can take at most 50% of 7180 in points: 359; 300 are there in all
-    results = _race(redis_url, 10, "budget", lines=[("1", "RICE-5KG", 1, 4500),
-                                                    ("2", "PANADOL-20", 1, 2680)],
-                    member="m1", redeem=-1)
+    results = _race(
+        redis_url,
+        10,
+        "budget",
+        lines=[("1", "RICE-5KG", 1, 4500), ("2", "PANADOL-20", 1, 2680)],
+        member="m1",
+        redeem=-1,
+    )
     assert sum(r["redeemed"] for r in results) == 300
     m = store.get_member("m1", T0)
     assert (m.points_available, m.points_debt) == (0, 0)
@@ -124,8 +140,9 @@ def test_two_lanes_spending_one_members_points_never_go_below_zero(store, redis_
 
 def test_one_transaction_retried_by_everyone_is_applied_once(store, redis_url):
     enrol(store, "m1")
-    results = _race(redis_url, 25, "budget", lines=[("1", "RICE-5KG", 2, 4500)], member="m1",
-                    tx="tx-same")
+    results = _race(
+        redis_url, 25, "budget", lines=[("1", "RICE-5KG", 2, 4500)], member="m1", tx="tx-same"
+    )
     assert len(results) == 100
     assert len({r["outcome"] for r in results}) == 1
     assert _kinds(store)("commit") == 1

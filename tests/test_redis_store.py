@@ -51,8 +51,9 @@ def test_the_ledger_is_a_stream_with_line_detail(store):
 
 def test_bulk_enrolment_creates_only_new_members(store):
     enrol(store, "m1", tier="vip")
-    created = store.import_members([MemberProfile("m1", tier="member"),
-                                    MemberProfile("m2", tier="member")], T0, batch=1)
+    created = store.import_members(
+        [MemberProfile("m1", tier="member"), MemberProfile("m2", tier="member")], T0, batch=1
+    )
     assert created == 1
     assert store.get_member("m1", T0).tier == "vip"  # existing members are not overwritten
     assert store.get_member("m2", T0).tier == "member"

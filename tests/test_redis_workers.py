@@ -32,7 +32,8 @@ OWN_CONNECTION = [("grpc.use_local_subchannel_pool", 1)]
 def _worker_of(channel: grpc.Channel) -> str | None:
     try:
         _, call = health_pb2_grpc.HealthStub(channel).Check.with_call(
-            health_pb2.HealthCheckRequest(), timeout=2)
+            health_pb2.HealthCheckRequest(), timeout=2
+        )
     except grpc.RpcError:
         return None
     return dict(call.initial_metadata()).get("loyalty-worker")
@@ -61,9 +62,25 @@ def _rules(vip_percent_bps: int) -> rules_pb2.RuleSet:
 def test_a_publish_under_load_reaches_both_workers_within_a_second(redis_url, tmp_path):
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "serve", "--workers", "2", "--store", "redis",
-         "--redis-url", redis_url, "--port", str(port), "--data-dir", str(tmp_path / "d")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            sys.executable,
+            "-m",
+            "server.cli",
+            "serve",
+            "--workers",
+            "2",
+            "--store",
+            "redis",
+            "--redis-url",
+            redis_url,
+            "--port",
+            str(port),
+            "--data-dir",
+            str(tmp_path / "d"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     admin = grpc.insecure_channel(f"127.0.0.1:{port}", options=OWN_CONNECTION)
     opened: list[grpc.Channel] = [admin]
     try:
@@ -72,12 +89,17 @@ def test_a_publish_under_load_reaches_both_workers_within_a_second(redis_url, tm
             assert proc.poll() is None and time.monotonic() < deadline
             time.sleep(0.2)
         campaigns = campaigns_pb2_grpc.CampaignServiceStub(admin)
-        campaigns.ImportCatalogue(campaigns_pb2.ImportCatalogueRequest(
-            rows=campaigns_pb2.CatalogueRows(items=[rules_pb2.CatalogueItem(sku=s, category=c)
-                                                    for s, c in CATALOGUE])))
+        campaigns.ImportCatalogue(
+            campaigns_pb2.ImportCatalogueRequest(
+                rows=campaigns_pb2.CatalogueRows(
+                    items=[rules_pb2.CatalogueItem(sku=s, category=c) for s, c in CATALOGUE]
+                )
+            )
+        )
         v1 = campaigns.PublishRuleSet(campaigns_pb2.PublishRuleSetRequest(rules=_rules(2000)))
         members_pb2_grpc.MemberServiceStub(admin).UpsertMember(
-            members_pb2.UpsertMemberRequest(member_id="vip1", tier="vip"))
+            members_pb2.UpsertMemberRequest(member_id="vip1", tier="vip")
+        )
         by_worker: dict[str, list[grpc.Channel]] = {}
         while len(by_worker) < 2:  # both workers started, on separate connections
             assert proc.poll() is None and time.monotonic() < deadline
@@ -96,11 +118,13 @@ def test_a_publish_under_load_reaches_both_workers_within_a_second(redis_url, tm
                 except grpc.RpcError as exc:
                     errors.append(exc)
                     continue
-                calls.append((started, resp.ruleset_version,
-                              dict(call.initial_metadata())["loyalty-worker"]))
+                calls.append(
+                    (started, resp.ruleset_version, dict(call.initial_metadata())["loyalty-worker"])
+                )
 
-        threads = [threading.Thread(target=load, args=(c,)) for cs in by_worker.values()
-                   for c in cs]
+        threads = [
+            threading.Thread(target=load, args=(c,)) for cs in by_worker.values() for c in cs
+        ]
         for t in threads:
             t.start()
         time.sleep(1.0)

@@ -27,8 +27,18 @@ def registry(tmp_path):
 
 
 def _rules(percent: int = 1000):
-    return parse_rules({"offers": [{"id": "p", "name": "Percent", "scope": {"all": True},
-                                    "percent_off": {"percent_bps": percent}}]})
+    return parse_rules(
+        {
+            "offers": [
+                {
+                    "id": "p",
+                    "name": "Percent",
+                    "scope": {"all": True},
+                    "percent_off": {"percent_bps": percent},
+                }
+            ]
+        }
+    )
 
 
 def test_nothing_is_current_before_the_first_publish(registry):
@@ -44,7 +54,9 @@ def test_publish_makes_a_new_current_version(registry):
     current = registry.current()
     assert current.version == 2 and current.names == {"p": "Percent"}
     assert [(v.version, v.note, v.current) for v in registry.versions()] == [
-        (1, "first", False), (2, "second", True)]
+        (1, "first", False),
+        (2, "second", True),
+    ]
 
 
 def test_an_invalid_rule_set_is_refused_and_changes_nothing(registry):
@@ -90,9 +102,23 @@ def test_versions_and_catalogue_survive_a_restart(tmp_path):
 
 
 def test_a_catalogue_that_breaks_the_current_rules_is_refused(registry):
-    rules = parse_rules({"offers": [{"id": "b", "scope": {"all": True}, "bundle_price": {
-        "components": [{"scope": {"skus": ["A"]}, "qty": 1},
-                       {"scope": {"categories": ["c"]}, "qty": 1}], "price_minor": 100}}]})
+    rules = parse_rules(
+        {
+            "offers": [
+                {
+                    "id": "b",
+                    "scope": {"all": True},
+                    "bundle_price": {
+                        "components": [
+                            {"scope": {"skus": ["A"]}, "qty": 1},
+                            {"scope": {"categories": ["c"]}, "qty": 1},
+                        ],
+                        "price_minor": 100,
+                    },
+                }
+            ]
+        }
+    )
     registry.publish(rules)
     overlapping = Catalogue.from_rows([{"sku": "A", "category": "c"}])
     with pytest.raises(RuleSetInvalid):

@@ -39,8 +39,7 @@ def ledger_store(tmp_path, request):
     """Commits with GSK- and Colgate-funded wallet coupons, then a cancel and two returns."""
     store = open_test_store(request, tmp_path)
     store.upsert_member(MemberProfile(ALICE, tier="vip", consent=Consent(True, True, True)), T0)
-    store.upsert_member(MemberProfile(BOB, tier="member", consent=Consent(True, True, False)),
-                        T0)
+    store.upsert_member(MemberProfile(BOB, tier="member", consent=Consent(True, True, False)), T0)
     for offer in ("panadol-coupon", "colgate-coupon"):
         store.issue_coupons(f"i-{offer}", offer, [ALICE, BOB], 1, T0 - DAY, T0 + 30 * DAY, T0)
     checkout(store, "t1", [*BASKET_1, PANADOL, COLGATE], ALICE)
@@ -55,8 +54,7 @@ def ledger_store(tmp_path, request):
 
 def test_settlement_totals_equal_the_ledger_to_the_cent(ledger_store):
     entries = ledger_store.ledger()
-    assert [e.kind for e in entries] == ["commit", "commit", "commit", "cancel", "return",
-                                         "return"]
+    assert [e.kind for e in entries] == ["commit", "commit", "commit", "cancel", "return", "return"]
     expected: dict[str, int] = {}
     for e in entries:
         for funder, amount in e.funded_by().items():
@@ -73,8 +71,7 @@ def test_settlement_totals_equal_the_ledger_to_the_cent(ledger_store):
     by_funder = report.group_by("funder_id").agg(pl.col("funded_minor").sum())
     assert dict(by_funder.iter_rows()) == expected
     # discounts too: the report's discount equals the ledger's signed line discounts
-    signed = sum(e.sign * d.amount_minor for e in entries for ln in e.lines
-                 for d in ln.discounts)
+    signed = sum(e.sign * d.amount_minor for e in entries for ln in e.lines for d in ln.discounts)
     assert report["discount_minor"].sum() == signed
     assert (report["discount_minor"] - report["funded_minor"] == report["retailer_minor"]).all()
 
@@ -84,9 +81,12 @@ def test_settlement_lines_carry_the_detail_and_the_sign(ledger_store):
     lines = settlement_lines(history).filter(pl.col("offer_id") == "panadol-coupon")
     got = lines.select("kind", "entry_id", "quantity", "amount_minor", "funded_minor").rows()
     assert got == [
-        ("commit", "t1", 3, 1500, 1500), ("commit", "t2", 3, 1500, 1500),
-        ("cancel", "t2", -3, -1500, -1500), ("return", "r1", -1, -500, -500),
-        ("return", "r2", -2, -1000, -1000)]
+        ("commit", "t1", 3, 1500, 1500),
+        ("commit", "t2", 3, 1500, 1500),
+        ("cancel", "t2", -3, -1500, -1500),
+        ("return", "r1", -1, -500, -500),
+        ("return", "r2", -2, -1000, -1000),
+    ]
     assert set(lines["vendor"]) == {"gsk"} and set(lines["brand"]) == {"panadol"}
     per_day = settlement(history, funders=["gsk"])  # t1, t2 (+t3), cancel, r1, r2: 5 days
     assert per_day["day"].n_unique() == 5 and set(per_day["funder_id"]) == {"gsk"}
@@ -100,8 +100,7 @@ def test_the_ledger_export_has_the_history_schema_and_line_detail(ledger_store):
     t1 = commits.filter(pl.col("entry_id") == "t1")
     assert t1["line_no"].to_list() == [0, 1, 2, 3, 4]
     assert t1["net_minor"].sum() == entries[0].amount_minor + t1["tender_minor"].sum()
-    assert t1["category"].to_list() == ["skincare", "drinks", "grocery", "pain-relief",
-                                        "oral-care"]
+    assert t1["category"].to_list() == ["skincare", "drinks", "grocery", "pain-relief", "oral-care"]
     # the checkout context is the commit's, on its reversals too: settlement per store works
     assert set(history["store_id"]) == {"SH-001"} and set(history["channel"]) == {"pos"}
     tiers = dict(history.select("entry_id", "tier").unique().iter_rows())
@@ -134,27 +133,62 @@ def test_campaign_performance_counts_redemptions_cost_budget_and_uplift():
     as_of = datetime(2026, 11, 2, tzinfo=UTC)
 
     def line(tx, member, day, net, kind="commit", offer=None, amount=0, funded=0, points=0):
-        discounts = [{"offer_id": offer, "funder_id": "gsk", "amount_minor": amount,
-                      "funded_minor": funded}] if offer else []
-        return {"transaction_id": tx, "entry_id": tx + kind, "kind": kind, "member_id": member,
-                "at": as_of + timedelta(days=day), "sku": "PANADOL-20",
-                "category": "pain-relief", "quantity": 1, "gross_minor": net + amount,
-                "net_minor": net, "points_earned": points, "discounts": discounts}
+        discounts = (
+            [
+                {
+                    "offer_id": offer,
+                    "funder_id": "gsk",
+                    "amount_minor": amount,
+                    "funded_minor": funded,
+                }
+            ]
+            if offer
+            else []
+        )
+        return {
+            "transaction_id": tx,
+            "entry_id": tx + kind,
+            "kind": kind,
+            "member_id": member,
+            "at": as_of + timedelta(days=day),
+            "sku": "PANADOL-20",
+            "category": "pain-relief",
+            "quantity": 1,
+            "gross_minor": net + amount,
+            "net_minor": net,
+            "points_earned": points,
+            "discounts": discounts,
+        }
 
-    history = conform(pl.DataFrame([
-        line("t1", "a", 1, 2180, offer="panadol-coupon", amount=500, funded=500, points=2),
-        line("t2", "b", 2, 2680, points=2),
-        line("t2", "b", 3, 2680, kind="return", points=2),  # b returned it: spend 0
-        line("t3", "a", 3, 2180, offer="panadol-coupon", amount=500, funded=500, points=2),
-        line("t4", "h", 4, 1340),
-        line("t5", "a", 40, 9999, offer="panadol-coupon", amount=500, funded=500),  # too late
-        line("t6", "x", 1, 2180, offer="panadol-coupon", amount=500, funded=500),  # not planned
-    ], infer_schema_length=None)).collect()
-    plan = pl.DataFrame({
-        "campaign_id": ["keep"] * 4, "member_id": ["a", "b", "h", "n"],
-        "category": ["pain-relief"] * 4, "offer_id": ["panadol-coupon"] * 4,
-        "funder_id": ["gsk"] * 4, "group": ["treatment", "treatment", "holdout", "treatment"],
-        "status": ["issued", "issued", "holdout", "no_consent"]})
+    history = conform(
+        pl.DataFrame(
+            [
+                line("t1", "a", 1, 2180, offer="panadol-coupon", amount=500, funded=500, points=2),
+                line("t2", "b", 2, 2680, points=2),
+                line("t2", "b", 3, 2680, kind="return", points=2),  # b returned it: spend 0
+                line("t3", "a", 3, 2180, offer="panadol-coupon", amount=500, funded=500, points=2),
+                line("t4", "h", 4, 1340),
+                line(
+                    "t5", "a", 40, 9999, offer="panadol-coupon", amount=500, funded=500
+                ),  # too late
+                line(
+                    "t6", "x", 1, 2180, offer="panadol-coupon", amount=500, funded=500
+                ),  # not planned
+            ],
+            infer_schema_length=None,
+        )
+    ).collect()
+    plan = pl.DataFrame(
+        {
+            "campaign_id": ["keep"] * 4,
+            "member_id": ["a", "b", "h", "n"],
+            "category": ["pain-relief"] * 4,
+            "offer_id": ["panadol-coupon"] * 4,
+            "funder_id": ["gsk"] * 4,
+            "group": ["treatment", "treatment", "holdout", "treatment"],
+            "status": ["issued", "issued", "holdout", "no_consent"],
+        }
+    )
     report = campaign_performance(history, plan, as_of, days=28, budgets={"gsk": 4000})
     row = report.row(0, named=True)
     assert (row["treated"], row["holdout"], row["redemptions"]) == (2, 1, 2)
@@ -162,5 +196,4 @@ def test_campaign_performance_counts_redemptions_cost_budget_and_uplift():
     assert row["budget_burn_bps"] == 2500  # 1000 of 4000
     assert (row["points_earned"], row["points_redeemed"]) == (4, 0)  # b's 2 points clawed back
     # treated spend: a 4360, b 0 -> 2180 on average; holdout h 1340 -> uplift 840
-    assert (row["spend_treated"], row["spend_holdout"], row["uplift_minor"]) == (2180, 1340,
-                                                                                840)
+    assert (row["spend_treated"], row["spend_holdout"], row["uplift_minor"]) == (2180, 1340, 840)

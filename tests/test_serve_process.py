@@ -13,15 +13,28 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 def test_serve_answers_health_and_stops_gracefully_on_sigterm(tmp_path):
     proc = subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "serve", "--port", "0", "--data-dir",
-         str(tmp_path / "data")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        [
+            sys.executable,
+            "-m",
+            "server.cli",
+            "serve",
+            "--port",
+            "0",
+            "--data-dir",
+            str(tmp_path / "data"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         line = proc.stdout.readline()  # type: ignore[union-attr]
         match = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
         assert match, line
         with grpc.insecure_channel(f"127.0.0.1:{match.group(1)}") as channel:
             reply = health_pb2_grpc.HealthStub(channel).Check(
-                health_pb2.HealthCheckRequest(), timeout=10)
+                health_pb2.HealthCheckRequest(), timeout=10
+            )
         # no rule set published yet: up, but not serving checkout
         assert reply.status == health_pb2.HealthCheckResponse.NOT_SERVING
         proc.send_signal(signal.SIGTERM)

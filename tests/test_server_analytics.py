@@ -36,21 +36,24 @@ class Clock:
 @pytest.fixture
 def served(tmp_path):
     """The Watsons programme published, one VIP with a Panadol coupon, two commits."""
-    server, port, app = create_server(Settings(port=0, data_dir=tmp_path / "data"),
-                                      clock=Clock())
+    server, port, app = create_server(Settings(port=0, data_dir=tmp_path / "data"), clock=Clock())
     server.start()
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
     campaigns = campaigns_pb2_grpc.CampaignServiceStub(channel)
     members = members_pb2_grpc.MemberServiceStub(channel)
-    campaigns.ImportCatalogue(campaigns_pb2.ImportCatalogueRequest(
-        csv=(EXAMPLES / "catalogue.csv").read_bytes()))
-    campaigns.PublishRuleSet(campaigns_pb2.PublishRuleSetRequest(
-        rules=load_rules(EXAMPLES / "watsons.yaml")))
+    campaigns.ImportCatalogue(
+        campaigns_pb2.ImportCatalogueRequest(csv=(EXAMPLES / "catalogue.csv").read_bytes())
+    )
+    campaigns.PublishRuleSet(
+        campaigns_pb2.PublishRuleSetRequest(rules=load_rules(EXAMPLES / "watsons.yaml"))
+    )
     members.UpsertMember(members_pb2.UpsertMemberRequest(member_id="vip1", tier="vip"))
     issue(members, "i1", "panadol-coupon", T0 - timedelta(days=1), T0 + timedelta(days=30))
     checkout = checkout_pb2_grpc.CheckoutServiceStub(channel)
-    for txn, lines in (("t1", [("1", "CREAM-50", 2, 5990), ("2", "PANADOL-20", 2, 2680)]),
-                       ("t2", [("1", "COLA-330", 3, 350), ("2", "RICE-5KG", 3, 4500)])):
+    for txn, lines in (
+        ("t1", [("1", "CREAM-50", 2, 5990), ("2", "PANADOL-20", 2, 2680)]),
+        ("t2", [("1", "COLA-330", 3, 350), ("2", "RICE-5KG", 3, 4500)]),
+    ):
         req = checkout_pb2.EvaluateRequest(member_id="vip1", store_id="SH-001", channel="pos")
         req.occurred_at.FromDatetime(T0)
         for line_id, sku, qty, price in lines:
@@ -63,8 +66,9 @@ def served(tmp_path):
 
 
 def issue(members, issue_id: str, offer_id: str, start: datetime, until: datetime) -> None:
-    req = members_pb2.IssueCouponsRequest(issue_id=issue_id, offer_id=offer_id,
-                                          member_ids=["vip1"], uses=1)
+    req = members_pb2.IssueCouponsRequest(
+        issue_id=issue_id, offer_id=offer_id, member_ids=["vip1"], uses=1
+    )
     req.valid_from.FromDatetime(start)
     req.valid_until.FromDatetime(until)
     members.IssueCoupons(req)
@@ -72,20 +76,28 @@ def issue(members, issue_id: str, offer_id: str, start: datetime, until: datetim
 
 def test_simulate_the_current_rules_over_the_ledger_gives_what_was_committed(served):
     campaigns, _ = served
-    reply = campaigns.Simulate(campaigns_pb2.SimulateRequest(
-        rules=load_rules(EXAMPLES / "watsons.yaml")))
+    reply = campaigns.Simulate(
+        campaigns_pb2.SimulateRequest(rules=load_rules(EXAMPLES / "watsons.yaml"))
+    )
     # t1: skincare 20% = 2396, Panadol coupon 2 x 500 (GSK), ladder 1000 on 13944; t2: one
     # free cola 350, ladder 1000 on 14200
     assert reply.current_version == 1
     assert reply.current.discount_minor == reply.draft.discount_minor == 2396 + 2000 + 350 + 1000
     assert reply.current.baskets == 2 and reply.current.baskets_affected == 2
     assert {(f.funder_id, f.funded_minor) for f in reply.current.funders} == {
-        ("gsk", 1000), ("retailer", 0)}
+        ("gsk", 1000),
+        ("retailer", 0),
+    }
     assert [(o.offer_id, o.discount_minor) for o in reply.current.offers] == [
-        ("cola-3for2", 350), ("panadol-coupon", 1000), ("spend-ladder", 2000),
-        ("vip-skincare", 2396)]
-    assert (reply.current.max_basket_transaction_id,
-            reply.current.max_basket_discount_minor) == ("t1", 4396)
+        ("cola-3for2", 350),
+        ("panadol-coupon", 1000),
+        ("spend-ladder", 2000),
+        ("vip-skincare", 2396),
+    ]
+    assert (reply.current.max_basket_transaction_id, reply.current.max_basket_discount_minor) == (
+        "t1",
+        4396,
+    )
     assert reply.current.points_liability_minor == 10 * reply.current.points_earned > 0
 
 
@@ -101,8 +113,9 @@ def test_simulate_a_draft_without_the_ladder_over_a_parquet_history(served, tmp_
     ledger = campaigns.Simulate(campaigns_pb2.SimulateRequest(rules=draft))
     buf = io.BytesIO()
     history_rows([]).write_parquet(buf)
-    empty = campaigns.Simulate(campaigns_pb2.SimulateRequest(rules=draft,
-                                                             history_parquet=buf.getvalue()))
+    empty = campaigns.Simulate(
+        campaigns_pb2.SimulateRequest(rules=draft, history_parquet=buf.getvalue())
+    )
     assert empty.current.baskets == 0
     assert ledger.draft.discount_minor == ledger.current.discount_minor - 2000
     assert "spend-ladder" not in [o.offer_id for o in ledger.draft.offers]
@@ -119,8 +132,11 @@ def test_simulate_rejects_a_bad_draft_and_bad_history(served):
     assert exc.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "offers[0].percent_off.percent_bps" in violations(exc.value)
     with pytest.raises(grpc.RpcError) as exc:
-        campaigns.Simulate(campaigns_pb2.SimulateRequest(
-            rules=load_rules(EXAMPLES / "watsons.yaml"), history_parquet=b"not parquet"))
+        campaigns.Simulate(
+            campaigns_pb2.SimulateRequest(
+                rules=load_rules(EXAMPLES / "watsons.yaml"), history_parquet=b"not parquet"
+            )
+        )
     assert exc.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert violations(exc.value) == ["history_parquet"]
 
@@ -136,6 +152,7 @@ def test_the_shopping_list_orders_by_relevance_and_shows_upcoming_coupons(served
     assert [(o.offer_id, o.source, o.expected_saving_minor) for o in offers] == [
         ("olay-skincare-coupon", "wallet", 1000),  # usable now
         ("colgate-coupon", "wallet", 2000),  # from day 4: up to its 20.00 cap
-        ("vip-skincare", "member", 0)]
+        ("vip-skincare", "member", 0),
+    ]
     assert not offers[0].HasField("valid_from")
     assert offers[1].valid_from.ToDatetime(tzinfo=UTC) == T0 + timedelta(days=4)

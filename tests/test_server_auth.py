@@ -23,17 +23,23 @@ from server.settings import Settings
 KEYS = {"k-check": "checkout", "k-mkt": "marketing", "k-admin": "admin"}
 CALLS = {
     "Evaluate": lambda ch, md: checkout_pb2_grpc.CheckoutServiceStub(ch).Evaluate(
-        checkout_pb2.EvaluateRequest(), metadata=md),
+        checkout_pb2.EvaluateRequest(), metadata=md
+    ),
     "Commit": lambda ch, md: checkout_pb2_grpc.CheckoutServiceStub(ch).Commit(
-        checkout_pb2.CommitRequest(), metadata=md),
+        checkout_pb2.CommitRequest(), metadata=md
+    ),
     "GetMember": lambda ch, md: members_pb2_grpc.MemberServiceStub(ch).GetMember(
-        members_pb2.GetMemberRequest(), metadata=md),
+        members_pb2.GetMemberRequest(), metadata=md
+    ),
     "AdjustPoints": lambda ch, md: members_pb2_grpc.MemberServiceStub(ch).AdjustPoints(
-        members_pb2.AdjustPointsRequest(), metadata=md),
+        members_pb2.AdjustPointsRequest(), metadata=md
+    ),
     "IssueCoupons": lambda ch, md: members_pb2_grpc.MemberServiceStub(ch).IssueCoupons(
-        members_pb2.IssueCouponsRequest(), metadata=md),
+        members_pb2.IssueCouponsRequest(), metadata=md
+    ),
     "PublishRuleSet": lambda ch, md: campaigns_pb2_grpc.CampaignServiceStub(ch).PublishRuleSet(
-        campaigns_pb2.PublishRuleSetRequest(), metadata=md),
+        campaigns_pb2.PublishRuleSetRequest(), metadata=md
+    ),
 }
 # who may call what (the calls carry empty requests: allowed ones fail on their content)
 MATRIX = {
@@ -84,22 +90,44 @@ def test_unknown_methods_are_closed_to_every_role_but_admin():
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
 def test_tls_from_certificate_files(tmp_path):
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                    "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
-                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
-    settings = Settings(host="localhost", port=0, data_dir=tmp_path / "d", tls_cert=cert,
-                        tls_key=key)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    settings = Settings(
+        host="localhost", port=0, data_dir=tmp_path / "d", tls_cert=cert, tls_key=key
+    )
     server, port, app = create_server(settings)
     server.start()
     try:
         creds = grpc.ssl_channel_credentials(root_certificates=cert.read_bytes())
         with grpc.secure_channel(f"localhost:{port}", creds) as ch:
             reply = campaigns_pb2_grpc.CampaignServiceStub(ch).ListRuleSets(
-                campaigns_pb2.ListRuleSetsRequest(), timeout=10)
+                campaigns_pb2.ListRuleSetsRequest(), timeout=10
+            )
         assert reply.current_version == 0
         with grpc.insecure_channel(f"localhost:{port}") as plain, pytest.raises(grpc.RpcError):
             campaigns_pb2_grpc.CampaignServiceStub(plain).ListRuleSets(
-                campaigns_pb2.ListRuleSetsRequest(), timeout=5)
+                campaigns_pb2.ListRuleSetsRequest(), timeout=5
+            )
     finally:
         server.stop(None).wait()
         app.close()

@@ -47,8 +47,11 @@ def test_health_is_not_serving_until_a_rule_set_is_published(served):
     channel, _ = served()
     assert _health(channel) == health_pb2.HealthCheckResponse.NOT_SERVING
     stub = campaigns_pb2_grpc.CampaignServiceStub(channel)
-    reply = stub.PublishRuleSet(campaigns_pb2.PublishRuleSetRequest(
-        rules=load_rules(EXAMPLES / "watsons.yaml"), note="watsons"))
+    reply = stub.PublishRuleSet(
+        campaigns_pb2.PublishRuleSetRequest(
+            rules=load_rules(EXAMPLES / "watsons.yaml"), note="watsons"
+        )
+    )
     assert reply.version == 1
     assert _health(channel) == health_pb2.HealthCheckResponse.SERVING
 
@@ -56,20 +59,33 @@ def test_health_is_not_serving_until_a_rule_set_is_published(served):
 def test_reflection_lists_every_service(served):
     channel, _ = served()
     stub = reflection_pb2_grpc.ServerReflectionStub(channel)
-    replies = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(
-        list_services="")]))
+    replies = stub.ServerReflectionInfo(
+        iter([reflection_pb2.ServerReflectionRequest(list_services="")])
+    )
     names = {s.name for r in replies for s in r.list_services_response.service}
-    assert {"loyalty.v1.CheckoutService", "loyalty.v1.MemberService",
-            "loyalty.v1.CampaignService", "grpc.health.v1.Health"} <= names
+    assert {
+        "loyalty.v1.CheckoutService",
+        "loyalty.v1.MemberService",
+        "loyalty.v1.CampaignService",
+        "grpc.health.v1.Health",
+    } <= names
 
 
 def test_publish_list_get_and_roll_back_over_grpc(served):
     channel, _ = served()
     stub = campaigns_pb2_grpc.CampaignServiceStub(channel)
     for bps in (1000, 2000):
-        stub.PublishRuleSet(campaigns_pb2.PublishRuleSetRequest(rules=parse_rules(
-            {"offers": [{"id": "p", "scope": {"all": True}, "percent_off": {"percent_bps": bps}}]
-             })))
+        stub.PublishRuleSet(
+            campaigns_pb2.PublishRuleSetRequest(
+                rules=parse_rules(
+                    {
+                        "offers": [
+                            {"id": "p", "scope": {"all": True}, "percent_off": {"percent_bps": bps}}
+                        ]
+                    }
+                )
+            )
+        )
     listing = stub.ListRuleSets(campaigns_pb2.ListRuleSetsRequest())
     assert listing.current_version == 2 and [v.version for v in listing.versions] == [1, 2]
     back = stub.ActivateRuleSet(campaigns_pb2.ActivateRuleSetRequest(version=1))
@@ -83,9 +99,14 @@ def test_publish_list_get_and_roll_back_over_grpc(served):
 def test_a_bad_rule_set_is_invalid_argument_with_field_violations(served):
     channel, _ = served()
     stub = campaigns_pb2_grpc.CampaignServiceStub(channel)
-    bad = parse_rules({"offers": [{"id": "a", "scope": {"all": True},
-                                   "percent_off": {"percent_bps": 12000}},
-                                  {"id": "a", "scope": {"all": True}}]})
+    bad = parse_rules(
+        {
+            "offers": [
+                {"id": "a", "scope": {"all": True}, "percent_off": {"percent_bps": 12000}},
+                {"id": "a", "scope": {"all": True}},
+            ]
+        }
+    )
     check = stub.ValidateRuleSet(campaigns_pb2.ValidateRuleSetRequest(rules=bad))
     assert not check.valid and len(check.problems) == 3
     with pytest.raises(grpc.RpcError) as exc:
@@ -102,8 +123,9 @@ def test_a_bad_rule_set_is_invalid_argument_with_field_violations(served):
 def test_import_catalogue_from_csv_bytes(served):
     channel, app = served()
     stub = campaigns_pb2_grpc.CampaignServiceStub(channel)
-    reply = stub.ImportCatalogue(campaigns_pb2.ImportCatalogueRequest(
-        csv=(EXAMPLES / "catalogue.csv").read_bytes()))
+    reply = stub.ImportCatalogue(
+        campaigns_pb2.ImportCatalogueRequest(csv=(EXAMPLES / "catalogue.csv").read_bytes())
+    )
     assert reply.skus == 9 and app.registry.catalogue.get("COLA-330").category == "drinks"
     rows = campaigns_pb2.CatalogueRows(items=[rules_pb2.CatalogueItem(sku="A", category="x")])
     assert stub.ImportCatalogue(campaigns_pb2.ImportCatalogueRequest(rows=rows)).skus == 1
@@ -112,13 +134,16 @@ def test_import_catalogue_from_csv_bytes(served):
     assert exc.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
-@pytest.mark.parametrize(("key", "code"), [
-    (None, grpc.StatusCode.UNAUTHENTICATED),
-    ("wrong", grpc.StatusCode.UNAUTHENTICATED),
-    ("k-check", grpc.StatusCode.PERMISSION_DENIED),
-    ("k-mkt", grpc.StatusCode.OK),
-    ("k-admin", grpc.StatusCode.OK),
-])
+@pytest.mark.parametrize(
+    ("key", "code"),
+    [
+        (None, grpc.StatusCode.UNAUTHENTICATED),
+        ("wrong", grpc.StatusCode.UNAUTHENTICATED),
+        ("k-check", grpc.StatusCode.PERMISSION_DENIED),
+        ("k-mkt", grpc.StatusCode.OK),
+        ("k-admin", grpc.StatusCode.OK),
+    ],
+)
 def test_roles_decide_who_may_publish(served, key, code):
     channel, _ = served(api_keys=KEYS)
     stub = campaigns_pb2_grpc.CampaignServiceStub(channel)

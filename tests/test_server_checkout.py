@@ -27,27 +27,61 @@ T0 = datetime(2026, 11, 18, 2, 0, tzinfo=UTC)  # a Wednesday, 10:00 in Shanghai
 
 # DESIGN.md §4.3 plus a vendor-funded single-use coupon and a budgeted offer
 RULES = {
-    "currency": "CNY", "timezone": "Asia/Shanghai",
-    "points": {"point_value_minor": 10, "earn_per_amount_minor": 1000, "pending_days": 7,
-               "expiry_months": 12, "redeem_step_points": 1, "max_redeem_share_bps": 5000},
-    "tiers": [{"id": "member", "earn_multiplier_bps": 10000},
-              {"id": "vip", "qualify_spend_minor": 100000, "earn_multiplier_bps": 10000}],
+    "currency": "CNY",
+    "timezone": "Asia/Shanghai",
+    "points": {
+        "point_value_minor": 10,
+        "earn_per_amount_minor": 1000,
+        "pending_days": 7,
+        "expiry_months": 12,
+        "redeem_step_points": 1,
+        "max_redeem_share_bps": 5000,
+    },
+    "tiers": [
+        {"id": "member", "earn_multiplier_bps": 10000},
+        {"id": "vip", "qualify_spend_minor": 100000, "earn_multiplier_bps": 10000},
+    ],
     "offers": [
-        {"id": "vip-skincare", "scope": {"categories": ["skincare"]},
-         "conditions": {"tiers": ["vip"]}, "stacking": {"priority": 10},
-         "percent_off": {"percent_bps": 2000}},
-        {"id": "cola-3for2", "scope": {"skus": ["COLA"]}, "stacking": {"priority": 20},
-         "buy_x_get_y": {"buy": 2, "get": 1, "percent_bps": 10000}},
-        {"id": "spend-ladder", "scope": {"all": True}, "stacking": {"priority": 100},
-         "spend_tiers": {"steps": [{"threshold_minor": 10000, "amount_minor": 1000},
-                                   {"threshold_minor": 20000, "amount_minor": 3000}]}},
-        {"id": "rice-coupon", "activation": "COUPON", "scope": {"skus": ["RICE"]},
-         "stacking": {"priority": 30}, "funding": {"funder_id": "cofco",
-                                                   "funded_share_bps": 10000},
-         "amount_off": {"amount_minor": 500}},
-        {"id": "tea-budget", "scope": {"skus": ["TEA"]}, "limits": {"budget_minor": 1000},
-         "amount_off": {"amount_minor": 300}},
-    ]}
+        {
+            "id": "vip-skincare",
+            "scope": {"categories": ["skincare"]},
+            "conditions": {"tiers": ["vip"]},
+            "stacking": {"priority": 10},
+            "percent_off": {"percent_bps": 2000},
+        },
+        {
+            "id": "cola-3for2",
+            "scope": {"skus": ["COLA"]},
+            "stacking": {"priority": 20},
+            "buy_x_get_y": {"buy": 2, "get": 1, "percent_bps": 10000},
+        },
+        {
+            "id": "spend-ladder",
+            "scope": {"all": True},
+            "stacking": {"priority": 100},
+            "spend_tiers": {
+                "steps": [
+                    {"threshold_minor": 10000, "amount_minor": 1000},
+                    {"threshold_minor": 20000, "amount_minor": 3000},
+                ]
+            },
+        },
+        {
+            "id": "rice-coupon",
+            "activation": "COUPON",
+            "scope": {"skus": ["RICE"]},
+            "stacking": {"priority": 30},
+            "funding": {"funder_id": "cofco", "funded_share_bps": 10000},
+            "amount_off": {"amount_minor": 500},
+        },
+        {
+            "id": "tea-budget",
+            "scope": {"skus": ["TEA"]},
+            "limits": {"budget_minor": 1000},
+            "amount_off": {"amount_minor": 300},
+        },
+    ],
+}
 CATALOGUE = [("CREAM", "skincare"), ("COLA", "drinks"), ("RICE", "grocery"), ("TEA", "drinks")]
 
 
@@ -66,8 +100,12 @@ def shop(tmp_path, request):
     servers = []
     settings = Settings(port=0, data_dir=tmp_path / "data", store=request.param)
     if request.param == "redis":
-        settings = Settings(port=0, data_dir=tmp_path / "data", store="redis",
-                            redis_url=request.getfixturevalue("redis_url"))
+        settings = Settings(
+            port=0,
+            data_dir=tmp_path / "data",
+            store="redis",
+            redis_url=request.getfixturevalue("redis_url"),
+        )
 
     def start():
         server, port, app = create_server(settings, clock=clock)
@@ -77,9 +115,13 @@ def shop(tmp_path, request):
         return Stubs(channel)
 
     stubs = start()
-    stubs.campaigns.ImportCatalogue(campaigns_pb2.ImportCatalogueRequest(
-        rows=campaigns_pb2.CatalogueRows(items=[rules_pb2.CatalogueItem(sku=s, category=c)
-                                                for s, c in CATALOGUE])))
+    stubs.campaigns.ImportCatalogue(
+        campaigns_pb2.ImportCatalogueRequest(
+            rows=campaigns_pb2.CatalogueRows(
+                items=[rules_pb2.CatalogueItem(sku=s, category=c) for s, c in CATALOGUE]
+            )
+        )
+    )
     stubs.campaigns.PublishRuleSet(campaigns_pb2.PublishRuleSetRequest(rules=parse_rules(RULES)))
     stubs.members.UpsertMember(members_pb2.UpsertMemberRequest(member_id="vip1", tier="vip"))
 
@@ -110,26 +152,37 @@ class Stubs:
         return self.members.GetMember(members_pb2.GetMemberRequest(member_id=member_id))
 
 
-def basket(member_id: str = "vip1", lines=None, codes=(), redeem: int = 0,
-           at: datetime = T0) -> checkout_pb2.EvaluateRequest:
-    req = checkout_pb2.EvaluateRequest(member_id=member_id, store_id="s1", channel="pos",
-                                       coupon_codes=list(codes), redeem_points=redeem)
+def basket(
+    member_id: str = "vip1", lines=None, codes=(), redeem: int = 0, at: datetime = T0
+) -> checkout_pb2.EvaluateRequest:
+    req = checkout_pb2.EvaluateRequest(
+        member_id=member_id,
+        store_id="s1",
+        channel="pos",
+        coupon_codes=list(codes),
+        redeem_points=redeem,
+    )
     req.occurred_at.FromDatetime(at)
-    for line_id, sku, qty, price in lines or [("L1", "CREAM", 2, 5990), ("L2", "COLA", 3, 350),
-                                             ("L3", "RICE", 1, 4500)]:
+    for line_id, sku, qty, price in lines or [
+        ("L1", "CREAM", 2, 5990),
+        ("L2", "COLA", 3, 350),
+        ("L3", "RICE", 1, 4500),
+    ]:
         req.lines.add(line_id=line_id, sku=sku, quantity=qty, unit_price_minor=price)
     return req
 
 
 def commit(stubs, txn: str, req=None, **kw) -> checkout_pb2.CommitResponse:
-    return stubs.checkout.Commit(checkout_pb2.CommitRequest(transaction_id=txn,
-                                                            basket=req or basket(), **kw))
+    return stubs.checkout.Commit(
+        checkout_pb2.CommitRequest(transaction_id=txn, basket=req or basket(), **kw)
+    )
 
 
 def issue_rice_coupon(stubs) -> members_pb2.IssueCouponsResponse:
     """One single-use rice coupon into vip1's wallet, valid around T0 (idempotent: issue i1)."""
-    issue = members_pb2.IssueCouponsRequest(issue_id="i1", offer_id="rice-coupon",
-                                            member_ids=["vip1"], uses=1)
+    issue = members_pb2.IssueCouponsRequest(
+        issue_id="i1", offer_id="rice-coupon", member_ids=["vip1"], uses=1
+    )
     issue.valid_until.FromDatetime(T0 + timedelta(days=30))
     issue.valid_from.FromDatetime(T0 - timedelta(days=1))
     return stubs.members.IssueCoupons(issue)
@@ -172,8 +225,11 @@ def test_the_same_id_with_another_basket_is_already_exists(shop):
 
 
 def test_cancel_restores_points_coupons_and_budget(shop):
-    shop.members.AdjustPoints(members_pb2.AdjustPointsRequest(
-        adjustment_id="a1", member_id="vip1", points=500, reason="goodwill"))
+    shop.members.AdjustPoints(
+        members_pb2.AdjustPointsRequest(
+            adjustment_id="a1", member_id="vip1", points=500, reason="goodwill"
+        )
+    )
     issue_rice_coupon(shop)
     req = basket(lines=[("L1", "RICE", 1, 4500), ("L2", "TEA", 3, 500)], redeem=-1)
     first = commit(shop, "t1", req)
@@ -191,26 +247,41 @@ def test_cancel_restores_points_coupons_and_budget(shop):
 def test_partial_then_full_return_claws_back_exactly(shop):
     reply = commit(shop, "t1", basket(lines=[("L1", "CREAM", 3, 5990)]))
     line = reply.result.lines[0]
-    r1 = shop.checkout.Return(checkout_pb2.ReturnRequest(
-        return_id="r1", transaction_id="t1", lines=[checkout_pb2.ReturnLine(line_id="L1",
-                                                                            quantity=1)]))
-    r2 = shop.checkout.Return(checkout_pb2.ReturnRequest(
-        return_id="r2", transaction_id="t1", lines=[checkout_pb2.ReturnLine(line_id="L1",
-                                                                            quantity=2)]))
+    r1 = shop.checkout.Return(
+        checkout_pb2.ReturnRequest(
+            return_id="r1",
+            transaction_id="t1",
+            lines=[checkout_pb2.ReturnLine(line_id="L1", quantity=1)],
+        )
+    )
+    r2 = shop.checkout.Return(
+        checkout_pb2.ReturnRequest(
+            return_id="r2",
+            transaction_id="t1",
+            lines=[checkout_pb2.ReturnLine(line_id="L1", quantity=2)],
+        )
+    )
     assert r1.refund_minor + r2.refund_minor == line.net_minor - line.points_tender_minor
     assert r1.points_clawed_back + r2.points_clawed_back == line.points_earned
     assert r1.refund_minor == (line.net_minor - line.points_tender_minor) // 3
     assert shop.member().pending_points == 0
     with pytest.raises(grpc.RpcError) as exc:
-        shop.checkout.Return(checkout_pb2.ReturnRequest(
-            return_id="r3", transaction_id="t1",
-            lines=[checkout_pb2.ReturnLine(line_id="L1", quantity=1)]))
+        shop.checkout.Return(
+            checkout_pb2.ReturnRequest(
+                return_id="r3",
+                transaction_id="t1",
+                lines=[checkout_pb2.ReturnLine(line_id="L1", quantity=1)],
+            )
+        )
     assert exc.value.code() == grpc.StatusCode.FAILED_PRECONDITION
 
 
 def test_concurrent_commits_never_overspend_points_or_a_single_use_coupon(shop):
-    shop.members.AdjustPoints(members_pb2.AdjustPointsRequest(
-        adjustment_id="a1", member_id="vip1", points=300, reason="goodwill"))
+    shop.members.AdjustPoints(
+        members_pb2.AdjustPointsRequest(
+            adjustment_id="a1", member_id="vip1", points=300, reason="goodwill"
+        )
+    )
     issue_rice_coupon(shop)
     req = basket(lines=[("L1", "RICE", 1, 4500)], redeem=100)
     with ThreadPoolExecutor(16) as pool:
@@ -225,8 +296,9 @@ def test_a_budget_is_never_exceeded_under_concurrent_commits(shop):
     req = basket(member_id="", lines=[("L1", "TEA", 1, 500)])
     with ThreadPoolExecutor(16) as pool:
         replies = list(pool.map(lambda k: commit(shop, f"tea-{k}", req), range(20)))
-    given = sum(o.discount_minor for r in replies for o in r.result.offers
-                if o.offer_id == "tea-budget")
+    given = sum(
+        o.discount_minor for r in replies for o in r.result.offers if o.offer_id == "tea-budget"
+    )
     assert given == 1000  # budget 1000 = three full 300s and a last 100
 
 
@@ -240,24 +312,32 @@ def test_points_expire_by_lot(shop):
 
 def test_rollback_prices_with_the_earlier_version(shop):
     changed = dict(RULES, offers=[o for o in RULES["offers"] if o["id"] != "spend-ladder"])
-    shop.campaigns.PublishRuleSet(campaigns_pb2.PublishRuleSetRequest(
-        rules=parse_rules(changed)))
+    shop.campaigns.PublishRuleSet(campaigns_pb2.PublishRuleSetRequest(rules=parse_rules(changed)))
     assert shop.checkout.Evaluate(basket()).net_minor == 14784
     shop.campaigns.ActivateRuleSet(campaigns_pb2.ActivateRuleSetRequest(version=1))
     reply = shop.checkout.Evaluate(basket())
     assert (reply.net_minor, reply.ruleset_version) == (13784, 1)
 
 
-@pytest.mark.parametrize(("mutate", "field"), [
-    (lambda r: setattr(r.lines[0], "unit_price_minor", -1), "lines[0].unit_price_minor"),
-    (lambda r: setattr(r.lines[1], "quantity", 0), "lines[1].quantity"),
-    (lambda r: setattr(r.lines[1], "line_id", "L1"), "lines[1].line_id"),
-    (lambda r: setattr(r.lines[0], "sku", ""), "lines[0].sku"),
-    (lambda r: r.ClearField("lines"), "lines"),
-    (lambda r: r.lines.extend([checkout_pb2.Line(line_id=f"x{k}", sku="COLA", quantity=1,
-                                                 unit_price_minor=1) for k in range(10_001)]),
-     "lines"),
-])
+@pytest.mark.parametrize(
+    ("mutate", "field"),
+    [
+        (lambda r: setattr(r.lines[0], "unit_price_minor", -1), "lines[0].unit_price_minor"),
+        (lambda r: setattr(r.lines[1], "quantity", 0), "lines[1].quantity"),
+        (lambda r: setattr(r.lines[1], "line_id", "L1"), "lines[1].line_id"),
+        (lambda r: setattr(r.lines[0], "sku", ""), "lines[0].sku"),
+        (lambda r: r.ClearField("lines"), "lines"),
+        (
+            lambda r: r.lines.extend(
+                [
+                    checkout_pb2.Line(line_id=f"x{k}", sku="COLA", quantity=1, unit_price_minor=1)
+                    for k in range(10_001)
+                ]
+            ),
+            "lines",
+        ),
+    ],
+)
 def test_bad_baskets_are_invalid_argument_naming_the_field(shop, mutate, field):
     req = basket()
     mutate(req)
@@ -278,8 +358,11 @@ def test_an_unknown_coupon_is_reported_on_evaluate_and_refused_on_commit(shop):
 
 
 def test_garbage_bytes_are_invalid_argument_and_the_server_keeps_serving(shop):
-    raw = shop.channel.unary_unary("/loyalty.v1.CheckoutService/Evaluate",
-                              request_serializer=lambda b: b, response_deserializer=lambda b: b)
+    raw = shop.channel.unary_unary(
+        "/loyalty.v1.CheckoutService/Evaluate",
+        request_serializer=lambda b: b,
+        response_deserializer=lambda b: b,
+    )
     with pytest.raises(grpc.RpcError) as exc:
         raw(b"\xff\xff\xff\xff garbage")
     assert exc.value.code() in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.INTERNAL)
@@ -301,8 +384,7 @@ def test_data_survives_a_server_restart(shop):
     member = stubs.member()
     assert member.pending_points == 13 and member.tier == "vip"
     assert stubs.checkout.Evaluate(basket()).ruleset_version == 1
-    again = stubs.checkout.Commit(checkout_pb2.CommitRequest(transaction_id="t1",
-                                                             basket=basket()))
+    again = stubs.checkout.Commit(checkout_pb2.CommitRequest(transaction_id="t1", basket=basket()))
     assert again.result.points_earned == 13
     assert stubs.member().pending_points == 13  # the retry after restart had no effect
 
@@ -311,8 +393,10 @@ def test_shopping_list_shows_wallet_coupons_first(shop):
     assert issue_rice_coupon(shop).issued == 1
     assert issue_rice_coupon(shop).issued == 1  # a retry issues nothing new
     offers = shop.members.ListOffers(members_pb2.ListOffersRequest(member_id="vip1")).offers
-    assert [(o.offer_id, o.source) for o in offers] == [("rice-coupon", "wallet"),
-                                                         ("vip-skincare", "member")]
+    assert [(o.offer_id, o.source) for o in offers] == [
+        ("rice-coupon", "wallet"),
+        ("vip-skincare", "member"),
+    ]
     assert offers[0].expected_saving_minor == 500
 
 
@@ -320,4 +404,3 @@ def test_unknown_member_is_not_found(shop):
     with pytest.raises(grpc.RpcError) as exc:
         shop.member("ghost")
     assert exc.value.code() == grpc.StatusCode.NOT_FOUND
-

@@ -160,7 +160,8 @@ def test_cancel_restores_points_coupons_limits_budget_and_spend(store: Store) ->
     out = checkout(store, "tx-1", [*BASKET_1, PANADOL], "m1", redeem=500)
     assert out.points_redeemed == 500
     assert [(u.offer_id, u.coupon_id) for u in out.offers if u.coupon_id] == [
-        ("panadol-coupon", "iss-1:m1")]
+        ("panadol-coupon", "iss-1:m1")
+    ]
     state = store.pricing_state(RULES, "m1", None, [], T0)
     assert state.member is not None and state.member.wallet == {}
     assert state.limits["panadol-coupon"].member_uses == 0
@@ -220,8 +221,14 @@ def test_partial_returns_add_up_to_the_line_to_the_cent(store: Store) -> None:
     assert store.return_lines("r-1", "tx-1", [("4", 1)], T0 + 3 * DAY) == r1
     parts = [r1.lines[0], r2.lines[0]]
     assert sum(p.quantity for p in parts) == 3
-    for attr in ("gross_minor", "net_minor", "tender_minor", "points_earned", "points_redeemed",
-                 "payable_minor"):
+    for attr in (
+        "gross_minor",
+        "net_minor",
+        "tender_minor",
+        "points_earned",
+        "points_redeemed",
+        "payable_minor",
+    ):
         assert sum(getattr(p, attr) for p in parts) == getattr(line, attr), attr
     assert r1.refund_minor == (line.net_minor - line.tender_minor) * 1 // 3
     for k, d in enumerate(line.discounts):
@@ -284,8 +291,12 @@ def test_concurrent_commits_never_overspend_points_or_a_single_use_code(store: S
     store.create_codes("panadol-coupon", ["PAN-1"], 1, False, T0 - DAY, T0 + DAY)
     lines = [("1", "PANADOL-20", 1, 2680), ("2", "RICE-5KG", 1, 4500)]
 
-    results = _run_threads(16, lambda i: checkout(
-        store, f"tx-{i}", lines, "m1", codes=["PAN-1"], redeem=-1, compiled=COMPILED_BUDGET))
+    results = _run_threads(
+        16,
+        lambda i: checkout(
+            store, f"tx-{i}", lines, "m1", codes=["PAN-1"], redeem=-1, compiled=COMPILED_BUDGET
+        ),
+    )
     assert all(not isinstance(r, Exception) for r in results), results
     coupon_uses = sum(1 for r in results for u in r.offers if u.code == "PAN-1")
     redeemed = sum(r.points_redeemed for r in results)
@@ -300,11 +311,13 @@ def test_concurrent_commits_never_overspend_points_or_a_single_use_code(store: S
 def test_total_budget_is_never_exceeded_under_concurrent_commits(store: Store) -> None:
     store.create_codes("panadol-coupon", ["PAN-M"], 100, False, T0 - DAY, T0 + DAY)
     lines = [("1", "PANADOL-20", 1, 2680)]
-    results = _run_threads(12, lambda i: checkout(
-        store, f"tx-{i}", lines, codes=["PAN-M"], compiled=COMPILED_BUDGET))
+    results = _run_threads(
+        12, lambda i: checkout(store, f"tx-{i}", lines, codes=["PAN-M"], compiled=COMPILED_BUDGET)
+    )
     assert all(not isinstance(r, Exception) for r in results), results
-    given = sum(u.discount_minor for r in results for u in r.offers
-                if u.offer_id == "panadol-coupon")
+    given = sum(
+        u.discount_minor for r in results for u in r.offers if u.offer_id == "panadol-coupon"
+    )
     assert given == 2000
     limits = store.pricing_state(RULES_BUDGET, None, None, [], T0).limits
     assert limits["panadol-coupon"].budget_minor == 0
@@ -316,11 +329,11 @@ def test_a_price_fn_that_overspends_is_refused_and_changes_nothing(store: Store)
     enrol(store, "m1")
     store.adjust_points("adj-1", "m1", 100, "welcome", T0 - DAY)
     b = basket(BASKET_1)
-    stale = engine.price(COMPILED, b, engine.Member("m1", "member", available_points=5000),
-                         redeem_points=500)
+    stale = engine.price(
+        COMPILED, b, engine.Member("m1", "member", available_points=5000), redeem_points=500
+    )
     with pytest.raises(Conflict):
-        store.commit("tx-1", "fp", lambda state: stale, T0, rules=RULES, basket=b,
-                     member_id="m1")
+        store.commit("tx-1", "fp", lambda state: stale, T0, rules=RULES, basket=b, member_id="m1")
     assert store.get_member("m1", T0).points_available == 100
     assert store.ledger()[-1].kind == "adjust"
 
@@ -339,7 +352,10 @@ def test_pending_points_become_available_and_lots_expire_fifo(store: Store) -> N
     m = store.get_member("m1", T0)
     assert (m.points_available, m.points_pending) == (300, 15)
     assert [(lot.points, lot.expires_at) for lot in m.lots] == [
-        (100, T0 + 30 * DAY), (200, T0 + 60 * DAY), (15, add_months(T0 + 14 * DAY, 24))]
+        (100, T0 + 30 * DAY),
+        (200, T0 + 60 * DAY),
+        (15, add_months(T0 + 14 * DAY, 24)),
+    ]
     assert store.get_member("m1", T0 + 14 * DAY - timedelta(seconds=1)).points_pending == 15
     assert store.get_member("m1", T0 + 14 * DAY).points_available == 315
     # lot B (burned first because it expires first) loses its last 100 points
@@ -367,7 +383,8 @@ def test_adjust_points_is_idempotent_and_refuses_overdraw(store: Store) -> None:
 
 
 def test_tier_upgrades_when_rolling_spend_crosses_a_threshold_and_never_downgrades(
-        store: Store) -> None:
+    store: Store,
+) -> None:
     enrol(store, "m1")
     small = checkout(store, "tx-1", BASKET_1, "m1")
     assert (small.tier_before, small.tier_after) == ("member", "member")
@@ -402,13 +419,16 @@ def test_code_statuses_single_multi_and_per_member(store: Store) -> None:
     enrol(store, "m2")
     store.create_codes("panadol-coupon", ["ONCE-EACH"], 10, True, T0 - DAY, T0 + DAY)
     store.create_codes("panadol-coupon", ["LATER"], 1, False, T0 + DAY, T0 + 2 * DAY)
-    assert store.create_codes("panadol-coupon", ["LATER"], 1, False, T0 + DAY,
-                              T0 + 2 * DAY) == 0
+    assert store.create_codes("panadol-coupon", ["LATER"], 1, False, T0 + DAY, T0 + 2 * DAY) == 0
     store.create_codes("nonexistent-offer", ["ORPHAN"], 1, False, T0 - DAY, T0 + DAY)
     checkout(store, "tx-1", [PANADOL], "m1", codes=["ONCE-EACH"], compiled=COMPILED_BUDGET)
     s1 = store.pricing_state(RULES, "m1", [], ["ONCE-EACH", "LATER", "NOPE", "ORPHAN"], T0)
-    assert s1.code_status == {"ONCE-EACH": CodeStatus.USED_UP, "LATER": CodeStatus.NOT_YET_VALID,
-                              "NOPE": CodeStatus.INVALID, "ORPHAN": CodeStatus.INVALID}
+    assert s1.code_status == {
+        "ONCE-EACH": CodeStatus.USED_UP,
+        "LATER": CodeStatus.NOT_YET_VALID,
+        "NOPE": CodeStatus.INVALID,
+        "ORPHAN": CodeStatus.INVALID,
+    }
     assert s1.coupons == ()
     s2 = store.pricing_state(RULES, "m2", [], ["ONCE-EACH"], T0)
     assert s2.code_status["ONCE-EACH"] == CodeStatus.VALID
@@ -454,7 +474,8 @@ def test_ledger_carries_line_detail_and_funding_that_reconciles(store: Store) ->
     assert sum(e.sign * e.points_earned for e in entries) == 0
     # every entry of the transaction carries the checkout context of its commit
     assert {(e.store_id, e.channel, e.tier, e.segments) for e in entries} == {
-        ("SH-001", "pos", "member", ())}
+        ("SH-001", "pos", "member", ())
+    }
     line4 = next(x for x in commit.lines if x.line_id == "4")
     assert line4.sku == "PANADOL-20" and line4.quantity == 3
     assert [(d.offer_id, d.funder_id) for d in line4.discounts][0] == ("panadol-coupon", "gsk")
@@ -488,14 +509,16 @@ def test_no_return_window_and_no_expiry(store: Store) -> None:
 
 
 def test_batch_reads_and_segment_updates_keep_everything_else(store: Store) -> None:
-    store.upsert_member(MemberProfile("m1", tier="vip", segments=frozenset({"keep", "old"}),
-                                      birthday_month=7), T0)
+    store.upsert_member(
+        MemberProfile("m1", tier="vip", segments=frozenset({"keep", "old"}), birthday_month=7), T0
+    )
     enrol(store, "m2")
     store.adjust_points("adj-1", "m1", 40, "welcome", T0)
     got = store.get_members(["m1", "ghost", "m2", "m1"], T0)
     assert sorted(got) == ["m1", "m2"] and got["m1"].points_available == 40
-    changed = store.update_segments({"m1": (["new"], ["old"]), "m2": ([], ["absent"]),
-                                     "ghost": (["x"], [])}, T0)
+    changed = store.update_segments(
+        {"m1": (["new"], ["old"]), "m2": ([], ["absent"]), "ghost": (["x"], [])}, T0
+    )
     assert changed == 1
     m1 = store.get_member("m1", T0)
     assert m1.segments == {"keep", "new"}

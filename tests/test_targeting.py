@@ -31,10 +31,21 @@ def history(*purchases: tuple[str, int, tuple, int]) -> pl.DataFrame:
     """``(member, day, product, quantity)`` -> one single-line basket per purchase."""
     rows = []
     for k, (member, day, (sku, category, brand, vendor, price), qty) in enumerate(purchases):
-        rows.append({"transaction_id": f"t{k}", "seq": k + 1, "member_id": member,
-                     "at": START + timedelta(days=day), "sku": sku, "category": category,
-                     "brand": brand, "vendor": vendor, "quantity": qty,
-                     "gross_minor": qty * price, "net_minor": qty * price})
+        rows.append(
+            {
+                "transaction_id": f"t{k}",
+                "seq": k + 1,
+                "member_id": member,
+                "at": START + timedelta(days=day),
+                "sku": sku,
+                "category": category,
+                "brand": brand,
+                "vendor": vendor,
+                "quantity": qty,
+                "gross_minor": qty * price,
+                "net_minor": qty * price,
+            }
+        )
     return conform(pl.DataFrame(rows)).collect()
 
 
@@ -47,10 +58,14 @@ def weekly(member: str, product: tuple, qty: int, weeks: int, first_day: int = 0
 # light national buyer: 1 Fenbid unit twice (2 units)
 # weekly buyer: 1 Panadol unit every Monday from day 0 to day 49 (8 units)
 HAND_BUILT = history(
-    ("switcher", 0, PANADOL, 1), ("switcher", 14, CARE, 1), ("switcher", 28, PANADOL, 1),
+    ("switcher", 0, PANADOL, 1),
+    ("switcher", 14, CARE, 1),
+    ("switcher", 28, PANADOL, 1),
     ("switcher", 42, CARE, 1),
-    *weekly("heavy", CARE, 3, 8), ("heavy", 3, PANADOL, 1),
-    ("light", 5, FENBID, 1), ("light", 40, FENBID, 1),
+    *weekly("heavy", CARE, 3, 8),
+    ("heavy", 3, PANADOL, 1),
+    ("light", 5, FENBID, 1),
+    ("light", 40, FENBID, 1),
     *weekly("weekly", PANADOL, 1, 8),
     ("weekly", 2, SHAMPOO, 1),
 )
@@ -59,7 +74,8 @@ HAND_BUILT = history(
 def profile(member: str, category: str = "pain-relief") -> dict:
     df = category_profiles(HAND_BUILT, TargetingConfig(), AS_OF)
     return df.filter((pl.col("member_id") == member) & (pl.col("category") == category)).row(
-        0, named=True)
+        0, named=True
+    )
 
 
 def test_a_clear_switcher_is_a_switcher():
@@ -78,15 +94,20 @@ def test_a_heavy_store_brand_buyer_is_store_high():
 def test_usage_tertiles_and_explicit_thresholds():
     # units 4 (switcher), 25 (heavy), 2 (light), 8 (weekly): ranks 2, 4, 1, 3 of 4
     by_rank = category_profiles(HAND_BUILT, TargetingConfig(), AS_OF).filter(
-        pl.col("category") == "pain-relief")
+        pl.col("category") == "pain-relief"
+    )
     assert dict(by_rank.select("member_id", "usage").iter_rows()) == {
-        "heavy": "high", "light": "low", "switcher": "medium", "weekly": "high"}
+        "heavy": "high",
+        "light": "low",
+        "switcher": "medium",
+        "weekly": "high",
+    }
     # 56 days of history: 2 units = 1.07/month, 4 = 2.14, 8 = 4.29, 25 = 13.4
     cfg = TargetingConfig(usage_thresholds={"pain-relief": (2.0, 10.0), "*": (100.0, 200.0)})
     fixed = category_profiles(HAND_BUILT, cfg, AS_OF)
-    assert dict(fixed.filter(pl.col("category") == "pain-relief").select(
-        "member_id", "usage").iter_rows()) == {"heavy": "high", "light": "low",
-                                               "switcher": "medium", "weekly": "medium"}
+    assert dict(
+        fixed.filter(pl.col("category") == "pain-relief").select("member_id", "usage").iter_rows()
+    ) == {"heavy": "high", "light": "low", "switcher": "medium", "weekly": "medium"}
     assert fixed.filter(pl.col("category") == "hair-care")["usage"].to_list() == ["low"]
 
 
@@ -107,8 +128,11 @@ def test_too_few_purchases_predict_nothing():
 
 def test_history_after_as_of_is_ignored():
     early = category_profiles(HAND_BUILT, TargetingConfig(), START + timedelta(days=22))
-    weekly_row = early.filter(pl.col("member_id") == "weekly").filter(
-        pl.col("category") == "pain-relief").row(0, named=True)
+    weekly_row = (
+        early.filter(pl.col("member_id") == "weekly")
+        .filter(pl.col("category") == "pain-relief")
+        .row(0, named=True)
+    )
     assert weekly_row["purchases"] == 4  # days 0, 7, 14, 21
     assert weekly_row["next_purchase"] == date(2026, 10, 5)
 
@@ -116,12 +140,20 @@ def test_history_after_as_of_is_ignored():
 def test_abc_classes_and_lapsed_members():
     values = member_values(HAND_BUILT, TargetingConfig(lapsed_days=30), AS_OF)
     spend = dict(values.select("member_id", "spend_minor").iter_rows())
-    assert spend == {"heavy": 24 * 1290 + 2680, "weekly": 8 * 2680 + 4590,
-                     "switcher": 2 * 2680 + 2 * 1290, "light": 2 * 3190}
+    assert spend == {
+        "heavy": 24 * 1290 + 2680,
+        "weekly": 8 * 2680 + 4590,
+        "switcher": 2 * 2680 + 2 * 1290,
+        "light": 2 * 3190,
+    }
     # total 73990: heavy 33640 is 45.5% (A); weekly starts at 45.5% < 50% (A); switcher
     # starts at 80.6% >= 80% (C); light at 91.4% < 95% (C)
     assert dict(values.select("member_id", "abc").iter_rows()) == {
-        "heavy": "A", "weekly": "A", "switcher": "C", "light": "C"}
+        "heavy": "A",
+        "weekly": "A",
+        "switcher": "C",
+        "light": "C",
+    }
     lapsed = dict(values.select("member_id", "lapsed").iter_rows())
     # last purchases: heavy day 49, weekly 49, switcher 42, light 40; as of = day 56
     assert lapsed == {"heavy": False, "weekly": False, "switcher": False, "light": False}
@@ -132,12 +164,16 @@ def test_abc_classes_and_lapsed_members():
 
 def test_member_tags_name_segments_value_class_and_lapsed():
     cfg = TargetingConfig(lapsed_days=15)
-    tags = member_tags(category_profiles(HAND_BUILT, cfg, AS_OF),
-                       member_values(HAND_BUILT, cfg, AS_OF))
+    tags = member_tags(
+        category_profiles(HAND_BUILT, cfg, AS_OF), member_values(HAND_BUILT, cfg, AS_OF)
+    )
     by_member = dict(tags.iter_rows())
     assert by_member["light"] == ["pain-relief:national-low", "value:C", "lapsed"]
-    assert by_member["weekly"] == ["hair-care:national-high", "pain-relief:national-high",
-                                   "value:A"]
+    assert by_member["weekly"] == [
+        "hair-care:national-high",
+        "pain-relief:national-high",
+        "value:A",
+    ]
     assert all(is_targeting_tag(t) for ts in by_member.values() for t in ts)
     assert not is_targeting_tag("skincare-heavy") and not is_targeting_tag("vip:gold")
 
@@ -147,25 +183,46 @@ PLAYBOOK = {
     "window": {"before_days": 2, "after_days": 5, "default_days": 10},
     "budgets": {"gsk": 1500},
     "campaigns": [
-        {"id": "care-trial", "category": "pain-relief", "funder": "retailer",
-         "segments": ["national-high", "national-medium", "switcher-medium"],
-         "value_bps": 1000, "personalised": True,
-         "offers": [{"offer_id": "care-600", "value_minor": 600},
-                    {"offer_id": "care-300", "value_minor": 300}]},
-        {"id": "panadol-keep", "category": "pain-relief", "funder": "gsk",
-         "segments": ["national-high", "switcher-medium", "store-high"], "personalised": False,
-         "offers": [{"offer_id": "panadol-coupon", "value_minor": 500}]},
+        {
+            "id": "care-trial",
+            "category": "pain-relief",
+            "funder": "retailer",
+            "segments": ["national-high", "national-medium", "switcher-medium"],
+            "value_bps": 1000,
+            "personalised": True,
+            "offers": [
+                {"offer_id": "care-600", "value_minor": 600},
+                {"offer_id": "care-300", "value_minor": 300},
+            ],
+        },
+        {
+            "id": "panadol-keep",
+            "category": "pain-relief",
+            "funder": "gsk",
+            "segments": ["national-high", "switcher-medium", "store-high"],
+            "personalised": False,
+            "offers": [{"offer_id": "panadol-coupon", "value_minor": 500}],
+        },
     ],
 }
-EVERYONE = pl.DataFrame({"member_id": ["heavy", "light", "switcher", "weekly"],
-                         "marketing": [True, True, True, True],
-                         "automated_decisions": [True, True, True, True]})
+EVERYONE = pl.DataFrame(
+    {
+        "member_id": ["heavy", "light", "switcher", "weekly"],
+        "marketing": [True, True, True, True],
+        "automated_decisions": [True, True, True, True],
+    }
+)
 
 
 def run_plan(playbook: dict = PLAYBOOK, consent: pl.DataFrame = EVERYONE) -> pl.DataFrame:
     pb = parse_playbook(playbook)
-    return plan(pb, category_profiles(HAND_BUILT, pb.targeting, AS_OF),
-                member_values(HAND_BUILT, pb.targeting, AS_OF), consent, AS_OF)
+    return plan(
+        pb,
+        category_profiles(HAND_BUILT, pb.targeting, AS_OF),
+        member_values(HAND_BUILT, pb.targeting, AS_OF),
+        consent,
+        AS_OF,
+    )
 
 
 def test_plan_values_follow_member_value_and_windows_follow_the_cycle():
@@ -190,15 +247,23 @@ def test_plan_without_a_cycle_uses_the_default_window_and_budget_goes_to_the_bes
     # gsk budget 1500 = three 500 coupons... ordered by value: heavy, weekly, switcher
     assert [rows[m]["status"] for m in ("heavy", "weekly", "switcher")] == ["issue"] * 3
     tight = run_plan({**PLAYBOOK, "budgets": {"gsk": 1000}}).filter(
-        pl.col("campaign_id") == "panadol-keep")
+        pl.col("campaign_id") == "panadol-keep"
+    )
     assert dict(tight.select("member_id", "status").iter_rows()) == {
-        "heavy": "issue", "weekly": "issue", "switcher": "over_budget"}
+        "heavy": "issue",
+        "weekly": "issue",
+        "switcher": "over_budget",
+    }
 
 
 def test_plan_respects_consent():
-    consent = pl.DataFrame({"member_id": ["switcher", "weekly", "heavy"],
-                            "marketing": [True, False, True],
-                            "automated_decisions": [False, True, True]})
+    consent = pl.DataFrame(
+        {
+            "member_id": ["switcher", "weekly", "heavy"],
+            "marketing": [True, False, True],
+            "automated_decisions": [False, True, True],
+        }
+    )
     p = run_plan(consent=consent)
     status = {(r["campaign_id"], r["member_id"]): r["status"] for r in p.iter_rows(named=True)}
     # switcher refused automated decisions: no personalised coupon, but the mass one
@@ -225,15 +290,30 @@ def test_holdout_members_get_no_coupon():
     assert set(p["status"]) == {"holdout"} and set(p["group"]) == {"holdout"}
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"campaigns": []}, "campaigns: at least one campaign is required"),
-    ({"campaigns": [{"id": "x", "category": "c", "segments": ["loyal-high"],
-                     "offers": [{"offer_id": "o", "value_minor": 1}]}]},
-     "campaigns[0].segments: unknown segment 'loyal-high'"),
-    ({"campaigns": [{"id": "x", "category": "c", "offers": []}]},
-     "campaigns[0].offers: is required"),
-    ({"holdout_bps": 10000}, "holdout_bps: must be 0..9999"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"campaigns": []}, "campaigns: at least one campaign is required"),
+        (
+            {
+                "campaigns": [
+                    {
+                        "id": "x",
+                        "category": "c",
+                        "segments": ["loyal-high"],
+                        "offers": [{"offer_id": "o", "value_minor": 1}],
+                    }
+                ]
+            },
+            "campaigns[0].segments: unknown segment 'loyal-high'",
+        ),
+        (
+            {"campaigns": [{"id": "x", "category": "c", "offers": []}]},
+            "campaigns[0].offers: is required",
+        ),
+        ({"holdout_bps": 10000}, "holdout_bps: must be 0..9999"),
+    ],
+)
 def test_bad_playbooks_name_the_field(change, message):
     with pytest.raises(PlaybookError) as exc:
         parse_playbook({**PLAYBOOK, **change})

@@ -61,9 +61,13 @@ def batches(draw):
     data = draw(rule_sets())
     ids = [o["id"] for o in data["offers"]]
     n = draw(st.integers(1, 12))
-    return (parse_rules(data), draw(catalogues()), [draw(baskets()) for _ in range(n)],
-            [draw(members(ids)) for _ in range(n)],
-            [draw(st.sampled_from([0, -1, 200])) for _ in range(n)])
+    return (
+        parse_rules(data),
+        draw(catalogues()),
+        [draw(baskets()) for _ in range(n)],
+        [draw(members(ids)) for _ in range(n)],
+        [draw(st.sampled_from([0, -1, 200])) for _ in range(n)],
+    )
 
 
 @settings(max_examples=120)
@@ -80,43 +84,70 @@ def test_batch_kernel_equals_reference_at_any_position(case, rnd: random.Random)
     # and shuffling the batch changes no basket's result
     order = list(range(len(basket_list)))
     rnd.shuffle(order)
-    shuffled = price_batch(compiled, [basket_list[i] for i in order],
-                           [member_list[i] for i in order],
-                           redeem_points=[redeem[i] for i in order])
+    shuffled = price_batch(
+        compiled,
+        [basket_list[i] for i in order],
+        [member_list[i] for i in order],
+        redeem_points=[redeem[i] for i in order],
+    )
     assert [shuffled[order.index(i)] for i in range(len(order))] == results
 
 
 def test_batch_retries_baskets_whose_rows_overflow():
     # given baskets that produce more rows than a slab of one row per line holds
-    rules = parse_rules({
-        "points": {"point_value_minor": 10, "earn_per_amount_minor": 10, "redeem_step_points": 1},
-        "offers": [{"id": f"p{i}", "scope": {"all": True}, "percent_off": {"percent_bps": 100}}
-                   for i in range(5)]
-        + [{"id": "bonus", "scope": {"all": True}, "bonus_points": {"per_unit": 1}}]})
+    rules = parse_rules(
+        {
+            "points": {
+                "point_value_minor": 10,
+                "earn_per_amount_minor": 10,
+                "redeem_step_points": 1,
+            },
+            "offers": [
+                {"id": f"p{i}", "scope": {"all": True}, "percent_off": {"percent_bps": 100}}
+                for i in range(5)
+            ]
+            + [{"id": "bonus", "scope": {"all": True}, "bonus_points": {"per_unit": 1}}],
+        }
+    )
     compiled = compile_rules(rules, Catalogue.empty())
     basket = Basket((Line("1", "A", 1, 1000), Line("2", "B", 2, 700)), T0)
     small = Basket((Line("1", "A", 1, 5),), T0)
     members = [Member("m"), None, None]
     # when the batch runs with one row per line
-    out = run_batch(compiled, encode_batch(compiled, [basket, small, basket], members),
-                    rows_per_line=1)
+    out = run_batch(
+        compiled, encode_batch(compiled, [basket, small, basket], members), rows_per_line=1
+    )
     # then the overflowing baskets were priced alone, and every result matches the single kernel
     assert out.retried == (0, 2)
     got = price_batch(compiled, [basket, small, basket], members, rows_per_line=1)
-    assert got == [price(compiled, b, m) for b, m in zip([basket, small, basket], members,
-                                                               strict=True)]
+    assert got == [
+        price(compiled, b, m) for b, m in zip([basket, small, basket], members, strict=True)
+    ]
 
 
 def test_batch_in_small_chunks_matches_one_chunk(monkeypatch):
     # given a batch split into many chunks (and slabs that overflow), as for huge histories
-    rules = parse_rules({
-        "points": {"point_value_minor": 10, "earn_per_amount_minor": 10, "redeem_step_points": 1},
-        "offers": [{"id": f"p{i}", "scope": {"all": True}, "percent_off": {"percent_bps": 100}}
-                   for i in range(3)]
-        + [{"id": "bonus", "scope": {"all": True}, "bonus_points": {"per_unit": 1}}]})
+    rules = parse_rules(
+        {
+            "points": {
+                "point_value_minor": 10,
+                "earn_per_amount_minor": 10,
+                "redeem_step_points": 1,
+            },
+            "offers": [
+                {"id": f"p{i}", "scope": {"all": True}, "percent_off": {"percent_bps": 100}}
+                for i in range(3)
+            ]
+            + [{"id": "bonus", "scope": {"all": True}, "bonus_points": {"per_unit": 1}}],
+        }
+    )
     compiled = compile_rules(rules, Catalogue.empty())
-    baskets = [Basket(tuple(Line(str(k), f"S{k}", 1 + k % 3, 100 * (b + k + 1))
-                            for k in range(1 + b % 4)), T0) for b in range(30)]
+    baskets = [
+        Basket(
+            tuple(Line(str(k), f"S{k}", 1 + k % 3, 100 * (b + k + 1)) for k in range(1 + b % 4)), T0
+        )
+        for b in range(30)
+    ]
     members = [Member("m") if b % 2 else None for b in range(30)]
     whole = price_batch(compiled, baskets, members)
     # when the slab budget holds only a few lines per chunk

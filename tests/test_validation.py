@@ -28,9 +28,19 @@ def offer(id: str = "o1", **fields) -> dict:
     return base
 
 
-REWARD_KEYS = ("percent_off", "amount_off", "fixed_price", "qty_tiers", "buy_x_get_y",
-               "bundle_price", "spend_tiers", "order_percent_off", "order_amount_off",
-               "points_multiplier", "bonus_points")
+REWARD_KEYS = (
+    "percent_off",
+    "amount_off",
+    "fixed_price",
+    "qty_tiers",
+    "buy_x_get_y",
+    "bundle_price",
+    "spend_tiers",
+    "order_percent_off",
+    "order_amount_off",
+    "points_multiplier",
+    "bonus_points",
+)
 
 
 PROGRAMME = {"point_value_minor": 10, "earn_per_amount_minor": 1000, "redeem_step_points": 1}
@@ -51,8 +61,9 @@ def only(rule_set: rules_pb2.RuleSet, catalogue: Catalogue | None = None) -> Vio
 
 
 def bundle(*scopes: dict, price: int = 500) -> dict:
-    return offer(bundle_price={"components": [{"scope": s, "qty": 1} for s in scopes],
-                               "price_minor": price})
+    return offer(
+        bundle_price={"components": [{"scope": s, "qty": 1} for s in scopes], "price_minor": price}
+    )
 
 
 REALISTIC = """
@@ -143,11 +154,13 @@ offers:
 
 
 def test_realistic_rule_set_has_no_violations():
-    cat = Catalogue.from_rows([
-        {"sku": "BREAD", "category": "bakery", "brand": "own", "vendor": "bakehouse"},
-        {"sku": "MILK", "category": "dairy", "brand": "mengniu", "vendor": "mengniu"},
-        {"sku": "COLA", "category": "drinks", "brand": "coke", "vendor": "coca-cola"},
-    ])
+    cat = Catalogue.from_rows(
+        [
+            {"sku": "BREAD", "category": "bakery", "brand": "own", "vendor": "bakehouse"},
+            {"sku": "MILK", "category": "dairy", "brand": "mengniu", "vendor": "mengniu"},
+            {"sku": "COLA", "category": "drinks", "brand": "coke", "vendor": "coca-cola"},
+        ]
+    )
     assert validate(parse_rules(REALISTIC)) == []
     assert validate(parse_rules(REALISTIC), cat) == []
     check(parse_rules(REALISTIC), cat)
@@ -168,7 +181,8 @@ def test_all_day_window_with_both_hours_zero_is_valid():
 
 def test_unknown_timezone():
     assert only(rules(timezone="Mars/Olympus")) == Violation(
-        "timezone", "unknown IANA time zone 'Mars/Olympus'")
+        "timezone", "unknown IANA time zone 'Mars/Olympus'"
+    )
 
 
 @pytest.mark.parametrize("tz", ["", "UTC", "Asia/Shanghai", "Europe/London"])
@@ -190,24 +204,30 @@ def test_currency_must_be_three_uppercase_letters(cur):
 
 # --- points programme ------------------------------------------------------------------------
 
-GOOD_POINTS = {"point_value_minor": 10, "earn_per_amount_minor": 1000, "redeem_step_points": 1,
-               "max_redeem_share_bps": 10000}
+GOOD_POINTS = {
+    "point_value_minor": 10,
+    "earn_per_amount_minor": 1000,
+    "redeem_step_points": 1,
+    "max_redeem_share_bps": 10000,
+}
 
 
-@pytest.mark.parametrize(("name", "value", "message"), [
-    ("point_value_minor", 0, "must be greater than 0 (got 0)"),
-    ("earn_per_amount_minor", 0, "must be greater than 0 (got 0)"),
-    ("redeem_step_points", 0, "must be greater than 0 (got 0)"),
-    ("point_value_minor", -10, "must be greater than 0 (got -10)"),
-    ("pending_days", -1, "must not be negative (got -1)"),
-    ("expiry_months", -3, "must not be negative (got -3)"),
-    ("min_redeem_points", -100, "must not be negative (got -100)"),
-    ("max_redeem_share_bps", 12000, "must be at most 10000 (got 12000)"),
-    ("max_redeem_share_bps", -1, "must not be negative (got -1)"),
-])
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("point_value_minor", 0, "must be greater than 0 (got 0)"),
+        ("earn_per_amount_minor", 0, "must be greater than 0 (got 0)"),
+        ("redeem_step_points", 0, "must be greater than 0 (got 0)"),
+        ("point_value_minor", -10, "must be greater than 0 (got -10)"),
+        ("pending_days", -1, "must not be negative (got -1)"),
+        ("expiry_months", -3, "must not be negative (got -3)"),
+        ("min_redeem_points", -100, "must not be negative (got -100)"),
+        ("max_redeem_share_bps", 12000, "must be at most 10000 (got 12000)"),
+        ("max_redeem_share_bps", -1, "must not be negative (got -1)"),
+    ],
+)
 def test_bad_points_programme(name, value, message):
-    assert only(rules(points={**GOOD_POINTS, name: value})) == Violation(
-        f"points.{name}", message)
+    assert only(rules(points={**GOOD_POINTS, name: value})) == Violation(f"points.{name}", message)
 
 
 def test_points_programme_absent_is_not_checked():
@@ -216,9 +236,11 @@ def test_points_programme_absent_is_not_checked():
 
 def test_empty_points_programme_reports_each_divisor():
     found = validate(rules(points={}))
-    assert [v.field for v in found] == ["points.point_value_minor",
-                                        "points.earn_per_amount_minor",
-                                        "points.redeem_step_points"]
+    assert [v.field for v in found] == [
+        "points.point_value_minor",
+        "points.earn_per_amount_minor",
+        "points.redeem_step_points",
+    ]
 
 
 # --- tiers and segments ----------------------------------------------------------------------
@@ -244,17 +266,20 @@ def test_tier_id_too_long():
 
 def test_duplicate_tier_ids():
     assert only(rules(tiers=[tier("gold"), tier("gold", 100)])) == Violation(
-        "tiers[1].id", "duplicate id 'gold' (also tiers[0])")
+        "tiers[1].id", "duplicate id 'gold' (also tiers[0])"
+    )
 
 
 def test_tier_multiplier_must_be_positive():
     assert only(rules(tiers=[tier("gold", bps=0)])) == Violation(
-        "tiers[0].earn_multiplier_bps", "must be greater than 0 (got 0)")
+        "tiers[0].earn_multiplier_bps", "must be greater than 0 (got 0)"
+    )
 
 
 def test_tier_qualify_spend_negative():
     assert only(rules(tiers=[tier("gold", spend=-1)])) == Violation(
-        "tiers[0].qualify_spend_minor", "must not be negative (got -1)")
+        "tiers[0].qualify_spend_minor", "must not be negative (got -1)"
+    )
 
 
 def test_tier_qualify_spend_not_increasing():
@@ -271,7 +296,8 @@ def test_too_many_tiers():
 
 def test_duplicate_segment_ids():
     assert only(rules(segments=[{"id": "s"}, {"id": "t"}, {"id": "s"}])) == Violation(
-        "segments[2].id", "duplicate id 's' (also segments[0])")
+        "segments[2].id", "duplicate id 's' (also segments[0])"
+    )
 
 
 def test_segment_id_empty_and_bad():
@@ -283,7 +309,8 @@ def test_segment_id_empty_and_bad():
 
 def test_too_many_segments():
     assert only(rules(segments=[{"id": f"s{i}"} for i in range(65)])) == Violation(
-        "segments", "at most 64 segments (got 65)")
+        "segments", "at most 64 segments (got 65)"
+    )
 
 
 # --- offers: id, reward, scope ---------------------------------------------------------------
@@ -351,32 +378,43 @@ def test_condition_unknown_segment():
     assert only(rs) == Violation("offers[0].conditions.segments[0]", "unknown segment 'lapsed'")
 
 
-@pytest.mark.parametrize(("day", "message"), [(0, "must be greater than 0 (got 0)"),
-                                              (8, "must be at most 7 (got 8)"),
-                                              (-1, "must be greater than 0 (got -1)")])
+@pytest.mark.parametrize(
+    ("day", "message"),
+    [
+        (0, "must be greater than 0 (got 0)"),
+        (8, "must be at most 7 (got 8)"),
+        (-1, "must be greater than 0 (got -1)"),
+    ],
+)
 def test_weekday_out_of_range(day, message):
     assert only(rules(offer(conditions={"weekdays": [1, day]}))) == Violation(
-        "offers[0].conditions.weekdays[1]", message)
+        "offers[0].conditions.weekdays[1]", message
+    )
 
 
 def test_duplicate_weekday():
     assert only(rules(offer(conditions={"weekdays": [6, 7, 6]}))) == Violation(
-        "offers[0].conditions.weekdays[2]", "duplicate weekday 6")
+        "offers[0].conditions.weekdays[2]", "duplicate weekday 6"
+    )
 
 
 def test_from_hour_out_of_range():
     assert only(rules(offer(conditions={"from_hour": 24, "to_hour": 2}))) == Violation(
-        "offers[0].conditions.from_hour", "must be at most 23 (got 24)")
+        "offers[0].conditions.from_hour", "must be at most 23 (got 24)"
+    )
 
 
 def test_to_hour_out_of_range():
     assert only(rules(offer(conditions={"from_hour": 8, "to_hour": 25}))) == Violation(
-        "offers[0].conditions.to_hour", "must be at most 24 (got 25)")
+        "offers[0].conditions.to_hour", "must be at most 24 (got 25)"
+    )
 
 
 def test_negative_hour():
-    assert only(rules(offer(conditions={"from_hour": -1, "to_hour": 2}))).field == \
-        "offers[0].conditions.from_hour"
+    assert (
+        only(rules(offer(conditions={"from_hour": -1, "to_hour": 2}))).field
+        == "offers[0].conditions.from_hour"
+    )
 
 
 def test_empty_hour_window():
@@ -386,8 +424,9 @@ def test_empty_hour_window():
 
 
 def test_end_before_start():
-    rs = rules(offer(conditions={"starts_at": "2025-03-01T00:00:00Z",
-                                 "ends_at": "2025-02-01T00:00:00Z"}))
+    rs = rules(
+        offer(conditions={"starts_at": "2025-03-01T00:00:00Z", "ends_at": "2025-02-01T00:00:00Z"})
+    )
     v = only(rs)
     assert v.field == "offers[0].conditions.ends_at"
     assert v.description.startswith("end before start")
@@ -395,8 +434,9 @@ def test_end_before_start():
 
 
 def test_end_equal_to_start_is_an_empty_window():
-    rs = rules(offer(conditions={"starts_at": "2025-03-01T00:00:00Z",
-                                 "ends_at": "2025-03-01T00:00:00Z"}))
+    rs = rules(
+        offer(conditions={"starts_at": "2025-03-01T00:00:00Z", "ends_at": "2025-03-01T00:00:00Z"})
+    )
     assert only(rs).field == "offers[0].conditions.ends_at"
 
 
@@ -410,33 +450,37 @@ def test_out_of_range_timestamp_built_in_code():
     rs.offers[0].conditions.starts_at.seconds = 2**62
     rs.offers[0].conditions.ends_at.nanos = -1
     found = validate(rs)
-    assert [v.field for v in found] == ["offers[0].conditions.starts_at",
-                                        "offers[0].conditions.ends_at"]
+    assert [v.field for v in found] == [
+        "offers[0].conditions.starts_at",
+        "offers[0].conditions.ends_at",
+    ]
     assert all(v.description.startswith("not a valid timestamp") for v in found)
 
 
 @pytest.mark.parametrize("name", ["min_basket_minor", "min_qty", "min_amount_minor"])
 def test_negative_minimums(name):
     assert only(rules(offer(conditions={name: -5}))) == Violation(
-        f"offers[0].conditions.{name}", "must not be negative (got -5)")
+        f"offers[0].conditions.{name}", "must not be negative (got -5)"
+    )
 
 
 @pytest.mark.parametrize("name", ["stores", "channels"])
 def test_empty_store_or_channel(name):
     assert only(rules(offer(conditions={name: ["a", ""]}))) == Violation(
-        f"offers[0].conditions.{name}[1]", "must not be empty")
+        f"offers[0].conditions.{name}[1]", "must not be empty"
+    )
 
 
 def test_too_many_channels_reported_once_at_the_offer_that_crosses_64():
-    offers = [offer(f"o{i}", conditions={"channels": [f"ch{i:02d}a", f"ch{i:02d}b"]})
-              for i in range(40)]
+    offers = [
+        offer(f"o{i}", conditions={"channels": [f"ch{i:02d}a", f"ch{i:02d}b"]}) for i in range(40)
+    ]
     found = validate(rules(*offers))
     assert len(found) == 1
     assert found[0].field == "offers[32].conditions.channels"  # 33 offers x 2 = 66 > 64
     assert "more than 64 distinct channels" in found[0].description
     # repeating the same 64 names is fine
-    same = [offer(f"o{i}", conditions={"channels": [f"c{j}" for j in range(64)]})
-            for i in range(3)]
+    same = [offer(f"o{i}", conditions={"channels": [f"c{j}" for j in range(64)]}) for i in range(3)]
     assert validate(rules(*same)) == []
 
 
@@ -444,10 +488,15 @@ def test_too_many_channels_reported_once_at_the_offer_that_crosses_64():
 
 
 def test_group_mixing_phases():
-    rs = rules(offer("pct", stacking={"group": "best"}),
-               offer("bxgy", stacking={"group": "best"},
-                     buy_x_get_y={"buy": 2, "get": 1, "percent_bps": 10000}),
-               offer("ord", stacking={"group": "best"}, order_amount_off={"amount_minor": 500}))
+    rs = rules(
+        offer("pct", stacking={"group": "best"}),
+        offer(
+            "bxgy",
+            stacking={"group": "best"},
+            buy_x_get_y={"buy": 2, "get": 1, "percent_bps": 10000},
+        ),
+        offer("ord", stacking={"group": "best"}, order_amount_off={"amount_minor": 500}),
+    )
     v = only(rs)
     assert v.field == "offers[2].stacking.group"
     assert "mixing phases" in v.description
@@ -463,11 +512,14 @@ def test_points_offer_in_a_group():
 
 def test_unknown_stacking_mode_number():
     assert only(rules(offer(stacking={"mode": 9}))) == Violation(
-        "offers[0].stacking.mode", "unknown mode 9")
+        "offers[0].stacking.mode", "unknown mode 9"
+    )
 
 
-@pytest.mark.parametrize(("share", "message"), [(10001, "must be at most 10000 (got 10001)"),
-                                                (-1, "must not be negative (got -1)")])
+@pytest.mark.parametrize(
+    ("share", "message"),
+    [(10001, "must be at most 10000 (got 10001)"), (-1, "must not be negative (got -1)")],
+)
 def test_funded_share_out_of_range(share, message):
     rs = rules(offer(funding={"funder_id": "pg", "funded_share_bps": share}))
     assert only(rs) == Violation("offers[0].funding.funded_share_bps", message)
@@ -479,11 +531,13 @@ def test_bad_funder_id():
     assert "'P&G'" in v.description
 
 
-@pytest.mark.parametrize("name", ["per_transaction", "per_member", "total_uses", "budget_minor",
-                                  "max_discount_minor"])
+@pytest.mark.parametrize(
+    "name", ["per_transaction", "per_member", "total_uses", "budget_minor", "max_discount_minor"]
+)
 def test_negative_limits(name):
     assert only(rules(offer(limits={name: -1}))) == Violation(
-        f"offers[0].limits.{name}", "must not be negative (got -1)")
+        f"offers[0].limits.{name}", "must not be negative (got -1)"
+    )
 
 
 @pytest.mark.parametrize("name", ["budget_minor", "max_discount_minor"])
@@ -495,8 +549,10 @@ def test_money_caps_not_allowed_on_points_rewards(name):
 
 
 def test_unknown_period_number():
-    assert only(rules(offer(limits={"per_member_period": 12}))).field == \
-        "offers[0].limits.per_member_period"
+    assert (
+        only(rules(offer(limits={"per_member_period": 12}))).field
+        == "offers[0].limits.per_member_period"
+    )
 
 
 def test_absurdly_large_amount_is_rejected():
@@ -508,26 +564,32 @@ def test_absurdly_large_amount_is_rejected():
 # --- rewards ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("reward", "value", "message"), [
-    ("percent_off", 12000, "must be at most 10000 (got 12000)"),
-    ("percent_off", 0, "must be greater than 0 (got 0)"),
-    ("order_percent_off", 10001, "must be at most 10000 (got 10001)"),
-    ("order_percent_off", -5, "must be greater than 0 (got -5)"),
-])
+@pytest.mark.parametrize(
+    ("reward", "value", "message"),
+    [
+        ("percent_off", 12000, "must be at most 10000 (got 12000)"),
+        ("percent_off", 0, "must be greater than 0 (got 0)"),
+        ("order_percent_off", 10001, "must be at most 10000 (got 10001)"),
+        ("order_percent_off", -5, "must be greater than 0 (got -5)"),
+    ],
+)
 def test_percent_out_of_range(reward, value, message):
     assert only(rules(offer(**{reward: {"percent_bps": value}}))) == Violation(
-        f"offers[0].{reward}.percent_bps", message)
+        f"offers[0].{reward}.percent_bps", message
+    )
 
 
 @pytest.mark.parametrize("reward", ["amount_off", "order_amount_off"])
 def test_amount_must_be_positive(reward):
     assert only(rules(offer(**{reward: {"amount_minor": 0}}))) == Violation(
-        f"offers[0].{reward}.amount_minor", "must be greater than 0 (got 0)")
+        f"offers[0].{reward}.amount_minor", "must be greater than 0 (got 0)"
+    )
 
 
 def test_fixed_price_negative():
     assert only(rules(offer(fixed_price={"price_minor": -1}))) == Violation(
-        "offers[0].fixed_price.price_minor", "must not be negative (got -1)")
+        "offers[0].fixed_price.price_minor", "must not be negative (got -1)"
+    )
 
 
 def test_fixed_price_zero_is_allowed():
@@ -536,47 +598,66 @@ def test_fixed_price_zero_is_allowed():
 
 def test_qty_tiers_without_steps():
     assert only(rules(offer(qty_tiers={}))) == Violation(
-        "offers[0].qty_tiers.steps", "needs at least one step")
+        "offers[0].qty_tiers.steps", "needs at least one step"
+    )
 
 
 def test_qty_tiers_steps_not_increasing():
-    rs = rules(offer(qty_tiers={"steps": [{"min_qty": 3, "percent_bps": 500},
-                                          {"min_qty": 2, "percent_bps": 1000}]}))
+    rs = rules(
+        offer(
+            qty_tiers={
+                "steps": [{"min_qty": 3, "percent_bps": 500}, {"min_qty": 2, "percent_bps": 1000}]
+            }
+        )
+    )
     v = only(rs)
     assert v.field == "offers[0].qty_tiers.steps[1].min_qty"
     assert "ladder steps not increasing" in v.description and "(got 2)" in v.description
 
 
 def test_qty_tiers_bad_step_values():
-    rs = rules(offer(qty_tiers={"steps": [{"min_qty": 0, "percent_bps": 500},
-                                          {"min_qty": 2, "percent_bps": 20000}]}))
+    rs = rules(
+        offer(
+            qty_tiers={
+                "steps": [{"min_qty": 0, "percent_bps": 500}, {"min_qty": 2, "percent_bps": 20000}]
+            }
+        )
+    )
     assert validate(rs) == [
         Violation("offers[0].qty_tiers.steps[0].min_qty", "must be greater than 0 (got 0)"),
         Violation("offers[0].qty_tiers.steps[1].percent_bps", "must be at most 10000 (got 20000)"),
     ]
 
 
-@pytest.mark.parametrize(("name", "value", "message"), [
-    ("buy", 0, "must be greater than 0 (got 0)"),
-    ("get", 0, "must be greater than 0 (got 0)"),
-    ("get", -2, "must be greater than 0 (got -2)"),
-    ("percent_bps", 0, "must be greater than 0 (got 0)"),
-    ("percent_bps", 10001, "must be at most 10000 (got 10001)"),
-])
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("buy", 0, "must be greater than 0 (got 0)"),
+        ("get", 0, "must be greater than 0 (got 0)"),
+        ("get", -2, "must be greater than 0 (got -2)"),
+        ("percent_bps", 0, "must be greater than 0 (got 0)"),
+        ("percent_bps", 10001, "must be at most 10000 (got 10001)"),
+    ],
+)
 def test_bad_buy_x_get_y(name, value, message):
     reward = {"buy": 2, "get": 1, "percent_bps": 10000, name: value}
     assert only(rules(offer(buy_x_get_y=reward))) == Violation(
-        f"offers[0].buy_x_get_y.{name}", message)
+        f"offers[0].buy_x_get_y.{name}", message
+    )
 
 
 def test_bundle_without_components():
     assert only(rules(offer(bundle_price={"price_minor": 100}))) == Violation(
-        "offers[0].bundle_price.components", "needs at least one component")
+        "offers[0].bundle_price.components", "needs at least one component"
+    )
 
 
 def test_bundle_component_qty_and_price():
-    rs = rules(offer(bundle_price={"components": [{"scope": {"skus": ["A"]}, "qty": 0}],
-                                   "price_minor": -1}))
+    rs = rules(
+        offer(
+            bundle_price={"components": [{"scope": {"skus": ["A"]}, "qty": 0}], "price_minor": -1}
+        )
+    )
     assert validate(rs) == [
         Violation("offers[0].bundle_price.components[0].qty", "must be greater than 0 (got 0)"),
         Violation("offers[0].bundle_price.price_minor", "must not be negative (got -1)"),
@@ -584,8 +665,14 @@ def test_bundle_component_qty_and_price():
 
 
 def test_bundle_component_empty_scope():
-    rs = rules(offer(bundle_price={"components": [{"scope": {"skus": ["A"]}, "qty": 1},
-                                                  {"qty": 1}], "price_minor": 100}))
+    rs = rules(
+        offer(
+            bundle_price={
+                "components": [{"scope": {"skus": ["A"]}, "qty": 1}, {"qty": 1}],
+                "price_minor": 100,
+            }
+        )
+    )
     v = only(rs)
     assert v.field == "offers[0].bundle_price.components[1].scope"
     assert "`all: true`" in v.description
@@ -604,37 +691,47 @@ def test_bundle_component_all_and_another():
 
 
 def test_bundle_component_all_minus_the_other_components_skus_is_disjoint():
-    assert validate(rules(bundle({"all": True, "exclude_skus": ["GIFT"]},
-                                 {"skus": ["GIFT"]}))) == []
+    assert (
+        validate(rules(bundle({"all": True, "exclude_skus": ["GIFT"]}, {"skus": ["GIFT"]}))) == []
+    )
 
 
-@pytest.mark.parametrize(("key", "word"), [("skus", "sku"), ("categories", "category"),
-                                           ("brands", "brand"), ("vendors", "vendor")])
+@pytest.mark.parametrize(
+    ("key", "word"),
+    [("skus", "sku"), ("categories", "category"), ("brands", "brand"), ("vendors", "vendor")],
+)
 def test_bundle_components_share_a_value(key, word):
     rs = rules(bundle({"skus": ["X"]}, {key: ["shared"]}, {key: ["other", "shared"]}))
     v = only(rs)
-    assert v == Violation("offers[0].bundle_price.components[2].scope",
-                          f"components[1] and components[2] overlap: both list {word} 'shared'")
+    assert v == Violation(
+        "offers[0].bundle_price.components[2].scope",
+        f"components[1] and components[2] overlap: both list {word} 'shared'",
+    )
 
 
 def test_bundle_components_overlap_in_the_catalogue():
-    cat = Catalogue.from_rows([
-        {"sku": "B1", "category": "bakery", "brand": "own", "vendor": "v1"},
-        {"sku": "M1", "category": "dairy", "brand": "own", "vendor": "v2"},
-        {"sku": "M2", "category": "dairy", "brand": "mengniu", "vendor": "v2"},
-    ])
+    cat = Catalogue.from_rows(
+        [
+            {"sku": "B1", "category": "bakery", "brand": "own", "vendor": "v1"},
+            {"sku": "M1", "category": "dairy", "brand": "own", "vendor": "v2"},
+            {"sku": "M2", "category": "dairy", "brand": "mengniu", "vendor": "v2"},
+        ]
+    )
     rs = rules(bundle({"categories": ["bakery"]}, {"brands": ["mengniu"]}, {"brands": ["own"]}))
     assert validate(rs) == []  # structurally disjoint
     assert only(rs, cat) == Violation(
         "offers[0].bundle_price.components[2].scope",
-        "components[0] and components[2] overlap: catalogue sku 'B1' matches both")
+        "components[0] and components[2] overlap: catalogue sku 'B1' matches both",
+    )
 
 
 def test_bundle_catalogue_overlap_respects_exclusions():
-    cat = Catalogue.from_rows([
-        {"sku": "B1", "category": "bakery", "brand": "own"},
-        {"sku": "M1", "category": "dairy", "brand": "own"},
-    ])
+    cat = Catalogue.from_rows(
+        [
+            {"sku": "B1", "category": "bakery", "brand": "own"},
+            {"sku": "M1", "category": "dairy", "brand": "own"},
+        ]
+    )
     rs = rules(bundle({"categories": ["bakery"]}, {"brands": ["own"], "exclude_skus": ["B1"]}))
     assert validate(rs, cat) == []
     assert validate(rs, Catalogue.empty()) == []
@@ -642,42 +739,66 @@ def test_bundle_catalogue_overlap_respects_exclusions():
 
 def test_bundle_catalogue_overlap_on_a_large_catalogue():
     n = 200_000
-    cat = Catalogue.from_frame(pl.DataFrame({
-        "sku": [f"S{i:06d}" for i in range(n)],
-        "category": [f"c{i % 500}" for i in range(n)],
-        "brand": [f"b{i % 3000}" for i in range(n)],
-        "vendor": [f"v{i % 200}" for i in range(n)],
-    }))
-    rs = rules(bundle({"categories": ["c7"]}, {"brands": ["b1007"]}),  # both: rows 1007+3000k
-               bundle({"categories": ["c1"]}, {"vendors": ["v2"]}))  # odd rows vs even rows
+    cat = Catalogue.from_frame(
+        pl.DataFrame(
+            {
+                "sku": [f"S{i:06d}" for i in range(n)],
+                "category": [f"c{i % 500}" for i in range(n)],
+                "brand": [f"b{i % 3000}" for i in range(n)],
+                "vendor": [f"v{i % 200}" for i in range(n)],
+            }
+        )
+    )
+    rs = rules(
+        bundle({"categories": ["c7"]}, {"brands": ["b1007"]}),  # both: rows 1007+3000k
+        bundle({"categories": ["c1"]}, {"vendors": ["v2"]}),
+    )  # odd rows vs even rows
     rs.offers[1].id = "o2"
-    assert validate(rs, cat) == [Violation(
-        "offers[0].bundle_price.components[1].scope",
-        "components[0] and components[1] overlap: catalogue sku 'S001007' matches both")]
+    assert validate(rs, cat) == [
+        Violation(
+            "offers[0].bundle_price.components[1].scope",
+            "components[0] and components[1] overlap: catalogue sku 'S001007' matches both",
+        )
+    ]
 
 
 def test_spend_tiers_without_steps():
     assert only(rules(offer(spend_tiers={"repeat": False}))) == Violation(
-        "offers[0].spend_tiers.steps", "needs at least one step")
+        "offers[0].spend_tiers.steps", "needs at least one step"
+    )
 
 
 def test_spend_tiers_threshold_must_be_positive():
     rs = rules(offer(spend_tiers={"steps": [{"threshold_minor": 0, "amount_minor": 100}]}))
-    assert only(rs) == Violation("offers[0].spend_tiers.steps[0].threshold_minor",
-                                 "must be greater than 0 (got 0)")
+    assert only(rs) == Violation(
+        "offers[0].spend_tiers.steps[0].threshold_minor", "must be greater than 0 (got 0)"
+    )
 
 
 def test_spend_tiers_steps_not_increasing():
-    rs = rules(offer(spend_tiers={"steps": [{"threshold_minor": 20000, "amount_minor": 3000},
-                                            {"threshold_minor": 10000, "amount_minor": 1000}]}))
+    rs = rules(
+        offer(
+            spend_tiers={
+                "steps": [
+                    {"threshold_minor": 20000, "amount_minor": 3000},
+                    {"threshold_minor": 10000, "amount_minor": 1000},
+                ]
+            }
+        )
+    )
     v = only(rs)
     assert v.field == "offers[0].spend_tiers.steps[1].threshold_minor"
     assert "ladder steps not increasing" in v.description and "20000" in v.description
 
 
 def test_spend_tier_step_with_both_amount_and_percent():
-    rs = rules(offer(spend_tiers={"steps": [{"threshold_minor": 100, "amount_minor": 10,
-                                             "percent_bps": 500}]}))
+    rs = rules(
+        offer(
+            spend_tiers={
+                "steps": [{"threshold_minor": 100, "amount_minor": 10, "percent_bps": 500}]
+            }
+        )
+    )
     v = only(rs)
     assert v.field == "offers[0].spend_tiers.steps[0]"
     assert "exactly one of amount_minor and percent_bps (got both" in v.description
@@ -687,36 +808,59 @@ def test_spend_tier_step_with_neither_amount_nor_percent():
     rs = rules(offer(spend_tiers={"steps": [{"threshold_minor": 100}]}))
     assert only(rs) == Violation(
         "offers[0].spend_tiers.steps[0]",
-        "set exactly one of amount_minor and percent_bps (got neither)")
+        "set exactly one of amount_minor and percent_bps (got neither)",
+    )
 
 
 def test_spend_tier_step_bad_amount_and_percent():
-    rs = rules(offer(spend_tiers={"steps": [{"threshold_minor": 100, "amount_minor": -10},
-                                            {"threshold_minor": 200, "percent_bps": 10500}]}))
+    rs = rules(
+        offer(
+            spend_tiers={
+                "steps": [
+                    {"threshold_minor": 100, "amount_minor": -10},
+                    {"threshold_minor": 200, "percent_bps": 10500},
+                ]
+            }
+        )
+    )
     assert validate(rs) == [
-        Violation("offers[0].spend_tiers.steps[0].amount_minor",
-                  "must be greater than 0 (got -10)"),
-        Violation("offers[0].spend_tiers.steps[1].percent_bps",
-                  "must be at most 10000 (got 10500)"),
+        Violation(
+            "offers[0].spend_tiers.steps[0].amount_minor", "must be greater than 0 (got -10)"
+        ),
+        Violation(
+            "offers[0].spend_tiers.steps[1].percent_bps", "must be at most 10000 (got 10500)"
+        ),
     ]
 
 
 def test_spend_tiers_repeat_with_percent_steps():
-    rs = rules(offer(spend_tiers={"repeat": True,
-                                  "steps": [{"threshold_minor": 100, "amount_minor": 10},
-                                            {"threshold_minor": 200, "percent_bps": 500}]}))
+    rs = rules(
+        offer(
+            spend_tiers={
+                "repeat": True,
+                "steps": [
+                    {"threshold_minor": 100, "amount_minor": 10},
+                    {"threshold_minor": 200, "percent_bps": 500},
+                ],
+            }
+        )
+    )
     v = only(rs)
     assert v.field == "offers[0].spend_tiers.repeat"
     assert "amount steps only" in v.description and "steps[1]" in v.description
 
 
-@pytest.mark.parametrize(("value", "message"), [
-    (0, "must be greater than 0 (got 0)"),
-    (1_000_001, "must be at most 1000000 (got 1000001)"),
-])
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (0, "must be greater than 0 (got 0)"),
+        (1_000_001, "must be at most 1000000 (got 1000001)"),
+    ],
+)
 def test_points_multiplier_out_of_range(value, message):
     assert only(rules(offer(points_multiplier={"extra_bps": value}))) == Violation(
-        "offers[0].points_multiplier.extra_bps", message)
+        "offers[0].points_multiplier.extra_bps", message
+    )
 
 
 def test_bonus_points_both_zero():
@@ -728,28 +872,41 @@ def test_bonus_points_both_zero():
 @pytest.mark.parametrize("name", ["per_unit", "per_transaction"])
 def test_bonus_points_negative(name):
     rs = rules(offer(bonus_points={"per_unit": 5, "per_transaction": 5, name: -5}))
-    assert only(rs) == Violation(f"offers[0].bonus_points.{name}",
-                                 "must not be negative (got -5)")
+    assert only(rs) == Violation(f"offers[0].bonus_points.{name}", "must not be negative (got -5)")
 
 
 _SKUS = ["A", "B", "C", "D"]
-_PRODUCT_SETS = st.fixed_dictionaries({
-    "skus": st.lists(st.sampled_from(_SKUS), max_size=2, unique=True),
-    "categories": st.lists(st.sampled_from(["c1", "c2"]), max_size=1),
-    "brands": st.lists(st.sampled_from(["b1", "b2"]), max_size=1),
-    "vendors": st.lists(st.sampled_from(["v1"]), max_size=1),
-    "exclude_skus": st.lists(st.sampled_from(_SKUS), max_size=2, unique=True),
-}).filter(lambda ps: ps["skus"] or ps["categories"] or ps["brands"] or ps["vendors"])
-_ROWS = st.tuples(*[st.fixed_dictionaries({
-    "sku": st.just(sku), "category": st.sampled_from(["", "c1", "c2"]),
-    "brand": st.sampled_from(["", "b1", "b2"]), "vendor": st.sampled_from(["", "v1"]),
-}) for sku in _SKUS])
+_PRODUCT_SETS = st.fixed_dictionaries(
+    {
+        "skus": st.lists(st.sampled_from(_SKUS), max_size=2, unique=True),
+        "categories": st.lists(st.sampled_from(["c1", "c2"]), max_size=1),
+        "brands": st.lists(st.sampled_from(["b1", "b2"]), max_size=1),
+        "vendors": st.lists(st.sampled_from(["v1"]), max_size=1),
+        "exclude_skus": st.lists(st.sampled_from(_SKUS), max_size=2, unique=True),
+    }
+).filter(lambda ps: ps["skus"] or ps["categories"] or ps["brands"] or ps["vendors"])
+_ROWS = st.tuples(
+    *[
+        st.fixed_dictionaries(
+            {
+                "sku": st.just(sku),
+                "category": st.sampled_from(["", "c1", "c2"]),
+                "brand": st.sampled_from(["", "b1", "b2"]),
+                "vendor": st.sampled_from(["", "v1"]),
+            }
+        )
+        for sku in _SKUS
+    ]
+)
 
 
 def _matches(ps: dict, row: dict) -> bool:
     return row["sku"] not in ps["exclude_skus"] and (
-        row["sku"] in ps["skus"] or row["category"] in ps["categories"]
-        or row["brand"] in ps["brands"] or row["vendor"] in ps["vendors"])
+        row["sku"] in ps["skus"]
+        or row["category"] in ps["categories"]
+        or row["brand"] in ps["brands"]
+        or row["vendor"] in ps["vendors"]
+    )
 
 
 def _shares_a_value(a: dict, b: dict) -> bool:
@@ -857,9 +1014,12 @@ _INT_RANGES = {
     FieldDescriptor.TYPE_INT32: (-(2**31), 2**31 - 1),
     FieldDescriptor.TYPE_INT64: (-(2**63), 2**63 - 1),
 }
-_TEXT = st.one_of(st.sampled_from(["", "a", "gold", "x y", "COLA", "UTC", "Asia/Shanghai",
-                                   "..", "/", "cny", "CNY"]),
-                  st.text(max_size=20))
+_TEXT = st.one_of(
+    st.sampled_from(
+        ["", "a", "gold", "x y", "COLA", "UTC", "Asia/Shanghai", "..", "/", "cny", "CNY"]
+    ),
+    st.text(max_size=20),
+)
 
 
 def _scalar(data, fd: FieldDescriptor):
@@ -870,8 +1030,9 @@ def _scalar(data, fd: FieldDescriptor):
     if fd.type == FieldDescriptor.TYPE_ENUM:
         return data.draw(st.integers(-3, 5))
     lo, hi = _INT_RANGES[fd.type]
-    return data.draw(st.one_of(st.integers(-2, 12), st.sampled_from([lo, hi, 10000, 10001]),
-                               st.integers(lo, hi)))
+    return data.draw(
+        st.one_of(st.integers(-2, 12), st.sampled_from([lo, hi, 10000, 10001]), st.integers(lo, hi))
+    )
 
 
 def _fill(data, msg, depth: int = 0) -> None:
@@ -889,8 +1050,9 @@ def _fill(data, msg, depth: int = 0) -> None:
                 if not repeated:
                     target.SetInParent()
         elif repeated:
-            getattr(msg, fd.name).extend(_scalar(data, fd) for _ in range(data.draw(
-                st.integers(0, 3))))
+            getattr(msg, fd.name).extend(
+                _scalar(data, fd) for _ in range(data.draw(st.integers(0, 3)))
+            )
         else:
             setattr(msg, fd.name, _scalar(data, fd))
     for oneof in msg.DESCRIPTOR.oneofs:
@@ -902,9 +1064,17 @@ def _fill(data, msg, depth: int = 0) -> None:
 
 
 _CATALOGUE_ROWS = st.lists(
-    st.fixed_dictionaries({"sku": st.sampled_from(["", "a", "COLA", "x y"]) | st.text(max_size=4),
-                           "category": _TEXT, "brand": _TEXT, "vendor": _TEXT}),
-    max_size=8, unique_by=lambda row: row["sku"].strip())
+    st.fixed_dictionaries(
+        {
+            "sku": st.sampled_from(["", "a", "COLA", "x y"]) | st.text(max_size=4),
+            "category": _TEXT,
+            "brand": _TEXT,
+            "vendor": _TEXT,
+        }
+    ),
+    max_size=8,
+    unique_by=lambda row: row["sku"].strip(),
+)
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -936,8 +1106,9 @@ def test_validate_never_raises_on_mutated_realistic_rule_sets(data):
     # overwrite a few numeric fields with arbitrary values and a few ids with arbitrary text
     for _ in range(data.draw(st.integers(1, 6))):
         o = rs.offers[data.draw(st.integers(0, len(rs.offers) - 1))]
-        what = data.draw(st.sampled_from(["priority", "from_hour", "weekday", "id", "group",
-                                          "tier", "share"]))
+        what = data.draw(
+            st.sampled_from(["priority", "from_hour", "weekday", "id", "group", "tier", "share"])
+        )
         if what == "priority":
             o.stacking.priority = data.draw(_ANY_INT)
         elif what == "from_hour":
@@ -957,19 +1128,24 @@ def test_validate_never_raises_on_mutated_realistic_rule_sets(data):
 
 def test_points_reward_without_a_programme():
     rule_set = parse_rules({"offers": [offer(bonus_points={"per_unit": 5})]})
-    assert only(rule_set) == Violation("offers[0].bonus_points",
-                                       "points rewards need a points programme (`points`)")
+    assert only(rule_set) == Violation(
+        "offers[0].bonus_points", "points rewards need a points programme (`points`)"
+    )
 
 
 def test_bonus_points_per_unit_is_bounded():
     v = only(rules(offer(bonus_points={"per_unit": 1_000_001})))
-    assert v == Violation("offers[0].bonus_points.per_unit",
-                          "must be at most 1000000 (got 1000001)")
+    assert v == Violation(
+        "offers[0].bonus_points.per_unit", "must be at most 1000000 (got 1000001)"
+    )
 
 
 def test_tiers_assigned_by_hand_need_no_spend_threshold():
-    rule_set = rules(tiers=[{"id": "member", "earn_multiplier_bps": 10000},
-                            {"id": "gold", "qualify_spend_minor": 500000,
-                             "earn_multiplier_bps": 12500},
-                            {"id": "staff", "earn_multiplier_bps": 20000}])
+    rule_set = rules(
+        tiers=[
+            {"id": "member", "earn_multiplier_bps": 10000},
+            {"id": "gold", "qualify_spend_minor": 500000, "earn_multiplier_bps": 12500},
+            {"id": "staff", "earn_multiplier_bps": 20000},
+        ]
+    )
     assert validate(rule_set) == []

@@ -138,8 +138,14 @@ class MemberRecord:
         for c in self.wallet:
             if c.uses_left > 0 and c.valid_from <= now < c.valid_until:
                 wallet[c.offer_id] = wallet.get(c.offer_id, 0) + c.uses_left
-        return Member(self.member_id, self.tier, self.segments, self.birthday_month,
-                      self.points_available, wallet)
+        return Member(
+            self.member_id,
+            self.tier,
+            self.segments,
+            self.birthday_month,
+            self.points_available,
+            wallet,
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -357,22 +363,37 @@ class Store(Protocol):
         """Many members as of ``now`` in few round trips; unknown ids are left out."""
         ...
 
-    def update_segments(self, changes: Mapping[str, tuple[Iterable[str], Iterable[str]]],
-                        now: datetime) -> int:
+    def update_segments(
+        self, changes: Mapping[str, tuple[Iterable[str], Iterable[str]]], now: datetime
+    ) -> int:
         """Per member ``(add, remove)`` segment tags, each member's change atomic (other
         profile fields and concurrent changes are kept); unknown members are skipped.
         Returns how many members changed."""
         ...
 
-    def pricing_state(self, rules: rules_pb2.RuleSet, member_id: str | None,
-                      offer_ids: Iterable[str] | None, coupon_codes: Sequence[str],
-                      now: datetime) -> PricingState:
+    def pricing_state(
+        self,
+        rules: rules_pb2.RuleSet,
+        member_id: str | None,
+        offer_ids: Iterable[str] | None,
+        coupon_codes: Sequence[str],
+        now: datetime,
+    ) -> PricingState:
         """Engine inputs for a quote; ``offer_ids=None`` = every offer with limits."""
         ...
 
-    def commit(self, transaction_id: str, request_fingerprint: str, price_fn: PriceFn,
-               now: datetime, *, rules: rules_pb2.RuleSet, basket: Basket,
-               member_id: str | None = None, coupon_codes: Sequence[str] = ()) -> CommitOutcome:
+    def commit(
+        self,
+        transaction_id: str,
+        request_fingerprint: str,
+        price_fn: PriceFn,
+        now: datetime,
+        *,
+        rules: rules_pb2.RuleSet,
+        basket: Basket,
+        member_id: str | None = None,
+        coupon_codes: Sequence[str] = (),
+    ) -> CommitOutcome:
         """Price on fresh state with ``price_fn`` and apply every effect, exactly once."""
         ...
 
@@ -380,25 +401,48 @@ class Store(Protocol):
         """Reverse what has not been returned yet; idempotent."""
         ...
 
-    def return_lines(self, return_id: str, transaction_id: str,
-                     lines: Sequence[tuple[str, int]], now: datetime) -> ReturnOutcome:
+    def return_lines(
+        self, return_id: str, transaction_id: str, lines: Sequence[tuple[str, int]], now: datetime
+    ) -> ReturnOutcome:
         """Return ``(line_id, quantity)`` units; cumulative arithmetic; idempotent per id."""
         ...
 
-    def issue_coupons(self, issue_id: str, offer_id: str, member_ids: Sequence[str], uses: int,
-                      valid_from: datetime, valid_until: datetime,
-                      now: datetime) -> IssueOutcome:
+    def issue_coupons(
+        self,
+        issue_id: str,
+        offer_id: str,
+        member_ids: Sequence[str],
+        uses: int,
+        valid_from: datetime,
+        valid_until: datetime,
+        now: datetime,
+    ) -> IssueOutcome:
         """Put one wallet coupon per member; idempotent per (issue_id, member)."""
         ...
 
-    def create_codes(self, offer_id: str, codes: Sequence[str], uses_per_code: int,
-                     per_member: bool, valid_from: datetime, valid_until: datetime) -> int:
+    def create_codes(
+        self,
+        offer_id: str,
+        codes: Sequence[str],
+        uses_per_code: int,
+        per_member: bool,
+        valid_from: datetime,
+        valid_until: datetime,
+    ) -> int:
         """Create code coupons; returns how many were new (identical re-creation is a no-op)."""
         ...
 
-    def adjust_points(self, adjustment_id: str, member_id: str, points: int, reason: str,
-                      now: datetime, *, expires_at: datetime | None = None,
-                      allow_negative: bool = False) -> AdjustOutcome:
+    def adjust_points(
+        self,
+        adjustment_id: str,
+        member_id: str,
+        points: int,
+        reason: str,
+        now: datetime,
+        *,
+        expires_at: datetime | None = None,
+        allow_negative: bool = False,
+    ) -> AdjustOutcome:
         """Add a lot (points > 0) or burn FIFO (points < 0); idempotent per id."""
         ...
 
@@ -406,6 +450,4 @@ class Store(Protocol):
         """Ledger entries with ``seq > since``, oldest first."""
         ...
 
-    def close(self) -> None:
-        ...
-
+    def close(self) -> None: ...

@@ -30,8 +30,13 @@ def check_result(result: PricingResult, basket: Basket) -> None:
     """Refuse a priced result that does not describe the basket being committed."""
     if [x.line_id for x in result.lines] != [x.line_id for x in basket.lines]:
         raise InvalidArgument("basket", "the priced result does not match the basket's lines")
-    if any(x.net_minor < 0 or x.points_tender_minor < 0 or x.points_earned < 0
-           for x in result.lines) or result.points_redeemed < 0:
+    if (
+        any(
+            x.net_minor < 0 or x.points_tender_minor < 0 or x.points_earned < 0
+            for x in result.lines
+        )
+        or result.points_redeemed < 0
+    ):
         raise InvalidArgument("basket", "the priced result has negative amounts")
 
 
@@ -40,17 +45,32 @@ def line_details(basket: Basket, result: PricingResult) -> tuple[LineDetail, ...
     (largest remainder over the tender in money) so returns can give it back per unit."""
     redeemed = P.allocate(result.points_redeemed, [x.points_tender_minor for x in result.lines])
     return tuple(
-        LineDetail(res.line_id, line.sku, line.quantity, res.gross_minor, res.net_minor,
-                   res.points_tender_minor, res.points_earned, redeemed[i],
-                   tuple(DiscountDetail(d.offer_id, d.funder_id, d.amount_minor, d.funded_minor)
-                         for d in res.discounts))
-        for i, (line, res) in enumerate(zip(basket.lines, result.lines, strict=True)))
+        LineDetail(
+            res.line_id,
+            line.sku,
+            line.quantity,
+            res.gross_minor,
+            res.net_minor,
+            res.points_tender_minor,
+            res.points_earned,
+            redeemed[i],
+            tuple(
+                DiscountDetail(d.offer_id, d.funder_id, d.amount_minor, d.funded_minor)
+                for d in res.discounts
+            ),
+        )
+        for i, (line, res) in enumerate(zip(basket.lines, result.lines, strict=True))
+    )
 
 
 def context(outcome: CommitOutcome) -> dict[str, Any]:
     """The checkout context a commit's ledger entries carry (LedgerEntry keyword arguments)."""
-    return {"store_id": outcome.store_id, "channel": outcome.channel,
-            "tier": outcome.tier_before, "segments": outcome.segments}
+    return {
+        "store_id": outcome.store_id,
+        "channel": outcome.channel,
+        "tier": outcome.tier_before,
+        "segments": outcome.segments,
+    }
 
 
 def burn_points(lots: list[P.Lot], points: int, now: datetime) -> list[tuple[P.Lot, int]]:
@@ -73,8 +93,9 @@ class Reversal:
     budget_back: dict[str, int]  # offer id -> discount no longer given
 
 
-def reverse_lines(lines: Sequence[LineDetail], returned: Sequence[int],
-                  targets: Mapping[int, int]) -> Reversal:
+def reverse_lines(
+    lines: Sequence[LineDetail], returned: Sequence[int], targets: Mapping[int, int]
+) -> Reversal:
     """Move line ``idx`` from ``returned[idx]`` to ``targets[idx]`` units returned in total.
 
     Every amount is the increase of its cumulative share ``⌊total·R/q⌋`` (DESIGN.md §5).
@@ -95,13 +116,27 @@ def reverse_lines(lines: Sequence[LineDetail], returned: Sequence[int],
             amount = delta(d.amount_minor)
             budget_back[d.offer_id] = budget_back.get(d.offer_id, 0) + amount
             discs.append(DiscountDetail(d.offer_id, d.funder_id, amount, delta(d.funded_minor)))
-        details.append(LineDetail(line.line_id, line.sku, r1 - r0, delta(line.gross_minor),
-                                  refund + tender, tender, delta(line.points_earned),
-                                  delta(line.points_redeemed), tuple(discs)))
-    return Reversal(tuple(details), sum(x.payable_minor for x in details),
-                    sum(x.points_earned for x in details),
-                    sum(x.points_redeemed for x in details),
-                    sum(x.net_minor for x in details), budget_back)
+        details.append(
+            LineDetail(
+                line.line_id,
+                line.sku,
+                r1 - r0,
+                delta(line.gross_minor),
+                refund + tender,
+                tender,
+                delta(line.points_earned),
+                delta(line.points_redeemed),
+                tuple(discs),
+            )
+        )
+    return Reversal(
+        tuple(details),
+        sum(x.payable_minor for x in details),
+        sum(x.points_earned for x in details),
+        sum(x.points_redeemed for x in details),
+        sum(x.net_minor for x in details),
+        budget_back,
+    )
 
 
 @dataclass(slots=True)
@@ -119,9 +154,14 @@ def restore_burns(burns: Sequence[Burn], points: int, lots: list[P.Lot], now: da
     """Give back ``points`` of a tender as new lots keeping the burned lots' expiry, latest
     expiry (never first) first; returns the points forfeited because that expiry has passed."""
     forfeited = 0
-    order = sorted(burns, key=lambda b: (b.expires_at is not None,
-                                         -(b.expires_at.timestamp() if b.expires_at else 0),
-                                         -b.seq))
+    order = sorted(
+        burns,
+        key=lambda b: (
+            b.expires_at is not None,
+            -(b.expires_at.timestamp() if b.expires_at else 0),
+            -b.seq,
+        ),
+    )
     for burn in order:
         if points == 0:
             break
@@ -138,8 +178,14 @@ def restore_burns(burns: Sequence[Burn], points: int, lots: list[P.Lot], now: da
     return forfeited
 
 
-def settle_reversal(lots: list[P.Lot], debt: int, burns: Sequence[Burn], rev: Reversal,
-                    own_lot_id: int | None, now: datetime) -> tuple[int, int, int]:
+def settle_reversal(
+    lots: list[P.Lot],
+    debt: int,
+    burns: Sequence[Burn],
+    rev: Reversal,
+    own_lot_id: int | None,
+    now: datetime,
+) -> tuple[int, int, int]:
     """Apply a reversal to a member's lots (in place): tender points back, earned points
     clawed back from their own lot first. Returns ``(debt, forfeited, debt added)``."""
     debt, _ = P.settle(lots, debt, now)
@@ -151,8 +197,9 @@ def settle_reversal(lots: list[P.Lot], debt: int, burns: Sequence[Burn], rev: Re
     return debt, forfeited, debt_added
 
 
-def return_request(transaction_id: str,
-                   lines: Sequence[tuple[str, int]]) -> tuple[dict[str, int], str]:
+def return_request(
+    transaction_id: str, lines: Sequence[tuple[str, int]]
+) -> tuple[dict[str, int], str]:
     """Units asked back per line id, and the fingerprint a retry must match."""
     wanted: dict[str, int] = {}
     if not lines:
@@ -165,38 +212,64 @@ def return_request(transaction_id: str,
     return wanted, json.dumps([transaction_id, sorted(wanted.items())])
 
 
-def return_targets(transaction_id: str, lines: Sequence[tuple[str, int]],
-                   wanted: Mapping[str, int],
-                   by_id: Mapping[str, tuple[int, int, int]]) -> dict[int, int]:
+def return_targets(
+    transaction_id: str,
+    lines: Sequence[tuple[str, int]],
+    wanted: Mapping[str, int],
+    by_id: Mapping[str, tuple[int, int, int]],
+) -> dict[int, int]:
     """Line index -> units returned in total after this return; ``by_id`` maps each line id
     of the transaction to ``(idx, bought, returned so far)``. Over-returns are refused."""
     for k, (line_id, _) in enumerate(lines):
         if line_id not in by_id:
-            raise InvalidArgument(f"lines[{k}].line_id",
-                                  f"no line {line_id!r} in transaction {transaction_id!r}")
+            raise InvalidArgument(
+                f"lines[{k}].line_id", f"no line {line_id!r} in transaction {transaction_id!r}"
+            )
     targets = {}
     for line_id, qty in wanted.items():
         idx, bought, returned = by_id[line_id]
         if returned + qty > bought:
-            raise FailedPrecondition(f"line {line_id!r}: {qty} unit(s) asked, only "
-                                     f"{bought - returned} of {bought} left to return")
+            raise FailedPrecondition(
+                f"line {line_id!r}: {qty} unit(s) asked, only "
+                f"{bought - returned} of {bought} left to return"
+            )
         targets[idx] = returned + qty
     return targets
 
 
-def adjust_fingerprint(member_id: str, points: int, reason: str, allow_negative: bool,
-                       expires_at: datetime | None, now: datetime) -> str:
+def adjust_fingerprint(
+    member_id: str,
+    points: int,
+    reason: str,
+    allow_negative: bool,
+    expires_at: datetime | None,
+    now: datetime,
+) -> str:
     """Check a points adjustment and give the fingerprint a retry must match."""
     if points == 0:
         raise InvalidArgument("points", "must not be 0")
     if expires_at is not None and check_time("expires_at", expires_at) <= now:
         raise InvalidArgument("expires_at", "must be after now")
-    return json.dumps([member_id, points, reason, allow_negative,
-                       None if expires_at is None else to_us(expires_at)])
+    return json.dumps(
+        [
+            member_id,
+            points,
+            reason,
+            allow_negative,
+            None if expires_at is None else to_us(expires_at),
+        ]
+    )
 
 
-def adjust(lots: list[P.Lot], debt: int, member_id: str, points: int, now: datetime,
-           expires_at: datetime | None, allow_negative: bool) -> tuple[int, int, int]:
+def adjust(
+    lots: list[P.Lot],
+    debt: int,
+    member_id: str,
+    points: int,
+    now: datetime,
+    expires_at: datetime | None,
+    allow_negative: bool,
+) -> tuple[int, int, int]:
     """Add a lot (``points`` > 0) or burn FIFO (< 0), in place. Burning more than is
     available is refused unless ``allow_negative``, when the rest becomes debt.
 
@@ -209,8 +282,9 @@ def adjust(lots: list[P.Lot], debt: int, member_id: str, points: int, now: datet
     else:
         have = P.available_points(lots, now)
         if have < -points and not allow_negative:
-            raise FailedPrecondition(f"member {member_id!r} has {have} points available,"
-                                     f" {-points} asked")
+            raise FailedPrecondition(
+                f"member {member_id!r} has {have} points available, {-points} asked"
+            )
         take = min(have, -points)
         if take:
             P.burn(lots, take, now)

@@ -88,22 +88,30 @@ class EmbeddedSettings:
     @classmethod
     def from_env(cls, prefix: str = "LOYALTY_") -> EmbeddedSettings:
         env, d = os.environ, cls()
-        return cls(data_dir=env.get(f"{prefix}DATA_DIR", d.data_dir),
-                   synchronous=env.get(f"{prefix}SQLITE_SYNCHRONOUS", d.synchronous),
-                   busy_timeout_ms=int(env.get(f"{prefix}BUSY_TIMEOUT_MS", d.busy_timeout_ms)),
-                   rolling_spend_months=int(env.get(f"{prefix}ROLLING_SPEND_MONTHS",
-                                                    d.rolling_spend_months)))
+        return cls(
+            data_dir=env.get(f"{prefix}DATA_DIR", d.data_dir),
+            synchronous=env.get(f"{prefix}SQLITE_SYNCHRONOUS", d.synchronous),
+            busy_timeout_ms=int(env.get(f"{prefix}BUSY_TIMEOUT_MS", d.busy_timeout_ms)),
+            rolling_spend_months=int(
+                env.get(f"{prefix}ROLLING_SPEND_MONTHS", d.rolling_spend_months)
+            ),
+        )
 
 
 class EmbeddedStore:
     """The :class:`server.store.base.Store` on SQLite."""
 
-    def __init__(self, data_dir: str | Path | None = None,
-                 settings: EmbeddedSettings | None = None):
+    def __init__(
+        self, data_dir: str | Path | None = None, settings: EmbeddedSettings | None = None
+    ):
         settings = settings or EmbeddedSettings()
         if data_dir is not None:
-            settings = EmbeddedSettings(str(data_dir), settings.synchronous,
-                                        settings.busy_timeout_ms, settings.rolling_spend_months)
+            settings = EmbeddedSettings(
+                str(data_dir),
+                settings.synchronous,
+                settings.busy_timeout_ms,
+                settings.rolling_spend_months,
+            )
         if settings.synchronous.upper() not in ("FULL", "NORMAL"):
             raise InvalidArgument("synchronous", "must be FULL or NORMAL")
         self.settings = settings
@@ -126,8 +134,12 @@ class EmbeddedStore:
         if self._closed:
             raise Unavailable("the store is closed")
         try:
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
-                                   timeout=self.settings.busy_timeout_ms / 1000)
+            conn = sqlite3.connect(
+                self.path,
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=self.settings.busy_timeout_ms / 1000,
+            )
         except sqlite3.Error as exc:
             raise Unavailable(f"cannot open {self.path}: {exc}") from exc
         conn.row_factory = sqlite3.Row
@@ -176,10 +188,17 @@ class EmbeddedStore:
     def upsert_member(self, profile: MemberProfile, now: datetime) -> MemberRecord:
         now = check_profile(profile, now)
         c = profile.consent
-        values = (profile.tier, json.dumps(sorted(profile.segments)), profile.birthday_month,
-                  profile.birthday_day,
-                  profile.enrolled_on.isoformat() if profile.enrolled_on else None,
-                  int(c.marketing), int(c.automated_decisions), int(c.third_party), to_us(now))
+        values = (
+            profile.tier,
+            json.dumps(sorted(profile.segments)),
+            profile.birthday_month,
+            profile.birthday_day,
+            profile.enrolled_on.isoformat() if profile.enrolled_on else None,
+            int(c.marketing),
+            int(c.automated_decisions),
+            int(c.third_party),
+            to_us(now),
+        )
         with self._tx(write=True) as db:
             db.execute(
                 "INSERT INTO members (member_id, tier, segments, birthday_month, birthday_day,"
@@ -190,7 +209,8 @@ class EmbeddedStore:
                 " excluded.enrolled_on, consent_marketing = excluded.consent_marketing,"
                 " consent_automated = excluded.consent_automated, consent_third_party ="
                 " excluded.consent_third_party, updated_us = excluded.updated_us",
-                (profile.member_id, *values))
+                (profile.member_id, *values),
+            )
             return member_record(db, profile.member_id, now, self.settings.rolling_spend_months)
 
     def get_member(self, member_id: str, now: datetime) -> MemberRecord:
@@ -209,53 +229,88 @@ class EmbeddedStore:
                     continue
         return out
 
-    def update_segments(self, changes: Mapping[str, tuple[Iterable[str], Iterable[str]]],
-                        now: datetime) -> int:
+    def update_segments(
+        self, changes: Mapping[str, tuple[Iterable[str], Iterable[str]]], now: datetime
+    ) -> int:
         now = check_time("now", now)
         changed = 0
         with self._tx(write=True) as db:
             for m, (add, remove) in changes.items():
-                row = db.execute("SELECT segments FROM members WHERE member_id = ?",
-                                 (m,)).fetchone()
+                row = db.execute(
+                    "SELECT segments FROM members WHERE member_id = ?", (m,)
+                ).fetchone()
                 if row is None:
                     continue
                 old = set(json.loads(row[0]))
                 new = (old - set(remove)) | set(add)
                 if new != old:
-                    db.execute("UPDATE members SET segments = ?, updated_us = ? WHERE"
-                               " member_id = ?", (json.dumps(sorted(new)), to_us(now), m))
+                    db.execute(
+                        "UPDATE members SET segments = ?, updated_us = ? WHERE member_id = ?",
+                        (json.dumps(sorted(new)), to_us(now), m),
+                    )
                     changed += 1
         return changed
 
-    def pricing_state(self, rules: rules_pb2.RuleSet, member_id: str | None,
-                      offer_ids: Iterable[str] | None, coupon_codes: Sequence[str],
-                      now: datetime) -> PricingState:
+    def pricing_state(
+        self,
+        rules: rules_pb2.RuleSet,
+        member_id: str | None,
+        offer_ids: Iterable[str] | None,
+        coupon_codes: Sequence[str],
+        now: datetime,
+    ) -> PricingState:
         now = check_time("now", now)
         policy = policy_for(rules)
         with self._tx(write=False) as db:
-            return pricing_state(db, policy, member_id, offer_ids, list(coupon_codes), now,
-                                 self.settings.rolling_spend_months)
+            return pricing_state(
+                db,
+                policy,
+                member_id,
+                offer_ids,
+                list(coupon_codes),
+                now,
+                self.settings.rolling_spend_months,
+            )
 
     # -- checkout ------------------------------------------------------------------------------
 
-    def commit(self, transaction_id: str, request_fingerprint: str, price_fn: PriceFn,
-               now: datetime, *, rules: rules_pb2.RuleSet, basket: Basket,
-               member_id: str | None = None, coupon_codes: Sequence[str] = ()) -> CommitOutcome:
+    def commit(
+        self,
+        transaction_id: str,
+        request_fingerprint: str,
+        price_fn: PriceFn,
+        now: datetime,
+        *,
+        rules: rules_pb2.RuleSet,
+        basket: Basket,
+        member_id: str | None = None,
+        coupon_codes: Sequence[str] = (),
+    ) -> CommitOutcome:
         now = check_time("now", now)
         check_id("transaction_id", transaction_id)
         policy = policy_for(rules)
         with self._tx(write=True) as db:
-            return embedded_checkout.commit(db, policy, self.settings.rolling_spend_months,
-                                            transaction_id, request_fingerprint, price_fn, now,
-                                            basket, member_id, list(coupon_codes))
+            return embedded_checkout.commit(
+                db,
+                policy,
+                self.settings.rolling_spend_months,
+                transaction_id,
+                request_fingerprint,
+                price_fn,
+                now,
+                basket,
+                member_id,
+                list(coupon_codes),
+            )
 
     def cancel(self, transaction_id: str, now: datetime) -> CancelOutcome:
         now = check_time("now", now)
         with self._tx(write=True) as db:
             return embedded_checkout.cancel(db, transaction_id, now)
 
-    def return_lines(self, return_id: str, transaction_id: str,
-                     lines: Sequence[tuple[str, int]], now: datetime) -> ReturnOutcome:
+    def return_lines(
+        self, return_id: str, transaction_id: str, lines: Sequence[tuple[str, int]], now: datetime
+    ) -> ReturnOutcome:
         now = check_time("now", now)
         check_id("return_id", return_id)
         with self._tx(write=True) as db:
@@ -263,41 +318,64 @@ class EmbeddedStore:
 
     # -- coupons -------------------------------------------------------------------------------
 
-    def issue_coupons(self, issue_id: str, offer_id: str, member_ids: Sequence[str], uses: int,
-                      valid_from: datetime, valid_until: datetime,
-                      now: datetime) -> IssueOutcome:
+    def issue_coupons(
+        self,
+        issue_id: str,
+        offer_id: str,
+        member_ids: Sequence[str],
+        uses: int,
+        valid_from: datetime,
+        valid_until: datetime,
+        now: datetime,
+    ) -> IssueOutcome:
         from_us, until_us = check_issue(issue_id, offer_id, uses, valid_from, valid_until, now)
         ids = []
         with self._tx(write=True) as db:
             for m in dict.fromkeys(member_ids):
                 member_row(db, m)
                 coupon_id = f"{issue_id}:{m}"
-                row = db.execute("SELECT offer_id, uses_issued, valid_from_us, valid_until_us"
-                                 " FROM wallet_coupons WHERE coupon_id = ?",
-                                 (coupon_id,)).fetchone()
+                row = db.execute(
+                    "SELECT offer_id, uses_issued, valid_from_us, valid_until_us"
+                    " FROM wallet_coupons WHERE coupon_id = ?",
+                    (coupon_id,),
+                ).fetchone()
                 wanted = (offer_id, uses, from_us, until_us)
                 if row is None:
-                    db.execute("INSERT INTO wallet_coupons VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                               (coupon_id, m, offer_id, uses, wanted[2], wanted[3], issue_id,
-                                uses))
+                    db.execute(
+                        "INSERT INTO wallet_coupons VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        (coupon_id, m, offer_id, uses, wanted[2], wanted[3], issue_id, uses),
+                    )
                 elif tuple(row) != wanted:
                     raise AlreadyExists(f"issue {issue_id!r} gave member {m!r} another coupon")
                 ids.append(coupon_id)
         return IssueOutcome(issue_id, offer_id, tuple(ids))
 
-    def create_codes(self, offer_id: str, codes: Sequence[str], uses_per_code: int,
-                     per_member: bool, valid_from: datetime, valid_until: datetime) -> int:
-        unique, from_us, until_us = check_codes(offer_id, codes, uses_per_code, valid_from,
-                                                valid_until)
+    def create_codes(
+        self,
+        offer_id: str,
+        codes: Sequence[str],
+        uses_per_code: int,
+        per_member: bool,
+        valid_from: datetime,
+        valid_until: datetime,
+    ) -> int:
+        unique, from_us, until_us = check_codes(
+            offer_id, codes, uses_per_code, valid_from, valid_until
+        )
         wanted = (offer_id, uses_per_code, int(per_member), from_us, until_us)
         created = 0
         with self._tx(write=True) as db:
             for code in unique:
-                row = db.execute("SELECT offer_id, uses_per_code, per_member, valid_from_us,"
-                                 " valid_until_us FROM codes WHERE code = ?", (code,)).fetchone()
+                row = db.execute(
+                    "SELECT offer_id, uses_per_code, per_member, valid_from_us,"
+                    " valid_until_us FROM codes WHERE code = ?",
+                    (code,),
+                ).fetchone()
                 if row is None:
-                    db.execute("INSERT INTO codes VALUES (?, ?, ?, ?, ?, ?, ?)",
-                               (code, offer_id, uses_per_code, *wanted[1:]))
+                    db.execute(
+                        "INSERT INTO codes VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (code, offer_id, uses_per_code, *wanted[1:]),
+                    )
                     created += 1
                 elif tuple(row) != wanted:
                     raise AlreadyExists(f"code {code!r} exists with another definition")
@@ -305,34 +383,56 @@ class EmbeddedStore:
 
     # -- points --------------------------------------------------------------------------------
 
-    def adjust_points(self, adjustment_id: str, member_id: str, points: int, reason: str,
-                      now: datetime, *, expires_at: datetime | None = None,
-                      allow_negative: bool = False) -> AdjustOutcome:
+    def adjust_points(
+        self,
+        adjustment_id: str,
+        member_id: str,
+        points: int,
+        reason: str,
+        now: datetime,
+        *,
+        expires_at: datetime | None = None,
+        allow_negative: bool = False,
+    ) -> AdjustOutcome:
         now = check_time("now", now)
         check_id("adjustment_id", adjustment_id)
-        fingerprint = effects.adjust_fingerprint(member_id, points, reason, allow_negative,
-                                                 expires_at, now)
+        fingerprint = effects.adjust_fingerprint(
+            member_id, points, reason, allow_negative, expires_at, now
+        )
         with self._tx(write=True) as db:
-            row = db.execute("SELECT fingerprint, outcome FROM adjustments WHERE adjustment_id"
-                             " = ?", (adjustment_id,)).fetchone()
+            row = db.execute(
+                "SELECT fingerprint, outcome FROM adjustments WHERE adjustment_id = ?",
+                (adjustment_id,),
+            ).fetchone()
             if row is not None:
                 if row[0] != fingerprint:
-                    raise AlreadyExists(f"adjustment {adjustment_id!r} was made with another "
-                                        "request")
+                    raise AlreadyExists(
+                        f"adjustment {adjustment_id!r} was made with another request"
+                    )
                 return codec.loads(AdjustOutcome, row[1])
             lots = load_lots(db, member_id)
-            debt, added, available = effects.adjust(lots, member_row(db, member_id)["points_debt"],
-                                                    member_id, points, now, expires_at,
-                                                    allow_negative)
+            debt, added, available = effects.adjust(
+                lots,
+                member_row(db, member_id)["points_debt"],
+                member_id,
+                points,
+                now,
+                expires_at,
+                allow_negative,
+            )
             save_lots(db, member_id, lots, f"adjust:{adjustment_id}")
             set_debt(db, member_id, debt)
-            outcome = AdjustOutcome(adjustment_id, member_id, points, reason, now, added,
-                                    available)
+            outcome = AdjustOutcome(adjustment_id, member_id, points, reason, now, added, available)
             text = codec.dumps(outcome)
-            db.execute("INSERT INTO adjustments VALUES (?, ?, ?)",
-                       (adjustment_id, fingerprint, text))
-            append_ledger(db, LedgerEntry(0, "adjust", adjustment_id, "", member_id, now, (), 0,
-                                          points, 0, reason))
+            db.execute(
+                "INSERT INTO adjustments VALUES (?, ?, ?)", (adjustment_id, fingerprint, text)
+            )
+            append_ledger(
+                db,
+                LedgerEntry(
+                    0, "adjust", adjustment_id, "", member_id, now, (), 0, points, 0, reason
+                ),
+            )
             return codec.loads(AdjustOutcome, text)
 
     def ledger(self, since: int | None = None, limit: int | None = None) -> list[LedgerEntry]:

@@ -47,8 +47,9 @@ def _expiry_key(lot: Lot) -> tuple:
 
 def burn_order(lots: Iterable[Lot], now: datetime) -> list[Lot]:
     """Available lots with points left, in the order burns take them."""
-    return sorted((lot for lot in lots if lot.points > 0 and lot.is_available(now)),
-                  key=_expiry_key)
+    return sorted(
+        (lot for lot in lots if lot.points > 0 and lot.is_available(now)), key=_expiry_key
+    )
 
 
 def settle(lots: Sequence[Lot], debt: int, now: datetime) -> tuple[int, int]:
@@ -57,8 +58,10 @@ def settle(lots: Sequence[Lot], debt: int, now: datetime) -> tuple[int, int]:
     Returns ``(debt left, points expired now)``.
     """
     if debt > 0:
-        for lot in sorted((x for x in lots if x.points > 0 and x.available_at <= now),
-                          key=lambda x: (x.available_at, x.lot_id or 0)):
+        for lot in sorted(
+            (x for x in lots if x.points > 0 and x.available_at <= now),
+            key=lambda x: (x.available_at, x.lot_id or 0),
+        ):
             take = min(debt, lot.points)
             lot.points -= take
             lot.changed = True
@@ -137,8 +140,9 @@ def add_months(at: datetime, months: int) -> datetime:
     return at.replace(year=year, month=month, day=day)
 
 
-def earned_lot_times(now: datetime, pending_days: int,
-                     expiry_months: int) -> tuple[datetime, datetime | None]:
+def earned_lot_times(
+    now: datetime, pending_days: int, expiry_months: int
+) -> tuple[datetime, datetime | None]:
     """``(available_at, expires_at)`` of points earned at ``now`` (expiry counts from
     availability; ``expiry_months`` 0 = never)."""
     available_at = now + timedelta(days=max(0, pending_days))

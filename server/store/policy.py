@@ -46,17 +46,24 @@ class Policy:
         offers = {}
         for o in rules.offers:
             lim = o.limits
-            offers[o.id] = OfferPolicy(o.id, o.activation == rules_pb2.Offer.COUPON,
-                                       lim.per_member, int(lim.per_member_period),
-                                       lim.total_uses, lim.budget_minor)
+            offers[o.id] = OfferPolicy(
+                o.id,
+                o.activation == rules_pb2.Offer.COUPON,
+                lim.per_member,
+                int(lim.per_member_period),
+                lim.total_uses,
+                lim.budget_minor,
+            )
         has_points = rules.HasField("points")
-        return cls(offers=offers,
-                   limited=tuple(k for k, v in offers.items() if v.limited),
-                   timezone=ZoneInfo(rules.timezone or "UTC"),
-                   has_points=has_points,
-                   pending_days=rules.points.pending_days if has_points else 0,
-                   expiry_months=rules.points.expiry_months if has_points else 0,
-                   tiers=tuple((t.id, t.qualify_spend_minor) for t in rules.tiers))
+        return cls(
+            offers=offers,
+            limited=tuple(k for k, v in offers.items() if v.limited),
+            timezone=ZoneInfo(rules.timezone or "UTC"),
+            has_points=has_points,
+            pending_days=rules.points.pending_days if has_points else 0,
+            expiry_months=rules.points.expiry_months if has_points else 0,
+            tiers=tuple((t.id, t.qualify_spend_minor) for t in rules.tiers),
+        )
 
     def period_key(self, period: int, now: datetime) -> str:
         """The member-limit bucket ``now`` falls in, read in the rule set's time zone."""
@@ -71,8 +78,9 @@ class Policy:
         return "E"
 
     def current_keys(self, now: datetime) -> tuple[str, ...]:
-        return tuple(self.period_key(p, now) for p in
-                     (PERIOD_EVER, PERIOD_DAY, PERIOD_WEEK, PERIOD_MONTH))
+        return tuple(
+            self.period_key(p, now) for p in (PERIOD_EVER, PERIOD_DAY, PERIOD_WEEK, PERIOD_MONTH)
+        )
 
     def upgraded_tier(self, current: str, rolling_spend_minor: int) -> str:
         """The highest tier whose threshold the rolling spend reaches, if above ``current``.

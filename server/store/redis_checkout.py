@@ -41,9 +41,15 @@ if TYPE_CHECKING:
     from server.store.redis_store import RedisStore, Snapshot
 
 
-def pricing_state(store: RedisStore, policy: Policy, member_id: str | None,
-                  offer_ids: Iterable[str] | None, codes: Sequence[str], now: datetime,
-                  tx: str | None = None) -> tuple[PricingState, Snapshot]:
+def pricing_state(
+    store: RedisStore,
+    policy: Policy,
+    member_id: str | None,
+    offer_ids: Iterable[str] | None,
+    codes: Sequence[str],
+    now: datetime,
+    tx: str | None = None,
+) -> tuple[PricingState, Snapshot]:
     """Engine inputs from one snapshot: the member, the presented codes, the limits of the
     offers that have any (``offer_ids`` None) and, for a commit, the transaction."""
     ids = snapshot.limited_ids(policy, offer_ids)
@@ -66,11 +72,15 @@ def pricing_state(store: RedisStore, policy: Policy, member_id: str | None,
         if row is not None and status[code] == CodeStatus.VALID:
             offers[code] = row[0]
     state = PricingState(
-        member=record.engine_member(now) if record else None, record=record,
+        member=record.engine_member(now) if record else None,
+        record=record,
         coupons=tuple(offers[c] for c in dict.fromkeys(codes) if c in offers),
-        code_status=status, code_offers=offers,
-        limits=snapshot.remaining_limits(policy, ids, snap.usage, doc.mine() if doc else {},
-                                         member_id, now))
+        code_status=status,
+        code_offers=offers,
+        limits=snapshot.remaining_limits(
+            policy, ids, snap.usage, doc.mine() if doc else {}, member_id, now
+        ),
+    )
     return state, snap
 
 
@@ -81,20 +91,38 @@ def _offer_ops(ops: dict[str, list[int]]) -> list[Any]:
     return out
 
 
-def commit(store: RedisStore, policy: Policy, tx: str, fingerprint: str, price_fn: PriceFn,
-           now: datetime, basket: Basket, member_id: str | None,
-           codes: Sequence[str]) -> CommitOutcome:
+def commit(
+    store: RedisStore,
+    policy: Policy,
+    tx: str,
+    fingerprint: str,
+    price_fn: PriceFn,
+    now: datetime,
+    basket: Basket,
+    member_id: str | None,
+    codes: Sequence[str],
+) -> CommitOutcome:
     k, months = store.keys, store.settings.rolling_spend_months
     for _ in store.attempts():
         state, snap = pricing_state(store, policy, member_id, None, codes, now, tx)
         if snap.tx is not None:
-            return stored(CommitOutcome, snap.tx, fingerprint,
-                          f"transaction {tx!r} was committed with another request")
+            return stored(
+                CommitOutcome,
+                snap.tx,
+                fingerprint,
+                f"transaction {tx!r} was committed with another request",
+            )
         result = price_fn(state)
         effects.check_result(result, basket)
         doc = snap.member
-        txdoc: dict[str, Any] = {"f": fingerprint, "m": member_id, "s": "c", "el": None,
-                                 "b": [], "pk": {}}
+        txdoc: dict[str, Any] = {
+            "f": fingerprint,
+            "m": member_id,
+            "s": "c",
+            "el": None,
+            "b": [],
+            "pk": {},
+        }
         available_at = expires_at = None
         tier_before = tier_after = doc.tier if doc else ""
         if doc is None:
@@ -104,11 +132,14 @@ def commit(store: RedisStore, policy: Policy, tx: str, fingerprint: str, price_f
             debt, _ = P.settle(doc.lots, doc.debt, now)
             if result.points_redeemed:
                 taken = effects.burn_points(doc.lots, result.points_redeemed, now)
-                txdoc["b"] = [[n, None if lot.expires_at is None else to_us(lot.expires_at), 0]
-                              for lot, n in taken]
+                txdoc["b"] = [
+                    [n, None if lot.expires_at is None else to_us(lot.expires_at), 0]
+                    for lot, n in taken
+                ]
             if result.points_earned:
-                available_at, expires_at = P.earned_lot_times(now, policy.pending_days,
-                                                              policy.expiry_months)
+                available_at, expires_at = P.earned_lot_times(
+                    now, policy.pending_days, policy.expiry_months
+                )
                 lot = P.Lot(doc.next_lot, result.points_earned, now, available_at, expires_at)
                 doc.next_lot += 1
                 doc.lots.append(lot)
@@ -126,15 +157,22 @@ def commit(store: RedisStore, policy: Policy, tx: str, fingerprint: str, price_f
             p = policy.offers.get(o)
             coupon_id = code = ""
             if p is not None and p.coupon:
-                wallet = sorted((w for w in (doc.wallet if doc else ())
-                                 if w[1] == o and w[2] > 0 and w[3] <= now_us < w[4]),
-                                key=lambda w: (w[4], w[0]))
+                wallet = sorted(
+                    (
+                        w
+                        for w in (doc.wallet if doc else ())
+                        if w[1] == o and w[2] > 0 and w[3] <= now_us < w[4]
+                    ),
+                    key=lambda w: (w[4], w[0]),
+                )
                 if wallet:
                     coupon_id = wallet[0][0]
                     wallet[0][2] -= 1
                 else:
-                    code = next((c for c in codes if state.code_offers.get(c) == o
-                                 and c not in code_keys), "")
+                    code = next(
+                        (c for c in codes if state.code_offers.get(c) == o and c not in code_keys),
+                        "",
+                    )
                     row = snap.codes.get(code)
                     if not code or row is None or row[1] <= 0:
                         raise Conflict(f"offer {o!r} applied without a coupon left to use")
@@ -150,41 +188,87 @@ def commit(store: RedisStore, policy: Policy, tx: str, fingerprint: str, price_f
             used, spent = snap.usage.get(o, (0, 0))
             if p is not None and p.total_uses and used >= p.total_uses:
                 raise Conflict(f"offer {o!r}: total uses are used up")
-            if p is not None and p.budget_minor and spent + applied.discount_minor > \
-                    p.budget_minor:
+            if p is not None and p.budget_minor and spent + applied.discount_minor > p.budget_minor:
                 raise Conflict(f"offer {o!r}: the budget would be overspent")
-            ops[o] = [1, applied.discount_minor, p.total_uses if p else 0,
-                      p.budget_minor if p else 0]
-            uses.append(OfferUse(o, applied.funder_id, applied.discount_minor,
-                                 applied.funded_minor, applied.points, coupon_id, code))
+            ops[o] = [
+                1,
+                applied.discount_minor,
+                p.total_uses if p else 0,
+                p.budget_minor if p else 0,
+            ]
+            uses.append(
+                OfferUse(
+                    o,
+                    applied.funder_id,
+                    applied.discount_minor,
+                    applied.funded_minor,
+                    applied.points,
+                    coupon_id,
+                    code,
+                )
+            )
 
         outcome = CommitOutcome(
-            transaction_id=tx, member_id=member_id, at=now, pricing=result,
-            lines=effects.line_details(basket, result), offers=tuple(uses),
-            points_earned=result.points_earned, points_redeemed=result.points_redeemed,
-            points_available_at=available_at, points_expire_at=expires_at,
+            transaction_id=tx,
+            member_id=member_id,
+            at=now,
+            pricing=result,
+            lines=effects.line_details(basket, result),
+            offers=tuple(uses),
+            points_earned=result.points_earned,
+            points_redeemed=result.points_redeemed,
+            points_available_at=available_at,
+            points_expire_at=expires_at,
             qualifying_spend_minor=result.net_minor if member_id else 0,
-            tier_before=tier_before, tier_after=tier_after, store_id=basket.store_id,
-            channel=basket.channel, segments=tuple(doc.segments) if doc else (),
-            **_balances(doc, now))
+            tier_before=tier_before,
+            tier_after=tier_after,
+            store_id=basket.store_id,
+            channel=basket.channel,
+            segments=tuple(doc.segments) if doc else (),
+            **_balances(doc, now),
+        )
         plain = codec.to_plain(outcome)
         txdoc["o"] = pack(plain)
         txdoc["rq"] = [0] * len(outcome.lines)
-        entry = LedgerEntry(0, "commit", tx, tx, member_id, now, outcome.lines,
-                            result.payable_minor, result.points_earned, result.points_redeemed,
-                            **effects.context(outcome))
+        entry = LedgerEntry(
+            0,
+            "commit",
+            tx,
+            tx,
+            member_id,
+            now,
+            outcome.lines,
+            result.payable_minor,
+            result.points_earned,
+            result.points_redeemed,
+            **effects.context(outcome),
+        )
         member_key = k.member(doc.member_id) if doc is not None else k.tx(tx)
         reply = store.run(
-            "commit", [k.tx(tx), member_key, k.usage, k.ledger, k.ledger_seq,
-                       *(k.code(c) for c in code_keys)],
-            [doc.version if doc else -1,
-             doc.dump(now, months, frozenset(policy.current_keys(now))) if doc else "",
-             dumps(txdoc), store.ttl_ms, *_offer_ops(ops),
-             *store.ledger_args(entry, plain["lines"])])
+            "commit",
+            [
+                k.tx(tx),
+                member_key,
+                k.usage,
+                k.ledger,
+                k.ledger_seq,
+                *(k.code(c) for c in code_keys),
+            ],
+            [
+                doc.version if doc else -1,
+                doc.dump(now, months, frozenset(policy.current_keys(now))) if doc else "",
+                dumps(txdoc),
+                store.ttl_ms,
+                *_offer_ops(ops),
+                *store.ledger_args(entry, plain["lines"]),
+            ],
+        )
         if reply[0] == "OK":
             return outcome  # equal to what a retry decodes (tests compare them)
-    raise Conflict(f"transaction {tx!r}: the member or an offer's limits kept changing; "
-                   "retry with the same transaction id")
+    raise Conflict(
+        f"transaction {tx!r}: the member or an offer's limits kept changing; "
+        "retry with the same transaction id"
+    )
 
 
 def _balances(doc: MemberDoc | None, now: datetime) -> dict[str, int]:
@@ -201,9 +285,9 @@ def _load_tx(store: RedisStore, transaction_id: str) -> tuple[int, dict, CommitO
     return version, txdoc, codec.from_plain(CommitOutcome, unpack(txdoc["o"]))
 
 
-def _reverse(store: RedisStore, txdoc: dict, outcome: CommitOutcome,
-             targets: dict[int, int], now: datetime
-             ) -> tuple[effects.Reversal, MemberDoc | None, int, int]:
+def _reverse(
+    store: RedisStore, txdoc: dict, outcome: CommitOutcome, targets: dict[int, int], now: datetime
+) -> tuple[effects.Reversal, MemberDoc | None, int, int]:
     """Apply the reversal to the transaction document and the member's (re-read) document.
 
     Returns ``(reversal, member doc, points forfeited, debt added)``.
@@ -215,10 +299,10 @@ def _reverse(store: RedisStore, txdoc: dict, outcome: CommitOutcome,
         return rev, None, 0, 0
     doc = store.member_doc(outcome.member_id)
     burns = [effects.Burn(i, b[0], from_us(b[1]), b[2]) for i, b in enumerate(txdoc["b"])]
-    doc.debt, forfeited, debt_added = effects.settle_reversal(doc.lots, doc.debt, burns, rev,
-                                                              txdoc["el"], now)
-    txdoc["b"] = [[b.points, b0[1], b.restored] for b, b0 in zip(burns, txdoc["b"],
-                                                                 strict=True)]
+    doc.debt, forfeited, debt_added = effects.settle_reversal(
+        doc.lots, doc.debt, burns, rev, txdoc["el"], now
+    )
+    txdoc["b"] = [[b.points, b0[1], b.restored] for b, b0 in zip(burns, txdoc["b"], strict=True)]
     for s in doc.spend:
         if s[0] == outcome.transaction_id:
             s[2] -= rev.net_back
@@ -232,8 +316,9 @@ def cancel(store: RedisStore, transaction_id: str, now: datetime) -> CancelOutco
         tv, txdoc, outcome = _load_tx(store, transaction_id)
         if txdoc["s"] == "x":
             return codec.from_plain(CancelOutcome, txdoc["co"])
-        targets = {i: x.quantity for i, x in enumerate(outcome.lines)
-                   if txdoc["rq"][i] < x.quantity}
+        targets = {
+            i: x.quantity for i, x in enumerate(outcome.lines) if txdoc["rq"][i] < x.quantity
+        }
         rev, doc, forfeited, debt_added = _reverse(store, txdoc, outcome, targets, now)
         ops = {o: [0, -amount, 0, 0] for o, amount in rev.budget_back.items()}
         code_keys = []
@@ -250,55 +335,129 @@ def cancel(store: RedisStore, transaction_id: str, now: datetime) -> CancelOutco
             period = txdoc["pk"].get(use.offer_id)
             if period is not None and doc is not None:
                 doc.count_use(use.offer_id, period, -1)
-        result = CancelOutcome(transaction_id, outcome.member_id, now, rev.lines, rev.refund,
-                               rev.clawed, rev.restored, forfeited, debt_added,
-                               tuple(u.offer_id for u in outcome.offers))
+        result = CancelOutcome(
+            transaction_id,
+            outcome.member_id,
+            now,
+            rev.lines,
+            rev.refund,
+            rev.clawed,
+            rev.restored,
+            forfeited,
+            debt_added,
+            tuple(u.offer_id for u in outcome.offers),
+        )
         plain = codec.to_plain(result)
         txdoc["s"], txdoc["co"] = "x", plain
-        entry = LedgerEntry(0, "cancel", transaction_id, transaction_id, outcome.member_id, now,
-                            rev.lines, rev.refund, rev.clawed, rev.restored,
-                            **effects.context(outcome))
+        entry = LedgerEntry(
+            0,
+            "cancel",
+            transaction_id,
+            transaction_id,
+            outcome.member_id,
+            now,
+            rev.lines,
+            rev.refund,
+            rev.clawed,
+            rev.restored,
+            **effects.context(outcome),
+        )
         reply = store.run(
-            "cancel", [k.tx(transaction_id),
-                       k.member(doc.member_id) if doc else k.tx(transaction_id), k.usage,
-                       k.ledger, k.ledger_seq, *code_keys],
-            [tv, doc.version if doc else -1, dumps(txdoc),
-             doc.dump(now, months) if doc else "", *_offer_ops(ops),
-             *store.ledger_args(entry)])
+            "cancel",
+            [
+                k.tx(transaction_id),
+                k.member(doc.member_id) if doc else k.tx(transaction_id),
+                k.usage,
+                k.ledger,
+                k.ledger_seq,
+                *code_keys,
+            ],
+            [
+                tv,
+                doc.version if doc else -1,
+                dumps(txdoc),
+                doc.dump(now, months) if doc else "",
+                *_offer_ops(ops),
+                *store.ledger_args(entry),
+            ],
+        )
         if reply[0] == "OK":
             return codec.from_plain(CancelOutcome, plain)
     raise Conflict(f"transaction {transaction_id!r} kept changing; retry the cancel")
 
 
-def return_lines(store: RedisStore, return_id: str, transaction_id: str,
-                 lines: Sequence[tuple[str, int]], now: datetime) -> ReturnOutcome:
+def return_lines(
+    store: RedisStore,
+    return_id: str,
+    transaction_id: str,
+    lines: Sequence[tuple[str, int]],
+    now: datetime,
+) -> ReturnOutcome:
     k, months = store.keys, store.settings.rolling_spend_months
     wanted, fingerprint = effects.return_request(transaction_id, lines)
     for _ in store.attempts():
         raw = store.client.get(k.ret(return_id))
         if raw is not None:
-            return stored(ReturnOutcome, raw, fingerprint,
-                          f"return {return_id!r} was made with another request")
+            return stored(
+                ReturnOutcome,
+                raw,
+                fingerprint,
+                f"return {return_id!r} was made with another request",
+            )
         tv, txdoc, outcome = _load_tx(store, transaction_id)
         if txdoc["s"] == "x":
             raise FailedPrecondition(f"transaction {transaction_id!r} is cancelled")
         by_id = {x.line_id: (i, x.quantity, txdoc["rq"][i]) for i, x in enumerate(outcome.lines)}
         targets = effects.return_targets(transaction_id, lines, wanted, by_id)
         rev, doc, forfeited, debt_added = _reverse(store, txdoc, outcome, targets, now)
-        result = ReturnOutcome(return_id, transaction_id, outcome.member_id, now, rev.lines,
-                               rev.refund, rev.clawed, rev.restored, forfeited, debt_added)
+        result = ReturnOutcome(
+            return_id,
+            transaction_id,
+            outcome.member_id,
+            now,
+            rev.lines,
+            rev.refund,
+            rev.clawed,
+            rev.restored,
+            forfeited,
+            debt_added,
+        )
         plain = codec.to_plain(result)
-        entry = LedgerEntry(0, "return", return_id, transaction_id, outcome.member_id, now,
-                            rev.lines, rev.refund, rev.clawed, rev.restored,
-                            **effects.context(outcome))
+        entry = LedgerEntry(
+            0,
+            "return",
+            return_id,
+            transaction_id,
+            outcome.member_id,
+            now,
+            rev.lines,
+            rev.refund,
+            rev.clawed,
+            rev.restored,
+            **effects.context(outcome),
+        )
         ops = {o: [0, -amount, 0, 0] for o, amount in rev.budget_back.items()}
         reply = store.run(
-            "return", [k.tx(transaction_id),
-                       k.member(doc.member_id) if doc else k.tx(transaction_id), k.usage,
-                       k.ledger, k.ledger_seq, k.ret(return_id)],
-            [tv, doc.version if doc else -1, dumps(txdoc), doc.dump(now, months) if doc else "",
-             dumps({"f": fingerprint, "o": pack(plain)}), store.ttl_ms, *_offer_ops(ops),
-             *store.ledger_args(entry)])
+            "return",
+            [
+                k.tx(transaction_id),
+                k.member(doc.member_id) if doc else k.tx(transaction_id),
+                k.usage,
+                k.ledger,
+                k.ledger_seq,
+                k.ret(return_id),
+            ],
+            [
+                tv,
+                doc.version if doc else -1,
+                dumps(txdoc),
+                doc.dump(now, months) if doc else "",
+                dumps({"f": fingerprint, "o": pack(plain)}),
+                store.ttl_ms,
+                *_offer_ops(ops),
+                *store.ledger_args(entry),
+            ],
+        )
         if reply[0] == "OK":
             return codec.from_plain(ReturnOutcome, plain)
     raise Conflict(f"transaction {transaction_id!r} kept changing; retry the return")

@@ -101,11 +101,24 @@ class MemberDoc:
         if d is None:
             return None
         bm, bd = d.get("b", (0, 0))
-        return cls(member_id, version, d.get("t", ""), d.get("s", []), bm, bd, d.get("e", ""),
-                   d.get("c", 0), d.get("d", 0), d.get("ls", 0), d.get("n", 1),
-                   [P.Lot(x[0], x[1], at_us(x[2]), at_us(x[3]), from_us(x[4]))
-                    for x in d.get("l", ())],
-                   d.get("sp", []), d.get("w", []), d.get("u", {}), d.get("cr", {}))
+        return cls(
+            member_id,
+            version,
+            d.get("t", ""),
+            d.get("s", []),
+            bm,
+            bd,
+            d.get("e", ""),
+            d.get("c", 0),
+            d.get("d", 0),
+            d.get("ls", 0),
+            d.get("n", 1),
+            [P.Lot(x[0], x[1], at_us(x[2]), at_us(x[3]), from_us(x[4])) for x in d.get("l", ())],
+            d.get("sp", []),
+            d.get("w", []),
+            d.get("u", {}),
+            d.get("cr", {}),
+        )
 
     def set_profile(self, profile: MemberProfile) -> None:
         c = profile.consent
@@ -115,8 +128,9 @@ class MemberDoc:
         self.enrolled_on = profile.enrolled_on.isoformat() if profile.enrolled_on else ""
         self.consent = int(c.marketing) | 2 * int(c.automated_decisions) | 4 * int(c.third_party)
 
-    def dump(self, now: datetime, spend_months: int,
-             keep_periods: frozenset[str] = frozenset()) -> str:
+    def dump(
+        self, now: datetime, spend_months: int, keep_periods: frozenset[str] = frozenset()
+    ) -> str:
         """The JSON to store as of ``now``: new lots get ids, drained lots, spend records
         older than the rolling window, long-expired coupons and member-limit counters of
         past periods (all but ``keep_periods``) are dropped."""
@@ -129,18 +143,32 @@ class MemberDoc:
         keep_until = to_us(now - WALLET_KEEP)
         self.wallet = [w for w in self.wallet if w[4] > keep_until]
         if keep_periods:
-            self.usage = {k: v for k, v in self.usage.items()
-                          if v > 0 and k.rpartition("\t")[2] in keep_periods}
+            self.usage = {
+                k: v
+                for k, v in self.usage.items()
+                if v > 0 and k.rpartition("\t")[2] in keep_periods
+            }
         d: dict[str, Any] = {"t": self.tier}
         optional = {
-            "s": self.segments, "e": self.enrolled_on, "c": self.consent, "d": self.debt,
-            "ls": self.lifetime, "sp": self.spend, "w": self.wallet, "u": self.usage,
+            "s": self.segments,
+            "e": self.enrolled_on,
+            "c": self.consent,
+            "d": self.debt,
+            "ls": self.lifetime,
+            "sp": self.spend,
+            "w": self.wallet,
+            "u": self.usage,
             "cr": self.codes,
-            "b": [self.birthday_month, self.birthday_day] if self.birthday_month
-            or self.birthday_day else None,
+            "b": [self.birthday_month, self.birthday_day]
+            if self.birthday_month or self.birthday_day
+            else None,
             "n": self.next_lot if self.next_lot > 1 else None,
-            "l": [[x.lot_id, x.points, to_us(x.earned_at), to_us(x.available_at),
-                   _us(x.expires_at)] for x in self.lots if x.points > 0]}
+            "l": [
+                [x.lot_id, x.points, to_us(x.earned_at), to_us(x.available_at), _us(x.expires_at)]
+                for x in self.lots
+                if x.points > 0
+            ],
+        }
         d.update({k: v for k, v in optional.items() if v})
         return dumps(d)
 
@@ -151,15 +179,22 @@ class MemberDoc:
         """The member as of ``now``; the document itself is not changed."""
         c = self.consent
         return snapshot.member_record(
-            self.member_id, tier=self.tier, segments=self.segments,
-            birthday_month=self.birthday_month, birthday_day=self.birthday_day,
+            self.member_id,
+            tier=self.tier,
+            segments=self.segments,
+            birthday_month=self.birthday_month,
+            birthday_day=self.birthday_day,
             enrolled_on=self.enrolled_on or None,
             consent=Consent(bool(c & 1), bool(c & 2), bool(c & 4)),
-            lots=[dataclasses.replace(x) for x in self.lots], debt=self.debt,
-            wallet=self.coupons(), lifetime_spend_minor=self.lifetime,
-            rolling_spend_minor=snapshot.rolling_sum(((s[1], s[2]) for s in self.spend), now,
-                                                     spend_months),
-            now=now)
+            lots=[dataclasses.replace(x) for x in self.lots],
+            debt=self.debt,
+            wallet=self.coupons(),
+            lifetime_spend_minor=self.lifetime,
+            rolling_spend_minor=snapshot.rolling_sum(
+                ((s[1], s[2]) for s in self.spend), now, spend_months
+            ),
+            now=now,
+        )
 
     def usage_of(self, offer_id: str, period_key: str) -> int:
         return self.usage.get(f"{offer_id}\t{period_key}", 0)

@@ -31,16 +31,21 @@ if TYPE_CHECKING:
 BATCH = 500  # members per put_members script: each batch atomic
 
 
-def edit_members(store: RedisStore, member_ids: Sequence[str],
-                 edit: Callable[[MemberDoc], bool], now: datetime, *,
-                 missing: Literal["create", "skip", "raise"] = "raise") -> list[MemberDoc]:
+def edit_members(
+    store: RedisStore,
+    member_ids: Sequence[str],
+    edit: Callable[[MemberDoc], bool],
+    now: datetime,
+    *,
+    missing: Literal["create", "skip", "raise"] = "raise",
+) -> list[MemberDoc]:
     """Apply ``edit`` (True = it changed the document) to each member, ``BATCH`` at a time,
     each batch one atomic write retried on conflict; returns the documents written. A member
     without a document is created empty, skipped or NotFound, as ``missing`` says."""
     months = store.settings.rolling_spend_months
     written: list[MemberDoc] = []
     for start in range(0, len(member_ids), BATCH):
-        chunk = member_ids[start:start + BATCH]
+        chunk = member_ids[start : start + BATCH]
         keys = [store.keys.member(m) for m in chunk]
         for _ in store.attempts():
             docs, args = [], []
@@ -55,8 +60,11 @@ def edit_members(store: RedisStore, member_ids: Sequence[str],
                 if edit(doc):
                     docs.append(doc)
                     args += [doc.version, doc.dump(now, months)]
-            if not docs or store.run("put_members", [store.keys.member(d.member_id)
-                                                     for d in docs], args)[0] == "OK":
+            if (
+                not docs
+                or store.run("put_members", [store.keys.member(d.member_id) for d in docs], args)[0]
+                == "OK"
+            ):
                 for doc in docs:
                     doc.version += 1
                 written += docs
@@ -75,8 +83,9 @@ def upsert_member(store: RedisStore, profile: MemberProfile, now: datetime) -> M
     return doc.record(now, store.settings.rolling_spend_months)
 
 
-def import_members(store: RedisStore, profiles: Iterable[MemberProfile], now: datetime,
-                   batch: int) -> int:
+def import_members(
+    store: RedisStore, profiles: Iterable[MemberProfile], now: datetime, batch: int
+) -> int:
     """Create the members that do not exist yet, pipelined; returns how many were new."""
     months = store.settings.rolling_spend_months
     created = pending = 0
@@ -94,12 +103,13 @@ def import_members(store: RedisStore, profiles: Iterable[MemberProfile], now: da
     return created
 
 
-def get_members(store: RedisStore, member_ids: Sequence[str],
-                now: datetime) -> dict[str, MemberRecord]:
+def get_members(
+    store: RedisStore, member_ids: Sequence[str], now: datetime
+) -> dict[str, MemberRecord]:
     ids = list(dict.fromkeys(member_ids))
     out = {}
     for start in range(0, len(ids), 1000):
-        chunk = ids[start:start + 1000]
+        chunk = ids[start : start + 1000]
         raws = store.client.mget([store.keys.member(m) for m in chunk])
         for m, raw in zip(chunk, raws, strict=True):  # type: ignore[arg-type]
             doc = MemberDoc.load(m, raw)
@@ -108,9 +118,9 @@ def get_members(store: RedisStore, member_ids: Sequence[str],
     return out
 
 
-def update_segments(store: RedisStore,
-                    changes: Mapping[str, tuple[Iterable[str], Iterable[str]]],
-                    now: datetime) -> int:
+def update_segments(
+    store: RedisStore, changes: Mapping[str, tuple[Iterable[str], Iterable[str]]], now: datetime
+) -> int:
     wanted = {m: (set(add), set(remove)) for m, (add, remove) in changes.items()}
 
     def edit(doc: MemberDoc) -> bool:
@@ -123,8 +133,16 @@ def update_segments(store: RedisStore,
     return len(edit_members(store, list(wanted), edit, now, missing="skip"))
 
 
-def issue_coupons(store: RedisStore, issue_id: str, offer_id: str, member_ids: Sequence[str],
-                  uses: int, from_us: int, until_us: int, now: datetime) -> IssueOutcome:
+def issue_coupons(
+    store: RedisStore,
+    issue_id: str,
+    offer_id: str,
+    member_ids: Sequence[str],
+    uses: int,
+    from_us: int,
+    until_us: int,
+    now: datetime,
+) -> IssueOutcome:
     """One wallet coupon ``<issue>:<member>`` each; idempotent per (issue, member)."""
     members = list(dict.fromkeys(member_ids))
 
@@ -135,19 +153,26 @@ def issue_coupons(store: RedisStore, issue_id: str, offer_id: str, member_ids: S
             doc.wallet.append([coupon_id, offer_id, uses, from_us, until_us, issue_id, uses])
             return True
         if [have[1], have[3], have[4], have[6]] != [offer_id, from_us, until_us, uses]:
-            raise AlreadyExists(f"issue {issue_id!r} gave member {doc.member_id!r} another "
-                                "coupon")
+            raise AlreadyExists(f"issue {issue_id!r} gave member {doc.member_id!r} another coupon")
         return False
 
     edit_members(store, members, edit, now)
     return IssueOutcome(issue_id, offer_id, tuple(f"{issue_id}:{m}" for m in members))
 
 
-def adjust_points(store: RedisStore, adjustment_id: str, member_id: str, points: int,
-                  reason: str, now: datetime, expires_at: datetime | None,
-                  allow_negative: bool) -> AdjustOutcome:
-    fingerprint = effects.adjust_fingerprint(member_id, points, reason, allow_negative,
-                                             expires_at, now)
+def adjust_points(
+    store: RedisStore,
+    adjustment_id: str,
+    member_id: str,
+    points: int,
+    reason: str,
+    now: datetime,
+    expires_at: datetime | None,
+    allow_negative: bool,
+) -> AdjustOutcome:
+    fingerprint = effects.adjust_fingerprint(
+        member_id, points, reason, allow_negative, expires_at, now
+    )
     k = store.keys
     for _ in store.attempts():
         pipe = store.client.pipeline(transaction=True)
@@ -155,23 +180,34 @@ def adjust_points(store: RedisStore, adjustment_id: str, member_id: str, points:
         pipe.get(k.member(member_id))
         stored_raw, member_raw = pipe.execute()
         if stored_raw is not None:
-            return stored(AdjustOutcome, stored_raw, fingerprint,
-                          f"adjustment {adjustment_id!r} was made with another request")
+            return stored(
+                AdjustOutcome,
+                stored_raw,
+                fingerprint,
+                f"adjustment {adjustment_id!r} was made with another request",
+            )
         doc = MemberDoc.load(member_id, member_raw)
         if doc is None:
             raise NotFound(f"member {member_id!r} not found")
-        doc.debt, added, available = effects.adjust(doc.lots, doc.debt, member_id, points, now,
-                                                    expires_at, allow_negative)
-        outcome = AdjustOutcome(adjustment_id, member_id, points, reason, now, added,
-                                available)
+        doc.debt, added, available = effects.adjust(
+            doc.lots, doc.debt, member_id, points, now, expires_at, allow_negative
+        )
+        outcome = AdjustOutcome(adjustment_id, member_id, points, reason, now, added, available)
         plain: Any = codec.to_plain(outcome)
-        entry = LedgerEntry(0, "adjust", adjustment_id, "", member_id, now, (), 0, points, 0,
-                            reason)
-        reply = store.run("adjust", [k.member(member_id), k.adj(adjustment_id), k.ledger,
-                                     k.ledger_seq],
-                          [doc.version, doc.dump(now, store.settings.rolling_spend_months),
-                           dumps({"f": fingerprint, "o": pack(plain)}), store.ttl_ms,
-                           *store.ledger_args(entry)])
+        entry = LedgerEntry(
+            0, "adjust", adjustment_id, "", member_id, now, (), 0, points, 0, reason
+        )
+        reply = store.run(
+            "adjust",
+            [k.member(member_id), k.adj(adjustment_id), k.ledger, k.ledger_seq],
+            [
+                doc.version,
+                doc.dump(now, store.settings.rolling_spend_months),
+                dumps({"f": fingerprint, "o": pack(plain)}),
+                store.ttl_ms,
+                *store.ledger_args(entry),
+            ],
+        )
         if reply[0] == "OK":
             return outcome
     raise Conflict(f"member {member_id!r} kept changing; try again")

@@ -33,13 +33,22 @@ class RedisProcess:
     survives :meth:`stop` so :meth:`start` can restart the same server on the same port.
     """
 
-    def __init__(self, *, appendonly: bool = False, appendfsync: str = "always",
-                 port: int | None = None, data_dir: str | Path | None = None,
-                 maxmemory: str | None = None, unix_socket: bool = False):
+    def __init__(
+        self,
+        *,
+        appendonly: bool = False,
+        appendfsync: str = "always",
+        port: int | None = None,
+        data_dir: str | Path | None = None,
+        maxmemory: str | None = None,
+        unix_socket: bool = False,
+    ):
         binary = shutil.which("redis-server")
         if binary is None:
-            raise RuntimeError("redis-server is not installed: `make test` installs it "
-                               "(apt-get install redis-server)")
+            raise RuntimeError(
+                "redis-server is not installed: `make test` installs it "
+                "(apt-get install redis-server)"
+            )
         self.binary = binary
         self.port = port or free_port()
         self._tmp = None if data_dir else tempfile.TemporaryDirectory(prefix="loyalty-redis-")
@@ -58,12 +67,29 @@ class RedisProcess:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self, timeout_s: float = 10.0) -> RedisProcess:
-        args = [self.binary, "--bind", "127.0.0.1", "--port", str(self.port),
-                "--dir", str(self.data_dir), "--save", "", "--daemonize", "no",
-                "--protected-mode", "yes", "--loglevel", "warning",
-                "--logfile", str(self.data_dir / "redis.log"),
-                "--appendonly", "yes" if self.appendonly else "no",
-                "--appendfsync", self.appendfsync]
+        args = [
+            self.binary,
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--dir",
+            str(self.data_dir),
+            "--save",
+            "",
+            "--daemonize",
+            "no",
+            "--protected-mode",
+            "yes",
+            "--loglevel",
+            "warning",
+            "--logfile",
+            str(self.data_dir / "redis.log"),
+            "--appendonly",
+            "yes" if self.appendonly else "no",
+            "--appendfsync",
+            self.appendfsync,
+        ]
         if self.maxmemory:
             args += ["--maxmemory", self.maxmemory]
         if self.unix_socket is not None:

@@ -94,7 +94,9 @@ end
 #       6.. the code coupons consumed (one use each)
 # ARGV: 1 member version expected (-1 = guest), 2 member doc, 3 tx doc, 4 tx TTL ms,
 #       5 n offers, then 5 per offer (see check_offers), then the ledger entry (6 fields)
-COMMIT = PRELUDE + r"""
+COMMIT = (
+    PRELUDE
+    + r"""
 if redis.call('EXISTS', KEYS[1]) == 1 then return {'EXISTS'} end
 local mv = tonumber(ARGV[1])
 if mv >= 0 and version(KEYS[2]) ~= mv then return {'CONFLICT', 'member'} end
@@ -107,12 +109,15 @@ if mv >= 0 then write(KEYS[2], mv, ARGV[2], 0) end
 write(KEYS[1], 0, ARGV[3], ARGV[4])
 return {'OK', append(KEYS[4], KEYS[5], 6 + 5 * n)}
 """
+)
 
 # KEYS: 1 tx, 2 member (the tx key again for a guest), 3 usage, 4 ledger, 5 ledger seq,
 #       6.. the code coupons given back (one use each)
 # ARGV: 1 tx version expected, 2 member version expected (-1 = guest), 3 tx doc,
 #       4 member doc, 5 n offers, then 5 per offer, then the ledger entry (6 fields)
-CANCEL = PRELUDE + r"""
+CANCEL = (
+    PRELUDE
+    + r"""
 local tv, mv = tonumber(ARGV[1]), tonumber(ARGV[2])
 if version(KEYS[1]) ~= tv then return {'CONFLICT', 'transaction'} end
 if mv >= 0 and version(KEYS[2]) ~= mv then return {'CONFLICT', 'member'} end
@@ -123,13 +128,16 @@ write(KEYS[1], tv, ARGV[3], -1)
 if mv >= 0 then write(KEYS[2], mv, ARGV[4], 0) end
 return {'OK', append(KEYS[4], KEYS[5], 6 + 5 * n)}
 """
+)
 
 # KEYS: 1 tx, 2 member (the tx key again for a guest), 3 usage, 4 ledger, 5 ledger seq,
 #       6 the return
 # ARGV: 1 tx version expected, 2 member version expected (-1 = guest), 3 tx doc,
 #       4 member doc, 5 return doc, 6 return TTL ms, 7 n offers, then 5 per offer (budget
 #       given back), then the ledger entry (6 fields)
-RETURN = PRELUDE + r"""
+RETURN = (
+    PRELUDE
+    + r"""
 if redis.call('EXISTS', KEYS[6]) == 1 then return {'EXISTS'} end
 local tv, mv = tonumber(ARGV[1]), tonumber(ARGV[2])
 if version(KEYS[1]) ~= tv then return {'CONFLICT', 'transaction'} end
@@ -141,11 +149,14 @@ if mv >= 0 then write(KEYS[2], mv, ARGV[4], 0) end
 write(KEYS[6], 0, ARGV[5], ARGV[6])
 return {'OK', append(KEYS[4], KEYS[5], 8 + 5 * n)}
 """
+)
 
 # KEYS: 1 member, 2 the adjustment, 3 ledger, 4 ledger seq
 # ARGV: 1 member version expected, 2 member doc, 3 adjustment doc, 4 its TTL ms,
 #       5.. the ledger entry (6 fields)
-ADJUST = PRELUDE + r"""
+ADJUST = (
+    PRELUDE
+    + r"""
 if redis.call('EXISTS', KEYS[2]) == 1 then return {'EXISTS'} end
 local mv = tonumber(ARGV[1])
 if version(KEYS[1]) ~= mv then return {'CONFLICT', 'member'} end
@@ -153,17 +164,21 @@ write(KEYS[1], mv, ARGV[2], 0)
 write(KEYS[2], 0, ARGV[3], ARGV[4])
 return {'OK', append(KEYS[3], KEYS[4], 5)}
 """
+)
 
 # Upsert a profile, issue wallet coupons: replace member documents if none moved meanwhile.
 # KEYS: the member documents
 # ARGV: per key, 2 values: version expected (0 = must not exist yet), new doc
-PUT_MEMBERS = PRELUDE + r"""
+PUT_MEMBERS = (
+    PRELUDE
+    + r"""
 for i = 1, #KEYS do
   if version(KEYS[i]) ~= tonumber(ARGV[2 * i - 1]) then return {'CONFLICT', KEYS[i]} end
 end
 for i = 1, #KEYS do write(KEYS[i], tonumber(ARGV[2 * i - 1]), ARGV[2 * i], 0) end
 return {'OK', 0}
 """
+)
 
 # Create code coupons; an identical re-creation is a no-op, a different one is refused.
 # KEYS: the codes
@@ -189,5 +204,11 @@ end
 return {'OK', created}
 """
 
-SCRIPTS = {"commit": COMMIT, "cancel": CANCEL, "return": RETURN, "adjust": ADJUST,
-           "put_members": PUT_MEMBERS, "create_codes": CREATE_CODES}
+SCRIPTS = {
+    "commit": COMMIT,
+    "cancel": CANCEL,
+    "return": RETURN,
+    "adjust": ADJUST,
+    "put_members": PUT_MEMBERS,
+    "create_codes": CREATE_CODES,
+}

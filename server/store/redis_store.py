@@ -97,7 +97,8 @@ class RedisSettings:
             url=env.get(f"{prefix}REDIS_URL", d.url),
             prefix=env.get(f"{prefix}REDIS_PREFIX", d.prefix),
             tx_retention_s=int(env.get(f"{prefix}TX_RETENTION_S", d.tx_retention_s)),
-            max_attempts=int(env.get(f"{prefix}REDIS_MAX_ATTEMPTS", d.max_attempts)))
+            max_attempts=int(env.get(f"{prefix}REDIS_MAX_ATTEMPTS", d.max_attempts)),
+        )
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 
@@ -109,8 +110,12 @@ def _unavailable(method: Callable[..., T]) -> Callable[..., T]:
     def wrapped(*args: Any, **kwargs: Any) -> T:
         try:
             return method(*args, **kwargs)
-        except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError,
-                redis.ReadOnlyError) as exc:
+        except (
+            redis.ConnectionError,
+            redis.TimeoutError,
+            redis.BusyLoadingError,
+            redis.ReadOnlyError,
+        ) as exc:
             raise Unavailable(f"redis unavailable: {exc}") from exc
         except redis.ResponseError as exc:
             if "OOM" in str(exc) or "MISCONF" in str(exc):
@@ -133,17 +138,25 @@ class Snapshot:
 class RedisStore:
     """The :class:`server.store.base.Store` on Redis."""
 
-    def __init__(self, url: str | None = None, settings: RedisSettings | None = None,
-                 client: redis.Redis | None = None):
+    def __init__(
+        self,
+        url: str | None = None,
+        settings: RedisSettings | None = None,
+        client: redis.Redis | None = None,
+    ):
         settings = settings or RedisSettings()
         if url is not None:
             settings = dataclasses.replace(settings, url=url)
         self.settings = settings
         self.keys = Keys(settings.prefix)
         self.client = client or redis.Redis.from_url(
-            settings.url, socket_connect_timeout=settings.connect_timeout_s,
-            socket_timeout=settings.socket_timeout_s, max_connections=settings.max_connections,
-            retry=Retry(NoBackoff(), 1), health_check_interval=30)
+            settings.url,
+            socket_connect_timeout=settings.connect_timeout_s,
+            socket_timeout=settings.socket_timeout_s,
+            max_connections=settings.max_connections,
+            retry=Retry(NoBackoff(), 1),
+            health_check_interval=30,
+        )
         self.scripts = {name: self.client.register_script(src) for name, src in SCRIPTS.items()}
         self.ttl_ms = settings.tx_retention_s * 1000
 
@@ -170,8 +183,14 @@ class RedisStore:
                 time.sleep(random.uniform(0, 0.0005 * min(attempt, 8)))
             yield attempt
 
-    def snapshot(self, *, tx: str | None = None, member_id: str | None = None,
-                 offer_ids: Sequence[str] = (), codes: Sequence[str] = ()) -> Snapshot:
+    def snapshot(
+        self,
+        *,
+        tx: str | None = None,
+        member_id: str | None = None,
+        offer_ids: Sequence[str] = (),
+        codes: Sequence[str] = (),
+    ) -> Snapshot:
         k = self.keys
         codes = list(dict.fromkeys(codes))
         pipe = self.client.pipeline(transaction=True)
@@ -189,13 +208,18 @@ class RedisStore:
         usage = {}
         if offer_ids:
             values = next(replies)
-            usage = {o: (int(values[2 * i] or 0), int(values[2 * i + 1] or 0))
-                     for i, o in enumerate(offer_ids)}
+            usage = {
+                o: (int(values[2 * i] or 0), int(values[2 * i + 1] or 0))
+                for i, o in enumerate(offer_ids)
+            }
         rows: dict[str, CodeRow | None] = {}
         for code in codes:
             r = next(replies)
-            rows[code] = None if r[0] is None else (
-                r[0].decode(), int(r[1]), r[2] == b"1", int(r[3]), int(r[4]))
+            rows[code] = (
+                None
+                if r[0] is None
+                else (r[0].decode(), int(r[1]), r[2] == b"1", int(r[3]), int(r[4]))
+            )
         return Snapshot(tx_raw, member, usage, rows)
 
     def member_doc(self, member_id: str) -> MemberDoc:
@@ -212,8 +236,14 @@ class RedisStore:
         else:
             body = codec.to_plain(dataclasses.replace(entry, lines=()))
             body["lines"] = lines
-        return [entry.kind, entry.entry_id, entry.transaction_id, entry.member_id or "",
-                to_us(entry.at), dumps(body)]
+        return [
+            entry.kind,
+            entry.entry_id,
+            entry.transaction_id,
+            entry.member_id or "",
+            to_us(entry.at),
+            dumps(body),
+        ]
 
     # -- members -------------------------------------------------------------------------------
 
@@ -222,10 +252,12 @@ class RedisStore:
         return redis_members.upsert_member(self, profile, check_profile(profile, now))
 
     @_unavailable
-    def import_members(self, profiles: Iterable[MemberProfile], now: datetime,
-                       batch: int = 10_000) -> int:
+    def import_members(
+        self, profiles: Iterable[MemberProfile], now: datetime, batch: int = 10_000
+    ) -> int:
         """Bulk enrolment (migrations, demo data): create members that do not exist yet,
         pipelined; existing members are left untouched. Returns how many were created."""
+
         def checked() -> Iterable[MemberProfile]:
             for profile in profiles:
                 check_id("member_id", profile.member_id)
@@ -243,36 +275,66 @@ class RedisStore:
         return redis_members.get_members(self, member_ids, check_time("now", now))
 
     @_unavailable
-    def update_segments(self, changes: Mapping[str, tuple[Iterable[str], Iterable[str]]],
-                        now: datetime) -> int:
+    def update_segments(
+        self, changes: Mapping[str, tuple[Iterable[str], Iterable[str]]], now: datetime
+    ) -> int:
         return redis_members.update_segments(self, changes, check_time("now", now))
 
     @_unavailable
-    def pricing_state(self, rules: rules_pb2.RuleSet, member_id: str | None,
-                      offer_ids: Iterable[str] | None, coupon_codes: Sequence[str],
-                      now: datetime) -> PricingState:
-        return redis_checkout.pricing_state(self, policy_for(rules), member_id, offer_ids,
-                                            list(coupon_codes), check_time("now", now))[0]
+    def pricing_state(
+        self,
+        rules: rules_pb2.RuleSet,
+        member_id: str | None,
+        offer_ids: Iterable[str] | None,
+        coupon_codes: Sequence[str],
+        now: datetime,
+    ) -> PricingState:
+        return redis_checkout.pricing_state(
+            self,
+            policy_for(rules),
+            member_id,
+            offer_ids,
+            list(coupon_codes),
+            check_time("now", now),
+        )[0]
 
     # -- checkout ------------------------------------------------------------------------------
 
     @_unavailable
-    def commit(self, transaction_id: str, request_fingerprint: str, price_fn: PriceFn,
-               now: datetime, *, rules: rules_pb2.RuleSet, basket: Basket,
-               member_id: str | None = None, coupon_codes: Sequence[str] = ()) -> CommitOutcome:
+    def commit(
+        self,
+        transaction_id: str,
+        request_fingerprint: str,
+        price_fn: PriceFn,
+        now: datetime,
+        *,
+        rules: rules_pb2.RuleSet,
+        basket: Basket,
+        member_id: str | None = None,
+        coupon_codes: Sequence[str] = (),
+    ) -> CommitOutcome:
         now = check_time("now", now)
         check_id("transaction_id", transaction_id)
-        return redis_checkout.commit(self, policy_for(rules), transaction_id,
-                                     request_fingerprint, price_fn, now, basket, member_id,
-                                     list(coupon_codes))
+        return redis_checkout.commit(
+            self,
+            policy_for(rules),
+            transaction_id,
+            request_fingerprint,
+            price_fn,
+            now,
+            basket,
+            member_id,
+            list(coupon_codes),
+        )
 
     @_unavailable
     def cancel(self, transaction_id: str, now: datetime) -> CancelOutcome:
         return redis_checkout.cancel(self, transaction_id, check_time("now", now))
 
     @_unavailable
-    def return_lines(self, return_id: str, transaction_id: str,
-                     lines: Sequence[tuple[str, int]], now: datetime) -> ReturnOutcome:
+    def return_lines(
+        self, return_id: str, transaction_id: str, lines: Sequence[tuple[str, int]], now: datetime
+    ) -> ReturnOutcome:
         now = check_time("now", now)
         check_id("return_id", return_id)
         return redis_checkout.return_lines(self, return_id, transaction_id, list(lines), now)
@@ -280,34 +342,62 @@ class RedisStore:
     # -- coupons and points --------------------------------------------------------------------
 
     @_unavailable
-    def issue_coupons(self, issue_id: str, offer_id: str, member_ids: Sequence[str], uses: int,
-                      valid_from: datetime, valid_until: datetime,
-                      now: datetime) -> IssueOutcome:
+    def issue_coupons(
+        self,
+        issue_id: str,
+        offer_id: str,
+        member_ids: Sequence[str],
+        uses: int,
+        valid_from: datetime,
+        valid_until: datetime,
+        now: datetime,
+    ) -> IssueOutcome:
         from_us, until_us = check_issue(issue_id, offer_id, uses, valid_from, valid_until, now)
-        return redis_members.issue_coupons(self, issue_id, offer_id, member_ids, uses, from_us,
-                                           until_us, check_time("now", now))
+        return redis_members.issue_coupons(
+            self, issue_id, offer_id, member_ids, uses, from_us, until_us, check_time("now", now)
+        )
 
     @_unavailable
-    def create_codes(self, offer_id: str, codes: Sequence[str], uses_per_code: int,
-                     per_member: bool, valid_from: datetime, valid_until: datetime) -> int:
-        unique, from_us, until_us = check_codes(offer_id, codes, uses_per_code, valid_from,
-                                                valid_until)
+    def create_codes(
+        self,
+        offer_id: str,
+        codes: Sequence[str],
+        uses_per_code: int,
+        per_member: bool,
+        valid_from: datetime,
+        valid_until: datetime,
+    ) -> int:
+        unique, from_us, until_us = check_codes(
+            offer_id, codes, uses_per_code, valid_from, valid_until
+        )
         if not unique:
             return 0
-        reply = self.run("create_codes", [self.keys.code(c) for c in unique],
-                         [offer_id, uses_per_code, int(per_member), from_us, until_us])
+        reply = self.run(
+            "create_codes",
+            [self.keys.code(c) for c in unique],
+            [offer_id, uses_per_code, int(per_member), from_us, until_us],
+        )
         if reply[0] == "EXISTS":
             raise AlreadyExists(f"code {unique[reply[1] - 1]!r} exists with another definition")
         return int(reply[1])
 
     @_unavailable
-    def adjust_points(self, adjustment_id: str, member_id: str, points: int, reason: str,
-                      now: datetime, *, expires_at: datetime | None = None,
-                      allow_negative: bool = False) -> AdjustOutcome:
+    def adjust_points(
+        self,
+        adjustment_id: str,
+        member_id: str,
+        points: int,
+        reason: str,
+        now: datetime,
+        *,
+        expires_at: datetime | None = None,
+        allow_negative: bool = False,
+    ) -> AdjustOutcome:
         now = check_time("now", now)
         check_id("adjustment_id", adjustment_id)
-        return redis_members.adjust_points(self, adjustment_id, member_id, points, reason, now,
-                                           expires_at, allow_negative)
+        return redis_members.adjust_points(
+            self, adjustment_id, member_id, points, reason, now, expires_at, allow_negative
+        )
 
     @_unavailable
     def ledger(self, since: int | None = None, limit: int | None = None) -> list[LedgerEntry]:

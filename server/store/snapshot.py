@@ -62,8 +62,13 @@ def check_window(valid_from: datetime, valid_until: datetime) -> tuple[datetime,
 CodeRow = tuple[str, int, bool, int, int]
 
 
-def code_status(row: CodeRow | None, policy: Policy, member_id: str | None,
-                redeemed: Callable[[], bool], now_us: int) -> CodeStatus:
+def code_status(
+    row: CodeRow | None,
+    policy: Policy,
+    member_id: str | None,
+    redeemed: Callable[[], bool],
+    now_us: int,
+) -> CodeStatus:
     """What a presented code is worth now; ``redeemed()`` says whether this member already
     used a per-member code (asked only when it matters)."""
     if row is None or row[0] not in policy.offers:
@@ -89,9 +94,14 @@ def limited_ids(policy: Policy, offer_ids: Iterable[str] | None) -> list[str]:
     return [o for o in dict.fromkeys(offer_ids) if o in policy.offers and policy.offers[o].limited]
 
 
-def remaining_limits(policy: Policy, ids: Sequence[str], usage: Mapping[str, tuple[int, int]],
-                     mine: Mapping[tuple[str, str], int], member_id: str | None,
-                     now: datetime) -> dict[str, RemainingLimits]:
+def remaining_limits(
+    policy: Policy,
+    ids: Sequence[str],
+    usage: Mapping[str, tuple[int, int]],
+    mine: Mapping[tuple[str, str], int],
+    member_id: str | None,
+    now: datetime,
+) -> dict[str, RemainingLimits]:
     """What is left of each offer's limits: ``usage`` = offer -> (uses, budget spent) over all
     members, ``mine`` = (offer, period key) -> this member's uses."""
     out = {}
@@ -105,7 +115,8 @@ def remaining_limits(policy: Policy, ids: Sequence[str], usage: Mapping[str, tup
         out[o] = RemainingLimits(
             member_uses=member_uses,
             total_uses=max(0, p.total_uses - uses) if p.total_uses else None,
-            budget_minor=max(0, p.budget_minor - spent) if p.budget_minor else None)
+            budget_minor=max(0, p.budget_minor - spent) if p.budget_minor else None,
+        )
     return out
 
 
@@ -115,26 +126,50 @@ def rolling_sum(spend: Iterable[tuple[int, int]], now: datetime, months: int) ->
     return sum(amount for at, amount in spend if at > since)
 
 
-def member_record(member_id: str, *, tier: str, segments: Iterable[str], birthday_month: int,
-                  birthday_day: int, enrolled_on: str | None, consent: Consent,
-                  lots: Sequence[P.Lot], debt: int, wallet: Iterable[WalletCoupon],
-                  lifetime_spend_minor: int, rolling_spend_minor: int,
-                  now: datetime) -> MemberRecord:
+def member_record(
+    member_id: str,
+    *,
+    tier: str,
+    segments: Iterable[str],
+    birthday_month: int,
+    birthday_day: int,
+    enrolled_on: str | None,
+    consent: Consent,
+    lots: Sequence[P.Lot],
+    debt: int,
+    wallet: Iterable[WalletCoupon],
+    lifetime_spend_minor: int,
+    rolling_spend_minor: int,
+    now: datetime,
+) -> MemberRecord:
     """The member as of ``now`` from stored rows; ``lots`` are settled in place (working
     copies: callers that only read never write them back, see points.settle)."""
     debt, _ = P.settle(lots, debt, now)
     available, pending = P.balances(lots, debt, now)
-    live = sorted((x for x in lots if x.points > 0 and not x.is_expired(now)),
-                  key=lambda x: (x.expires_at is None, x.expires_at or now, x.lot_id or 0))
+    live = sorted(
+        (x for x in lots if x.points > 0 and not x.is_expired(now)),
+        key=lambda x: (x.expires_at is None, x.expires_at or now, x.lot_id or 0),
+    )
     return MemberRecord(
-        member_id=member_id, tier=tier, segments=frozenset(segments),
-        birthday_month=birthday_month, birthday_day=birthday_day,
-        enrolled_on=date.fromisoformat(enrolled_on) if enrolled_on else None, consent=consent,
-        points_available=available, points_pending=pending, points_debt=debt,
+        member_id=member_id,
+        tier=tier,
+        segments=frozenset(segments),
+        birthday_month=birthday_month,
+        birthday_day=birthday_day,
+        enrolled_on=date.fromisoformat(enrolled_on) if enrolled_on else None,
+        consent=consent,
+        points_available=available,
+        points_pending=pending,
+        points_debt=debt,
         lots=tuple(PointLot(x.points, x.earned_at, x.available_at, x.expires_at) for x in live),
-        wallet=tuple(sorted((c for c in wallet if c.uses_left > 0),
-                            key=lambda c: (c.valid_until, c.coupon_id))),
-        lifetime_spend_minor=lifetime_spend_minor, rolling_spend_minor=rolling_spend_minor)
+        wallet=tuple(
+            sorted(
+                (c for c in wallet if c.uses_left > 0), key=lambda c: (c.valid_until, c.coupon_id)
+            )
+        ),
+        lifetime_spend_minor=lifetime_spend_minor,
+        rolling_spend_minor=rolling_spend_minor,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -151,8 +186,14 @@ def check_profile(profile: MemberProfile, now: datetime) -> datetime:
     return now
 
 
-def check_issue(issue_id: str, offer_id: str, uses: int, valid_from: datetime,
-                valid_until: datetime, now: datetime) -> tuple[int, int]:
+def check_issue(
+    issue_id: str,
+    offer_id: str,
+    uses: int,
+    valid_from: datetime,
+    valid_until: datetime,
+    now: datetime,
+) -> tuple[int, int]:
     """Check a coupon issue; returns the validity window in microseconds."""
     check_id("issue_id", issue_id)
     check_id("offer_id", offer_id)
@@ -163,8 +204,13 @@ def check_issue(issue_id: str, offer_id: str, uses: int, valid_from: datetime,
     return to_us(valid_from), to_us(valid_until)
 
 
-def check_codes(offer_id: str, codes: Sequence[str], uses_per_code: int, valid_from: datetime,
-                valid_until: datetime) -> tuple[list[str], int, int]:
+def check_codes(
+    offer_id: str,
+    codes: Sequence[str],
+    uses_per_code: int,
+    valid_from: datetime,
+    valid_until: datetime,
+) -> tuple[list[str], int, int]:
     """Check a code creation; returns the distinct codes and the window in microseconds."""
     check_id("offer_id", offer_id)
     valid_from, valid_until = check_window(valid_from, valid_until)
