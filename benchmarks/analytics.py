@@ -2,7 +2,7 @@
 
     python -m benchmarks.analytics [--members 100000] [--baskets 1000000] [--store-members 5000]
 
-Measures, on a synthetic history of the demo catalogue (engine.history.generate_history):
+Measures, on a synthetic history of the demo catalogue (engine.analytics.history.generate_history):
 
 - *targeting*: segments, purchase cycles, ABC, lapsed, tags and the issue plan for every member
   (pure polars, read from Parquet), the figure DESIGN.md §7 asks to finish in minutes for
@@ -10,7 +10,7 @@ Measures, on a synthetic history of the demo catalogue (engine.history.generate_
 - *targeting into the store*: the same run writing tags and wallet coupons into an embedded
   store (per-member store calls), on ``--store-members`` members;
 - *simulation*: the demo programme against the draft (examples/draft.yaml) over ``--baskets``
-  committed baskets, both scored with the batch kernel (engine.simulate.compare).
+  committed baskets, both scored with the batch kernel (engine.analytics.simulate.compare).
 
 Sizes that do not fit the run are extrapolated linearly from the measured rate (stated as
 such in the output). Results go to benchmarks/results/analytics.json.
@@ -29,11 +29,11 @@ import polars as pl
 
 import engine
 from benchmarks.report import machine_info
-from engine.history import generate_history, read_history
-from engine.playbook import load_playbook, plan
-from engine.simulate import compare
-from engine.targeting import category_profiles, member_tags, member_values
-from server.analytics_cli import demo_products
+from engine.analytics.history import generate_history, read_history
+from engine.analytics.playbook import load_playbook, plan
+from engine.analytics.simulate import compare
+from engine.analytics.targeting import category_profiles, member_tags, member_values
+from server.cli.analytics import demo_products
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 OUT = Path(__file__).resolve().parent / "results" / "analytics.json"
@@ -77,9 +77,9 @@ def targeting(path: Path, members: int) -> dict:
 
 
 def targeting_into_store(frame: pl.DataFrame, members: int) -> dict:
-    from server.demo import demo_members
+    from server.analytics.targeting import run_targeting
+    from server.cli.demo import demo_members
     from server.store import EmbeddedStore
-    from server.targeting_run import run_targeting
 
     history = generate_history(frame, members=members, months=6)
     now = datetime(2026, 11, 1, tzinfo=UTC)

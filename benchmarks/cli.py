@@ -1,10 +1,10 @@
-"""``loyalty bench SUITE [options]`` and ``python -m benchmarks SUITE [options]``.
+"""``python -m benchmarks SUITE [options]`` (from a checkout; ``make bench`` runs ``all``).
 
 Suites: ``kernel`` (K1, K2, C1, scaling: ``benchmarks.kernel``), ``grpc`` (S1, S2: echo vs
 Evaluate vs Commit, closed and open loop: ``benchmarks.grpc_load``), ``redis-memory`` (M1:
 ``benchmarks.redis_memory``) and ``all`` (all three in that order, M1 only where the Redis
-store can run; only ``--quick``, ``--smoke`` and ``--out`` are passed on). ``loyalty bench
-kernel --help`` lists a suite's knobs. ``kernel`` and ``grpc`` print a table and write
+store can run; only ``--quick``, ``--smoke`` and ``--out`` are passed on). ``python -m
+benchmarks kernel --help`` lists a suite's knobs. ``kernel`` and ``grpc`` print a table and write
 ``<suite>.json``, ``<suite>.md`` and PNG plots under ``benchmarks/results/`` (or ``--out``).
 """
 
@@ -24,7 +24,7 @@ def run_suite(suite: str, args: Sequence[str]) -> int:
     from benchmarks import grpc_load, kernel
 
     def redis_memory(argv: list[str]) -> Any:
-        # by name: it needs the Redis store, which `loyalty` must not import to start
+        # by name: it needs the Redis store, which the other suites need not import
         return importlib.import_module("benchmarks.redis_memory").main(argv)
 
     mains: dict[str, Callable[[list[str]], Any]] = {
@@ -57,23 +57,6 @@ def run_suite(suite: str, args: Sequence[str]) -> int:
     else:  # M1 writes its own file; a tiny run (10,000 members) unless this is the full run
         mains["redis-memory"](["--quick"] if set(shared) & set(SHARED) else [])
     return 0
-
-
-def add_bench_command(sub) -> None:
-    """Register ``bench`` on the ``loyalty`` command's subparsers."""
-    p = sub.add_parser(
-        "bench",
-        help="benchmarks: kernel, grpc or all (DESIGN.md §8 goals)",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("suite", choices=SUITES)
-    p.add_argument(
-        "options",
-        nargs=argparse.REMAINDER,
-        help="the suite's own options (loyalty bench SUITE --help)",
-    )
-    p.set_defaults(func=lambda a: run_suite(a.suite, a.options))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -2,7 +2,7 @@
 
 ``benchmarks.workload.make_rules`` writes offers of every kind over its own synthetic names;
 :func:`extra_offers` maps those names onto the demo catalogue (skus, categories, brands and
-tiers of ``server.demo``), so a running demo server can take them through ``PublishRuleSet``
+tiers of ``server.cli.demo``), so a running demo server can take them through ``PublishRuleSet``
 like any rule change.
 """
 
@@ -13,9 +13,9 @@ from typing import Any
 import grpc
 
 from benchmarks.workload import make_rules
-from engine.rules import load_rules, parse_rules
+from engine.pricing.rules import load_rules, parse_rules
 from loyalty.v1 import campaigns_pb2, campaigns_pb2_grpc, rules_pb2
-from server.demo import CATEGORIES, EXAMPLES, demo_catalogue
+from server.cli.demo import CATEGORIES, EXAMPLES, demo_catalogue
 
 TIERS = {"vip": "vip", "gold": "vip-gold"}
 

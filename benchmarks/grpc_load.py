@@ -159,7 +159,7 @@ def _points(
 def _servers(cfg: Config, store: str) -> Iterator[tuple[LoyaltyServer, tuple[int, ...]]]:
     """The server, and the pids of a private redis-server behind it (if any)."""
     if store == "redis":
-        from server.store.redis_process import RedisProcess
+        from server.store.redis.process import RedisProcess
 
         with (
             RedisProcess() as r,

@@ -34,8 +34,8 @@ from benchmarks.workload import (
     make_workload,
 )
 from engine import compile_rules, load_catalogue, price, price_reference, warm_up
-from engine import layout as L
-from engine.api import (
+from engine.pricing import layout as L
+from engine.pricing.api import (
     encode_context,
     encode_coupons,
     encode_limits,
@@ -43,11 +43,11 @@ from engine.api import (
     encode_member,
     run_kernel,
 )
-from engine.batch import ROWS_PER_LINE, EncodedBatch, run_batch
-from engine.compiler import CompiledRules
-from engine.frames import decode_frames, encode_frames, price_frames
-from engine.kernel import price_many
-from engine.kernel_util import candidates
+from engine.pricing.batch import ROWS_PER_LINE, EncodedBatch, run_batch
+from engine.pricing.compiler import CompiledRules
+from engine.pricing.frames import decode_frames, encode_frames, price_frames
+from engine.pricing.kernel.core import price_many
+from engine.pricing.kernel.util import candidates
 
 SEED_K1, SEED_K2, SEED_SCALING, SEED_MEMBER = 101, 202, 303, 5
 WALLET_SIZE = 20

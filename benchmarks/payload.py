@@ -17,9 +17,9 @@ from functools import lru_cache
 import numpy as np
 
 from loyalty.v1 import checkout_pb2
-from server.demo import EXAMPLES, N_MEMBERS, demo_catalogue
+from server.cli.demo import EXAMPLES, N_MEMBERS, demo_catalogue
 
-FIRST_MEMBER = 10001  # server.demo numbers members M10001, M10002, ...
+FIRST_MEMBER = 10001  # server.cli.demo numbers members M10001, M10002, ...
 SEED = 17
 
 

@@ -19,8 +19,8 @@ from pathlib import Path
 import redis
 
 from server.store.base import Consent, MemberProfile
-from server.store.redis_process import RedisProcess
-from server.store.redis_store import RedisStore
+from server.store.redis.process import RedisProcess
+from server.store.redis.store import RedisStore
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TIERS = ("member", "member", "member", "vip", "vip-gold")

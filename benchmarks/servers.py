@@ -25,7 +25,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from benchmarks import echo
-from server.store.redis_process import free_port
+from server.store.redis.process import free_port
 
 TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
@@ -137,7 +137,7 @@ class LoyaltyServer:
         cmd = [
             sys.executable,
             "-m",
-            "server.cli",
+            "server.cli.main",
             "serve",
             "--demo",
             "--members",

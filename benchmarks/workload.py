@@ -11,9 +11,9 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import polars as pl
 
-from engine.catalogue import Catalogue
-from engine.rules import parse_rules
-from engine.types import Basket, Line, Member
+from engine.pricing.catalogue import Catalogue
+from engine.pricing.rules import parse_rules
+from engine.pricing.types import Basket, Line, Member
 from loyalty.v1 import rules_pb2
 
 N_CATEGORIES = 400
@@ -195,7 +195,7 @@ HISTORY_SEGMENTS = ((), ("seg1",), ("seg1", "seg4"), ("seg2", "seg7"))
 def make_history_frames(
     w: Workload, n_baskets: int, max_lines: int = 10, mean_lines: float = 5.0, seed: int = 13
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """History-like baskets as the polars frames ``engine.frames`` reads (lines, baskets).
+    """History-like baskets as the polars frames ``engine.pricing.frames`` reads (lines, baskets).
 
     ``1..max_lines`` lines per basket (1 + binomial, mean ``mean_lines``); 70% of baskets
     belong to members of some tier, 10% present one coupon. Built column-wise, so a million

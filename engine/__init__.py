@@ -6,14 +6,14 @@ No I/O, no network, no clock: every input comes in as an argument (DESIGN.md §2
 >>> result = price(compiled, basket, member, redeem_points=-1)
 """
 
-from engine.api import BasketError, price
-from engine.batch import price_batch
-from engine.catalogue import Catalogue, CatalogueError, load_catalogue
-from engine.compiler import CompiledRules, compile_rules
-from engine.frames import price_frames
-from engine.reference import price_reference
-from engine.rules import RuleFileError, load_rules, parse_rules
-from engine.types import (
+from engine.pricing.api import BasketError, price
+from engine.pricing.batch import price_batch
+from engine.pricing.catalogue import Catalogue, CatalogueError, load_catalogue
+from engine.pricing.compiler import CompiledRules, compile_rules
+from engine.pricing.frames import price_frames
+from engine.pricing.reference.core import price_reference
+from engine.pricing.rules import RuleFileError, load_rules, parse_rules
+from engine.pricing.types import (
     AppliedOffer,
     Basket,
     Explanation,
@@ -25,8 +25,8 @@ from engine.types import (
     PricingResult,
     RemainingLimits,
 )
-from engine.validate import RuleSetInvalid, Violation, check, validate
-from engine.warmup import warm_up
+from engine.pricing.validate import RuleSetInvalid, Violation, check, validate
+from engine.pricing.warmup import warm_up
 
 __all__ = [
     "AppliedOffer",

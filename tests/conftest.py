@@ -14,14 +14,14 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 
-from engine.api import price
-from engine.catalogue import Catalogue
-from engine.compiler import compile_rules
-from engine.reference import price_reference
-from engine.rules import parse_rules
-from engine.types import Basket, Member, PricingResult
+from engine.pricing.api import price
+from engine.pricing.catalogue import Catalogue
+from engine.pricing.compiler import compile_rules
+from engine.pricing.reference.core import price_reference
+from engine.pricing.rules import parse_rules
+from engine.pricing.types import Basket, Member, PricingResult
 from loyalty.v1 import rules_pb2
-from server.store.redis_process import RedisProcess
+from server.store.redis.process import RedisProcess
 
 Pricer = Callable[..., PricingResult]
 

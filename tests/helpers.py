@@ -1,7 +1,7 @@
 """Small builders for pricing tests: baskets, catalogues, rule sets, members.
 
 Plain functions, importable as ``from tests.helpers import ...``. Rule sets are built as
-dicts in the rule-file shape (``engine.rules.parse_rules`` reads them), so a test shows the
+dicts in the rule-file shape (``engine.pricing.rules.parse_rules`` reads them), so a test shows the
 offer exactly as marketing would write it.
 """
 
@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from engine.catalogue import Catalogue
-from engine.types import Basket, Line, Member
+from engine.pricing.catalogue import Catalogue
+from engine.pricing.types import Basket, Line, Member
 
 TIMEZONE = "Asia/Shanghai"
 # Wednesday 2025-03-12 12:00 in Asia/Shanghai (UTC+8): inside any all-day window.

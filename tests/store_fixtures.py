@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import engine
-from engine.types import Basket, Line
+from engine.pricing.types import Basket, Line
 from loyalty.v1 import rules_pb2
 from server.store import CommitOutcome, MemberProfile, PricingState, Store
 

@@ -11,10 +11,10 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from engine.catalogue import Catalogue
-from engine.rules import parse_rules
-from engine.types import Basket, Line, Member, RemainingLimits
-from engine.validate import validate
+from engine.pricing.catalogue import Catalogue
+from engine.pricing.rules import parse_rules
+from engine.pricing.types import Basket, Line, Member, RemainingLimits
+from engine.pricing.validate import validate
 
 SKUS = [f"S{i}" for i in range(8)]
 CATEGORIES = ["c1", "c2", "c3"]

@@ -9,7 +9,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from server.cli import main
+from server.cli.main import main
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

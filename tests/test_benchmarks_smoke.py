@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 import time
 from concurrent import futures
 
@@ -16,11 +18,11 @@ import numpy as np
 import pytest
 
 from benchmarks import grpc_load, kernel, payload
+from benchmarks.cli import main as bench_main
 from benchmarks.histogram import Histogram
 from benchmarks.loadgen import ClientPool, Spec, merge
 from benchmarks.servers import redis_unavailable
 from loyalty.v1 import checkout_pb2
-from server.cli import build_parser
 
 SECTIONS = ("config", "machine", "warm_up_s", "c1", "k1", "k2", "scaling", "goals")
 
@@ -231,6 +233,18 @@ def test_commit_bytes_are_a_commit_request_with_the_evaluate_basket():
     assert len(evaluate.lines) == 20 and evaluate.lines[0].sku == "CREAM-50"
 
 
-def test_loyalty_bench_passes_a_suite_its_own_options():
-    args = build_parser().parse_args(["bench", "grpc", "--smoke", "--workers", "2"])
-    assert (args.suite, args.options) == ("grpc", ["--smoke", "--workers", "2"])
+def test_bench_command_passes_a_suite_its_own_options(monkeypatch):
+    seen: list[list[str]] = []
+    monkeypatch.setattr(grpc_load, "main", lambda argv: seen.append(argv))
+
+    assert bench_main(["grpc", "--smoke", "--workers", "2"]) == 0
+    assert seen == [["--smoke", "--workers", "2"]]
+
+
+def test_the_product_does_not_import_its_benchmarks():
+    code = (
+        "import sys, engine, server.api.app, server.cli.main, server.store.redis.store; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'benchmarks'))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

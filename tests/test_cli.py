@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from server.cli import main
+from server.cli.main import main
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 RULES = str(EXAMPLES / "watsons.yaml")

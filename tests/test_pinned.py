@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import pytest
 
-from engine.constants import (
+from engine.pricing.constants import (
     LIMIT_BUDGET,
     LIMIT_MEMBER_USES,
     LIMIT_TOTAL_USES,
     Reason,
     Tender,
 )
-from engine.types import (
+from engine.pricing.types import (
     AppliedOffer,
     Explanation,
     LineDiscount,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from server.app import create_server
-from server.demo import load_demo
+from server.api.app import create_server
+from server.cli.demo import load_demo
 from server.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent

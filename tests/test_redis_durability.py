@@ -10,7 +10,7 @@ import time
 import grpc
 import pytest
 
-from engine.rules import parse_rules
+from engine.pricing.rules import parse_rules
 from loyalty.v1 import (
     campaigns_pb2,
     campaigns_pb2_grpc,
@@ -20,11 +20,11 @@ from loyalty.v1 import (
     members_pb2_grpc,
     rules_pb2,
 )
-from server.app import create_server
+from server.api.app import create_server
 from server.settings import Settings
 from server.store import Unavailable
-from server.store.redis_process import RedisProcess
-from server.store.redis_store import RedisSettings, RedisStore
+from server.store.redis.process import RedisProcess
+from server.store.redis.store import RedisSettings, RedisStore
 from tests.store_fixtures import BASKET_1, T0, checkout, enrol
 from tests.test_server_checkout import CATALOGUE, RULES, basket
 

@@ -16,8 +16,8 @@ import pytest
 
 from loyalty.v1 import rules_pb2
 from server.store import Unavailable
-from server.store.redis_keys import Keys, uses_field
-from server.store.redis_store import RedisStore
+from server.store.redis.keys import Keys, uses_field
+from server.store.redis.store import RedisStore
 from tests.store_fixtures import (
     CATALOGUE,
     COMPILED_BUDGET,

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from server.store import MemberProfile
-from server.store.redis_keys import Keys
-from server.store.redis_process import RedisProcess
-from server.store.redis_store import RedisSettings, RedisStore
+from server.store.redis.keys import Keys
+from server.store.redis.process import RedisProcess
+from server.store.redis.store import RedisSettings, RedisStore
 from tests.store_fixtures import BASKET_1, T0, checkout, enrol
 
 

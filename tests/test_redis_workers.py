@@ -13,7 +13,7 @@ import time
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from engine.rules import parse_rules
+from engine.pricing.rules import parse_rules
 from loyalty.v1 import (
     campaigns_pb2,
     campaigns_pb2_grpc,
@@ -22,7 +22,7 @@ from loyalty.v1 import (
     members_pb2_grpc,
     rules_pb2,
 )
-from server.store.redis_process import free_port
+from server.store.redis.process import free_port
 from tests.test_server_checkout import CATALOGUE, RULES, basket
 
 # each channel its own TCP connection, so the kernel can hand them to different workers
@@ -65,7 +65,7 @@ def test_a_publish_under_load_reaches_both_workers_within_a_second(redis_url, tm
         [
             sys.executable,
             "-m",
-            "server.cli",
+            "server.cli.main",
             "serve",
             "--workers",
             "2",

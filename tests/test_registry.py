@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from engine.catalogue import Catalogue, load_catalogue
-from engine.rules import load_rules, parse_rules
-from engine.validate import RuleSetInvalid
-from server.registry import RuleRegistry
-from server.registry_store import RedisVersions
+from engine.pricing.catalogue import Catalogue, load_catalogue
+from engine.pricing.rules import load_rules, parse_rules
+from engine.pricing.validate import RuleSetInvalid
+from server.rules.registry import RuleRegistry
+from server.rules.versions import RedisVersions
 from server.store.base import FailedPrecondition, NotFound
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

@@ -9,8 +9,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from engine.history import conform
-from engine.reports import (
+from engine.analytics.history import conform
+from engine.analytics.reports import (
     anonymised_extract,
     campaign_performance,
     keyed_hash,
@@ -18,7 +18,7 @@ from engine.reports import (
     settlement,
     settlement_lines,
 )
-from server.ledger_export import export_ledger, history_rows
+from server.analytics.ledger import export_ledger, history_rows
 from server.store import Consent, MemberProfile, Store, open_store
 from tests.store_fixtures import BASKET_1, CATALOGUE, DAY, PANADOL, T0, checkout
 

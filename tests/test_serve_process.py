@@ -16,7 +16,7 @@ def test_serve_answers_health_and_stops_gracefully_on_sigterm(tmp_path):
         [
             sys.executable,
             "-m",
-            "server.cli",
+            "server.cli.main",
             "serve",
             "--port",
             "0",

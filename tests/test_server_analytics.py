@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import grpc
 import pytest
 
-from engine.rules import load_rules
+from engine.pricing.rules import load_rules
 from loyalty.v1 import (
     campaigns_pb2,
     campaigns_pb2_grpc,
@@ -18,7 +18,7 @@ from loyalty.v1 import (
     members_pb2_grpc,
     rules_pb2,
 )
-from server.app import create_server
+from server.api.app import create_server
 from server.settings import Settings
 from tests.store_fixtures import EXAMPLES
 from tests.test_server_checkout import violations
@@ -108,7 +108,7 @@ def test_simulate_a_draft_without_the_ladder_over_a_parquet_history(served, tmp_
     del draft.offers[:]
     draft.offers.extend(keep)
     # the ledger as Parquet bytes, the way `loyalty ledger export` writes it
-    from server.ledger_export import history_rows
+    from server.analytics.ledger import history_rows
 
     ledger = campaigns.Simulate(campaigns_pb2.SimulateRequest(rules=draft))
     buf = io.BytesIO()

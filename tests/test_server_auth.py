@@ -16,8 +16,8 @@ from loyalty.v1 import (
     members_pb2,
     members_pb2_grpc,
 )
-from server.app import create_server
-from server.auth import allowed
+from server.api.app import create_server
+from server.api.auth import allowed
 from server.settings import Settings
 
 KEYS = {"k-check": "checkout", "k-mkt": "marketing", "k-admin": "admin"}

@@ -11,9 +11,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_status import rpc_status
 
-from engine.rules import load_rules, parse_rules
+from engine.pricing.rules import load_rules, parse_rules
 from loyalty.v1 import campaigns_pb2, campaigns_pb2_grpc, rules_pb2
-from server.app import create_server
+from server.api.app import create_server
 from server.settings import Settings
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

@@ -10,7 +10,7 @@ import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from engine.rules import parse_rules
+from engine.pricing.rules import parse_rules
 from loyalty.v1 import (
     campaigns_pb2,
     campaigns_pb2_grpc,
@@ -20,7 +20,7 @@ from loyalty.v1 import (
     members_pb2_grpc,
     rules_pb2,
 )
-from server.app import create_server
+from server.api.app import create_server
 from server.settings import Settings
 
 T0 = datetime(2026, 11, 18, 2, 0, tzinfo=UTC)  # a Wednesday, 10:00 in Shanghai

@@ -1,4 +1,4 @@
-"""Simulation (engine.simulate): the current rule set over the ledger's committed baskets gives
+"""Simulation (engine.analytics.simulate): the current rule set over the ledger's committed baskets gives
 exactly the discounts, nets and points those transactions received."""
 
 from __future__ import annotations
@@ -7,10 +7,10 @@ import polars as pl
 import pytest
 
 import engine
-from engine.history import conform
-from engine.simulate import compare, reprice
+from engine.analytics.history import conform
+from engine.analytics.simulate import compare, reprice
 from loyalty.v1 import rules_pb2
-from server.ledger_export import export_ledger
+from server.analytics.ledger import export_ledger
 from server.store import Consent, MemberProfile
 from tests.store_fixtures import BASKET_1, CATALOGUE, COMPILED, DAY, PANADOL, RULES, T0, checkout
 from tests.test_reports import open_test_store

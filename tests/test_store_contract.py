@@ -27,7 +27,7 @@ from server.store import (
     Store,
 )
 from server.store.points import add_months
-from server.store.redis_store import RedisStore
+from server.store.redis.store import RedisStore
 from tests.store_fixtures import (
     BASKET_1,
     COMPILED,
@@ -493,7 +493,7 @@ def test_time_must_be_timezone_aware(store: Store) -> None:
 
 def test_no_return_window_and_no_expiry(store: Store) -> None:
     # given the programme with pending_days 0 and expiry_months 0
-    rules = engine.rules.parse_rules(engine.rules.rules_to_dict(RULES))
+    rules = engine.pricing.rules.parse_rules(engine.pricing.rules.rules_to_dict(RULES))
     rules.points.pending_days = 0
     rules.points.expiry_months = 0
     compiled = engine.compile_rules(rules, COMPILED.catalogue)

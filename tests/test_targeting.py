@@ -1,4 +1,4 @@
-"""Targeting (engine.targeting) and playbooks (engine.playbook) on small hand-built histories
+"""Targeting (engine.analytics.targeting) and playbooks (engine.analytics.playbook) on small hand-built histories
 whose answers are known by hand."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ from datetime import UTC, date, datetime, timedelta
 import polars as pl
 import pytest
 
-from engine.history import conform
-from engine.playbook import PlaybookError, in_holdout, parse_playbook, plan, summary
-from engine.targeting import (
+from engine.analytics.history import conform
+from engine.analytics.playbook import PlaybookError, in_holdout, parse_playbook, plan, summary
+from engine.analytics.targeting import (
     TargetingConfig,
     category_profiles,
     is_targeting_tag,

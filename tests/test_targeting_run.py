@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import pytest
 
-from engine.playbook import parse_playbook
+from engine.analytics.playbook import parse_playbook
+from server.analytics.targeting import run_targeting
 from server.store import Consent, MemberProfile
-from server.targeting_run import run_targeting
 from tests.test_reports import open_test_store
 from tests.test_targeting import AS_OF, CARE, FENBID, PANADOL, history, weekly
 

@@ -11,13 +11,13 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.api import price
-from engine.batch import encode_batch, price_batch, run_batch
-from engine.catalogue import Catalogue
-from engine.compiler import compile_rules
-from engine.reference import price_reference
-from engine.rules import parse_rules
-from engine.types import Basket, Line, Member, PricingResult
+from engine.pricing.api import price
+from engine.pricing.batch import encode_batch, price_batch, run_batch
+from engine.pricing.catalogue import Catalogue
+from engine.pricing.compiler import compile_rules
+from engine.pricing.reference.core import price_reference
+from engine.pricing.rules import parse_rules
+from engine.pricing.types import Basket, Line, Member, PricingResult
 from tests.strategies import T0, baskets, catalogues, members, pricing_cases, rule_sets
 
 
@@ -151,7 +151,7 @@ def test_batch_in_small_chunks_matches_one_chunk(monkeypatch):
     members = [Member("m") if b % 2 else None for b in range(30)]
     whole = price_batch(compiled, baskets, members)
     # when the slab budget holds only a few lines per chunk
-    monkeypatch.setattr("engine.batch.CHUNK_SLAB_BYTES", 3 * 2 * 6 * 8)
+    monkeypatch.setattr("engine.pricing.batch.CHUNK_SLAB_BYTES", 3 * 2 * 6 * 8)
     out = run_batch(compiled, encode_batch(compiled, baskets, members), rows_per_line=2)
     # then it ran in many chunks, retried baskets whose slab overflowed, and changed nothing
     assert out.retried

@@ -1,4 +1,4 @@
-"""Rule-set validation (engine/validate.py): one test per kind of bad rule set."""
+"""Rule-set validation (engine/pricing/validate.py): one test per kind of bad rule set."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from google.protobuf.descriptor import FieldDescriptor
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.catalogue import Catalogue
-from engine.rules import parse_rules
-from engine.validate import RuleSetInvalid, Violation, check, validate
+from engine.pricing.catalogue import Catalogue
+from engine.pricing.rules import parse_rules
+from engine.pricing.validate import RuleSetInvalid, Violation, check, validate
 from loyalty.v1 import rules_pb2
 
 # --- helpers ---------------------------------------------------------------------------------

@@ -31,16 +31,16 @@ from server.store.base import (
     Unavailable,
     WalletCoupon,
 )
-from server.store.embedded import EmbeddedSettings, EmbeddedStore
+from server.store.embedded.store import EmbeddedSettings, EmbeddedStore
 
 
 def open_store(kind: str = "embedded", **kwargs: object) -> Store:
     """A store by name: ``embedded`` takes ``data_dir`` and ``settings``; ``redis`` takes
-    ``url`` and ``settings`` (:class:`server.store.redis_store.RedisSettings`)."""
+    ``url`` and ``settings`` (:class:`server.store.redis.store.RedisSettings`)."""
     if kind == "embedded":
         return EmbeddedStore(**kwargs)  # type: ignore[arg-type]
     if kind == "redis":
-        from server.store.redis_store import RedisStore
+        from server.store.redis.store import RedisStore
 
         return RedisStore(**kwargs)  # type: ignore[arg-type]
     raise ValueError(f"unknown store kind {kind!r}")

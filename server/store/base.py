@@ -25,7 +25,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
-from engine.types import Basket, Member, PricingResult, RemainingLimits
+from engine.pricing.types import Basket, Member, PricingResult, RemainingLimits
 from loyalty.v1 import rules_pb2
 
 # ---------------------------------------------------------------------------------------------

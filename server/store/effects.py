@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from engine.types import Basket, PricingResult
+from engine.pricing.types import Basket, PricingResult
 from server.store import points as P
 from server.store.base import (
     CommitOutcome,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 
-from engine.types import RemainingLimits
+from engine.pricing.types import RemainingLimits
 from server.store import points as P
 from server.store.base import (
     CodeStatus,

@@ -1,0 +1,2 @@
+"""Pricing: rule sets validated and compiled to arrays, priced by numba kernels
+with a plain-Python reference twin. No I/O, no clock."""

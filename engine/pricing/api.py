@@ -1,0 +1,325 @@
+"""Price baskets with the compiled kernels: ``price`` for one basket, ``price_batch`` for many.
+
+These wrappers turn plain Python inputs into the kernels' arrays (columns in
+``engine.pricing.layout``) and decode the kernels' row tables back into :class:`PricingResult`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from engine.pricing import layout as L
+from engine.pricing.basket import local_time
+from engine.pricing.compiler import CompiledRules
+from engine.pricing.constants import Kind, Reason, Tender
+from engine.pricing.kernel.core import price_one
+from engine.pricing.types import (
+    AppliedOffer,
+    Basket,
+    Explanation,
+    LineDiscount,
+    LineResult,
+    Member,
+    PointsComponent,
+    PricingResult,
+    RemainingLimits,
+)
+
+# Bounds that keep every product in the kernels inside int64 (allocation multiplies an amount
+# below the total weight by a weight; validation bounds the rule-set side).
+MAX_BASKET_GROSS_MINOR = 2_000_000_000
+MAX_BASKET_UNITS = 10_000_000
+
+_NO_MEMBER = np.zeros(L.MEMBER_COLS, dtype=np.int64)
+
+
+class BasketError(ValueError):
+    """The basket cannot be priced; ``field`` names the offending input."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+def check_basket(basket: Basket) -> None:
+    """Reject what the pricing contract does not define (DESIGN.md §4: q ≥ 1, p ≥ 0)."""
+    if basket.occurred_at.tzinfo is None:
+        raise BasketError("occurred_at", "must carry a time zone")
+    seen: set[str] = set()
+    gross = 0
+    for k, line in enumerate(basket.lines):
+        if line.quantity < 1:
+            raise BasketError(f"lines[{k}].quantity", f"must be at least 1 (got {line.quantity})")
+        if line.unit_price_minor < 0:
+            raise BasketError(
+                f"lines[{k}].unit_price_minor",
+                f"must not be negative (got {line.unit_price_minor})",
+            )
+        if line.line_id in seen:
+            raise BasketError(f"lines[{k}].line_id", f"duplicate line id {line.line_id!r}")
+        seen.add(line.line_id)
+        gross += line.quantity * line.unit_price_minor
+    if gross > MAX_BASKET_GROSS_MINOR:
+        raise BasketError("lines", f"basket total {gross} exceeds {MAX_BASKET_GROSS_MINOR}")
+    units = sum(line.quantity for line in basket.lines)
+    if units > MAX_BASKET_UNITS:
+        raise BasketError("lines", f"{units} units exceed {MAX_BASKET_UNITS}")
+
+
+def encode_lines(compiled: CompiledRules, basket: Basket) -> np.ndarray:
+    """int64[n, LINE_COLS]: the catalogue fills category/brand/vendor a line leaves empty."""
+    n_cat = len(compiled.catalogue)
+    out = np.empty((len(basket.lines), L.LINE_COLS), dtype=np.int64)
+    sku_index, attr = compiled.sku_index, compiled.sku_attr
+    for k, line in enumerate(basket.lines):
+        s = sku_index.get(line.sku, -1)
+        if 0 <= s < n_cat:
+            cat, brand, vendor, flags = attr[s]
+        else:
+            cat = brand = vendor = -1
+            flags = 0
+        if line.category:
+            cat = compiled.category_index.get(line.category, -1)
+        if line.brand:
+            brand = compiled.brand_index.get(line.brand, -1)
+        if line.vendor:
+            vendor = compiled.vendor_index.get(line.vendor, -1)
+        out[k] = (s, cat, brand, vendor, line.quantity, line.unit_price_minor, flags)
+    return out
+
+
+def encode_member(compiled: CompiledRules, member: Member | None, redeem_points: int) -> np.ndarray:
+    if member is None:
+        m = _NO_MEMBER.copy()
+        m[L.M_REDEEM] = redeem_points
+        return m
+    seg = 0
+    for s in member.segments:
+        bit = compiled.segment_bit.get(s)
+        if bit is not None:
+            seg |= 1 << bit
+    if seg >= 1 << 63:
+        seg -= 1 << 64
+    return np.array(
+        [
+            1,
+            compiled.tier_index.get(member.tier, -1),
+            seg,
+            member.birthday_month,
+            member.available_points,
+            redeem_points,
+        ],
+        dtype=np.int64,
+    )
+
+
+def encode_context(compiled: CompiledRules, basket: Basket) -> np.ndarray:
+    t = local_time(basket.occurred_at, compiled.timezone)
+    return np.array(
+        [
+            compiled.store_index.get(basket.store_id, -1),
+            compiled.channel_index.get(basket.channel, -1),
+            t.epoch_s,
+            t.weekday,
+            t.hour,
+            t.month,
+        ],
+        dtype=np.int64,
+    )
+
+
+def encode_coupons(
+    compiled: CompiledRules, member: Member | None, coupons: Sequence[str]
+) -> np.ndarray:
+    """int64[k, 2] (offer, remaining uses): wallet coupons, then one use per presented code."""
+    rows = []
+    index = compiled.offer_index
+    if member is not None:
+        rows += [(index[o], uses) for o, uses in member.wallet.items() if o in index]
+    rows += [(index[o], 1) for o in coupons if o in index]
+    return np.array(rows, dtype=np.int64).reshape(-1, 2)
+
+
+def encode_limits(
+    compiled: CompiledRules, limits: Mapping[str, RemainingLimits] | None
+) -> np.ndarray:
+    rows = []
+    for o, lim in (limits or {}).items():
+        if o in compiled.offer_index:
+            rows.append(
+                (
+                    compiled.offer_index[o],
+                    _tracked(lim.member_uses),
+                    _tracked(lim.total_uses),
+                    _tracked(lim.budget_minor),
+                )
+            )
+    return np.array(rows, dtype=np.int64).reshape(-1, 4)
+
+
+def _tracked(v: int | None) -> int:
+    return -1 if v is None else max(0, v)
+
+
+_workspace = threading.local()
+
+
+def _buffers(n_lines: int, n_rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-thread output buffers, grown on demand and reused across calls."""
+    ws = getattr(_workspace, "bufs", None)
+    if ws is None or ws[0].shape[1] < n_lines or ws[1].shape[0] < n_rows:
+        ws = (
+            np.empty((L.LINE_OUT_COLS, max(n_lines, 64)), dtype=np.int64),
+            np.empty((max(n_rows, 1024), L.ROW_COLS), dtype=np.int64),
+            np.zeros(L.COUNT_COLS, dtype=np.int64),
+        )
+        _workspace.bufs = ws
+    return ws
+
+
+def run_kernel(
+    compiled: CompiledRules,
+    lines: np.ndarray,
+    member: np.ndarray,
+    ctx: np.ndarray,
+    coupons: np.ndarray,
+    limits: np.ndarray,
+    explain: bool,
+):
+    """Call ``price_one``, growing the row table until everything fits.
+
+    Returns views (line outputs int64[3, n], rows int64[k, ROW_COLS], counts) into per-thread
+    buffers that the next call on this thread overwrites.
+    """
+    n = lines.shape[0]
+    n_rows = 16 * n + 64
+    while True:
+        line_out, rows, counts = _buffers(n, n_rows)
+        line_view = line_out[:, :n]
+        price_one(
+            *compiled.arrays, lines, member, ctx, coupons, limits, explain, line_view, rows, counts
+        )
+        if not counts[L.N_OVERFLOW]:
+            return line_view, rows[: counts[L.N_ROWS]], counts
+        n_rows = rows.shape[0] * 4
+
+
+def price(
+    compiled: CompiledRules,
+    basket: Basket,
+    member: Member | None = None,
+    *,
+    coupons: Sequence[str] = (),
+    redeem_points: int = 0,
+    limits: Mapping[str, RemainingLimits] | None = None,
+    explain: bool = False,
+) -> PricingResult:
+    """Price one basket with the compiled kernel.
+
+    Parameters
+    ----------
+    compiled : CompiledRules
+        From :func:`engine.compile_rules`.
+    basket : Basket
+        Lines, time, store and channel.
+    member : Member, optional
+        The identified member; ``None`` prices a guest basket.
+    coupons : sequence of str
+        Offer ids activated by presented coupon codes.
+    redeem_points : int
+        Points to pay with; ``-1`` = as many as allowed.
+    limits : mapping of offer id to RemainingLimits, optional
+        What is left of per-member and global limits now.
+    explain : bool
+        Also say why each considered offer did not apply.
+    """
+    check_basket(basket)
+    line_out, rows, counts = run_kernel(
+        compiled,
+        encode_lines(compiled, basket),
+        encode_member(compiled, member, redeem_points),
+        encode_context(compiled, basket),
+        encode_coupons(compiled, member, coupons),
+        encode_limits(compiled, limits),
+        explain,
+    )
+    return decode(compiled, basket, line_out, rows, counts)
+
+
+def decode(
+    compiled: CompiledRules,
+    basket: Basket,
+    line_out: np.ndarray,
+    rows: np.ndarray,
+    counts: np.ndarray,
+) -> PricingResult:
+    """Kernel outputs -> PricingResult (docs/pricing.md §8 order).
+
+    One pass over the rows as Python lists: checkout baskets are small, and numpy calls on
+    arrays of a few rows cost more than the loop.
+    """
+    ids, funders, kinds = compiled.offer_ids, compiled.offer_funder, compiled.offer_kind
+    n = len(basket.lines)
+    per_line: list[list[LineDiscount]] = [[] for _ in range(n)]
+    by_offer: dict[int, list[int]] = {}
+    offers = []
+    components: list[list] = []
+    explanations = []
+    for kind, a, b, c, d, e in rows.tolist():
+        if kind == L.ROW_DISCOUNT:
+            per_line[a].append(LineDiscount(ids[b], c, funders[b], d))
+            acc = by_offer.setdefault(b, [0, 0])
+            acc[0] += c
+            acc[1] += d
+        elif kind == L.ROW_APPLIED:
+            total, funded = by_offer.get(a, (0, 0))
+            offers.append(AppliedOffer(ids[a], total, funders[a], funded, c, b))
+        elif kind == L.ROW_POINTS:
+            components.append([a, b, [0] * n])
+        elif kind == L.ROW_ATTRIBUTION:
+            components[a][2][b] = c
+        else:
+            explanations.append((a, Explanation(ids[b], Reason(c), d, ids[e] if e >= 0 else "")))
+    points = tuple(
+        PointsComponent(ids[o] if o >= 0 else "", _component_kind(kinds, o), pts, tuple(att))
+        for o, pts, att in components
+    )
+    explanations.sort(key=lambda pe: pe[0])  # evaluation order; the sort is stable
+    net_l, tender_l, pts_l = line_out.tolist()
+    lines = tuple(
+        LineResult(
+            line.line_id,
+            line.quantity * line.unit_price_minor,
+            net_l[i],
+            tuple(per_line[i]),
+            tender_l[i],
+            pts_l[i],
+        )
+        for i, line in enumerate(basket.lines)
+    )
+    gross = sum(x.gross_minor for x in lines)
+    net_total = sum(net_l)
+    tender_minor = sum(tender_l)
+    return PricingResult(
+        lines=lines,
+        gross_minor=gross,
+        discount_minor=gross - net_total,
+        net_minor=net_total,
+        points_redeemed=int(counts[L.N_TENDER_POINTS]),
+        points_tender_minor=tender_minor,
+        payable_minor=net_total - tender_minor,
+        points_earned=sum(pts_l),
+        tender=Tender(int(counts[L.N_TENDER_CODE])),
+        points=points,
+        offers=tuple(offers),
+        explanations=tuple(e for _, e in explanations),
+    )
+
+
+def _component_kind(kinds: tuple[int, ...], o: int) -> str:
+    if o < 0:
+        return "base"
+    return "multiplier" if kinds[o] == Kind.POINTS_MULTIPLIER else "bonus"

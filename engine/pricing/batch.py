@@ -1,0 +1,231 @@
+"""Price many baskets at once with the parallel kernel (simulation, back-testing, reports).
+
+Two ways in:
+
+- ``price_batch(compiled, baskets, members=...)`` takes the same objects as ``engine.price``;
+- ``engine.pricing.frames.price_frames(compiled, lines, baskets)`` takes polars frames (history,
+  ledger exports) and encodes them column-wise, for millions of baskets.
+
+Both run ``engine.pricing.kernel.core.price_many``: one ``prange`` iteration per basket, each writing only its
+own slab of the output tables, so the result never depends on where a basket sits in the batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.pricing import layout as L
+from engine.pricing.api import (
+    check_basket,
+    decode,
+    encode_context,
+    encode_coupons,
+    encode_limits,
+    encode_lines,
+    encode_member,
+    run_kernel,
+)
+from engine.pricing.compiler import CompiledRules
+from engine.pricing.kernel.core import price_many
+from engine.pricing.types import Basket, Member, PricingResult, RemainingLimits
+
+# Row space per basket line in the batch slab: history-like baskets (5 lines, ~25 candidate
+# offers) need up to ~20; a basket that needs more is priced again alone.
+ROWS_PER_LINE = 32
+CHUNK_SLAB_BYTES = 256 * 2**20
+
+
+@dataclass(frozen=True)
+class EncodedBatch:
+    """Kernel inputs for ``B`` baskets; ``*_off`` are CSR offsets (length ``B + 1``)."""
+
+    lines: np.ndarray  # int64[N, LINE_COLS]
+    line_off: np.ndarray
+    members: np.ndarray  # int64[B, MEMBER_COLS]
+    ctxs: np.ndarray  # int64[B, CTX_COLS]
+    coupon_off: np.ndarray
+    coupons: np.ndarray  # int64[K, 2]
+    limit_off: np.ndarray
+    limits: np.ndarray  # int64[M, 4]
+
+    @property
+    def n_baskets(self) -> int:
+        return len(self.line_off) - 1
+
+
+@dataclass(frozen=True)
+class BatchOutput:
+    """Raw kernel outputs: per-line results and every basket's rows."""
+
+    line_out: np.ndarray  # int64[3, N]
+    rows: np.ndarray  # int64[R, ROW_COLS], valid rows only, grouped by basket
+    row_off: np.ndarray  # int64[B + 1]: basket b's rows are rows[row_off[b]:row_off[b+1]]
+    counts: np.ndarray  # int64[B, COUNT_COLS]
+    line_off: np.ndarray
+    retried: tuple[int, ...]  # baskets whose slab overflowed and were priced alone
+
+
+def _csr(parts: list[np.ndarray], width: int) -> tuple[np.ndarray, np.ndarray]:
+    off = np.zeros(len(parts) + 1, dtype=np.int64)
+    np.cumsum([len(p) for p in parts], out=off[1:])
+    data = np.concatenate(parts) if parts else np.zeros((0, width), dtype=np.int64)
+    return off, data.reshape(-1, width).astype(np.int64)
+
+
+def encode_batch(
+    compiled: CompiledRules,
+    baskets: Sequence[Basket],
+    members: Sequence[Member | None] | None = None,
+    coupons: Sequence[Sequence[str]] | None = None,
+    redeem_points: Sequence[int] | None = None,
+    limits: Sequence[Mapping[str, RemainingLimits] | None] | None = None,
+) -> EncodedBatch:
+    """Encode ``baskets`` (and per-basket members, coupons, redemptions, limits)."""
+    n = len(baskets)
+    members = members if members is not None else [None] * n
+    coupons = coupons if coupons is not None else [()] * n
+    redeem_points = redeem_points if redeem_points is not None else [0] * n
+    limits = limits if limits is not None else [None] * n
+    for b in baskets:
+        check_basket(b)
+    line_off, lines = _csr([encode_lines(compiled, b) for b in baskets], L.LINE_COLS)
+    coupon_off, coupon_rows = _csr(
+        [encode_coupons(compiled, m, c) for m, c in zip(members, coupons, strict=True)], 2
+    )
+    limit_off, limit_rows = _csr([encode_limits(compiled, x) for x in limits], 4)
+    member_rows = np.array(
+        [encode_member(compiled, m, r) for m, r in zip(members, redeem_points, strict=True)],
+        dtype=np.int64,
+    ).reshape(-1, L.MEMBER_COLS)
+    ctx_rows = np.array([encode_context(compiled, b) for b in baskets], dtype=np.int64).reshape(
+        -1, L.CTX_COLS
+    )
+    return EncodedBatch(
+        lines, line_off, member_rows, ctx_rows, coupon_off, coupon_rows, limit_off, limit_rows
+    )
+
+
+def run_batch(
+    compiled: CompiledRules, enc: EncodedBatch, rows_per_line: int = ROWS_PER_LINE
+) -> BatchOutput:
+    """Run the parallel kernel over chunks of baskets; baskets whose slab overflowed are
+    priced again alone.
+
+    Chunks keep the row slab near ``CHUNK_SLAB_BYTES`` whatever the batch size, so millions of
+    baskets price in bounded memory.
+    """
+    n_b = enc.n_baskets
+    line_out = np.empty((L.LINE_OUT_COLS, enc.lines.shape[0]), dtype=np.int64)
+    counts = np.zeros((n_b, L.COUNT_COLS), dtype=np.int64)
+    lines_per_chunk = max(1, CHUNK_SLAB_BYTES // (rows_per_line * L.ROW_COLS * 8))
+    parts: list[np.ndarray] = []
+    retried: list[int] = []
+    b0 = 0
+    while b0 < n_b:
+        target = enc.line_off[b0] + lines_per_chunk
+        b1 = min(n_b, max(b0 + 1, int(np.searchsorted(enc.line_off, target, "right")) - 1))
+        rows, again = _run_chunk(compiled, enc, b0, b1, rows_per_line, line_out, counts)
+        parts.append(rows)
+        retried += again
+        b0 = b1
+    rows = np.concatenate(parts) if parts else np.zeros((0, L.ROW_COLS), dtype=np.int64)
+    row_off = np.zeros(n_b + 1, dtype=np.int64)
+    np.cumsum(counts[:, L.N_ROWS], out=row_off[1:])
+    return BatchOutput(line_out, rows, row_off, counts, enc.line_off, tuple(retried))
+
+
+def _run_chunk(
+    compiled: CompiledRules,
+    enc: EncodedBatch,
+    b0: int,
+    b1: int,
+    rpl: int,
+    line_out: np.ndarray,
+    counts: np.ndarray,
+) -> tuple[np.ndarray, list[int]]:
+    """Baskets ``b0:b1``: fills their line outputs and counts; returns their rows in order."""
+    lo, hi = int(enc.line_off[b0]), int(enc.line_off[b1])
+    c0, c1 = int(enc.coupon_off[b0]), int(enc.coupon_off[b1])
+    m0, m1 = int(enc.limit_off[b0]), int(enc.limit_off[b1])
+    line_off = enc.line_off[b0 : b1 + 1] - lo
+    chunk_out = np.empty((L.LINE_OUT_COLS, hi - lo), dtype=np.int64)
+    slab = np.empty(((hi - lo) * rpl, L.ROW_COLS), dtype=np.int64)
+    chunk_counts = np.zeros((b1 - b0, L.COUNT_COLS), dtype=np.int64)
+    price_many(
+        *compiled.arrays,
+        enc.lines[lo:hi],
+        line_off,
+        enc.members[b0:b1],
+        enc.ctxs[b0:b1],
+        enc.coupon_off[b0 : b1 + 1] - c0,
+        enc.coupons[c0:c1],
+        enc.limit_off[b0 : b1 + 1] - m0,
+        enc.limits[m0:m1],
+        rpl,
+        chunk_out,
+        slab,
+        chunk_counts,
+    )
+    # each basket's valid rows are the first counts[N_ROWS] rows of its slab
+    n_rows = chunk_counts[:, L.N_ROWS].copy()
+    over = np.nonzero(chunk_counts[:, L.N_OVERFLOW])[0]
+    n_rows[over] = 0
+    before = np.concatenate(([0], np.cumsum(n_rows)[:-1]))
+    pick = np.repeat(line_off[:-1] * rpl - before, n_rows)
+    rows = slab[np.arange(int(n_rows.sum()), dtype=np.int64) + pick]
+    if len(over):
+        pieces, pos = [], 0
+        for k in over.tolist():  # price alone, then splice in basket order (linear)
+            b = b0 + k
+            blo, bhi = int(enc.line_off[b]), int(enc.line_off[b + 1])
+            lv, rows_b, counts_b = run_kernel(
+                compiled,
+                enc.lines[blo:bhi],
+                enc.members[b],
+                enc.ctxs[b],
+                enc.coupons[enc.coupon_off[b] : enc.coupon_off[b + 1]],
+                enc.limits[enc.limit_off[b] : enc.limit_off[b + 1]],
+                False,
+            )
+            chunk_out[:, blo - lo : bhi - lo] = lv
+            chunk_counts[k] = counts_b
+            pieces += [rows[pos : before[k]], rows_b.copy()]
+            pos = int(before[k])
+        pieces.append(rows[pos:])
+        rows = np.concatenate(pieces)
+    line_out[:, lo:hi] = chunk_out
+    counts[b0:b1] = chunk_counts
+    return rows, [b0 + k for k in over.tolist()]
+
+
+def price_batch(
+    compiled: CompiledRules,
+    baskets: Sequence[Basket],
+    members: Sequence[Member | None] | None = None,
+    coupons: Sequence[Sequence[str]] | None = None,
+    redeem_points: Sequence[int] | None = None,
+    limits: Sequence[Mapping[str, RemainingLimits] | None] | None = None,
+    rows_per_line: int = ROWS_PER_LINE,
+) -> list[PricingResult]:
+    """Price every basket with the parallel kernel; same results as ``engine.price`` each."""
+    out = run_batch(
+        compiled,
+        encode_batch(compiled, baskets, members, coupons, redeem_points, limits),
+        rows_per_line,
+    )
+    results = []
+    for b, basket in enumerate(baskets):
+        lo, hi = out.line_off[b], out.line_off[b + 1]
+        results.append(
+            decode(
+                compiled,
+                basket,
+                out.line_out[:, lo:hi],
+                out.rows[out.row_off[b] : out.row_off[b + 1]],
+                out.counts[b],
+            )
+        )
+    return results

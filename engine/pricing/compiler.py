@@ -1,0 +1,327 @@
+"""Compile a validated RuleSet and a catalogue into arrays the kernels index.
+
+Everything that can be decided once per published version is decided here: string ids become
+integers, conditions become bitmasks and sorted slices, offers are put in evaluation order, and
+inverted indexes map every sku, category, brand and vendor to the offers whose scope names it.
+The request path then touches only the offers a basket's lines point at.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+
+from engine.pricing import layout as L
+from engine.pricing.catalogue import Catalogue
+from engine.pricing.constants import KIND_BY_FIELD, Kind, phase_of
+from engine.pricing.validate import check
+from loyalty.v1 import rules_pb2
+
+RETAILER = "retailer"
+
+
+class RuleArrays(NamedTuple):
+    """What the kernels see: arrays only (numba takes a named tuple of arrays)."""
+
+    offer: np.ndarray  # int64[n_offers, OFFER_COLS]
+    eval_order: np.ndarray  # int64[n_offers]: offer index at each evaluation position
+    sets: np.ndarray  # int64[n_sets, SET_COLS]
+    set_vals: np.ndarray  # int64[]: sorted slices of sku/category/brand/vendor indexes
+    inv_base: np.ndarray  # int64[4]: first key of skus, categories, brands, vendors
+    inv_off: np.ndarray  # int64[n_keys + 1]: CSR offsets key -> offers
+    inv_pos: np.ndarray  # int64[]: evaluation positions of those offers (sorted per key)
+    all_pos: np.ndarray  # int64[]: evaluation positions of offers whose scope is `all`
+    ladder: np.ndarray  # int64[n_steps, 3]
+    bundle: np.ndarray  # int64[n_components, 2]
+    stores: np.ndarray  # int64[]: sorted store indexes per offer slice
+    tier_bps: np.ndarray  # int64[n_tiers]: earn multiplier per tier
+    programme: np.ndarray  # int64[PROGRAMME_COLS]
+
+
+@dataclass(frozen=True, eq=False)
+class CompiledRules:
+    """A published rule set ready for pricing: the arrays plus the id dictionaries."""
+
+    arrays: RuleArrays
+    rules: rules_pb2.RuleSet
+    catalogue: Catalogue
+    timezone: str
+    offer_ids: tuple[str, ...]
+    offer_index: dict[str, int]
+    funder_ids: tuple[str, ...]
+    sku_index: dict[str, int]
+    category_index: dict[str, int]
+    brand_index: dict[str, int]
+    vendor_index: dict[str, int]
+    tier_index: dict[str, int]
+    segment_bit: dict[str, int]
+    channel_index: dict[str, int]
+    store_index: dict[str, int]
+    sku_attr: np.ndarray  # int64[n_catalogue, 4]: category, brand, vendor, flags per catalogue row
+    offer_funder: tuple[str, ...]  # funder id per offer, for decoding results
+    offer_kind: tuple[int, ...]  # Kind per offer
+
+    @property
+    def n_offers(self) -> int:
+        return len(self.offer_ids)
+
+
+class _Interner(dict):
+    def add(self, key: str) -> int:
+        i = self.get(key)
+        if i is None:
+            i = self[key] = len(self)
+        return i
+
+
+def _mask(bits: list[int]) -> int:
+    m = 0
+    for b in bits:
+        m |= 1 << b
+    return m - (1 << 64) if m >= 1 << 63 else m  # as a signed int64
+
+
+def compile_rules(
+    rules: rules_pb2.RuleSet, catalogue: Catalogue | None = None, *, validate: bool = True
+) -> CompiledRules:
+    """Compile ``rules`` against ``catalogue``.
+
+    Parameters
+    ----------
+    rules : RuleSet
+        The programme; validated first unless ``validate=False`` (already checked).
+    catalogue : Catalogue, optional
+        Product attributes and flags; skus named only by rules are added to the dictionaries.
+
+    Raises
+    ------
+    engine.pricing.validate.RuleSetInvalid
+        With every violation found.
+    """
+    catalogue = catalogue if catalogue is not None else Catalogue.empty()
+    if validate:
+        check(rules, catalogue)
+
+    skus = _Interner((s, i) for i, s in enumerate(catalogue.sku))
+    cats, brands, vendors = _Interner(), _Interner(), _Interner()
+    n_cat = len(catalogue)
+    sku_attr = np.zeros((n_cat, 4), dtype=np.int64)
+    if n_cat:
+        sku_attr[:, 0] = [cats.add(c) if c else -1 for c in catalogue.category]
+        sku_attr[:, 1] = [brands.add(b) if b else -1 for b in catalogue.brand]
+        sku_attr[:, 2] = [vendors.add(v) if v else -1 for v in catalogue.vendor]
+        sku_attr[:, 3] = (
+            catalogue.no_discount.astype(np.int64) * L.FLAG_NO_DISCOUNT
+            + catalogue.no_earn.astype(np.int64) * L.FLAG_NO_EARN
+        )
+
+    tiers = {t.id: i for i, t in enumerate(rules.tiers)}
+    segment_bit = {s.id: i for i, s in enumerate(rules.segments)}
+    channels, stores, groups = _Interner(), _Interner(), _Interner()
+    funders = _Interner({RETAILER: 0})
+
+    offers = list(rules.offers)
+    n = len(offers)
+    table = np.zeros((n, L.OFFER_COLS), dtype=np.int64)
+    sets: list[list[int]] = []
+    set_vals: list[int] = []
+    ladder: list[tuple[int, int, int]] = []
+    bundle: list[tuple[int, int]] = []
+    store_vals: list[int] = []
+
+    def add_set(ps: rules_pb2.ProductSet) -> int:
+        row = [int(ps.all)]
+        for names, interner in (
+            (ps.skus, skus),
+            (ps.categories, cats),
+            (ps.brands, brands),
+            (ps.vendors, vendors),
+            (ps.exclude_skus, skus),
+        ):
+            vals = sorted({interner.add(x) for x in names})
+            row += [len(set_vals), len(vals)]
+            set_vals.extend(vals)
+        sets.append(row)
+        return len(sets) - 1
+
+    for o, offer in enumerate(offers):
+        kind = KIND_BY_FIELD[offer.WhichOneof("reward")]
+        c, t = offer.conditions, table[o]
+        t[L.O_KIND] = kind
+        t[L.O_PHASE] = phase_of(kind)
+        t[L.O_MODE] = offer.stacking.mode
+        t[L.O_GROUP] = groups.add(offer.stacking.group) if offer.stacking.group else L.NO_GROUP
+        t[L.O_ACTIVATION] = offer.activation
+        t[L.O_FUNDER] = funders.add(offer.funding.funder_id or RETAILER)
+        t[L.O_FUNDED_BPS] = offer.funding.funded_share_bps
+        t[L.O_PER_TX] = offer.limits.per_transaction
+        t[L.O_MAX_DISCOUNT] = offer.limits.max_discount_minor
+        t[L.O_SCOPE] = add_set(offer.scope)
+        t[L.O_NEEDS_MEMBER] = int(
+            c.member_required
+            or bool(c.tiers)
+            or bool(c.segments)
+            or c.birthday_month
+            or kind >= Kind.POINTS_MULTIPLIER
+        )
+        t[L.O_BIRTHDAY] = int(c.birthday_month)
+        t[L.O_MIN_BASKET] = c.min_basket_minor
+        t[L.O_MIN_QTY] = c.min_qty
+        t[L.O_MIN_AMOUNT] = c.min_amount_minor
+        t[L.O_STARTS] = c.starts_at.seconds if c.HasField("starts_at") else L.OPEN_START
+        t[L.O_ENDS] = c.ends_at.seconds if c.HasField("ends_at") else L.OPEN_END
+        t[L.O_WEEKDAYS] = _mask(list(c.weekdays))
+        t[L.O_FROM_HOUR] = c.from_hour
+        t[L.O_TO_HOUR] = c.to_hour
+        t[L.O_TIER_MASK] = _mask([tiers[x] for x in c.tiers if x in tiers])
+        t[L.O_SEGMENT_MASK] = _mask([segment_bit[x] for x in c.segments if x in segment_bit])
+        t[L.O_CHANNEL_MASK] = _mask([channels.add(x) for x in c.channels])
+        own_stores = sorted({stores.add(x) for x in c.stores})
+        t[L.O_STORE_OFF], t[L.O_STORE_LEN] = len(store_vals), len(own_stores)
+        store_vals.extend(own_stores)
+        _reward_params(offer, kind, t, ladder, bundle, add_set)
+
+    eval_order = _evaluation_order(offers, table)
+    table[eval_order, L.O_ORDER_POS] = np.arange(n, dtype=np.int64)
+
+    set_arr = np.array(sets, dtype=np.int64).reshape(-1, L.SET_COLS)
+    vals = np.array(set_vals, dtype=np.int64)
+    inv_base = np.cumsum([0, len(skus), len(cats), len(brands)], dtype=np.int64)
+    inv_off, inv_pos, all_pos = _inverted_index(
+        table, set_arr, vals, inv_base, int(inv_base[-1]) + len(vendors)
+    )
+
+    prog = np.zeros(L.PROGRAMME_COLS, dtype=np.int64)
+    if rules.HasField("points"):
+        p = rules.points
+        prog[:] = (
+            1,
+            p.point_value_minor,
+            p.earn_per_amount_minor,
+            p.min_redeem_points,
+            p.redeem_step_points,
+            p.max_redeem_share_bps,
+        )
+
+    arrays = RuleArrays(
+        offer=table,
+        eval_order=eval_order,
+        sets=set_arr,
+        set_vals=vals,
+        inv_base=inv_base,
+        inv_off=inv_off,
+        inv_pos=inv_pos,
+        all_pos=all_pos,
+        ladder=np.array(ladder, dtype=np.int64).reshape(-1, 3),
+        bundle=np.array(bundle, dtype=np.int64).reshape(-1, 2),
+        stores=np.array(store_vals, dtype=np.int64),
+        tier_bps=np.array([t.earn_multiplier_bps for t in rules.tiers], dtype=np.int64),
+        programme=prog,
+    )
+    return CompiledRules(
+        arrays=arrays,
+        rules=rules,
+        catalogue=catalogue,
+        timezone=rules.timezone or "UTC",
+        offer_ids=tuple(x.id for x in offers),
+        offer_index={x.id: i for i, x in enumerate(offers)},
+        funder_ids=tuple(funders),
+        sku_index=dict(skus),
+        category_index=dict(cats),
+        brand_index=dict(brands),
+        vendor_index=dict(vendors),
+        tier_index=tiers,
+        segment_bit=segment_bit,
+        channel_index=dict(channels),
+        store_index=dict(stores),
+        sku_attr=sku_attr,
+        offer_funder=tuple(tuple(funders)[f] for f in table[:, L.O_FUNDER].tolist()),
+        offer_kind=tuple(table[:, L.O_KIND].tolist()),
+    )
+
+
+def _reward_params(offer, kind: Kind, t: np.ndarray, ladder: list, bundle: list, add_set) -> None:
+    r = getattr(offer, offer.WhichOneof("reward"))
+    if kind in (Kind.PERCENT_OFF, Kind.ORDER_PERCENT_OFF):
+        t[L.O_P1] = r.percent_bps
+    elif kind in (Kind.AMOUNT_OFF, Kind.ORDER_AMOUNT_OFF):
+        t[L.O_P1] = r.amount_minor
+    elif kind == Kind.FIXED_PRICE:
+        t[L.O_P1] = r.price_minor
+    elif kind == Kind.BUY_X_GET_Y:
+        t[L.O_P1], t[L.O_P2], t[L.O_P3] = r.buy, r.get, r.percent_bps
+    elif kind == Kind.POINTS_MULTIPLIER:
+        t[L.O_P1] = r.extra_bps
+    elif kind == Kind.BONUS_POINTS:
+        t[L.O_P1], t[L.O_P2] = r.per_unit, r.per_transaction
+    elif kind == Kind.QTY_TIERS:
+        t[L.O_LADDER_OFF], t[L.O_LADDER_LEN] = len(ladder), len(r.steps)
+        ladder.extend((s.min_qty, 0, s.percent_bps) for s in r.steps)
+    elif kind == Kind.SPEND_TIERS:
+        t[L.O_P1] = int(r.repeat)
+        t[L.O_LADDER_OFF], t[L.O_LADDER_LEN] = len(ladder), len(r.steps)
+        ladder.extend((s.threshold_minor, s.amount_minor, s.percent_bps) for s in r.steps)
+    elif kind == Kind.BUNDLE_PRICE:
+        t[L.O_P1] = r.price_minor
+        t[L.O_BUNDLE_OFF], t[L.O_BUNDLE_LEN] = len(bundle), len(r.components)
+        bundle.extend((add_set(c.scope), c.qty) for c in r.components)
+
+
+def _evaluation_order(offers: list, table: np.ndarray) -> np.ndarray:
+    """Offer indexes by (phase, group position, priority, id) — docs/pricing.md §3.
+
+    A group sits where its first member by (priority, id) sits, over the whole rule set.
+    """
+    first: dict[int, tuple[int, str]] = {}
+    for o, offer in enumerate(offers):
+        g = int(table[o, L.O_GROUP])
+        if g != L.NO_GROUP:
+            key = (offer.stacking.priority, offer.id)
+            first[g] = min(first.get(g, key), key)
+
+    def sort_key(o: int):
+        offer = offers[o]
+        own = (offer.stacking.priority, offer.id)
+        g = int(table[o, L.O_GROUP])
+        return (int(table[o, L.O_PHASE]), first.get(g, own) if g != L.NO_GROUP else own, own)
+
+    return np.array(sorted(range(len(offers)), key=sort_key), dtype=np.int64)
+
+
+def _inverted_index(
+    table: np.ndarray, sets: np.ndarray, vals: np.ndarray, inv_base: np.ndarray, n_keys: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """CSR map from every sku/category/brand/vendor key to the offers whose scope lists it.
+
+    Offers are stored as their evaluation positions, so finding a basket's candidates in
+    order never touches the offer table.
+    """
+    keys: list[np.ndarray] = []
+    owners: list[np.ndarray] = []
+    scope = table[:, L.O_SCOPE]
+    pos = table[:, L.O_ORDER_POS]
+    for kind, (off_col, len_col) in enumerate(
+        (
+            (L.S_SKU_OFF, L.S_SKU_LEN),
+            (L.S_CAT_OFF, L.S_CAT_LEN),
+            (L.S_BRAND_OFF, L.S_BRAND_LEN),
+            (L.S_VENDOR_OFF, L.S_VENDOR_LEN),
+        )
+    ):
+        offs, lens = sets[scope, off_col], sets[scope, len_col]
+        for o in np.nonzero(lens)[0]:
+            keys.append(vals[offs[o] : offs[o] + lens[o]] + inv_base[kind])
+            owners.append(np.full(lens[o], pos[o], dtype=np.int64))
+    if keys:
+        k = np.concatenate(keys)
+        v = np.concatenate(owners)
+        order = np.lexsort((v, k))
+        k, v = k[order], v[order]
+    else:
+        k = v = np.zeros(0, dtype=np.int64)
+    inv_off = np.zeros(n_keys + 1, dtype=np.int64)
+    np.cumsum(np.bincount(k, minlength=n_keys), out=inv_off[1:])
+    everything = np.nonzero(sets[scope, L.S_ALL])[0] if len(scope) else np.zeros(0, np.int64)
+    return inv_off, v.astype(np.int64), np.sort(pos[everything]).astype(np.int64)

@@ -1,0 +1,105 @@
+"""Codes shared by the compiler, the kernels and the reference evaluator.
+
+Kernels see these as plain integers; Python code uses the enums. In the kernels' arrays -1
+means "none" (no offer, no tier, not tracked), as ``engine.pricing.layout`` documents per column.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+BPS = 10_000
+
+
+class Kind(IntEnum):
+    """Reward kinds, in the order of the ``reward`` oneof."""
+
+    PERCENT_OFF = 0
+    AMOUNT_OFF = 1
+    FIXED_PRICE = 2
+    QTY_TIERS = 3
+    BUY_X_GET_Y = 4
+    BUNDLE_PRICE = 5
+    SPEND_TIERS = 6
+    ORDER_PERCENT_OFF = 7
+    ORDER_AMOUNT_OFF = 8
+    POINTS_MULTIPLIER = 9
+    BONUS_POINTS = 10
+
+
+class Phase(IntEnum):
+    ITEM = 0
+    ORDER = 1
+    POINTS = 2
+
+
+# reward oneof field name -> kind
+KIND_BY_FIELD: dict[str, Kind] = {
+    "percent_off": Kind.PERCENT_OFF,
+    "amount_off": Kind.AMOUNT_OFF,
+    "fixed_price": Kind.FIXED_PRICE,
+    "qty_tiers": Kind.QTY_TIERS,
+    "buy_x_get_y": Kind.BUY_X_GET_Y,
+    "bundle_price": Kind.BUNDLE_PRICE,
+    "spend_tiers": Kind.SPEND_TIERS,
+    "order_percent_off": Kind.ORDER_PERCENT_OFF,
+    "order_amount_off": Kind.ORDER_AMOUNT_OFF,
+    "points_multiplier": Kind.POINTS_MULTIPLIER,
+    "bonus_points": Kind.BONUS_POINTS,
+}
+
+
+def phase_of(kind: int) -> Phase:
+    if kind <= Kind.BUNDLE_PRICE:
+        return Phase.ITEM
+    if kind <= Kind.ORDER_AMOUNT_OFF:
+        return Phase.ORDER
+    return Phase.POINTS
+
+
+class Mode(IntEnum):
+    """Stacking modes (same numbers as ``Stacking.Mode`` in rules.proto)."""
+
+    STACKABLE = 0
+    EXCLUSIVE = 1
+    EXCLUSIVE_ORDER = 2
+
+
+class Reason(IntEnum):
+    """Why a considered offer did not apply (docs/pricing.md §4)."""
+
+    COUPON_USED_UP = 1
+    NOT_IN_TIME_WINDOW = 2
+    STORE_NOT_ELIGIBLE = 3
+    CHANNEL_NOT_ELIGIBLE = 4
+    MEMBER_REQUIRED = 5
+    TIER_NOT_ELIGIBLE = 6
+    SEGMENT_NOT_ELIGIBLE = 7
+    NOT_BIRTHDAY_MONTH = 8
+    LIMIT_REACHED = 9
+    NO_ELIGIBLE_LINES = 10
+    EXCLUDED_BY_EXCLUSIVE = 11
+    ALREADY_DISCOUNTED = 12
+    MIN_BASKET_NOT_REACHED = 13
+    MIN_QTY_NOT_REACHED = 14
+    MIN_AMOUNT_NOT_REACHED = 15
+    MIN_SPEND_NOT_REACHED = 16
+    NO_BENEFIT = 17
+    LOST_TO_GROUP = 18
+
+
+# LIMIT_REACHED details
+LIMIT_MEMBER_USES = 1
+LIMIT_TOTAL_USES = 2
+LIMIT_BUDGET = 3
+
+
+class Tender(IntEnum):
+    """Outcome of a points redemption request (docs/pricing.md §6)."""
+
+    NONE = 0
+    OK = 1
+    LIMITED = 2
+    BELOW_MINIMUM = 3
+    NOT_MEMBER = 4
+    DISABLED = 5

@@ -1,0 +1,212 @@
+"""Column-wise encoding of polars frames for the batch kernel, and decoding back to frames.
+
+``lines`` columns: ``basket`` (0..B-1, non-decreasing), ``sku``, ``quantity``,
+``unit_price_minor``; optional ``category``, ``brand``, ``vendor``.
+
+``baskets`` columns (row ``b`` is basket ``b``): ``occurred_at`` (datetime; naive = UTC);
+optional ``store_id``, ``channel``, ``member_id`` (null or empty = guest), ``tier``,
+``birthday_month``, ``available_points``, ``redeem_points``, ``segments`` (list of str),
+``coupons`` (list of offer ids activated by presented coupons).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from engine.pricing import layout as L
+from engine.pricing.batch import ROWS_PER_LINE, BatchOutput, EncodedBatch, run_batch
+from engine.pricing.compiler import CompiledRules
+
+
+@dataclass(frozen=True)
+class FramesResult:
+    baskets: pl.DataFrame  # input columns + gross/discount/net/points figures
+    lines: pl.DataFrame  # input columns + net_minor, points_tender_minor, points_earned
+    discounts: pl.DataFrame  # basket, line, offer_id, funder_id, amount_minor, funded_minor
+
+
+def _lookup(values: pl.Series, index: dict[str, int]) -> np.ndarray:
+    """Map strings to their dictionary index; unknown, empty and null -> -1."""
+    if not index:
+        return np.full(len(values), -1, dtype=np.int64)
+    keys = pl.DataFrame(
+        {"k": list(index), "v": list(index.values())}, schema={"k": pl.String, "v": pl.Int64}
+    )
+    df = pl.DataFrame({"k": values.cast(pl.String)}).join(
+        keys, on="k", how="left", maintain_order="left"
+    )
+    return df["v"].fill_null(-1).to_numpy().astype(np.int64)
+
+
+def _column(df: pl.DataFrame, name: str, default, dtype) -> pl.Series:
+    if name in df.columns:
+        return df[name].cast(dtype).fill_null(default)
+    return pl.Series(name, [default] * len(df), dtype=dtype)
+
+
+def encode_frames(
+    compiled: CompiledRules, lines: pl.DataFrame, baskets: pl.DataFrame
+) -> EncodedBatch:
+    n_b = len(baskets)
+    basket_col = lines["basket"].to_numpy().astype(np.int64)
+    if len(basket_col) and (
+        np.any(np.diff(basket_col) < 0) or basket_col[0] < 0 or basket_col[-1] >= n_b
+    ):
+        raise ValueError("lines.basket: must be non-decreasing basket numbers 0..len(baskets)-1")
+    qty = lines["quantity"].to_numpy().astype(np.int64)
+    price = lines["unit_price_minor"].to_numpy().astype(np.int64)
+    if np.any(qty < 1):
+        raise ValueError("lines.quantity: must be at least 1")
+    if np.any(price < 0):
+        raise ValueError("lines.unit_price_minor: must not be negative")
+
+    enc = np.empty((len(lines), L.LINE_COLS), dtype=np.int64)
+    sku = _lookup(lines["sku"], compiled.sku_index)
+    enc[:, L.L_SKU] = sku
+    in_cat = (sku >= 0) & (sku < len(compiled.catalogue))
+    attr = np.full((len(lines), 4), -1, dtype=np.int64)
+    attr[:, 3] = 0
+    attr[in_cat] = compiled.sku_attr[sku[in_cat]]
+    for col, name, index in (
+        (L.L_CAT, "category", compiled.category_index),
+        (L.L_BRAND, "brand", compiled.brand_index),
+        (L.L_VENDOR, "vendor", compiled.vendor_index),
+    ):
+        enc[:, col] = attr[:, col - L.L_CAT]
+        if name in lines.columns:
+            given = lines[name].fill_null("")
+            own = (given != "").to_numpy()
+            enc[own, col] = _lookup(given.filter(own), index)
+    enc[:, L.L_QTY] = qty
+    enc[:, L.L_PRICE] = price
+    enc[:, L.L_FLAGS] = attr[:, 3]
+    line_off = np.searchsorted(basket_col, np.arange(n_b + 1)).astype(np.int64)
+
+    members = np.zeros((n_b, L.MEMBER_COLS), dtype=np.int64)
+    member_id = _column(baskets, "member_id", "", pl.String)
+    members[:, L.M_IS_MEMBER] = (member_id != "").to_numpy()
+    members[:, L.M_TIER] = _lookup(_column(baskets, "tier", "", pl.String), compiled.tier_index)
+    members[:, L.M_BIRTH_MONTH] = _column(baskets, "birthday_month", 0, pl.Int64).to_numpy()
+    members[:, L.M_POINTS] = _column(baskets, "available_points", 0, pl.Int64).to_numpy()
+    if "segments" in baskets.columns and compiled.segment_bit:
+        seg = baskets.select(pl.int_range(pl.len()).alias("b"), "segments").explode("segments")
+        bits = _lookup(seg["segments"], compiled.segment_bit)
+        ok = bits >= 0
+        mask = np.zeros(n_b, dtype=np.uint64)
+        np.bitwise_or.at(
+            mask, seg["b"].to_numpy()[ok], np.left_shift(np.uint64(1), bits[ok].astype(np.uint64))
+        )
+        members[:, L.M_SEGMENTS] = mask.view(np.int64)
+    members[members[:, L.M_IS_MEMBER] == 0] = 0
+    members[:, L.M_REDEEM] = _column(baskets, "redeem_points", 0, pl.Int64).to_numpy()
+
+    at = baskets["occurred_at"]
+    if getattr(at.dtype, "time_zone", None) is None:
+        at = at.dt.replace_time_zone("UTC")
+    local = at.dt.convert_time_zone(compiled.timezone)
+    ctxs = np.empty((n_b, L.CTX_COLS), dtype=np.int64)
+    ctxs[:, L.C_STORE] = _lookup(_column(baskets, "store_id", "", pl.String), compiled.store_index)
+    ctxs[:, L.C_CHANNEL] = _lookup(
+        _column(baskets, "channel", "", pl.String), compiled.channel_index
+    )
+    ctxs[:, L.C_EPOCH] = at.dt.epoch("s").to_numpy()
+    ctxs[:, L.C_WEEKDAY] = local.dt.weekday().to_numpy()
+    ctxs[:, L.C_HOUR] = local.dt.hour().to_numpy()
+    ctxs[:, L.C_MONTH] = local.dt.month().to_numpy()
+
+    coupon_off = np.zeros(n_b + 1, dtype=np.int64)
+    coupons = np.zeros((0, 2), dtype=np.int64)
+    if "coupons" in baskets.columns:
+        cp = baskets.select(pl.int_range(pl.len()).alias("b"), "coupons").explode("coupons")
+        offer = _lookup(cp["coupons"], compiled.offer_index)
+        ok = offer >= 0
+        b = cp["b"].to_numpy()[ok]
+        coupons = np.stack([offer[ok], np.ones(ok.sum(), dtype=np.int64)], axis=1)
+        coupon_off[1:] = np.cumsum(np.bincount(b, minlength=n_b))
+    no_limits = np.zeros(n_b + 1, dtype=np.int64)
+    return EncodedBatch(
+        enc,
+        line_off,
+        members,
+        ctxs,
+        coupon_off,
+        coupons,
+        no_limits,
+        np.zeros((0, 4), dtype=np.int64),
+    )
+
+
+def decode_frames(
+    compiled: CompiledRules,
+    enc: EncodedBatch,
+    out: BatchOutput,
+    baskets: pl.DataFrame,
+    lines: pl.DataFrame | None = None,
+) -> FramesResult:
+    n_b = enc.n_baskets
+    net, tender, pts = out.line_out
+    line_basket = np.repeat(np.arange(n_b), np.diff(enc.line_off))
+    gross_l = enc.lines[:, L.L_QTY] * enc.lines[:, L.L_PRICE]
+
+    def per_basket(x: np.ndarray) -> np.ndarray:
+        return (
+            np.bincount(line_basket, weights=x, minlength=n_b).astype(np.int64)
+            if len(x)
+            else np.zeros(n_b, dtype=np.int64)
+        )
+
+    # bincount with float weights is exact below 2**53; baskets are bounded far below that
+    gross, net_b, tender_b, pts_b = (
+        per_basket(gross_l),
+        per_basket(net),
+        per_basket(tender),
+        per_basket(pts),
+    )
+    basket_out = baskets.with_columns(
+        pl.Series("gross_minor", gross),
+        pl.Series("discount_minor", gross - net_b),
+        pl.Series("net_minor", net_b),
+        pl.Series("points_redeemed", out.counts[:, L.N_TENDER_POINTS]),
+        pl.Series("points_tender_minor", tender_b),
+        pl.Series("payable_minor", net_b - tender_b),
+        pl.Series("points_earned", pts_b),
+    )
+    line_frame = (
+        lines if lines is not None else pl.DataFrame({"basket": line_basket.astype(np.int64)})
+    )
+    line_out = line_frame.with_columns(
+        pl.Series("net_minor", net),
+        pl.Series("points_tender_minor", tender),
+        pl.Series("points_earned", pts),
+    )
+    rows = out.rows
+    row_basket = np.repeat(np.arange(n_b), np.diff(out.row_off))
+    d = rows[:, L.ROW_TYPE] == L.ROW_DISCOUNT
+    offer = rows[d, 2]
+    ids = np.array(compiled.offer_ids, dtype=object)
+    funders = np.array(compiled.offer_funder, dtype=object)
+    discounts = pl.DataFrame(
+        {
+            "basket": row_basket[d],
+            "line": rows[d, 1],
+            "offer_id": pl.Series(ids[offer].tolist(), dtype=pl.String),
+            "funder_id": pl.Series(funders[offer].tolist(), dtype=pl.String),
+            "amount_minor": rows[d, 3],
+            "funded_minor": rows[d, 4],
+        }
+    )
+    return FramesResult(basket_out, line_out, discounts)
+
+
+def price_frames(
+    compiled: CompiledRules,
+    lines: pl.DataFrame,
+    baskets: pl.DataFrame,
+    rows_per_line: int = ROWS_PER_LINE,
+) -> FramesResult:
+    """Price baskets given as polars frames (columns in this module's docstring)."""
+    enc = encode_frames(compiled, lines, baskets)
+    return decode_frames(compiled, enc, run_batch(compiled, enc, rows_per_line), baskets, lines)

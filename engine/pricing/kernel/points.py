@@ -1,0 +1,157 @@
+"""Kernel points phases: points tender, then base points and points offers (§6)."""
+
+from __future__ import annotations
+
+from engine.pricing.constants import BPS, Kind, Reason, Tender
+from engine.pricing.jit import helper
+from engine.pricing.kernel.checks import emit, static_reason, thresholds
+from engine.pricing.kernel.util import allocate
+from engine.pricing.layout import (
+    FLAG_NO_EARN,
+    L_FLAGS,
+    L_QTY,
+    M_IS_MEMBER,
+    M_POINTS,
+    M_REDEEM,
+    M_TIER,
+    N_COMPONENTS,
+    N_TENDER_CODE,
+    N_TENDER_POINTS,
+    O_KIND,
+    O_ORDER_POS,
+    O_P1,
+    O_P2,
+    P_EARN_PER,
+    P_ENABLED,
+    P_MAX_SHARE_BPS,
+    P_MIN_REDEEM,
+    P_POINT_VALUE,
+    P_STEP,
+    ROW_APPLIED,
+    ROW_ATTRIBUTION,
+    ROW_EXPLANATION,
+    ROW_POINTS,
+)
+
+
+@helper
+def redeem_points(rules, member, net, basket_net, tender, counts, sc):
+    """Points tender (docs/pricing.md §6)."""
+    requested = member[M_REDEEM]
+    prog = rules.programme
+    if requested == 0:
+        counts[N_TENDER_CODE] = Tender.NONE
+        return
+    if member[M_IS_MEMBER] == 0:
+        counts[N_TENDER_CODE] = Tender.NOT_MEMBER
+        return
+    if prog[P_ENABLED] == 0 or prog[P_MAX_SHARE_BPS] == 0:
+        counts[N_TENDER_CODE] = Tender.DISABLED
+        return
+    allowed = min(
+        max(member[M_POINTS], 0), basket_net * prog[P_MAX_SHARE_BPS] // (BPS * prog[P_POINT_VALUE])
+    )
+    if requested >= 0:
+        allowed = min(allowed, requested)
+    allowed -= allowed % prog[P_STEP]
+    if allowed == 0 or allowed < prog[P_MIN_REDEEM]:
+        counts[N_TENDER_CODE] = Tender.BELOW_MINIMUM
+        return
+    counts[N_TENDER_CODE] = Tender.LIMITED if 0 <= requested and allowed < requested else Tender.OK
+    counts[N_TENDER_POINTS] = allowed
+    allocate(allowed * prog[P_POINT_VALUE], net, net.shape[0], tender, sc[0])
+
+
+@helper
+def add_points(component_offer, points, weights, lines_of, m, line_pts, rows, counts, sc):
+    """Record one points component, attributed over lines ``lines_of[:m]`` by ``weights``."""
+    k = counts[N_COMPONENTS]
+    if not emit(rows, counts, ROW_POINTS, component_offer, points, 0, 0, 0):
+        return False
+    counts[N_COMPONENTS] = k + 1
+    shares = sc[2]
+    allocate(points, weights, m, shares, sc[3])
+    for j in range(m):
+        if shares[j] > 0:
+            i = lines_of[j]
+            if not emit(rows, counts, ROW_ATTRIBUTION, k, i, shares[j], 0, 0):
+                return False
+            line_pts[i] += shares[j]
+    return True
+
+
+@helper
+def earn_points(
+    rules,
+    lines,
+    member,
+    ctx,
+    coupons,
+    limits,
+    want_explain,
+    cand,
+    moff,
+    mline,
+    first,
+    net,
+    basket_net,
+    tender,
+    line_pts,
+    rows,
+    counts,
+    elig,
+    sc,
+):
+    """Points phase: base points, then points offers ``cand[first:]`` in order (§6)."""
+    n = lines.shape[0]
+    prog = rules.programme
+    earning = member[M_IS_MEMBER] != 0 and prog[P_ENABLED] != 0
+    amount = sc[0]
+    every = sc[1]
+    total = 0
+    for i in range(n):
+        every[i] = i
+        amount[i] = net[i] - tender[i] if lines[i, L_FLAGS] & FLAG_NO_EARN == 0 else 0
+        total += amount[i]
+    if earning:
+        tier_bps = BPS if member[M_TIER] < 0 else rules.tier_bps[member[M_TIER]]
+        base = total * tier_bps // (prog[P_EARN_PER] * BPS)
+        if base > 0 and not add_points(-1, base, amount, every, n, line_pts, rows, counts, sc):
+            return
+    weights = sc[4]
+    for c in range(first, cand.shape[0]):
+        o = cand[c]
+        reason, detail = static_reason(rules, o, member, ctx, coupons, limits)
+        ne = 0
+        if reason == 0:
+            for j in range(moff[c], moff[c + 1]):
+                if lines[mline[j], L_FLAGS] & FLAG_NO_EARN == 0:
+                    elig[ne] = mline[j]
+                    ne += 1
+            if ne == 0:
+                reason = Reason.NO_ELIGIBLE_LINES
+        if reason == 0:
+            reason, detail = thresholds(rules, o, lines, net, basket_net, elig, ne)
+        points = 0
+        if reason == 0 and earning:
+            multiplier = rules.offer[o, O_KIND] == Kind.POINTS_MULTIPLIER
+            w = 0
+            for j in range(ne):
+                weights[j] = amount[elig[j]] if multiplier else lines[elig[j], L_QTY]
+                w += weights[j]
+            if multiplier:
+                points = w * rules.offer[o, O_P1] // (prog[P_EARN_PER] * BPS)
+            else:
+                points = rules.offer[o, O_P1] * w + rules.offer[o, O_P2]
+        if reason == 0 and points == 0:
+            reason = Reason.NO_BENEFIT
+        if reason != 0:
+            if want_explain and not emit(
+                rows, counts, ROW_EXPLANATION, rules.offer[o, O_ORDER_POS], o, reason, detail, -1
+            ):
+                return
+            continue
+        if not add_points(o, points, weights, elig, ne, line_pts, rows, counts, sc):
+            return
+        if not emit(rows, counts, ROW_APPLIED, o, 1, points, 0, 0):
+            return

@@ -1,0 +1,252 @@
+"""Kernel building blocks: rounding, largest-remainder allocation, product-set membership,
+candidate discovery through the inverted indexes, and small in-place sorts.
+
+Arrays and integers only. Numba does not inline one ``@njit`` function into another and
+every call with arrays pays for reference counting, so the hot helpers here take scratch
+buffers from the caller and allocate nothing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.pricing.jit import helper, njit
+from engine.pricing.layout import (
+    L_PRICE,
+    L_SKU,
+    LIM_OFFER,
+    O_ACTIVATION,
+    O_SCOPE,
+    S_ALL,
+    S_EXCL_LEN,
+    S_EXCL_OFF,
+)
+
+# Above this many weights, allocation searches a remainder threshold instead of selecting
+# the largest remainder once per unit left over.
+SELECT_MAX = 32
+
+
+@helper
+def rhu(a, b, c):
+    """Round half up of a*b/c for non-negative integers (DESIGN.md §4)."""
+    return (2 * a * b + c) // (2 * c)
+
+
+@helper
+def allocate(amount, weights, m, out, rem):
+    """Split ``amount`` over ``weights[:m]`` by largest remainder (DESIGN.md §4.1).
+
+    Parameters
+    ----------
+    amount : int64
+        Non-negative total to split.
+    weights : int64[>= m]
+        Non-negative weights with a positive sum over the first ``m``.
+    m : int
+        Number of weights used.
+    out : int64[>= m]
+        Receives the shares; they sum to ``amount``; ties go to the earlier position.
+    rem : int64[>= m]
+        Scratch. Nothing is allocated, so this runs without the numba runtime.
+
+    ``amount`` is split as ``q·W + r`` first so that ``r·w_i`` stays inside int64 even when
+    the amount exceeds the total weight (points can).
+    """
+    total = np.int64(0)
+    for i in range(m):
+        total += weights[i]
+    q = amount // total
+    r = amount - q * total
+    given = np.int64(0)
+    for i in range(m):
+        p = r * weights[i]
+        share = q * weights[i] + p // total
+        out[i] = share
+        rem[i] = p % total
+        given += share
+    left = amount - given
+    if left == 0:
+        return
+    if m <= SELECT_MAX:
+        for _ in range(left):  # left < m: pick the largest remainder, earliest on ties
+            best = 0
+            for i in range(1, m):
+                if rem[i] > rem[best]:
+                    best = i
+            out[best] += 1
+            rem[best] = -1
+        return
+    # Many weights: find the largest T with at least `left` remainders >= T (remainders lie
+    # in [0, W)); every remainder above T gets a unit, then the earliest ones equal to T.
+    lo = np.int64(0)
+    hi = total
+    while hi - lo > 1:
+        mid = (lo + hi) >> 1
+        count = 0
+        for i in range(m):
+            if rem[i] >= mid:
+                count += 1
+        if count >= left:
+            lo = mid
+        else:
+            hi = mid
+    for i in range(m):
+        if rem[i] > lo:
+            out[i] += 1
+            left -= 1
+    for i in range(m):
+        if left == 0:
+            break
+        if rem[i] == lo:
+            out[i] += 1
+            left -= 1
+
+
+@helper
+def contains(vals, off, length, x):
+    """Whether the sorted slice ``vals[off:off+length]`` holds ``x``."""
+    if length == 0 or x < 0:
+        return False
+    lo = off
+    hi = off + length
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if vals[mid] < x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo < off + length and vals[lo] == x
+
+
+@helper
+def in_set(sets, set_vals, s, lines, i):
+    """Whether basket line ``i`` is in product set ``s``."""
+    if sets[s, S_ALL] == 0:
+        found = False
+        for k in range(4):  # sku, category, brand, vendor: same order in sets and lines
+            if contains(set_vals, sets[s, 1 + 2 * k], sets[s, 2 + 2 * k], lines[i, k]):
+                found = True
+                break
+        if not found:
+            return False
+    return not contains(set_vals, sets[s, S_EXCL_OFF], sets[s, S_EXCL_LEN], lines[i, L_SKU])
+
+
+@helper
+def coupon_uses(coupons, o):
+    """(any coupon row for offer o, total remaining uses over its rows)."""
+    seen = False
+    uses = np.int64(0)
+    for k in range(coupons.shape[0]):
+        if coupons[k, 0] == o:
+            seen = True
+            if coupons[k, 1] > 0:
+                uses += coupons[k, 1]
+    return seen, uses
+
+
+@helper
+def find_limits(limits, o):
+    for k in range(limits.shape[0]):
+        if limits[k, LIM_OFFER] == o:
+            return k
+    return -1
+
+
+@njit
+def candidates(rules, lines, coupons):
+    """Offers this basket can meet, in evaluation order, with their matching lines.
+
+    Returns
+    -------
+    cand : int64[c]
+        Offer indexes in evaluation order.
+    moff : int64[c + 1]
+        CSR offsets into ``mline``.
+    mline : int64[k]
+        For candidate ``j``, ``mline[moff[j]:moff[j+1]]`` are the lines in its scope
+        (exclusions applied), ascending.
+    """
+    n = lines.shape[0]
+    off = rules.inv_off
+    base = rules.inv_base
+    n_all = rules.all_pos.shape[0]
+    cap = n * n_all
+    for i in range(n):
+        for k in range(4):
+            x = lines[i, k]
+            if x >= 0:
+                cap += off[base[k] + x + 1] - off[base[k] + x]
+    keys = np.empty(cap, dtype=np.int64)
+    m = 0
+    for i in range(n):
+        for k in range(4):
+            x = lines[i, k]
+            if x >= 0:
+                for j in range(off[base[k] + x], off[base[k] + x + 1]):
+                    keys[m] = rules.inv_pos[j] * n + i
+                    m += 1
+        for j in range(n_all):
+            keys[m] = rules.all_pos[j] * n + i
+            m += 1
+    keys.sort()
+
+    cand = np.empty(m, dtype=np.int64)
+    moff = np.empty(m + 1, dtype=np.int64)
+    mline = np.empty(m, dtype=np.int64)
+    c = 0
+    k = 0
+    moff[0] = 0
+    last = np.int64(-1)
+    o = -1
+    keep = False
+    excl_off = 0
+    excl_len = 0
+    for j in range(m):
+        if j > 0 and keys[j] == keys[j - 1]:
+            continue  # the same line found through two keys (e.g. sku and category)
+        pos = keys[j] // n
+        if pos != last:
+            if keep and k > moff[c]:  # close the previous candidate if it kept a line
+                c += 1
+                moff[c] = k
+            last = pos
+            o = rules.eval_order[pos]
+            keep = True
+            if rules.offer[o, O_ACTIVATION] == 1:
+                keep, _ = coupon_uses(coupons, o)
+            s = rules.offer[o, O_SCOPE]
+            excl_off = rules.sets[s, S_EXCL_OFF]
+            excl_len = rules.sets[s, S_EXCL_LEN]
+            cand[c] = o
+        if keep:
+            i = keys[j] - pos * n
+            if excl_len == 0 or not contains(rules.set_vals, excl_off, excl_len, lines[i, L_SKU]):
+                mline[k] = i
+                k += 1
+    if keep and k > moff[c]:
+        c += 1
+        moff[c] = k
+    return cand[:c], moff[: c + 1], mline[:k]
+
+
+@helper
+def sort_by_price(lines, idx, m, descending):
+    """Sort ``idx[:m]`` (line numbers, ascending) in place by unit price, basket order kept
+    within a price when descending and reversed when ascending (insertion sort: m is small)."""
+    for a in range(1, m):
+        x = idx[a]
+        px = lines[x, L_PRICE]
+        b = a - 1
+        while b >= 0:
+            py = lines[idx[b], L_PRICE]
+            if descending:
+                move = py < px
+            else:
+                move = py > px or (py == px and idx[b] < x)
+            if not move:
+                break
+            idx[b + 1] = idx[b]
+            b -= 1
+        idx[b + 1] = x

@@ -1,0 +1,2 @@
+"""The reference evaluator: the pricing contract in plain Python, read like the
+spec; the kernels' twin in tests."""

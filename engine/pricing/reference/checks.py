@@ -1,0 +1,211 @@
+"""Reference evaluator, part 2: the state it carries and the checks of docs/pricing.md §4
+(checks 1-13) that decide whether a considered offer may apply. Plain Python, like its caller
+:mod:`engine.pricing.reference.core`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from engine.pricing.basket import LocalTime, ResolvedLine
+from engine.pricing.constants import (
+    KIND_BY_FIELD,
+    LIMIT_BUDGET,
+    LIMIT_MEMBER_USES,
+    LIMIT_TOTAL_USES,
+    Kind,
+    Mode,
+    Phase,
+    Reason,
+    phase_of,
+)
+from engine.pricing.reference import rewards as rw
+from engine.pricing.types import AppliedOffer, Explanation, LineDiscount, Member, RemainingLimits
+from loyalty.v1 import rules_pb2
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """Everything about the request that does not change while pricing."""
+
+    rules: rules_pb2.RuleSet
+    member: Member | None
+    when: LocalTime
+    store_id: str
+    channel: str
+    coupons: Sequence[str]
+    limits: Mapping[str, RemainingLimits]
+
+    def coupon_uses(self, offer_id: str) -> int:
+        # each presented code is one coupon with one use
+        wallet = self.member.wallet.get(offer_id, 0) if self.member else 0
+        return max(0, wallet) + sum(1 for c in self.coupons if c == offer_id)
+
+    def has_coupon(self, offer_id: str) -> bool:
+        return offer_id in self.coupons or (
+            self.member is not None and offer_id in self.member.wallet
+        )
+
+    def member_tier(self) -> str:
+        """The member's tier id, or "" when the rule set does not know it (no tier)."""
+        known = {t.id for t in self.rules.tiers}
+        return self.member.tier if self.member and self.member.tier in known else ""
+
+
+@dataclass(slots=True)
+class State:
+    """The basket as the offers see it: current nets, discount rows, locks, outcomes."""
+
+    lines: tuple[ResolvedLine, ...]
+    nets: list[int]
+    rows: list[list[LineDiscount]]
+    locked_by: list[str]  # per line, the EXCLUSIVE offer that discounted it, or ""
+    order_locked_by: str = ""  # the EXCLUSIVE_ORDER offer that applied, or ""
+    applied: list[AppliedOffer] = field(default_factory=list)
+    explanations: list[Explanation] = field(default_factory=list)
+
+    @classmethod
+    def start(cls, lines: tuple[ResolvedLine, ...]) -> State:
+        return cls(
+            lines,
+            [ln.quantity * ln.unit_price_minor for ln in lines],
+            [[] for _ in lines],
+            ["" for _ in lines],
+        )
+
+    def explain(self, offer_id: str, refusal: Refusal) -> None:
+        self.explanations.append(
+            Explanation(offer_id, refusal.reason, refusal.detail, refusal.related)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """The first failing check of §4: a reason, its detail, and the offer it points at."""
+
+    reason: Reason
+    detail: int = 0
+    related: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Proposal:
+    """What a discount offer would give now, after its cap: positive amounts by line index."""
+
+    amounts: dict[int, int]
+    applications: int
+
+    @property
+    def total(self) -> int:
+        return sum(self.amounts.values())
+
+
+def kind_of(offer: rules_pb2.Offer) -> Kind:
+    return KIND_BY_FIELD[offer.WhichOneof("reward")]
+
+
+def scope_lines(offer: rules_pb2.Offer, lines: Sequence[ResolvedLine]) -> list[int]:
+    return [i for i, line in enumerate(lines) if rw.in_product_set(offer.scope, line)]
+
+
+# --- §4 checks 1–9: coupons, time, place, member, limits -----------------------------------
+
+
+def check_conditions(offer: rules_pb2.Offer, ctx: Context) -> Refusal | None:
+    cond, member = offer.conditions, ctx.member
+    if offer.activation == rules_pb2.Offer.COUPON and ctx.coupon_uses(offer.id) == 0:
+        return Refusal(Reason.COUPON_USED_UP)
+    if not in_time_window(cond, ctx.when):
+        return Refusal(Reason.NOT_IN_TIME_WINDOW)
+    if cond.stores and ctx.store_id not in cond.stores:
+        return Refusal(Reason.STORE_NOT_ELIGIBLE)
+    if cond.channels and ctx.channel not in cond.channels:
+        return Refusal(Reason.CHANNEL_NOT_ELIGIBLE)
+    if member is None:
+        if (
+            cond.member_required
+            or cond.tiers
+            or cond.segments
+            or cond.birthday_month
+            or phase_of(kind_of(offer)) == Phase.POINTS
+        ):
+            return Refusal(Reason.MEMBER_REQUIRED)
+    else:
+        if cond.tiers and ctx.member_tier() not in cond.tiers:
+            return Refusal(Reason.TIER_NOT_ELIGIBLE)
+        if cond.segments and not any(s in cond.segments for s in member.segments):
+            return Refusal(Reason.SEGMENT_NOT_ELIGIBLE)
+        if cond.birthday_month and member.birthday_month != ctx.when.month:
+            return Refusal(Reason.NOT_BIRTHDAY_MONTH)
+    return limit_reached(ctx.limits.get(offer.id))
+
+
+def in_time_window(cond: rules_pb2.Conditions, when: LocalTime) -> bool:
+    """``starts_at ≤ t < ends_at`` (whole seconds), weekday, and local hour window."""
+    if cond.HasField("starts_at") and when.epoch_s < cond.starts_at.seconds:
+        return False
+    if cond.HasField("ends_at") and when.epoch_s >= cond.ends_at.seconds:
+        return False
+    if cond.weekdays and when.weekday not in cond.weekdays:
+        return False
+    start, end = cond.from_hour, cond.to_hour
+    if start == 0 and end == 0:
+        return True
+    if start > end:  # crosses midnight, e.g. 22 → 2
+        return when.hour >= start or when.hour < end
+    return start <= when.hour < end
+
+
+def limit_reached(remaining: RemainingLimits | None) -> Refusal | None:
+    if remaining is None:
+        return None
+    for left, detail in (
+        (remaining.member_uses, LIMIT_MEMBER_USES),
+        (remaining.total_uses, LIMIT_TOTAL_USES),
+        (remaining.budget_minor, LIMIT_BUDGET),
+    ):
+        if left is not None and left <= 0:
+            return Refusal(Reason.LIMIT_REACHED, detail)
+    return None
+
+
+# --- §4 check 10: eligible lines, and checks 11–13: minimums -------------------------------
+
+
+def discount_eligible(offer: rules_pb2.Offer, state: State) -> list[int] | Refusal:
+    """Scope lines that may take this discount under the stacking rules."""
+    free = [i for i in scope_lines(offer, state.lines) if not state.lines[i].no_discount]
+    if not free:
+        return Refusal(Reason.NO_ELIGIBLE_LINES)
+    if state.order_locked_by:
+        return Refusal(Reason.EXCLUDED_BY_EXCLUSIVE, related=state.order_locked_by)
+    unlocked = [i for i in free if not state.locked_by[i]]
+    if not unlocked:
+        # every line was dropped, so the first dropped line is the first free one
+        return Refusal(Reason.EXCLUDED_BY_EXCLUSIVE, related=state.locked_by[free[0]])
+    mode = offer.stacking.mode
+    if mode == Mode.EXCLUSIVE:
+        unlocked = [i for i in unlocked if not state.rows[i]]
+        if not unlocked:
+            return Refusal(Reason.ALREADY_DISCOUNTED)
+    elif mode == Mode.EXCLUSIVE_ORDER and any(state.rows):
+        return Refusal(Reason.ALREADY_DISCOUNTED)
+    return unlocked
+
+
+def points_eligible(offer: rules_pb2.Offer, state: State) -> list[int] | Refusal:
+    """Scope lines that earn points; stacking does not concern points offers."""
+    earning = [i for i in scope_lines(offer, state.lines) if not state.lines[i].no_earn]
+    return earning or Refusal(Reason.NO_ELIGIBLE_LINES)
+
+
+def check_minimums(cond: rules_pb2.Conditions, scope: rw.Scope) -> Refusal | None:
+    """Minimum basket (whole basket), quantity and amount (eligible lines), on current nets."""
+    basket_net = sum(scope.nets)
+    if basket_net < cond.min_basket_minor:
+        return Refusal(Reason.MIN_BASKET_NOT_REACHED, cond.min_basket_minor - basket_net)
+    if scope.units < cond.min_qty:
+        return Refusal(Reason.MIN_QTY_NOT_REACHED, cond.min_qty - scope.units)
+    if scope.spend < cond.min_amount_minor:
+        return Refusal(Reason.MIN_AMOUNT_NOT_REACHED, cond.min_amount_minor - scope.spend)
+    return None

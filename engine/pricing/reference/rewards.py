@@ -1,0 +1,265 @@
+"""Reward kinds of docs/pricing.md §5–§6 and the allocation rule of §7, in plain Python.
+
+Each reward function reads one ``reward`` message of an offer and the current state of the
+eligible lines, and says what the offer *would* give: per-line discounts (item phase), one
+order discount (order phase), or points with their attribution weights (points phase). It
+never changes any state; caps, stacking and recording are the orchestrator's business
+(:mod:`engine.pricing.reference.core`). When the reward's own threshold is not reached (check 14) it
+returns a :class:`Shortfall` instead.
+
+All arithmetic is on Python ints; nothing here rounds except :func:`rhu` and :func:`allocate`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from engine.pricing.basket import ResolvedLine
+from engine.pricing.constants import BPS, Reason
+from loyalty.v1 import rules_pb2
+
+
+def rhu(a: int, b: int, c: int) -> int:
+    """``a·b/c`` rounded half up, for non-negative integers (DESIGN §4)."""
+    return (2 * a * b + c) // (2 * c)
+
+
+def allocate(amount: int, weights: Sequence[int]) -> list[int]:
+    """Split ``amount`` over ``weights`` by largest remainder (docs/pricing.md §7).
+
+    ``base_i = floor(amount·w_i / W)``; the units left over go one each to the lines with the
+    largest ``(amount·w_i) mod W``, ties to the earlier line.
+    """
+    total = sum(weights)
+    if amount == 0 or total == 0:
+        return [0] * len(weights)
+    shares = [amount * w // total for w in weights]
+    left = amount - sum(shares)
+    by_remainder = sorted(range(len(weights)), key=lambda i: (-(amount * weights[i] % total), i))
+    for i in by_remainder[:left]:
+        shares[i] += 1
+    return shares
+
+
+def in_product_set(products: rules_pb2.ProductSet, line: ResolvedLine) -> bool:
+    """A union of skus, categories, brands and vendors (or ``all``), minus ``exclude_skus``."""
+    if line.sku in products.exclude_skus:
+        return False
+    return (
+        products.all
+        or line.sku in products.skus
+        or line.category in products.categories
+        or line.brand in products.brands
+        or line.vendor in products.vendors
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Shortfall:
+    """The reward's own threshold is not reached (check 14)."""
+
+    reason: Reason
+    detail: int
+
+
+@dataclass(frozen=True, slots=True)
+class ItemDiscount:
+    """Uncapped discount per line index (item phase)."""
+
+    amounts: dict[int, int]
+    applications: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class OrderDiscount:
+    """Uncapped total discount ``D`` on the eligible lines (order phase)."""
+
+    amount: int
+    applications: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Points:
+    """Floored points of one component and the weights attributing them to line indexes."""
+
+    points: int
+    weights: dict[int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """The eligible lines of an offer at the moment it is considered."""
+
+    lines: Sequence[ResolvedLine]  # the whole basket, in basket order
+    nets: Sequence[int]  # current net per basket line
+    eligible: Sequence[int]  # indexes of the eligible lines, ascending
+    per_transaction: int  # limits.per_transaction; 0 = no cap
+
+    @property
+    def units(self) -> int:
+        return sum(self.lines[i].quantity for i in self.eligible)
+
+    @property
+    def spend(self) -> int:
+        return sum(self.nets[i] for i in self.eligible)
+
+    def capped(self, k: int) -> int:
+        return min(k, self.per_transaction) if self.per_transaction > 0 else k
+
+
+# --- item phase ---------------------------------------------------------------------------
+
+
+def percent_off(reward: rules_pb2.PercentOff, scope: Scope) -> ItemDiscount:
+    """``d_i = rhu(net_i·bps/10000)`` on each line's current net."""
+    return _percent_of_nets(reward.percent_bps, scope)
+
+
+def _percent_of_nets(bps: int, scope: Scope) -> ItemDiscount:
+    # min(): a net never goes below 0, even for a (non-validated) bps above 10000
+    return ItemDiscount(
+        {i: min(scope.nets[i], rhu(scope.nets[i], bps, BPS)) for i in scope.eligible}
+    )
+
+
+def amount_off(reward: rules_pb2.AmountOff, scope: Scope) -> ItemDiscount:
+    """``d_i = min(net_i, a·q_i)``."""
+    a = reward.amount_minor
+    return ItemDiscount(
+        {i: min(scope.nets[i], a * scope.lines[i].quantity) for i in scope.eligible}
+    )
+
+
+def fixed_price(reward: rules_pb2.FixedPrice, scope: Scope) -> ItemDiscount:
+    """Member price: ``d_i = max(0, net_i − f·q_i)``."""
+    f = reward.price_minor
+    return ItemDiscount(
+        {i: max(0, scope.nets[i] - f * scope.lines[i].quantity) for i in scope.eligible}
+    )
+
+
+def qty_tiers(reward: rules_pb2.QtyTiers, scope: Scope) -> ItemDiscount | Shortfall:
+    """The highest step with ``min_qty ≤ Q`` applies as ``percent_off``."""
+    if not reward.steps:
+        return ItemDiscount({})
+    q = scope.units
+    reached = [s for s in reward.steps if s.min_qty <= q]
+    if not reached:
+        first = min(s.min_qty for s in reward.steps)
+        return Shortfall(Reason.MIN_QTY_NOT_REACHED, first - q)
+    step = max(reached, key=lambda s: s.min_qty)
+    return _percent_of_nets(step.percent_bps, scope)
+
+
+def _units_by_price(scope: Scope, indexes: Sequence[int]) -> list[int]:
+    """One entry (the line index) per unit, by unit price descending, ties in basket order."""
+    ordered = sorted(indexes, key=lambda i: (-scope.lines[i].unit_price_minor, i))
+    return [i for i in ordered for _ in range(scope.lines[i].quantity)]
+
+
+def buy_x_get_y(reward: rules_pb2.BuyXGetY, scope: Scope) -> ItemDiscount | Shortfall:
+    """The cheapest ``k·y`` units (the end of the price-descending list) get ``bps`` off."""
+    x, y, u = reward.buy, reward.get, scope.units
+    if x + y <= 0:
+        return ItemDiscount({})
+    k = scope.capped(u // (x + y))
+    if k == 0:
+        return Shortfall(Reason.MIN_QTY_NOT_REACHED, x + y - u)
+    units = _units_by_price(scope, scope.eligible)
+    free = units[len(units) - k * y :]
+    counts: dict[int, int] = {}
+    for i in free:
+        counts[i] = counts.get(i, 0) + 1
+    amounts = {}
+    for i in sorted(counts):
+        off = rhu(scope.lines[i].unit_price_minor, reward.percent_bps, BPS)
+        amounts[i] = min(scope.nets[i], counts[i] * off)
+    return ItemDiscount(amounts, applications=k)
+
+
+def bundle_price(reward: rules_pb2.BundlePrice, scope: Scope) -> ItemDiscount | Shortfall:
+    """``k`` bundles of the most expensive units of each component at ``P`` each."""
+    components = [c for c in reward.components if c.qty > 0]
+    if not components:
+        return ItemDiscount({})
+    members: list[list[int]] = [[] for _ in components]
+    for i in scope.eligible:
+        # a line belongs to the first component whose set matches it
+        for c, component in enumerate(components):
+            if in_product_set(component.scope, scope.lines[i]):
+                members[c].append(i)
+                break
+    units = [sum(scope.lines[i].quantity for i in m) for m in members]
+    k = scope.capped(min(u // c.qty for u, c in zip(units, components, strict=True)))
+    if k == 0:
+        return Shortfall(
+            Reason.MIN_QTY_NOT_REACHED,
+            sum(max(0, c.qty - u) for u, c in zip(units, components, strict=True)),
+        )
+    selected: dict[int, int] = {}
+    for m, component in zip(members, components, strict=True):
+        for i in _units_by_price(scope, m)[: k * component.qty]:
+            selected[i] = selected.get(i, 0) + 1
+    chosen = sorted(selected)
+    weights = [selected[i] * scope.lines[i].unit_price_minor for i in chosen]
+    d = max(0, sum(weights) - k * reward.price_minor)
+    shares = allocate(d, weights)
+    return ItemDiscount(
+        {i: min(scope.nets[i], s) for i, s in zip(chosen, shares, strict=True)}, applications=k
+    )
+
+
+# --- order phase --------------------------------------------------------------------------
+
+
+def spend_tiers(reward: rules_pb2.SpendTiers, scope: Scope) -> OrderDiscount | Shortfall:
+    """The highest step with ``threshold ≤ S``; amount, repeated amount or percent of ``S``."""
+    if not reward.steps:
+        return OrderDiscount(0)
+    s = scope.spend
+    reached = [t for t in reward.steps if t.threshold_minor <= s]
+    if not reached:
+        first = min(t.threshold_minor for t in reward.steps)
+        return Shortfall(Reason.MIN_SPEND_NOT_REACHED, first - s)
+    step = max(reached, key=lambda t: t.threshold_minor)
+    if step.percent_bps:
+        return OrderDiscount(min(s, rhu(s, step.percent_bps, BPS)))
+    times = 1
+    if reward.repeat and step.threshold_minor > 0:
+        times = scope.capped(s // step.threshold_minor)
+    return OrderDiscount(min(s, times * step.amount_minor), applications=times)
+
+
+def order_percent_off(reward: rules_pb2.OrderPercentOff, scope: Scope) -> OrderDiscount:
+    """``D = rhu(S·bps/10000)``."""
+    s = scope.spend
+    return OrderDiscount(min(s, rhu(s, reward.percent_bps, BPS)))
+
+
+def order_amount_off(reward: rules_pb2.OrderAmountOff, scope: Scope) -> OrderDiscount:
+    """``D = min(S, a)``."""
+    return OrderDiscount(min(scope.spend, reward.amount_minor))
+
+
+# --- points phase -------------------------------------------------------------------------
+
+
+def base_points(amounts: dict[int, int], tier_bps: int, earn_per_amount: int) -> Points:
+    """``floor(B·tier_bps / (earn_per_amount·10000))``, attributed with weights ``amount_i``."""
+    b = sum(amounts.values())
+    return Points(b * tier_bps // (earn_per_amount * BPS), amounts)
+
+
+def points_multiplier(
+    reward: rules_pb2.PointsMultiplier, amounts: dict[int, int], earn_per_amount: int
+) -> Points:
+    """Extra points on the scope's earning amounts (``extra_bps = 10000`` = double points)."""
+    b_scope = sum(amounts.values())
+    return Points(b_scope * reward.extra_bps // (earn_per_amount * BPS), amounts)
+
+
+def bonus_points(reward: rules_pb2.BonusPoints, scope: Scope) -> Points:
+    """``per_unit·U + per_transaction``, attributed with weights ``q_i``."""
+    points = reward.per_unit * scope.units + reward.per_transaction
+    return Points(points, {i: scope.lines[i].quantity for i in scope.eligible})

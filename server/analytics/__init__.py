@@ -1,0 +1,2 @@
+"""The I/O side of analytics: ledger export, targeting runs written to the store,
+simulation charts."""

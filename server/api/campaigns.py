@@ -1,0 +1,173 @@
+"""CampaignService: publish, inspect and roll back rule sets; import catalogues.
+
+Thin: translate protobuf <-> registry calls, map errors in ``server.api.errors``.
+"""
+
+from __future__ import annotations
+
+import io
+
+import grpc
+import polars as pl
+
+from engine.analytics.history import HistoryError
+from engine.analytics.simulate import Scored, compare
+from engine.pricing.catalogue import Catalogue
+from engine.pricing.compiler import compile_rules
+from loyalty.v1 import campaigns_pb2, campaigns_pb2_grpc
+from server.analytics.ledger import export_ledger
+from server.api.convert import BadInput, timestamp
+from server.api.errors import abort
+from server.rules.registry import RuleRegistry, VersionInfo
+from server.store.base import FailedPrecondition, Store
+
+
+def _version(info: VersionInfo) -> campaigns_pb2.RuleSetVersion:
+    return campaigns_pb2.RuleSetVersion(
+        version=info.version,
+        rules=info.rules,
+        published_at=timestamp(info.published_at),
+        note=info.note,
+        current=info.current,
+    )
+
+
+def catalogue_from_request(req: campaigns_pb2.ImportCatalogueRequest) -> Catalogue:
+    source = req.WhichOneof("source")
+    if source == "rows":
+        return Catalogue.from_rows(
+            [
+                {
+                    "sku": i.sku,
+                    "category": i.category,
+                    "brand": i.brand,
+                    "vendor": i.vendor,
+                    "no_discount": i.no_discount,
+                    "no_earn": i.no_earn,
+                }
+                for i in req.rows.items
+            ]
+        )
+    if source == "csv":
+        return Catalogue.from_frame(pl.read_csv(io.BytesIO(req.csv), infer_schema=False))
+    if source == "parquet":
+        return Catalogue.from_frame(pl.read_parquet(io.BytesIO(req.parquet)))
+    return Catalogue.empty()
+
+
+def simulation_figures(s: Scored) -> campaigns_pb2.SimulationFigures:
+    return campaigns_pb2.SimulationFigures(
+        baskets=s.baskets,
+        baskets_affected=s.baskets_affected,
+        discount_minor=s.discount_minor,
+        funded_minor=s.funded_minor,
+        points_earned=s.points_earned,
+        points_liability_minor=s.points_liability_minor,
+        max_basket_discount_minor=s.max_basket_discount_minor,
+        max_basket_transaction_id=s.max_basket_transaction_id,
+        funders=[
+            campaigns_pb2.FunderCost(funder_id=f, discount_minor=d, funded_minor=p)
+            for f, d, p in s.by_funder.select(
+                "funder_id", "discount_minor", "funded_minor"
+            ).iter_rows()
+        ],
+        offers=[
+            campaigns_pb2.OfferCost(
+                offer_id=o, funder_id=f, baskets=b, discount_minor=d, funded_minor=p
+            )
+            for o, f, b, d, p in s.by_offer.select(
+                "offer_id", "funder_id", "baskets", "discount_minor", "funded_minor"
+            ).iter_rows()
+        ],
+    )
+
+
+class CampaignServicer(campaigns_pb2_grpc.CampaignServiceServicer):
+    def __init__(self, registry: RuleRegistry, store: Store | None = None):
+        self.registry, self.store = registry, store
+
+    def ValidateRuleSet(self, request, context):
+        problems = self.registry.check(request.rules)
+        return campaigns_pb2.ValidateRuleSetResponse(
+            valid=not problems,
+            problems=[
+                campaigns_pb2.FieldProblem(field=p.field, description=p.description)
+                for p in problems
+            ],
+        )
+
+    def PublishRuleSet(self, request, context):
+        try:
+            version, seconds = self.registry.publish(request.rules, request.note)
+        except Exception as exc:  # noqa: BLE001 - mapped (or re-raised) in one place
+            abort(context, exc)
+        return campaigns_pb2.PublishRuleSetResponse(
+            version=version, compile_ms=round(seconds * 1000)
+        )
+
+    def GetRuleSet(self, request, context):
+        try:
+            return _version(self.registry.get(request.version))
+        except Exception as exc:  # noqa: BLE001
+            abort(context, exc)
+
+    def ListRuleSets(self, request, context):
+        versions = self.registry.versions()
+        current = next((v.version for v in versions if v.current), 0)
+        return campaigns_pb2.ListRuleSetsResponse(
+            current_version=current,
+            versions=[
+                campaigns_pb2.RuleSetSummary(
+                    version=v.version,
+                    published_at=timestamp(v.published_at),
+                    note=v.note,
+                    offers=len(v.rules.offers),
+                    current=v.current,
+                )
+                for v in versions
+            ],
+        )
+
+    def ActivateRuleSet(self, request, context):
+        try:
+            self.registry.activate(request.version)
+            return _version(self.registry.get(request.version))
+        except Exception as exc:  # noqa: BLE001
+            abort(context, exc)
+
+    def ImportCatalogue(self, request, context):
+        try:
+            catalogue = catalogue_from_request(request)
+            version = self.registry.import_catalogue(catalogue)
+        except pl.exceptions.PolarsError as exc:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"catalogue: {exc}")
+        except Exception as exc:  # noqa: BLE001
+            abort(context, exc)
+        return campaigns_pb2.ImportCatalogueResponse(skus=len(catalogue), ruleset_version=version)
+
+    def Simulate(self, request, context):
+        try:
+            active = self.registry.current()
+            draft = compile_rules(request.rules, self.registry.catalogue)
+            if request.history_parquet:
+                try:
+                    history = pl.read_parquet(io.BytesIO(request.history_parquet))
+                except pl.exceptions.PolarsError as exc:
+                    raise BadInput([("history_parquet", f"not a Parquet history: {exc}")]) from None
+            elif self.store is not None:
+                history = export_ledger(
+                    self.store, self.registry.catalogue, since=request.ledger_since
+                )
+            else:
+                raise FailedPrecondition("no history_parquet given and no ledger to read")
+            try:
+                result = compare(active.compiled, draft, history, list(request.assume_coupons))
+            except HistoryError as exc:
+                raise BadInput([("history_parquet", str(exc))]) from None
+            return campaigns_pb2.SimulateResponse(
+                current_version=active.version,
+                current=simulation_figures(result.current),
+                draft=simulation_figures(result.draft),
+            )
+        except Exception as exc:  # noqa: BLE001
+            abort(context, exc)

@@ -1,0 +1,183 @@
+"""Protobuf <-> engine types, with every bad input named by its field.
+
+Servicers call these and nothing else to translate; ``BadInput`` carries all field
+violations of a request at once, and ``server.api.errors`` turns it into INVALID_ARGUMENT with a
+``google.rpc.BadRequest`` detail.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from engine.pricing.constants import Tender
+from engine.pricing.types import Basket, Line, PricingResult
+from loyalty.v1 import checkout_pb2
+
+MAX_LINES = 1_000
+MAX_QUANTITY = 10_000
+MAX_COUPON_CODES = 30
+MAX_ID_LEN = 128
+MAX_UNIT_PRICE_MINOR = 100_000_000  # 1,000,000.00 in a two-decimal currency
+
+
+@dataclass
+class BadInput(Exception):
+    """Every field violation of one request: (field path, description)."""
+
+    violations: list[tuple[str, str]] = field(default_factory=list)
+
+    def add(self, path: str, description: str) -> None:
+        self.violations.append((path, description))
+
+    def __str__(self) -> str:
+        return "; ".join(f"{f}: {d}" for f, d in self.violations)
+
+
+def _check_id(bad: BadInput, path: str, value: str, required: bool = True) -> None:
+    if required and not value:
+        bad.add(path, "is required")
+    elif len(value) > MAX_ID_LEN:
+        bad.add(path, f"longer than {MAX_ID_LEN} characters")
+
+
+def require_id(path: str, value: str) -> None:
+    """A required id field: present and not too long; raises BadInput naming it."""
+    bad = BadInput()
+    _check_id(bad, path, value)
+    if bad.violations:
+        raise bad
+
+
+def timestamp(dt: datetime | None) -> Timestamp | None:
+    """A datetime as a protobuf Timestamp (None stays unset)."""
+    if dt is None:
+        return None
+    ts = Timestamp()
+    ts.FromDatetime(dt)
+    return ts
+
+
+def basket_from_request(
+    req: checkout_pb2.EvaluateRequest, prefix: str = "", now: datetime | None = None
+) -> Basket:
+    """Validate an EvaluateRequest and build the engine's Basket.
+
+    ``occurred_at`` unset means ``now``. Raises BadInput naming every bad field.
+    """
+    bad = BadInput()
+    if len(req.lines) == 0:
+        bad.add(f"{prefix}lines", "at least one line is required")
+    if len(req.lines) > MAX_LINES:
+        bad.add(f"{prefix}lines", f"at most {MAX_LINES} lines (got {len(req.lines)})")
+        raise bad
+    if len(req.coupon_codes) > MAX_COUPON_CODES:
+        bad.add(
+            f"{prefix}coupon_codes",
+            f"at most {MAX_COUPON_CODES} codes (got {len(req.coupon_codes)})",
+        )
+    if req.redeem_points < -1:
+        bad.add(f"{prefix}redeem_points", f"must be -1, 0 or positive (got {req.redeem_points})")
+    _check_id(bad, f"{prefix}member_id", req.member_id, required=False)
+    _check_id(bad, f"{prefix}store_id", req.store_id, required=False)
+    seen: dict[str, int] = {}
+    lines = []
+    for k, ln in enumerate(req.lines):
+        path = f"{prefix}lines[{k}]"
+        _check_id(bad, f"{path}.line_id", ln.line_id)
+        _check_id(bad, f"{path}.sku", ln.sku)
+        if ln.line_id in seen:
+            bad.add(
+                f"{path}.line_id",
+                f"duplicate line id {ln.line_id!r} (also lines[{seen[ln.line_id]}])",
+            )
+        seen.setdefault(ln.line_id, k)
+        if not 1 <= ln.quantity <= MAX_QUANTITY:
+            bad.add(f"{path}.quantity", f"must be 1..{MAX_QUANTITY} (got {ln.quantity})")
+        if not 0 <= ln.unit_price_minor <= MAX_UNIT_PRICE_MINOR:
+            bad.add(
+                f"{path}.unit_price_minor",
+                f"must be 0..{MAX_UNIT_PRICE_MINOR} (got {ln.unit_price_minor})",
+            )
+        lines.append(
+            Line(
+                ln.line_id,
+                ln.sku,
+                ln.quantity,
+                ln.unit_price_minor,
+                ln.category,
+                ln.brand,
+                ln.vendor,
+            )
+        )
+    if req.HasField("occurred_at"):
+        try:
+            at = req.occurred_at.ToDatetime(tzinfo=UTC)
+        except (ValueError, OverflowError):
+            bad.add(f"{prefix}occurred_at", "not a valid timestamp")
+            at = now or datetime.now(UTC)
+    else:
+        at = now or datetime.now(UTC)
+    if bad.violations:
+        raise bad
+    return Basket(tuple(lines), at, req.store_id, req.channel)
+
+
+def response_from_result(
+    result: PricingResult, version: int, names: dict[str, str], pending: bool
+) -> checkout_pb2.EvaluateResponse:
+    """The engine's PricingResult as an EvaluateResponse (coupon results added by the caller)."""
+    resp = checkout_pb2.EvaluateResponse(
+        ruleset_version=version,
+        gross_minor=result.gross_minor,
+        discount_minor=result.discount_minor,
+        net_minor=result.net_minor,
+        points_redeemed=result.points_redeemed,
+        points_tender_minor=result.points_tender_minor,
+        payable_minor=result.payable_minor,
+        points_earned=result.points_earned,
+        points_pending=pending and result.points_earned > 0,
+        points_tender_status=Tender(result.tender).name,
+    )
+    for line in result.lines:
+        resp.lines.add(
+            line_id=line.line_id,
+            gross_minor=line.gross_minor,
+            net_minor=line.net_minor,
+            points_tender_minor=line.points_tender_minor,
+            points_earned=line.points_earned,
+            discounts=[
+                checkout_pb2.LineDiscount(
+                    offer_id=d.offer_id,
+                    amount_minor=d.amount_minor,
+                    funder_id=d.funder_id,
+                    funded_minor=d.funded_minor,
+                )
+                for d in line.discounts
+            ],
+        )
+    for comp in result.points:
+        resp.points.add(
+            offer_id=comp.offer_id, kind=comp.kind, points=comp.points, line_points=comp.line_points
+        )
+    for o in result.offers:
+        resp.offers.add(
+            offer_id=o.offer_id,
+            name=names.get(o.offer_id, ""),
+            discount_minor=o.discount_minor,
+            funder_id=o.funder_id,
+            funded_minor=o.funded_minor,
+            points=o.points,
+            applications=o.applications,
+        )
+    for e in result.explanations:
+        resp.explanations.add(
+            offer_id=e.offer_id,
+            reason=e.reason.name,
+            detail=e.detail,
+            related_offer_id=e.related_offer_id,
+            message=e.message,
+        )
+    return resp

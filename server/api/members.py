@@ -1,0 +1,259 @@
+"""MemberService: profiles, balances, wallets, hand adjustments and the shopping list."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+from engine.pricing.reference.rewards import rhu
+from loyalty.v1 import members_pb2, members_pb2_grpc, rules_pb2
+from server.api.checkout import Clock, utc_now
+from server.api.convert import BadInput, timestamp
+from server.api.errors import abort
+from server.rules.registry import RuleRegistry
+from server.store.base import Consent, MemberProfile, MemberRecord, Store
+
+
+def member_message(r: MemberRecord) -> members_pb2.Member:
+    enrolled = (
+        datetime(r.enrolled_on.year, r.enrolled_on.month, r.enrolled_on.day, tzinfo=UTC)
+        if r.enrolled_on
+        else None
+    )
+    return members_pb2.Member(
+        member_id=r.member_id,
+        tier=r.tier,
+        segments=sorted(r.segments),
+        birthday_month=r.birthday_month,
+        birthday_day=r.birthday_day,
+        enrolled_at=timestamp(enrolled),
+        consent=members_pb2.Consent(
+            marketing=r.consent.marketing,
+            automated_decisions=r.consent.automated_decisions,
+            third_party=r.consent.third_party,
+        ),
+        available_points=r.points_available - r.points_debt,
+        pending_points=r.points_pending,
+        lots=[
+            members_pb2.PointsLot(
+                points=lot.points,
+                earned_at=timestamp(lot.earned_at),
+                available_at=timestamp(lot.available_at),
+                expires_at=timestamp(lot.expires_at),
+            )
+            for lot in r.lots
+        ],
+        wallet=[
+            members_pb2.WalletCoupon(
+                coupon_id=c.coupon_id,
+                offer_id=c.offer_id,
+                uses_left=c.uses_left,
+                valid_from=timestamp(c.valid_from),
+                valid_until=timestamp(c.valid_until),
+            )
+            for c in r.wallet
+        ],
+        lifetime_spend_minor=r.lifetime_spend_minor,
+        rolling_spend_minor=r.rolling_spend_minor,
+    )
+
+
+LIST_HORIZON = timedelta(days=14)  # the list covers the fortnight ahead (a biweekly list)
+
+
+def expected_saving(offer: rules_pb2.Offer) -> int:
+    """A first estimate of what one use saves, minor units, from the offer alone.
+
+    Amount rewards save their amount; ladders their first step; a percentage saves its share
+    of the least the member must spend to use it (minimum amount in scope or basket), capped
+    by the offer's cap, or the cap alone when there is no minimum; prices and
+    buy-x-get-y depend on the basket and count 0.
+    """
+    reward = offer.WhichOneof("reward")
+    if reward in ("amount_off", "order_amount_off"):
+        return getattr(offer, reward).amount_minor
+    if reward == "spend_tiers" and offer.spend_tiers.steps:
+        return offer.spend_tiers.steps[0].amount_minor
+    if reward in ("percent_off", "order_percent_off"):
+        bps = getattr(offer, reward).percent_bps
+        base = max(offer.conditions.min_amount_minor, offer.conditions.min_basket_minor)
+        cap = offer.limits.max_discount_minor
+        if base:
+            saving = rhu(base, bps, 10000)
+            return min(saving, cap) if cap else saving
+        return cap
+    return 0
+
+
+def shopping_list(
+    rules: rules_pb2.RuleSet, record: MemberRecord, now: datetime
+) -> list[members_pb2.PersonalOffer]:
+    """The member's personalised offers, most relevant first.
+
+    Wallet coupons (issued to this member) come before member offers (for the member's tier
+    or segments). Wallet coupons usable now come first, then those starting within
+    :data:`LIST_HORIZON` (timed to the member's predicted purchase, with ``valid_from``);
+    within each, the larger expected saving first, then the sooner expiry, then offer id.
+    """
+    offers = {o.id: o for o in rules.offers}
+    wallet = []
+    for c in record.wallet:
+        offer = offers.get(c.offer_id)
+        if (
+            offer is None
+            or c.uses_left <= 0
+            or not c.valid_from <= now + LIST_HORIZON
+            or now >= c.valid_until
+        ):
+            continue
+        later = c.valid_from > now
+        saving = expected_saving(offer)
+        wallet.append(
+            (
+                (later, -saving, c.valid_until, offer.id),
+                members_pb2.PersonalOffer(
+                    offer_id=offer.id,
+                    name=offer.name,
+                    description=offer.description,
+                    source="wallet",
+                    expected_saving_minor=saving,
+                    valid_until=timestamp(c.valid_until),
+                    uses_left=c.uses_left,
+                    valid_from=timestamp(c.valid_from) if later else None,
+                ),
+            )
+        )
+    member_offers = []
+    for offer in rules.offers:
+        cond = offer.conditions
+        targeted = bool(cond.tiers or cond.segments)
+        if offer.activation != rules_pb2.Offer.AUTOMATIC or not targeted:
+            continue
+        if cond.tiers and record.tier not in cond.tiers:
+            continue
+        if cond.segments and not set(cond.segments) & record.segments:
+            continue
+        until = cond.ends_at.ToDatetime(tzinfo=UTC) if cond.HasField("ends_at") else None
+        if until is not None and until <= now:
+            continue
+        saving = expected_saving(offer)
+        member_offers.append(
+            (
+                (-saving, until or datetime.max.replace(tzinfo=UTC), offer.id),
+                members_pb2.PersonalOffer(
+                    offer_id=offer.id,
+                    name=offer.name,
+                    description=offer.description,
+                    source="member",
+                    expected_saving_minor=saving,
+                    valid_until=timestamp(until),
+                ),
+            )
+        )
+    return [o for _, o in sorted(wallet, key=lambda x: x[0])] + [
+        o for _, o in sorted(member_offers, key=lambda x: x[0])
+    ]
+
+
+class MemberServicer(members_pb2_grpc.MemberServiceServicer):
+    def __init__(self, registry: RuleRegistry, store: Store, clock: Clock = utc_now):
+        self.registry, self.store, self.clock = registry, store, clock
+
+    def UpsertMember(self, request, context):
+        try:
+            bad = BadInput()
+            if not request.member_id:
+                bad.add("member_id", "is required")
+            if not 0 <= request.birthday_month <= 12:
+                bad.add("birthday_month", f"must be 0..12 (got {request.birthday_month})")
+            if not 0 <= request.birthday_day <= 31:
+                bad.add("birthday_day", f"must be 0..31 (got {request.birthday_day})")
+            if bad.violations:
+                raise bad
+            enrolled = (
+                request.enrolled_at.ToDatetime(tzinfo=UTC).date()
+                if request.HasField("enrolled_at")
+                else date.today()
+            )
+            c = request.consent
+            profile = MemberProfile(
+                request.member_id,
+                request.tier,
+                frozenset(request.segments),
+                request.birthday_month,
+                request.birthday_day,
+                enrolled,
+                Consent(c.marketing, c.automated_decisions, c.third_party),
+            )
+            return member_message(self.store.upsert_member(profile, self.clock()))
+        except Exception as exc:  # noqa: BLE001 - mapped (or logged as a bug) in one place
+            abort(context, exc)
+
+    def GetMember(self, request, context):
+        try:
+            if not request.member_id:
+                raise BadInput([("member_id", "is required")])
+            return member_message(self.store.get_member(request.member_id, self.clock()))
+        except Exception as exc:  # noqa: BLE001
+            abort(context, exc)
+
+    def ListOffers(self, request, context):
+        try:
+            if not request.member_id:
+                raise BadInput([("member_id", "is required")])
+            now = request.at.ToDatetime(tzinfo=UTC) if request.HasField("at") else self.clock()
+            record = self.store.get_member(request.member_id, now)
+            rules = self.registry.current().compiled.rules
+            return members_pb2.ListOffersResponse(offers=shopping_list(rules, record, now))
+        except Exception as exc:  # noqa: BLE001
+            abort(context, exc)
+
+    def IssueCoupons(self, request, context):
+        try:
+            bad = BadInput()
+            for name in ("issue_id", "offer_id"):
+                if not getattr(request, name):
+                    bad.add(name, "is required")
+            if not request.member_ids:
+                bad.add("member_ids", "at least one member is required")
+            if request.uses < 1:
+                bad.add("uses", f"must be at least 1 (got {request.uses})")
+            if not request.HasField("valid_until"):
+                bad.add("valid_until", "is required")
+            elif request.offer_id and request.offer_id not in self.registry.current().names:
+                bad.add("offer_id", f"no offer {request.offer_id!r} in the current rule set")
+            if bad.violations:
+                raise bad
+            now = self.clock()
+            start = (
+                request.valid_from.ToDatetime(tzinfo=UTC) if request.HasField("valid_from") else now
+            )
+            outcome = self.store.issue_coupons(
+                request.issue_id,
+                request.offer_id,
+                list(request.member_ids),
+                request.uses,
+                start,
+                request.valid_until.ToDatetime(tzinfo=UTC),
+                now,
+            )
+            return members_pb2.IssueCouponsResponse(issued=len(outcome.coupon_ids))
+        except Exception as exc:  # noqa: BLE001
+            abort(context, exc)
+
+    def AdjustPoints(self, request, context):
+        try:
+            bad = BadInput()
+            for name in ("adjustment_id", "member_id", "reason"):
+                if not getattr(request, name):
+                    bad.add(name, "is required")
+            if request.points == 0:
+                bad.add("points", "must not be 0")
+            if bad.violations:
+                raise bad
+            now = self.clock()
+            self.store.adjust_points(
+                request.adjustment_id, request.member_id, request.points, request.reason, now
+            )
+            return member_message(self.store.get_member(request.member_id, now))
+        except Exception as exc:  # noqa: BLE001
+            abort(context, exc)

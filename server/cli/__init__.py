@@ -1,0 +1,2 @@
+"""The ``loyalty`` command line: offline pricing, client commands, serve, demo and
+analytics."""

@@ -1,0 +1,236 @@
+"""``loyalty`` commands that call a running server over gRPC (``--target``, ``--api-key``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import grpc
+from google.protobuf import json_format
+
+from engine.pricing.rules import load_rules
+from loyalty.v1 import (
+    campaigns_pb2,
+    campaigns_pb2_grpc,
+    checkout_pb2,
+    checkout_pb2_grpc,
+    members_pb2,
+    members_pb2_grpc,
+)
+
+
+def _channel(args: argparse.Namespace) -> grpc.Channel:
+    return grpc.insecure_channel(args.target)
+
+
+def _meta(args: argparse.Namespace) -> tuple[tuple[str, str], ...]:
+    return (("x-api-key", args.api_key),) if args.api_key else ()
+
+
+def _print(message) -> None:
+    print(
+        json.dumps(
+            json_format.MessageToDict(message, preserving_proto_field_name=True),
+            indent=2,
+            ensure_ascii=False,
+        )
+    )
+
+
+def rules_publish(args: argparse.Namespace) -> int:
+    with _channel(args) as ch:
+        reply = campaigns_pb2_grpc.CampaignServiceStub(ch).PublishRuleSet(
+            campaigns_pb2.PublishRuleSetRequest(rules=load_rules(args.file), note=args.note),
+            metadata=_meta(args),
+            timeout=args.timeout,
+        )
+    print(f"published version {reply.version} (compiled in {reply.compile_ms} ms)")
+    return 0
+
+
+def rules_list(args: argparse.Namespace) -> int:
+    with _channel(args) as ch:
+        reply = campaigns_pb2_grpc.CampaignServiceStub(ch).ListRuleSets(
+            campaigns_pb2.ListRuleSetsRequest(), metadata=_meta(args), timeout=args.timeout
+        )
+    for v in reply.versions:
+        mark = "*" if v.current else " "
+        print(
+            f"{mark} {v.version:>4}  {v.published_at.ToDatetime():%Y-%m-%d %H:%M}  "
+            f"{v.offers:>6} offers  {v.note}"
+        )
+    return 0
+
+
+def rules_activate(args: argparse.Namespace) -> int:
+    with _channel(args) as ch:
+        reply = campaigns_pb2_grpc.CampaignServiceStub(ch).ActivateRuleSet(
+            campaigns_pb2.ActivateRuleSetRequest(version=args.version),
+            metadata=_meta(args),
+            timeout=args.timeout,
+        )
+    print(f"version {reply.version} is current")
+    return 0
+
+
+def catalogue_import(args: argparse.Namespace) -> int:
+    data = Path(args.file).read_bytes()
+    source = {"parquet": data} if args.file.endswith((".parquet", ".pq")) else {"csv": data}
+    with _channel(args) as ch:
+        reply = campaigns_pb2_grpc.CampaignServiceStub(ch).ImportCatalogue(
+            campaigns_pb2.ImportCatalogueRequest(**source),
+            metadata=_meta(args),
+            timeout=args.timeout,
+        )
+    print(f"imported {reply.skus} skus; rule set version {reply.ruleset_version} recompiled")
+    return 0
+
+
+def members_upsert(args: argparse.Namespace) -> int:
+    req = members_pb2.UpsertMemberRequest(
+        member_id=args.member_id,
+        tier=args.tier,
+        segments=args.segment or [],
+        birthday_month=args.birthday_month,
+        consent=members_pb2.Consent(
+            marketing=args.marketing,
+            automated_decisions=args.automated_decisions,
+            third_party=args.third_party,
+        ),
+    )
+    with _channel(args) as ch:
+        _print(
+            members_pb2_grpc.MemberServiceStub(ch).UpsertMember(
+                req, metadata=_meta(args), timeout=args.timeout
+            )
+        )
+    return 0
+
+
+def members_show(args: argparse.Namespace) -> int:
+    with _channel(args) as ch:
+        _print(
+            members_pb2_grpc.MemberServiceStub(ch).GetMember(
+                members_pb2.GetMemberRequest(member_id=args.member_id),
+                metadata=_meta(args),
+                timeout=args.timeout,
+            )
+        )
+    return 0
+
+
+def members_offers(args: argparse.Namespace) -> int:
+    with _channel(args) as ch:
+        reply = members_pb2_grpc.MemberServiceStub(ch).ListOffers(
+            members_pb2.ListOffersRequest(member_id=args.member_id),
+            metadata=_meta(args),
+            timeout=args.timeout,
+        )
+    print(f"Shopping list for {args.member_id}")
+    for o in reply.offers:
+        saving = f"save {o.expected_saving_minor / 100:.2f}" if o.expected_saving_minor else ""
+        until = f"until {o.valid_until.ToDatetime():%Y-%m-%d}" if o.HasField("valid_until") else ""
+        if o.HasField("valid_from"):
+            until = f"from {o.valid_from.ToDatetime():%Y-%m-%d} {until}"
+        print(f"  [{o.source:<6}] {o.name or o.offer_id:<40} {saving:>12} {until}")
+    return 0
+
+
+def coupons_issue(args: argparse.Namespace) -> int:
+    members = args.member or [
+        m.strip() for m in Path(args.members_file).read_text().split() if m.strip()
+    ]
+    start = datetime.now(UTC)
+    req = members_pb2.IssueCouponsRequest(
+        issue_id=args.issue_id, offer_id=args.offer_id, member_ids=members, uses=args.uses
+    )
+    req.valid_from.FromDatetime(start)
+    req.valid_until.FromDatetime(start + timedelta(days=args.days))
+    with _channel(args) as ch:
+        reply = members_pb2_grpc.MemberServiceStub(ch).IssueCoupons(
+            req, metadata=_meta(args), timeout=args.timeout
+        )
+    print(f"{reply.issued} coupons of {args.offer_id} in wallets (issue {args.issue_id})")
+    return 0
+
+
+def checkout_evaluate(args: argparse.Namespace) -> int:
+    data = json.loads(Path(args.basket).read_text(encoding="utf-8"))
+    data.pop("member", None)  # offline basket files may carry a member record
+    data.pop("coupons", None)
+    req = json_format.ParseDict(data, checkout_pb2.EvaluateRequest())
+    req.explain = req.explain or args.explain
+    with _channel(args) as ch:
+        _print(
+            checkout_pb2_grpc.CheckoutServiceStub(ch).Evaluate(
+                req, metadata=_meta(args), timeout=args.timeout
+            )
+        )
+    return 0
+
+
+def add_client_commands(
+    sub: argparse._SubParsersAction,
+    rules: argparse._SubParsersAction,
+) -> None:
+    """Register every client command on the parser's sub-commands."""
+
+    def client(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        parser.add_argument("--target", default="127.0.0.1:50051", help="server host:port")
+        parser.add_argument("--api-key", default=None, help="x-api-key (required off loopback)")
+        parser.add_argument("--timeout", type=float, default=30.0, help="deadline, seconds")
+        return parser
+
+    p = client(rules.add_parser("publish", help="publish a rule file as a new version"))
+    p.add_argument("file")
+    p.add_argument("--note", default="")
+    p.set_defaults(func=rules_publish)
+    client(rules.add_parser("list", help="published versions")).set_defaults(func=rules_list)
+    p = client(rules.add_parser("activate", help="make an earlier version current"))
+    p.add_argument("version", type=int)
+    p.set_defaults(func=rules_activate)
+
+    cat = sub.add_parser("catalogue", help="product catalogue").add_subparsers(
+        dest="action", required=True
+    )
+    p = client(cat.add_parser("import", help="replace the catalogue from CSV or Parquet"))
+    p.add_argument("file")
+    p.set_defaults(func=catalogue_import)
+
+    mem = sub.add_parser("members", help="member records").add_subparsers(
+        dest="action", required=True
+    )
+    p = client(mem.add_parser("upsert", help="create or update a member"))
+    p.add_argument("member_id")
+    p.add_argument("--tier", default="")
+    p.add_argument("--segment", action="append")
+    p.add_argument("--birthday-month", type=int, default=0)
+    for flag in ("marketing", "automated-decisions", "third-party"):
+        p.add_argument(f"--{flag}", action="store_true", help=f"consent: {flag}")
+    p.set_defaults(func=members_upsert)
+    p = client(mem.add_parser("show", help="balances, lots, wallet"))
+    p.add_argument("member_id")
+    p.set_defaults(func=members_show)
+    p = client(mem.add_parser("offers", help="the member's shopping list"))
+    p.add_argument("member_id")
+    p.set_defaults(func=members_offers)
+
+    cp = sub.add_parser("coupons", help="coupons").add_subparsers(dest="action", required=True)
+    p = client(cp.add_parser("issue", help="put coupons of an offer into wallets"))
+    p.add_argument("offer_id")
+    p.add_argument("--issue-id", required=True, help="idempotency key of this issue")
+    p.add_argument("--member", action="append", help="member id (repeatable)")
+    p.add_argument("--members-file", help="file of member ids, one per line")
+    p.add_argument("--uses", type=int, default=1)
+    p.add_argument("--days", type=int, default=30, help="validity from now")
+    p.set_defaults(func=coupons_issue)
+
+    co = sub.add_parser("checkout", help="checkout calls").add_subparsers(
+        dest="action", required=True
+    )
+    p = client(co.add_parser("evaluate", help="quote a basket file (EvaluateRequest JSON)"))
+    p.add_argument("basket")
+    p.add_argument("--explain", action="store_true")
+    p.set_defaults(func=checkout_evaluate)

@@ -1,0 +1,2 @@
+"""The rule registry: published versions, the current pointer, hot reload; and
+where versions live (SQLite or Redis)."""

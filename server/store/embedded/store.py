@@ -1,0 +1,445 @@
+"""The embedded store: one SQLite file in WAL mode under ``--data-dir`` (default ``./.loyalty``).
+
+Zero set-up, durable, one node (DESIGN.md §5). The schema is documented table by table in
+:mod:`server.store.embedded.schema`; commit/cancel/return live in :mod:`server.store.embedded.checkout`,
+state reads in :mod:`server.store.embedded.state`.
+
+Concurrency. Each thread gets its own connection (thread-local; every connection is also kept
+in a list so :meth:`EmbeddedStore.close` closes them all). Every state change runs in one
+``BEGIN IMMEDIATE`` transaction, which takes SQLite's single write lock up front: two lanes
+committing for the same member, or many competing for an offer's last uses, are serialised, and
+each sees the other's effects. Waiting for the lock is bounded by ``busy_timeout_ms``; past it
+the operation raises :class:`Unavailable` and changed nothing, so the caller retries with the
+same id. Reads (``get_member``, ``pricing_state``, ``ledger``) run in a deferred transaction
+and see one consistent snapshot without blocking writers (WAL).
+
+Durability. ``synchronous=FULL`` (the default here) fsyncs the WAL on every commit: an
+acknowledged commit survives power loss. With ``synchronous=NORMAL`` the WAL is synced only at
+checkpoints: the database stays consistent, but the last transactions acknowledged before a
+power loss (not a process crash) may be rolled back. A retry under the same transaction id is
+then applied again, which is what the checkout expects.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from engine.pricing.types import Basket
+from loyalty.v1 import rules_pb2
+from server.store import codec, effects
+from server.store.base import (
+    AdjustOutcome,
+    AlreadyExists,
+    CancelOutcome,
+    CommitOutcome,
+    InvalidArgument,
+    IssueOutcome,
+    LedgerEntry,
+    MemberProfile,
+    MemberRecord,
+    NotFound,
+    PriceFn,
+    PricingState,
+    ReturnOutcome,
+    Unavailable,
+)
+from server.store.embedded import checkout as embedded_checkout
+from server.store.embedded import schema
+from server.store.embedded.state import (
+    append_ledger,
+    load_lots,
+    member_record,
+    member_row,
+    pricing_state,
+    read_ledger,
+    save_lots,
+    set_debt,
+)
+from server.store.policy import policy_for
+from server.store.snapshot import (
+    check_codes,
+    check_id,
+    check_issue,
+    check_profile,
+    check_time,
+    to_us,
+)
+
+log = logging.getLogger(__name__)
+
+DB_FILE = "loyalty.sqlite3"
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddedSettings:
+    data_dir: str = "./.loyalty"
+    synchronous: str = "FULL"  # or "NORMAL" (see the module docstring)
+    busy_timeout_ms: int = 10_000
+    rolling_spend_months: int = 12  # window of the rolling qualifying spend
+
+    @classmethod
+    def from_env(cls, prefix: str = "LOYALTY_") -> EmbeddedSettings:
+        env, d = os.environ, cls()
+        return cls(
+            data_dir=env.get(f"{prefix}DATA_DIR", d.data_dir),
+            synchronous=env.get(f"{prefix}SQLITE_SYNCHRONOUS", d.synchronous),
+            busy_timeout_ms=int(env.get(f"{prefix}BUSY_TIMEOUT_MS", d.busy_timeout_ms)),
+            rolling_spend_months=int(
+                env.get(f"{prefix}ROLLING_SPEND_MONTHS", d.rolling_spend_months)
+            ),
+        )
+
+
+class EmbeddedStore:
+    """The :class:`server.store.base.Store` on SQLite."""
+
+    def __init__(
+        self, data_dir: str | Path | None = None, settings: EmbeddedSettings | None = None
+    ):
+        settings = settings or EmbeddedSettings()
+        if data_dir is not None:
+            settings = EmbeddedSettings(
+                str(data_dir),
+                settings.synchronous,
+                settings.busy_timeout_ms,
+                settings.rolling_spend_months,
+            )
+        if settings.synchronous.upper() not in ("FULL", "NORMAL"):
+            raise InvalidArgument("synchronous", "must be FULL or NORMAL")
+        self.settings = settings
+        self.path = Path(settings.data_dir) / DB_FILE
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._conns: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        # Wall clock only for the schema_version metadata row, never for domain state.
+        schema.create(self._conn(), time.time_ns() // 1000)
+        log.info("embedded store at %s", self.path)
+
+    # -- connections and transactions ----------------------------------------------------------
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            return conn
+        if self._closed:
+            raise Unavailable("the store is closed")
+        try:
+            conn = sqlite3.connect(
+                self.path,
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=self.settings.busy_timeout_ms / 1000,
+            )
+        except sqlite3.Error as exc:
+            raise Unavailable(f"cannot open {self.path}: {exc}") from exc
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout = {int(self.settings.busy_timeout_ms)}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute(f"PRAGMA synchronous = {self.settings.synchronous.upper()}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        with self._lock:
+            self._conns.append(conn)
+        self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def _tx(self, write: bool) -> Iterator[sqlite3.Connection]:
+        db = self._conn()
+        try:
+            db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        except sqlite3.OperationalError as exc:
+            raise Unavailable(f"store busy: {exc}") from exc
+        try:
+            yield db
+            db.execute("COMMIT")
+        except BaseException as exc:
+            db.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.OperationalError):
+                raise Unavailable(f"store error: {exc}") from exc
+            raise
+
+    def close(self) -> None:
+        """Close every connection this store opened, from any thread."""
+        with self._lock:
+            self._closed = True
+            conns, self._conns = self._conns, []
+        for conn in conns:
+            conn.close()
+        self._local = threading.local()
+
+    def __enter__(self) -> EmbeddedStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- members -------------------------------------------------------------------------------
+
+    def upsert_member(self, profile: MemberProfile, now: datetime) -> MemberRecord:
+        now = check_profile(profile, now)
+        c = profile.consent
+        values = (
+            profile.tier,
+            json.dumps(sorted(profile.segments)),
+            profile.birthday_month,
+            profile.birthday_day,
+            profile.enrolled_on.isoformat() if profile.enrolled_on else None,
+            int(c.marketing),
+            int(c.automated_decisions),
+            int(c.third_party),
+            to_us(now),
+        )
+        with self._tx(write=True) as db:
+            db.execute(
+                "INSERT INTO members (member_id, tier, segments, birthday_month, birthday_day,"
+                " enrolled_on, consent_marketing, consent_automated, consent_third_party,"
+                " updated_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET"
+                " tier = excluded.tier, segments = excluded.segments, birthday_month ="
+                " excluded.birthday_month, birthday_day = excluded.birthday_day, enrolled_on ="
+                " excluded.enrolled_on, consent_marketing = excluded.consent_marketing,"
+                " consent_automated = excluded.consent_automated, consent_third_party ="
+                " excluded.consent_third_party, updated_us = excluded.updated_us",
+                (profile.member_id, *values),
+            )
+            return member_record(db, profile.member_id, now, self.settings.rolling_spend_months)
+
+    def get_member(self, member_id: str, now: datetime) -> MemberRecord:
+        now = check_time("now", now)
+        with self._tx(write=False) as db:
+            return member_record(db, member_id, now, self.settings.rolling_spend_months)
+
+    def get_members(self, member_ids: Sequence[str], now: datetime) -> dict[str, MemberRecord]:
+        now = check_time("now", now)
+        out = {}
+        with self._tx(write=False) as db:
+            for m in dict.fromkeys(member_ids):
+                try:
+                    out[m] = member_record(db, m, now, self.settings.rolling_spend_months)
+                except NotFound:
+                    continue
+        return out
+
+    def update_segments(
+        self, changes: Mapping[str, tuple[Iterable[str], Iterable[str]]], now: datetime
+    ) -> int:
+        now = check_time("now", now)
+        changed = 0
+        with self._tx(write=True) as db:
+            for m, (add, remove) in changes.items():
+                row = db.execute(
+                    "SELECT segments FROM members WHERE member_id = ?", (m,)
+                ).fetchone()
+                if row is None:
+                    continue
+                old = set(json.loads(row[0]))
+                new = (old - set(remove)) | set(add)
+                if new != old:
+                    db.execute(
+                        "UPDATE members SET segments = ?, updated_us = ? WHERE member_id = ?",
+                        (json.dumps(sorted(new)), to_us(now), m),
+                    )
+                    changed += 1
+        return changed
+
+    def pricing_state(
+        self,
+        rules: rules_pb2.RuleSet,
+        member_id: str | None,
+        offer_ids: Iterable[str] | None,
+        coupon_codes: Sequence[str],
+        now: datetime,
+    ) -> PricingState:
+        now = check_time("now", now)
+        policy = policy_for(rules)
+        with self._tx(write=False) as db:
+            return pricing_state(
+                db,
+                policy,
+                member_id,
+                offer_ids,
+                list(coupon_codes),
+                now,
+                self.settings.rolling_spend_months,
+            )
+
+    # -- checkout ------------------------------------------------------------------------------
+
+    def commit(
+        self,
+        transaction_id: str,
+        request_fingerprint: str,
+        price_fn: PriceFn,
+        now: datetime,
+        *,
+        rules: rules_pb2.RuleSet,
+        basket: Basket,
+        member_id: str | None = None,
+        coupon_codes: Sequence[str] = (),
+    ) -> CommitOutcome:
+        now = check_time("now", now)
+        check_id("transaction_id", transaction_id)
+        policy = policy_for(rules)
+        with self._tx(write=True) as db:
+            return embedded_checkout.commit(
+                db,
+                policy,
+                self.settings.rolling_spend_months,
+                transaction_id,
+                request_fingerprint,
+                price_fn,
+                now,
+                basket,
+                member_id,
+                list(coupon_codes),
+            )
+
+    def cancel(self, transaction_id: str, now: datetime) -> CancelOutcome:
+        now = check_time("now", now)
+        with self._tx(write=True) as db:
+            return embedded_checkout.cancel(db, transaction_id, now)
+
+    def return_lines(
+        self, return_id: str, transaction_id: str, lines: Sequence[tuple[str, int]], now: datetime
+    ) -> ReturnOutcome:
+        now = check_time("now", now)
+        check_id("return_id", return_id)
+        with self._tx(write=True) as db:
+            return embedded_checkout.return_lines(db, return_id, transaction_id, list(lines), now)
+
+    # -- coupons -------------------------------------------------------------------------------
+
+    def issue_coupons(
+        self,
+        issue_id: str,
+        offer_id: str,
+        member_ids: Sequence[str],
+        uses: int,
+        valid_from: datetime,
+        valid_until: datetime,
+        now: datetime,
+    ) -> IssueOutcome:
+        from_us, until_us = check_issue(issue_id, offer_id, uses, valid_from, valid_until, now)
+        ids = []
+        with self._tx(write=True) as db:
+            for m in dict.fromkeys(member_ids):
+                member_row(db, m)
+                coupon_id = f"{issue_id}:{m}"
+                row = db.execute(
+                    "SELECT offer_id, uses_issued, valid_from_us, valid_until_us"
+                    " FROM wallet_coupons WHERE coupon_id = ?",
+                    (coupon_id,),
+                ).fetchone()
+                wanted = (offer_id, uses, from_us, until_us)
+                if row is None:
+                    db.execute(
+                        "INSERT INTO wallet_coupons VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        (coupon_id, m, offer_id, uses, wanted[2], wanted[3], issue_id, uses),
+                    )
+                elif tuple(row) != wanted:
+                    raise AlreadyExists(f"issue {issue_id!r} gave member {m!r} another coupon")
+                ids.append(coupon_id)
+        return IssueOutcome(issue_id, offer_id, tuple(ids))
+
+    def create_codes(
+        self,
+        offer_id: str,
+        codes: Sequence[str],
+        uses_per_code: int,
+        per_member: bool,
+        valid_from: datetime,
+        valid_until: datetime,
+    ) -> int:
+        unique, from_us, until_us = check_codes(
+            offer_id, codes, uses_per_code, valid_from, valid_until
+        )
+        wanted = (offer_id, uses_per_code, int(per_member), from_us, until_us)
+        created = 0
+        with self._tx(write=True) as db:
+            for code in unique:
+                row = db.execute(
+                    "SELECT offer_id, uses_per_code, per_member, valid_from_us,"
+                    " valid_until_us FROM codes WHERE code = ?",
+                    (code,),
+                ).fetchone()
+                if row is None:
+                    db.execute(
+                        "INSERT INTO codes VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (code, offer_id, uses_per_code, *wanted[1:]),
+                    )
+                    created += 1
+                elif tuple(row) != wanted:
+                    raise AlreadyExists(f"code {code!r} exists with another definition")
+        return created
+
+    # -- points --------------------------------------------------------------------------------
+
+    def adjust_points(
+        self,
+        adjustment_id: str,
+        member_id: str,
+        points: int,
+        reason: str,
+        now: datetime,
+        *,
+        expires_at: datetime | None = None,
+        allow_negative: bool = False,
+    ) -> AdjustOutcome:
+        now = check_time("now", now)
+        check_id("adjustment_id", adjustment_id)
+        fingerprint = effects.adjust_fingerprint(
+            member_id, points, reason, allow_negative, expires_at, now
+        )
+        with self._tx(write=True) as db:
+            row = db.execute(
+                "SELECT fingerprint, outcome FROM adjustments WHERE adjustment_id = ?",
+                (adjustment_id,),
+            ).fetchone()
+            if row is not None:
+                if row[0] != fingerprint:
+                    raise AlreadyExists(
+                        f"adjustment {adjustment_id!r} was made with another request"
+                    )
+                return codec.loads(AdjustOutcome, row[1])
+            lots = load_lots(db, member_id)
+            debt, added, available = effects.adjust(
+                lots,
+                member_row(db, member_id)["points_debt"],
+                member_id,
+                points,
+                now,
+                expires_at,
+                allow_negative,
+            )
+            save_lots(db, member_id, lots, f"adjust:{adjustment_id}")
+            set_debt(db, member_id, debt)
+            outcome = AdjustOutcome(adjustment_id, member_id, points, reason, now, added, available)
+            text = codec.dumps(outcome)
+            db.execute(
+                "INSERT INTO adjustments VALUES (?, ?, ?)", (adjustment_id, fingerprint, text)
+            )
+            append_ledger(
+                db,
+                LedgerEntry(
+                    0, "adjust", adjustment_id, "", member_id, now, (), 0, points, 0, reason
+                ),
+            )
+            return codec.loads(AdjustOutcome, text)
+
+    def ledger(self, since: int | None = None, limit: int | None = None) -> list[LedgerEntry]:
+        with self._tx(write=False) as db:
+            return read_ledger(db, since, limit)
+
+
+__all__ = ["DB_FILE", "EmbeddedSettings", "EmbeddedStore"]

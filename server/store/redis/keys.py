@@ -1,0 +1,119 @@
+"""The whole Redis key schema, in one place (tests import the same names).
+
+Every key starts with a prefix (``loyalty:`` by default, ``RedisSettings.prefix``) so several
+deployments or test runs can share one Redis. Documents are strings ``"<version>|<json>"``:
+the version is what the Lua scripts compare-and-set, the JSON is read and written only by
+Python (:mod:`server.store.redis.docs`). Times inside documents are integer microseconds since
+the Unix epoch, money integer minor units.
+
+Member keys are hash-tagged by member id (``{M1}``) so everything of one member shares a cluster
+slot; today a member is exactly one key.
+
+=====================================  ======  ===============================================
+key                                    type    what
+=====================================  ======  ===============================================
+``m:{<member_id>}``                    string  the member document: profile, debt, lifetime
+                                               spend, point lots (with points left), spend
+                                               records inside the rolling window, wallet
+                                               coupons, per-offer usage by period
+                                               ("offer\\tperiod" -> uses), per-member codes
+                                               redeemed (code -> transaction)
+``tx:<transaction_id>``                string  the transaction document: request fingerprint,
+                                               member, status, the CommitOutcome returned on a
+                                               retry, units returned per line, the member-limit
+                                               period counted per offer, points burned per lot
+                                               expiry, the earned lot, the cancel outcome.
+                                               Expires after ``tx_retention_s`` (0 = never)
+``ret:<return_id>``                    string  a return: fingerprint + ReturnOutcome (same TTL)
+``adj:<adjustment_id>``                string  a points adjustment: fingerprint + AdjustOutcome
+``code:<code>``                        hash    a code coupon: ``offer``, ``left`` (uses left),
+                                               ``per_code``, ``per_member`` 0/1, ``from_us``,
+                                               ``until_us``
+``usage``                              hash    global offer counters: ``u:<offer>`` uses (all
+                                               members and guests), ``b:<offer>`` budget spent
+                                               in minor units, net of cancels and returns
+``ledger``                             stream  one entry per commit, cancel, return and
+                                               adjustment; entry id ``<seq>-1``; fields
+                                               ``kind``, ``entry_id``, ``transaction_id``,
+                                               ``member_id``, ``at_us``, ``body`` (the
+                                               LedgerEntry as JSON, line detail and funding)
+``ledger:seq``                         string  the last ledger sequence number (INCR)
+``rules:seq``                          string  the last rule-set version number (INCR)
+``rules:v:<version>``                  hash    ``rules`` (RuleSet protobuf), ``published_at``
+                                               (ISO 8601), ``note``
+``rules:current``                      string  the current version (0 or absent = none)
+``rules:catalogue``                    string  the catalogue as Parquet
+``rules:catalogue:stamp``              string  bumped on every catalogue import
+``rules:events``                       pub/sub "version <n>" or "catalogue <stamp>" after
+                                               every publish, activation or import
+=====================================  ======  ===============================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DEFAULT_PREFIX = "loyalty:"
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    prefix: str = DEFAULT_PREFIX
+
+    def member(self, member_id: str) -> str:
+        return f"{self.prefix}m:{{{member_id}}}"
+
+    def tx(self, transaction_id: str) -> str:
+        return f"{self.prefix}tx:{transaction_id}"
+
+    def ret(self, return_id: str) -> str:
+        return f"{self.prefix}ret:{return_id}"
+
+    def adj(self, adjustment_id: str) -> str:
+        return f"{self.prefix}adj:{adjustment_id}"
+
+    def code(self, code: str) -> str:
+        return f"{self.prefix}code:{code}"
+
+    @property
+    def usage(self) -> str:
+        return f"{self.prefix}usage"
+
+    @property
+    def ledger(self) -> str:
+        return f"{self.prefix}ledger"
+
+    @property
+    def ledger_seq(self) -> str:
+        return f"{self.prefix}ledger:seq"
+
+    def rules_version(self, version: int) -> str:
+        return f"{self.prefix}rules:v:{version}"
+
+    @property
+    def rules_seq(self) -> str:
+        return f"{self.prefix}rules:seq"
+
+    @property
+    def rules_current(self) -> str:
+        return f"{self.prefix}rules:current"
+
+    @property
+    def catalogue(self) -> str:
+        return f"{self.prefix}rules:catalogue"
+
+    @property
+    def catalogue_stamp(self) -> str:
+        return f"{self.prefix}rules:catalogue:stamp"
+
+    @property
+    def rules_events(self) -> str:
+        return f"{self.prefix}rules:events"
+
+
+def uses_field(offer_id: str) -> str:
+    return f"u:{offer_id}"
+
+
+def budget_field(offer_id: str) -> str:
+    return f"b:{offer_id}"

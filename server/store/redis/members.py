@@ -1,0 +1,213 @@
+"""Member-side operations of the Redis store: profiles, bulk enrolment and reads, segment
+tags, wallet coupons, points adjustments.
+
+Every change to member documents goes through :func:`edit_members`: read the documents,
+apply an edit in Python, write them back with the ``put_members`` script, which replaces them
+only if none moved since the read (else read and edit again).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+from server.store import codec, effects
+from server.store.base import (
+    AdjustOutcome,
+    AlreadyExists,
+    Conflict,
+    IssueOutcome,
+    LedgerEntry,
+    MemberProfile,
+    MemberRecord,
+    NotFound,
+)
+from server.store.redis.docs import MemberDoc, dumps, pack, stored
+
+if TYPE_CHECKING:
+    from server.store.redis.store import RedisStore
+
+BATCH = 500  # members per put_members script: each batch atomic
+
+
+def edit_members(
+    store: RedisStore,
+    member_ids: Sequence[str],
+    edit: Callable[[MemberDoc], bool],
+    now: datetime,
+    *,
+    missing: Literal["create", "skip", "raise"] = "raise",
+) -> list[MemberDoc]:
+    """Apply ``edit`` (True = it changed the document) to each member, ``BATCH`` at a time,
+    each batch one atomic write retried on conflict; returns the documents written. A member
+    without a document is created empty, skipped or NotFound, as ``missing`` says."""
+    months = store.settings.rolling_spend_months
+    written: list[MemberDoc] = []
+    for start in range(0, len(member_ids), BATCH):
+        chunk = member_ids[start : start + BATCH]
+        keys = [store.keys.member(m) for m in chunk]
+        for _ in store.attempts():
+            docs, args = [], []
+            for m, raw in zip(chunk, store.client.mget(keys), strict=True):  # type: ignore
+                doc = MemberDoc.load(m, raw)
+                if doc is None:
+                    if missing == "raise":
+                        raise NotFound(f"member {m!r} not found")
+                    if missing == "skip":
+                        continue
+                    doc = MemberDoc(m)
+                if edit(doc):
+                    docs.append(doc)
+                    args += [doc.version, doc.dump(now, months)]
+            if (
+                not docs
+                or store.run("put_members", [store.keys.member(d.member_id) for d in docs], args)[0]
+                == "OK"
+            ):
+                for doc in docs:
+                    doc.version += 1
+                written += docs
+                break
+        else:
+            raise Conflict(f"members {chunk[0]!r}... kept changing; try again")
+    return written
+
+
+def upsert_member(store: RedisStore, profile: MemberProfile, now: datetime) -> MemberRecord:
+    def edit(doc: MemberDoc) -> bool:
+        doc.set_profile(profile)
+        return True
+
+    (doc,) = edit_members(store, [profile.member_id], edit, now, missing="create")
+    return doc.record(now, store.settings.rolling_spend_months)
+
+
+def import_members(
+    store: RedisStore, profiles: Iterable[MemberProfile], now: datetime, batch: int
+) -> int:
+    """Create the members that do not exist yet, pipelined; returns how many were new."""
+    months = store.settings.rolling_spend_months
+    created = pending = 0
+    pipe = store.client.pipeline(transaction=False)
+    for profile in profiles:
+        doc = MemberDoc(profile.member_id)
+        doc.set_profile(profile)
+        pipe.set(store.keys.member(profile.member_id), "1|" + doc.dump(now, months), nx=True)
+        pending += 1
+        if pending == batch:
+            created += sum(1 for ok in pipe.execute() if ok)
+            pending = 0
+    if pending:
+        created += sum(1 for ok in pipe.execute() if ok)
+    return created
+
+
+def get_members(
+    store: RedisStore, member_ids: Sequence[str], now: datetime
+) -> dict[str, MemberRecord]:
+    ids = list(dict.fromkeys(member_ids))
+    out = {}
+    for start in range(0, len(ids), 1000):
+        chunk = ids[start : start + 1000]
+        raws = store.client.mget([store.keys.member(m) for m in chunk])
+        for m, raw in zip(chunk, raws, strict=True):  # type: ignore[arg-type]
+            doc = MemberDoc.load(m, raw)
+            if doc is not None:
+                out[m] = doc.record(now, store.settings.rolling_spend_months)
+    return out
+
+
+def update_segments(
+    store: RedisStore, changes: Mapping[str, tuple[Iterable[str], Iterable[str]]], now: datetime
+) -> int:
+    wanted = {m: (set(add), set(remove)) for m, (add, remove) in changes.items()}
+
+    def edit(doc: MemberDoc) -> bool:
+        add, remove = wanted[doc.member_id]
+        new = sorted((set(doc.segments) - remove) | add)
+        changed = new != sorted(doc.segments)
+        doc.segments = new
+        return changed
+
+    return len(edit_members(store, list(wanted), edit, now, missing="skip"))
+
+
+def issue_coupons(
+    store: RedisStore,
+    issue_id: str,
+    offer_id: str,
+    member_ids: Sequence[str],
+    uses: int,
+    from_us: int,
+    until_us: int,
+    now: datetime,
+) -> IssueOutcome:
+    """One wallet coupon ``<issue>:<member>`` each; idempotent per (issue, member)."""
+    members = list(dict.fromkeys(member_ids))
+
+    def edit(doc: MemberDoc) -> bool:
+        coupon_id = f"{issue_id}:{doc.member_id}"
+        have = next((w for w in doc.wallet if w[0] == coupon_id), None)
+        if have is None:
+            doc.wallet.append([coupon_id, offer_id, uses, from_us, until_us, issue_id, uses])
+            return True
+        if [have[1], have[3], have[4], have[6]] != [offer_id, from_us, until_us, uses]:
+            raise AlreadyExists(f"issue {issue_id!r} gave member {doc.member_id!r} another coupon")
+        return False
+
+    edit_members(store, members, edit, now)
+    return IssueOutcome(issue_id, offer_id, tuple(f"{issue_id}:{m}" for m in members))
+
+
+def adjust_points(
+    store: RedisStore,
+    adjustment_id: str,
+    member_id: str,
+    points: int,
+    reason: str,
+    now: datetime,
+    expires_at: datetime | None,
+    allow_negative: bool,
+) -> AdjustOutcome:
+    fingerprint = effects.adjust_fingerprint(
+        member_id, points, reason, allow_negative, expires_at, now
+    )
+    k = store.keys
+    for _ in store.attempts():
+        pipe = store.client.pipeline(transaction=True)
+        pipe.get(k.adj(adjustment_id))
+        pipe.get(k.member(member_id))
+        stored_raw, member_raw = pipe.execute()
+        if stored_raw is not None:
+            return stored(
+                AdjustOutcome,
+                stored_raw,
+                fingerprint,
+                f"adjustment {adjustment_id!r} was made with another request",
+            )
+        doc = MemberDoc.load(member_id, member_raw)
+        if doc is None:
+            raise NotFound(f"member {member_id!r} not found")
+        doc.debt, added, available = effects.adjust(
+            doc.lots, doc.debt, member_id, points, now, expires_at, allow_negative
+        )
+        outcome = AdjustOutcome(adjustment_id, member_id, points, reason, now, added, available)
+        plain: Any = codec.to_plain(outcome)
+        entry = LedgerEntry(
+            0, "adjust", adjustment_id, "", member_id, now, (), 0, points, 0, reason
+        )
+        reply = store.run(
+            "adjust",
+            [k.member(member_id), k.adj(adjustment_id), k.ledger, k.ledger_seq],
+            [
+                doc.version,
+                doc.dump(now, store.settings.rolling_spend_months),
+                dumps({"f": fingerprint, "o": pack(plain)}),
+                store.ttl_ms,
+                *store.ledger_args(entry),
+            ],
+        )
+        if reply[0] == "OK":
+            return outcome
+    raise Conflict(f"member {member_id!r} kept changing; try again")

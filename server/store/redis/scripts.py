@@ -1,0 +1,214 @@
+"""The Redis store's Lua scripts: every state change is one of these, run atomically.
+
+Each script is a module constant: a shared prelude of helpers plus a body whose ``KEYS``/
+``ARGV`` contract is written above it. Python computes the new documents from a snapshot
+(:mod:`server.store.redis.checkout`); a script re-checks, in one atomic step, that nothing it
+depends on changed since — the versions of the documents it replaces, the global uses and
+budgets of the offers it counts, the uses left of the codes it consumes — and only then writes
+everything, including the ledger entry. Every check runs before the first write, so a refused
+script has changed nothing.
+
+Replies: ``{'OK', seq}`` (``seq`` = the ledger entry written, 0 if none), ``{'EXISTS'}`` (the
+id was used before: the caller reads the stored outcome), ``{'CONFLICT', what}`` (state moved:
+the caller re-reads, re-prices and tries again, a bounded number of times).
+
+Scripts are registered once per client (``redis.Redis.register_script``): they run by SHA and
+are re-loaded by redis-py on ``NOSCRIPT`` (after a restart or ``SCRIPT FLUSH``).
+"""
+
+from __future__ import annotations
+
+PRELUDE = r"""
+local function version(key)
+  local cur = redis.call('GET', key)
+  if not cur then return 0 end
+  return tonumber(string.match(cur, '^(%d+)|'))
+end
+
+-- ttl_ms > 0: expire after it; 0: keep forever; -1: keep the key's current TTL
+local function write(key, old_version, doc, ttl_ms)
+  local value = tostring(old_version + 1) .. '|' .. doc
+  ttl_ms = tonumber(ttl_ms)
+  if ttl_ms > 0 then
+    redis.call('SET', key, value, 'PX', ttl_ms)
+  elseif ttl_ms < 0 then
+    redis.call('SET', key, value, 'KEEPTTL')
+  else
+    redis.call('SET', key, value)
+  end
+end
+
+-- n offer operations from ARGV[at]: id, uses delta, budget delta, uses cap, budget cap
+-- (cap 0 = none). Returns the offer id whose cap a positive delta would pass, or nil.
+local function check_offers(usage, at, n)
+  for i = 0, n - 1 do
+    local k = at + 5 * i
+    local id, du, db = ARGV[k], tonumber(ARGV[k + 1]), tonumber(ARGV[k + 2])
+    local cu, cb = tonumber(ARGV[k + 3]), tonumber(ARGV[k + 4])
+    if du > 0 and cu > 0 then
+      local used = tonumber(redis.call('HGET', usage, 'u:' .. id) or '0')
+      if used + du > cu then return 'uses:' .. id end
+    end
+    if db > 0 and cb > 0 then
+      local spent = tonumber(redis.call('HGET', usage, 'b:' .. id) or '0')
+      if spent + db > cb then return 'budget:' .. id end
+    end
+  end
+  return nil
+end
+
+local function apply_offers(usage, at, n)
+  for i = 0, n - 1 do
+    local k = at + 5 * i
+    local id, du, db = ARGV[k], tonumber(ARGV[k + 1]), tonumber(ARGV[k + 2])
+    if du ~= 0 then redis.call('HINCRBY', usage, 'u:' .. id, du) end
+    if db ~= 0 then redis.call('HINCRBY', usage, 'b:' .. id, db) end
+  end
+end
+
+-- code coupons are KEYS[first..]; delta -1 consumes a use (refused when none is left)
+local function check_codes(first, delta)
+  if delta >= 0 then return nil end
+  for i = first, #KEYS do
+    local left = tonumber(redis.call('HGET', KEYS[i], 'left') or '0')
+    if left + delta < 0 then return 'code:' .. KEYS[i] end
+  end
+  return nil
+end
+
+local function apply_codes(first, delta)
+  for i = first, #KEYS do redis.call('HINCRBY', KEYS[i], 'left', delta) end
+end
+
+-- the ledger entry from ARGV[at..at+5]: kind, entry id, transaction id, member id, at_us, body
+local function append(stream, seq_key, at)
+  local seq = redis.call('INCR', seq_key)
+  redis.call('XADD', stream, seq .. '-1', 'kind', ARGV[at], 'entry_id', ARGV[at + 1],
+             'transaction_id', ARGV[at + 2], 'member_id', ARGV[at + 3], 'at_us', ARGV[at + 4],
+             'body', ARGV[at + 5])
+  return seq
+end
+"""
+
+# KEYS: 1 tx, 2 member (the tx key again for a guest), 3 usage, 4 ledger, 5 ledger seq,
+#       6.. the code coupons consumed (one use each)
+# ARGV: 1 member version expected (-1 = guest), 2 member doc, 3 tx doc, 4 tx TTL ms,
+#       5 n offers, then 5 per offer (see check_offers), then the ledger entry (6 fields)
+COMMIT = (
+    PRELUDE
+    + r"""
+if redis.call('EXISTS', KEYS[1]) == 1 then return {'EXISTS'} end
+local mv = tonumber(ARGV[1])
+if mv >= 0 and version(KEYS[2]) ~= mv then return {'CONFLICT', 'member'} end
+local n = tonumber(ARGV[5])
+local bad = check_offers(KEYS[3], 6, n) or check_codes(6, -1)
+if bad then return {'CONFLICT', bad} end
+apply_offers(KEYS[3], 6, n)
+apply_codes(6, -1)
+if mv >= 0 then write(KEYS[2], mv, ARGV[2], 0) end
+write(KEYS[1], 0, ARGV[3], ARGV[4])
+return {'OK', append(KEYS[4], KEYS[5], 6 + 5 * n)}
+"""
+)
+
+# KEYS: 1 tx, 2 member (the tx key again for a guest), 3 usage, 4 ledger, 5 ledger seq,
+#       6.. the code coupons given back (one use each)
+# ARGV: 1 tx version expected, 2 member version expected (-1 = guest), 3 tx doc,
+#       4 member doc, 5 n offers, then 5 per offer, then the ledger entry (6 fields)
+CANCEL = (
+    PRELUDE
+    + r"""
+local tv, mv = tonumber(ARGV[1]), tonumber(ARGV[2])
+if version(KEYS[1]) ~= tv then return {'CONFLICT', 'transaction'} end
+if mv >= 0 and version(KEYS[2]) ~= mv then return {'CONFLICT', 'member'} end
+local n = tonumber(ARGV[5])
+apply_offers(KEYS[3], 6, n)
+apply_codes(6, 1)
+write(KEYS[1], tv, ARGV[3], -1)
+if mv >= 0 then write(KEYS[2], mv, ARGV[4], 0) end
+return {'OK', append(KEYS[4], KEYS[5], 6 + 5 * n)}
+"""
+)
+
+# KEYS: 1 tx, 2 member (the tx key again for a guest), 3 usage, 4 ledger, 5 ledger seq,
+#       6 the return
+# ARGV: 1 tx version expected, 2 member version expected (-1 = guest), 3 tx doc,
+#       4 member doc, 5 return doc, 6 return TTL ms, 7 n offers, then 5 per offer (budget
+#       given back), then the ledger entry (6 fields)
+RETURN = (
+    PRELUDE
+    + r"""
+if redis.call('EXISTS', KEYS[6]) == 1 then return {'EXISTS'} end
+local tv, mv = tonumber(ARGV[1]), tonumber(ARGV[2])
+if version(KEYS[1]) ~= tv then return {'CONFLICT', 'transaction'} end
+if mv >= 0 and version(KEYS[2]) ~= mv then return {'CONFLICT', 'member'} end
+local n = tonumber(ARGV[7])
+apply_offers(KEYS[3], 8, n)
+write(KEYS[1], tv, ARGV[3], -1)
+if mv >= 0 then write(KEYS[2], mv, ARGV[4], 0) end
+write(KEYS[6], 0, ARGV[5], ARGV[6])
+return {'OK', append(KEYS[4], KEYS[5], 8 + 5 * n)}
+"""
+)
+
+# KEYS: 1 member, 2 the adjustment, 3 ledger, 4 ledger seq
+# ARGV: 1 member version expected, 2 member doc, 3 adjustment doc, 4 its TTL ms,
+#       5.. the ledger entry (6 fields)
+ADJUST = (
+    PRELUDE
+    + r"""
+if redis.call('EXISTS', KEYS[2]) == 1 then return {'EXISTS'} end
+local mv = tonumber(ARGV[1])
+if version(KEYS[1]) ~= mv then return {'CONFLICT', 'member'} end
+write(KEYS[1], mv, ARGV[2], 0)
+write(KEYS[2], 0, ARGV[3], ARGV[4])
+return {'OK', append(KEYS[3], KEYS[4], 5)}
+"""
+)
+
+# Upsert a profile, issue wallet coupons: replace member documents if none moved meanwhile.
+# KEYS: the member documents
+# ARGV: per key, 2 values: version expected (0 = must not exist yet), new doc
+PUT_MEMBERS = (
+    PRELUDE
+    + r"""
+for i = 1, #KEYS do
+  if version(KEYS[i]) ~= tonumber(ARGV[2 * i - 1]) then return {'CONFLICT', KEYS[i]} end
+end
+for i = 1, #KEYS do write(KEYS[i], tonumber(ARGV[2 * i - 1]), ARGV[2 * i], 0) end
+return {'OK', 0}
+"""
+)
+
+# Create code coupons; an identical re-creation is a no-op, a different one is refused.
+# KEYS: the codes
+# ARGV: 1 offer id, 2 uses per code, 3 per member 0/1, 4 valid from us, 5 valid until us
+# Reply: {'OK', created} or {'EXISTS', index of the first code defined otherwise (1-based)}
+CREATE_CODES = r"""
+local created = 0
+for i = 1, #KEYS do
+  local cur = redis.call('HMGET', KEYS[i], 'offer', 'per_code', 'per_member', 'from_us',
+                         'until_us')
+  if cur[1] and (cur[1] ~= ARGV[1] or cur[2] ~= ARGV[2] or cur[3] ~= ARGV[3]
+                 or cur[4] ~= ARGV[4] or cur[5] ~= ARGV[5]) then
+    return {'EXISTS', i}
+  end
+end
+for i = 1, #KEYS do
+  if redis.call('EXISTS', KEYS[i]) == 0 then
+    redis.call('HSET', KEYS[i], 'offer', ARGV[1], 'left', ARGV[2], 'per_code', ARGV[2],
+               'per_member', ARGV[3], 'from_us', ARGV[4], 'until_us', ARGV[5])
+    created = created + 1
+  end
+end
+return {'OK', created}
+"""
+
+SCRIPTS = {
+    "commit": COMMIT,
+    "cancel": CANCEL,
+    "return": RETURN,
+    "adjust": ADJUST,
+    "put_members": PUT_MEMBERS,
+    "create_codes": CREATE_CODES,
+}
