@@ -10,6 +10,7 @@ import time
 import grpc
 import pytest
 
+from engine.errors import Unavailable
 from engine.pricing.rules import parse_rules
 from loyalty.v1 import (
     campaigns_pb2,
@@ -22,7 +23,6 @@ from loyalty.v1 import (
 )
 from server.api.app import create_server
 from server.settings import Settings
-from server.store import Unavailable
 from server.store.redis.process import RedisProcess
 from server.store.redis.store import RedisSettings, RedisStore
 from tests.store_fixtures import BASKET_1, T0, checkout, enrol

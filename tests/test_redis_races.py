@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
+from engine.errors import Unavailable
 from loyalty.v1 import rules_pb2
-from server.store import Unavailable
 from server.store.redis.keys import Keys, uses_field
 from server.store.redis.store import RedisStore
 from tests.store_fixtures import (

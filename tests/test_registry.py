@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from engine.errors import FailedPrecondition, NotFound
 from engine.pricing.catalogue import Catalogue, load_catalogue
 from engine.pricing.rules import load_rules, parse_rules
 from engine.pricing.validate import RuleSetInvalid
 from server.rules.registry import RuleRegistry
 from server.rules.versions import RedisVersions
-from server.store.base import FailedPrecondition, NotFound
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 NOW = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)

@@ -15,17 +15,8 @@ from pathlib import Path
 import pytest
 
 import engine
-from server.store import (
-    AlreadyExists,
-    CodeStatus,
-    Conflict,
-    EmbeddedStore,
-    FailedPrecondition,
-    InvalidArgument,
-    MemberProfile,
-    NotFound,
-    Store,
-)
+from engine.errors import AlreadyExists, Conflict, FailedPrecondition, InvalidInput, NotFound
+from server.store import CodeStatus, EmbeddedStore, MemberProfile, Store
 from server.store.points import add_months
 from server.store.redis.store import RedisStore
 from tests.store_fixtures import (
@@ -256,10 +247,10 @@ def test_over_return_unknown_line_and_reused_return_id_are_refused(store: Store)
     store.return_lines("r-1", "tx-1", [("2", 2)], T0 + DAY)
     with pytest.raises(FailedPrecondition, match="'2'"):
         store.return_lines("r-2", "tx-1", [("2", 2)], T0 + DAY)
-    with pytest.raises(InvalidArgument) as exc:
+    with pytest.raises(InvalidInput) as exc:
         store.return_lines("r-3", "tx-1", [("9", 1)], T0 + DAY)
     assert exc.value.field == "lines[0].line_id"
-    with pytest.raises(InvalidArgument):
+    with pytest.raises(InvalidInput):
         store.return_lines("r-4", "tx-1", [("1", 0)], T0 + DAY)
     with pytest.raises(AlreadyExists):
         store.return_lines("r-1", "tx-1", [("2", 1)], T0 + DAY)
@@ -486,7 +477,7 @@ def _nonzero(d: dict[str, int]) -> dict[str, int]:
 
 
 def test_time_must_be_timezone_aware(store: Store) -> None:
-    with pytest.raises(InvalidArgument):
+    with pytest.raises(InvalidInput):
         store.upsert_member(MemberProfile("m1"), T0.replace(tzinfo=None))
     assert timedelta(0) == T0.utcoffset()
 

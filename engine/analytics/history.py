@@ -30,6 +30,8 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import polars as pl
 
+from engine.errors import InvalidFile
+
 DISCOUNT_STRUCT = pl.Struct(
     {
         "offer_id": pl.String,
@@ -84,8 +86,10 @@ _DEFAULTS: dict[str, object] = {
 }
 
 
-class HistoryError(ValueError):
+class HistoryError(InvalidFile):
     """A history frame lacks a column or has a value of the wrong kind; the message names it."""
+
+    subject = "history"
 
 
 def sign() -> pl.Expr:

@@ -43,10 +43,13 @@ import polars as pl
 import yaml
 
 from engine.analytics.targeting import ABC_CLASSES, SEGMENTS, TargetingConfig
+from engine.errors import InvalidFile
 
 
-class PlaybookError(ValueError):
+class PlaybookError(InvalidFile):
     """A playbook field is missing or invalid; the message names it."""
+
+    subject = "playbook"
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from engine.errors import InvalidInput, Violation
 from engine.pricing import layout as L
 from engine.pricing.basket import local_time
 from engine.pricing.compiler import CompiledRules
@@ -36,12 +37,11 @@ MAX_BASKET_UNITS = 10_000_000
 _NO_MEMBER = np.zeros(L.MEMBER_COLS, dtype=np.int64)
 
 
-class BasketError(ValueError):
+class BasketError(InvalidInput):
     """The basket cannot be priced; ``field`` names the offending input."""
 
-    def __init__(self, field: str, message: str):
-        super().__init__(f"{field}: {message}")
-        self.field = field
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__([Violation(field, message)])
 
 
 def check_basket(basket: Basket) -> None:

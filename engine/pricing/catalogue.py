@@ -13,6 +13,8 @@ from typing import NamedTuple
 import numpy as np
 import polars as pl
 
+from engine.errors import InvalidFile
+
 COLUMNS = ("sku", "category", "brand", "vendor", "no_discount", "no_earn")
 
 
@@ -24,8 +26,10 @@ class CatalogueRow(NamedTuple):
     no_earn: bool
 
 
-class CatalogueError(ValueError):
+class CatalogueError(InvalidFile):
     """The catalogue file is unusable; the message names the column or row."""
+
+    subject = "catalogue"
 
 
 @dataclass(frozen=True, eq=False)

@@ -9,13 +9,16 @@ from typing import Any
 import yaml
 from google.protobuf import json_format
 
+from engine.errors import InvalidFile
 from loyalty.v1 import rules_pb2
 
 RuleSet = rules_pb2.RuleSet
 
 
-class RuleFileError(ValueError):
+class RuleFileError(InvalidFile):
     """A rule file cannot be read as a RuleSet; the message names the field when it can."""
+
+    subject = "rules"
 
 
 def parse_rules(data: dict[str, Any] | str | bytes) -> rules_pb2.RuleSet:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import re
 import zoneinfo
-from dataclasses import dataclass
 
 import numpy as np
 
+from engine.errors import InvalidInput, Violation
 from engine.pricing.catalogue import Catalogue
 from engine.pricing.constants import BPS, KIND_BY_FIELD, Phase, phase_of
 from engine.pricing.overlap import CatalogueIndex, quoted, structural_overlap
@@ -37,21 +37,11 @@ _PERIODS = {0, 1, 2, 3}
 _MIN_TS, _MAX_TS = -62_135_596_800, 253_402_300_799  # 0001-01-01 .. 9999-12-31 UTC
 
 
-@dataclass(frozen=True, slots=True)
-class Violation:
-    field: str  # path in the rule file, e.g. "offers[2].percent_off.percent_bps"
-    description: str  # what is wrong, naming the bad value
-
-    def __str__(self) -> str:
-        return f"{self.field}: {self.description}"
-
-
-class RuleSetInvalid(ValueError):
-    """The rule set has violations; ``str`` lists them, one per line."""
+class RuleSetInvalid(InvalidInput):
+    """The rule set has violations (paths in the rule file); ``str`` lists them, one per line."""
 
     def __init__(self, violations: list[Violation] | tuple[Violation, ...]) -> None:
-        self.violations: tuple[Violation, ...] = tuple(violations)
-        super().__init__("\n".join(str(v) for v in self.violations))
+        super().__init__(violations, message="\n".join(str(v) for v in violations))
 
 
 def validate(rules: RuleSet, catalogue: Catalogue | None = None) -> list[Violation]:

@@ -18,8 +18,9 @@ from typing import Any
 import polars as pl
 
 from engine.analytics.history import HISTORY_SCHEMA, conform
+from engine.errors import NotFound
 from engine.pricing.catalogue import Catalogue
-from server.store.base import LedgerEntry, MemberRecord, NotFound, Store
+from server.store.base import LedgerEntry, MemberRecord, Store
 
 PAGE = 10_000
 

@@ -18,7 +18,8 @@ import polars as pl
 from engine.analytics import playbook as pb
 from engine.analytics import targeting
 from engine.analytics.history import conform, last_day
-from server.store.base import AlreadyExists, MemberRecord, Store
+from engine.errors import AlreadyExists
+from server.store.base import MemberRecord, Store
 
 log = logging.getLogger(__name__)
 

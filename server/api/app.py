@@ -18,7 +18,6 @@ import multiprocessing
 import os
 import signal
 import threading
-import time
 from concurrent import futures
 from dataclasses import dataclass
 
@@ -38,47 +37,15 @@ from loyalty.v1 import (
 from server.api.auth import ApiKeyInterceptor
 from server.api.campaigns import CampaignServicer
 from server.api.checkout import CheckoutServicer, Clock, utc_now
+from server.api.interceptors import CallInterceptor
 from server.api.members import MemberServicer
 from server.rules.registry import RuleRegistry
 from server.settings import Settings
 from server.store import Store, open_store
 
 log = logging.getLogger(__name__)
-access = logging.getLogger("loyalty.access")
 
-WORKER = (("loyalty-worker", str(os.getpid())),)
 SERVICES = ("loyalty.v1.CheckoutService", "loyalty.v1.MemberService", "loyalty.v1.CampaignService")
-
-
-class AccessLog(grpc.ServerInterceptor):
-    """One structured line per request: method, status code, duration. Every response also
-    carries the serving process in its initial metadata (``loyalty-worker: <pid>``), so an
-    operator can tell ``--workers`` apart."""
-
-    def intercept_service(self, continuation, details):
-        handler = continuation(details)
-        if handler is None or handler.unary_unary is None:
-            return handler
-        inner, method = handler.unary_unary, details.method
-
-        def logged(request, context):
-            start = time.perf_counter()
-            code = "OK"
-            context.send_initial_metadata(WORKER)
-            try:
-                return inner(request, context)
-            except Exception:
-                code = context.code().name if context.code() else "INTERNAL"
-                raise
-            finally:
-                ms = (time.perf_counter() - start) * 1000
-                access.info("method=%s code=%s ms=%.3f", method, code, ms)
-
-        return grpc.unary_unary_rpc_method_handler(
-            logged,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
 
 
 @dataclass
@@ -137,7 +104,7 @@ def create_server(
     registry, store = open_state(settings)
     app = App(settings, registry, store, health.HealthServicer())
     app.set_serving(False)
-    interceptors: list[grpc.ServerInterceptor] = [AccessLog()]
+    interceptors: list[grpc.ServerInterceptor] = [CallInterceptor()]
     if settings.api_keys:
         interceptors.insert(0, ApiKeyInterceptor(settings.api_keys))
     options = [

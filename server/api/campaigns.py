@@ -1,25 +1,22 @@
-"""CampaignService: publish, inspect and roll back rule sets; import catalogues.
+"""CampaignService: publish, inspect and roll back rule sets; import catalogues; simulate.
 
-Thin: translate protobuf <-> registry calls, map errors in ``server.api.errors``.
+Thin: translate protobuf <-> registry calls; errors propagate to the interceptor
+(``server.api.errors``), which gives each its status.
 """
 
 from __future__ import annotations
 
-import io
-
 import grpc
 import polars as pl
 
-from engine.analytics.history import HistoryError
 from engine.analytics.simulate import Scored, compare
-from engine.pricing.catalogue import Catalogue
+from engine.errors import FailedPrecondition
 from engine.pricing.compiler import compile_rules
 from loyalty.v1 import campaigns_pb2, campaigns_pb2_grpc
 from server.analytics.ledger import export_ledger
-from server.api.convert import BadInput, timestamp
-from server.api.errors import abort
+from server.api.convert import catalogue_from_request, history_from_request, timestamp
 from server.rules.registry import RuleRegistry, VersionInfo
-from server.store.base import FailedPrecondition, Store
+from server.store.base import Store
 
 
 def _version(info: VersionInfo) -> campaigns_pb2.RuleSetVersion:
@@ -30,29 +27,6 @@ def _version(info: VersionInfo) -> campaigns_pb2.RuleSetVersion:
         note=info.note,
         current=info.current,
     )
-
-
-def catalogue_from_request(req: campaigns_pb2.ImportCatalogueRequest) -> Catalogue:
-    source = req.WhichOneof("source")
-    if source == "rows":
-        return Catalogue.from_rows(
-            [
-                {
-                    "sku": i.sku,
-                    "category": i.category,
-                    "brand": i.brand,
-                    "vendor": i.vendor,
-                    "no_discount": i.no_discount,
-                    "no_earn": i.no_earn,
-                }
-                for i in req.rows.items
-            ]
-        )
-    if source == "csv":
-        return Catalogue.from_frame(pl.read_csv(io.BytesIO(req.csv), infer_schema=False))
-    if source == "parquet":
-        return Catalogue.from_frame(pl.read_parquet(io.BytesIO(req.parquet)))
-    return Catalogue.empty()
 
 
 def simulation_figures(s: Scored) -> campaigns_pb2.SimulationFigures:
@@ -86,7 +60,9 @@ class CampaignServicer(campaigns_pb2_grpc.CampaignServiceServicer):
     def __init__(self, registry: RuleRegistry, store: Store | None = None):
         self.registry, self.store = registry, store
 
-    def ValidateRuleSet(self, request, context):
+    def ValidateRuleSet(
+        self, request: campaigns_pb2.ValidateRuleSetRequest, context: grpc.ServicerContext
+    ) -> campaigns_pb2.ValidateRuleSetResponse:
         problems = self.registry.check(request.rules)
         return campaigns_pb2.ValidateRuleSetResponse(
             valid=not problems,
@@ -96,22 +72,22 @@ class CampaignServicer(campaigns_pb2_grpc.CampaignServiceServicer):
             ],
         )
 
-    def PublishRuleSet(self, request, context):
-        try:
-            version, seconds = self.registry.publish(request.rules, request.note)
-        except Exception as exc:  # noqa: BLE001 - mapped (or re-raised) in one place
-            abort(context, exc)
+    def PublishRuleSet(
+        self, request: campaigns_pb2.PublishRuleSetRequest, context: grpc.ServicerContext
+    ) -> campaigns_pb2.PublishRuleSetResponse:
+        version, seconds = self.registry.publish(request.rules, request.note)
         return campaigns_pb2.PublishRuleSetResponse(
             version=version, compile_ms=round(seconds * 1000)
         )
 
-    def GetRuleSet(self, request, context):
-        try:
-            return _version(self.registry.get(request.version))
-        except Exception as exc:  # noqa: BLE001
-            abort(context, exc)
+    def GetRuleSet(
+        self, request: campaigns_pb2.GetRuleSetRequest, context: grpc.ServicerContext
+    ) -> campaigns_pb2.RuleSetVersion:
+        return _version(self.registry.get(request.version))
 
-    def ListRuleSets(self, request, context):
+    def ListRuleSets(
+        self, request: campaigns_pb2.ListRuleSetsRequest, context: grpc.ServicerContext
+    ) -> campaigns_pb2.ListRuleSetsResponse:
         versions = self.registry.versions()
         current = next((v.version for v in versions if v.current), 0)
         return campaigns_pb2.ListRuleSetsResponse(
@@ -128,46 +104,34 @@ class CampaignServicer(campaigns_pb2_grpc.CampaignServiceServicer):
             ],
         )
 
-    def ActivateRuleSet(self, request, context):
-        try:
-            self.registry.activate(request.version)
-            return _version(self.registry.get(request.version))
-        except Exception as exc:  # noqa: BLE001
-            abort(context, exc)
+    def ActivateRuleSet(
+        self, request: campaigns_pb2.ActivateRuleSetRequest, context: grpc.ServicerContext
+    ) -> campaigns_pb2.RuleSetVersion:
+        self.registry.activate(request.version)
+        return _version(self.registry.get(request.version))
 
-    def ImportCatalogue(self, request, context):
-        try:
-            catalogue = catalogue_from_request(request)
-            version = self.registry.import_catalogue(catalogue)
-        except pl.exceptions.PolarsError as exc:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"catalogue: {exc}")
-        except Exception as exc:  # noqa: BLE001
-            abort(context, exc)
+    def ImportCatalogue(
+        self, request: campaigns_pb2.ImportCatalogueRequest, context: grpc.ServicerContext
+    ) -> campaigns_pb2.ImportCatalogueResponse:
+        catalogue = catalogue_from_request(request)
+        version = self.registry.import_catalogue(catalogue)
         return campaigns_pb2.ImportCatalogueResponse(skus=len(catalogue), ruleset_version=version)
 
-    def Simulate(self, request, context):
-        try:
-            active = self.registry.current()
-            draft = compile_rules(request.rules, self.registry.catalogue)
-            if request.history_parquet:
-                try:
-                    history = pl.read_parquet(io.BytesIO(request.history_parquet))
-                except pl.exceptions.PolarsError as exc:
-                    raise BadInput([("history_parquet", f"not a Parquet history: {exc}")]) from None
-            elif self.store is not None:
-                history = export_ledger(
-                    self.store, self.registry.catalogue, since=request.ledger_since
-                )
-            else:
-                raise FailedPrecondition("no history_parquet given and no ledger to read")
-            try:
-                result = compare(active.compiled, draft, history, list(request.assume_coupons))
-            except HistoryError as exc:
-                raise BadInput([("history_parquet", str(exc))]) from None
-            return campaigns_pb2.SimulateResponse(
-                current_version=active.version,
-                current=simulation_figures(result.current),
-                draft=simulation_figures(result.draft),
-            )
-        except Exception as exc:  # noqa: BLE001
-            abort(context, exc)
+    def Simulate(
+        self, request: campaigns_pb2.SimulateRequest, context: grpc.ServicerContext
+    ) -> campaigns_pb2.SimulateResponse:
+        active = self.registry.current()
+        draft = compile_rules(request.rules, self.registry.catalogue)
+        history: pl.DataFrame | pl.LazyFrame
+        if request.history_parquet:
+            history = history_from_request(request.history_parquet)
+        elif self.store is not None:
+            history = export_ledger(self.store, self.registry.catalogue, since=request.ledger_since)
+        else:
+            raise FailedPrecondition("no history_parquet given and no ledger to read")
+        result = compare(active.compiled, draft, history, list(request.assume_coupons))
+        return campaigns_pb2.SimulateResponse(
+            current_version=active.version,
+            current=simulation_figures(result.current),
+            draft=simulation_figures(result.draft),
+        )

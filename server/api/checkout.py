@@ -10,13 +10,15 @@ import hashlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+import grpc
+
 import engine
+from engine.errors import FailedPrecondition, InvalidInput
 from engine.pricing.types import Basket, PricingResult
 from loyalty.v1 import checkout_pb2, checkout_pb2_grpc, members_pb2
-from server.api.convert import BadInput, basket_from_request, require_id, response_from_result
-from server.api.errors import abort, check_deadline
+from server.api.convert import basket_from_request, require_id, response_from_result
 from server.rules.registry import ActiveRules, RuleRegistry
-from server.store.base import CodeStatus, FailedPrecondition, MemberRecord, PricingState, Store
+from server.store.base import CodeStatus, MemberRecord, PricingState, Store
 
 Clock = Callable[[], datetime]
 
@@ -99,146 +101,136 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
         resp.coupons.extend(coupon_results(req.coupon_codes, state, result))
         return resp
 
-    def Evaluate(self, request, context):
-        try:
-            check_deadline(context)
-            now = self.clock()
-            basket = basket_from_request(request, now=now)
-            active = self.registry.current()
-            state = self.store.pricing_state(
-                active.compiled.rules,
-                request.member_id or None,
-                None,
-                list(request.coupon_codes),
-                now,
-            )
-            result = self._price(active, basket, request, state, request.explain)
-            return self._respond(active, request, state, result)
-        except Exception as exc:  # noqa: BLE001 - mapped (or logged as a bug) in one place
-            abort(context, exc)
+    def Evaluate(
+        self, request: checkout_pb2.EvaluateRequest, context: grpc.ServicerContext
+    ) -> checkout_pb2.EvaluateResponse:
+        now = self.clock()
+        basket = basket_from_request(request, now=now)
+        active = self.registry.current()
+        state = self.store.pricing_state(
+            active.compiled.rules,
+            request.member_id or None,
+            None,
+            list(request.coupon_codes),
+            now,
+        )
+        result = self._price(active, basket, request, state, request.explain)
+        return self._respond(active, request, state, result)
 
-    def Commit(self, request, context):
-        try:
-            check_deadline(context)
-            now = self.clock()
-            require_id("transaction_id", request.transaction_id)
-            if not request.HasField("basket"):
-                raise BadInput([("basket", "is required")])
-            req = request.basket
-            basket = basket_from_request(req, prefix="basket.", now=now)
-            active = self.registry.current()
-            seen: dict[str, PricingState] = {}
+    def Commit(
+        self, request: checkout_pb2.CommitRequest, context: grpc.ServicerContext
+    ) -> checkout_pb2.CommitResponse:
+        now = self.clock()
+        require_id("transaction_id", request.transaction_id)
+        if not request.HasField("basket"):
+            raise InvalidInput([("basket", "is required")])
+        req = request.basket
+        basket = basket_from_request(req, prefix="basket.", now=now)
+        active = self.registry.current()
+        seen: dict[str, PricingState] = {}
 
-            def price_fn(state: PricingState) -> PricingResult:
-                bad = [
-                    (f"basket.coupon_codes[{i}]", f"unknown coupon code {code!r}")
-                    for i, code in enumerate(req.coupon_codes)
-                    if state.code_status.get(code) == CodeStatus.INVALID
-                ]
-                if bad:
-                    raise BadInput(bad)
-                result = self._price(active, basket, req, state, False)
-                if (
-                    request.fail_if_changed
-                    and request.expected_payable_minor
-                    and result.payable_minor != request.expected_payable_minor
-                ):
-                    raise FailedPrecondition(
-                        f"payable changed from {request.expected_payable_minor} to "
-                        f"{result.payable_minor}; quote again"
-                    )
-                seen["state"] = state
-                return result
-
-            outcome = self.store.commit(
-                request.transaction_id,
-                _fingerprint(request),
-                price_fn,
-                now,
-                rules=active.compiled.rules,
-                basket=basket,
-                member_id=req.member_id or None,
-                coupon_codes=list(req.coupon_codes),
-            )
-            state = seen.get("state") or self.store.pricing_state(
-                active.compiled.rules, req.member_id or None, None, list(req.coupon_codes), now
-            )
-            result = self._respond(active, req, state, outcome.pricing)
-            changed = bool(request.expected_payable_minor) and (
-                outcome.pricing.payable_minor != request.expected_payable_minor
-            )
-            member = None
-            if outcome.member_id and outcome.points_available_after is not None:
-                # the balances the commit left (a retry answers the same)
-                member = members_pb2.MemberSummary(
-                    member_id=outcome.member_id,
-                    tier=outcome.tier_after,
-                    available_points=outcome.points_available_after,
-                    pending_points=outcome.points_pending_after or 0,
+        def price_fn(state: PricingState) -> PricingResult:
+            bad = [
+                (f"basket.coupon_codes[{i}]", f"unknown coupon code {code!r}")
+                for i, code in enumerate(req.coupon_codes)
+                if state.code_status.get(code) == CodeStatus.INVALID
+            ]
+            if bad:
+                raise InvalidInput(bad)
+            result = self._price(active, basket, req, state, False)
+            if (
+                request.fail_if_changed
+                and request.expected_payable_minor
+                and result.payable_minor != request.expected_payable_minor
+            ):
+                raise FailedPrecondition(
+                    f"payable changed from {request.expected_payable_minor} to "
+                    f"{result.payable_minor}; quote again"
                 )
-            elif outcome.member_id:
-                member = self._summary(outcome.member_id, now)
-            return checkout_pb2.CommitResponse(
-                result=result, changed_from_quote=changed, member=member
-            )
-        except Exception as exc:  # noqa: BLE001
-            abort(context, exc)
+            seen["state"] = state
+            return result
 
-    def Cancel(self, request, context):
-        try:
-            check_deadline(context)
-            require_id("transaction_id", request.transaction_id)
-            now = self.clock()
-            outcome = self.store.cancel(request.transaction_id, now)
-            return checkout_pb2.CancelResponse(
-                transaction_id=outcome.transaction_id,
-                status=checkout_pb2.CancelResponse.CANCELLED,
-                member=self._summary(outcome.member_id, now),
+        outcome = self.store.commit(
+            request.transaction_id,
+            _fingerprint(request),
+            price_fn,
+            now,
+            rules=active.compiled.rules,
+            basket=basket,
+            member_id=req.member_id or None,
+            coupon_codes=list(req.coupon_codes),
+        )
+        state = seen.get("state") or self.store.pricing_state(
+            active.compiled.rules, req.member_id or None, None, list(req.coupon_codes), now
+        )
+        result = self._respond(active, req, state, outcome.pricing)
+        changed = bool(request.expected_payable_minor) and (
+            outcome.pricing.payable_minor != request.expected_payable_minor
+        )
+        member = None
+        if outcome.member_id and outcome.points_available_after is not None:
+            # the balances the commit left (a retry answers the same)
+            member = members_pb2.MemberSummary(
+                member_id=outcome.member_id,
+                tier=outcome.tier_after,
+                available_points=outcome.points_available_after,
+                pending_points=outcome.points_pending_after or 0,
             )
-        except Exception as exc:  # noqa: BLE001
-            abort(context, exc)
+        elif outcome.member_id:
+            member = self._summary(outcome.member_id, now)
+        return checkout_pb2.CommitResponse(result=result, changed_from_quote=changed, member=member)
 
-    def Return(self, request, context):
-        try:
-            check_deadline(context)
-            require_id("return_id", request.return_id)
-            require_id("transaction_id", request.transaction_id)
-            bad = BadInput()
-            if not request.lines:
-                bad.add("lines", "at least one line is required")
-            for k, ln in enumerate(request.lines):
-                if not ln.line_id:
-                    bad.add(f"lines[{k}].line_id", "is required")
-                if ln.quantity < 1:
-                    bad.add(f"lines[{k}].quantity", f"must be at least 1 (got {ln.quantity})")
-            if bad.violations:
-                raise bad
-            now = self.clock()
-            outcome = self.store.return_lines(
-                request.return_id,
-                request.transaction_id,
-                [(ln.line_id, ln.quantity) for ln in request.lines],
-                now,
-            )
-            return checkout_pb2.ReturnResponse(
-                refund_minor=outcome.refund_minor,
-                points_clawed_back=outcome.points_clawed_back,
-                points_tender_returned=outcome.points_restored,
-                lines=[
-                    checkout_pb2.ReturnedLine(
-                        line_id=d.line_id,
-                        quantity=d.quantity,
-                        refund_minor=d.payable_minor,
-                        points_clawed_back=d.points_earned,
-                        points_tender_returned=d.points_redeemed,
-                        funding_reversed_minor=sum(x.funded_minor for x in d.discounts),
-                    )
-                    for d in outcome.lines
-                ],
-                member=self._summary(outcome.member_id, now),
-            )
-        except Exception as exc:  # noqa: BLE001
-            abort(context, exc)
+    def Cancel(
+        self, request: checkout_pb2.CancelRequest, context: grpc.ServicerContext
+    ) -> checkout_pb2.CancelResponse:
+        require_id("transaction_id", request.transaction_id)
+        now = self.clock()
+        outcome = self.store.cancel(request.transaction_id, now)
+        return checkout_pb2.CancelResponse(
+            transaction_id=outcome.transaction_id,
+            status=checkout_pb2.CancelResponse.CANCELLED,
+            member=self._summary(outcome.member_id, now),
+        )
+
+    def Return(
+        self, request: checkout_pb2.ReturnRequest, context: grpc.ServicerContext
+    ) -> checkout_pb2.ReturnResponse:
+        require_id("return_id", request.return_id)
+        require_id("transaction_id", request.transaction_id)
+        bad = InvalidInput()
+        if not request.lines:
+            bad.add("lines", "at least one line is required")
+        for k, ln in enumerate(request.lines):
+            if not ln.line_id:
+                bad.add(f"lines[{k}].line_id", "is required")
+            if ln.quantity < 1:
+                bad.add(f"lines[{k}].quantity", f"must be at least 1 (got {ln.quantity})")
+        if bad.violations:
+            raise bad
+        now = self.clock()
+        outcome = self.store.return_lines(
+            request.return_id,
+            request.transaction_id,
+            [(ln.line_id, ln.quantity) for ln in request.lines],
+            now,
+        )
+        return checkout_pb2.ReturnResponse(
+            refund_minor=outcome.refund_minor,
+            points_clawed_back=outcome.points_clawed_back,
+            points_tender_returned=outcome.points_restored,
+            lines=[
+                checkout_pb2.ReturnedLine(
+                    line_id=d.line_id,
+                    quantity=d.quantity,
+                    refund_minor=d.payable_minor,
+                    points_clawed_back=d.points_earned,
+                    points_tender_returned=d.points_redeemed,
+                    funding_reversed_minor=sum(x.funded_minor for x in d.discounts),
+                )
+                for d in outcome.lines
+            ],
+            member=self._summary(outcome.member_id, now),
+        )
 
 
 def _fingerprint(request: checkout_pb2.CommitRequest) -> str:

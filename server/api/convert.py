@@ -1,20 +1,24 @@
 """Protobuf <-> engine types, with every bad input named by its field.
 
-Servicers call these and nothing else to translate; ``BadInput`` carries all field
+Servicers call these and nothing else to translate; ``InvalidInput`` carries all field
 violations of a request at once, and ``server.api.errors`` turns it into INVALID_ARGUMENT with a
 ``google.rpc.BadRequest`` detail.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import io
 from datetime import UTC, datetime
 
+import polars as pl
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from engine.analytics.history import HistoryError, conform
+from engine.errors import InvalidInput
+from engine.pricing.catalogue import Catalogue
 from engine.pricing.constants import Tender
 from engine.pricing.types import Basket, Line, PricingResult
-from loyalty.v1 import checkout_pb2
+from loyalty.v1 import campaigns_pb2, checkout_pb2
 
 MAX_LINES = 1_000
 MAX_QUANTITY = 10_000
@@ -23,20 +27,7 @@ MAX_ID_LEN = 128
 MAX_UNIT_PRICE_MINOR = 100_000_000  # 1,000,000.00 in a two-decimal currency
 
 
-@dataclass
-class BadInput(Exception):
-    """Every field violation of one request: (field path, description)."""
-
-    violations: list[tuple[str, str]] = field(default_factory=list)
-
-    def add(self, path: str, description: str) -> None:
-        self.violations.append((path, description))
-
-    def __str__(self) -> str:
-        return "; ".join(f"{f}: {d}" for f, d in self.violations)
-
-
-def _check_id(bad: BadInput, path: str, value: str, required: bool = True) -> None:
+def _check_id(bad: InvalidInput, path: str, value: str, required: bool = True) -> None:
     if required and not value:
         bad.add(path, "is required")
     elif len(value) > MAX_ID_LEN:
@@ -44,8 +35,8 @@ def _check_id(bad: BadInput, path: str, value: str, required: bool = True) -> No
 
 
 def require_id(path: str, value: str) -> None:
-    """A required id field: present and not too long; raises BadInput naming it."""
-    bad = BadInput()
+    """A required id field: present and not too long; raises InvalidInput naming it."""
+    bad = InvalidInput()
     _check_id(bad, path, value)
     if bad.violations:
         raise bad
@@ -65,9 +56,9 @@ def basket_from_request(
 ) -> Basket:
     """Validate an EvaluateRequest and build the engine's Basket.
 
-    ``occurred_at`` unset means ``now``. Raises BadInput naming every bad field.
+    ``occurred_at`` unset means ``now``. Raises InvalidInput naming every bad field.
     """
-    bad = BadInput()
+    bad = InvalidInput()
     if len(req.lines) == 0:
         bad.add(f"{prefix}lines", "at least one line is required")
     if len(req.lines) > MAX_LINES:
@@ -181,3 +172,39 @@ def response_from_result(
             message=e.message,
         )
     return resp
+
+
+def catalogue_from_request(req: campaigns_pb2.ImportCatalogueRequest) -> Catalogue:
+    """The catalogue of an import request, from rows, CSV or Parquet bytes."""
+    source = req.WhichOneof("source")
+    if source == "rows":
+        return Catalogue.from_rows(
+            [
+                {
+                    "sku": i.sku,
+                    "category": i.category,
+                    "brand": i.brand,
+                    "vendor": i.vendor,
+                    "no_discount": i.no_discount,
+                    "no_earn": i.no_earn,
+                }
+                for i in req.rows.items
+            ]
+        )
+    try:
+        if source == "csv":
+            return Catalogue.from_frame(pl.read_csv(io.BytesIO(req.csv), infer_schema=False))
+        if source == "parquet":
+            return Catalogue.from_frame(pl.read_parquet(io.BytesIO(req.parquet)))
+    except pl.exceptions.PolarsError as exc:
+        raise InvalidInput.at(source, f"not a readable catalogue: {exc}") from None
+    return Catalogue.empty()
+
+
+def history_from_request(data: bytes) -> pl.DataFrame:
+    """``history_parquet`` as a history frame in the engine's schema; read whole here so a
+    malformed file is answered as bad input naming the field."""
+    try:
+        return conform(pl.read_parquet(io.BytesIO(data))).collect()
+    except (pl.exceptions.PolarsError, HistoryError) as exc:
+        raise InvalidInput.at("history_parquet", f"not a Parquet history: {exc}") from None

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+import grpc
+
+from engine.errors import InvalidInput
 from engine.pricing.reference.rewards import rhu
 from loyalty.v1 import members_pb2, members_pb2_grpc, rules_pb2
 from server.api.checkout import Clock, utc_now
-from server.api.convert import BadInput, timestamp
-from server.api.errors import abort
+from server.api.convert import timestamp
 from server.rules.registry import RuleRegistry
 from server.store.base import Consent, MemberProfile, MemberRecord, Store
 
@@ -158,102 +160,95 @@ class MemberServicer(members_pb2_grpc.MemberServiceServicer):
     def __init__(self, registry: RuleRegistry, store: Store, clock: Clock = utc_now):
         self.registry, self.store, self.clock = registry, store, clock
 
-    def UpsertMember(self, request, context):
-        try:
-            bad = BadInput()
-            if not request.member_id:
-                bad.add("member_id", "is required")
-            if not 0 <= request.birthday_month <= 12:
-                bad.add("birthday_month", f"must be 0..12 (got {request.birthday_month})")
-            if not 0 <= request.birthday_day <= 31:
-                bad.add("birthday_day", f"must be 0..31 (got {request.birthday_day})")
-            if bad.violations:
-                raise bad
-            enrolled = (
-                request.enrolled_at.ToDatetime(tzinfo=UTC).date()
-                if request.HasField("enrolled_at")
-                else date.today()
-            )
-            c = request.consent
-            profile = MemberProfile(
-                request.member_id,
-                request.tier,
-                frozenset(request.segments),
-                request.birthday_month,
-                request.birthday_day,
-                enrolled,
-                Consent(c.marketing, c.automated_decisions, c.third_party),
-            )
-            return member_message(self.store.upsert_member(profile, self.clock()))
-        except Exception as exc:  # noqa: BLE001 - mapped (or logged as a bug) in one place
-            abort(context, exc)
+    def UpsertMember(
+        self, request: members_pb2.UpsertMemberRequest, context: grpc.ServicerContext
+    ) -> members_pb2.Member:
+        bad = InvalidInput()
+        if not request.member_id:
+            bad.add("member_id", "is required")
+        if not 0 <= request.birthday_month <= 12:
+            bad.add("birthday_month", f"must be 0..12 (got {request.birthday_month})")
+        if not 0 <= request.birthday_day <= 31:
+            bad.add("birthday_day", f"must be 0..31 (got {request.birthday_day})")
+        if bad.violations:
+            raise bad
+        enrolled = (
+            request.enrolled_at.ToDatetime(tzinfo=UTC).date()
+            if request.HasField("enrolled_at")
+            else date.today()
+        )
+        c = request.consent
+        profile = MemberProfile(
+            request.member_id,
+            request.tier,
+            frozenset(request.segments),
+            request.birthday_month,
+            request.birthday_day,
+            enrolled,
+            Consent(c.marketing, c.automated_decisions, c.third_party),
+        )
+        return member_message(self.store.upsert_member(profile, self.clock()))
 
-    def GetMember(self, request, context):
-        try:
-            if not request.member_id:
-                raise BadInput([("member_id", "is required")])
-            return member_message(self.store.get_member(request.member_id, self.clock()))
-        except Exception as exc:  # noqa: BLE001
-            abort(context, exc)
+    def GetMember(
+        self, request: members_pb2.GetMemberRequest, context: grpc.ServicerContext
+    ) -> members_pb2.Member:
+        if not request.member_id:
+            raise InvalidInput([("member_id", "is required")])
+        return member_message(self.store.get_member(request.member_id, self.clock()))
 
-    def ListOffers(self, request, context):
-        try:
-            if not request.member_id:
-                raise BadInput([("member_id", "is required")])
-            now = request.at.ToDatetime(tzinfo=UTC) if request.HasField("at") else self.clock()
-            record = self.store.get_member(request.member_id, now)
-            rules = self.registry.current().compiled.rules
-            return members_pb2.ListOffersResponse(offers=shopping_list(rules, record, now))
-        except Exception as exc:  # noqa: BLE001
-            abort(context, exc)
+    def ListOffers(
+        self, request: members_pb2.ListOffersRequest, context: grpc.ServicerContext
+    ) -> members_pb2.ListOffersResponse:
+        if not request.member_id:
+            raise InvalidInput([("member_id", "is required")])
+        now = request.at.ToDatetime(tzinfo=UTC) if request.HasField("at") else self.clock()
+        record = self.store.get_member(request.member_id, now)
+        rules = self.registry.current().compiled.rules
+        return members_pb2.ListOffersResponse(offers=shopping_list(rules, record, now))
 
-    def IssueCoupons(self, request, context):
-        try:
-            bad = BadInput()
-            for name in ("issue_id", "offer_id"):
-                if not getattr(request, name):
-                    bad.add(name, "is required")
-            if not request.member_ids:
-                bad.add("member_ids", "at least one member is required")
-            if request.uses < 1:
-                bad.add("uses", f"must be at least 1 (got {request.uses})")
-            if not request.HasField("valid_until"):
-                bad.add("valid_until", "is required")
-            elif request.offer_id and request.offer_id not in self.registry.current().names:
-                bad.add("offer_id", f"no offer {request.offer_id!r} in the current rule set")
-            if bad.violations:
-                raise bad
-            now = self.clock()
-            start = (
-                request.valid_from.ToDatetime(tzinfo=UTC) if request.HasField("valid_from") else now
-            )
-            outcome = self.store.issue_coupons(
-                request.issue_id,
-                request.offer_id,
-                list(request.member_ids),
-                request.uses,
-                start,
-                request.valid_until.ToDatetime(tzinfo=UTC),
-                now,
-            )
-            return members_pb2.IssueCouponsResponse(issued=len(outcome.coupon_ids))
-        except Exception as exc:  # noqa: BLE001
-            abort(context, exc)
+    def IssueCoupons(
+        self, request: members_pb2.IssueCouponsRequest, context: grpc.ServicerContext
+    ) -> members_pb2.IssueCouponsResponse:
+        bad = InvalidInput()
+        for name in ("issue_id", "offer_id"):
+            if not getattr(request, name):
+                bad.add(name, "is required")
+        if not request.member_ids:
+            bad.add("member_ids", "at least one member is required")
+        if request.uses < 1:
+            bad.add("uses", f"must be at least 1 (got {request.uses})")
+        if not request.HasField("valid_until"):
+            bad.add("valid_until", "is required")
+        elif request.offer_id and request.offer_id not in self.registry.current().names:
+            bad.add("offer_id", f"no offer {request.offer_id!r} in the current rule set")
+        if bad.violations:
+            raise bad
+        now = self.clock()
+        start = request.valid_from.ToDatetime(tzinfo=UTC) if request.HasField("valid_from") else now
+        outcome = self.store.issue_coupons(
+            request.issue_id,
+            request.offer_id,
+            list(request.member_ids),
+            request.uses,
+            start,
+            request.valid_until.ToDatetime(tzinfo=UTC),
+            now,
+        )
+        return members_pb2.IssueCouponsResponse(issued=len(outcome.coupon_ids))
 
-    def AdjustPoints(self, request, context):
-        try:
-            bad = BadInput()
-            for name in ("adjustment_id", "member_id", "reason"):
-                if not getattr(request, name):
-                    bad.add(name, "is required")
-            if request.points == 0:
-                bad.add("points", "must not be 0")
-            if bad.violations:
-                raise bad
-            now = self.clock()
-            self.store.adjust_points(
-                request.adjustment_id, request.member_id, request.points, request.reason, now
-            )
-            return member_message(self.store.get_member(request.member_id, now))
-        except Exception as exc:  # noqa: BLE001
-            abort(context, exc)
+    def AdjustPoints(
+        self, request: members_pb2.AdjustPointsRequest, context: grpc.ServicerContext
+    ) -> members_pb2.Member:
+        bad = InvalidInput()
+        for name in ("adjustment_id", "member_id", "reason"):
+            if not getattr(request, name):
+                bad.add(name, "is required")
+        if request.points == 0:
+            bad.add("points", "must not be 0")
+        if bad.violations:
+            raise bad
+        now = self.clock()
+        self.store.adjust_points(
+            request.adjustment_id, request.member_id, request.points, request.reason, now
+        )
+        return member_message(self.store.get_member(request.member_id, now))

@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from engine.analytics.history import HistoryError, generate_history, last_day, read_history
-from engine.analytics.playbook import Playbook, PlaybookError, load_playbook
+from engine.analytics.history import generate_history, last_day, read_history
+from engine.analytics.playbook import Playbook, load_playbook
 from engine.analytics.reports import (
     anonymised_extract,
     campaign_performance,
@@ -32,18 +32,14 @@ from engine.analytics.reports import (
     settlement_lines,
 )
 from engine.analytics.simulate import compare
-from engine.pricing.catalogue import Catalogue, CatalogueError, load_catalogue
-from engine.pricing.rules import RuleFileError, load_rules
-from engine.pricing.validate import RuleSetInvalid
+from engine.errors import InvalidInput, LoyaltyError
+from engine.pricing.catalogue import Catalogue, load_catalogue
+from engine.pricing.rules import load_rules
 from loyalty.v1 import rules_pb2
-from server.store.base import Store, StoreError
+from server.store.base import Store
 
 if TYPE_CHECKING:
     from server.rules.registry import RuleRegistry
-
-
-class AnalyticsInputError(ValueError):
-    """A bad option or file; printed without a traceback."""
 
 
 def open_cli_store(args: argparse.Namespace) -> Store:
@@ -53,8 +49,8 @@ def open_cli_store(args: argparse.Namespace) -> Store:
     if getattr(args, "redis_url", None):
         try:
             return open_store("redis", url=args.redis_url)
-        except (ValueError, ImportError, StoreError) as exc:  # no Redis store, or no server
-            raise AnalyticsInputError(f"--redis-url: {exc}") from None
+        except (ValueError, ImportError, LoyaltyError) as exc:  # no Redis store, or no server
+            raise InvalidInput.at("--redis-url", str(exc)) from None
     return open_store("embedded", data_dir=args.data_dir)
 
 
@@ -223,7 +219,7 @@ def check_offers(playbook: Playbook, rules: rules_pb2.RuleSet, name: str, rules_
                     f"{offer.funding.funder_id or 'retailer'!r}, not {c.funder!r}"
                 )
     if problems:
-        raise AnalyticsInputError(f"{name}: " + "; ".join(problems))
+        raise InvalidInput.at(name, "; ".join(problems))
 
 
 def cmd_target(args: argparse.Namespace) -> int:
@@ -303,7 +299,7 @@ def cmd_settlement(args: argparse.Namespace) -> int:
 def cmd_extract(args: argparse.Namespace) -> int:
     secret = args.secret or os.environ.get("LOYALTY_ANON_SECRET", "")
     if not secret:
-        raise AnalyticsInputError("a secret is required: --secret or $LOYALTY_ANON_SECRET")
+        raise InvalidInput.at("--secret", "a secret is required: --secret or $LOYALTY_ANON_SECRET")
     history = read_history(args.history)
     shared = None
     if not args.all_consented:
@@ -331,7 +327,7 @@ def cmd_campaign(args: argparse.Namespace) -> int:
     budgets = load_playbook(args.playbook).budgets if args.playbook else None
     as_of = _day(args.as_of)
     if as_of is None:
-        raise AnalyticsInputError("--as-of: the day of the targeting run is required")
+        raise InvalidInput.at("--as-of", "the day of the targeting run is required")
     report = campaign_performance(read_history(args.history), plan, as_of, args.days, budgets)
     _write(report, args.out)
     _show(report)
@@ -351,7 +347,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     else:
         registry = _registry(args)
         if registry is None or not registry.ready:
-            raise AnalyticsInputError("no published rule set to compare with; give --current RULES")
+            raise InvalidInput.at(
+                "--current", "no published rule set to compare with; give --current RULES"
+            )
         try:
             current = registry.current().compiled
         finally:
@@ -387,15 +385,7 @@ def _guard(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Name
     def run(args: argparse.Namespace) -> int:
         try:
             return func(args)
-        except (
-            AnalyticsInputError,
-            PlaybookError,
-            HistoryError,
-            RuleFileError,
-            CatalogueError,
-            RuleSetInvalid,
-            FileNotFoundError,
-        ) as exc:
+        except (InvalidInput, FileNotFoundError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
 

@@ -41,15 +41,12 @@ from typing import Any
 import grpc
 
 import engine
-from engine.pricing.catalogue import Catalogue, CatalogueError, load_catalogue
-from engine.pricing.rules import RuleFileError, load_rules
+from engine.errors import InvalidInput
+from engine.pricing.catalogue import Catalogue, load_catalogue
+from engine.pricing.rules import load_rules
 from engine.pricing.types import Basket, Line, Member, PricingResult
 from server.cli.analytics import add_analytics_commands, progress_bars
 from server.cli.client import add_client_commands
-
-
-class InputError(ValueError):
-    """A file the user gave cannot be used; the message says which field."""
 
 
 def _catalogue(path: str | None) -> Catalogue:
@@ -61,7 +58,7 @@ def read_basket(path: str) -> tuple[Basket, Member | None, list[str], int]:
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
-        raise InputError(f"{path}: {exc}") from None
+        raise InvalidInput.at(str(path), str(exc)) from None
     try:
         lines = tuple(
             Line(
@@ -77,9 +74,9 @@ def read_basket(path: str) -> tuple[Basket, Member | None, list[str], int]:
         )
         at = datetime.fromisoformat(data["occurred_at"])
     except KeyError as exc:
-        raise InputError(f"{path}: missing field {exc}") from None
+        raise InvalidInput.at(str(path), f"missing field {exc}") from None
     except (TypeError, ValueError) as exc:
-        raise InputError(f"{path}: {exc}") from None
+        raise InvalidInput.at(str(path), str(exc)) from None
     basket = Basket(lines, at, data.get("store_id", ""), data.get("channel", ""))
     member = None
     if m := data.get("member"):
@@ -304,13 +301,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (
-        InputError,
-        RuleFileError,
-        CatalogueError,
-        engine.RuleSetInvalid,
-        engine.BasketError,
-    ) as exc:
+    except InvalidInput as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except grpc.RpcError as exc:

@@ -24,12 +24,12 @@ from pathlib import Path
 
 import polars as pl
 
+from engine.errors import FailedPrecondition, NotFound
 from engine.pricing.catalogue import Catalogue
 from engine.pricing.compiler import CompiledRules, compile_rules
 from engine.pricing.validate import Violation, validate
 from loyalty.v1 import rules_pb2
 from server.rules.versions import SqliteVersions, VersionStore
-from server.store.base import FailedPrecondition, NotFound
 
 log = logging.getLogger(__name__)
 

@@ -25,45 +25,13 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
+from engine.errors import AlreadyExists as AlreadyExists
+from engine.errors import Conflict as Conflict
+from engine.errors import FailedPrecondition as FailedPrecondition
+from engine.errors import NotFound as NotFound
+from engine.errors import Unavailable as Unavailable
 from engine.pricing.types import Basket, Member, PricingResult, RemainingLimits
 from loyalty.v1 import rules_pb2
-
-# ---------------------------------------------------------------------------------------------
-# Errors
-
-
-class StoreError(Exception):
-    """Base of every error a store raises on purpose."""
-
-
-class NotFound(StoreError):
-    """The member, transaction or coupon does not exist."""
-
-
-class AlreadyExists(StoreError):
-    """An id was used before with a different request."""
-
-
-class FailedPrecondition(StoreError):
-    """The request is well formed but the state forbids it (over-return, cancelled, balance)."""
-
-
-class InvalidArgument(StoreError):
-    """A request field is malformed; ``field`` names it (gRPC field violation)."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
-
-
-class Conflict(StoreError):
-    """The priced result cannot be applied to the current state (it would overspend)."""
-
-
-class Unavailable(StoreError):
-    """The store cannot be reached or stayed locked past its timeout; retry with the same id."""
-
 
 # ---------------------------------------------------------------------------------------------
 # Members

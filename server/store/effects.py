@@ -13,23 +13,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from engine.errors import Conflict, FailedPrecondition, InvalidInput
 from engine.pricing.types import Basket, PricingResult
 from server.store import points as P
-from server.store.base import (
-    CommitOutcome,
-    Conflict,
-    DiscountDetail,
-    FailedPrecondition,
-    InvalidArgument,
-    LineDetail,
-)
+from server.store.base import CommitOutcome, DiscountDetail, LineDetail
 from server.store.snapshot import check_time, to_us
 
 
 def check_result(result: PricingResult, basket: Basket) -> None:
     """Refuse a priced result that does not describe the basket being committed."""
     if [x.line_id for x in result.lines] != [x.line_id for x in basket.lines]:
-        raise InvalidArgument("basket", "the priced result does not match the basket's lines")
+        raise InvalidInput.at("basket", "the priced result does not match the basket's lines")
     if (
         any(
             x.net_minor < 0 or x.points_tender_minor < 0 or x.points_earned < 0
@@ -37,7 +31,7 @@ def check_result(result: PricingResult, basket: Basket) -> None:
         )
         or result.points_redeemed < 0
     ):
-        raise InvalidArgument("basket", "the priced result has negative amounts")
+        raise InvalidInput.at("basket", "the priced result has negative amounts")
 
 
 def line_details(basket: Basket, result: PricingResult) -> tuple[LineDetail, ...]:
@@ -203,11 +197,11 @@ def return_request(
     """Units asked back per line id, and the fingerprint a retry must match."""
     wanted: dict[str, int] = {}
     if not lines:
-        raise InvalidArgument("lines", "at least one line is required")
+        raise InvalidInput.at("lines", "at least one line is required")
     for k, item in enumerate(lines):
         line_id, qty = item
         if not isinstance(qty, int) or isinstance(qty, bool) or qty < 1:
-            raise InvalidArgument(f"lines[{k}].quantity", f"must be at least 1 (got {qty!r})")
+            raise InvalidInput.at(f"lines[{k}].quantity", f"must be at least 1 (got {qty!r})")
         wanted[line_id] = wanted.get(line_id, 0) + qty
     return wanted, json.dumps([transaction_id, sorted(wanted.items())])
 
@@ -222,7 +216,7 @@ def return_targets(
     of the transaction to ``(idx, bought, returned so far)``. Over-returns are refused."""
     for k, (line_id, _) in enumerate(lines):
         if line_id not in by_id:
-            raise InvalidArgument(
+            raise InvalidInput.at(
                 f"lines[{k}].line_id", f"no line {line_id!r} in transaction {transaction_id!r}"
             )
     targets = {}
@@ -247,9 +241,9 @@ def adjust_fingerprint(
 ) -> str:
     """Check a points adjustment and give the fingerprint a retry must match."""
     if points == 0:
-        raise InvalidArgument("points", "must not be 0")
+        raise InvalidInput.at("points", "must not be 0")
     if expires_at is not None and check_time("expires_at", expires_at) <= now:
-        raise InvalidArgument("expires_at", "must be after now")
+        raise InvalidInput.at("expires_at", "must be after now")
     return json.dumps(
         [
             member_id,

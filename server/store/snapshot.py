@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 
+from engine.errors import InvalidInput
 from engine.pricing.types import RemainingLimits
 from server.store import points as P
 from server.store.base import (
     CodeStatus,
     Consent,
-    InvalidArgument,
     MemberProfile,
     MemberRecord,
     PointLot,
@@ -40,13 +40,13 @@ def at_us(us: int) -> datetime:
 
 def check_time(name: str, at: datetime) -> datetime:
     if not isinstance(at, datetime) or at.tzinfo is None:
-        raise InvalidArgument(name, "must be a timezone-aware datetime")
+        raise InvalidInput.at(name, "must be a timezone-aware datetime")
     return at.astimezone(UTC)
 
 
 def check_id(name: str, value: str) -> str:
     if not isinstance(value, str) or not value or len(value) > 200:
-        raise InvalidArgument(name, "must be a non-empty string of at most 200 characters")
+        raise InvalidInput.at(name, "must be a non-empty string of at most 200 characters")
     return value
 
 
@@ -54,7 +54,7 @@ def check_window(valid_from: datetime, valid_until: datetime) -> tuple[datetime,
     valid_from = check_time("valid_from", valid_from)
     valid_until = check_time("valid_until", valid_until)
     if valid_until <= valid_from:
-        raise InvalidArgument("valid_until", "must be after valid_from")
+        raise InvalidInput.at("valid_until", "must be after valid_from")
     return valid_from, valid_until
 
 
@@ -180,9 +180,9 @@ def check_profile(profile: MemberProfile, now: datetime) -> datetime:
     now = check_time("now", now)
     check_id("member_id", profile.member_id)
     if not 0 <= profile.birthday_month <= 12:
-        raise InvalidArgument("birthday_month", "must be 0 (unknown) or 1-12")
+        raise InvalidInput.at("birthday_month", "must be 0 (unknown) or 1-12")
     if not 0 <= profile.birthday_day <= 31:
-        raise InvalidArgument("birthday_day", "must be 0 (unknown) or 1-31")
+        raise InvalidInput.at("birthday_day", "must be 0 (unknown) or 1-31")
     return now
 
 
@@ -200,7 +200,7 @@ def check_issue(
     valid_from, valid_until = check_window(valid_from, valid_until)
     check_time("now", now)
     if uses < 1:
-        raise InvalidArgument("uses", "must be at least 1")
+        raise InvalidInput.at("uses", "must be at least 1")
     return to_us(valid_from), to_us(valid_until)
 
 
@@ -215,9 +215,9 @@ def check_codes(
     check_id("offer_id", offer_id)
     valid_from, valid_until = check_window(valid_from, valid_until)
     if uses_per_code < 1:
-        raise InvalidArgument("uses_per_code", "must be at least 1")
+        raise InvalidInput.at("uses_per_code", "must be at least 1")
     unique = list(dict.fromkeys(codes))
     for k, code in enumerate(unique):
         if not isinstance(code, str) or not code:
-            raise InvalidArgument(f"codes[{k}]", "must be a non-empty string")
+            raise InvalidInput.at(f"codes[{k}]", "must be a non-empty string")
     return unique, to_us(valid_from), to_us(valid_until)

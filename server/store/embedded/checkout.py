@@ -15,19 +15,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from engine.errors import AlreadyExists, Conflict, FailedPrecondition, NotFound
 from engine.pricing.types import AppliedOffer, Basket
 from server.store import codec, effects
 from server.store import points as P
 from server.store.base import (
-    AlreadyExists,
     CancelOutcome,
     CommitOutcome,
-    Conflict,
     DiscountDetail,
-    FailedPrecondition,
     LedgerEntry,
     LineDetail,
-    NotFound,
     OfferUse,
     PriceFn,
     ReturnOutcome,

@@ -11,6 +11,7 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
+from engine.errors import NotFound
 from engine.pricing.types import RemainingLimits
 from server.store import codec, snapshot
 from server.store import points as P
@@ -19,7 +20,6 @@ from server.store.base import (
     Consent,
     LedgerEntry,
     MemberRecord,
-    NotFound,
     PricingState,
     WalletCoupon,
 )

@@ -34,24 +34,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from engine.errors import AlreadyExists, InvalidInput, NotFound, Unavailable
 from engine.pricing.types import Basket
 from loyalty.v1 import rules_pb2
 from server.store import codec, effects
 from server.store.base import (
     AdjustOutcome,
-    AlreadyExists,
     CancelOutcome,
     CommitOutcome,
-    InvalidArgument,
     IssueOutcome,
     LedgerEntry,
     MemberProfile,
     MemberRecord,
-    NotFound,
     PriceFn,
     PricingState,
     ReturnOutcome,
-    Unavailable,
 )
 from server.store.embedded import checkout as embedded_checkout
 from server.store.embedded import schema
@@ -115,7 +112,7 @@ class EmbeddedStore:
                 settings.rolling_spend_months,
             )
         if settings.synchronous.upper() not in ("FULL", "NORMAL"):
-            raise InvalidArgument("synchronous", "must be FULL or NORMAL")
+            raise InvalidInput.at("synchronous", "must be FULL or NORMAL")
         self.settings = settings
         self.path = Path(settings.data_dir) / DB_FILE
         self.path.parent.mkdir(parents=True, exist_ok=True)
