@@ -4,8 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EXAMPLES := examples
+PY_DIRS := engine server benchmarks tests scripts
 
-.PHONY: env redis-server proto test lint bench bench-quick run price-example clean
+.PHONY: env redis-server proto test lint format bench bench-quick run price-example clean
 
 env: $(STAMP)
 
@@ -33,9 +34,16 @@ test: env redis-server
 	NUMBA_DISABLE_JIT=1 $(BIN)/python -m pytest -q tests/test_twin.py tests/test_pinned.py \
 		-k "kernel or twin or batch"
 
+# ruff (lint and format) everywhere; mypy --strict (the settings are in pyproject.toml) on the
+# product. The same checks run before each commit with `pre-commit install`.
 lint: env
-	$(BIN)/ruff check engine server benchmarks tests scripts
+	$(BIN)/ruff check $(PY_DIRS)
+	$(BIN)/ruff format --check $(PY_DIRS)
 	$(BIN)/mypy engine server
+
+format: env
+	$(BIN)/ruff format $(PY_DIRS)
+	$(BIN)/ruff check --fix $(PY_DIRS)
 
 # Kernel (K1, K2, C1, scaling), then gRPC (echo vs Evaluate vs Commit, closed and open loop;
 # Redis when the Redis store is there); figures go to benchmarks/results/. Knobs:

@@ -8,6 +8,9 @@ Health checks and reflection are open to all. Keys travel as ``x-api-key`` metad
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, NoReturn
+
 import grpc
 
 PACKAGE = "/loyalty.v1."
@@ -30,23 +33,32 @@ def allowed(role: str, method: str) -> bool:
     return any(name.startswith(prefix) for prefix in ALLOWED.get(role, ()))
 
 
-def _deny(code: grpc.StatusCode, message: str) -> grpc.RpcMethodHandler:
-    def handler(request, context):
+Handler = grpc.RpcMethodHandler[Any, Any]
+
+
+def _deny(code: grpc.StatusCode, message: str) -> Handler:
+    def handler(request: bytes, context: grpc.ServicerContext) -> NoReturn:
         context.abort(code, message)
 
     return grpc.unary_unary_rpc_method_handler(handler)
 
 
 class ApiKeyInterceptor(grpc.ServerInterceptor):
+    """Answers UNAUTHENTICATED without a known key, PERMISSION_DENIED outside the role."""
+
     def __init__(self, keys: dict[str, str]):
         self._keys = dict(keys)
 
-    def intercept_service(self, continuation, details):
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Handler | None],
+        details: grpc.HandlerCallDetails,
+    ) -> Handler | None:
         method = details.method
         if method.startswith(OPEN):
             return continuation(details)
         key = dict(details.invocation_metadata or ()).get("x-api-key")
-        role = self._keys.get(key) if key else None
+        role = self._keys.get(key) if isinstance(key, str) else None
         if role is None:
             return _deny(grpc.StatusCode.UNAUTHENTICATED, "missing or unknown x-api-key")
         if not allowed(role, method):

@@ -7,7 +7,7 @@ the store applies effects atomically, the engine prices, ``server.api.errors`` m
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
 import grpc
@@ -38,7 +38,9 @@ def summary(record: MemberRecord | None) -> members_pb2.MemberSummary | None:
     )
 
 
-def coupon_results(codes, state: PricingState, result: PricingResult):
+def coupon_results(
+    codes: Iterable[str], state: PricingState, result: PricingResult
+) -> list[checkout_pb2.CouponResult]:
     """One CouponResult per presented code, in the order presented."""
     applied = {o.offer_id for o in result.offers}
     why = {e.offer_id: e.message for e in result.explanations}
@@ -50,7 +52,7 @@ def coupon_results(codes, state: PricingState, result: PricingResult):
             out.append(
                 checkout_pb2.CouponResult(
                     code=code,
-                    status=checkout_pb2.CouponResult.Status.Value(status.name),
+                    status=checkout_pb2.CouponResult.Status.Value(status.name),  # type: ignore[arg-type]
                     reason=f"coupon {status.name.lower().replace('_', ' ')}",
                 )
             )
@@ -95,7 +97,11 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
         return summary(self.store.get_member(member_id, now)) if member_id else None
 
     def _respond(
-        self, active: ActiveRules, req, state: PricingState, result: PricingResult
+        self,
+        active: ActiveRules,
+        req: checkout_pb2.EvaluateRequest,
+        state: PricingState,
+        result: PricingResult,
     ) -> checkout_pb2.EvaluateResponse:
         resp = response_from_result(result, active.version, active.names, active.points_pending)
         resp.coupons.extend(coupon_results(req.coupon_codes, state, result))

@@ -36,6 +36,7 @@ def to_status(exc: LoyaltyError) -> grpc.Status:
         message = "; ".join(str(v) for v in exc.violations)
     else:
         message = str(exc)
-    return rpc_status.to_status(
+    status: grpc.Status = rpc_status.to_status(
         status_pb2.Status(code=exc.code, message=message[:MAX_MESSAGE_CHARS], details=details)
     )
+    return status

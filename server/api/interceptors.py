@@ -23,10 +23,11 @@ access = logging.getLogger("loyalty.access")
 
 WORKER = (("loyalty-worker", str(os.getpid())),)
 
-Continuation = Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None]
+Handler = grpc.RpcMethodHandler[Any, Any]
+Continuation = Callable[[grpc.HandlerCallDetails], Handler | None]
 
 
-class CallInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
+class CallInterceptor(grpc.ServerInterceptor):
     """For every unary call:
 
     - refuse to start work for a caller whose deadline has already passed
@@ -41,7 +42,7 @@ class CallInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
 
     def intercept_service(
         self, continuation: Continuation, details: grpc.HandlerCallDetails
-    ) -> grpc.RpcMethodHandler | None:
+    ) -> Handler | None:
         handler = continuation(details)
         if handler is None or handler.unary_unary is None:
             return handler
@@ -61,8 +62,9 @@ class CallInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
                 code = status.code.name
                 context.abort_with_status(status)
             except Exception as exc:
-                if context.code() is not None:  # the handler aborted the call itself
-                    code = context.code().name
+                aborted = context.code()  # type: ignore[attr-defined]  # grpc has it; stubs lag
+                if aborted is not None:  # the handler aborted the call itself
+                    code = aborted.name
                     raise
                 request_id = uuid.uuid4().hex[:16]
                 code = "INTERNAL"

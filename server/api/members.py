@@ -72,7 +72,7 @@ def expected_saving(offer: rules_pb2.Offer) -> int:
     """
     reward = offer.WhichOneof("reward")
     if reward in ("amount_off", "order_amount_off"):
-        return getattr(offer, reward).amount_minor
+        return int(getattr(offer, reward).amount_minor)
     if reward == "spend_tiers" and offer.spend_tiers.steps:
         return offer.spend_tiers.steps[0].amount_minor
     if reward in ("percent_off", "order_percent_off"):
