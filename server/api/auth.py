@@ -9,7 +9,7 @@ Health checks and reflection are open to all. Keys travel as ``x-api-key`` metad
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeAlias
 
 import grpc
 
@@ -33,7 +33,7 @@ def allowed(role: str, method: str) -> bool:
     return any(name.startswith(prefix) for prefix in ALLOWED.get(role, ()))
 
 
-Handler = grpc.RpcMethodHandler[Any, Any]
+Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"  # subscriptable in the stubs only
 
 
 def _deny(code: grpc.StatusCode, message: str) -> Handler:

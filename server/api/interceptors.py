@@ -11,7 +11,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeAlias
 
 import grpc
 
@@ -23,8 +23,8 @@ access = logging.getLogger("loyalty.access")
 
 WORKER = (("loyalty-worker", str(os.getpid())),)
 
-Handler = grpc.RpcMethodHandler[Any, Any]
-Continuation = Callable[[grpc.HandlerCallDetails], Handler | None]
+Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"  # subscriptable in the stubs only
+Continuation: TypeAlias = "Callable[[grpc.HandlerCallDetails], Handler | None]"
 
 
 class CallInterceptor(grpc.ServerInterceptor):
