@@ -47,7 +47,7 @@ format: env
 
 # Kernel (K1, K2, C1, scaling), then gRPC (echo vs Evaluate vs Commit, closed and open loop;
 # Redis when the Redis store is there); figures go to benchmarks/results/. Knobs:
-# `loyalty bench kernel --help`, `loyalty bench grpc --help`.
+# `python -m benchmarks kernel --help`, `python -m benchmarks grpc --help`.
 bench: env
 	$(BIN)/python -m benchmarks all
 

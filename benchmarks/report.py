@@ -418,13 +418,15 @@ def markdown(r: dict[str, Any]) -> str:
         lines.append(f"| {g['id']} | {g['what']} | {g['goal']} | {g['measured']} | {met} |")
     lines += ["", "## Figures", "", "| | measure | value |", "|---|---|---|"]
     notes = [
-        "K1 *kernel alone*: `engine.pricing.api.run_kernel` on arrays from the `encode_*` functions; "
-        "*API*: `engine.price` (encode, kernel, decode to dataclasses); per-call times after "
-        "warm-up, garbage collector off. *Best round*: the lowest median of one pass over the "
-        "baskets, i.e. the figure with the least interference on a shared machine.",
+        "K1 *kernel alone*: `engine.pricing.api.run_kernel` on arrays from the `encode_*` "
+        "functions; *API*: `engine.price` (encode, kernel, decode to dataclasses); per-call "
+        "times after warm-up, garbage collector off. *Best round*: the lowest median of one "
+        "pass over the baskets, i.e. the figure with the least interference on a shared "
+        "machine.",
         "K2 *price_many alone*: the parallel kernel on pre-encoded frames; *run_batch*: that "
         "plus pricing overflowed baskets again one by one and compacting the rows (the batch "
-        "API's kernel step); *end to end*: `engine.pricing.frames.price_frames` (frames in, frames out).",
+        "API's kernel step); *end to end*: `engine.pricing.frames.price_frames` (frames in, "
+        "frames out).",
         "The reference evaluator runs on the first baskets of the same workload within a time "
         "budget; *agrees* counts baskets where it gives the kernel's result (K1: the whole "
         "PricingResult; K2: net and points per basket).",

@@ -1,23 +1,60 @@
-"""Server settings: a typed dataclass with defaults, read from flags or the environment."""
+"""Every setting of a server process: one typed object, read once at start-up.
+
+``Settings.from_env(**flags)`` reads the ``LOYALTY_*`` variables and lets command-line flags
+win. Each option is declared once in :data:`OPTIONS` (its field, variable, flag and parser), so
+a bad value is refused with a message that names where it came from
+(``LOYALTY_PORT: must be a whole number (got 'abc')``) as :class:`~engine.errors.InvalidInput`,
+never a traceback. The store's settings are nested: :class:`EmbeddedSettings` and
+:class:`RedisSettings`.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from engine.errors import InvalidInput
 
 ROLES = ("checkout", "marketing", "admin")
+STORES = ("embedded", "redis")
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddedSettings:
+    """The SQLite store (its directory is :attr:`Settings.data_dir`)."""
+
+    synchronous: str = "FULL"  # or "NORMAL": see server.store.embedded.store
+    busy_timeout_ms: int = 10_000
+    rolling_spend_months: int = 12  # window of the rolling qualifying spend
+
+
+@dataclass(frozen=True, slots=True)
+class RedisSettings:
+    """The Redis store and registry."""
+
+    url: str = "redis://127.0.0.1:6379/0"  # or unix:///path/redis.sock
+    prefix: str = "loyalty:"
+    # transactions, returns, adjustments (0 = forever): longer than the return window; a
+    # 20-line commit keeps about 3 KB of Redis memory for this long
+    tx_retention_s: int = 60 * 86400
+    max_attempts: int = 16  # optimistic retries of one operation under contention
+    connect_timeout_s: float = 0.5
+    socket_timeout_s: float = 2.0
+    max_connections: int = 64
+    rolling_spend_months: int = 12
 
 
 @dataclass(frozen=True)
 class Settings:
     host: str = "127.0.0.1"
     port: int = 50051  # 0 = any free port (tests)
-    data_dir: Path = Path(".loyalty")
+    data_dir: Path = Path(".loyalty")  # the embedded store and rule registry
     store: str = "embedded"  # or "redis"
-    redis_url: str = "redis://127.0.0.1:6379/0"  # or unix:///path/redis.sock
-    redis_prefix: str = "loyalty:"
     threads: int = 16
     workers: int = 1  # server processes sharing the port (SO_REUSEPORT)
     # API key -> role; required when listening on a non-loopback address
@@ -26,37 +63,41 @@ class Settings:
     tls_key: Path | None = None
     max_message_bytes: int = 4 * 1024 * 1024
     grace_s: float = 5.0
+    embedded: EmbeddedSettings = field(default_factory=EmbeddedSettings)
+    redis: RedisSettings = field(default_factory=RedisSettings)
 
     @classmethod
-    def from_env(cls, **overrides) -> Settings:
-        """``LOYALTY_HOST``, ``LOYALTY_PORT``, ``LOYALTY_DATA_DIR``, ``LOYALTY_STORE``,
-        ``LOYALTY_REDIS_URL``, ``LOYALTY_REDIS_PREFIX``, ``LOYALTY_THREADS``,
-        ``LOYALTY_WORKERS``, ``LOYALTY_API_KEYS`` (``key:role,key:role``),
-        ``LOYALTY_TLS_CERT``, ``LOYALTY_TLS_KEY``; explicit ``overrides`` (e.g. command-line
-        flags) win."""
-        env = os.environ
-        values: dict = {}
-        if "LOYALTY_HOST" in env:
-            values["host"] = env["LOYALTY_HOST"]
-        if "LOYALTY_PORT" in env:
-            values["port"] = int(env["LOYALTY_PORT"])
-        if "LOYALTY_DATA_DIR" in env:
-            values["data_dir"] = Path(env["LOYALTY_DATA_DIR"])
-        for name in ("store", "redis_url", "redis_prefix"):
-            if env.get(f"LOYALTY_{name.upper()}"):
-                values[name] = env[f"LOYALTY_{name.upper()}"]
-        for name in ("threads", "workers"):
-            if env.get(f"LOYALTY_{name.upper()}"):
-                values[name] = int(env[f"LOYALTY_{name.upper()}"])
-        if env.get("LOYALTY_API_KEYS"):
-            values["api_keys"] = parse_api_keys(env["LOYALTY_API_KEYS"])
-        for name in ("tls_cert", "tls_key"):
-            if env.get(f"LOYALTY_{name.upper()}"):
-                values[name] = Path(env[f"LOYALTY_{name.upper()}"])
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        settings = cls(**values)
+    def from_env(cls, env: Mapping[str, str] | None = None, **flags: Any) -> Settings:
+        """The defaults, then the ``LOYALTY_*`` variables of ``env`` (default: the process
+        environment), then ``flags`` that are not None (keyword = the option's name in
+        :data:`OPTIONS`, e.g. ``port=50052, redis_url="redis://..."``); then checked."""
+        env = os.environ if env is None else env
+        unknown = set(flags) - {o.name for o in OPTIONS}
+        if unknown:
+            raise TypeError(f"unknown settings {sorted(unknown)}")
+        values: dict[str, Any] = {}
+        for o in OPTIONS:
+            if flags.get(o.name) is not None:
+                values[o.name] = flags[o.name]
+            elif env.get(o.env):
+                values[o.name] = o.read(env[o.env])
+        settings = cls().replace(**values)
         settings.check()
         return settings
+
+    def replace(self, **values: Any) -> Settings:
+        """A copy with options changed by name (``redis_url=...`` reaches ``redis.url``)."""
+        top: dict[str, Any] = {}
+        nested: dict[str, dict[str, Any]] = {"embedded": {}, "redis": {}}
+        for name, value in values.items():
+            paths = OPTION_BY_NAME[name].paths if name in OPTION_BY_NAME else (name,)
+            for path in paths:
+                group, _, leaf = path.rpartition(".")
+                (nested[group] if group else top)[leaf] = value
+        for group, changes in nested.items():
+            if changes:
+                top[group] = dataclasses.replace(getattr(self, group), **changes)
+        return dataclasses.replace(self, **top)
 
     @property
     def loopback(self) -> bool:
@@ -68,29 +109,109 @@ class Settings:
             return False
 
     def check(self) -> None:
-        if self.store not in ("embedded", "redis"):
-            raise ValueError(f"unknown store {self.store!r}: embedded or redis")
-        if self.workers < 1 or self.threads < 1:
-            raise ValueError("workers and threads must be at least 1")
+        """Refuse settings that cannot work together; the message names the options."""
+        bad = InvalidInput()
+        if self.store not in STORES:
+            bad.add("--store", f"unknown store {self.store!r}: embedded or redis")
+        if self.workers < 1:
+            bad.add("--workers", f"must be at least 1 (got {self.workers})")
+        if self.threads < 1:
+            bad.add("--threads", f"must be at least 1 (got {self.threads})")
         if self.workers > 1 and self.port == 0:
-            raise ValueError("--workers needs a fixed --port: the workers share it")
+            bad.add("--port", "--workers needs a fixed --port: the workers share it")
+        if not 0 <= self.port <= 65535:
+            bad.add("--port", f"must be 0..65535 (got {self.port})")
         if not self.loopback and not self.api_keys:
-            raise ValueError(
-                f"listening on {self.host} needs API keys (LOYALTY_API_KEYS "
-                "or --api-key): only loopback may run without them"
+            bad.add(
+                "--api-key",
+                f"listening on {self.host} needs API keys (LOYALTY_API_KEYS or --api-key): "
+                "only loopback may run without them",
             )
-        bad = sorted({r for r in self.api_keys.values() if r not in ROLES})
-        if bad:
-            raise ValueError(f"unknown role(s) {bad}; roles are {ROLES}")
+        roles = sorted({r for r in self.api_keys.values() if r not in ROLES})
+        if roles:
+            bad.add("--api-key", f"unknown role(s) {roles}; roles are {ROLES}")
         if (self.tls_cert is None) != (self.tls_key is None):
-            raise ValueError("TLS needs both a certificate and a key file")
+            bad.add("--tls-cert", "TLS needs both a certificate and a key file")
+        if self.embedded.synchronous.upper() not in ("FULL", "NORMAL"):
+            bad.add("LOYALTY_SQLITE_SYNCHRONOUS", "must be FULL or NORMAL")
+        if self.redis.max_attempts < 1:
+            bad.add("LOYALTY_REDIS_MAX_ATTEMPTS", "must be at least 1")
+        if bad.violations:
+            raise bad
 
 
 def parse_api_keys(text: str) -> dict[str, str]:
+    """``key:role,key:role`` as a dict (a key may itself contain ``:``)."""
     keys = {}
     for item in filter(None, (x.strip() for x in text.split(","))):
         key, _, role = item.rpartition(":")
         if not key:
-            raise ValueError(f"API key entry {item!r} must be KEY:ROLE")
+            raise InvalidInput.at("--api-key", f"entry {item!r} must be KEY:ROLE")
         keys[key] = role
     return keys
+
+
+def _whole(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"must be a whole number (got {text!r})") from None
+
+
+def _seconds(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"must be a number of seconds (got {text!r})") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """One setting: ``name`` (the keyword of ``from_env`` and the flag's dest), where it lives
+    in :class:`Settings` (``path``, or several), its variable and how a variable's text
+    becomes a value."""
+
+    name: str
+    path: str | tuple[str, ...]
+    env: str
+    parse: Callable[[str], Any] = str
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        return (self.path,) if isinstance(self.path, str) else self.path
+
+    def read(self, text: str) -> Any:
+        try:
+            return self.parse(text)
+        except InvalidInput as exc:
+            message = "; ".join(v.description for v in exc.violations)
+            raise InvalidInput.at(self.env, message) from None
+        except ValueError as exc:
+            raise InvalidInput.at(self.env, str(exc)) from None
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("host", "host", "LOYALTY_HOST"),
+    Option("port", "port", "LOYALTY_PORT", _whole),
+    Option("data_dir", "data_dir", "LOYALTY_DATA_DIR", Path),
+    Option("store", "store", "LOYALTY_STORE"),
+    Option("threads", "threads", "LOYALTY_THREADS", _whole),
+    Option("workers", "workers", "LOYALTY_WORKERS", _whole),
+    Option("api_keys", "api_keys", "LOYALTY_API_KEYS", parse_api_keys),
+    Option("tls_cert", "tls_cert", "LOYALTY_TLS_CERT", Path),
+    Option("tls_key", "tls_key", "LOYALTY_TLS_KEY", Path),
+    Option("grace_s", "grace_s", "LOYALTY_GRACE_S", _seconds),
+    Option("sqlite_synchronous", "embedded.synchronous", "LOYALTY_SQLITE_SYNCHRONOUS"),
+    Option("busy_timeout_ms", "embedded.busy_timeout_ms", "LOYALTY_BUSY_TIMEOUT_MS", _whole),
+    Option(
+        "rolling_spend_months",
+        ("embedded.rolling_spend_months", "redis.rolling_spend_months"),
+        "LOYALTY_ROLLING_SPEND_MONTHS",
+        _whole,
+    ),
+    Option("redis_url", "redis.url", "LOYALTY_REDIS_URL"),
+    Option("redis_prefix", "redis.prefix", "LOYALTY_REDIS_PREFIX"),
+    Option("tx_retention_s", "redis.tx_retention_s", "LOYALTY_TX_RETENTION_S", _whole),
+    Option("redis_max_attempts", "redis.max_attempts", "LOYALTY_REDIS_MAX_ATTEMPTS", _whole),
+)
+OPTION_BY_NAME = {o.name: o for o in OPTIONS}

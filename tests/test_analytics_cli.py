@@ -4,6 +4,7 @@ export, reports."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import polars as pl
@@ -77,6 +78,18 @@ def test_simulate_prints_the_comparison_and_draws_the_chart(demo, capsys):
     offers = pl.read_csv(demo / "sim.csv")
     care = offers.filter(pl.col("offer_id") == "care-600").row(0, named=True)
     assert care["current_discount_minor"] == 0 < care["draft_discount_minor"]
+
+
+def test_a_chart_without_matplotlib_says_which_extra_to_install(demo, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if it were not installed
+    args = ["simulate", "--rules", str(EXAMPLES / "draft.yaml")]
+    args += ["--history", str(demo / "h.parquet"), "--data-dir", str(demo / "data")]
+    args += ["--catalogue", str(demo / "cat.parquet"), "--chart", str(demo / "none.png")]
+
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "--chart: drawing charts needs matplotlib" in err and "loyalty-engine[plots]" in err
+    assert not (demo / "none.png").exists()
 
 
 def test_target_then_reports(demo, capsys, monkeypatch):

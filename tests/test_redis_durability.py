@@ -81,7 +81,7 @@ def test_a_crash_mid_stream_keeps_every_acknowledged_commit_exactly_once(aof_red
 
 
 def _published_server(url: str, tmp_path):
-    settings = Settings(port=0, data_dir=tmp_path / "data", store="redis", redis_url=url)
+    settings = Settings(port=0, data_dir=tmp_path / "data", store="redis").replace(redis_url=url)
     server, port, app = create_server(settings)
     server.start()
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")

@@ -100,12 +100,7 @@ def shop(tmp_path, request):
     servers = []
     settings = Settings(port=0, data_dir=tmp_path / "data", store=request.param)
     if request.param == "redis":
-        settings = Settings(
-            port=0,
-            data_dir=tmp_path / "data",
-            store="redis",
-            redis_url=request.getfixturevalue("redis_url"),
-        )
+        settings = settings.replace(redis_url=request.getfixturevalue("redis_url"))
 
     def start():
         server, port, app = create_server(settings, clock=clock)

@@ -1,5 +1,5 @@
-"""Simulation (engine.analytics.simulate): the current rule set over the ledger's committed baskets gives
-exactly the discounts, nets and points those transactions received."""
+"""Simulation (engine.analytics.simulate): the current rule set over the ledger's committed
+baskets gives exactly the discounts, nets and points those transactions received."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Targeting (engine.analytics.targeting) and playbooks (engine.analytics.playbook) on small hand-built histories
-whose answers are known by hand."""
+"""Targeting (engine.analytics.targeting) and playbooks (engine.analytics.playbook) on small
+hand-built histories whose answers are known by hand."""
 
 from __future__ import annotations
 

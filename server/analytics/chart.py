@@ -5,12 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from engine.analytics.simulate import Comparison
+from engine.errors import InvalidInput
 
 
 def chart(result: Comparison, path: str) -> None:
     """Per-offer discount under both rule sets and who pays it (vendors, retailer), as a PNG."""
-    import matplotlib
-
+    try:
+        import matplotlib
+    except ImportError:
+        raise InvalidInput.at(
+            "--chart", "drawing charts needs matplotlib: pip install 'loyalty-engine[plots]'"
+        ) from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

@@ -41,7 +41,7 @@ from server.api.interceptors import CallInterceptor
 from server.api.members import MemberServicer
 from server.rules.registry import RuleRegistry
 from server.settings import Settings
-from server.store import Store, open_store
+from server.store import EmbeddedStore, Store
 
 log = logging.getLogger(__name__)
 
@@ -79,15 +79,13 @@ def open_state(settings: Settings, *, watch: bool = True) -> tuple[RuleRegistry,
     changes made by other processes (every server does; one-shot commands need not)."""
     if settings.store == "redis":
         from server.rules.versions import RedisVersions
-        from server.store.redis.store import RedisSettings, RedisStore
+        from server.store.redis.store import RedisStore
 
-        store: Store = RedisStore(
-            settings=RedisSettings.from_env(url=settings.redis_url, prefix=settings.redis_prefix)
-        )
-        registry = RuleRegistry(versions=RedisVersions(settings.redis_url, settings.redis_prefix))
+        store: Store = RedisStore(settings=settings.redis)
+        registry = RuleRegistry(versions=RedisVersions(settings.redis.url, settings.redis.prefix))
     else:
         registry = RuleRegistry(settings.data_dir)
-        store = open_store("embedded", data_dir=settings.data_dir)
+        store = EmbeddedStore(settings.data_dir, settings.embedded)
     if watch:
         registry.watch()
     return registry, store

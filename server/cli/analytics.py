@@ -19,7 +19,7 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Never
 
 import polars as pl
 
@@ -93,7 +93,7 @@ def progress_bars() -> tuple[Callable[[str, int, int], None], Callable[[], None]
     """A tqdm bar per step for ``progress(step, done, total)`` callbacks, and a closer."""
     from tqdm import tqdm
 
-    bars: dict[str, tqdm] = {}
+    bars: dict[str, tqdm[Never]] = {}
 
     def update(step: str, done: int, total: int) -> None:
         bar = bars.get(step) or bars.setdefault(
@@ -392,7 +392,7 @@ def _guard(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Name
     return run
 
 
-def add_analytics_commands(sub: argparse._SubParsersAction) -> None:
+def add_analytics_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``demo history``, ``target``, ``ledger``, ``reports`` and ``simulate``."""
     demo = sub.choices["demo"]
     dh = demo.add_subparsers(dest="demo_action").add_parser(

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import grpc
 from google.protobuf import json_format
+from google.protobuf.message import Message
 
 from engine.pricing.rules import load_rules
 from loyalty.v1 import (
@@ -29,7 +30,7 @@ def _meta(args: argparse.Namespace) -> tuple[tuple[str, str], ...]:
     return (("x-api-key", args.api_key),) if args.api_key else ()
 
 
-def _print(message) -> None:
+def _print(message: Message) -> None:
     print(
         json.dumps(
             json_format.MessageToDict(message, preserving_proto_field_name=True),
@@ -41,7 +42,7 @@ def _print(message) -> None:
 
 def rules_publish(args: argparse.Namespace) -> int:
     with _channel(args) as ch:
-        reply = campaigns_pb2_grpc.CampaignServiceStub(ch).PublishRuleSet(
+        reply = campaigns_pb2_grpc.CampaignServiceStub(ch).PublishRuleSet(  # type: ignore[no-untyped-call]
             campaigns_pb2.PublishRuleSetRequest(rules=load_rules(args.file), note=args.note),
             metadata=_meta(args),
             timeout=args.timeout,
@@ -52,7 +53,7 @@ def rules_publish(args: argparse.Namespace) -> int:
 
 def rules_list(args: argparse.Namespace) -> int:
     with _channel(args) as ch:
-        reply = campaigns_pb2_grpc.CampaignServiceStub(ch).ListRuleSets(
+        reply = campaigns_pb2_grpc.CampaignServiceStub(ch).ListRuleSets(  # type: ignore[no-untyped-call]
             campaigns_pb2.ListRuleSetsRequest(), metadata=_meta(args), timeout=args.timeout
         )
     for v in reply.versions:
@@ -66,7 +67,7 @@ def rules_list(args: argparse.Namespace) -> int:
 
 def rules_activate(args: argparse.Namespace) -> int:
     with _channel(args) as ch:
-        reply = campaigns_pb2_grpc.CampaignServiceStub(ch).ActivateRuleSet(
+        reply = campaigns_pb2_grpc.CampaignServiceStub(ch).ActivateRuleSet(  # type: ignore[no-untyped-call]
             campaigns_pb2.ActivateRuleSetRequest(version=args.version),
             metadata=_meta(args),
             timeout=args.timeout,
@@ -77,10 +78,14 @@ def rules_activate(args: argparse.Namespace) -> int:
 
 def catalogue_import(args: argparse.Namespace) -> int:
     data = Path(args.file).read_bytes()
-    source = {"parquet": data} if args.file.endswith((".parquet", ".pq")) else {"csv": data}
+    req = (
+        campaigns_pb2.ImportCatalogueRequest(parquet=data)
+        if args.file.endswith((".parquet", ".pq"))
+        else campaigns_pb2.ImportCatalogueRequest(csv=data)
+    )
     with _channel(args) as ch:
-        reply = campaigns_pb2_grpc.CampaignServiceStub(ch).ImportCatalogue(
-            campaigns_pb2.ImportCatalogueRequest(**source),
+        reply = campaigns_pb2_grpc.CampaignServiceStub(ch).ImportCatalogue(  # type: ignore[no-untyped-call]
+            req,
             metadata=_meta(args),
             timeout=args.timeout,
         )
@@ -102,7 +107,7 @@ def members_upsert(args: argparse.Namespace) -> int:
     )
     with _channel(args) as ch:
         _print(
-            members_pb2_grpc.MemberServiceStub(ch).UpsertMember(
+            members_pb2_grpc.MemberServiceStub(ch).UpsertMember(  # type: ignore[no-untyped-call]
                 req, metadata=_meta(args), timeout=args.timeout
             )
         )
@@ -112,7 +117,7 @@ def members_upsert(args: argparse.Namespace) -> int:
 def members_show(args: argparse.Namespace) -> int:
     with _channel(args) as ch:
         _print(
-            members_pb2_grpc.MemberServiceStub(ch).GetMember(
+            members_pb2_grpc.MemberServiceStub(ch).GetMember(  # type: ignore[no-untyped-call]
                 members_pb2.GetMemberRequest(member_id=args.member_id),
                 metadata=_meta(args),
                 timeout=args.timeout,
@@ -123,7 +128,7 @@ def members_show(args: argparse.Namespace) -> int:
 
 def members_offers(args: argparse.Namespace) -> int:
     with _channel(args) as ch:
-        reply = members_pb2_grpc.MemberServiceStub(ch).ListOffers(
+        reply = members_pb2_grpc.MemberServiceStub(ch).ListOffers(  # type: ignore[no-untyped-call]
             members_pb2.ListOffersRequest(member_id=args.member_id),
             metadata=_meta(args),
             timeout=args.timeout,
@@ -149,7 +154,7 @@ def coupons_issue(args: argparse.Namespace) -> int:
     req.valid_from.FromDatetime(start)
     req.valid_until.FromDatetime(start + timedelta(days=args.days))
     with _channel(args) as ch:
-        reply = members_pb2_grpc.MemberServiceStub(ch).IssueCoupons(
+        reply = members_pb2_grpc.MemberServiceStub(ch).IssueCoupons(  # type: ignore[no-untyped-call]
             req, metadata=_meta(args), timeout=args.timeout
         )
     print(f"{reply.issued} coupons of {args.offer_id} in wallets (issue {args.issue_id})")
@@ -164,7 +169,7 @@ def checkout_evaluate(args: argparse.Namespace) -> int:
     req.explain = req.explain or args.explain
     with _channel(args) as ch:
         _print(
-            checkout_pb2_grpc.CheckoutServiceStub(ch).Evaluate(
+            checkout_pb2_grpc.CheckoutServiceStub(ch).Evaluate(  # type: ignore[no-untyped-call]
                 req, metadata=_meta(args), timeout=args.timeout
             )
         )
@@ -172,8 +177,8 @@ def checkout_evaluate(args: argparse.Namespace) -> int:
 
 
 def add_client_commands(
-    sub: argparse._SubParsersAction,
-    rules: argparse._SubParsersAction,
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    rules: argparse._SubParsersAction[argparse.ArgumentParser],
 ) -> None:
     """Register every client command on the parser's sub-commands."""
 

@@ -36,7 +36,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
@@ -47,6 +47,9 @@ from engine.pricing.rules import load_rules
 from engine.pricing.types import Basket, Line, Member, PricingResult
 from server.cli.analytics import add_analytics_commands, progress_bars
 from server.cli.client import add_client_commands
+
+if TYPE_CHECKING:
+    from server.settings import Settings
 
 
 def _catalogue(path: str | None) -> Catalogue:
@@ -135,7 +138,8 @@ def _jsonable(result: PricingResult) -> dict[str, Any]:
             return [convert(v) for v in x]
         return x.name if hasattr(x, "name") else x
 
-    return convert(asdict(result))
+    out: dict[str, Any] = convert(asdict(result))
+    return out
 
 
 def cmd_rules_validate(args: argparse.Namespace) -> int:
@@ -164,30 +168,34 @@ def cmd_price(args: argparse.Namespace) -> int:
     return 0
 
 
-def _settings(args: argparse.Namespace):
+def _settings(args: argparse.Namespace) -> Settings:
     from server.settings import Settings, parse_api_keys
 
     keys = parse_api_keys(",".join(args.api_key)) if args.api_key else None
     return Settings.from_env(
         host=args.host,
         port=args.port,
-        data_dir=args.data_dir,
+        data_dir=_path(args.data_dir),
         store=args.store,
         redis_url=args.redis_url,
         threads=args.threads,
         workers=getattr(args, "workers", None),
         api_keys=keys,
-        tls_cert=args.tls_cert,
-        tls_key=args.tls_key,
+        tls_cert=_path(args.tls_cert),
+        tls_key=_path(args.tls_key),
     )
 
 
-def _load_demo(settings: Any, members: int, force: bool) -> None:
+def _path(value: str | None) -> Path | None:
+    return Path(value) if value else None
+
+
+def _load_demo(settings: Settings, members: int, force: bool) -> None:
     from server.api.app import open_state
     from server.cli.demo import load_demo
 
     registry, store = open_state(settings, watch=False)
-    where = settings.redis_url if settings.store == "redis" else settings.data_dir
+    where = settings.redis.url if settings.store == "redis" else settings.data_dir
     try:
         if registry.ready and not force:
             print(f"{where}: demo data already loaded (version {registry.current().version})")
@@ -209,7 +217,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from server.settings import Settings
 
     settings = Settings.from_env(
-        data_dir=Path(args.data_dir) if args.data_dir else None,
+        data_dir=_path(args.data_dir),
         store=args.store,
         redis_url=args.redis_url,
     )

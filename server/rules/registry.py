@@ -24,12 +24,12 @@ from pathlib import Path
 
 import polars as pl
 
-from engine.errors import FailedPrecondition, NotFound
+from engine.errors import FailedPrecondition, NotFound, Violation
 from engine.pricing.catalogue import Catalogue
 from engine.pricing.compiler import CompiledRules, compile_rules
-from engine.pricing.validate import Violation, validate
+from engine.pricing.validate import validate
 from loyalty.v1 import rules_pb2
-from server.rules.versions import SqliteVersions, VersionStore
+from server.rules.versions import SqliteVersions, VersionRow, VersionStore
 
 log = logging.getLogger(__name__)
 
@@ -235,7 +235,7 @@ class RuleRegistry:
         return self._info(row, self._current_version())
 
     @staticmethod
-    def _info(row: tuple, current: int) -> VersionInfo:
+    def _info(row: VersionRow, current: int) -> VersionInfo:
         rules = rules_pb2.RuleSet()
         rules.ParseFromString(row[1])
         return VersionInfo(

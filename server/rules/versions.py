@@ -171,7 +171,7 @@ class RedisVersions:
 
     def add(self, rules: bytes, published_at: str, note: str) -> int:
         k = self.keys
-        version = int(self.client.incr(k.rules_seq))  # type: ignore[arg-type]
+        version = int(self.client.incr(k.rules_seq))
         pipe = self.client.pipeline(transaction=True)
         pipe.hset(
             k.rules_version(version),
@@ -187,7 +187,7 @@ class RedisVersions:
         self._announce(f"version {version}")
 
     def current(self) -> int:
-        return int(self.client.get(self.keys.rules_current) or 0)  # type: ignore[arg-type]
+        return int(self.client.get(self.keys.rules_current) or 0)
 
     def load(self, version: int) -> VersionRow | None:
         h: Any = self.client.hgetall(self.keys.rules_version(version))
@@ -196,7 +196,7 @@ class RedisVersions:
         return version, h[b"rules"], h[b"published_at"].decode(), h[b"note"].decode()
 
     def rows(self) -> list[VersionRow]:
-        last = int(self.client.get(self.keys.rules_seq) or 0)  # type: ignore[arg-type]
+        last = int(self.client.get(self.keys.rules_seq) or 0)
         return [row for v in range(1, last + 1) if (row := self.load(v)) is not None]
 
     def catalogue(self) -> bytes | None:
@@ -211,7 +211,7 @@ class RedisVersions:
 
     def stamp(self) -> Stamp:
         current, catalogue = self.client.mget(
-            self.keys.rules_current,  # type: ignore[misc]
+            self.keys.rules_current,
             self.keys.catalogue_stamp,
         )
         return int(current or 0), int(catalogue or 0)
@@ -219,7 +219,7 @@ class RedisVersions:
     def wait(self, timeout_s: float) -> None:
         try:
             if self._pubsub is None:
-                self._pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+                self._pubsub = self.client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
                 self._pubsub.subscribe(self.keys.rules_events)
             self._pubsub.get_message(timeout=timeout_s)
         except (redis.ConnectionError, redis.TimeoutError):

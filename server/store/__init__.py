@@ -24,7 +24,7 @@ from server.store.base import (
     Store,
     WalletCoupon,
 )
-from server.store.embedded.store import EmbeddedSettings, EmbeddedStore
+from server.store.embedded.store import EmbeddedStore
 
 
 def open_store(kind: str = "embedded", **kwargs: object) -> Store:
@@ -46,7 +46,6 @@ __all__ = [
     "CommitOutcome",
     "Consent",
     "DiscountDetail",
-    "EmbeddedSettings",
     "EmbeddedStore",
     "IssueOutcome",
     "LedgerEntry",

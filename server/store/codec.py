@@ -147,4 +147,5 @@ def dumps(obj: Any) -> str:
 
 
 def loads(cls: type[T], text: str | bytes) -> T:
-    return from_plain(cls, json.loads(text))
+    value: T = from_plain(cls, json.loads(text))
+    return value

@@ -40,7 +40,7 @@ class Lot:
         return self.expires_at is not None and self.expires_at <= now
 
 
-def _expiry_key(lot: Lot) -> tuple:
+def _expiry_key(lot: Lot) -> tuple[bool, float, float, int]:
     exp = lot.expires_at.timestamp() if lot.expires_at else 0.0
     return (lot.expires_at is None, exp, lot.available_at.timestamp(), lot.lot_id or 0)
 

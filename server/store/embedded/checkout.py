@@ -31,15 +31,14 @@ from server.store.base import (
 )
 from server.store.embedded.state import (
     append_ledger,
-    from_us,
     load_lots,
     pricing_state,
     rolling_spend,
     save_lots,
     set_debt,
-    to_us,
 )
 from server.store.policy import Policy
+from server.store.snapshot import from_us, to_us
 
 
 def commit(
@@ -297,7 +296,7 @@ def _use_offer(
 
 
 def _transaction(db: sqlite3.Connection, transaction_id: str) -> sqlite3.Row:
-    tx = db.execute(
+    tx: sqlite3.Row | None = db.execute(
         "SELECT * FROM transactions WHERE transaction_id = ?", (transaction_id,)
     ).fetchone()
     if tx is None:

@@ -31,7 +31,9 @@ from server.store.snapshot import at_us, from_us, rolling_sum, to_us
 
 
 def member_row(db: sqlite3.Connection, member_id: str) -> sqlite3.Row:
-    row = db.execute("SELECT * FROM members WHERE member_id = ?", (member_id,)).fetchone()
+    row: sqlite3.Row | None = db.execute(
+        "SELECT * FROM members WHERE member_id = ?", (member_id,)
+    ).fetchone()
     if row is None:
         raise NotFound(f"member {member_id!r} not found")
     return row

@@ -1,8 +1,8 @@
 """The embedded store: one SQLite file in WAL mode under ``--data-dir`` (default ``./.loyalty``).
 
 Zero set-up, durable, one node (DESIGN.md §5). The schema is documented table by table in
-:mod:`server.store.embedded.schema`; commit/cancel/return live in :mod:`server.store.embedded.checkout`,
-state reads in :mod:`server.store.embedded.state`.
+:mod:`server.store.embedded.schema`; commit/cancel/return live in
+:mod:`server.store.embedded.checkout`, state reads in :mod:`server.store.embedded.state`.
 
 Concurrency. Each thread gets its own connection (thread-local; every connection is also kept
 in a list so :meth:`EmbeddedStore.close` closes them all). Every state change runs in one
@@ -24,19 +24,18 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from engine.errors import AlreadyExists, InvalidInput, NotFound, Unavailable
 from engine.pricing.types import Basket
 from loyalty.v1 import rules_pb2
+from server.settings import EmbeddedSettings
 from server.store import codec, effects
 from server.store.base import (
     AdjustOutcome,
@@ -77,44 +76,15 @@ log = logging.getLogger(__name__)
 DB_FILE = "loyalty.sqlite3"
 
 
-@dataclass(frozen=True, slots=True)
-class EmbeddedSettings:
-    data_dir: str = "./.loyalty"
-    synchronous: str = "FULL"  # or "NORMAL" (see the module docstring)
-    busy_timeout_ms: int = 10_000
-    rolling_spend_months: int = 12  # window of the rolling qualifying spend
-
-    @classmethod
-    def from_env(cls, prefix: str = "LOYALTY_") -> EmbeddedSettings:
-        env, d = os.environ, cls()
-        return cls(
-            data_dir=env.get(f"{prefix}DATA_DIR", d.data_dir),
-            synchronous=env.get(f"{prefix}SQLITE_SYNCHRONOUS", d.synchronous),
-            busy_timeout_ms=int(env.get(f"{prefix}BUSY_TIMEOUT_MS", d.busy_timeout_ms)),
-            rolling_spend_months=int(
-                env.get(f"{prefix}ROLLING_SPEND_MONTHS", d.rolling_spend_months)
-            ),
-        )
-
-
 class EmbeddedStore:
     """The :class:`server.store.base.Store` on SQLite."""
 
-    def __init__(
-        self, data_dir: str | Path | None = None, settings: EmbeddedSettings | None = None
-    ):
+    def __init__(self, data_dir: str | Path = ".loyalty", settings: EmbeddedSettings | None = None):
         settings = settings or EmbeddedSettings()
-        if data_dir is not None:
-            settings = EmbeddedSettings(
-                str(data_dir),
-                settings.synchronous,
-                settings.busy_timeout_ms,
-                settings.rolling_spend_months,
-            )
         if settings.synchronous.upper() not in ("FULL", "NORMAL"):
             raise InvalidInput.at("synchronous", "must be FULL or NORMAL")
         self.settings = settings
-        self.path = Path(settings.data_dir) / DB_FILE
+        self.path = Path(data_dir) / DB_FILE
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._conns: list[sqlite3.Connection] = []
@@ -127,7 +97,7 @@ class EmbeddedStore:
     # -- connections and transactions ----------------------------------------------------------
 
     def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is not None:
             return conn
         if self._closed:
@@ -439,4 +409,4 @@ class EmbeddedStore:
             return read_ledger(db, since, limit)
 
 
-__all__ = ["DB_FILE", "EmbeddedSettings", "EmbeddedStore"]
+__all__ = ["DB_FILE", "EmbeddedStore"]
