@@ -5,7 +5,7 @@
 Measures, on a synthetic history of the demo catalogue (engine.analytics.history.generate_history):
 
 - *targeting*: segments, purchase cycles, ABC, lapsed, tags and the issue plan for every member
-  (pure polars, read from Parquet), the figure DESIGN.md §7 asks to finish in minutes for
+  (pure polars, read from Parquet), the figure docs/design.md §7 asks to finish in minutes for
   1,000,000 members x 6 months;
 - *targeting into the store*: the same run writing tags and wallet coupons into an embedded
   store (per-member store calls), on ``--store-members`` members;

@@ -1,4 +1,4 @@
-"""gRPC benchmarks (DESIGN.md §8: S1, S2): echo vs Evaluate vs Commit, same run, same payload.
+"""gRPC benchmarks (docs/design.md §8: S1, S2): echo vs Evaluate vs Commit, same run, same payload.
 
     python -m benchmarks.grpc_load            # full run, ~10 s a point
     python -m benchmarks.grpc_load --quick    # a few seconds a point

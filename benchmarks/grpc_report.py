@@ -24,7 +24,7 @@ def at_fraction(t: dict[str, Any], f: float) -> dict[str, Any] | None:
 
 
 def goals(r: dict[str, Any]) -> list[dict[str, Any]]:
-    """S1 and S2 (DESIGN.md §8) against this run's echo; ``met`` is None when not measured.
+    """S1 and S2 (docs/design.md §8) against this run's echo; ``met`` is None when not measured.
     Commit on the embedded store is shown against S2's bar for comparison (S2 is Redis)."""
     echo = _target(r, "echo")
     comparable = r["config"]["mode"] != "smoke"
@@ -259,7 +259,7 @@ def markdown(r: dict[str, Any]) -> str:
         f"{cfg['workers']} worker(s) x {cfg['threads']} threads; {cfg['lines']}-line basket, "
         f"{cfg['members']} demo members.",
         "",
-        "## Goals (DESIGN.md §8)",
+        "## Goals (docs/design.md §8)",
         "",
         "| id | what | goal | measured | met? |",
         "|---|---|---|---|---|",

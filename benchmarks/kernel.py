@@ -1,4 +1,4 @@
-"""Kernel benchmarks (DESIGN.md §8: K1, K2, C1) and scaling curves.
+"""Kernel benchmarks (docs/design.md §8: K1, K2, C1) and scaling curves.
 
     python -m benchmarks.kernel            # full run, figures in benchmarks/results/
     python -m benchmarks.kernel --quick    # CI-sized run, one to two minutes after compile

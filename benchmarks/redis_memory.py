@@ -1,4 +1,4 @@
-"""M1: Redis memory per member with 1,000,000 members loaded (DESIGN.md §8: ≤ 200 bytes).
+"""M1: Redis memory per member with 1,000,000 members loaded (docs/design.md §8: ≤ 200 bytes).
 
     python -m benchmarks.redis_memory [--members 1000000] [--quick]
 

@@ -24,7 +24,7 @@ matplotlib.use("Agg")  # files only; must precede pyplot
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import LogFormatter, NullFormatter  # noqa: E402
 
-GOAL_SIZES = {"offers": 10_000, "skus": 200_000, "lines": 20}  # DESIGN.md §8
+GOAL_SIZES = {"offers": 10_000, "skus": 200_000, "lines": 20}  # docs/design.md §8
 PERCENTILES = (1, 5, 10, 25, 50, 75, 90, 95, 99, 99.9)
 
 
@@ -141,7 +141,7 @@ def _goal(
 
 
 def goals(r: dict[str, Any]) -> list[dict[str, Any]]:
-    """DESIGN.md §8 goals this benchmark measures; ``goal_sizes`` False = other sizes than the
+    """docs/design.md §8 goals this benchmark measures; ``goal_sizes`` False = other sizes than the
     goal's, so ``met`` is indicative only."""
     cfg = r["config"]
     full_size = all(cfg[k] == v for k, v in GOAL_SIZES.items())
@@ -406,7 +406,7 @@ def markdown(r: dict[str, Any]) -> str:
         f"`python -m benchmarks.kernel` ({cfg['mode']} run), {m['date_utc']}, "
         f"{machine_line(m)}, load average at start {m['load_average_start']}.",
         "",
-        "## Goals (DESIGN.md §8)",
+        "## Goals (docs/design.md §8)",
         "",
         "| id | what | goal | measured | met? |",
         "|---|---|---|---|---|",

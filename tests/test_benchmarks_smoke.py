@@ -1,6 +1,6 @@
 """The benchmarks run end to end in their tiny modes and write every output.
 
-Figures are never asserted against goals here (DESIGN.md §8: goals are measured by
+Figures are never asserted against goals here (docs/design.md §8: goals are measured by
 ``benchmarks/``, not by timed tests); only that each section exists and holds positive numbers.
 """
 

@@ -1,6 +1,6 @@
 """Pinned pricing examples: exact integers worked out by hand from docs/pricing.md.
 
-Every expected number carries its arithmetic in a comment, like DESIGN.md §4.3, and none was
+Every expected number carries its arithmetic in a comment, like docs/design.md §4.3, and none was
 copied from a program's output. Each test runs once per implementation (``pricer`` fixture).
 
 Shorthands in comments: ``rhu(x)`` = round half up; ``alloc D / w1:w2`` = largest remainder
@@ -59,7 +59,7 @@ def _order_amount(minor):
     return {"order_amount_off": {"amount_minor": minor}}
 
 
-# --- DESIGN.md §4.3 ----------------------------------------------------------------------
+# --- docs/design.md §4.3 ----------------------------------------------------------------------
 
 
 def test_worked_example_of_design_4_3(pricer):

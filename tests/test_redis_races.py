@@ -1,4 +1,4 @@
-"""The Redis store under races from several processes at once (DESIGN.md §5, issue S2 setup).
+"""The Redis store under races from several processes at once (docs/design.md §5, issue S2 setup).
 
 Each test starts worker processes (spawned, each with its own RedisStore and connection pool)
 that hit one private redis-server together, then asserts only on end states: a single-use

@@ -25,7 +25,7 @@ from server.settings import Settings
 
 T0 = datetime(2026, 11, 18, 2, 0, tzinfo=UTC)  # a Wednesday, 10:00 in Shanghai
 
-# DESIGN.md §4.3 plus a vendor-funded single-use coupon and a budgeted offer
+# docs/design.md §4.3 plus a vendor-funded single-use coupon and a budgeted offer
 RULES = {
     "currency": "CNY",
     "timezone": "Asia/Shanghai",

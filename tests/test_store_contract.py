@@ -1,4 +1,4 @@
-"""Contract suite of the state store (DESIGN.md §5), run against every implementation.
+"""Contract suite of the state store (docs/design.md §5), run against every implementation.
 
 Adding a backend is one entry in ``_FACTORIES``. Baskets are priced by the real engine on the
 state each store hands to ``price_fn``; times are fixed; concurrency uses bounded threads

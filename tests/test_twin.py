@@ -22,7 +22,7 @@ from tests.strategies import T0, baskets, catalogues, members, pricing_cases, ru
 
 
 def check_invariants(r: PricingResult) -> None:
-    """What must hold for any basket (DESIGN.md §4)."""
+    """What must hold for any basket (docs/design.md §4)."""
     assert all(line.net_minor >= 0 for line in r.lines)
     assert r.net_minor == sum(line.net_minor for line in r.lines)
     assert r.gross_minor - r.discount_minor == r.net_minor

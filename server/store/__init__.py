@@ -1,4 +1,4 @@
-"""State stores (DESIGN.md §5): one interface, one contract test suite, several backends.
+"""State stores (docs/design.md §5): one interface, one contract test suite, several backends.
 
 >>> store = open_store("embedded", data_dir="./.loyalty")
 >>> store = open_store("redis", url="redis://127.0.0.1:6379/0")

@@ -1,9 +1,9 @@
-"""The state store interface (DESIGN.md §5): value types, domain errors and the ``Store`` protocol.
+"""The state store interface (docs/design.md §5): value types and the ``Store`` protocol.
 
-Every implementation (embedded SQLite now, Redis later) runs the same contract suite
-(``tests/test_store_contract.py``). Nothing here names a database: implementations take and
-return only the frozen dataclasses below and raise only the errors below, which a server maps to
-gRPC codes in one function.
+Every implementation (``embedded/`` on SQLite, ``redis/`` on Redis) runs the same contract
+suite (``tests/test_store_contract.py``). Nothing here names a database: implementations take
+and return only the frozen dataclasses below and raise only errors of the family in
+:mod:`engine.errors`, which the server's interceptor maps to gRPC codes.
 
 Conventions
 -----------
@@ -317,7 +317,7 @@ LEDGER_KINDS = ("commit", "cancel", "return", "adjust")
 
 @runtime_checkable
 class Store(Protocol):
-    """DESIGN.md §5 state. Each method is one atomic step; see the module docstring."""
+    """docs/design.md §5 state. Each method is one atomic step; see the module docstring."""
 
     def upsert_member(self, profile: MemberProfile, now: datetime) -> MemberRecord:
         """Create the member or replace its profile fields; balances are never touched."""

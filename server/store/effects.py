@@ -1,7 +1,7 @@
 """Pure arithmetic of commit, cancel and return effects, shared by every store.
 
 A store loads rows its own way and writes the results its own way; which lines are refunded by
-how much, which points come back and which lots they land in is decided here once (DESIGN.md
+how much, which points come back and which lots they land in is decided here once (docs/design.md
 §5: cumulative unit arithmetic, so returns in any order add up exactly).
 """
 
@@ -92,7 +92,7 @@ def reverse_lines(
 ) -> Reversal:
     """Move line ``idx`` from ``returned[idx]`` to ``targets[idx]`` units returned in total.
 
-    Every amount is the increase of its cumulative share ``⌊total·R/q⌋`` (DESIGN.md §5).
+    Every amount is the increase of its cumulative share ``⌊total·R/q⌋`` (docs/design.md §5).
     """
     details = []
     budget_back: dict[str, int] = {}

@@ -156,7 +156,7 @@ def share(total: int, returned: int, quantity: int) -> int:
 
 
 def allocate(amount: int, weights: Sequence[int]) -> list[int]:
-    """Largest-remainder split of ``amount`` over ``weights`` (DESIGN.md §4.1)."""
+    """Largest-remainder split of ``amount`` over ``weights`` (docs/design.md §4.1)."""
     total = sum(weights)
     if amount == 0 or total <= 0:
         return [0] * len(weights)

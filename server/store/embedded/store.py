@@ -1,6 +1,6 @@
 """The embedded store: one SQLite file in WAL mode under ``--data-dir`` (default ``./.loyalty``).
 
-Zero set-up, durable, one node (DESIGN.md §5). The schema is documented table by table in
+Zero set-up, durable, one node (docs/design.md §5). The schema is documented table by table in
 :mod:`server.store.embedded.schema`; commit/cancel/return live in
 :mod:`server.store.embedded.checkout`, state reads in :mod:`server.store.embedded.state`.
 
