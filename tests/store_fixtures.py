@@ -15,11 +15,13 @@ import engine
 from engine.pricing.types import Basket, Line
 from loyalty.v1 import rules_pb2
 from server.store import CommitOutcome, MemberProfile, PricingState, Store
+from server.store.policy import Policy
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 RULES = engine.load_rules(EXAMPLES / "watsons.yaml")
 CATALOGUE = engine.load_catalogue(EXAMPLES / "catalogue.csv")
 COMPILED = engine.compile_rules(RULES, CATALOGUE)
+POLICY = Policy.from_rules(RULES)  # what the stores need of it
 
 # The same programme with the Panadol coupon limited only by a small total budget (4 uses of
 # 500), so concurrent tests exercise a single-use code and a global budget on their own.
@@ -30,6 +32,7 @@ for _offer in RULES_BUDGET.offers:
         _offer.limits.Clear()
         _offer.limits.budget_minor = 2000
 COMPILED_BUDGET = engine.compile_rules(RULES_BUDGET, CATALOGUE)
+POLICY_BUDGET = Policy.from_rules(RULES_BUDGET)
 
 # Wednesday 2025-03-12 12:00 Asia/Shanghai: no weekend double points.
 T0 = datetime(2025, 3, 12, 4, 0, tzinfo=UTC)
@@ -81,7 +84,7 @@ def checkout(
         fingerprint,
         price_fn,
         at,
-        rules=compiled.rules,
+        policy=Policy.from_rules(compiled.rules),
         basket=b,
         member_id=member_id,
         coupon_codes=codes,

@@ -22,9 +22,9 @@ from loyalty.v1 import (
     rules_pb2,
 )
 from server.api.app import create_server
-from server.settings import Settings
+from server.settings import RedisSettings, Settings
 from server.store.redis.process import RedisProcess
-from server.store.redis.store import RedisSettings, RedisStore
+from server.store.redis.store import RedisStore
 from tests.store_fixtures import BASKET_1, T0, checkout, enrol
 from tests.test_server_checkout import CATALOGUE, RULES, basket
 

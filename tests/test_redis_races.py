@@ -16,6 +16,7 @@ import pytest
 
 from engine.errors import Unavailable
 from loyalty.v1 import rules_pb2
+from server.store.policy import Policy
 from server.store.redis.keys import Keys, uses_field
 from server.store.redis.store import RedisStore
 from tests.store_fixtures import (
@@ -115,7 +116,7 @@ def test_an_offer_capped_at_100_uses_is_given_exactly_100_times(store, redis_url
     results = _race(redis_url, 250, "capped", lines=[("1", "COLA-330", 3, 350)])
     assert sum(1 for r in results if "cola-3for2" in r["offers"]) == 100
     assert int(store.client.hget(Keys().usage, uses_field("cola-3for2"))) == 100
-    state = store.pricing_state(RULES_CAPPED, None, ["cola-3for2"], [], T0)
+    state = store.pricing_state(Policy.from_rules(RULES_CAPPED), None, ["cola-3for2"], [], T0)
     assert state.limits["cola-3for2"].total_uses == 0
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import pytest
 
+from server.settings import RedisSettings
 from server.store import MemberProfile
 from server.store.redis.keys import Keys
 from server.store.redis.process import RedisProcess
-from server.store.redis.store import RedisSettings, RedisStore
+from server.store.redis.store import RedisStore
 from tests.store_fixtures import BASKET_1, T0, checkout, enrol
 
 

@@ -25,8 +25,9 @@ from tests.store_fixtures import (
     COMPILED_BUDGET,
     DAY,
     PANADOL,
+    POLICY,
+    POLICY_BUDGET,
     RULES,
-    RULES_BUDGET,
     T0,
     basket,
     checkout,
@@ -134,7 +135,7 @@ def test_guest_commit_records_usage_and_ledger(store: Store) -> None:
     out = checkout(store, "tx-g", [PANADOL], codes=["PAN-G"])
     assert [u.code for u in out.offers if u.offer_id == "panadol-coupon"] == ["PAN-G"]
     assert out.points_earned == 0
-    limits = store.pricing_state(RULES, None, ["panadol-coupon"], [], T0).limits
+    limits = store.pricing_state(POLICY, None, ["panadol-coupon"], [], T0).limits
     assert limits["panadol-coupon"].budget_minor == 5_000_000 - 1500
     assert store.ledger()[0].member_id is None
 
@@ -153,7 +154,7 @@ def test_cancel_restores_points_coupons_limits_budget_and_spend(store: Store) ->
     assert [(u.offer_id, u.coupon_id) for u in out.offers if u.coupon_id] == [
         ("panadol-coupon", "iss-1:m1")
     ]
-    state = store.pricing_state(RULES, "m1", None, [], T0)
+    state = store.pricing_state(POLICY, "m1", None, [], T0)
     assert state.member is not None and state.member.wallet == {}
     assert state.limits["panadol-coupon"].member_uses == 0
     assert state.limits["panadol-coupon"].budget_minor == 5_000_000 - 1500
@@ -169,7 +170,7 @@ def test_cancel_restores_points_coupons_limits_budget_and_spend(store: Store) ->
     assert after.points_pending == 0 and after.points_debt == 0
     assert after.lifetime_spend_minor == after.rolling_spend_minor == 0
     assert [(c.coupon_id, c.uses_left) for c in after.wallet] == [("iss-1:m1", 1)]
-    state = store.pricing_state(RULES, "m1", None, [], T0 + DAY)
+    state = store.pricing_state(POLICY, "m1", None, [], T0 + DAY)
     assert state.limits["panadol-coupon"].member_uses == 1
     assert state.limits["panadol-coupon"].budget_minor == 5_000_000
     with pytest.raises(FailedPrecondition):
@@ -185,7 +186,7 @@ def test_member_limit_counts_per_period_in_the_rule_set_time_zone(store: Store) 
     assert again.offers == () and again.pricing.discount_minor == 0
     # 2025-03-31 16:00 UTC is already April 1st in Asia/Shanghai: a new month
     april = T0.replace(day=31, hour=16)
-    limits = store.pricing_state(RULES, "m1", ["panadol-coupon"], [], april).limits
+    limits = store.pricing_state(POLICY, "m1", ["panadol-coupon"], [], april).limits
     assert limits["panadol-coupon"].member_uses == 1
     assert store.get_member("m1", april).wallet[0].uses_left == 4
 
@@ -295,7 +296,7 @@ def test_concurrent_commits_never_overspend_points_or_a_single_use_code(store: S
     assert redeemed == 300
     m = store.get_member("m1", T0)
     assert m.points_available == 0 and m.points_debt == 0
-    state = store.pricing_state(RULES_BUDGET, "m1", None, ["PAN-1"], T0)
+    state = store.pricing_state(POLICY_BUDGET, "m1", None, ["PAN-1"], T0)
     assert state.code_status == {"PAN-1": CodeStatus.USED_UP}
 
 
@@ -310,7 +311,7 @@ def test_total_budget_is_never_exceeded_under_concurrent_commits(store: Store) -
         u.discount_minor for r in results for u in r.offers if u.offer_id == "panadol-coupon"
     )
     assert given == 2000
-    limits = store.pricing_state(RULES_BUDGET, None, None, [], T0).limits
+    limits = store.pricing_state(POLICY_BUDGET, None, None, [], T0).limits
     assert limits["panadol-coupon"].budget_minor == 0
     funded = sum(e.funded_by().get("gsk", 0) for e in store.ledger())
     assert funded == 2000
@@ -324,7 +325,15 @@ def test_a_price_fn_that_overspends_is_refused_and_changes_nothing(store: Store)
         COMPILED, b, engine.Member("m1", "member", available_points=5000), redeem_points=500
     )
     with pytest.raises(Conflict):
-        store.commit("tx-1", "fp", lambda state: stale, T0, rules=RULES, basket=b, member_id="m1")
+        store.commit(
+            "tx-1",
+            "fp",
+            lambda state: stale,
+            T0,
+            policy=POLICY,
+            basket=b,
+            member_id="m1",
+        )
     assert store.get_member("m1", T0).points_available == 100
     assert store.ledger()[-1].kind == "adjust"
 
@@ -399,9 +408,9 @@ def test_coupon_issue_is_idempotent_per_issue_and_member(store: Store) -> None:
         store.issue_coupons("iss-1", "panadol-coupon", ["m1"], 3, T0, T0 + 30 * DAY, T0)
     with pytest.raises(NotFound):
         store.issue_coupons("iss-2", "panadol-coupon", ["ghost"], 1, T0, T0 + DAY, T0)
-    member = store.pricing_state(RULES, "m1", [], [], T0).member
+    member = store.pricing_state(POLICY, "m1", [], [], T0).member
     assert member is not None and member.wallet == {"panadol-coupon": 2}
-    expired = store.pricing_state(RULES, "m1", [], [], T0 + 30 * DAY).member
+    expired = store.pricing_state(POLICY, "m1", [], [], T0 + 30 * DAY).member
     assert expired is not None and expired.wallet == {}
 
 
@@ -413,7 +422,7 @@ def test_code_statuses_single_multi_and_per_member(store: Store) -> None:
     assert store.create_codes("panadol-coupon", ["LATER"], 1, False, T0 + DAY, T0 + 2 * DAY) == 0
     store.create_codes("nonexistent-offer", ["ORPHAN"], 1, False, T0 - DAY, T0 + DAY)
     checkout(store, "tx-1", [PANADOL], "m1", codes=["ONCE-EACH"], compiled=COMPILED_BUDGET)
-    s1 = store.pricing_state(RULES, "m1", [], ["ONCE-EACH", "LATER", "NOPE", "ORPHAN"], T0)
+    s1 = store.pricing_state(POLICY, "m1", [], ["ONCE-EACH", "LATER", "NOPE", "ORPHAN"], T0)
     assert s1.code_status == {
         "ONCE-EACH": CodeStatus.USED_UP,
         "LATER": CodeStatus.NOT_YET_VALID,
@@ -421,10 +430,10 @@ def test_code_statuses_single_multi_and_per_member(store: Store) -> None:
         "ORPHAN": CodeStatus.INVALID,
     }
     assert s1.coupons == ()
-    s2 = store.pricing_state(RULES, "m2", [], ["ONCE-EACH"], T0)
+    s2 = store.pricing_state(POLICY, "m2", [], ["ONCE-EACH"], T0)
     assert s2.code_status["ONCE-EACH"] == CodeStatus.VALID
     assert s2.coupons == ("panadol-coupon",)
-    guest = store.pricing_state(RULES, None, [], ["ONCE-EACH", "LATER"], T0 + 3 * DAY)
+    guest = store.pricing_state(POLICY, None, [], ["ONCE-EACH", "LATER"], T0 + 3 * DAY)
     assert guest.code_status == {"ONCE-EACH": CodeStatus.EXPIRED, "LATER": CodeStatus.EXPIRED}
     with pytest.raises(AlreadyExists):
         store.create_codes("panadol-coupon", ["LATER"], 5, False, T0, T0 + DAY)

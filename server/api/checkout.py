@@ -114,7 +114,7 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
         basket = basket_from_request(request, now=now)
         active = self.registry.current()
         state = self.store.pricing_state(
-            active.compiled.rules,
+            active.policy,
             request.member_id or None,
             None,
             list(request.coupon_codes),
@@ -161,13 +161,13 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
             _fingerprint(request),
             price_fn,
             now,
-            rules=active.compiled.rules,
+            policy=active.policy,
             basket=basket,
             member_id=req.member_id or None,
             coupon_codes=list(req.coupon_codes),
         )
         state = seen.get("state") or self.store.pricing_state(
-            active.compiled.rules, req.member_id or None, None, list(req.coupon_codes), now
+            active.policy, req.member_id or None, None, list(req.coupon_codes), now
         )
         result = self._respond(active, req, state, outcome.pricing)
         changed = bool(request.expected_payable_minor) and (

@@ -30,6 +30,7 @@ from engine.pricing.compiler import CompiledRules, compile_rules
 from engine.pricing.validate import validate
 from loyalty.v1 import rules_pb2
 from server.rules.versions import SqliteVersions, VersionRow, VersionStore
+from server.store.policy import Policy
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ class ActiveRules:
     compiled: CompiledRules
     names: dict[str, str]  # offer id -> name, for responses
     points_pending: bool  # earned points wait pending_days before they can be spent
+    policy: Policy  # what the store needs of these rules (limits, points, tiers)
 
 
 @dataclass(frozen=True)
@@ -252,7 +254,8 @@ class RuleRegistry:
 def _active(version: int, compiled: CompiledRules) -> ActiveRules:
     rules = compiled.rules
     pending = rules.HasField("points") and rules.points.pending_days > 0
-    return ActiveRules(version, compiled, {o.id: o.name for o in rules.offers}, pending)
+    names = {o.id: o.name for o in rules.offers}
+    return ActiveRules(version, compiled, names, pending, Policy.from_rules(rules))
 
 
 def _catalogue_frame(c: Catalogue) -> pl.DataFrame:

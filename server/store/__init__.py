@@ -29,7 +29,7 @@ from server.store.embedded.store import EmbeddedStore
 
 def open_store(kind: str = "embedded", **kwargs: object) -> Store:
     """A store by name: ``embedded`` takes ``data_dir`` and ``settings``; ``redis`` takes
-    ``url`` and ``settings`` (:class:`server.store.redis.store.RedisSettings`)."""
+    ``url`` and ``settings`` (:class:`server.settings.RedisSettings`)."""
     if kind == "embedded":
         return EmbeddedStore(**kwargs)  # type: ignore[arg-type]
     if kind == "redis":

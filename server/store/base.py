@@ -25,13 +25,8 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
-from engine.errors import AlreadyExists as AlreadyExists
-from engine.errors import Conflict as Conflict
-from engine.errors import FailedPrecondition as FailedPrecondition
-from engine.errors import NotFound as NotFound
-from engine.errors import Unavailable as Unavailable
 from engine.pricing.types import Basket, Member, PricingResult, RemainingLimits
-from loyalty.v1 import rules_pb2
+from server.store.policy import Policy
 
 # ---------------------------------------------------------------------------------------------
 # Members
@@ -341,7 +336,7 @@ class Store(Protocol):
 
     def pricing_state(
         self,
-        rules: rules_pb2.RuleSet,
+        policy: Policy,
         member_id: str | None,
         offer_ids: Iterable[str] | None,
         coupon_codes: Sequence[str],
@@ -357,7 +352,7 @@ class Store(Protocol):
         price_fn: PriceFn,
         now: datetime,
         *,
-        rules: rules_pb2.RuleSet,
+        policy: Policy,
         basket: Basket,
         member_id: str | None = None,
         coupon_codes: Sequence[str] = (),

@@ -1,13 +1,13 @@
 """What a store needs from a rule set, extracted once per published version.
 
 The store never prices; it needs only each offer's activation and limits, the points programme
-(pending days, expiry) and the tier ladder. :func:`policy_for` caches the extraction per
-``RuleSet`` object so a commit does not walk 10,000 offers.
+(pending days, expiry) and the tier ladder. The rule registry builds it once per published
+version (:meth:`Policy.from_rules`) and hands it to the store with the compiled rules, so a
+commit never walks 10,000 offers.
 """
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -93,26 +93,3 @@ class Policy:
             if rolling_spend_minor >= threshold and i > best_rank:
                 best, best_rank = tier, i
         return best
-
-
-_cache: dict[int, tuple[rules_pb2.RuleSet, Policy]] = {}
-_cache_lock = threading.Lock()
-_CACHE_SIZE = 8
-
-
-def policy_for(rules: rules_pb2.RuleSet) -> Policy:
-    """Cached :meth:`Policy.from_rules`; the cache holds the RuleSet so its id stays unique.
-
-    Rule sets are immutable once published (a new version is a new object), so the object
-    identity is a sound key.
-    """
-    with _cache_lock:
-        hit = _cache.get(id(rules))
-        if hit is not None and hit[0] is rules:
-            return hit[1]
-    policy = Policy.from_rules(rules)
-    with _cache_lock:
-        if len(_cache) >= _CACHE_SIZE:
-            _cache.pop(next(iter(_cache)))
-        _cache[id(rules)] = (rules, policy)
-    return policy

@@ -34,7 +34,6 @@ from pathlib import Path
 
 from engine.errors import AlreadyExists, InvalidInput, NotFound, Unavailable
 from engine.pricing.types import Basket
-from loyalty.v1 import rules_pb2
 from server.settings import EmbeddedSettings
 from server.store import codec, effects
 from server.store.base import (
@@ -61,7 +60,7 @@ from server.store.embedded.state import (
     save_lots,
     set_debt,
 )
-from server.store.policy import policy_for
+from server.store.policy import Policy
 from server.store.snapshot import (
     check_codes,
     check_id,
@@ -222,14 +221,13 @@ class EmbeddedStore:
 
     def pricing_state(
         self,
-        rules: rules_pb2.RuleSet,
+        policy: Policy,
         member_id: str | None,
         offer_ids: Iterable[str] | None,
         coupon_codes: Sequence[str],
         now: datetime,
     ) -> PricingState:
         now = check_time("now", now)
-        policy = policy_for(rules)
         with self._tx(write=False) as db:
             return pricing_state(
                 db,
@@ -250,14 +248,13 @@ class EmbeddedStore:
         price_fn: PriceFn,
         now: datetime,
         *,
-        rules: rules_pb2.RuleSet,
+        policy: Policy,
         basket: Basket,
         member_id: str | None = None,
         coupon_codes: Sequence[str] = (),
     ) -> CommitOutcome:
         now = check_time("now", now)
         check_id("transaction_id", transaction_id)
-        policy = policy_for(rules)
         with self._tx(write=True) as db:
             return embedded_checkout.commit(
                 db,

@@ -1,11 +1,14 @@
-"""Commit, cancel and return on Redis: read a snapshot, compute, apply with one Lua script.
+"""Commit on Redis: read a snapshot, compute, apply with one Lua script.
 
-Each function loops over :meth:`RedisStore.attempts`: read (one round trip), compute the new
-documents in Python with the same arithmetic as every store (:mod:`server.store.effects`,
-:mod:`server.store.points`), then run the script, which applies everything only if nothing it
-depends on moved since the read. A ``CONFLICT`` reply means another lane won the race: read
-again and redo (a commit re-prices on the fresh state). An ``EXISTS`` reply means the same id
-was applied meanwhile: the next read returns the stored outcome.
+Cancel and return, the reversal of a commit, are in :mod:`server.store.redis.reversals`.
+
+:func:`commit` takes the shared :class:`RedisIO` and loops over :meth:`RedisIO.attempts`: read
+(one round trip, :func:`server.store.redis.state.pricing_state`), price with ``price_fn`` and
+compute the new documents in Python with the same arithmetic as every store
+(:mod:`server.store.effects`, :mod:`server.store.points`), then run the ``commit`` script, which
+applies everything only if nothing it depends on moved since the read. A ``CONFLICT`` reply
+means another lane won the race: read again and re-price on the fresh state. An ``EXISTS``
+reply means the same id was applied meanwhile: the next read returns the stored outcome.
 
 A result that overspends the snapshot it was priced on (a wrong or stale ``price_fn``) is a
 :class:`Conflict` at once, as in the embedded store: re-reading would not change it.
@@ -13,86 +16,33 @@ A result that overspends the snapshot it was priced on (a wrong or stale ``price
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from engine.errors import Conflict
 from engine.pricing.types import Basket
 from server.store import codec, effects, snapshot
 from server.store import points as P
-from server.store.base import (
-    CancelOutcome,
-    CodeStatus,
-    CommitOutcome,
-    Conflict,
-    FailedPrecondition,
-    LedgerEntry,
-    NotFound,
-    OfferUse,
-    PriceFn,
-    PricingState,
-    ReturnOutcome,
-)
+from server.store.base import CommitOutcome, LedgerEntry, OfferUse, PriceFn
 from server.store.policy import Policy
-from server.store.redis.docs import MemberDoc, dumps, pack, split, stored, unpack
-from server.store.snapshot import from_us, to_us
-
-if TYPE_CHECKING:
-    from server.store.redis.store import RedisStore, Snapshot
-
-
-def pricing_state(
-    store: RedisStore,
-    policy: Policy,
-    member_id: str | None,
-    offer_ids: Iterable[str] | None,
-    codes: Sequence[str],
-    now: datetime,
-    tx: str | None = None,
-) -> tuple[PricingState, Snapshot]:
-    """Engine inputs from one snapshot: the member, the presented codes, the limits of the
-    offers that have any (``offer_ids`` None) and, for a commit, the transaction."""
-    ids = snapshot.limited_ids(policy, offer_ids)
-    snap = store.snapshot(tx=tx, member_id=member_id, offer_ids=ids, codes=codes)
-    if tx is not None and snap.tx is not None:
-        return PricingState(None, None, (), {}, {}, {}), snap
-    doc = snap.member
-    if member_id is not None and doc is None:
-        raise NotFound(f"member {member_id!r} not found")
-    record = doc.record(now, store.settings.rolling_spend_months) if doc else None
-    status: dict[str, CodeStatus] = {}
-    offers: dict[str, str] = {}
-    now_us = to_us(now)
-    for code, row in snap.codes.items():
-
-        def redeemed(code: str = code) -> bool:
-            return doc is not None and code in doc.codes
-
-        status[code] = snapshot.code_status(row, policy, member_id, redeemed, now_us)
-        if row is not None and status[code] == CodeStatus.VALID:
-            offers[code] = row[0]
-    state = PricingState(
-        member=record.engine_member(now) if record else None,
-        record=record,
-        coupons=tuple(offers[c] for c in dict.fromkeys(codes) if c in offers),
-        code_status=status,
-        code_offers=offers,
-        limits=snapshot.remaining_limits(
-            policy, ids, snap.usage, doc.mine() if doc else {}, member_id, now
-        ),
-    )
-    return state, snap
+from server.store.redis.docs import MemberDoc, dumps, pack, stored
+from server.store.redis.io import RedisIO, ScriptArg
+from server.store.redis.state import pricing_state
+from server.store.snapshot import to_us
 
 
-def _offer_ops(ops: dict[str, list[int]]) -> list[Any]:
-    out: list[Any] = [len(ops)]
+def offer_ops(ops: dict[str, list[int]]) -> list[ScriptArg]:
+    """The offer counter changes as the scripts take them in ARGV: how many offers, then per
+    offer ``id, uses delta, budget delta, uses cap, budget cap`` (a cap 0 = none)."""
+    out: list[ScriptArg] = [len(ops)]
     for offer_id, (du, db, cu, cb) in ops.items():
         out += [offer_id, du, db, cu, cb]
     return out
 
 
 def commit(
-    store: RedisStore,
+    io: RedisIO,
     policy: Policy,
     tx: str,
     fingerprint: str,
@@ -102,9 +52,9 @@ def commit(
     member_id: str | None,
     codes: Sequence[str],
 ) -> CommitOutcome:
-    k, months = store.keys, store.settings.rolling_spend_months
-    for _ in store.attempts():
-        state, snap = pricing_state(store, policy, member_id, None, codes, now, tx)
+    k, months = io.keys, io.spend_months
+    for _ in io.attempts():
+        state, snap = pricing_state(io, policy, member_id, None, codes, now, tx)
         if snap.tx is not None:
             return stored(
                 CommitOutcome,
@@ -244,7 +194,7 @@ def commit(
             **effects.context(outcome),
         )
         member_key = k.member(doc.member_id) if doc is not None else k.tx(tx)
-        reply = store.run(
+        reply = io.run(
             "commit",
             [
                 k.tx(tx),
@@ -258,9 +208,9 @@ def commit(
                 doc.version if doc else -1,
                 doc.dump(now, months, frozenset(policy.current_keys(now))) if doc else "",
                 dumps(txdoc),
-                store.ttl_ms,
-                *_offer_ops(ops),
-                *store.ledger_args(entry, plain["lines"]),
+                io.ttl_ms,
+                *offer_ops(ops),
+                *io.ledger_args(entry, plain["lines"]),
             ],
         )
         if reply[0] == "OK":
@@ -278,189 +228,4 @@ def _balances(doc: MemberDoc | None, now: datetime) -> dict[str, int]:
     return {"points_available_after": available, "points_pending_after": pending}
 
 
-def _load_tx(store: RedisStore, transaction_id: str) -> tuple[int, dict, CommitOutcome]:
-    version, txdoc = split(store.client.get(store.keys.tx(transaction_id)))
-    if txdoc is None:
-        raise NotFound(f"transaction {transaction_id!r} not found")
-    return version, txdoc, codec.from_plain(CommitOutcome, unpack(txdoc["o"]))
-
-
-def _reverse(
-    store: RedisStore, txdoc: dict, outcome: CommitOutcome, targets: dict[int, int], now: datetime
-) -> tuple[effects.Reversal, MemberDoc | None, int, int]:
-    """Apply the reversal to the transaction document and the member's (re-read) document.
-
-    Returns ``(reversal, member doc, points forfeited, debt added)``.
-    """
-    rev = effects.reverse_lines(outcome.lines, txdoc["rq"], targets)
-    for idx, r in targets.items():
-        txdoc["rq"][idx] = r
-    if outcome.member_id is None:
-        return rev, None, 0, 0
-    doc = store.member_doc(outcome.member_id)
-    burns = [effects.Burn(i, b[0], from_us(b[1]), b[2]) for i, b in enumerate(txdoc["b"])]
-    doc.debt, forfeited, debt_added = effects.settle_reversal(
-        doc.lots, doc.debt, burns, rev, txdoc["el"], now
-    )
-    txdoc["b"] = [[b.points, b0[1], b.restored] for b, b0 in zip(burns, txdoc["b"], strict=True)]
-    for s in doc.spend:
-        if s[0] == outcome.transaction_id:
-            s[2] -= rev.net_back
-    doc.lifetime -= rev.net_back
-    return rev, doc, forfeited, debt_added
-
-
-def cancel(store: RedisStore, transaction_id: str, now: datetime) -> CancelOutcome:
-    k, months = store.keys, store.settings.rolling_spend_months
-    for _ in store.attempts():
-        tv, txdoc, outcome = _load_tx(store, transaction_id)
-        if txdoc["s"] == "x":
-            return codec.from_plain(CancelOutcome, txdoc["co"])
-        targets = {
-            i: x.quantity for i, x in enumerate(outcome.lines) if txdoc["rq"][i] < x.quantity
-        }
-        rev, doc, forfeited, debt_added = _reverse(store, txdoc, outcome, targets, now)
-        ops = {o: [0, -amount, 0, 0] for o, amount in rev.budget_back.items()}
-        code_keys = []
-        for use in outcome.offers:
-            ops.setdefault(use.offer_id, [0, 0, 0, 0])[0] -= 1
-            if use.coupon_id and doc is not None:
-                for w in doc.wallet:
-                    if w[0] == use.coupon_id:
-                        w[2] += 1
-            if use.code:
-                code_keys.append(k.code(use.code))
-                if doc is not None and doc.codes.get(use.code) == transaction_id:
-                    del doc.codes[use.code]
-            period = txdoc["pk"].get(use.offer_id)
-            if period is not None and doc is not None:
-                doc.count_use(use.offer_id, period, -1)
-        result = CancelOutcome(
-            transaction_id,
-            outcome.member_id,
-            now,
-            rev.lines,
-            rev.refund,
-            rev.clawed,
-            rev.restored,
-            forfeited,
-            debt_added,
-            tuple(u.offer_id for u in outcome.offers),
-        )
-        plain = codec.to_plain(result)
-        txdoc["s"], txdoc["co"] = "x", plain
-        entry = LedgerEntry(
-            0,
-            "cancel",
-            transaction_id,
-            transaction_id,
-            outcome.member_id,
-            now,
-            rev.lines,
-            rev.refund,
-            rev.clawed,
-            rev.restored,
-            **effects.context(outcome),
-        )
-        reply = store.run(
-            "cancel",
-            [
-                k.tx(transaction_id),
-                k.member(doc.member_id) if doc else k.tx(transaction_id),
-                k.usage,
-                k.ledger,
-                k.ledger_seq,
-                *code_keys,
-            ],
-            [
-                tv,
-                doc.version if doc else -1,
-                dumps(txdoc),
-                doc.dump(now, months) if doc else "",
-                *_offer_ops(ops),
-                *store.ledger_args(entry),
-            ],
-        )
-        if reply[0] == "OK":
-            return codec.from_plain(CancelOutcome, plain)
-    raise Conflict(f"transaction {transaction_id!r} kept changing; retry the cancel")
-
-
-def return_lines(
-    store: RedisStore,
-    return_id: str,
-    transaction_id: str,
-    lines: Sequence[tuple[str, int]],
-    now: datetime,
-) -> ReturnOutcome:
-    k, months = store.keys, store.settings.rolling_spend_months
-    wanted, fingerprint = effects.return_request(transaction_id, lines)
-    for _ in store.attempts():
-        raw = store.client.get(k.ret(return_id))
-        if raw is not None:
-            return stored(
-                ReturnOutcome,
-                raw,
-                fingerprint,
-                f"return {return_id!r} was made with another request",
-            )
-        tv, txdoc, outcome = _load_tx(store, transaction_id)
-        if txdoc["s"] == "x":
-            raise FailedPrecondition(f"transaction {transaction_id!r} is cancelled")
-        by_id = {x.line_id: (i, x.quantity, txdoc["rq"][i]) for i, x in enumerate(outcome.lines)}
-        targets = effects.return_targets(transaction_id, lines, wanted, by_id)
-        rev, doc, forfeited, debt_added = _reverse(store, txdoc, outcome, targets, now)
-        result = ReturnOutcome(
-            return_id,
-            transaction_id,
-            outcome.member_id,
-            now,
-            rev.lines,
-            rev.refund,
-            rev.clawed,
-            rev.restored,
-            forfeited,
-            debt_added,
-        )
-        plain = codec.to_plain(result)
-        entry = LedgerEntry(
-            0,
-            "return",
-            return_id,
-            transaction_id,
-            outcome.member_id,
-            now,
-            rev.lines,
-            rev.refund,
-            rev.clawed,
-            rev.restored,
-            **effects.context(outcome),
-        )
-        ops = {o: [0, -amount, 0, 0] for o, amount in rev.budget_back.items()}
-        reply = store.run(
-            "return",
-            [
-                k.tx(transaction_id),
-                k.member(doc.member_id) if doc else k.tx(transaction_id),
-                k.usage,
-                k.ledger,
-                k.ledger_seq,
-                k.ret(return_id),
-            ],
-            [
-                tv,
-                doc.version if doc else -1,
-                dumps(txdoc),
-                doc.dump(now, months) if doc else "",
-                dumps({"f": fingerprint, "o": pack(plain)}),
-                store.ttl_ms,
-                *_offer_ops(ops),
-                *store.ledger_args(entry),
-            ],
-        )
-        if reply[0] == "OK":
-            return codec.from_plain(ReturnOutcome, plain)
-    raise Conflict(f"transaction {transaction_id!r} kept changing; retry the return")
-
-
-__all__ = ["cancel", "commit", "pricing_state", "return_lines"]
+__all__ = ["commit", "offer_ops"]

@@ -28,9 +28,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+from engine.errors import AlreadyExists
 from server.store import codec, snapshot
 from server.store import points as P
-from server.store.base import AlreadyExists, Consent, MemberProfile, MemberRecord, WalletCoupon
+from server.store.base import Consent, MemberProfile, MemberRecord, WalletCoupon
 from server.store.snapshot import at_us, from_us, to_us
 
 T = TypeVar("T")
@@ -69,7 +70,8 @@ def stored(cls: type[T], raw: bytes | str, fingerprint: str, conflict: str) -> T
     _, doc = split(raw)
     if doc["f"] != fingerprint:
         raise AlreadyExists(conflict)
-    return codec.from_plain(cls, unpack(doc["o"]))
+    outcome: T = codec.from_plain(cls, unpack(doc["o"]))
+    return outcome
 
 
 def _us(at: datetime | None) -> int | None:
@@ -90,8 +92,9 @@ class MemberDoc:
     lifetime: int = 0
     next_lot: int = 1
     lots: list[P.Lot] = field(default_factory=list)
-    spend: list[list] = field(default_factory=list)
-    wallet: list[list] = field(default_factory=list)
+    # JSON rows, kept as lists so they round-trip unchanged (see the module docstring)
+    spend: list[list[Any]] = field(default_factory=list)  # [transaction, at_us, amount]
+    wallet: list[list[Any]] = field(default_factory=list)  # [coupon, offer, left, from_us, ...]
     usage: dict[str, int] = field(default_factory=dict)
     codes: dict[str, str] = field(default_factory=dict)
 

@@ -1,38 +1,29 @@
 """Member-side operations of the Redis store: profiles, bulk enrolment and reads, segment
 tags, wallet coupons, points adjustments.
 
-Every change to member documents goes through :func:`edit_members`: read the documents,
-apply an edit in Python, write them back with the ``put_members`` script, which replaces them
-only if none moved since the read (else read and edit again).
+Each function takes the shared :class:`RedisIO`. Every change to member documents goes
+through :func:`edit_members`: read the documents, apply an edit in Python, write them back with
+the ``put_members`` script, which replaces them only if none moved since the read (else read
+and edit again).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Literal
 
+from engine.errors import AlreadyExists, Conflict, NotFound
 from server.store import codec, effects
-from server.store.base import (
-    AdjustOutcome,
-    AlreadyExists,
-    Conflict,
-    IssueOutcome,
-    LedgerEntry,
-    MemberProfile,
-    MemberRecord,
-    NotFound,
-)
+from server.store.base import AdjustOutcome, IssueOutcome, LedgerEntry, MemberProfile, MemberRecord
 from server.store.redis.docs import MemberDoc, dumps, pack, stored
-
-if TYPE_CHECKING:
-    from server.store.redis.store import RedisStore
+from server.store.redis.io import RedisIO, ScriptArg
 
 BATCH = 500  # members per put_members script: each batch atomic
 
 
 def edit_members(
-    store: RedisStore,
+    io: RedisIO,
     member_ids: Sequence[str],
     edit: Callable[[MemberDoc], bool],
     now: datetime,
@@ -42,15 +33,13 @@ def edit_members(
     """Apply ``edit`` (True = it changed the document) to each member, ``BATCH`` at a time,
     each batch one atomic write retried on conflict; returns the documents written. A member
     without a document is created empty, skipped or NotFound, as ``missing`` says."""
-    months = store.settings.rolling_spend_months
     written: list[MemberDoc] = []
     for start in range(0, len(member_ids), BATCH):
         chunk = member_ids[start : start + BATCH]
-        keys = [store.keys.member(m) for m in chunk]
-        for _ in store.attempts():
-            docs, args = [], []
-            for m, raw in zip(chunk, store.client.mget(keys), strict=True):  # type: ignore
-                doc = MemberDoc.load(m, raw)
+        for _ in io.attempts():
+            docs: list[MemberDoc] = []
+            args: list[ScriptArg] = []
+            for m, doc in zip(chunk, io.member_docs(chunk), strict=True):
                 if doc is None:
                     if missing == "raise":
                         raise NotFound(f"member {m!r} not found")
@@ -59,10 +48,10 @@ def edit_members(
                     doc = MemberDoc(m)
                 if edit(doc):
                     docs.append(doc)
-                    args += [doc.version, doc.dump(now, months)]
+                    args += [doc.version, doc.dump(now, io.spend_months)]
             if (
                 not docs
-                or store.run("put_members", [store.keys.member(d.member_id) for d in docs], args)[0]
+                or io.run("put_members", [io.keys.member(d.member_id) for d in docs], args)[0]
                 == "OK"
             ):
                 for doc in docs:
@@ -74,26 +63,25 @@ def edit_members(
     return written
 
 
-def upsert_member(store: RedisStore, profile: MemberProfile, now: datetime) -> MemberRecord:
+def upsert_member(io: RedisIO, profile: MemberProfile, now: datetime) -> MemberRecord:
     def edit(doc: MemberDoc) -> bool:
         doc.set_profile(profile)
         return True
 
-    (doc,) = edit_members(store, [profile.member_id], edit, now, missing="create")
-    return doc.record(now, store.settings.rolling_spend_months)
+    (doc,) = edit_members(io, [profile.member_id], edit, now, missing="create")
+    return doc.record(now, io.spend_months)
 
 
 def import_members(
-    store: RedisStore, profiles: Iterable[MemberProfile], now: datetime, batch: int
+    io: RedisIO, profiles: Iterable[MemberProfile], now: datetime, batch: int
 ) -> int:
     """Create the members that do not exist yet, pipelined; returns how many were new."""
-    months = store.settings.rolling_spend_months
     created = pending = 0
-    pipe = store.client.pipeline(transaction=False)
+    pipe = io.client.pipeline(transaction=False)
     for profile in profiles:
         doc = MemberDoc(profile.member_id)
         doc.set_profile(profile)
-        pipe.set(store.keys.member(profile.member_id), "1|" + doc.dump(now, months), nx=True)
+        pipe.set(io.keys.member(profile.member_id), "1|" + doc.dump(now, io.spend_months), nx=True)
         pending += 1
         if pending == batch:
             created += sum(1 for ok in pipe.execute() if ok)
@@ -103,23 +91,19 @@ def import_members(
     return created
 
 
-def get_members(
-    store: RedisStore, member_ids: Sequence[str], now: datetime
-) -> dict[str, MemberRecord]:
+def get_members(io: RedisIO, member_ids: Sequence[str], now: datetime) -> dict[str, MemberRecord]:
     ids = list(dict.fromkeys(member_ids))
-    out = {}
+    out: dict[str, MemberRecord] = {}
     for start in range(0, len(ids), 1000):
         chunk = ids[start : start + 1000]
-        raws = store.client.mget([store.keys.member(m) for m in chunk])
-        for m, raw in zip(chunk, raws, strict=True):  # type: ignore[arg-type]
-            doc = MemberDoc.load(m, raw)
+        for m, doc in zip(chunk, io.member_docs(chunk), strict=True):
             if doc is not None:
-                out[m] = doc.record(now, store.settings.rolling_spend_months)
+                out[m] = doc.record(now, io.spend_months)
     return out
 
 
 def update_segments(
-    store: RedisStore, changes: Mapping[str, tuple[Iterable[str], Iterable[str]]], now: datetime
+    io: RedisIO, changes: Mapping[str, tuple[Iterable[str], Iterable[str]]], now: datetime
 ) -> int:
     wanted = {m: (set(add), set(remove)) for m, (add, remove) in changes.items()}
 
@@ -130,11 +114,11 @@ def update_segments(
         doc.segments = new
         return changed
 
-    return len(edit_members(store, list(wanted), edit, now, missing="skip"))
+    return len(edit_members(io, list(wanted), edit, now, missing="skip"))
 
 
 def issue_coupons(
-    store: RedisStore,
+    io: RedisIO,
     issue_id: str,
     offer_id: str,
     member_ids: Sequence[str],
@@ -156,12 +140,12 @@ def issue_coupons(
             raise AlreadyExists(f"issue {issue_id!r} gave member {doc.member_id!r} another coupon")
         return False
 
-    edit_members(store, members, edit, now)
+    edit_members(io, members, edit, now)
     return IssueOutcome(issue_id, offer_id, tuple(f"{issue_id}:{m}" for m in members))
 
 
 def adjust_points(
-    store: RedisStore,
+    io: RedisIO,
     adjustment_id: str,
     member_id: str,
     points: int,
@@ -173,9 +157,9 @@ def adjust_points(
     fingerprint = effects.adjust_fingerprint(
         member_id, points, reason, allow_negative, expires_at, now
     )
-    k = store.keys
-    for _ in store.attempts():
-        pipe = store.client.pipeline(transaction=True)
+    k = io.keys
+    for _ in io.attempts():
+        pipe = io.client.pipeline(transaction=True)
         pipe.get(k.adj(adjustment_id))
         pipe.get(k.member(member_id))
         stored_raw, member_raw = pipe.execute()
@@ -193,19 +177,19 @@ def adjust_points(
             doc.lots, doc.debt, member_id, points, now, expires_at, allow_negative
         )
         outcome = AdjustOutcome(adjustment_id, member_id, points, reason, now, added, available)
-        plain: Any = codec.to_plain(outcome)
+        plain = codec.to_plain(outcome)
         entry = LedgerEntry(
             0, "adjust", adjustment_id, "", member_id, now, (), 0, points, 0, reason
         )
-        reply = store.run(
+        reply = io.run(
             "adjust",
             [k.member(member_id), k.adj(adjustment_id), k.ledger, k.ledger_seq],
             [
                 doc.version,
-                doc.dump(now, store.settings.rolling_spend_months),
+                doc.dump(now, io.spend_months),
                 dumps({"f": fingerprint, "o": pack(plain)}),
-                store.ttl_ms,
-                *store.ledger_args(entry),
+                io.ttl_ms,
+                *io.ledger_args(entry),
             ],
         )
         if reply[0] == "OK":

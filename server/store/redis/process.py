@@ -58,7 +58,7 @@ class RedisProcess:
         self.appendfsync = appendfsync
         self.maxmemory = maxmemory
         self.unix_socket = self.data_dir / "redis.sock" if unix_socket else None
-        self.proc: subprocess.Popen | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:

@@ -8,8 +8,15 @@ what it read without that check (optimistic concurrency): when a script answers 
 the store re-reads, re-prices with ``price_fn`` and tries again, ``max_attempts`` times, then
 raises :class:`Conflict` (gRPC ``ABORTED``).
 
-Keys are listed in :mod:`server.store.redis.keys`, documents in :mod:`server.store.redis.docs`,
-commit/cancel/return in :mod:`server.store.redis.checkout`.
+The store is a facade over one :class:`~server.store.redis.io.RedisIO` (client, keys, scripts,
+retries: :mod:`server.store.redis.io`) and the operations that take it:
+
+- :mod:`server.store.redis.state`: the consistent read and the inputs of a quote;
+- :mod:`server.store.redis.checkout`: commit;
+- :mod:`server.store.redis.reversals`: cancel and return;
+- :mod:`server.store.redis.members`: profiles, segments, wallet coupons, points adjustments.
+
+Keys are listed in :mod:`server.store.redis.keys`, documents in :mod:`server.store.redis.docs`.
 
 Durability is Redis's: run it with ``appendonly yes`` and ``appendfsync always`` and every
 acknowledged commit survives a crash of Redis or of its machine; with ``appendfsync everysec``
@@ -26,115 +33,46 @@ changed nothing, and the connection pool reconnects by itself once Redis is back
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import logging
-import os
-import random
-import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import cast
 
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
+from engine.errors import AlreadyExists
 from engine.pricing.types import Basket
-from loyalty.v1 import rules_pb2
+from server.settings import RedisSettings
 from server.store import codec
 from server.store.base import (
     AdjustOutcome,
-    AlreadyExists,
     CancelOutcome,
     CommitOutcome,
     IssueOutcome,
     LedgerEntry,
     MemberProfile,
     MemberRecord,
-    NotFound,
     PriceFn,
     PricingState,
     ReturnOutcome,
-    Unavailable,
 )
-from server.store.policy import policy_for
+from server.store.policy import Policy
 from server.store.redis import checkout as redis_checkout
 from server.store.redis import members as redis_members
-from server.store.redis.docs import MemberDoc, dumps
-from server.store.redis.keys import Keys, budget_field, uses_field
-from server.store.redis.scripts import SCRIPTS
+from server.store.redis import reversals as redis_reversals
+from server.store.redis import state as redis_state
+from server.store.redis.io import RedisIO, connect, unavailable
+from server.store.redis.keys import Keys
 from server.store.snapshot import (
-    CodeRow,
     check_codes,
     check_id,
     check_issue,
     check_profile,
     check_time,
-    to_us,
 )
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class RedisSettings:
-    url: str = "redis://127.0.0.1:6379/0"  # or unix:///path/redis.sock
-    prefix: str = "loyalty:"
-    # transactions, returns, adjustments (0 = forever): longer than the return window; a
-    # 20-line commit keeps about 3 KB of Redis memory for this long
-    tx_retention_s: int = 60 * 86400
-    max_attempts: int = 16  # optimistic retries of one operation under contention
-    connect_timeout_s: float = 0.5
-    socket_timeout_s: float = 2.0
-    max_connections: int = 64
-    rolling_spend_months: int = 12
-
-    @classmethod
-    def from_env(cls, prefix: str = "LOYALTY_", **overrides: Any) -> RedisSettings:
-        env, d = os.environ, cls()
-        values: dict[str, Any] = dict(
-            url=env.get(f"{prefix}REDIS_URL", d.url),
-            prefix=env.get(f"{prefix}REDIS_PREFIX", d.prefix),
-            tx_retention_s=int(env.get(f"{prefix}TX_RETENTION_S", d.tx_retention_s)),
-            max_attempts=int(env.get(f"{prefix}REDIS_MAX_ATTEMPTS", d.max_attempts)),
-        )
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
-
-
-def _unavailable(method: Callable[..., T]) -> Callable[..., T]:
-    """Redis errors that mean 'not reachable now' become Unavailable; nothing was applied."""
-
-    @functools.wraps(method)
-    def wrapped(*args: Any, **kwargs: Any) -> T:
-        try:
-            return method(*args, **kwargs)
-        except (
-            redis.ConnectionError,
-            redis.TimeoutError,
-            redis.BusyLoadingError,
-            redis.ReadOnlyError,
-        ) as exc:
-            raise Unavailable(f"redis unavailable: {exc}") from exc
-        except redis.ResponseError as exc:
-            if "OOM" in str(exc) or "MISCONF" in str(exc):
-                raise Unavailable(f"redis refused the write: {exc}") from exc
-            raise
-
-    return wrapped
-
-
-@dataclass(slots=True)
-class Snapshot:
-    """One consistent read: the documents and counters a quote or a commit depends on."""
-
-    tx: bytes | None
-    member: MemberDoc | None
-    usage: dict[str, tuple[int, int]]
-    codes: dict[str, CodeRow | None]
 
 
 class RedisStore:
@@ -145,25 +83,37 @@ class RedisStore:
         url: str | None = None,
         settings: RedisSettings | None = None,
         client: redis.Redis | None = None,
-    ):
+    ) -> None:
         settings = settings or RedisSettings()
         if url is not None:
             settings = dataclasses.replace(settings, url=url)
         self.settings = settings
-        self.keys = Keys(settings.prefix)
-        self.client = client or redis.Redis.from_url(
-            settings.url,
-            socket_connect_timeout=settings.connect_timeout_s,
-            socket_timeout=settings.socket_timeout_s,
-            max_connections=settings.max_connections,
-            retry=Retry(NoBackoff(), 1),
-            health_check_interval=30,
+        self.io = RedisIO(
+            client
+            or connect(
+                settings.url,
+                connect_timeout_s=settings.connect_timeout_s,
+                socket_timeout_s=settings.socket_timeout_s,
+                max_connections=settings.max_connections,
+            ),
+            Keys(settings.prefix),
+            ttl_ms=settings.tx_retention_s * 1000,
+            max_attempts=settings.max_attempts,
+            spend_months=settings.rolling_spend_months,
         )
-        self.scripts = {name: self.client.register_script(src) for name, src in SCRIPTS.items()}
-        self.ttl_ms = settings.tx_retention_s * 1000
+
+    @property
+    def client(self) -> redis.Redis:
+        """The Redis client (its pool is shared by every operation of this store)."""
+        return self.io.client
+
+    @property
+    def keys(self) -> Keys:
+        """The key schema under ``settings.prefix``."""
+        return self.io.keys
 
     def close(self) -> None:
-        self.client.close()
+        self.io.close()
 
     def __enter__(self) -> RedisStore:
         return self
@@ -171,89 +121,13 @@ class RedisStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- plumbing ------------------------------------------------------------------------------
-
-    def run(self, script: str, keys: Sequence[str], args: Sequence[Any]) -> list:
-        reply = self.scripts[script](keys=keys, args=args)
-        return [x.decode() if isinstance(x, bytes) else x for x in reply]
-
-    def attempts(self) -> Iterable[int]:
-        """Attempt numbers, with a short random pause between them (lanes racing on one
-        member or on an offer's last uses spread out instead of colliding again)."""
-        for attempt in range(self.settings.max_attempts):
-            if attempt:
-                time.sleep(random.uniform(0, 0.0005 * min(attempt, 8)))
-            yield attempt
-
-    def snapshot(
-        self,
-        *,
-        tx: str | None = None,
-        member_id: str | None = None,
-        offer_ids: Sequence[str] = (),
-        codes: Sequence[str] = (),
-    ) -> Snapshot:
-        k = self.keys
-        codes = list(dict.fromkeys(codes))
-        pipe = self.client.pipeline(transaction=True)
-        if tx is not None:
-            pipe.get(k.tx(tx))
-        if member_id is not None:
-            pipe.get(k.member(member_id))
-        if offer_ids:
-            pipe.hmget(k.usage, [f for o in offer_ids for f in (uses_field(o), budget_field(o))])
-        for code in codes:
-            pipe.hmget(k.code(code), "offer", "left", "per_member", "from_us", "until_us")
-        replies = iter(pipe.execute())
-        tx_raw = next(replies) if tx is not None else None
-        member = MemberDoc.load(member_id, next(replies)) if member_id is not None else None
-        usage = {}
-        if offer_ids:
-            values = next(replies)
-            usage = {
-                o: (int(values[2 * i] or 0), int(values[2 * i + 1] or 0))
-                for i, o in enumerate(offer_ids)
-            }
-        rows: dict[str, CodeRow | None] = {}
-        for code in codes:
-            r = next(replies)
-            rows[code] = (
-                None
-                if r[0] is None
-                else (r[0].decode(), int(r[1]), r[2] == b"1", int(r[3]), int(r[4]))
-            )
-        return Snapshot(tx_raw, member, usage, rows)
-
-    def member_doc(self, member_id: str) -> MemberDoc:
-        doc = MemberDoc.load(member_id, self.client.get(self.keys.member(member_id)))
-        if doc is None:
-            raise NotFound(f"member {member_id!r} not found")
-        return doc
-
-    def ledger_args(self, entry: LedgerEntry, lines: Any = None) -> list[Any]:
-        """The ledger fields a script appends; ``lines`` = the entry's lines already in plain
-        form (a commit has them from its outcome), to encode them once."""
-        if lines is None:
-            body = codec.to_plain(entry)
-        else:
-            body = codec.to_plain(dataclasses.replace(entry, lines=()))
-            body["lines"] = lines
-        return [
-            entry.kind,
-            entry.entry_id,
-            entry.transaction_id,
-            entry.member_id or "",
-            to_us(entry.at),
-            dumps(body),
-        ]
-
     # -- members -------------------------------------------------------------------------------
 
-    @_unavailable
+    @unavailable
     def upsert_member(self, profile: MemberProfile, now: datetime) -> MemberRecord:
-        return redis_members.upsert_member(self, profile, check_profile(profile, now))
+        return redis_members.upsert_member(self.io, profile, check_profile(profile, now))
 
-    @_unavailable
+    @unavailable
     def import_members(
         self, profiles: Iterable[MemberProfile], now: datetime, batch: int = 10_000
     ) -> int:
@@ -265,35 +139,35 @@ class RedisStore:
                 check_id("member_id", profile.member_id)
                 yield profile
 
-        return redis_members.import_members(self, checked(), check_time("now", now), batch)
+        return redis_members.import_members(self.io, checked(), check_time("now", now), batch)
 
-    @_unavailable
+    @unavailable
     def get_member(self, member_id: str, now: datetime) -> MemberRecord:
         now = check_time("now", now)
-        return self.member_doc(member_id).record(now, self.settings.rolling_spend_months)
+        return self.io.member_doc(member_id).record(now, self.settings.rolling_spend_months)
 
-    @_unavailable
+    @unavailable
     def get_members(self, member_ids: Sequence[str], now: datetime) -> dict[str, MemberRecord]:
-        return redis_members.get_members(self, member_ids, check_time("now", now))
+        return redis_members.get_members(self.io, member_ids, check_time("now", now))
 
-    @_unavailable
+    @unavailable
     def update_segments(
         self, changes: Mapping[str, tuple[Iterable[str], Iterable[str]]], now: datetime
     ) -> int:
-        return redis_members.update_segments(self, changes, check_time("now", now))
+        return redis_members.update_segments(self.io, changes, check_time("now", now))
 
-    @_unavailable
+    @unavailable
     def pricing_state(
         self,
-        rules: rules_pb2.RuleSet,
+        policy: Policy,
         member_id: str | None,
         offer_ids: Iterable[str] | None,
         coupon_codes: Sequence[str],
         now: datetime,
     ) -> PricingState:
-        return redis_checkout.pricing_state(
-            self,
-            policy_for(rules),
+        return redis_state.pricing_state(
+            self.io,
+            policy,
             member_id,
             offer_ids,
             list(coupon_codes),
@@ -302,7 +176,7 @@ class RedisStore:
 
     # -- checkout ------------------------------------------------------------------------------
 
-    @_unavailable
+    @unavailable
     def commit(
         self,
         transaction_id: str,
@@ -310,7 +184,7 @@ class RedisStore:
         price_fn: PriceFn,
         now: datetime,
         *,
-        rules: rules_pb2.RuleSet,
+        policy: Policy,
         basket: Basket,
         member_id: str | None = None,
         coupon_codes: Sequence[str] = (),
@@ -318,8 +192,8 @@ class RedisStore:
         now = check_time("now", now)
         check_id("transaction_id", transaction_id)
         return redis_checkout.commit(
-            self,
-            policy_for(rules),
+            self.io,
+            policy,
             transaction_id,
             request_fingerprint,
             price_fn,
@@ -329,21 +203,21 @@ class RedisStore:
             list(coupon_codes),
         )
 
-    @_unavailable
+    @unavailable
     def cancel(self, transaction_id: str, now: datetime) -> CancelOutcome:
-        return redis_checkout.cancel(self, transaction_id, check_time("now", now))
+        return redis_reversals.cancel(self.io, transaction_id, check_time("now", now))
 
-    @_unavailable
+    @unavailable
     def return_lines(
         self, return_id: str, transaction_id: str, lines: Sequence[tuple[str, int]], now: datetime
     ) -> ReturnOutcome:
         now = check_time("now", now)
         check_id("return_id", return_id)
-        return redis_checkout.return_lines(self, return_id, transaction_id, list(lines), now)
+        return redis_reversals.return_lines(self.io, return_id, transaction_id, list(lines), now)
 
     # -- coupons and points --------------------------------------------------------------------
 
-    @_unavailable
+    @unavailable
     def issue_coupons(
         self,
         issue_id: str,
@@ -356,10 +230,10 @@ class RedisStore:
     ) -> IssueOutcome:
         from_us, until_us = check_issue(issue_id, offer_id, uses, valid_from, valid_until, now)
         return redis_members.issue_coupons(
-            self, issue_id, offer_id, member_ids, uses, from_us, until_us, check_time("now", now)
+            self.io, issue_id, offer_id, member_ids, uses, from_us, until_us, check_time("now", now)
         )
 
-    @_unavailable
+    @unavailable
     def create_codes(
         self,
         offer_id: str,
@@ -374,16 +248,18 @@ class RedisStore:
         )
         if not unique:
             return 0
-        reply = self.run(
+        reply = self.io.run(
             "create_codes",
-            [self.keys.code(c) for c in unique],
+            [self.io.keys.code(c) for c in unique],
             [offer_id, uses_per_code, int(per_member), from_us, until_us],
         )
         if reply[0] == "EXISTS":
-            raise AlreadyExists(f"code {unique[reply[1] - 1]!r} exists with another definition")
+            raise AlreadyExists(
+                f"code {unique[int(reply[1]) - 1]!r} exists with another definition"
+            )
         return int(reply[1])
 
-    @_unavailable
+    @unavailable
     def adjust_points(
         self,
         adjustment_id: str,
@@ -398,14 +274,17 @@ class RedisStore:
         now = check_time("now", now)
         check_id("adjustment_id", adjustment_id)
         return redis_members.adjust_points(
-            self, adjustment_id, member_id, points, reason, now, expires_at, allow_negative
+            self.io, adjustment_id, member_id, points, reason, now, expires_at, allow_negative
         )
 
-    @_unavailable
+    @unavailable
     def ledger(self, since: int | None = None, limit: int | None = None) -> list[LedgerEntry]:
         start = f"({since}-1" if since else "-"
-        rows: Any = self.client.xrange(self.keys.ledger, start, "+", count=limit)
-        out = []
+        rows = cast(
+            list[tuple[bytes, dict[bytes, bytes]]],
+            self.io.client.xrange(self.io.keys.ledger, start, "+", count=limit),
+        )
+        out: list[LedgerEntry] = []
         for entry_id, fields in rows:
             data = json.loads(fields[b"body"])
             data["seq"] = int(entry_id.split(b"-")[0])
@@ -413,4 +292,4 @@ class RedisStore:
         return out
 
 
-__all__ = ["RedisSettings", "RedisStore"]
+__all__ = ["RedisStore"]

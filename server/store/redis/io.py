@@ -1,0 +1,164 @@
+"""What every Redis operation shares: :class:`RedisIO`, and the mapping of Redis errors.
+
+The operations (:mod:`server.store.redis.state`, :mod:`server.store.redis.checkout`,
+:mod:`server.store.redis.members`) are functions that take a :class:`RedisIO`; the facade
+:class:`server.store.redis.store.RedisStore` builds one from its settings and hands it to them.
+Nothing here imports the facade or the operations, so the package has no import cycle.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import ParamSpec, TypeVar, cast
+
+import redis
+from redis.backoff import NoBackoff
+from redis.commands.core import Script
+from redis.retry import Retry
+
+from engine.errors import NotFound, Unavailable
+from server.store import codec
+from server.store.base import LedgerEntry
+from server.store.redis.docs import MemberDoc, dumps
+from server.store.redis.keys import Keys
+from server.store.redis.scripts import SCRIPTS
+from server.store.snapshot import to_us
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+ScriptArg = str | int  # what the operations pass in a script's ARGV
+Reply = str | int  # one element of a script's reply, bytes decoded
+
+
+def unavailable(method: Callable[P, T]) -> Callable[P, T]:
+    """Redis errors that mean 'not reachable now' become Unavailable; nothing was applied."""
+
+    @functools.wraps(method)
+    def wrapped(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return method(*args, **kwargs)
+        except (
+            redis.ConnectionError,
+            redis.TimeoutError,
+            redis.BusyLoadingError,
+            redis.ReadOnlyError,
+        ) as exc:
+            raise Unavailable(f"redis unavailable: {exc}") from exc
+        except redis.ResponseError as exc:
+            if "OOM" in str(exc) or "MISCONF" in str(exc):
+                raise Unavailable(f"redis refused the write: {exc}") from exc
+            raise
+
+    return wrapped
+
+
+def connect(
+    url: str, *, connect_timeout_s: float, socket_timeout_s: float, max_connections: int
+) -> redis.Redis:
+    """A client with its own connection pool: no retries inside redis-py (a failed call is
+    :class:`Unavailable` at once), and the pool reconnects by itself once Redis is back."""
+    return redis.Redis.from_url(
+        url,
+        socket_connect_timeout=connect_timeout_s,
+        socket_timeout=socket_timeout_s,
+        max_connections=max_connections,
+        retry=Retry(NoBackoff(), 1),
+        health_check_interval=30,
+    )
+
+
+class RedisIO:
+    """The Redis side of the store, shared by every operation.
+
+    Holds the client (and so its connection pool), the key schema (:class:`Keys`), the Lua
+    scripts registered on that client, and the few settings the operations need:
+
+    - ``ttl_ms``: how long transaction, return and adjustment documents are kept (0 = forever);
+    - ``max_attempts``: optimistic retries of one operation under contention;
+    - ``spend_months``: the rolling spend window a member document keeps and reports.
+
+    It offers what the operations do the same way: run a script (:meth:`run`), loop over the
+    optimistic attempts (:meth:`attempts`), read documents (:meth:`get`, :meth:`member_doc`,
+    :meth:`member_docs`) and build a ledger entry's script arguments (:meth:`ledger_args`).
+    Redis errors are mapped to :class:`Unavailable` by :func:`unavailable`, once, around each
+    public operation of the facade.
+    """
+
+    __slots__ = ("client", "keys", "max_attempts", "scripts", "spend_months", "ttl_ms")
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        keys: Keys,
+        *,
+        ttl_ms: int,
+        max_attempts: int,
+        spend_months: int,
+    ) -> None:
+        self.client = client
+        self.keys = keys
+        self.ttl_ms = ttl_ms
+        self.max_attempts = max_attempts
+        self.spend_months = spend_months
+        self.scripts: dict[str, Script] = {
+            name: client.register_script(src) for name, src in SCRIPTS.items()
+        }
+
+    def close(self) -> None:
+        self.client.close()
+
+    def run(self, script: str, keys: Sequence[str], args: Sequence[ScriptArg]) -> list[Reply]:
+        """Run one of :data:`SCRIPTS` atomically; its reply with strings decoded."""
+        reply = cast(list[bytes | int], self.scripts[script](keys=keys, args=args))
+        return [x.decode() if isinstance(x, bytes) else x for x in reply]
+
+    def attempts(self) -> Iterator[int]:
+        """Attempt numbers, with a short random pause between them (lanes racing on one
+        member or on an offer's last uses spread out instead of colliding again)."""
+        for attempt in range(self.max_attempts):
+            if attempt:
+                time.sleep(random.uniform(0, 0.0005 * min(attempt, 8)))
+            yield attempt
+
+    def get(self, key: str) -> bytes | None:
+        """A string key's stored value; None when absent."""
+        return cast(bytes | None, self.client.get(key))
+
+    def member_doc(self, member_id: str) -> MemberDoc:
+        """The member's document as stored now; NotFound when there is none."""
+        doc = MemberDoc.load(member_id, self.get(self.keys.member(member_id)))
+        if doc is None:
+            raise NotFound(f"member {member_id!r} not found")
+        return doc
+
+    def member_docs(self, member_ids: Sequence[str]) -> list[MemberDoc | None]:
+        """The members' documents in one round trip, in order; None where absent."""
+        raws = cast(list[bytes | None], self.client.mget([self.keys.member(m) for m in member_ids]))
+        return [MemberDoc.load(m, raw) for m, raw in zip(member_ids, raws, strict=True)]
+
+    def ledger_args(
+        self, entry: LedgerEntry, lines: Sequence[object] | None = None
+    ) -> list[ScriptArg]:
+        """The ledger fields a script appends; ``lines`` = the entry's lines already in plain
+        form (a commit has them from its outcome), to encode them once."""
+        if lines is None:
+            body = codec.to_plain(entry)
+        else:
+            body = codec.to_plain(dataclasses.replace(entry, lines=()))
+            body["lines"] = lines
+        return [
+            entry.kind,
+            entry.entry_id,
+            entry.transaction_id,
+            entry.member_id or "",
+            to_us(entry.at),
+            dumps(body),
+        ]
+
+
+__all__ = ["RedisIO", "Reply", "ScriptArg", "connect", "unavailable"]

@@ -1,0 +1,218 @@
+"""Cancel and return on Redis: the reversal of a commit, applied with one Lua script.
+
+Each function takes the shared :class:`RedisIO` and loops over :meth:`RedisIO.attempts`: read
+the transaction document and the member's, compute the reversal in Python with the arithmetic
+every store shares (:mod:`server.store.effects`), then run the ``cancel`` or ``return`` script,
+which applies everything only if neither document moved since the read. A ``CONFLICT`` reply
+means another lane won the race: read again and redo. A return already made under its id
+returns its stored outcome; a cancel is idempotent on the transaction's status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from engine.errors import Conflict, FailedPrecondition, NotFound
+from server.store import codec, effects
+from server.store.base import CancelOutcome, CommitOutcome, LedgerEntry, ReturnOutcome
+from server.store.redis.checkout import offer_ops
+from server.store.redis.docs import MemberDoc, dumps, pack, split, stored, unpack
+from server.store.redis.io import RedisIO
+from server.store.snapshot import from_us
+
+
+def _load_tx(io: RedisIO, transaction_id: str) -> tuple[int, dict[str, Any], CommitOutcome]:
+    version, txdoc = split(io.get(io.keys.tx(transaction_id)))
+    if txdoc is None:
+        raise NotFound(f"transaction {transaction_id!r} not found")
+    return version, txdoc, codec.from_plain(CommitOutcome, unpack(txdoc["o"]))
+
+
+def _reverse(
+    io: RedisIO,
+    txdoc: dict[str, Any],
+    outcome: CommitOutcome,
+    targets: dict[int, int],
+    now: datetime,
+) -> tuple[effects.Reversal, MemberDoc | None, int, int]:
+    """Apply the reversal to the transaction document and the member's (re-read) document.
+
+    Returns ``(reversal, member doc, points forfeited, debt added)``.
+    """
+    rev = effects.reverse_lines(outcome.lines, txdoc["rq"], targets)
+    for idx, r in targets.items():
+        txdoc["rq"][idx] = r
+    if outcome.member_id is None:
+        return rev, None, 0, 0
+    doc = io.member_doc(outcome.member_id)
+    burns = [effects.Burn(i, b[0], from_us(b[1]), b[2]) for i, b in enumerate(txdoc["b"])]
+    doc.debt, forfeited, debt_added = effects.settle_reversal(
+        doc.lots, doc.debt, burns, rev, txdoc["el"], now
+    )
+    txdoc["b"] = [[b.points, b0[1], b.restored] for b, b0 in zip(burns, txdoc["b"], strict=True)]
+    for s in doc.spend:
+        if s[0] == outcome.transaction_id:
+            s[2] -= rev.net_back
+    doc.lifetime -= rev.net_back
+    return rev, doc, forfeited, debt_added
+
+
+def cancel(io: RedisIO, transaction_id: str, now: datetime) -> CancelOutcome:
+    k, months = io.keys, io.spend_months
+    for _ in io.attempts():
+        tv, txdoc, outcome = _load_tx(io, transaction_id)
+        if txdoc["s"] == "x":
+            done: CancelOutcome = codec.from_plain(CancelOutcome, txdoc["co"])
+            return done
+        targets = {
+            i: x.quantity for i, x in enumerate(outcome.lines) if txdoc["rq"][i] < x.quantity
+        }
+        rev, doc, forfeited, debt_added = _reverse(io, txdoc, outcome, targets, now)
+        ops = {o: [0, -amount, 0, 0] for o, amount in rev.budget_back.items()}
+        code_keys = []
+        for use in outcome.offers:
+            ops.setdefault(use.offer_id, [0, 0, 0, 0])[0] -= 1
+            if use.coupon_id and doc is not None:
+                for w in doc.wallet:
+                    if w[0] == use.coupon_id:
+                        w[2] += 1
+            if use.code:
+                code_keys.append(k.code(use.code))
+                if doc is not None and doc.codes.get(use.code) == transaction_id:
+                    del doc.codes[use.code]
+            period = txdoc["pk"].get(use.offer_id)
+            if period is not None and doc is not None:
+                doc.count_use(use.offer_id, period, -1)
+        result = CancelOutcome(
+            transaction_id,
+            outcome.member_id,
+            now,
+            rev.lines,
+            rev.refund,
+            rev.clawed,
+            rev.restored,
+            forfeited,
+            debt_added,
+            tuple(u.offer_id for u in outcome.offers),
+        )
+        plain = codec.to_plain(result)
+        txdoc["s"], txdoc["co"] = "x", plain
+        entry = LedgerEntry(
+            0,
+            "cancel",
+            transaction_id,
+            transaction_id,
+            outcome.member_id,
+            now,
+            rev.lines,
+            rev.refund,
+            rev.clawed,
+            rev.restored,
+            **effects.context(outcome),
+        )
+        reply = io.run(
+            "cancel",
+            [
+                k.tx(transaction_id),
+                k.member(doc.member_id) if doc else k.tx(transaction_id),
+                k.usage,
+                k.ledger,
+                k.ledger_seq,
+                *code_keys,
+            ],
+            [
+                tv,
+                doc.version if doc else -1,
+                dumps(txdoc),
+                doc.dump(now, months) if doc else "",
+                *offer_ops(ops),
+                *io.ledger_args(entry),
+            ],
+        )
+        if reply[0] == "OK":
+            cancelled: CancelOutcome = codec.from_plain(CancelOutcome, plain)
+            return cancelled
+    raise Conflict(f"transaction {transaction_id!r} kept changing; retry the cancel")
+
+
+def return_lines(
+    io: RedisIO,
+    return_id: str,
+    transaction_id: str,
+    lines: Sequence[tuple[str, int]],
+    now: datetime,
+) -> ReturnOutcome:
+    k, months = io.keys, io.spend_months
+    wanted, fingerprint = effects.return_request(transaction_id, lines)
+    for _ in io.attempts():
+        raw = io.get(k.ret(return_id))
+        if raw is not None:
+            return stored(
+                ReturnOutcome,
+                raw,
+                fingerprint,
+                f"return {return_id!r} was made with another request",
+            )
+        tv, txdoc, outcome = _load_tx(io, transaction_id)
+        if txdoc["s"] == "x":
+            raise FailedPrecondition(f"transaction {transaction_id!r} is cancelled")
+        by_id = {x.line_id: (i, x.quantity, txdoc["rq"][i]) for i, x in enumerate(outcome.lines)}
+        targets = effects.return_targets(transaction_id, lines, wanted, by_id)
+        rev, doc, forfeited, debt_added = _reverse(io, txdoc, outcome, targets, now)
+        result = ReturnOutcome(
+            return_id,
+            transaction_id,
+            outcome.member_id,
+            now,
+            rev.lines,
+            rev.refund,
+            rev.clawed,
+            rev.restored,
+            forfeited,
+            debt_added,
+        )
+        plain = codec.to_plain(result)
+        entry = LedgerEntry(
+            0,
+            "return",
+            return_id,
+            transaction_id,
+            outcome.member_id,
+            now,
+            rev.lines,
+            rev.refund,
+            rev.clawed,
+            rev.restored,
+            **effects.context(outcome),
+        )
+        ops = {o: [0, -amount, 0, 0] for o, amount in rev.budget_back.items()}
+        reply = io.run(
+            "return",
+            [
+                k.tx(transaction_id),
+                k.member(doc.member_id) if doc else k.tx(transaction_id),
+                k.usage,
+                k.ledger,
+                k.ledger_seq,
+                k.ret(return_id),
+            ],
+            [
+                tv,
+                doc.version if doc else -1,
+                dumps(txdoc),
+                doc.dump(now, months) if doc else "",
+                dumps({"f": fingerprint, "o": pack(plain)}),
+                io.ttl_ms,
+                *offer_ops(ops),
+                *io.ledger_args(entry),
+            ],
+        )
+        if reply[0] == "OK":
+            returned: ReturnOutcome = codec.from_plain(ReturnOutcome, plain)
+            return returned
+    raise Conflict(f"transaction {transaction_id!r} kept changing; retry the return")
+
+
+__all__ = ["cancel", "return_lines"]
