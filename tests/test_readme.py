@@ -53,3 +53,14 @@ def test_readme_client_example_runs_against_the_demo(tmp_path, capsys):
         server.stop(None).wait()
         app.close()
     assert capsys.readouterr().out.strip()  # it printed the quote
+
+
+def test_readme_documents_every_setting_and_only_real_ones():
+    from server.settings import OPTIONS
+
+    readme = (ROOT / "README.md").read_text()
+    table = readme[readme.index("## Configuration") : readme.index("## Production")]
+    documented = set(re.findall(r"`(LOYALTY_[A-Z_]+)", table))
+    declared = {o.env for o in OPTIONS}
+    assert declared <= documented, f"undocumented: {sorted(declared - documented)}"
+    assert documented <= declared, f"not settings: {sorted(documented - declared)}"
