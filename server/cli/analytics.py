@@ -18,8 +18,7 @@ import os
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import TYPE_CHECKING, Never
+from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -32,112 +31,23 @@ from engine.analytics.reports import (
     settlement_lines,
 )
 from engine.analytics.simulate import compare
-from engine.errors import InvalidInput, LoyaltyError
-from engine.pricing.catalogue import Catalogue, load_catalogue
+from engine.errors import InvalidInput
+from engine.pricing.catalogue import Catalogue
 from engine.pricing.rules import load_rules
 from loyalty.v1 import rules_pb2
-from server.store.base import Store
+from server.cli.io import (
+    catalogue_option,
+    day_option,
+    open_cli_store,
+    open_registry,
+    progress_bars,
+    show_frame,
+    store_options,
+    write_frame,
+)
 
 if TYPE_CHECKING:
-    from server.rules.registry import RuleRegistry
-
-
-def open_cli_store(args: argparse.Namespace) -> Store:
-    """The store the options name: Redis with ``--redis-url``, else the embedded one."""
-    from server.store import open_store
-
-    if getattr(args, "redis_url", None):
-        try:
-            return open_store("redis", url=args.redis_url)
-        except (ValueError, ImportError, LoyaltyError) as exc:  # no Redis store, or no server
-            raise InvalidInput.at("--redis-url", str(exc)) from None
-    return open_store("embedded", data_dir=args.data_dir)
-
-
-def _store_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data-dir", default=".loyalty", help="embedded store (default ./.loyalty)")
-    p.add_argument("--redis-url", default=None, help="use the Redis store at this URL instead")
-
-
-def _write(df: pl.DataFrame, path: str) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    if path.endswith(".csv"):  # CSV is flat: string lists joined by ";", others as JSON
-        flat = df.select(
-            [
-                pl.col(c).list.join(";")
-                if df.schema[c] == pl.List(pl.String)
-                else pl.struct(c).struct.json_encode().alias(c)
-                if df.schema[c].is_nested()
-                else pl.col(c)
-                for c in df.columns
-            ]
-        )
-        flat.write_csv(path)
-    else:
-        df.write_parquet(path)
-
-
-def _show(df: pl.DataFrame) -> None:
-    with pl.Config(
-        tbl_rows=60,
-        tbl_cols=20,
-        tbl_width_chars=160,
-        fmt_str_lengths=40,
-        tbl_hide_dataframe_shape=True,
-        tbl_hide_column_data_types=True,
-    ):
-        print(df)
-
-
-def progress_bars() -> tuple[Callable[[str, int, int], None], Callable[[], None]]:
-    """A tqdm bar per step for ``progress(step, done, total)`` callbacks, and a closer."""
-    from tqdm import tqdm
-
-    bars: dict[str, tqdm[Never]] = {}
-
-    def update(step: str, done: int, total: int) -> None:
-        bar = bars.get(step) or bars.setdefault(
-            step, tqdm(total=total, desc=step, unit=" rows", file=sys.stderr)
-        )
-        bar.update(done - bar.n)
-
-    def close() -> None:
-        for bar in bars.values():
-            bar.close()
-
-    return update, close
-
-
-def _registry(args: argparse.Namespace) -> RuleRegistry | None:
-    """The rule registry beside the store the options name (None: no embedded data dir)."""
-    from server.rules.registry import RuleRegistry
-
-    if getattr(args, "redis_url", None):
-        from server.rules.versions import RedisVersions
-
-        return RuleRegistry(versions=RedisVersions(args.redis_url))
-    data_dir = getattr(args, "data_dir", None)
-    return RuleRegistry(data_dir) if data_dir and Path(data_dir).is_dir() else None
-
-
-def _catalogue(args: argparse.Namespace) -> Catalogue | None:
-    """``--catalogue``, else the registry's if there is one."""
-    if getattr(args, "catalogue", None):
-        return load_catalogue(args.catalogue)
-    registry = _registry(args)
-    if registry is None:
-        return None
-    try:
-        return registry.catalogue
-    finally:
-        registry.close()
-
-
-def _day(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    day = datetime.fromisoformat(text)
-    return day if day.tzinfo else day.replace(tzinfo=UTC)
+    pass
 
 
 # -- demo history ------------------------------------------------------------------------------
@@ -169,16 +79,16 @@ def cmd_demo_history(args: argparse.Namespace) -> int:
         members=args.members,
         months=args.months,
         seed=args.seed,
-        start=_day(args.start) or datetime(2026, 5, 1, tzinfo=UTC),
+        start=day_option(args.start) or datetime(2026, 5, 1, tzinfo=UTC),
     )
     if args.rules:
         import engine
         from engine.analytics.simulate import reprice
 
         history = reprice(engine.compile_rules(load_rules(args.rules), catalogue), history)
-    _write(history, args.out)
+    write_frame(history, args.out)
     if args.catalogue_out:
-        _write(
+        write_frame(
             pl.DataFrame(
                 {
                     "sku": catalogue.sku,
@@ -229,7 +139,7 @@ def cmd_target(args: argparse.Namespace) -> int:
     if args.rules:
         check_offers(playbook, load_rules(args.rules), f"{args.playbook}", args.rules)
     history = read_history(args.history).collect()  # once: every step then runs in memory
-    as_of = _day(args.as_of) or last_day(history.lazy())
+    as_of = day_option(args.as_of) or last_day(history.lazy())
     run_id = args.run_id or f"target-{as_of:%Y%m%d}"
     store = open_cli_store(args)
     update, close = progress_bars()
@@ -248,13 +158,13 @@ def cmd_target(args: argparse.Namespace) -> int:
         close()
         store.close()
     if args.out:
-        _write(result.plan, args.out)
+        write_frame(result.plan, args.out)
     print(
         f"run {run_id} as of {as_of:%Y-%m-%d}: {result.values.height:,} members profiled, "
         f"{result.tagged:,} tagged, {result.conflicts} conflicts"
         + (" (dry run: nothing written)" if args.dry_run else "")
     )
-    _show(result.summary.with_columns((pl.col("value_minor") / 100).alias("value")))
+    show_frame(result.summary.with_columns((pl.col("value_minor") / 100).alias("value")))
     return 0
 
 
@@ -264,13 +174,13 @@ def cmd_target(args: argparse.Namespace) -> int:
 def cmd_ledger_export(args: argparse.Namespace) -> int:
     from server.analytics.ledger import export_ledger
 
-    catalogue = _catalogue(args)
+    catalogue = catalogue_option(args)
     store = open_cli_store(args)
     try:
         history = export_ledger(store, catalogue, since=args.since)
     finally:
         store.close()
-    _write(history, args.to)
+    write_frame(history, args.to)
     print(f"{args.to}: {history['seq'].n_unique():,} ledger entries, {len(history):,} lines")
     return 0
 
@@ -281,14 +191,14 @@ def cmd_ledger_export(args: argparse.Namespace) -> int:
 def cmd_settlement(args: argparse.Namespace) -> int:
     history = read_history(args.history).collect()
     report = settlement(history, args.funder or None, args.timezone)
-    _write(report, args.out)
+    write_frame(report, args.out)
     if args.lines:
         lines = settlement_lines(history, args.timezone)
-        _write(
+        write_frame(
             lines.filter(pl.col("funder_id").is_in(args.funder)) if args.funder else lines,
             args.lines,
         )
-    _show(
+    show_frame(
         report.group_by("funder_id")
         .agg(pl.col("discount_minor", "funded_minor", "retailer_minor", "lines").sum())
         .sort("funder_id")
@@ -313,7 +223,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
             store.close()
         shared = consent.filter("third_party")["member_id"].to_list()
     out = anonymised_extract(history, args.vendor, secret.encode(), shared)
-    _write(out, args.out)
+    write_frame(out, args.out)
     keyed = out["customer_key"].is_not_null().sum()
     print(
         f"{args.out}: {len(out):,} lines of {args.vendor} products, {keyed:,} with a "
@@ -325,12 +235,12 @@ def cmd_extract(args: argparse.Namespace) -> int:
 def cmd_campaign(args: argparse.Namespace) -> int:
     plan = pl.read_parquet(args.plan)
     budgets = load_playbook(args.playbook).budgets if args.playbook else None
-    as_of = _day(args.as_of)
+    as_of = day_option(args.as_of)
     if as_of is None:
         raise InvalidInput.at("--as-of", "the day of the targeting run is required")
     report = campaign_performance(read_history(args.history), plan, as_of, args.days, budgets)
-    _write(report, args.out)
-    _show(report)
+    write_frame(report, args.out)
+    show_frame(report)
     return 0
 
 
@@ -340,12 +250,12 @@ def cmd_campaign(args: argparse.Namespace) -> int:
 def cmd_simulate(args: argparse.Namespace) -> int:
     import engine
 
-    catalogue = _catalogue(args) or Catalogue.empty()
+    catalogue = catalogue_option(args) or Catalogue.empty()
     draft = engine.compile_rules(load_rules(args.rules), catalogue)
     if args.current:
         current = engine.compile_rules(load_rules(args.current), catalogue)
     else:
-        registry = _registry(args)
+        registry = open_registry(args)
         if registry is None or not registry.ready:
             raise InvalidInput.at(
                 "--current", "no published rule set to compare with; give --current RULES"
@@ -355,9 +265,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         finally:
             registry.close()
     result = compare(current, draft, read_history(args.history), args.assume_coupon or ())
-    _show(result.table())
+    show_frame(result.table())
     cur, new = result.current.paid_by(), result.draft.paid_by()
-    _show(
+    show_frame(
         pl.DataFrame({"paid_by": sorted(set(cur) | set(new))}).with_columns(
             pl.col("paid_by")
             .replace_strict(cur, default=0, return_dtype=pl.Int64)
@@ -365,9 +275,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             pl.col("paid_by").replace_strict(new, default=0, return_dtype=pl.Int64).alias("draft"),
         )
     )
-    _show(result.offers())
+    show_frame(result.offers())
     if args.out:
-        _write(result.offers(), args.out)
+        write_frame(result.offers(), args.out)
     if args.chart:
         from server.analytics.chart import chart
 
@@ -415,7 +325,7 @@ def add_analytics_commands(sub: argparse._SubParsersAction[argparse.ArgumentPars
     t.add_argument("--rules", help="check that the playbook's offers exist in this rule set")
     t.add_argument("--out", help="the plan: every (campaign, member) with status and window")
     t.add_argument("--dry-run", action="store_true", help="compute and print, write nothing")
-    _store_options(t)
+    store_options(t)
     t.set_defaults(func=_guard(cmd_target))
 
     led = sub.add_parser("ledger", help="the store's ledger").add_subparsers(
@@ -425,7 +335,7 @@ def add_analytics_commands(sub: argparse._SubParsersAction[argparse.ArgumentPars
     ex.add_argument("--to", required=True)
     ex.add_argument("--catalogue", help="fills category/brand/vendor (default: the registry's)")
     ex.add_argument("--since", type=int, default=0, help="only entries after this seq")
-    _store_options(ex)
+    store_options(ex)
     ex.set_defaults(func=_guard(cmd_ledger_export))
 
     rep = sub.add_parser(
@@ -448,7 +358,7 @@ def add_analytics_commands(sub: argparse._SubParsersAction[argparse.ArgumentPars
         action="store_true",
         help="do not read third-party consent from the store (synthetic data)",
     )
-    _store_options(an)
+    store_options(an)
     an.set_defaults(func=_guard(cmd_extract))
     cp = rep.add_parser("campaign", help="redemptions, cost, budget burn, uplift vs holdout")
     cp.add_argument("--history", required=True)
@@ -472,5 +382,5 @@ def add_analytics_commands(sub: argparse._SubParsersAction[argparse.ArgumentPars
     )
     sm.add_argument("--out", help="per-offer comparison (Parquet or CSV)")
     sm.add_argument("--chart", help="PNG chart of the comparison")
-    _store_options(sm)
+    store_options(sm)
     sm.set_defaults(func=_guard(cmd_simulate))

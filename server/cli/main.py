@@ -45,8 +45,9 @@ from engine.errors import InvalidInput
 from engine.pricing.catalogue import Catalogue, load_catalogue
 from engine.pricing.rules import load_rules
 from engine.pricing.types import Basket, Line, Member, PricingResult
-from server.cli.analytics import add_analytics_commands, progress_bars
+from server.cli.analytics import add_analytics_commands
 from server.cli.client import add_client_commands
+from server.cli.io import progress_bars
 
 if TYPE_CHECKING:
     from server.settings import Settings
