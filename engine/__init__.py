@@ -1,6 +1,6 @@
 """Pure pricing computation: rule sets compiled to arrays, priced by numba kernels.
 
-No I/O, no network, no clock: every input comes in as an argument (DESIGN.md §2).
+No I/O, no network, no clock: every input comes in as an argument (docs/design.md §2).
 
 >>> compiled = compile_rules(load_rules("rules.yaml"), load_catalogue("catalogue.csv"))
 >>> result = price(compiled, basket, member, redeem_points=-1)

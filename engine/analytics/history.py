@@ -28,6 +28,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from engine.errors import InvalidFile
@@ -288,7 +289,7 @@ def generate_history(
     return conform(out).collect()
 
 
-def _take(rows: np.ndarray, at: np.ndarray) -> np.ndarray:
+def _take(rows: npt.NDArray[np.int64], at: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     """``rows[at]`` where ``at`` may point past the end (a category without such skus)."""
     if not len(rows):
         return np.zeros(len(at), dtype=np.int64)

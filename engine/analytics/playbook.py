@@ -1,8 +1,9 @@
-"""Playbooks: which members get which personalised coupon, when, paid by whom (DESIGN.md §7).
+"""Playbooks: which members get which personalised coupon, when, paid by whom (docs/design.md §7).
 
 A playbook (YAML or JSON) maps targeting segments to offer templates::
 
-    store_brand_vendors: [watsons]     # targeting settings (engine.analytics.targeting.TargetingConfig)
+    # targeting settings (engine.analytics.targeting.TargetingConfig)
+    store_brand_vendors: [watsons]
     lapsed_days: 60
     holdout_bps: 1000                  # 10% of each campaign's members form the control group
     window: {before_days: 2, after_days: 7, default_days: 14}

@@ -1,4 +1,4 @@
-"""Reports over a history or ledger export (DESIGN.md §7), reconciled exactly with the ledger.
+"""Reports over a history or ledger export (docs/design.md §7), reconciled exactly with the ledger.
 
 - :func:`settlement_lines` / :func:`settlement`: what each funder owes, line by line and per
   funder, offer, store and day. Reversals (cancel, return) count negative, so the totals per
@@ -183,10 +183,10 @@ def campaign_performance(
 ) -> pl.DataFrame:
     """Per campaign over ``[as_of, as_of + days)``.
 
-    ``planned`` is the plan of the run (``engine.analytics.playbook.plan`` columns; ``status`` issued or
-    issue = coupon given, ``group`` holdout = control). Redemptions and cost count the lines
-    discounted by the campaign's offers for its treated members, signed; uplift compares the
-    average spend in the campaign's category of treated and holdout members. Budget burn is
+    ``planned`` is the plan of the run (``engine.analytics.playbook.plan`` columns; ``status``
+    issued or issue = coupon given, ``group`` holdout = control). Redemptions and cost count the
+    lines discounted by the campaign's offers for its treated members, signed; uplift compares
+    the average spend in the campaign's category of treated and holdout members. Budget burn is
     the discount redeemed against the funder's budget of the playbook, in basis points.
     """
     lf = conform(history).filter(

@@ -1,10 +1,10 @@
-"""Simulation before publish (DESIGN.md §7): score rule sets over historical baskets.
+"""Simulation before publish (docs/design.md §7): score rule sets over historical baskets.
 
-The committed baskets of a history (:mod:`engine.analytics.history`) are priced again with the batch
-kernel (:func:`engine.pricing.frames.price_frames`) under the current and a draft rule set, and the two
-are compared: total discount, discount and funding by funder, points earned and their
-liability, share of baskets affected, cost per offer and the biggest single-basket discount
-(the guardrail against stacking accidents).
+The committed baskets of a history (:mod:`engine.analytics.history`) are priced again with the
+batch kernel (:func:`engine.pricing.frames.price_frames`) under the current and a draft rule set,
+and the two are compared: total discount, discount and funding by funder, points earned and
+their liability, share of baskets affected, cost per offer and the biggest single-basket
+discount (the guardrail against stacking accidents).
 
 Each basket is priced with its member as the history recorded it (tier, segments, birthday
 month), paying with the points it paid with, and presenting as coupons the coupon offers whose

@@ -1,7 +1,7 @@
-"""Targeting from purchase history (DESIGN.md §7): segments, purchase cycles, ABC, lapsed.
+"""Targeting from purchase history (docs/design.md §7): segments, purchase cycles, ABC, lapsed.
 
-Pure polars over a history frame (:mod:`engine.analytics.history`); nothing here reads the clock: the
-"as of" day is an argument (default: the day after the last entry).
+Pure polars over a history frame (:mod:`engine.analytics.history`); nothing here reads the clock:
+the "as of" day is an argument (default: the day after the last entry).
 
 Per member and category
     brand behaviour: ``national`` (store-brand share of units < ``store_share_low``),

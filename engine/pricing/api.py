@@ -45,7 +45,7 @@ class BasketError(InvalidInput):
 
 
 def check_basket(basket: Basket) -> None:
-    """Reject what the pricing contract does not define (DESIGN.md §4: q ≥ 1, p ≥ 0)."""
+    """Reject what the pricing contract does not define (docs/design.md §4: q ≥ 1, p ≥ 0)."""
     if basket.occurred_at.tzinfo is None:
         raise BasketError("occurred_at", "must carry a time zone")
     seen: set[str] = set()
@@ -188,7 +188,7 @@ def run_kernel(
     coupons: np.ndarray,
     limits: np.ndarray,
     explain: bool,
-):
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Call ``price_one``, growing the row table until everything fits.
 
     Returns views (line outputs int64[3, n], rows int64[k, ROW_COLS], counts) into per-thread
@@ -266,7 +266,7 @@ def decode(
     per_line: list[list[LineDiscount]] = [[] for _ in range(n)]
     by_offer: dict[int, list[int]] = {}
     offers = []
-    components: list[list] = []
+    components: list[tuple[int, int, list[int]]] = []  # offer, points, per-line attribution
     explanations = []
     for kind, a, b, c, d, e in rows.tolist():
         if kind == L.ROW_DISCOUNT:
@@ -278,7 +278,7 @@ def decode(
             total, funded = by_offer.get(a, (0, 0))
             offers.append(AppliedOffer(ids[a], total, funders[a], funded, c, b))
         elif kind == L.ROW_POINTS:
-            components.append([a, b, [0] * n])
+            components.append((a, b, [0] * n))
         elif kind == L.ROW_ATTRIBUTION:
             components[a][2][b] = c
         else:

@@ -6,8 +6,9 @@ Two ways in:
 - ``engine.pricing.frames.price_frames(compiled, lines, baskets)`` takes polars frames (history,
   ledger exports) and encodes them column-wise, for millions of baskets.
 
-Both run ``engine.pricing.kernel.core.price_many``: one ``prange`` iteration per basket, each writing only its
-own slab of the output tables, so the result never depends on where a basket sits in the batch.
+Both run ``engine.pricing.kernel.core.price_many``: one ``prange`` iteration per basket, each
+writing only its own slab of the output tables, so the result never depends on where a basket
+sits in the batch.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import polars as pl
@@ -64,7 +64,7 @@ class Catalogue:
         return cls.from_frame(pl.DataFrame({"sku": pl.Series([], dtype=pl.String)}))
 
     @classmethod
-    def from_rows(cls, rows: list[dict]) -> Catalogue:
+    def from_rows(cls, rows: list[dict[str, Any]]) -> Catalogue:
         return cls.from_frame(
             pl.DataFrame(rows) if rows else pl.DataFrame({"sku": pl.Series([], dtype=pl.String)})
         )

@@ -8,6 +8,7 @@ The request path then touches only the offers a basket's lines point at.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -68,7 +69,7 @@ class CompiledRules:
         return len(self.offer_ids)
 
 
-class _Interner(dict):
+class _Interner(dict[str, int]):
     def add(self, key: str) -> int:
         i = self.get(key)
         if i is None:
@@ -242,7 +243,14 @@ def compile_rules(
     )
 
 
-def _reward_params(offer, kind: Kind, t: np.ndarray, ladder: list, bundle: list, add_set) -> None:
+def _reward_params(
+    offer: rules_pb2.Offer,
+    kind: Kind,
+    t: np.ndarray,
+    ladder: list[tuple[int, int, int]],
+    bundle: list[tuple[int, int]],
+    add_set: Callable[[rules_pb2.ProductSet], int],
+) -> None:
     r = getattr(offer, offer.WhichOneof("reward"))
     if kind in (Kind.PERCENT_OFF, Kind.ORDER_PERCENT_OFF):
         t[L.O_P1] = r.percent_bps
@@ -269,7 +277,7 @@ def _reward_params(offer, kind: Kind, t: np.ndarray, ladder: list, bundle: list,
         bundle.extend((add_set(c.scope), c.qty) for c in r.components)
 
 
-def _evaluation_order(offers: list, table: np.ndarray) -> np.ndarray:
+def _evaluation_order(offers: list[rules_pb2.Offer], table: np.ndarray) -> np.ndarray:
     """Offer indexes by (phase, group position, priority, id) — docs/pricing.md §3.
 
     A group sits where its first member by (priority, id) sits, over the whole rule set.
@@ -281,7 +289,7 @@ def _evaluation_order(offers: list, table: np.ndarray) -> np.ndarray:
             key = (offer.stacking.priority, offer.id)
             first[g] = min(first.get(g, key), key)
 
-    def sort_key(o: int):
+    def sort_key(o: int) -> tuple[int, tuple[int, str], tuple[int, str]]:
         offer = offers[o]
         own = (offer.stacking.priority, offer.id)
         g = int(table[o, L.O_GROUP])

@@ -12,6 +12,7 @@ optional ``store_id``, ``channel``, ``member_id`` (null or empty = guest), ``tie
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
@@ -19,6 +20,9 @@ import polars as pl
 from engine.pricing import layout as L
 from engine.pricing.batch import ROWS_PER_LINE, BatchOutput, EncodedBatch, run_batch
 from engine.pricing.compiler import CompiledRules
+
+if TYPE_CHECKING:
+    from polars._typing import PolarsDataType
 
 
 @dataclass(frozen=True)
@@ -41,7 +45,7 @@ def _lookup(values: pl.Series, index: dict[str, int]) -> np.ndarray:
     return df["v"].fill_null(-1).to_numpy().astype(np.int64)
 
 
-def _column(df: pl.DataFrame, name: str, default, dtype) -> pl.Series:
+def _column(df: pl.DataFrame, name: str, default: str | int, dtype: PolarsDataType) -> pl.Series:
     if name in df.columns:
         return df[name].cast(dtype).fill_null(default)
     return pl.Series(name, [default] * len(df), dtype=dtype)

@@ -13,11 +13,23 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import numba
 
-NJIT_FLAGS = {"cache": True, "nogil": True, "fastmath": False, "error_model": "numpy"}
+if TYPE_CHECKING:
+    from numba.core.dispatcher import Dispatcher
+
+_F = TypeVar("_F", bound=Callable[..., object])
+
+NJIT_FLAGS: dict[str, Any] = {
+    "cache": True,
+    "nogil": True,
+    "fastmath": False,
+    "error_model": "numpy",
+}
 
 _HERE = Path(__file__).resolve().parent
 KERNEL_SOURCES = (
@@ -57,15 +69,21 @@ def cache_dir() -> Path:
 numba.config.CACHE_DIR = str(cache_dir())  # type: ignore[attr-defined]
 
 
-def njit(fn=None, **extra):
+@overload
+def njit(fn: _F, **extra: Any) -> Dispatcher[_F]: ...
+@overload
+def njit(fn: None = None, **extra: Any) -> Callable[[_F], Dispatcher[_F]]: ...
+def njit(fn: _F | None = None, **extra: Any) -> Dispatcher[_F] | Callable[[_F], Dispatcher[_F]]:
     """``numba.njit`` with the project's flags."""
-    flags = {**NJIT_FLAGS, **extra}
+    flags: dict[str, Any] = {**NJIT_FLAGS, **extra}
     if fn is None:
         return lambda f: numba.njit(**flags)(f)
-    return numba.njit(**flags)(fn)
+    # ``**flags`` fits both of numba's ``njit`` overloads, so mypy types the call as Any
+    compiled: Dispatcher[_F] = numba.njit(**flags)(fn)
+    return compiled
 
 
-def helper(fn):
+def helper(fn: _F) -> Dispatcher[_F]:
     """``njit`` for kernel helpers that allocate nothing: compiled without reference counting.
 
     Numba does not inline one ``@njit`` function into another, and a call that passes arrays
@@ -73,4 +91,7 @@ def helper(fn):
     (~100-500 ns a call here with the rule arrays); the same call without NRT costs ~3 ns.
     Such a helper must not create arrays; the once-per-basket functions that do keep NRT.
     """
-    return numba.njit(**NJIT_FLAGS, _nrt=False)(fn)
+    # ``_nrt`` is a private numba option, absent from the ``njit`` overloads in numba's stubs
+    flags: dict[str, Any] = {**NJIT_FLAGS, "_nrt": False}
+    compiled: Dispatcher[_F] = numba.njit(**flags)(fn)
+    return compiled

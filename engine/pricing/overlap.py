@@ -1,11 +1,13 @@
 """Do two product sets overlap? Structurally (whatever the catalogue) or on a catalogue.
 
-Bundle components must be disjoint (DESIGN.md §4); validation asks these questions once per
+Bundle components must be disjoint (docs/design.md §4); validation asks these questions once per
 publish, against catalogues of 200,000+ rows, so catalogue matches are numpy masks built from
 one polars group-by per column.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 import polars as pl
@@ -35,9 +37,9 @@ def structural_overlap(a: rules_pb2.ProductSet, b: rules_pb2.ProductSet) -> str 
     if shared:
         return f"both list sku {quoted(shared[0])}"
     for name, word in (("categories", "category"), ("brands", "brand"), ("vendors", "vendor")):
-        other = set(getattr(b, name))
+        listed: set[str] = set(getattr(b, name))
         for value in getattr(a, name):
-            if value and value in other:
+            if value and value in listed:
                 return f"both list {word} {quoted(value)}"
     return None
 
@@ -73,7 +75,13 @@ class CatalogueIndex:
         mask[[index[s] for s in ps.exclude_skus if s in index]] = False
         return mask
 
-    def overlap(self, components, a: int, b: int, masks: dict[int, np.ndarray]) -> str | None:
+    def overlap(
+        self,
+        components: Sequence[rules_pb2.BundleComponent],
+        a: int,
+        b: int,
+        masks: dict[int, np.ndarray],
+    ) -> str | None:
         for j in (a, b):
             if j not in masks:
                 masks[j] = self.mask(components[j].scope)

@@ -35,9 +35,9 @@ def parse_rules(data: dict[str, Any] | str | bytes) -> rules_pb2.RuleSet:
     if not isinstance(data, dict):
         raise RuleFileError("the rule file must hold a mapping at the top level")
     # YAML turns ISO timestamps into datetimes; protobuf's JSON form wants strings.
-    data = json.loads(json.dumps(data, default=_iso))
+    plain: dict[str, Any] = json.loads(json.dumps(data, default=_iso))
     try:
-        return json_format.ParseDict(data, rules_pb2.RuleSet(), ignore_unknown_fields=False)
+        return json_format.ParseDict(plain, rules_pb2.RuleSet(), ignore_unknown_fields=False)
     except json_format.ParseError as exc:
         raise RuleFileError(str(exc)) from None
 
@@ -62,7 +62,7 @@ def rules_to_dict(rules: rules_pb2.RuleSet) -> dict[str, Any]:
 
 def _iso(value: Any) -> str:
     if hasattr(value, "isoformat"):
-        text = value.isoformat()
+        text: str = value.isoformat()
         # a bare date or a naive datetime from YAML is read as UTC
         if "T" not in text:
             text += "T00:00:00"

@@ -1,7 +1,7 @@
 """Plain data the engine takes and returns; no numpy, no protobuf.
 
 Inputs are what a checkout knows (a basket, a member, presented coupons); outputs follow
-DESIGN.md §4 line by line. Both the numba path and the reference evaluator return the same
+docs/design.md §4 line by line. Both the numba path and the reference evaluator return the same
 :class:`PricingResult`, so tests compare them with ``==``.
 """
 

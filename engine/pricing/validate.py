@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import re
 import zoneinfo
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
+from google.protobuf.message import Message
 
-from engine.errors import InvalidInput, Violation
+from engine.errors import InvalidInput
+from engine.errors import Violation as Violation  # re-exported: violations are part of this API
 from engine.pricing.catalogue import Catalogue
 from engine.pricing.constants import BPS, KIND_BY_FIELD, Phase, phase_of
 from engine.pricing.overlap import CatalogueIndex, quoted, structural_overlap
@@ -154,7 +158,7 @@ def _check_points(v: _Collector, p: rules_pb2.PointsProgram) -> None:
         v.range(f"points.{name}", getattr(p, name), lo, hi)
 
 
-def _check_tiers(v: _Collector, tiers) -> None:
+def _check_tiers(v: _Collector, tiers: Sequence[rules_pb2.Tier]) -> None:
     if len(tiers) > MAX_TIERS:
         v.add("tiers", f"at most {MAX_TIERS} tiers (got {len(tiers)})")
     seen: dict[str, str] = {}
@@ -175,7 +179,7 @@ def _check_tiers(v: _Collector, tiers) -> None:
         v.range(f"{path}.earn_multiplier_bps", t.earn_multiplier_bps, 1, MAX_MULTIPLIER_BPS)
 
 
-def _check_segments(v: _Collector, segments) -> None:
+def _check_segments(v: _Collector, segments: Sequence[rules_pb2.Segment]) -> None:
     if len(segments) > MAX_SEGMENTS:
         v.add("segments", f"at most {MAX_SEGMENTS} segments (got {len(segments)})")
     seen: dict[str, str] = {}
@@ -208,7 +212,7 @@ def _check_offer(v: _Collector, path: str, offer: rules_pb2.Offer) -> None:
             v.add(f"{path}.{reward}", "points rewards need a points programme (`points`)")
 
 
-def _check_reward(v: _Collector, path: str, reward: str, r) -> None:
+def _check_reward(v: _Collector, path: str, reward: str, r: Message) -> None:
     for name, lo, hi in _RANGES.get(reward, ()):
         v.range(f"{path}.{name}", getattr(r, name), lo, hi)
     if reward in _REWARD_CHECKS:
@@ -336,7 +340,13 @@ def _check_limits(v: _Collector, path: str, lim: rules_pb2.Limits, phase: Phase 
 # --- rewards ---------------------------------------------------------------------------------
 
 
-def _increasing(v: _Collector, path: str, steps, name: str, j: int) -> None:
+def _increasing(
+    v: _Collector,
+    path: str,
+    steps: Sequence[rules_pb2.QtyTier] | Sequence[rules_pb2.SpendTier],
+    name: str,
+    j: int,
+) -> None:
     if j > 0:
         prev, cur = getattr(steps[j - 1], name), getattr(steps[j], name)
         if cur <= prev:
@@ -427,7 +437,8 @@ _RANGES: dict[str, tuple[tuple[str, int, int], ...]] = {
     "order_amount_off": (("amount_minor", 1, MAX_MINOR),),
     "points_multiplier": (("extra_bps", 1, MAX_EXTRA_BPS),),
 }
-_REWARD_CHECKS = {
+# reward -> its own checks; each takes that reward's message, looked up by field name
+_REWARD_CHECKS: dict[str, Callable[[_Collector, str, Any], None]] = {
     "qty_tiers": _check_qty_tiers,
     "bundle_price": _check_bundle_price,
     "spend_tiers": _check_spend_tiers,

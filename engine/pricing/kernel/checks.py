@@ -1,3 +1,5 @@
+# numba compiles these from the arrays they receive; signatures stay untyped.
+# mypy: disable-error-code="no-untyped-def"
 """Kernel checks shared by every phase: conditions that do not depend on earlier offers
 (docs/pricing.md §4 checks 1-9), caps, thresholds (checks 11-13), and the output-row writer."""
 

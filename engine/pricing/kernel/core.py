@@ -1,3 +1,5 @@
+# numba compiles these from the arrays they receive; signatures stay untyped.
+# mypy: disable-error-code="no-untyped-def"
 """The pricing kernels: one basket (``price_one``) and a batch in parallel (``price_many``).
 
 Both run ``price_core`` over the candidate offers found through the inverted indexes, so the

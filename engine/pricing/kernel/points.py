@@ -1,3 +1,5 @@
+# numba compiles these from the arrays they receive; signatures stay untyped.
+# mypy: disable-error-code="no-untyped-def"
 """Kernel points phases: points tender, then base points and points offers (§6)."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# numba compiles these from the arrays they receive; signatures stay untyped.
+# mypy: disable-error-code="no-untyped-def"
 """Discount rewards as proposals (docs/pricing.md §5).
 
 Each function reads the eligible lines ``elig[:ne]`` (ascending line numbers), writes

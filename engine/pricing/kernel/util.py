@@ -1,3 +1,5 @@
+# numba compiles these from the arrays they receive; signatures stay untyped.
+# mypy: disable-error-code="no-untyped-def"
 """Kernel building blocks: rounding, largest-remainder allocation, product-set membership,
 candidate discovery through the inverted indexes, and small in-place sorts.
 
@@ -29,13 +31,13 @@ SELECT_MAX = 32
 
 @helper
 def rhu(a, b, c):
-    """Round half up of a*b/c for non-negative integers (DESIGN.md §4)."""
+    """Round half up of a*b/c for non-negative integers (docs/design.md §4)."""
     return (2 * a * b + c) // (2 * c)
 
 
 @helper
 def allocate(amount, weights, m, out, rem):
-    """Split ``amount`` over ``weights[:m]`` by largest remainder (DESIGN.md §4.1).
+    """Split ``amount`` over ``weights[:m]`` by largest remainder (docs/design.md §4.1).
 
     Parameters
     ----------

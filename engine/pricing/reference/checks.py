@@ -183,7 +183,7 @@ def discount_eligible(offer: rules_pb2.Offer, state: State) -> list[int] | Refus
     if not unlocked:
         # every line was dropped, so the first dropped line is the first free one
         return Refusal(Reason.EXCLUDED_BY_EXCLUSIVE, related=state.locked_by[free[0]])
-    mode = offer.stacking.mode
+    mode: int = offer.stacking.mode  # a Stacking.Mode number, compared with constants.Mode
     if mode == Mode.EXCLUSIVE:
         unlocked = [i for i in unlocked if not state.rows[i]]
         if not unlocked:

@@ -1,6 +1,6 @@
 """Plain-Python reference evaluator: docs/pricing.md read line by line.
 
-This is the independent twin of the numba kernels (DESIGN.md §2, §4): it works directly on
+This is the independent twin of the numba kernels (docs/design.md §2, §4): it works directly on
 the ``RuleSet`` protobuf and string ids, with no compiled arrays, so that tests can compare
 the two for exact equality of the whole :class:`~engine.pricing.types.PricingResult`.
 
@@ -233,15 +233,16 @@ def _apply_discount(offer: rules_pb2.Offer, proposal: Proposal, state: State) ->
     """Record one row per discounted line, lower the nets, and lock what the mode locks."""
     funder = offer.funding.funder_id or RETAILER
     share = offer.funding.funded_share_bps
+    mode: int = offer.stacking.mode  # a Stacking.Mode number, compared with constants.Mode
     funded_total = 0
     for i, amount in proposal.amounts.items():
         funded = rw.rhu(amount, share, BPS)
         funded_total += funded
         state.rows[i].append(LineDiscount(offer.id, amount, funder, funded))
         state.nets[i] -= amount
-        if offer.stacking.mode == Mode.EXCLUSIVE:
+        if mode == Mode.EXCLUSIVE:
             state.locked_by[i] = offer.id
-    if offer.stacking.mode == Mode.EXCLUSIVE_ORDER:
+    if mode == Mode.EXCLUSIVE_ORDER:
         state.order_locked_by = offer.id
     state.applied.append(
         AppliedOffer(offer.id, proposal.total, funder, funded_total, 0, proposal.applications)

@@ -2,7 +2,7 @@
 
 A document is stored as ``"<version>|<json>"`` (see :mod:`server.store.redis.keys`); the Lua
 scripts compare and bump the version, only Python reads the JSON. Field names are short because
-a member document is most of the store's memory (DESIGN.md §8 M1: ≤ 200 bytes per member);
+a member document is most of the store's memory (docs/design.md §8 M1: ≤ 200 bytes per member);
 empty fields are left out.
 
 Member document fields: ``t`` tier, ``s`` segments, ``b`` [birthday month, day], ``e`` enrol

@@ -1,4 +1,4 @@
-"""The Redis store: production state for many lanes and many server processes (DESIGN.md §5).
+"""The Redis store: production state for many lanes and many server processes (docs/design.md §5).
 
 Every request is one consistent read (a ``MULTI``/``EXEC`` pipeline: one round trip) and, for
 a state change, one Lua script (:mod:`server.store.redis.scripts`) that re-checks what the
