@@ -28,7 +28,7 @@ from pathlib import Path
 import polars as pl
 
 import engine
-from benchmarks.report import machine_info
+from benchmarks.suite import machine_info
 from engine.analytics.history import generate_history, read_history
 from engine.analytics.playbook import load_playbook, plan
 from engine.analytics.simulate import compare

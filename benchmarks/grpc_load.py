@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from benchmarks import demo_rules, grpc_report, report
+from benchmarks import demo_rules, grpc_report, suite
 from benchmarks.loadgen import ClientPool, Spec, merge
 from benchmarks.servers import (
     EchoServer,
@@ -174,7 +174,7 @@ def _servers(cfg: Config, store: str) -> Iterator[tuple[LoyaltyServer, tuple[int
 def run(cfg: Config) -> dict[str, Any]:
     results: dict[str, Any] = {
         "config": asdict(cfg),
-        "machine": report.machine_info(),
+        "machine": suite.machine_info(),
         "targets": [],
         "skipped": {},
     }
@@ -215,7 +215,7 @@ def run(cfg: Config) -> dict[str, Any]:
                     results["targets"].append(
                         _points(pool, f"{kind} ({store})", kind, s.port, s.pids, cfg, store_pids)
                     )
-    results["machine"]["load_average_end"] = report.load_average()
+    results["machine"]["load_average_end"] = suite.load_average()
     results["goals"] = grpc_report.goals(results)
     return results
 
@@ -225,7 +225,7 @@ def _csv(kind: type, text: str) -> tuple:
 
 
 def parse_args(argv: Sequence[str] | None) -> tuple[Config, Path]:
-    p = report.suite_parser(
+    p = suite.suite_parser(
         "python -m benchmarks.grpc_load", __doc__, "a few seconds a point", "tiny run for tests"
     )
     p.add_argument("--seconds", type=float, help="duration of each point (default 10)")
@@ -263,12 +263,12 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Config, Path]:
         "stores": _csv(str, a.store) if a.store else None,
         "targets": _csv(str, a.targets) if a.targets else None,
     }
-    return report.configure(MODES, a, given), a.out
+    return suite.configure(MODES, a, given), a.out
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     cfg, out = parse_args(argv)
-    return report.finish(run(cfg), out, grpc_report.print_summary, grpc_report.write_all)
+    return suite.finish(run(cfg), out, grpc_report.print_summary, grpc_report.write_all)
 
 
 if __name__ == "__main__":

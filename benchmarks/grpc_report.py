@@ -8,9 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks import report
 from benchmarks.histogram import Histogram
-from benchmarks.report import machine_line, plt
+from benchmarks.suite import machine_line, plain_y, plt, write_outputs
 
 HALF = 0.5  # S1/S2 read latency at half the target's own peak rate
 
@@ -244,7 +243,7 @@ def plots(r: dict[str, Any], out: Path) -> list[Path]:
 
 
 def write_all(r: dict[str, Any], out: Path) -> list[Path]:
-    return report.write_outputs(r, out, "grpc", plots, markdown)
+    return write_outputs(r, out, "grpc", plots, markdown)
 
 
 def markdown(r: dict[str, Any]) -> str:
@@ -372,7 +371,7 @@ def _percentile_plot(r: dict[str, Any], path: Path) -> Path:
 
 def _save(fig, ax, path: Path, xlabel: str, ylabel: str, title: str) -> Path:
     ax.set_yscale("log")
-    report._plain_y(ax)
+    plain_y(ax)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.grid(True, which="both", alpha=0.3)

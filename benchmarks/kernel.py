@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from benchmarks import report
-from benchmarks.report import gc_off
+from benchmarks import kernel_report, suite
+from benchmarks.timing import latency, seconds, time_budgeted, time_calls
 from benchmarks.workload import (
     frames_to_objects,
     make_baskets,
@@ -109,72 +109,7 @@ MODES = {
 }
 
 
-# --- timing ----------------------------------------------------------------------------------
-
-
-def time_calls(fn: Callable[..., Any], calls: Sequence[tuple], rounds: int) -> np.ndarray:
-    """Nanoseconds per call: every argument tuple ``rounds`` times, round-robin."""
-    out = np.empty(len(calls) * rounds, dtype=np.int64)
-    clock, k = time.perf_counter_ns, 0
-    with gc_off():
-        for _ in range(rounds):
-            for args in calls:
-                t0 = clock()
-                fn(*args)
-                out[k] = clock() - t0
-                k += 1
-    return out
-
-
-def time_budgeted(
-    fn: Callable[..., Any], calls: Sequence[tuple], budget_s: float, min_calls: int
-) -> tuple[np.ndarray, list]:
-    """Call ``fn`` on ``calls`` in order until the budget is spent (at least ``min_calls``)."""
-    ns: list[int] = []
-    results: list = []
-    clock, deadline = time.perf_counter_ns, time.perf_counter_ns() + int(budget_s * 1e9)
-    with gc_off():
-        for args in calls:
-            if len(ns) >= min_calls and clock() > deadline:
-                break
-            t0 = clock()
-            results.append(fn(*args))
-            ns.append(clock() - t0)
-    return np.array(ns, dtype=np.int64), results
-
-
-def seconds(
-    fn: Callable[[], Any], repeats: int, budget_s: float = 120.0
-) -> tuple[list[float], Any]:
-    """Wall seconds of each of up to ``repeats`` calls (fewer once ``budget_s`` is spent; at
-    least one), and the last result."""
-    out: list[float] = []
-    result = None
-    for _ in range(repeats):
-        if out and sum(out) > budget_s:
-            break
-        with gc_off():
-            t0 = time.perf_counter()
-            result = fn()
-            out.append(time.perf_counter() - t0)
-    return out, result
-
-
-def latency(ns: np.ndarray, rounds: int = 1) -> dict[str, Any]:
-    """Summary of per-call times; ``best_round_median_us`` (the lowest median of one pass over
-    the baskets) shows what the figures are without a neighbour's load on a shared machine."""
-    us = ns / 1e3
-    by_round = np.median(us.reshape(rounds, -1), axis=1) if len(us) % rounds == 0 else [0.0]
-    return {
-        "calls": int(len(us)),
-        "median_us": float(np.median(us)),
-        "best_round_median_us": float(np.min(by_round)),
-        "p90_us": float(np.percentile(us, 90)),
-        "p99_us": float(np.percentile(us, 99)),
-        "mean_us": float(us.mean()),
-        "min_us": float(us.min()),
-        "percentiles_us": {str(q): float(np.percentile(us, q)) for q in report.PERCENTILES},
-    }
+# --- kernel latency --------------------------------------------------------------------------
 
 
 def n_candidates(compiled: CompiledRules, lines: np.ndarray, coupons: np.ndarray) -> int:
@@ -397,7 +332,7 @@ def measure_scaling(cfg: Config, w, compiled: CompiledRules) -> dict[str, Any]:
 
 
 def parse_args(argv: Sequence[str] | None) -> tuple[Config, Path]:
-    p = report.suite_parser(
+    p = suite.suite_parser(
         "python -m benchmarks.kernel",
         __doc__,
         "CI-sized run (1-2 min)",
@@ -418,11 +353,11 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Config, Path]:
         "ref_seconds": a.ref_seconds,
         "skip_scaling": a.skip_scaling,
     }
-    return report.configure(MODES, a, given), a.out
+    return suite.configure(MODES, a, given), a.out
 
 
 def run(cfg: Config) -> dict[str, Any]:
-    results: dict[str, Any] = {"config": asdict(cfg), "machine": report.machine_info()}
+    results: dict[str, Any] = {"config": asdict(cfg), "machine": suite.machine_info()}
     print(f"benchmarks.kernel ({cfg.mode}): {cfg.offers:,} offers, {cfg.skus:,} skus", flush=True)
     results["warm_up_s"] = warm_up()
     print(f"warm-up (compile or load kernels): {results['warm_up_s']:.1f} s", flush=True)
@@ -438,8 +373,8 @@ def run(cfg: Config) -> dict[str, Any]:
     if not cfg.skip_scaling:
         print("scaling ...", flush=True)
         results["scaling"] = measure_scaling(cfg, w, compiled)
-    results["machine"]["load_average_end"] = report.load_average()
-    results["machine"]["numba_threading_layer"] = report.threading_layer()
+    results["machine"]["load_average_end"] = suite.load_average()
+    results["machine"]["numba_threading_layer"] = suite.threading_layer()
     for name in ("k1", "k2"):
         agree, tried = results[name]["reference_agrees"].split("/")
         if agree != tried:
@@ -448,13 +383,13 @@ def run(cfg: Config) -> dict[str, Any]:
                 f"{int(tried) - int(agree)} of {tried} baskets",
                 flush=True,
             )
-    results["goals"] = report.goals(results)
+    results["goals"] = kernel_report.goals(results)
     return results
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     cfg, out = parse_args(argv)
-    return report.finish(run(cfg), out, report.print_summary, report.write_all)
+    return suite.finish(run(cfg), out, kernel_report.print_summary, kernel_report.write_all)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ import numpy as np
 
 from benchmarks import payload
 from benchmarks.histogram import Histogram
-from benchmarks.report import gc_off
+from benchmarks.suite import gc_off
 
 METHODS = {
     "echo": "/bench.Echo/Echo",

@@ -1,126 +1,16 @@
-"""Machine info, goal checks and the outputs of ``benchmarks.kernel``: a printed table,
-``kernel.json`` (every figure), ``kernel.md`` (goal / measured / met?) and PNG plots."""
+"""Goal checks and the outputs of ``benchmarks.kernel``: a printed table, ``kernel.json`` (every
+figure), ``kernel.md`` (goal / measured / met?) and PNG plots."""
 
 from __future__ import annotations
 
-import argparse
-import gc
-import json
-import os
-import platform
-import subprocess
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import replace
-from datetime import UTC, datetime
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+from matplotlib.ticker import NullFormatter
 
-matplotlib.use("Agg")  # files only; must precede pyplot
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import LogFormatter, NullFormatter  # noqa: E402
+from benchmarks.suite import machine_line, plain_y, plt, write_outputs
 
 GOAL_SIZES = {"offers": 10_000, "skus": 200_000, "lines": 20}  # docs/design.md §8
-PERCENTILES = (1, 5, 10, 25, 50, 75, 90, 95, 99, 99.9)
-
-
-# --- timing ---------------------------------------------------------------------------------
-
-
-@contextmanager
-def gc_off() -> Iterator[None]:
-    """No cyclic garbage collection inside: its pauses would land in the figures."""
-    was = gc.isenabled()
-    gc.collect()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
-
-
-# --- machine ---------------------------------------------------------------------------------
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def load_average() -> list[float]:
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return []
-
-
-def threading_layer() -> str:
-    """The layer numba's parallel kernels ran on (known only after one ran)."""
-    import numba
-
-    try:
-        return numba.threading_layer()
-    except ValueError:
-        return "none started"
-
-
-def _version(package: str) -> str:
-    try:
-        return version(package)
-    except PackageNotFoundError:
-        return "not installed"
-
-
-def _git_commit() -> str:
-    try:  # read-only; a dirty tree shows in kernel_source_hash instead
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            cwd=Path(__file__).parent,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return ""
-
-
-def machine_info() -> dict[str, Any]:
-    import numba
-
-    from engine.pricing.jit import kernel_source_hash
-
-    return {
-        "date_utc": datetime.now(UTC).isoformat(timespec="seconds"),
-        "cpu_model": cpu_model(),
-        "cores": os.cpu_count(),
-        "usable_cores": len(os.sched_getaffinity(0))
-        if hasattr(os, "sched_getaffinity")
-        else os.cpu_count(),
-        "numba_threads": numba.get_num_threads(),
-        "platform": platform.platform(),
-        "python": sys.version.split()[0],
-        "numpy": _version("numpy"),
-        "numba": _version("numba"),
-        "polars": _version("polars"),
-        "matplotlib": _version("matplotlib"),
-        "git_commit": _git_commit(),
-        "kernel_source_hash": kernel_source_hash(),
-        "load_average_start": load_average(),
-    }
-
-
-def machine_line(m: dict[str, Any]) -> str:
-    return f"{m['cpu_model']}, {m['usable_cores']} cores"
 
 
 # --- goals -----------------------------------------------------------------------------------
@@ -337,61 +227,7 @@ def print_summary(r: dict[str, Any]) -> None:
     print()
 
 
-# --- command line ---------------------------------------------------------------------------
-
-
-def suite_parser(
-    prog: str, doc: str | None, quick_help: str, smoke_help: str
-) -> argparse.ArgumentParser:
-    """A suite's parser with the options every suite has: --quick, --smoke, --out."""
-    p = argparse.ArgumentParser(
-        prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    size = p.add_mutually_exclusive_group()
-    size.add_argument("--quick", action="store_true", help=quick_help)
-    size.add_argument("--smoke", action="store_true", help=smoke_help)
-    p.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
-    return p
-
-
-def configure(modes: dict[str, Any], a: argparse.Namespace, given: dict[str, Any]) -> Any:
-    """The mode's config (full unless --quick or --smoke) with the options given."""
-    cfg = modes["quick" if a.quick else "smoke" if a.smoke else "full"]
-    return replace(cfg, **{k: v for k, v in given.items() if v is not None})
-
-
 # --- files -----------------------------------------------------------------------------------
-
-
-def write_outputs(
-    r: dict[str, Any],
-    out: Path,
-    name: str,
-    plot_fn: Callable[[dict[str, Any], Path], list[Path]],
-    markdown_fn: Callable[[dict[str, Any]], str],
-) -> list[Path]:
-    """Plots, then ``<name>.json`` (every figure, plot names included) and ``<name>.md``."""
-    out.mkdir(parents=True, exist_ok=True)
-    paths = plot_fn(r, out)
-    r["plots"] = [p.name for p in paths]
-    js = out / f"{name}.json"
-    js.write_text(json.dumps(r, indent=2, default=float) + "\n")
-    md = out / f"{name}.md"
-    md.write_text(markdown_fn(r))
-    return [js, md, *paths]
-
-
-def finish(
-    r: dict[str, Any],
-    out: Path,
-    print_fn: Callable[[dict[str, Any]], None],
-    write_fn: Callable[[dict[str, Any], Path], list[Path]],
-) -> dict[str, Any]:
-    """A suite's ending: the printed summary, then its files."""
-    print_fn(r)
-    for path in write_fn(r, out):
-        print(f"wrote {path}")
-    return r
 
 
 def write_all(r: dict[str, Any], out: Path) -> list[Path]:
@@ -482,7 +318,7 @@ def _scaling_plot(points: list[dict], key: str, xlabel: str, title: str, path: P
     ax.set_yscale("log")
     ax.set_xticks(x, [f"{v:,}" for v in x])
     ax.xaxis.set_minor_formatter(NullFormatter())
-    _plain_y(ax)
+    plain_y(ax)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("kernel latency per basket (µs)")
     ax.grid(True, which="both", alpha=0.3)
@@ -498,7 +334,7 @@ def _scaling_plot(points: list[dict], key: str, xlabel: str, title: str, path: P
     cands = [p["candidates_mean"] for p in points]
     if min(cands) > 0 and max(cands) > 20 * min(cands):
         ax2.set_yscale("log")
-        _plain_y(ax2)
+        plain_y(ax2)
     handles = ax.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
     ax.legend(handles, [str(h.get_label()) for h in handles], loc="upper left")
     ax.set_title(title, fontsize=10)
@@ -516,7 +352,7 @@ def _percentile_plot(r: dict[str, Any], path: Path) -> Path:
         ax.plot([float(p) for p in pct], list(pct.values()), "o-", label=label)
     ax.axhline(20, color="tab:red", ls=":", label="K1 goal (median 20 µs)")
     ax.set_yscale("log")
-    _plain_y(ax)
+    plain_y(ax)
     ax.set_xlabel("percentile")
     ax.set_ylabel("latency per basket (µs)")
     ax.grid(True, which="both", alpha=0.3)
@@ -530,9 +366,3 @@ def _percentile_plot(r: dict[str, Any], path: Path) -> Path:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
-
-
-def _plain_y(ax) -> None:
-    """Log axis labelled 20, 50, 100 rather than 2x10^1 (minor labels only where few fit)."""
-    ax.yaxis.set_major_formatter(LogFormatter(labelOnlyBase=False))
-    ax.yaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(1.5, 0.6)))
