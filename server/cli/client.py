@@ -1,78 +1,73 @@
-"""``loyalty`` commands that call a running server over gRPC (``--target``, ``--api-key``)."""
+"""``loyalty`` commands that call a running server over gRPC.
+
+Connection flags (``--target``, ``--api-key``, ``--tls-ca``, ``--tls``, their ``LOYALTY_*``
+defaults) and ``--json`` are in ``server.cli.connect``; ``checkout commit|cancel|return`` in
+``server.cli.checkout_commands``.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import grpc
-from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from engine.pricing.rules import load_rules
 from loyalty.v1 import (
     campaigns_pb2,
     campaigns_pb2_grpc,
-    checkout_pb2,
     checkout_pb2_grpc,
     members_pb2,
     members_pb2_grpc,
 )
+from server.cli.checkout_commands import add_checkout_commands, read_basket_request
+from server.cli.connect import add_connection_flags, channel, emit, metadata, to_json
 
 
-def _channel(args: argparse.Namespace) -> grpc.Channel:
-    return grpc.insecure_channel(args.target)
-
-
-def _meta(args: argparse.Namespace) -> tuple[tuple[str, str], ...]:
-    return (("x-api-key", args.api_key),) if args.api_key else ()
-
-
-def _print(message: Message) -> None:
-    print(
-        json.dumps(
-            json_format.MessageToDict(message, preserving_proto_field_name=True),
-            indent=2,
-            ensure_ascii=False,
-        )
-    )
+def _print(args: argparse.Namespace, message: Message) -> None:
+    """Commands whose only output is the message: JSON either way; ``--json`` adds the fields
+    left at their defaults."""
+    print(to_json(message, every_field=args.json))
 
 
 def rules_publish(args: argparse.Namespace) -> int:
-    with _channel(args) as ch:
+    rules = load_rules(args.file)
+    with channel(args) as ch:
         reply = campaigns_pb2_grpc.CampaignServiceStub(ch).PublishRuleSet(  # type: ignore[no-untyped-call]
-            campaigns_pb2.PublishRuleSetRequest(rules=load_rules(args.file), note=args.note),
-            metadata=_meta(args),
+            campaigns_pb2.PublishRuleSetRequest(rules=rules, note=args.note),
+            metadata=metadata(args),
             timeout=args.timeout,
         )
-    print(f"published version {reply.version} (compiled in {reply.compile_ms} ms)")
+    emit(args, reply, [f"published version {reply.version} (compiled in {reply.compile_ms} ms)"])
     return 0
 
 
 def rules_list(args: argparse.Namespace) -> int:
-    with _channel(args) as ch:
+    with channel(args) as ch:
         reply = campaigns_pb2_grpc.CampaignServiceStub(ch).ListRuleSets(  # type: ignore[no-untyped-call]
-            campaigns_pb2.ListRuleSetsRequest(), metadata=_meta(args), timeout=args.timeout
+            campaigns_pb2.ListRuleSetsRequest(), metadata=metadata(args), timeout=args.timeout
         )
-    for v in reply.versions:
-        mark = "*" if v.current else " "
-        print(
-            f"{mark} {v.version:>4}  {v.published_at.ToDatetime():%Y-%m-%d %H:%M}  "
-            f"{v.offers:>6} offers  {v.note}"
-        )
+    emit(
+        args,
+        reply,
+        (
+            f"{'*' if v.current else ' '} {v.version:>4}  "
+            f"{v.published_at.ToDatetime():%Y-%m-%d %H:%M}  {v.offers:>6} offers  {v.note}"
+            for v in reply.versions
+        ),
+    )
     return 0
 
 
 def rules_activate(args: argparse.Namespace) -> int:
-    with _channel(args) as ch:
+    with channel(args) as ch:
         reply = campaigns_pb2_grpc.CampaignServiceStub(ch).ActivateRuleSet(  # type: ignore[no-untyped-call]
             campaigns_pb2.ActivateRuleSetRequest(version=args.version),
-            metadata=_meta(args),
+            metadata=metadata(args),
             timeout=args.timeout,
         )
-    print(f"version {reply.version} is current")
+    emit(args, reply, [f"version {reply.version} is current"])
     return 0
 
 
@@ -83,13 +78,17 @@ def catalogue_import(args: argparse.Namespace) -> int:
         if args.file.endswith((".parquet", ".pq"))
         else campaigns_pb2.ImportCatalogueRequest(csv=data)
     )
-    with _channel(args) as ch:
+    with channel(args) as ch:
         reply = campaigns_pb2_grpc.CampaignServiceStub(ch).ImportCatalogue(  # type: ignore[no-untyped-call]
             req,
-            metadata=_meta(args),
+            metadata=metadata(args),
             timeout=args.timeout,
         )
-    print(f"imported {reply.skus} skus; rule set version {reply.ruleset_version} recompiled")
+    emit(
+        args,
+        reply,
+        [f"imported {reply.skus} skus; rule set version {reply.ruleset_version} recompiled"],
+    )
     return 0
 
 
@@ -105,41 +104,40 @@ def members_upsert(args: argparse.Namespace) -> int:
             third_party=args.third_party,
         ),
     )
-    with _channel(args) as ch:
-        _print(
-            members_pb2_grpc.MemberServiceStub(ch).UpsertMember(  # type: ignore[no-untyped-call]
-                req, metadata=_meta(args), timeout=args.timeout
-            )
+    with channel(args) as ch:
+        reply = members_pb2_grpc.MemberServiceStub(ch).UpsertMember(  # type: ignore[no-untyped-call]
+            req, metadata=metadata(args), timeout=args.timeout
         )
+    _print(args, reply)
     return 0
 
 
 def members_show(args: argparse.Namespace) -> int:
-    with _channel(args) as ch:
-        _print(
-            members_pb2_grpc.MemberServiceStub(ch).GetMember(  # type: ignore[no-untyped-call]
-                members_pb2.GetMemberRequest(member_id=args.member_id),
-                metadata=_meta(args),
-                timeout=args.timeout,
-            )
+    with channel(args) as ch:
+        reply = members_pb2_grpc.MemberServiceStub(ch).GetMember(  # type: ignore[no-untyped-call]
+            members_pb2.GetMemberRequest(member_id=args.member_id),
+            metadata=metadata(args),
+            timeout=args.timeout,
         )
+    _print(args, reply)
     return 0
 
 
 def members_offers(args: argparse.Namespace) -> int:
-    with _channel(args) as ch:
+    with channel(args) as ch:
         reply = members_pb2_grpc.MemberServiceStub(ch).ListOffers(  # type: ignore[no-untyped-call]
             members_pb2.ListOffersRequest(member_id=args.member_id),
-            metadata=_meta(args),
+            metadata=metadata(args),
             timeout=args.timeout,
         )
-    print(f"Shopping list for {args.member_id}")
+    lines = [f"Shopping list for {args.member_id}"]
     for o in reply.offers:
         saving = f"save {o.expected_saving_minor / 100:.2f}" if o.expected_saving_minor else ""
         until = f"until {o.valid_until.ToDatetime():%Y-%m-%d}" if o.HasField("valid_until") else ""
         if o.HasField("valid_from"):
             until = f"from {o.valid_from.ToDatetime():%Y-%m-%d} {until}"
-        print(f"  [{o.source:<6}] {o.name or o.offer_id:<40} {saving:>12} {until}")
+        lines.append(f"  [{o.source:<6}] {o.name or o.offer_id:<40} {saving:>12} {until}")
+    emit(args, reply, lines)
     return 0
 
 
@@ -153,26 +151,26 @@ def coupons_issue(args: argparse.Namespace) -> int:
     )
     req.valid_from.FromDatetime(start)
     req.valid_until.FromDatetime(start + timedelta(days=args.days))
-    with _channel(args) as ch:
+    with channel(args) as ch:
         reply = members_pb2_grpc.MemberServiceStub(ch).IssueCoupons(  # type: ignore[no-untyped-call]
-            req, metadata=_meta(args), timeout=args.timeout
+            req, metadata=metadata(args), timeout=args.timeout
         )
-    print(f"{reply.issued} coupons of {args.offer_id} in wallets (issue {args.issue_id})")
+    emit(
+        args,
+        reply,
+        [f"{reply.issued} coupons of {args.offer_id} in wallets (issue {args.issue_id})"],
+    )
     return 0
 
 
 def checkout_evaluate(args: argparse.Namespace) -> int:
-    data = json.loads(Path(args.basket).read_text(encoding="utf-8"))
-    data.pop("member", None)  # offline basket files may carry a member record
-    data.pop("coupons", None)
-    req = json_format.ParseDict(data, checkout_pb2.EvaluateRequest())
+    req = read_basket_request(args.basket)
     req.explain = req.explain or args.explain
-    with _channel(args) as ch:
-        _print(
-            checkout_pb2_grpc.CheckoutServiceStub(ch).Evaluate(  # type: ignore[no-untyped-call]
-                req, metadata=_meta(args), timeout=args.timeout
-            )
+    with channel(args) as ch:
+        reply = checkout_pb2_grpc.CheckoutServiceStub(ch).Evaluate(  # type: ignore[no-untyped-call]
+            req, metadata=metadata(args), timeout=args.timeout
         )
+    _print(args, reply)
     return 0
 
 
@@ -181,12 +179,7 @@ def add_client_commands(
     rules: argparse._SubParsersAction[argparse.ArgumentParser],
 ) -> None:
     """Register every client command on the parser's sub-commands."""
-
-    def client(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        parser.add_argument("--target", default="127.0.0.1:50051", help="server host:port")
-        parser.add_argument("--api-key", default=None, help="x-api-key (required off loopback)")
-        parser.add_argument("--timeout", type=float, default=30.0, help="deadline, seconds")
-        return parser
+    client = add_connection_flags
 
     p = client(rules.add_parser("publish", help="publish a rule file as a new version"))
     p.add_argument("file")
@@ -239,3 +232,4 @@ def add_client_commands(
     p.add_argument("basket")
     p.add_argument("--explain", action="store_true")
     p.set_defaults(func=checkout_evaluate)
+    add_checkout_commands(co)

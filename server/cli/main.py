@@ -10,7 +10,8 @@ Against a running server (``--target HOST:PORT``, ``--api-key KEY``):
 
     loyalty rules publish|list|activate ...   loyalty catalogue import FILE
     loyalty members upsert|show|offers ID     loyalty coupons issue OFFER --issue-id ID ...
-    loyalty checkout evaluate BASKET.json
+    loyalty checkout evaluate|commit BASKET.json   loyalty checkout cancel|return TX ...
+    (--tls-ca PEM or --tls, --json; $LOYALTY_TARGET, $LOYALTY_API_KEY, $LOYALTY_TLS_CA)
 
 Service:
 
