@@ -4,9 +4,13 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EXAMPLES := examples
-PY_DIRS := engine server benchmarks tests scripts
+PY_DIRS := engine server benchmarks tests scripts clients/python
+BUF := tools/node_modules/.bin/buf
+# v0.1.0, the previous release, named by commit: a clone may lack tags
+BUF_AGAINST_REF := 560f86cbd94d0cad8fb5b49400da787f8de0d13a
 
-.PHONY: env redis-server proto test lint format bench bench-quick run price-example clean
+.PHONY: env redis-server node tools proto test client-test lint format stubs image bench \
+	bench-quick run price-example clean
 
 env: $(STAMP)
 
@@ -16,8 +20,27 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-proto: env  ## regenerate proto/loyalty/v1/*_pb2*.py from the .proto sources
+# regenerate proto/loyalty/v1/*_pb2*.py from the .proto sources, and the slim client's identical
+# copy with its typed service stubs
+proto: env
 	$(BIN)/python scripts/gen_protos.py
+	$(BIN)/python clients/python/generate.py
+
+# buf and protoc-gen-es from npm, pinned by tools/package-lock.json (node_modules not committed);
+# node and npm from Debian's packages when missing
+node:
+	@command -v npm >/dev/null 2>&1 || { \
+		echo "npm not found: installing it (apt-get install nodejs npm)"; \
+		{ command -v apt-get >/dev/null 2>&1 && (apt-get update -qq || true) && \
+		  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; } || \
+		{ echo "error: cannot install npm; install Node.js >= 18 and retry" >&2; exit 1; }; }
+
+$(BUF): tools/package.json tools/package-lock.json
+	$(MAKE) node
+	npm ci --prefix tools --no-audit --no-fund
+	touch $(BUF)
+
+tools: $(BUF)
 
 # Every test, then the kernel/reference twin comparison once more with numba's JIT off, so the
 # kernels also run (and are covered) as plain Python.
@@ -34,12 +57,35 @@ test: env redis-server
 	NUMBA_DISABLE_JIT=1 $(BIN)/python -m pytest -q tests/test_twin.py tests/test_pinned.py \
 		-k "kernel or twin or batch"
 
+# The client package's suite in build/client-venv (grpcio + protobuf + pytest only), against
+# real servers; `make test` also runs it through tests/test_client_package.py.
+client-test: env
+	$(BIN)/python clients/python/slim_env.py -q
+
 # ruff (lint and format) everywhere; mypy --strict (the settings are in pyproject.toml) on the
-# product. The same checks run before each commit with `pre-commit install`.
-lint: env
+# product and the slim client; buf lint on the protos and buf breaking against the previous
+# release. The Python checks also run before each commit with `pre-commit install`.
+lint: env $(BUF)
 	$(BIN)/ruff check $(PY_DIRS)
 	$(BIN)/ruff format --check $(PY_DIRS)
 	$(BIN)/mypy engine server
+	cd clients/python && $(abspath $(BIN))/mypy
+	$(BUF) lint
+	@if git cat-file -e $(BUF_AGAINST_REF)^{commit} 2>/dev/null; then \
+		echo "$(BUF) breaking --against .git#ref=$(BUF_AGAINST_REF),subdir=proto"; \
+		$(BUF) breaking --against '.git#ref=$(BUF_AGAINST_REF),subdir=proto'; \
+	else echo "warning: buf breaking skipped: commit $(BUF_AGAINST_REF) (v0.1.0) is not in this" \
+		"clone (a shallow clone?); fetch it to check the wire contract"; fi
+
+# TypeScript and Go stubs into build/gen/ (not committed); Go needs protoc-gen-go and
+# protoc-gen-go-grpc on PATH (Debian: apt-get install protoc-gen-go protoc-gen-go-grpc)
+stubs: $(BUF)
+	@if command -v protoc-gen-go >/dev/null && command -v protoc-gen-go-grpc >/dev/null; then \
+		$(BUF) generate; \
+	else \
+		echo "protoc-gen-go or protoc-gen-go-grpc not on PATH: TypeScript stubs only"; \
+		$(BUF) generate --template '{"version":"v2","clean":true,"inputs":[{"directory":"proto"}],"plugins":[{"local":"tools/node_modules/.bin/protoc-gen-es","out":"build/gen/ts","opt":["target=ts"]}]}'; \
+	fi
 
 format: env
 	$(BIN)/ruff format $(PY_DIRS)

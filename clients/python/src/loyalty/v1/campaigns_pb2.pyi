@@ -1,0 +1,195 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from loyalty.v1 import rules_pb2 as _rules_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class FieldProblem(_message.Message):
+    __slots__ = ("field", "description")
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    field: str
+    description: str
+    def __init__(self, field: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
+
+class ValidateRuleSetRequest(_message.Message):
+    __slots__ = ("rules",)
+    RULES_FIELD_NUMBER: _ClassVar[int]
+    rules: _rules_pb2.RuleSet
+    def __init__(self, rules: _Optional[_Union[_rules_pb2.RuleSet, _Mapping]] = ...) -> None: ...
+
+class ValidateRuleSetResponse(_message.Message):
+    __slots__ = ("valid", "problems")
+    VALID_FIELD_NUMBER: _ClassVar[int]
+    PROBLEMS_FIELD_NUMBER: _ClassVar[int]
+    valid: bool
+    problems: _containers.RepeatedCompositeFieldContainer[FieldProblem]
+    def __init__(self, valid: _Optional[bool] = ..., problems: _Optional[_Iterable[_Union[FieldProblem, _Mapping]]] = ...) -> None: ...
+
+class PublishRuleSetRequest(_message.Message):
+    __slots__ = ("rules", "note")
+    RULES_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    rules: _rules_pb2.RuleSet
+    note: str
+    def __init__(self, rules: _Optional[_Union[_rules_pb2.RuleSet, _Mapping]] = ..., note: _Optional[str] = ...) -> None: ...
+
+class PublishRuleSetResponse(_message.Message):
+    __slots__ = ("version", "compile_ms")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    COMPILE_MS_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    compile_ms: int
+    def __init__(self, version: _Optional[int] = ..., compile_ms: _Optional[int] = ...) -> None: ...
+
+class GetRuleSetRequest(_message.Message):
+    __slots__ = ("version",)
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    def __init__(self, version: _Optional[int] = ...) -> None: ...
+
+class RuleSetVersion(_message.Message):
+    __slots__ = ("version", "rules", "published_at", "note", "current")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    RULES_FIELD_NUMBER: _ClassVar[int]
+    PUBLISHED_AT_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    CURRENT_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    rules: _rules_pb2.RuleSet
+    published_at: _timestamp_pb2.Timestamp
+    note: str
+    current: bool
+    def __init__(self, version: _Optional[int] = ..., rules: _Optional[_Union[_rules_pb2.RuleSet, _Mapping]] = ..., published_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., note: _Optional[str] = ..., current: _Optional[bool] = ...) -> None: ...
+
+class ListRuleSetsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ActivateRuleSetRequest(_message.Message):
+    __slots__ = ("version",)
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    def __init__(self, version: _Optional[int] = ...) -> None: ...
+
+class RuleSetSummary(_message.Message):
+    __slots__ = ("version", "published_at", "note", "offers", "current")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    PUBLISHED_AT_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    OFFERS_FIELD_NUMBER: _ClassVar[int]
+    CURRENT_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    published_at: _timestamp_pb2.Timestamp
+    note: str
+    offers: int
+    current: bool
+    def __init__(self, version: _Optional[int] = ..., published_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., note: _Optional[str] = ..., offers: _Optional[int] = ..., current: _Optional[bool] = ...) -> None: ...
+
+class ListRuleSetsResponse(_message.Message):
+    __slots__ = ("versions", "current_version")
+    VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    CURRENT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    versions: _containers.RepeatedCompositeFieldContainer[RuleSetSummary]
+    current_version: int
+    def __init__(self, versions: _Optional[_Iterable[_Union[RuleSetSummary, _Mapping]]] = ..., current_version: _Optional[int] = ...) -> None: ...
+
+class ImportCatalogueRequest(_message.Message):
+    __slots__ = ("rows", "csv", "parquet")
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    CSV_FIELD_NUMBER: _ClassVar[int]
+    PARQUET_FIELD_NUMBER: _ClassVar[int]
+    rows: CatalogueRows
+    csv: bytes
+    parquet: bytes
+    def __init__(self, rows: _Optional[_Union[CatalogueRows, _Mapping]] = ..., csv: _Optional[bytes] = ..., parquet: _Optional[bytes] = ...) -> None: ...
+
+class CatalogueRows(_message.Message):
+    __slots__ = ("items",)
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    items: _containers.RepeatedCompositeFieldContainer[_rules_pb2.CatalogueItem]
+    def __init__(self, items: _Optional[_Iterable[_Union[_rules_pb2.CatalogueItem, _Mapping]]] = ...) -> None: ...
+
+class ImportCatalogueResponse(_message.Message):
+    __slots__ = ("skus", "ruleset_version")
+    SKUS_FIELD_NUMBER: _ClassVar[int]
+    RULESET_VERSION_FIELD_NUMBER: _ClassVar[int]
+    skus: int
+    ruleset_version: int
+    def __init__(self, skus: _Optional[int] = ..., ruleset_version: _Optional[int] = ...) -> None: ...
+
+class SimulateRequest(_message.Message):
+    __slots__ = ("rules", "history_parquet", "ledger_since", "assume_coupons")
+    RULES_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_PARQUET_FIELD_NUMBER: _ClassVar[int]
+    LEDGER_SINCE_FIELD_NUMBER: _ClassVar[int]
+    ASSUME_COUPONS_FIELD_NUMBER: _ClassVar[int]
+    rules: _rules_pb2.RuleSet
+    history_parquet: bytes
+    ledger_since: int
+    assume_coupons: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, rules: _Optional[_Union[_rules_pb2.RuleSet, _Mapping]] = ..., history_parquet: _Optional[bytes] = ..., ledger_since: _Optional[int] = ..., assume_coupons: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class FunderCost(_message.Message):
+    __slots__ = ("funder_id", "discount_minor", "funded_minor")
+    FUNDER_ID_FIELD_NUMBER: _ClassVar[int]
+    DISCOUNT_MINOR_FIELD_NUMBER: _ClassVar[int]
+    FUNDED_MINOR_FIELD_NUMBER: _ClassVar[int]
+    funder_id: str
+    discount_minor: int
+    funded_minor: int
+    def __init__(self, funder_id: _Optional[str] = ..., discount_minor: _Optional[int] = ..., funded_minor: _Optional[int] = ...) -> None: ...
+
+class OfferCost(_message.Message):
+    __slots__ = ("offer_id", "funder_id", "baskets", "discount_minor", "funded_minor")
+    OFFER_ID_FIELD_NUMBER: _ClassVar[int]
+    FUNDER_ID_FIELD_NUMBER: _ClassVar[int]
+    BASKETS_FIELD_NUMBER: _ClassVar[int]
+    DISCOUNT_MINOR_FIELD_NUMBER: _ClassVar[int]
+    FUNDED_MINOR_FIELD_NUMBER: _ClassVar[int]
+    offer_id: str
+    funder_id: str
+    baskets: int
+    discount_minor: int
+    funded_minor: int
+    def __init__(self, offer_id: _Optional[str] = ..., funder_id: _Optional[str] = ..., baskets: _Optional[int] = ..., discount_minor: _Optional[int] = ..., funded_minor: _Optional[int] = ...) -> None: ...
+
+class SimulationFigures(_message.Message):
+    __slots__ = ("baskets", "baskets_affected", "discount_minor", "funded_minor", "points_earned", "points_liability_minor", "max_basket_discount_minor", "max_basket_transaction_id", "funders", "offers")
+    BASKETS_FIELD_NUMBER: _ClassVar[int]
+    BASKETS_AFFECTED_FIELD_NUMBER: _ClassVar[int]
+    DISCOUNT_MINOR_FIELD_NUMBER: _ClassVar[int]
+    FUNDED_MINOR_FIELD_NUMBER: _ClassVar[int]
+    POINTS_EARNED_FIELD_NUMBER: _ClassVar[int]
+    POINTS_LIABILITY_MINOR_FIELD_NUMBER: _ClassVar[int]
+    MAX_BASKET_DISCOUNT_MINOR_FIELD_NUMBER: _ClassVar[int]
+    MAX_BASKET_TRANSACTION_ID_FIELD_NUMBER: _ClassVar[int]
+    FUNDERS_FIELD_NUMBER: _ClassVar[int]
+    OFFERS_FIELD_NUMBER: _ClassVar[int]
+    baskets: int
+    baskets_affected: int
+    discount_minor: int
+    funded_minor: int
+    points_earned: int
+    points_liability_minor: int
+    max_basket_discount_minor: int
+    max_basket_transaction_id: str
+    funders: _containers.RepeatedCompositeFieldContainer[FunderCost]
+    offers: _containers.RepeatedCompositeFieldContainer[OfferCost]
+    def __init__(self, baskets: _Optional[int] = ..., baskets_affected: _Optional[int] = ..., discount_minor: _Optional[int] = ..., funded_minor: _Optional[int] = ..., points_earned: _Optional[int] = ..., points_liability_minor: _Optional[int] = ..., max_basket_discount_minor: _Optional[int] = ..., max_basket_transaction_id: _Optional[str] = ..., funders: _Optional[_Iterable[_Union[FunderCost, _Mapping]]] = ..., offers: _Optional[_Iterable[_Union[OfferCost, _Mapping]]] = ...) -> None: ...
+
+class SimulateResponse(_message.Message):
+    __slots__ = ("current_version", "current", "draft")
+    CURRENT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CURRENT_FIELD_NUMBER: _ClassVar[int]
+    DRAFT_FIELD_NUMBER: _ClassVar[int]
+    current_version: int
+    current: SimulationFigures
+    draft: SimulationFigures
+    def __init__(self, current_version: _Optional[int] = ..., current: _Optional[_Union[SimulationFigures, _Mapping]] = ..., draft: _Optional[_Union[SimulationFigures, _Mapping]] = ...) -> None: ...

@@ -1,0 +1,184 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Consent(_message.Message):
+    __slots__ = ("marketing", "automated_decisions", "third_party")
+    MARKETING_FIELD_NUMBER: _ClassVar[int]
+    AUTOMATED_DECISIONS_FIELD_NUMBER: _ClassVar[int]
+    THIRD_PARTY_FIELD_NUMBER: _ClassVar[int]
+    marketing: bool
+    automated_decisions: bool
+    third_party: bool
+    def __init__(self, marketing: _Optional[bool] = ..., automated_decisions: _Optional[bool] = ..., third_party: _Optional[bool] = ...) -> None: ...
+
+class PointsLot(_message.Message):
+    __slots__ = ("points", "earned_at", "available_at", "expires_at")
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    EARNED_AT_FIELD_NUMBER: _ClassVar[int]
+    AVAILABLE_AT_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    points: int
+    earned_at: _timestamp_pb2.Timestamp
+    available_at: _timestamp_pb2.Timestamp
+    expires_at: _timestamp_pb2.Timestamp
+    def __init__(self, points: _Optional[int] = ..., earned_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., available_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class WalletCoupon(_message.Message):
+    __slots__ = ("coupon_id", "offer_id", "uses_left", "valid_from", "valid_until")
+    COUPON_ID_FIELD_NUMBER: _ClassVar[int]
+    OFFER_ID_FIELD_NUMBER: _ClassVar[int]
+    USES_LEFT_FIELD_NUMBER: _ClassVar[int]
+    VALID_FROM_FIELD_NUMBER: _ClassVar[int]
+    VALID_UNTIL_FIELD_NUMBER: _ClassVar[int]
+    coupon_id: str
+    offer_id: str
+    uses_left: int
+    valid_from: _timestamp_pb2.Timestamp
+    valid_until: _timestamp_pb2.Timestamp
+    def __init__(self, coupon_id: _Optional[str] = ..., offer_id: _Optional[str] = ..., uses_left: _Optional[int] = ..., valid_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., valid_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class Member(_message.Message):
+    __slots__ = ("member_id", "tier", "segments", "birthday_month", "birthday_day", "enrolled_at", "consent", "available_points", "pending_points", "lots", "wallet", "lifetime_spend_minor", "rolling_spend_minor")
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
+    TIER_FIELD_NUMBER: _ClassVar[int]
+    SEGMENTS_FIELD_NUMBER: _ClassVar[int]
+    BIRTHDAY_MONTH_FIELD_NUMBER: _ClassVar[int]
+    BIRTHDAY_DAY_FIELD_NUMBER: _ClassVar[int]
+    ENROLLED_AT_FIELD_NUMBER: _ClassVar[int]
+    CONSENT_FIELD_NUMBER: _ClassVar[int]
+    AVAILABLE_POINTS_FIELD_NUMBER: _ClassVar[int]
+    PENDING_POINTS_FIELD_NUMBER: _ClassVar[int]
+    LOTS_FIELD_NUMBER: _ClassVar[int]
+    WALLET_FIELD_NUMBER: _ClassVar[int]
+    LIFETIME_SPEND_MINOR_FIELD_NUMBER: _ClassVar[int]
+    ROLLING_SPEND_MINOR_FIELD_NUMBER: _ClassVar[int]
+    member_id: str
+    tier: str
+    segments: _containers.RepeatedScalarFieldContainer[str]
+    birthday_month: int
+    birthday_day: int
+    enrolled_at: _timestamp_pb2.Timestamp
+    consent: Consent
+    available_points: int
+    pending_points: int
+    lots: _containers.RepeatedCompositeFieldContainer[PointsLot]
+    wallet: _containers.RepeatedCompositeFieldContainer[WalletCoupon]
+    lifetime_spend_minor: int
+    rolling_spend_minor: int
+    def __init__(self, member_id: _Optional[str] = ..., tier: _Optional[str] = ..., segments: _Optional[_Iterable[str]] = ..., birthday_month: _Optional[int] = ..., birthday_day: _Optional[int] = ..., enrolled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., consent: _Optional[_Union[Consent, _Mapping]] = ..., available_points: _Optional[int] = ..., pending_points: _Optional[int] = ..., lots: _Optional[_Iterable[_Union[PointsLot, _Mapping]]] = ..., wallet: _Optional[_Iterable[_Union[WalletCoupon, _Mapping]]] = ..., lifetime_spend_minor: _Optional[int] = ..., rolling_spend_minor: _Optional[int] = ...) -> None: ...
+
+class MemberSummary(_message.Message):
+    __slots__ = ("member_id", "tier", "available_points", "pending_points")
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
+    TIER_FIELD_NUMBER: _ClassVar[int]
+    AVAILABLE_POINTS_FIELD_NUMBER: _ClassVar[int]
+    PENDING_POINTS_FIELD_NUMBER: _ClassVar[int]
+    member_id: str
+    tier: str
+    available_points: int
+    pending_points: int
+    def __init__(self, member_id: _Optional[str] = ..., tier: _Optional[str] = ..., available_points: _Optional[int] = ..., pending_points: _Optional[int] = ...) -> None: ...
+
+class UpsertMemberRequest(_message.Message):
+    __slots__ = ("member_id", "tier", "segments", "birthday_month", "birthday_day", "enrolled_at", "consent")
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
+    TIER_FIELD_NUMBER: _ClassVar[int]
+    SEGMENTS_FIELD_NUMBER: _ClassVar[int]
+    BIRTHDAY_MONTH_FIELD_NUMBER: _ClassVar[int]
+    BIRTHDAY_DAY_FIELD_NUMBER: _ClassVar[int]
+    ENROLLED_AT_FIELD_NUMBER: _ClassVar[int]
+    CONSENT_FIELD_NUMBER: _ClassVar[int]
+    member_id: str
+    tier: str
+    segments: _containers.RepeatedScalarFieldContainer[str]
+    birthday_month: int
+    birthday_day: int
+    enrolled_at: _timestamp_pb2.Timestamp
+    consent: Consent
+    def __init__(self, member_id: _Optional[str] = ..., tier: _Optional[str] = ..., segments: _Optional[_Iterable[str]] = ..., birthday_month: _Optional[int] = ..., birthday_day: _Optional[int] = ..., enrolled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., consent: _Optional[_Union[Consent, _Mapping]] = ...) -> None: ...
+
+class GetMemberRequest(_message.Message):
+    __slots__ = ("member_id",)
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
+    member_id: str
+    def __init__(self, member_id: _Optional[str] = ...) -> None: ...
+
+class ListOffersRequest(_message.Message):
+    __slots__ = ("member_id", "at", "store_id", "channel")
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    STORE_ID_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    member_id: str
+    at: _timestamp_pb2.Timestamp
+    store_id: str
+    channel: str
+    def __init__(self, member_id: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., store_id: _Optional[str] = ..., channel: _Optional[str] = ...) -> None: ...
+
+class PersonalOffer(_message.Message):
+    __slots__ = ("offer_id", "name", "description", "source", "expected_saving_minor", "valid_until", "uses_left", "valid_from")
+    OFFER_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_SAVING_MINOR_FIELD_NUMBER: _ClassVar[int]
+    VALID_UNTIL_FIELD_NUMBER: _ClassVar[int]
+    USES_LEFT_FIELD_NUMBER: _ClassVar[int]
+    VALID_FROM_FIELD_NUMBER: _ClassVar[int]
+    offer_id: str
+    name: str
+    description: str
+    source: str
+    expected_saving_minor: int
+    valid_until: _timestamp_pb2.Timestamp
+    uses_left: int
+    valid_from: _timestamp_pb2.Timestamp
+    def __init__(self, offer_id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., source: _Optional[str] = ..., expected_saving_minor: _Optional[int] = ..., valid_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., uses_left: _Optional[int] = ..., valid_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ListOffersResponse(_message.Message):
+    __slots__ = ("offers",)
+    OFFERS_FIELD_NUMBER: _ClassVar[int]
+    offers: _containers.RepeatedCompositeFieldContainer[PersonalOffer]
+    def __init__(self, offers: _Optional[_Iterable[_Union[PersonalOffer, _Mapping]]] = ...) -> None: ...
+
+class IssueCouponsRequest(_message.Message):
+    __slots__ = ("issue_id", "offer_id", "member_ids", "uses", "valid_from", "valid_until")
+    ISSUE_ID_FIELD_NUMBER: _ClassVar[int]
+    OFFER_ID_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_IDS_FIELD_NUMBER: _ClassVar[int]
+    USES_FIELD_NUMBER: _ClassVar[int]
+    VALID_FROM_FIELD_NUMBER: _ClassVar[int]
+    VALID_UNTIL_FIELD_NUMBER: _ClassVar[int]
+    issue_id: str
+    offer_id: str
+    member_ids: _containers.RepeatedScalarFieldContainer[str]
+    uses: int
+    valid_from: _timestamp_pb2.Timestamp
+    valid_until: _timestamp_pb2.Timestamp
+    def __init__(self, issue_id: _Optional[str] = ..., offer_id: _Optional[str] = ..., member_ids: _Optional[_Iterable[str]] = ..., uses: _Optional[int] = ..., valid_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., valid_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class IssueCouponsResponse(_message.Message):
+    __slots__ = ("issued",)
+    ISSUED_FIELD_NUMBER: _ClassVar[int]
+    issued: int
+    def __init__(self, issued: _Optional[int] = ...) -> None: ...
+
+class AdjustPointsRequest(_message.Message):
+    __slots__ = ("adjustment_id", "member_id", "points", "reason")
+    ADJUSTMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    adjustment_id: str
+    member_id: str
+    points: int
+    reason: str
+    def __init__(self, adjustment_id: _Optional[str] = ..., member_id: _Optional[str] = ..., points: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
