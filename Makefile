@@ -4,7 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EXAMPLES := examples
-PY_DIRS := engine server benchmarks tests scripts clients/python
+PY_DIRS := engine server benchmarks tests scripts deploy clients/python
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+IMAGE ?= loyalty-engine
 BUF := tools/node_modules/.bin/buf
 # v0.1.0, the previous release, named by commit: a clone may lack tags
 BUF_AGAINST_REF := 560f86cbd94d0cad8fb5b49400da787f8de0d13a
@@ -69,6 +71,7 @@ lint: env $(BUF)
 	$(BIN)/ruff check $(PY_DIRS)
 	$(BIN)/ruff format --check $(PY_DIRS)
 	$(BIN)/mypy engine server
+	$(BIN)/hadolint Dockerfile
 	cd clients/python && $(abspath $(BIN))/mypy
 	$(BUF) lint
 	@if git cat-file -e $(BUF_AGAINST_REF)^{commit} 2>/dev/null; then \
@@ -76,6 +79,11 @@ lint: env $(BUF)
 		$(BUF) breaking --against '.git#ref=$(BUF_AGAINST_REF),subdir=proto'; \
 	else echo "warning: buf breaking skipped: commit $(BUF_AGAINST_REF) (v0.1.0) is not in this" \
 		"clone (a shallow clone?); fetch it to check the wire contract"; fi
+
+# The server's container image (Dockerfile), tagged with the package version and latest
+# (compose.yaml runs loyalty-engine:latest unless LOYALTY_IMAGE_TAG says otherwise).
+image:
+	docker build --tag $(IMAGE):$(VERSION) --tag $(IMAGE):latest .
 
 # TypeScript and Go stubs into build/gen/ (not committed); Go needs protoc-gen-go and
 # protoc-gen-go-grpc on PATH (Debian: apt-get install protoc-gen-go protoc-gen-go-grpc)

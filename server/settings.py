@@ -22,6 +22,8 @@ from engine.errors import InvalidInput
 
 ROLES = ("checkout", "marketing", "admin")
 STORES = ("embedded", "redis")
+LOG_FORMATS = ("text", "json")
+TRACING = ("auto", "on", "off")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +65,16 @@ class Settings:
     tls_key: Path | None = None
     max_message_bytes: int = 4 * 1024 * 1024
     grace_s: float = 5.0
+    # Prometheus /metrics over HTTP (0 = off); metrics_host None = the same host as the service
+    metrics_port: int = 9464
+    metrics_host: str | None = None
+    # OpenTelemetry traces: auto = on when the standard OTEL_* variables name an exporter or
+    # an OTLP endpoint (server.api.tracing), on, or off
+    tracing: str = "auto"
+    log_format: str = "text"  # or "json": one object per line
+    log_member_ids: bool = False  # False: access lines carry a short hash of the member id
+    # the hash's key (HMAC-SHA-256); empty: plain SHA-256
+    log_member_key: str = field(default="", repr=False)
     embedded: EmbeddedSettings = field(default_factory=EmbeddedSettings)
     redis: RedisSettings = field(default_factory=RedisSettings)
 
@@ -121,6 +133,14 @@ class Settings:
             bad.add("--port", "--workers needs a fixed --port: the workers share it")
         if not 0 <= self.port <= 65535:
             bad.add("--port", f"must be 0..65535 (got {self.port})")
+        if not 0 <= self.metrics_port <= 65535:
+            bad.add("--metrics-port", f"must be 0..65535, 0 = off (got {self.metrics_port})")
+        elif self.metrics_port and self.metrics_port == self.port:
+            bad.add("--metrics-port", f"must differ from --port (both {self.port})")
+        if self.log_format not in LOG_FORMATS:
+            bad.add("--log-format", f"unknown log format {self.log_format!r}: text or json")
+        if self.tracing not in TRACING:
+            bad.add("--tracing", f"must be auto, on or off (got {self.tracing!r})")
         if not self.loopback and not self.api_keys:
             bad.add(
                 "--api-key",
@@ -156,6 +176,15 @@ def _whole(text: str) -> int:
         return int(text)
     except ValueError:
         raise ValueError(f"must be a whole number (got {text!r})") from None
+
+
+def _flag(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"must be true or false (got {text!r})")
 
 
 def _seconds(text: str) -> float:
@@ -201,6 +230,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("tls_cert", "tls_cert", "LOYALTY_TLS_CERT", Path),
     Option("tls_key", "tls_key", "LOYALTY_TLS_KEY", Path),
     Option("grace_s", "grace_s", "LOYALTY_GRACE_S", _seconds),
+    Option("metrics_port", "metrics_port", "LOYALTY_METRICS_PORT", _whole),
+    Option("metrics_host", "metrics_host", "LOYALTY_METRICS_HOST"),
+    Option("tracing", "tracing", "LOYALTY_TRACING", str.lower),
+    Option("log_format", "log_format", "LOYALTY_LOG_FORMAT", str.lower),
+    Option("log_member_ids", "log_member_ids", "LOYALTY_LOG_MEMBER_IDS", _flag),
+    Option("log_member_key", "log_member_key", "LOYALTY_LOG_MEMBER_KEY"),
     Option("sqlite_synchronous", "embedded.synchronous", "LOYALTY_SQLITE_SYNCHRONOUS"),
     Option("busy_timeout_ms", "embedded.busy_timeout_ms", "LOYALTY_BUSY_TIMEOUT_MS", _whole),
     Option(

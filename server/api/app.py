@@ -1,7 +1,9 @@
-"""Assemble the gRPC server: services, health, reflection, API keys, request logs.
+"""Assemble the gRPC server: services, health, reflection, API keys, request logs, metrics
+and traces.
 
 ``create_server(settings)`` returns a ready-to-start ``(server, port, app)``; ``serve`` runs
-it until SIGTERM/SIGINT and stops gracefully.
+it until SIGTERM/SIGINT and stops gracefully, with logs configured and ``/metrics`` served
+(by the one process, or by the supervisor of ``--workers``).
 
 Sync server or grpc.aio? ``python -m benchmarks.echo`` (a bare echo of a 20-line request,
 2 client processes x 8 calls in flight, 2 cores) measured them about even here: grpc.aio 2-8%
@@ -17,9 +19,10 @@ import logging
 import multiprocessing
 import os
 import signal
-import threading
+import time
+from collections.abc import Callable
 from concurrent import futures
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -34,11 +37,22 @@ from loyalty.v1 import (
     members_pb2,
     members_pb2_grpc,
 )
+from server.api import limits, logs
+from server.api import tracing as tracing_
 from server.api.auth import ApiKeyInterceptor
 from server.api.campaigns import CampaignServicer
 from server.api.checkout import CheckoutServicer, Clock, utc_now
 from server.api.interceptors import CallInterceptor
 from server.api.members import MemberServicer
+from server.api.metrics import (
+    Endpoint,
+    Metrics,
+    OfferLimitsCollector,
+    add_process_collectors,
+    multiprocess_dir,
+    serve_http,
+)
+from server.api.tracing import Tracing
 from server.rules.registry import RuleRegistry
 from server.settings import Settings
 from server.store import EmbeddedStore, Store
@@ -56,6 +70,10 @@ class App:
     registry: RuleRegistry
     store: Store
     health: health.HealthServicer
+    metrics: Metrics | None = None  # None: --metrics-port 0
+    tracing: Tracing | None = None
+    limits: OfferLimitsCollector | None = None  # registered on metrics.registry
+    endpoint: Endpoint | None = field(default=None, init=False)
 
     def set_serving(self, serving: bool) -> None:
         status = (
@@ -69,9 +87,26 @@ class App:
     def refresh_health(self) -> None:
         self.set_serving(self.registry.ready)
 
+    def serve_metrics(self, host: str | None = None, port: int | None = None) -> Endpoint | None:
+        """Serve this process's metrics on ``http://host:port/metrics`` (by default the
+        settings' ``metrics_host`` or ``host``, and ``metrics_port``; port 0 here: a free one).
+        None when metrics are off; OSError when the port cannot be bound."""
+        if self.metrics is None:
+            return None
+        host = host or self.settings.metrics_host or self.settings.host
+        port = self.settings.metrics_port if port is None else port
+        self.endpoint = serve_http(self.metrics.registry, host, port)
+        return self.endpoint
+
     def close(self) -> None:
+        if self.endpoint is not None:
+            self.endpoint.close()
+        if self.limits is not None:
+            self.limits.close()
         self.registry.close()
         self.store.close()
+        if self.tracing is not None:
+            self.tracing.shutdown()
 
 
 def open_state(settings: Settings, *, watch: bool = True) -> tuple[RuleRegistry, Store]:
@@ -92,19 +127,40 @@ def open_state(settings: Settings, *, watch: bool = True) -> tuple[RuleRegistry,
 
 
 def create_server(
-    settings: Settings, *, warm: bool = True, clock: Clock = utc_now
+    settings: Settings,
+    *,
+    warm: bool = True,
+    clock: Clock = utc_now,
+    tracing: Tracing | None = None,
 ) -> tuple[grpc.Server, int, App]:
     """Build the server bound to ``settings.host:settings.port`` (0 = a free port).
 
     Health reports NOT_SERVING until a rule set is loaded and the kernels are compiled.
     ``clock`` gives "now" to every call (tests move it to see points mature and expire).
+    Metrics are recorded unless ``settings.metrics_port`` is 0 (:meth:`App.serve_metrics`
+    serves them); traces when ``tracing`` is given or the settings ask for them
+    (:mod:`server.api.tracing`).
     """
     registry, store = open_state(settings)
-    app = App(settings, registry, store, health.HealthServicer())
+    metrics = Metrics() if settings.metrics_port else None
+    tracing = tracing if tracing is not None else tracing_.from_settings(settings)
+    app = App(settings, registry, store, health.HealthServicer(), metrics, tracing)
     app.set_serving(False)
-    interceptors: list[grpc.ServerInterceptor] = [CallInterceptor()]
+    if metrics is not None:
+        registry.on_change(lambda active: metrics.ruleset_version.set(active.version))
+        if registry.ready:
+            metrics.ruleset_version.set(registry.current().version)
+        if settings.workers == 1:  # with workers, the supervisor reads the limits
+            app.limits = OfferLimitsCollector(limits.from_registry(registry, store, clock))
+            metrics.registry.register(app.limits)
+    access_log = logs.AccessLog(member_ids=settings.log_member_ids, key=settings.log_member_key)
+    interceptors: list[grpc.ServerInterceptor] = [
+        CallInterceptor(metrics, access_log, traced=tracing is not None)
+    ]
     if settings.api_keys:
         interceptors.insert(0, ApiKeyInterceptor(settings.api_keys))
+    if tracing is not None:  # first: the server span covers the key check and the call
+        interceptors.insert(0, tracing.interceptor())
     options = [
         ("grpc.max_receive_message_length", settings.max_message_bytes),
         ("grpc.max_send_message_length", settings.max_message_bytes),
@@ -123,7 +179,7 @@ def create_server(
         CampaignServicer(registry, store), server
     )
     checkout_pb2_grpc.add_CheckoutServiceServicer_to_server(  # type: ignore[no-untyped-call]
-        CheckoutServicer(registry, store, clock), server
+        CheckoutServicer(registry, store, clock, metrics=metrics, tracing=tracing), server
     )
     members_pb2_grpc.add_MemberServiceServicer_to_server(  # type: ignore[no-untyped-call]
         MemberServicer(registry, store, clock), server
@@ -160,28 +216,40 @@ def serve(settings: Settings) -> None:
     With ``settings.workers`` > 1, start that many server processes on the same port
     (SO_REUSEPORT: the kernel spreads new connections over them, so every core serves) and
     supervise them; a gRPC channel is one connection, so callers should open several.
+    Logs go to stderr (``settings.log_format``) in every process, one access line per call.
     """
     if settings.workers > 1:
+        logs.configure(settings.log_format)
         _supervise(settings)
     else:
-        _run(settings, announce=True)
+        release = logs.configure(settings.log_format, hold=True)
+        _run(settings, announce=True, started=release)
 
 
-def _run(settings: Settings, announce: bool) -> None:
-    """One server process until SIGTERM/SIGINT, then a graceful stop."""
+def _run(settings: Settings, announce: bool, started: Callable[[], None] = lambda: None) -> None:
+    """One server process until SIGTERM/SIGINT, then a graceful stop. ``announce``: the one
+    process of ``serve`` (not a worker): print where it listens and serve ``/metrics``.
+    ``started`` is called once it listens (after the ``listening on`` line)."""
     server, port, app = create_server(settings)
     server.start()
     if announce:
+        failed = None
+        if app.metrics is not None:
+            add_process_collectors(app.metrics.registry)
+            try:
+                app.serve_metrics()
+            except OSError as exc:
+                failed = exc
         scheme = "https" if settings.tls_cert else "plaintext"
         print(
             f"loyalty engine listening on {settings.host}:{port} ({scheme}, store "
             f"{settings.store}); health: grpcurl -plaintext {settings.host}:{port} "
-            "grpc.health.v1.Health/Check",
+            f"grpc.health.v1.Health/Check{_metrics_note(settings, failed)}",
             flush=True,
         )
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+        _log_metrics_failure(settings, failed)
+    started()
+    stop = StopSignal()
     stop.wait()
     log.info("stopping: finishing calls in flight (up to %.0f s)", settings.grace_s)
     app.set_serving(False)
@@ -190,14 +258,14 @@ def _run(settings: Settings, announce: bool) -> None:
 
 
 def _worker(settings: Settings) -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s"
-    )
+    logs.configure(settings.log_format)
     _run(settings, announce=False)
 
 
 def _supervise(settings: Settings) -> None:
-    """Start the workers, forward SIGTERM/SIGINT to them, wait for all to finish."""
+    """Start the workers, forward SIGTERM/SIGINT to them, wait for all to finish; serve the
+    metrics of them all on ``--metrics-port``."""
+    shared = multiprocess_dir() if settings.metrics_port else None  # before the spawn
     ctx = multiprocessing.get_context("spawn")  # no fork after grpc and numba are loaded
     workers = [
         ctx.Process(target=_worker, args=(settings,), name=f"loyalty-worker-{i}")
@@ -205,20 +273,89 @@ def _supervise(settings: Settings) -> None:
     ]
     for w in workers:
         w.start()
-    print(
-        f"loyalty engine: {settings.workers} workers listening on {settings.host}:"
-        f"{settings.port} (store {settings.store}); open several channels to use them all",
-        flush=True,
-    )
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    while not stop.wait(0.5):
-        if any(not w.is_alive() for w in workers):
-            log.error("a worker exited; stopping the others")
-            break
-    for w in workers:
-        if w.is_alive() and w.pid is not None:
-            os.kill(w.pid, signal.SIGTERM)
-    for w in workers:
-        w.join(settings.grace_s + 5)
+    reader = limits.FromStorage(settings)
+    endpoint, collector, failed = None, None, None
+    try:
+        if shared is not None:
+            registry = shared.registry()
+            collector = OfferLimitsCollector(reader)
+            registry.register(collector)
+            try:
+                endpoint = serve_http(
+                    registry, settings.metrics_host or settings.host, settings.metrics_port
+                )
+            except OSError as exc:
+                failed = exc
+        print(
+            f"loyalty engine: {settings.workers} workers listening on {settings.host}:"
+            f"{settings.port} (store {settings.store}); open several channels to use them all"
+            f"{_metrics_note(settings, failed)}",
+            flush=True,
+        )
+        _log_metrics_failure(settings, failed)
+        stop = StopSignal()
+        while not stop.wait(0.5):
+            if any(not w.is_alive() for w in workers):
+                log.error("a worker exited; stopping the others")
+                break
+        for w in workers:
+            if w.is_alive() and w.pid is not None:
+                os.kill(w.pid, signal.SIGTERM)
+        for w in workers:
+            w.join(settings.grace_s + 5)
+    finally:
+        for thing in (endpoint, collector):
+            if thing is not None:
+                thing.close()
+        reader.close()
+        if shared is not None:
+            for w in workers:
+                if w.pid is not None:
+                    shared.worker_gone(w.pid)
+            shared.close()
+
+
+class StopSignal:
+    """SIGTERM or SIGINT asks to stop. The handler only sets a flag and :meth:`wait` polls it:
+    a handler that takes a lock (``threading.Event.set`` does) deadlocks when the signal lands
+    while the main thread it interrupts holds that lock."""
+
+    POLL_S = 0.05
+
+    def __init__(self) -> None:
+        self.requested = False
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._handle)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.requested = True
+
+    def wait(self, timeout_s: float | None = None) -> bool:
+        """Until asked to stop, or ``timeout_s`` passed; whether asked."""
+        end = None if timeout_s is None else time.monotonic() + timeout_s
+        while not self.requested:
+            left = self.POLL_S if end is None else min(self.POLL_S, end - time.monotonic())
+            if left <= 0:
+                break
+            time.sleep(left)
+        return self.requested
+
+
+def _metrics_note(settings: Settings, failed: OSError | None) -> str:
+    if not settings.metrics_port or failed is not None:
+        return ""
+    host = settings.metrics_host or settings.host
+    host = f"[{host}]" if ":" in host else host
+    return f"; metrics: http://{host}:{settings.metrics_port}/metrics"
+
+
+def _log_metrics_failure(settings: Settings, failed: OSError | None) -> None:
+    """Metrics must not keep checkout from starting: a port in use is an error in the log."""
+    if failed is not None:
+        host = settings.metrics_host or settings.host
+        log.error(
+            "metrics: cannot listen on %s:%d (%s); serving without /metrics",
+            host,
+            settings.metrics_port,
+            failed,
+        )

@@ -2,23 +2,38 @@
 
 Each call takes the current rule-set version once and keeps it to the end. Translation only:
 the store applies effects atomically, the engine prices, ``server.api.errors`` maps failures.
+
+Observability, when on: the kernel time and what commits did go to
+:class:`server.api.metrics.Metrics`; the store read, the kernel and the store write get spans
+(:class:`server.api.tracing.Tracing`). With both off the request path is as it was.
 """
 
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
 import grpc
 
 import engine
-from engine.errors import FailedPrecondition, InvalidInput
+from engine.errors import Conflict, FailedPrecondition, InvalidInput
 from engine.pricing.types import Basket, PricingResult
 from loyalty.v1 import checkout_pb2, checkout_pb2_grpc, members_pb2
 from server.api.convert import basket_from_request, require_id, response_from_result
+from server.api.metrics import Metrics
+from server.api.tracing import TX, CommitSpans, Tracing
 from server.rules.registry import ActiveRules, RuleRegistry
-from server.store.base import CodeStatus, MemberRecord, PricingState, Store
+from server.store.base import (
+    CancelOutcome,
+    CodeStatus,
+    CommitOutcome,
+    MemberRecord,
+    PricingState,
+    ReturnOutcome,
+    Store,
+)
 
 Clock = Callable[[], datetime]
 
@@ -71,9 +86,38 @@ def coupon_results(
     return out
 
 
+class CommitWatch:
+    """What one Commit reports: how often the store priced it, and its spans.
+
+    The call applied the outcome it gets back when the store priced it and the outcome is
+    stamped with this call's ``now``; otherwise the id was committed before (by an earlier
+    call, or by a concurrent call with the same id that got there first) and the stored
+    outcome is answered again. Two such concurrent calls read the same microsecond from the
+    clock only with a frozen clock (tests); both would then count as applied."""
+
+    __slots__ = ("now", "priced", "spans")
+
+    def __init__(self, now: datetime, spans: CommitSpans | None):
+        self.now = now
+        self.priced = 0
+        self.spans = spans
+
+    def applied(self, outcome: CommitOutcome) -> bool:
+        return self.priced > 0 and outcome.at == self.now
+
+
 class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
-    def __init__(self, registry: RuleRegistry, store: Store, clock: Clock = utc_now):
+    def __init__(
+        self,
+        registry: RuleRegistry,
+        store: Store,
+        clock: Clock = utc_now,
+        *,
+        metrics: Metrics | None = None,
+        tracing: Tracing | None = None,
+    ):
         self.registry, self.store, self.clock = registry, store, clock
+        self.metrics, self.tracing = metrics, tracing
 
     def _price(
         self,
@@ -82,16 +126,57 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
         req: checkout_pb2.EvaluateRequest,
         state: PricingState,
         explain: bool,
+        transaction_id: str = "",
     ) -> PricingResult:
-        return engine.price(
-            active.compiled,
-            basket,
-            state.member,
-            coupons=state.coupons,
-            redeem_points=req.redeem_points,
-            limits=state.limits,
-            explain=explain,
-        )
+        def price() -> PricingResult:
+            return engine.price(
+                active.compiled,
+                basket,
+                state.member,
+                coupons=state.coupons,
+                redeem_points=req.redeem_points,
+                limits=state.limits,
+                explain=explain,
+            )
+
+        metrics, tracing = self.metrics, self.tracing
+        if metrics is None and tracing is None:
+            return price()
+
+        run = price
+        if metrics is not None:
+            kernel = metrics.kernel
+
+            def run() -> PricingResult:
+                start = time.perf_counter()
+                result = price()
+                kernel.observe(time.perf_counter() - start)
+                return result
+
+        if tracing is None:
+            return run()
+        attributes: dict[str, str | int] = {
+            "loyalty.ruleset_version": active.version,
+            "loyalty.lines": len(basket.lines),
+        }
+        if transaction_id:
+            attributes[TX] = transaction_id
+        return tracing.call("loyalty.kernel", run, attributes)
+
+    def _commit(self, watch: CommitWatch | None, run: Callable[[], CommitOutcome]) -> CommitOutcome:
+        """``run()`` (the store's commit), counted and traced when those are on."""
+        if watch is None:
+            return run()
+        metrics = self.metrics
+        try:
+            outcome = run() if watch.spans is None else watch.spans.run(run)
+        except Conflict:
+            if metrics is not None:
+                metrics.aborted(watch.priced)
+            raise
+        if metrics is not None:
+            metrics.committed(outcome, fresh=watch.applied(outcome), priced=watch.priced)
+        return outcome
 
     def _summary(self, member_id: str | None, now: datetime) -> members_pb2.MemberSummary | None:
         return summary(self.store.get_member(member_id, now)) if member_id else None
@@ -113,13 +198,17 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
         now = self.clock()
         basket = basket_from_request(request, now=now)
         active = self.registry.current()
-        state = self.store.pricing_state(
-            active.policy,
-            request.member_id or None,
-            None,
-            list(request.coupon_codes),
-            now,
-        )
+
+        def read() -> PricingState:
+            return self.store.pricing_state(
+                active.policy,
+                request.member_id or None,
+                None,
+                list(request.coupon_codes),
+                now,
+            )
+
+        state = read() if self.tracing is None else self.tracing.call("loyalty.store.read", read)
         result = self._price(active, basket, request, state, request.explain)
         return self._respond(active, request, state, result)
 
@@ -134,8 +223,17 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
         basket = basket_from_request(req, prefix="basket.", now=now)
         active = self.registry.current()
         seen: dict[str, PricingState] = {}
+        tx = request.transaction_id
+        watch = None
+        if self.metrics is not None or self.tracing is not None:
+            spans = self.tracing.commit(tx) if self.tracing is not None else None
+            watch = CommitWatch(now, spans)
 
         def price_fn(state: PricingState) -> PricingResult:
+            if watch is not None:
+                watch.priced += 1
+                if watch.spans is not None:
+                    watch.spans.pricing()
             bad = [
                 (f"basket.coupon_codes[{i}]", f"unknown coupon code {code!r}")
                 for i, code in enumerate(req.coupon_codes)
@@ -143,7 +241,9 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
             ]
             if bad:
                 raise InvalidInput(bad)
-            result = self._price(active, basket, req, state, False)
+            result = self._price(active, basket, req, state, False, tx)
+            if watch is not None and watch.spans is not None:
+                watch.spans.priced()
             if (
                 request.fail_if_changed
                 and request.expected_payable_minor
@@ -156,16 +256,19 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
             seen["state"] = state
             return result
 
-        outcome = self.store.commit(
-            request.transaction_id,
-            _fingerprint(request),
-            price_fn,
-            now,
-            policy=active.policy,
-            basket=basket,
-            member_id=req.member_id or None,
-            coupon_codes=list(req.coupon_codes),
-        )
+        def commit() -> CommitOutcome:
+            return self.store.commit(
+                tx,
+                _fingerprint(request),
+                price_fn,
+                now,
+                policy=active.policy,
+                basket=basket,
+                member_id=req.member_id or None,
+                coupon_codes=list(req.coupon_codes),
+            )
+
+        outcome = self._commit(watch, commit)
         state = seen.get("state") or self.store.pricing_state(
             active.policy, req.member_id or None, None, list(req.coupon_codes), now
         )
@@ -191,7 +294,16 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
     ) -> checkout_pb2.CancelResponse:
         require_id("transaction_id", request.transaction_id)
         now = self.clock()
-        outcome = self.store.cancel(request.transaction_id, now)
+
+        def cancel() -> CancelOutcome:
+            return self.store.cancel(request.transaction_id, now)
+
+        tracing = self.tracing
+        outcome = (
+            cancel()
+            if tracing is None
+            else tracing.call("loyalty.store.write", cancel, {TX: request.transaction_id})
+        )
         return checkout_pb2.CancelResponse(
             transaction_id=outcome.transaction_id,
             status=checkout_pb2.CancelResponse.CANCELLED,
@@ -214,11 +326,20 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
         if bad.violations:
             raise bad
         now = self.clock()
-        outcome = self.store.return_lines(
-            request.return_id,
-            request.transaction_id,
-            [(ln.line_id, ln.quantity) for ln in request.lines],
-            now,
+
+        def return_lines() -> ReturnOutcome:
+            return self.store.return_lines(
+                request.return_id,
+                request.transaction_id,
+                [(ln.line_id, ln.quantity) for ln in request.lines],
+                now,
+            )
+
+        tracing = self.tracing
+        outcome = (
+            return_lines()
+            if tracing is None
+            else tracing.call("loyalty.store.write", return_lines, {TX: request.transaction_id})
         )
         return checkout_pb2.ReturnResponse(
             refund_minor=outcome.refund_minor,

@@ -1,4 +1,5 @@
-"""What every unary call goes through, once: the deadline, the error family, the access log.
+"""What every unary call goes through, once: the deadline, the error family, the access log,
+the request metrics.
 
 One wrapper per call (not one interceptor per concern) keeps the per-call cost to a single
 extra Python frame.
@@ -17,9 +18,10 @@ import grpc
 
 from engine.errors import DeadlineExceeded, LoyaltyError
 from server.api.errors import to_status
+from server.api.logs import AccessLog, access
+from server.api.metrics import Metrics
 
 log = logging.getLogger(__name__)
-access = logging.getLogger("loyalty.access")
 
 WORKER = (("loyalty-worker", str(os.getpid())),)
 
@@ -35,10 +37,27 @@ class CallInterceptor(grpc.ServerInterceptor):
     - map any :class:`~engine.errors.LoyaltyError` to its status
       (:func:`server.api.errors.to_status`); log anything else with its traceback and a
       request id, and answer ``INTERNAL`` naming that id, never ``UNKNOWN``;
-    - write one access line: method, status code, duration;
+    - write one access line (:class:`server.api.logs.AccessLog`): method, status code,
+      duration, transaction id, member (hashed);
+    - count the call by method and status code and observe its duration
+      (:class:`server.api.metrics.Metrics`, when given);
     - name the serving process in the initial metadata (``loyalty-worker: <pid>``) so an
       operator can tell ``--workers`` apart.
+
+    ``traced``: a tracing interceptor runs outside this one; an error's status is then also
+    set on the context, where that interceptor sees it.
     """
+
+    def __init__(
+        self,
+        metrics: Metrics | None = None,
+        access_log: AccessLog | None = None,
+        *,
+        traced: bool = False,
+    ):
+        self.metrics = metrics
+        self.access_log = access_log if access_log is not None else AccessLog()
+        self.traced = traced
 
     def intercept_service(
         self, continuation: Continuation, details: grpc.HandlerCallDetails
@@ -47,6 +66,8 @@ class CallInterceptor(grpc.ServerInterceptor):
         if handler is None or handler.unary_unary is None:
             return handler
         inner, method = handler.unary_unary, details.method
+        rpc = self.metrics.rpc(method) if self.metrics is not None else None
+        access_log, traced = self.access_log, self.traced
 
         def call(request: Any, context: grpc.ServicerContext) -> Any:
             start = time.perf_counter()
@@ -60,6 +81,9 @@ class CallInterceptor(grpc.ServerInterceptor):
             except LoyaltyError as exc:
                 status = to_status(exc)
                 code = status.code.name
+                if traced:
+                    context.set_code(status.code)
+                    context.set_details(status.details)
                 context.abort_with_status(status)
             except Exception as exc:
                 aborted = context.code()  # type: ignore[attr-defined]  # grpc has it; stubs lag
@@ -71,8 +95,11 @@ class CallInterceptor(grpc.ServerInterceptor):
                 log.error("unexpected error in %s (request %s)", method, request_id, exc_info=exc)
                 context.abort(grpc.StatusCode.INTERNAL, f"internal error (request {request_id})")
             finally:
-                ms = (time.perf_counter() - start) * 1000
-                access.info("method=%s code=%s ms=%.3f", method, code, ms)
+                seconds = time.perf_counter() - start
+                if rpc is not None:
+                    rpc.observe(code, seconds)
+                if access.isEnabledFor(logging.INFO):
+                    access_log.write(method, code, seconds, request)
 
         return grpc.unary_unary_rpc_method_handler(
             call,

@@ -185,6 +185,11 @@ def _settings(args: argparse.Namespace) -> Settings:
         api_keys=keys,
         tls_cert=_path(args.tls_cert),
         tls_key=_path(args.tls_key),
+        metrics_port=getattr(args, "metrics_port", None),
+        metrics_host=getattr(args, "metrics_host", None),
+        tracing=getattr(args, "tracing", None),
+        log_format=getattr(args, "log_format", None),
+        log_member_ids=getattr(args, "log_member_ids", None),
     )
 
 
@@ -293,6 +298,36 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sv.add_argument("--tls-cert", type=Path, default=None)
     sv.add_argument("--tls-key", type=Path, default=None)
+    sv.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help="Prometheus /metrics over HTTP, default 9464, 0 = off ($LOYALTY_METRICS_PORT)",
+    )
+    sv.add_argument(
+        "--metrics-host",
+        default=None,
+        help="address of /metrics, default the --host ($LOYALTY_METRICS_HOST)",
+    )
+    sv.add_argument(
+        "--tracing",
+        choices=["auto", "on", "off"],
+        default=None,
+        help="OpenTelemetry traces; auto (default): on when OTEL_TRACES_EXPORTER or "
+        "OTEL_EXPORTER_OTLP_ENDPOINT is set ($LOYALTY_TRACING)",
+    )
+    sv.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        default=None,
+        help="stderr log lines, default text ($LOYALTY_LOG_FORMAT)",
+    )
+    sv.add_argument(
+        "--log-member-ids",
+        action="store_true",
+        default=None,
+        help="log member ids as they are, not hashed ($LOYALTY_LOG_MEMBER_IDS)",
+    )
     sv.add_argument("--demo", action="store_true", help="load the demo data first if empty")
     sv.add_argument("--members", type=int, default=3000, help="demo members")
     sv.set_defaults(func=cmd_serve)
