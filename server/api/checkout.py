@@ -128,8 +128,11 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
         explain: bool,
         transaction_id: str = "",
     ) -> PricingResult:
+        """The kernel's answer, timed when metrics are on and in a span when tracing is."""
+
         def price() -> PricingResult:
-            return engine.price(
+            start = time.perf_counter()
+            result = engine.price(
                 active.compiled,
                 basket,
                 state.member,
@@ -138,30 +141,19 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
                 limits=state.limits,
                 explain=explain,
             )
+            if self.metrics is not None:
+                self.metrics.kernel.observe(time.perf_counter() - start)
+            return result
 
-        metrics, tracing = self.metrics, self.tracing
-        if metrics is None and tracing is None:
+        if self.tracing is None:
             return price()
-
-        run = price
-        if metrics is not None:
-            kernel = metrics.kernel
-
-            def run() -> PricingResult:
-                start = time.perf_counter()
-                result = price()
-                kernel.observe(time.perf_counter() - start)
-                return result
-
-        if tracing is None:
-            return run()
         attributes: dict[str, str | int] = {
             "loyalty.ruleset_version": active.version,
             "loyalty.lines": len(basket.lines),
         }
         if transaction_id:
             attributes[TX] = transaction_id
-        return tracing.call("loyalty.kernel", run, attributes)
+        return self.tracing.call("loyalty.kernel", price, attributes)
 
     def _commit(self, watch: CommitWatch | None, run: Callable[[], CommitOutcome]) -> CommitOutcome:
         """``run()`` (the store's commit), counted and traced when those are on."""
