@@ -8,10 +8,11 @@ Health checks and reflection are open to all. Keys travel as ``x-api-key`` metad
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, NoReturn, TypeAlias
+from typing import NoReturn
 
 import grpc
+
+from server.api.interceptors import Continuation, Handler
 
 PACKAGE = "/loyalty.v1."
 OPEN = ("/grpc.health.v1.Health/", "/grpc.reflection.")
@@ -33,9 +34,6 @@ def allowed(role: str, method: str) -> bool:
     return any(name.startswith(prefix) for prefix in ALLOWED.get(role, ()))
 
 
-Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"  # subscriptable in the stubs only
-
-
 def _deny(code: grpc.StatusCode, message: str) -> Handler:
     def handler(request: bytes, context: grpc.ServicerContext) -> NoReturn:
         context.abort(code, message)
@@ -51,7 +49,7 @@ class ApiKeyInterceptor(grpc.ServerInterceptor):
 
     def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Handler | None],
+        continuation: Continuation,
         details: grpc.HandlerCallDetails,
     ) -> Handler | None:
         method = details.method
