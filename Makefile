@@ -11,7 +11,7 @@ BUF := tools/node_modules/.bin/buf
 # v0.1.0, the previous release, named by commit: a clone may lack tags
 BUF_AGAINST_REF := 560f86cbd94d0cad8fb5b49400da787f8de0d13a
 
-.PHONY: env redis-server node tools proto test client-test lint format stubs image bench \
+.PHONY: env redis-server h2load node tools proto test client-test lint format stubs image bench \
 	bench-quick run price-example clean
 
 env: $(STAMP)
@@ -53,6 +53,14 @@ redis-server:
 		{ command -v apt-get >/dev/null 2>&1 && (apt-get update -qq || true) && \
 		  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; } || \
 		{ echo "error: cannot install redis-server; install Redis >= 7 and retry" >&2; exit 1; }; }
+
+# h2load (nghttp2's C HTTP/2 load generator) for the ceiling benchmark; install it if missing
+h2load:
+	@command -v h2load >/dev/null 2>&1 || { \
+		echo "h2load not found: installing it (apt-get install nghttp2-client)"; \
+		{ command -v apt-get >/dev/null 2>&1 && (apt-get update -qq || true) && \
+		  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nghttp2-client >/dev/null; } || \
+		{ echo "error: cannot install h2load; install nghttp2-client and retry" >&2; exit 1; }; }
 
 test: env redis-server
 	$(BIN)/python -m pytest -q
@@ -102,10 +110,10 @@ format: env
 # Kernel (K1, K2, C1, scaling), then gRPC (echo vs Evaluate vs Commit, closed and open loop;
 # Redis when the Redis store is there); figures go to benchmarks/results/. Knobs:
 # `python -m benchmarks kernel --help`, `python -m benchmarks grpc --help`.
-bench: env
+bench: env redis-server h2load
 	$(BIN)/python -m benchmarks all
 
-bench-quick: env
+bench-quick: env redis-server h2load
 	$(BIN)/python -m benchmarks all --quick
 
 # Starts the service on 127.0.0.1:50051 over the embedded store in ./.loyalty, loading the demo

@@ -1,11 +1,14 @@
 """``python -m benchmarks SUITE [options]`` (from a checkout; ``make bench`` runs ``all``).
 
 Suites: ``kernel`` (K1, K2, C1, scaling: ``benchmarks.kernel``), ``grpc`` (S1, S2: echo vs
-Evaluate vs Commit, closed and open loop: ``benchmarks.grpc_load``), ``redis-memory`` (M1:
-``benchmarks.redis_memory``) and ``all`` (all three in that order, M1 only where the Redis
-store can run; only ``--quick``, ``--smoke`` and ``--out`` are passed on). ``python -m
-benchmarks kernel --help`` lists a suite's knobs. ``kernel`` and ``grpc`` print a table and write
-``<suite>.json``, ``<suite>.md`` and PNG plots under ``benchmarks/results/`` (or ``--out``).
+Evaluate vs Commit, closed and open loop: ``benchmarks.grpc_load``), ``ceiling`` (S1, S2 again
+with clients that are not the bottleneck, h2load and a raw HTTP/2 client:
+``benchmarks.ceiling``), ``redis-memory`` (M1: ``benchmarks.redis_memory``) and ``all`` (all
+four in that order, the ceiling only where h2load is installed and M1 only where the Redis store
+can run; only ``--quick``, ``--smoke`` and ``--out`` are passed on). ``python -m benchmarks
+kernel --help`` lists a suite's knobs. ``kernel``, ``grpc`` and ``ceiling`` print a table and
+write ``<suite>.json``, ``<suite>.md`` and PNG plots under ``benchmarks/results/`` (or
+``--out``).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-SUITES = ("kernel", "grpc", "redis-memory", "all")
+SUITES = ("kernel", "grpc", "ceiling", "redis-memory", "all")
 SHARED = ("--quick", "--smoke")
 
 
@@ -27,9 +30,14 @@ def run_suite(suite: str, args: Sequence[str]) -> int:
         # by name: it needs the Redis store, which the other suites need not import
         return importlib.import_module("benchmarks.redis_memory").main(argv)
 
+    def ceiling(argv: list[str]) -> Any:
+        # by name: it needs the hpack package, which only the dev extra installs
+        return importlib.import_module("benchmarks.ceiling").main(argv)
+
     mains: dict[str, Callable[[list[str]], Any]] = {
         "kernel": kernel.main,
         "grpc": grpc_load.main,
+        "ceiling": ceiling,
         "redis-memory": redis_memory,
     }
     if suite != "all":
@@ -51,6 +59,13 @@ def run_suite(suite: str, args: Sequence[str]) -> int:
         return 2
     for name in ("kernel", "grpc"):
         mains[name](shared)
+    from benchmarks.h2load import unavailable as h2load_unavailable
+
+    why = h2load_unavailable()
+    if why:
+        print(f"ceiling skipped: {why}")
+    else:
+        mains["ceiling"](shared)
     why = redis_unavailable()
     if why:
         print(f"M1 (redis-memory) skipped: {why}")

@@ -49,6 +49,11 @@ class RedisSettings:
     socket_timeout_s: float = 2.0
     max_connections: int = 64
     rolling_spend_months: int = 12
+    # per-process cache of what a quote reads, kept coherent by Redis client tracking
+    # (server.store.redis.cache); the size is in keys (members, codes), least recently used
+    # go first; a member of ~300 stored bytes takes ~600 bytes of the process's memory
+    member_cache: bool = True
+    member_cache_size: int = 50_000
 
 
 @dataclass(frozen=True)
@@ -57,8 +62,11 @@ class Settings:
     port: int = 50051  # 0 = any free port (tests)
     data_dir: Path = Path(".loyalty")  # the embedded store and rule registry
     store: str = "embedded"  # or "redis"
-    threads: int = 16
-    workers: int = 1  # server processes sharing the port (SO_REUSEPORT)
+    threads: int = 4  # per worker: see server.api.app for the measurement
+    # server processes sharing the port (SO_REUSEPORT); 0 = one per core
+    # (server.api.app.processes)
+    workers: int = 0
+    cpu_pin: bool = False  # worker i runs on core i only
     # API key -> role; required when listening on a non-loopback address
     api_keys: dict[str, str] = field(default_factory=dict)
     tls_cert: Path | None = None
@@ -125,8 +133,8 @@ class Settings:
         bad = InvalidInput()
         if self.store not in STORES:
             bad.add("--store", f"unknown store {self.store!r}: embedded or redis")
-        if self.workers < 1:
-            bad.add("--workers", f"must be at least 1 (got {self.workers})")
+        if self.workers < 0:
+            bad.add("--workers", f"must be 0 (one per core) or more (got {self.workers})")
         if self.threads < 1:
             bad.add("--threads", f"must be at least 1 (got {self.threads})")
         if self.workers > 1 and self.port == 0:
@@ -156,6 +164,8 @@ class Settings:
             bad.add("LOYALTY_SQLITE_SYNCHRONOUS", "must be FULL or NORMAL")
         if self.redis.max_attempts < 1:
             bad.add("LOYALTY_REDIS_MAX_ATTEMPTS", "must be at least 1")
+        if self.redis.member_cache and self.redis.member_cache_size < 1:
+            bad.add("LOYALTY_REDIS_MEMBER_CACHE_SIZE", "must be at least 1")
         if bad.violations:
             raise bad
 
@@ -226,6 +236,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("store", "store", "LOYALTY_STORE"),
     Option("threads", "threads", "LOYALTY_THREADS", _whole),
     Option("workers", "workers", "LOYALTY_WORKERS", _whole),
+    Option("cpu_pin", "cpu_pin", "LOYALTY_CPU_PIN", _flag),
     Option("api_keys", "api_keys", "LOYALTY_API_KEYS", parse_api_keys),
     Option("tls_cert", "tls_cert", "LOYALTY_TLS_CERT", Path),
     Option("tls_key", "tls_key", "LOYALTY_TLS_KEY", Path),
@@ -248,5 +259,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("redis_prefix", "redis.prefix", "LOYALTY_REDIS_PREFIX"),
     Option("tx_retention_s", "redis.tx_retention_s", "LOYALTY_TX_RETENTION_S", _whole),
     Option("redis_max_attempts", "redis.max_attempts", "LOYALTY_REDIS_MAX_ATTEMPTS", _whole),
+    Option("redis_member_cache", "redis.member_cache", "LOYALTY_REDIS_MEMBER_CACHE", _flag),
+    Option(
+        "redis_member_cache_size",
+        "redis.member_cache_size",
+        "LOYALTY_REDIS_MEMBER_CACHE_SIZE",
+        _whole,
+    ),
 )
 OPTION_BY_NAME = {o.name: o for o in OPTIONS}

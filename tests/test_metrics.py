@@ -227,7 +227,7 @@ def test_workers_share_one_endpoint_that_sums_them(tmp_path):
             except grpc.RpcError:  # a worker still warming up
                 time.sleep(0.2)
                 continue
-            seen.setdefault(dict(call.initial_metadata())["loyalty-worker"], stubs)
+            seen.setdefault(dict(call.trailing_metadata())["loyalty-worker"], stubs)
         first = next(iter(seen.values()))
         publish(first)
         for stubs in seen.values():

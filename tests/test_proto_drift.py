@@ -8,6 +8,13 @@ from pathlib import Path
 from scripts.gen_protos import PROTO_ROOT, generate, proto_files
 
 
+def generated(root: Path) -> list[Path]:
+    """The generated sources under ``root`` (bytecode caches are not sources)."""
+    return sorted(
+        p.relative_to(root) for p in root.rglob("*_pb2*.py*") if "__pycache__" not in p.parts
+    )
+
+
 def test_generated_code_matches_the_proto_sources(tmp_path: Path):
     # given a fresh generation of every .proto into a scratch directory
     src = tmp_path / "proto"
@@ -17,9 +24,9 @@ def test_generated_code_matches_the_proto_sources(tmp_path: Path):
         shutil.copy(f, target)
     generate(src, root=src)
     # then every generated file is committed, byte for byte
-    fresh = sorted(p.relative_to(src) for p in src.rglob("*_pb2*.py*"))
+    fresh = generated(src)
     assert fresh, "protoc produced nothing"
-    committed = sorted(p.relative_to(PROTO_ROOT) for p in PROTO_ROOT.rglob("*_pb2*.py*"))
+    committed = generated(PROTO_ROOT)
     assert fresh == committed, "run `make proto` and commit the result"
     for rel in fresh:
         assert (src / rel).read_bytes() == (PROTO_ROOT / rel).read_bytes(), (

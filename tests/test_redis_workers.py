@@ -36,7 +36,7 @@ def _worker_of(channel: grpc.Channel) -> str | None:
         )
     except grpc.RpcError:
         return None
-    return dict(call.initial_metadata()).get("loyalty-worker")
+    return dict(call.trailing_metadata()).get("loyalty-worker")
 
 
 def _channels_on_both_workers(port: int, per_worker: int = 2) -> dict[str, list[grpc.Channel]]:
@@ -119,7 +119,11 @@ def test_a_publish_under_load_reaches_both_workers_within_a_second(redis_url, tm
                     errors.append(exc)
                     continue
                 calls.append(
-                    (started, resp.ruleset_version, dict(call.initial_metadata())["loyalty-worker"])
+                    (
+                        started,
+                        resp.ruleset_version,
+                        dict(call.trailing_metadata())["loyalty-worker"],
+                    )
                 )
 
         threads = [

@@ -201,8 +201,8 @@ def test_commit_then_the_member_balance(shop):
     reply = commit(shop, "t1")
     assert reply.result.points_earned == 13 and reply.member.pending_points == 13
     assert shop.member().available_points == 0
-    # pending points become spendable after pending_days
-    shop.clock.now = T0 + timedelta(days=7, seconds=1)
+    # pending points become spendable at the end of the local day pending_days end on
+    shop.clock.now = T0 + timedelta(days=8)
     assert shop.member().available_points == 13
 
 
@@ -299,7 +299,7 @@ def test_a_budget_is_never_exceeded_under_concurrent_commits(shop):
 
 def test_points_expire_by_lot(shop):
     commit(shop, "t1")
-    shop.clock.now = T0 + timedelta(days=7, seconds=1)
+    shop.clock.now = T0 + timedelta(days=8)
     assert shop.member().available_points == 13
     shop.clock.now = T0 + timedelta(days=7 + 366)
     assert shop.member().available_points == 0

@@ -54,7 +54,7 @@ def test_a_bad_variable_is_named_with_its_value(name, value, message):
 
 def test_settings_that_cannot_work_together_name_every_option():
     with pytest.raises(InvalidInput) as exc:
-        Settings.from_env({}, host="0.0.0.0", workers=0, store="mongo")
+        Settings.from_env({}, host="0.0.0.0", workers=-1, store="mongo")
 
     assert [v.field for v in exc.value.violations] == ["--store", "--workers", "--api-key"]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -91,18 +91,25 @@ def _run_threads(n: int, work: Callable[[int], object]) -> list[object]:
 # Commit
 
 
+# Points earned at T0 (lots by day, the default): available at the end of the Shanghai day in
+# which the 14 pending days end, expiring 24 months later at the end of that day
+AVAILABLE = datetime(2025, 3, 26, 16, tzinfo=UTC)  # 2025-03-27 00:00 in Asia/Shanghai
+EXPIRES = add_months(AVAILABLE, 24)  # 2027-03-27 00:00 in Asia/Shanghai
+
+
 def test_commit_then_member_balance(store: Store) -> None:
     enrol(store, "m1")
     out = checkout(store, "tx-1", BASKET_1, "m1")
     assert out.pricing.net_minor == 16180
     assert out.points_earned == 16
-    assert out.points_available_at == T0 + 14 * DAY
-    assert out.points_expire_at == add_months(T0 + 14 * DAY, 24)
+    assert out.points_available_at == AVAILABLE
+    assert out.points_expire_at == EXPIRES
     m = store.get_member("m1", T0)
     assert (m.points_available, m.points_pending) == (0, 16)
     assert (out.points_available_after, out.points_pending_after) == (0, 16)
     assert m.lifetime_spend_minor == m.rolling_spend_minor == 16180
-    later = store.get_member("m1", T0 + 14 * DAY)
+    assert store.get_member("m1", AVAILABLE - timedelta(microseconds=1)).points_pending == 16
+    later = store.get_member("m1", AVAILABLE)
     assert (later.points_available, later.points_pending) == (16, 0)
 
 
@@ -354,14 +361,15 @@ def test_pending_points_become_available_and_lots_expire_fifo(store: Store) -> N
     assert [(lot.points, lot.expires_at) for lot in m.lots] == [
         (100, T0 + 30 * DAY),
         (200, T0 + 60 * DAY),
-        (15, add_months(T0 + 14 * DAY, 24)),
+        (15, EXPIRES),
     ]
-    assert store.get_member("m1", T0 + 14 * DAY - timedelta(seconds=1)).points_pending == 15
-    assert store.get_member("m1", T0 + 14 * DAY).points_available == 315
-    # lot B (burned first because it expires first) loses its last 100 points
+    assert store.get_member("m1", AVAILABLE - timedelta(seconds=1)).points_pending == 15
+    assert store.get_member("m1", AVAILABLE).points_available == 315
+    # lot B (burned first because it expires first) loses its last 100 points; adjusted
+    # lots keep the exact expiry they were given
     assert store.get_member("m1", T0 + 30 * DAY).points_available == 215
     assert store.get_member("m1", T0 + 60 * DAY).points_available == 15
-    assert store.get_member("m1", add_months(T0 + 14 * DAY, 24)).points_available == 0
+    assert store.get_member("m1", EXPIRES).points_available == 0
 
 
 def test_adjust_points_is_idempotent_and_refuses_overdraw(store: Store) -> None:

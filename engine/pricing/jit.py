@@ -42,6 +42,8 @@ KERNEL_SOURCES = (
     "kernel/points.py",
     "kernel/util.py",
     "kernel/rewards.py",
+    "kernel/wire_in.py",
+    "kernel/wire_out.py",
 )
 
 

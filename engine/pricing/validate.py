@@ -156,6 +156,9 @@ _POINTS_RANGES = (
 def _check_points(v: _Collector, p: rules_pb2.PointsProgram) -> None:
     for name, lo, hi in _POINTS_RANGES:
         v.range(f"points.{name}", getattr(p, name), lo, hi)
+    # proto3 enums are open: a number no build knows would decode, so say so here
+    if p.lot_bucket not in rules_pb2.PointsProgram.LotBucket.values():
+        v.add("points.lot_bucket", f"unknown lot bucket {p.lot_bucket} (DAY or MONTH)")
 
 
 def _check_tiers(v: _Collector, tiers: Sequence[rules_pb2.Tier]) -> None:

@@ -9,12 +9,15 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-from engine.pricing.api import price
+from engine.pricing.api import encode_coupons, encode_limits, encode_member, price, run_kernel
 from engine.pricing.batch import price_batch
 from engine.pricing.catalogue import Catalogue
-from engine.pricing.compiler import compile_rules
+from engine.pricing.compiler import CompiledRules, compile_rules
 from engine.pricing.rules import parse_rules
 from engine.pricing.types import Basket, Line, Member
+from engine.pricing.wire import WireTables, parse, respond
+from loyalty.v1.checkout_pb2 import EvaluateRequest
+from loyalty.v1.checkout_pb2 import Line as ProtoLine
 
 _RULES = {
     "points": {
@@ -46,6 +49,26 @@ _RULES = {
 }
 
 
+def _warm_wire(compiled: CompiledRules) -> None:
+    """The byte-level Evaluate path (``engine.pricing.wire``): index, parser and writer."""
+    tables = WireTables.build(compiled, {})
+    data = EvaluateRequest(
+        member_id="m",
+        lines=[ProtoLine(line_id="1", sku="X", quantity=2, unit_price_minor=500)],
+        coupon_codes=["C"],
+    ).SerializeToString()
+    parsed = parse(tables, compiled, data)
+    if parsed is None:  # the warm-up request is well formed: the byte path must take it
+        raise RuntimeError("warm-up request refused by the byte-level parser")
+    member = encode_member(compiled, Member("m"), parsed.redeem_points)
+    ctx = parsed.context(compiled.timezone, datetime(2026, 1, 1, tzinfo=UTC))
+    no_coupons = encode_coupons(compiled, None, ())
+    outputs = run_kernel(
+        compiled, parsed.lines, member, ctx, no_coupons, encode_limits(compiled, None), False
+    )
+    respond(tables, parsed, *outputs, 1, False)
+
+
 def warm_up() -> float:
     """Compile (or load) every kernel; returns the seconds it took."""
     start = time.perf_counter()
@@ -57,4 +80,5 @@ def warm_up() -> float:
     price(compiled, basket, member, redeem_points=-1, explain=True)
     price(compiled, basket, member)
     price_batch(compiled, [basket, basket], [member, None])
+    _warm_wire(compiled)
     return time.perf_counter() - start

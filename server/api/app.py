@@ -11,6 +11,13 @@ ahead on a quiet machine (e.g. 1,858 vs 1,828 req/s), the sync server ahead whil
 shared the CPU (1,556 vs 1,125). Every handler of this service blocks — a SQLite transaction,
 a numba kernel that releases the GIL — which grpc.aio would have to hand to a thread pool on
 each call, so the synchronous server with a thread pool is used.
+
+Workers and threads: ``loyalty serve`` runs one worker per core (:func:`processes`), 4 threads
+each. ``python -m benchmarks.grpc_load --quick --targets evaluate --store embedded`` on 2 cores
+shared with other jobs (0.5-1.1 cores busy elsewhere), closed-loop Evaluate req/s per run:
+2 x 4: 824, 896, 759; 2 x 2: 757, 771; 2 x 8: 688; 2 x 16: 639; 1 x 4: 1,054, 781, 650;
+1 x 16: 721, 544; 1 x 2: 552. An earlier run on a quiet machine (Redis store): 2 x 4 1,357,
+1 x 16 599. More threads than 4 only add contention inside a process (CPU per call grows).
 """
 
 from __future__ import annotations
@@ -23,21 +30,16 @@ import time
 from collections.abc import Callable
 from concurrent import futures
 from dataclasses import dataclass, field
+from multiprocessing.synchronize import Event as EventType
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from google.protobuf.descriptor import ServiceDescriptor
+from grpc_health.v1 import health, health_pb2
+from grpc_reflection.v1alpha import reflection, reflection_pb2
 
 from engine.pricing.warmup import warm_up
-from loyalty.v1 import (
-    campaigns_pb2,
-    campaigns_pb2_grpc,
-    checkout_pb2,
-    checkout_pb2_grpc,
-    members_pb2,
-    members_pb2_grpc,
-)
-from server.api import limits, logs
+from loyalty.v1 import campaigns_pb2, checkout_pb2, members_pb2
+from server.api import edge, limits, logs
 from server.api import tracing as tracing_
 from server.api.auth import ApiKeyInterceptor
 from server.api.campaigns import CampaignServicer
@@ -59,7 +61,14 @@ from server.store import EmbeddedStore, Store
 
 log = logging.getLogger(__name__)
 
-SERVICES = ("loyalty.v1.CheckoutService", "loyalty.v1.MemberService", "loyalty.v1.CampaignService")
+# the loyalty.v1 services, each served by its servicer (create_server) through the edge
+CHECKOUT = checkout_pb2.DESCRIPTOR.services_by_name["CheckoutService"]
+MEMBERS = members_pb2.DESCRIPTOR.services_by_name["MemberService"]
+CAMPAIGNS = campaigns_pb2.DESCRIPTOR.services_by_name["CampaignService"]
+LOYALTY = (CHECKOUT, MEMBERS, CAMPAIGNS)
+SERVICES = tuple(s.full_name for s in LOYALTY)
+HEALTH = health_pb2.DESCRIPTOR.services_by_name["Health"]
+REFLECTION = reflection_pb2.DESCRIPTOR.services_by_name["ServerReflection"]
 
 
 @dataclass
@@ -109,6 +118,15 @@ class App:
             self.tracing.shutdown()
 
 
+def processes(settings: Settings) -> int:
+    """The server processes ``serve`` runs: ``settings.workers``, or for 0 one per core this
+    process may run on; one when the port is 0, since workers share a port and each would get
+    a different free one (tests and one-off servers use port 0)."""
+    if settings.workers:
+        return settings.workers
+    return 1 if settings.port == 0 else len(os.sched_getaffinity(0))
+
+
 def open_state(settings: Settings, *, watch: bool = True) -> tuple[RuleRegistry, Store]:
     """The rule registry and the state store the settings name. ``watch``: follow rule
     changes made by other processes (every server does; one-shot commands need not)."""
@@ -150,13 +168,11 @@ def create_server(
         registry.on_change(lambda active: metrics.ruleset_version.set(active.version))
         if registry.ready:
             metrics.ruleset_version.set(registry.current().version)
-        if settings.workers == 1:  # with workers, the supervisor reads the limits
+        if processes(settings) == 1:  # with workers, the supervisor reads the limits
             app.limits = OfferLimitsCollector(limits.from_registry(registry, store, clock))
             metrics.registry.register(app.limits)
     access_log = logs.AccessLog(member_ids=settings.log_member_ids, key=settings.log_member_key)
-    interceptors: list[grpc.ServerInterceptor] = [
-        CallInterceptor(metrics, access_log, traced=tracing is not None)
-    ]
+    interceptors: list[grpc.ServerInterceptor] = [CallInterceptor(metrics, access_log)]
     if settings.api_keys:
         interceptors.insert(0, ApiKeyInterceptor(settings.api_keys))
     if tracing is not None:  # first: the server span covers the key check and the call
@@ -166,7 +182,7 @@ def create_server(
         ("grpc.max_send_message_length", settings.max_message_bytes),
         # several worker processes share the port (--workers); one alone must not
         # silently share it with a stale server
-        ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
+        ("grpc.so_reuseport", 1 if processes(settings) > 1 else 0),
     ]
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.threads),
@@ -174,25 +190,20 @@ def create_server(
         options=options,
     )
     registry.on_change(lambda _active: app.refresh_health())
-    # the generated *_pb2_grpc registration functions carry no annotations
-    campaigns_pb2_grpc.add_CampaignServiceServicer_to_server(  # type: ignore[no-untyped-call]
-        CampaignServicer(registry, store), server
-    )
-    checkout_pb2_grpc.add_CheckoutServiceServicer_to_server(  # type: ignore[no-untyped-call]
-        CheckoutServicer(registry, store, clock, metrics=metrics, tracing=tracing), server
-    )
-    members_pb2_grpc.add_MemberServiceServicer_to_server(  # type: ignore[no-untyped-call]
-        MemberServicer(registry, store, clock), server
-    )
-    health_pb2_grpc.add_HealthServicer_to_server(app.health, server)
-    names = (
-        *SERVICES,
-        health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-        reflection.SERVICE_NAME,
-    )
-    reflection.enable_server_reflection(names, server)
-    # descriptors of every service must be loaded for reflection to describe them
-    _ = (checkout_pb2.DESCRIPTOR, members_pb2.DESCRIPTOR, campaigns_pb2.DESCRIPTOR)
+    # every service through the edge (server.api.edge): bytes in, parsed by us, so bytes that
+    # do not decode are INVALID_ARGUMENT and cost no memory
+    servicers: list[tuple[ServiceDescriptor, object]] = [
+        (CHECKOUT, CheckoutServicer(registry, store, clock, metrics=metrics, tracing=tracing)),
+        (MEMBERS, MemberServicer(registry, store, clock)),
+        (CAMPAIGNS, CampaignServicer(registry, store)),
+        (HEALTH, app.health),
+        (
+            REFLECTION,
+            reflection.ReflectionServicer([*SERVICES, HEALTH.full_name, REFLECTION.full_name]),
+        ),
+    ]
+    for service, servicer in servicers:
+        edge.register(server, service, servicer)
     address = f"{settings.host}:{settings.port}"
     if settings.tls_cert is not None and settings.tls_key is not None:
         creds = grpc.ssl_server_credentials(
@@ -213,16 +224,22 @@ def create_server(
 def serve(settings: Settings) -> None:
     """Run until SIGTERM or SIGINT, then stop taking calls and finish those in flight.
 
-    With ``settings.workers`` > 1, start that many server processes on the same port
-    (SO_REUSEPORT: the kernel spreads new connections over them, so every core serves) and
-    supervise them; a gRPC channel is one connection, so callers should open several.
-    Logs go to stderr (``settings.log_format``) in every process, one access line per call.
+    With several workers (:func:`processes`: by default one per core), start that many
+    server processes on the same port (SO_REUSEPORT: the kernel spreads new connections over
+    them, so every core serves) and supervise them; a gRPC channel is one connection, so
+    callers should open several. One worker runs in this process. ``settings.cpu_pin``: worker
+    i runs on core i only. Logs go to stderr (``settings.log_format``) in every process, one
+    access line per call.
     """
-    if settings.workers > 1:
+    workers = processes(settings)
+    settings = settings.replace(workers=workers)  # what each process's create_server sees
+    if workers > 1:
         logs.configure(settings.log_format)
         _supervise(settings)
     else:
         release = logs.configure(settings.log_format, hold=True)
+        if settings.cpu_pin:
+            pin(0)
         _run(settings, announce=True, started=release)
 
 
@@ -257,9 +274,25 @@ def _run(settings: Settings, announce: bool, started: Callable[[], None] = lambd
     app.close()
 
 
-def _worker(settings: Settings) -> None:
+def _worker(settings: Settings, index: int, ready: EventType) -> None:
     logs.configure(settings.log_format)
-    _run(settings, announce=False)
+    if settings.cpu_pin:
+        pin(index)
+    _run(settings, announce=False, started=ready.set)
+
+
+def pin(index: int) -> None:
+    """Run this process (every thread it has, and those it starts) on core ``index`` of those
+    it may use (wrapping around when there are fewer), so that workers do not migrate
+    between cores and each keeps its caches warm."""
+    cores = sorted(os.sched_getaffinity(0))
+    core = cores[index % len(cores)]
+    for task in os.listdir("/proc/self/task"):  # this thread and any started already
+        try:
+            os.sched_setaffinity(int(task), {core})
+        except ProcessLookupError:  # it ended meanwhile
+            pass
+    log.info("pinned to core %d", core)
 
 
 def _supervise(settings: Settings) -> None:
@@ -267,12 +300,14 @@ def _supervise(settings: Settings) -> None:
     metrics of them all on ``--metrics-port``."""
     shared = multiprocess_dir() if settings.metrics_port else None  # before the spawn
     ctx = multiprocessing.get_context("spawn")  # no fork after grpc and numba are loaded
+    ready = [ctx.Event() for _ in range(settings.workers)]
     workers = [
-        ctx.Process(target=_worker, args=(settings,), name=f"loyalty-worker-{i}")
+        ctx.Process(target=_worker, args=(settings, i, ready[i]), name=f"loyalty-worker-{i}")
         for i in range(settings.workers)
     ]
     for w in workers:
         w.start()
+    stop = StopSignal()
     reader = limits.FromStorage(settings)
     endpoint, collector, failed = None, None, None
     try:
@@ -286,6 +321,10 @@ def _supervise(settings: Settings) -> None:
                 )
             except OSError as exc:
                 failed = exc
+        # announce only once every worker listens: callers connect as soon as they read it
+        while not all(r.is_set() for r in ready):
+            if stop.wait(0.05) or any(not w.is_alive() for w in workers):
+                break
         print(
             f"loyalty engine: {settings.workers} workers listening on {settings.host}:"
             f"{settings.port} (store {settings.store}); open several channels to use them all"
@@ -293,7 +332,6 @@ def _supervise(settings: Settings) -> None:
             flush=True,
         )
         _log_metrics_failure(settings, failed)
-        stop = StopSignal()
         while not stop.wait(0.5):
             if any(not w.is_alive() for w in workers):
                 log.error("a worker exited; stopping the others")

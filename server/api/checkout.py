@@ -12,16 +12,22 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
+from typing import TypeVar, cast
 
 import grpc
+import numpy as np
 
 import engine
 from engine.errors import Conflict, FailedPrecondition, InvalidInput
+from engine.pricing import layout as L
+from engine.pricing import wire
+from engine.pricing.api import encode_coupons, encode_limits, encode_member, run_kernel
 from engine.pricing.types import Basket, PricingResult
 from loyalty.v1 import checkout_pb2, checkout_pb2_grpc, members_pb2
 from server.api.convert import basket_from_request, require_id, response_from_result
+from server.api.edge import parser, raw
 from server.api.metrics import Metrics
 from server.api.tracing import TX, CommitSpans, Tracing
 from server.rules.registry import ActiveRules, RuleRegistry
@@ -36,10 +42,19 @@ from server.store.base import (
 )
 
 Clock = Callable[[], datetime]
+T = TypeVar("T")
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+_parse_evaluate = parser(checkout_pb2.EvaluateRequest)
+
+
+def parse_evaluate(data: bytes) -> checkout_pb2.EvaluateRequest:
+    """The request of ``data``; InvalidInput on ``request`` when the bytes do not decode."""
+    return cast(checkout_pb2.EvaluateRequest, _parse_evaluate(data))
 
 
 def summary(record: MemberRecord | None) -> members_pb2.MemberSummary | None:
@@ -54,11 +69,10 @@ def summary(record: MemberRecord | None) -> members_pb2.MemberSummary | None:
 
 
 def coupon_results(
-    codes: Iterable[str], state: PricingState, result: PricingResult
+    codes: Iterable[str], state: PricingState, applied: Collection[str], why: Mapping[str, str]
 ) -> list[checkout_pb2.CouponResult]:
-    """One CouponResult per presented code, in the order presented."""
-    applied = {o.offer_id for o in result.offers}
-    why = {e.offer_id: e.message for e in result.explanations}
+    """One CouponResult per presented code, in the order presented: ``applied`` = the offer
+    ids that applied, ``why`` = offer id -> why it did not (when explained)."""
     out = []
     for code in codes:
         status = state.code_status.get(code, CodeStatus.INVALID)
@@ -128,11 +142,10 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
         explain: bool,
         transaction_id: str = "",
     ) -> PricingResult:
-        """The kernel's answer, timed when metrics are on and in a span when tracing is."""
+        """The kernel's answer as a PricingResult (the checked path and Commit)."""
 
         def price() -> PricingResult:
-            start = time.perf_counter()
-            result = engine.price(
+            return engine.price(
                 active.compiled,
                 basket,
                 state.member,
@@ -141,19 +154,32 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
                 limits=state.limits,
                 explain=explain,
             )
-            if self.metrics is not None:
-                self.metrics.kernel.observe(time.perf_counter() - start)
+
+        return self._timed(active, len(basket.lines), price, transaction_id)
+
+    def _timed(
+        self, active: ActiveRules, n_lines: int, price: Callable[[], T], transaction_id: str = ""
+    ) -> T:
+        """``price()``, timed when metrics are on and in a span when tracing is."""
+        metrics = self.metrics
+
+        def timed() -> T:
+            if metrics is None:
+                return price()
+            start = time.perf_counter()
+            result = price()
+            metrics.kernel.observe(time.perf_counter() - start)
             return result
 
         if self.tracing is None:
-            return price()
+            return timed()
         attributes: dict[str, str | int] = {
             "loyalty.ruleset_version": active.version,
-            "loyalty.lines": len(basket.lines),
+            "loyalty.lines": n_lines,
         }
         if transaction_id:
             attributes[TX] = transaction_id
-        return self.tracing.call("loyalty.kernel", price, attributes)
+        return self.tracing.call("loyalty.kernel", timed, attributes)
 
     def _commit(self, watch: CommitWatch | None, run: Callable[[], CommitOutcome]) -> CommitOutcome:
         """``run()`` (the store's commit), counted and traced when those are on."""
@@ -181,28 +207,67 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
         result: PricingResult,
     ) -> checkout_pb2.EvaluateResponse:
         resp = response_from_result(result, active.version, active.names, active.points_pending)
-        resp.coupons.extend(coupon_results(req.coupon_codes, state, result))
+        applied = {o.offer_id for o in result.offers}
+        why = {e.offer_id: e.message for e in result.explanations}
+        resp.coupons.extend(coupon_results(req.coupon_codes, state, applied, why))
         return resp
 
-    def Evaluate(
-        self, request: checkout_pb2.EvaluateRequest, context: grpc.ServicerContext
+    @raw
+    def Evaluate(self, request: bytes, context: grpc.ServicerContext) -> bytes:
+        """Bytes to bytes (``engine.pricing.wire``): the request is read into the kernel's
+        arrays in one pass and the response written from its outputs. A request the byte
+        path does not take (explanations asked, anything unusual or invalid) goes the checked
+        way, which parses with protobuf and names every bad field; both answer the same."""
+        active = self.registry.current_or_none()
+        parsed = None if active is None else wire.parse(active.wire, active.compiled, request)
+        if active is None or parsed is None or parsed.explain:
+            return self._evaluate_checked(parse_evaluate(request)).SerializeToString()
+        now = self.clock()
+        codes = parsed.coupon_codes
+        state = self._read(active, parsed.member_id or None, codes, now)
+        compiled = active.compiled
+
+        def price() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            return run_kernel(
+                compiled,
+                parsed.lines,
+                encode_member(compiled, state.member, parsed.redeem_points),
+                parsed.context(compiled.timezone, now),
+                encode_coupons(compiled, state.member, state.coupons),
+                encode_limits(compiled, state.limits),
+                False,
+            )
+
+        line_out, rows, counts = self._timed(active, len(parsed.lines), price)
+        body = wire.respond(
+            active.wire, parsed, line_out, rows, counts, active.version, active.points_pending
+        )
+        if not codes:
+            return body
+        ids = compiled.offer_ids
+        applied = {ids[o] for o in rows[rows[:, L.ROW_TYPE] == L.ROW_APPLIED, 1].tolist()}
+        extra = checkout_pb2.EvaluateResponse(coupons=coupon_results(codes, state, applied, {}))
+        return body + extra.SerializeToString()
+
+    def _evaluate_checked(
+        self, request: checkout_pb2.EvaluateRequest
     ) -> checkout_pb2.EvaluateResponse:
         now = self.clock()
         basket = basket_from_request(request, now=now)
         active = self.registry.current()
-
-        def read() -> PricingState:
-            return self.store.pricing_state(
-                active.policy,
-                request.member_id or None,
-                None,
-                list(request.coupon_codes),
-                now,
-            )
-
-        state = read() if self.tracing is None else self.tracing.call("loyalty.store.read", read)
+        state = self._read(active, request.member_id or None, list(request.coupon_codes), now)
         result = self._price(active, basket, request, state, request.explain)
         return self._respond(active, request, state, result)
+
+    def _read(
+        self, active: ActiveRules, member_id: str | None, codes: Sequence[str], now: datetime
+    ) -> PricingState:
+        """A quote's store read, in a span when tracing is on."""
+
+        def read() -> PricingState:
+            return self.store.pricing_state(active.policy, member_id, None, list(codes), now)
+
+        return read() if self.tracing is None else self.tracing.call("loyalty.store.read", read)
 
     def Commit(
         self, request: checkout_pb2.CommitRequest, context: grpc.ServicerContext

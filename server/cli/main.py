@@ -182,6 +182,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         redis_url=args.redis_url,
         threads=args.threads,
         workers=getattr(args, "workers", None),
+        cpu_pin=getattr(args, "cpu_pin", None),
         api_keys=keys,
         tls_cert=_path(args.tls_cert),
         tls_key=_path(args.tls_key),
@@ -283,12 +284,21 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="redis://HOST:PORT/DB or unix:///PATH ($LOYALTY_REDIS_URL)",
     )
-    sv.add_argument("--threads", type=int, default=None, help="per worker, default 16")
+    sv.add_argument(
+        "--threads", type=int, default=None, help="per worker, default 4 ($LOYALTY_THREADS)"
+    )
     sv.add_argument(
         "--workers",
         type=int,
         default=None,
-        help="server processes sharing the port (SO_REUSEPORT), default 1",
+        help="server processes sharing the port (SO_REUSEPORT); default 0 = one per core "
+        "(one on --port 0) ($LOYALTY_WORKERS)",
+    )
+    sv.add_argument(
+        "--cpu-pin",
+        action="store_true",
+        default=None,
+        help="run worker i on core i only ($LOYALTY_CPU_PIN)",
     )
     sv.add_argument(
         "--api-key",

@@ -28,6 +28,7 @@ from engine.errors import FailedPrecondition, NotFound, Violation
 from engine.pricing.catalogue import Catalogue
 from engine.pricing.compiler import CompiledRules, compile_rules
 from engine.pricing.validate import validate
+from engine.pricing.wire import WireTables
 from loyalty.v1 import rules_pb2
 from server.rules.versions import SqliteVersions, VersionRow, VersionStore
 from server.store.policy import Policy
@@ -44,6 +45,7 @@ class ActiveRules:
     names: dict[str, str]  # offer id -> name, for responses
     points_pending: bool  # earned points wait pending_days before they can be spent
     policy: Policy  # what the store needs of these rules (limits, points, tiers)
+    wire: WireTables  # the byte-level Evaluate path's string index and response strings
 
 
 @dataclass(frozen=True)
@@ -138,6 +140,10 @@ class RuleRegistry:
         if active is None:
             raise FailedPrecondition("no rule set is published yet")
         return active
+
+    def current_or_none(self) -> ActiveRules | None:
+        """The current version, or None before the first publish (no exception to raise)."""
+        return self._active
 
     @property
     def ready(self) -> bool:
@@ -255,7 +261,14 @@ def _active(version: int, compiled: CompiledRules) -> ActiveRules:
     rules = compiled.rules
     pending = rules.HasField("points") and rules.points.pending_days > 0
     names = {o.id: o.name for o in rules.offers}
-    return ActiveRules(version, compiled, names, pending, Policy.from_rules(rules))
+    return ActiveRules(
+        version,
+        compiled,
+        names,
+        pending,
+        Policy.from_rules(rules),
+        WireTables.build(compiled, names),
+    )
 
 
 def _catalogue_frame(c: Catalogue) -> pl.DataFrame:

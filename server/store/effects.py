@@ -145,8 +145,9 @@ class Burn:
 
 
 def restore_burns(burns: Sequence[Burn], points: int, lots: list[P.Lot], now: datetime) -> int:
-    """Give back ``points`` of a tender as new lots keeping the burned lots' expiry, latest
-    expiry (never first) first; returns the points forfeited because that expiry has passed."""
+    """Give back ``points`` of a tender, available now and keeping the burned lots' expiry
+    (so they join the member's available lot of that expiry, if any), latest expiry (never
+    first) first; returns the points forfeited because that expiry has passed."""
     forfeited = 0
     order = sorted(
         burns,
@@ -168,7 +169,7 @@ def restore_burns(burns: Sequence[Burn], points: int, lots: list[P.Lot], now: da
         if burn.expires_at is not None and burn.expires_at <= now:
             forfeited += n
         else:
-            lots.append(P.Lot(None, n, now, now, burn.expires_at))
+            P.add_lot(lots, P.Lot(None, n, now, now, burn.expires_at), now)
     return forfeited
 
 
@@ -178,14 +179,18 @@ def settle_reversal(
     burns: Sequence[Burn],
     rev: Reversal,
     own_lot_id: int | None,
+    earned: CommitOutcome,
     now: datetime,
 ) -> tuple[int, int, int]:
     """Apply a reversal to a member's lots (in place): tender points back, earned points
-    clawed back from their own lot first. Returns ``(debt, forfeited, debt added)``."""
+    clawed back from the lot they went to first (``own_lot_id``, or the lot of their key
+    ``earned.points_available_at/points_expire_at`` once it merged into another), which other
+    commits of the same bucket share, then FIFO by expiry. Returns ``(debt, forfeited, debt
+    added)``."""
     debt, _ = P.settle(lots, debt, now)
     forfeited = restore_burns(burns, rev.restored, lots, now)
     debt, _ = P.settle(lots, debt, now)
-    own = next((x for x in lots if own_lot_id is not None and x.lot_id == own_lot_id), None)
+    own = P.find_lot(lots, own_lot_id, earned.points_available_at, earned.points_expire_at, now)
     debt_added = P.claw_back(lots, rev.clawed, now, own)
     debt, _ = P.settle(lots, debt + debt_added, now)
     return debt, forfeited, debt_added
@@ -264,15 +269,19 @@ def adjust(
     expires_at: datetime | None,
     allow_negative: bool,
 ) -> tuple[int, int, int]:
-    """Add a lot (``points`` > 0) or burn FIFO (< 0), in place. Burning more than is
+    """Add points (``points`` > 0) or burn FIFO (< 0), in place. Burning more than is
     available is refused unless ``allow_negative``, when the rest becomes debt.
+
+    Added points are available at once and keep ``expires_at`` exactly as asked (an operator's
+    date is not rounded: the store has no rule set here); they join the member's available
+    lot of that very expiry, if any.
 
     Returns ``(debt, debt added, points available after)``.
     """
     debt, _ = P.settle(lots, debt, now)
     added = 0
     if points > 0:
-        lots.append(P.Lot(None, points, now, now, expires_at))
+        P.add_lot(lots, P.Lot(None, points, now, now, expires_at), now)
     else:
         have = P.available_points(lots, now)
         if have < -points and not allow_negative:

@@ -4,22 +4,28 @@ A member's points are lots ``(points left, earned_at, available_at, expires_at)`
 
 - A lot is *pending* while ``now < available_at``, *available* while
   ``available_at <= now < expires_at`` (``expires_at`` None = never), then *expired*.
+- Lots merge (docs/design.md §5, Points): two lots that can no longer be told apart by any
+  burn, settlement or expiry are one. Pending lots are one lot per ``(available_at,
+  expires_at)``; available lots are one lot per ``expires_at``, since once spendable only the
+  expiry orders them. Earned points get bucketed times (:meth:`Policy.earned_lot_times
+  <server.store.policy.Policy.earned_lot_times>`), so a member holds one lot per bucket.
+  The surviving lot keeps the lowest id, the earliest ``earned_at`` and ``available_at``.
 - Burns (redemption, negative adjustment) take available lots FIFO by expiry: soonest expiry
   first, never-expiring last, ties by ``available_at`` then lot id.
 - Debt arises only when a clawback (return, cancel) finds too few points. Every write first
   :func:`settle`\\s the member: debt is paid from lots that are available, in the order they
-  became available, and expired lots are zeroed. Because a debt can exist after a write only if
-  every available lot was drained by it, settling lazily (at the next read or write) gives the
-  same result as settling at the instant each lot became available, so reads compute balances
-  with the same function and never write.
+  became available, expired lots are zeroed and lots that now share a key merge. Because a
+  debt can exist after a write only if every available lot was drained by it, settling lazily
+  (at the next read or write) gives the same result as settling at the instant each lot became
+  available, so reads compute balances with the same function and never write.
 """
 
 from __future__ import annotations
 
 import calendar
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 
 @dataclass(slots=True)
@@ -74,7 +80,86 @@ def settle(lots: Sequence[Lot], debt: int, now: datetime) -> tuple[int, int]:
             expired += lot.points
             lot.points = 0
             lot.changed = True
+    merge(lots, now)
     return debt, expired
+
+
+LotKey = tuple[datetime | None, datetime | None]
+
+
+def lot_key(lot: Lot, now: datetime) -> LotKey:
+    """``(expires_at, available_at)`` for a pending lot, ``(expires_at, None)`` once available:
+    lots with equal keys burn, settle and expire alike."""
+    return lot.expires_at, (lot.available_at if lot.available_at > now else None)
+
+
+def _survivor_order(lot: Lot) -> tuple[bool, int]:
+    return lot.lot_id is None, lot.lot_id or 0
+
+
+def merge(lots: Sequence[Lot], now: datetime) -> None:
+    """Fold every live lot into the first stored lot of its key (in place): the others are
+    left with 0 points (stores drop drained lots when they write)."""
+    first: dict[LotKey, Lot] = {}
+    for lot in sorted(lots, key=_survivor_order):
+        if lot.points <= 0 or lot.is_expired(now):
+            continue
+        into = first.setdefault(lot_key(lot, now), lot)
+        if into is not lot:
+            into.points += lot.points
+            into.earned_at = min(into.earned_at, lot.earned_at)
+            into.available_at = min(into.available_at, lot.available_at)
+            into.changed = True
+            lot.points = 0
+            lot.changed = True
+
+
+def add_lot(lots: list[Lot], lot: Lot, now: datetime) -> Lot:
+    """Add the points of a new ``lot`` (not stored yet) to the lot of its key, appending it
+    when there is none; returns the lot that holds them. A lot of the key drained earlier in
+    the same operation is reused, so one operation never leaves two lots of one key."""
+    key = lot_key(lot, now)
+    into = min(
+        (x for x in lots if not x.is_expired(now) and lot_key(x, now) == key),
+        key=_survivor_order,
+        default=None,
+    )
+    if into is None:
+        lots.append(lot)
+        return lot
+    into.points += lot.points
+    into.earned_at = min(into.earned_at, lot.earned_at)
+    into.changed = True
+    return into
+
+
+def find_lot(
+    lots: Iterable[Lot],
+    lot_id: int | None,
+    available_at: datetime | None,
+    expires_at: datetime | None,
+    now: datetime,
+) -> Lot | None:
+    """The lot that holds a commit's earned points: the lot ``lot_id`` if it still has points,
+    else the live lot of the key those points had (it absorbed them when lots merged)."""
+    live = [x for x in lots if x.points > 0 and not x.is_expired(now)]
+    by_id = next((x for x in live if lot_id is not None and x.lot_id == lot_id), None)
+    if by_id is not None or available_at is None:
+        return by_id
+    key = (expires_at, available_at if available_at > now else None)
+    return next((x for x in live if lot_key(x, now) == key), None)
+
+
+def rebucket(lots: Iterable[Lot], bucket_end: Callable[[datetime], datetime]) -> None:
+    """Round every expiry up to the end of its bucket (in place): what a member stored before
+    lots merged (one lot per commit, exact expiries) needs once, at its next commit. Points
+    never expire earlier than they were told; pending lots keep their availability."""
+    for lot in lots:
+        if lot.expires_at is not None:
+            end = bucket_end(lot.expires_at)
+            if end != lot.expires_at:
+                lot.expires_at = end
+                lot.changed = True
 
 
 def balances(lots: Iterable[Lot], debt: int, now: datetime) -> tuple[int, int]:
@@ -138,16 +223,6 @@ def add_months(at: datetime, months: int) -> datetime:
     year, month = at.year + m // 12, m % 12 + 1
     day = min(at.day, calendar.monthrange(year, month)[1])
     return at.replace(year=year, month=month, day=day)
-
-
-def earned_lot_times(
-    now: datetime, pending_days: int, expiry_months: int
-) -> tuple[datetime, datetime | None]:
-    """``(available_at, expires_at)`` of points earned at ``now`` (expiry counts from
-    availability; ``expiry_months`` 0 = never)."""
-    available_at = now + timedelta(days=max(0, pending_days))
-    expires_at = add_months(available_at, expiry_months) if expiry_months > 0 else None
-    return available_at, expires_at
 
 
 def share(total: int, returned: int, quantity: int) -> int:

@@ -120,10 +120,62 @@ def remaining_limits(
     return out
 
 
-def rolling_sum(spend: Iterable[tuple[int, int]], now: datetime, months: int) -> int:
-    """Qualifying spend of ``(at_us, amount)`` records inside the rolling window ending now."""
-    since = to_us(P.add_months(now, -months))
-    return sum(amount for at, amount in spend if at > since)
+# (start_us, end_us, amount): the qualifying spend of the commits made in [start, end), a day
+# or month of the rule set's zone, net of their returns (docs/design.md §5, Points)
+Spend = tuple[int, int, int]
+
+
+def spend_since(now: datetime, months: int) -> int:
+    """The far edge of the rolling window ending ``now``: buckets ending at or before it are
+    out of the window (and dropped when a store writes)."""
+    return to_us(P.add_months(now, -months))
+
+
+def rolling_sum(spend: Iterable[Spend], now: datetime, months: int) -> int:
+    """Qualifying spend of the buckets that reach into the rolling window ending ``now``: a
+    bucket counts while its end is inside the window, so the far edge is rounded out to whole
+    buckets (spend up to one bucket older than the window still counts)."""
+    since = spend_since(now, months)
+    return sum(amount for _, end, amount in spend if end > since)
+
+
+def add_spend(spend: Iterable[Spend], now: datetime, amount: int, policy: Policy) -> list[Spend]:
+    """The records after a commit's ``amount`` at ``now``, sorted: it joins the record whose
+    span holds ``now``, else a new one for the bucket of ``now``. Every record whose span fits
+    in the bucket of its start merges into that bucket first: per-transaction records stored
+    before spend was bucketed (span of 1 µs), or buckets of a finer setting. A record at least
+    as long as the setting's buckets (its own bucket, or a month when the setting went from
+    MONTH to DAY) stays whole, so spans never overlap and a reversal always finds the one
+    record its commit went to (:func:`take_spend`)."""
+
+    def span_of(at: datetime) -> tuple[int, int]:
+        start, end = policy.bucket(at)
+        return to_us(start), to_us(end)
+
+    whole = policy.shortest_bucket // timedelta(microseconds=1)
+    merged: dict[tuple[int, int], int] = {}
+    for start, end, amt in spend:
+        span = (start, end)
+        if end - start < whole:
+            bucket = span_of(at_us(start))
+            span = bucket if end <= bucket[1] else span
+        merged[span] = merged.get(span, 0) + amt
+    now_us = to_us(now)
+    span = next((k for k in merged if k[0] <= now_us < k[1]), None) or span_of(now)
+    merged[span] = merged.get(span, 0) + amount
+    return sorted((s, e, a) for (s, e), a in merged.items())
+
+
+def take_spend(spend: Iterable[Spend], committed_at: datetime, amount: int) -> list[Spend]:
+    """The records after a reversal takes ``amount`` back from the record of the commit made
+    at ``committed_at`` (nothing, if that record has left the window)."""
+    at = to_us(committed_at)
+    out, left = [], amount
+    for start, end, amt in spend:
+        if left and start <= at < end:
+            amt, left = amt - left, 0
+        out.append((start, end, amt))
+    return out
 
 
 def member_record(

@@ -30,10 +30,10 @@ from server.store.base import (
     ReturnOutcome,
 )
 from server.store.embedded.state import (
+    add_member_spend,
     append_ledger,
     load_lots,
     pricing_state,
-    rolling_spend,
     save_lots,
     set_debt,
 )
@@ -76,35 +76,36 @@ def commit(
             raise Conflict("a guest transaction cannot earn or redeem points")
     else:
         lots = load_lots(db, member_id)
-        debt, _ = P.settle(lots, state.record.points_debt if state.record else 0, now)
+        member = db.execute(
+            "SELECT points_debt, legacy_lots FROM members WHERE member_id = ?", (member_id,)
+        ).fetchone()
+        if member["legacy_lots"]:
+            P.rebucket(lots, policy.bucket_end)
+        debt, _ = P.settle(lots, member["points_debt"], now)
+        burns = []
         if result.points_redeemed:
             taken = effects.burn_points(lots, result.points_redeemed, now)
-            save_lots(db, member_id, lots, tx)
-            db.executemany(
-                "INSERT INTO tx_burns VALUES (?, ?, ?, ?, ?, 0)",
-                [(tx, k, lot.lot_id, n, _us(lot.expires_at)) for k, (lot, n) in enumerate(taken)],
-            )
+            burns = [
+                (tx, k, lot.lot_id, n, _us(lot.expires_at)) for k, (lot, n) in enumerate(taken)
+            ]
+        earned = None
         if result.points_earned:
-            available_at, expires_at = P.earned_lot_times(
-                now, policy.pending_days, policy.expiry_months
+            available_at, expires_at = policy.earned_lot_times(now)
+            earned = P.add_lot(
+                lots, P.Lot(None, result.points_earned, now, available_at, expires_at), now
             )
-            lot = P.Lot(None, result.points_earned, now, available_at, expires_at)
-            lots.append(lot)
-            save_lots(db, member_id, [lot], tx)
-            earned_lot_id = lot.lot_id
         debt, _ = P.settle(lots, debt, now)
         balances = P.balances(lots, debt, now)
         save_lots(db, member_id, lots, tx)
+        earned_lot_id = earned.lot_id if earned else None
+        db.executemany("INSERT INTO tx_burns VALUES (?, ?, ?, ?, ?, 0)", burns)
         set_debt(db, member_id, debt)
         spend = result.net_minor
-        db.execute(
-            "INSERT INTO member_spend VALUES (?, ?, ?, ?)", (member_id, tx, to_us(now), spend)
-        )
-        rolling = rolling_spend(db, member_id, now, spend_months)
+        rolling = add_member_spend(db, member_id, now, spend, spend_months, policy)
         tier_after = policy.upgraded_tier(tier_before, rolling)
         db.execute(
-            "UPDATE members SET lifetime_spend_minor = lifetime_spend_minor + ?, tier = ?"
-            " WHERE member_id = ?",
+            "UPDATE members SET lifetime_spend_minor = lifetime_spend_minor + ?, tier = ?,"
+            " legacy_lots = 0 WHERE member_id = ?",
             (spend, tier_after, member_id),
         )
 
@@ -366,7 +367,13 @@ def _reverse(
             )
         ]
         debt, forfeited, debt_added = effects.settle_reversal(
-            lots, member[0], burns, rev, tx["earned_lot_id"], now
+            lots,
+            member[0],
+            burns,
+            rev,
+            tx["earned_lot_id"],
+            codec.loads(CommitOutcome, tx["outcome"]),
+            now,
         )
         db.executemany(
             "UPDATE tx_burns SET restored = ? WHERE transaction_id = ? AND seq = ?",
@@ -374,10 +381,10 @@ def _reverse(
         )
         save_lots(db, member_id, lots, source)
         set_debt(db, member_id, debt)
-        db.execute(
+        db.execute(  # the bucket the commit's spend went to (nothing if it left the window)
             "UPDATE member_spend SET amount_minor = amount_minor - ? WHERE member_id = ?"
-            " AND transaction_id = ?",
-            (rev.net_back, member_id, t),
+            " AND start_us <= ? AND end_us > ?",
+            (rev.net_back, member_id, tx["committed_us"], tx["committed_us"]),
         )
         db.execute(
             "UPDATE members SET lifetime_spend_minor = lifetime_spend_minor - ?"

@@ -9,13 +9,20 @@ schema_version        (version PK, applied_us) — one row per applied schema ve
                       versions and the catalogue will get their own tables here (registry).
 members               member_id PK; profile (tier, segments JSON list, birthday_month/day,
                       enrolled_on ISO date, consent_* 0/1); points_debt (points owed after
-                      returns, paid from the next lots); lifetime_spend_minor.
+                      returns, paid from the next lots); lifetime_spend_minor; legacy_lots 1 =
+                      the lots were stored before they merged (v1): the next commit rounds
+                      their expiries up to the rule set's buckets, merges them and sets 0.
 point_lots            lot_id PK (AUTOINCREMENT, never reused); member_id; points left;
                       earned/available/expires (_us; expires NULL = never); source (the
-                      transaction, adjustment or "restore:<tx>" that created it). Drained lots
-                      stay (burn records point at them).
-member_spend          (member_id, transaction_id) PK; at_us; amount_minor = qualifying spend of
-                      the transaction net of its returns. Rolling spend = sum over a window.
+                      transaction, adjustment or "cancel:<tx>"/"return:<id>" that created it).
+                      One row per lot key (server/store/points.py: a pending lot per
+                      availability and expiry, an available one per expiry): earned points join
+                      the row of their bucket. A drained row is deleted (burn records keep the
+                      lot's expiry, not a reference), so a member has as many rows as live lots.
+member_spend          (member_id, start_us) PK; end_us; amount_minor = qualifying spend of the
+                      commits made in [start, end) (a day or month of the rule-set zone), net
+                      of their returns. Rolling spend = sum of the buckets ending inside the
+                      window; buckets ending before it are deleted at the next commit.
 wallet_coupons        coupon_id PK ("<issue_id>:<member_id>"); member_id; offer_id; uses_left;
                       valid_from_us/valid_until_us (until exclusive); issue_id; uses_issued.
 codes                 code PK; offer_id; uses_left; uses_per_code; per_member 0/1;
@@ -27,7 +34,8 @@ member_offer_usage    (member_id, offer_id, period_key) PK; uses. period_key: "E
                       "D2025-03-12", "W2025-11" (ISO week), "M2025-03", in the rule-set zone.
 transactions          transaction_id PK; fingerprint; member_id (NULL = guest); status
                       ("committed" | "cancelled"); committed_us; outcome (CommitOutcome JSON,
-                      returned verbatim on retry); earned_lot_id; cancel_outcome JSON.
+                      returned verbatim on retry); earned_lot_id (the lot the earned points
+                      went to, shared with the other earns of its bucket); cancel_outcome JSON.
 tx_lines              (transaction_id, idx) PK; line_id; sku; quantity; gross/net/tender_minor;
                       points (attributed earned points); redeemed (points tender in points,
                       allocated by tender); returned_qty. Every reversal amount is derived from
@@ -42,15 +50,18 @@ returns               return_id PK; transaction_id; fingerprint; outcome JSON.
 adjustments           adjustment_id PK; fingerprint; outcome JSON.
 ledger                seq PK AUTOINCREMENT; kind; entry_id; transaction_id; member_id; at_us;
                       body (LedgerEntry JSON without seq).
+
+Versions: 1 = one lot and one spend row per commit; 2 = lots and spend by bucket. A v1 file is
+migrated on open, in the same transaction that records version 2 (:data:`_V1_TO_V2`).
 """
 
 from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
-_V1 = """
+_SCHEMA = """
 CREATE TABLE IF NOT EXISTS schema_version (
     version INTEGER PRIMARY KEY, applied_us INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS members (
@@ -59,15 +70,15 @@ CREATE TABLE IF NOT EXISTS members (
     enrolled_on TEXT, consent_marketing INTEGER NOT NULL DEFAULT 0,
     consent_automated INTEGER NOT NULL DEFAULT 0, consent_third_party INTEGER NOT NULL DEFAULT 0,
     points_debt INTEGER NOT NULL DEFAULT 0, lifetime_spend_minor INTEGER NOT NULL DEFAULT 0,
-    updated_us INTEGER NOT NULL);
+    updated_us INTEGER NOT NULL, legacy_lots INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS point_lots (
     lot_id INTEGER PRIMARY KEY AUTOINCREMENT, member_id TEXT NOT NULL, points INTEGER NOT NULL,
     earned_us INTEGER NOT NULL, available_us INTEGER NOT NULL, expires_us INTEGER,
     source TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS point_lots_member ON point_lots (member_id, points);
 CREATE TABLE IF NOT EXISTS member_spend (
-    member_id TEXT NOT NULL, transaction_id TEXT NOT NULL, at_us INTEGER NOT NULL,
-    amount_minor INTEGER NOT NULL, PRIMARY KEY (member_id, transaction_id));
+    member_id TEXT NOT NULL, start_us INTEGER NOT NULL, end_us INTEGER NOT NULL,
+    amount_minor INTEGER NOT NULL, PRIMARY KEY (member_id, start_us));
 CREATE TABLE IF NOT EXISTS wallet_coupons (
     coupon_id TEXT PRIMARY KEY, member_id TEXT NOT NULL, offer_id TEXT NOT NULL,
     uses_left INTEGER NOT NULL, valid_from_us INTEGER NOT NULL, valid_until_us INTEGER NOT NULL,
@@ -120,18 +131,49 @@ CREATE TABLE IF NOT EXISTS ledger (
 """
 
 
+# v1 -> v2. Members holding lots are marked for their next commit, which knows the rule set's
+# buckets; drained lots go; each spend row becomes a 1 µs span (rows of one instant summed), which
+# that commit merges into its bucket (server/store/snapshot.py add_spend).
+_V1_TO_V2 = """
+ALTER TABLE members ADD COLUMN legacy_lots INTEGER NOT NULL DEFAULT 0;
+UPDATE members SET legacy_lots = 1
+    WHERE member_id IN (SELECT member_id FROM point_lots WHERE points > 0);
+DELETE FROM point_lots WHERE points <= 0;
+CREATE TABLE member_spend_v2 (
+    member_id TEXT NOT NULL, start_us INTEGER NOT NULL, end_us INTEGER NOT NULL,
+    amount_minor INTEGER NOT NULL, PRIMARY KEY (member_id, start_us));
+INSERT INTO member_spend_v2
+    SELECT member_id, at_us, at_us + 1, SUM(amount_minor) FROM member_spend
+    GROUP BY member_id, at_us;
+DROP TABLE member_spend;
+ALTER TABLE member_spend_v2 RENAME TO member_spend;
+"""
+
+
+def _run(conn: sqlite3.Connection, script: str) -> None:
+    for stmt in script.split(";"):
+        if stmt.strip():
+            conn.execute(stmt)
+
+
 def create(conn: sqlite3.Connection, now_us: int) -> None:
-    """Create every table (idempotent) and record the schema version, in one transaction."""
+    """Create every table, or migrate an older file, and record the schema version, in one
+    transaction (a failed migration leaves the file as it was)."""
     conn.execute("BEGIN IMMEDIATE")
     try:
-        for stmt in _V1.split(";"):
-            if stmt.strip():
-                conn.execute(stmt)
-        row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
-        if row[0] is None:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version ("
+            "version INTEGER PRIMARY KEY, applied_us INTEGER NOT NULL)"
+        )
+        (version,) = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+        if version is not None and version > SCHEMA_VERSION:
+            raise RuntimeError(f"data written by a newer schema ({version} > {SCHEMA_VERSION})")
+        if version is None:
+            _run(conn, _SCHEMA)
+        elif version < 2:
+            _run(conn, _V1_TO_V2)
+        if version != SCHEMA_VERSION:
             conn.execute("INSERT INTO schema_version VALUES (?, ?)", (SCHEMA_VERSION, now_us))
-        elif row[0] > SCHEMA_VERSION:
-            raise RuntimeError(f"data written by a newer schema ({row[0]} > {SCHEMA_VERSION})")
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

@@ -24,7 +24,15 @@ from server.store.base import (
     WalletCoupon,
 )
 from server.store.policy import Policy
-from server.store.snapshot import at_us, from_us, rolling_sum, to_us
+from server.store.snapshot import (
+    Spend,
+    add_spend,
+    at_us,
+    from_us,
+    rolling_sum,
+    spend_since,
+    to_us,
+)
 
 # ---------------------------------------------------------------------------------------------
 # Members and lots
@@ -48,51 +56,80 @@ def load_lots(db: sqlite3.Connection, member_id: str) -> list[P.Lot]:
     return [P.Lot(r[0], r[1], at_us(r[2]), at_us(r[3]), from_us(r[4])) for r in rows]
 
 
-def load_lot(db: sqlite3.Connection, lot_id: int | None) -> P.Lot | None:
-    if lot_id is None:
-        return None
-    r = db.execute(
-        "SELECT lot_id, points, earned_us, available_us, expires_us FROM point_lots"
-        " WHERE lot_id = ?",
-        (lot_id,),
-    ).fetchone()
-    return P.Lot(r[0], r[1], at_us(r[2]), at_us(r[3]), from_us(r[4])) if r else None
-
-
 def save_lots(db: sqlite3.Connection, member_id: str, lots: Iterable[P.Lot], source: str) -> None:
-    """Write changed lots back and insert new ones (their ``lot_id`` is filled in)."""
+    """Write changed lots back, insert new ones (their ``lot_id`` is filled in) and delete
+    drained ones (their ``lot_id`` is cleared), so the rows are the live lots."""
     for lot in lots:
         if lot.lot_id is None:
-            cur = db.execute(
-                "INSERT INTO point_lots (member_id, points, earned_us, available_us, expires_us,"
-                " source) VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    member_id,
-                    lot.points,
-                    to_us(lot.earned_at),
-                    to_us(lot.available_at),
-                    None if lot.expires_at is None else to_us(lot.expires_at),
-                    source,
-                ),
-            )
-            lot.lot_id = cur.lastrowid
+            if lot.points > 0:
+                cur = db.execute(
+                    "INSERT INTO point_lots (member_id, points, earned_us, available_us,"
+                    " expires_us, source) VALUES (?, ?, ?, ?, ?, ?)",
+                    (member_id, lot.points, *_times(lot), source),
+                )
+                lot.lot_id = cur.lastrowid
+        elif lot.changed and lot.points <= 0:
+            db.execute("DELETE FROM point_lots WHERE lot_id = ?", (lot.lot_id,))
+            lot.lot_id = None
         elif lot.changed:
             db.execute(
-                "UPDATE point_lots SET points = ? WHERE lot_id = ?", (lot.points, lot.lot_id)
+                "UPDATE point_lots SET points = ?, earned_us = ?, available_us = ?,"
+                " expires_us = ? WHERE lot_id = ?",
+                (lot.points, *_times(lot), lot.lot_id),
             )
         lot.changed = False
+
+
+def _times(lot: P.Lot) -> tuple[int, int, int | None]:
+    expires = None if lot.expires_at is None else to_us(lot.expires_at)
+    return to_us(lot.earned_at), to_us(lot.available_at), expires
 
 
 def set_debt(db: sqlite3.Connection, member_id: str, debt: int) -> None:
     db.execute("UPDATE members SET points_debt = ? WHERE member_id = ?", (debt, member_id))
 
 
-def rolling_spend(db: sqlite3.Connection, member_id: str, now: datetime, months: int) -> int:
+def load_spend(db: sqlite3.Connection, member_id: str, since: int) -> list[Spend]:
+    """The member's spend buckets that end inside the window (after ``since``)."""
     rows = db.execute(
-        "SELECT at_us, amount_minor FROM member_spend WHERE member_id = ? AND at_us > ?",
-        (member_id, to_us(P.add_months(now, -months))),
+        "SELECT start_us, end_us, amount_minor FROM member_spend"
+        " WHERE member_id = ? AND end_us > ? ORDER BY start_us",
+        (member_id, since),
     )
-    return rolling_sum(((r[0], r[1]) for r in rows), now, months)
+    return [(r[0], r[1], r[2]) for r in rows]
+
+
+def rolling_spend(db: sqlite3.Connection, member_id: str, now: datetime, months: int) -> int:
+    """snapshot.rolling_sum in SQL: the buckets that end inside the window."""
+    row = db.execute(
+        "SELECT COALESCE(SUM(amount_minor), 0) FROM member_spend WHERE member_id = ?"
+        " AND end_us > ?",
+        (member_id, spend_since(now, months)),
+    ).fetchone()
+    return int(row[0])
+
+
+def add_member_spend(
+    db: sqlite3.Connection, member_id: str, now: datetime, amount: int, months: int, policy: Policy
+) -> int:
+    """Add a commit's qualifying spend to its bucket (snapshot.add_spend), writing only the
+    rows that change and deleting the buckets that left the window; returns the rolling
+    spend after it."""
+    since = spend_since(now, months)
+    db.execute("DELETE FROM member_spend WHERE member_id = ? AND end_us <= ?", (member_id, since))
+    old = {(s, e): a for s, e, a in load_spend(db, member_id, since)}
+    new = add_spend(((s, e, a) for (s, e), a in old.items()), now, amount, policy)
+    spans = {(s, e) for s, e, _ in new}
+    db.executemany(
+        "DELETE FROM member_spend WHERE member_id = ? AND start_us = ?",
+        [(member_id, s) for s, e in old if (s, e) not in spans],
+    )
+    db.executemany(
+        "INSERT INTO member_spend VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET"
+        " end_us = excluded.end_us, amount_minor = excluded.amount_minor",
+        [(member_id, s, e, a) for s, e, a in new if old.get((s, e)) != a],
+    )
+    return rolling_sum(new, now, months)
 
 
 def member_record(

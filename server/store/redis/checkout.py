@@ -79,6 +79,9 @@ def commit(
             if result.points_redeemed or result.points_earned:
                 raise Conflict("a guest transaction cannot earn or redeem points")
         else:
+            if doc.legacy:
+                P.rebucket(doc.lots, policy.bucket_end)
+                doc.legacy = False
             debt, _ = P.settle(doc.lots, doc.debt, now)
             if result.points_redeemed:
                 taken = effects.burn_points(doc.lots, result.points_redeemed, now)
@@ -87,16 +90,16 @@ def commit(
                     for lot, n in taken
                 ]
             if result.points_earned:
-                available_at, expires_at = P.earned_lot_times(
-                    now, policy.pending_days, policy.expiry_months
-                )
-                lot = P.Lot(doc.next_lot, result.points_earned, now, available_at, expires_at)
-                doc.next_lot += 1
-                doc.lots.append(lot)
+                available_at, expires_at = policy.earned_lot_times(now)
+                earned = P.Lot(None, result.points_earned, now, available_at, expires_at)
+                lot = P.add_lot(doc.lots, earned, now)
+                if lot.lot_id is None:
+                    lot.lot_id = doc.next_lot
+                    doc.next_lot += 1
                 txdoc["el"] = lot.lot_id
             doc.debt, _ = P.settle(doc.lots, debt, now)
-            doc.spend.append([tx, to_us(now), result.net_minor])
-            rolling = snapshot.rolling_sum(((s[1], s[2]) for s in doc.spend), now, months)
+            doc.spend = snapshot.add_spend(doc.spend, now, result.net_minor, policy)
+            rolling = snapshot.rolling_sum(doc.spend, now, months)
             tier_after = doc.tier = policy.upgraded_tier(tier_before, rolling)
             doc.lifetime += result.net_minor
 
@@ -206,7 +209,7 @@ def commit(
             ],
             [
                 doc.version if doc else -1,
-                doc.dump(now, months, frozenset(policy.current_keys(now))) if doc else "",
+                doc.dump(now, months, frozenset(policy.current_keys(now))) if doc else b"",
                 dumps(txdoc),
                 io.ttl_ms,
                 *offer_ops(ops),

@@ -1,21 +1,32 @@
-"""The Redis store's documents: a member and a transaction, as compact JSON.
+"""The Redis store's documents: a member as compact msgpack, a transaction as compact JSON.
 
-A document is stored as ``"<version>|<json>"`` (see :mod:`server.store.redis.keys`); the Lua
-scripts compare and bump the version, only Python reads the JSON. Field names are short because
+A document is stored as ``b"<version>|<body>"`` (see :mod:`server.store.redis.keys`); the Lua
+scripts compare and bump the version, only Python reads the body. Field names are short because
 a member document is most of the store's memory (docs/design.md §8 M1: ≤ 200 bytes per member);
 empty fields are left out.
+
+A member body is msgpack (:class:`_Member`, through msgspec): about half the bytes of the JSON it
+replaced, and decoded straight into typed fields. A body that starts with ``{`` is the JSON of
+a document stored before; it is still read (:meth:`MemberDoc.load`), and written back as msgpack
+by the next change to the member. Its lots were one per commit with exact expiries: they are
+marked ``lg`` until the member's next commit rounds their expiries up to the rule set's buckets
+and merges them (:func:`server.store.points.rebucket`); its spend records were one per
+transaction, ``[transaction, at_us, amount]``, read as 1 µs spans that the next commit merges
+into buckets (:func:`server.store.snapshot.add_spend`).
 
 Member document fields: ``t`` tier, ``s`` segments, ``b`` [birthday month, day], ``e`` enrol
 date, ``c`` consent bits (1 marketing, 2 automated decisions, 4 third party), ``d`` points
 debt, ``ls`` lifetime spend, ``n`` next lot id, ``l`` lots [id, points, earned_us,
-available_us, expires_us|null], ``sp`` spend records [transaction, at_us, amount] inside the
-rolling window, ``w`` wallet [coupon, offer, uses left, from_us, until_us, issue, uses issued],
-``u`` member-limit uses {"offer\\tperiod": uses}, ``cr`` per-member codes redeemed {code: tx}.
+available_us, expires_us|nil] (one per bucket, see :mod:`server.store.points`), ``lg`` lots
+not yet bucketed, ``sp`` spend buckets [start_us, end_us, amount] reaching into the rolling
+window, ``w`` wallet [coupon, offer, uses left, from_us, until_us, issue, uses issued], ``u``
+member-limit uses {"offer\\tperiod": uses}, ``cr`` per-member codes redeemed {code: tx}.
 
-Transaction document fields: ``f`` request fingerprint, ``m`` member, ``s`` status (``c``
-committed, ``x`` cancelled), ``o`` the CommitOutcome (deflated, see :func:`pack`), ``rq``
-units returned per line, ``pk`` the member-limit period counted per offer, ``b`` burns
-[points, expires_us, restored], ``el`` the earned lot, ``co`` the CancelOutcome.
+Transaction document fields (JSON): ``f`` request fingerprint, ``m`` member, ``s`` status
+(``c`` committed, ``x`` cancelled), ``o`` the CommitOutcome (deflated, see :func:`pack`),
+``rq`` units returned per line, ``pk`` the member-limit period counted per offer, ``b`` burns
+[points, expires_us, restored], ``el`` the lot the earned points went to, ``co`` the
+CancelOutcome.
 """
 
 from __future__ import annotations
@@ -28,11 +39,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+import msgspec
+
 from engine.errors import AlreadyExists
 from server.store import codec, snapshot
 from server.store import points as P
 from server.store.base import Consent, MemberProfile, MemberRecord, WalletCoupon
-from server.store.snapshot import at_us, from_us, to_us
+from server.store.snapshot import Spend, at_us, from_us, to_us
 
 T = TypeVar("T")
 
@@ -78,6 +91,54 @@ def _us(at: datetime | None) -> int | None:
     return None if at is None else to_us(at)
 
 
+# [id, points, earned_us, available_us, expires_us | None]
+StoredLot = tuple[int, int, int, int, int | None]
+
+
+class _Member(msgspec.Struct, omit_defaults=True):
+    """The msgpack body of a member document (field names as in the module docstring)."""
+
+    tier: str = msgspec.field(default="", name="t")
+    segments: list[str] = msgspec.field(default_factory=list, name="s")
+    birthday: tuple[int, int] = msgspec.field(default=(0, 0), name="b")
+    enrolled_on: str = msgspec.field(default="", name="e")
+    consent: int = msgspec.field(default=0, name="c")
+    debt: int = msgspec.field(default=0, name="d")
+    lifetime: int = msgspec.field(default=0, name="ls")
+    next_lot: int = msgspec.field(default=1, name="n")
+    lots: list[StoredLot] = msgspec.field(default_factory=list, name="l")
+    legacy: bool = msgspec.field(default=False, name="lg")
+    spend: list[Spend] = msgspec.field(default_factory=list, name="sp")
+    wallet: list[list[Any]] = msgspec.field(default_factory=list, name="w")
+    usage: dict[str, int] = msgspec.field(default_factory=dict, name="u")
+    codes: dict[str, str] = msgspec.field(default_factory=dict, name="cr")
+
+
+_ENCODER = msgspec.msgpack.Encoder()
+_DECODER = msgspec.msgpack.Decoder(_Member)
+
+
+def _legacy_member(d: dict[str, Any]) -> _Member:
+    """A member body stored as JSON, before lots and spend were bucketed."""
+    lots = [tuple(x) for x in d.get("l", ())]
+    return _Member(
+        d.get("t", ""),
+        d.get("s", []),
+        tuple(d.get("b", (0, 0))),
+        d.get("e", ""),
+        d.get("c", 0),
+        d.get("d", 0),
+        d.get("ls", 0),
+        d.get("n", 1),
+        lots,  # rows of 5, as the JSON form wrote them
+        bool(lots),
+        [(at, at + 1, amount) for _, at, amount in d.get("sp", ())],
+        d.get("w", []),
+        d.get("u", {}),
+        d.get("cr", {}),
+    )
+
+
 @dataclass(slots=True)
 class MemberDoc:
     member_id: str
@@ -92,35 +153,39 @@ class MemberDoc:
     lifetime: int = 0
     next_lot: int = 1
     lots: list[P.Lot] = field(default_factory=list)
-    # JSON rows, kept as lists so they round-trip unchanged (see the module docstring)
-    spend: list[list[Any]] = field(default_factory=list)  # [transaction, at_us, amount]
+    legacy: bool = False  # lots stored before they were bucketed (see the module docstring)
+    spend: list[Spend] = field(default_factory=list)
+    # rows kept as lists so they round-trip unchanged (see the module docstring)
     wallet: list[list[Any]] = field(default_factory=list)  # [coupon, offer, left, from_us, ...]
     usage: dict[str, int] = field(default_factory=dict)
     codes: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def load(cls, member_id: str, raw: bytes | str | None) -> MemberDoc | None:
-        version, d = split(raw)
-        if d is None:
+        """The document from the raw value of its key (None when absent), msgpack or JSON."""
+        if raw is None:
             return None
-        bm, bd = d.get("b", (0, 0))
+        data = raw.encode() if isinstance(raw, str) else raw
+        head, _, body = data.partition(b"|")
+        m = _legacy_member(json.loads(body)) if body[:1] == b"{" else _DECODER.decode(body)
         return cls(
             member_id,
-            version,
-            d.get("t", ""),
-            d.get("s", []),
-            bm,
-            bd,
-            d.get("e", ""),
-            d.get("c", 0),
-            d.get("d", 0),
-            d.get("ls", 0),
-            d.get("n", 1),
-            [P.Lot(x[0], x[1], at_us(x[2]), at_us(x[3]), from_us(x[4])) for x in d.get("l", ())],
-            d.get("sp", []),
-            d.get("w", []),
-            d.get("u", {}),
-            d.get("cr", {}),
+            int(head),
+            m.tier,
+            m.segments,
+            m.birthday[0],
+            m.birthday[1],
+            m.enrolled_on,
+            m.consent,
+            m.debt,
+            m.lifetime,
+            m.next_lot,
+            [P.Lot(x[0], x[1], at_us(x[2]), at_us(x[3]), from_us(x[4])) for x in m.lots],
+            m.legacy,
+            m.spend,
+            m.wallet,
+            m.usage,
+            m.codes,
         )
 
     def set_profile(self, profile: MemberProfile) -> None:
@@ -133,15 +198,15 @@ class MemberDoc:
 
     def dump(
         self, now: datetime, spend_months: int, keep_periods: frozenset[str] = frozenset()
-    ) -> str:
-        """The JSON to store as of ``now``: new lots get ids, drained lots, spend records
-        older than the rolling window, long-expired coupons and member-limit counters of
+    ) -> bytes:
+        """The msgpack body to store as of ``now``: new lots get ids, drained lots, spend
+        buckets out of the rolling window, long-expired coupons and member-limit counters of
         past periods (all but ``keep_periods``) are dropped."""
         for lot in self.lots:
             if lot.lot_id is None:
                 lot.lot_id = self.next_lot
                 self.next_lot += 1
-        since = to_us(P.add_months(now, -spend_months))
+        since = snapshot.spend_since(now, spend_months)
         self.spend = [s for s in self.spend if s[1] > since]
         keep_until = to_us(now - WALLET_KEEP)
         self.wallet = [w for w in self.wallet if w[4] > keep_until]
@@ -151,29 +216,29 @@ class MemberDoc:
                 for k, v in self.usage.items()
                 if v > 0 and k.rpartition("\t")[2] in keep_periods
             }
-        d: dict[str, Any] = {"t": self.tier}
-        optional = {
-            "s": self.segments,
-            "e": self.enrolled_on,
-            "c": self.consent,
-            "d": self.debt,
-            "ls": self.lifetime,
-            "sp": self.spend,
-            "w": self.wallet,
-            "u": self.usage,
-            "cr": self.codes,
-            "b": [self.birthday_month, self.birthday_day]
-            if self.birthday_month or self.birthday_day
-            else None,
-            "n": self.next_lot if self.next_lot > 1 else None,
-            "l": [
-                [x.lot_id, x.points, to_us(x.earned_at), to_us(x.available_at), _us(x.expires_at)]
-                for x in self.lots
-                if x.points > 0
-            ],
-        }
-        d.update({k: v for k, v in optional.items() if v})
-        return dumps(d)
+        lots: list[StoredLot] = [
+            (x.lot_id, x.points, to_us(x.earned_at), to_us(x.available_at), _us(x.expires_at))
+            for x in self.lots
+            if x.points > 0 and x.lot_id is not None
+        ]
+        return _ENCODER.encode(
+            _Member(
+                self.tier,
+                self.segments,
+                (self.birthday_month, self.birthday_day),
+                self.enrolled_on,
+                self.consent,
+                self.debt,
+                self.lifetime,
+                self.next_lot,
+                lots,
+                self.legacy and bool(lots),
+                self.spend,
+                self.wallet,
+                self.usage,
+                self.codes,
+            )
+        )
 
     def coupons(self) -> list[WalletCoupon]:
         return [WalletCoupon(w[0], w[1], w[2], at_us(w[3]), at_us(w[4])) for w in self.wallet]
@@ -193,9 +258,7 @@ class MemberDoc:
             debt=self.debt,
             wallet=self.coupons(),
             lifetime_spend_minor=self.lifetime,
-            rolling_spend_minor=snapshot.rolling_sum(
-                ((s[1], s[2]) for s in self.spend), now, spend_months
-            ),
+            rolling_spend_minor=snapshot.rolling_sum(self.spend, now, spend_months),
             now=now,
         )
 

@@ -23,6 +23,7 @@ from redis.retry import Retry
 from engine.errors import NotFound, Unavailable
 from server.store import codec
 from server.store.base import LedgerEntry
+from server.store.redis.cache import MemberCache
 from server.store.redis.docs import MemberDoc, dumps
 from server.store.redis.keys import Keys
 from server.store.redis.scripts import SCRIPTS
@@ -31,7 +32,7 @@ from server.store.snapshot import to_us
 P = ParamSpec("P")
 T = TypeVar("T")
 
-ScriptArg = str | int  # what the operations pass in a script's ARGV
+ScriptArg = str | bytes | int  # what the operations pass in a script's ARGV (documents as bytes)
 Reply = str | int  # one element of a script's reply, bytes decoded
 
 
@@ -80,7 +81,9 @@ class RedisIO:
 
     - ``ttl_ms``: how long transaction, return and adjustment documents are kept (0 = forever);
     - ``max_attempts``: optimistic retries of one operation under contention;
-    - ``spend_months``: the rolling spend window a member document keeps and reports.
+    - ``spend_months``: the rolling spend window a member document keeps and reports;
+    - ``cache``: the per-process cache quotes read through (:mod:`server.store.redis.cache`),
+      or None.
 
     It offers what the operations do the same way: run a script (:meth:`run`), loop over the
     optimistic attempts (:meth:`attempts`), read documents (:meth:`get`, :meth:`member_doc`,
@@ -89,7 +92,7 @@ class RedisIO:
     public operation of the facade.
     """
 
-    __slots__ = ("client", "keys", "max_attempts", "scripts", "spend_months", "ttl_ms")
+    __slots__ = ("cache", "client", "keys", "max_attempts", "scripts", "spend_months", "ttl_ms")
 
     def __init__(
         self,
@@ -99,8 +102,10 @@ class RedisIO:
         ttl_ms: int,
         max_attempts: int,
         spend_months: int,
+        cache: MemberCache | None = None,
     ) -> None:
         self.client = client
+        self.cache = cache
         self.keys = keys
         self.ttl_ms = ttl_ms
         self.max_attempts = max_attempts
@@ -110,6 +115,8 @@ class RedisIO:
         }
 
     def close(self) -> None:
+        if self.cache is not None:
+            self.cache.close()
         self.client.close()
 
     def run(self, script: str, keys: Sequence[str], args: Sequence[ScriptArg]) -> list[Reply]:

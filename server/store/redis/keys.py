@@ -1,10 +1,11 @@
 """The whole Redis key schema, in one place (tests import the same names).
 
 Every key starts with a prefix (``loyalty:`` by default, ``RedisSettings.prefix``) so several
-deployments or test runs can share one Redis. Documents are strings ``"<version>|<json>"``:
-the version is what the Lua scripts compare-and-set, the JSON is read and written only by
-Python (:mod:`server.store.redis.docs`). Times inside documents are integer microseconds since
-the Unix epoch, money integer minor units.
+deployments or test runs can share one Redis. Documents are strings ``"<version>|<body>"``:
+the version is what the Lua scripts compare-and-set, the body is read and written only by
+Python (:mod:`server.store.redis.docs`): msgpack for members (JSON for members stored before
+0.3.0, still read and rewritten at their next write), JSON for transactions. Times inside
+documents are integer microseconds since the Unix epoch, money integer minor units.
 
 Member keys are hash-tagged by member id (``{M1}``) so everything of one member shares a cluster
 slot; today a member is exactly one key.

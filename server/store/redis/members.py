@@ -81,7 +81,7 @@ def import_members(
     for profile in profiles:
         doc = MemberDoc(profile.member_id)
         doc.set_profile(profile)
-        pipe.set(io.keys.member(profile.member_id), "1|" + doc.dump(now, io.spend_months), nx=True)
+        pipe.set(io.keys.member(profile.member_id), b"1|" + doc.dump(now, io.spend_months), nx=True)
         pending += 1
         if pending == batch:
             created += sum(1 for ok in pipe.execute() if ok)

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from engine.errors import Conflict, FailedPrecondition, NotFound
-from server.store import codec, effects
+from server.store import codec, effects, snapshot
 from server.store.base import CancelOutcome, CommitOutcome, LedgerEntry, ReturnOutcome
 from server.store.redis.checkout import offer_ops
 from server.store.redis.docs import MemberDoc, dumps, pack, split, stored, unpack
@@ -49,12 +49,10 @@ def _reverse(
     doc = io.member_doc(outcome.member_id)
     burns = [effects.Burn(i, b[0], from_us(b[1]), b[2]) for i, b in enumerate(txdoc["b"])]
     doc.debt, forfeited, debt_added = effects.settle_reversal(
-        doc.lots, doc.debt, burns, rev, txdoc["el"], now
+        doc.lots, doc.debt, burns, rev, txdoc["el"], outcome, now
     )
     txdoc["b"] = [[b.points, b0[1], b.restored] for b, b0 in zip(burns, txdoc["b"], strict=True)]
-    for s in doc.spend:
-        if s[0] == outcome.transaction_id:
-            s[2] -= rev.net_back
+    doc.spend = snapshot.take_spend(doc.spend, outcome.at, rev.net_back)
     doc.lifetime -= rev.net_back
     return rev, doc, forfeited, debt_added
 
@@ -126,7 +124,7 @@ def cancel(io: RedisIO, transaction_id: str, now: datetime) -> CancelOutcome:
                 tv,
                 doc.version if doc else -1,
                 dumps(txdoc),
-                doc.dump(now, months) if doc else "",
+                doc.dump(now, months) if doc else b"",
                 *offer_ops(ops),
                 *io.ledger_args(entry),
             ],
@@ -202,7 +200,7 @@ def return_lines(
                 tv,
                 doc.version if doc else -1,
                 dumps(txdoc),
-                doc.dump(now, months) if doc else "",
+                doc.dump(now, months) if doc else b"",
                 dumps({"f": fingerprint, "o": pack(plain)}),
                 io.ttl_ms,
                 *offer_ops(ops),

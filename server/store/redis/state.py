@@ -4,6 +4,13 @@ A snapshot is one ``MULTI``/``EXEC`` pipeline (one round trip): the transaction 
 member document, the global counters of the offers that have limits and the presented codes.
 A quote prices on it; a commit prices on it and then applies with a script that re-checks
 everything it read (:mod:`server.store.redis.checkout`).
+
+A quote reads through the process's :class:`~server.store.redis.cache.MemberCache` when the
+store has one (:func:`cached_snapshot`): what the cache holds costs no round trip, the rest
+comes in one pipeline. A commit always reads everything from Redis (:func:`read_snapshot`): it
+reads its transaction key anyway, so the round trip is paid, and pricing on fresh state keeps
+a stale entry from ever reaching a sale (the script re-checks the member's version and the
+caps, but not, say, that an offer the price left out as used up really was).
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from engine.errors import NotFound
 from server.store import snapshot
 from server.store.base import CodeStatus, PricingState
 from server.store.policy import Policy
+from server.store.redis.cache import MemberCache
 from server.store.redis.docs import MemberDoc
 from server.store.redis.io import RedisIO
 from server.store.redis.keys import budget_field, uses_field
@@ -41,42 +49,102 @@ def read_snapshot(
     offer_ids: Sequence[str] = (),
     codes: Sequence[str] = (),
 ) -> Snapshot:
+    """Everything from Redis, in one ``MULTI``/``EXEC``: what a commit prices on."""
     k = io.keys
     codes = list(dict.fromkeys(codes))
+    fields = usage_fields(offer_ids)
     pipe = io.client.pipeline(transaction=True)
     if tx is not None:
         pipe.get(k.tx(tx))
     if member_id is not None:
         pipe.get(k.member(member_id))
-    if offer_ids:
-        pipe.hmget(k.usage, [f for o in offer_ids for f in (uses_field(o), budget_field(o))])
+    if fields:
+        pipe.hmget(k.usage, fields)
     for code in codes:
-        pipe.hmget(k.code(code), "offer", "left", "per_member", "from_us", "until_us")
+        pipe.hmget(k.code(code), *CODE_FIELDS)
     replies = iter(pipe.execute())
     tx_raw: bytes | None = next(replies) if tx is not None else None
     member = MemberDoc.load(member_id, next(replies)) if member_id is not None else None
-    usage: dict[str, tuple[int, int]] = {}
-    if offer_ids:
-        values: list[bytes | None] = next(replies)
-        usage = {
-            o: (int(values[2 * i] or 0), int(values[2 * i + 1] or 0))
-            for i, o in enumerate(offer_ids)
-        }
-    rows: dict[str, CodeRow | None] = {}
-    for code in codes:
-        r: list[bytes | None] = next(replies)
-        if r[0] is None:
-            rows[code] = None
-        else:  # create_codes writes every field of a code together
-            offer, left, per_member, from_us, until_us = cast(list[bytes], r)
-            rows[code] = (
-                offer.decode(),
-                int(left),
-                per_member == b"1",
-                int(from_us),
-                int(until_us),
-            )
-    return Snapshot(tx_raw, member, usage, rows)
+    counters = dict(zip(fields, map(_count, next(replies)), strict=True)) if fields else {}
+    rows = {code: code_row(next(replies)) for code in codes}
+    return Snapshot(tx_raw, member, usage_of(offer_ids, counters), rows)
+
+
+def cached_snapshot(
+    io: RedisIO,
+    cache: MemberCache,
+    member_id: str | None,
+    offer_ids: Sequence[str],
+    codes: Sequence[str],
+) -> Snapshot:
+    """What a quote reads, from ``cache`` where it holds it and otherwise from Redis (one
+    ``MULTI``/``EXEC`` for the missing keys, whose replies are cached)."""
+    cache.start()
+    k = io.keys
+    code_keys = {c: k.code(c) for c in codes}  # presentation order, each code once
+    member_key = k.member(member_id) if member_id is not None else None
+    usage_key = k.usage
+    fields = usage_fields(offer_ids)
+    wanted = list(code_keys.values())
+    if member_key is not None:
+        wanted.append(member_key)
+    if fields:
+        wanted.append(usage_key)
+    have = cache.get(wanted)
+    counters = dict(cast(dict[str, int], have.get(usage_key, {})))
+    unknown = [f for f in fields if f not in counters]  # fields the cached hash lacks
+    missing = [key for key in wanted if key not in have or (key == usage_key and unknown)]
+    if missing:
+        pipe = io.client.pipeline(transaction=len(missing) > 1)
+        for key in missing:
+            if key == member_key:
+                pipe.get(key)
+            elif key == usage_key:
+                pipe.hmget(key, unknown)
+            else:
+                pipe.hmget(key, *CODE_FIELDS)
+        fresh: dict[str, object] = {}
+        with cache.reading(missing) as fill:
+            for key, reply in zip(missing, pipe.execute(), strict=True):
+                if key == member_key:
+                    fresh[key] = reply
+                elif key == usage_key:
+                    fresh[key] = dict(zip(unknown, map(_count, reply), strict=True))
+                else:
+                    fresh[key] = code_row(reply)
+            fill(fresh)
+        have.update(fresh)
+        counters.update(cast(dict[str, int], fresh.get(usage_key, {})))
+    member = None
+    if member_id is not None and member_key is not None:
+        member = MemberDoc.load(member_id, cast(bytes | None, have[member_key]))
+    rows = {c: cast(CodeRow | None, have[key]) for c, key in code_keys.items()}
+    return Snapshot(None, member, usage_of(offer_ids, counters), rows)
+
+
+CODE_FIELDS = ("offer", "left", "per_member", "from_us", "until_us")
+
+
+def usage_fields(offer_ids: Sequence[str]) -> list[str]:
+    """The fields of the ``usage`` hash that hold the offers' uses and budget spent."""
+    return [f for o in offer_ids for f in (uses_field(o), budget_field(o))]
+
+
+def usage_of(offer_ids: Sequence[str], counters: dict[str, int]) -> dict[str, tuple[int, int]]:
+    return {o: (counters[uses_field(o)], counters[budget_field(o)]) for o in offer_ids}
+
+
+def code_row(reply: list[bytes | None]) -> CodeRow | None:
+    """A code's hash fields (:data:`CODE_FIELDS`) as a row; None when the code is unknown."""
+    if reply[0] is None:
+        return None
+    # create_codes writes every field of a code together
+    offer, left, per_member, from_us, until_us = cast(list[bytes], reply)
+    return (offer.decode(), int(left), per_member == b"1", int(from_us), int(until_us))
+
+
+def _count(value: bytes | None) -> int:
+    return int(value or 0)
 
 
 def pricing_state(
@@ -91,7 +159,10 @@ def pricing_state(
     """Engine inputs from one snapshot: the member, the presented codes, the limits of the
     offers that have any (``offer_ids`` None) and, for a commit, the transaction."""
     ids = snapshot.limited_ids(policy, offer_ids)
-    snap = read_snapshot(io, tx=tx, member_id=member_id, offer_ids=ids, codes=codes)
+    if tx is None and io.cache is not None:
+        snap = cached_snapshot(io, io.cache, member_id, ids, codes)
+    else:
+        snap = read_snapshot(io, tx=tx, member_id=member_id, offer_ids=ids, codes=codes)
     if tx is not None and snap.tx is not None:
         return PricingState(None, None, (), {}, {}, {}), snap
     doc = snap.member
@@ -122,4 +193,4 @@ def pricing_state(
     return state, snap
 
 
-__all__ = ["Snapshot", "pricing_state", "read_snapshot"]
+__all__ = ["Snapshot", "cached_snapshot", "code_row", "pricing_state", "read_snapshot"]

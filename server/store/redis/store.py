@@ -18,6 +18,11 @@ retries: :mod:`server.store.redis.io`) and the operations that take it:
 
 Keys are listed in :mod:`server.store.redis.keys`, documents in :mod:`server.store.redis.docs`.
 
+Quotes read through a per-process cache (:mod:`server.store.redis.cache`, on unless
+``member_cache`` is off) that Redis keeps coherent with every process's writes; each write
+operation here also drops the keys it wrote from this process's cache as it returns, so a lane
+quoting right after its own commit sees it.
+
 Durability is Redis's: run it with ``appendonly yes`` and ``appendfsync always`` and every
 acknowledged commit survives a crash of Redis or of its machine; with ``appendfsync everysec``
 (Redis's default) up to about one second of acknowledged commits can be lost on a machine or
@@ -35,7 +40,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import cast
 
@@ -62,6 +68,7 @@ from server.store.redis import checkout as redis_checkout
 from server.store.redis import members as redis_members
 from server.store.redis import reversals as redis_reversals
 from server.store.redis import state as redis_state
+from server.store.redis.cache import MemberCache
 from server.store.redis.io import RedisIO, connect, unavailable
 from server.store.redis.keys import Keys
 from server.store.snapshot import (
@@ -88,18 +95,24 @@ class RedisStore:
         if url is not None:
             settings = dataclasses.replace(settings, url=url)
         self.settings = settings
+        client = client or connect(
+            settings.url,
+            connect_timeout_s=settings.connect_timeout_s,
+            socket_timeout_s=settings.socket_timeout_s,
+            max_connections=settings.max_connections,
+        )
+        keys = Keys(settings.prefix)
+        cache = None
+        if settings.member_cache:
+            prefixes = (_prefix(keys.member), _prefix(keys.code), keys.usage)
+            cache = MemberCache(client, prefixes, settings.member_cache_size)
         self.io = RedisIO(
-            client
-            or connect(
-                settings.url,
-                connect_timeout_s=settings.connect_timeout_s,
-                socket_timeout_s=settings.socket_timeout_s,
-                max_connections=settings.max_connections,
-            ),
-            Keys(settings.prefix),
+            client,
+            keys,
             ttl_ms=settings.tx_retention_s * 1000,
             max_attempts=settings.max_attempts,
             spend_months=settings.rolling_spend_months,
+            cache=cache,
         )
 
     @property
@@ -115,6 +128,20 @@ class RedisStore:
     def close(self) -> None:
         self.io.close()
 
+    def _wrote(self, keys: Iterable[str]) -> None:
+        """Drop what this process just wrote from its cache: Redis's invalidation of it may
+        still be on its way when the caller quotes next."""
+        if self.io.cache is not None:
+            self.io.cache.drop(keys)
+
+    def _reversed(self, member_id: str | None) -> None:
+        """After a cancel or a return: the member, the offer counters and the codes given
+        back (which codes the transaction used is not known here: all of them)."""
+        if self.io.cache is not None:
+            k = self.io.keys
+            self.io.cache.drop([k.usage, *([k.member(member_id)] if member_id else [])])
+            self.io.cache.drop_prefix(_prefix(k.code))
+
     def __enter__(self) -> RedisStore:
         return self
 
@@ -125,7 +152,10 @@ class RedisStore:
 
     @unavailable
     def upsert_member(self, profile: MemberProfile, now: datetime) -> MemberRecord:
-        return redis_members.upsert_member(self.io, profile, check_profile(profile, now))
+        try:
+            return redis_members.upsert_member(self.io, profile, check_profile(profile, now))
+        finally:
+            self._wrote([self.keys.member(profile.member_id)])
 
     @unavailable
     def import_members(
@@ -139,7 +169,11 @@ class RedisStore:
                 check_id("member_id", profile.member_id)
                 yield profile
 
-        return redis_members.import_members(self.io, checked(), check_time("now", now), batch)
+        try:
+            return redis_members.import_members(self.io, checked(), check_time("now", now), batch)
+        finally:
+            if self.io.cache is not None:  # a bulk load: forget all rather than keep the ids
+                self.io.cache.flush()
 
     @unavailable
     def get_member(self, member_id: str, now: datetime) -> MemberRecord:
@@ -154,7 +188,10 @@ class RedisStore:
     def update_segments(
         self, changes: Mapping[str, tuple[Iterable[str], Iterable[str]]], now: datetime
     ) -> int:
-        return redis_members.update_segments(self.io, changes, check_time("now", now))
+        try:
+            return redis_members.update_segments(self.io, changes, check_time("now", now))
+        finally:
+            self._wrote(self.keys.member(m) for m in changes)
 
     @unavailable
     def pricing_state(
@@ -191,21 +228,31 @@ class RedisStore:
     ) -> CommitOutcome:
         now = check_time("now", now)
         check_id("transaction_id", transaction_id)
-        return redis_checkout.commit(
-            self.io,
-            policy,
-            transaction_id,
-            request_fingerprint,
-            price_fn,
-            now,
-            basket,
-            member_id,
-            list(coupon_codes),
-        )
+        k = self.keys
+        try:
+            return redis_checkout.commit(
+                self.io,
+                policy,
+                transaction_id,
+                request_fingerprint,
+                price_fn,
+                now,
+                basket,
+                member_id,
+                list(coupon_codes),
+            )
+        finally:
+            written = [k.usage, *(k.code(c) for c in coupon_codes)]
+            self._wrote([*written, k.member(member_id)] if member_id is not None else written)
 
     @unavailable
     def cancel(self, transaction_id: str, now: datetime) -> CancelOutcome:
-        return redis_reversals.cancel(self.io, transaction_id, check_time("now", now))
+        outcome = None
+        try:
+            outcome = redis_reversals.cancel(self.io, transaction_id, check_time("now", now))
+            return outcome
+        finally:
+            self._reversed(outcome.member_id if outcome else None)
 
     @unavailable
     def return_lines(
@@ -213,7 +260,14 @@ class RedisStore:
     ) -> ReturnOutcome:
         now = check_time("now", now)
         check_id("return_id", return_id)
-        return redis_reversals.return_lines(self.io, return_id, transaction_id, list(lines), now)
+        outcome = None
+        try:
+            outcome = redis_reversals.return_lines(
+                self.io, return_id, transaction_id, list(lines), now
+            )
+            return outcome
+        finally:
+            self._reversed(outcome.member_id if outcome else None)
 
     # -- coupons and points --------------------------------------------------------------------
 
@@ -229,9 +283,19 @@ class RedisStore:
         now: datetime,
     ) -> IssueOutcome:
         from_us, until_us = check_issue(issue_id, offer_id, uses, valid_from, valid_until, now)
-        return redis_members.issue_coupons(
-            self.io, issue_id, offer_id, member_ids, uses, from_us, until_us, check_time("now", now)
-        )
+        try:
+            return redis_members.issue_coupons(
+                self.io,
+                issue_id,
+                offer_id,
+                member_ids,
+                uses,
+                from_us,
+                until_us,
+                check_time("now", now),
+            )
+        finally:
+            self._wrote(self.keys.member(m) for m in member_ids)
 
     @unavailable
     def create_codes(
@@ -248,11 +312,13 @@ class RedisStore:
         )
         if not unique:
             return 0
-        reply = self.io.run(
-            "create_codes",
-            [self.io.keys.code(c) for c in unique],
-            [offer_id, uses_per_code, int(per_member), from_us, until_us],
-        )
+        keys = [self.io.keys.code(c) for c in unique]
+        try:
+            reply = self.io.run(
+                "create_codes", keys, [offer_id, uses_per_code, int(per_member), from_us, until_us]
+            )
+        finally:
+            self._wrote(keys)
         if reply[0] == "EXISTS":
             raise AlreadyExists(
                 f"code {unique[int(reply[1]) - 1]!r} exists with another definition"
@@ -273,9 +339,12 @@ class RedisStore:
     ) -> AdjustOutcome:
         now = check_time("now", now)
         check_id("adjustment_id", adjustment_id)
-        return redis_members.adjust_points(
-            self.io, adjustment_id, member_id, points, reason, now, expires_at, allow_negative
-        )
+        try:
+            return redis_members.adjust_points(
+                self.io, adjustment_id, member_id, points, reason, now, expires_at, allow_negative
+            )
+        finally:
+            self._wrote([self.keys.member(member_id)])
 
     @unavailable
     def ledger(self, since: int | None = None, limit: int | None = None) -> list[LedgerEntry]:
@@ -290,6 +359,12 @@ class RedisStore:
             data["seq"] = int(entry_id.split(b"-")[0])
             out.append(codec.from_plain(LedgerEntry, data))
         return out
+
+
+def _prefix(key: Callable[[str], str]) -> str:
+    """What a family of keys' names start with (``loyalty:m:{`` for members): the prefix
+    under which Redis reports their changes to the cache."""
+    return os.path.commonprefix([key("a"), key("b")])
 
 
 __all__ = ["RedisStore"]

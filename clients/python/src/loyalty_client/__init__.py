@@ -24,7 +24,7 @@ from loyalty_client.retry import (
     call_with_retries,
 )
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 __all__ = [
     "API_KEY_HEADER",

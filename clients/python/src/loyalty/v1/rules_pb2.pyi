@@ -27,7 +27,13 @@ class RuleSet(_message.Message):
     def __init__(self, currency: _Optional[str] = ..., timezone: _Optional[str] = ..., points: _Optional[_Union[PointsProgram, _Mapping]] = ..., tiers: _Optional[_Iterable[_Union[Tier, _Mapping]]] = ..., offers: _Optional[_Iterable[_Union[Offer, _Mapping]]] = ..., segments: _Optional[_Iterable[_Union[Segment, _Mapping]]] = ...) -> None: ...
 
 class PointsProgram(_message.Message):
-    __slots__ = ("point_value_minor", "earn_per_amount_minor", "pending_days", "expiry_months", "min_redeem_points", "redeem_step_points", "max_redeem_share_bps")
+    __slots__ = ("point_value_minor", "earn_per_amount_minor", "pending_days", "expiry_months", "min_redeem_points", "redeem_step_points", "max_redeem_share_bps", "lot_bucket")
+    class LotBucket(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        DAY: _ClassVar[PointsProgram.LotBucket]
+        MONTH: _ClassVar[PointsProgram.LotBucket]
+    DAY: PointsProgram.LotBucket
+    MONTH: PointsProgram.LotBucket
     POINT_VALUE_MINOR_FIELD_NUMBER: _ClassVar[int]
     EARN_PER_AMOUNT_MINOR_FIELD_NUMBER: _ClassVar[int]
     PENDING_DAYS_FIELD_NUMBER: _ClassVar[int]
@@ -35,6 +41,7 @@ class PointsProgram(_message.Message):
     MIN_REDEEM_POINTS_FIELD_NUMBER: _ClassVar[int]
     REDEEM_STEP_POINTS_FIELD_NUMBER: _ClassVar[int]
     MAX_REDEEM_SHARE_BPS_FIELD_NUMBER: _ClassVar[int]
+    LOT_BUCKET_FIELD_NUMBER: _ClassVar[int]
     point_value_minor: int
     earn_per_amount_minor: int
     pending_days: int
@@ -42,7 +49,8 @@ class PointsProgram(_message.Message):
     min_redeem_points: int
     redeem_step_points: int
     max_redeem_share_bps: int
-    def __init__(self, point_value_minor: _Optional[int] = ..., earn_per_amount_minor: _Optional[int] = ..., pending_days: _Optional[int] = ..., expiry_months: _Optional[int] = ..., min_redeem_points: _Optional[int] = ..., redeem_step_points: _Optional[int] = ..., max_redeem_share_bps: _Optional[int] = ...) -> None: ...
+    lot_bucket: PointsProgram.LotBucket
+    def __init__(self, point_value_minor: _Optional[int] = ..., earn_per_amount_minor: _Optional[int] = ..., pending_days: _Optional[int] = ..., expiry_months: _Optional[int] = ..., min_redeem_points: _Optional[int] = ..., redeem_step_points: _Optional[int] = ..., max_redeem_share_bps: _Optional[int] = ..., lot_bucket: _Optional[_Union[PointsProgram.LotBucket, str]] = ...) -> None: ...
 
 class Tier(_message.Message):
     __slots__ = ("id", "name", "qualify_spend_minor", "earn_multiplier_bps")
