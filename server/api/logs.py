@@ -59,8 +59,24 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, separators=(",", ":"))
 
 
+class TextFormatter(logging.Formatter):
+    """``TEXT_FORMAT``, with the date and time of the current second formatted once: an
+    access line per call would otherwise pay ``localtime`` and ``strftime`` every time."""
+
+    def __init__(self) -> None:
+        super().__init__(TEXT_FORMAT)
+        self._second = -1
+        self._text = ""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802 - logging's name
+        second = int(record.created)
+        if second != self._second:  # one formatter per handler; a race only recomputes
+            self._text, self._second = super().formatTime(record, datefmt)[:-4], second
+        return f"{self._text},{int(record.msecs):03d}"
+
+
 def formatter(fmt: str) -> logging.Formatter:
-    return JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT)
+    return JsonFormatter() if fmt == "json" else TextFormatter()
 
 
 _installed: list[logging.Handler] = []  # what configure() put on the root logger
@@ -72,6 +88,8 @@ def configure(fmt: str = "text", *, hold: bool = False) -> Callable[[], None]:
     server prints its ``listening on`` line first), except a warning or an error, which lets
     them all out at once."""
     root = logging.getLogger()
+    # neither format names the thread or the process by name: a record need not look them up
+    logging.logThreads = logging.logMultiprocessing = False
     for old in _installed:
         root.removeHandler(old)
     _installed.clear()
@@ -136,7 +154,19 @@ class AccessLog:
             fields["member"] = member = self.member(member_id)
             text += " member=%s"
             args.append(_token(member))
-        access.info(text, *args, extra={"access": fields})
+        if access.isEnabledFor(logging.INFO):  # the record without a caller lookup
+            access.handle(
+                access.makeRecord(
+                    access.name,
+                    logging.INFO,
+                    "",
+                    0,
+                    text,
+                    tuple(args),
+                    None,
+                    extra={"access": fields},
+                )
+            )
 
 
 def _extractor(cls: type) -> Callable[[Any], tuple[str, str]]:
