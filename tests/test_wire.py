@@ -263,3 +263,37 @@ def test_hostile_bytes_never_break_the_parser(shop):
         checked, fast = both(compiled, names, bytes(data), member, [], None)
         assert fast == checked
     assert taken > 100  # many mutations stay valid requests (prices, quantities, ids)
+
+
+ZONES = [
+    "UTC",
+    "Asia/Shanghai",  # +8, and +8:05:43 before 1901
+    "Asia/Kolkata",  # +5:30
+    "Asia/Kathmandu",  # +5:45
+    "Pacific/Chatham",  # +12:45 / +13:45
+    "America/New_York",  # DST at 02:00 local
+    "Australia/Lord_Howe",  # a 30-minute DST shift
+]
+
+
+@pytest.mark.parametrize("zone", ZONES)
+def test_local_time_kept_per_quarter_hour_equals_the_time_zone_database(zone):
+    # given 2,000 seeded instants from 1890 to 2100, and every second around DST changes
+    from zoneinfo import ZoneInfo
+
+    from engine.pricing.basket import local_time_at
+
+    rng = random.Random(zone)
+    instants = [rng.randrange(-2_524_521_600, 4_102_444_800) for _ in range(2_000)]
+    instants += range(1_710_054_000 - 7_200, 1_710_054_000 + 7_200, 37)  # 2024-03-10 (US DST)
+    tz = ZoneInfo(zone)
+    for epoch in instants:
+        # when the cached path answers, it is what the time zone database says
+        got = local_time_at(epoch, zone)
+        local = datetime.fromtimestamp(epoch, tz)
+        assert (got.epoch_s, got.weekday, got.hour, got.month) == (
+            epoch,
+            local.isoweekday(),
+            local.hour,
+            local.month,
+        ), (zone, epoch)

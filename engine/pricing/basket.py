@@ -41,12 +41,40 @@ def zone(name: str) -> ZoneInfo:
     return ZoneInfo(name or "UTC")
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+QUARTER_S = 900
+# (time zone, quarter hour since the epoch) -> (weekday, hour, month): bounded, cleared when full
+_QUARTERS: dict[tuple[str, int], tuple[int, int, int]] = {}
+_QUARTERS_MAX = 4096
+
+
 def local_time(at: datetime, timezone: str) -> LocalTime:
     if at.tzinfo is None:
         raise ValueError("occurred_at must be timezone-aware")
-    local = at.astimezone(zone(timezone))
-    epoch = int((at - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds() // 1)
-    return LocalTime(epoch, local.isoweekday(), local.hour, local.month)
+    return local_time_at(int((at - _EPOCH).total_seconds() // 1), timezone)
+
+
+def local_time_at(epoch_s: int, timezone: str) -> LocalTime:
+    """The local weekday, hour and month of UTC second ``epoch_s`` in ``timezone``.
+
+    Every call of a checkout asks this, so the answer is kept per quarter hour: a quarter hour
+    of UTC whose offset is a whole number of quarter hours and does not change inside it lies
+    in one local hour, so its weekday, hour and month are those of its first second.
+    """
+    key = (timezone, epoch_s // QUARTER_S)
+    fields = _QUARTERS.get(key)
+    if fields is None:
+        tz = zone(timezone)
+        start = datetime.fromtimestamp(key[1] * QUARTER_S, tz)
+        end = datetime.fromtimestamp(key[1] * QUARTER_S + QUARTER_S - 1, tz)
+        offset = start.utcoffset()
+        if offset is None or offset != end.utcoffset() or offset.total_seconds() % QUARTER_S:
+            local = datetime.fromtimestamp(epoch_s, tz)  # an odd offset: this second alone
+            return LocalTime(epoch_s, local.isoweekday(), local.hour, local.month)
+        if len(_QUARTERS) >= _QUARTERS_MAX:
+            _QUARTERS.clear()
+        fields = _QUARTERS[key] = (start.isoweekday(), start.hour, start.month)
+    return LocalTime(epoch_s, *fields)
 
 
 def resolve_lines(basket: Basket, catalogue: Catalogue) -> tuple[ResolvedLine, ...]:

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import numpy as np
 
-from engine.pricing.basket import local_time
+from engine.pricing.basket import local_time, local_time_at
 from engine.pricing.compiler import CompiledRules
 from engine.pricing.constants import Tender
 from engine.pricing.kernel import wire_in as W
@@ -124,11 +124,11 @@ class Parsed:
     def context(self, timezone: str, now: datetime) -> np.ndarray:
         """int64[CTX_COLS]: store, channel and the local time (``now`` when unset)."""
         s = self.scalars
-        if s[W.S_HAS_TIME]:
-            epoch = int(s[W.S_SECONDS])
-            t = local_time(datetime.fromtimestamp(epoch, tz=UTC), timezone)
-        else:
-            t = local_time(now, timezone)
+        t = (
+            local_time_at(int(s[W.S_SECONDS]), timezone)
+            if s[W.S_HAS_TIME]
+            else local_time(now, timezone)
+        )
         return np.array(
             [s[W.S_STORE], s[W.S_CHANNEL], t.epoch_s, t.weekday, t.hour, t.month],
             dtype=np.int64,
