@@ -13,7 +13,7 @@ before it spawns the workers (:func:`multiprocess_dir`); each worker then writes
 files there, and the supervisor alone serves ``/metrics``, summing them
 (``prometheus_client.multiprocess.MultiProcessCollector``) and reading the offers' limits itself.
 
-Not here: a member-cache hit ratio (there is no member cache; every call reads the store).
+Not here yet: the Redis store's quote cache (hits, misses, invalidations, flushes).
 """
 
 from __future__ import annotations
