@@ -28,8 +28,9 @@ from grpc_status import rpc_status
 
 from loyalty.v1 import members_pb2, members_pb2_grpc
 from server.api import edge
-from server.api.app import HEALTH, LOYALTY, MEMBERS, REFLECTION, create_server, processes
+from server.api.app import HEALTH, LOYALTY, MEMBERS, REFLECTION, create_server
 from server.api.interceptors import CallInterceptor
+from server.api.workers import cores, processes
 from server.cli.main import _settings, build_parser
 from server.settings import Settings
 from server.store.redis.process import free_port
@@ -261,13 +262,26 @@ def test_undecodable_calls_do_not_grow_the_server(tmp_path: Path):
     assert err.read_text().count("code=INVALID_ARGUMENT") == 4000  # each one logged
 
 
-# one worker per core (server.api.app.processes, pin): `loyalty serve` without --workers
+# one worker per core (server.api.workers): `loyalty serve` without --workers
+
+
+@pytest.mark.parametrize(
+    ("cpu_max", "expected"),
+    [("max 100000", None), ("150000 100000", 2), ("50000 100000", 1), ("garbage", None)],
+)
+def test_a_container_cpu_quota_caps_the_cores_counted(tmp_path, cpu_max, expected):
+    # a cgroup v2 cpu.max: "quota period" (a container's --cpus), "max" = no quota
+    allowed = len(os.sched_getaffinity(0))
+    (tmp_path / "cpu.max").write_text(cpu_max + "\n")
+    got = cores(tmp_path / "cpu.max")
+    assert got == (allowed if expected is None else min(allowed, expected))
+    assert cores(tmp_path / "missing") == allowed
 
 
 def test_the_default_is_one_worker_per_core_and_one_on_port_0():
-    cores = len(os.sched_getaffinity(0))
+    per_core = cores()
 
-    assert processes(Settings(port=50051)) == cores
+    assert processes(Settings(port=50051)) == per_core
     assert processes(Settings(port=0)) == 1  # workers could not share a free port
     assert processes(Settings(port=50051, workers=3)) == 3
     assert Settings.from_env({"LOYALTY_CPU_PIN": "yes"}).cpu_pin is True
@@ -279,7 +293,7 @@ def test_pin_puts_every_thread_of_the_process_on_one_core():
     """In a child process: pinning the test runner would pin the rest of the suite."""
     script = (
         "import os, threading\n"
-        "from server.api.app import pin\n"
+        "from server.api.workers import pin\n"
         "stop = threading.Event()\n"
         "t = threading.Thread(target=stop.wait); t.start()  # started before the pin\n"
         "pin(1)\n"

@@ -55,6 +55,7 @@ from server.api.metrics import (
     serve_http,
 )
 from server.api.tracing import Tracing
+from server.api.workers import pin, processes
 from server.rules.registry import RuleRegistry
 from server.settings import Settings
 from server.store import EmbeddedStore, Store
@@ -116,15 +117,6 @@ class App:
         self.store.close()
         if self.tracing is not None:
             self.tracing.shutdown()
-
-
-def processes(settings: Settings) -> int:
-    """The server processes ``serve`` runs: ``settings.workers``, or for 0 one per core this
-    process may run on; one when the port is 0, since workers share a port and each would get
-    a different free one (tests and one-off servers use port 0)."""
-    if settings.workers:
-        return settings.workers
-    return 1 if settings.port == 0 else len(os.sched_getaffinity(0))
 
 
 def open_state(settings: Settings, *, watch: bool = True) -> tuple[RuleRegistry, Store]:
@@ -279,20 +271,6 @@ def _worker(settings: Settings, index: int, ready: EventType) -> None:
     if settings.cpu_pin:
         pin(index)
     _run(settings, announce=False, started=ready.set)
-
-
-def pin(index: int) -> None:
-    """Run this process (every thread it has, and those it starts) on core ``index`` of those
-    it may use (wrapping around when there are fewer), so that workers do not migrate
-    between cores and each keeps its caches warm."""
-    cores = sorted(os.sched_getaffinity(0))
-    core = cores[index % len(cores)]
-    for task in os.listdir("/proc/self/task"):  # this thread and any started already
-        try:
-            os.sched_setaffinity(int(task), {core})
-        except ProcessLookupError:  # it ended meanwhile
-            pass
-    log.info("pinned to core %d", core)
 
 
 def _supervise(settings: Settings) -> None:
