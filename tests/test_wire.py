@@ -214,8 +214,8 @@ REFUSED = {
         ).SerializeToString()
         for i in range(3)
     ),
-    "a time before year 1": _ts(-62_135_596_801).SerializeToString(),
-    "a time after year 9999": _ts(253_402_300_800).SerializeToString(),
+    "a time before 0001-01-02": _ts(-62_135_510_401).SerializeToString(),
+    "a time after 9999-12-30": _ts(253_402_214_400).SerializeToString(),
     "an unknown field": base().SerializeToString() + b"\xa0\x01\x05",
     "truncated": base().SerializeToString()[:-3],
     "a sku that is not UTF-8": base().SerializeToString().replace("茶".encode(), b"\xff\xfe\xfd"),

@@ -11,6 +11,7 @@ import io
 from datetime import UTC, datetime
 
 import polars as pl
+from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from engine.analytics.history import HistoryError, conform
@@ -40,6 +41,33 @@ def require_id(path: str, value: str) -> None:
     _check_id(bad, path, value)
     if bad.violations:
         raise bad
+
+
+# a day inside datetime's range at each end, so the time read in any time zone stays in it
+EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
+LATEST = datetime(9999, 12, 30, 23, 59, 59, tzinfo=UTC)
+MAX_ADJUST_POINTS = 1_000_000_000
+
+
+def when(bad: InvalidInput, message: Message, field: str, path: str = "") -> datetime | None:
+    """The timestamp ``message.field`` as a datetime; None when it is unset, or with a
+    violation on ``path`` (default: the field's name) when it is not one the service takes
+    (nanos outside 0..999,999,999, or outside 0001-01-02 .. 9999-12-30 UTC)."""
+    if not message.HasField(field):
+        return None
+    ts: Timestamp = getattr(message, field)
+    path = path or field
+    if not 0 <= ts.nanos <= 999_999_999:
+        bad.add(path, f"nanos must be 0..999999999 (got {ts.nanos})")
+        return None
+    try:
+        at = ts.ToDatetime(tzinfo=UTC)
+    except (ValueError, OverflowError, OSError):
+        at = None
+    if at is None or not EARLIEST <= at <= LATEST:
+        bad.add(path, f"must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d} (UTC)")
+        return None
+    return at
 
 
 def timestamp(dt: datetime | None) -> Timestamp | None:
@@ -103,14 +131,7 @@ def basket_from_request(
                 ln.vendor,
             )
         )
-    if req.HasField("occurred_at"):
-        try:
-            at = req.occurred_at.ToDatetime(tzinfo=UTC)
-        except (ValueError, OverflowError):
-            bad.add(f"{prefix}occurred_at", "not a valid timestamp")
-            at = now or datetime.now(UTC)
-    else:
-        at = now or datetime.now(UTC)
+    at = when(bad, req, "occurred_at", f"{prefix}occurred_at") or now or datetime.now(UTC)
     if bad.violations:
         raise bad
     return Basket(tuple(lines), at, req.store_id, req.channel)

@@ -10,7 +10,7 @@ from engine.errors import InvalidInput
 from engine.pricing.reference.rewards import rhu
 from loyalty.v1 import members_pb2, members_pb2_grpc, rules_pb2
 from server.api.checkout import Clock, utc_now
-from server.api.convert import timestamp
+from server.api.convert import MAX_ADJUST_POINTS, timestamp, when
 from server.rules.registry import RuleRegistry
 from server.store.base import Consent, MemberProfile, MemberRecord, Store
 
@@ -170,13 +170,10 @@ class MemberServicer(members_pb2_grpc.MemberServiceServicer):
             bad.add("birthday_month", f"must be 0..12 (got {request.birthday_month})")
         if not 0 <= request.birthday_day <= 31:
             bad.add("birthday_day", f"must be 0..31 (got {request.birthday_day})")
+        at = when(bad, request, "enrolled_at")
         if bad.violations:
             raise bad
-        enrolled = (
-            request.enrolled_at.ToDatetime(tzinfo=UTC).date()
-            if request.HasField("enrolled_at")
-            else date.today()
-        )
+        enrolled = at.date() if at is not None else date.today()
         c = request.consent
         profile = MemberProfile(
             request.member_id,
@@ -199,9 +196,13 @@ class MemberServicer(members_pb2_grpc.MemberServiceServicer):
     def ListOffers(
         self, request: members_pb2.ListOffersRequest, context: grpc.ServicerContext
     ) -> members_pb2.ListOffersResponse:
+        bad = InvalidInput()
         if not request.member_id:
-            raise InvalidInput([("member_id", "is required")])
-        now = request.at.ToDatetime(tzinfo=UTC) if request.HasField("at") else self.clock()
+            bad.add("member_id", "is required")
+        at = when(bad, request, "at")
+        if bad.violations:
+            raise bad
+        now = at or self.clock()
         record = self.store.get_member(request.member_id, now)
         rules = self.registry.current().compiled.rules
         return members_pb2.ListOffersResponse(offers=shopping_list(rules, record, now))
@@ -217,21 +218,22 @@ class MemberServicer(members_pb2_grpc.MemberServiceServicer):
             bad.add("member_ids", "at least one member is required")
         if request.uses < 1:
             bad.add("uses", f"must be at least 1 (got {request.uses})")
+        until = when(bad, request, "valid_until")
         if not request.HasField("valid_until"):
             bad.add("valid_until", "is required")
-        elif request.offer_id and request.offer_id not in self.registry.current().names:
+        if request.offer_id and request.offer_id not in self.registry.current().names:
             bad.add("offer_id", f"no offer {request.offer_id!r} in the current rule set")
-        if bad.violations:
+        start = when(bad, request, "valid_from")
+        if bad.violations or until is None:
             raise bad
         now = self.clock()
-        start = request.valid_from.ToDatetime(tzinfo=UTC) if request.HasField("valid_from") else now
         outcome = self.store.issue_coupons(
             request.issue_id,
             request.offer_id,
             list(request.member_ids),
             request.uses,
-            start,
-            request.valid_until.ToDatetime(tzinfo=UTC),
+            start or now,
+            until,
             now,
         )
         return members_pb2.IssueCouponsResponse(issued=len(outcome.coupon_ids))
@@ -245,6 +247,8 @@ class MemberServicer(members_pb2_grpc.MemberServiceServicer):
                 bad.add(name, "is required")
         if request.points == 0:
             bad.add("points", "must not be 0")
+        elif abs(request.points) > MAX_ADJUST_POINTS:
+            bad.add("points", f"must be within ±{MAX_ADJUST_POINTS:,} (got {request.points})")
         if bad.violations:
             raise bad
         now = self.clock()
