@@ -71,6 +71,9 @@ class Settings:
     api_keys: dict[str, str] = field(default_factory=dict)
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    # API keys off loopback without TLS would travel in clear: refused unless this is set
+    # (e.g. behind a proxy that terminates TLS); a warning is logged at every start
+    insecure_plaintext_keys: bool = False
     max_message_bytes: int = 4 * 1024 * 1024
     grace_s: float = 5.0
     # Prometheus /metrics over HTTP (0 = off); metrics_host None = the same host as the service
@@ -128,6 +131,11 @@ class Settings:
         except ValueError:
             return False
 
+    @property
+    def plaintext_keys(self) -> bool:
+        """API keys would cross the network in clear (keys, off loopback, no TLS)."""
+        return bool(self.api_keys) and not self.loopback and self.tls_cert is None
+
     def check(self) -> None:
         """Refuse settings that cannot work together; the message names the options."""
         bad = InvalidInput()
@@ -160,6 +168,13 @@ class Settings:
             bad.add("--api-key", f"unknown role(s) {roles}; roles are {ROLES}")
         if (self.tls_cert is None) != (self.tls_key is None):
             bad.add("--tls-cert", "TLS needs both a certificate and a key file")
+        elif self.plaintext_keys and not self.insecure_plaintext_keys:
+            bad.add(
+                "--tls-cert",
+                f"API keys on {self.host} without TLS would travel in clear: give --tls-cert "
+                "and --tls-key, or --insecure-plaintext-keys (LOYALTY_INSECURE_PLAINTEXT_KEYS) "
+                "behind a proxy that terminates TLS",
+            )
         if self.embedded.synchronous.upper() not in ("FULL", "NORMAL"):
             bad.add("LOYALTY_SQLITE_SYNCHRONOUS", "must be FULL or NORMAL")
         if self.redis.max_attempts < 1:
@@ -240,6 +255,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("api_keys", "api_keys", "LOYALTY_API_KEYS", parse_api_keys),
     Option("tls_cert", "tls_cert", "LOYALTY_TLS_CERT", Path),
     Option("tls_key", "tls_key", "LOYALTY_TLS_KEY", Path),
+    Option(
+        "insecure_plaintext_keys",
+        "insecure_plaintext_keys",
+        "LOYALTY_INSECURE_PLAINTEXT_KEYS",
+        _flag,
+    ),
     Option("grace_s", "grace_s", "LOYALTY_GRACE_S", _seconds),
     Option("metrics_port", "metrics_port", "LOYALTY_METRICS_PORT", _whole),
     Option("metrics_host", "metrics_host", "LOYALTY_METRICS_HOST"),

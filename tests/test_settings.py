@@ -83,3 +83,44 @@ def test_the_command_line_reports_a_bad_variable_without_a_traceback(tmp_path: P
 
     assert out.returncode == 2
     assert out.stderr.strip() == "error: LOYALTY_PORT: must be a whole number (got 'abc')"
+
+
+def test_api_keys_off_loopback_need_tls_or_an_explicit_opt_out(tmp_path: Path):
+    keys = {"LOYALTY_API_KEYS": "k1:checkout"}
+    # on a network address without TLS the keys would travel in clear: refused, naming TLS
+    with pytest.raises(InvalidInput) as exc:
+        Settings.from_env(keys, host="0.0.0.0")
+    [violation] = exc.value.violations
+    assert violation.field == "--tls-cert" and "travel in clear" in violation.description
+    # with a certificate and key, or the explicit opt-out, or on loopback: accepted
+    pem = tmp_path / "x.pem"
+    assert Settings.from_env(keys, host="0.0.0.0", tls_cert=pem, tls_key=pem).tls_cert == pem
+    opted = Settings.from_env({**keys, "LOYALTY_INSECURE_PLAINTEXT_KEYS": "true"}, host="0.0.0.0")
+    assert opted.plaintext_keys and opted.insecure_plaintext_keys
+    assert not Settings.from_env(keys, host="127.0.0.1").plaintext_keys
+
+
+def test_serve_refuses_plaintext_keys_off_loopback_and_warns_when_told(tmp_path: Path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOYALTY_")}
+    env.update(LOYALTY_API_KEYS="k1:admin", LOYALTY_METRICS_PORT="0")
+    serve = [sys.executable, "-m", "server.cli.main", "serve", "--host", "0.0.0.0"]
+    serve += ["--port", "0", "--data-dir", str(tmp_path)]
+    refused = subprocess.run(serve, env=env, capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2
+    assert "--tls-cert" in refused.stderr and "travel in clear" in refused.stderr
+    # told: it starts, and says so at start (the server is stopped as soon as it listens)
+    proc = subprocess.Popen(
+        [*serve, "--insecure-plaintext-keys"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()  # the "listening on" line comes after the warning
+        assert "listening on" in line, line
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=60)
+    assert "travel without TLS (--insecure-plaintext-keys)" in err

@@ -151,6 +151,12 @@ def create_server(
     serves them); traces when ``tracing`` is given or the settings ask for them
     (:mod:`server.api.tracing`).
     """
+    if settings.plaintext_keys:  # allowed by --insecure-plaintext-keys (Settings.check)
+        log.warning(
+            "API keys on %s travel without TLS (--insecure-plaintext-keys): terminate TLS in "
+            "front of this server",
+            settings.host,
+        )
     registry, store = open_state(settings)
     metrics = Metrics() if settings.metrics_port else None
     tracing = tracing if tracing is not None else tracing_.from_settings(settings)
@@ -250,9 +256,10 @@ def _run(settings: Settings, announce: bool, started: Callable[[], None] = lambd
             except OSError as exc:
                 failed = exc
         scheme = "https" if settings.tls_cert else "plaintext"
+        trust = f"-cacert {settings.tls_cert}" if settings.tls_cert else "-plaintext"
         print(
             f"loyalty engine listening on {settings.host}:{port} ({scheme}, store "
-            f"{settings.store}); health: grpcurl -plaintext {settings.host}:{port} "
+            f"{settings.store}); health: grpcurl {trust} {settings.host}:{port} "
             f"grpc.health.v1.Health/Check{_metrics_note(settings, failed)}",
             flush=True,
         )

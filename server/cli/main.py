@@ -186,6 +186,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         api_keys=keys,
         tls_cert=_path(args.tls_cert),
         tls_key=_path(args.tls_key),
+        insecure_plaintext_keys=getattr(args, "insecure_plaintext_keys", None),
         metrics_port=getattr(args, "metrics_port", None),
         metrics_host=getattr(args, "metrics_host", None),
         tracing=getattr(args, "tracing", None),
@@ -306,8 +307,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY:ROLE",
         help="roles: checkout, marketing, admin (required off loopback)",
     )
-    sv.add_argument("--tls-cert", type=Path, default=None)
-    sv.add_argument("--tls-key", type=Path, default=None)
+    sv.add_argument("--tls-cert", type=Path, default=None, help="PEM ($LOYALTY_TLS_CERT)")
+    sv.add_argument("--tls-key", type=Path, default=None, help="PEM ($LOYALTY_TLS_KEY)")
+    sv.add_argument(
+        "--insecure-plaintext-keys",
+        action="store_true",
+        default=None,
+        help="accept API keys off loopback without TLS, e.g. behind a proxy that terminates "
+        "it (warned at every start; $LOYALTY_INSECURE_PLAINTEXT_KEYS)",
+    )
     sv.add_argument(
         "--metrics-port",
         type=int,
