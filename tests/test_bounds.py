@@ -135,3 +135,25 @@ def test_member_requests_out_of_range_name_the_field(stubs, method, request_, fi
     assert refused(getattr(members, method), request_) == [field]
     # and the member stays usable
     assert members.GetMember(members_pb2.GetMemberRequest(member_id="m1"), timeout=30)
+
+
+LONG = "x" * 129
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (lambda r: setattr(r, "channel", LONG), "channel"),
+        (lambda r: r.coupon_codes.append(LONG), "coupon_codes[0]"),
+        (lambda r: setattr(r.lines[0], "category", LONG), "lines[0].category"),
+        (lambda r: setattr(r.lines[0], "brand", LONG), "lines[0].brand"),
+        (lambda r: setattr(r.lines[0], "vendor", LONG), "lines[0].vendor"),
+    ],
+)
+def test_every_string_of_a_basket_is_at_most_128_characters(stubs, change, field):
+    checkout, _ = stubs
+    req = basket(Timestamp(seconds=1_800_000_000))
+    change(req)
+    assert refused(checkout.Evaluate, req) == [field]
+    commit = checkout_pb2.CommitRequest(transaction_id="t-long", basket=req)
+    assert refused(checkout.Commit, commit) == [f"basket.{field}"]

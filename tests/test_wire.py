@@ -203,6 +203,10 @@ REFUSED = {
     "line id too long": _line(base(), line_id="x" * 129).SerializeToString(),
     "member id too long": base(member_id="m" * 129).SerializeToString(),
     "store id too long": base(store_id="s" * 129).SerializeToString(),
+    "channel too long": base(channel="c" * 129).SerializeToString(),
+    "a coupon code too long": base(coupon_codes=["x" * 129]).SerializeToString(),
+    "a category too long": _line(base(), category="c" * 129).SerializeToString(),
+    "a vendor too long": _line(base(), vendor="v" * 129).SerializeToString(),
     "too many codes": base(coupon_codes=[f"C{i}" for i in range(31)]).SerializeToString(),
     "redeem -2": base(redeem_points=-2).SerializeToString(),
     "basket over the total bound": b"".join(

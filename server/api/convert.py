@@ -101,12 +101,17 @@ def basket_from_request(
         bad.add(f"{prefix}redeem_points", f"must be -1, 0 or positive (got {req.redeem_points})")
     _check_id(bad, f"{prefix}member_id", req.member_id, required=False)
     _check_id(bad, f"{prefix}store_id", req.store_id, required=False)
+    _check_id(bad, f"{prefix}channel", req.channel, required=False)
+    for k, code in enumerate(req.coupon_codes):
+        _check_id(bad, f"{prefix}coupon_codes[{k}]", code, required=False)
     seen: dict[str, int] = {}
     lines = []
     for k, ln in enumerate(req.lines):
         path = f"{prefix}lines[{k}]"
         _check_id(bad, f"{path}.line_id", ln.line_id)
         _check_id(bad, f"{path}.sku", ln.sku)
+        for name in ("category", "brand", "vendor"):
+            _check_id(bad, f"{path}.{name}", getattr(ln, name), required=False)
         if ln.line_id in seen:
             bad.add(
                 f"{path}.line_id",

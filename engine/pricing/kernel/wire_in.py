@@ -223,16 +223,12 @@ def parse_evaluate(buf, blob, key_off, key_kind, key_val, table, sku_attr, n_cat
                 n_lines += 1
                 continue
             chars = utf8_chars(buf, a, b) if field != 4 else 0
-            if chars < 0:
+            if chars < 0 or chars > MAX_ID_CHARS:  # every string of a request is an id
                 return sc, empty, no_spans, no_spans
             if field == 1:
-                if chars > MAX_ID_CHARS:
-                    return sc, empty, no_spans, no_spans
                 sc[S_MEMBER_AT] = a
                 sc[S_MEMBER_END] = b
             elif field == 2:
-                if chars > MAX_ID_CHARS:
-                    return sc, empty, no_spans, no_spans
                 store0, store1 = a, b
             elif field == 3:
                 chan0, chan1 = a, b
@@ -359,7 +355,7 @@ def _line(buf, at, end, li, lines, ids, blob, key_off, key_kind, key_val, table)
                 return False
             pos = b
             chars = utf8_chars(buf, a, b)
-            if chars < 0 or (field <= 2 and chars > MAX_ID_CHARS):
+            if chars < 0 or chars > MAX_ID_CHARS:
                 return False
             if field == 1:
                 id0, id1 = a, b
