@@ -138,6 +138,7 @@ def test_member_requests_out_of_range_name_the_field(stubs, method, request_, fi
 
 
 LONG = "x" * 129
+SOON = Timestamp(seconds=1_900_000_000)  # 2030
 
 
 @pytest.mark.parametrize(
@@ -157,3 +158,62 @@ def test_every_string_of_a_basket_is_at_most_128_characters(stubs, change, field
     assert refused(checkout.Evaluate, req) == [field]
     commit = checkout_pb2.CommitRequest(transaction_id="t-long", basket=req)
     assert refused(checkout.Commit, commit) == [f"basket.{field}"]
+
+
+@pytest.mark.parametrize(
+    ("method", "request_", "field"),
+    [
+        ("UpsertMember", members_pb2.UpsertMemberRequest(member_id=LONG), "member_id"),
+        ("UpsertMember", members_pb2.UpsertMemberRequest(member_id="m3", tier=LONG), "tier"),
+        (
+            "UpsertMember",
+            members_pb2.UpsertMemberRequest(member_id="m3", segments=["a", LONG]),
+            "segments[1]",
+        ),
+        (
+            "UpsertMember",
+            members_pb2.UpsertMemberRequest(member_id="m3", segments=["s"] * 257),
+            "segments",
+        ),
+        (
+            "UpsertMember",
+            members_pb2.UpsertMemberRequest(member_id="m3", birthday_month=2, birthday_day=31),
+            "birthday_day",
+        ),
+        ("GetMember", members_pb2.GetMemberRequest(member_id=LONG), "member_id"),
+        ("ListOffers", members_pb2.ListOffersRequest(member_id=LONG), "member_id"),
+        (
+            "IssueCoupons",
+            members_pb2.IssueCouponsRequest(
+                issue_id=LONG, offer_id="p", member_ids=["m1"], uses=1, valid_until=SOON
+            ),
+            "issue_id",
+        ),
+        (
+            "IssueCoupons",
+            members_pb2.IssueCouponsRequest(
+                issue_id="i2", offer_id="p", member_ids=["m1", ""], uses=1, valid_until=SOON
+            ),
+            "member_ids[1]",
+        ),
+        (
+            "AdjustPoints",
+            members_pb2.AdjustPointsRequest(
+                adjustment_id="c", member_id="m1", points=5, reason="r" * 1025
+            ),
+            "reason",
+        ),
+    ],
+)
+def test_member_ids_and_text_are_bounded(stubs, method, request_, field):
+    _, members = stubs
+    assert refused(getattr(members, method), request_) == [field]
+
+
+def test_a_leap_day_birthday_is_a_date(stubs):
+    _, members = stubs
+    reply = members.UpsertMember(
+        members_pb2.UpsertMemberRequest(member_id="m4", birthday_month=2, birthday_day=29),
+        timeout=30,
+    )
+    assert (reply.birthday_month, reply.birthday_day) == (2, 29)

@@ -8,6 +8,7 @@ violations of a request at once, and ``server.api.errors`` turns it into INVALID
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import polars as pl
@@ -33,6 +34,38 @@ def _check_id(bad: InvalidInput, path: str, value: str, required: bool = True) -
         bad.add(path, "is required")
     elif len(value) > MAX_ID_LEN:
         bad.add(path, f"longer than {MAX_ID_LEN} characters")
+
+
+MAX_TEXT_LEN = 1_024  # free text: reasons, notes
+MAX_SEGMENTS = 256
+MAX_ISSUE_MEMBERS = 100_000
+
+
+def check_ids(
+    bad: InvalidInput, message: Message, required: tuple[str, ...], optional: tuple[str, ...] = ()
+) -> None:
+    """Id fields of ``message``: the ``required`` ones present, all at most 128 characters."""
+    for name in required:
+        _check_id(bad, name, getattr(message, name))
+    for name in optional:
+        _check_id(bad, name, getattr(message, name), required=False)
+
+
+def check_list(bad: InvalidInput, path: str, values: Sequence[str], limit: int) -> None:
+    """A repeated id field: at most ``limit`` entries, each present and at most 128 characters."""
+    if len(values) > limit:
+        bad.add(path, f"at most {limit:,} entries (got {len(values):,})")
+        return
+    for k, value in enumerate(values):
+        _check_id(bad, f"{path}[{k}]", value)
+
+
+def check_text(bad: InvalidInput, path: str, value: str, required: bool = True) -> None:
+    """Free text: present (when ``required``) and at most 1,024 characters."""
+    if required and not value:
+        bad.add(path, "is required")
+    elif len(value) > MAX_TEXT_LEN:
+        bad.add(path, f"longer than {MAX_TEXT_LEN:,} characters")
 
 
 def require_id(path: str, value: str) -> None:

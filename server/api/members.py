@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 from datetime import UTC, date, datetime, timedelta
 
 import grpc
@@ -10,7 +11,17 @@ from engine.errors import InvalidInput
 from engine.pricing.reference.rewards import rhu
 from loyalty.v1 import members_pb2, members_pb2_grpc, rules_pb2
 from server.api.checkout import Clock, utc_now
-from server.api.convert import MAX_ADJUST_POINTS, timestamp, when
+from server.api.convert import (
+    MAX_ADJUST_POINTS,
+    MAX_ISSUE_MEMBERS,
+    MAX_SEGMENTS,
+    check_ids,
+    check_list,
+    check_text,
+    require_id,
+    timestamp,
+    when,
+)
 from server.rules.registry import RuleRegistry
 from server.store.base import Consent, MemberProfile, MemberRecord, Store
 
@@ -164,12 +175,15 @@ class MemberServicer(members_pb2_grpc.MemberServiceServicer):
         self, request: members_pb2.UpsertMemberRequest, context: grpc.ServicerContext
     ) -> members_pb2.Member:
         bad = InvalidInput()
-        if not request.member_id:
-            bad.add("member_id", "is required")
-        if not 0 <= request.birthday_month <= 12:
-            bad.add("birthday_month", f"must be 0..12 (got {request.birthday_month})")
-        if not 0 <= request.birthday_day <= 31:
-            bad.add("birthday_day", f"must be 0..31 (got {request.birthday_day})")
+        check_ids(bad, request, ("member_id",), ("tier",))
+        check_list(bad, "segments", request.segments, MAX_SEGMENTS)
+        month, day = request.birthday_month, request.birthday_day
+        if not 0 <= month <= 12:
+            bad.add("birthday_month", f"must be 0..12 (got {month})")
+        if not 0 <= day <= 31:
+            bad.add("birthday_day", f"must be 0..31 (got {day})")
+        elif month and day > calendar.monthrange(2000, month)[1]:  # a leap year: 29 Feb is one
+            bad.add("birthday_day", f"month {month} has no day {day}")
         at = when(bad, request, "enrolled_at")
         if bad.violations:
             raise bad
@@ -189,16 +203,14 @@ class MemberServicer(members_pb2_grpc.MemberServiceServicer):
     def GetMember(
         self, request: members_pb2.GetMemberRequest, context: grpc.ServicerContext
     ) -> members_pb2.Member:
-        if not request.member_id:
-            raise InvalidInput([("member_id", "is required")])
+        require_id("member_id", request.member_id)
         return member_message(self.store.get_member(request.member_id, self.clock()))
 
     def ListOffers(
         self, request: members_pb2.ListOffersRequest, context: grpc.ServicerContext
     ) -> members_pb2.ListOffersResponse:
         bad = InvalidInput()
-        if not request.member_id:
-            bad.add("member_id", "is required")
+        check_ids(bad, request, ("member_id",))
         at = when(bad, request, "at")
         if bad.violations:
             raise bad
@@ -211,11 +223,10 @@ class MemberServicer(members_pb2_grpc.MemberServiceServicer):
         self, request: members_pb2.IssueCouponsRequest, context: grpc.ServicerContext
     ) -> members_pb2.IssueCouponsResponse:
         bad = InvalidInput()
-        for name in ("issue_id", "offer_id"):
-            if not getattr(request, name):
-                bad.add(name, "is required")
+        check_ids(bad, request, ("issue_id", "offer_id"))
         if not request.member_ids:
             bad.add("member_ids", "at least one member is required")
+        check_list(bad, "member_ids", request.member_ids, MAX_ISSUE_MEMBERS)
         if request.uses < 1:
             bad.add("uses", f"must be at least 1 (got {request.uses})")
         until = when(bad, request, "valid_until")
@@ -242,9 +253,8 @@ class MemberServicer(members_pb2_grpc.MemberServiceServicer):
         self, request: members_pb2.AdjustPointsRequest, context: grpc.ServicerContext
     ) -> members_pb2.Member:
         bad = InvalidInput()
-        for name in ("adjustment_id", "member_id", "reason"):
-            if not getattr(request, name):
-                bad.add(name, "is required")
+        check_ids(bad, request, ("adjustment_id", "member_id"))
+        check_text(bad, "reason", request.reason)
         if request.points == 0:
             bad.add("points", "must not be 0")
         elif abs(request.points) > MAX_ADJUST_POINTS:
