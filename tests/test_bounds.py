@@ -45,9 +45,10 @@ def stubs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
         campaigns_pb2_grpc.CampaignServiceStub(ch).PublishRuleSet(
             campaigns_pb2.PublishRuleSetRequest(rules=parse_rules(RULES))
         )
+        campaigns = campaigns_pb2_grpc.CampaignServiceStub(ch)
         members = members_pb2_grpc.MemberServiceStub(ch)
         members.UpsertMember(members_pb2.UpsertMemberRequest(member_id="m1"))
-        yield checkout_pb2_grpc.CheckoutServiceStub(ch), members
+        yield checkout_pb2_grpc.CheckoutServiceStub(ch), members, campaigns
     server.stop(None)
     app.close()
 
@@ -77,14 +78,14 @@ def basket(at: Timestamp) -> checkout_pb2.EvaluateRequest:
     "at", [LATE, EARLY, HUGE, Timestamp(seconds=0, nanos=-1), Timestamp(nanos=10**9)]
 )
 def test_a_basket_time_out_of_range_names_occurred_at(stubs, at):
-    checkout, _ = stubs
+    checkout, _, _ = stubs
     assert refused(checkout.Evaluate, basket(at)) == ["occurred_at"]
     commit = checkout_pb2.CommitRequest(transaction_id="t1", basket=basket(at))
     assert refused(checkout.Commit, commit) == ["basket.occurred_at"]
 
 
 def test_the_last_day_inside_the_range_is_priced(stubs):
-    checkout, _ = stubs
+    checkout, _, _ = stubs
     reply = checkout.Evaluate(basket(Timestamp(seconds=253_402_214_399)), timeout=30)
     assert reply.discount_minor == 10
 
@@ -131,7 +132,7 @@ def test_the_last_day_inside_the_range_is_priced(stubs):
     ],
 )
 def test_member_requests_out_of_range_name_the_field(stubs, method, request_, field):
-    _, members = stubs
+    _, members, _ = stubs
     assert refused(getattr(members, method), request_) == [field]
     # and the member stays usable
     assert members.GetMember(members_pb2.GetMemberRequest(member_id="m1"), timeout=30)
@@ -152,7 +153,7 @@ SOON = Timestamp(seconds=1_900_000_000)  # 2030
     ],
 )
 def test_every_string_of_a_basket_is_at_most_128_characters(stubs, change, field):
-    checkout, _ = stubs
+    checkout, _, _ = stubs
     req = basket(Timestamp(seconds=1_800_000_000))
     change(req)
     assert refused(checkout.Evaluate, req) == [field]
@@ -206,14 +207,21 @@ def test_every_string_of_a_basket_is_at_most_128_characters(stubs, change, field
     ],
 )
 def test_member_ids_and_text_are_bounded(stubs, method, request_, field):
-    _, members = stubs
+    _, members, _ = stubs
     assert refused(getattr(members, method), request_) == [field]
 
 
 def test_a_leap_day_birthday_is_a_date(stubs):
-    _, members = stubs
+    _, members, _ = stubs
     reply = members.UpsertMember(
         members_pb2.UpsertMemberRequest(member_id="m4", birthday_month=2, birthday_day=29),
         timeout=30,
     )
     assert (reply.birthday_month, reply.birthday_day) == (2, 29)
+
+
+def test_publishing_needs_a_rule_set_and_a_short_note(stubs):
+    _, _, campaigns = stubs
+    assert refused(campaigns.PublishRuleSet, campaigns_pb2.PublishRuleSetRequest()) == ["rules"]
+    long_note = campaigns_pb2.PublishRuleSetRequest(rules=parse_rules(RULES), note="n" * 1025)
+    assert refused(campaigns.PublishRuleSet, long_note) == ["note"]

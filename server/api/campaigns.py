@@ -10,11 +10,16 @@ import grpc
 import polars as pl
 
 from engine.analytics.simulate import Scored, compare
-from engine.errors import FailedPrecondition
+from engine.errors import FailedPrecondition, InvalidInput
 from engine.pricing.compiler import compile_rules
 from loyalty.v1 import campaigns_pb2, campaigns_pb2_grpc
 from server.analytics.ledger import export_ledger
-from server.api.convert import catalogue_from_request, history_from_request, timestamp
+from server.api.convert import (
+    catalogue_from_request,
+    check_text,
+    history_from_request,
+    timestamp,
+)
 from server.rules.registry import RuleRegistry, VersionInfo
 from server.store.base import Store
 
@@ -75,6 +80,12 @@ class CampaignServicer(campaigns_pb2_grpc.CampaignServiceServicer):
     def PublishRuleSet(
         self, request: campaigns_pb2.PublishRuleSetRequest, context: grpc.ServicerContext
     ) -> campaigns_pb2.PublishRuleSetResponse:
+        bad = InvalidInput()
+        if not request.HasField("rules"):
+            bad.add("rules", "is required")
+        check_text(bad, "note", request.note, required=False)
+        if bad.violations:
+            raise bad
         version, seconds = self.registry.publish(request.rules, request.note)
         return campaigns_pb2.PublishRuleSetResponse(
             version=version, compile_ms=round(seconds * 1000)
