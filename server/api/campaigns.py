@@ -131,6 +131,8 @@ class CampaignServicer(campaigns_pb2_grpc.CampaignServiceServicer):
     def Simulate(
         self, request: campaigns_pb2.SimulateRequest, context: grpc.ServicerContext
     ) -> campaigns_pb2.SimulateResponse:
+        if request.ledger_since < 0:
+            raise InvalidInput.at("ledger_since", f"must be 0 or more (got {request.ledger_since})")
         active = self.registry.current()
         draft = compile_rules(request.rules, self.registry.catalogue)
         history: pl.DataFrame | pl.LazyFrame
