@@ -27,7 +27,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
@@ -36,7 +36,7 @@ from typing import Any
 import grpc
 
 from benchmarks import ceiling_report, echo, h2fleet, h2load, payload, suite
-from benchmarks.servers import EchoServer, LoyaltyServer, redis_unavailable, tree_cpu_s
+from benchmarks.servers import EchoServer, loyalty_server, redis_unavailable, tree_cpu_s
 from server.settings import Settings
 
 EVALUATE = "/loyalty.v1.CheckoutService/Evaluate"
@@ -198,22 +198,6 @@ def _check_answers(port: int, evaluate: bytes, commit: bytes) -> None:
             ch.unary_unary(path)(message, timeout=30)  # raises unless the status is OK
 
 
-@contextlib.contextmanager
-def _loyalty(cfg: Config, store: str) -> Iterator[tuple[LoyaltyServer, tuple[int, ...]]]:
-    """``loyalty serve --demo``, and the pids of the private redis-server behind it (if any)."""
-    if store == "redis":
-        from server.store.redis.process import RedisProcess
-
-        with (
-            RedisProcess() as r,
-            LoyaltyServer(store, cfg.threads, cfg.workers, cfg.members, redis_url=r.url) as s,
-        ):
-            yield s, ((r.proc.pid,) if r.proc else ())
-    else:
-        with LoyaltyServer(store, cfg.threads, cfg.workers, cfg.members) as s:
-            yield s, ()
-
-
 def _point(rows: list[dict[str, Any]], target: str, store: str, row: dict[str, Any]) -> dict:
     row = {"target": target, "store": store, **row}
     rows.append(row)
@@ -251,7 +235,7 @@ def run(cfg: Config) -> dict[str, Any]:
             results["skipped"][store] = why
             continue
         t0 = time.perf_counter()
-        with _loyalty(cfg, store) as (s, store_pids):
+        with loyalty_server(store, cfg.threads, cfg.workers, cfg.members) as (s, store_pids):
             print(f"  {store} server ready in {time.perf_counter() - t0:.1f} s", flush=True)
             check = commit_messages(0, 1, f"ceiling-check-{store}", cfg.members, cfg.lines)[0]
             _check_answers(s.port, message, check)

@@ -15,9 +15,8 @@ included) and the load generators' own CPU. S1/S2 are judged against the echo of
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ from benchmarks import demo_rules, grpc_report, suite
 from benchmarks.loadgen import ClientPool, Spec, merge
 from benchmarks.servers import (
     EchoServer,
-    LoyaltyServer,
+    loyalty_server,
     machine_busy_s,
     redis_unavailable,
     tree_cpu_s,
@@ -155,22 +154,6 @@ def _points(
     return {"name": name, "kind": kind, "peak_rps": peak, "closed": closed, "open": open_points}
 
 
-@contextlib.contextmanager
-def _servers(cfg: Config, store: str) -> Iterator[tuple[LoyaltyServer, tuple[int, ...]]]:
-    """The server, and the pids of a private redis-server behind it (if any)."""
-    if store == "redis":
-        from server.store.redis.process import RedisProcess
-
-        with (
-            RedisProcess() as r,
-            LoyaltyServer(store, cfg.threads, cfg.workers, cfg.members, redis_url=r.url) as s,
-        ):
-            yield s, ((r.proc.pid,) if r.proc else ())
-    else:
-        with LoyaltyServer(store, cfg.threads, cfg.workers, cfg.members) as s:
-            yield s, ()
-
-
 def run(cfg: Config) -> dict[str, Any]:
     results: dict[str, Any] = {
         "config": asdict(cfg),
@@ -197,7 +180,7 @@ def run(cfg: Config) -> dict[str, Any]:
             if not kinds:
                 continue
             t0 = time.perf_counter()
-            with _servers(cfg, store) as (s, store_pids):
+            with loyalty_server(store, cfg.threads, cfg.workers, cfg.members) as (s, store_pids):
                 print(
                     f"  {store} server ready in {time.perf_counter() - t0:.1f} s "
                     f"(demo: {cfg.members} members)",

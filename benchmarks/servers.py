@@ -3,6 +3,7 @@
 - :class:`EchoServer`: ``benchmarks.echo``'s bare echo (sync server, same thread count), one
   process per worker sharing the port with SO_REUSEPORT when there are several;
 - :class:`LoyaltyServer`: ``loyalty serve --demo`` as a subprocess, embedded or Redis store;
+  :func:`loyalty_server` starts one with a private redis-server behind it when the store is Redis;
 - :func:`redis_unavailable`: why the Redis path cannot run here, or None.
 
 :func:`tree_cpu_s` sums user+system CPU of processes and all their descendants from /proc, so
@@ -11,6 +12,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
 import shutil
@@ -19,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
@@ -210,3 +213,22 @@ class LoyaltyServer:
                 self.proc.wait()
         self._log.close()
         self._tmp.cleanup()
+
+
+@contextlib.contextmanager
+def loyalty_server(
+    store: str, threads: int, workers: int = 1, members: int = 3000
+) -> Iterator[tuple[LoyaltyServer, tuple[int, ...]]]:
+    """``loyalty serve --demo`` on ``store``, and the pids of the private redis-server behind
+    it (none for the embedded store)."""
+    if store == "redis":
+        from server.store.redis.process import RedisProcess
+
+        with (
+            RedisProcess() as r,
+            LoyaltyServer(store, threads, workers, members, redis_url=r.url) as s,
+        ):
+            yield s, ((r.proc.pid,) if r.proc else ())
+    else:
+        with LoyaltyServer(store, threads, workers, members) as s:
+            yield s, ()

@@ -15,7 +15,6 @@ level after warm-up for 100,000 calls (``tests/test_soak.py``: 10,000 calls, 20 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import time
 import uuid
@@ -29,7 +28,7 @@ import grpc
 
 from benchmarks.bad_bytes import tree_rss_mb
 from benchmarks.payload import basket_field, commit_bytes, evaluate_bytes
-from benchmarks.servers import LoyaltyServer
+from benchmarks.servers import loyalty_server
 from loyalty.v1 import checkout_pb2, members_pb2
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -85,15 +84,7 @@ def send(port: int, calls: int, run: str, threads: int = 4) -> Counter[str]:
 
 def run(calls: int, workers: int, store: str = "embedded") -> dict[str, Any]:
     run_id = uuid.uuid4().hex[:8]
-    with contextlib.ExitStack() as stack:
-        redis_url = None
-        if store == "redis":
-            from server.store.redis.process import RedisProcess
-
-            redis_url = stack.enter_context(RedisProcess()).url
-        server = stack.enter_context(
-            LoyaltyServer(store, 4, workers, members=MEMBERS, redis_url=redis_url)
-        )
+    with loyalty_server(store, 4, workers, MEMBERS) as (server, _):
         root = server.pids[0]
         warm = send(server.port, max(1_000, calls // 10), run_id + "w")
         time.sleep(1)

@@ -1,7 +1,8 @@
 """Builders for the store contract suite: the Watsons rule set, baskets and a checkout helper.
 
-``checkout`` does what the Commit servicer will do: it prices the basket with the engine on the
-state the store hands to ``price_fn`` inside its atomic step.
+``checkout`` does what the Commit servicer does: it runs the commit loop every store shares
+(:func:`server.store.checkout.commit`), pricing the basket with the engine on each fresh
+snapshot the store reads.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import engine
 from engine.pricing.types import Basket, Line
 from loyalty.v1 import rules_pb2
 from server.store import CommitOutcome, MemberProfile, PricingState, Store
+from server.store.checkout import commit
 from server.store.policy import Policy
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -79,7 +81,8 @@ def checkout(
     fingerprint = json.dumps(
         [member_id, [list(x) for x in lines], list(codes), redeem, at.isoformat()]
     )
-    return store.commit(
+    return commit(
+        store,
         transaction_id,
         fingerprint,
         price_fn,
@@ -88,4 +91,4 @@ def checkout(
         basket=b,
         member_id=member_id,
         coupon_codes=codes,
-    )
+    ).outcome

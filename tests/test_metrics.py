@@ -23,7 +23,6 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
-from engine.errors import Conflict
 from engine.pricing.rules import parse_rules
 from loyalty.v1 import campaigns_pb2, checkout_pb2, members_pb2, rules_pb2
 from server.api.app import App, create_server
@@ -141,23 +140,26 @@ def test_calls_commits_money_points_and_limits_after_real_calls(served):
 
 
 def test_retries_and_aborts_are_counted_from_what_the_store_did(served, monkeypatch):
-    """The store priced a commit twice (it lost one race), then three times and gave up."""
+    """The store refused a commit's apply once (it lost one race), then three times out of
+    three attempts (the commit gave up)."""
     stubs, url, app = served
     store = app.store
-    real = store.commit
+    real = store.apply_commit
+    refusals = [1]
 
-    def lose_one_race(tx, fingerprint, price_fn, now, **kw):
-        price_fn(store.pricing_state(kw["policy"], kw["member_id"], None, [], now))
-        return real(tx, fingerprint, price_fn, now, **kw)
+    def lose_one_race(snapshot, plan):
+        if refusals[0]:
+            refusals[0] -= 1
+            return False
+        return real(snapshot, plan)
 
-    def lose_every_race(tx, fingerprint, price_fn, now, **kw):
-        for _ in range(3):
-            price_fn(store.pricing_state(kw["policy"], kw["member_id"], None, [], now))
-        raise Conflict("the member kept changing")
+    def lose_every_race(snapshot, plan):
+        return False
 
-    monkeypatch.setattr(store, "commit", lose_one_race)
+    monkeypatch.setattr(store, "apply_commit", lose_one_race)
     commit(stubs, "t1")
-    monkeypatch.setattr(store, "commit", lose_every_race)
+    monkeypatch.setattr(store, "apply_commit", lose_every_race)
+    monkeypatch.setattr(store, "max_attempts", 3)
     with pytest.raises(grpc.RpcError) as exc:
         commit(stubs, "t2")
     assert exc.value.code() == grpc.StatusCode.ABORTED

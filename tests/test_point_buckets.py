@@ -265,6 +265,7 @@ def _write_legacy_sqlite(path: Path) -> None:
     """Turn a fresh file back into schema v1 and store an old member in it."""
     with sqlite3.connect(path) as db:
         db.execute("ALTER TABLE members DROP COLUMN legacy_lots")
+        db.execute("ALTER TABLE members DROP COLUMN version")
         db.execute("DROP TABLE member_spend")
         db.execute(_V1_SPEND)
         db.execute("DELETE FROM schema_version")
@@ -296,7 +297,7 @@ def test_an_old_member_is_read_and_merged_at_its_next_commit(
     else:
         EmbeddedStore(tmp_path / "data").close()
         _write_legacy_sqlite(tmp_path / "data" / DB_FILE)
-        store = EmbeddedStore(tmp_path / "data")  # migrates v1 -> v2 on open
+        store = EmbeddedStore(tmp_path / "data")  # migrates v1 -> v3 on open
     try:
         _check_migration(store, kind)
     finally:
@@ -329,7 +330,7 @@ def _check_migration(store: Store, kind: str) -> None:
     else:
         assert _state_size(store) == 4  # 2 lots + 2 spend buckets
         with sqlite3.connect(store.path) as db:
-            assert db.execute("SELECT MAX(version) FROM schema_version").fetchone() == (2,)
+            assert db.execute("SELECT MAX(version) FROM schema_version").fetchone() == (3,)
             assert db.execute("SELECT legacy_lots FROM members").fetchone() == (0,)
     # and later writes keep the merged form
     store.adjust_points("a-1", "m1", -8, "partner", T0 + DAY)

@@ -1,8 +1,9 @@
 """Contract suite of the state store (docs/design.md §5), run against every implementation.
 
 Adding a backend is one entry in ``_FACTORIES``. Baskets are priced by the real engine on the
-state each store hands to ``price_fn``; times are fixed; concurrency uses bounded threads
-started together from a barrier and asserts only on end states.
+snapshot each store reads for the shared commit loop (``server.store.checkout``); times are
+fixed; concurrency uses bounded threads started together from a barrier and asserts only on end
+states.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pytest
 import engine
 from engine.errors import AlreadyExists, Conflict, FailedPrecondition, InvalidInput, NotFound
 from server.store import CodeStatus, EmbeddedStore, MemberProfile, Store
+from server.store.checkout import commit
 from server.store.points import add_months
 from server.store.redis.store import RedisStore
 from tests.store_fixtures import (
@@ -332,14 +334,8 @@ def test_a_price_fn_that_overspends_is_refused_and_changes_nothing(store: Store)
         COMPILED, b, engine.Member("m1", "member", available_points=5000), redeem_points=500
     )
     with pytest.raises(Conflict):
-        store.commit(
-            "tx-1",
-            "fp",
-            lambda state: stale,
-            T0,
-            policy=POLICY,
-            basket=b,
-            member_id="m1",
+        commit(
+            store, "tx-1", "fp", lambda state: stale, T0, policy=POLICY, basket=b, member_id="m1"
         )
     assert store.get_member("m1", T0).points_available == 100
     assert store.ledger()[-1].kind == "adjust"

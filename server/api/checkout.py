@@ -34,12 +34,12 @@ from server.rules.registry import ActiveRules, RuleRegistry
 from server.store.base import (
     CancelOutcome,
     CodeStatus,
-    CommitOutcome,
     MemberRecord,
     PricingState,
     ReturnOutcome,
     Store,
 )
+from server.store.checkout import Committed, commit
 
 Clock = Callable[[], datetime]
 T = TypeVar("T")
@@ -101,23 +101,14 @@ def coupon_results(
 
 
 class CommitWatch:
-    """What one Commit reports: how often the store priced it, and its spans.
+    """What one Commit reports: how often it priced (each attempt but the applied one lost a
+    race), and its spans; counted in the pricing function the commit loop calls."""
 
-    The call applied the outcome it gets back when the store priced it and the outcome is
-    stamped with this call's ``now``; otherwise the id was committed before (by an earlier
-    call, or by a concurrent call with the same id that got there first) and the stored
-    outcome is answered again. Two such concurrent calls read the same microsecond from the
-    clock only with a frozen clock (tests); both would then count as applied."""
+    __slots__ = ("priced", "spans")
 
-    __slots__ = ("now", "priced", "spans")
-
-    def __init__(self, now: datetime, spans: CommitSpans | None):
-        self.now = now
+    def __init__(self, spans: CommitSpans | None):
         self.priced = 0
         self.spans = spans
-
-    def applied(self, outcome: CommitOutcome) -> bool:
-        return self.priced > 0 and outcome.at == self.now
 
 
 class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
@@ -181,20 +172,20 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
             attributes[TX] = transaction_id
         return self.tracing.call("loyalty.kernel", timed, attributes)
 
-    def _commit(self, watch: CommitWatch | None, run: Callable[[], CommitOutcome]) -> CommitOutcome:
-        """``run()`` (the store's commit), counted and traced when those are on."""
+    def _commit(self, watch: CommitWatch | None, run: Callable[[], Committed]) -> Committed:
+        """``run()`` (the commit loop), counted and traced when those are on."""
         if watch is None:
             return run()
         metrics = self.metrics
         try:
-            outcome = run() if watch.spans is None else watch.spans.run(run)
+            done = run() if watch.spans is None else watch.spans.run(run)
         except Conflict:
             if metrics is not None:
                 metrics.aborted(watch.priced)
             raise
         if metrics is not None:
-            metrics.committed(outcome, fresh=watch.applied(outcome), priced=watch.priced)
-        return outcome
+            metrics.committed(done.outcome, fresh=done.applied, priced=watch.priced)
+        return done
 
     def _summary(self, member_id: str | None, now: datetime) -> members_pb2.MemberSummary | None:
         return summary(self.store.get_member(member_id, now)) if member_id else None
@@ -279,14 +270,12 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
         req = request.basket
         basket = basket_from_request(req, prefix="basket.", now=now)
         active = self.registry.current()
-        seen: dict[str, PricingState] = {}
         tx = request.transaction_id
         watch = None
         if self.metrics is not None or self.tracing is not None:
-            spans = self.tracing.commit(tx) if self.tracing is not None else None
-            watch = CommitWatch(now, spans)
+            watch = CommitWatch(self.tracing.commit(tx) if self.tracing is not None else None)
 
-        def price_fn(state: PricingState) -> PricingResult:
+        def price(state: PricingState) -> PricingResult:
             if watch is not None:
                 watch.priced += 1
                 if watch.spans is not None:
@@ -310,14 +299,14 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
                     f"payable changed from {request.expected_payable_minor} to "
                     f"{result.payable_minor}; quote again"
                 )
-            seen["state"] = state
             return result
 
-        def commit() -> CommitOutcome:
-            return self.store.commit(
+        def run() -> Committed:
+            return commit(
+                self.store,
                 tx,
                 _fingerprint(request),
-                price_fn,
+                price,
                 now,
                 policy=active.policy,
                 basket=basket,
@@ -325,8 +314,9 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
                 coupon_codes=list(req.coupon_codes),
             )
 
-        outcome = self._commit(watch, commit)
-        state = seen.get("state") or self.store.pricing_state(
+        done = self._commit(watch, run)
+        outcome = done.outcome
+        state = done.state or self.store.pricing_state(
             active.policy, req.member_id or None, None, list(req.coupon_codes), now
         )
         result = self._respond(active, req, state, outcome.pricing)

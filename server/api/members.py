@@ -182,7 +182,7 @@ class MemberServicer(members_pb2_grpc.MemberServiceServicer):
             bad.add("birthday_month", f"must be 0..12 (got {month})")
         if not 0 <= day <= 31:
             bad.add("birthday_day", f"must be 0..31 (got {day})")
-        elif 1 <= month <= 12 and day > calendar.monthrange(2000, month)[1]:  # a leap year: 29 Feb is one
+        elif 1 <= month <= 12 and day > calendar.monthrange(2000, month)[1]:  # 2000: 29 Feb
             bad.add("birthday_day", f"month {month} has no day {day}")
         at = when(bad, request, "enrolled_at")
         if bad.violations:

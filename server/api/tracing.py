@@ -136,7 +136,8 @@ class Tracing:
 
 
 class CommitSpans:
-    """The spans of one Commit: :meth:`run` wraps the store's commit; the pricing function
+    """The spans of one Commit: :meth:`run` wraps the commit loop
+    (:func:`server.store.checkout.commit`); the pricing function
     calls :meth:`pricing` when it starts and :meth:`priced` when it returns."""
 
     __slots__ = ("_attributes", "_mark", "_tracer", "attempts")

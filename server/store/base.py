@@ -1,9 +1,10 @@
-"""The state store interface (docs/design.md §5): value types and the ``Store`` protocol.
+"""The state store interface (docs/design.md §5): the ``Store`` protocol and its value types.
 
 Every implementation (``embedded/`` on SQLite, ``redis/`` on Redis) runs the same contract
 suite (``tests/test_store_contract.py``). Nothing here names a database: implementations take
-and return only the frozen dataclasses below and raise only errors of the family in
-:mod:`engine.errors`, which the server's interceptor maps to gRPC codes.
+and return only the records of :mod:`server.store.records` (re-exported here) and the commit
+snapshot and plan below, and raise only errors of the family in :mod:`engine.errors`, which
+the server's interceptor maps to gRPC codes.
 
 Conventions
 -----------
@@ -12,298 +13,148 @@ Conventions
 - Money is integer minor units, points are integers.
 - Every operation is one atomic step (a transaction, a Lua script) and every operation that has
   an id (transaction, return, issue, adjustment) is idempotent on it: the same request returns the
-  stored outcome, a different request under the same id raises :class:`AlreadyExists`.
+  stored outcome, a different request under the same id raises :class:`AlreadyExists`. A
+  commit is a read (``commit_snapshot``) and an atomic apply (``apply_commit``) that refuses a
+  plan made on state that moved; the loop around them is :func:`server.store.checkout.commit`.
 - Reversal amounts (cancel, return) are non-negative; the ledger entry ``kind`` gives the
   direction (:attr:`LedgerEntry.sign`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
-from enum import StrEnum
+from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-from engine.pricing.types import Basket, Member, PricingResult, RemainingLimits
+from server.store import points as P
 from server.store.policy import Policy
+from server.store.records import (
+    LEDGER_KINDS,
+    AdjustOutcome,
+    CancelOutcome,
+    CodeStatus,
+    CommitOutcome,
+    Consent,
+    DiscountDetail,
+    IssueOutcome,
+    LedgerEntry,
+    LineDetail,
+    MemberProfile,
+    MemberRecord,
+    OfferUse,
+    PointLot,
+    PriceFn,
+    PricingState,
+    ReturnOutcome,
+    WalletCoupon,
+)
 
 # ---------------------------------------------------------------------------------------------
-# Members
+# A commit: the snapshot it is planned on and the plan a store applies (server/store/plan.py)
+
+# (start_us, end_us, amount): the qualifying spend of the commits made in [start, end), a day
+# or month of the rule set's zone, net of their returns (docs/design.md §5, Points)
+Spend = tuple[int, int, int]
+# (offer_id, uses_left, per_member, valid_from_us, valid_until_us) of a code coupon
+CodeRow = tuple[str, int, bool, int, int]
 
 
-@dataclass(frozen=True, slots=True)
-class Consent:
-    marketing: bool = False
-    automated_decisions: bool = False
-    third_party: bool = False
+@dataclass(slots=True)
+class MemberState:
+    """A member as stored, read with its version: what a plan computes from.
 
-
-@dataclass(frozen=True, slots=True)
-class MemberProfile:
-    """What ``upsert_member`` writes; points, spend and wallet are never written through it."""
-
-    member_id: str
-    tier: str = ""
-    segments: frozenset[str] = frozenset()
-    birthday_month: int = 0  # 1-12, 0 = unknown
-    birthday_day: int = 0  # 1-31, 0 = unknown
-    enrolled_on: date | None = None
-    consent: Consent = Consent()
-
-
-@dataclass(frozen=True, slots=True)
-class PointLot:
-    """Points earned (or restored, or adjusted) together; ``points`` is what is left of them."""
-
-    points: int
-    earned_at: datetime
-    available_at: datetime
-    expires_at: datetime | None  # None = never
-
-
-@dataclass(frozen=True, slots=True)
-class WalletCoupon:
-    coupon_id: str
-    offer_id: str
-    uses_left: int
-    valid_from: datetime
-    valid_until: datetime  # exclusive
-
-
-@dataclass(frozen=True, slots=True)
-class MemberRecord:
-    """A member as of ``now``: balances already reflect pending → available and expiry.
-
-    ``points_available`` is net of ``points_debt`` and so may be negative (returns only).
-    ``lots`` lists the unexpired lots with points left (pending ones included), soonest expiry
-    first; ``wallet`` lists every coupon with uses left, valid or not yet/no longer valid.
-    """
+    ``lots`` and ``spend`` are the stored rows (not settled at any time); ``wallet`` holds the
+    coupons with uses left; ``usage`` the member-limit uses of the current periods. ``source``
+    is the store's own form of the member (Redis: its document, rewritten whole by the apply;
+    SQLite: None, rows are written one by one)."""
 
     member_id: str
+    version: int
     tier: str
-    segments: frozenset[str]
-    birthday_month: int
-    birthday_day: int
-    enrolled_on: date | None
-    consent: Consent
-    points_available: int
-    points_pending: int
-    points_debt: int
-    lots: tuple[PointLot, ...]
+    segments: tuple[str, ...]  # sorted
+    lots: list[P.Lot]
+    debt: int
+    legacy: bool  # lots stored before they were bucketed: the commit rebuckets them
+    spend: list[Spend]
     wallet: tuple[WalletCoupon, ...]
-    lifetime_spend_minor: int
-    rolling_spend_minor: int
-
-    def engine_member(self, now: datetime) -> Member:
-        """The engine's view: wallet = offer id → uses left of the coupons valid at ``now``."""
-        wallet: dict[str, int] = {}
-        for c in self.wallet:
-            if c.uses_left > 0 and c.valid_from <= now < c.valid_until:
-                wallet[c.offer_id] = wallet.get(c.offer_id, 0) + c.uses_left
-        return Member(
-            self.member_id,
-            self.tier,
-            self.segments,
-            self.birthday_month,
-            self.points_available,
-            wallet,
-        )
+    usage: Mapping[tuple[str, str], int]  # (offer id, period key) -> uses
+    source: object = None
 
 
-# ---------------------------------------------------------------------------------------------
-# Pricing state
+@dataclass(slots=True)
+class CommitSnapshot:
+    """One consistent read for a commit. ``stored`` = ``(fingerprint, outcome)`` when the
+    transaction id was committed before (then nothing else is read). ``usage`` = offer id ->
+    ``(uses, budget spent)`` of the offers that have limits; ``codes`` = each presented code's
+    row (None when unknown); ``spend_months`` the rolling window the store keeps."""
+
+    state: PricingState
+    member: MemberState | None
+    usage: Mapping[str, tuple[int, int]]
+    codes: Mapping[str, CodeRow | None]
+    spend_months: int
+    stored: tuple[str, CommitOutcome] | None = None
 
 
-class CodeStatus(StrEnum):
-    VALID = "VALID"
-    INVALID = "INVALID"  # unknown code, or its offer is not in the rule set
-    NOT_YET_VALID = "NOT_YET_VALID"
-    EXPIRED = "EXPIRED"
-    USED_UP = "USED_UP"  # no uses left, or a per-member code this member already used
-    MEMBER_REQUIRED = "MEMBER_REQUIRED"  # per-member code presented without a member
+EMPTY_STATE = PricingState(None, None, (), {}, {}, {})
+
+
+def replay(fingerprint: str, outcome: CommitOutcome, spend_months: int) -> CommitSnapshot:
+    """The snapshot of a transaction id committed before: only its stored outcome matters."""
+    return CommitSnapshot(EMPTY_STATE, None, {}, {}, spend_months, (fingerprint, outcome))
 
 
 @dataclass(frozen=True, slots=True)
-class PricingState:
-    """Everything ``engine.price`` needs, read in one snapshot.
+class Burned:
+    """Points a commit burns from one lot (``lot_id`` None: a lot the store has not numbered)."""
 
-    ``coupons`` are the offer ids of the VALID presented codes, in presentation order (pass
-    them as ``engine.price(..., coupons=state.coupons)``); ``code_offers`` maps each valid code
-    to its offer.
-    """
-
-    member: Member | None
-    record: MemberRecord | None
-    coupons: tuple[str, ...]
-    code_status: Mapping[str, CodeStatus]
-    code_offers: Mapping[str, str]
-    limits: Mapping[str, RemainingLimits]
-
-
-PriceFn = Callable[[PricingState], PricingResult]
-
-
-# ---------------------------------------------------------------------------------------------
-# Outcomes and the ledger
-
-
-@dataclass(frozen=True, slots=True)
-class DiscountDetail:
-    offer_id: str
-    funder_id: str
-    amount_minor: int
-    funded_minor: int
-
-
-@dataclass(frozen=True, slots=True)
-class LineDetail:
-    """One line of a commit, or the part of it a cancel/return reversed.
-
-    ``tender_minor`` is the points tender allocated to the line and ``points_redeemed`` the
-    points behind it; ``points_earned`` the points attributed to the line.
-    """
-
-    line_id: str
-    sku: str
-    quantity: int
-    gross_minor: int
-    net_minor: int
-    tender_minor: int
-    points_earned: int
-    points_redeemed: int
-    discounts: tuple[DiscountDetail, ...] = ()
-
-    @property
-    def payable_minor(self) -> int:
-        """Money paid for the line (commit) or refunded for it (reversal)."""
-        return self.net_minor - self.tender_minor
-
-
-@dataclass(frozen=True, slots=True)
-class OfferUse:
-    """An applied offer as the store counted it; ``coupon_id``/``code`` = the coupon consumed."""
-
-    offer_id: str
-    funder_id: str
-    discount_minor: int
-    funded_minor: int
+    lot_id: int | None
     points: int
-    coupon_id: str = ""
-    code: str = ""
+    expires_at: datetime | None
 
 
-@dataclass(frozen=True, slots=True)
-class CommitOutcome:
-    transaction_id: str
-    member_id: str | None
-    at: datetime
-    pricing: PricingResult
-    lines: tuple[LineDetail, ...]
-    offers: tuple[OfferUse, ...]
-    points_earned: int
-    points_redeemed: int
-    points_available_at: datetime | None  # when the earned points can be spent
-    points_expire_at: datetime | None
-    qualifying_spend_minor: int
-    tier_before: str
-    tier_after: str
-    # checkout context, for settlement per store and for replaying the basket (simulation)
-    store_id: str = ""
-    channel: str = ""
-    segments: tuple[str, ...] = ()  # the member's segments when the basket was priced
-    # the member's balances right after the commit (a retry answers with these too)
-    points_available_after: int | None = None
-    points_pending_after: int | None = None
+@dataclass(slots=True)
+class MemberEffects:
+    """What a commit writes to its member: the lots after burn and earn (changed ones flagged,
+    see :class:`server.store.points.Lot`), the debt, spend buckets, tier and lifetime spend
+    after, and the uses it counts against the member."""
 
-
-@dataclass(frozen=True, slots=True)
-class CancelOutcome:
-    transaction_id: str
-    member_id: str | None
-    at: datetime
-    lines: tuple[LineDetail, ...]  # what this cancel reversed (not what earlier returns did)
-    refund_minor: int
-    points_clawed_back: int
-    points_restored: int  # points tender given back
-    points_forfeited: int  # restored points whose original lot had expired meanwhile
-    debt_added: int
-    offers_released: tuple[str, ...]  # offer ids whose use (and coupon) was given back
-
-
-@dataclass(frozen=True, slots=True)
-class ReturnOutcome:
-    return_id: str
-    transaction_id: str
-    member_id: str | None
-    at: datetime
-    lines: tuple[LineDetail, ...]  # the increase refunded by this return, per line
-    refund_minor: int
-    points_clawed_back: int
-    points_restored: int
-    points_forfeited: int
-    debt_added: int
-
-
-@dataclass(frozen=True, slots=True)
-class IssueOutcome:
-    issue_id: str
-    offer_id: str
-    coupon_ids: tuple[str, ...]  # one per member, in the order given
-
-
-@dataclass(frozen=True, slots=True)
-class AdjustOutcome:
-    adjustment_id: str
     member_id: str
-    points: int
-    reason: str
-    at: datetime
-    debt_added: int
-    points_available_after: int
+    version: int  # the version the plan was made on: applying it requires it unchanged
+    lots: list[P.Lot]
+    burned: tuple[Burned, ...]
+    earned: P.Lot | None  # the lot the earned points joined (one per bucket)
+    debt: int
+    spend: list[Spend]
+    tier: str
+    spend_minor: int  # qualifying spend added (lifetime and rolling)
+    periods: dict[str, str]  # offer id -> member-limit period key counted
+    coupons: tuple[str, ...]  # wallet coupons used, one use each
+    redeemed: tuple[str, ...]  # per-member codes this member has now used
+    current_periods: tuple[str, ...]  # member-limit periods current now (others are past)
 
 
 @dataclass(frozen=True, slots=True)
-class LedgerEntry:
-    """One commit, cancel, return or points adjustment, in commit order (``seq``).
+class OfferCount:
+    """One use of an offer and its discount, counted globally; the caps (0 = none) are what
+    the apply re-checks against the stored counters."""
 
-    Reversal entries carry the reversed amounts as non-negative numbers; multiply by
-    :attr:`sign` to net them against commits. ``amount_minor`` is the money paid (commit) or
-    refunded (reversal); ``points_earned``/``points_redeemed`` are the points earned/burned
-    (commit), clawed back/restored (reversal), or the signed adjustment (``points_earned``).
-    """
+    offer_id: str
+    discount_minor: int
+    uses_cap: int
+    budget_cap: int
 
-    seq: int
-    kind: str  # "commit" | "cancel" | "return" | "adjust"
-    entry_id: str  # transaction, return or adjustment id
+
+@dataclass(frozen=True, slots=True)
+class CommitPlan:
     transaction_id: str
-    member_id: str | None
-    at: datetime
-    lines: tuple[LineDetail, ...]
-    amount_minor: int
-    points_earned: int
-    points_redeemed: int
-    reason: str = ""
-    # the commit's checkout context, repeated on its cancel and returns (empty on adjustments)
-    store_id: str = ""
-    channel: str = ""
-    tier: str = ""  # the member's tier when the basket was priced
-    segments: tuple[str, ...] = ()
-
-    @property
-    def sign(self) -> int:
-        return -1 if self.kind in ("cancel", "return") else 1
-
-    def funded_by(self) -> dict[str, int]:
-        """Signed vendor funding per funder in this entry (settlement)."""
-        out: dict[str, int] = {}
-        for line in self.lines:
-            for d in line.discounts:
-                out[d.funder_id] = out.get(d.funder_id, 0) + self.sign * d.funded_minor
-        return out
-
-
-LEDGER_KINDS = ("commit", "cancel", "return", "adjust")
+    fingerprint: str
+    member: MemberEffects | None
+    offers: tuple[OfferCount, ...]
+    codes: tuple[str, ...]  # code coupons consumed, one use each
+    outcome: CommitOutcome
+    entry: LedgerEntry
 
 
 # ---------------------------------------------------------------------------------------------
@@ -345,19 +196,28 @@ class Store(Protocol):
         """Engine inputs for a quote; ``offer_ids=None`` = every offer with limits."""
         ...
 
-    def commit(
+    @property
+    def max_attempts(self) -> int:
+        """How often :func:`server.store.checkout.commit` reads and plans again after a
+        refused apply before it gives up with Conflict."""
+        ...
+
+    def commit_snapshot(
         self,
-        transaction_id: str,
-        request_fingerprint: str,
-        price_fn: PriceFn,
-        now: datetime,
-        *,
         policy: Policy,
-        basket: Basket,
-        member_id: str | None = None,
-        coupon_codes: Sequence[str] = (),
-    ) -> CommitOutcome:
-        """Price on fresh state with ``price_fn`` and apply every effect, exactly once."""
+        transaction_id: str,
+        member_id: str | None,
+        coupon_codes: Sequence[str],
+        now: datetime,
+    ) -> CommitSnapshot:
+        """One consistent read for a commit (the stored outcome alone when the id was
+        committed before); NotFound for an unknown member."""
+        ...
+
+    def apply_commit(self, snapshot: CommitSnapshot, plan: CommitPlan) -> bool:
+        """Apply ``plan`` (made on ``snapshot``) atomically, exactly once; False, with nothing
+        written, when the member's version, an offer's counters or a code's uses moved since
+        the read, or the transaction was committed meanwhile (read again)."""
         ...
 
     def cancel(self, transaction_id: str, now: datetime) -> CancelOutcome:
@@ -414,3 +274,36 @@ class Store(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+__all__ = [
+    "LEDGER_KINDS",
+    "AdjustOutcome",
+    "Burned",
+    "CancelOutcome",
+    "CodeRow",
+    "CodeStatus",
+    "CommitOutcome",
+    "CommitPlan",
+    "CommitSnapshot",
+    "Consent",
+    "DiscountDetail",
+    "EMPTY_STATE",
+    "IssueOutcome",
+    "LedgerEntry",
+    "LineDetail",
+    "MemberEffects",
+    "MemberProfile",
+    "MemberRecord",
+    "MemberState",
+    "OfferCount",
+    "OfferUse",
+    "PointLot",
+    "PriceFn",
+    "PricingState",
+    "ReturnOutcome",
+    "Spend",
+    "Store",
+    "WalletCoupon",
+    "replay",
+]

@@ -14,11 +14,13 @@ from engine.errors import InvalidInput
 from engine.pricing.types import RemainingLimits
 from server.store import points as P
 from server.store.base import (
+    CodeRow,
     CodeStatus,
     Consent,
     MemberProfile,
     MemberRecord,
     PointLot,
+    Spend,
     WalletCoupon,
 )
 from server.store.policy import Policy
@@ -56,10 +58,6 @@ def check_window(valid_from: datetime, valid_until: datetime) -> tuple[datetime,
     if valid_until <= valid_from:
         raise InvalidInput.at("valid_until", "must be after valid_from")
     return valid_from, valid_until
-
-
-# (offer_id, uses_left, per_member, valid_from_us, valid_until_us) of a code coupon
-CodeRow = tuple[str, int, bool, int, int]
 
 
 def code_status(
@@ -118,11 +116,6 @@ def remaining_limits(
             budget_minor=max(0, p.budget_minor - spent) if p.budget_minor else None,
         )
     return out
-
-
-# (start_us, end_us, amount): the qualifying spend of the commits made in [start, end), a day
-# or month of the rule set's zone, net of their returns (docs/design.md §5, Points)
-Spend = tuple[int, int, int]
 
 
 def spend_since(now: datetime, months: int) -> int:

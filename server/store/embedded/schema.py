@@ -11,7 +11,9 @@ members               member_id PK; profile (tier, segments JSON list, birthday_
                       enrolled_on ISO date, consent_* 0/1); points_debt (points owed after
                       returns, paid from the next lots); lifetime_spend_minor; legacy_lots 1 =
                       the lots were stored before they merged (v1): the next commit rounds
-                      their expiries up to the rule set's buckets, merges them and sets 0.
+                      their expiries up to the rule set's buckets, merges them and sets 0;
+                      version (v3), bumped by every change to the member's profile, points,
+                      spend, coupons or uses: a commit applies only on the version it read.
 point_lots            lot_id PK (AUTOINCREMENT, never reused); member_id; points left;
                       earned/available/expires (_us; expires NULL = never); source (the
                       transaction, adjustment or "cancel:<tx>"/"return:<id>" that created it).
@@ -33,9 +35,9 @@ offer_usage           offer_id PK; uses (transactions that applied it, all membe
 member_offer_usage    (member_id, offer_id, period_key) PK; uses. period_key: "E" (ever),
                       "D2025-03-12", "W2025-11" (ISO week), "M2025-03", in the rule-set zone.
 transactions          transaction_id PK; fingerprint; member_id (NULL = guest); status
-                      ("committed" | "cancelled"); committed_us; outcome (CommitOutcome JSON,
+                      ("committed" | "cancelled"); committed_us; outcome (CommitOutcome,
                       returned verbatim on retry); earned_lot_id (the lot the earned points
-                      went to, shared with the other earns of its bucket); cancel_outcome JSON.
+                      went to, shared with the other earns of its bucket); cancel_outcome.
 tx_lines              (transaction_id, idx) PK; line_id; sku; quantity; gross/net/tender_minor;
                       points (attributed earned points); redeemed (points tender in points,
                       allocated by tender); returned_qty. Every reversal amount is derived from
@@ -46,20 +48,25 @@ tx_offers             (transaction_id, offer_id) PK; funder_id; discount/funded_
                       code consumed ("" = none).
 tx_burns              (transaction_id, seq) PK; lot_id; points burned; expires_us of that lot;
                       restored (points given back so far).
-returns               return_id PK; transaction_id; fingerprint; outcome JSON.
-adjustments           adjustment_id PK; fingerprint; outcome JSON.
+returns               return_id PK; transaction_id; fingerprint; outcome.
+adjustments           adjustment_id PK; fingerprint; outcome.
 ledger                seq PK AUTOINCREMENT; kind; entry_id; transaction_id; member_id; at_us;
-                      body (LedgerEntry JSON without seq).
+                      body (the LedgerEntry, its seq 0).
 
-Versions: 1 = one lot and one spend row per commit; 2 = lots and spend by bucket. A v1 file is
-migrated on open, in the same transaction that records version 2 (:data:`_V1_TO_V2`).
+Outcomes and ledger bodies are msgpack BLOBs (server/store/codec.py encode); rows written
+before are JSON text, still read (codec.decode takes either), never rewritten.
+
+Versions: 1 = one lot and one spend row per commit; 2 = lots and spend by bucket; 3 = members
+have a version (optimistic commits, server/store/checkout.py). An older file is migrated on
+open, in the same transaction that records the new version (:data:`_V1_TO_V2`,
+:data:`_V2_TO_V3`).
 """
 
 from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS schema_version (
@@ -70,7 +77,8 @@ CREATE TABLE IF NOT EXISTS members (
     enrolled_on TEXT, consent_marketing INTEGER NOT NULL DEFAULT 0,
     consent_automated INTEGER NOT NULL DEFAULT 0, consent_third_party INTEGER NOT NULL DEFAULT 0,
     points_debt INTEGER NOT NULL DEFAULT 0, lifetime_spend_minor INTEGER NOT NULL DEFAULT 0,
-    updated_us INTEGER NOT NULL, legacy_lots INTEGER NOT NULL DEFAULT 0);
+    updated_us INTEGER NOT NULL, legacy_lots INTEGER NOT NULL DEFAULT 0,
+    version INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS point_lots (
     lot_id INTEGER PRIMARY KEY AUTOINCREMENT, member_id TEXT NOT NULL, points INTEGER NOT NULL,
     earned_us INTEGER NOT NULL, available_us INTEGER NOT NULL, expires_us INTEGER,
@@ -150,6 +158,10 @@ ALTER TABLE member_spend_v2 RENAME TO member_spend;
 """
 
 
+# v2 -> v3: a member's version starts at 0 (no commit has read one yet).
+_V2_TO_V3 = "ALTER TABLE members ADD COLUMN version INTEGER NOT NULL DEFAULT 0"
+
+
 def _run(conn: sqlite3.Connection, script: str) -> None:
     for stmt in script.split(";"):
         if stmt.strip():
@@ -170,8 +182,11 @@ def create(conn: sqlite3.Connection, now_us: int) -> None:
             raise RuntimeError(f"data written by a newer schema ({version} > {SCHEMA_VERSION})")
         if version is None:
             _run(conn, _SCHEMA)
-        elif version < 2:
-            _run(conn, _V1_TO_V2)
+        else:
+            if version < 2:
+                _run(conn, _V1_TO_V2)
+            if version < 3:
+                _run(conn, _V2_TO_V3)
         if version != SCHEMA_VERSION:
             conn.execute("INSERT INTO schema_version VALUES (?, ?)", (SCHEMA_VERSION, now_us))
         conn.execute("COMMIT")

@@ -9,27 +9,26 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from engine.errors import NotFound
-from engine.pricing.types import RemainingLimits
 from server.store import codec, snapshot
 from server.store import points as P
 from server.store.base import (
+    CodeRow,
     CodeStatus,
     Consent,
     LedgerEntry,
     MemberRecord,
     PricingState,
+    Spend,
     WalletCoupon,
 )
 from server.store.policy import Policy
 from server.store.snapshot import (
-    Spend,
-    add_spend,
     at_us,
     from_us,
-    rolling_sum,
     spend_since,
     to_us,
 )
@@ -86,7 +85,13 @@ def _times(lot: P.Lot) -> tuple[int, int, int | None]:
 
 
 def set_debt(db: sqlite3.Connection, member_id: str, debt: int) -> None:
-    db.execute("UPDATE members SET points_debt = ? WHERE member_id = ?", (debt, member_id))
+    """Write the member's debt and bump its version. Every operation that changes a member's
+    points, spend, coupons or uses ends here (the others bump the version themselves), so a
+    commit planned on an older version is refused (server.store.embedded.checkout.apply)."""
+    db.execute(
+        "UPDATE members SET points_debt = ?, version = version + 1 WHERE member_id = ?",
+        (debt, member_id),
+    )
 
 
 def load_spend(db: sqlite3.Connection, member_id: str, since: int) -> list[Spend]:
@@ -109,35 +114,9 @@ def rolling_spend(db: sqlite3.Connection, member_id: str, now: datetime, months:
     return int(row[0])
 
 
-def add_member_spend(
-    db: sqlite3.Connection, member_id: str, now: datetime, amount: int, months: int, policy: Policy
-) -> int:
-    """Add a commit's qualifying spend to its bucket (snapshot.add_spend), writing only the
-    rows that change and deleting the buckets that left the window; returns the rolling
-    spend after it."""
-    since = spend_since(now, months)
-    db.execute("DELETE FROM member_spend WHERE member_id = ? AND end_us <= ?", (member_id, since))
-    old = {(s, e): a for s, e, a in load_spend(db, member_id, since)}
-    new = add_spend(((s, e, a) for (s, e), a in old.items()), now, amount, policy)
-    spans = {(s, e) for s, e, _ in new}
-    db.executemany(
-        "DELETE FROM member_spend WHERE member_id = ? AND start_us = ?",
-        [(member_id, s) for s, e in old if (s, e) not in spans],
-    )
-    db.executemany(
-        "INSERT INTO member_spend VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET"
-        " end_us = excluded.end_us, amount_minor = excluded.amount_minor",
-        [(member_id, s, e, a) for s, e, a in new if old.get((s, e)) != a],
-    )
-    return rolling_sum(new, now, months)
-
-
-def member_record(
-    db: sqlite3.Connection, member_id: str, now: datetime, spend_months: int
-) -> MemberRecord:
-    """The member as of ``now``, computed without writing (see points.settle)."""
-    row = member_row(db, member_id)
-    wallet = [
+def load_wallet(db: sqlite3.Connection, member_id: str) -> list[WalletCoupon]:
+    """The member's coupons with uses left."""
+    return [
         WalletCoupon(r[0], r[1], r[2], at_us(r[3]), at_us(r[4]))
         for r in db.execute(
             "SELECT coupon_id, offer_id, uses_left, valid_from_us,"
@@ -146,6 +125,23 @@ def member_record(
             (member_id,),
         )
     ]
+
+
+def member_record(
+    db: sqlite3.Connection,
+    member_id: str,
+    now: datetime,
+    spend_months: int,
+    *,
+    row: sqlite3.Row | None = None,
+    lots: list[P.Lot] | None = None,
+    wallet: list[WalletCoupon] | None = None,
+    rolling: int | None = None,
+) -> MemberRecord:
+    """The member as of ``now``, computed without writing (see points.settle); what the
+    caller has read already (a commit's snapshot) is passed in and not read again (``lots``
+    are settled in place: pass copies to keep them)."""
+    row = member_row(db, member_id) if row is None else row
     return snapshot.member_record(
         member_id,
         tier=row["tier"],
@@ -158,11 +154,13 @@ def member_record(
             bool(row["consent_automated"]),
             bool(row["consent_third_party"]),
         ),
-        lots=load_lots(db, member_id),
+        lots=load_lots(db, member_id) if lots is None else lots,
         debt=row["points_debt"],
-        wallet=wallet,
+        wallet=load_wallet(db, member_id) if wallet is None else wallet,
         lifetime_spend_minor=row["lifetime_spend_minor"],
-        rolling_spend_minor=rolling_spend(db, member_id, now, spend_months),
+        rolling_spend_minor=(
+            rolling_spend(db, member_id, now, spend_months) if rolling is None else rolling
+        ),
         now=now,
     )
 
@@ -177,10 +175,11 @@ def code_statuses(
     member_id: str | None,
     codes: Sequence[str],
     now: datetime,
-) -> tuple[dict[str, CodeStatus], dict[str, str]]:
-    """Status of each presented code and, for the valid ones, their offer."""
+) -> tuple[dict[str, CodeStatus], dict[str, str], dict[str, CodeRow | None]]:
+    """Status of each presented code, the offer of the valid ones, and each code's row."""
     status: dict[str, CodeStatus] = {}
     offers: dict[str, str] = {}
+    rows: dict[str, CodeRow | None] = {}
     for code in codes:
         if code in status:
             continue
@@ -189,6 +188,7 @@ def code_statuses(
             " FROM codes WHERE code = ?",
             (code,),
         ).fetchone()
+        rows[code] = row = None if r is None else (r[0], r[1], bool(r[2]), r[3], r[4])
 
         def redeemed(code: str = code) -> bool:
             return (
@@ -199,26 +199,14 @@ def code_statuses(
                 is not None
             )
 
-        status[code] = snapshot.code_status(
-            None if r is None else (r[0], r[1], bool(r[2]), r[3], r[4]),
-            policy,
-            member_id,
-            redeemed,
-            to_us(now),
-        )
-        if status[code] == CodeStatus.VALID:
-            offers[code] = r[0]
-    return status, offers
+        status[code] = snapshot.code_status(row, policy, member_id, redeemed, to_us(now))
+        if row is not None and status[code] == CodeStatus.VALID:
+            offers[code] = row[0]
+    return status, offers, rows
 
 
-def remaining_limits(
-    db: sqlite3.Connection,
-    policy: Policy,
-    member_id: str | None,
-    offer_ids: Iterable[str] | None,
-    now: datetime,
-) -> dict[str, RemainingLimits]:
-    ids = snapshot.limited_ids(policy, offer_ids)
+def offer_usage(db: sqlite3.Connection, ids: Sequence[str]) -> dict[str, tuple[int, int]]:
+    """Offer id -> ``(uses, budget spent)`` of the offers ``ids`` that were ever used."""
     if not ids:
         return {}
     if len(ids) <= 500:
@@ -229,19 +217,22 @@ def remaining_limits(
         )
     else:
         rows = db.execute("SELECT offer_id, uses, budget_spent_minor FROM offer_usage")
-    usage = {r[0]: (r[1], r[2]) for r in rows}
-    mine: dict[tuple[str, str], int] = {}
-    if member_id is not None:
-        keys = policy.current_keys(now)
-        mine = {
-            (r[0], r[1]): r[2]
-            for r in db.execute(
-                "SELECT offer_id, period_key, uses FROM member_offer_usage WHERE member_id = ?"
-                f" AND period_key IN ({','.join('?' * len(keys))})",
-                (member_id, *keys),
-            )
-        }
-    return snapshot.remaining_limits(policy, ids, usage, mine, member_id, now)
+    return {r[0]: (r[1], r[2]) for r in rows}
+
+
+def member_usage(
+    db: sqlite3.Connection, policy: Policy, member_id: str, now: datetime
+) -> dict[tuple[str, str], int]:
+    """(offer id, period key) -> the member's uses in the periods current at ``now``."""
+    keys = policy.current_keys(now)
+    return {
+        (r[0], r[1]): r[2]
+        for r in db.execute(
+            "SELECT offer_id, period_key, uses FROM member_offer_usage WHERE member_id = ?"
+            f" AND period_key IN ({','.join('?' * len(keys))})",
+            (member_id, *keys),
+        )
+    }
 
 
 def pricing_state(
@@ -254,15 +245,42 @@ def pricing_state(
     spend_months: int,
 ) -> PricingState:
     record = member_record(db, member_id, now, spend_months) if member_id is not None else None
-    status, offers = code_statuses(db, policy, member_id, codes, now)
-    coupons = tuple(offers[c] for c in dict.fromkeys(codes) if c in offers)
+    ids = snapshot.limited_ids(policy, offer_ids)
+    usage = offer_usage(db, ids)
+    mine = member_usage(db, policy, member_id, now) if member_id is not None and ids else {}
+    return engine_inputs(
+        policy,
+        record,
+        codes,
+        code_statuses(db, policy, member_id, codes, now),
+        ids,
+        usage,
+        mine,
+        now,
+    )
+
+
+def engine_inputs(
+    policy: Policy,
+    record: MemberRecord | None,
+    codes: Sequence[str],
+    statuses: tuple[dict[str, CodeStatus], dict[str, str], dict[str, CodeRow | None]],
+    ids: Sequence[str],
+    usage: dict[str, tuple[int, int]],
+    mine: dict[tuple[str, str], int],
+    now: datetime,
+) -> PricingState:
+    """The engine's inputs from what a quote or a commit read."""
+    status, offers, _ = statuses
     return PricingState(
         member=record.engine_member(now) if record else None,
         record=record,
-        coupons=coupons,
+        coupons=tuple(offers[c] for c in dict.fromkeys(codes) if c in offers),
         code_status=status,
         code_offers=offers,
-        limits=remaining_limits(db, policy, member_id, offer_ids, now),
+        limits=snapshot.remaining_limits(
+            policy, ids, usage, mine, record.member_id if record else None, now
+        ),
     )
 
 
@@ -280,7 +298,7 @@ def append_ledger(db: sqlite3.Connection, entry: LedgerEntry) -> None:
             entry.transaction_id,
             entry.member_id,
             to_us(entry.at),
-            codec.dumps(entry),
+            codec.encode(entry),
         ),
     )
 
@@ -290,9 +308,4 @@ def read_ledger(db: sqlite3.Connection, since: int | None, limit: int | None) ->
         "SELECT seq, body FROM ledger WHERE seq > ? ORDER BY seq LIMIT ?",
         (since or 0, -1 if limit is None else limit),
     )
-    out = []
-    for seq, body in rows:
-        data = json.loads(body)
-        data["seq"] = seq
-        out.append(codec.from_plain(LedgerEntry, data))
-    return out
+    return [replace(codec.decode(LedgerEntry, body), seq=seq) for seq, body in rows]

@@ -1,8 +1,10 @@
 """The embedded store: one SQLite file in WAL mode under ``--data-dir`` (default ``./.loyalty``).
 
 Zero set-up, durable, one node (docs/design.md §5). The schema is documented table by table in
-:mod:`server.store.embedded.schema`; commit/cancel/return live in
-:mod:`server.store.embedded.checkout`, state reads in :mod:`server.store.embedded.state`.
+:mod:`server.store.embedded.schema`; a commit's snapshot and apply live in
+:mod:`server.store.embedded.checkout`, cancel and return in
+:mod:`server.store.embedded.reversals`, coupons and points adjustments in
+:mod:`server.store.embedded.members`, state reads in :mod:`server.store.embedded.state`.
 
 Concurrency. Each thread gets its own connection (thread-local; every connection is also kept
 in a list so :meth:`EmbeddedStore.close` closes them all). Every state change runs in one
@@ -10,8 +12,11 @@ in a list so :meth:`EmbeddedStore.close` closes them all). Every state change ru
 committing for the same member, or many competing for an offer's last uses, are serialised, and
 each sees the other's effects. Waiting for the lock is bounded by ``busy_timeout_ms``; past it
 the operation raises :class:`Unavailable` and changed nothing, so the caller retries with the
-same id. Reads (``get_member``, ``pricing_state``, ``ledger``) run in a deferred transaction
-and see one consistent snapshot without blocking writers (WAL).
+same id. Reads (``get_member``, ``pricing_state``, ``commit_snapshot``, ``ledger``) run in a
+deferred transaction and see one consistent snapshot without blocking writers (WAL). A commit
+is optimistic, as on Redis (:mod:`server.store.checkout`): its snapshot is read without the
+lock, and its apply, under the lock, checks the member's version and the offers' and codes'
+counters and is refused (read, price and plan again) when another writer moved them.
 
 Durability. ``synchronous=FULL`` (the default here) fsyncs the WAL on every commit: an
 acknowledged commit survives power loss. With ``synchronous=NORMAL`` the WAL is synced only at
@@ -32,33 +37,29 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
-from engine.errors import AlreadyExists, InvalidInput, NotFound, Unavailable
-from engine.pricing.types import Basket
+from engine.errors import InvalidInput, NotFound, Unavailable
 from server.settings import EmbeddedSettings
-from server.store import codec, effects
+from server.store import effects
 from server.store.base import (
     AdjustOutcome,
     CancelOutcome,
-    CommitOutcome,
+    CommitPlan,
+    CommitSnapshot,
     IssueOutcome,
     LedgerEntry,
     MemberProfile,
     MemberRecord,
-    PriceFn,
     PricingState,
     ReturnOutcome,
 )
 from server.store.embedded import checkout as embedded_checkout
+from server.store.embedded import members as embedded_members
+from server.store.embedded import reversals as embedded_reversals
 from server.store.embedded import schema
 from server.store.embedded.state import (
-    append_ledger,
-    load_lots,
     member_record,
-    member_row,
     pricing_state,
     read_ledger,
-    save_lots,
-    set_debt,
 )
 from server.store.policy import Policy
 from server.store.snapshot import (
@@ -77,6 +78,10 @@ DB_FILE = "loyalty.sqlite3"
 
 class EmbeddedStore:
     """The :class:`server.store.base.Store` on SQLite."""
+
+    # A commit's apply is refused only when another writer changed what it read in the
+    # moment between its read and its write; 16 tries ride out heavy contention on one offer.
+    max_attempts = 16
 
     def __init__(self, data_dir: str | Path = ".loyalty", settings: EmbeddedSettings | None = None):
         settings = settings or EmbeddedSettings()
@@ -176,7 +181,8 @@ class EmbeddedStore:
                 " excluded.birthday_month, birthday_day = excluded.birthday_day, enrolled_on ="
                 " excluded.enrolled_on, consent_marketing = excluded.consent_marketing,"
                 " consent_automated = excluded.consent_automated, consent_third_party ="
-                " excluded.consent_third_party, updated_us = excluded.updated_us",
+                " excluded.consent_third_party, updated_us = excluded.updated_us,"
+                " version = version + 1",
                 (profile.member_id, *values),
             )
             return member_record(db, profile.member_id, now, self.settings.rolling_spend_months)
@@ -213,7 +219,8 @@ class EmbeddedStore:
                 new = (old - set(remove)) | set(add)
                 if new != old:
                     db.execute(
-                        "UPDATE members SET segments = ?, updated_us = ? WHERE member_id = ?",
+                        "UPDATE members SET segments = ?, updated_us = ?, version = version + 1"
+                        " WHERE member_id = ?",
                         (json.dumps(sorted(new)), to_us(now), m),
                     )
                     changed += 1
@@ -241,38 +248,33 @@ class EmbeddedStore:
 
     # -- checkout ------------------------------------------------------------------------------
 
-    def commit(
+    def commit_snapshot(
         self,
-        transaction_id: str,
-        request_fingerprint: str,
-        price_fn: PriceFn,
-        now: datetime,
-        *,
         policy: Policy,
-        basket: Basket,
-        member_id: str | None = None,
-        coupon_codes: Sequence[str] = (),
-    ) -> CommitOutcome:
-        now = check_time("now", now)
-        check_id("transaction_id", transaction_id)
-        with self._tx(write=True) as db:
-            return embedded_checkout.commit(
+        transaction_id: str,
+        member_id: str | None,
+        coupon_codes: Sequence[str],
+        now: datetime,
+    ) -> CommitSnapshot:
+        with self._tx(write=False) as db:
+            return embedded_checkout.read_snapshot(
                 db,
                 policy,
-                self.settings.rolling_spend_months,
                 transaction_id,
-                request_fingerprint,
-                price_fn,
-                now,
-                basket,
                 member_id,
                 list(coupon_codes),
+                check_time("now", now),
+                self.settings.rolling_spend_months,
             )
+
+    def apply_commit(self, snapshot: CommitSnapshot, plan: CommitPlan) -> bool:
+        with self._tx(write=True) as db:
+            return embedded_checkout.apply(db, snapshot, plan, plan.outcome.at)
 
     def cancel(self, transaction_id: str, now: datetime) -> CancelOutcome:
         now = check_time("now", now)
         with self._tx(write=True) as db:
-            return embedded_checkout.cancel(db, transaction_id, now)
+            return embedded_reversals.cancel(db, transaction_id, now)
 
     def return_lines(
         self, return_id: str, transaction_id: str, lines: Sequence[tuple[str, int]], now: datetime
@@ -280,7 +282,7 @@ class EmbeddedStore:
         now = check_time("now", now)
         check_id("return_id", return_id)
         with self._tx(write=True) as db:
-            return embedded_checkout.return_lines(db, return_id, transaction_id, list(lines), now)
+            return embedded_reversals.return_lines(db, return_id, transaction_id, list(lines), now)
 
     # -- coupons -------------------------------------------------------------------------------
 
@@ -295,25 +297,10 @@ class EmbeddedStore:
         now: datetime,
     ) -> IssueOutcome:
         from_us, until_us = check_issue(issue_id, offer_id, uses, valid_from, valid_until, now)
-        ids = []
         with self._tx(write=True) as db:
-            for m in dict.fromkeys(member_ids):
-                member_row(db, m)
-                coupon_id = f"{issue_id}:{m}"
-                row = db.execute(
-                    "SELECT offer_id, uses_issued, valid_from_us, valid_until_us"
-                    " FROM wallet_coupons WHERE coupon_id = ?",
-                    (coupon_id,),
-                ).fetchone()
-                wanted = (offer_id, uses, from_us, until_us)
-                if row is None:
-                    db.execute(
-                        "INSERT INTO wallet_coupons VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                        (coupon_id, m, offer_id, uses, wanted[2], wanted[3], issue_id, uses),
-                    )
-                elif tuple(row) != wanted:
-                    raise AlreadyExists(f"issue {issue_id!r} gave member {m!r} another coupon")
-                ids.append(coupon_id)
+            ids = embedded_members.issue_coupons(
+                db, issue_id, offer_id, member_ids, uses, from_us, until_us
+            )
         return IssueOutcome(issue_id, offer_id, tuple(ids))
 
     def create_codes(
@@ -329,23 +316,8 @@ class EmbeddedStore:
             offer_id, codes, uses_per_code, valid_from, valid_until
         )
         wanted = (offer_id, uses_per_code, int(per_member), from_us, until_us)
-        created = 0
         with self._tx(write=True) as db:
-            for code in unique:
-                row = db.execute(
-                    "SELECT offer_id, uses_per_code, per_member, valid_from_us,"
-                    " valid_until_us FROM codes WHERE code = ?",
-                    (code,),
-                ).fetchone()
-                if row is None:
-                    db.execute(
-                        "INSERT INTO codes VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        (code, offer_id, uses_per_code, *wanted[1:]),
-                    )
-                    created += 1
-                elif tuple(row) != wanted:
-                    raise AlreadyExists(f"code {code!r} exists with another definition")
-        return created
+            return embedded_members.create_codes(db, unique, wanted)
 
     # -- points --------------------------------------------------------------------------------
 
@@ -366,40 +338,17 @@ class EmbeddedStore:
             member_id, points, reason, allow_negative, expires_at, now
         )
         with self._tx(write=True) as db:
-            row = db.execute(
-                "SELECT fingerprint, outcome FROM adjustments WHERE adjustment_id = ?",
-                (adjustment_id,),
-            ).fetchone()
-            if row is not None:
-                if row[0] != fingerprint:
-                    raise AlreadyExists(
-                        f"adjustment {adjustment_id!r} was made with another request"
-                    )
-                return codec.loads(AdjustOutcome, row[1])
-            lots = load_lots(db, member_id)
-            debt, added, available = effects.adjust(
-                lots,
-                member_row(db, member_id)["points_debt"],
+            return embedded_members.adjust_points(
+                db,
+                adjustment_id,
                 member_id,
                 points,
+                reason,
                 now,
+                fingerprint,
                 expires_at,
                 allow_negative,
             )
-            save_lots(db, member_id, lots, f"adjust:{adjustment_id}")
-            set_debt(db, member_id, debt)
-            outcome = AdjustOutcome(adjustment_id, member_id, points, reason, now, added, available)
-            text = codec.dumps(outcome)
-            db.execute(
-                "INSERT INTO adjustments VALUES (?, ?, ?)", (adjustment_id, fingerprint, text)
-            )
-            append_ledger(
-                db,
-                LedgerEntry(
-                    0, "adjust", adjustment_id, "", member_id, now, (), 0, points, 0, reason
-                ),
-            )
-            return codec.loads(AdjustOutcome, text)
 
     def ledger(self, since: int | None = None, limit: int | None = None) -> list[LedgerEntry]:
         with self._tx(write=False) as db:

@@ -8,10 +8,7 @@ Nothing here imports the facade or the operations, so the package has no import 
 
 from __future__ import annotations
 
-import dataclasses
 import functools
-import random
-import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import ParamSpec, TypeVar, cast
 
@@ -23,8 +20,9 @@ from redis.retry import Retry
 from engine.errors import NotFound, Unavailable
 from server.store import codec
 from server.store.base import LedgerEntry
+from server.store.checkout import attempts
 from server.store.redis.cache import MemberCache
-from server.store.redis.docs import MemberDoc, dumps
+from server.store.redis.docs import MemberDoc
 from server.store.redis.keys import Keys
 from server.store.redis.scripts import SCRIPTS
 from server.store.snapshot import to_us
@@ -125,12 +123,8 @@ class RedisIO:
         return [x.decode() if isinstance(x, bytes) else x for x in reply]
 
     def attempts(self) -> Iterator[int]:
-        """Attempt numbers, with a short random pause between them (lanes racing on one
-        member or on an offer's last uses spread out instead of colliding again)."""
-        for attempt in range(self.max_attempts):
-            if attempt:
-                time.sleep(random.uniform(0, 0.0005 * min(attempt, 8)))
-            yield attempt
+        """Attempt numbers of one optimistic operation (:func:`server.store.checkout.attempts`)."""
+        return attempts(self.max_attempts)
 
     def get(self, key: str) -> bytes | None:
         """A string key's stored value; None when absent."""
@@ -148,23 +142,15 @@ class RedisIO:
         raws = cast(list[bytes | None], self.client.mget([self.keys.member(m) for m in member_ids]))
         return [MemberDoc.load(m, raw) for m, raw in zip(member_ids, raws, strict=True)]
 
-    def ledger_args(
-        self, entry: LedgerEntry, lines: Sequence[object] | None = None
-    ) -> list[ScriptArg]:
-        """The ledger fields a script appends; ``lines`` = the entry's lines already in plain
-        form (a commit has them from its outcome), to encode them once."""
-        if lines is None:
-            body = codec.to_plain(entry)
-        else:
-            body = codec.to_plain(dataclasses.replace(entry, lines=()))
-            body["lines"] = lines
+    def ledger_args(self, entry: LedgerEntry) -> list[ScriptArg]:
+        """The ledger fields a script appends; the body is the entry in msgpack."""
         return [
             entry.kind,
             entry.entry_id,
             entry.transaction_id,
             entry.member_id or "",
             to_us(entry.at),
-            dumps(body),
+            codec.encode(entry),
         ]
 
 

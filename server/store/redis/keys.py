@@ -3,9 +3,9 @@
 Every key starts with a prefix (``loyalty:`` by default, ``RedisSettings.prefix``) so several
 deployments or test runs can share one Redis. Documents are strings ``"<version>|<body>"``:
 the version is what the Lua scripts compare-and-set, the body is read and written only by
-Python (:mod:`server.store.redis.docs`): msgpack for members (JSON for members stored before
-0.3.0, still read and rewritten at their next write), JSON for transactions. Times inside
-documents are integer microseconds since the Unix epoch, money integer minor units.
+Python (:mod:`server.store.redis.docs`): msgpack (JSON for documents stored before, still read;
+a member or a transaction is rewritten as msgpack at its next write). Times inside documents
+are integer microseconds since the Unix epoch, money integer minor units.
 
 Member keys are hash-tagged by member id (``{M1}``) so everything of one member shares a cluster
 slot; today a member is exactly one key.
@@ -37,7 +37,8 @@ key                                    type    what
                                                adjustment; entry id ``<seq>-1``; fields
                                                ``kind``, ``entry_id``, ``transaction_id``,
                                                ``member_id``, ``at_us``, ``body`` (the
-                                               LedgerEntry as JSON, line detail and funding)
+                                               LedgerEntry in msgpack, or JSON when written
+                                               before; line detail and funding)
 ``ledger:seq``                         string  the last ledger sequence number (INCR)
 ``rules:seq``                          string  the last rule-set version number (INCR)
 ``rules:v:<version>``                  hash    ``rules`` (RuleSet protobuf), ``published_at``

@@ -16,7 +16,7 @@ from typing import Literal
 from engine.errors import AlreadyExists, Conflict, NotFound
 from server.store import codec, effects
 from server.store.base import AdjustOutcome, IssueOutcome, LedgerEntry, MemberProfile, MemberRecord
-from server.store.redis.docs import MemberDoc, dumps, pack, stored
+from server.store.redis.docs import MemberDoc, pack_outcome, stored
 from server.store.redis.io import RedisIO, ScriptArg
 
 BATCH = 500  # members per put_members script: each batch atomic
@@ -177,7 +177,6 @@ def adjust_points(
             doc.lots, doc.debt, member_id, points, now, expires_at, allow_negative
         )
         outcome = AdjustOutcome(adjustment_id, member_id, points, reason, now, added, available)
-        plain = codec.to_plain(outcome)
         entry = LedgerEntry(
             0, "adjust", adjustment_id, "", member_id, now, (), 0, points, 0, reason
         )
@@ -187,7 +186,7 @@ def adjust_points(
             [
                 doc.version,
                 doc.dump(now, io.spend_months),
-                dumps({"f": fingerprint, "o": pack(plain)}),
+                codec.encode({"f": fingerprint, "o": pack_outcome(outcome)}),
                 io.ttl_ms,
                 *io.ledger_args(entry),
             ],

@@ -18,7 +18,7 @@ from engine.errors import Conflict, FailedPrecondition, NotFound
 from server.store import codec, effects, snapshot
 from server.store.base import CancelOutcome, CommitOutcome, LedgerEntry, ReturnOutcome
 from server.store.redis.checkout import offer_ops
-from server.store.redis.docs import MemberDoc, dumps, pack, split, stored, unpack
+from server.store.redis.docs import MemberDoc, load_outcome, pack_outcome, split, stored
 from server.store.redis.io import RedisIO
 from server.store.snapshot import from_us
 
@@ -27,7 +27,7 @@ def _load_tx(io: RedisIO, transaction_id: str) -> tuple[int, dict[str, Any], Com
     version, txdoc = split(io.get(io.keys.tx(transaction_id)))
     if txdoc is None:
         raise NotFound(f"transaction {transaction_id!r} not found")
-    return version, txdoc, codec.from_plain(CommitOutcome, unpack(txdoc["o"]))
+    return version, txdoc, load_outcome(CommitOutcome, txdoc["o"])
 
 
 def _reverse(
@@ -62,8 +62,7 @@ def cancel(io: RedisIO, transaction_id: str, now: datetime) -> CancelOutcome:
     for _ in io.attempts():
         tv, txdoc, outcome = _load_tx(io, transaction_id)
         if txdoc["s"] == "x":
-            done: CancelOutcome = codec.from_plain(CancelOutcome, txdoc["co"])
-            return done
+            return load_outcome(CancelOutcome, txdoc["co"])
         targets = {
             i: x.quantity for i, x in enumerate(outcome.lines) if txdoc["rq"][i] < x.quantity
         }
@@ -95,8 +94,7 @@ def cancel(io: RedisIO, transaction_id: str, now: datetime) -> CancelOutcome:
             debt_added,
             tuple(u.offer_id for u in outcome.offers),
         )
-        plain = codec.to_plain(result)
-        txdoc["s"], txdoc["co"] = "x", plain
+        txdoc["s"], txdoc["co"] = "x", pack_outcome(result)
         entry = LedgerEntry(
             0,
             "cancel",
@@ -123,15 +121,14 @@ def cancel(io: RedisIO, transaction_id: str, now: datetime) -> CancelOutcome:
             [
                 tv,
                 doc.version if doc else -1,
-                dumps(txdoc),
+                codec.encode(txdoc),
                 doc.dump(now, months) if doc else b"",
                 *offer_ops(ops),
                 *io.ledger_args(entry),
             ],
         )
         if reply[0] == "OK":
-            cancelled: CancelOutcome = codec.from_plain(CancelOutcome, plain)
-            return cancelled
+            return result
     raise Conflict(f"transaction {transaction_id!r} kept changing; retry the cancel")
 
 
@@ -171,7 +168,6 @@ def return_lines(
             forfeited,
             debt_added,
         )
-        plain = codec.to_plain(result)
         entry = LedgerEntry(
             0,
             "return",
@@ -199,17 +195,16 @@ def return_lines(
             [
                 tv,
                 doc.version if doc else -1,
-                dumps(txdoc),
+                codec.encode(txdoc),
                 doc.dump(now, months) if doc else b"",
-                dumps({"f": fingerprint, "o": pack(plain)}),
+                codec.encode({"f": fingerprint, "o": pack_outcome(result)}),
                 io.ttl_ms,
                 *offer_ops(ops),
                 *io.ledger_args(entry),
             ],
         )
         if reply[0] == "OK":
-            returned: ReturnOutcome = codec.from_plain(ReturnOutcome, plain)
-            return returned
+            return result
     raise Conflict(f"transaction {transaction_id!r} kept changing; retry the return")
 
 

@@ -22,13 +22,13 @@ from typing import cast
 
 from engine.errors import NotFound
 from server.store import snapshot
-from server.store.base import CodeStatus, PricingState
+from server.store.base import CodeRow, CodeStatus, PricingState
 from server.store.policy import Policy
 from server.store.redis.cache import MemberCache
 from server.store.redis.docs import MemberDoc
 from server.store.redis.io import RedisIO
 from server.store.redis.keys import budget_field, uses_field
-from server.store.snapshot import CodeRow, to_us
+from server.store.snapshot import to_us
 
 
 @dataclass(slots=True)

@@ -5,14 +5,16 @@ a state change, one Lua script (:mod:`server.store.redis.scripts`) that re-check
 change depends on and applies all of it atomically, ledger entry included. Python never writes
 what it read without that check (optimistic concurrency): when a script answers ``CONFLICT``
 (another lane moved the member's document, or an offer's last uses or budget went meanwhile)
-the store re-reads, re-prices with ``price_fn`` and tries again, ``max_attempts`` times, then
-raises :class:`Conflict` (gRPC ``ABORTED``).
+the operation reads again and tries again, ``max_attempts`` times, then raises
+:class:`Conflict` (gRPC ``ABORTED``). A commit's loop (read, price, plan, apply) is the one
+every store shares, :mod:`server.store.checkout`; this store reads its snapshot and applies
+its plan.
 
 The store is a facade over one :class:`~server.store.redis.io.RedisIO` (client, keys, scripts,
 retries: :mod:`server.store.redis.io`) and the operations that take it:
 
 - :mod:`server.store.redis.state`: the consistent read and the inputs of a quote;
-- :mod:`server.store.redis.checkout`: commit;
+- :mod:`server.store.redis.checkout`: a commit's snapshot and apply;
 - :mod:`server.store.redis.reversals`: cancel and return;
 - :mod:`server.store.redis.members`: profiles, segments, wallet coupons, points adjustments.
 
@@ -38,7 +40,6 @@ changed nothing, and the connection pool reconnects by itself once Redis is back
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -48,18 +49,17 @@ from typing import cast
 import redis
 
 from engine.errors import AlreadyExists
-from engine.pricing.types import Basket
 from server.settings import RedisSettings
 from server.store import codec
 from server.store.base import (
     AdjustOutcome,
     CancelOutcome,
-    CommitOutcome,
+    CommitPlan,
+    CommitSnapshot,
     IssueOutcome,
     LedgerEntry,
     MemberProfile,
     MemberRecord,
-    PriceFn,
     PricingState,
     ReturnOutcome,
 )
@@ -95,6 +95,7 @@ class RedisStore:
         if url is not None:
             settings = dataclasses.replace(settings, url=url)
         self.settings = settings
+        self.max_attempts = settings.max_attempts  # of a commit (server.store.checkout)
         client = client or connect(
             settings.url,
             connect_timeout_s=settings.connect_timeout_s,
@@ -214,36 +215,28 @@ class RedisStore:
     # -- checkout ------------------------------------------------------------------------------
 
     @unavailable
-    def commit(
+    def commit_snapshot(
         self,
-        transaction_id: str,
-        request_fingerprint: str,
-        price_fn: PriceFn,
-        now: datetime,
-        *,
         policy: Policy,
-        basket: Basket,
-        member_id: str | None = None,
-        coupon_codes: Sequence[str] = (),
-    ) -> CommitOutcome:
-        now = check_time("now", now)
-        check_id("transaction_id", transaction_id)
+        transaction_id: str,
+        member_id: str | None,
+        coupon_codes: Sequence[str],
+        now: datetime,
+    ) -> CommitSnapshot:
+        return redis_checkout.read_snapshot(
+            self.io, policy, transaction_id, member_id, list(coupon_codes), check_time("now", now)
+        )
+
+    @unavailable
+    def apply_commit(self, snapshot: CommitSnapshot, plan: CommitPlan) -> bool:
         k = self.keys
         try:
-            return redis_checkout.commit(
-                self.io,
-                policy,
-                transaction_id,
-                request_fingerprint,
-                price_fn,
-                now,
-                basket,
-                member_id,
-                list(coupon_codes),
-            )
+            return redis_checkout.apply(self.io, snapshot, plan)
         finally:
-            written = [k.usage, *(k.code(c) for c in coupon_codes)]
-            self._wrote([*written, k.member(member_id)] if member_id is not None else written)
+            written = [k.usage, *(k.code(c) for c in plan.codes)]
+            if plan.member is not None:
+                written.append(k.member(plan.member.member_id))
+            self._wrote(written)
 
     @unavailable
     def cancel(self, transaction_id: str, now: datetime) -> CancelOutcome:
@@ -353,12 +346,12 @@ class RedisStore:
             list[tuple[bytes, dict[bytes, bytes]]],
             self.io.client.xrange(self.io.keys.ledger, start, "+", count=limit),
         )
-        out: list[LedgerEntry] = []
-        for entry_id, fields in rows:
-            data = json.loads(fields[b"body"])
-            data["seq"] = int(entry_id.split(b"-")[0])
-            out.append(codec.from_plain(LedgerEntry, data))
-        return out
+        return [
+            dataclasses.replace(
+                codec.decode(LedgerEntry, fields[b"body"]), seq=int(entry_id.split(b"-")[0])
+            )
+            for entry_id, fields in rows
+        ]
 
 
 def _prefix(key: Callable[[str], str]) -> str:

@@ -1,0 +1,87 @@
+"""The commit loop every store runs the same way: read, price, plan, apply; retry on conflict.
+
+Optimistic concurrency (docs/design.md §5): a store reads a snapshot without holding anything,
+the caller prices on it, :func:`server.store.plan.plan_commit` decides every effect, and the
+store applies the plan in one atomic step that refuses it when the member's version, an offer's
+counters or a code's uses moved since the read. A refused plan was made on stale state: read
+again, price again, plan again, up to the store's ``max_attempts``, then :class:`Conflict`
+(``ABORTED``: the caller retries with the same transaction id). A transaction id committed
+before answers its stored outcome, or :class:`AlreadyExists` for a different request.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from engine.errors import AlreadyExists, Conflict
+from engine.pricing.types import Basket
+from server.store.base import CommitOutcome, PriceFn, PricingState, Store
+from server.store.plan import plan_commit
+from server.store.policy import Policy
+from server.store.snapshot import check_id, check_time
+
+
+@dataclass(frozen=True, slots=True)
+class Committed:
+    """What a commit call did: ``applied`` = this call applied ``outcome`` (else it was
+    committed before and its stored outcome is answered again); ``state`` = the state the
+    applied outcome was priced on (None for a stored one); ``priced`` = how many times it
+    priced (every attempt but the applied one lost a race)."""
+
+    outcome: CommitOutcome
+    applied: bool
+    state: PricingState | None
+    priced: int
+
+
+def attempts(max_attempts: int) -> Iterator[int]:
+    """Attempt numbers, with a short random pause between them (lanes racing on one member or
+    on an offer's last uses spread out instead of colliding again)."""
+    for attempt in range(max_attempts):
+        if attempt:
+            time.sleep(random.uniform(0, 0.0005 * min(attempt, 8)))
+        yield attempt
+
+
+def commit(
+    store: Store,
+    transaction_id: str,
+    fingerprint: str,
+    price: PriceFn,
+    now: datetime,
+    *,
+    policy: Policy,
+    basket: Basket,
+    member_id: str | None = None,
+    coupon_codes: Sequence[str] = (),
+) -> Committed:
+    """Commit ``basket`` exactly once under ``transaction_id``, priced by ``price`` on fresh
+    state (it may be called once per attempt, and may raise to refuse the commit)."""
+    now = check_time("now", now)
+    check_id("transaction_id", transaction_id)
+    codes = list(coupon_codes)
+    priced = 0
+    for _ in attempts(store.max_attempts):
+        snap = store.commit_snapshot(policy, transaction_id, member_id, codes, now)
+        if snap.stored is not None:
+            if snap.stored[0] != fingerprint:
+                raise AlreadyExists(
+                    f"transaction {transaction_id!r} was committed with another request"
+                )
+            return Committed(snap.stored[1], False, None, priced)
+        result = price(snap.state)
+        priced += 1
+        plan = plan_commit(snap, result, policy, now, basket, codes, transaction_id, fingerprint)
+        if store.apply_commit(snap, plan):
+            return Committed(plan.outcome, True, snap.state, priced)
+    raise Conflict(
+        f"transaction {transaction_id!r}: the member or an offer's limits kept changing; "
+        "retry with the same transaction id"
+    )
+
+
+__all__ = ["Committed", "attempts", "commit"]

@@ -1,0 +1,263 @@
+"""Cancel and return inside one SQLite write transaction (embedded store): the reversal of a
+commit.
+
+The caller (:class:`server.store.embedded.store.EmbeddedStore`) opens ``BEGIN IMMEDIATE`` first, so
+the database write lock is held from the idempotency check through load and write. What a
+reversal gives back is decided by the arithmetic every store shares (:mod:`server.store.effects`).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from engine.errors import AlreadyExists, FailedPrecondition, NotFound
+from server.store import codec, effects
+from server.store.base import (
+    CancelOutcome,
+    CommitOutcome,
+    DiscountDetail,
+    LedgerEntry,
+    LineDetail,
+    ReturnOutcome,
+)
+from server.store.embedded.state import append_ledger, load_lots, save_lots, set_debt
+from server.store.snapshot import from_us
+
+
+def _transaction(db: sqlite3.Connection, transaction_id: str) -> sqlite3.Row:
+    tx: sqlite3.Row | None = db.execute(
+        "SELECT * FROM transactions WHERE transaction_id = ?", (transaction_id,)
+    ).fetchone()
+    if tx is None:
+        raise NotFound(f"transaction {transaction_id!r} not found")
+    return tx
+
+
+@dataclass(slots=True)
+class _Reversal:
+    rev: effects.Reversal
+    forfeited: int
+    debt_added: int
+    commit: CommitOutcome  # the outcome of the commit reversed
+
+
+def _reverse(
+    db: sqlite3.Connection, tx: sqlite3.Row, targets: dict[int, int], now: datetime, source: str
+) -> _Reversal:
+    """Move each line ``idx`` to ``targets[idx]`` units returned in total (DESIGN §5)."""
+    t = tx["transaction_id"]
+    committed = codec.decode(CommitOutcome, tx["outcome"])
+    rows = db.execute(
+        "SELECT * FROM tx_lines WHERE transaction_id = ? ORDER BY idx", (t,)
+    ).fetchall()
+    discounts: dict[int, list[DiscountDetail]] = {}
+    for d in db.execute(
+        "SELECT * FROM tx_discounts WHERE transaction_id = ? ORDER BY idx, seq", (t,)
+    ):
+        discounts.setdefault(d["idx"], []).append(
+            DiscountDetail(d["offer_id"], d["funder_id"], d["amount_minor"], d["funded_minor"])
+        )
+    lines = [
+        LineDetail(
+            r["line_id"],
+            r["sku"],
+            r["quantity"],
+            r["gross_minor"],
+            r["net_minor"],
+            r["tender_minor"],
+            r["points"],
+            r["redeemed"],
+            tuple(discounts.get(r["idx"], ())),
+        )
+        for r in rows
+    ]
+    rev = effects.reverse_lines(lines, [r["returned_qty"] for r in rows], targets)
+    for idx, r1 in targets.items():
+        db.execute(
+            "UPDATE tx_lines SET returned_qty = ? WHERE transaction_id = ? AND idx = ?",
+            (r1, t, idx),
+        )
+    for offer_id, amount in rev.budget_back.items():
+        db.execute(
+            "UPDATE offer_usage SET budget_spent_minor = budget_spent_minor - ? WHERE offer_id = ?",
+            (amount, offer_id),
+        )
+    forfeited = debt_added = 0
+    member_id = tx["member_id"]
+    if member_id is not None:
+        member = db.execute(
+            "SELECT points_debt FROM members WHERE member_id = ?", (member_id,)
+        ).fetchone()
+        lots = load_lots(db, member_id)
+        burns = [
+            effects.Burn(r[0], r[1], from_us(r[3]), r[2])
+            for r in db.execute(
+                "SELECT seq, points, restored, expires_us FROM tx_burns WHERE transaction_id = ?",
+                (t,),
+            )
+        ]
+        debt, forfeited, debt_added = effects.settle_reversal(
+            lots,
+            member[0],
+            burns,
+            rev,
+            tx["earned_lot_id"],
+            committed,
+            now,
+        )
+        db.executemany(
+            "UPDATE tx_burns SET restored = ? WHERE transaction_id = ? AND seq = ?",
+            [(b.restored, t, b.seq) for b in burns if b.changed],
+        )
+        save_lots(db, member_id, lots, source)
+        set_debt(db, member_id, debt)
+        db.execute(  # the bucket the commit's spend went to (nothing if it left the window)
+            "UPDATE member_spend SET amount_minor = amount_minor - ? WHERE member_id = ?"
+            " AND start_us <= ? AND end_us > ?",
+            (rev.net_back, member_id, tx["committed_us"], tx["committed_us"]),
+        )
+        db.execute(
+            "UPDATE members SET lifetime_spend_minor = lifetime_spend_minor - ?"
+            " WHERE member_id = ?",
+            (rev.net_back, member_id),
+        )
+    return _Reversal(rev, forfeited, debt_added, committed)
+
+
+def cancel(db: sqlite3.Connection, transaction_id: str, now: datetime) -> CancelOutcome:
+    tx = _transaction(db, transaction_id)
+    if tx["status"] == "cancelled":
+        return codec.decode(CancelOutcome, tx["cancel_outcome"])
+    targets = {
+        r[0]: r[1]
+        for r in db.execute(
+            "SELECT idx, quantity FROM tx_lines"
+            " WHERE transaction_id = ? AND returned_qty < quantity",
+            (transaction_id,),
+        )
+    }
+    rev = _reverse(db, tx, targets, now, f"cancel:{transaction_id}")
+    member_id = tx["member_id"]
+    released = []
+    for o in db.execute(
+        "SELECT * FROM tx_offers WHERE transaction_id = ?", (transaction_id,)
+    ).fetchall():
+        released.append(o["offer_id"])
+        if o["coupon_id"]:
+            db.execute(
+                "UPDATE wallet_coupons SET uses_left = uses_left + 1 WHERE coupon_id = ?",
+                (o["coupon_id"],),
+            )
+        if o["code"]:
+            db.execute("UPDATE codes SET uses_left = uses_left + 1 WHERE code = ?", (o["code"],))
+            db.execute(
+                "DELETE FROM code_redemptions WHERE code = ? AND transaction_id = ?",
+                (o["code"], transaction_id),
+            )
+        if o["period_key"] is not None:
+            db.execute(
+                "UPDATE member_offer_usage SET uses = uses - 1 WHERE member_id = ? AND"
+                " offer_id = ? AND period_key = ?",
+                (member_id, o["offer_id"], o["period_key"]),
+            )
+        db.execute("UPDATE offer_usage SET uses = uses - 1 WHERE offer_id = ?", (o["offer_id"],))
+    r = rev.rev
+    outcome = CancelOutcome(
+        transaction_id,
+        member_id,
+        now,
+        r.lines,
+        r.refund,
+        r.clawed,
+        r.restored,
+        rev.forfeited,
+        rev.debt_added,
+        tuple(released),
+    )
+    db.execute(
+        "UPDATE transactions SET status = 'cancelled', cancel_outcome = ? WHERE transaction_id = ?",
+        (codec.encode(outcome), transaction_id),
+    )
+    append_ledger(
+        db,
+        LedgerEntry(
+            0,
+            "cancel",
+            transaction_id,
+            transaction_id,
+            member_id,
+            now,
+            r.lines,
+            r.refund,
+            r.clawed,
+            r.restored,
+            **effects.context(rev.commit),
+        ),
+    )
+    return outcome
+
+
+def return_lines(
+    db: sqlite3.Connection,
+    return_id: str,
+    transaction_id: str,
+    lines: Sequence[tuple[str, int]],
+    now: datetime,
+) -> ReturnOutcome:
+    wanted, fingerprint = effects.return_request(transaction_id, lines)
+    row = db.execute(
+        "SELECT fingerprint, outcome FROM returns WHERE return_id = ?", (return_id,)
+    ).fetchone()
+    if row is not None:
+        if row[0] != fingerprint:
+            raise AlreadyExists(f"return {return_id!r} was made with another request")
+        return codec.decode(ReturnOutcome, row[1])
+    tx = _transaction(db, transaction_id)
+    if tx["status"] == "cancelled":
+        raise FailedPrecondition(f"transaction {transaction_id!r} is cancelled")
+    by_id = {
+        r[0]: (r[1], r[2], r[3])
+        for r in db.execute(
+            "SELECT line_id, idx, quantity, returned_qty FROM tx_lines WHERE transaction_id = ?",
+            (transaction_id,),
+        )
+    }
+    targets = effects.return_targets(transaction_id, lines, wanted, by_id)
+    rev = _reverse(db, tx, targets, now, f"return:{return_id}")
+    r = rev.rev
+    outcome = ReturnOutcome(
+        return_id,
+        transaction_id,
+        tx["member_id"],
+        now,
+        r.lines,
+        r.refund,
+        r.clawed,
+        r.restored,
+        rev.forfeited,
+        rev.debt_added,
+    )
+    db.execute(
+        "INSERT INTO returns VALUES (?, ?, ?, ?)",
+        (return_id, transaction_id, fingerprint, codec.encode(outcome)),
+    )
+    append_ledger(
+        db,
+        LedgerEntry(
+            0,
+            "return",
+            return_id,
+            transaction_id,
+            tx["member_id"],
+            now,
+            r.lines,
+            r.refund,
+            r.clawed,
+            r.restored,
+            **effects.context(rev.commit),
+        ),
+    )
+    return outcome

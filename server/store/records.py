@@ -1,0 +1,292 @@
+"""The store's records (docs/design.md §5): members, what a quote reads, outcomes, the ledger.
+
+Frozen dataclasses of integers, strings and times; a store keeps outcomes and ledger entries as
+they are (:mod:`server.store.codec`), so a retry is answered with an equal object. Re-exported
+by :mod:`server.store.base`, the store's interface.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import StrEnum
+
+from engine.pricing.types import Member, PricingResult, RemainingLimits
+
+# ---------------------------------------------------------------------------------------------
+# Members
+
+
+@dataclass(frozen=True, slots=True)
+class Consent:
+    marketing: bool = False
+    automated_decisions: bool = False
+    third_party: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class MemberProfile:
+    """What ``upsert_member`` writes; points, spend and wallet are never written through it."""
+
+    member_id: str
+    tier: str = ""
+    segments: frozenset[str] = frozenset()
+    birthday_month: int = 0  # 1-12, 0 = unknown
+    birthday_day: int = 0  # 1-31, 0 = unknown
+    enrolled_on: date | None = None
+    consent: Consent = Consent()
+
+
+@dataclass(frozen=True, slots=True)
+class PointLot:
+    """Points earned (or restored, or adjusted) together; ``points`` is what is left of them."""
+
+    points: int
+    earned_at: datetime
+    available_at: datetime
+    expires_at: datetime | None  # None = never
+
+
+@dataclass(frozen=True, slots=True)
+class WalletCoupon:
+    coupon_id: str
+    offer_id: str
+    uses_left: int
+    valid_from: datetime
+    valid_until: datetime  # exclusive
+
+
+@dataclass(frozen=True, slots=True)
+class MemberRecord:
+    """A member as of ``now``: balances already reflect pending → available and expiry.
+
+    ``points_available`` is net of ``points_debt`` and so may be negative (returns only).
+    ``lots`` lists the unexpired lots with points left (pending ones included), soonest expiry
+    first; ``wallet`` lists every coupon with uses left, valid or not yet/no longer valid.
+    """
+
+    member_id: str
+    tier: str
+    segments: frozenset[str]
+    birthday_month: int
+    birthday_day: int
+    enrolled_on: date | None
+    consent: Consent
+    points_available: int
+    points_pending: int
+    points_debt: int
+    lots: tuple[PointLot, ...]
+    wallet: tuple[WalletCoupon, ...]
+    lifetime_spend_minor: int
+    rolling_spend_minor: int
+
+    def engine_member(self, now: datetime) -> Member:
+        """The engine's view: wallet = offer id → uses left of the coupons valid at ``now``."""
+        wallet: dict[str, int] = {}
+        for c in self.wallet:
+            if c.uses_left > 0 and c.valid_from <= now < c.valid_until:
+                wallet[c.offer_id] = wallet.get(c.offer_id, 0) + c.uses_left
+        return Member(
+            self.member_id,
+            self.tier,
+            self.segments,
+            self.birthday_month,
+            self.points_available,
+            wallet,
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Pricing state
+
+
+class CodeStatus(StrEnum):
+    VALID = "VALID"
+    INVALID = "INVALID"  # unknown code, or its offer is not in the rule set
+    NOT_YET_VALID = "NOT_YET_VALID"
+    EXPIRED = "EXPIRED"
+    USED_UP = "USED_UP"  # no uses left, or a per-member code this member already used
+    MEMBER_REQUIRED = "MEMBER_REQUIRED"  # per-member code presented without a member
+
+
+@dataclass(frozen=True, slots=True)
+class PricingState:
+    """Everything ``engine.price`` needs, read in one snapshot.
+
+    ``coupons`` are the offer ids of the VALID presented codes, in presentation order (pass
+    them as ``engine.price(..., coupons=state.coupons)``); ``code_offers`` maps each valid code
+    to its offer.
+    """
+
+    member: Member | None
+    record: MemberRecord | None
+    coupons: tuple[str, ...]
+    code_status: Mapping[str, CodeStatus]
+    code_offers: Mapping[str, str]
+    limits: Mapping[str, RemainingLimits]
+
+
+PriceFn = Callable[[PricingState], PricingResult]
+
+
+# ---------------------------------------------------------------------------------------------
+# Outcomes and the ledger
+
+
+@dataclass(frozen=True, slots=True)
+class DiscountDetail:
+    offer_id: str
+    funder_id: str
+    amount_minor: int
+    funded_minor: int
+
+
+@dataclass(frozen=True, slots=True)
+class LineDetail:
+    """One line of a commit, or the part of it a cancel/return reversed.
+
+    ``tender_minor`` is the points tender allocated to the line and ``points_redeemed`` the
+    points behind it; ``points_earned`` the points attributed to the line.
+    """
+
+    line_id: str
+    sku: str
+    quantity: int
+    gross_minor: int
+    net_minor: int
+    tender_minor: int
+    points_earned: int
+    points_redeemed: int
+    discounts: tuple[DiscountDetail, ...] = ()
+
+    @property
+    def payable_minor(self) -> int:
+        """Money paid for the line (commit) or refunded for it (reversal)."""
+        return self.net_minor - self.tender_minor
+
+
+@dataclass(frozen=True, slots=True)
+class OfferUse:
+    """An applied offer as the store counted it; ``coupon_id``/``code`` = the coupon consumed."""
+
+    offer_id: str
+    funder_id: str
+    discount_minor: int
+    funded_minor: int
+    points: int
+    coupon_id: str = ""
+    code: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CommitOutcome:
+    transaction_id: str
+    member_id: str | None
+    at: datetime
+    pricing: PricingResult
+    lines: tuple[LineDetail, ...]
+    offers: tuple[OfferUse, ...]
+    points_earned: int
+    points_redeemed: int
+    points_available_at: datetime | None  # when the earned points can be spent
+    points_expire_at: datetime | None
+    qualifying_spend_minor: int
+    tier_before: str
+    tier_after: str
+    # checkout context, for settlement per store and for replaying the basket (simulation)
+    store_id: str = ""
+    channel: str = ""
+    segments: tuple[str, ...] = ()  # the member's segments when the basket was priced
+    # the member's balances right after the commit (a retry answers with these too)
+    points_available_after: int | None = None
+    points_pending_after: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CancelOutcome:
+    transaction_id: str
+    member_id: str | None
+    at: datetime
+    lines: tuple[LineDetail, ...]  # what this cancel reversed (not what earlier returns did)
+    refund_minor: int
+    points_clawed_back: int
+    points_restored: int  # points tender given back
+    points_forfeited: int  # restored points whose original lot had expired meanwhile
+    debt_added: int
+    offers_released: tuple[str, ...]  # offer ids whose use (and coupon) was given back
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnOutcome:
+    return_id: str
+    transaction_id: str
+    member_id: str | None
+    at: datetime
+    lines: tuple[LineDetail, ...]  # the increase refunded by this return, per line
+    refund_minor: int
+    points_clawed_back: int
+    points_restored: int
+    points_forfeited: int
+    debt_added: int
+
+
+@dataclass(frozen=True, slots=True)
+class IssueOutcome:
+    issue_id: str
+    offer_id: str
+    coupon_ids: tuple[str, ...]  # one per member, in the order given
+
+
+@dataclass(frozen=True, slots=True)
+class AdjustOutcome:
+    adjustment_id: str
+    member_id: str
+    points: int
+    reason: str
+    at: datetime
+    debt_added: int
+    points_available_after: int
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """One commit, cancel, return or points adjustment, in commit order (``seq``).
+
+    Reversal entries carry the reversed amounts as non-negative numbers; multiply by
+    :attr:`sign` to net them against commits. ``amount_minor`` is the money paid (commit) or
+    refunded (reversal); ``points_earned``/``points_redeemed`` are the points earned/burned
+    (commit), clawed back/restored (reversal), or the signed adjustment (``points_earned``).
+    """
+
+    seq: int
+    kind: str  # "commit" | "cancel" | "return" | "adjust"
+    entry_id: str  # transaction, return or adjustment id
+    transaction_id: str
+    member_id: str | None
+    at: datetime
+    lines: tuple[LineDetail, ...]
+    amount_minor: int
+    points_earned: int
+    points_redeemed: int
+    reason: str = ""
+    # the commit's checkout context, repeated on its cancel and returns (empty on adjustments)
+    store_id: str = ""
+    channel: str = ""
+    tier: str = ""  # the member's tier when the basket was priced
+    segments: tuple[str, ...] = ()
+
+    @property
+    def sign(self) -> int:
+        return -1 if self.kind in ("cancel", "return") else 1
+
+    def funded_by(self) -> dict[str, int]:
+        """Signed vendor funding per funder in this entry (settlement)."""
+        out: dict[str, int] = {}
+        for line in self.lines:
+            for d in line.discounts:
+                out[d.funder_id] = out.get(d.funder_id, 0) + self.sign * d.funded_minor
+        return out
+
+
+LEDGER_KINDS = ("commit", "cancel", "return", "adjust")
