@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
 
@@ -243,8 +243,12 @@ def pricing_state(
     codes: Sequence[str],
     now: datetime,
     spend_months: int,
+    read_member: Callable[[sqlite3.Connection, str, datetime, int], MemberRecord] | None = None,
 ) -> PricingState:
-    record = member_record(db, member_id, now, spend_months) if member_id is not None else None
+    """A quote's engine inputs; ``read_member`` reads the member (default: from its rows; a
+    store passes its quote cache, :class:`server.store.embedded.quotes.QuoteCache`)."""
+    read = member_record if read_member is None else read_member
+    record = read(db, member_id, now, spend_months) if member_id is not None else None
     ids = snapshot.limited_ids(policy, offer_ids)
     usage = offer_usage(db, ids)
     mine = member_usage(db, policy, member_id, now) if member_id is not None and ids else {}

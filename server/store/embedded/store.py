@@ -56,6 +56,7 @@ from server.store.embedded import checkout as embedded_checkout
 from server.store.embedded import members as embedded_members
 from server.store.embedded import reversals as embedded_reversals
 from server.store.embedded import schema
+from server.store.embedded.quotes import QuoteCache
 from server.store.embedded.state import (
     member_record,
     pricing_state,
@@ -94,6 +95,7 @@ class EmbeddedStore:
         self._conns: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._closed = False
+        self._quotes = QuoteCache()
         # Wall clock only for the schema_version metadata row, never for domain state.
         schema.create(self._conn(), time.time_ns() // 1000)
         log.info("embedded store at %s", self.path)
@@ -244,6 +246,7 @@ class EmbeddedStore:
                 list(coupon_codes),
                 now,
                 self.settings.rolling_spend_months,
+                self._quotes.record,
             )
 
     # -- checkout ------------------------------------------------------------------------------
