@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TypeVar, cast
 
@@ -26,7 +26,13 @@ from engine.pricing import wire
 from engine.pricing.api import encode_coupons, encode_limits, encode_member, run_kernel
 from engine.pricing.types import Basket, PricingResult
 from loyalty.v1 import checkout_pb2, checkout_pb2_grpc, members_pb2
-from server.api.convert import basket_from_request, require_id, response_from_result
+from server.api.convert import (
+    basket_from_request,
+    coupon_results,
+    require_id,
+    response_from_result,
+    summary,
+)
 from server.api.edge import parser, raw
 from server.api.metrics import Metrics
 from server.api.tracing import TX, CommitSpans, Tracing
@@ -34,7 +40,6 @@ from server.rules.registry import ActiveRules, RuleRegistry
 from server.store.base import (
     CancelOutcome,
     CodeStatus,
-    MemberRecord,
     PricingState,
     ReturnOutcome,
     Store,
@@ -55,49 +60,6 @@ _parse_evaluate = parser(checkout_pb2.EvaluateRequest)
 def parse_evaluate(data: bytes) -> checkout_pb2.EvaluateRequest:
     """The request of ``data``; InvalidInput on ``request`` when the bytes do not decode."""
     return cast(checkout_pb2.EvaluateRequest, _parse_evaluate(data))
-
-
-def summary(record: MemberRecord | None) -> members_pb2.MemberSummary | None:
-    if record is None:
-        return None
-    return members_pb2.MemberSummary(
-        member_id=record.member_id,
-        tier=record.tier,
-        available_points=record.points_available,
-        pending_points=record.points_pending,
-    )
-
-
-def coupon_results(
-    codes: Iterable[str], state: PricingState, applied: Collection[str], why: Mapping[str, str]
-) -> list[checkout_pb2.CouponResult]:
-    """One CouponResult per presented code, in the order presented: ``applied`` = the offer
-    ids that applied, ``why`` = offer id -> why it did not (when explained)."""
-    out = []
-    for code in codes:
-        status = state.code_status.get(code, CodeStatus.INVALID)
-        offer = state.code_offers.get(code, "")
-        if status != CodeStatus.VALID:
-            out.append(
-                checkout_pb2.CouponResult(
-                    code=code,
-                    status=checkout_pb2.CouponResult.Status.Value(status.name),  # type: ignore[arg-type]
-                    reason=f"coupon {status.name.lower().replace('_', ' ')}",
-                )
-            )
-        elif offer in applied:
-            out.append(
-                checkout_pb2.CouponResult(code=code, status=checkout_pb2.CouponResult.APPLIED)
-            )
-        else:
-            out.append(
-                checkout_pb2.CouponResult(
-                    code=code,
-                    status=checkout_pb2.CouponResult.NOT_APPLICABLE,
-                    reason=why.get(offer, "its offer does not apply to this basket"),
-                )
-            )
-    return out
 
 
 class CommitWatch:

@@ -8,7 +8,7 @@ violations of a request at once, and ``server.api.errors`` turns it into INVALID
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 
 import polars as pl
@@ -20,7 +20,8 @@ from engine.errors import InvalidInput
 from engine.pricing.catalogue import Catalogue
 from engine.pricing.constants import Tender
 from engine.pricing.types import Basket, Line, PricingResult
-from loyalty.v1 import campaigns_pb2, checkout_pb2
+from loyalty.v1 import campaigns_pb2, checkout_pb2, members_pb2
+from server.store.base import CodeStatus, MemberRecord, PricingState
 
 MAX_LINES = 1_000
 MAX_QUANTITY = 10_000
@@ -267,3 +268,46 @@ def history_from_request(data: bytes) -> pl.DataFrame:
         return conform(pl.read_parquet(io.BytesIO(data))).collect()
     except (pl.exceptions.PolarsError, HistoryError) as exc:
         raise InvalidInput.at("history_parquet", f"not a Parquet history: {exc}") from None
+
+
+def summary(record: MemberRecord | None) -> members_pb2.MemberSummary | None:
+    if record is None:
+        return None
+    return members_pb2.MemberSummary(
+        member_id=record.member_id,
+        tier=record.tier,
+        available_points=record.points_available,
+        pending_points=record.points_pending,
+    )
+
+
+def coupon_results(
+    codes: Iterable[str], state: PricingState, applied: Collection[str], why: Mapping[str, str]
+) -> list[checkout_pb2.CouponResult]:
+    """One CouponResult per presented code, in the order presented: ``applied`` = the offer
+    ids that applied, ``why`` = offer id -> why it did not (when explained)."""
+    out = []
+    for code in codes:
+        status = state.code_status.get(code, CodeStatus.INVALID)
+        offer = state.code_offers.get(code, "")
+        if status != CodeStatus.VALID:
+            out.append(
+                checkout_pb2.CouponResult(
+                    code=code,
+                    status=checkout_pb2.CouponResult.Status.Value(status.name),  # type: ignore[arg-type]
+                    reason=f"coupon {status.name.lower().replace('_', ' ')}",
+                )
+            )
+        elif offer in applied:
+            out.append(
+                checkout_pb2.CouponResult(code=code, status=checkout_pb2.CouponResult.APPLIED)
+            )
+        else:
+            out.append(
+                checkout_pb2.CouponResult(
+                    code=code,
+                    status=checkout_pb2.CouponResult.NOT_APPLICABLE,
+                    reason=why.get(offer, "its offer does not apply to this basket"),
+                )
+            )
+    return out
