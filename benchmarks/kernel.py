@@ -21,6 +21,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import numba
 import numpy as np
 import polars as pl
 
@@ -43,7 +44,13 @@ from engine.pricing.api import (
     encode_member,
     run_kernel,
 )
-from engine.pricing.batch import ROWS_PER_LINE, EncodedBatch, run_batch
+from engine.pricing.batch import (
+    PARTS_PER_THREAD,
+    ROWS_PER_LINE,
+    EncodedBatch,
+    batch_parts,
+    run_batch,
+)
 from engine.pricing.compiler import CompiledRules
 from engine.pricing.frames import decode_frames, encode_frames, price_frames
 from engine.pricing.kernel.core import price_many
@@ -115,7 +122,7 @@ MODES = {
 def n_candidates(compiled: CompiledRules, lines: np.ndarray, coupons: np.ndarray) -> int:
     """Offers the inverted indexes hand the kernel for this basket (informative)."""
     found = candidates(compiled.arrays, lines, coupons)
-    return len(found[0] if isinstance(found, tuple) else found)
+    return len(found)
 
 
 def kernel_calls(compiled: CompiledRules, baskets, member) -> list[tuple]:
@@ -223,9 +230,12 @@ def parallel_kernel(
 ) -> Callable[[], int]:
     """``price_many`` as ``run_batch`` calls it, on buffers allocated here: the call returned
     times the parallel kernel alone (no retries of overflowed baskets, no row compaction) and
-    returns how many baskets overflowed their row slab."""
+    returns how many baskets overflowed their part's rows."""
     line_out = np.empty((L.LINE_OUT_COLS, enc.lines.shape[0]), dtype=np.int64)
-    slab = np.empty((enc.lines.shape[0] * rows_per_line, L.ROW_COLS), dtype=np.int64)
+    part_off, part_rows = batch_parts(
+        enc.line_off, rows_per_line, PARTS_PER_THREAD * numba.get_num_threads()
+    )
+    slab = np.empty((part_rows[-1], L.ROW_COLS), dtype=np.int64)
     counts = np.zeros((enc.n_baskets, L.COUNT_COLS), dtype=np.int64)
 
     def call() -> int:
@@ -239,7 +249,8 @@ def parallel_kernel(
             enc.coupons,
             enc.limit_off,
             enc.limits,
-            rows_per_line,
+            part_off,
+            part_rows,
             line_out,
             slab,
             counts,

@@ -167,15 +167,22 @@ def _tracked(v: int | None) -> int:
 _workspace = threading.local()
 
 
-def _buffers(n_lines: int, n_rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-thread output buffers, grown on demand and reused across calls."""
+def _buffers(
+    n_lines: int, n_rows: int, n_offers: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per-thread buffers (line outputs, rows, counts, the kernel's offer -> candidate map),
+    grown on demand and reused across calls."""
     ws = getattr(_workspace, "bufs", None)
     if ws is None or ws[0].shape[1] < n_lines or ws[1].shape[0] < n_rows:
         ws = (
             np.empty((L.LINE_OUT_COLS, max(n_lines, 64)), dtype=np.int64),
             np.empty((max(n_rows, 1024), L.ROW_COLS), dtype=np.int64),
             np.zeros(L.COUNT_COLS, dtype=np.int64),
+            ws[3] if ws is not None else np.full(0, -1, dtype=np.int64),
         )
+        _workspace.bufs = ws
+    if ws[3].shape[0] < n_offers:  # the kernel leaves it all -1 after every call
+        ws = (*ws[:3], np.full(n_offers, -1, dtype=np.int64))
         _workspace.bufs = ws
     return ws
 
@@ -196,11 +203,12 @@ def run_kernel(
     """
     n = lines.shape[0]
     n_rows = 16 * n + 64
+    arrays = compiled.arrays
     while True:
-        line_out, rows, counts = _buffers(n, n_rows)
+        line_out, rows, counts, slot = _buffers(n, n_rows, arrays.eval_order.shape[0])
         line_view = line_out[:, :n]
         price_one(
-            *compiled.arrays, lines, member, ctx, coupons, limits, explain, line_view, rows, counts
+            *arrays, lines, member, ctx, coupons, limits, explain, slot, line_view, rows, counts
         )
         if not counts[L.N_OVERFLOW]:
             return line_view, rows[: counts[L.N_ROWS]], counts

@@ -6,9 +6,9 @@ Two ways in:
 - ``engine.pricing.frames.price_frames(compiled, lines, baskets)`` takes polars frames (history,
   ledger exports) and encodes them column-wise, for millions of baskets.
 
-Both run ``engine.pricing.kernel.core.price_many``: one ``prange`` iteration per basket, each
-writing only its own slab of the output tables, so the result never depends on where a basket
-sits in the batch.
+Both run ``engine.pricing.kernel.core.price_many``: one ``prange`` iteration per part (a run
+of consecutive baskets), each reusing one workspace for all its baskets and writing only its
+own region of the output tables; a basket's result never depends on where it sits in the batch.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from engine.pricing import layout as L
@@ -33,10 +34,15 @@ from engine.pricing.compiler import CompiledRules
 from engine.pricing.kernel.core import price_many
 from engine.pricing.types import Basket, Member, PricingResult, RemainingLimits
 
-# Row space per basket line in the batch slab: history-like baskets (5 lines, ~25 candidate
-# offers) need up to ~20; a basket that needs more is priced again alone.
+# Row space per basket line in the batch slab, pooled over a part's baskets: history-like
+# baskets (5 lines, ~25 candidate offers) need up to ~20; a basket that finds its part's space
+# full is priced again alone. Only the rows written are ever touched.
 ROWS_PER_LINE = 32
 CHUNK_SLAB_BYTES = 256 * 2**20
+PARTS_PER_THREAD = 4
+# Below this many lines (~1 ms of work) a chunk is priced on the calling thread alone: on a
+# busy machine the other threads may not get a core soon, and the batch waits for them.
+PARALLEL_MIN_LINES = 1_000
 
 
 @dataclass(frozen=True)
@@ -138,6 +144,19 @@ def run_batch(
     return BatchOutput(line_out, rows, row_off, counts, enc.line_off, tuple(retried))
 
 
+def batch_parts(line_off: np.ndarray, rpl: int, n_parts: int) -> tuple[np.ndarray, np.ndarray]:
+    """Split a chunk's baskets into at most ``n_parts`` runs of consecutive baskets with about
+    equal lines, and give each part ``rpl`` rows per line: (part -> first basket, part -> first
+    row), ``parts + 1`` long. Parts may be empty."""
+    n_b = len(line_off) - 1
+    n_parts = max(1, min(n_b, n_parts))
+    goal = np.arange(1, n_parts, dtype=np.int64) * int(line_off[-1]) // n_parts
+    part_off = np.empty(n_parts + 1, dtype=np.int64)
+    part_off[0], part_off[-1] = 0, n_b
+    part_off[1:-1] = np.searchsorted(line_off, goal, "left")
+    return part_off, line_off[part_off] * rpl
+
+
 def _run_chunk(
     compiled: CompiledRules,
     enc: EncodedBatch,
@@ -152,31 +171,44 @@ def _run_chunk(
     c0, c1 = int(enc.coupon_off[b0]), int(enc.coupon_off[b1])
     m0, m1 = int(enc.limit_off[b0]), int(enc.limit_off[b1])
     line_off = enc.line_off[b0 : b1 + 1] - lo
-    chunk_out = np.empty((L.LINE_OUT_COLS, hi - lo), dtype=np.int64)
-    slab = np.empty(((hi - lo) * rpl, L.ROW_COLS), dtype=np.int64)
-    chunk_counts = np.zeros((b1 - b0, L.COUNT_COLS), dtype=np.int64)
-    price_many(
-        *compiled.arrays,
-        enc.lines[lo:hi],
-        line_off,
-        enc.members[b0:b1],
-        enc.ctxs[b0:b1],
-        enc.coupon_off[b0 : b1 + 1] - c0,
-        enc.coupons[c0:c1],
-        enc.limit_off[b0 : b1 + 1] - m0,
-        enc.limits[m0:m1],
-        rpl,
-        chunk_out,
-        slab,
-        chunk_counts,
-    )
-    # each basket's valid rows are the first counts[N_ROWS] rows of its slab
+    serial = hi - lo < PARALLEL_MIN_LINES
+    threads = numba.get_num_threads()
+    # a few parts per thread, so that uneven parts still balance
+    part_off, part_rows = batch_parts(line_off, rpl, 1 if serial else PARTS_PER_THREAD * threads)
+    chunk_out = np.empty((L.LINE_OUT_COLS, hi - lo), dtype=np.int64)  # contiguous for numba
+    slab = np.empty((part_rows[-1], L.ROW_COLS), dtype=np.int64)
+    chunk_counts = counts[b0:b1]
+    if serial:  # a small batch: waking the other threads would cost more than it saves
+        numba.set_num_threads(1)
+    try:
+        price_many(
+            *compiled.arrays,
+            enc.lines[lo:hi],
+            line_off,
+            enc.members[b0:b1],
+            enc.ctxs[b0:b1],
+            enc.coupon_off[b0 : b1 + 1] - c0,
+            enc.coupons[c0:c1],
+            enc.limit_off[b0 : b1 + 1] - m0,
+            enc.limits[m0:m1],
+            part_off,
+            part_rows,
+            chunk_out,
+            slab,
+            chunk_counts,
+        )
+    finally:
+        numba.set_num_threads(threads)
+    # each part's rows are packed at the start of its region, overflowed baskets taking none
     n_rows = chunk_counts[:, L.N_ROWS].copy()
     over = np.nonzero(chunk_counts[:, L.N_OVERFLOW])[0]
     n_rows[over] = 0
-    before = np.concatenate(([0], np.cumsum(n_rows)[:-1]))
-    pick = np.repeat(line_off[:-1] * rpl - before, n_rows)
-    rows = slab[np.arange(int(n_rows.sum()), dtype=np.int64) + pick]
+    before = np.zeros(len(n_rows) + 1, dtype=np.int64)  # rows of the baskets before each
+    np.cumsum(n_rows, out=before[1:])
+    used = (before[part_off[1:]] - before[part_off[:-1]]).tolist()
+    rows = np.concatenate(
+        [slab[r : r + u] for r, u in zip(part_rows[:-1].tolist(), used, strict=True)]
+    )
     if len(over):
         pieces, pos = [], 0
         for k in over.tolist():  # price alone, then splice in basket order (linear)
@@ -198,7 +230,6 @@ def _run_chunk(
         pieces.append(rows[pos:])
         rows = np.concatenate(pieces)
     line_out[:, lo:hi] = chunk_out
-    counts[b0:b1] = chunk_counts
     return rows, [b0 + k for k in over.tolist()]
 
 

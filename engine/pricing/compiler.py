@@ -197,7 +197,7 @@ def compile_rules(
     prog = np.zeros(L.PROGRAMME_COLS, dtype=np.int64)
     if rules.HasField("points"):
         p = rules.points
-        prog[:] = (
+        prog[: L.P_MAX_BUNDLE_LEN] = (
             1,
             p.point_value_minor,
             p.earn_per_amount_minor,
@@ -205,6 +205,7 @@ def compile_rules(
             p.redeem_step_points,
             p.max_redeem_share_bps,
         )
+    prog[L.P_MAX_BUNDLE_LEN] = table[:, L.O_BUNDLE_LEN].max(initial=0)  # kernel scratch width
 
     arrays = RuleArrays(
         offer=table,

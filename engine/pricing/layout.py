@@ -7,38 +7,41 @@ wrappers decode the outputs with them: one definition, no magic indexes.
 from __future__ import annotations
 
 # ---- offer table: int64[n_offers, OFFER_COLS] -------------------------------------------
-O_KIND = 0
-O_PHASE = 1
-O_MODE = 2
+# Columns are ordered by how often a candidate reads them: candidate discovery and the static
+# checks (docs/pricing.md §4, checks 1-9) that reject most candidates read only the first two
+# cache lines of a row; the reward and funding columns come last.
+O_ACTIVATION = 0  # 0 automatic, 1 coupon
+O_SCOPE = 1  # product set index
+O_PHASE = 2
 O_GROUP = 3  # group number or NO_GROUP
-O_ACTIVATION = 4  # 0 automatic, 1 coupon
-O_FUNDER = 5  # index into CompiledRules.funder_ids
-O_FUNDED_BPS = 6
-O_PER_TX = 7  # 0 = no cap
-O_MAX_DISCOUNT = 8  # 0 = no cap
-O_SCOPE = 9  # product set index
-O_NEEDS_MEMBER = 10
-O_BIRTHDAY = 11
-O_MIN_BASKET = 12
-O_MIN_QTY = 13
-O_MIN_AMOUNT = 14
-O_STARTS = 15  # epoch seconds, inclusive
-O_ENDS = 16  # epoch seconds, exclusive
-O_WEEKDAYS = 17  # bit d set = ISO weekday d allowed; 0 = every day
-O_FROM_HOUR = 18
-O_TO_HOUR = 19
-O_TIER_MASK = 20  # 0 = any tier
-O_SEGMENT_MASK = 21  # 0 = no segment condition
-O_CHANNEL_MASK = 22  # 0 = every channel
-O_STORE_OFF = 23  # slice of RuleArrays.stores; length 0 = every store
-O_STORE_LEN = 24
-O_P1 = 25  # reward parameters, see compiler._reward_params
-O_P2 = 26
-O_P3 = 27
-O_LADDER_OFF = 28
-O_LADDER_LEN = 29
-O_BUNDLE_OFF = 30
-O_BUNDLE_LEN = 31
+O_STARTS = 4  # epoch seconds, inclusive
+O_ENDS = 5  # epoch seconds, exclusive
+O_WEEKDAYS = 6  # bit d set = ISO weekday d allowed; 0 = every day
+O_FROM_HOUR = 7
+O_TO_HOUR = 8
+O_STORE_LEN = 9
+O_STORE_OFF = 10  # slice of RuleArrays.stores; length 0 = every store
+O_CHANNEL_MASK = 11  # 0 = every channel
+O_NEEDS_MEMBER = 12
+O_TIER_MASK = 13  # 0 = any tier
+O_SEGMENT_MASK = 14  # 0 = no segment condition
+O_BIRTHDAY = 15
+O_MODE = 16
+O_MIN_BASKET = 17
+O_MIN_QTY = 18
+O_MIN_AMOUNT = 19
+O_MAX_DISCOUNT = 20  # 0 = no cap
+O_KIND = 21
+O_P1 = 22  # reward parameters, see compiler._reward_params
+O_P2 = 23
+O_P3 = 24
+O_PER_TX = 25  # 0 = no cap
+O_LADDER_OFF = 26
+O_LADDER_LEN = 27
+O_BUNDLE_OFF = 28
+O_BUNDLE_LEN = 29
+O_FUNDED_BPS = 30
+O_FUNDER = 31  # index into CompiledRules.funder_ids
 O_ORDER_POS = 32  # position in evaluation order
 OFFER_COLS = 33
 
@@ -67,7 +70,8 @@ P_EARN_PER = 2
 P_MIN_REDEEM = 3
 P_STEP = 4
 P_MAX_SHARE_BPS = 5
-PROGRAMME_COLS = 6
+P_MAX_BUNDLE_LEN = 6  # not the points programme: the most components of any bundle offer
+PROGRAMME_COLS = 7
 
 # ---- basket lines: int64[n_lines, LINE_COLS] ----------------------------------------------
 L_SKU = 0  # catalogue/rule sku index or -1

@@ -1,14 +1,16 @@
 # numba compiles these from the arrays they receive; signatures stay untyped.
 # mypy: disable-error-code="no-untyped-def"
 """Kernel checks shared by every phase: conditions that do not depend on earlier offers
-(docs/pricing.md §4 checks 1-9), caps, thresholds (checks 11-13), and the output-row writer."""
+(docs/pricing.md §4 checks 1-9), caps, thresholds (checks 11-13), the output-row writer, and
+every check of a discount offer with its proposal (``evaluate_discount``)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from engine.pricing.constants import Reason
+from engine.pricing.constants import Mode, Phase, Reason
 from engine.pricing.jit import helper
+from engine.pricing.kernel.rewards import cap_item, propose_item, propose_order
 from engine.pricing.kernel.util import contains, coupon_uses, find_limits
 from engine.pricing.layout import (
     C_CHANNEL,
@@ -17,6 +19,9 @@ from engine.pricing.layout import (
     C_MONTH,
     C_STORE,
     C_WEEKDAY,
+    FLAG_NO_DISCOUNT,
+    L_FLAGS,
+    L_PRICE,
     L_QTY,
     LIM_BUDGET,
     LIM_MEMBER_USES,
@@ -36,7 +41,9 @@ from engine.pricing.layout import (
     O_MIN_AMOUNT,
     O_MIN_BASKET,
     O_MIN_QTY,
+    O_MODE,
     O_NEEDS_MEMBER,
+    O_PHASE,
     O_SEGMENT_MASK,
     O_STARTS,
     O_STORE_LEN,
@@ -138,3 +145,87 @@ def emit(rows, counts, kind, a, b, c, d, e):
     rows[k, 5] = e
     counts[N_ROWS] = k + 1
     return True
+
+
+@helper
+def evaluate_discount(
+    rules,
+    o,
+    lines,
+    mline,
+    m0,
+    m1,
+    net,
+    basket_net,
+    n_discounted,
+    lock,
+    order_lock,
+    member,
+    ctx,
+    coupons,
+    limits,
+    elig,
+    prop,
+    sc,
+):
+    """Checks 1-15 for a discount offer (docs/pricing.md §4) and its proposal.
+
+    Fills ``elig`` and ``prop``; returns (reason, detail, related, applications, eligible
+    count, total discount).
+    """
+    reason, detail = static_reason(rules, o, member, ctx, coupons, limits)
+    if reason != 0:
+        return reason, detail, -1, 0, 0, 0
+    # check 10: eligible lines; mline[m0:m1] are the scope lines, ascending
+    ne = 0
+    first_lock = -1
+    for j in range(m0, m1):
+        i = mline[j]
+        if lines[i, L_FLAGS] & FLAG_NO_DISCOUNT == 0:
+            elig[ne] = i
+            ne += 1
+    if ne == 0:
+        return Reason.NO_ELIGIBLE_LINES, 0, -1, 0, 0, 0
+    if order_lock >= 0:
+        return Reason.EXCLUDED_BY_EXCLUSIVE, 0, order_lock, 0, 0, 0
+    kept = 0
+    for j in range(ne):
+        i = elig[j]
+        if lock[i] >= 0:
+            if first_lock < 0:
+                first_lock = lock[i]
+        else:
+            elig[kept] = i
+            kept += 1
+    ne = kept
+    if ne == 0:
+        return Reason.EXCLUDED_BY_EXCLUSIVE, 0, first_lock, 0, 0, 0
+    mode = rules.offer[o, O_MODE]
+    if mode == Mode.EXCLUSIVE:
+        kept = 0
+        for j in range(ne):
+            i = elig[j]
+            if net[i] == lines[i, L_QTY] * lines[i, L_PRICE]:  # no discount yet
+                elig[kept] = i
+                kept += 1
+        ne = kept
+        if ne == 0:
+            return Reason.ALREADY_DISCOUNTED, 0, -1, 0, 0, 0
+    elif mode == Mode.EXCLUSIVE_ORDER and n_discounted > 0:
+        return Reason.ALREADY_DISCOUNTED, 0, -1, 0, 0, 0
+    reason, detail = thresholds(rules, o, lines, net, basket_net, elig, ne)
+    if reason != 0:
+        return reason, detail, -1, 0, ne, 0
+    cap = discount_cap(rules, o, limits)
+    if rules.offer[o, O_PHASE] == Phase.ITEM:
+        reason, detail, apps = propose_item(rules, o, lines, net, elig, ne, prop, sc)
+        total = cap_item(prop, elig, ne, cap, sc) if reason == 0 else 0
+    else:
+        reason, detail, apps = propose_order(rules, o, net, elig, ne, cap, prop, sc)
+        total = 0
+        if reason == 0:
+            for j in range(ne):
+                total += prop[elig[j]]
+    if reason == 0 and total == 0:
+        reason = Reason.NO_BENEFIT
+    return reason, detail, -1, apps, ne, total

@@ -15,127 +15,45 @@ from numba import prange
 from engine.pricing.compiler import RuleArrays
 from engine.pricing.constants import BPS, Mode, Phase, Reason
 from engine.pricing.jit import helper, njit
-from engine.pricing.kernel.checks import discount_cap, emit, static_reason, thresholds
+from engine.pricing.kernel.checks import emit, evaluate_discount
 from engine.pricing.kernel.points import earn_points, redeem_points
-from engine.pricing.kernel.rewards import cap_item, propose_item, propose_order
-from engine.pricing.kernel.util import candidates, rhu
+from engine.pricing.kernel.util import find_candidates, pair_capacity, rhu
 from engine.pricing.layout import (
-    FLAG_NO_DISCOUNT,
-    L_FLAGS,
     L_PRICE,
     L_QTY,
     LO_NET,
     LO_POINTS,
     LO_TENDER,
+    N_OVERFLOW,
+    N_ROWS,
     NO_GROUP,
-    O_BUNDLE_LEN,
     O_FUNDED_BPS,
     O_GROUP,
     O_MODE,
     O_ORDER_POS,
     O_PHASE,
+    P_MAX_BUNDLE_LEN,
     ROW_APPLIED,
     ROW_DISCOUNT,
     ROW_EXPLANATION,
 )
 
-
-@helper
-def evaluate_discount(
-    rules,
-    o,
-    lines,
-    mline,
-    m0,
-    m1,
-    net,
-    basket_net,
-    n_discounted,
-    lock,
-    order_lock,
-    member,
-    ctx,
-    coupons,
-    limits,
-    elig,
-    prop,
-    sc,
-):
-    """Checks 1-15 for a discount offer (docs/pricing.md §4) and its proposal.
-
-    Fills ``elig`` and ``prop``; returns (reason, detail, related, applications, eligible
-    count, total discount).
-    """
-    reason, detail = static_reason(rules, o, member, ctx, coupons, limits)
-    if reason != 0:
-        return reason, detail, -1, 0, 0, 0
-    # check 10: eligible lines; mline[m0:m1] are the scope lines, ascending
-    ne = 0
-    first_lock = -1
-    for j in range(m0, m1):
-        i = mline[j]
-        if lines[i, L_FLAGS] & FLAG_NO_DISCOUNT == 0:
-            elig[ne] = i
-            ne += 1
-    if ne == 0:
-        return Reason.NO_ELIGIBLE_LINES, 0, -1, 0, 0, 0
-    if order_lock >= 0:
-        return Reason.EXCLUDED_BY_EXCLUSIVE, 0, order_lock, 0, 0, 0
-    kept = 0
-    for j in range(ne):
-        i = elig[j]
-        if lock[i] >= 0:
-            if first_lock < 0:
-                first_lock = lock[i]
-        else:
-            elig[kept] = i
-            kept += 1
-    ne = kept
-    if ne == 0:
-        return Reason.EXCLUDED_BY_EXCLUSIVE, 0, first_lock, 0, 0, 0
-    mode = rules.offer[o, O_MODE]
-    if mode == Mode.EXCLUSIVE:
-        kept = 0
-        for j in range(ne):
-            i = elig[j]
-            if net[i] == lines[i, L_QTY] * lines[i, L_PRICE]:  # no discount yet
-                elig[kept] = i
-                kept += 1
-        ne = kept
-        if ne == 0:
-            return Reason.ALREADY_DISCOUNTED, 0, -1, 0, 0, 0
-    elif mode == Mode.EXCLUSIVE_ORDER and n_discounted > 0:
-        return Reason.ALREADY_DISCOUNTED, 0, -1, 0, 0, 0
-    reason, detail = thresholds(rules, o, lines, net, basket_net, elig, ne)
-    if reason != 0:
-        return reason, detail, -1, 0, ne, 0
-    cap = discount_cap(rules, o, limits)
-    if rules.offer[o, O_PHASE] == Phase.ITEM:
-        reason, detail, apps = propose_item(rules, o, lines, net, elig, ne, prop, sc)
-        total = cap_item(prop, elig, ne, cap, sc) if reason == 0 else 0
-    else:
-        reason, detail, apps = propose_order(rules, o, net, elig, ne, cap, prop, sc)
-        total = 0
-        if reason == 0:
-            for j in range(ne):
-                total += prop[elig[j]]
-    if reason == 0 and total == 0:
-        reason = Reason.NO_BENEFIT
-    return reason, detail, -1, apps, ne, total
-
-
 WS_LOCK, WS_ELIG, WS_BEST_ELIG, WS_PROP, WS_BEST, WS_OUTCOME = 0, 1, 2, 3, 4, 5
 WS_SCRATCH = 9  # then 5 rows of scratch for rewards and points
-WS_ROWS = 14
+WS_CAND, WS_MOFF, WS_MLINE, WS_FILL, WS_LAST = 14, 15, 16, 17, 18  # candidate discovery
+WS_ROWS = 19
+
+
+@helper
+def workspace_width(rules, lines):
+    """Row width of the workspace one basket needs: its lines, its (offer, line) pairs
+    (which bound its candidates) and any bundle's components."""
+    return max(lines.shape[0], pair_capacity(rules, lines) + 1, rules.programme[P_MAX_BUNDLE_LEN])
 
 
 @njit
-def workspace(rules, n, cand):
-    """Scratch for ``price_core``: wide enough for the lines, the candidates and any
-    candidate bundle's components."""
-    width = max(n, cand.shape[0])
-    for c in range(cand.shape[0]):
-        width = max(width, rules.offer[cand[c], O_BUNDLE_LEN])
+def workspace(width):
+    """Scratch for ``price_core``: ``WS_ROWS`` rows of ``width``."""
     return np.empty((WS_ROWS, width), dtype=np.int64)
 
 
@@ -148,19 +66,34 @@ def price_core(
     coupons,
     limits,
     want_explain,
-    cand,
-    moff,
-    mline,
     ws,
+    slot,
     line_out,
     rows,
     counts,
 ):
     """Price one basket: per-line results into ``line_out`` (int64[3, n]), every other
-    output into ``rows``; ``ws`` is scratch from :func:`workspace`. Allocates nothing.
+    output into ``rows``. ``ws`` is scratch from :func:`workspace`, at least
+    :func:`workspace_width` wide; ``slot`` (int64[n_offers], all -1) is the position ->
+    candidate map of :func:`find_candidates`, left all -1. Both serve basket after basket.
+    Allocates nothing.
 
     On a full row table ``counts[N_OVERFLOW]`` is set and the caller retries with more rows.
     """
+    n_cand = find_candidates(
+        rules,
+        lines,
+        coupons,
+        slot,
+        ws[WS_CAND],
+        ws[WS_MOFF],
+        ws[WS_MLINE],
+        ws[WS_FILL],
+        ws[WS_LAST],
+    )
+    cand = ws[WS_CAND, :n_cand]
+    moff = ws[WS_MOFF]
+    mline = ws[WS_MLINE]
     n = lines.shape[0]
     for k in range(counts.shape[0]):
         counts[k] = 0
@@ -183,7 +116,6 @@ def price_core(
     sc = ws[WS_SCRATCH:]
     for i in range(n):
         lock[i] = -1
-    n_cand = cand.shape[0]
 
     j = 0
     while j < n_cand and rules.offer[cand[j], O_PHASE] != Phase.POINTS:
@@ -311,11 +243,13 @@ def price_one(
     coupons,
     limits,
     want_explain,
+    slot,
     line_out,
     rows,
     counts,
 ):
-    """Price one basket into caller-owned ``line_out``, ``rows`` and ``counts``.
+    """Price one basket into caller-owned ``line_out``, ``rows`` and ``counts``; ``slot`` is
+    the caller's int64[n_offers] of -1 (see ``price_core``), kept from call to call.
 
     The rule arrays come one by one (the fields of ``RuleArrays``, in order): unboxing a
     named tuple costs the caller several microseconds, unboxing plain arrays a fraction.
@@ -335,23 +269,61 @@ def price_one(
         tier_bps,
         programme,
     )
-    cand, moff, mline = candidates(rules, lines, coupons)
+    ws = workspace(workspace_width(rules, lines))
     price_core(
-        rules,
-        lines,
-        member,
-        ctx,
-        coupons,
-        limits,
-        want_explain,
-        cand,
-        moff,
-        mline,
-        workspace(rules, lines.shape[0], cand),
-        line_out,
-        rows,
-        counts,
+        rules, lines, member, ctx, coupons, limits, want_explain, ws, slot, line_out, rows, counts
     )
+
+
+@helper
+def price_range(
+    rules,
+    lines,
+    line_off,
+    members,
+    ctxs,
+    coupon_off,
+    coupons,
+    limit_off,
+    limits,
+    b0,
+    b1,
+    ws,
+    slot,
+    line_out,
+    rows,
+    counts,
+):
+    """Baskets ``b0:b1`` one after another on one workspace, their rows packed from the start
+    of ``rows``: a basket that does not fit gets ``N_OVERFLOW`` and takes no room."""
+    used = 0
+    for b in range(b0, b1):
+        lo, hi = line_off[b], line_off[b + 1]
+        price_core(
+            rules,
+            lines[lo:hi],
+            members[b],
+            ctxs[b],
+            coupons[coupon_off[b] : coupon_off[b + 1]],
+            limits[limit_off[b] : limit_off[b + 1]],
+            False,
+            ws,
+            slot,
+            line_out[:, lo:hi],
+            rows[used:],
+            counts[b],
+        )
+        if counts[b, N_OVERFLOW] == 0:
+            used += counts[b, N_ROWS]
+
+
+@helper
+def range_width(rules, lines, line_off, b0, b1):
+    """The widest workspace any of baskets ``b0:b1`` needs."""
+    width = 1
+    for b in range(b0, b1):
+        width = max(width, workspace_width(rules, lines[line_off[b] : line_off[b + 1]]))
+    return width
 
 
 @njit(parallel=True)
@@ -377,17 +349,20 @@ def price_many(
     coupons,
     limit_off,
     limits,
-    rows_per_line,
+    part_off,
+    part_rows,
     line_out,
     rows,
     counts,
 ):
-    """Price a batch of baskets in parallel, one basket per ``prange`` iteration.
+    """Price a batch of baskets in parallel, one contiguous part of the batch per ``prange``
+    iteration.
 
-    Basket ``b`` owns lines ``line_off[b]:line_off[b+1]`` and the row slab
-    ``line_off[b]*rows_per_line : line_off[b+1]*rows_per_line``; iterations share no writes.
-    A basket whose slab fills gets ``counts[b, N_OVERFLOW] = 1`` and the caller prices it
-    again alone.
+    Part ``t`` holds baskets ``part_off[t]:part_off[t+1]``, priced in order on one workspace,
+    and packs their rows into ``rows[part_rows[t]:part_rows[t+1]]``: basket ``b``'s rows
+    follow those of the baskets before it in its part (``counts[b, N_ROWS]`` each). A basket
+    that does not fit gets ``counts[b, N_OVERFLOW] = 1`` and no room; the caller prices it
+    again alone. Parts share no writes, and nothing is allocated per basket.
     """
     rules = RuleArrays(
         offer,
@@ -404,25 +379,25 @@ def price_many(
         tier_bps,
         programme,
     )
-    r = rows_per_line
-    for b in prange(line_off.shape[0] - 1):
-        lo, hi = line_off[b], line_off[b + 1]
-        bl = lines[lo:hi]
-        bc = coupons[coupon_off[b] : coupon_off[b + 1]]
-        cand, moff, mline = candidates(rules, bl, bc)
-        price_core(
+    for t in prange(part_off.shape[0] - 1):
+        b0, b1 = part_off[t], part_off[t + 1]
+        ws = workspace(range_width(rules, lines, line_off, b0, b1))
+        slot = np.full(eval_order.shape[0], -1, dtype=np.int64)
+        price_range(
             rules,
-            bl,
-            members[b],
-            ctxs[b],
-            bc,
-            limits[limit_off[b] : limit_off[b + 1]],
-            False,
-            cand,
-            moff,
-            mline,
-            workspace(rules, hi - lo, cand),
-            line_out[:, lo:hi],
-            rows[lo * r : hi * r],
-            counts[b],
+            lines,
+            line_off,
+            members,
+            ctxs,
+            coupon_off,
+            coupons,
+            limit_off,
+            limits,
+            b0,
+            b1,
+            ws,
+            slot,
+            line_out,
+            rows[part_rows[t] : part_rows[t + 1]],
+            counts,
         )

@@ -156,81 +156,159 @@ def find_limits(limits, o):
     return -1
 
 
-@njit
-def candidates(rules, lines, coupons):
-    """Offers this basket can meet, in evaluation order, with their matching lines.
+@helper
+def sort_ints(a, m):
+    """Sort ``a[:m]`` ascending in place (heapsort; insertion sort when short)."""
+    if m <= 16:
+        for i in range(1, m):
+            x = a[i]
+            j = i - 1
+            while j >= 0 and a[j] > x:
+                a[j + 1] = a[j]
+                j -= 1
+            a[j + 1] = x
+        return
+    for start in range(m // 2 - 1, -1, -1):
+        sift_down(a, start, m)
+    for end in range(m - 1, 0, -1):
+        a[0], a[end] = a[end], a[0]
+        sift_down(a, 0, end)
 
-    Returns
-    -------
-    cand : int64[c]
-        Offer indexes in evaluation order.
-    moff : int64[c + 1]
-        CSR offsets into ``mline``.
-    mline : int64[k]
-        For candidate ``j``, ``mline[moff[j]:moff[j+1]]`` are the lines in its scope
-        (exclusions applied), ascending.
-    """
-    n = lines.shape[0]
+
+@helper
+def sift_down(a, root, end):
+    x = a[root]
+    while True:
+        child = 2 * root + 1
+        if child >= end:
+            break
+        if child + 1 < end and a[child + 1] > a[child]:
+            child += 1
+        if a[child] <= x:
+            break
+        a[root] = a[child]
+        root = child
+    a[root] = x
+
+
+@helper
+def pair_capacity(rules, lines):
+    """An upper bound on the (offer, line) pairs the inverted indexes give this basket."""
     off = rules.inv_off
     base = rules.inv_base
-    n_all = rules.all_pos.shape[0]
-    cap = n * n_all
+    n = lines.shape[0]
+    cap = n * rules.all_pos.shape[0]
     for i in range(n):
         for k in range(4):
             x = lines[i, k]
             if x >= 0:
                 cap += off[base[k] + x + 1] - off[base[k] + x]
-    keys = np.empty(cap, dtype=np.int64)
-    m = 0
-    for i in range(n):
-        for k in range(4):
-            x = lines[i, k]
-            if x >= 0:
-                for j in range(off[base[k] + x], off[base[k] + x + 1]):
-                    keys[m] = rules.inv_pos[j] * n + i
-                    m += 1
-        for j in range(n_all):
-            keys[m] = rules.all_pos[j] * n + i
-            m += 1
-    keys.sort()
+    return cap
 
-    cand = np.empty(m, dtype=np.int64)
-    moff = np.empty(m + 1, dtype=np.int64)
-    mline = np.empty(m, dtype=np.int64)
+
+@helper
+def index_list(rules, lines, i, k):
+    """List ``k`` of line ``i`` (0-3: its sku/category/brand/vendor key, 4: offers on
+    everything) as (array of evaluation positions, first, end)."""
+    if k == 4:
+        return rules.all_pos, 0, rules.all_pos.shape[0]
+    x = lines[i, k]
+    if x < 0:
+        return rules.all_pos, 0, 0
+    key = rules.inv_base[k] + x
+    return rules.inv_pos, rules.inv_off[key], rules.inv_off[key + 1]
+
+
+@helper
+def find_candidates(rules, lines, coupons, slot, cand, moff, mline, fill, last):
+    """Offers this basket can meet, in evaluation order, with their matching lines.
+
+    ``slot`` (int64[n_offers]) maps an evaluation position to its candidate while this runs;
+    it is -1 everywhere on entry and is left so. ``cand``, ``moff``, ``mline``, ``fill`` and
+    ``last`` are int64 rows at least :func:`pair_capacity` + 1 long. Allocates nothing.
+
+    Returns ``c``: offer indexes ``cand[:c]`` in evaluation order; for candidate ``j``,
+    ``mline[moff[j]:moff[j+1]]`` are the lines in its scope (exclusions applied), ascending.
+    """
+    n = lines.shape[0]
+    # 1. distinct positions (in discovery order) and how many lines each one reaches
+    u = 0
+    for i in range(n):
+        for k in range(5):
+            src, lo, hi = index_list(rules, lines, i, k)
+            for j in range(lo, hi):
+                pos = src[j]
+                s = slot[pos]
+                if s < 0:
+                    s = u
+                    slot[pos] = u
+                    cand[u] = pos
+                    fill[u] = 0
+                    last[u] = -1
+                    u += 1
+                if last[s] != i:  # the same line found through two keys (e.g. sku, category)
+                    last[s] = i
+                    fill[s] += 1
+    # 2. evaluation order; each position's lines get a contiguous run of mline
+    sort_ints(cand, u)
+    moff[0] = 0
+    for r in range(u):
+        s = slot[cand[r]]
+        count = fill[s]
+        fill[s] = moff[r]
+        moff[r + 1] = moff[r] + count
+        last[s] = -1
+    for i in range(n):  # lines in ascending order, so each run comes out ascending
+        for k in range(5):
+            src, lo, hi = index_list(rules, lines, i, k)
+            for j in range(lo, hi):
+                s = slot[src[j]]
+                if last[s] != i:
+                    last[s] = i
+                    mline[fill[s]] = i
+                    fill[s] += 1
+    # 3. drop coupons nobody presented and excluded skus, compacting in place
     c = 0
     k = 0
-    moff[0] = 0
-    last = np.int64(-1)
-    o = -1
-    keep = False
-    excl_off = 0
-    excl_len = 0
-    for j in range(m):
-        if j > 0 and keys[j] == keys[j - 1]:
-            continue  # the same line found through two keys (e.g. sku and category)
-        pos = keys[j] // n
-        if pos != last:
-            if keep and k > moff[c]:  # close the previous candidate if it kept a line
-                c += 1
-                moff[c] = k
-            last = pos
-            o = rules.eval_order[pos]
-            keep = True
-            if rules.offer[o, O_ACTIVATION] == 1:
-                keep, _ = coupon_uses(coupons, o)
+    lo = 0
+    for r in range(u):
+        pos = cand[r]
+        slot[pos] = -1
+        hi = moff[r + 1]
+        o = rules.eval_order[pos]
+        keep = True
+        if rules.offer[o, O_ACTIVATION] == 1:
+            keep, _ = coupon_uses(coupons, o)
+        if keep:
             s = rules.offer[o, O_SCOPE]
             excl_off = rules.sets[s, S_EXCL_OFF]
             excl_len = rules.sets[s, S_EXCL_LEN]
-            cand[c] = o
-        if keep:
-            i = keys[j] - pos * n
-            if excl_len == 0 or not contains(rules.set_vals, excl_off, excl_len, lines[i, L_SKU]):
-                mline[k] = i
-                k += 1
-    if keep and k > moff[c]:
-        c += 1
-        moff[c] = k
-    return cand[:c], moff[: c + 1], mline[:k]
+            start = k
+            for j in range(lo, hi):
+                i = mline[j]
+                if excl_len == 0 or not contains(
+                    rules.set_vals, excl_off, excl_len, lines[i, L_SKU]
+                ):
+                    mline[k] = i
+                    k += 1
+            if k > start:
+                cand[c] = o
+                c += 1
+                moff[c] = k
+        lo = hi
+    return c
+
+
+@njit
+def candidates(rules, lines, coupons):
+    """``cand`` of :func:`find_candidates` in a fresh array (benchmarks, tests)."""
+    width = pair_capacity(rules, lines) + 1
+    scratch = np.empty((5, width), dtype=np.int64)
+    slot = np.full(rules.eval_order.shape[0], -1, dtype=np.int64)
+    c = find_candidates(
+        rules, lines, coupons, slot, scratch[0], scratch[1], scratch[2], scratch[3], scratch[4]
+    )
+    return scratch[0, :c].copy()
 
 
 @helper
