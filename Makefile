@@ -64,7 +64,7 @@ h2load:
 
 test: env redis-server
 	$(BIN)/python -m pytest -q
-	NUMBA_DISABLE_JIT=1 $(BIN)/python -m pytest -q tests/test_twin.py tests/test_pinned.py \
+	NUMBA_DISABLE_JIT=1 $(BIN)/python -m pytest -q tests/test_twin.py tests/test_pinned.py tests/test_batch_parts.py \
 		-k "kernel or twin or batch"
 
 # The client package's suite in build/client-venv (grpcio + protobuf + pytest only), against
