@@ -107,7 +107,9 @@ def shop(tmp_path, request):
         server.start()
         channel = grpc.insecure_channel(f"127.0.0.1:{port}")
         servers.append((server, channel, app))
-        return Stubs(channel)
+        stubs = Stubs(channel)
+        stubs.app = app  # the store, for what no RPC does yet (creating codes)
+        return stubs
 
     stubs = start()
     stubs.campaigns.ImportCatalogue(
@@ -399,3 +401,45 @@ def test_unknown_member_is_not_found(shop):
     with pytest.raises(grpc.RpcError) as exc:
         shop.member("ghost")
     assert exc.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def statuses(result: checkout_pb2.EvaluateResponse) -> list[tuple[str, int]]:
+    return [(c.code, c.status) for c in result.coupons]
+
+
+def rice_codes(shop, *codes: str) -> None:
+    shop.app.store.create_codes(
+        "rice-coupon", list(codes), 1, False, T0 - timedelta(days=1), T0 + timedelta(days=30)
+    )
+
+
+S = checkout_pb2.CouponResult
+
+
+def test_a_code_beside_a_wallet_coupon_of_its_offer_is_not_needed_and_stays_unused(shop):
+    # given a member holding a rice coupon who also presents a one-use rice code
+    issue_rice_coupon(shop)
+    rice_codes(shop, "RICE-1")
+    req = basket(codes=["RICE-1"])
+    # the wallet coupon is the one used; the code is not needed, on the quote and the commit
+    assert statuses(shop.checkout.Evaluate(req)) == [("RICE-1", S.NOT_NEEDED)]
+    done = commit(shop, "t-wallet", req)
+    assert statuses(done.result) == [("RICE-1", S.NOT_NEEDED)]
+    assert [c.uses_left for c in shop.member().wallet] == []  # the wallet coupon is spent
+    # and the code is still there for the next customer, once
+    guest = basket(member_id="", codes=["RICE-1"])
+    assert statuses(shop.checkout.Evaluate(guest)) == [("RICE-1", S.APPLIED)]
+    assert statuses(commit(shop, "t-guest", guest).result) == [("RICE-1", S.APPLIED)]
+    assert statuses(shop.checkout.Evaluate(guest)) == [("RICE-1", S.USED_UP)]
+
+
+def test_of_two_codes_of_one_offer_the_first_is_used_and_the_second_not_needed(shop):
+    rice_codes(shop, "R-A", "R-B")
+    done = commit(shop, "t-two", basket(codes=["R-A", "R-B", "R-A"]))
+    assert statuses(done.result) == [
+        ("R-A", S.APPLIED),
+        ("R-B", S.NOT_NEEDED),
+        ("R-A", S.NOT_NEEDED),
+    ]
+    guest = basket(member_id="", codes=["R-A", "R-B"])
+    assert statuses(shop.checkout.Evaluate(guest)) == [("R-A", S.USED_UP), ("R-B", S.APPLIED)]

@@ -285,12 +285,27 @@ def coupon_results(
     codes: Iterable[str], state: PricingState, applied: Collection[str], why: Mapping[str, str]
 ) -> list[checkout_pb2.CouponResult]:
     """One CouponResult per presented code, in the order presented: ``applied`` = the offer
-    ids that applied, ``why`` = offer id -> why it did not (when explained)."""
+    ids that applied, ``why`` = offer id -> why it did not (when explained).
+
+    An applied coupon offer consumes one coupon, as a commit does (server.store.plan): the
+    member's wallet coupon of that offer if there is one valid now, else the first valid code
+    presented for it. Every other valid code of that offer is ``NOT_NEEDED`` and stays unused.
+    """
     out = []
+    wallet = state.member.wallet if state.member is not None else {}
+    taken = {offer for offer in applied if wallet.get(offer, 0) > 0}  # offers whose coupon is used
     for code in codes:
         status = state.code_status.get(code, CodeStatus.INVALID)
         offer = state.code_offers.get(code, "")
-        if status != CodeStatus.VALID:
+        if status == CodeStatus.VALID and offer in taken:
+            out.append(
+                checkout_pb2.CouponResult(
+                    code=code,
+                    status=checkout_pb2.CouponResult.NOT_NEEDED,
+                    reason="another coupon of this offer was used; this code stays unused",
+                )
+            )
+        elif status != CodeStatus.VALID:
             out.append(
                 checkout_pb2.CouponResult(
                     code=code,
@@ -299,6 +314,7 @@ def coupon_results(
                 )
             )
         elif offer in applied:
+            taken.add(offer)
             out.append(
                 checkout_pb2.CouponResult(code=code, status=checkout_pb2.CouponResult.APPLIED)
             )

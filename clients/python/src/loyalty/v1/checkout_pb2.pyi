@@ -119,6 +119,7 @@ class CouponResult(_message.Message):
         USED_UP: _ClassVar[CouponResult.Status]
         NOT_YET_VALID: _ClassVar[CouponResult.Status]
         MEMBER_REQUIRED: _ClassVar[CouponResult.Status]
+        NOT_NEEDED: _ClassVar[CouponResult.Status]
     STATUS_UNSPECIFIED: CouponResult.Status
     APPLIED: CouponResult.Status
     NOT_APPLICABLE: CouponResult.Status
@@ -127,6 +128,7 @@ class CouponResult(_message.Message):
     USED_UP: CouponResult.Status
     NOT_YET_VALID: CouponResult.Status
     MEMBER_REQUIRED: CouponResult.Status
+    NOT_NEEDED: CouponResult.Status
     CODE_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
