@@ -443,3 +443,14 @@ def test_of_two_codes_of_one_offer_the_first_is_used_and_the_second_not_needed(s
     ]
     guest = basket(member_id="", codes=["R-A", "R-B"])
     assert statuses(shop.checkout.Evaluate(guest)) == [("R-A", S.USED_UP), ("R-B", S.APPLIED)]
+
+
+def test_a_cancel_retried_says_it_was_already_cancelled(shop):
+    commit(shop, "t-c", basket())
+    cancel = checkout_pb2.CancelRequest(transaction_id="t-c")
+    first = shop.checkout.Cancel(cancel)
+    shop.clock.now = T0 + timedelta(seconds=5)  # a retry, a moment later
+    again = shop.checkout.Cancel(cancel)
+    assert first.status == checkout_pb2.CancelResponse.CANCELLED
+    assert again.status == checkout_pb2.CancelResponse.ALREADY_CANCELLED
+    assert again.member == first.member  # and nothing was given back twice

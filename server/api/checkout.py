@@ -313,9 +313,18 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
             if tracing is None
             else tracing.call("loyalty.store.write", cancel, {TX: request.transaction_id})
         )
+        # the store answers a cancel done before with its stored outcome, stamped with the
+        # time of that first cancel (two calls reading the very same microsecond, as only a
+        # frozen test clock does, both say CANCELLED)
+        first = outcome.at == now
+        status = (
+            checkout_pb2.CancelResponse.CANCELLED
+            if first
+            else checkout_pb2.CancelResponse.ALREADY_CANCELLED
+        )
         return checkout_pb2.CancelResponse(
             transaction_id=outcome.transaction_id,
-            status=checkout_pb2.CancelResponse.CANCELLED,
+            status=status,
             member=self._summary(outcome.member_id, now),
         )
 

@@ -78,7 +78,10 @@ def test_cancel_and_return_are_idempotent(client, basket):
 
     cancelled = client.cancel(t)
     assert cancelled.transaction_id == t
-    assert client.cancel(t).status == cancelled.status  # repeating it is harmless
+    assert cancelled.status == checkout_pb2.CancelResponse.CANCELLED
+    again = client.cancel(t)  # repeating it is harmless, and says so
+    assert again.status == checkout_pb2.CancelResponse.ALREADY_CANCELLED
+    assert again.member == cancelled.member
     with pytest.raises(grpc.RpcError) as late:
         client.return_lines(tx("R"), t, {"1": 1})
     assert late.value.code() == grpc.StatusCode.FAILED_PRECONDITION
