@@ -15,7 +15,13 @@ from engine.errors import InvalidInput, Violation
 from engine.pricing import layout as L
 from engine.pricing.basket import local_time
 from engine.pricing.compiler import CompiledRules
-from engine.pricing.constants import Kind, Reason, Tender
+from engine.pricing.constants import (
+    MAX_BASKET_GROSS_MINOR,
+    MAX_BASKET_UNITS,
+    Kind,
+    Reason,
+    Tender,
+)
 from engine.pricing.kernel.core import price_one
 from engine.pricing.types import (
     AppliedOffer,
@@ -28,11 +34,6 @@ from engine.pricing.types import (
     PricingResult,
     RemainingLimits,
 )
-
-# Bounds that keep every product in the kernels inside int64 (allocation multiplies an amount
-# below the total weight by a weight; validation bounds the rule-set side).
-MAX_BASKET_GROSS_MINOR = 2_000_000_000
-MAX_BASKET_UNITS = 10_000_000
 
 _NO_MEMBER = np.zeros(L.MEMBER_COLS, dtype=np.int64)
 

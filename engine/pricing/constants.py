@@ -103,3 +103,20 @@ class Tender(IntEnum):
     BELOW_MINIMUM = 3
     NOT_MEMBER = 4
     DISABLED = 5
+
+
+# ---- what a checkout request may hold -----------------------------------------------------
+# Read by the checked path (server.api.convert, check_basket in engine.pricing.api) and by the
+# byte-level parser (engine.pricing.kernel.wire_in), which hands anything outside them over.
+MAX_LINES = 1_000
+MAX_QUANTITY = 10_000
+MAX_UNIT_PRICE_MINOR = 100_000_000  # 1,000,000.00 in a two-decimal currency
+MAX_COUPON_CODES = 30
+MAX_ID_CHARS = 128  # every id and string of a request
+# Bounds that keep every product in the kernels inside int64 (allocation multiplies an amount
+# below the total weight by a weight; validation bounds the rule-set side).
+MAX_BASKET_GROSS_MINOR = 2_000_000_000
+MAX_BASKET_UNITS = 10_000_000
+# A day inside what a datetime holds at each end, so the time read in any time zone stays in it.
+EARLIEST_S = -62_135_510_400  # 0001-01-02T00:00:00Z
+LATEST_S = 253_402_214_399  # 9999-12-30T23:59:59Z

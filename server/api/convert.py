@@ -18,23 +18,26 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from engine.analytics.history import HistoryError, conform
 from engine.errors import InvalidInput
 from engine.pricing.catalogue import Catalogue
-from engine.pricing.constants import Tender
+from engine.pricing.constants import (
+    EARLIEST_S,
+    LATEST_S,
+    MAX_COUPON_CODES,
+    MAX_ID_CHARS,
+    MAX_LINES,
+    MAX_QUANTITY,
+    MAX_UNIT_PRICE_MINOR,
+    Tender,
+)
 from engine.pricing.types import Basket, Line, PricingResult
 from loyalty.v1 import campaigns_pb2, checkout_pb2, members_pb2
 from server.store.base import CodeStatus, MemberRecord, PricingState
-
-MAX_LINES = 1_000
-MAX_QUANTITY = 10_000
-MAX_COUPON_CODES = 30
-MAX_ID_LEN = 128
-MAX_UNIT_PRICE_MINOR = 100_000_000  # 1,000,000.00 in a two-decimal currency
 
 
 def _check_id(bad: InvalidInput, path: str, value: str, required: bool = True) -> None:
     if required and not value:
         bad.add(path, "is required")
-    elif len(value) > MAX_ID_LEN:
-        bad.add(path, f"longer than {MAX_ID_LEN} characters")
+    elif len(value) > MAX_ID_CHARS:
+        bad.add(path, f"longer than {MAX_ID_CHARS} characters")
 
 
 MAX_TEXT_LEN = 1_024  # free text: reasons, notes
@@ -77,9 +80,8 @@ def require_id(path: str, value: str) -> None:
         raise bad
 
 
-# a day inside datetime's range at each end, so the time read in any time zone stays in it
-EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
-LATEST = datetime(9999, 12, 30, 23, 59, 59, tzinfo=UTC)
+EARLIEST = datetime.fromtimestamp(EARLIEST_S, UTC)
+LATEST = datetime.fromtimestamp(LATEST_S, UTC)
 MAX_ADJUST_POINTS = 1_000_000_000
 
 

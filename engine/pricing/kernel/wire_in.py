@@ -18,6 +18,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from engine.pricing.constants import (
+    EARLIEST_S,
+    LATEST_S,
+    MAX_BASKET_GROSS_MINOR,
+    MAX_COUPON_CODES,
+    MAX_ID_CHARS,
+    MAX_LINES,
+    MAX_QUANTITY,
+    MAX_UNIT_PRICE_MINOR,
+)
 from engine.pricing.jit import helper, njit
 from engine.pricing.layout import (
     L_BRAND,
@@ -53,16 +63,6 @@ S_EXPLAIN = 11
 S_GROSS = 12
 SCALARS = 13
 
-# what the request checks accept (server.api.convert, engine.pricing.api); outside: FALLBACK
-MAX_LINES = 1_000
-MAX_QUANTITY = 10_000
-MAX_UNIT_PRICE = 100_000_000
-MAX_CODES = 30
-MAX_ID_CHARS = 128
-MAX_GROSS = 2_000_000_000
-# server.api.convert.EARLIEST/LATEST: a day inside datetime's range, for every time zone
-MIN_SECONDS = -62_135_510_400  # 0001-01-02T00:00:00Z
-MAX_SECONDS = 253_402_214_399  # 9999-12-30T23:59:59Z
 
 FNV_OFFSET = np.uint64(0xCBF29CE484222325)
 FNV_PRIME = np.uint64(0x100000001B3)
@@ -247,7 +247,7 @@ def parse_evaluate(buf, blob, key_off, key_kind, key_val, table, sku_attr, n_cat
                 sc[S_EXPLAIN] = 1 if v != 0 else 0
         else:
             return sc, empty, no_spans, no_spans
-    if n_lines < 1 or n_lines > MAX_LINES or n_codes > MAX_CODES or sc[S_REDEEM] < -1:
+    if n_lines < 1 or n_lines > MAX_LINES or n_codes > MAX_COUPON_CODES or sc[S_REDEEM] < -1:
         return sc, empty, no_spans, no_spans
     sc[S_STORE] = lookup(buf, store0, store1, K_STORE, blob, key_off, key_kind, key_val, table)
     sc[S_CHANNEL] = lookup(buf, chan0, chan1, K_CHANNEL, blob, key_off, key_kind, key_val, table)
@@ -292,7 +292,7 @@ def parse_evaluate(buf, blob, key_off, key_kind, key_val, table, sku_attr, n_cat
                 slot = (slot + np.uint64(1)) & np.uint64(cap - 1)
             seen[slot] = li
             li += 1
-    if gross > MAX_GROSS:
+    if gross > MAX_BASKET_GROSS_MINOR:
         return sc, empty, no_spans, no_spans
     sc[S_LINES] = n_lines
     sc[S_CODES] = n_codes
@@ -318,7 +318,7 @@ def _timestamp(buf, at, end, sc):
             seconds = v
         else:
             nanos = v
-    if seconds < MIN_SECONDS or seconds > MAX_SECONDS or nanos < 0 or nanos > 999_999_999:
+    if seconds < EARLIEST_S or seconds > LATEST_S or nanos < 0 or nanos > 999_999_999:
         return False
     sc[S_HAS_TIME] = 1
     sc[S_SECONDS] = seconds
@@ -371,7 +371,7 @@ def _line(buf, at, end, li, lines, ids, blob, key_off, key_kind, key_val, table)
             return False
     if id1 == id0 or sku1 == sku0:
         return False
-    if qty < 1 or qty > MAX_QUANTITY or price < 0 or price > MAX_UNIT_PRICE:
+    if qty < 1 or qty > MAX_QUANTITY or price < 0 or price > MAX_UNIT_PRICE_MINOR:
         return False
     lines[li, L_SKU] = lookup(buf, sku0, sku1, K_SKU, blob, key_off, key_kind, key_val, table)
     lines[li, L_CAT] = _given(buf, cat0, cat1, K_CATEGORY, blob, key_off, key_kind, key_val, table)
