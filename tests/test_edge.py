@@ -34,6 +34,7 @@ from server.api.workers import cores, processes
 from server.cli.main import _settings, build_parser
 from server.settings import Settings
 from server.store.redis.process import free_port
+from tests.served import serve_process
 
 # field 1, length-delimited, claims 5 bytes and has 2: corrupt for every message type
 BAD = b"\x0a\x05ab"
@@ -233,31 +234,14 @@ def _bad_checks(channel: grpc.Channel, n: int) -> None:
 def test_undecodable_calls_do_not_grow_the_server(tmp_path: Path):
     """A memory bound, not a timing: grpcio's own failing deserializer kept ~17 KB a call
     (50 MB over these 3,000 calls before the edge; -1.3 MB with it)."""
-    err = tmp_path / "stderr.log"
-    with err.open("w") as stderr:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "server.cli.main", "serve", "--port", "0"]
-            + ["--metrics-port", "0", "--data-dir", str(tmp_path / "data")],
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            text=True,
-        )
-        try:
-            line = proc.stdout.readline()  # type: ignore[union-attr]
-            match = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
-            assert match, (line, err.read_text())
-            with grpc.insecure_channel(f"127.0.0.1:{match.group(1)}") as channel:
-                _bad_checks(channel, 1000)  # warm-up: pools, caches, the allocator's arenas
-                before = _rss_kb(proc.pid)
-                _bad_checks(channel, 3000)
-                after = _rss_kb(proc.pid)
-            proc.send_signal(signal.SIGTERM)
-            assert proc.wait(timeout=30) == 0
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-            proc.stdout.close()  # type: ignore[union-attr]
+    with serve_process(tmp_path, "--metrics-port", "0") as server:
+        assert server.port, (server.line, server.stderr.read_text())
+        with grpc.insecure_channel(server.target) as channel:
+            _bad_checks(channel, 1000)  # warm-up: pools, caches, the allocator's arenas
+            before = _rss_kb(server.proc.pid)
+            _bad_checks(channel, 3000)
+            after = _rss_kb(server.proc.pid)
+    err = server.stderr
     assert after - before < 5 * 1024, f"grew {after - before} KB over 3,000 calls"
     assert err.read_text().count("code=INVALID_ARGUMENT") == 4000  # each one logged
 

@@ -7,11 +7,7 @@ import hashlib
 import hmac
 import json
 import logging
-import os
 import re
-import signal
-import subprocess
-import sys
 import urllib.request
 from pathlib import Path
 
@@ -23,6 +19,7 @@ from loyalty.v1 import checkout_pb2, members_pb2
 from server.api.logs import AccessLog, JsonFormatter
 from server.settings import Settings
 from server.store.redis.process import free_port
+from tests.served import serve_process
 from tests.test_metrics import publish
 from tests.test_server_checkout import Stubs, basket
 
@@ -36,37 +33,17 @@ def _sha(member_id: str) -> str:
 
 def _serve(tmp_path: Path, *flags: str, env: dict[str, str] | None = None) -> tuple[str, str, int]:
     """Run `loyalty serve`, make the calls, stop it; its announce line, stderr and pid."""
-    err = tmp_path / "stderr.log"
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("LOYALTY_", "OTEL_"))}
-    with err.open("w") as stderr:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "server.cli.main", "serve", "--port", "0", *flags]
-            + ["--data-dir", str(tmp_path / "data")],
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            text=True,
-            env={**base, **(env or {})},
-        )
-        try:
-            line = proc.stdout.readline()  # type: ignore[union-attr]
-            match = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
-            assert match, (line, err.read_text())
-            with grpc.insecure_channel(f"127.0.0.1:{match.group(1)}") as channel:
-                stubs = Stubs(channel)
-                publish(stubs)  # three calls
-                stubs.checkout.Commit(
-                    checkout_pb2.CommitRequest(transaction_id="t-log-1", basket=basket()),
-                    timeout=30,
-                )
-                stubs.members.GetMember(members_pb2.GetMemberRequest(member_id="vip1"))
-            proc.send_signal(signal.SIGTERM)
-            assert proc.wait(timeout=30) == 0
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-            proc.stdout.close()  # type: ignore[union-attr]
-    return line, err.read_text(), proc.pid
+    with serve_process(tmp_path, *flags, env=env, clean_env=True) as server:
+        assert server.port, (server.line, server.stderr.read_text())
+        with grpc.insecure_channel(server.target) as channel:
+            stubs = Stubs(channel)
+            publish(stubs)  # three calls
+            stubs.checkout.Commit(
+                checkout_pb2.CommitRequest(transaction_id="t-log-1", basket=basket()),
+                timeout=30,
+            )
+            stubs.members.GetMember(members_pb2.GetMemberRequest(member_id="vip1"))
+    return server.line, server.stderr.read_text(), server.proc.pid
 
 
 def test_one_text_access_line_per_call_with_hashed_members(tmp_path):
@@ -150,27 +127,11 @@ def test_a_request_without_ids_logs_none(caplog):
 def test_metrics_endpoint_of_a_single_worker_serves_process_series(tmp_path):
     """`loyalty serve` (one process) adds the standard process series to its endpoint."""
     metrics_port = free_port()
-    err = tmp_path / "stderr.log"
-    with err.open("w") as stderr:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "server.cli.main", "serve", "--port", "0"]
-            + ["--metrics-port", str(metrics_port), "--data-dir", str(tmp_path / "d")],
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            text=True,
-        )
-        try:
-            assert "listening on" in proc.stdout.readline()  # type: ignore[union-attr]
-            url = f"http://127.0.0.1:{metrics_port}/metrics"
-            with urllib.request.urlopen(url, timeout=10) as reply:
-                text = reply.read().decode()
-            proc.send_signal(signal.SIGTERM)
-            assert proc.wait(timeout=30) == 0
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-            proc.stdout.close()  # type: ignore[union-attr]
+    with serve_process(tmp_path, "--metrics-port", str(metrics_port)) as server:
+        assert "listening on" in server.line
+        url = f"http://127.0.0.1:{metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=10) as reply:
+            text = reply.read().decode()
     assert "process_cpu_seconds_total" in text
     assert "loyalty_ruleset_version 0.0" in text  # nothing published yet
 

@@ -29,6 +29,7 @@ from server.api.app import App, create_server
 from server.api.metrics import Metrics
 from server.settings import Settings
 from server.store.redis.process import free_port
+from tests.served import serve_process
 from tests.test_server_checkout import (
     CATALOGUE,
     RULES,
@@ -293,28 +294,11 @@ def test_a_metrics_port_in_use_is_logged_and_checkout_still_serves(tmp_path):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         metrics_port = taken.getsockname()[1]
-        err = tmp_path / "stderr.log"
-        with err.open("w") as stderr:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "server.cli.main", "serve", "--port", "0"]
-                + ["--metrics-port", str(metrics_port), "--data-dir", str(tmp_path / "d")],
-                stdout=subprocess.PIPE,
-                stderr=stderr,
-                text=True,
-            )
-            try:
-                line = proc.stdout.readline()  # type: ignore[union-attr]
-                match = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
-                assert match and "metrics:" not in line, line
-                with grpc.insecure_channel(f"127.0.0.1:{match.group(1)}") as channel:
-                    health_pb2_grpc.HealthStub(channel).Check(
-                        health_pb2.HealthCheckRequest(), timeout=10
-                    )
-                proc.send_signal(signal.SIGTERM)
-                assert proc.wait(timeout=30) == 0
-            finally:
-                if proc.poll() is None:
-                    proc.kill()
-                    proc.wait()
-                proc.stdout.close()  # type: ignore[union-attr]
+        with serve_process(tmp_path, "--metrics-port", str(metrics_port)) as server:
+            assert server.port and "metrics:" not in server.line, server.line
+            with grpc.insecure_channel(server.target) as channel:
+                health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(), timeout=10
+                )
+    err = server.stderr
     assert f"metrics: cannot listen on 127.0.0.1:{metrics_port}" in err.read_text()
