@@ -12,6 +12,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 
 import grpc
 import pytest
@@ -316,14 +317,73 @@ def test_commit_then_cancel_through_the_cli(shop, capsys):
 
     code, out, err = cli(capsys, "checkout", "cancel", "t1", "--target", shop.target)
     assert code == 0, err
-    assert out.splitlines() == [
-        "t1: CANCELLED",
-        f"member vip1 (member): {OPENING_POINTS} points available, 0 pending",
-    ]
+    shown = out.splitlines()
+    assert shown[0] == (
+        f"t1: CANCELLED: refund {int(payable) / 100:.2f}, {earned} points clawed back, "
+        f"{redeemed} points of tender returned"
+    )
+    assert len(shown) == 2 + len(result["lines"])
+    assert shown[-1] == f"member vip1 (member): {OPENING_POINTS} points available, 0 pending"
     assert shop.points() == (OPENING_POINTS, 0)
-    # cancelling again is idempotent
+    # cancelling again is idempotent, and says so with the same reversal
     again = cli_json(capsys, "checkout", "cancel", "t1", "--target", shop.target)
-    assert again["status"] == "CANCELLED" and shop.points() == (OPENING_POINTS, 0)
+    assert again["status"] == "ALREADY_CANCELLED" and shop.points() == (OPENING_POINTS, 0)
+    assert int(again["refund_minor"]) == int(payable)
+    assert int(again["points_clawed_back"]) == earned
+
+
+def test_an_offline_sale_syncs_with_commit_offline(shop, capsys):
+    # given a basket the lane sold a day ago, while it could not reach the server
+    path = Path(shop.basket("offline.json"))
+    body = json.loads(path.read_text())
+    body["occurred_at"] = "2026-11-17T02:00:00Z"  # T0 minus a day
+    path.write_text(json.dumps(body))
+    # then a plain commit is refused: the lane's clock is off the server's by a day
+    code, _, err = cli(
+        capsys, "checkout", "commit", str(path), "--transaction-id", "o1", "--target", shop.target
+    )
+    assert code == 1 and "INVALID_ARGUMENT" in err and "SyncOffline" in err
+    # and --offline syncs it, priced at the lane's time, its points pending from that day
+    done = cli_json(
+        capsys,
+        "checkout",
+        "commit",
+        str(path),
+        "--transaction-id",
+        "o1",
+        "--offline",
+        "--target",
+        shop.target,
+    )
+    assert int(done["commit"]["result"]["points_earned"]) > 0
+    assert shop.points() == (OPENING_POINTS, int(done["commit"]["result"]["points_earned"]))
+    code, out, err = cli(
+        capsys,
+        "checkout",
+        "commit",
+        str(path),
+        "--transaction-id",
+        "o1",
+        "--offline",
+        "--target",
+        shop.target,
+    )
+    assert code == 0 and out.startswith("committed o1"), err
+    # a basket without occurred_at cannot be synced
+    del body["occurred_at"]
+    path.write_text(json.dumps(body))
+    code, _, err = cli(
+        capsys,
+        "checkout",
+        "commit",
+        str(path),
+        "--transaction-id",
+        "o2",
+        "--offline",
+        "--target",
+        shop.target,
+    )
+    assert code == 2 and "occurred_at" in err
 
 
 def test_commit_prints_a_summary(shop, capsys):

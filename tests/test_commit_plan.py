@@ -19,7 +19,7 @@ import msgspec
 import pytest
 
 import engine
-from engine.errors import AlreadyExists
+from engine.errors import AlreadyExists, FailedPrecondition
 from engine.pricing.types import Basket
 from server.store import (
     CommitOutcome,
@@ -33,6 +33,7 @@ from server.store import (
 from server.store.base import CommitPlan, CommitSnapshot
 from server.store.checkout import commit
 from server.store.plan import plan_commit
+from server.store.points import MAX_POINTS
 from server.store.redis.store import RedisStore
 from tests.store_fixtures import (
     BASKET_1,
@@ -209,3 +210,19 @@ def _old_cancel_is_answered(store: RedisStore) -> None:
     text = json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
     store.client.set(key, version + b"|" + text.encode(), keepttl=True)
     assert store.cancel("tx-1", T0 + 2 * DAY) == cancelled
+
+
+def test_a_commit_that_would_hold_more_than_the_bound_is_refused(store: Store) -> None:
+    # given a member holding all but a point of what a member may hold
+    enrol(store, "m1")
+    store.adjust_points("a", "m1", MAX_POINTS - 1, "migration", T0 - DAY)
+    # when a basket that earns points commits, it is refused and nothing is written
+    b, price = _price()
+    with pytest.raises(FailedPrecondition, match="more than the 1,000,000,000,000,000"):
+        commit(store, "tx-1", "fp", price, T0, policy=POLICY, basket=b, member_id="m1")
+    record = store.get_member("m1", T0)
+    assert (record.points_available, record.points_pending) == (MAX_POINTS - 1, 0)
+    assert [e.kind for e in store.ledger()] == ["adjust"]
+    # and once the member spends, the same basket commits
+    store.adjust_points("b", "m1", -1000, "spent", T0)
+    assert commit(store, "tx-1", "fp", price, T0, policy=POLICY, basket=b, member_id="m1").applied

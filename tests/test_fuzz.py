@@ -6,12 +6,19 @@ limits, unknown enum numbers, timestamps at and past the ends of time, empty and
 lists). Raw random bytes and wrong wire types are sent as well, and to a server that asks for
 API keys, with no key, an unknown one, a role that may not and one that may. Whatever arrives,
 the answer is a status from the documented set — never INTERNAL or UNKNOWN — and afterwards the
-server still serves and every member it knows still reads.
+server still serves (health, a valid Evaluate and Commit), every member it knows still reads,
+and the members' balances agree with their lots and with the ledger (:func:`_invariants`).
+
+Every call is counted per RPC and status; the table is printed at the end of the module and
+written to ``fuzz_counts.txt`` in pytest's base temporary directory.
 """
 
 from __future__ import annotations
 
+import uuid
+from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import grpc
@@ -23,7 +30,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from loyalty.v1 import members_pb2, members_pb2_grpc
+from loyalty.v1 import checkout_pb2, checkout_pb2_grpc, members_pb2, members_pb2_grpc
 from server.api.app import LOYALTY, create_server
 from server.cli.demo import load_demo
 from server.settings import Settings
@@ -115,10 +122,59 @@ KEYED = {grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED}
 
 
 class Target:
-    """A server to fuzz: its channel, its app, and whether it asks for API keys."""
+    """A server to fuzz: its channel, its app, and whether it asks for API keys; ``members``
+    = the member ids it knows (the demo's and those fuzzed calls created)."""
 
-    def __init__(self, channel: grpc.Channel, app: Any, keyed: bool):
-        self.channel, self.app, self.keyed = channel, app, keyed
+    def __init__(self, name: str, channel: grpc.Channel, app: Any, keyed: bool):
+        self.name, self.channel, self.app, self.keyed = name, channel, app, keyed
+        self.members = {f"M{10000 + k}" for k in range(1, 21)}
+        # demo skus, kept: fuzzing may replace the catalogue
+        self.skus = app.registry.catalogue.sku[:5]
+        self.sku = self.skus[0]
+
+
+# (target, method) -> status -> calls, over the whole module
+COUNTS: dict[tuple[str, str], Counter[str]] = {}
+
+
+def count_table(counts: dict[tuple[str, str], Counter[str]]) -> list[str]:
+    """One line per RPC: calls on each target, in all, and by status."""
+    targets = sorted({t for t, _ in counts})
+    methods = sorted({m for _, m in counts})
+    width = max((len(m) for m in methods), default=6)
+    lines = [
+        f"{'RPC':<{width}} " + " ".join(f"{t:>18}" for t in targets) + f" {'all':>6}  statuses"
+    ]
+    for m in methods:
+        per = [sum(counts.get((t, m), Counter()).values()) for t in targets]
+        codes: Counter[str] = Counter()
+        for t in targets:
+            codes.update(counts.get((t, m), Counter()))
+        statuses = " ".join(f"{c}={n}" for c, n in sorted(codes.items()))
+        lines.append(
+            f"{m:<{width}} " + " ".join(f"{n:>18}" for n in per) + f" {sum(per):>6}  {statuses}"
+        )
+    total = sum(sum(c.values()) for c in counts.values())
+    lines.append(f"{'total':<{width}} " + " " * (19 * len(targets)) + f"{total:>6}")
+    return lines
+
+
+@pytest.fixture(scope="module", autouse=True)
+def fuzz_counts(request, tmp_path_factory) -> Iterator[None]:
+    """Print the per-RPC call counts when the module ends, and keep them in a file."""
+    COUNTS.clear()
+    yield
+    lines = count_table(COUNTS)
+    path = tmp_path_factory.getbasetemp() / "fuzz_counts.txt"
+    path.write_text("\n".join(lines) + "\n")
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if reporter is not None and capture is not None:
+        with capture.global_and_fixture_disabled():  # past the output capture, as capsys.disabled
+            reporter.write_line("")
+            reporter.write_line(f"fuzz counts per RPC (also in {path}):")
+            for line in lines:
+                reporter.write_line(line)
 
 
 @pytest.fixture(scope="module", params=["embedded", "redis", "embedded with keys"])
@@ -137,19 +193,27 @@ def target(request, tmp_path_factory) -> Iterator[Target]:
     server.start()
     load_demo(app.registry, app.store, members=20)
     with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-        yield Target(channel, app, keyed)
+        yield Target(request.param, channel, app, keyed)
     server.stop(None).wait()
     app.close()
 
 
-def _call(target: Target, method: MethodDescriptor, data: bytes, key: int) -> None:
+def _call(target: Target, method: MethodDescriptor, data: bytes, key: int) -> bool:
+    """Send ``data`` to ``method``; the status must be a documented one. True when OK."""
     path = f"/{method.containing_service.full_name}/{method.name}"
     metadata = METADATA[key] if target.keyed else ()
     expected = EXPECTED | KEYED if target.keyed else EXPECTED
+    counts = COUNTS.setdefault((target.name, method.full_name), Counter())
     try:
         target.channel.unary_unary(path)(data, timeout=60, metadata=metadata)
     except grpc.RpcError as exc:
+        counts[exc.code().name] += 1
         assert exc.code() in expected, (path, exc.code(), exc.details())
+        return False
+    counts["OK"] += 1
+    if method.name == "UpsertMember":  # a member to check afterwards
+        target.members.add(members_pb2.UpsertMemberRequest.FromString(data).member_id)
+    return True
 
 
 def _still_serving(target: Target) -> None:
@@ -157,13 +221,76 @@ def _still_serving(target: Target) -> None:
         health_pb2.HealthCheckRequest(), timeout=30
     )
     assert health.status == health_pb2.HealthCheckResponse.SERVING
+    admin = METADATA[-1] if target.keyed else ()
     members = members_pb2_grpc.MemberServiceStub(target.channel)
-    for k in range(1, 21):  # every demo member still reads
+    known = target.members | {e.member_id for e in target.app.store.ledger() if e.member_id}
+    for member_id in sorted(known):  # every member still reads
         members.GetMember(
-            members_pb2.GetMemberRequest(member_id=f"M{10000 + k}"),
-            timeout=30,
-            metadata=METADATA[-1] if target.keyed else (),
+            members_pb2.GetMemberRequest(member_id=member_id), timeout=30, metadata=admin
         )
+    # a valid basket is still priced and committed
+    checkout = checkout_pb2_grpc.CheckoutServiceStub(target.channel)
+    basket = checkout_pb2.EvaluateRequest(member_id="M10001")
+    basket.lines.add(line_id="1", sku=target.sku, quantity=2, unit_price_minor=1990)
+    assert checkout.Evaluate(basket, timeout=30, metadata=admin).gross_minor == 3980
+    tx = f"fz-check-{uuid.uuid4().hex[:12]}"
+    done = checkout.Commit(
+        checkout_pb2.CommitRequest(transaction_id=tx, basket=basket), timeout=30, metadata=admin
+    )
+    assert done.result.gross_minor == 3980
+    _invariants(target, known)
+
+
+def _invariants(target: Target, members: set[str]) -> None:
+    """What the store keeps for each member agrees with itself and with the ledger.
+
+    - balances: available (net of debt) = the points of the available lots - debt, pending =
+      the points of the pending lots; every lot holds points; a debt is left only when no
+      available lot could pay it; every figure inside int64; GetMember shows the same (the
+      debt counted once);
+    - spend: lifetime = the nets of the member's commits - those of their cancels and returns;
+      0 <= rolling <= lifetime;
+    - points: available + pending = earned - redeemed over commits + adjustments - clawed back
+      + given back over reversals (nothing expires or is forfeited within a run: lots expire
+      months after they are earned).
+    """
+    store = target.app.store
+    admin = METADATA[-1] if target.keyed else ()
+    stub = members_pb2_grpc.MemberServiceStub(target.channel)
+    now = datetime.now(UTC)
+    spend: Counter[str] = Counter()
+    points: Counter[str] = Counter()
+    for e in store.ledger():
+        if e.member_id is None:
+            continue
+        spend[e.member_id] += e.sign * sum(line.net_minor for line in e.lines)
+        if e.kind == "adjust":
+            points[e.member_id] += e.points_earned
+        else:
+            points[e.member_id] += e.sign * (e.points_earned - e.points_redeemed)
+    for member_id in sorted(members):
+        r = store.get_member(member_id, now)
+        where = (target.name, member_id)
+        assert all(lot.points > 0 for lot in r.lots), where
+        available = sum(lot.points for lot in r.lots if lot.available_at <= now)
+        pending = sum(lot.points for lot in r.lots if lot.available_at > now)
+        assert r.points_debt >= 0, where
+        assert r.points_available == available - r.points_debt, where
+        assert r.points_pending == pending, where
+        assert r.points_debt == 0 or available == 0, where
+        for figure in (r.points_available, r.points_pending, r.lifetime_spend_minor):
+            assert -(2**63) <= figure < 2**63, where
+        assert r.lifetime_spend_minor == spend[member_id], where
+        assert 0 <= r.rolling_spend_minor <= r.lifetime_spend_minor, where
+        assert r.points_available + r.points_pending == points[member_id], where
+        shown = stub.GetMember(
+            members_pb2.GetMemberRequest(member_id=member_id), timeout=30, metadata=admin
+        )
+        assert (shown.available_points, shown.pending_points) == (
+            r.points_available,
+            r.points_pending,
+        ), where
+        assert shown.lifetime_spend_minor == r.lifetime_spend_minor, where
 
 
 SETTINGS = settings(
@@ -202,6 +329,88 @@ def test_random_bytes_and_wrong_wire_types_get_a_documented_status(target, metho
     )
     def check(data: bytes, key: int) -> None:
         _call(target, method, data, key)
+
+    check()
+    _still_serving(target)
+
+
+# ---- valid sequences: what the ledger and the balances must agree on -----------------------------
+BY_NAME = {m.name: m for m in METHODS}
+SHOPPERS = ("M10001", "M10002", "M10003")
+
+
+@st.composite
+def operations(draw: st.DrawFn) -> list[tuple[Any, ...]]:
+    """Commits (redeeming points or not), returns and cancels of earlier commits, and points
+    adjustments, for a few demo members."""
+    ops: list[tuple[Any, ...]] = []
+    for _ in range(draw(st.integers(1, 12))):
+        kind = draw(st.sampled_from(["commit", "commit", "commit", "return", "cancel", "adjust"]))
+        member = draw(st.sampled_from(SHOPPERS))
+        if kind == "commit":
+            lines = draw(
+                st.lists(
+                    st.tuples(st.integers(0, 4), st.integers(1, 5), st.integers(0, 50_000)),
+                    min_size=1,
+                    max_size=3,
+                )
+            )
+            ops.append((kind, member, lines, draw(st.sampled_from([0, -1, 100]))))
+        elif kind in ("return", "cancel"):
+            ops.append(
+                (kind, draw(st.integers(0, 20)), draw(st.integers(0, 2)), draw(st.integers(1, 3)))
+            )
+        else:
+            ops.append((kind, member, draw(st.sampled_from([-5_000, -50, 5, 50, 5_000]))))
+    return ops
+
+
+def _run(target: Target, ops: list[tuple[Any, ...]]) -> None:
+    run = uuid.uuid4().hex[:10]
+    committed: list[tuple[str, int]] = []  # (transaction id, lines)
+    for k, op in enumerate(ops):
+        if op[0] == "commit":
+            _, member, lines, redeem = op
+            basket = checkout_pb2.EvaluateRequest(member_id=member, redeem_points=redeem)
+            for j, (sku, quantity, price) in enumerate(lines):
+                basket.lines.add(
+                    line_id=str(j),
+                    sku=target.skus[sku % len(target.skus)],
+                    quantity=quantity,
+                    unit_price_minor=price,
+                )
+            _call(target, BY_NAME["Evaluate"], basket.SerializeToString(), -1)  # the quote
+            tx = f"fz-{run}-{k}"
+            request = checkout_pb2.CommitRequest(transaction_id=tx, basket=basket)
+            if _call(target, BY_NAME["Commit"], request.SerializeToString(), -1):
+                committed.append((tx, len(lines)))
+        elif op[0] in ("return", "cancel") and committed:
+            _, which, line, quantity = op
+            tx, n = committed[which % len(committed)]
+            if op[0] == "cancel":
+                data = checkout_pb2.CancelRequest(transaction_id=tx).SerializeToString()
+                _call(target, BY_NAME["Cancel"], data, -1)
+            else:
+                data = checkout_pb2.ReturnRequest(
+                    return_id=f"fz-{run}-{k}",
+                    transaction_id=tx,
+                    lines=[checkout_pb2.ReturnLine(line_id=str(line % n), quantity=quantity)],
+                ).SerializeToString()
+                _call(target, BY_NAME["Return"], data, -1)
+        elif op[0] == "adjust":
+            _, member, points = op
+            data = members_pb2.AdjustPointsRequest(
+                adjustment_id=f"fz-{run}-{k}", member_id=member, points=points, reason="fuzz"
+            ).SerializeToString()
+            _call(target, BY_NAME["AdjustPoints"], data, -1)
+
+
+def test_valid_sequences_keep_members_and_ledger_in_agreement(target):
+    @settings(SETTINGS, max_examples=25)
+    @given(operations())
+    def check(ops: list[tuple[Any, ...]]) -> None:
+        _run(target, ops)
+        _invariants(target, set(SHOPPERS))
 
     check()
     _still_serving(target)

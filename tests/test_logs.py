@@ -38,9 +38,10 @@ def _serve(tmp_path: Path, *flags: str, env: dict[str, str] | None = None) -> tu
         with grpc.insecure_channel(server.target) as channel:
             stubs = Stubs(channel)
             publish(stubs)  # three calls
+            sale = basket()
+            sale.ClearField("occurred_at")  # the server's clock prices (a real one here)
             stubs.checkout.Commit(
-                checkout_pb2.CommitRequest(transaction_id="t-log-1", basket=basket()),
-                timeout=30,
+                checkout_pb2.CommitRequest(transaction_id="t-log-1", basket=sale), timeout=30
             )
             stubs.members.GetMember(members_pb2.GetMemberRequest(member_id="vip1"))
     return server.line, server.stderr.read_text(), server.proc.pid

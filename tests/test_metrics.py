@@ -236,14 +236,14 @@ def test_workers_share_one_endpoint_that_sums_them(tmp_path):
         for stubs in seen.values():
             while True:  # each worker follows the publish (it polls the version store)
                 try:
-                    stubs.checkout.Evaluate(basket(), timeout=5)
+                    stubs.checkout.Evaluate(basket(at=None), timeout=5)
                     break
                 except grpc.RpcError as exc:
                     assert exc.code() == grpc.StatusCode.FAILED_PRECONDITION
                     assert time.monotonic() < deadline
                     time.sleep(0.1)
         for i, stubs in enumerate(seen.values()):
-            commit(stubs, f"t{i}")
+            commit(stubs, f"t{i}", basket(at=None))
 
         m = scrape(url)
 

@@ -104,12 +104,13 @@ def test_redis_down_is_unavailable_fast_with_no_effect_and_recovers_by_itself(ao
     server, app, channel = _published_server(aof_redis.url, tmp_path)
     checkout_stub = checkout_pb2_grpc.CheckoutServiceStub(channel)
     try:
-        assert checkout_stub.Evaluate(basket(), timeout=5).payable_minor > 0
+        assert checkout_stub.Evaluate(basket(at=None), timeout=5).payable_minor > 0
         aof_redis.stop()
         for call in (
-            lambda: checkout_stub.Evaluate(basket(), timeout=10),
+            lambda: checkout_stub.Evaluate(basket(at=None), timeout=10),
             lambda: checkout_stub.Commit(
-                checkout_pb2.CommitRequest(transaction_id="down-1", basket=basket()), timeout=10
+                checkout_pb2.CommitRequest(transaction_id="down-1", basket=basket(at=None)),
+                timeout=10,
             ),
         ):
             start = time.perf_counter()
@@ -122,7 +123,8 @@ def test_redis_down_is_unavailable_fast_with_no_effect_and_recovers_by_itself(ao
         while True:  # the pool reconnects on its own; no restart of the service
             try:
                 done = checkout_stub.Commit(
-                    checkout_pb2.CommitRequest(transaction_id="down-1", basket=basket()), timeout=5
+                    checkout_pb2.CommitRequest(transaction_id="down-1", basket=basket(at=None)),
+                    timeout=5,
                 )
                 break
             except grpc.RpcError as err:

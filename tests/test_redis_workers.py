@@ -114,7 +114,7 @@ def test_a_publish_under_load_reaches_both_workers_within_a_second(redis_url, tm
             while not stop.is_set():
                 started = time.monotonic()
                 try:
-                    resp, call = stub.Evaluate.with_call(basket(), timeout=5)
+                    resp, call = stub.Evaluate.with_call(basket(at=None), timeout=5)
                 except grpc.RpcError as exc:
                     errors.append(exc)
                     continue

@@ -150,8 +150,10 @@ class Stubs:
 
 
 def basket(
-    member_id: str = "vip1", lines=None, codes=(), redeem: int = 0, at: datetime = T0
+    member_id: str = "vip1", lines=None, codes=(), redeem: int = 0, at: datetime | None = T0
 ) -> checkout_pb2.EvaluateRequest:
+    """A basket sold at ``at`` (None: no occurred_at, the server's clock; for servers on a
+    real clock, since the server refuses a lane time off its own by more than the skew)."""
     req = checkout_pb2.EvaluateRequest(
         member_id=member_id,
         store_id="s1",
@@ -159,7 +161,8 @@ def basket(
         coupon_codes=list(codes),
         redeem_points=redeem,
     )
-    req.occurred_at.FromDatetime(at)
+    if at is not None:
+        req.occurred_at.FromDatetime(at)
     for line_id, sku, qty, price in lines or [
         ("L1", "CREAM", 2, 5990),
         ("L2", "COLA", 3, 350),

@@ -81,11 +81,14 @@ def both(compiled, names, data: bytes, member, coupons, limits):
     parsed = wire.parse(tables, compiled, data)
     if parsed is None:
         return checked, None
+    # both price at the request's own time (the server decides the pricing time; here it is
+    # the lane's, so that random times reach the byte path's local-time arithmetic)
+    at = req.occurred_at.ToDatetime(tzinfo=UTC) if req.HasField("occurred_at") else NOW
     outputs = run_kernel(
         compiled,
         parsed.lines,
         encode_member(compiled, member, parsed.redeem_points),
-        parsed.context(compiled.timezone, NOW),
+        parsed.context(compiled.timezone, at),
         encode_coupons(compiled, member, coupons),
         encode_limits(compiled, limits),
         False,

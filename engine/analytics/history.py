@@ -21,6 +21,12 @@ quantity : Int64        units bought (commit) or reversed (reversal)
 gross_minor, net_minor, tender_minor, discount_minor, funded_minor : Int64   minor units
 points_earned, points_redeemed : Int64    points attributed to the line / burned for its tender
 discounts : List(Struct(offer_id, funder_id, amount_minor, funded_minor))    per (line, offer)
+recorded_at : Datetime(us, UTC)  when the server recorded the entry (missing: ``at``)
+lane_at : Datetime(us, UTC)      the lane's clock on a commit (null: not sent, or a reversal)
+ruleset_version : Int64          the rule-set version that priced the commit (0 = unknown)
+
+``at`` is the pricing time: the server's clock, or the lane's for a basket synced after the
+lane was offline (then ``recorded_at`` is later). Simulation replays each basket at ``at``.
 """
 
 from __future__ import annotations
@@ -68,6 +74,9 @@ HISTORY_SCHEMA: dict[str, pl.DataType] = {
     "points_earned": pl.Int64(),
     "points_redeemed": pl.Int64(),
     "discounts": pl.List(DISCOUNT_STRUCT),
+    "recorded_at": pl.Datetime("us", "UTC"),
+    "lane_at": pl.Datetime("us", "UTC"),
+    "ruleset_version": pl.Int64(),
 }
 KINDS = ("commit", "cancel", "return")
 _DEFAULTS: dict[str, object] = {
@@ -84,6 +93,7 @@ _DEFAULTS: dict[str, object] = {
     "funded_minor": 0,
     "points_earned": 0,
     "points_redeemed": 0,
+    "ruleset_version": 0,
 }
 
 
@@ -125,6 +135,8 @@ def conform(df: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
         add.append(pl.lit(None, pl.String).alias("member_id"))
     if "segments" not in names:
         add.append(pl.lit([], pl.List(pl.String)).alias("segments"))
+    if "lane_at" not in names:
+        add.append(pl.lit(None, pl.Datetime("us", "UTC")).alias("lane_at"))
     if "discounts" not in names:
         add.append(pl.lit([], pl.List(DISCOUNT_STRUCT)).alias("discounts"))
     if "line_no" not in names:
@@ -136,11 +148,16 @@ def conform(df: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
     lf = lf.with_columns(add)
     if "line_id" not in names:
         lf = lf.with_columns((pl.col("line_no") + 1).cast(pl.String).alias("line_id"))
-    at = pl.col("at")
-    dtype = lf.collect_schema()["at"]
-    if isinstance(dtype, pl.Datetime) and dtype.time_zone is None:  # naive = UTC
-        at = at.dt.replace_time_zone("UTC")
-    return lf.with_columns(at.alias("at")).select(
+    schema = lf.collect_schema()
+    times = []
+    for name in ("at", "recorded_at", "lane_at"):
+        col = pl.col(name if name in schema else "at")
+        dtype = schema[name if name in schema else "at"]
+        if isinstance(dtype, pl.Datetime) and dtype.time_zone is None:  # naive = UTC
+            col = col.dt.replace_time_zone("UTC")
+        times.append(col.alias(name))
+    lf = lf.with_columns(times)
+    return lf.with_columns(pl.col("recorded_at").fill_null(pl.col("at"))).select(
         [pl.col(c).cast(t) for c, t in HISTORY_SCHEMA.items()]
     )
 

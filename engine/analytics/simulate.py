@@ -15,10 +15,11 @@ rules would give, the limits cap it at checkout.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from engine.analytics.history import DISCOUNT_STRUCT, conform
@@ -110,6 +111,10 @@ class Scored:
     max_basket_transaction_id: str
     by_funder: pl.DataFrame  # funder_id, discount_minor, funded_minor
     by_offer: pl.DataFrame  # offer_id, funder_id, baskets, discount_minor, funded_minor
+    # the discount of every basket with any, in basket order (for its distribution)
+    basket_discounts: npt.NDArray[np.int64] = field(
+        default_factory=lambda: np.zeros(0, dtype=np.int64)
+    )
 
     @property
     def funded_minor(self) -> int:
@@ -141,6 +146,7 @@ def score(
     totals = np.zeros(5, dtype=np.int64)  # affected, gross, discount, earned, redeemed
     best, best_tx = -1, ""
     offer_parts = []
+    discounted = []
     for k in range(len(cuts) - 1):
         lo_b, hi_b = k * chunk, min(n, (k + 1) * chunk)
         if lo_b >= hi_b:
@@ -157,6 +163,7 @@ def score(
             int(b["points_earned"].sum()),
             int(b["points_redeemed"].sum()),
         ]
+        discounted.append(disc[disc > 0].astype(np.int64))
         if len(disc) and disc.max() > best:
             i = int(disc.argmax())
             best, best_tx = int(disc[i]), str(b["transaction_id"][i])
@@ -204,7 +211,39 @@ def score(
         best_tx,
         by_funder,
         by_offer,
+        np.concatenate(discounted) if discounted else np.zeros(0, dtype=np.int64),
     )
+
+
+def nice_width(largest: int, buckets: int) -> int:
+    """The smallest width of 1, 2 or 5 times a power of ten (minor units) whose buckets
+    ``[0, w), [w, 2w), ...`` hold ``0..largest`` in at most ``buckets`` buckets."""
+    scale = 1
+    while True:
+        for step in (1, 2, 5):
+            width = step * scale
+            if largest // width + 1 <= buckets:
+                return width
+        scale *= 10
+
+
+def discount_distribution(
+    scores: Sequence[Scored], buckets: int = 20
+) -> tuple[int, list[list[int]]]:
+    """The distribution of per-basket discounts of each of ``scores`` over the same buckets:
+    ``(width, counts)``, ``counts[i][k]`` = baskets of ``scores[i]`` whose discount lies in
+    ``[k * width, (k + 1) * width)``, up to the bucket of the biggest discount of them all
+    (no buckets when no basket has any; baskets without a discount are not counted)."""
+    largest = max(
+        (int(s.basket_discounts.max()) for s in scores if len(s.basket_discounts)), default=0
+    )
+    if largest <= 0:
+        return 1, [[] for _ in scores]
+    width = nice_width(largest, buckets)
+    n = largest // width + 1
+    return width, [
+        np.bincount(s.basket_discounts // width, minlength=n).astype(int).tolist() for s in scores
+    ]
 
 
 @dataclass(frozen=True)

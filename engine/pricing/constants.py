@@ -113,6 +113,7 @@ MAX_QUANTITY = 10_000
 MAX_UNIT_PRICE_MINOR = 100_000_000  # 1,000,000.00 in a two-decimal currency
 MAX_COUPON_CODES = 30
 MAX_ID_CHARS = 128  # every id and string of a request
+MAX_TEXT_CHARS = 1_024  # free text of a request: reasons, notes, descriptions
 # Bounds that keep every product in the kernels inside int64 (allocation multiplies an amount
 # below the total weight by a weight; validation bounds the rule-set side).
 MAX_BASKET_GROSS_MINOR = 2_000_000_000

@@ -19,7 +19,14 @@ from google.protobuf.message import Message
 from engine.errors import InvalidInput
 from engine.errors import Violation as Violation  # re-exported: violations are part of this API
 from engine.pricing.catalogue import Catalogue
-from engine.pricing.constants import BPS, KIND_BY_FIELD, Phase, phase_of
+from engine.pricing.constants import (
+    BPS,
+    KIND_BY_FIELD,
+    MAX_ID_CHARS,
+    MAX_TEXT_CHARS,
+    Phase,
+    phase_of,
+)
 from engine.pricing.overlap import CatalogueIndex, quoted, structural_overlap
 from loyalty.v1 import rules_pb2
 from loyalty.v1.rules_pb2 import RuleSet
@@ -34,6 +41,12 @@ MAX_MULTIPLIER_BPS = 1_000_000  # tier earn multiplier: x100 at most (int64 head
 MAX_MINOR = 10**12  # any money amount in a rule, minor units (int64 headroom in the kernels)
 MAX_COUNT = 10**9  # any quantity, use count or points figure in a rule
 MAX_POINTS_PER_UNIT = 10**6
+# Points' pending days and expiry months: the dates they give must stay inside what a datetime
+# holds (a commit computes them; beyond, every commit that earns points would fail).
+MAX_PENDING_DAYS = 3_650  # ten years
+MAX_EXPIRY_MONTHS = 1_200  # a hundred years
+MAX_NAME_CHARS = MAX_ID_CHARS  # names, product-set entries, stores, channels, groups
+MAX_DESCRIPTION_CHARS = MAX_TEXT_CHARS
 REWARDS = tuple(KIND_BY_FIELD)
 _MODES = {0, 1, 2}
 _ACTIVATIONS = {0, 1}
@@ -105,6 +118,11 @@ class _Collector:
             return False
         return True
 
+    def text(self, field: str, value: str, limit: int = MAX_NAME_CHARS) -> None:
+        """A name or free text of at most ``limit`` characters."""
+        if len(value) > limit:
+            self.add(field, f"longer than {limit:,} characters (got {len(value):,})")
+
     def money(self, field: str, value: int, lo: int = 0) -> bool:
         return self.range(field, value, lo, MAX_MINOR)
 
@@ -145,8 +163,8 @@ def _check_header(v: _Collector, rules: RuleSet) -> None:
 _POINTS_RANGES = (
     ("point_value_minor", 1, MAX_MINOR),
     ("earn_per_amount_minor", 1, MAX_MINOR),
-    ("pending_days", 0, None),
-    ("expiry_months", 0, None),
+    ("pending_days", 0, MAX_PENDING_DAYS),
+    ("expiry_months", 0, MAX_EXPIRY_MONTHS),
     ("min_redeem_points", 0, MAX_COUNT),
     ("redeem_step_points", 1, MAX_COUNT),
     ("max_redeem_share_bps", 0, BPS),
@@ -169,6 +187,7 @@ def _check_tiers(v: _Collector, tiers: Sequence[rules_pb2.Tier]) -> None:
     for i, t in enumerate(tiers):
         path = f"tiers[{i}]"
         v.ident(f"{path}.id", t.id, seen, path)
+        v.text(f"{path}.name", t.name)
         # 0 = assigned by hand (staff, partners); spend thresholds rise down the list
         spend = t.qualify_spend_minor
         if v.money(f"{path}.qualify_spend_minor", spend) and spend > 0:
@@ -188,6 +207,7 @@ def _check_segments(v: _Collector, segments: Sequence[rules_pb2.Segment]) -> Non
     seen: dict[str, str] = {}
     for i, s in enumerate(segments):
         v.ident(f"segments[{i}].id", s.id, seen, f"segments[{i}]")
+        v.text(f"segments[{i}].name", s.name)
 
 
 # --- offers ----------------------------------------------------------------------------------
@@ -195,6 +215,8 @@ def _check_segments(v: _Collector, segments: Sequence[rules_pb2.Segment]) -> Non
 
 def _check_offer(v: _Collector, path: str, offer: rules_pb2.Offer) -> None:
     v.ident(f"{path}.id", offer.id, v.ids, path)
+    v.text(f"{path}.name", offer.name)
+    v.text(f"{path}.description", offer.description, MAX_DESCRIPTION_CHARS)
     if offer.activation not in _ACTIVATIONS:
         v.add(f"{path}.activation", f"unknown activation {offer.activation}")
     if not offer.HasField("scope"):
@@ -237,6 +259,8 @@ def _check_product_set(v: _Collector, path: str, ps: rules_pb2.ProductSet) -> No
         for j, value in enumerate(getattr(ps, name)):
             if not value:
                 v.add(f"{path}.{name}[{j}]", "must not be empty")
+            else:
+                v.text(f"{path}.{name}[{j}]", value)
 
 
 def _check_conditions(v: _Collector, path: str, c: rules_pb2.Conditions) -> None:
@@ -250,6 +274,8 @@ def _check_conditions(v: _Collector, path: str, c: rules_pb2.Conditions) -> None
         for j, value in enumerate(getattr(c, name)):
             if not value:
                 v.add(f"{path}.{name}[{j}]", "must not be empty")
+            else:
+                v.text(f"{path}.{name}[{j}]", value)
     new = {ch for ch in c.channels if ch} - v.channels
     v.channels |= new
     if new and len(v.channels) > MAX_CHANNELS and not v.channels_reported:
@@ -302,6 +328,7 @@ def _check_stacking(v: _Collector, path: str, offer: rules_pb2.Offer, phase: Pha
     s = offer.stacking
     if s.mode not in _MODES:
         v.add(f"{path}.mode", f"unknown mode {s.mode}")
+    v.text(f"{path}.group", s.group)
     if not s.group or phase is None:
         return
     if phase is Phase.POINTS:

@@ -21,7 +21,7 @@ from datetime import datetime
 
 import numpy as np
 
-from engine.pricing.basket import local_time, local_time_at
+from engine.pricing.basket import local_time
 from engine.pricing.compiler import CompiledRules
 from engine.pricing.constants import Tender
 from engine.pricing.kernel import wire_in as W
@@ -121,14 +121,16 @@ class Parsed:
     def explain(self) -> bool:
         return bool(self.scalars[W.S_EXPLAIN])
 
-    def context(self, timezone: str, now: datetime) -> np.ndarray:
-        """int64[CTX_COLS]: store, channel and the local time (``now`` when unset)."""
+    @property
+    def lane_seconds(self) -> int | None:
+        """The request's ``occurred_at`` in whole UTC seconds (None when unset)."""
+        return int(self.scalars[W.S_SECONDS]) if self.scalars[W.S_HAS_TIME] else None
+
+    def context(self, timezone: str, at: datetime) -> np.ndarray:
+        """int64[CTX_COLS]: store, channel and the local time of ``at``, the pricing time
+        (the caller decides it; the request's own ``occurred_at`` is :attr:`lane_seconds`)."""
         s = self.scalars
-        t = (
-            local_time_at(int(s[W.S_SECONDS]), timezone)
-            if s[W.S_HAS_TIME]
-            else local_time(now, timezone)
-        )
+        t = local_time(at, timezone)
         return np.array(
             [s[W.S_STORE], s[W.S_CHANNEL], t.epoch_s, t.weekday, t.hour, t.month],
             dtype=np.int64,

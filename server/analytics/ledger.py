@@ -6,7 +6,10 @@ real ledger exactly as they read a synthetic history.
 Each entry carries its commit's checkout context (store, channel, and the member's tier and
 segments when the basket was priced), repeated on the commit's cancel and returns. Category,
 brand and vendor come from the catalogue given (empty without one); the birthday month is the
-member's current profile. Points adjustments are not basket lines and are left out.
+member's current profile. Points adjustments are not basket lines and are left out. ``at`` is
+the pricing time (the lane's for an offline sync); ``recorded_at``, ``lane_at`` and
+``ruleset_version`` say when the server wrote the entry, what the lane's clock said and which
+rule-set version priced the commit.
 """
 
 from __future__ import annotations
@@ -88,6 +91,9 @@ def history_rows(
                     }
                     for d in line.discounts
                 ],
+                "recorded_at": (e.recorded_at or e.at).astimezone(UTC),
+                "lane_at": e.lane_at.astimezone(UTC) if e.lane_at else None,
+                "ruleset_version": e.ruleset_version,
             }
             for c, v in values.items():
                 cols[c].append(v)

@@ -10,6 +10,7 @@ Observability, when on: the kernel time and what commits did go to
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
 from collections.abc import Callable, Sequence
@@ -26,6 +27,7 @@ from engine.pricing import wire
 from engine.pricing.api import encode_coupons, encode_limits, encode_member, run_kernel
 from engine.pricing.types import Basket, PricingResult
 from loyalty.v1 import checkout_pb2, checkout_pb2_grpc, members_pb2
+from server.api.clock import PricingClock
 from server.api.convert import (
     basket_from_request,
     coupon_results,
@@ -41,6 +43,7 @@ from server.store.base import (
     CancelOutcome,
     CodeStatus,
     PricingState,
+    Provenance,
     ReturnOutcome,
     Store,
 )
@@ -82,9 +85,11 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
         *,
         metrics: Metrics | None = None,
         tracing: Tracing | None = None,
+        times: PricingClock | None = None,
     ):
         self.registry, self.store, self.clock = registry, store, clock
         self.metrics, self.tracing = metrics, tracing
+        self.times = times or PricingClock()
 
     def _price(
         self,
@@ -158,8 +163,12 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
         req: checkout_pb2.EvaluateRequest,
         state: PricingState,
         result: PricingResult,
+        version: int = 0,
     ) -> checkout_pb2.EvaluateResponse:
-        resp = response_from_result(result, active.version, active.names, active.points_pending)
+        """The response of ``result``, priced by rule-set ``version`` (0 = the active one)."""
+        resp = response_from_result(
+            result, version or active.version, active.names, active.points_pending
+        )
         applied = {o.offer_id for o in result.offers}
         why = {e.offer_id: e.message for e in result.explanations}
         resp.coupons.extend(coupon_results(req.coupon_codes, state, applied, why))
@@ -170,12 +179,19 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
         """Bytes to bytes (``engine.pricing.wire``): the request is read into the kernel's
         arrays in one pass and the response written from its outputs. A request the byte
         path does not take (explanations asked, anything unusual or invalid) goes the checked
-        way, which parses with protobuf and names every bad field; both answer the same."""
+        way, which parses with protobuf and names every bad field; both answer the same.
+        The server's clock prices (:mod:`server.api.clock`)."""
+        now = self.clock()
         active = self.registry.current_or_none()
         parsed = None if active is None else wire.parse(active.wire, active.compiled, request)
-        if active is None or parsed is None or parsed.explain:
-            return self._evaluate_checked(parse_evaluate(request)).SerializeToString()
-        now = self.clock()
+        if (
+            active is None
+            or parsed is None
+            or parsed.explain
+            or (lane := parsed.lane_seconds) is not None
+            and not self.times.in_skew_s(lane, now)
+        ):
+            return self._evaluate_checked(parse_evaluate(request), now).SerializeToString()
         codes = parsed.coupon_codes
         state = self._read(active, parsed.member_id or None, codes, now)
         compiled = active.compiled
@@ -203,10 +219,12 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
         return body + extra.SerializeToString()
 
     def _evaluate_checked(
-        self, request: checkout_pb2.EvaluateRequest
+        self, request: checkout_pb2.EvaluateRequest, now: datetime
     ) -> checkout_pb2.EvaluateResponse:
-        now = self.clock()
         basket = basket_from_request(request, now=now)
+        lane_at = basket.occurred_at if request.HasField("occurred_at") else None
+        self.times.online(lane_at, now, "occurred_at")
+        basket = dataclasses.replace(basket, occurred_at=now)
         active = self.registry.current()
         state = self._read(active, request.member_id or None, list(request.coupon_codes), now)
         result = self._price(active, basket, request, state, request.explain)
@@ -225,12 +243,36 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
     def Commit(
         self, request: checkout_pb2.CommitRequest, context: grpc.ServicerContext
     ) -> checkout_pb2.CommitResponse:
+        return self._commit_request(request, "", context, offline=False)
+
+    def SyncOffline(
+        self, request: checkout_pb2.SyncOfflineRequest, context: grpc.ServicerContext
+    ) -> checkout_pb2.SyncOfflineResponse:
+        if not request.HasField("commit"):
+            raise InvalidInput.at("commit", "is required")
+        done = self._commit_request(request.commit, "commit.", context, offline=True)
+        return checkout_pb2.SyncOfflineResponse(commit=done)
+
+    def _commit_request(
+        self,
+        request: checkout_pb2.CommitRequest,
+        prefix: str,
+        context: grpc.ServicerContext,
+        *,
+        offline: bool,
+    ) -> checkout_pb2.CommitResponse:
+        """Commit (``offline`` False: priced at the server's clock) or SyncOffline (priced at
+        the lane's); ``prefix`` = where the CommitRequest sits in the request, for field names."""
         now = self.clock()
-        require_id("transaction_id", request.transaction_id)
+        require_id(f"{prefix}transaction_id", request.transaction_id)
         if not request.HasField("basket"):
-            raise InvalidInput([("basket", "is required")])
+            raise InvalidInput([(f"{prefix}basket", "is required")])
         req = request.basket
-        basket = basket_from_request(req, prefix="basket.", now=now)
+        basket = basket_from_request(req, prefix=f"{prefix}basket.", now=now)
+        lane_at = basket.occurred_at if req.HasField("occurred_at") else None
+        time_field = f"{prefix}basket.occurred_at"
+        at = lane_at if offline and lane_at is not None else now
+        basket = dataclasses.replace(basket, occurred_at=at)
         active = self.registry.current()
         tx = request.transaction_id
         watch = None
@@ -238,12 +280,17 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
             watch = CommitWatch(self.tracing.commit(tx) if self.tracing is not None else None)
 
         def price(state: PricingState) -> PricingResult:
+            # the clock's bounds hold for a commit priced now, not for a retry of a stored one
+            if offline:
+                self.times.offline(lane_at, now, time_field)
+            else:
+                self.times.online(lane_at, now, time_field)
             if watch is not None:
                 watch.priced += 1
                 if watch.spans is not None:
                     watch.spans.pricing()
             bad = [
-                (f"basket.coupon_codes[{i}]", f"unknown coupon code {code!r}")
+                (f"{prefix}basket.coupon_codes[{i}]", f"unknown coupon code {code!r}")
                 for i, code in enumerate(req.coupon_codes)
                 if state.code_status.get(code) == CodeStatus.INVALID
             ]
@@ -263,25 +310,32 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
                 )
             return result
 
+        # a lane waiting for its member's turn (Redis, under contention) waits no longer than
+        # its caller does
+        remaining = context.time_remaining() if context is not None else None
+        deadline = None if remaining is None else time.monotonic() + remaining
+
         def run() -> Committed:
             return commit(
                 self.store,
                 tx,
                 _fingerprint(request),
                 price,
-                now,
+                at,
                 policy=active.policy,
                 basket=basket,
                 member_id=req.member_id or None,
                 coupon_codes=list(req.coupon_codes),
+                provenance=Provenance(now if at != now else None, lane_at, active.version),
+                deadline=deadline,
             )
 
         done = self._commit(watch, run)
         outcome = done.outcome
         state = done.state or self.store.pricing_state(
-            active.policy, req.member_id or None, None, list(req.coupon_codes), now
+            active.policy, req.member_id or None, None, list(req.coupon_codes), at
         )
-        result = self._respond(active, req, state, outcome.pricing)
+        result = self._respond(active, req, state, outcome.pricing, outcome.ruleset_version)
         changed = bool(request.expected_payable_minor) and (
             outcome.pricing.payable_minor != request.expected_payable_minor
         )
@@ -313,20 +367,36 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
             if tracing is None
             else tracing.call("loyalty.store.write", cancel, {TX: request.transaction_id})
         )
-        # the store answers a cancel done before with its stored outcome, stamped with the
-        # time of that first cancel (two calls reading the very same microsecond, as only a
-        # frozen test clock does, both say CANCELLED)
-        first = outcome.at == now
+        # a cancel done before is answered with its stored outcome, which the store marks
+        # as repeated: the same reversal and balances, only the status says it is a retry
         status = (
-            checkout_pb2.CancelResponse.CANCELLED
-            if first
-            else checkout_pb2.CancelResponse.ALREADY_CANCELLED
+            checkout_pb2.CancelResponse.ALREADY_CANCELLED
+            if outcome.repeated
+            else checkout_pb2.CancelResponse.CANCELLED
         )
         return checkout_pb2.CancelResponse(
             transaction_id=outcome.transaction_id,
             status=status,
-            member=self._summary(outcome.member_id, now),
+            member=self._reversal_member(outcome, now),
+            refund_minor=outcome.refund_minor,
+            points_clawed_back=outcome.points_clawed_back,
+            points_tender_returned=outcome.points_restored,
+            lines=_returned_lines(outcome),
         )
+
+    def _reversal_member(
+        self, outcome: CancelOutcome | ReturnOutcome, now: datetime
+    ) -> members_pb2.MemberSummary | None:
+        """The member's balances the reversal left, as stored with its outcome (so a retry
+        answers the same); the current ones for an outcome stored before they were kept."""
+        if outcome.member_id and outcome.points_available_after is not None:
+            return members_pb2.MemberSummary(
+                member_id=outcome.member_id,
+                tier=outcome.tier_after or "",
+                available_points=outcome.points_available_after,
+                pending_points=outcome.points_pending_after or 0,
+            )
+        return self._summary(outcome.member_id, now)
 
     def Return(
         self, request: checkout_pb2.ReturnRequest, context: grpc.ServicerContext
@@ -363,19 +433,24 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
             refund_minor=outcome.refund_minor,
             points_clawed_back=outcome.points_clawed_back,
             points_tender_returned=outcome.points_restored,
-            lines=[
-                checkout_pb2.ReturnedLine(
-                    line_id=d.line_id,
-                    quantity=d.quantity,
-                    refund_minor=d.payable_minor,
-                    points_clawed_back=d.points_earned,
-                    points_tender_returned=d.points_redeemed,
-                    funding_reversed_minor=sum(x.funded_minor for x in d.discounts),
-                )
-                for d in outcome.lines
-            ],
-            member=self._summary(outcome.member_id, now),
+            lines=_returned_lines(outcome),
+            member=self._reversal_member(outcome, now),
         )
+
+
+def _returned_lines(outcome: CancelOutcome | ReturnOutcome) -> list[checkout_pb2.ReturnedLine]:
+    """What a cancel or return reversed, per line."""
+    return [
+        checkout_pb2.ReturnedLine(
+            line_id=d.line_id,
+            quantity=d.quantity,
+            refund_minor=d.payable_minor,
+            points_clawed_back=d.points_earned,
+            points_tender_returned=d.points_redeemed,
+            funding_reversed_minor=sum(x.funded_minor for x in d.discounts),
+        )
+        for d in outcome.lines
+    ]
 
 
 def _fingerprint(request: checkout_pb2.CommitRequest) -> str:

@@ -21,10 +21,12 @@ from engine.pricing.catalogue import Catalogue
 from engine.pricing.constants import (
     EARLIEST_S,
     LATEST_S,
+    MAX_BASKET_GROSS_MINOR,
     MAX_COUPON_CODES,
     MAX_ID_CHARS,
     MAX_LINES,
     MAX_QUANTITY,
+    MAX_TEXT_CHARS,
     MAX_UNIT_PRICE_MINOR,
     Tender,
 )
@@ -40,9 +42,14 @@ def _check_id(bad: InvalidInput, path: str, value: str, required: bool = True) -
         bad.add(path, f"longer than {MAX_ID_CHARS} characters")
 
 
-MAX_TEXT_LEN = 1_024  # free text: reasons, notes
+MAX_TEXT_LEN = MAX_TEXT_CHARS  # free text: reasons, notes
 MAX_SEGMENTS = 256
 MAX_ISSUE_MEMBERS = 100_000
+MAX_ASSUME_COUPONS = MAX_COUPON_CODES  # Simulate: codes assumed presented with every basket
+# Parquet holds many rows in few bytes (50 million equal rows in 93 KB): the rows a file says
+# it has are counted before it is read, so a small request cannot fill the server's memory.
+MAX_CATALOGUE_ROWS = 1_000_000
+MAX_HISTORY_ROWS = 5_000_000
 
 
 def check_ids(
@@ -172,6 +179,9 @@ def basket_from_request(
                 ln.vendor,
             )
         )
+    gross = sum(ln.quantity * ln.unit_price_minor for ln in lines)
+    if not bad.violations and gross > MAX_BASKET_GROSS_MINOR:
+        bad.add(f"{prefix}lines", f"basket total {gross} exceeds {MAX_BASKET_GROSS_MINOR}")
     at = when(bad, req, "occurred_at", f"{prefix}occurred_at") or now or datetime.now(UTC)
     if bad.violations:
         raise bad
@@ -236,28 +246,71 @@ def response_from_result(
     return resp
 
 
+_CATALOGUE_TEXT = ("sku", "category", "brand", "vendor")
+
+
+def _parquet_rows(path: str, data: bytes, limit: int) -> None:
+    """Refuse Parquet bytes that say they hold more than ``limit`` rows (read from the file's
+    metadata only)."""
+    try:
+        rows = pl.scan_parquet(io.BytesIO(data)).select(pl.len()).collect().item()
+    except pl.exceptions.PolarsError as exc:
+        raise InvalidInput.at(path, f"not a readable Parquet file: {exc}") from None
+    if rows > limit:
+        raise InvalidInput.at(path, f"at most {limit:,} rows (got {rows:,})")
+
+
+def _check_catalogue(path: str, catalogue: Catalogue) -> Catalogue:
+    """At most MAX_CATALOGUE_ROWS rows; every sku, category, brand and vendor at most 128
+    characters (a basket's strings are, so a longer one could never match; and they are
+    copied into every ledger entry of a line they describe)."""
+    if len(catalogue) > MAX_CATALOGUE_ROWS:
+        raise InvalidInput.at(path, f"at most {MAX_CATALOGUE_ROWS:,} rows (got {len(catalogue):,})")
+    bad = InvalidInput()
+    for name in _CATALOGUE_TEXT:
+        for k, value in enumerate(getattr(catalogue, name)):
+            if len(value) > MAX_ID_CHARS:
+                where = f"{path}.items[{k}].{name}" if path == "rows" else path
+                row = "" if path == "rows" else f"row {k + 1}: "
+                bad.add(where, f"{row}{name} longer than {MAX_ID_CHARS} characters")
+                break
+    if bad.violations:
+        raise bad
+    return catalogue
+
+
 def catalogue_from_request(req: campaigns_pb2.ImportCatalogueRequest) -> Catalogue:
     """The catalogue of an import request, from rows, CSV or Parquet bytes."""
     source = req.WhichOneof("source")
     if source == "rows":
-        return Catalogue.from_rows(
-            [
-                {
-                    "sku": i.sku,
-                    "category": i.category,
-                    "brand": i.brand,
-                    "vendor": i.vendor,
-                    "no_discount": i.no_discount,
-                    "no_earn": i.no_earn,
-                }
-                for i in req.rows.items
-            ]
+        if len(req.rows.items) > MAX_CATALOGUE_ROWS:
+            raise InvalidInput.at(
+                "rows.items", f"at most {MAX_CATALOGUE_ROWS:,} rows (got {len(req.rows.items):,})"
+            )
+        return _check_catalogue(
+            "rows",
+            Catalogue.from_rows(
+                [
+                    {
+                        "sku": i.sku,
+                        "category": i.category,
+                        "brand": i.brand,
+                        "vendor": i.vendor,
+                        "no_discount": i.no_discount,
+                        "no_earn": i.no_earn,
+                    }
+                    for i in req.rows.items
+                ]
+            ),
         )
     try:
         if source == "csv":
-            return Catalogue.from_frame(pl.read_csv(io.BytesIO(req.csv), infer_schema=False))
+            frame = pl.read_csv(io.BytesIO(req.csv), infer_schema=False)
+            return _check_catalogue(source, Catalogue.from_frame(frame))
         if source == "parquet":
-            return Catalogue.from_frame(pl.read_parquet(io.BytesIO(req.parquet)))
+            _parquet_rows(source, req.parquet, MAX_CATALOGUE_ROWS)
+            frame = pl.read_parquet(io.BytesIO(req.parquet))
+            return _check_catalogue(source, Catalogue.from_frame(frame))
     except pl.exceptions.PolarsError as exc:
         raise InvalidInput.at(source, f"not a readable catalogue: {exc}") from None
     return Catalogue.empty()
@@ -265,7 +318,8 @@ def catalogue_from_request(req: campaigns_pb2.ImportCatalogueRequest) -> Catalog
 
 def history_from_request(data: bytes) -> pl.DataFrame:
     """``history_parquet`` as a history frame in the engine's schema; read whole here so a
-    malformed file is answered as bad input naming the field."""
+    malformed file is answered as bad input naming the field. At most MAX_HISTORY_ROWS rows."""
+    _parquet_rows("history_parquet", data, MAX_HISTORY_ROWS)
     try:
         return conform(pl.read_parquet(io.BytesIO(data))).collect()
     except (pl.exceptions.PolarsError, HistoryError) as exc:

@@ -44,7 +44,7 @@ def member_message(r: MemberRecord) -> members_pb2.Member:
             automated_decisions=r.consent.automated_decisions,
             third_party=r.consent.third_party,
         ),
-        available_points=r.points_available - r.points_debt,
+        available_points=r.points_available,  # already net of debt
         pending_points=r.points_pending,
         lots=[
             members_pb2.PointsLot(
@@ -210,7 +210,7 @@ class MemberServicer(members_pb2_grpc.MemberServiceServicer):
         self, request: members_pb2.ListOffersRequest, context: grpc.ServicerContext
     ) -> members_pb2.ListOffersResponse:
         bad = InvalidInput()
-        check_ids(bad, request, ("member_id",))
+        check_ids(bad, request, ("member_id",), ("store_id", "channel"))
         at = when(bad, request, "at")
         if bad.violations:
             raise bad

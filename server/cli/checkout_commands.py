@@ -55,13 +55,27 @@ def checkout_commit(args: argparse.Namespace) -> int:
         expected_payable_minor=args.expected_payable,
         fail_if_changed=args.fail_if_changed,
     )
-    reply = with_retries(
-        args,
-        lambda ch: checkout_pb2_grpc.CheckoutServiceStub(ch).Commit(  # type: ignore[no-untyped-call]
-            req, metadata=metadata(args), timeout=args.timeout
-        ),
-        f"commit {args.transaction_id}",
-    )
+    if args.offline:  # priced at the basket's occurred_at (the offline-sync role)
+        if not req.basket.HasField("occurred_at"):
+            raise InvalidInput.at("basket", "--offline needs occurred_at: when the lane sold it")
+        synced = with_retries(
+            args,
+            lambda ch: checkout_pb2_grpc.CheckoutServiceStub(ch).SyncOffline(  # type: ignore[no-untyped-call]
+                checkout_pb2.SyncOfflineRequest(commit=req),
+                metadata=metadata(args),
+                timeout=args.timeout,
+            ),
+            f"sync {args.transaction_id}",
+        )
+        reply = synced.commit
+    else:
+        reply = with_retries(
+            args,
+            lambda ch: checkout_pb2_grpc.CheckoutServiceStub(ch).Commit(  # type: ignore[no-untyped-call]
+                req, metadata=metadata(args), timeout=args.timeout
+            ),
+            f"commit {args.transaction_id}",
+        )
     r = reply.result
     lines = [
         f"committed {args.transaction_id} (rule set version {r.ruleset_version}): "
@@ -79,7 +93,7 @@ def checkout_commit(args: argparse.Namespace) -> int:
         lines.append(f"changed from the quote: expected payable {money(args.expected_payable)}")
     if reply.HasField("member"):
         lines.append(_member(reply.member))
-    emit(args, reply, lines)
+    emit(args, synced if args.offline else reply, lines)
     return 0
 
 
@@ -94,26 +108,19 @@ def checkout_cancel(args: argparse.Namespace) -> int:
         f"cancel {args.transaction_id}",
     )
     status = checkout_pb2.CancelResponse.Status.Name(reply.status)
-    lines = [f"{reply.transaction_id or args.transaction_id}: {status}"]
+    lines = _reversal(f"{reply.transaction_id or args.transaction_id}: {status}", reply)
     if reply.HasField("member"):
         lines.append(_member(reply.member))
     emit(args, reply, lines)
     return 0
 
 
-def checkout_return(args: argparse.Namespace) -> int:
-    req = checkout_pb2.ReturnRequest(
-        return_id=args.return_id, transaction_id=args.transaction_id, lines=args.line
-    )
-    reply = with_retries(
-        args,
-        lambda ch: checkout_pb2_grpc.CheckoutServiceStub(ch).Return(  # type: ignore[no-untyped-call]
-            req, metadata=metadata(args), timeout=args.timeout
-        ),
-        f"return {args.return_id}",
-    )
+def _reversal(
+    head: str, reply: checkout_pb2.CancelResponse | checkout_pb2.ReturnResponse
+) -> list[str]:
+    """What a cancel or return gave back, in total and per line."""
     lines = [
-        f"return {args.return_id} of {args.transaction_id}: refund {money(reply.refund_minor)}, "
+        f"{head}: refund {money(reply.refund_minor)}, "
         f"{reply.points_clawed_back} points clawed back, "
         f"{reply.points_tender_returned} points of tender returned"
     ]
@@ -127,6 +134,21 @@ def checkout_return(args: argparse.Namespace) -> int:
         )
         for ln in reply.lines
     ]
+    return lines
+
+
+def checkout_return(args: argparse.Namespace) -> int:
+    req = checkout_pb2.ReturnRequest(
+        return_id=args.return_id, transaction_id=args.transaction_id, lines=args.line
+    )
+    reply = with_retries(
+        args,
+        lambda ch: checkout_pb2_grpc.CheckoutServiceStub(ch).Return(  # type: ignore[no-untyped-call]
+            req, metadata=metadata(args), timeout=args.timeout
+        ),
+        f"return {args.return_id}",
+    )
+    lines = _reversal(f"return {args.return_id} of {args.transaction_id}", reply)
     if reply.HasField("member"):
         lines.append(_member(reply.member))
     emit(args, reply, lines)
@@ -182,6 +204,12 @@ def add_checkout_commands(co: argparse._SubParsersAction[argparse.ArgumentParser
         "--fail-if-changed",
         action="store_true",
         help="fail (FAILED_PRECONDITION) instead of committing a changed payable",
+    )
+    p.add_argument(
+        "--offline",
+        action="store_true",
+        help="a sale the lane made offline: SyncOffline, priced at the basket's occurred_at "
+        "(needs the offline-sync role)",
     )
     p.set_defaults(func=checkout_commit)
     p = retried(co.add_parser("cancel", help="reverse a committed transaction"))

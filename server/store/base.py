@@ -22,7 +22,8 @@ Conventions
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
@@ -46,6 +47,7 @@ from server.store.records import (
     PointLot,
     PriceFn,
     PricingState,
+    Provenance,
     ReturnOutcome,
     WalletCoupon,
 )
@@ -202,6 +204,20 @@ class Store(Protocol):
         refused apply before it gives up with Conflict."""
         ...
 
+    def contended(
+        self, member_id: str, deadline: float | None
+    ) -> AbstractContextManager[Callable[[int], bool]]:
+        """Around one commit's attempts for ``member_id``: a ``turn(attempt)`` that the loop
+        (:func:`server.store.checkout.commit`) calls before each attempt. A store whose writes
+        race (Redis) makes a contender wait there for the member's turn, so that lanes racing
+        on one member take turns instead of pricing again and again; False when no turn came
+        by ``deadline`` (``time.monotonic()``; None: the store's own bound), and the commit
+        gives up (:class:`Conflict`). Waiting does not count as an attempt. Leaving the
+        context gives the turn up. A store that serialises its writes itself (SQLite) answers
+        True at once. Only liveness depends on turns: ``apply_commit`` still refuses a plan
+        made on state that moved."""
+        ...
+
     def commit_snapshot(
         self,
         policy: Policy,
@@ -301,6 +317,7 @@ __all__ = [
     "PointLot",
     "PriceFn",
     "PricingState",
+    "Provenance",
     "ReturnOutcome",
     "Spend",
     "Store",

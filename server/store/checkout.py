@@ -7,6 +7,13 @@ counters or a code's uses moved since the read. A refused plan was made on stale
 again, price again, plan again, up to the store's ``max_attempts``, then :class:`Conflict`
 (``ABORTED``: the caller retries with the same transaction id). A transaction id committed
 before answers its stored outcome, or :class:`AlreadyExists` for a different request.
+
+Lanes racing on one member take turns (``Store.contended``): before each attempt the loop asks
+the store for the member's turn. The first attempt goes at once (no round trip); a lane that
+lost a race waits for its turn (Redis: a short per-member lease, first come first served)
+instead of pricing again against everyone else, and waiting is not an attempt. A turn only
+serialises the contenders: the apply's checks still refuse a plan made on state that moved.
+Waiting ends at ``deadline`` (the caller's, e.g. the gRPC deadline) or at the store's own bound.
 """
 
 from __future__ import annotations
@@ -14,14 +21,16 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 
 from engine.errors import AlreadyExists, Conflict
 from engine.pricing.types import Basket
-from server.store.base import CommitOutcome, PriceFn, PricingState, Store
+from server.store.base import CommitOutcome, PriceFn, PricingState, Provenance, Store
 from server.store.plan import plan_commit
 from server.store.policy import Policy
+from server.store.records import NO_PROVENANCE
 from server.store.snapshot import check_id, check_time
 
 
@@ -58,30 +67,48 @@ def commit(
     basket: Basket,
     member_id: str | None = None,
     coupon_codes: Sequence[str] = (),
+    provenance: Provenance = NO_PROVENANCE,
+    deadline: float | None = None,
 ) -> Committed:
     """Commit ``basket`` exactly once under ``transaction_id``, priced by ``price`` on fresh
-    state (it may be called once per attempt, and may raise to refuse the commit)."""
+    state (it may be called once per attempt, and may raise to refuse the commit). ``now`` is
+    the pricing time: the server's clock, or the lane's for an offline sync. ``deadline``
+    (``time.monotonic()``): how long a lane may wait for its member's turn (None: the
+    store's own bound)."""
     now = check_time("now", now)
     check_id("transaction_id", transaction_id)
     codes = list(coupon_codes)
     priced = 0
-    for _ in attempts(store.max_attempts):
-        snap = store.commit_snapshot(policy, transaction_id, member_id, codes, now)
-        if snap.stored is not None:
-            if snap.stored[0] != fingerprint:
-                raise AlreadyExists(
-                    f"transaction {transaction_id!r} was committed with another request"
+    turns = nullcontext(_any_turn) if member_id is None else store.contended(member_id, deadline)
+    with turns as turn:
+        for attempt in attempts(store.max_attempts):
+            if not turn(attempt):
+                raise Conflict(
+                    f"transaction {transaction_id!r}: member {member_id!r} is busy with other "
+                    "lanes' commits; retry with the same transaction id"
                 )
-            return Committed(snap.stored[1], False, None, priced)
-        result = price(snap.state)
-        priced += 1
-        plan = plan_commit(snap, result, policy, now, basket, codes, transaction_id, fingerprint)
-        if store.apply_commit(snap, plan):
-            return Committed(plan.outcome, True, snap.state, priced)
+            snap = store.commit_snapshot(policy, transaction_id, member_id, codes, now)
+            if snap.stored is not None:
+                if snap.stored[0] != fingerprint:
+                    raise AlreadyExists(
+                        f"transaction {transaction_id!r} was committed with another request"
+                    )
+                return Committed(snap.stored[1], False, None, priced)
+            result = price(snap.state)
+            priced += 1
+            plan = plan_commit(
+                snap, result, policy, now, basket, codes, transaction_id, fingerprint, provenance
+            )
+            if store.apply_commit(snap, plan):
+                return Committed(plan.outcome, True, snap.state, priced)
     raise Conflict(
         f"transaction {transaction_id!r}: the member or an offer's limits kept changing; "
         "retry with the same transaction id"
     )
+
+
+def _any_turn(attempt: int) -> bool:
+    return True
 
 
 __all__ = ["Committed", "attempts", "commit"]

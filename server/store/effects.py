@@ -64,6 +64,7 @@ def context(outcome: CommitOutcome) -> dict[str, Any]:
         "channel": outcome.channel,
         "tier": outcome.tier_before,
         "segments": outcome.segments,
+        "ruleset_version": outcome.ruleset_version,
     }
 
 
@@ -293,5 +294,6 @@ def adjust(
             P.burn(lots, take, now)
         added = -points - take
     debt, _ = P.settle(lots, debt + added, now)
+    P.check_held(lots, debt, member_id)
     available, _ = P.balances(lots, debt, now)
     return debt, added, available

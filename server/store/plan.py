@@ -36,9 +36,11 @@ from server.store.base import (
     MemberState,
     OfferCount,
     OfferUse,
+    Provenance,
     WalletCoupon,
 )
 from server.store.policy import Policy
+from server.store.records import NO_PROVENANCE
 
 
 def plan_commit(
@@ -50,8 +52,10 @@ def plan_commit(
     codes: Sequence[str],
     transaction_id: str,
     fingerprint: str,
+    provenance: Provenance = NO_PROVENANCE,
 ) -> CommitPlan:
-    """Every effect of committing ``result`` (priced on ``snap.state``) at ``now``.
+    """Every effect of committing ``result`` (priced on ``snap.state``) at ``now``, the
+    pricing time; ``provenance`` goes on the outcome and the ledger entry as it is.
 
     A result the snapshot cannot pay for (more points than available, an offer without a
     coupon left, a cap already reached) raises :class:`Conflict`: it was priced on other
@@ -110,6 +114,12 @@ def plan_commit(
     if member is not None:
         member.coupons, member.redeemed = tuple(coupons), tuple(redeemed)
     outcome = _outcome(snap, member, result, basket, tuple(uses), policy, now, transaction_id)
+    outcome = dataclasses.replace(
+        outcome,
+        recorded_at=provenance.recorded_at,
+        lane_at=provenance.lane_at,
+        ruleset_version=provenance.ruleset_version,
+    )
     entry = LedgerEntry(
         0,
         "commit",
@@ -121,6 +131,8 @@ def plan_commit(
         result.payable_minor,
         result.points_earned,
         result.points_redeemed,
+        recorded_at=provenance.recorded_at,
+        lane_at=provenance.lane_at,
         **effects.context(outcome),
     )
     return CommitPlan(
@@ -151,6 +163,7 @@ def _member_effects(
         available_at, expires_at = policy.earned_lot_times(now)
         new = P.Lot(None, result.points_earned, now, available_at, expires_at)
         earned = P.add_lot(lots, new, now)
+        P.check_held(lots, debt, m.member_id)
     debt, _ = P.settle(lots, debt, now)
     spend = snapshot.add_spend(m.spend, now, result.net_minor, policy)
     tier = policy.upgraded_tier(m.tier, snapshot.rolling_sum(spend, now, months))

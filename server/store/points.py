@@ -27,6 +27,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from engine.errors import FailedPrecondition
+
+# The most points a member may hold (every lot, pending included) or owe: earning or adding
+# beyond it is refused (FAILED_PRECONDITION). It leaves int64 a margin of 9,000 times itself, so
+# no sum of lots, restore or debt a sequence of calls can reach overflows a stored integer.
+MAX_POINTS = 10**15
+
 
 @dataclass(slots=True)
 class Lot:
@@ -160,6 +167,17 @@ def rebucket(lots: Iterable[Lot], bucket_end: Callable[[datetime], datetime]) ->
             if end != lot.expires_at:
                 lot.expires_at = end
                 lot.changed = True
+
+
+def check_held(lots: Iterable[Lot], debt: int, member_id: str) -> None:
+    """Refuse a change that would leave the member holding or owing more than MAX_POINTS."""
+    held = sum(lot.points for lot in lots)
+    if held > MAX_POINTS or debt > MAX_POINTS:
+        what = f"hold {held}" if held > MAX_POINTS else f"owe {debt}"
+        raise FailedPrecondition(
+            f"member {member_id!r} would {what} points, more than the {MAX_POINTS:,} a member "
+            "may hold or owe"
+        )
 
 
 def balances(lots: Iterable[Lot], debt: int, now: datetime) -> tuple[int, int]:

@@ -8,7 +8,7 @@ by :mod:`server.store.base`, the store's interface.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 
@@ -201,6 +201,26 @@ class CommitOutcome:
     # the member's balances right after the commit (a retry answers with these too)
     points_available_after: int | None = None
     points_pending_after: int | None = None
+    # provenance: ``at`` is the pricing time (the server's clock; the lane's for an offline
+    # sync); when the server recorded it (None = ``at``), what the lane's clock said (None =
+    # nothing sent) and the rule-set version that priced it (0 = not recorded)
+    recorded_at: datetime | None = None
+    lane_at: datetime | None = None
+    ruleset_version: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    """What a commit records beside its pricing time: when the server recorded it (None = the
+    pricing time), what the lane's clock said (None = nothing sent) and the rule-set version
+    that priced it."""
+
+    recorded_at: datetime | None = None
+    lane_at: datetime | None = None
+    ruleset_version: int = 0
+
+
+NO_PROVENANCE = Provenance()
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,6 +235,14 @@ class CancelOutcome:
     points_forfeited: int  # restored points whose original lot had expired meanwhile
     debt_added: int
     offers_released: tuple[str, ...]  # offer ids whose use (and coupon) was given back
+    # the member's balances and tier right after the reversal, stored with the outcome so a
+    # retry answers with these too (None: no member, or stored before they were kept)
+    points_available_after: int | None = None
+    points_pending_after: int | None = None
+    tier_after: str | None = None
+    # True when the store answered with the outcome stored by an earlier call (a retry); set
+    # on the way out, always False as stored, and not compared: a retry's outcome equals the first
+    repeated: bool = field(default=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +257,14 @@ class ReturnOutcome:
     points_restored: int
     points_forfeited: int
     debt_added: int
+    # the member's balances and tier right after the reversal, stored with the outcome so a
+    # retry answers with these too (None: no member, or stored before they were kept)
+    points_available_after: int | None = None
+    points_pending_after: int | None = None
+    tier_after: str | None = None
+    # True when the store answered with the outcome stored by an earlier call (a retry); set
+    # on the way out, always False as stored, and not compared: a retry's outcome equals the first
+    repeated: bool = field(default=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,6 +311,14 @@ class LedgerEntry:
     channel: str = ""
     tier: str = ""  # the member's tier when the basket was priced
     segments: tuple[str, ...] = ()
+    # ``at`` is the business time: the pricing time of a commit (the server's clock, or the
+    # lane's for an offline sync), the server's clock for the rest; ``recorded_at`` = when the
+    # server wrote the entry (None = ``at``); ``lane_at`` = the lane's clock on a commit (None
+    # = not sent); ``ruleset_version`` = the version that priced the commit (repeated on its
+    # reversals; 0 = not recorded)
+    recorded_at: datetime | None = None
+    lane_at: datetime | None = None
+    ruleset_version: int = 0
 
     @property
     def sign(self) -> int:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from engine.errors import AlreadyExists, FailedPrecondition, NotFound
 from server.store import codec, effects
+from server.store import points as P
 from server.store.base import (
     CancelOutcome,
     CommitOutcome,
@@ -42,6 +43,9 @@ class _Reversal:
     forfeited: int
     debt_added: int
     commit: CommitOutcome  # the outcome of the commit reversed
+    # the member's (available, pending) points and tier right after (None: a guest's basket)
+    after: tuple[int, int] | None = None
+    tier: str | None = None
 
 
 def _reverse(
@@ -86,11 +90,14 @@ def _reverse(
             (amount, offer_id),
         )
     forfeited = debt_added = 0
+    after: tuple[int, int] | None = None
+    tier: str | None = None
     member_id = tx["member_id"]
     if member_id is not None:
         member = db.execute(
-            "SELECT points_debt FROM members WHERE member_id = ?", (member_id,)
+            "SELECT points_debt, tier FROM members WHERE member_id = ?", (member_id,)
         ).fetchone()
+        tier = member[1]
         lots = load_lots(db, member_id)
         burns = [
             effects.Burn(r[0], r[1], from_us(r[3]), r[2])
@@ -112,6 +119,7 @@ def _reverse(
             "UPDATE tx_burns SET restored = ? WHERE transaction_id = ? AND seq = ?",
             [(b.restored, t, b.seq) for b in burns if b.changed],
         )
+        after = P.balances(lots, debt, now)  # the lots are settled at ``now``
         save_lots(db, member_id, lots, source)
         set_debt(db, member_id, debt)
         db.execute(  # the bucket the commit's spend went to (nothing if it left the window)
@@ -124,13 +132,20 @@ def _reverse(
             " WHERE member_id = ?",
             (rev.net_back, member_id),
         )
-    return _Reversal(rev, forfeited, debt_added, committed)
+    return _Reversal(rev, forfeited, debt_added, committed, after, tier)
+
+
+def _after(rev: _Reversal) -> tuple[int | None, int | None, str | None]:
+    """An outcome's ``points_available_after``, ``points_pending_after`` and ``tier_after``."""
+    if rev.after is None:
+        return None, None, None
+    return rev.after[0], rev.after[1], rev.tier
 
 
 def cancel(db: sqlite3.Connection, transaction_id: str, now: datetime) -> CancelOutcome:
     tx = _transaction(db, transaction_id)
     if tx["status"] == "cancelled":
-        return codec.decode(CancelOutcome, tx["cancel_outcome"])
+        return replace(codec.decode(CancelOutcome, tx["cancel_outcome"]), repeated=True)
     targets = {
         r[0]: r[1]
         for r in db.execute(
@@ -176,6 +191,7 @@ def cancel(db: sqlite3.Connection, transaction_id: str, now: datetime) -> Cancel
         rev.forfeited,
         rev.debt_added,
         tuple(released),
+        *_after(rev),
     )
     db.execute(
         "UPDATE transactions SET status = 'cancelled', cancel_outcome = ? WHERE transaction_id = ?",
@@ -214,7 +230,7 @@ def return_lines(
     if row is not None:
         if row[0] != fingerprint:
             raise AlreadyExists(f"return {return_id!r} was made with another request")
-        return codec.decode(ReturnOutcome, row[1])
+        return replace(codec.decode(ReturnOutcome, row[1]), repeated=True)
     tx = _transaction(db, transaction_id)
     if tx["status"] == "cancelled":
         raise FailedPrecondition(f"transaction {transaction_id!r} is cancelled")
@@ -239,6 +255,7 @@ def return_lines(
         r.restored,
         rev.forfeited,
         rev.debt_added,
+        *_after(rev),
     )
     db.execute(
         "INSERT INTO returns VALUES (?, ?, ?, ?)",

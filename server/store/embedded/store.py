@@ -32,8 +32,8 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime
 from pathlib import Path
 
@@ -274,6 +274,12 @@ class EmbeddedStore:
         with self._tx(write=True) as db:
             return embedded_checkout.apply(db, snapshot, plan, plan.outcome.at)
 
+    def contended(
+        self, member_id: str, deadline: float | None
+    ) -> AbstractContextManager[Callable[[int], bool]]:
+        """No turns to take: ``BEGIN IMMEDIATE`` serialises the writes already."""
+        return nullcontext(_any_turn)
+
     def cancel(self, transaction_id: str, now: datetime) -> CancelOutcome:
         now = check_time("now", now)
         with self._tx(write=True) as db:
@@ -356,6 +362,10 @@ class EmbeddedStore:
     def ledger(self, since: int | None = None, limit: int | None = None) -> list[LedgerEntry]:
         with self._tx(write=False) as db:
             return read_ledger(db, since, limit)
+
+
+def _any_turn(attempt: int) -> bool:
+    return True
 
 
 __all__ = ["DB_FILE", "EmbeddedStore"]

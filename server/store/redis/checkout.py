@@ -10,22 +10,54 @@ moved since the read (the member's version, the offers' caps and budgets, the co
 ``CONFLICT`` reply means another lane won the race; an ``EXISTS`` reply means the same id was
 applied meanwhile: either way the loop reads again.
 
+Turns (:class:`Turns`, ``Store.contended``): lanes racing on one member take turns rather than
+re-read and re-price against each other until some give up. A lane that lost a race takes the
+member's turn before its next attempt: a lease ``lease:{member}`` holding a random token,
+``SET NX`` with a short TTL by the ``turn_take`` script; when the turn is taken it waits with
+``BLPOP`` on ``wake:{member}`` (Redis serves blocked clients first come first served; no
+polling). The turn is given up by the ``commit`` script that applies the lane's commit (so the
+next lane wakes at once), or by ``turn_give`` when the lane leaves otherwise; either leaves one
+wake-up on the list when no lane holds the turn. While a turn is held the ``commit`` script
+refuses every other lane's commit for the member, so the lane whose turn it is goes through at
+its next attempt. Nothing relies on a turn for correctness: the script checks the member's
+version as always (a turn that expired while its lane was slow protects nothing, and another
+lane may go ahead; the slow lane reads again). A lost wake-up (a lane gone between its
+``BLPOP`` and its take) costs the others one ``BLPOP`` timeout, a turn whose lane died its TTL.
+For a while after a race on a member (``hot_s``), this process's lanes take the member's turn
+before their first attempt too, instead of pricing once in vain.
+
 Cancel and return, the reversal of a commit, are in :mod:`server.store.redis.reversals`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
+
+import redis
 
 from server.store import codec
 from server.store.base import CommitOutcome, CommitPlan, CommitSnapshot, MemberState, replay
 from server.store.policy import Policy
 from server.store.redis.docs import MemberDoc, load_outcome, pack_outcome, split
-from server.store.redis.io import RedisIO, ScriptArg
+from server.store.redis.io import RedisIO, ScriptArg, unavailable
 from server.store.redis.state import pricing_state
 from server.store.snapshot import to_us
+
+log = logging.getLogger(__name__)
+
+TURN_TTL_MS = 500  # a turn not given back (its lane died) blocks the member this long at most
+TURN_WAIT_S = 5.0  # how long a lane waits for its turn when the caller gave no deadline
+TURN_POLL_S = 0.2  # a BLPOP's timeout: what a lost wake-up costs the lanes waiting
+WAKE_TTL_MS = 1000  # an unused wake-up is gone after this
+HOT_S = 1.0  # after a race on a member, how long this process's lanes queue for it at once
+HOT_MAX = 10_000  # members remembered as contended before the expired ones are dropped
 
 
 def offer_ops(ops: dict[str, list[int]]) -> list[ScriptArg]:
@@ -68,8 +100,10 @@ def read_snapshot(
     return CommitSnapshot(state, member, snap.usage, snap.codes, io.spend_months)
 
 
-def apply(io: RedisIO, snap: CommitSnapshot, plan: CommitPlan) -> bool:
-    """Run the ``commit`` script for ``plan``; False when it found the state moved."""
+def apply(io: RedisIO, snap: CommitSnapshot, plan: CommitPlan, turn: str = "") -> bool:
+    """Run the ``commit`` script for ``plan``; False when it found the state moved or another
+    lane holding the member's turn. ``turn``: this lane's token when the turn is its own (an
+    applied commit gives it up)."""
     k, tx, done, now = io.keys, plan.transaction_id, plan.outcome, plan.outcome.at
     txdoc: dict[str, Any] = {"f": plan.fingerprint, "m": done.member_id, "s": "c"}
     m = plan.member
@@ -107,6 +141,8 @@ def apply(io: RedisIO, snap: CommitSnapshot, plan: CommitPlan) -> bool:
             k.usage,
             k.ledger,
             k.ledger_seq,
+            k.lease(m.member_id) if m is not None else k.tx(tx),
+            k.wake(m.member_id) if m is not None else k.tx(tx),
             *(k.code(c) for c in plan.codes),
         ],
         [
@@ -116,9 +152,102 @@ def apply(io: RedisIO, snap: CommitSnapshot, plan: CommitPlan) -> bool:
             io.ttl_ms,
             *offer_ops(ops),
             *io.ledger_args(plan.entry),
+            turn,
+            WAKE_TTL_MS,
         ],
     )
     return reply[0] == "OK"
 
 
-__all__ = ["apply", "offer_ops", "read_snapshot"]
+class Turns:
+    """One store's turns (see the module docstring): :meth:`contended` for the commit loop,
+    :meth:`token` for the apply. ``ttl_ms``, ``wait_s``, ``poll_s``, ``hot_s``: see
+    :data:`TURN_TTL_MS`, :data:`TURN_WAIT_S`, :data:`TURN_POLL_S`, :data:`HOT_S` (``poll_s``
+    must stay under the client's socket timeout; ``hot_s`` 0: always try once first)."""
+
+    def __init__(
+        self,
+        io: RedisIO,
+        *,
+        ttl_ms: int = TURN_TTL_MS,
+        wait_s: float = TURN_WAIT_S,
+        poll_s: float = TURN_POLL_S,
+        hot_s: float = HOT_S,
+    ) -> None:
+        self.io = io
+        self.ttl_ms, self.wait_s, self.poll_s, self.hot_s = ttl_ms, wait_s, poll_s, hot_s
+        self._held = threading.local()  # .tokens: member id -> this thread's turn token
+        self._hot: dict[str, float] = {}  # member id -> monotonic time it stops being hot
+
+    def token(self, member_id: str) -> str:
+        """The calling thread's turn token for ``member_id``; "" when it holds none."""
+        tokens: dict[str, str] = getattr(self._held, "tokens", {})
+        return tokens.get(member_id, "")
+
+    def given(self, member_id: str) -> None:
+        """The calling thread's commit applied in its turn, which the script gave up."""
+        tokens: dict[str, str] = getattr(self._held, "tokens", {})
+        if tokens.pop(member_id, None) is not None:
+            self.heat(member_id)
+
+    @contextmanager
+    def contended(self, member_id: str, deadline: float | None) -> Iterator[Callable[[int], bool]]:
+        """``turn(attempt)`` for the loop of :func:`server.store.checkout.commit`: True at
+        once for a first attempt on a member that is not hot; otherwise the member's turn is
+        taken (kept, when it is already this lane's), waiting until ``deadline`` (or
+        ``wait_s`` from now) at the most: False when it did not come. Leaving gives it up."""
+        until = deadline if deadline is not None else time.monotonic() + self.wait_s
+        token = secrets.token_hex(8)
+        if not hasattr(self._held, "tokens"):
+            self._held.tokens = {}
+        tokens: dict[str, str] = self._held.tokens
+
+        @unavailable
+        def turn(attempt: int) -> bool:
+            if attempt == 0 and self._hot.get(member_id, 0.0) <= time.monotonic():
+                return True
+            self.heat(member_id)
+            if not self._take(member_id, token, until):
+                return False
+            tokens[member_id] = token
+            return True
+
+        try:
+            yield turn
+        finally:
+            if tokens.pop(member_id, None) is not None:
+                self._give(member_id, token)
+
+    def heat(self, member_id: str) -> None:
+        """Mark ``member_id`` contended in this process for ``hot_s``: its lanes take the
+        member's turn before their first attempt."""
+        now = time.monotonic()
+        if len(self._hot) >= HOT_MAX:
+            for m, until in list(self._hot.items()):
+                if until <= now:
+                    self._hot.pop(m, None)
+        self._hot[member_id] = now + self.hot_s
+
+    def _take(self, member_id: str, token: str, until: float) -> bool:
+        k = self.io.keys
+        lease, wake = k.lease(member_id), k.wake(member_id)
+        while True:
+            if self.io.run("turn_take", [lease], [token, self.ttl_ms])[0] == 1:
+                return True
+            left = until - time.monotonic()
+            if left <= 0:
+                return False
+            # at least 1 ms: a BLPOP timeout of 0 would block for ever
+            self.io.client.blpop([wake], timeout=max(0.001, min(left, self.poll_s)))
+
+    def _give(self, member_id: str, token: str) -> None:
+        """Give the turn up and wake the next lane; on a Redis error the turn expires."""
+        self.heat(member_id)
+        k = self.io.keys
+        try:
+            self.io.run("turn_give", [k.lease(member_id), k.wake(member_id)], [token, WAKE_TTL_MS])
+        except redis.RedisError as exc:
+            log.warning("could not give up the turn of a member (it expires): %s", exc)
+
+
+__all__ = ["Turns", "apply", "offer_ops", "read_snapshot"]

@@ -8,7 +8,7 @@ a member or a transaction is rewritten as msgpack at its next write). Times insi
 are integer microseconds since the Unix epoch, money integer minor units.
 
 Member keys are hash-tagged by member id (``{M1}``) so everything of one member shares a cluster
-slot; today a member is exactly one key.
+slot; a member is one document plus, only while lanes race on it, its turn and wake-up keys.
 
 =====================================  ======  ===============================================
 key                                    type    what
@@ -19,6 +19,13 @@ key                                    type    what
                                                coupons, per-offer usage by period
                                                ("offer\\tperiod" -> uses), per-member codes
                                                redeemed (code -> transaction)
+``lease:{<member_id>}``                string  the member's commit turn: a random token
+                                               ``SET NX PX`` by the lane whose turn it is
+                                               (:mod:`server.store.redis.checkout`); the
+                                               commit script refuses other lanes meanwhile
+``wake:{<member_id>}``                 list    at most one wake-up for the lanes waiting for
+                                               the turn (``BLPOP``, first come first served);
+                                               both expire within a second
 ``tx:<transaction_id>``                string  the transaction document: request fingerprint,
                                                member, status, the CommitOutcome returned on a
                                                retry, units returned per line, the member-limit
@@ -64,6 +71,12 @@ class Keys:
 
     def member(self, member_id: str) -> str:
         return f"{self.prefix}m:{{{member_id}}}"
+
+    def lease(self, member_id: str) -> str:
+        return f"{self.prefix}lease:{{{member_id}}}"
+
+    def wake(self, member_id: str) -> str:
+        return f"{self.prefix}wake:{{{member_id}}}"
 
     def tx(self, transaction_id: str) -> str:
         return f"{self.prefix}tx:{transaction_id}"

@@ -11,11 +11,13 @@ returns its stored outcome; a cancel is idempotent on the transaction's status.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from engine.errors import Conflict, FailedPrecondition, NotFound
 from server.store import codec, effects, snapshot
+from server.store import points as P
 from server.store.base import CancelOutcome, CommitOutcome, LedgerEntry, ReturnOutcome
 from server.store.redis.checkout import offer_ops
 from server.store.redis.docs import MemberDoc, load_outcome, pack_outcome, split, stored
@@ -57,12 +59,21 @@ def _reverse(
     return rev, doc, forfeited, debt_added
 
 
+def _after(doc: MemberDoc | None, now: datetime) -> tuple[int | None, int | None, str | None]:
+    """An outcome's ``points_available_after``, ``points_pending_after`` and ``tier_after``:
+    the member's balances once the reversal is applied (its lots are settled at ``now``)."""
+    if doc is None:
+        return None, None, None
+    available, pending = P.balances(doc.lots, doc.debt, now)
+    return available, pending, doc.tier
+
+
 def cancel(io: RedisIO, transaction_id: str, now: datetime) -> CancelOutcome:
     k, months = io.keys, io.spend_months
     for _ in io.attempts():
         tv, txdoc, outcome = _load_tx(io, transaction_id)
         if txdoc["s"] == "x":
-            return load_outcome(CancelOutcome, txdoc["co"])
+            return replace(load_outcome(CancelOutcome, txdoc["co"]), repeated=True)
         targets = {
             i: x.quantity for i, x in enumerate(outcome.lines) if txdoc["rq"][i] < x.quantity
         }
@@ -93,6 +104,7 @@ def cancel(io: RedisIO, transaction_id: str, now: datetime) -> CancelOutcome:
             forfeited,
             debt_added,
             tuple(u.offer_id for u in outcome.offers),
+            *_after(doc, now),
         )
         txdoc["s"], txdoc["co"] = "x", pack_outcome(result)
         entry = LedgerEntry(
@@ -144,12 +156,13 @@ def return_lines(
     for _ in io.attempts():
         raw = io.get(k.ret(return_id))
         if raw is not None:
-            return stored(
+            first = stored(
                 ReturnOutcome,
                 raw,
                 fingerprint,
                 f"return {return_id!r} was made with another request",
             )
+            return replace(first, repeated=True)
         tv, txdoc, outcome = _load_tx(io, transaction_id)
         if txdoc["s"] == "x":
             raise FailedPrecondition(f"transaction {transaction_id!r} is cancelled")
@@ -167,6 +180,7 @@ def return_lines(
             rev.restored,
             forfeited,
             debt_added,
+            *_after(doc, now),
         )
         entry = LedgerEntry(
             0,

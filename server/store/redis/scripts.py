@@ -80,6 +80,21 @@ local function apply_codes(first, delta)
   for i = first, #KEYS do redis.call('HINCRBY', KEYS[i], 'left', delta) end
 end
 
+-- a member's turn (server.store.redis.checkout): delete it if it is still the caller's
+-- (token); then, when no lane holds it, leave one wake-up for the lanes waiting (BLPOP on the
+-- wake list) unless one is there already. Returns 1 when it left one.
+local function give_turn(turn, wake, token, wake_ttl_ms)
+  local cur = redis.call('GET', turn)
+  if cur == token then
+    redis.call('DEL', turn)
+    cur = false
+  end
+  if cur or redis.call('LLEN', wake) > 0 then return 0 end
+  redis.call('RPUSH', wake, '1')
+  redis.call('PEXPIRE', wake, wake_ttl_ms)
+  return 1
+end
+
 -- the ledger entry from ARGV[at..at+5]: kind, entry id, transaction id, member id, at_us, body
 local function append(stream, seq_key, at)
   local seq = redis.call('INCR', seq_key)
@@ -91,23 +106,36 @@ end
 """
 
 # KEYS: 1 tx, 2 member (the tx key again for a guest), 3 usage, 4 ledger, 5 ledger seq,
-#       6.. the code coupons consumed (one use each)
+#       6 the member's turn (lease), 7 its wake list (both the tx key again for a guest),
+#       8.. the code coupons consumed (one use each)
 # ARGV: 1 member version expected (-1 = guest), 2 member doc, 3 tx doc, 4 tx TTL ms,
-#       5 n offers, then 5 per offer (see check_offers), then the ledger entry (6 fields)
+#       5 n offers, then 5 per offer (see check_offers), then the ledger entry (6 fields),
+#       then the caller's turn token ('' = none) and the wake-up TTL ms
+# While another lane holds the member's turn, the commit is refused ({'CONFLICT', 'turn'}):
+# the lane whose turn it is goes through (an expired turn protects nothing, and needs not).
+# A commit made in its lane's turn gives the turn up as it applies (as TURN_GIVE does), so the
+# next lane wakes at once.
 COMMIT = (
     PRELUDE
     + r"""
 if redis.call('EXISTS', KEYS[1]) == 1 then return {'EXISTS'} end
 local mv = tonumber(ARGV[1])
-if mv >= 0 and version(KEYS[2]) ~= mv then return {'CONFLICT', 'member'} end
+local token = ARGV[#ARGV - 1]
+if mv >= 0 then
+  local turn = redis.call('GET', KEYS[6])
+  if turn and turn ~= token then return {'CONFLICT', 'turn'} end
+  if version(KEYS[2]) ~= mv then return {'CONFLICT', 'member'} end
+end
 local n = tonumber(ARGV[5])
-local bad = check_offers(KEYS[3], 6, n) or check_codes(6, -1)
+local bad = check_offers(KEYS[3], 6, n) or check_codes(8, -1)
 if bad then return {'CONFLICT', bad} end
 apply_offers(KEYS[3], 6, n)
-apply_codes(6, -1)
+apply_codes(8, -1)
 if mv >= 0 then write(KEYS[2], mv, ARGV[2], 0) end
 write(KEYS[1], 0, ARGV[3], ARGV[4])
-return {'OK', append(KEYS[4], KEYS[5], 6 + 5 * n)}
+local seq = append(KEYS[4], KEYS[5], 6 + 5 * n)
+if mv >= 0 and token ~= '' then give_turn(KEYS[6], KEYS[7], token, ARGV[#ARGV]) end
+return {'OK', seq}
 """
 )
 
@@ -166,6 +194,32 @@ return {'OK', append(KEYS[3], KEYS[4], 5)}
 """
 )
 
+# A member's commit turn (server.store.redis.checkout): take it, or keep it when it is ours.
+# KEYS: 1 the turn (lease)
+# ARGV: 1 token, 2 TTL ms
+# Reply: {1} = the turn is ours (for TTL ms from now), {0} = another lane holds it
+TURN_TAKE = r"""
+local cur = redis.call('GET', KEYS[1])
+if cur == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return {1}
+end
+if cur then return {0} end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return {1}
+"""
+
+# Give a turn up (give_turn in the prelude).
+# KEYS: 1 the turn (lease), 2 the wake list
+# ARGV: 1 token, 2 wake-up TTL ms
+# Reply: {1} = a wake-up was left, {0} = not
+TURN_GIVE = (
+    PRELUDE
+    + r"""
+return {give_turn(KEYS[1], KEYS[2], ARGV[1], ARGV[2])}
+"""
+)
+
 # Upsert a profile, issue wallet coupons: replace member documents if none moved meanwhile.
 # KEYS: the member documents
 # ARGV: per key, 2 values: version expected (0 = must not exist yet), new doc
@@ -211,4 +265,6 @@ SCRIPTS = {
     "adjust": ADJUST,
     "put_members": PUT_MEMBERS,
     "create_codes": CREATE_CODES,
+    "turn_take": TURN_TAKE,
+    "turn_give": TURN_GIVE,
 }

@@ -8,7 +8,8 @@ what it read without that check (optimistic concurrency): when a script answers 
 the operation reads again and tries again, ``max_attempts`` times, then raises
 :class:`Conflict` (gRPC ``ABORTED``). A commit's loop (read, price, plan, apply) is the one
 every store shares, :mod:`server.store.checkout`; this store reads its snapshot and applies
-its plan.
+its plan, and makes lanes that race on one member take turns (:meth:`RedisStore.contended`,
+a short per-member lease: :class:`server.store.redis.checkout.Turns`).
 
 The store is a facade over one :class:`~server.store.redis.io.RedisIO` (client, keys, scripts,
 retries: :mod:`server.store.redis.io`) and the operations that take it:
@@ -43,6 +44,7 @@ import dataclasses
 import logging
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import cast
 
@@ -114,6 +116,11 @@ class RedisStore:
             max_attempts=settings.max_attempts,
             spend_months=settings.rolling_spend_months,
             cache=cache,
+        )
+        # lanes racing on one member take turns (server.store.redis.checkout); a turn's BLPOP
+        # must end before the client's socket timeout does
+        self.turns = redis_checkout.Turns(
+            self.io, poll_s=min(redis_checkout.TURN_POLL_S, settings.socket_timeout_s / 2)
         )
 
     @property
@@ -227,11 +234,20 @@ class RedisStore:
             self.io, policy, transaction_id, member_id, list(coupon_codes), check_time("now", now)
         )
 
+    def contended(
+        self, member_id: str, deadline: float | None
+    ) -> AbstractContextManager[Callable[[int], bool]]:
+        return self.turns.contended(member_id, deadline)
+
     @unavailable
     def apply_commit(self, snapshot: CommitSnapshot, plan: CommitPlan) -> bool:
         k = self.keys
+        turn = self.turns.token(plan.member.member_id) if plan.member is not None else ""
         try:
-            return redis_checkout.apply(self.io, snapshot, plan)
+            applied = redis_checkout.apply(self.io, snapshot, plan, turn)
+            if applied and turn and plan.member is not None:
+                self.turns.given(plan.member.member_id)
+            return applied
         finally:
             written = [k.usage, *(k.code(c) for c in plan.codes)]
             if plan.member is not None:
