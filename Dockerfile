@@ -69,8 +69,8 @@ WORKDIR /var/lib/loyalty
 RUN loyalty warmup \
     && test -n "$(find "$LOYALTY_NUMBA_CACHE_DIR" -name '*.nbi')"
 
-# gRPC; Prometheus metrics (`--metrics-port 9464`, being added)
-EXPOSE 50051 9464
+# gRPC; Prometheus metrics (`--metrics-port 9464`); the console and JSON API (`--http-port 8080`)
+EXPOSE 50051 9464 8080
 
 # grpc.health.v1.Health/Check on the local port: SERVING once a rule set is active and the
 # kernels are warm; the start period covers a compile if the cache above cannot be used

@@ -11,7 +11,7 @@ BUF := tools/node_modules/.bin/buf
 # v0.1.0, the previous release, named by commit: a clone may lack tags
 BUF_AGAINST_REF := 560f86cbd94d0cad8fb5b49400da787f8de0d13a
 
-.PHONY: env redis-server h2load node tools proto test client-test lint format stubs image bench \
+.PHONY: env redis-server chromium h2load node tools proto test client-test lint format stubs image bench \
 	bench-quick run price-example clean
 
 env: $(STAMP)
@@ -62,7 +62,16 @@ h2load:
 		  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nghttp2-client >/dev/null; } || \
 		{ echo "error: cannot install h2load; install nghttp2-client and retry" >&2; exit 1; }; }
 
-test: env redis-server
+# Debian's chromium for the console's browser tests (Playwright drives it; nothing downloads a
+# browser at run time); install it if missing
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "chromium not found: installing it (apt-get install chromium)"; \
+		{ command -v apt-get >/dev/null 2>&1 && (apt-get update -qq || true) && \
+		  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+		echo "warning: cannot install chromium; the browser tests will be skipped" >&2; }
+
+test: env redis-server chromium
 	$(BIN)/python -m pytest -q
 	NUMBA_DISABLE_JIT=1 $(BIN)/python -m pytest -q tests/test_twin.py tests/test_pinned.py tests/test_batch_parts.py \
 		-k "kernel or twin or batch"
@@ -116,8 +125,9 @@ bench: env redis-server h2load
 bench-quick: env redis-server h2load
 	$(BIN)/python -m benchmarks all --quick
 
-# Starts the service on 127.0.0.1:50051 over the embedded store in ./.loyalty, loading the demo
-# programme, catalogue and members the first time.
+# Starts the service on 127.0.0.1:50051, and the console and JSON API on http://127.0.0.1:8080/,
+# over the embedded store in ./.loyalty, loading the demo programme, catalogue and members the
+# first time.
 run: env
 	$(BIN)/loyalty serve --demo
 

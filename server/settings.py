@@ -20,7 +20,7 @@ from typing import Any
 
 from engine.errors import InvalidInput
 
-ROLES = ("checkout", "marketing", "admin")
+ROLES = ("checkout", "offline-sync", "marketing", "admin")
 STORES = ("embedded", "redis")
 LOG_FORMATS = ("text", "json")
 TRACING = ("auto", "on", "off")
@@ -76,9 +76,18 @@ class Settings:
     insecure_plaintext_keys: bool = False
     max_message_bytes: int = 4 * 1024 * 1024
     grace_s: float = 5.0
+    # the server's clock prices: a lane's occurred_at may differ from it by this much
+    # (INVALID_ARGUMENT beyond); offline lanes sync through SyncOffline, priced at their own
+    # time, up to offline_max_age_s after it
+    max_skew_s: float = 300.0
+    offline_max_age_s: float = 72 * 3600.0
     # Prometheus /metrics over HTTP (0 = off); metrics_host None = the same host as the service
     metrics_port: int = 9464
     metrics_host: str | None = None
+    # the HTTP side (server.web): the Connect JSON API, /healthz and the console (0 = off);
+    # http_host None = the same host as the service
+    http_port: int = 8080
+    http_host: str | None = None
     # OpenTelemetry traces: auto = on when the standard OTEL_* variables name an exporter or
     # an OTLP endpoint (server.api.tracing), on, or off
     tracing: str = "auto"
@@ -124,12 +133,25 @@ class Settings:
 
     @property
     def loopback(self) -> bool:
-        if self.host == "localhost":
-            return True
-        try:
-            return ipaddress.ip_address(self.host.strip("[]")).is_loopback
-        except ValueError:
-            return False
+        return _is_loopback(self.host)
+
+    @property
+    def web_host(self) -> str:
+        """Where the HTTP side listens: ``http_host``, by default the service's host."""
+        return self.http_host or self.host
+
+    @property
+    def http_loopback(self) -> bool:
+        return _is_loopback(self.web_host)
+
+    @property
+    def http_plaintext_keys(self) -> bool:
+        """API keys would cross the network in clear over HTTP (on, off loopback, no TLS)."""
+        return (
+            bool(self.http_port and self.api_keys)
+            and not self.http_loopback
+            and self.tls_cert is None
+        )
 
     @property
     def plaintext_keys(self) -> bool:
@@ -153,6 +175,10 @@ class Settings:
             bad.add("--metrics-port", f"must be 0..65535, 0 = off (got {self.metrics_port})")
         elif self.metrics_port and self.metrics_port == self.port:
             bad.add("--metrics-port", f"must differ from --port (both {self.port})")
+        if not 0 <= self.http_port <= 65535:
+            bad.add("--http-port", f"must be 0..65535, 0 = off (got {self.http_port})")
+        elif self.http_port and self.http_port in (self.port, self.metrics_port):
+            bad.add("--http-port", f"must differ from --port and --metrics-port ({self.http_port})")
         if self.log_format not in LOG_FORMATS:
             bad.add("--log-format", f"unknown log format {self.log_format!r}: text or json")
         if self.tracing not in TRACING:
@@ -161,6 +187,12 @@ class Settings:
             bad.add(
                 "--api-key",
                 f"listening on {self.host} needs API keys (LOYALTY_API_KEYS or --api-key): "
+                "only loopback may run without them",
+            )
+        elif self.http_port and not self.http_loopback and not self.api_keys:
+            bad.add(
+                "--http-host",
+                f"HTTP on {self.web_host} needs API keys (LOYALTY_API_KEYS or --api-key): "
                 "only loopback may run without them",
             )
         roles = sorted({r for r in self.api_keys.values() if r not in ROLES})
@@ -175,6 +207,21 @@ class Settings:
                 "and --tls-key, or --insecure-plaintext-keys (LOYALTY_INSECURE_PLAINTEXT_KEYS) "
                 "behind a proxy that terminates TLS",
             )
+        elif self.http_plaintext_keys and not self.insecure_plaintext_keys:
+            bad.add(
+                "--tls-cert",
+                f"API keys over HTTP on {self.web_host} without TLS would travel in clear: give "
+                "--tls-cert and --tls-key (they serve HTTPS too), --http-host 127.0.0.1, or "
+                "--insecure-plaintext-keys behind a proxy that terminates TLS",
+            )
+        if not 0 <= self.max_skew_s <= 86400:
+            bad.add("--max-skew", f"must be 0..86400 seconds (got {self.max_skew_s})")
+        if not 0 < self.offline_max_age_s <= 366 * 86400:
+            bad.add(
+                "--offline-max-age",
+                "must be more than 0 and at most 366 days, in seconds "
+                f"(got {self.offline_max_age_s})",
+            )
         if self.embedded.synchronous.upper() not in ("FULL", "NORMAL"):
             bad.add("LOYALTY_SQLITE_SYNCHRONOUS", "must be FULL or NORMAL")
         if self.redis.max_attempts < 1:
@@ -183,6 +230,15 @@ class Settings:
             bad.add("LOYALTY_REDIS_MEMBER_CACHE_SIZE", "must be at least 1")
         if bad.violations:
             raise bad
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def parse_api_keys(text: str) -> dict[str, str]:
@@ -262,8 +318,12 @@ OPTIONS: tuple[Option, ...] = (
         _flag,
     ),
     Option("grace_s", "grace_s", "LOYALTY_GRACE_S", _seconds),
+    Option("max_skew_s", "max_skew_s", "LOYALTY_MAX_SKEW_S", _seconds),
+    Option("offline_max_age_s", "offline_max_age_s", "LOYALTY_OFFLINE_MAX_AGE_S", _seconds),
     Option("metrics_port", "metrics_port", "LOYALTY_METRICS_PORT", _whole),
     Option("metrics_host", "metrics_host", "LOYALTY_METRICS_HOST"),
+    Option("http_port", "http_port", "LOYALTY_HTTP_PORT", _whole),
+    Option("http_host", "http_host", "LOYALTY_HTTP_HOST"),
     Option("tracing", "tracing", "LOYALTY_TRACING", str.lower),
     Option("log_format", "log_format", "LOYALTY_LOG_FORMAT", str.lower),
     Option("log_member_ids", "log_member_ids", "LOYALTY_LOG_MEMBER_IDS", _flag),

@@ -304,9 +304,9 @@ def test_compose_server_runs_two_workers_over_redis_and_waits_for_it():
 
     assert server["depends_on"]["redis"]["condition"] == "service_healthy"
     published = {int(str(p).rsplit(":", 1)[-1].split("/")[0]) for p in server["ports"]}
-    assert {GRPC_PORT, METRICS_PORT} <= published
-    # the console/HTTP port is reserved, commented, until its feature lands
-    assert re.search(r"^\s*#\s*-\s*\"?8080:8080", COMPOSE.read_text(), re.M)
+    # gRPC, metrics, and the console and JSON API on the HTTP port the server defaults to
+    assert {GRPC_PORT, METRICS_PORT, settings.http_port} <= published
+    assert settings.http_port == 8080
     assert "loyalty-healthcheck" in _argv(server["healthcheck"]["test"])
     # SIGTERM: LOYALTY_GRACE_S for calls in flight, then the workers exit
     grace = int(str(server["stop_grace_period"]).rstrip("s"))

@@ -20,13 +20,21 @@ from server.api.app import create_server
 from server.api.auth import allowed
 from server.settings import Settings
 
-KEYS = {"k-check": "checkout", "k-mkt": "marketing", "k-admin": "admin"}
+KEYS = {
+    "k-check": "checkout",
+    "k-sync": "offline-sync",
+    "k-mkt": "marketing",
+    "k-admin": "admin",
+}
 CALLS = {
     "Evaluate": lambda ch, md: checkout_pb2_grpc.CheckoutServiceStub(ch).Evaluate(
         checkout_pb2.EvaluateRequest(), metadata=md
     ),
     "Commit": lambda ch, md: checkout_pb2_grpc.CheckoutServiceStub(ch).Commit(
         checkout_pb2.CommitRequest(), metadata=md
+    ),
+    "SyncOffline": lambda ch, md: checkout_pb2_grpc.CheckoutServiceStub(ch).SyncOffline(
+        checkout_pb2.SyncOfflineRequest(), metadata=md
     ),
     "GetMember": lambda ch, md: members_pb2_grpc.MemberServiceStub(ch).GetMember(
         members_pb2.GetMemberRequest(), metadata=md
@@ -44,7 +52,8 @@ CALLS = {
 # who may call what (the calls carry empty requests: allowed ones fail on their content)
 MATRIX = {
     "checkout": {"Evaluate", "Commit", "GetMember"},
-    "marketing": {"IssueCoupons", "PublishRuleSet"},
+    "offline-sync": {"Evaluate", "Commit", "SyncOffline", "GetMember"},
+    "marketing": {"IssueCoupons", "PublishRuleSet", "GetMember"},
     "admin": set(CALLS),
 }
 
@@ -85,6 +94,9 @@ def test_unknown_methods_are_closed_to_every_role_but_admin():
     assert not allowed("marketing", "/other.Service/Method")
     assert allowed("admin", "/loyalty.v1.MemberService/AdjustPoints")
     assert allowed("checkout", "/grpc.health.v1.Health/Check")
+    # grants name whole methods: Commit does not open CommitSomethingElse
+    assert not allowed("checkout", "/loyalty.v1.CheckoutService/CommitOffline")
+    assert not allowed("checkout", "/loyalty.v1.CheckoutService/SyncOffline")
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")

@@ -44,6 +44,7 @@ from server.api import tracing as tracing_
 from server.api.auth import ApiKeyInterceptor
 from server.api.campaigns import CampaignServicer
 from server.api.checkout import CheckoutServicer, Clock, utc_now
+from server.api.clock import PricingClock
 from server.api.interceptors import CallInterceptor
 from server.api.members import MemberServicer
 from server.api.metrics import (
@@ -59,6 +60,7 @@ from server.api.workers import pin, processes
 from server.rules.registry import RuleRegistry
 from server.settings import Settings
 from server.store import EmbeddedStore, Store
+from server.web import app as web_
 
 log = logging.getLogger(__name__)
 
@@ -191,7 +193,17 @@ def create_server(
     # every service through the edge (server.api.edge): bytes in, parsed by us, so bytes that
     # do not decode are INVALID_ARGUMENT and cost no memory
     servicers: list[tuple[ServiceDescriptor, object]] = [
-        (CHECKOUT, CheckoutServicer(registry, store, clock, metrics=metrics, tracing=tracing)),
+        (
+            CHECKOUT,
+            CheckoutServicer(
+                registry,
+                store,
+                clock,
+                metrics=metrics,
+                tracing=tracing,
+                times=PricingClock.of(settings.max_skew_s, settings.offline_max_age_s),
+            ),
+        ),
         (MEMBERS, MemberServicer(registry, store, clock)),
         (CAMPAIGNS, CampaignServicer(registry, store)),
         (HEALTH, app.health),
@@ -244,9 +256,13 @@ def serve(settings: Settings) -> None:
 def _run(settings: Settings, announce: bool, started: Callable[[], None] = lambda: None) -> None:
     """One server process until SIGTERM/SIGINT, then a graceful stop. ``announce``: the one
     process of ``serve`` (not a worker): print where it listens and serve ``/metrics``.
-    ``started`` is called once it listens (after the ``listening on`` line)."""
+    ``started`` is called once it listens (after the ``listening on`` line). With
+    ``--http-port``, the HTTP side (server.web.app) starts once gRPC listens, and stops first."""
     server, port, app = create_server(settings)
+    target = web_.loopback_port(server) if settings.http_port else None
     server.start()
+    web, web_failed = web_.start_or_fail(settings, target)
+    stop = StopSignal()  # before the announce: a caller may stop it as soon as it reads that
     if announce:
         failed = None
         if app.metrics is not None:
@@ -260,16 +276,20 @@ def _run(settings: Settings, announce: bool, started: Callable[[], None] = lambd
         print(
             f"loyalty engine listening on {settings.host}:{port} ({scheme}, store "
             f"{settings.store}); health: grpcurl {trust} {settings.host}:{port} "
-            f"grpc.health.v1.Health/Check{_metrics_note(settings, failed)}",
+            f"grpc.health.v1.Health/Check{_metrics_note(settings, failed)}"
+            f"{web_.note(settings, web_failed)}",
             flush=True,
         )
         _log_metrics_failure(settings, failed)
+    web_.log_failure(settings, web_failed)
     started()
-    stop = StopSignal()
     stop.wait()
     log.info("stopping: finishing calls in flight (up to %.0f s)", settings.grace_s)
     app.set_serving(False)
-    server.stop(settings.grace_s).wait()
+    end = time.monotonic() + settings.grace_s
+    if web is not None:  # its requests in flight still need the gRPC server
+        web.stop(settings.grace_s)
+    server.stop(max(0.0, end - time.monotonic())).wait()
     app.close()
 
 
@@ -313,7 +333,7 @@ def _supervise(settings: Settings) -> None:
         print(
             f"loyalty engine: {settings.workers} workers listening on {settings.host}:"
             f"{settings.port} (store {settings.store}); open several channels to use them all"
-            f"{_metrics_note(settings, failed)}",
+            f"{_metrics_note(settings, failed)}{web_.note(settings, None)}",
             flush=True,
         )
         _log_metrics_failure(settings, failed)

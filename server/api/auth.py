@@ -1,8 +1,11 @@
 """API keys with roles, checked by an interceptor before any servicer runs.
 
-checkout  -> CheckoutService, MemberService.GetMember, MemberService.ListOffers
-marketing -> CampaignService, MemberService.IssueCoupons
-admin     -> everything
+checkout      -> CheckoutService Evaluate, Commit, Cancel, Return; MemberService.GetMember,
+                 MemberService.ListOffers
+offline-sync  -> what checkout may, and CheckoutService.SyncOffline (baskets priced at the
+                 lane's own time: a lane that was offline, or the back office that syncs it)
+marketing     -> CampaignService, MemberService.IssueCoupons, GetMember, ListOffers
+admin         -> everything
 Health checks and reflection are open to all. Keys travel as ``x-api-key`` metadata.
 """
 
@@ -17,9 +20,25 @@ from server.api.interceptors import Continuation, Handler
 PACKAGE = "/loyalty.v1."
 OPEN = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 
+CHECKOUT = (
+    "CheckoutService/Evaluate",
+    "CheckoutService/Commit",
+    "CheckoutService/Cancel",
+    "CheckoutService/Return",
+    "MemberService/GetMember",
+    "MemberService/ListOffers",
+)
+# a name ending in "/" allows the whole service, "" everything, else exactly that method
 ALLOWED: dict[str, tuple[str, ...]] = {
-    "checkout": ("CheckoutService/", "MemberService/GetMember", "MemberService/ListOffers"),
-    "marketing": ("CampaignService/", "MemberService/IssueCoupons"),
+    "checkout": CHECKOUT,
+    "offline-sync": (*CHECKOUT, "CheckoutService/SyncOffline"),
+    # the console's Members page reads members and their shopping lists
+    "marketing": (
+        "CampaignService/",
+        "MemberService/IssueCoupons",
+        "MemberService/GetMember",
+        "MemberService/ListOffers",
+    ),
     "admin": ("",),
 }
 
@@ -31,7 +50,10 @@ def allowed(role: str, method: str) -> bool:
     if not method.startswith(PACKAGE):
         return False
     name = method[len(PACKAGE) :]
-    return any(name.startswith(prefix) for prefix in ALLOWED.get(role, ()))
+    return any(
+        name == grant or (grant.endswith("/") or not grant) and name.startswith(grant)
+        for grant in ALLOWED.get(role, ())
+    )
 
 
 def _deny(code: grpc.StatusCode, message: str) -> Handler:

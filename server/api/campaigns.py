@@ -1,4 +1,5 @@
-"""CampaignService: publish, inspect and roll back rule sets; import catalogues; simulate.
+"""CampaignService: publish, inspect and roll back rule sets; import catalogues; simulate;
+offer usage against caps and vendor settlement from the ledger.
 
 Thin: translate protobuf <-> registry calls; errors propagate to the interceptor
 (``server.api.errors``), which gives each its status.
@@ -6,22 +7,35 @@ Thin: translate protobuf <-> registry calls; errors propagate to the interceptor
 
 from __future__ import annotations
 
+import re
+from datetime import date
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
 import grpc
 import polars as pl
 
-from engine.analytics.simulate import Scored, compare
+from engine.analytics.simulate import Scored, compare, discount_distribution
 from engine.errors import FailedPrecondition, InvalidInput
 from engine.pricing.compiler import compile_rules
 from loyalty.v1 import campaigns_pb2, campaigns_pb2_grpc
 from server.analytics.ledger import export_ledger
+from server.analytics.usage import LedgerFunding, offer_counters, settlement_between
 from server.api.convert import (
+    MAX_ASSUME_COUPONS,
     catalogue_from_request,
+    check_list,
     check_text,
     history_from_request,
     timestamp,
 )
 from server.rules.registry import RuleRegistry, VersionInfo
 from server.store.base import Store
+
+DEFAULT_BUCKETS = 20  # SimulateRequest.distribution_buckets 0
+MAX_BUCKETS = 100
+MAX_FILTER_IDS = 1_000  # ListOfferUsage offer_ids, GetSettlement funder_ids
+MAX_SETTLEMENT_DAYS = 366
+DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def _version(info: VersionInfo) -> campaigns_pb2.RuleSetVersion:
@@ -34,7 +48,10 @@ def _version(info: VersionInfo) -> campaigns_pb2.RuleSetVersion:
     )
 
 
-def simulation_figures(s: Scored) -> campaigns_pb2.SimulationFigures:
+def simulation_figures(
+    s: Scored, width: int = 1, counts: list[int] | None = None
+) -> campaigns_pb2.SimulationFigures:
+    """The figures of ``s``; ``counts`` per bucket of ``width`` minor units, from 0."""
     return campaigns_pb2.SimulationFigures(
         baskets=s.baskets,
         baskets_affected=s.baskets_affected,
@@ -58,12 +75,40 @@ def simulation_figures(s: Scored) -> campaigns_pb2.SimulationFigures:
                 "offer_id", "funder_id", "baskets", "discount_minor", "funded_minor"
             ).iter_rows()
         ],
+        discount_distribution=[
+            campaigns_pb2.DiscountBucket(from_minor=k * width, to_minor=(k + 1) * width, baskets=n)
+            for k, n in enumerate(counts or ())
+        ],
     )
+
+
+def _day(bad: InvalidInput, path: str, text: str) -> date | None:
+    if not text:
+        bad.add(path, "is required")
+        return None
+    try:
+        if DAY.fullmatch(text):
+            return date.fromisoformat(text)
+    except ValueError:
+        pass
+    bad.add(path, f"must be a date YYYY-MM-DD (got {text[:40]!r})")
+    return None
+
+
+def _zone(bad: InvalidInput, path: str, name: str) -> None:
+    try:
+        if len(name) <= 128:
+            ZoneInfo(name)
+            return
+    except (ZoneInfoNotFoundError, ValueError):
+        pass
+    bad.add(path, f"not a time zone the server knows (got {name[:40]!r})")
 
 
 class CampaignServicer(campaigns_pb2_grpc.CampaignServiceServicer):
     def __init__(self, registry: RuleRegistry, store: Store | None = None):
         self.registry, self.store = registry, store
+        self.funding = LedgerFunding()  # per offer and funder, read incrementally
 
     def ValidateRuleSet(
         self, request: campaigns_pb2.ValidateRuleSetRequest, context: grpc.ServicerContext
@@ -131,8 +176,17 @@ class CampaignServicer(campaigns_pb2_grpc.CampaignServiceServicer):
     def Simulate(
         self, request: campaigns_pb2.SimulateRequest, context: grpc.ServicerContext
     ) -> campaigns_pb2.SimulateResponse:
+        bad = InvalidInput()
         if request.ledger_since < 0:
-            raise InvalidInput.at("ledger_since", f"must be 0 or more (got {request.ledger_since})")
+            bad.add("ledger_since", f"must be 0 or more (got {request.ledger_since})")
+        check_list(bad, "assume_coupons", request.assume_coupons, MAX_ASSUME_COUPONS)
+        if not 0 <= request.distribution_buckets <= MAX_BUCKETS:
+            bad.add(
+                "distribution_buckets",
+                f"must be 0..{MAX_BUCKETS} (got {request.distribution_buckets})",
+            )
+        if bad.violations:
+            raise bad
         active = self.registry.current()
         draft = compile_rules(request.rules, self.registry.catalogue)
         history: pl.DataFrame | pl.LazyFrame
@@ -143,8 +197,105 @@ class CampaignServicer(campaigns_pb2_grpc.CampaignServiceServicer):
         else:
             raise FailedPrecondition("no history_parquet given and no ledger to read")
         result = compare(active.compiled, draft, history, list(request.assume_coupons))
+        width, (cur, new) = discount_distribution(
+            (result.current, result.draft), request.distribution_buckets or DEFAULT_BUCKETS
+        )
         return campaigns_pb2.SimulateResponse(
             current_version=active.version,
-            current=simulation_figures(result.current),
-            draft=simulation_figures(result.draft),
+            current=simulation_figures(result.current, width, cur),
+            draft=simulation_figures(result.draft, width, new),
+        )
+
+    def _ledger(self) -> Store:
+        if self.store is None:
+            raise FailedPrecondition("this server has no ledger to read")
+        return self.store
+
+    def ListOfferUsage(
+        self, request: campaigns_pb2.ListOfferUsageRequest, context: grpc.ServicerContext
+    ) -> campaigns_pb2.ListOfferUsageResponse:
+        bad = InvalidInput()
+        check_list(bad, "offer_ids", request.offer_ids, MAX_FILTER_IDS)
+        if bad.violations:
+            raise bad
+        active = self.registry.current()
+        rules = active.compiled.rules
+        wanted = set(request.offer_ids)
+        for k, offer_id in enumerate(request.offer_ids):
+            if offer_id not in active.policy.offers:
+                bad.add(f"offer_ids[{k}]", f"no offer {offer_id!r} in the current rule set")
+        if bad.violations:
+            raise bad
+        offers = [o for o in rules.offers if not wanted or o.id in wanted]
+        store = self._ledger()
+        counters = offer_counters(store, active.policy, [o.id for o in offers])
+        seq, amounts = self.funding.read(store)
+        return campaigns_pb2.ListOfferUsageResponse(
+            ruleset_version=active.version,
+            currency=rules.currency,
+            ledger_seq=seq,
+            offers=[
+                campaigns_pb2.OfferUsage(
+                    offer_id=o.id,
+                    name=o.name,
+                    funder_id=o.funding.funder_id or "retailer",
+                    uses=counters[o.id][0],
+                    total_uses_cap=o.limits.total_uses,
+                    budget_spent_minor=counters[o.id][1],
+                    budget_cap_minor=o.limits.budget_minor,
+                    funders=[
+                        campaigns_pb2.FunderAmount(funder_id=f, discount_minor=d, funded_minor=p)
+                        for f, (d, p) in sorted(amounts.get(o.id, {}).items())
+                    ],
+                )
+                for o in offers
+            ],
+        )
+
+    def GetSettlement(
+        self, request: campaigns_pb2.GetSettlementRequest, context: grpc.ServicerContext
+    ) -> campaigns_pb2.GetSettlementResponse:
+        bad = InvalidInput()
+        first = _day(bad, "from_day", request.from_day)
+        last = _day(bad, "to_day", request.to_day)
+        if first is not None and last is not None:
+            if last < first:
+                bad.add("to_day", f"must not be before from_day ({first.isoformat()})")
+            elif (last - first).days + 1 > MAX_SETTLEMENT_DAYS:
+                bad.add("to_day", f"the period is at most {MAX_SETTLEMENT_DAYS} days")
+        if request.timezone:
+            _zone(bad, "timezone", request.timezone)
+        check_list(bad, "funder_ids", request.funder_ids, MAX_FILTER_IDS)
+        if bad.violations or first is None or last is None:
+            raise bad
+        active = self.registry.current_or_none()
+        rules = active.compiled.rules if active is not None else None
+        zone = request.timezone or (rules.timezone if rules is not None else "") or "UTC"
+        report = settlement_between(self._ledger(), first, last, zone, request.funder_ids)
+        totals = (
+            report.group_by("funder_id")
+            .agg(pl.col("discount_minor").sum(), pl.col("funded_minor").sum())
+            .sort("funder_id")
+        )
+        return campaigns_pb2.GetSettlementResponse(
+            timezone=zone,
+            currency=rules.currency if rules is not None else "",
+            rows=[
+                campaigns_pb2.SettlementRow(
+                    funder_id=r["funder_id"],
+                    offer_id=r["offer_id"],
+                    store_id=r["store_id"],
+                    day=r["day"].isoformat(),
+                    discount_minor=r["discount_minor"],
+                    funded_minor=r["funded_minor"],
+                    retailer_minor=r["retailer_minor"],
+                    lines=r["lines"],
+                    transactions=r["transactions"],
+                )
+                for r in report.iter_rows(named=True)
+            ],
+            funders=[
+                campaigns_pb2.FunderAmount(funder_id=f, discount_minor=d, funded_minor=p)
+                for f, d, p in totals.iter_rows()
+            ],
         )

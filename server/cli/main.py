@@ -189,9 +189,13 @@ def _settings(args: argparse.Namespace) -> Settings:
         insecure_plaintext_keys=getattr(args, "insecure_plaintext_keys", None),
         metrics_port=getattr(args, "metrics_port", None),
         metrics_host=getattr(args, "metrics_host", None),
+        http_port=getattr(args, "http_port", None),
+        http_host=getattr(args, "http_host", None),
         tracing=getattr(args, "tracing", None),
         log_format=getattr(args, "log_format", None),
         log_member_ids=getattr(args, "log_member_ids", None),
+        max_skew_s=getattr(args, "max_skew", None),
+        offline_max_age_s=getattr(args, "offline_max_age", None),
     )
 
 
@@ -270,7 +274,9 @@ def build_parser() -> argparse.ArgumentParser:
     w.set_defaults(func=cmd_warmup)
     add_client_commands(sub, rules)
 
-    sv = sub.add_parser("serve", help="run the gRPC service")
+    sv = sub.add_parser(
+        "serve", help="run the gRPC service, and the console and JSON API over HTTP"
+    )
     sv.add_argument("--host", default=None, help="default 127.0.0.1 ($LOYALTY_HOST)")
     sv.add_argument("--port", type=int, default=None, help="default 50051 ($LOYALTY_PORT)")
     sv.add_argument("--data-dir", default=None, help="default ./.loyalty ($LOYALTY_DATA_DIR)")
@@ -305,7 +311,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--api-key",
         action="append",
         metavar="KEY:ROLE",
-        help="roles: checkout, marketing, admin (required off loopback)",
+        help="roles: checkout, offline-sync, marketing, admin (required off loopback)",
+    )
+    sv.add_argument(
+        "--max-skew",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="how far a lane's occurred_at may be from the server's clock, default 300 "
+        "($LOYALTY_MAX_SKEW_S)",
+    )
+    sv.add_argument(
+        "--offline-max-age",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="how old a basket SyncOffline still takes, default 259200 = 72 h "
+        "($LOYALTY_OFFLINE_MAX_AGE_S)",
     )
     sv.add_argument("--tls-cert", type=Path, default=None, help="PEM ($LOYALTY_TLS_CERT)")
     sv.add_argument("--tls-key", type=Path, default=None, help="PEM ($LOYALTY_TLS_KEY)")
@@ -326,6 +348,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--metrics-host",
         default=None,
         help="address of /metrics, default the --host ($LOYALTY_METRICS_HOST)",
+    )
+    sv.add_argument(
+        "--http-port",
+        type=int,
+        default=None,
+        help="the console and the JSON API (Connect) over HTTP, default 8080, 0 = off; HTTPS "
+        "with --tls-cert ($LOYALTY_HTTP_PORT)",
+    )
+    sv.add_argument(
+        "--http-host",
+        default=None,
+        help="address of the HTTP side, default the --host ($LOYALTY_HTTP_HOST)",
     )
     sv.add_argument(
         "--tracing",

@@ -69,6 +69,16 @@ class CampaignServiceStub:
                 request_serializer=loyalty_dot_v1_dot_campaigns__pb2.SimulateRequest.SerializeToString,
                 response_deserializer=loyalty_dot_v1_dot_campaigns__pb2.SimulateResponse.FromString,
                 _registered_method=True)
+        self.ListOfferUsage = channel.unary_unary(
+                '/loyalty.v1.CampaignService/ListOfferUsage',
+                request_serializer=loyalty_dot_v1_dot_campaigns__pb2.ListOfferUsageRequest.SerializeToString,
+                response_deserializer=loyalty_dot_v1_dot_campaigns__pb2.ListOfferUsageResponse.FromString,
+                _registered_method=True)
+        self.GetSettlement = channel.unary_unary(
+                '/loyalty.v1.CampaignService/GetSettlement',
+                request_serializer=loyalty_dot_v1_dot_campaigns__pb2.GetSettlementRequest.SerializeToString,
+                response_deserializer=loyalty_dot_v1_dot_campaigns__pb2.GetSettlementResponse.FromString,
+                _registered_method=True)
 
 
 class CampaignServiceServicer:
@@ -122,6 +132,23 @@ class CampaignServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListOfferUsage(self, request, context):
+        """Per offer of the current rule set: its uses and budget spent against its caps (the counters
+        checkout checks them against) and, from the ledger, the discount given and funded per
+        funder. Nothing is changed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSettlement(self, request, context):
+        """What each funder owes for a period of days, per offer, store and day, from the ledger with
+        cancels and returns netted (what `loyalty reports settlement` computes from an export).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CampaignServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -159,6 +186,16 @@ def add_CampaignServiceServicer_to_server(servicer, server):
                     servicer.Simulate,
                     request_deserializer=loyalty_dot_v1_dot_campaigns__pb2.SimulateRequest.FromString,
                     response_serializer=loyalty_dot_v1_dot_campaigns__pb2.SimulateResponse.SerializeToString,
+            ),
+            'ListOfferUsage': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListOfferUsage,
+                    request_deserializer=loyalty_dot_v1_dot_campaigns__pb2.ListOfferUsageRequest.FromString,
+                    response_serializer=loyalty_dot_v1_dot_campaigns__pb2.ListOfferUsageResponse.SerializeToString,
+            ),
+            'GetSettlement': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSettlement,
+                    request_deserializer=loyalty_dot_v1_dot_campaigns__pb2.GetSettlementRequest.FromString,
+                    response_serializer=loyalty_dot_v1_dot_campaigns__pb2.GetSettlementResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -350,6 +387,60 @@ class CampaignService:
             '/loyalty.v1.CampaignService/Simulate',
             loyalty_dot_v1_dot_campaigns__pb2.SimulateRequest.SerializeToString,
             loyalty_dot_v1_dot_campaigns__pb2.SimulateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListOfferUsage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/loyalty.v1.CampaignService/ListOfferUsage',
+            loyalty_dot_v1_dot_campaigns__pb2.ListOfferUsageRequest.SerializeToString,
+            loyalty_dot_v1_dot_campaigns__pb2.ListOfferUsageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSettlement(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/loyalty.v1.CampaignService/GetSettlement',
+            loyalty_dot_v1_dot_campaigns__pb2.GetSettlementRequest.SerializeToString,
+            loyalty_dot_v1_dot_campaigns__pb2.GetSettlementResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -197,6 +197,18 @@ class CommitRequest(_message.Message):
     fail_if_changed: bool
     def __init__(self, transaction_id: _Optional[str] = ..., basket: _Optional[_Union[EvaluateRequest, _Mapping]] = ..., expected_payable_minor: _Optional[int] = ..., fail_if_changed: _Optional[bool] = ...) -> None: ...
 
+class SyncOfflineRequest(_message.Message):
+    __slots__ = ("commit",)
+    COMMIT_FIELD_NUMBER: _ClassVar[int]
+    commit: CommitRequest
+    def __init__(self, commit: _Optional[_Union[CommitRequest, _Mapping]] = ...) -> None: ...
+
+class SyncOfflineResponse(_message.Message):
+    __slots__ = ("commit",)
+    COMMIT_FIELD_NUMBER: _ClassVar[int]
+    commit: CommitResponse
+    def __init__(self, commit: _Optional[_Union[CommitResponse, _Mapping]] = ...) -> None: ...
+
 class CommitResponse(_message.Message):
     __slots__ = ("result", "changed_from_quote", "member")
     RESULT_FIELD_NUMBER: _ClassVar[int]
@@ -214,7 +226,7 @@ class CancelRequest(_message.Message):
     def __init__(self, transaction_id: _Optional[str] = ...) -> None: ...
 
 class CancelResponse(_message.Message):
-    __slots__ = ("transaction_id", "status", "member")
+    __slots__ = ("transaction_id", "status", "member", "refund_minor", "points_clawed_back", "points_tender_returned", "lines")
     class Status(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         STATUS_UNSPECIFIED: _ClassVar[CancelResponse.Status]
@@ -226,10 +238,18 @@ class CancelResponse(_message.Message):
     TRANSACTION_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     MEMBER_FIELD_NUMBER: _ClassVar[int]
+    REFUND_MINOR_FIELD_NUMBER: _ClassVar[int]
+    POINTS_CLAWED_BACK_FIELD_NUMBER: _ClassVar[int]
+    POINTS_TENDER_RETURNED_FIELD_NUMBER: _ClassVar[int]
+    LINES_FIELD_NUMBER: _ClassVar[int]
     transaction_id: str
     status: CancelResponse.Status
     member: _members_pb2.MemberSummary
-    def __init__(self, transaction_id: _Optional[str] = ..., status: _Optional[_Union[CancelResponse.Status, str]] = ..., member: _Optional[_Union[_members_pb2.MemberSummary, _Mapping]] = ...) -> None: ...
+    refund_minor: int
+    points_clawed_back: int
+    points_tender_returned: int
+    lines: _containers.RepeatedCompositeFieldContainer[ReturnedLine]
+    def __init__(self, transaction_id: _Optional[str] = ..., status: _Optional[_Union[CancelResponse.Status, str]] = ..., member: _Optional[_Union[_members_pb2.MemberSummary, _Mapping]] = ..., refund_minor: _Optional[int] = ..., points_clawed_back: _Optional[int] = ..., points_tender_returned: _Optional[int] = ..., lines: _Optional[_Iterable[_Union[ReturnedLine, _Mapping]]] = ...) -> None: ...
 
 class ReturnLine(_message.Message):
     __slots__ = ("line_id", "quantity")

@@ -125,16 +125,18 @@ class ImportCatalogueResponse(_message.Message):
     def __init__(self, skus: _Optional[int] = ..., ruleset_version: _Optional[int] = ...) -> None: ...
 
 class SimulateRequest(_message.Message):
-    __slots__ = ("rules", "history_parquet", "ledger_since", "assume_coupons")
+    __slots__ = ("rules", "history_parquet", "ledger_since", "assume_coupons", "distribution_buckets")
     RULES_FIELD_NUMBER: _ClassVar[int]
     HISTORY_PARQUET_FIELD_NUMBER: _ClassVar[int]
     LEDGER_SINCE_FIELD_NUMBER: _ClassVar[int]
     ASSUME_COUPONS_FIELD_NUMBER: _ClassVar[int]
+    DISTRIBUTION_BUCKETS_FIELD_NUMBER: _ClassVar[int]
     rules: _rules_pb2.RuleSet
     history_parquet: bytes
     ledger_since: int
     assume_coupons: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, rules: _Optional[_Union[_rules_pb2.RuleSet, _Mapping]] = ..., history_parquet: _Optional[bytes] = ..., ledger_since: _Optional[int] = ..., assume_coupons: _Optional[_Iterable[str]] = ...) -> None: ...
+    distribution_buckets: int
+    def __init__(self, rules: _Optional[_Union[_rules_pb2.RuleSet, _Mapping]] = ..., history_parquet: _Optional[bytes] = ..., ledger_since: _Optional[int] = ..., assume_coupons: _Optional[_Iterable[str]] = ..., distribution_buckets: _Optional[int] = ...) -> None: ...
 
 class FunderCost(_message.Message):
     __slots__ = ("funder_id", "discount_minor", "funded_minor")
@@ -161,7 +163,7 @@ class OfferCost(_message.Message):
     def __init__(self, offer_id: _Optional[str] = ..., funder_id: _Optional[str] = ..., baskets: _Optional[int] = ..., discount_minor: _Optional[int] = ..., funded_minor: _Optional[int] = ...) -> None: ...
 
 class SimulationFigures(_message.Message):
-    __slots__ = ("baskets", "baskets_affected", "discount_minor", "funded_minor", "points_earned", "points_liability_minor", "max_basket_discount_minor", "max_basket_transaction_id", "funders", "offers")
+    __slots__ = ("baskets", "baskets_affected", "discount_minor", "funded_minor", "points_earned", "points_liability_minor", "max_basket_discount_minor", "max_basket_transaction_id", "funders", "offers", "discount_distribution")
     BASKETS_FIELD_NUMBER: _ClassVar[int]
     BASKETS_AFFECTED_FIELD_NUMBER: _ClassVar[int]
     DISCOUNT_MINOR_FIELD_NUMBER: _ClassVar[int]
@@ -172,6 +174,7 @@ class SimulationFigures(_message.Message):
     MAX_BASKET_TRANSACTION_ID_FIELD_NUMBER: _ClassVar[int]
     FUNDERS_FIELD_NUMBER: _ClassVar[int]
     OFFERS_FIELD_NUMBER: _ClassVar[int]
+    DISCOUNT_DISTRIBUTION_FIELD_NUMBER: _ClassVar[int]
     baskets: int
     baskets_affected: int
     discount_minor: int
@@ -182,7 +185,18 @@ class SimulationFigures(_message.Message):
     max_basket_transaction_id: str
     funders: _containers.RepeatedCompositeFieldContainer[FunderCost]
     offers: _containers.RepeatedCompositeFieldContainer[OfferCost]
-    def __init__(self, baskets: _Optional[int] = ..., baskets_affected: _Optional[int] = ..., discount_minor: _Optional[int] = ..., funded_minor: _Optional[int] = ..., points_earned: _Optional[int] = ..., points_liability_minor: _Optional[int] = ..., max_basket_discount_minor: _Optional[int] = ..., max_basket_transaction_id: _Optional[str] = ..., funders: _Optional[_Iterable[_Union[FunderCost, _Mapping]]] = ..., offers: _Optional[_Iterable[_Union[OfferCost, _Mapping]]] = ...) -> None: ...
+    discount_distribution: _containers.RepeatedCompositeFieldContainer[DiscountBucket]
+    def __init__(self, baskets: _Optional[int] = ..., baskets_affected: _Optional[int] = ..., discount_minor: _Optional[int] = ..., funded_minor: _Optional[int] = ..., points_earned: _Optional[int] = ..., points_liability_minor: _Optional[int] = ..., max_basket_discount_minor: _Optional[int] = ..., max_basket_transaction_id: _Optional[str] = ..., funders: _Optional[_Iterable[_Union[FunderCost, _Mapping]]] = ..., offers: _Optional[_Iterable[_Union[OfferCost, _Mapping]]] = ..., discount_distribution: _Optional[_Iterable[_Union[DiscountBucket, _Mapping]]] = ...) -> None: ...
+
+class DiscountBucket(_message.Message):
+    __slots__ = ("from_minor", "to_minor", "baskets")
+    FROM_MINOR_FIELD_NUMBER: _ClassVar[int]
+    TO_MINOR_FIELD_NUMBER: _ClassVar[int]
+    BASKETS_FIELD_NUMBER: _ClassVar[int]
+    from_minor: int
+    to_minor: int
+    baskets: int
+    def __init__(self, from_minor: _Optional[int] = ..., to_minor: _Optional[int] = ..., baskets: _Optional[int] = ...) -> None: ...
 
 class SimulateResponse(_message.Message):
     __slots__ = ("current_version", "current", "draft")
@@ -193,3 +207,97 @@ class SimulateResponse(_message.Message):
     current: SimulationFigures
     draft: SimulationFigures
     def __init__(self, current_version: _Optional[int] = ..., current: _Optional[_Union[SimulationFigures, _Mapping]] = ..., draft: _Optional[_Union[SimulationFigures, _Mapping]] = ...) -> None: ...
+
+class ListOfferUsageRequest(_message.Message):
+    __slots__ = ("offer_ids",)
+    OFFER_IDS_FIELD_NUMBER: _ClassVar[int]
+    offer_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, offer_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class FunderAmount(_message.Message):
+    __slots__ = ("funder_id", "discount_minor", "funded_minor")
+    FUNDER_ID_FIELD_NUMBER: _ClassVar[int]
+    DISCOUNT_MINOR_FIELD_NUMBER: _ClassVar[int]
+    FUNDED_MINOR_FIELD_NUMBER: _ClassVar[int]
+    funder_id: str
+    discount_minor: int
+    funded_minor: int
+    def __init__(self, funder_id: _Optional[str] = ..., discount_minor: _Optional[int] = ..., funded_minor: _Optional[int] = ...) -> None: ...
+
+class OfferUsage(_message.Message):
+    __slots__ = ("offer_id", "name", "funder_id", "uses", "total_uses_cap", "budget_spent_minor", "budget_cap_minor", "funders")
+    OFFER_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    FUNDER_ID_FIELD_NUMBER: _ClassVar[int]
+    USES_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_USES_CAP_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_SPENT_MINOR_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_CAP_MINOR_FIELD_NUMBER: _ClassVar[int]
+    FUNDERS_FIELD_NUMBER: _ClassVar[int]
+    offer_id: str
+    name: str
+    funder_id: str
+    uses: int
+    total_uses_cap: int
+    budget_spent_minor: int
+    budget_cap_minor: int
+    funders: _containers.RepeatedCompositeFieldContainer[FunderAmount]
+    def __init__(self, offer_id: _Optional[str] = ..., name: _Optional[str] = ..., funder_id: _Optional[str] = ..., uses: _Optional[int] = ..., total_uses_cap: _Optional[int] = ..., budget_spent_minor: _Optional[int] = ..., budget_cap_minor: _Optional[int] = ..., funders: _Optional[_Iterable[_Union[FunderAmount, _Mapping]]] = ...) -> None: ...
+
+class ListOfferUsageResponse(_message.Message):
+    __slots__ = ("ruleset_version", "currency", "offers", "ledger_seq")
+    RULESET_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CURRENCY_FIELD_NUMBER: _ClassVar[int]
+    OFFERS_FIELD_NUMBER: _ClassVar[int]
+    LEDGER_SEQ_FIELD_NUMBER: _ClassVar[int]
+    ruleset_version: int
+    currency: str
+    offers: _containers.RepeatedCompositeFieldContainer[OfferUsage]
+    ledger_seq: int
+    def __init__(self, ruleset_version: _Optional[int] = ..., currency: _Optional[str] = ..., offers: _Optional[_Iterable[_Union[OfferUsage, _Mapping]]] = ..., ledger_seq: _Optional[int] = ...) -> None: ...
+
+class GetSettlementRequest(_message.Message):
+    __slots__ = ("from_day", "to_day", "timezone", "funder_ids")
+    FROM_DAY_FIELD_NUMBER: _ClassVar[int]
+    TO_DAY_FIELD_NUMBER: _ClassVar[int]
+    TIMEZONE_FIELD_NUMBER: _ClassVar[int]
+    FUNDER_IDS_FIELD_NUMBER: _ClassVar[int]
+    from_day: str
+    to_day: str
+    timezone: str
+    funder_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, from_day: _Optional[str] = ..., to_day: _Optional[str] = ..., timezone: _Optional[str] = ..., funder_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class SettlementRow(_message.Message):
+    __slots__ = ("funder_id", "offer_id", "store_id", "day", "discount_minor", "funded_minor", "retailer_minor", "lines", "transactions")
+    FUNDER_ID_FIELD_NUMBER: _ClassVar[int]
+    OFFER_ID_FIELD_NUMBER: _ClassVar[int]
+    STORE_ID_FIELD_NUMBER: _ClassVar[int]
+    DAY_FIELD_NUMBER: _ClassVar[int]
+    DISCOUNT_MINOR_FIELD_NUMBER: _ClassVar[int]
+    FUNDED_MINOR_FIELD_NUMBER: _ClassVar[int]
+    RETAILER_MINOR_FIELD_NUMBER: _ClassVar[int]
+    LINES_FIELD_NUMBER: _ClassVar[int]
+    TRANSACTIONS_FIELD_NUMBER: _ClassVar[int]
+    funder_id: str
+    offer_id: str
+    store_id: str
+    day: str
+    discount_minor: int
+    funded_minor: int
+    retailer_minor: int
+    lines: int
+    transactions: int
+    def __init__(self, funder_id: _Optional[str] = ..., offer_id: _Optional[str] = ..., store_id: _Optional[str] = ..., day: _Optional[str] = ..., discount_minor: _Optional[int] = ..., funded_minor: _Optional[int] = ..., retailer_minor: _Optional[int] = ..., lines: _Optional[int] = ..., transactions: _Optional[int] = ...) -> None: ...
+
+class GetSettlementResponse(_message.Message):
+    __slots__ = ("timezone", "currency", "rows", "funders")
+    TIMEZONE_FIELD_NUMBER: _ClassVar[int]
+    CURRENCY_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    FUNDERS_FIELD_NUMBER: _ClassVar[int]
+    timezone: str
+    currency: str
+    rows: _containers.RepeatedCompositeFieldContainer[SettlementRow]
+    funders: _containers.RepeatedCompositeFieldContainer[FunderAmount]
+    def __init__(self, timezone: _Optional[str] = ..., currency: _Optional[str] = ..., rows: _Optional[_Iterable[_Union[SettlementRow, _Mapping]]] = ..., funders: _Optional[_Iterable[_Union[FunderAmount, _Mapping]]] = ...) -> None: ...

@@ -6,6 +6,14 @@ CampaignService: what marketing uses to publish programmes and catalogues.
 A rule set is published as a whole and gets a version; the server compiles it off the
 request path and swaps it in atomically. Requests in flight finish on the version they
 started with.
+
+Bounds of every request (checked in server/api/campaigns.py and server/api/convert.py; a rule
+set as rules.proto documents, by engine/pricing/validate.py): a value outside them is answered
+INVALID_ARGUMENT with a google.rpc.BadRequest detail naming each bad field, and nothing is
+changed. A rule set's problems are named by their path inside the rule set, e.g.
+`offers[2].percent_off.percent_bps`. Strings must be valid UTF-8 and a request that does not
+decode is INVALID_ARGUMENT on `request`; a request larger than the server's message limit
+(4 MiB) is RESOURCE_EXHAUSTED.
 """
 
 from collections import abc as _abc
@@ -50,6 +58,15 @@ class CampaignServiceStub:
     """Score a draft rule set over historical baskets with the batch kernel and compare it with
     the current one; nothing is published.
     """
+    ListOfferUsage: _grpc.UnaryUnaryMultiCallable[_campaigns_pb2.ListOfferUsageRequest, _campaigns_pb2.ListOfferUsageResponse]
+    """Per offer of the current rule set: its uses and budget spent against its caps (the counters
+    checkout checks them against) and, from the ledger, the discount given and funded per
+    funder. Nothing is changed.
+    """
+    GetSettlement: _grpc.UnaryUnaryMultiCallable[_campaigns_pb2.GetSettlementRequest, _campaigns_pb2.GetSettlementResponse]
+    """What each funder owes for a period of days, per offer, store and day, from the ledger with
+    cancels and returns netted (what `loyalty reports settlement` computes from an export).
+    """
 
 @_typing.type_check_only
 class CampaignServiceAsyncStub(CampaignServiceStub):
@@ -67,6 +84,15 @@ class CampaignServiceAsyncStub(CampaignServiceStub):
     Simulate: _aio.UnaryUnaryMultiCallable[_campaigns_pb2.SimulateRequest, _campaigns_pb2.SimulateResponse]  # type: ignore[assignment]
     """Score a draft rule set over historical baskets with the batch kernel and compare it with
     the current one; nothing is published.
+    """
+    ListOfferUsage: _aio.UnaryUnaryMultiCallable[_campaigns_pb2.ListOfferUsageRequest, _campaigns_pb2.ListOfferUsageResponse]  # type: ignore[assignment]
+    """Per offer of the current rule set: its uses and budget spent against its caps (the counters
+    checkout checks them against) and, from the ledger, the discount given and funded per
+    funder. Nothing is changed.
+    """
+    GetSettlement: _aio.UnaryUnaryMultiCallable[_campaigns_pb2.GetSettlementRequest, _campaigns_pb2.GetSettlementResponse]  # type: ignore[assignment]
+    """What each funder owes for a period of days, per offer, store and day, from the ledger with
+    cancels and returns netted (what `loyalty reports settlement` computes from an export).
     """
 
 class CampaignServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -124,6 +150,27 @@ class CampaignServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_campaigns_pb2.SimulateResponse, _abc.Awaitable[_campaigns_pb2.SimulateResponse]]:
         """Score a draft rule set over historical baskets with the batch kernel and compare it with
         the current one; nothing is published.
+        """
+
+    @_abc_1.abstractmethod
+    def ListOfferUsage(
+        self,
+        request: _campaigns_pb2.ListOfferUsageRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_campaigns_pb2.ListOfferUsageResponse, _abc.Awaitable[_campaigns_pb2.ListOfferUsageResponse]]:
+        """Per offer of the current rule set: its uses and budget spent against its caps (the counters
+        checkout checks them against) and, from the ledger, the discount given and funded per
+        funder. Nothing is changed.
+        """
+
+    @_abc_1.abstractmethod
+    def GetSettlement(
+        self,
+        request: _campaigns_pb2.GetSettlementRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_campaigns_pb2.GetSettlementResponse, _abc.Awaitable[_campaigns_pb2.GetSettlementResponse]]:
+        """What each funder owes for a period of days, per offer, store and day, from the ledger with
+        cancels and returns netted (what `loyalty reports settlement` computes from an export).
         """
 
 def add_CampaignServiceServicer_to_server(servicer: CampaignServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

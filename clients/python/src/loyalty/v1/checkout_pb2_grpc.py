@@ -54,6 +54,11 @@ class CheckoutServiceStub:
                 request_serializer=loyalty_dot_v1_dot_checkout__pb2.ReturnRequest.SerializeToString,
                 response_deserializer=loyalty_dot_v1_dot_checkout__pb2.ReturnResponse.FromString,
                 _registered_method=True)
+        self.SyncOffline = channel.unary_unary(
+                '/loyalty.v1.CheckoutService/SyncOffline',
+                request_serializer=loyalty_dot_v1_dot_checkout__pb2.SyncOfflineRequest.SerializeToString,
+                response_deserializer=loyalty_dot_v1_dot_checkout__pb2.SyncOfflineResponse.FromString,
+                _registered_method=True)
 
 
 class CheckoutServiceServicer:
@@ -87,6 +92,17 @@ class CheckoutServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SyncOffline(self, request, context):
+        """Record a basket a lane sold while it could not reach the server, priced at the lane's own
+        time (commit.basket.occurred_at) instead of the server's: offer windows, wallet and code
+        validity, limit periods and the points' pending and expiry all read that time. Needs the
+        offline-sync role (or admin) when API keys are on. Otherwise as Commit, and idempotent
+        per transaction_id with it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CheckoutServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -109,6 +125,11 @@ def add_CheckoutServiceServicer_to_server(servicer, server):
                     servicer.Return,
                     request_deserializer=loyalty_dot_v1_dot_checkout__pb2.ReturnRequest.FromString,
                     response_serializer=loyalty_dot_v1_dot_checkout__pb2.ReturnResponse.SerializeToString,
+            ),
+            'SyncOffline': grpc.unary_unary_rpc_method_handler(
+                    servicer.SyncOffline,
+                    request_deserializer=loyalty_dot_v1_dot_checkout__pb2.SyncOfflineRequest.FromString,
+                    response_serializer=loyalty_dot_v1_dot_checkout__pb2.SyncOfflineResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -219,6 +240,33 @@ class CheckoutService:
             '/loyalty.v1.CheckoutService/Return',
             loyalty_dot_v1_dot_checkout__pb2.ReturnRequest.SerializeToString,
             loyalty_dot_v1_dot_checkout__pb2.ReturnResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SyncOffline(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/loyalty.v1.CheckoutService/SyncOffline',
+            loyalty_dot_v1_dot_checkout__pb2.SyncOfflineRequest.SerializeToString,
+            loyalty_dot_v1_dot_checkout__pb2.SyncOfflineResponse.FromString,
             options,
             channel_credentials,
             insecure,

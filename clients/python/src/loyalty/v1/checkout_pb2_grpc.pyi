@@ -44,6 +44,13 @@ class CheckoutServiceStub:
     """Reverse a committed transaction (what has not been returned yet); idempotent."""
     Return: _grpc.UnaryUnaryMultiCallable[_checkout_pb2.ReturnRequest, _checkout_pb2.ReturnResponse]
     """Refund returned units, claw back their points; idempotent per return_id."""
+    SyncOffline: _grpc.UnaryUnaryMultiCallable[_checkout_pb2.SyncOfflineRequest, _checkout_pb2.SyncOfflineResponse]
+    """Record a basket a lane sold while it could not reach the server, priced at the lane's own
+    time (commit.basket.occurred_at) instead of the server's: offer windows, wallet and code
+    validity, limit periods and the points' pending and expiry all read that time. Needs the
+    offline-sync role (or admin) when API keys are on. Otherwise as Commit, and idempotent
+    per transaction_id with it.
+    """
 
 @_typing.type_check_only
 class CheckoutServiceAsyncStub(CheckoutServiceStub):
@@ -56,6 +63,13 @@ class CheckoutServiceAsyncStub(CheckoutServiceStub):
     """Reverse a committed transaction (what has not been returned yet); idempotent."""
     Return: _aio.UnaryUnaryMultiCallable[_checkout_pb2.ReturnRequest, _checkout_pb2.ReturnResponse]  # type: ignore[assignment]
     """Refund returned units, claw back their points; idempotent per return_id."""
+    SyncOffline: _aio.UnaryUnaryMultiCallable[_checkout_pb2.SyncOfflineRequest, _checkout_pb2.SyncOfflineResponse]  # type: ignore[assignment]
+    """Record a basket a lane sold while it could not reach the server, priced at the lane's own
+    time (commit.basket.occurred_at) instead of the server's: offer windows, wallet and code
+    validity, limit periods and the points' pending and expiry all read that time. Needs the
+    offline-sync role (or admin) when API keys are on. Otherwise as Commit, and idempotent
+    per transaction_id with it.
+    """
 
 class CheckoutServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -89,5 +103,18 @@ class CheckoutServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_checkout_pb2.ReturnResponse, _abc.Awaitable[_checkout_pb2.ReturnResponse]]:
         """Refund returned units, claw back their points; idempotent per return_id."""
+
+    @_abc_1.abstractmethod
+    def SyncOffline(
+        self,
+        request: _checkout_pb2.SyncOfflineRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_checkout_pb2.SyncOfflineResponse, _abc.Awaitable[_checkout_pb2.SyncOfflineResponse]]:
+        """Record a basket a lane sold while it could not reach the server, priced at the lane's own
+        time (commit.basket.occurred_at) instead of the server's: offer windows, wallet and code
+        validity, limit periods and the points' pending and expiry all read that time. Needs the
+        offline-sync role (or admin) when API keys are on. Otherwise as Commit, and idempotent
+        per transaction_id with it.
+        """
 
 def add_CheckoutServiceServicer_to_server(servicer: CheckoutServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -4,6 +4,15 @@ isort:skip_file
 MemberService: member records, points, wallets and the personalised shopping list.
 
 Points are whole points; money is integer minor units (fields end in `_minor`).
+
+Bounds of every request (checked in server/api/members.py with server/api/convert.py): a value
+outside them is answered INVALID_ARGUMENT with a google.rpc.BadRequest detail naming each bad
+field (its path in the request, e.g. `member_ids[3]`), and nothing is changed. Strings must be
+valid UTF-8 and a request that does not decode is INVALID_ARGUMENT on `request`; a request
+larger than the server's message limit (4 MiB) is RESOURCE_EXHAUSTED. "Id"
+below means a string of at most 128 characters; a timestamp must lie in 0001-01-02T00:00:00Z ..
+9999-12-30T23:59:59Z with nanos 0..999,999,999. A member id that is well formed but unknown is
+NOT_FOUND (UpsertMember creates it).
 """
 
 from collections import abc as _abc

@@ -7,6 +7,15 @@ Rule files (YAML or JSON) have exactly this shape, with these field names.
 Money is always integer minor units (fen, cents): fields end in `_minor`.
 Percentages are basis points: fields end in `_bps` (10000 = 100%; 2000 = 20% off,
 which Chinese notation writes as 八折, "pay 80%").
+
+Bounds (engine/pricing/validate.py; the same for a rule file, ValidateRuleSet, PublishRuleSet
+and Simulate): every field below says what it takes. Fields are optional unless "required";
+an unset number is 0. PublishRuleSet and Simulate answer a rule set outside them
+INVALID_ARGUMENT with one violation per problem, named by its path in the rule set (e.g.
+`offers[2].percent_off.percent_bps`); ValidateRuleSet lists them as problems. An "id" is 1-64
+characters of A-Z a-z 0-9 . _ : -. Money fields take at most 10^12 minor units, counts and
+point figures at most 10^9, bps at most 10000, unless a field says otherwise. A list without
+a stated limit is bounded by the request size only (the server's message limit, 4 MiB).
 """
 
 from collections import abc as _abc
