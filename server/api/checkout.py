@@ -37,14 +37,13 @@ from server.api.convert import (
 )
 from server.api.edge import parser, raw
 from server.api.metrics import Metrics
+from server.api.replies import cancel_response, member_after, return_response
 from server.api.tracing import TX, CommitSpans, Tracing
 from server.rules.registry import ActiveRules, RuleRegistry
 from server.store.base import (
-    CancelOutcome,
     CodeStatus,
     PricingState,
     Provenance,
-    ReturnOutcome,
     Store,
 )
 from server.store.checkout import Committed, commit
@@ -339,17 +338,7 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
         changed = bool(request.expected_payable_minor) and (
             outcome.pricing.payable_minor != request.expected_payable_minor
         )
-        member = None
-        if outcome.member_id and outcome.points_available_after is not None:
-            # the balances the commit left (a retry answers the same)
-            member = members_pb2.MemberSummary(
-                member_id=outcome.member_id,
-                tier=outcome.tier_after,
-                available_points=outcome.points_available_after,
-                pending_points=outcome.points_pending_after or 0,
-            )
-        elif outcome.member_id:
-            member = self._summary(outcome.member_id, now)
+        member = member_after(outcome, lambda m: self._summary(m, now))
         return checkout_pb2.CommitResponse(result=result, changed_from_quote=changed, member=member)
 
     def Cancel(
@@ -357,46 +346,10 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
     ) -> checkout_pb2.CancelResponse:
         require_id("transaction_id", request.transaction_id)
         now = self.clock()
-
-        def cancel() -> CancelOutcome:
-            return self.store.cancel(request.transaction_id, now)
-
-        tracing = self.tracing
-        outcome = (
-            cancel()
-            if tracing is None
-            else tracing.call("loyalty.store.write", cancel, {TX: request.transaction_id})
+        outcome = self._write(
+            request.transaction_id, lambda: self.store.cancel(request.transaction_id, now)
         )
-        # a cancel done before is answered with its stored outcome, which the store marks
-        # as repeated: the same reversal and balances, only the status says it is a retry
-        status = (
-            checkout_pb2.CancelResponse.ALREADY_CANCELLED
-            if outcome.repeated
-            else checkout_pb2.CancelResponse.CANCELLED
-        )
-        return checkout_pb2.CancelResponse(
-            transaction_id=outcome.transaction_id,
-            status=status,
-            member=self._reversal_member(outcome, now),
-            refund_minor=outcome.refund_minor,
-            points_clawed_back=outcome.points_clawed_back,
-            points_tender_returned=outcome.points_restored,
-            lines=_returned_lines(outcome),
-        )
-
-    def _reversal_member(
-        self, outcome: CancelOutcome | ReturnOutcome, now: datetime
-    ) -> members_pb2.MemberSummary | None:
-        """The member's balances the reversal left, as stored with its outcome (so a retry
-        answers the same); the current ones for an outcome stored before they were kept."""
-        if outcome.member_id and outcome.points_available_after is not None:
-            return members_pb2.MemberSummary(
-                member_id=outcome.member_id,
-                tier=outcome.tier_after or "",
-                available_points=outcome.points_available_after,
-                pending_points=outcome.points_pending_after or 0,
-            )
-        return self._summary(outcome.member_id, now)
+        return cancel_response(outcome, lambda m: self._summary(m, now))
 
     def Return(
         self, request: checkout_pb2.ReturnRequest, context: grpc.ServicerContext
@@ -414,43 +367,18 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
         if bad.violations:
             raise bad
         now = self.clock()
-
-        def return_lines() -> ReturnOutcome:
-            return self.store.return_lines(
-                request.return_id,
-                request.transaction_id,
-                [(ln.line_id, ln.quantity) for ln in request.lines],
-                now,
-            )
-
-        tracing = self.tracing
-        outcome = (
-            return_lines()
-            if tracing is None
-            else tracing.call("loyalty.store.write", return_lines, {TX: request.transaction_id})
+        wanted = [(ln.line_id, ln.quantity) for ln in request.lines]
+        outcome = self._write(
+            request.transaction_id,
+            lambda: self.store.return_lines(request.return_id, request.transaction_id, wanted, now),
         )
-        return checkout_pb2.ReturnResponse(
-            refund_minor=outcome.refund_minor,
-            points_clawed_back=outcome.points_clawed_back,
-            points_tender_returned=outcome.points_restored,
-            lines=_returned_lines(outcome),
-            member=self._reversal_member(outcome, now),
-        )
+        return return_response(outcome, lambda m: self._summary(m, now))
 
-
-def _returned_lines(outcome: CancelOutcome | ReturnOutcome) -> list[checkout_pb2.ReturnedLine]:
-    """What a cancel or return reversed, per line."""
-    return [
-        checkout_pb2.ReturnedLine(
-            line_id=d.line_id,
-            quantity=d.quantity,
-            refund_minor=d.payable_minor,
-            points_clawed_back=d.points_earned,
-            points_tender_returned=d.points_redeemed,
-            funding_reversed_minor=sum(x.funded_minor for x in d.discounts),
-        )
-        for d in outcome.lines
-    ]
+    def _write(self, transaction_id: str, write: Callable[[], T]) -> T:
+        """A store write of a transaction, in a span when tracing is on."""
+        if self.tracing is None:
+            return write()
+        return self.tracing.call("loyalty.store.write", write, {TX: transaction_id})
 
 
 def _fingerprint(request: checkout_pb2.CommitRequest) -> str:
