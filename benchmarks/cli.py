@@ -6,7 +6,9 @@ with clients that are not the bottleneck, h2load and a raw HTTP/2 client:
 ``benchmarks.ceiling``), ``redis-memory`` (M1: ``benchmarks.redis_memory``) and ``all`` (all
 four in that order, the ceiling only where h2load is installed and M1 only where the Redis store
 can run; only ``--quick``, ``--smoke`` and ``--out`` are passed on), and ``contention`` (C2: one
-member's concurrent Commits on Redis, ``benchmarks.contention``; not part of ``all``).
+member's concurrent Commits on Redis, ``benchmarks.contention``; not part of ``all``), and
+``codes`` (1,000,000 coupon codes in one batch on each store, ``benchmarks.codes``, writing
+``codes.json``; not part of ``all``).
 ``python -m benchmarks kernel --help`` lists a suite's knobs. ``kernel``, ``grpc`` and
 ``ceiling`` print a table and write ``<suite>.json``, ``<suite>.md`` and PNG plots under
 ``benchmarks/results/`` (or ``--out``); ``contention`` its table as ``contention.json`` and
@@ -21,7 +23,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-SUITES = ("kernel", "grpc", "ceiling", "redis-memory", "contention", "all")
+SUITES = ("kernel", "grpc", "ceiling", "redis-memory", "contention", "codes", "all")
 SHARED = ("--quick", "--smoke")
 
 
@@ -40,12 +42,17 @@ def run_suite(suite: str, args: Sequence[str]) -> int:
         # by name, like redis-memory: it needs the Redis store
         return importlib.import_module("benchmarks.contention").main(argv)
 
+    def codes(argv: list[str]) -> Any:
+        # by name, like redis-memory: it needs the Redis store
+        return importlib.import_module("benchmarks.codes").main(argv)
+
     mains: dict[str, Callable[[list[str]], Any]] = {
         "kernel": kernel.main,
         "grpc": grpc_load.main,
         "ceiling": ceiling,
         "redis-memory": redis_memory,
         "contention": contention,
+        "codes": codes,
     }
     if suite != "all":
         mains[suite](list(args))

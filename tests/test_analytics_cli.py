@@ -74,6 +74,8 @@ def test_simulate_prints_the_comparison_and_draws_the_chart(demo, capsys):
     )
     out = capsys.readouterr().out
     assert "max_basket_discount_minor" in out and "care-600" in out
+    baskets = pl.read_parquet(demo / "h.parquet")["seq"].n_unique()
+    assert f"baskets by the rule-set version that priced them (0 = unknown): v0: {baskets:,}" in out
     assert (demo / "sim.png").read_bytes()[:4] == b"\x89PNG"
     offers = pl.read_csv(demo / "sim.csv")
     care = offers.filter(pl.col("offer_id") == "care-600").row(0, named=True)

@@ -387,7 +387,7 @@ def test_settlement_with_a_bad_period_shows_the_field(http: httpx.Client):
     assert r.status_code == 400
     assert re.search(r'id="f-to_day"[^>]*aria-invalid="true"', r.text)
     assert "must not be before from_day" in r.text
-    assert "No code batches yet" in r.text
+    assert "demo-colgate-print" in r.text  # the demo's code batch, listed
     bad = http.get("/settlement.csv", params={"from_day": "x", "to_day": DAY})
     assert bad.status_code == 400 and "from_day" in bad.text
 
@@ -568,7 +568,7 @@ def test_browser_looks_up_a_member(watched: Any, shop: Shop):
 def test_browser_downloads_settlement_csv_equal_to_the_ledger(watched: Any, shop: Shop):
     tab = watched
     tab.goto(f"/settlement?from_day={DAY}&to_day={DAY}")
-    assert "No code batches yet" in tab.locator("#code-batches").inner_text()
+    assert "demo-colgate-print" in tab.locator("#code-batches").inner_text()
     shoot(tab, "settlement")
     with tab.expect_download() as info:
         tab.get_by_role("link", name="Download CSV").click()

@@ -22,6 +22,7 @@ import engine
 from engine.pricing.validate import validate
 from loyalty.v1 import rules_pb2
 from server.store import EmbeddedStore, Store
+from server.store.embedded.schema import SCHEMA_VERSION
 from server.store.embedded.store import DB_FILE
 from server.store.points import add_months
 from server.store.redis.store import RedisStore
@@ -266,6 +267,12 @@ def _write_legacy_sqlite(path: Path) -> None:
     with sqlite3.connect(path) as db:
         db.execute("ALTER TABLE members DROP COLUMN legacy_lots")
         db.execute("ALTER TABLE members DROP COLUMN version")
+        for column in ("personalised", "status", "revoked_reason", "revoked_us"):  # v4
+            db.execute(f"ALTER TABLE wallet_coupons DROP COLUMN {column}")
+        db.execute("DROP INDEX codes_batch")  # v5: code batches
+        db.execute("DROP TABLE code_batches")
+        for column in ("batch_id", "last_tx", "last_us"):
+            db.execute(f"ALTER TABLE codes DROP COLUMN {column}")
         db.execute("DROP TABLE member_spend")
         db.execute(_V1_SPEND)
         db.execute("DELETE FROM schema_version")
@@ -297,7 +304,7 @@ def test_an_old_member_is_read_and_merged_at_its_next_commit(
     else:
         EmbeddedStore(tmp_path / "data").close()
         _write_legacy_sqlite(tmp_path / "data" / DB_FILE)
-        store = EmbeddedStore(tmp_path / "data")  # migrates v1 -> v3 on open
+        store = EmbeddedStore(tmp_path / "data")  # migrates v1 -> SCHEMA_VERSION on open
     try:
         _check_migration(store, kind)
     finally:
@@ -330,7 +337,9 @@ def _check_migration(store: Store, kind: str) -> None:
     else:
         assert _state_size(store) == 4  # 2 lots + 2 spend buckets
         with sqlite3.connect(store.path) as db:
-            assert db.execute("SELECT MAX(version) FROM schema_version").fetchone() == (3,)
+            assert db.execute("SELECT MAX(version) FROM schema_version").fetchone() == (
+                SCHEMA_VERSION,
+            )
             assert db.execute("SELECT legacy_lots FROM members").fetchone() == (0,)
     # and later writes keep the merged form
     store.adjust_points("a-1", "m1", -8, "partner", T0 + DAY)

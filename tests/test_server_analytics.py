@@ -24,6 +24,8 @@ from tests.store_fixtures import EXAMPLES
 from tests.test_server_checkout import violations
 
 T0 = datetime(2026, 11, 18, 2, 0, tzinfo=UTC)  # a Wednesday
+# the checkout stub of each running ``served`` server, by id of its campaign stub
+CHECKOUT: dict[int, checkout_pb2_grpc.CheckoutServiceStub] = {}
 
 
 class Clock:
@@ -59,7 +61,9 @@ def served(tmp_path):
         for line_id, sku, qty, price in lines:
             req.lines.add(line_id=line_id, sku=sku, quantity=qty, unit_price_minor=price)
         checkout.Commit(checkout_pb2.CommitRequest(transaction_id=txn, basket=req))
+    CHECKOUT[id(campaigns)] = checkout
     yield campaigns, members
+    del CHECKOUT[id(campaigns)]
     channel.close()
     server.stop(None).wait()
     app.close()
@@ -156,3 +160,66 @@ def test_the_shopping_list_orders_by_relevance_and_shows_upcoming_coupons(served
     ]
     assert not offers[0].HasField("valid_from")
     assert offers[1].valid_from.ToDatetime(tzinfo=UTC) == T0 + timedelta(days=4)
+
+
+def test_simulate_nets_cancels_and_returns_and_spends_a_budget_as_checkout_did(served):
+    """Version 2 caps the Panadol coupon at 2,500 in all: the budget runs out, a cancel and a
+    return give some back, and the simulation of the current rules over the ledger grants what
+    checkout granted, to the minor unit (ListOfferUsage's budget_spent_minor)."""
+    campaigns, members = served
+    limited = load_rules(EXAMPLES / "watsons.yaml")
+    for offer in limited.offers:
+        if offer.id == "panadol-coupon":
+            offer.limits.budget_minor = 2500
+    campaigns.PublishRuleSet(campaigns_pb2.PublishRuleSetRequest(rules=limited))
+    for m in ("m1", "m2", "m3"):
+        members.UpsertMember(members_pb2.UpsertMemberRequest(member_id=m, tier="member"))
+    req = members_pb2.IssueCouponsRequest(
+        issue_id="i2", offer_id="panadol-coupon", member_ids=["m1", "m2", "m3"], uses=1
+    )
+    req.valid_from.FromDatetime(T0 - timedelta(days=1))
+    req.valid_until.FromDatetime(T0 + timedelta(days=30))
+    members.IssueCoupons(req)
+    checkout = CHECKOUT[id(campaigns)]
+
+    def buy(txn: str, member: str, packs: int) -> int:
+        basket = checkout_pb2.EvaluateRequest(member_id=member, store_id="SH-001", channel="pos")
+        basket.occurred_at.FromDatetime(T0)
+        basket.lines.add(line_id="1", sku="PANADOL-20", quantity=packs, unit_price_minor=2680)
+        reply = checkout.Commit(checkout_pb2.CommitRequest(transaction_id=txn, basket=basket))
+        return sum(
+            d.amount_minor
+            for line in reply.result.lines
+            for d in line.discounts
+            if d.offer_id == "panadol-coupon"
+        )
+
+    # t1 (version 1) spent 1000 of it already
+    assert buy("t3", "m1", 3) == 1500  # the budget is spent
+    assert buy("t4", "m2", 2) == 0
+    checkout.Cancel(checkout_pb2.CancelRequest(transaction_id="t3"))  # 1500 back
+    assert buy("t5", "m3", 3) == 1500
+    checkout.Return(
+        checkout_pb2.ReturnRequest(
+            return_id="r1",
+            transaction_id="t1",
+            lines=[checkout_pb2.ReturnLine(line_id="2", quantity=1)],
+        )
+    )  # 500 back
+    assert buy("t6", "m2", 2) == 500  # what is left
+    usage = campaigns.ListOfferUsage(
+        campaigns_pb2.ListOfferUsageRequest(offer_ids=["panadol-coupon"])
+    ).offers[0]
+    assert usage.budget_spent_minor == 2500 == 500 + 1500 + 500
+    reply = campaigns.Simulate(campaigns_pb2.SimulateRequest(rules=limited))
+    assert reply.current_version == 2
+    for figures in (reply.current, reply.draft):
+        panadol = {o.offer_id: o.discount_minor for o in figures.offers}["panadol-coupon"]
+        assert panadol == usage.budget_spent_minor
+        assert figures.baskets == 5  # t3 was cancelled
+    assert [(v.ruleset_version, v.baskets) for v in reply.baskets_by_version] == [(1, 2), (2, 3)]
+    # a draft without the budget: the history shows the coupon only where it gave a discount
+    unlimited = load_rules(EXAMPLES / "watsons.yaml")
+    free = campaigns.Simulate(campaigns_pb2.SimulateRequest(rules=unlimited))
+    panadol = {o.offer_id: o.discount_minor for o in free.draft.offers}["panadol-coupon"]
+    assert panadol == 500 + 1500 + 1000

@@ -3,6 +3,8 @@
 - :func:`settlement_lines` / :func:`settlement`: what each funder owes, line by line and per
   funder, offer, store and day. Reversals (cancel, return) count negative, so the totals per
   funder equal the sum of ``LedgerEntry.funded_by()`` over the ledger to the cent.
+- :func:`vendor_statement` / :func:`statement_summary`: a vendor's deduction statement for a
+  period: every discount it funds with line detail, reversals negative, per offer and total.
 - :func:`anonymised_extract`: a vendor's sales with member identity replaced by a keyed hash
   (HMAC-SHA256 with a secret the retailer keeps): stable within the extract, so the vendor can
   analyse repeat buying, but not reversible or linkable to other data without the secret.
@@ -15,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import polars as pl
 
@@ -95,6 +97,68 @@ def owed_by_funder(history: pl.DataFrame | pl.LazyFrame) -> dict[str, int]:
     """Funder -> net minor units owed; the figure settlement invoices carry."""
     df = settlement_lines(history).group_by("funder_id").agg(pl.col("funded_minor").sum())
     return {f: int(v) for f, v in df.iter_rows()}
+
+
+STATEMENT_COLUMNS = (
+    "seq",
+    "kind",
+    "entry_id",
+    "transaction_id",
+    "at",
+    "day",
+    "store_id",
+    "line_id",
+    "sku",
+    "quantity",
+    "offer_id",
+    "amount_minor",
+    "funded_minor",
+)
+
+
+def vendor_statement(
+    history: pl.DataFrame | pl.LazyFrame,
+    vendor: str,
+    first_day: date | None = None,
+    last_day: date | None = None,
+    timezone: str = "UTC",
+) -> pl.DataFrame:
+    """What is deducted from ``vendor``'s account over ``first_day..last_day`` (local days of
+    ``timezone``, both included; None = open): every discount it funds, line by line
+    (:func:`settlement_lines` rows of funder ``vendor``), reversals (cancels, returns) as
+    negative lines dated when they happened. ``funded_minor`` sums to the signed
+    ``LedgerEntry.funded_by()[vendor]`` of the ledger entries of those days, to the cent."""
+    lines = settlement_lines(history, timezone).filter(pl.col("funder_id") == vendor)
+    if first_day is not None:
+        lines = lines.filter(pl.col("day") >= first_day)
+    if last_day is not None:
+        lines = lines.filter(pl.col("day") <= last_day)
+    return lines.select(STATEMENT_COLUMNS)
+
+
+def statement_summary(statement: pl.DataFrame) -> pl.DataFrame:
+    """Per offer: deducted (commits), reversed (cancels and returns, negative), net, discount
+    given and lines; then a ``TOTAL`` row. ``net_minor`` of ``TOTAL`` is the deduction."""
+    commit = pl.col("kind") == "commit"
+    per_offer = (
+        statement.group_by("offer_id")
+        .agg(
+            pl.col("funded_minor").filter(commit).sum().alias("deducted_minor"),
+            pl.col("funded_minor").filter(~commit).sum().alias("reversed_minor"),
+            pl.col("funded_minor").sum().alias("net_minor"),
+            pl.col("amount_minor").sum().alias("discount_minor"),
+            pl.len().alias("lines"),
+            pl.col("transaction_id").n_unique().alias("transactions"),
+        )
+        .sort("offer_id")
+        .cast({"lines": pl.Int64, "transactions": pl.Int64})
+    )
+    total = per_offer.select(
+        pl.lit("TOTAL").alias("offer_id"),
+        pl.col("deducted_minor", "reversed_minor", "net_minor", "discount_minor", "lines").sum(),
+        pl.lit(statement["transaction_id"].n_unique(), pl.Int64).alias("transactions"),
+    )
+    return pl.concat([per_offer, total])
 
 
 def keyed_hash(value: str, secret: bytes, purpose: str) -> str:

@@ -9,22 +9,48 @@ discount (the guardrail against stacking accidents).
 Each basket is priced with its member as the history recorded it (tier, segments, birthday
 month), paying with the points it paid with, and presenting as coupons the coupon offers whose
 discounts it received (plus ``assume_coupons``, to try a new wallet coupon on everyone).
-Offer limits (per member, total uses, budgets) are not applied: the simulation shows what the
-rules would give, the limits cap it at checkout.
+
+What the simulation replays, so that the current rules over the ledger reproduce it exactly:
+
+- **Pricing time.** Each basket is priced at its ``at``: the time it was priced, which for a
+  basket synced after its lane was offline is the lane's clock, not ``recorded_at``.
+- **Order and limits.** Baskets are priced in ledger order (``seq``) and the scored rule set's
+  offer limits are applied as the store applies them at checkout: ``per_member`` per period
+  (read in the rule set's time zone at the basket's ``at``), ``total_uses`` and
+  ``budget_minor`` (a budget caps the last discount to what is left); ``per_transaction`` and
+  ``max_discount_minor`` are part of the rules. A cancel gives back the uses and the unreturned
+  discount of its commit, a return the discount of the returned units (⌊amount·returned /
+  quantity⌋, docs/design.md §5), each at its place in ``seq`` order, so later baskets see what
+  the store saw. Counts start at zero at the first entry of the history (a history that starts
+  mid-way through an offer's life has not seen the earlier uses). Without limited offers the
+  baskets are priced in parallel chunks; with them, a basket that used a limited offer is priced
+  again alone whenever what was left of a limit at its turn would change its result.
+- **Cancels and returns.** The figures are net: a cancelled basket counts nowhere (it is priced
+  only for the limits it held until its cancel); a returned unit takes back its share of the
+  line's gross, discounts, funding and points as a return does (a fully returned line drops,
+  a partly returned one keeps the rest), and a basket with no unit left is not counted.
+- **Versions.** ``Scored.by_version`` counts the counted baskets by the rule-set version that
+  priced them (``ruleset_version``, 0 = unknown).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
 import polars as pl
 
 from engine.analytics.history import DISCOUNT_STRUCT, conform
+from engine.pricing import layout as L
+from engine.pricing.api import run_kernel
+from engine.pricing.batch import BatchOutput, EncodedBatch, run_batch
 from engine.pricing.compiler import CompiledRules
-from engine.pricing.frames import price_frames
+from engine.pricing.frames import FramesResult, decode_frames, encode_frames, price_frames
+from engine.pricing.reference.rewards import allocate
 from loyalty.v1 import rules_pb2
 
 CHUNK_BASKETS = 500_000
@@ -34,19 +60,56 @@ def coupon_offers(rules: rules_pb2.RuleSet) -> list[str]:
     return [o.id for o in rules.offers if o.activation == rules_pb2.Offer.COUPON]
 
 
+def reversed_units(history: pl.LazyFrame) -> pl.DataFrame:
+    """Units taken back from each committed line by cancels and returns:
+    ``transaction_id, line_id, returned``."""
+    return (
+        history.filter(pl.col("kind") != "commit")
+        .group_by("transaction_id", "line_id")
+        .agg(pl.col("quantity").sum().alias("returned"))
+        .collect()
+    )
+
+
+def reversal_events(
+    history: pl.DataFrame | pl.LazyFrame,
+) -> list[tuple[int, bool, str, dict[str, int]]]:
+    """The history's cancels and returns in ledger order: ``(seq, is_cancel, transaction_id,
+    {line_id: units})``."""
+    rows = (
+        conform(history)
+        .filter(pl.col("kind") != "commit")
+        .group_by("seq", "kind", "transaction_id", maintain_order=True)
+        .agg(pl.col("line_id"), pl.col("quantity"))
+        .sort("seq")
+        .collect()
+    )
+    return [
+        (seq, kind == "cancel", tid, dict(zip(ids, qty, strict=True)))
+        for seq, kind, tid, ids, qty in rows.iter_rows()
+    ]
+
+
 def basket_frames(
     history: pl.DataFrame | pl.LazyFrame,
     coupons: Iterable[str] = (),
     assume_coupons: Iterable[str] = (),
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The committed baskets as ``price_frames`` input: ``(lines, baskets)``.
+    """The committed baskets as ``price_frames`` input: ``(lines, baskets)``, in ledger order,
+    cancelled ones included (they held limits until their cancel).
 
-    ``coupons``: offer ids that count as presented when the basket received their discount.
+    Beyond the pricing columns, ``lines`` carry ``line_id`` and ``returned`` (units cancels and
+    returns took back, at most the quantity) and ``baskets`` carry ``seq``,
+    ``ruleset_version`` and ``cancelled``. ``coupons``: offer ids that count as presented when
+    the basket received their discount.
     """
-    lf = conform(history).filter(pl.col("kind") == "commit").sort("seq", "line_no")
-    df = lf.collect()
+    hist = conform(history)
+    df = hist.filter(pl.col("kind") == "commit").sort("seq", "line_no").collect()
+    back = reversed_units(hist)
     first = df.select(pl.col("seq").rle_id().alias("basket"))["basket"]
-    df = df.with_columns(first.cast(pl.Int64).alias("basket"))
+    df = df.with_columns(first.cast(pl.Int64).alias("basket")).join(
+        back, on=["transaction_id", "line_id"], how="left", maintain_order="left"
+    )
     lines = df.select(
         "basket",
         "sku",
@@ -55,6 +118,8 @@ def basket_frames(
         "category",
         "brand",
         "vendor",
+        "line_id",
+        pl.min_horizontal(pl.col("returned").fill_null(0), pl.col("quantity")).alias("returned"),
     )
     wanted = list(coupons)
     extra = list(assume_coupons)
@@ -78,7 +143,19 @@ def basket_frames(
         pl.col("segments").first(),
         pl.col("birthday_month").first(),
         pl.col("points_redeemed").sum().alias("redeem_points"),
+        pl.col("seq").first(),
+        pl.col("ruleset_version").first(),
     )
+    cancelled = (
+        hist.filter(pl.col("kind") == "cancel")
+        .select("transaction_id")
+        .unique()
+        .with_columns(pl.lit(True).alias("cancelled"))
+        .collect()
+    )
+    baskets = baskets.join(
+        cancelled, on="transaction_id", how="left", maintain_order="left"
+    ).with_columns(pl.col("cancelled").fill_null(False))
     baskets = (
         baskets.join(used, on="basket", how="left")
         .with_columns(
@@ -94,6 +171,263 @@ def basket_frames(
         .sort("basket")
     )
     return lines, baskets
+
+
+# -- limits in ledger order ---------------------------------------------------------------------
+
+PERIOD_EVER, PERIOD_DAY, PERIOD_WEEK, PERIOD_MONTH = 0, 1, 2, 3
+
+
+def period_key(period: int, local: datetime) -> str:
+    """The member-limit bucket of ``local`` (a time in the rule set's zone), as the stores key
+    it (``server.store.policy.Policy.period_key``)."""
+    if period == PERIOD_DAY:
+        return f"D{local.date().isoformat()}"
+    if period == PERIOD_WEEK:
+        y, w, _ = local.isocalendar()
+        return f"W{y}-{w:02d}"
+    if period == PERIOD_MONTH:
+        return f"M{local.year}-{local.month:02d}"
+    return "E"
+
+
+@dataclass(frozen=True, slots=True)
+class OfferLimit:
+    """An offer's limits across transactions (``rules.proto`` Limits; 0 = no cap)."""
+
+    per_member: int
+    period: int
+    total_uses: int
+    budget_minor: int
+
+
+def offer_limits(compiled: CompiledRules) -> dict[int, OfferLimit]:
+    """The offers of ``compiled`` with limits across transactions, by compiled offer index."""
+    out = {}
+    for o in compiled.rules.offers:
+        lim = o.limits
+        if (lim.per_member or lim.total_uses or lim.budget_minor) and o.id in compiled.offer_index:
+            out[compiled.offer_index[o.id]] = OfferLimit(
+                lim.per_member, int(lim.per_member_period), lim.total_uses, lim.budget_minor
+            )
+    return out
+
+
+MemberKey = tuple[str, int, str]  # member, offer index, period key
+
+
+@dataclass
+class _Held:
+    """What a simulated commit holds of the limits until a cancel or return gives it back."""
+
+    uses: list[tuple[int, MemberKey | None]]  # offer index, member-limit key
+    lines: dict[str, list[int]]  # line id -> [quantity, returned, offer, discount, offer, ...]
+
+
+Event = tuple[int, bool, str, dict[str, int]]  # seq, is_cancel, transaction id, line -> units
+
+
+class Limiter:
+    """The limits' state while baskets are priced in ledger order (the store's counters)."""
+
+    def __init__(self, compiled: CompiledRules, limits: dict[int, OfferLimit], events: list[Event]):
+        self.compiled = compiled
+        self.limits = limits
+        self.tz = ZoneInfo(compiled.timezone)
+        self.mask = np.zeros(max(1, len(compiled.offer_ids)), dtype=np.bool_)
+        self.mask[list(limits)] = True
+        self.uses: dict[int, int] = {}
+        self.spent: dict[int, int] = {}
+        self.mine: dict[MemberKey, int] = {}
+        self.held: dict[str, _Held] = {}
+        self.events = events
+        self.next = 0
+
+    def advance(self, seq: int) -> None:
+        """Apply the cancels and returns before ledger position ``seq``."""
+        while self.next < len(self.events) and self.events[self.next][0] < seq:
+            _, cancel, tid, units = self.events[self.next]
+            self.next += 1
+            held = self.held.get(tid)
+            if held is None:
+                continue
+            for line_id, line in held.lines.items():
+                q, r0 = line[0], line[1]
+                r1 = q if cancel else min(q, r0 + units.get(line_id, 0))
+                for k in range(2, len(line), 2):
+                    o, amount = line[k], line[k + 1]
+                    self.spent[o] -= amount * r1 // q - amount * r0 // q
+                line[1] = r1
+            if cancel:
+                for o, key in held.uses:
+                    self.uses[o] -= 1
+                    if key is not None:
+                        self.mine[key] -= 1
+                del self.held[tid]
+
+    def key(self, o: int, member: str, local: datetime) -> MemberKey | None:
+        lim = self.limits[o]
+        return (member, o, period_key(lim.period, local)) if lim.per_member and member else None
+
+    def remaining(self, o: int, member: str, local: datetime) -> tuple[int, int, int]:
+        """What is left of offer ``o``'s limits: member uses, total uses, budget (-1 = none)."""
+        lim = self.limits[o]
+        key = self.key(o, member, local)
+        return (
+            -1 if key is None else max(0, lim.per_member - self.mine.get(key, 0)),
+            max(0, lim.total_uses - self.uses.get(o, 0)) if lim.total_uses else -1,
+            max(0, lim.budget_minor - self.spent.get(o, 0)) if lim.budget_minor else -1,
+        )
+
+    def fits(self, applied: dict[int, int], member: str, local: datetime) -> bool:
+        """Whether a result priced without limits stands: every limited offer it applied has
+        uses left and at least its discount of budget (limits only refuse or cap the offers
+        they name, so then the limits change nothing)."""
+        for o, discount in applied.items():
+            mu, tu, budget = self.remaining(o, member, local)
+            if mu == 0 or tu == 0 or budget == 0 or 0 < budget < discount:
+                return False
+        return True
+
+    def encoded(self, member: str, local: datetime) -> npt.NDArray[np.int64]:
+        """Kernel limit rows (offer, member uses, total uses, budget) for every limited offer."""
+        return np.array(
+            [(o, *self.remaining(o, member, local)) for o in self.limits], dtype=np.int64
+        ).reshape(-1, 4)
+
+    def used(self, rows: npt.NDArray[np.int64]) -> tuple[dict[int, int], dict[int, dict[int, int]]]:
+        """The limited offers a basket's kernel rows applied (offer -> discount) and their
+        discount per line (line -> offer -> amount)."""
+        kind = rows[:, L.ROW_TYPE]
+        applied: dict[int, int] = {}
+        for o in rows[kind == L.ROW_APPLIED, 1].tolist():
+            if self.mask[o]:
+                applied[o] = 0
+        per_line: dict[int, dict[int, int]] = {}
+        for line, o, amount in rows[kind == L.ROW_DISCOUNT, 1:4].tolist():
+            if o in applied:
+                applied[o] += amount
+                d = per_line.setdefault(line, {})
+                d[o] = d.get(o, 0) + amount
+        return applied, per_line
+
+    def record(
+        self,
+        tid: str,
+        member: str,
+        local: datetime,
+        applied: dict[int, int],
+        per_line: dict[int, dict[int, int]],
+        line_ids: list[str],
+        quantities: list[int],
+    ) -> None:
+        uses: list[tuple[int, MemberKey | None]] = []
+        for o, discount in applied.items():
+            self.uses[o] = self.uses.get(o, 0) + 1
+            self.spent[o] = self.spent.get(o, 0) + discount
+            key = self.key(o, member, local)
+            if key is not None:
+                self.mine[key] = self.mine.get(key, 0) + 1
+            uses.append((o, key))
+        lines = {
+            line_ids[i]: [quantities[i], 0, *(x for od in d.items() for x in od)]
+            for i, d in per_line.items()
+        }
+        self.held[tid] = _Held(uses, lines)
+
+    def walk(
+        self, enc: EncodedBatch, out: BatchOutput, baskets: pl.DataFrame, line_ids: list[str]
+    ) -> BatchOutput:
+        """Apply the limits to a chunk priced without them, in ledger order: the baskets that
+        applied a limited offer are checked against what is left, and priced again alone with
+        the limits when that changes their result."""
+        rows = out.rows
+        n_b = enc.n_baskets
+        row_basket = np.repeat(np.arange(n_b), np.diff(out.row_off))
+        app = np.flatnonzero(rows[:, L.ROW_TYPE] == L.ROW_APPLIED)
+        app = app[self.mask[rows[app, 1]]]
+        touching = np.unique(row_basket[app])
+        if not len(touching):
+            return out
+        idx = pl.Series(touching)
+        seqs = baskets["seq"].gather(idx).to_list()
+        tids = baskets["transaction_id"].gather(idx).to_list()
+        members = baskets["member_id"].gather(idx).fill_null("").to_list()
+        ats = baskets["occurred_at"].gather(idx).dt.convert_time_zone(str(self.tz)).to_list()
+        overrides: dict[int, tuple[npt.NDArray[np.int64], ...]] = {}
+        for b, seq, tid, member, local in zip(
+            touching.tolist(), seqs, tids, members, ats, strict=True
+        ):
+            self.advance(seq)
+            applied, per_line = self.used(rows[out.row_off[b] : out.row_off[b + 1]])
+            lo, hi = int(enc.line_off[b]), int(enc.line_off[b + 1])
+            if not self.fits(applied, member, local):
+                lv, rb, cb = run_kernel(
+                    self.compiled,
+                    enc.lines[lo:hi],
+                    enc.members[b],
+                    enc.ctxs[b],
+                    enc.coupons[enc.coupon_off[b] : enc.coupon_off[b + 1]],
+                    self.encoded(member, local),
+                    False,
+                )
+                overrides[b] = (lv.copy(), rb.copy(), cb.copy())
+                applied, per_line = self.used(overrides[b][1])
+            self.record(
+                tid,
+                member,
+                local,
+                applied,
+                per_line,
+                line_ids[lo:hi],
+                enc.lines[lo:hi, L.L_QTY].tolist(),
+            )
+        if not overrides:
+            return out
+        line_out, counts = out.line_out.copy(), out.counts.copy()
+        pieces, pos = [], 0
+        for b in sorted(overrides):
+            lv, rb, cb = overrides[b]
+            line_out[:, enc.line_off[b] : enc.line_off[b + 1]] = lv
+            counts[b] = cb
+            pieces += [rows[pos : out.row_off[b]], rb]
+            pos = int(out.row_off[b + 1])
+        pieces.append(rows[pos:])
+        row_off = np.zeros(n_b + 1, dtype=np.int64)
+        np.cumsum(counts[:, L.N_ROWS], out=row_off[1:])
+        return BatchOutput(
+            line_out, np.concatenate(pieces), row_off, counts, out.line_off, out.retried
+        )
+
+
+def priced(
+    compiled: CompiledRules,
+    lines: pl.DataFrame,
+    baskets: pl.DataFrame,
+    events: list[Event] | None = None,
+    chunk: int = CHUNK_BASKETS,
+    limits: bool = True,
+) -> Iterator[tuple[int, FramesResult]]:
+    """Price the baskets of :func:`basket_frames` in ledger order, ``chunk`` at a time:
+    ``(first basket, result)`` per chunk, basket numbers in the result relative to it. With
+    ``limits``, the offer limits of ``compiled`` apply as the module docstring says, the cancels
+    and returns of ``events`` (:func:`reversal_events`) giving back what they give back."""
+    found = offer_limits(compiled) if limits else {}
+    limiter = Limiter(compiled, found, events or []) if found else None
+    n = len(baskets)
+    line_basket = lines["basket"].to_numpy()
+    cuts = np.searchsorted(line_basket, np.arange(0, n + chunk, chunk).clip(max=n))
+    for k in range(len(cuts) - 1):
+        lo_b, hi_b = k * chunk, min(n, (k + 1) * chunk)
+        if lo_b >= hi_b:
+            break
+        part_b = baskets.slice(lo_b, hi_b - lo_b)
+        part_l = lines.slice(cuts[k], cuts[k + 1] - cuts[k]).with_columns(pl.col("basket") - lo_b)
+        enc = encode_frames(compiled, part_l, part_b)
+        out = run_batch(compiled, enc)
+        if limiter is not None:
+            out = limiter.walk(enc, out, part_b, part_l["line_id"].to_list())
+        yield lo_b, decode_frames(compiled, enc, out, part_b, part_l)
 
 
 @dataclass(frozen=True)
@@ -115,6 +449,16 @@ class Scored:
     basket_discounts: npt.NDArray[np.int64] = field(
         default_factory=lambda: np.zeros(0, dtype=np.int64)
     )
+    # counted baskets by the rule-set version that priced them: ruleset_version, baskets
+    by_version: pl.DataFrame = field(
+        default_factory=lambda: pl.DataFrame(
+            schema={"ruleset_version": pl.Int64, "baskets": pl.Int64}
+        )
+    )
+
+    def versions(self) -> dict[int, int]:
+        """Counted baskets by the rule-set version that priced them (0 = unknown)."""
+        return {int(v): int(n) for v, n in self.by_version.iter_rows()}
 
     @property
     def funded_minor(self) -> int:
@@ -137,43 +481,85 @@ class Scored:
 
 
 def score(
-    compiled: CompiledRules, lines: pl.DataFrame, baskets: pl.DataFrame, chunk: int = CHUNK_BASKETS
+    compiled: CompiledRules,
+    lines: pl.DataFrame,
+    baskets: pl.DataFrame,
+    chunk: int = CHUNK_BASKETS,
+    events: list[Event] | None = None,
 ) -> Scored:
-    """Price every basket (in chunks of ``chunk`` baskets) and add the figures up."""
-    n = len(baskets)
-    line_basket = lines["basket"].to_numpy()
-    cuts = np.searchsorted(line_basket, np.arange(0, n + chunk, chunk).clip(max=n))
+    """Price every basket in ledger order (in chunks of ``chunk`` baskets, limits applied) and
+    add the figures up, net of cancels and returns (``events``: :func:`reversal_events`)."""
     totals = np.zeros(5, dtype=np.int64)  # affected, gross, discount, earned, redeemed
     best, best_tx = -1, ""
     offer_parts = []
+    version_parts = []
     discounted = []
-    for k in range(len(cuts) - 1):
-        lo_b, hi_b = k * chunk, min(n, (k + 1) * chunk)
-        if lo_b >= hi_b:
-            break
-        part_b = baskets.slice(lo_b, hi_b - lo_b)
-        part_l = lines.slice(cuts[k], cuts[k + 1] - cuts[k]).with_columns(pl.col("basket") - lo_b)
-        out = price_frames(compiled, part_l, part_b)
-        b = out.baskets
-        disc = b["discount_minor"].to_numpy()
+    counted = 0
+    for _, out in priced(compiled, lines, baskets, events, chunk):
+        b, ln, d = out.baskets, out.lines, out.discounts
+        n_b = len(b)
+        q = ln["quantity"].to_numpy()
+        r = ln["returned"].to_numpy() if "returned" in ln.columns else np.zeros_like(q)
+        line_b = ln["basket"].to_numpy()
+
+        def keep(
+            x: npt.NDArray[np.int64], q: npt.NDArray[np.int64] = q, r: npt.NDArray[np.int64] = r
+        ) -> npt.NDArray[np.int64]:
+            return x - x * r // q  # what a return of r of q units leaves (docs/design.md §5)
+
+        kept_units = np.bincount(line_b, weights=q - r, minlength=n_b)
+        cancelled = b["cancelled"].to_numpy() if "cancelled" in b.columns else np.zeros(n_b, bool)
+        alive = ~cancelled & (kept_units > 0)
+        gross = keep(q * ln["unit_price_minor"].to_numpy())
+        earned = keep(ln["points_earned"].to_numpy())
+        line_alive = alive[line_b]
+        first_line = np.searchsorted(line_b, np.arange(n_b))
+        row = first_line[d["basket"].to_numpy()] + d["line"].to_numpy()
+        kq, kr = q[row], r[row]
+        amount = d["amount_minor"].to_numpy()
+        funded = d["funded_minor"].to_numpy()
+        d = d.with_columns(
+            pl.Series("amount_minor", amount - amount * kr // kq),
+            pl.Series("funded_minor", funded - funded * kr // kq),
+        ).filter(pl.Series(alive[d["basket"].to_numpy()]) & (pl.col("amount_minor") > 0))
+        disc = np.bincount(
+            d["basket"].to_numpy(), weights=d["amount_minor"].to_numpy(), minlength=n_b
+        ).astype(np.int64)
+        redeemed = b["points_redeemed"].to_numpy().copy()
+        partly = np.flatnonzero(alive & (np.bincount(line_b, weights=r, minlength=n_b) > 0))
+        tender = ln["points_tender_minor"].to_numpy()
+        for k in partly.tolist():  # the points a return gives back, per line as the store does
+            lo, hi = int(first_line[k]), int(first_line[k + 1]) if k + 1 < n_b else len(q)
+            per_line = allocate(int(redeemed[k]), tender[lo:hi].tolist())
+            redeemed[k] = sum(
+                p - p * int(rr) // int(qq)
+                for p, rr, qq in zip(per_line, r[lo:hi], q[lo:hi], strict=True)
+            )
+        counted += int(alive.sum())
         totals += [
             int((disc > 0).sum()),
-            int(b["gross_minor"].sum()),
+            int(gross[line_alive].sum()),
             int(disc.sum()),
-            int(b["points_earned"].sum()),
-            int(b["points_redeemed"].sum()),
+            int(earned[line_alive].sum()),
+            int(redeemed[alive].sum()),
         ]
-        discounted.append(disc[disc > 0].astype(np.int64))
+        discounted.append(disc[disc > 0])
         if len(disc) and disc.max() > best:
             i = int(disc.argmax())
             best, best_tx = int(disc[i]), str(b["transaction_id"][i])
         offer_parts.append(
-            out.discounts.group_by("offer_id", "funder_id").agg(
+            d.group_by("offer_id", "funder_id").agg(
                 pl.col("basket").n_unique().alias("baskets"),
                 pl.col("amount_minor").sum(),
                 pl.col("funded_minor").sum(),
             )
         )
+        if "ruleset_version" in b.columns:
+            version_parts.append(
+                b.filter(pl.Series(alive))
+                .group_by("ruleset_version")
+                .agg(pl.len().alias("baskets"))
+            )
     schema = {
         "offer_id": pl.String,
         "funder_id": pl.String,
@@ -199,8 +585,16 @@ def score(
         .sort("funder_id")
     )
     point_value = compiled.rules.points.point_value_minor
+    by_version = (
+        pl.concat(version_parts)
+        .group_by("ruleset_version")
+        .agg(pl.col("baskets").sum().cast(pl.Int64))
+        .sort("ruleset_version")
+        if version_parts
+        else pl.DataFrame(schema={"ruleset_version": pl.Int64, "baskets": pl.Int64})
+    )
     return Scored(
-        n,
+        counted,
         int(totals[0]),
         int(totals[1]),
         int(totals[2]),
@@ -212,6 +606,7 @@ def score(
         by_funder,
         by_offer,
         np.concatenate(discounted) if discounted else np.zeros(0, dtype=np.int64),
+        by_version,
     )
 
 
@@ -296,16 +691,26 @@ def compare(
     """Score the current and the draft rule set over the same committed baskets."""
     coupons = set(coupon_offers(current.rules)) | set(coupon_offers(draft.rules))
     lines, baskets = basket_frames(history, coupons, assume_coupons)
-    return Comparison(score(current, lines, baskets, chunk), score(draft, lines, baskets, chunk))
+    events = reversal_events(history)
+    return Comparison(
+        score(current, lines, baskets, chunk, events), score(draft, lines, baskets, chunk, events)
+    )
 
 
-def reprice(compiled: CompiledRules, history: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
-    """The committed lines of ``history`` with nets, tender, points and discounts as
-    ``compiled`` gives them (a synthetic history priced under a programme, or a check that the
-    ledger is what the rules give)."""
-    commits = conform(history).filter(pl.col("kind") == "commit").sort("seq", "line_no").collect()
-    lines, baskets = basket_frames(commits, coupon_offers(compiled.rules))
-    out = price_frames(compiled, lines, baskets)
+def reprice(
+    compiled: CompiledRules, history: pl.DataFrame | pl.LazyFrame, limits: bool = True
+) -> pl.DataFrame:
+    """The committed lines of ``history`` (cancelled ones too, not netted) with nets, tender,
+    points and discounts as ``compiled`` gives them (a synthetic history priced under a
+    programme, or a check that the ledger is what the rules give). With ``limits``, the
+    offers' limits apply in ledger order, cancels and returns of ``history`` giving back what
+    they held (module docstring); without, every basket is priced as if no limit were used."""
+    hist = conform(history)
+    commits = hist.filter(pl.col("kind") == "commit").sort("seq", "line_no").collect()
+    lines, baskets = basket_frames(hist, coupon_offers(compiled.rules))
+    events = reversal_events(hist) if limits else []
+    parts = list(priced(compiled, lines, baskets, events, max(1, len(baskets)), limits))
+    out = parts[0][1] if parts else price_frames(compiled, lines.clear(), baskets.clear())
     d = out.discounts.with_columns(
         pl.struct(
             pl.col("offer_id"), pl.col("funder_id"), pl.col("amount_minor"), pl.col("funded_minor")
@@ -323,15 +728,15 @@ def reprice(compiled: CompiledRules, history: pl.DataFrame | pl.LazyFrame) -> pl
             pl.col("funded_minor").sum().alias("fsum"),
         )
     )
-    priced = commits.with_columns(
+    again = commits.with_columns(
         pl.Series("net_minor", out.lines["net_minor"]),
         pl.Series("tender_minor", out.lines["points_tender_minor"]),
         pl.Series("points_earned", out.lines["points_earned"]),
         pl.int_range(pl.len()).alias("row"),
     ).drop("discounts")
-    priced = priced.join(per_line, on="row", how="left", maintain_order="left").with_columns(
+    again = again.join(per_line, on="row", how="left", maintain_order="left").with_columns(
         pl.col("discounts").fill_null(pl.lit([], pl.List(DISCOUNT_STRUCT))),
         pl.col("dsum").fill_null(0).alias("discount_minor"),
         pl.col("fsum").fill_null(0).alias("funded_minor"),
     )
-    return conform(priced).collect()
+    return conform(again).collect()

@@ -9,7 +9,7 @@ coupon id, so a re-run with the same run id issues nothing twice.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -105,39 +105,55 @@ def issue(
     planned: pl.DataFrame,
     now: datetime,
     progress: Progress | None = None,
+    personalised: Mapping[str, bool] | None = None,
 ) -> tuple[pl.DataFrame, int]:
     """Issue every ``status == "issue"`` row; one issue id per (run, campaign).
 
     Returns the plan with ``status`` ``issued`` (or ``conflict`` for members who already hold
-    a different coupon of this run and campaign) and the number of conflicts.
+    a different coupon of this run and campaign, ``no_consent`` for members who withdrew
+    consent since it was read) and the number of conflicts. ``personalised`` maps campaign
+    id to the playbook's ``personalised`` (missing: True); a personalised campaign's coupons
+    are issued as personalised: the store skips members without marketing and
+    automated-decisions consent, and withdrawing either later revokes them
+    (``Store.upsert_member``).
     """
     todo = planned.filter(pl.col("status") == "issue")
     groups = todo.group_by(
         "campaign_id", "offer_id", "uses", "valid_from", "valid_until", maintain_order=True
     ).agg("member_id")
     conflicts: list[tuple[str, str]] = []
+    no_consent: list[tuple[str, str]] = []
     done = 0
     for campaign, offer, uses, start, until, members in groups.iter_rows():
         issue_id = f"{run_id}:{campaign}"
+        flag = (personalised or {}).get(campaign, True)
         try:
-            store.issue_coupons(issue_id, offer, members, uses, start, until, now)
+            out = store.issue_coupons(
+                issue_id, offer, members, uses, start, until, now, personalised=flag
+            )
+            no_consent += [(campaign, m) for m in out.skipped]
         except AlreadyExists:  # some member got another coupon under this id: one at a time
             for m in members:
                 try:
-                    store.issue_coupons(issue_id, offer, [m], uses, start, until, now)
+                    out = store.issue_coupons(
+                        issue_id, offer, [m], uses, start, until, now, personalised=flag
+                    )
+                    no_consent += [(campaign, m) for m in out.skipped]
                 except AlreadyExists:
                     conflicts.append((campaign, m))
         done += len(members)
         if progress:
             progress("coupons", done, len(todo))
     bad = pl.DataFrame(
-        conflicts, schema={"campaign_id": pl.String, "member_id": pl.String}, orient="row"
-    ).with_columns(pl.lit(True).alias("_conflict"))
-    out = (
+        [(c, m, "conflict") for c, m in conflicts] + [(c, m, "no_consent") for c, m in no_consent],
+        schema={"campaign_id": pl.String, "member_id": pl.String, "_conflict": pl.String},
+        orient="row",
+    )
+    plan = (
         planned.join(bad, on=["campaign_id", "member_id"], how="left")
         .with_columns(
-            pl.when(pl.col("_conflict"))
-            .then(pl.lit("conflict"))
+            pl.when(pl.col("_conflict").is_not_null())
+            .then(pl.col("_conflict"))
             .when(pl.col("status") == "issue")
             .then(pl.lit("issued"))
             .otherwise(pl.col("status"))
@@ -145,7 +161,7 @@ def issue(
         )
         .drop("_conflict")
     )
-    return out, len(conflicts)
+    return plan, len(conflicts)
 
 
 def run_targeting(
@@ -172,7 +188,8 @@ def run_targeting(
         tagged = write_tags(
             store, targeting.member_tags(profiles, values), consent, records, now, progress
         )
-        planned, conflicts = issue(store, run_id, planned, now, progress)
+        flags = {c.id: c.personalised for c in playbook.campaigns}
+        planned, conflicts = issue(store, run_id, planned, now, progress, flags)
     log.info(
         "targeting run %s: %d plan rows, %d tagged, %d conflicts",
         run_id,

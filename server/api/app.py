@@ -205,7 +205,7 @@ def create_server(
             ),
         ),
         (MEMBERS, MemberServicer(registry, store, clock)),
-        (CAMPAIGNS, CampaignServicer(registry, store)),
+        (CAMPAIGNS, CampaignServicer(registry, store, clock)),
         (HEALTH, app.health),
         (
             REFLECTION,

@@ -23,7 +23,12 @@ from server.api.convert import (
     when,
 )
 from server.rules.registry import RuleRegistry
-from server.store.base import Consent, MemberProfile, MemberRecord, Store
+from server.store.base import Consent, CouponStatus, MemberProfile, MemberRecord, Store
+
+_COUPON_STATUS = {
+    CouponStatus.ACTIVE: members_pb2.WalletCoupon.STATUS_ACTIVE,
+    CouponStatus.REVOKED: members_pb2.WalletCoupon.STATUS_REVOKED,
+}
 
 
 def member_message(r: MemberRecord) -> members_pb2.Member:
@@ -62,6 +67,10 @@ def member_message(r: MemberRecord) -> members_pb2.Member:
                 uses_left=c.uses_left,
                 valid_from=timestamp(c.valid_from),
                 valid_until=timestamp(c.valid_until),
+                personalised=c.personalised,
+                status=_COUPON_STATUS[c.status],
+                revoked_reason=c.revoked_reason,
+                revoked_at=timestamp(c.revoked_at),
             )
             for c in r.wallet
         ],
@@ -106,6 +115,7 @@ def shopping_list(
     or segments). Wallet coupons usable now come first, then those starting within
     :data:`LIST_HORIZON` (timed to the member's predicted purchase, with ``valid_from``);
     within each, the larger expected saving first, then the sooner expiry, then offer id.
+    Revoked coupons (consent withdrawn) are left out.
     """
     offers = {o.id: o for o in rules.offers}
     wallet = []
@@ -113,6 +123,7 @@ def shopping_list(
         offer = offers.get(c.offer_id)
         if (
             offer is None
+            or c.status != CouponStatus.ACTIVE
             or c.uses_left <= 0
             or not c.valid_from <= now + LIST_HORIZON
             or now >= c.valid_until
@@ -246,8 +257,11 @@ class MemberServicer(members_pb2_grpc.MemberServiceServicer):
             start or now,
             until,
             now,
+            personalised=request.personalised,
         )
-        return members_pb2.IssueCouponsResponse(issued=len(outcome.coupon_ids))
+        return members_pb2.IssueCouponsResponse(
+            issued=len(outcome.coupon_ids), skipped_member_ids=outcome.skipped
+        )
 
     def AdjustPoints(
         self, request: members_pb2.AdjustPointsRequest, context: grpc.ServicerContext

@@ -4,6 +4,8 @@
     loyalty target --history H --playbook P [--run-id ID] [--as-of DAY] [--out PLAN]
     loyalty ledger export --to H.parquet [--catalogue C] [--since SEQ]
     loyalty reports settlement|extract|campaign --history H --out FILE ...
+    loyalty reports statement --vendor V --from D --to D [--out FILE] [--summary FILE]
+    loyalty reports audit --from D --to D [--out FILE]   (exit status 1 on differences)
     loyalty simulate --rules DRAFT --history H [--current R] [--catalogue C] [--chart PNG]
 
 Commands that read the store or the rule registry (the current rule set, the catalogue) take
@@ -17,7 +19,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
 import polars as pl
@@ -29,6 +31,8 @@ from engine.analytics.reports import (
     campaign_performance,
     settlement,
     settlement_lines,
+    statement_summary,
+    vendor_statement,
 )
 from engine.analytics.simulate import compare
 from engine.errors import InvalidInput
@@ -244,6 +248,84 @@ def cmd_campaign(args: argparse.Namespace) -> int:
     return 0
 
 
+def _period(args: argparse.Namespace) -> tuple[date, date]:
+    """``--from``/``--to``: local days, both included."""
+    try:
+        first, last = date.fromisoformat(args.from_day), date.fromisoformat(args.to_day)
+    except ValueError as exc:
+        raise InvalidInput.at("--from/--to", f"a day YYYY-MM-DD: {exc}") from None
+    if last < first:
+        raise InvalidInput.at("--to", f"{last} is before --from {first}")
+    return first, last
+
+
+def _ledger_history(args: argparse.Namespace) -> pl.DataFrame:
+    """``--history FILE``, else the store's ledger (``--data-dir``/``--redis-url``)."""
+    if getattr(args, "history", None):
+        return read_history(args.history).collect()
+    from server.analytics.ledger import export_ledger
+
+    catalogue = catalogue_option(args)
+    store = open_cli_store(args)
+    try:
+        return export_ledger(store, catalogue)
+    finally:
+        store.close()
+
+
+def cmd_statement(args: argparse.Namespace) -> int:
+    first, last = _period(args)
+    lines = vendor_statement(_ledger_history(args), args.vendor, first, last, args.timezone)
+    summary = statement_summary(lines)
+    if args.out:
+        write_frame(lines, args.out)
+    if args.summary:
+        write_frame(summary, args.summary)
+    print(
+        f"deduction statement of {args.vendor} for {first} to {last}: {len(lines):,} lines, "
+        f"net deduction {summary['net_minor'][-1]:,} minor units"
+    )
+    show_frame(summary)
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from zoneinfo import ZoneInfo
+
+    from server.analytics.audit import audit_ledger
+
+    first, last = _period(args)
+    tz = ZoneInfo(args.timezone)
+    since = datetime.combine(first, time(), tz)
+    until = datetime.combine(last + timedelta(days=1), time(), tz)
+    registry = open_registry(args)
+    if registry is None:
+        raise InvalidInput.at("--data-dir", "no rule registry here: nothing was published")
+    catalogue = catalogue_option(args)
+    store = open_cli_store(args)
+    try:
+        result = audit_ledger(store, registry, since, until, catalogue)
+    finally:
+        store.close()
+        registry.close()
+    versions = ", ".join(f"v{v}: {n}" for v, n in result.by_version.items()) or "none"
+    print(
+        f"audit {first} to {last}: {result.baskets:,} baskets, {result.lines:,} lines, "
+        f"{result.discounts:,} discounts re-derived (baskets per rule-set version: {versions})"
+    )
+    if len(result.limit_dependent):
+        print(f"{len(result.limit_dependent)} limit-dependent offers (explained by limits):")
+        show_frame(result.limit_dependent)
+    if args.out:
+        write_frame(result.differences, args.out)
+    if result.passed:
+        print("passed: every discount is what its rule-set version gives")
+        return 0
+    print(f"FAILED: {len(result.differences)} differences")
+    show_frame(result.differences)
+    return 1
+
+
 # -- simulate ----------------------------------------------------------------------------------
 
 
@@ -276,6 +358,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         )
     )
     show_frame(result.offers())
+    versions = ", ".join(f"v{v}: {n:,}" for v, n in result.current.versions().items())
+    print(f"baskets by the rule-set version that priced them (0 = unknown): {versions or '-'}")
     if args.out:
         write_frame(result.offers(), args.out)
     if args.chart:
@@ -339,7 +423,8 @@ def add_analytics_commands(sub: argparse._SubParsersAction[argparse.ArgumentPars
     ex.set_defaults(func=_guard(cmd_ledger_export))
 
     rep = sub.add_parser(
-        "reports", help="settlement, anonymised extract, campaign performance"
+        "reports",
+        help="settlement, anonymised extract, campaign performance, vendor statement, audit",
     ).add_subparsers(dest="action", required=True)
     st = rep.add_parser("settlement", help="what each funder owes per offer, store and day")
     st.add_argument("--history", required=True)
@@ -368,6 +453,27 @@ def add_analytics_commands(sub: argparse._SubParsersAction[argparse.ArgumentPars
     cp.add_argument("--playbook", help="for the funders' budgets")
     cp.add_argument("--out", required=True)
     cp.set_defaults(func=_guard(cmd_campaign))
+    vs = rep.add_parser("statement", help="a vendor's deduction statement for a period")
+    vs.add_argument("--vendor", required=True, help="the funder id (e.g. gsk)")
+    vs.add_argument("--from", dest="from_day", required=True, help="first day YYYY-MM-DD")
+    vs.add_argument("--to", dest="to_day", required=True, help="last day YYYY-MM-DD (included)")
+    vs.add_argument("--history", help="a ledger export (default: read the store's ledger)")
+    vs.add_argument("--catalogue", help="fills sku brand/vendor (default: the registry's)")
+    vs.add_argument("--timezone", default="UTC", help="whose days (e.g. Asia/Shanghai)")
+    vs.add_argument("--out", help="the line detail (Parquet, or CSV when it ends in .csv)")
+    vs.add_argument("--summary", help="the per-offer summary and total")
+    store_options(vs)
+    vs.set_defaults(func=_guard(cmd_statement))
+    au = rep.add_parser(
+        "audit", help="re-derive every committed discount under its rule-set version"
+    )
+    au.add_argument("--from", dest="from_day", required=True, help="first day YYYY-MM-DD")
+    au.add_argument("--to", dest="to_day", required=True, help="last day YYYY-MM-DD (included)")
+    au.add_argument("--catalogue", help="default: the registry's")
+    au.add_argument("--timezone", default="UTC", help="whose days (e.g. Asia/Shanghai)")
+    au.add_argument("--out", help="the differences (Parquet or CSV)")
+    store_options(au)
+    au.set_defaults(func=_guard(cmd_audit))
 
     sm = sub.add_parser("simulate", help="score a draft rule set over history vs the current")
     sm.add_argument("--rules", required=True, help="the draft rule set")

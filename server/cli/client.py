@@ -22,6 +22,7 @@ from loyalty.v1 import (
     members_pb2_grpc,
 )
 from server.cli.checkout_commands import add_checkout_commands, read_basket_request
+from server.cli.codes import add_codes_commands
 from server.cli.connect import add_connection_flags, channel, emit, metadata, to_json
 
 
@@ -147,7 +148,11 @@ def coupons_issue(args: argparse.Namespace) -> int:
     ]
     start = datetime.now(UTC)
     req = members_pb2.IssueCouponsRequest(
-        issue_id=args.issue_id, offer_id=args.offer_id, member_ids=members, uses=args.uses
+        issue_id=args.issue_id,
+        offer_id=args.offer_id,
+        member_ids=members,
+        uses=args.uses,
+        personalised=args.personalised,
     )
     req.valid_from.FromDatetime(start)
     req.valid_until.FromDatetime(start + timedelta(days=args.days))
@@ -158,7 +163,12 @@ def coupons_issue(args: argparse.Namespace) -> int:
     emit(
         args,
         reply,
-        [f"{reply.issued} coupons of {args.offer_id} in wallets (issue {args.issue_id})"],
+        [f"{reply.issued} coupons of {args.offer_id} in wallets (issue {args.issue_id})"]
+        + (
+            [f"skipped (no consent): {', '.join(reply.skipped_member_ids)}"]
+            if reply.skipped_member_ids
+            else []
+        ),
     )
     return 0
 
@@ -223,6 +233,12 @@ def add_client_commands(
     p.add_argument("--members-file", help="file of member ids, one per line")
     p.add_argument("--uses", type=int, default=1)
     p.add_argument("--days", type=int, default=30, help="validity from now")
+    p.add_argument(
+        "--personalised",
+        action="store_true",
+        help="chosen from the members' data: skips members without marketing and"
+        " automated-decisions consent; withdrawing either revokes the coupon",
+    )
     p.set_defaults(func=coupons_issue)
 
     co = sub.add_parser("checkout", help="checkout calls").add_subparsers(
@@ -233,3 +249,4 @@ def add_client_commands(
     p.add_argument("--explain", action="store_true")
     p.set_defaults(func=checkout_evaluate)
     add_checkout_commands(co)
+    add_codes_commands(sub)

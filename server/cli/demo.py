@@ -20,6 +20,8 @@ from engine.pricing.catalogue import Catalogue, load_catalogue
 from engine.pricing.rules import load_rules
 from server.rules.registry import RuleRegistry
 from server.store.base import Consent, MemberProfile, Store
+from server.store.codes import DEFAULT_ALPHABET, CodeBatch
+from server.store.snapshot import to_us
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -159,9 +161,23 @@ def load_demo(
         )
         issued += len(chosen)
         report("coupons", issued, sum(len(c) for _, c in campaigns.values()))
+    # printed codes for the Colgate coupon (what `loyalty codes generate` asks the server for)
+    window = (to_us(now - timedelta(days=1)), to_us(now + timedelta(days=30)))
+    printed = CodeBatch(
+        "demo-colgate-print", "colgate-coupon", 1_000, "CLG-", "####-####", 8,
+        DEFAULT_ALPHABET, 1, False, *window,
+    )  # fmt: skip
+    codes = store.create_code_batch(printed, now).generated
+    report("codes", codes, printed.count)
     for i, p in enumerate(profiles[:500]):  # some history: welcome points
         store.adjust_points(
             f"demo-welcome-{p.member_id}", p.member_id, 200 + 10 * (i % 50), "welcome bonus", now
         )
     report("points", 500, 500)
-    return {"version": version, "skus": len(catalogue), "members": len(profiles), "coupons": issued}
+    return {
+        "version": version,
+        "skus": len(catalogue),
+        "members": len(profiles),
+        "coupons": issued,
+        "codes": codes,
+    }

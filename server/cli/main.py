@@ -219,7 +219,8 @@ def _load_demo(settings: Settings, members: int, force: bool) -> None:
         print(
             f"demo loaded into {where}: rule set version {summary['version']}, "
             f"{summary['skus']} skus, {summary['members']} members, "
-            f"{summary['coupons']} wallet coupons"
+            f"{summary['coupons']} wallet coupons, {summary['codes']} coupon codes"
+            " (batch demo-colgate-print)"
         )
     finally:
         registry.close()

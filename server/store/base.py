@@ -29,6 +29,7 @@ from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from server.store import points as P
+from server.store.codes import BatchRecord, CodeBatch, CodeInfo
 from server.store.policy import Policy
 from server.store.records import (
     LEDGER_KINDS,
@@ -37,6 +38,7 @@ from server.store.records import (
     CodeStatus,
     CommitOutcome,
     Consent,
+    CouponStatus,
     DiscountDetail,
     IssueOutcome,
     LedgerEntry,
@@ -168,7 +170,10 @@ class Store(Protocol):
     """docs/design.md §5 state. Each method is one atomic step; see the module docstring."""
 
     def upsert_member(self, profile: MemberProfile, now: datetime) -> MemberRecord:
-        """Create the member or replace its profile fields; balances are never touched."""
+        """Create the member or replace its profile fields; balances are never touched. In the
+        same atomic step, a profile without marketing or automated-decisions consent revokes
+        the member's active personalised coupons with uses left
+        (:func:`server.store.snapshot.revoke_reason`); nothing ever restores them."""
         ...
 
     def get_member(self, member_id: str, now: datetime) -> MemberRecord:
@@ -255,8 +260,14 @@ class Store(Protocol):
         valid_from: datetime,
         valid_until: datetime,
         now: datetime,
+        *,
+        personalised: bool = False,
     ) -> IssueOutcome:
-        """Put one wallet coupon per member; idempotent per (issue_id, member)."""
+        """Put one wallet coupon per member; idempotent per (issue_id, member). A
+        ``personalised`` issue skips (``IssueOutcome.skipped``) members without marketing
+        and automated-decisions consent (:func:`server.store.snapshot.may_personalise`), read
+        in the same atomic step; a coupon already issued under the id is returned as it is
+        (revoked or not)."""
         ...
 
     def create_codes(
@@ -269,6 +280,34 @@ class Store(Protocol):
         valid_until: datetime,
     ) -> int:
         """Create code coupons; returns how many were new (identical re-creation is a no-op)."""
+        ...
+
+    def create_code_batch(self, batch: CodeBatch, now: datetime) -> BatchRecord:
+        """Record ``batch`` and generate its codes, unique across every batch, in chunks (each
+        atomic); idempotent per batch id (the same batch again completes and returns it,
+        another under the id raises AlreadyExists)."""
+        ...
+
+    def code_batch(self, batch_id: str) -> BatchRecord | None:
+        """A stored batch, or None."""
+        ...
+
+    def code_batches(self) -> list[BatchRecord]:
+        """Every batch, oldest first."""
+        ...
+
+    def coupon_code(self, code: str) -> CodeInfo:
+        """One code coupon (of a batch or not); NotFound when unknown."""
+        ...
+
+    def list_codes(
+        self, batch_id: str, status: str, cursor: str, limit: int, now: datetime
+    ) -> tuple[list[CodeInfo], str]:
+        """A page of at most ``limit`` codes of batches (``batch_id`` "" = all) in generation
+        order, only those of ``status`` (:data:`server.store.codes.STATUSES`, "" = any) at
+        ``now``; and the cursor of the next page ("" = none). A page may be short while more
+        follow. NotFound for an unknown batch; InvalidInput on ``page_token`` for a bad
+        cursor."""
         ...
 
     def adjust_points(
@@ -303,6 +342,7 @@ __all__ = [
     "CommitPlan",
     "CommitSnapshot",
     "Consent",
+    "CouponStatus",
     "DiscountDetail",
     "EMPTY_STATE",
     "IssueOutcome",

@@ -186,11 +186,7 @@ def _member_effects(
 
 def _wallet_coupon(m: MemberState | None, offer_id: str, now: datetime) -> WalletCoupon | None:
     """The member's coupon for the offer valid at ``now`` that runs out first."""
-    valid = [
-        c
-        for c in (m.wallet if m else ())
-        if c.offer_id == offer_id and c.uses_left > 0 and c.valid_from <= now < c.valid_until
-    ]
+    valid = [c for c in (m.wallet if m else ()) if c.offer_id == offer_id and c.usable(now)]
     return min(valid, key=lambda c: (c.valid_until, c.coupon_id), default=None)
 
 

@@ -48,13 +48,35 @@ class PointLot:
     expires_at: datetime | None  # None = never
 
 
+class CouponStatus(StrEnum):
+    ACTIVE = "ACTIVE"
+    REVOKED = "REVOKED"  # consent withdrawn (snapshot.revoke_reason): never usable again
+
+
 @dataclass(frozen=True, slots=True)
 class WalletCoupon:
+    """A coupon in a member's wallet. ``personalised``: issued by a targeting run (or an
+    ``IssueCoupons`` that says so) from the member's data, so it needs marketing and
+    automated-decisions consent; withdrawing either revokes it (``status`` REVOKED, with
+    ``revoked_reason`` and ``revoked_at``; ``uses_left`` keeps what was left then)."""
+
     coupon_id: str
     offer_id: str
     uses_left: int
     valid_from: datetime
     valid_until: datetime  # exclusive
+    personalised: bool = False
+    status: CouponStatus = CouponStatus.ACTIVE
+    revoked_reason: str = ""
+    revoked_at: datetime | None = None
+
+    def usable(self, now: datetime) -> bool:
+        """Active, with uses left and valid at ``now``."""
+        return (
+            self.status == CouponStatus.ACTIVE
+            and self.uses_left > 0
+            and self.valid_from <= now < self.valid_until
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +85,8 @@ class MemberRecord:
 
     ``points_available`` is net of ``points_debt`` and so may be negative (returns only).
     ``lots`` lists the unexpired lots with points left (pending ones included), soonest expiry
-    first; ``wallet`` lists every coupon with uses left, valid or not yet/no longer valid.
+    first; ``wallet`` lists every coupon with uses left, valid or not yet/no longer valid, and
+    the revoked ones (``status`` REVOKED), which are never usable.
     """
 
     member_id: str
@@ -85,7 +108,7 @@ class MemberRecord:
         """The engine's view: wallet = offer id → uses left of the coupons valid at ``now``."""
         wallet: dict[str, int] = {}
         for c in self.wallet:
-            if c.uses_left > 0 and c.valid_from <= now < c.valid_until:
+            if c.usable(now):
                 wallet[c.offer_id] = wallet.get(c.offer_id, 0) + c.uses_left
         return Member(
             self.member_id,
@@ -272,6 +295,9 @@ class IssueOutcome:
     issue_id: str
     offer_id: str
     coupon_ids: tuple[str, ...]  # one per member, in the order given
+    # personalised issues: members without marketing and automated-decisions consent, given
+    # nothing (and not in coupon_ids)
+    skipped: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from server.store.base import (
     CodeRow,
     CodeStatus,
     Consent,
+    CouponStatus,
     MemberProfile,
     MemberRecord,
     PointLot,
@@ -209,12 +210,38 @@ def member_record(
         lots=tuple(PointLot(x.points, x.earned_at, x.available_at, x.expires_at) for x in live),
         wallet=tuple(
             sorted(
-                (c for c in wallet if c.uses_left > 0), key=lambda c: (c.valid_until, c.coupon_id)
+                (c for c in wallet if c.uses_left > 0 or c.status == CouponStatus.REVOKED),
+                key=lambda c: (c.valid_until, c.coupon_id),
             )
         ),
         lifetime_spend_minor=lifetime_spend_minor,
         rolling_spend_minor=rolling_spend_minor,
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Consent and personalised coupons (docs/design.md §7): the rule both stores apply
+
+
+def may_personalise(consent: Consent) -> bool:
+    """Whether the member may hold personalised coupons: every coupon needs marketing
+    consent, a personalised one also automated-decisions consent."""
+    return consent.marketing and consent.automated_decisions
+
+
+def revoke_reason(consent: Consent) -> str:
+    """Why a member with this consent may not keep personalised coupons ("" = they may):
+    ``consent withdrawn: marketing``, ``... automated_decisions`` or both, comma-separated.
+    ``upsert_member`` revokes every active personalised coupon with uses left with it."""
+    missing = [
+        name
+        for name, given in (
+            ("marketing", consent.marketing),
+            ("automated_decisions", consent.automated_decisions),
+        )
+        if not given
+    ]
+    return "consent withdrawn: " + ", ".join(missing) if missing else ""
 
 
 # ---------------------------------------------------------------------------------------------

@@ -3,12 +3,26 @@ import datetime
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from loyalty.v1 import rules_pb2 as _rules_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class CouponCodeStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    COUPON_CODE_STATUS_UNSPECIFIED: _ClassVar[CouponCodeStatus]
+    COUPON_CODE_STATUS_UNUSED: _ClassVar[CouponCodeStatus]
+    COUPON_CODE_STATUS_USED: _ClassVar[CouponCodeStatus]
+    COUPON_CODE_STATUS_USED_UP: _ClassVar[CouponCodeStatus]
+    COUPON_CODE_STATUS_EXPIRED: _ClassVar[CouponCodeStatus]
+COUPON_CODE_STATUS_UNSPECIFIED: CouponCodeStatus
+COUPON_CODE_STATUS_UNUSED: CouponCodeStatus
+COUPON_CODE_STATUS_USED: CouponCodeStatus
+COUPON_CODE_STATUS_USED_UP: CouponCodeStatus
+COUPON_CODE_STATUS_EXPIRED: CouponCodeStatus
 
 class FieldProblem(_message.Message):
     __slots__ = ("field", "description")
@@ -199,14 +213,24 @@ class DiscountBucket(_message.Message):
     def __init__(self, from_minor: _Optional[int] = ..., to_minor: _Optional[int] = ..., baskets: _Optional[int] = ...) -> None: ...
 
 class SimulateResponse(_message.Message):
-    __slots__ = ("current_version", "current", "draft")
+    __slots__ = ("current_version", "current", "draft", "baskets_by_version")
     CURRENT_VERSION_FIELD_NUMBER: _ClassVar[int]
     CURRENT_FIELD_NUMBER: _ClassVar[int]
     DRAFT_FIELD_NUMBER: _ClassVar[int]
+    BASKETS_BY_VERSION_FIELD_NUMBER: _ClassVar[int]
     current_version: int
     current: SimulationFigures
     draft: SimulationFigures
-    def __init__(self, current_version: _Optional[int] = ..., current: _Optional[_Union[SimulationFigures, _Mapping]] = ..., draft: _Optional[_Union[SimulationFigures, _Mapping]] = ...) -> None: ...
+    baskets_by_version: _containers.RepeatedCompositeFieldContainer[VersionBaskets]
+    def __init__(self, current_version: _Optional[int] = ..., current: _Optional[_Union[SimulationFigures, _Mapping]] = ..., draft: _Optional[_Union[SimulationFigures, _Mapping]] = ..., baskets_by_version: _Optional[_Iterable[_Union[VersionBaskets, _Mapping]]] = ...) -> None: ...
+
+class VersionBaskets(_message.Message):
+    __slots__ = ("ruleset_version", "baskets")
+    RULESET_VERSION_FIELD_NUMBER: _ClassVar[int]
+    BASKETS_FIELD_NUMBER: _ClassVar[int]
+    ruleset_version: int
+    baskets: int
+    def __init__(self, ruleset_version: _Optional[int] = ..., baskets: _Optional[int] = ...) -> None: ...
 
 class ListOfferUsageRequest(_message.Message):
     __slots__ = ("offer_ids",)
@@ -301,3 +325,121 @@ class GetSettlementResponse(_message.Message):
     rows: _containers.RepeatedCompositeFieldContainer[SettlementRow]
     funders: _containers.RepeatedCompositeFieldContainer[FunderAmount]
     def __init__(self, timezone: _Optional[str] = ..., currency: _Optional[str] = ..., rows: _Optional[_Iterable[_Union[SettlementRow, _Mapping]]] = ..., funders: _Optional[_Iterable[_Union[FunderAmount, _Mapping]]] = ...) -> None: ...
+
+class CreateCouponCodesRequest(_message.Message):
+    __slots__ = ("batch_id", "offer_id", "count", "prefix", "pattern", "length", "alphabet", "uses_per_code", "valid_from", "valid_until", "per_member")
+    BATCH_ID_FIELD_NUMBER: _ClassVar[int]
+    OFFER_ID_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    PREFIX_FIELD_NUMBER: _ClassVar[int]
+    PATTERN_FIELD_NUMBER: _ClassVar[int]
+    LENGTH_FIELD_NUMBER: _ClassVar[int]
+    ALPHABET_FIELD_NUMBER: _ClassVar[int]
+    USES_PER_CODE_FIELD_NUMBER: _ClassVar[int]
+    VALID_FROM_FIELD_NUMBER: _ClassVar[int]
+    VALID_UNTIL_FIELD_NUMBER: _ClassVar[int]
+    PER_MEMBER_FIELD_NUMBER: _ClassVar[int]
+    batch_id: str
+    offer_id: str
+    count: int
+    prefix: str
+    pattern: str
+    length: int
+    alphabet: str
+    uses_per_code: int
+    valid_from: _timestamp_pb2.Timestamp
+    valid_until: _timestamp_pb2.Timestamp
+    per_member: bool
+    def __init__(self, batch_id: _Optional[str] = ..., offer_id: _Optional[str] = ..., count: _Optional[int] = ..., prefix: _Optional[str] = ..., pattern: _Optional[str] = ..., length: _Optional[int] = ..., alphabet: _Optional[str] = ..., uses_per_code: _Optional[int] = ..., valid_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., valid_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., per_member: _Optional[bool] = ...) -> None: ...
+
+class CouponCodeBatch(_message.Message):
+    __slots__ = ("batch_id", "offer_id", "count", "prefix", "pattern", "length", "alphabet", "uses_per_code", "valid_from", "valid_until", "per_member", "created_at", "collisions")
+    BATCH_ID_FIELD_NUMBER: _ClassVar[int]
+    OFFER_ID_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    PREFIX_FIELD_NUMBER: _ClassVar[int]
+    PATTERN_FIELD_NUMBER: _ClassVar[int]
+    LENGTH_FIELD_NUMBER: _ClassVar[int]
+    ALPHABET_FIELD_NUMBER: _ClassVar[int]
+    USES_PER_CODE_FIELD_NUMBER: _ClassVar[int]
+    VALID_FROM_FIELD_NUMBER: _ClassVar[int]
+    VALID_UNTIL_FIELD_NUMBER: _ClassVar[int]
+    PER_MEMBER_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    COLLISIONS_FIELD_NUMBER: _ClassVar[int]
+    batch_id: str
+    offer_id: str
+    count: int
+    prefix: str
+    pattern: str
+    length: int
+    alphabet: str
+    uses_per_code: int
+    valid_from: _timestamp_pb2.Timestamp
+    valid_until: _timestamp_pb2.Timestamp
+    per_member: bool
+    created_at: _timestamp_pb2.Timestamp
+    collisions: int
+    def __init__(self, batch_id: _Optional[str] = ..., offer_id: _Optional[str] = ..., count: _Optional[int] = ..., prefix: _Optional[str] = ..., pattern: _Optional[str] = ..., length: _Optional[int] = ..., alphabet: _Optional[str] = ..., uses_per_code: _Optional[int] = ..., valid_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., valid_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., per_member: _Optional[bool] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., collisions: _Optional[int] = ...) -> None: ...
+
+class CouponCode(_message.Message):
+    __slots__ = ("code", "batch_id", "offer_id", "status", "uses_per_code", "uses_left", "valid_from", "valid_until", "per_member", "last_redeemed_at", "last_transaction_id")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    BATCH_ID_FIELD_NUMBER: _ClassVar[int]
+    OFFER_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    USES_PER_CODE_FIELD_NUMBER: _ClassVar[int]
+    USES_LEFT_FIELD_NUMBER: _ClassVar[int]
+    VALID_FROM_FIELD_NUMBER: _ClassVar[int]
+    VALID_UNTIL_FIELD_NUMBER: _ClassVar[int]
+    PER_MEMBER_FIELD_NUMBER: _ClassVar[int]
+    LAST_REDEEMED_AT_FIELD_NUMBER: _ClassVar[int]
+    LAST_TRANSACTION_ID_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    batch_id: str
+    offer_id: str
+    status: CouponCodeStatus
+    uses_per_code: int
+    uses_left: int
+    valid_from: _timestamp_pb2.Timestamp
+    valid_until: _timestamp_pb2.Timestamp
+    per_member: bool
+    last_redeemed_at: _timestamp_pb2.Timestamp
+    last_transaction_id: str
+    def __init__(self, code: _Optional[str] = ..., batch_id: _Optional[str] = ..., offer_id: _Optional[str] = ..., status: _Optional[_Union[CouponCodeStatus, str]] = ..., uses_per_code: _Optional[int] = ..., uses_left: _Optional[int] = ..., valid_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., valid_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., per_member: _Optional[bool] = ..., last_redeemed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_transaction_id: _Optional[str] = ...) -> None: ...
+
+class ListCouponCodesRequest(_message.Message):
+    __slots__ = ("batch_id", "status", "page_size", "page_token")
+    BATCH_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    batch_id: str
+    status: CouponCodeStatus
+    page_size: int
+    page_token: str
+    def __init__(self, batch_id: _Optional[str] = ..., status: _Optional[_Union[CouponCodeStatus, str]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListCouponCodesResponse(_message.Message):
+    __slots__ = ("codes", "next_page_token")
+    CODES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    codes: _containers.RepeatedCompositeFieldContainer[CouponCode]
+    next_page_token: str
+    def __init__(self, codes: _Optional[_Iterable[_Union[CouponCode, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class GetCouponCodeRequest(_message.Message):
+    __slots__ = ("code",)
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    def __init__(self, code: _Optional[str] = ...) -> None: ...
+
+class ListCouponCodeBatchesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListCouponCodeBatchesResponse(_message.Message):
+    __slots__ = ("batches",)
+    BATCHES_FIELD_NUMBER: _ClassVar[int]
+    batches: _containers.RepeatedCompositeFieldContainer[CouponCodeBatch]
+    def __init__(self, batches: _Optional[_Iterable[_Union[CouponCodeBatch, _Mapping]]] = ...) -> None: ...

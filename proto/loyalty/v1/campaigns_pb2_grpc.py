@@ -79,6 +79,26 @@ class CampaignServiceStub:
                 request_serializer=loyalty_dot_v1_dot_campaigns__pb2.GetSettlementRequest.SerializeToString,
                 response_deserializer=loyalty_dot_v1_dot_campaigns__pb2.GetSettlementResponse.FromString,
                 _registered_method=True)
+        self.CreateCouponCodes = channel.unary_unary(
+                '/loyalty.v1.CampaignService/CreateCouponCodes',
+                request_serializer=loyalty_dot_v1_dot_campaigns__pb2.CreateCouponCodesRequest.SerializeToString,
+                response_deserializer=loyalty_dot_v1_dot_campaigns__pb2.CouponCodeBatch.FromString,
+                _registered_method=True)
+        self.ListCouponCodes = channel.unary_unary(
+                '/loyalty.v1.CampaignService/ListCouponCodes',
+                request_serializer=loyalty_dot_v1_dot_campaigns__pb2.ListCouponCodesRequest.SerializeToString,
+                response_deserializer=loyalty_dot_v1_dot_campaigns__pb2.ListCouponCodesResponse.FromString,
+                _registered_method=True)
+        self.GetCouponCode = channel.unary_unary(
+                '/loyalty.v1.CampaignService/GetCouponCode',
+                request_serializer=loyalty_dot_v1_dot_campaigns__pb2.GetCouponCodeRequest.SerializeToString,
+                response_deserializer=loyalty_dot_v1_dot_campaigns__pb2.CouponCode.FromString,
+                _registered_method=True)
+        self.ListCouponCodeBatches = channel.unary_unary(
+                '/loyalty.v1.CampaignService/ListCouponCodeBatches',
+                request_serializer=loyalty_dot_v1_dot_campaigns__pb2.ListCouponCodeBatchesRequest.SerializeToString,
+                response_deserializer=loyalty_dot_v1_dot_campaigns__pb2.ListCouponCodeBatchesResponse.FromString,
+                _registered_method=True)
 
 
 class CampaignServiceServicer:
@@ -149,6 +169,38 @@ class CampaignServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateCouponCodes(self, request, context):
+        """Generate a batch of unique random coupon codes for a COUPON-activation offer of the current
+        rule set. Idempotent per batch_id: the same request again answers the stored batch; another
+        request under the same batch_id is ALREADY_EXISTS. Codes are unique across every batch (a
+        drawn code that exists already is drawn again). FAILED_PRECONDITION when no rule set is
+        published yet or the server keeps no store.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCouponCodes(self, request, context):
+        """The codes of one batch or of every batch, paged, optionally by status.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCouponCode(self, request, context):
+        """One code: its uses left and last redemption. NOT_FOUND when unknown.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCouponCodeBatches(self, request, context):
+        """Every code batch, oldest first. FAILED_PRECONDITION when the server keeps no store.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CampaignServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -196,6 +248,26 @@ def add_CampaignServiceServicer_to_server(servicer, server):
                     servicer.GetSettlement,
                     request_deserializer=loyalty_dot_v1_dot_campaigns__pb2.GetSettlementRequest.FromString,
                     response_serializer=loyalty_dot_v1_dot_campaigns__pb2.GetSettlementResponse.SerializeToString,
+            ),
+            'CreateCouponCodes': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateCouponCodes,
+                    request_deserializer=loyalty_dot_v1_dot_campaigns__pb2.CreateCouponCodesRequest.FromString,
+                    response_serializer=loyalty_dot_v1_dot_campaigns__pb2.CouponCodeBatch.SerializeToString,
+            ),
+            'ListCouponCodes': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCouponCodes,
+                    request_deserializer=loyalty_dot_v1_dot_campaigns__pb2.ListCouponCodesRequest.FromString,
+                    response_serializer=loyalty_dot_v1_dot_campaigns__pb2.ListCouponCodesResponse.SerializeToString,
+            ),
+            'GetCouponCode': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCouponCode,
+                    request_deserializer=loyalty_dot_v1_dot_campaigns__pb2.GetCouponCodeRequest.FromString,
+                    response_serializer=loyalty_dot_v1_dot_campaigns__pb2.CouponCode.SerializeToString,
+            ),
+            'ListCouponCodeBatches': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCouponCodeBatches,
+                    request_deserializer=loyalty_dot_v1_dot_campaigns__pb2.ListCouponCodeBatchesRequest.FromString,
+                    response_serializer=loyalty_dot_v1_dot_campaigns__pb2.ListCouponCodeBatchesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -441,6 +513,114 @@ class CampaignService:
             '/loyalty.v1.CampaignService/GetSettlement',
             loyalty_dot_v1_dot_campaigns__pb2.GetSettlementRequest.SerializeToString,
             loyalty_dot_v1_dot_campaigns__pb2.GetSettlementResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateCouponCodes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/loyalty.v1.CampaignService/CreateCouponCodes',
+            loyalty_dot_v1_dot_campaigns__pb2.CreateCouponCodesRequest.SerializeToString,
+            loyalty_dot_v1_dot_campaigns__pb2.CouponCodeBatch.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCouponCodes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/loyalty.v1.CampaignService/ListCouponCodes',
+            loyalty_dot_v1_dot_campaigns__pb2.ListCouponCodesRequest.SerializeToString,
+            loyalty_dot_v1_dot_campaigns__pb2.ListCouponCodesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCouponCode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/loyalty.v1.CampaignService/GetCouponCode',
+            loyalty_dot_v1_dot_campaigns__pb2.GetCouponCodeRequest.SerializeToString,
+            loyalty_dot_v1_dot_campaigns__pb2.CouponCode.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCouponCodeBatches(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/loyalty.v1.CampaignService/ListCouponCodeBatches',
+            loyalty_dot_v1_dot_campaigns__pb2.ListCouponCodeBatchesRequest.SerializeToString,
+            loyalty_dot_v1_dot_campaigns__pb2.ListCouponCodeBatchesResponse.FromString,
             options,
             channel_credentials,
             insecure,

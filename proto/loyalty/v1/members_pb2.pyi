@@ -2,6 +2,7 @@ import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
@@ -32,18 +33,34 @@ class PointsLot(_message.Message):
     def __init__(self, points: _Optional[int] = ..., earned_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., available_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class WalletCoupon(_message.Message):
-    __slots__ = ("coupon_id", "offer_id", "uses_left", "valid_from", "valid_until")
+    __slots__ = ("coupon_id", "offer_id", "uses_left", "valid_from", "valid_until", "personalised", "status", "revoked_reason", "revoked_at")
+    class Status(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        STATUS_UNSPECIFIED: _ClassVar[WalletCoupon.Status]
+        STATUS_ACTIVE: _ClassVar[WalletCoupon.Status]
+        STATUS_REVOKED: _ClassVar[WalletCoupon.Status]
+    STATUS_UNSPECIFIED: WalletCoupon.Status
+    STATUS_ACTIVE: WalletCoupon.Status
+    STATUS_REVOKED: WalletCoupon.Status
     COUPON_ID_FIELD_NUMBER: _ClassVar[int]
     OFFER_ID_FIELD_NUMBER: _ClassVar[int]
     USES_LEFT_FIELD_NUMBER: _ClassVar[int]
     VALID_FROM_FIELD_NUMBER: _ClassVar[int]
     VALID_UNTIL_FIELD_NUMBER: _ClassVar[int]
+    PERSONALISED_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    REVOKED_REASON_FIELD_NUMBER: _ClassVar[int]
+    REVOKED_AT_FIELD_NUMBER: _ClassVar[int]
     coupon_id: str
     offer_id: str
     uses_left: int
     valid_from: _timestamp_pb2.Timestamp
     valid_until: _timestamp_pb2.Timestamp
-    def __init__(self, coupon_id: _Optional[str] = ..., offer_id: _Optional[str] = ..., uses_left: _Optional[int] = ..., valid_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., valid_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    personalised: bool
+    status: WalletCoupon.Status
+    revoked_reason: str
+    revoked_at: _timestamp_pb2.Timestamp
+    def __init__(self, coupon_id: _Optional[str] = ..., offer_id: _Optional[str] = ..., uses_left: _Optional[int] = ..., valid_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., valid_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., personalised: _Optional[bool] = ..., status: _Optional[_Union[WalletCoupon.Status, str]] = ..., revoked_reason: _Optional[str] = ..., revoked_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Member(_message.Message):
     __slots__ = ("member_id", "tier", "segments", "birthday_month", "birthday_day", "enrolled_at", "consent", "available_points", "pending_points", "lots", "wallet", "lifetime_spend_minor", "rolling_spend_minor")
@@ -150,26 +167,30 @@ class ListOffersResponse(_message.Message):
     def __init__(self, offers: _Optional[_Iterable[_Union[PersonalOffer, _Mapping]]] = ...) -> None: ...
 
 class IssueCouponsRequest(_message.Message):
-    __slots__ = ("issue_id", "offer_id", "member_ids", "uses", "valid_from", "valid_until")
+    __slots__ = ("issue_id", "offer_id", "member_ids", "uses", "valid_from", "valid_until", "personalised")
     ISSUE_ID_FIELD_NUMBER: _ClassVar[int]
     OFFER_ID_FIELD_NUMBER: _ClassVar[int]
     MEMBER_IDS_FIELD_NUMBER: _ClassVar[int]
     USES_FIELD_NUMBER: _ClassVar[int]
     VALID_FROM_FIELD_NUMBER: _ClassVar[int]
     VALID_UNTIL_FIELD_NUMBER: _ClassVar[int]
+    PERSONALISED_FIELD_NUMBER: _ClassVar[int]
     issue_id: str
     offer_id: str
     member_ids: _containers.RepeatedScalarFieldContainer[str]
     uses: int
     valid_from: _timestamp_pb2.Timestamp
     valid_until: _timestamp_pb2.Timestamp
-    def __init__(self, issue_id: _Optional[str] = ..., offer_id: _Optional[str] = ..., member_ids: _Optional[_Iterable[str]] = ..., uses: _Optional[int] = ..., valid_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., valid_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    personalised: bool
+    def __init__(self, issue_id: _Optional[str] = ..., offer_id: _Optional[str] = ..., member_ids: _Optional[_Iterable[str]] = ..., uses: _Optional[int] = ..., valid_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., valid_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., personalised: _Optional[bool] = ...) -> None: ...
 
 class IssueCouponsResponse(_message.Message):
-    __slots__ = ("issued",)
+    __slots__ = ("issued", "skipped_member_ids")
     ISSUED_FIELD_NUMBER: _ClassVar[int]
+    SKIPPED_MEMBER_IDS_FIELD_NUMBER: _ClassVar[int]
     issued: int
-    def __init__(self, issued: _Optional[int] = ...) -> None: ...
+    skipped_member_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, issued: _Optional[int] = ..., skipped_member_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class AdjustPointsRequest(_message.Message):
     __slots__ = ("adjustment_id", "member_id", "points", "reason")

@@ -88,6 +88,8 @@ class MemberServiceServicer:
 
     def IssueCoupons(self, request, context):
         """Put coupons of an offer into members' wallets; idempotent per issue_id and member.
+        Personalised coupons need marketing and automated-decisions consent: UpsertMember
+        withdrawing either revokes the member's personalised coupons with uses left.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -116,7 +116,8 @@ def apply(db: sqlite3.Connection, snap: CommitSnapshot, plan: CommitPlan, now: d
             (count.offer_id, count.discount_minor),
         )
     db.executemany(
-        "UPDATE codes SET uses_left = uses_left - 1 WHERE code = ?", [(c,) for c in plan.codes]
+        "UPDATE codes SET uses_left = uses_left - 1, last_tx = ?, last_us = ? WHERE code = ?",
+        [(tx, to_us(outcome.at), c) for c in plan.codes],
     )
     periods = m.periods if m is not None else {}
     db.executemany(

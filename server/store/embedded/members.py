@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from engine.errors import AlreadyExists
-from server.store import codec, effects
-from server.store.base import AdjustOutcome, LedgerEntry
+from server.store import codec, effects, snapshot
+from server.store.base import AdjustOutcome, Consent, LedgerEntry
 from server.store.embedded.state import append_ledger, load_lots, member_row, save_lots, set_debt
 
 
@@ -26,29 +26,42 @@ def issue_coupons(
     uses: int,
     from_us: int,
     until_us: int,
-) -> list[str]:
+    personalised: bool = False,
+) -> tuple[list[str], list[str]]:
     """One wallet coupon per member (``<issue>:<member>``), idempotent per issue and member;
-    returns the coupon ids in the order given."""
-    ids = []
-    wanted = (offer_id, uses, from_us, until_us)
+    returns the coupon ids in the order given and the members skipped (a personalised issue
+    to a member without the consent it needs, :func:`server.store.snapshot.may_personalise`;
+    a coupon issued before is returned as it is, revoked or not)."""
+    ids, skipped = [], []
+    wanted = (offer_id, uses, from_us, until_us, int(personalised))
     for m in dict.fromkeys(member_ids):
-        member_row(db, m)
+        member = member_row(db, m)
         coupon_id = f"{issue_id}:{m}"
         row = db.execute(
-            "SELECT offer_id, uses_issued, valid_from_us, valid_until_us"
+            "SELECT offer_id, uses_issued, valid_from_us, valid_until_us, personalised"
             " FROM wallet_coupons WHERE coupon_id = ?",
             (coupon_id,),
         ).fetchone()
         if row is None:
+            consent = Consent(
+                bool(member["consent_marketing"]),
+                bool(member["consent_automated"]),
+                bool(member["consent_third_party"]),
+            )
+            if personalised and not snapshot.may_personalise(consent):
+                skipped.append(m)
+                continue
             db.execute(
-                "INSERT INTO wallet_coupons VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (coupon_id, m, offer_id, uses, from_us, until_us, issue_id, uses),
+                "INSERT INTO wallet_coupons (coupon_id, member_id, offer_id, uses_left,"
+                " valid_from_us, valid_until_us, issue_id, uses_issued, personalised)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (coupon_id, m, offer_id, uses, from_us, until_us, issue_id, uses, *wanted[4:]),
             )
             db.execute("UPDATE members SET version = version + 1 WHERE member_id = ?", (m,))
         elif tuple(row) != wanted:
             raise AlreadyExists(f"issue {issue_id!r} gave member {m!r} another coupon")
         ids.append(coupon_id)
-    return ids
+    return ids, skipped
 
 
 def create_codes(
@@ -66,7 +79,8 @@ def create_codes(
         if row is None:
             offer_id, uses = wanted[0], wanted[1]  # a new code has every use left
             db.execute(
-                "INSERT INTO codes VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO codes (code, offer_id, uses_left, uses_per_code, per_member,"
+                " valid_from_us, valid_until_us) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (code, offer_id, uses, *wanted[1:]),
             )
             created += 1

@@ -26,9 +26,17 @@ member_spend          (member_id, start_us) PK; end_us; amount_minor = qualifyin
                       of their returns. Rolling spend = sum of the buckets ending inside the
                       window; buckets ending before it are deleted at the next commit.
 wallet_coupons        coupon_id PK ("<issue_id>:<member_id>"); member_id; offer_id; uses_left;
-                      valid_from_us/valid_until_us (until exclusive); issue_id; uses_issued.
+                      valid_from_us/valid_until_us (until exclusive); issue_id; uses_issued;
+                      personalised 0/1 (v4: needs marketing and automated-decisions consent);
+                      status ("ACTIVE" | "REVOKED"), revoked_reason, revoked_us (NULL while
+                      active): set by upsert_member when consent is withdrawn, never undone.
 codes                 code PK; offer_id; uses_left; uses_per_code; per_member 0/1;
-                      valid_from_us/valid_until_us.
+                      valid_from_us/valid_until_us; batch_id (v5; NULL = created outside a
+                      batch; index codes_batch, whose rowid order is generation order);
+                      last_tx, last_us (v5: the last commit that used the code, NULL = none).
+code_batches          batch_id PK (v5); seq (creation order); fingerprint (of the request);
+                      body (the CodeBatch, JSON); created_us; generated (codes so far);
+                      collisions (drawn codes that existed and were drawn again).
 code_redemptions      (code, member_id) PK; transaction_id — per-member codes only.
 offer_usage           offer_id PK; uses (transactions that applied it, all members and guests);
                       budget_spent_minor (discount given, net of returns and cancels).
@@ -57,16 +65,18 @@ Outcomes and ledger bodies are msgpack BLOBs (server/store/codec.py encode); row
 before are JSON text, still read (codec.decode takes either), never rewritten.
 
 Versions: 1 = one lot and one spend row per commit; 2 = lots and spend by bucket; 3 = members
-have a version (optimistic commits, server/store/checkout.py). An older file is migrated on
-open, in the same transaction that records the new version (:data:`_V1_TO_V2`,
-:data:`_V2_TO_V3`).
+have a version (optimistic commits, server/store/checkout.py); 4 = wallet coupons say whether
+they are personalised and whether they were revoked; 5 = code batches (batch and last
+redemption on codes, code_batches). An older file is migrated on open, in the
+same transaction that records the new version (:data:`_V1_TO_V2`, :data:`_V2_TO_V3`,
+:data:`_V3_TO_V4`, :data:`_V4_TO_V5`).
 """
 
 from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 5
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS schema_version (
@@ -90,12 +100,20 @@ CREATE TABLE IF NOT EXISTS member_spend (
 CREATE TABLE IF NOT EXISTS wallet_coupons (
     coupon_id TEXT PRIMARY KEY, member_id TEXT NOT NULL, offer_id TEXT NOT NULL,
     uses_left INTEGER NOT NULL, valid_from_us INTEGER NOT NULL, valid_until_us INTEGER NOT NULL,
-    issue_id TEXT NOT NULL, uses_issued INTEGER NOT NULL);
+    issue_id TEXT NOT NULL, uses_issued INTEGER NOT NULL,
+    personalised INTEGER NOT NULL DEFAULT 0, status TEXT NOT NULL DEFAULT 'ACTIVE',
+    revoked_reason TEXT NOT NULL DEFAULT '', revoked_us INTEGER);
 CREATE INDEX IF NOT EXISTS wallet_member ON wallet_coupons (member_id, offer_id);
 CREATE TABLE IF NOT EXISTS codes (
     code TEXT PRIMARY KEY, offer_id TEXT NOT NULL, uses_left INTEGER NOT NULL,
     uses_per_code INTEGER NOT NULL, per_member INTEGER NOT NULL,
-    valid_from_us INTEGER NOT NULL, valid_until_us INTEGER NOT NULL);
+    valid_from_us INTEGER NOT NULL, valid_until_us INTEGER NOT NULL,
+    batch_id TEXT, last_tx TEXT, last_us INTEGER);
+CREATE INDEX IF NOT EXISTS codes_batch ON codes (batch_id);
+CREATE TABLE IF NOT EXISTS code_batches (
+    batch_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, fingerprint TEXT NOT NULL,
+    body TEXT NOT NULL, created_us INTEGER NOT NULL, generated INTEGER NOT NULL DEFAULT 0,
+    collisions INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS code_redemptions (
     code TEXT NOT NULL, member_id TEXT NOT NULL, transaction_id TEXT NOT NULL,
     PRIMARY KEY (code, member_id));
@@ -162,6 +180,28 @@ ALTER TABLE member_spend_v2 RENAME TO member_spend;
 _V2_TO_V3 = "ALTER TABLE members ADD COLUMN version INTEGER NOT NULL DEFAULT 0"
 
 
+# v3 -> v4: every coupon stored before is not personalised (issued by hand) and active.
+_V3_TO_V4 = """
+ALTER TABLE wallet_coupons ADD COLUMN personalised INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE wallet_coupons ADD COLUMN status TEXT NOT NULL DEFAULT 'ACTIVE';
+ALTER TABLE wallet_coupons ADD COLUMN revoked_reason TEXT NOT NULL DEFAULT '';
+ALTER TABLE wallet_coupons ADD COLUMN revoked_us INTEGER
+"""
+
+
+# v4 -> v5: code batches; codes stored before belong to no batch and show no last redemption.
+_V4_TO_V5 = """
+ALTER TABLE codes ADD COLUMN batch_id TEXT;
+ALTER TABLE codes ADD COLUMN last_tx TEXT;
+ALTER TABLE codes ADD COLUMN last_us INTEGER;
+CREATE INDEX IF NOT EXISTS codes_batch ON codes (batch_id);
+CREATE TABLE IF NOT EXISTS code_batches (
+    batch_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, fingerprint TEXT NOT NULL,
+    body TEXT NOT NULL, created_us INTEGER NOT NULL, generated INTEGER NOT NULL DEFAULT 0,
+    collisions INTEGER NOT NULL DEFAULT 0)
+"""
+
+
 def _run(conn: sqlite3.Connection, script: str) -> None:
     for stmt in script.split(";"):
         if stmt.strip():
@@ -187,6 +227,10 @@ def create(conn: sqlite3.Connection, now_us: int) -> None:
                 _run(conn, _V1_TO_V2)
             if version < 3:
                 _run(conn, _V2_TO_V3)
+            if version < 4:
+                _run(conn, _V3_TO_V4)
+            if version < 5:
+                _run(conn, _V4_TO_V5)
         if version != SCHEMA_VERSION:
             conn.execute("INSERT INTO schema_version VALUES (?, ?)", (SCHEMA_VERSION, now_us))
         conn.execute("COMMIT")

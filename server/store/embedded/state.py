@@ -19,6 +19,7 @@ from server.store.base import (
     CodeRow,
     CodeStatus,
     Consent,
+    CouponStatus,
     LedgerEntry,
     MemberRecord,
     PricingState,
@@ -115,16 +116,42 @@ def rolling_spend(db: sqlite3.Connection, member_id: str, now: datetime, months:
 
 
 def load_wallet(db: sqlite3.Connection, member_id: str) -> list[WalletCoupon]:
-    """The member's coupons with uses left."""
+    """The member's coupons with uses left, and the revoked ones (never usable)."""
     return [
-        WalletCoupon(r[0], r[1], r[2], at_us(r[3]), at_us(r[4]))
+        WalletCoupon(
+            r[0],
+            r[1],
+            r[2],
+            at_us(r[3]),
+            at_us(r[4]),
+            bool(r[5]),
+            CouponStatus(r[6]),
+            r[7],
+            None if r[8] is None else at_us(r[8]),
+        )
         for r in db.execute(
-            "SELECT coupon_id, offer_id, uses_left, valid_from_us,"
-            " valid_until_us FROM wallet_coupons WHERE member_id = ? AND"
-            " uses_left > 0",
+            "SELECT coupon_id, offer_id, uses_left, valid_from_us, valid_until_us,"
+            " personalised, status, revoked_reason, revoked_us FROM wallet_coupons"
+            " WHERE member_id = ? AND (uses_left > 0 OR status = 'REVOKED')",
             (member_id,),
         )
     ]
+
+
+def revoke_personalised(
+    db: sqlite3.Connection, member_id: str, consent: Consent, now_us: int
+) -> int:
+    """Revoke the member's active personalised coupons with uses left when ``consent`` no
+    longer allows them (:func:`server.store.snapshot.revoke_reason`); returns how many. The
+    caller's write bumps the member's version."""
+    reason = snapshot.revoke_reason(consent)
+    if not reason:
+        return 0
+    return db.execute(
+        "UPDATE wallet_coupons SET status = 'REVOKED', revoked_reason = ?, revoked_us = ?"
+        " WHERE member_id = ? AND personalised = 1 AND status = 'ACTIVE' AND uses_left > 0",
+        (reason, now_us, member_id),
+    ).rowcount
 
 
 def member_record(

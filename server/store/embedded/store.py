@@ -52,7 +52,9 @@ from server.store.base import (
     PricingState,
     ReturnOutcome,
 )
+from server.store.codes import BatchRecord, CodeBatch, CodeInfo
 from server.store.embedded import checkout as embedded_checkout
+from server.store.embedded import codes as embedded_codes
 from server.store.embedded import members as embedded_members
 from server.store.embedded import reversals as embedded_reversals
 from server.store.embedded import schema
@@ -61,6 +63,7 @@ from server.store.embedded.state import (
     member_record,
     pricing_state,
     read_ledger,
+    revoke_personalised,
 )
 from server.store.policy import Policy
 from server.store.snapshot import (
@@ -187,6 +190,7 @@ class EmbeddedStore:
                 " version = version + 1",
                 (profile.member_id, *values),
             )
+            revoke_personalised(db, profile.member_id, c, to_us(now))
             return member_record(db, profile.member_id, now, self.settings.rolling_spend_months)
 
     def get_member(self, member_id: str, now: datetime) -> MemberRecord:
@@ -304,13 +308,15 @@ class EmbeddedStore:
         valid_from: datetime,
         valid_until: datetime,
         now: datetime,
+        *,
+        personalised: bool = False,
     ) -> IssueOutcome:
         from_us, until_us = check_issue(issue_id, offer_id, uses, valid_from, valid_until, now)
         with self._tx(write=True) as db:
-            ids = embedded_members.issue_coupons(
-                db, issue_id, offer_id, member_ids, uses, from_us, until_us
+            ids, skipped = embedded_members.issue_coupons(
+                db, issue_id, offer_id, member_ids, uses, from_us, until_us, personalised
             )
-        return IssueOutcome(issue_id, offer_id, tuple(ids))
+        return IssueOutcome(issue_id, offer_id, tuple(ids), tuple(skipped))
 
     def create_codes(
         self,
@@ -327,6 +333,26 @@ class EmbeddedStore:
         wanted = (offer_id, uses_per_code, int(per_member), from_us, until_us)
         with self._tx(write=True) as db:
             return embedded_members.create_codes(db, unique, wanted)
+
+    # -- code batches ----------------------------------------------------------------------------
+
+    def create_code_batch(self, batch: CodeBatch, now: datetime) -> BatchRecord:
+        return embedded_codes.create_batch(self._tx, batch, to_us(check_time("now", now)))
+
+    def code_batch(self, batch_id: str) -> BatchRecord | None:
+        return embedded_codes.get_batch(self._tx, batch_id)
+
+    def code_batches(self) -> list[BatchRecord]:
+        return embedded_codes.list_batches(self._tx)
+
+    def coupon_code(self, code: str) -> CodeInfo:
+        return embedded_codes.get_code(self._tx, code)
+
+    def list_codes(
+        self, batch_id: str, status: str, cursor: str, limit: int, now: datetime
+    ) -> tuple[list[CodeInfo], str]:
+        now_us = to_us(check_time("now", now))
+        return embedded_codes.list_codes(self._tx, batch_id, status, cursor, limit, now_us)
 
     # -- points --------------------------------------------------------------------------------
 

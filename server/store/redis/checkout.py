@@ -156,7 +156,18 @@ def apply(io: RedisIO, snap: CommitSnapshot, plan: CommitPlan, turn: str = "") -
             WAKE_TTL_MS,
         ],
     )
-    return reply[0] == "OK"
+    applied = reply[0] == "OK"
+    if applied and plan.codes:
+        # the codes' last redemption, for ListCouponCodes: informative, so written after the
+        # commit (a failure here loses the note, never the commit)
+        try:
+            pipe = io.client.pipeline(transaction=False)
+            for c in plan.codes:
+                pipe.hset(k.code(c), mapping={"last_tx": tx, "last_us": to_us(now)})
+            pipe.execute()
+        except redis.RedisError:
+            log.warning("could not note the last redemption of codes of %s", tx, exc_info=True)
+    return applied
 
 
 class Turns:

@@ -19,8 +19,10 @@ date, ``c`` consent bits (1 marketing, 2 automated decisions, 4 third party), ``
 debt, ``ls`` lifetime spend, ``n`` next lot id, ``l`` lots [id, points, earned_us,
 available_us, expires_us|nil] (one per bucket, see :mod:`server.store.points`), ``lg`` lots
 not yet bucketed, ``sp`` spend buckets [start_us, end_us, amount] reaching into the rolling
-window, ``w`` wallet [coupon, offer, uses left, from_us, until_us, issue, uses issued], ``u``
-member-limit uses {"offer\\tperiod": uses}, ``cr`` per-member codes redeemed {code: tx}.
+window, ``w`` wallet [coupon, offer, uses left, from_us, until_us, issue, uses issued] and, for
+a personalised coupon, [..., 1, revoked reason, revoked_us] (reason "" and revoked_us nil while
+active; a row of 7 is an active coupon that is not personalised), ``u`` member-limit uses
+{"offer\\tperiod": uses}, ``cr`` per-member codes redeemed {code: tx}.
 
 Transaction document fields (a msgpack map): ``f`` request fingerprint, ``m`` member, ``s``
 status (``c`` committed, ``x`` cancelled), ``o`` the CommitOutcome (msgpack,
@@ -47,7 +49,14 @@ import msgspec
 from engine.errors import AlreadyExists
 from server.store import codec, snapshot
 from server.store import points as P
-from server.store.base import Consent, MemberProfile, MemberRecord, Spend, WalletCoupon
+from server.store.base import (
+    Consent,
+    CouponStatus,
+    MemberProfile,
+    MemberRecord,
+    Spend,
+    WalletCoupon,
+)
 from server.store.snapshot import at_us, from_us, to_us
 
 T = TypeVar("T")
@@ -253,7 +262,42 @@ class MemberDoc:
         )
 
     def coupons(self) -> list[WalletCoupon]:
-        return [WalletCoupon(w[0], w[1], w[2], at_us(w[3]), at_us(w[4])) for w in self.wallet]
+        out = []
+        for w in self.wallet:
+            personalised, reason, revoked = (w[7], w[8], w[9]) if len(w) > 7 else (0, "", None)
+            out.append(
+                WalletCoupon(
+                    w[0],
+                    w[1],
+                    w[2],
+                    at_us(w[3]),
+                    at_us(w[4]),
+                    bool(personalised),
+                    CouponStatus.ACTIVE if revoked is None else CouponStatus.REVOKED,
+                    reason,
+                    None if revoked is None else at_us(revoked),
+                )
+            )
+        return out
+
+    def may_personalise(self) -> bool:
+        return snapshot.may_personalise(self.consent_flags())
+
+    def consent_flags(self) -> Consent:
+        c = self.consent
+        return Consent(bool(c & 1), bool(c & 2), bool(c & 4))
+
+    def revoke_personalised(self, now: datetime) -> int:
+        """Revoke the active personalised coupons with uses left when the member's consent no
+        longer allows them (:func:`server.store.snapshot.revoke_reason`); returns how many."""
+        reason = snapshot.revoke_reason(self.consent_flags())
+        revoked = 0
+        if reason:
+            for w in self.wallet:
+                if len(w) > 7 and w[7] and w[9] is None and w[2] > 0:
+                    w[8], w[9] = reason, to_us(now)
+                    revoked += 1
+        return revoked
 
     def record(self, now: datetime, spend_months: int) -> MemberRecord:
         """The member as of ``now``; the document itself is not changed."""

@@ -36,7 +36,14 @@ key                                    type    what
 ``adj:<adjustment_id>``                string  a points adjustment: fingerprint + AdjustOutcome
 ``code:<code>``                        hash    a code coupon: ``offer``, ``left`` (uses left),
                                                ``per_code``, ``per_member`` 0/1, ``from_us``,
-                                               ``until_us``
+                                               ``until_us``; ``batch`` (its batch, when
+                                               generated), ``last_tx``, ``last_us`` (the last
+                                               commit that used it)
+``codebatches``                        list    coupon code batch ids in creation order
+``codebatch:<batch_id>``               hash    a code batch: ``fp`` (request fingerprint),
+                                               ``body`` (the CodeBatch, JSON), ``created_us``,
+                                               ``generated`` (codes so far), ``collisions``
+``codebatch:<batch_id>:codes``         list    the batch's codes in generation order
 ``usage``                              hash    global offer counters: ``u:<offer>`` uses (all
                                                members and guests), ``b:<offer>`` budget spent
                                                in minor units, net of cancels and returns
@@ -89,6 +96,16 @@ class Keys:
 
     def code(self, code: str) -> str:
         return f"{self.prefix}code:{code}"
+
+    def code_batch(self, batch_id: str) -> str:
+        return f"{self.prefix}codebatch:{batch_id}"
+
+    def code_batch_codes(self, batch_id: str) -> str:
+        return f"{self.prefix}codebatch:{batch_id}:codes"
+
+    @property
+    def code_batches(self) -> str:
+        return f"{self.prefix}codebatches"
 
     @property
     def usage(self) -> str:

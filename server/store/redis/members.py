@@ -66,6 +66,7 @@ def edit_members(
 def upsert_member(io: RedisIO, profile: MemberProfile, now: datetime) -> MemberRecord:
     def edit(doc: MemberDoc) -> bool:
         doc.set_profile(profile)
+        doc.revoke_personalised(now)  # in the same atomic write as the consent
         return True
 
     (doc,) = edit_members(io, [profile.member_id], edit, now, missing="create")
@@ -126,22 +127,43 @@ def issue_coupons(
     from_us: int,
     until_us: int,
     now: datetime,
+    personalised: bool = False,
 ) -> IssueOutcome:
-    """One wallet coupon ``<issue>:<member>`` each; idempotent per (issue, member)."""
+    """One wallet coupon ``<issue>:<member>`` each; idempotent per (issue, member). A
+    personalised issue skips members without the consent it needs (decided on the document
+    the atomic write replaces); a coupon issued before is kept as it is, revoked or not."""
     members = list(dict.fromkeys(member_ids))
+    skipped: set[str] = set()
 
     def edit(doc: MemberDoc) -> bool:
         coupon_id = f"{issue_id}:{doc.member_id}"
         have = next((w for w in doc.wallet if w[0] == coupon_id), None)
+        skipped.discard(doc.member_id)  # a retried batch decides again
         if have is None:
-            doc.wallet.append([coupon_id, offer_id, uses, from_us, until_us, issue_id, uses])
+            if personalised and not doc.may_personalise():
+                skipped.add(doc.member_id)
+                return False
+            row = [coupon_id, offer_id, uses, from_us, until_us, issue_id, uses]
+            doc.wallet.append(row + [1, "", None] if personalised else row)
             return True
-        if [have[1], have[3], have[4], have[6]] != [offer_id, from_us, until_us, uses]:
+        was_personalised = len(have) > 7 and bool(have[7])
+        if [have[1], have[3], have[4], have[6], was_personalised] != [
+            offer_id,
+            from_us,
+            until_us,
+            uses,
+            personalised,
+        ]:
             raise AlreadyExists(f"issue {issue_id!r} gave member {doc.member_id!r} another coupon")
         return False
 
     edit_members(io, members, edit, now)
-    return IssueOutcome(issue_id, offer_id, tuple(f"{issue_id}:{m}" for m in members))
+    return IssueOutcome(
+        issue_id,
+        offer_id,
+        tuple(f"{issue_id}:{m}" for m in members if m not in skipped),
+        tuple(m for m in members if m in skipped),
+    )
 
 
 def adjust_points(

@@ -65,8 +65,10 @@ from server.store.base import (
     PricingState,
     ReturnOutcome,
 )
+from server.store.codes import BatchRecord, CodeBatch, CodeInfo
 from server.store.policy import Policy
 from server.store.redis import checkout as redis_checkout
+from server.store.redis import codes as redis_codes
 from server.store.redis import members as redis_members
 from server.store.redis import reversals as redis_reversals
 from server.store.redis import state as redis_state
@@ -79,6 +81,7 @@ from server.store.snapshot import (
     check_issue,
     check_profile,
     check_time,
+    to_us,
 )
 
 log = logging.getLogger(__name__)
@@ -290,6 +293,8 @@ class RedisStore:
         valid_from: datetime,
         valid_until: datetime,
         now: datetime,
+        *,
+        personalised: bool = False,
     ) -> IssueOutcome:
         from_us, until_us = check_issue(issue_id, offer_id, uses, valid_from, valid_until, now)
         try:
@@ -302,6 +307,7 @@ class RedisStore:
                 from_us,
                 until_us,
                 check_time("now", now),
+                personalised,
             )
         finally:
             self._wrote(self.keys.member(m) for m in member_ids)
@@ -333,6 +339,29 @@ class RedisStore:
                 f"code {unique[int(reply[1]) - 1]!r} exists with another definition"
             )
         return int(reply[1])
+
+    @unavailable
+    def create_code_batch(self, batch: CodeBatch, now: datetime) -> BatchRecord:
+        return redis_codes.create_batch(self.io, batch, to_us(check_time("now", now)))
+
+    @unavailable
+    def code_batch(self, batch_id: str) -> BatchRecord | None:
+        return redis_codes.get_batch(self.io, batch_id)
+
+    @unavailable
+    def code_batches(self) -> list[BatchRecord]:
+        return redis_codes.list_batches(self.io)
+
+    @unavailable
+    def coupon_code(self, code: str) -> CodeInfo:
+        return redis_codes.get_code(self.io, code)
+
+    @unavailable
+    def list_codes(
+        self, batch_id: str, status: str, cursor: str, limit: int, now: datetime
+    ) -> tuple[list[CodeInfo], str]:
+        now_us = to_us(check_time("now", now))
+        return redis_codes.list_codes(self.io, batch_id, status, cursor, limit, now_us)
 
     @unavailable
     def adjust_points(

@@ -6,7 +6,8 @@
   scripts the page refreshes itself).
 - ``/settlement``: what each funder owes for a period of days, per offer, store and day
   (``CampaignService/GetSettlement``), with the totals per funder; ``/settlement.csv`` the
-  same rows as a CSV download. Code batches are listed once an RPC lists them (none yet).
+  same rows as a CSV download, and the coupon code batches (``CampaignService/
+  ListCouponCodeBatches``).
 """
 
 from __future__ import annotations
@@ -184,7 +185,35 @@ async def settlement(request: Request) -> Response:
             csv_query=request.url.query
             or f"from_day={values['from_day']}&to_day={values['to_day']}",
         )
+    context["batches"] = await _batches(request)
     return render(request, "insight_settlement.html", status_code=200 if reply else 400, **context)
+
+
+async def _batches(request: Request) -> list[tuple[str, ...]]:
+    """The code batches as table rows, oldest first (none when the server keeps no store)."""
+    try:
+        reply: campaigns_pb2.ListCouponCodeBatchesResponse = await call(
+            request,
+            f"{SERVICE}/ListCouponCodeBatches",
+            campaigns_pb2.ListCouponCodeBatchesRequest(),
+        )
+    except RpcFailure as exc:
+        if exc.code != grpc.StatusCode.FAILED_PRECONDITION:
+            raise
+        return []
+    return [
+        (
+            b.batch_id,
+            b.offer_id,
+            f"{b.count:,}",
+            b.prefix + (b.pattern or "#" * b.length),
+            str(b.uses_per_code) + (" per member" if b.per_member else ""),
+            f"{b.valid_from.ToDatetime():%Y-%m-%d %H:%M} – "
+            f"{b.valid_until.ToDatetime():%Y-%m-%d %H:%M}",
+            f"{b.created_at.ToDatetime():%Y-%m-%d %H:%M}",
+        )
+        for b in reply.batches
+    ]
 
 
 def _cell(value: str) -> str:

@@ -67,6 +67,19 @@ class CampaignServiceStub:
     """What each funder owes for a period of days, per offer, store and day, from the ledger with
     cancels and returns netted (what `loyalty reports settlement` computes from an export).
     """
+    CreateCouponCodes: _grpc.UnaryUnaryMultiCallable[_campaigns_pb2.CreateCouponCodesRequest, _campaigns_pb2.CouponCodeBatch]
+    """Generate a batch of unique random coupon codes for a COUPON-activation offer of the current
+    rule set. Idempotent per batch_id: the same request again answers the stored batch; another
+    request under the same batch_id is ALREADY_EXISTS. Codes are unique across every batch (a
+    drawn code that exists already is drawn again). FAILED_PRECONDITION when no rule set is
+    published yet or the server keeps no store.
+    """
+    ListCouponCodes: _grpc.UnaryUnaryMultiCallable[_campaigns_pb2.ListCouponCodesRequest, _campaigns_pb2.ListCouponCodesResponse]
+    """The codes of one batch or of every batch, paged, optionally by status."""
+    GetCouponCode: _grpc.UnaryUnaryMultiCallable[_campaigns_pb2.GetCouponCodeRequest, _campaigns_pb2.CouponCode]
+    """One code: its uses left and last redemption. NOT_FOUND when unknown."""
+    ListCouponCodeBatches: _grpc.UnaryUnaryMultiCallable[_campaigns_pb2.ListCouponCodeBatchesRequest, _campaigns_pb2.ListCouponCodeBatchesResponse]
+    """Every code batch, oldest first. FAILED_PRECONDITION when the server keeps no store."""
 
 @_typing.type_check_only
 class CampaignServiceAsyncStub(CampaignServiceStub):
@@ -94,6 +107,19 @@ class CampaignServiceAsyncStub(CampaignServiceStub):
     """What each funder owes for a period of days, per offer, store and day, from the ledger with
     cancels and returns netted (what `loyalty reports settlement` computes from an export).
     """
+    CreateCouponCodes: _aio.UnaryUnaryMultiCallable[_campaigns_pb2.CreateCouponCodesRequest, _campaigns_pb2.CouponCodeBatch]  # type: ignore[assignment]
+    """Generate a batch of unique random coupon codes for a COUPON-activation offer of the current
+    rule set. Idempotent per batch_id: the same request again answers the stored batch; another
+    request under the same batch_id is ALREADY_EXISTS. Codes are unique across every batch (a
+    drawn code that exists already is drawn again). FAILED_PRECONDITION when no rule set is
+    published yet or the server keeps no store.
+    """
+    ListCouponCodes: _aio.UnaryUnaryMultiCallable[_campaigns_pb2.ListCouponCodesRequest, _campaigns_pb2.ListCouponCodesResponse]  # type: ignore[assignment]
+    """The codes of one batch or of every batch, paged, optionally by status."""
+    GetCouponCode: _aio.UnaryUnaryMultiCallable[_campaigns_pb2.GetCouponCodeRequest, _campaigns_pb2.CouponCode]  # type: ignore[assignment]
+    """One code: its uses left and last redemption. NOT_FOUND when unknown."""
+    ListCouponCodeBatches: _aio.UnaryUnaryMultiCallable[_campaigns_pb2.ListCouponCodeBatchesRequest, _campaigns_pb2.ListCouponCodeBatchesResponse]  # type: ignore[assignment]
+    """Every code batch, oldest first. FAILED_PRECONDITION when the server keeps no store."""
 
 class CampaignServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -172,5 +198,42 @@ class CampaignServiceServicer(metaclass=_abc_1.ABCMeta):
         """What each funder owes for a period of days, per offer, store and day, from the ledger with
         cancels and returns netted (what `loyalty reports settlement` computes from an export).
         """
+
+    @_abc_1.abstractmethod
+    def CreateCouponCodes(
+        self,
+        request: _campaigns_pb2.CreateCouponCodesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_campaigns_pb2.CouponCodeBatch, _abc.Awaitable[_campaigns_pb2.CouponCodeBatch]]:
+        """Generate a batch of unique random coupon codes for a COUPON-activation offer of the current
+        rule set. Idempotent per batch_id: the same request again answers the stored batch; another
+        request under the same batch_id is ALREADY_EXISTS. Codes are unique across every batch (a
+        drawn code that exists already is drawn again). FAILED_PRECONDITION when no rule set is
+        published yet or the server keeps no store.
+        """
+
+    @_abc_1.abstractmethod
+    def ListCouponCodes(
+        self,
+        request: _campaigns_pb2.ListCouponCodesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_campaigns_pb2.ListCouponCodesResponse, _abc.Awaitable[_campaigns_pb2.ListCouponCodesResponse]]:
+        """The codes of one batch or of every batch, paged, optionally by status."""
+
+    @_abc_1.abstractmethod
+    def GetCouponCode(
+        self,
+        request: _campaigns_pb2.GetCouponCodeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_campaigns_pb2.CouponCode, _abc.Awaitable[_campaigns_pb2.CouponCode]]:
+        """One code: its uses left and last redemption. NOT_FOUND when unknown."""
+
+    @_abc_1.abstractmethod
+    def ListCouponCodeBatches(
+        self,
+        request: _campaigns_pb2.ListCouponCodeBatchesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_campaigns_pb2.ListCouponCodeBatchesResponse, _abc.Awaitable[_campaigns_pb2.ListCouponCodeBatchesResponse]]:
+        """Every code batch, oldest first. FAILED_PRECONDITION when the server keeps no store."""
 
 def add_CampaignServiceServicer_to_server(servicer: CampaignServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

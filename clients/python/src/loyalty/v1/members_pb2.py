@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18loyalty/v1/members.proto\x12\nloyalty.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"N\n\x07\x43onsent\x12\x11\n\tmarketing\x18\x01 \x01(\x08\x12\x1b\n\x13\x61utomated_decisions\x18\x02 \x01(\x08\x12\x13\n\x0bthird_party\x18\x03 \x01(\x08\"\xac\x01\n\tPointsLot\x12\x0e\n\x06points\x18\x01 \x01(\x03\x12-\n\tearned_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0c\x61vailable_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nexpires_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa7\x01\n\x0cWalletCoupon\x12\x11\n\tcoupon_id\x18\x01 \x01(\t\x12\x10\n\x08offer_id\x18\x02 \x01(\t\x12\x11\n\tuses_left\x18\x03 \x01(\x03\x12.\n\nvalid_from\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bvalid_until\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xfc\x02\n\x06Member\x12\x11\n\tmember_id\x18\x01 \x01(\t\x12\x0c\n\x04tier\x18\x02 \x01(\t\x12\x10\n\x08segments\x18\x03 \x03(\t\x12\x16\n\x0e\x62irthday_month\x18\x04 \x01(\x05\x12\x14\n\x0c\x62irthday_day\x18\x05 \x01(\x05\x12/\n\x0b\x65nrolled_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12$\n\x07\x63onsent\x18\x07 \x01(\x0b\x32\x13.loyalty.v1.Consent\x12\x18\n\x10\x61vailable_points\x18\x08 \x01(\x03\x12\x16\n\x0epending_points\x18\t \x01(\x03\x12#\n\x04lots\x18\n \x03(\x0b\x32\x15.loyalty.v1.PointsLot\x12(\n\x06wallet\x18\x0b \x03(\x0b\x32\x18.loyalty.v1.WalletCoupon\x12\x1c\n\x14lifetime_spend_minor\x18\x0c \x01(\x03\x12\x1b\n\x13rolling_spend_minor\x18\r \x01(\x03\"b\n\rMemberSummary\x12\x11\n\tmember_id\x18\x01 \x01(\t\x12\x0c\n\x04tier\x18\x02 \x01(\t\x12\x18\n\x10\x61vailable_points\x18\x03 \x01(\x03\x12\x16\n\x0epending_points\x18\x04 \x01(\x03\"\xcd\x01\n\x13UpsertMemberRequest\x12\x11\n\tmember_id\x18\x01 \x01(\t\x12\x0c\n\x04tier\x18\x02 \x01(\t\x12\x10\n\x08segments\x18\x03 \x03(\t\x12\x16\n\x0e\x62irthday_month\x18\x04 \x01(\x05\x12\x14\n\x0c\x62irthday_day\x18\x05 \x01(\x05\x12/\n\x0b\x65nrolled_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12$\n\x07\x63onsent\x18\x07 \x01(\x0b\x32\x13.loyalty.v1.Consent\"%\n\x10GetMemberRequest\x12\x11\n\tmember_id\x18\x01 \x01(\t\"q\n\x11ListOffersRequest\x12\x11\n\tmember_id\x18\x01 \x01(\t\x12&\n\x02\x61t\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08store_id\x18\x03 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x04 \x01(\t\"\xe7\x01\n\rPersonalOffer\x12\x10\n\x08offer_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x0e\n\x06source\x18\x04 \x01(\t\x12\x1d\n\x15\x65xpected_saving_minor\x18\x05 \x01(\x03\x12/\n\x0bvalid_until\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tuses_left\x18\x07 \x01(\x03\x12.\n\nvalid_from\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"?\n\x12ListOffersResponse\x12)\n\x06offers\x18\x01 \x03(\x0b\x32\x19.loyalty.v1.PersonalOffer\"\xbc\x01\n\x13IssueCouponsRequest\x12\x10\n\x08issue_id\x18\x01 \x01(\t\x12\x10\n\x08offer_id\x18\x02 \x01(\t\x12\x12\n\nmember_ids\x18\x03 \x03(\t\x12\x0c\n\x04uses\x18\x04 \x01(\x03\x12.\n\nvalid_from\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bvalid_until\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"&\n\x14IssueCouponsResponse\x12\x0e\n\x06issued\x18\x01 \x01(\x03\"_\n\x13\x41\x64justPointsRequest\x12\x15\n\radjustment_id\x18\x01 \x01(\t\x12\x11\n\tmember_id\x18\x02 \x01(\t\x12\x0e\n\x06points\x18\x03 \x01(\x03\x12\x0e\n\x06reason\x18\x04 \x01(\t2\xf8\x02\n\rMemberService\x12\x43\n\x0cUpsertMember\x12\x1f.loyalty.v1.UpsertMemberRequest\x1a\x12.loyalty.v1.Member\x12=\n\tGetMember\x12\x1c.loyalty.v1.GetMemberRequest\x1a\x12.loyalty.v1.Member\x12K\n\nListOffers\x12\x1d.loyalty.v1.ListOffersRequest\x1a\x1e.loyalty.v1.ListOffersResponse\x12Q\n\x0cIssueCoupons\x12\x1f.loyalty.v1.IssueCouponsRequest\x1a .loyalty.v1.IssueCouponsResponse\x12\x43\n\x0c\x41\x64justPoints\x12\x1f.loyalty.v1.AdjustPointsRequest\x1a\x12.loyalty.v1.Memberb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18loyalty/v1/members.proto\x12\nloyalty.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"N\n\x07\x43onsent\x12\x11\n\tmarketing\x18\x01 \x01(\x08\x12\x1b\n\x13\x61utomated_decisions\x18\x02 \x01(\x08\x12\x13\n\x0bthird_party\x18\x03 \x01(\x08\"\xac\x01\n\tPointsLot\x12\x0e\n\x06points\x18\x01 \x01(\x03\x12-\n\tearned_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0c\x61vailable_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nexpires_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xff\x02\n\x0cWalletCoupon\x12\x11\n\tcoupon_id\x18\x01 \x01(\t\x12\x10\n\x08offer_id\x18\x02 \x01(\t\x12\x11\n\tuses_left\x18\x03 \x01(\x03\x12.\n\nvalid_from\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bvalid_until\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0cpersonalised\x18\x06 \x01(\x08\x12/\n\x06status\x18\x07 \x01(\x0e\x32\x1f.loyalty.v1.WalletCoupon.Status\x12\x16\n\x0erevoked_reason\x18\x08 \x01(\t\x12.\n\nrevoked_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"G\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\x11\n\rSTATUS_ACTIVE\x10\x01\x12\x12\n\x0eSTATUS_REVOKED\x10\x02\"\xfc\x02\n\x06Member\x12\x11\n\tmember_id\x18\x01 \x01(\t\x12\x0c\n\x04tier\x18\x02 \x01(\t\x12\x10\n\x08segments\x18\x03 \x03(\t\x12\x16\n\x0e\x62irthday_month\x18\x04 \x01(\x05\x12\x14\n\x0c\x62irthday_day\x18\x05 \x01(\x05\x12/\n\x0b\x65nrolled_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12$\n\x07\x63onsent\x18\x07 \x01(\x0b\x32\x13.loyalty.v1.Consent\x12\x18\n\x10\x61vailable_points\x18\x08 \x01(\x03\x12\x16\n\x0epending_points\x18\t \x01(\x03\x12#\n\x04lots\x18\n \x03(\x0b\x32\x15.loyalty.v1.PointsLot\x12(\n\x06wallet\x18\x0b \x03(\x0b\x32\x18.loyalty.v1.WalletCoupon\x12\x1c\n\x14lifetime_spend_minor\x18\x0c \x01(\x03\x12\x1b\n\x13rolling_spend_minor\x18\r \x01(\x03\"b\n\rMemberSummary\x12\x11\n\tmember_id\x18\x01 \x01(\t\x12\x0c\n\x04tier\x18\x02 \x01(\t\x12\x18\n\x10\x61vailable_points\x18\x03 \x01(\x03\x12\x16\n\x0epending_points\x18\x04 \x01(\x03\"\xcd\x01\n\x13UpsertMemberRequest\x12\x11\n\tmember_id\x18\x01 \x01(\t\x12\x0c\n\x04tier\x18\x02 \x01(\t\x12\x10\n\x08segments\x18\x03 \x03(\t\x12\x16\n\x0e\x62irthday_month\x18\x04 \x01(\x05\x12\x14\n\x0c\x62irthday_day\x18\x05 \x01(\x05\x12/\n\x0b\x65nrolled_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12$\n\x07\x63onsent\x18\x07 \x01(\x0b\x32\x13.loyalty.v1.Consent\"%\n\x10GetMemberRequest\x12\x11\n\tmember_id\x18\x01 \x01(\t\"q\n\x11ListOffersRequest\x12\x11\n\tmember_id\x18\x01 \x01(\t\x12&\n\x02\x61t\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08store_id\x18\x03 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x04 \x01(\t\"\xe7\x01\n\rPersonalOffer\x12\x10\n\x08offer_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x0e\n\x06source\x18\x04 \x01(\t\x12\x1d\n\x15\x65xpected_saving_minor\x18\x05 \x01(\x03\x12/\n\x0bvalid_until\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tuses_left\x18\x07 \x01(\x03\x12.\n\nvalid_from\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"?\n\x12ListOffersResponse\x12)\n\x06offers\x18\x01 \x03(\x0b\x32\x19.loyalty.v1.PersonalOffer\"\xd2\x01\n\x13IssueCouponsRequest\x12\x10\n\x08issue_id\x18\x01 \x01(\t\x12\x10\n\x08offer_id\x18\x02 \x01(\t\x12\x12\n\nmember_ids\x18\x03 \x03(\t\x12\x0c\n\x04uses\x18\x04 \x01(\x03\x12.\n\nvalid_from\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bvalid_until\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0cpersonalised\x18\x07 \x01(\x08\"B\n\x14IssueCouponsResponse\x12\x0e\n\x06issued\x18\x01 \x01(\x03\x12\x1a\n\x12skipped_member_ids\x18\x02 \x03(\t\"_\n\x13\x41\x64justPointsRequest\x12\x15\n\radjustment_id\x18\x01 \x01(\t\x12\x11\n\tmember_id\x18\x02 \x01(\t\x12\x0e\n\x06points\x18\x03 \x01(\x03\x12\x0e\n\x06reason\x18\x04 \x01(\t2\xf8\x02\n\rMemberService\x12\x43\n\x0cUpsertMember\x12\x1f.loyalty.v1.UpsertMemberRequest\x1a\x12.loyalty.v1.Member\x12=\n\tGetMember\x12\x1c.loyalty.v1.GetMemberRequest\x1a\x12.loyalty.v1.Member\x12K\n\nListOffers\x12\x1d.loyalty.v1.ListOffersRequest\x1a\x1e.loyalty.v1.ListOffersResponse\x12Q\n\x0cIssueCoupons\x12\x1f.loyalty.v1.IssueCouponsRequest\x1a .loyalty.v1.IssueCouponsResponse\x12\x43\n\x0c\x41\x64justPoints\x12\x1f.loyalty.v1.AdjustPointsRequest\x1a\x12.loyalty.v1.Memberb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,27 +37,29 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_POINTSLOT']._serialized_start=154
   _globals['_POINTSLOT']._serialized_end=326
   _globals['_WALLETCOUPON']._serialized_start=329
-  _globals['_WALLETCOUPON']._serialized_end=496
-  _globals['_MEMBER']._serialized_start=499
-  _globals['_MEMBER']._serialized_end=879
-  _globals['_MEMBERSUMMARY']._serialized_start=881
-  _globals['_MEMBERSUMMARY']._serialized_end=979
-  _globals['_UPSERTMEMBERREQUEST']._serialized_start=982
-  _globals['_UPSERTMEMBERREQUEST']._serialized_end=1187
-  _globals['_GETMEMBERREQUEST']._serialized_start=1189
-  _globals['_GETMEMBERREQUEST']._serialized_end=1226
-  _globals['_LISTOFFERSREQUEST']._serialized_start=1228
-  _globals['_LISTOFFERSREQUEST']._serialized_end=1341
-  _globals['_PERSONALOFFER']._serialized_start=1344
-  _globals['_PERSONALOFFER']._serialized_end=1575
-  _globals['_LISTOFFERSRESPONSE']._serialized_start=1577
-  _globals['_LISTOFFERSRESPONSE']._serialized_end=1640
-  _globals['_ISSUECOUPONSREQUEST']._serialized_start=1643
-  _globals['_ISSUECOUPONSREQUEST']._serialized_end=1831
-  _globals['_ISSUECOUPONSRESPONSE']._serialized_start=1833
-  _globals['_ISSUECOUPONSRESPONSE']._serialized_end=1871
-  _globals['_ADJUSTPOINTSREQUEST']._serialized_start=1873
-  _globals['_ADJUSTPOINTSREQUEST']._serialized_end=1968
-  _globals['_MEMBERSERVICE']._serialized_start=1971
-  _globals['_MEMBERSERVICE']._serialized_end=2347
+  _globals['_WALLETCOUPON']._serialized_end=712
+  _globals['_WALLETCOUPON_STATUS']._serialized_start=641
+  _globals['_WALLETCOUPON_STATUS']._serialized_end=712
+  _globals['_MEMBER']._serialized_start=715
+  _globals['_MEMBER']._serialized_end=1095
+  _globals['_MEMBERSUMMARY']._serialized_start=1097
+  _globals['_MEMBERSUMMARY']._serialized_end=1195
+  _globals['_UPSERTMEMBERREQUEST']._serialized_start=1198
+  _globals['_UPSERTMEMBERREQUEST']._serialized_end=1403
+  _globals['_GETMEMBERREQUEST']._serialized_start=1405
+  _globals['_GETMEMBERREQUEST']._serialized_end=1442
+  _globals['_LISTOFFERSREQUEST']._serialized_start=1444
+  _globals['_LISTOFFERSREQUEST']._serialized_end=1557
+  _globals['_PERSONALOFFER']._serialized_start=1560
+  _globals['_PERSONALOFFER']._serialized_end=1791
+  _globals['_LISTOFFERSRESPONSE']._serialized_start=1793
+  _globals['_LISTOFFERSRESPONSE']._serialized_end=1856
+  _globals['_ISSUECOUPONSREQUEST']._serialized_start=1859
+  _globals['_ISSUECOUPONSREQUEST']._serialized_end=2069
+  _globals['_ISSUECOUPONSRESPONSE']._serialized_start=2071
+  _globals['_ISSUECOUPONSRESPONSE']._serialized_end=2137
+  _globals['_ADJUSTPOINTSREQUEST']._serialized_start=2139
+  _globals['_ADJUSTPOINTSREQUEST']._serialized_end=2234
+  _globals['_MEMBERSERVICE']._serialized_start=2237
+  _globals['_MEMBERSERVICE']._serialized_end=2613
 # @@protoc_insertion_point(module_scope)

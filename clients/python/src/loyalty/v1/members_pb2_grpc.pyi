@@ -53,7 +53,10 @@ class MemberServiceStub:
     saving of each: the printable shopping list.
     """
     IssueCoupons: _grpc.UnaryUnaryMultiCallable[_members_pb2.IssueCouponsRequest, _members_pb2.IssueCouponsResponse]
-    """Put coupons of an offer into members' wallets; idempotent per issue_id and member."""
+    """Put coupons of an offer into members' wallets; idempotent per issue_id and member.
+    Personalised coupons need marketing and automated-decisions consent: UpsertMember
+    withdrawing either revokes the member's personalised coupons with uses left.
+    """
     AdjustPoints: _grpc.UnaryUnaryMultiCallable[_members_pb2.AdjustPointsRequest, _members_pb2.Member]
     """Add or remove points by hand (goodwill, corrections); idempotent per adjustment_id."""
 
@@ -70,7 +73,10 @@ class MemberServiceAsyncStub(MemberServiceStub):
     saving of each: the printable shopping list.
     """
     IssueCoupons: _aio.UnaryUnaryMultiCallable[_members_pb2.IssueCouponsRequest, _members_pb2.IssueCouponsResponse]  # type: ignore[assignment]
-    """Put coupons of an offer into members' wallets; idempotent per issue_id and member."""
+    """Put coupons of an offer into members' wallets; idempotent per issue_id and member.
+    Personalised coupons need marketing and automated-decisions consent: UpsertMember
+    withdrawing either revokes the member's personalised coupons with uses left.
+    """
     AdjustPoints: _aio.UnaryUnaryMultiCallable[_members_pb2.AdjustPointsRequest, _members_pb2.Member]  # type: ignore[assignment]
     """Add or remove points by hand (goodwill, corrections); idempotent per adjustment_id."""
 
@@ -108,7 +114,10 @@ class MemberServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _members_pb2.IssueCouponsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_members_pb2.IssueCouponsResponse, _abc.Awaitable[_members_pb2.IssueCouponsResponse]]:
-        """Put coupons of an offer into members' wallets; idempotent per issue_id and member."""
+        """Put coupons of an offer into members' wallets; idempotent per issue_id and member.
+        Personalised coupons need marketing and automated-decisions consent: UpsertMember
+        withdrawing either revokes the member's personalised coupons with uses left.
+        """
 
     @_abc_1.abstractmethod
     def AdjustPoints(
