@@ -12,10 +12,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from engine.pricing.periods import (
+    PERIOD_DAY,
+    PERIOD_EVER,
+    PERIOD_MONTH,
+    PERIOD_WEEK,
+    period_key,
+)
 from loyalty.v1 import rules_pb2
 from server.store.points import add_months
 
-PERIOD_EVER, PERIOD_DAY, PERIOD_WEEK, PERIOD_MONTH = 0, 1, 2, 3
 BUCKET_DAY, BUCKET_MONTH = rules_pb2.PointsProgram.DAY, rules_pb2.PointsProgram.MONTH
 
 
@@ -116,15 +122,7 @@ class Policy:
 
     def period_key(self, period: int, now: datetime) -> str:
         """The member-limit bucket ``now`` falls in, read in the rule set's time zone."""
-        local = now.astimezone(self.timezone)
-        if period == PERIOD_DAY:
-            return f"D{local.date().isoformat()}"
-        if period == PERIOD_WEEK:
-            y, w, _ = local.isocalendar()
-            return f"W{y}-{w:02d}"
-        if period == PERIOD_MONTH:
-            return f"M{local.year}-{local.month:02d}"
-        return "E"
+        return period_key(period, now.astimezone(self.timezone))
 
     def current_keys(self, now: datetime) -> tuple[str, ...]:
         return tuple(

@@ -1,0 +1,234 @@
+"""Offer limits across transactions, replayed in ledger order for simulation.
+
+What the store counts at checkout (``per_member`` per period, ``total_uses``, ``budget_minor``),
+kept while baskets are priced in ``seq`` order; cancels and returns give back what they give
+back at their place (see :mod:`engine.analytics.simulate`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+from engine.pricing import layout as L
+from engine.pricing.api import run_kernel
+from engine.pricing.batch import BatchOutput, EncodedBatch
+from engine.pricing.compiler import CompiledRules
+from engine.pricing.periods import period_key
+
+
+@dataclass(frozen=True, slots=True)
+class OfferLimit:
+    """An offer's limits across transactions (``rules.proto`` Limits; 0 = no cap)."""
+
+    per_member: int
+    period: int
+    total_uses: int
+    budget_minor: int
+
+
+def offer_limits(compiled: CompiledRules) -> dict[int, OfferLimit]:
+    """The offers of ``compiled`` with limits across transactions, by compiled offer index."""
+    out = {}
+    for o in compiled.rules.offers:
+        lim = o.limits
+        if (lim.per_member or lim.total_uses or lim.budget_minor) and o.id in compiled.offer_index:
+            out[compiled.offer_index[o.id]] = OfferLimit(
+                lim.per_member, int(lim.per_member_period), lim.total_uses, lim.budget_minor
+            )
+    return out
+
+
+MemberKey = tuple[str, int, str]  # member, offer index, period key
+
+
+@dataclass
+class _Held:
+    """What a simulated commit holds of the limits until a cancel or return gives it back."""
+
+    uses: list[tuple[int, MemberKey | None]]  # offer index, member-limit key
+    lines: dict[str, list[int]]  # line id -> [quantity, returned, offer, discount, offer, ...]
+
+
+Event = tuple[int, bool, str, dict[str, int]]  # seq, is_cancel, transaction id, line -> units
+
+
+class Limiter:
+    """The limits' state while baskets are priced in ledger order (the store's counters)."""
+
+    def __init__(self, compiled: CompiledRules, limits: dict[int, OfferLimit], events: list[Event]):
+        self.compiled = compiled
+        self.limits = limits
+        self.tz = ZoneInfo(compiled.timezone)
+        self.mask = np.zeros(max(1, len(compiled.offer_ids)), dtype=np.bool_)
+        self.mask[list(limits)] = True
+        self.uses: dict[int, int] = {}
+        self.spent: dict[int, int] = {}
+        self.mine: dict[MemberKey, int] = {}
+        self.held: dict[str, _Held] = {}
+        self.events = events
+        self.next = 0
+
+    def advance(self, seq: int) -> None:
+        """Apply the cancels and returns before ledger position ``seq``."""
+        while self.next < len(self.events) and self.events[self.next][0] < seq:
+            _, cancel, tid, units = self.events[self.next]
+            self.next += 1
+            held = self.held.get(tid)
+            if held is None:
+                continue
+            for line_id, line in held.lines.items():
+                q, r0 = line[0], line[1]
+                r1 = q if cancel else min(q, r0 + units.get(line_id, 0))
+                for k in range(2, len(line), 2):
+                    o, amount = line[k], line[k + 1]
+                    self.spent[o] -= amount * r1 // q - amount * r0 // q
+                line[1] = r1
+            if cancel:
+                for o, key in held.uses:
+                    self.uses[o] -= 1
+                    if key is not None:
+                        self.mine[key] -= 1
+                del self.held[tid]
+
+    def key(self, o: int, member: str, local: datetime) -> MemberKey | None:
+        lim = self.limits[o]
+        return (member, o, period_key(lim.period, local)) if lim.per_member and member else None
+
+    def remaining(self, o: int, member: str, local: datetime) -> tuple[int, int, int]:
+        """What is left of offer ``o``'s limits: member uses, total uses, budget (-1 = none)."""
+        lim = self.limits[o]
+        key = self.key(o, member, local)
+        return (
+            -1 if key is None else max(0, lim.per_member - self.mine.get(key, 0)),
+            max(0, lim.total_uses - self.uses.get(o, 0)) if lim.total_uses else -1,
+            max(0, lim.budget_minor - self.spent.get(o, 0)) if lim.budget_minor else -1,
+        )
+
+    def fits(self, applied: dict[int, int], member: str, local: datetime) -> bool:
+        """Whether a result priced without limits stands: every limited offer it applied has
+        uses left and at least its discount of budget (limits only refuse or cap the offers
+        they name, so then the limits change nothing)."""
+        for o, discount in applied.items():
+            mu, tu, budget = self.remaining(o, member, local)
+            if mu == 0 or tu == 0 or budget == 0 or 0 < budget < discount:
+                return False
+        return True
+
+    def encoded(self, member: str, local: datetime) -> npt.NDArray[np.int64]:
+        """Kernel limit rows (offer, member uses, total uses, budget) for every limited offer."""
+        return np.array(
+            [(o, *self.remaining(o, member, local)) for o in self.limits], dtype=np.int64
+        ).reshape(-1, 4)
+
+    def used(self, rows: npt.NDArray[np.int64]) -> tuple[dict[int, int], dict[int, dict[int, int]]]:
+        """The limited offers a basket's kernel rows applied (offer -> discount) and their
+        discount per line (line -> offer -> amount)."""
+        kind = rows[:, L.ROW_TYPE]
+        applied: dict[int, int] = {}
+        for o in rows[kind == L.ROW_APPLIED, 1].tolist():
+            if self.mask[o]:
+                applied[o] = 0
+        per_line: dict[int, dict[int, int]] = {}
+        for line, o, amount in rows[kind == L.ROW_DISCOUNT, 1:4].tolist():
+            if o in applied:
+                applied[o] += amount
+                d = per_line.setdefault(line, {})
+                d[o] = d.get(o, 0) + amount
+        return applied, per_line
+
+    def record(
+        self,
+        tid: str,
+        member: str,
+        local: datetime,
+        applied: dict[int, int],
+        per_line: dict[int, dict[int, int]],
+        line_ids: list[str],
+        quantities: list[int],
+    ) -> None:
+        uses: list[tuple[int, MemberKey | None]] = []
+        for o, discount in applied.items():
+            self.uses[o] = self.uses.get(o, 0) + 1
+            self.spent[o] = self.spent.get(o, 0) + discount
+            key = self.key(o, member, local)
+            if key is not None:
+                self.mine[key] = self.mine.get(key, 0) + 1
+            uses.append((o, key))
+        lines = {
+            line_ids[i]: [quantities[i], 0, *(x for od in d.items() for x in od)]
+            for i, d in per_line.items()
+        }
+        self.held[tid] = _Held(uses, lines)
+
+    def walk(
+        self, enc: EncodedBatch, out: BatchOutput, baskets: pl.DataFrame, line_ids: list[str]
+    ) -> BatchOutput:
+        """Apply the limits to a chunk priced without them, in ledger order: the baskets that
+        applied a limited offer are checked against what is left, and priced again alone with
+        the limits when that changes their result."""
+        rows = out.rows
+        n_b = enc.n_baskets
+        row_basket = np.repeat(np.arange(n_b), np.diff(out.row_off))
+        app = np.flatnonzero(rows[:, L.ROW_TYPE] == L.ROW_APPLIED)
+        app = app[self.mask[rows[app, 1]]]
+        touching = np.unique(row_basket[app])
+        if not len(touching):
+            return out
+        idx = pl.Series(touching)
+        seqs = baskets["seq"].gather(idx).to_list()
+        tids = baskets["transaction_id"].gather(idx).to_list()
+        members = baskets["member_id"].gather(idx).fill_null("").to_list()
+        ats = baskets["occurred_at"].gather(idx).dt.convert_time_zone(str(self.tz)).to_list()
+        overrides: dict[int, tuple[npt.NDArray[np.int64], ...]] = {}
+        for b, seq, tid, member, local in zip(
+            touching.tolist(), seqs, tids, members, ats, strict=True
+        ):
+            self.advance(seq)
+            applied, per_line = self.used(rows[out.row_off[b] : out.row_off[b + 1]])
+            lo, hi = int(enc.line_off[b]), int(enc.line_off[b + 1])
+            if not self.fits(applied, member, local):
+                lv, rb, cb = run_kernel(
+                    self.compiled,
+                    enc.lines[lo:hi],
+                    enc.members[b],
+                    enc.ctxs[b],
+                    enc.coupons[enc.coupon_off[b] : enc.coupon_off[b + 1]],
+                    self.encoded(member, local),
+                    False,
+                )
+                overrides[b] = (lv.copy(), rb.copy(), cb.copy())
+                applied, per_line = self.used(overrides[b][1])
+            self.record(
+                tid,
+                member,
+                local,
+                applied,
+                per_line,
+                line_ids[lo:hi],
+                enc.lines[lo:hi, L.L_QTY].tolist(),
+            )
+        if not overrides:
+            return out
+        line_out, counts = out.line_out.copy(), out.counts.copy()
+        pieces, pos = [], 0
+        for b in sorted(overrides):
+            lv, rb, cb = overrides[b]
+            line_out[:, enc.line_off[b] : enc.line_off[b + 1]] = lv
+            counts[b] = cb
+            pieces += [rows[pos : out.row_off[b]], rb]
+            pos = int(out.row_off[b + 1])
+        pieces.append(rows[pos:])
+        row_off = np.zeros(n_b + 1, dtype=np.int64)
+        np.cumsum(counts[:, L.N_ROWS], out=row_off[1:])
+        return BatchOutput(
+            line_out, np.concatenate(pieces), row_off, counts, out.line_off, out.retried
+        )
+
+
+__all__ = ["Event", "Limiter", "OfferLimit", "offer_limits"]
