@@ -116,3 +116,16 @@ def day_option(text: str | None) -> datetime | None:
         return None
     day = datetime.fromisoformat(text)
     return day if day.tzinfo else day.replace(tzinfo=UTC)
+
+
+def guarded(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Bad input (a file, an option) is one line on stderr and exit status 2."""
+
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return func(args)
+        except (InvalidInput, FileNotFoundError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+
+    return run
