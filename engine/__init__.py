@@ -24,6 +24,7 @@ from engine.pricing.types import (
     PointsComponent,
     PricingResult,
     RemainingLimits,
+    RestrictedLine,
 )
 from engine.pricing.validate import RuleSetInvalid, Violation, check, validate
 from engine.pricing.warmup import warm_up
@@ -43,6 +44,7 @@ __all__ = [
     "PointsComponent",
     "PricingResult",
     "RemainingLimits",
+    "RestrictedLine",
     "RuleFileError",
     "RuleSetInvalid",
     "Violation",

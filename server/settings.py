@@ -95,6 +95,9 @@ class Settings:
     log_member_ids: bool = False  # False: access lines carry a short hash of the member id
     # the hash's key (HMAC-SHA-256); empty: plain SHA-256
     log_member_key: str = field(default="", repr=False)
+    # PublishRuleSet first simulates a rule set with guardrails over this many days of the
+    # ledger and refuses it when a basket breaches them (server.api.publish_gate); 0 = off
+    publish_simulate_days: int = 0
     embedded: EmbeddedSettings = field(default_factory=EmbeddedSettings)
     redis: RedisSettings = field(default_factory=RedisSettings)
 
@@ -222,6 +225,11 @@ class Settings:
                 "must be more than 0 and at most 366 days, in seconds "
                 f"(got {self.offline_max_age_s})",
             )
+        if not 0 <= self.publish_simulate_days <= 366:
+            bad.add(
+                "--publish-simulate-days",
+                f"must be 0 (off) .. 366 days (got {self.publish_simulate_days})",
+            )
         if self.embedded.synchronous.upper() not in ("FULL", "NORMAL"):
             bad.add("LOYALTY_SQLITE_SYNCHRONOUS", "must be FULL or NORMAL")
         if self.redis.max_attempts < 1:
@@ -328,6 +336,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("log_format", "log_format", "LOYALTY_LOG_FORMAT", str.lower),
     Option("log_member_ids", "log_member_ids", "LOYALTY_LOG_MEMBER_IDS", _flag),
     Option("log_member_key", "log_member_key", "LOYALTY_LOG_MEMBER_KEY"),
+    Option(
+        "publish_simulate_days",
+        "publish_simulate_days",
+        "LOYALTY_PUBLISH_SIMULATE_DAYS",
+        _whole,
+    ),
     Option("sqlite_synchronous", "embedded.synchronous", "LOYALTY_SQLITE_SYNCHRONOUS"),
     Option("busy_timeout_ms", "embedded.busy_timeout_ms", "LOYALTY_BUSY_TIMEOUT_MS", _whole),
     Option(

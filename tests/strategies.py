@@ -6,6 +6,7 @@ offers and baskets collide often: shared lines, groups, exclusive modes, ties, c
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -283,3 +284,112 @@ def pricing_cases(draw, max_offers: int = 8):
         "explain": draw(st.booleans()),
     }
     return rules, catalogue, draw(baskets()), draw(members(ids)), kw
+
+
+# ---- member attributes (tests/test_member_attributes.py) ----------------------------------
+# Drawn on top of a pricing case, never inside the strategies above, so that the examples every
+# other property test sees stay exactly what they were.
+
+ATTRIBUTE_TYPES = {"hh": "NUMBER", "home": "STRING", "since": "DATE"}
+ATTR_DATES = ["2019-01-01", "2020-06-15", "2022-03-01", "2024-12-31"]
+
+
+@st.composite
+def attribute_conditions(draw) -> dict[str, Any]:
+    """One AttributeCondition (file form) over a small pool, so offers share tests."""
+    name = draw(st.sampled_from(sorted(ATTRIBUTE_TYPES)))
+    if name == "home":
+        return {"name": name, "any_of": draw(subset(["S1", "S2", "S3"])) or ["S1"]}
+    pool: list[Any] = [1, 3, 4, 6] if name == "hh" else ATTR_DATES
+    lo, hi = draw(st.sampled_from([None, *pool])), draw(st.sampled_from([None, *pool]))
+    if lo is None and hi is None:
+        lo = pool[1]
+    if lo is not None and hi is not None and not lo < hi:
+        lo, hi = (hi, lo) if hi < lo else (lo, None)
+    bounds = {k: v for k, v in (("min", lo), ("max", hi)) if v is not None}
+    return {"name": name, "number" if name == "hh" else "date": bounds}
+
+
+@st.composite
+def member_attribute_values(draw) -> dict[str, Any]:
+    """A member's attributes: each maybe missing, sometimes of the wrong type."""
+    values: dict[str, Any] = {}
+    if draw(st.integers(0, 7)) > 0:
+        values["hh"] = draw(st.sampled_from([0, 1, 2, 3, 3, 4, 4, 5, 6, "3"]))
+    if draw(st.integers(0, 7)) > 0:
+        values["home"] = draw(st.sampled_from(["S1", "S1", "S2", "S3", "S4", 1]))
+    if draw(st.integers(0, 7)) > 0:
+        d = draw(st.sampled_from(ATTR_DATES))
+        shift = timedelta(days=draw(st.sampled_from([-1, 0, 1, 400])))
+        values["since"] = datetime.fromisoformat(d).date() + shift
+    return values
+
+
+@st.composite
+def attribute_cases(draw, max_offers: int = 8):
+    """A pricing case whose rule set declares member attributes, whose offers test them
+    (about one in three, one or two tests each) and whose member carries some."""
+    rules, catalogue, basket, member, kw = draw(pricing_cases(max_offers))
+    for name, kind in ATTRIBUTE_TYPES.items():
+        rules.member_attributes.add(name=name, type=kind)
+    for offer in rules.offers:
+        if draw(st.integers(0, 2)) == 0:
+            for c in draw(st.lists(attribute_conditions(), min_size=1, max_size=2)):
+                parse_into = offer.conditions.attributes.add()
+                parse_into.name = c["name"]
+                parse_into.any_of.extend(c.get("any_of", []))
+                for field in ("number", "date"):
+                    for k, v in c.get(field, {}).items():
+                        setattr(getattr(parse_into, field), k, v)
+    assert validate(rules, catalogue) == [], validate(rules, catalogue)
+    if member is not None:
+        member = replace(member, attributes=draw(member_attribute_values()))
+    return rules, catalogue, basket, member, kw
+
+
+# ---- recurring schedules (tests/test_recurrence.py) ---------------------------------------
+# Also drawn on top of a pricing case, so the other property tests' examples stay as they were.
+
+RECURRENCE_ZONES = ["Asia/Shanghai", "UTC", "America/New_York", "Europe/Berlin"]
+BERLIN_SWITCH = datetime(2026, 3, 29, 1, 0, tzinfo=UTC)  # 02:00 CET -> 03:00 CEST
+
+
+@st.composite
+def recurrences(draw, with_dtstart: bool = True) -> str:
+    """A Conditions.recurrence in the supported subset, anchored around the baskets' days."""
+    freq = draw(st.sampled_from(["DAILY", "WEEKLY", "MONTHLY"]))
+    parts = [f"FREQ={freq}"]
+    if draw(st.booleans()):
+        parts.append(f"INTERVAL={draw(st.integers(1, 3))}")
+    if freq != "MONTHLY" and draw(st.booleans()):
+        days = draw(subset(["MO", "TU", "WE", "TH", "FR", "SA", "SU"], 4))
+        if days:
+            parts.append("BYDAY=" + ",".join(days))
+    if freq == "MONTHLY" and draw(st.booleans()):
+        pool = [1, 2, 3, 5, 8, 10, 15, 28, 29, 30, 31, -1, -2, -3, -31]
+        parts.append("BYMONTHDAY=" + ",".join(map(str, draw(subset(pool, 3)) or [2])))
+    if with_dtstart:
+        anchor = T0.date() + timedelta(days=draw(st.integers(-70, 12)))
+        parts.append(f"DTSTART={anchor:%Y%m%d}")
+    return ";".join(draw(st.permutations(parts)))
+
+
+@st.composite
+def recurrence_cases(draw, max_offers: int = 8):
+    """A pricing case in one of :data:`RECURRENCE_ZONES` whose offers have a recurrence about
+    one time in two; its basket is sometimes moved to the days around Berlin's DST switch."""
+    rules, catalogue, basket, member, kw = draw(pricing_cases(max_offers))
+    rules.timezone = draw(st.sampled_from(RECURRENCE_ZONES))
+    for offer in rules.offers:
+        if draw(st.booleans()):
+            c = offer.conditions
+            anchored = not c.HasField("starts_at") or draw(st.booleans())
+            text = draw(recurrences(with_dtstart=anchored))
+            if c.weekdays and "BYDAY" in text:
+                del c.weekdays[:]
+            c.recurrence = text
+    assert validate(rules, catalogue) == [], validate(rules, catalogue)
+    if draw(st.integers(0, 3)) == 0:
+        shift = timedelta(minutes=draw(st.integers(-60 * 36, 60 * 36)))
+        basket = replace(basket, occurred_at=BERLIN_SWITCH + shift)
+    return rules, catalogue, basket, member, kw

@@ -15,7 +15,7 @@ BASKET = str(EXAMPLES / "basket.json")
 
 def test_rules_validate_accepts_the_example_programme(capsys):
     assert main(["rules", "validate", RULES, "--catalogue", CATALOGUE]) == 0
-    assert "valid (11 offers, 3 tiers)" in capsys.readouterr().out
+    assert "valid (12 offers, 3 tiers)" in capsys.readouterr().out
 
 
 def test_rules_validate_lists_every_problem_and_fails(tmp_path, capsys):

@@ -109,9 +109,74 @@ def test_per_member_codes_need_a_member_and_serve_each_member_once(shop):
     assert [c.status for c in other.coupons] == [S.APPLIED]
 
 
+def test_codes_bound_to_members_serve_only_their_member(shop):
+    for m in ("m2", "m3"):
+        shop.members.UpsertMember(members_pb2.UpsertMemberRequest(member_id=m))
+    members = ["vip1", "m2", "m3"]
+    batch = shop.campaigns.CreateCouponCodes(request(count=0, member_ids=members, uses_per_code=2))
+    assert (batch.count, batch.bound_codes) == (3, 3)
+    # a retry answers the same batch; another member list under the same id is refused
+    assert shop.campaigns.CreateCouponCodes(request(count=3, member_ids=members, uses_per_code=2))
+    with pytest.raises(grpc.RpcError) as exc:
+        shop.campaigns.CreateCouponCodes(request(member_ids=["m3", "m2", "vip1"], count=0))
+    assert exc.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    codes = all_codes(shop, batch_id="b1")
+    assert [c.member_id for c in codes] == members  # code i for member i, in order
+    mine = {c.member_id: c.code for c in codes}
+    got = shop.campaigns.GetCouponCode(campaigns_pb2.GetCouponCodeRequest(code=mine["m2"]))
+    assert got.member_id == "m2"
+    code = mine["vip1"]
+    assert [c.status for c in shop.checkout.Evaluate(basket(codes=[code])).coupons] == [S.APPLIED]
+    other = shop.checkout.Evaluate(basket(member_id="m2", codes=[code]))
+    assert [c.status for c in other.coupons] == [S.WRONG_MEMBER]
+    assert "rice-coupon" not in {a.offer_id for a in other.offers}
+    guest = shop.checkout.Evaluate(basket(member_id="", codes=[code]))
+    assert [c.status for c in guest.coupons] == [S.MEMBER_REQUIRED]
+    # a commit by another member does not use it; the owner's commit does (twice: 2 uses)
+    done = commit(shop, "t-wrong", basket(member_id="m2", codes=[code]))
+    assert [c.status for c in done.result.coupons] == [S.WRONG_MEMBER]
+    for txn in ("t-own-1", "t-own-2"):
+        own = commit(shop, txn, basket(codes=[code]))
+        assert [c.status for c in own.result.coupons] == [S.APPLIED]
+    left = shop.campaigns.GetCouponCode(campaigns_pb2.GetCouponCodeRequest(code=code))
+    assert (left.uses_left, left.last_transaction_id) == (0, "t-own-2")
+
+
+def test_a_bound_batch_keeps_member_order_through_collisions_and_chunks(shop, monkeypatch):
+    from server.store import codes as shared
+    from server.store.embedded import codes as embedded_codes
+    from server.store.redis import codes as redis_codes
+
+    shop.campaigns.CreateCouponCodes(request("b0", count=50))
+    taken = [c.code for c in all_codes(shop, batch_id="b0")]
+    monkeypatch.setattr(embedded_codes, "WRITE_CODES", 70)
+    monkeypatch.setattr(redis_codes, "SCRIPT_CODES", 70)
+    real = shared.draw
+
+    def colliding(batch, n, *args, **kw):  # a draw of 3+ repeats codes and brings a taken one
+        codes = real(batch, n, *args, **kw)
+        if n < 3:
+            return codes
+        return [taken[n % len(taken)], *codes[: n // 2], *codes[: n - 1 - n // 2]]
+
+    monkeypatch.setattr(embedded_codes, "draw", colliding)
+    monkeypatch.setattr(redis_codes, "draw", colliding)
+    members = [f"p{i:04d}" for i in range(300)]
+    done = shop.campaigns.CreateCouponCodes(request("b1", count=0, member_ids=members))
+    codes = all_codes(shop, batch_id="b1")
+    assert [c.member_id for c in codes] == members
+    assert len({c.code for c in codes}) == 300 == done.count
+    assert not {c.code for c in codes} & set(taken)
+    assert done.collisions > 0
+
+
 @pytest.mark.parametrize(
     ("kw", "fields"),
     [
+        ({"count": 2, "member_ids": ["a", "b", "c"]}, ["count"]),
+        ({"count": 0, "member_ids": ["a", "a"]}, ["member_ids"]),
+        ({"count": 0, "member_ids": ["a", ""]}, ["member_ids[1]"]),
+        ({"count": 0, "member_ids": ["x" * 129]}, ["member_ids[0]"]),
         ({"offer_id": "ghost"}, ["offer_id"]),
         ({"offer_id": "vip-skincare"}, ["offer_id"]),  # automatic, not a coupon offer
         ({"count": 0}, ["count"]),
@@ -254,6 +319,7 @@ def test_a_schema_4_file_is_migrated_to_code_batches(tmp_path):
             "ALTER TABLE codes DROP COLUMN batch_id",
             "ALTER TABLE codes DROP COLUMN last_tx",
             "ALTER TABLE codes DROP COLUMN last_us",
+            "ALTER TABLE codes DROP COLUMN member_id",
             "DELETE FROM schema_version",
             "INSERT INTO schema_version VALUES (4, 0)",
         ):

@@ -17,6 +17,7 @@ from starlette.routing import Route
 
 from engine.pricing.rules import load_rules
 from loyalty.v1 import rules_pb2
+from server.cli.demo_features import demo_rules
 from server.settings import Settings
 from server.web.app import WebServer, bind
 from server.web.console import Console, routes
@@ -159,7 +160,7 @@ def test_validate_publish_diff_and_roll_back_over_http(served):
     with client(served) as c:
         t = token(c)
         start = current(c)
-        text = to_yaml(load_rules(EXAMPLES / "watsons.yaml"))
+        text = to_yaml(demo_rules())  # the demo's programme, as served
         bad = text.replace("percent_bps: 2000", "percent_bps: 20000", 1)
         reply = c.post("/programme/publish", data={"rules_yaml": bad, "note": "n", "csrf_token": t})
         assert reply.status_code == 422

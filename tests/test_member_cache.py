@@ -18,8 +18,10 @@ import redis
 
 import engine
 from engine.errors import NotFound
+from loyalty.v1 import rules_pb2
 from server.settings import RedisSettings, Settings
 from server.store import CodeStatus, PricingState
+from server.store.policy import Policy
 from server.store.redis.cache import MemberCache
 from server.store.redis.keys import Keys
 from server.store.redis.store import RedisStore
@@ -29,6 +31,7 @@ from tests.store_fixtures import (
     DAY,
     PANADOL,
     POLICY,
+    RULES,
     T0,
     basket,
     checkout,
@@ -296,3 +299,35 @@ def test_the_cache_is_configured_by_the_environment(stores: Callable[..., RedisS
     assert stores(member_cache=False).io.cache is None
     with pytest.raises(ValueError, match="at least 1"):
         stores(member_cache_size=0)
+
+
+def test_unit_counters_are_cached_and_seen_from_another_server_within_50_ms(
+    stores: Callable[..., RedisStore], calls: Callable[[], int]
+) -> None:
+    rules = rules_pb2.RuleSet()
+    rules.CopyFrom(RULES)
+    capped = next(o for o in rules.offers if o.id == "panadol-coupon")
+    capped.limits.total_units = 10
+    policy = Policy.from_rules(rules)
+    a, b = stores(), stores()
+    enrol(a, "m1")
+
+    def held() -> int:
+        usage = b.pricing_state(policy, "m1", None, [], T0).units["panadol-coupon"]
+        return sum(r.units for r in usage.reservations)
+
+    assert held() == 0
+    assert cache_of(b).wait_ready(SETTLE_S)
+    assert held() == 0  # fills the cache
+    before = calls()
+    assert held() == 0
+    assert calls() == before  # the units hash came from the cache
+    # when another server reserves 3 units for m1, this one sees it within the bound
+    a.issue_coupons(
+        "i1", "panadol-coupon", ["m1"], 1, T0 - DAY, T0 + DAY, T0,
+        reserve_units=3, reserve_until=T0 + DAY, units_cap=10,
+    )  # fmt: skip
+    assert within(FRESH_S, lambda: held() == 3)
+    # and its own release is seen at once
+    assert b.release_reservation("m1", "panadol-coupon", T0) == 3
+    assert held() == 0

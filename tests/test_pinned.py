@@ -134,10 +134,11 @@ def test_worked_example_of_design_4_3(pricer):
     assert result.payable_minor == 13784  # no points tender
     assert result.points_earned == 13  # ⌊13784·10000 / (1000·10000)⌋
     assert result.points == (PointsComponent("", "base", 13, (8, 1, 4)),)
+    # last field: units of the lines each offer discounted (2 + 3 + 6; engine/pricing/units.py)
     assert result.offers == (
-        AppliedOffer("vip-skincare", 2396, R, 0, 0, 1),
-        AppliedOffer("cola-3for2", 350, R, 0, 0, 1),
-        AppliedOffer("spend-ladder", 1000, R, 0, 0, 1),
+        AppliedOffer("vip-skincare", 2396, R, 0, 0, 1, 2),
+        AppliedOffer("cola-3for2", 350, R, 0, 0, 1, 3),
+        AppliedOffer("spend-ladder", 1000, R, 0, 0, 1, 6),
     )
     assert result.tender == Tender.NONE
     assert result.explanations == ()  # explain not asked
@@ -157,7 +158,7 @@ def test_percent_off_on_each_line(pricer):
     # then rhu(3998·1500/10000) = rhu(599.7) = 600; the drink is out of scope
     assert _rows(result, 0) == [("snacks-15", 600)]
     assert _nets(result) == [3398, 300]  # 3998 − 600
-    assert result.offers == (AppliedOffer("snacks-15", 600, R, 0, 0, 1),)
+    assert result.offers == (AppliedOffer("snacks-15", 600, R, 0, 0, 1, 2),)
 
 
 def test_percent_off_rounds_half_up_per_line(pricer):
@@ -172,7 +173,7 @@ def test_percent_off_rounds_half_up_per_line(pricer):
 
     # then 5000 → 0.5 → 1; 4999 → 0.4999 → 0 (no row); 15000 → 1.5 → 2; 14999 → 1.4999 → 1
     assert [_rows(result, i) for i in range(4)] == [[("tiny", 1)], [], [("tiny", 2)], [("tiny", 1)]]
-    assert result.offers == (AppliedOffer("tiny", 4, R, 0, 0, 1),)  # 1 + 0 + 2 + 1
+    assert result.offers == (AppliedOffer("tiny", 4, R, 0, 0, 1, 3),)  # 1 + 0 + 2 + 1
 
 
 def test_amount_off_per_unit_capped_at_the_net(pricer):
@@ -202,7 +203,7 @@ def test_fixed_price_is_a_member_price(pricer):
     assert _rows(result, 0) == [("member-800", 400)]
     assert _rows(result, 1) == []
     assert _nets(result) == [1600, 700]
-    assert result.offers == (AppliedOffer("member-800", 400, R, 0, 0, 1),)
+    assert result.offers == (AppliedOffer("member-800", 400, R, 0, 0, 1, 2),)
 
 
 def test_qty_tiers_highest_reached_step_applies_to_all_scope_lines(pricer):
@@ -266,7 +267,7 @@ def test_buy_x_get_y_cheapest_units_free_capped_per_transaction(pricer):
         [("drinks-3for2", 100)],
     ]
     assert _nets(result) == [1000, 900, 600, 0]
-    assert result.offers == (AppliedOffer("drinks-3for2", 400, R, 0, 0, 2),)
+    assert result.offers == (AppliedOffer("drinks-3for2", 400, R, 0, 0, 2, 4),)
 
 
 def test_buy_x_get_y_second_unit_half_price_rounds_half_up(pricer):
@@ -321,7 +322,7 @@ def test_bundle_price_with_two_components(pricer):
         [],
     ]
     assert _nets(result) == [2553, 681, 766, 700]  # 3000−447, 800−119, 900−134
-    assert result.offers == (AppliedOffer("meal", 700, R, 0, 0, 2),)
+    assert result.offers == (AppliedOffer("meal", 700, R, 0, 0, 2, 4),)
 
 
 def test_spend_tiers_repeat_capped_per_transaction(pricer):
@@ -348,7 +349,7 @@ def test_spend_tiers_repeat_capped_per_transaction(pricer):
     assert _rows(result, 0) == [("every-100", 1143)]
     assert _rows(result, 1) == [("every-100", 857)]
     assert _nets(result) == [18857, 14143]
-    assert result.offers == (AppliedOffer("every-100", 2000, R, 0, 0, 2),)
+    assert result.offers == (AppliedOffer("every-100", 2000, R, 0, 0, 2, 2),)
 
 
 def test_spend_tiers_percent_step(pricer):
@@ -403,7 +404,7 @@ def test_order_amount_off_capped_at_scope_spend(pricer):
     assert _rows(result, 0) == [("order-500", 100)]
     assert _rows(result, 1) == [("order-500", 200)]
     assert _nets(result) == [0, 0]
-    assert result.offers == (AppliedOffer("order-500", 300, R, 0, 0, 1),)
+    assert result.offers == (AppliedOffer("order-500", 300, R, 0, 0, 1, 2),)
 
 
 def test_points_multiplier_double_points(pricer):
@@ -519,7 +520,7 @@ def test_exclusive_order_locks_the_basket_but_points_are_earned(pricer):
     # then p: 100 and 200 off; q and r (order phase comes after the item phase whatever its
     # priority) are excluded by p
     assert _nets(result) == [900, 1800]
-    assert result.offers == (AppliedOffer("p-exclusive-order", 300, R, 0, 0, 1),)
+    assert result.offers == (AppliedOffer("p-exclusive-order", 300, R, 0, 0, 1, 2),)
     assert result.explanations == (
         Explanation("q-item", Reason.EXCLUDED_BY_EXCLUSIVE, 0, "p-exclusive-order"),
         Explanation("r-order", Reason.EXCLUDED_BY_EXCLUSIVE, 0, "p-exclusive-order"),
@@ -638,7 +639,7 @@ def test_max_discount_caps_and_reallocates_by_uncapped_line_discounts(pricer):
         [("half", 132)],
     ]
     assert _nets(result) == [909, 424, 201]
-    assert result.offers == (AppliedOffer("half", 1000, R, 0, 0, 1),)
+    assert result.offers == (AppliedOffer("half", 1000, R, 0, 0, 1, 3),)
 
 
 def test_remaining_budget_caps_an_order_discount_and_ties_go_to_the_earlier_line(pricer):
@@ -957,7 +958,7 @@ def test_presented_coupon_applies_for_a_guest(pricer):
     result = pricer(_COUPON_RULES, None, basket, coupons=["c10"])
 
     # then 1000·0.1 = 100
-    assert result.offers == (AppliedOffer("c10", 100, R, 0, 0, 1),)
+    assert result.offers == (AppliedOffer("c10", 100, R, 0, 0, 1, 1),)
 
 
 @pytest.mark.parametrize(
@@ -1126,7 +1127,7 @@ def test_condition_checks_in_order(pricer):
     result = pricer(rules, None, basket, shopper, explain=True)
 
     # then all priorities are 0, so evaluation goes by id
-    assert result.offers == (AppliedOffer("parents", 100, R, 0, 0, 1),)  # 1000·0.1
+    assert result.offers == (AppliedOffer("parents", 100, R, 0, 0, 1, 1),)  # 1000·0.1
     assert result.explanations == (
         Explanation("birthday", Reason.NOT_BIRTHDAY_MONTH),
         Explanation("gold-only", Reason.TIER_NOT_ELIGIBLE),
@@ -1149,7 +1150,7 @@ def test_member_conditions_on_a_guest_basket(pricer):
     result = pricer(rules, None, basket, explain=True)
 
     # then only "anyone" applies: 1000·0.1 = 100
-    assert result.offers == (AppliedOffer("anyone", 100, R, 0, 0, 1),)
+    assert result.offers == (AppliedOffer("anyone", 100, R, 0, 0, 1, 1),)
     assert result.explanations == (
         Explanation("members", Reason.MEMBER_REQUIRED),
         Explanation("segment", Reason.MEMBER_REQUIRED),
@@ -1216,8 +1217,8 @@ def test_funded_amounts_are_rounded_per_line(pricer):
     assert _nets(result) == [567, 0]  # 1000 − 333 − 100; 101 − 101
     # funded sums the rounded rows: 167 + 51 = 218 (not rhu(434·0.5) = 217)
     assert result.offers == (
-        AppliedOffer("vendor-deal", 434, "vendor-a", 218, 0, 1),
-        AppliedOffer("promo", 100, R, 33, 0, 1),
+        AppliedOffer("vendor-deal", 434, "vendor-a", 218, 0, 1, 2),
+        AppliedOffer("promo", 100, R, 33, 0, 1, 1),
     )
 
 

@@ -256,6 +256,18 @@ def test_plan_without_a_cycle_uses_the_default_window_and_budget_goes_to_the_bes
     }
 
 
+def test_a_member_with_no_known_cycle_gets_the_default_window():
+    pb = parse_playbook(PLAYBOOK)
+    profiles = category_profiles(HAND_BUILT, pb.targeting, AS_OF).with_columns(
+        pl.lit(None, dtype=pl.Date).alias("next_purchase")
+    )
+    p = plan(pb, profiles, member_values(HAND_BUILT, pb.targeting, AS_OF), EVERYONE, AS_OF)
+    assert p.height > 0
+    # from as-of for default_days (10 here), not the 3-day floor of a predicted window
+    assert set(p["valid_from"].to_list()) == {AS_OF}
+    assert set(p["valid_until"].to_list()) == {AS_OF + timedelta(days=10)}
+
+
 def test_plan_respects_consent():
     consent = pl.DataFrame(
         {

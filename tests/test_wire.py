@@ -304,3 +304,88 @@ def test_local_time_kept_per_quarter_hour_equals_the_time_zone_database(zone):
             local.hour,
             local.month,
         ), (zone, epoch)
+
+
+# --- member-only items (RuleSet.restricted_items) ------------------------------------------
+
+
+def both_marked(compiled, names, data: bytes, member, coupons, limits):
+    """:func:`both`, the byte path's answer marked as the server marks it: restricted lines
+    from the parsed arrays (engine.pricing.restrictions), marked in the response bytes."""
+    from engine.pricing.restrictions import restricted_lines
+    from server.api.restricted import mark_restricted_bytes
+
+    checked, fast = both(compiled, names, data, member, coupons, limits)
+    parsed = wire.parse(wire.WireTables.build(compiled, names), compiled, data)
+    if fast is None or parsed is None:
+        return checked, None
+    row = encode_member(compiled, member, parsed.redeem_points)
+    body = mark_restricted_bytes(
+        fast.SerializeToString(), restricted_lines(compiled, parsed.lines, row)
+    )
+    return checked, checkout_pb2.EvaluateResponse.FromString(body)
+
+
+@settings(max_examples=150)
+@given(pricing_cases())
+def test_member_only_lines_are_marked_the_same_on_both_paths(case):
+    # given a random case whose rule set restricts its first line's sku and second line's
+    # category to its first tier (if any) and a segment
+    rules, catalogue, basket, member, kw = case
+    rules.segments.add(id="club")
+    r = rules.restricted_items.add(id="members-only", segments=["club"])
+    r.tiers.extend(t.id for t in rules.tiers[:1])
+    r.scope.skus.append(basket.lines[0].sku)
+    r.scope.categories.extend(x.category for x in basket.lines[1:2] if x.category)
+    compiled = compile_rules(rules, catalogue)
+    names = {o.id: o.name for o in rules.offers}
+    data = request_of(basket, member.member_id if member else "", kw["redeem_points"])
+    # when both paths price it
+    checked, fast = both_marked(
+        compiled, names, data.SerializeToString(), member, kw["coupons"], kw["limits"]
+    )
+    # then they mark and explain the same lines
+    assert isinstance(checked, checkout_pb2.EvaluateResponse), checked
+    assert fast == checked
+    if member is None:
+        assert checked.lines[0].restricted and checked.lines[0].restriction_id == "members-only"
+
+
+@pytest.mark.parametrize("tier", ["", "vip", "gold"])
+@pytest.mark.parametrize("member_id", ["", "m1"])
+def test_a_restricted_edge_request_answers_the_same(member_id, tier):
+    from engine.pricing.catalogue import Catalogue
+    from engine.pricing.rules import parse_rules
+    from engine.pricing.types import Member
+
+    rules = parse_rules(
+        {
+            **RULES,
+            "tiers": [
+                {"id": "vip", "earn_multiplier_bps": 10000},
+                {"id": "gold", "earn_multiplier_bps": 10000},
+            ],
+            "restricted_items": [
+                {"id": "tea", "scope": {"categories": ["tea"]}, "tiers": ["gold"]},
+                {
+                    "id": "all",
+                    "scope": {"all": True, "exclude_skus": ["茶-500ml"]},
+                    "tiers": ["vip"],
+                },
+            ],
+        }
+    )
+    catalogue = Catalogue.from_rows([{"sku": "A", "category": "drinks"}])
+    compiled = compile_rules(rules, catalogue)
+    member = Member(member_id, tier=tier) if member_id else None
+    checked, fast = both_marked(
+        compiled, {}, base(member_id=member_id).SerializeToString(), member, [], None
+    )
+    assert fast is not None and fast == checked
+    marks = [(ln.restricted, ln.restriction_id) for ln in checked.lines]
+    expected = {
+        "": [(True, "all"), (True, "tea")],
+        "vip": [(False, ""), (True, "tea")],
+        "gold": [(True, "all"), (False, "")],
+    }
+    assert marks == expected[tier if member_id else ""]

@@ -123,8 +123,8 @@ class Limiter:
     def encoded(self, member: str, local: datetime) -> npt.NDArray[np.int64]:
         """Kernel limit rows (offer, member uses, total uses, budget) for every limited offer."""
         return np.array(
-            [(o, *self.remaining(o, member, local)) for o in self.limits], dtype=np.int64
-        ).reshape(-1, 4)
+            [(o, *self.remaining(o, member, local), -1) for o in self.limits], dtype=np.int64
+        ).reshape(-1, L.LIM_COLS)
 
     def used(self, rows: npt.NDArray[np.int64]) -> tuple[dict[int, int], dict[int, dict[int, int]]]:
         """The limited offers a basket's kernel rows applied (offer -> discount) and their

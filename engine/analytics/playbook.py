@@ -29,6 +29,11 @@ is), so offer value is proportional to member value in steps. The coupon is vali
 Every member needs marketing consent; personalised campaigns also automated-decisions consent.
 The holdout is a stable hash of (campaign, member), so a member stays in the control group of
 a campaign across runs. Budgets go to the most valuable members first.
+
+A campaign's ``spend_gate: {weeks: 8, min_weekly_minor: 5000}`` (or the playbook's, for every
+campaign without one) keeps only members whose average weekly net spend over the last 8 weeks
+is above 50.00 (:mod:`engine.analytics.spend_gate`). ``bundles`` campaigns give each member a
+bundle-price coupon for the pair or trio they buy together most (:mod:`engine.analytics.bundles`).
 """
 
 from __future__ import annotations
@@ -43,14 +48,10 @@ from typing import Any
 import polars as pl
 import yaml
 
+from engine.analytics import bundles as bd
+from engine.analytics.playbook_errors import PlaybookError
+from engine.analytics.spend_gate import SpendGate, members_above, parse_gate
 from engine.analytics.targeting import ABC_CLASSES, SEGMENTS, TargetingConfig
-from engine.errors import InvalidFile
-
-
-class PlaybookError(InvalidFile):
-    """A playbook field is missing or invalid; the message names it."""
-
-    subject = "playbook"
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ class Campaign:
     personalised: bool = True
     value_bps: int = 200
     uses: int = 1
+    spend_gate: SpendGate | None = None  # None = the playbook's
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,8 @@ class Playbook:
     after_days: int = 7
     default_days: int = 14
     budgets: Mapping[str, int] = field(default_factory=dict)
+    spend_gate: SpendGate | None = None  # every campaign's without its own
+    bundles: tuple[bd.BundleCampaign, ...] = ()
 
 
 def parse_playbook(data: Mapping[str, Any]) -> Playbook:
@@ -129,9 +133,14 @@ def parse_playbook(data: Mapping[str, Any]) -> Playbook:
                 bool(c.get("personalised", True)),
                 int(c.get("value_bps", 200)),
                 uses,
+                parse_gate(c.get("spend_gate"), where),
             )
         )
-    if not campaigns:
+    bundles = bd.parse_bundles(data.get("bundles"))
+    for i, b in enumerate(bundles):
+        if b.id in seen:
+            raise PlaybookError(f"bundles[{i}].id: duplicate id {b.id!r} (a campaign has it)")
+    if not campaigns and not bundles:
         raise PlaybookError("campaigns: at least one campaign is required")
     holdout = int(data.get("holdout_bps", 0))
     if not 0 <= holdout < 10000:
@@ -153,6 +162,8 @@ def parse_playbook(data: Mapping[str, Any]) -> Playbook:
         int(window.get("after_days", 7)),
         int(window.get("default_days", 14)),
         {str(k): int(v) for k, v in (data.get("budgets") or {}).items()},
+        parse_gate(data.get("spend_gate"), ""),
+        bundles,
     )
 
 
@@ -198,14 +209,21 @@ def plan(
     values: pl.DataFrame,
     consent: pl.DataFrame,
     as_of: datetime,
+    *,
+    history: pl.DataFrame | pl.LazyFrame | None = None,
 ) -> pl.DataFrame:
     """Who gets what: one row per (campaign, member) the campaign's selectors match.
+
+    ``history`` (the targeting history) is needed by spend gates and bundle campaigns: a
+    gated campaign keeps only the members above its gate, and each bundle campaign adds a
+    row per member with a bundle (:func:`engine.analytics.bundles.picks`).
 
     ``consent`` has ``member_id, marketing, automated_decisions`` (members absent from it are
     not enrolled). ``status`` is ``issue``, ``holdout``, ``no_consent``, ``not_enrolled`` or
     ``over_budget``; ``group`` is ``treatment`` or ``holdout``.
     """
     as_of = as_of.astimezone(UTC)
+    above = _gates(playbook, history, as_of)
     frames = []
     prof = profiles.join(
         values.select("member_id", "abc", "lapsed", "value_minor"), on="member_id", how="inner"
@@ -218,6 +236,8 @@ def plan(
         )
         if c.lapsed is not None:
             sel = sel.filter(pl.col("lapsed") == c.lapsed)
+        if (gate := c.spend_gate or playbook.spend_gate) is not None:
+            sel = sel.filter(pl.col("member_id").is_in(above[gate]))
         target = pl.col("value_minor").clip(lower_bound=0) * c.value_bps // 10000
         denoms = pl.DataFrame(
             {
@@ -247,6 +267,13 @@ def plan(
                 pl.lit(c.personalised).alias("_personalised"),
             )
         )
+    for b in playbook.bundles:
+        assert history is not None  # _gates checked it
+        next_dtype = profiles.schema.get("next_purchase", pl.Date())
+        rows = bd.plan_rows(b, bd.picks(history, b, as_of), values, next_dtype)
+        if (gate := b.spend_gate or playbook.spend_gate) is not None:
+            rows = rows.filter(pl.col("member_id").is_in(above[gate]))
+        frames.append(rows)
     df = pl.concat(frames) if frames else pl.DataFrame()
     if df.is_empty():
         return pl.DataFrame(schema={c: pl.String for c in PLAN_COLUMNS})
@@ -255,16 +282,18 @@ def plan(
     from_ = pl.max_horizontal(
         predicted - timedelta(days=playbook.before_days), pl.lit(as_of)
     ).fill_null(pl.lit(as_of))
-    until = pl.max_horizontal(
-        predicted + timedelta(days=playbook.after_days + 1),
-        pl.lit(start_of_day + timedelta(days=playbook.before_days + 1)),
+    # max_horizontal skips nulls: a member with no known cycle takes default_days explicitly
+    until = (
+        pl.when(predicted.is_null())
+        .then(pl.lit(start_of_day + timedelta(days=playbook.default_days)))
+        .otherwise(
+            pl.max_horizontal(
+                predicted + timedelta(days=playbook.after_days + 1),
+                pl.lit(start_of_day + timedelta(days=playbook.before_days + 1)),
+            )
+        )
     )
-    df = df.with_columns(
-        from_.alias("valid_from"),
-        until.fill_null(pl.lit(start_of_day + timedelta(days=playbook.default_days))).alias(
-            "valid_until"
-        ),
-    )
+    df = df.with_columns(from_.alias("valid_from"), until.alias("valid_until"))
     pairs = df.select("campaign_id", "member_id")
     holdout = (
         [in_holdout(c, m, playbook.holdout_bps) for c, m in pairs.iter_rows()]
@@ -316,6 +345,18 @@ def plan(
         .alias("status")
     )
     return df.select(PLAN_COLUMNS).sort("campaign_id", "member_id")
+
+
+def _gates(
+    playbook: Playbook, history: pl.DataFrame | pl.LazyFrame | None, as_of: datetime
+) -> dict[SpendGate, list[str]]:
+    """The members above each spend gate the playbook uses."""
+    gates = {playbook.spend_gate} | {c.spend_gate for c in playbook.campaigns}
+    gates |= {b.spend_gate for b in playbook.bundles}
+    used = {g for g in gates if g is not None}
+    if (used or playbook.bundles) and history is None:
+        raise ValueError("plan() needs the history for spend gates and bundle campaigns")
+    return {g: members_above(history, g, as_of) for g in used if history is not None}
 
 
 def summary(planned: pl.DataFrame) -> pl.DataFrame:

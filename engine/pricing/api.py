@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 
 import numpy as np
 
 from engine.errors import InvalidInput, Violation
 from engine.pricing import layout as L
+from engine.pricing.attributes import member_mask
 from engine.pricing.basket import local_time
 from engine.pricing.compiler import CompiledRules
 from engine.pricing.constants import (
@@ -23,6 +25,8 @@ from engine.pricing.constants import (
     Tender,
 )
 from engine.pricing.kernel.core import price_one
+from engine.pricing.recurrence import next_start
+from engine.pricing.restrictions import restricted_lines
 from engine.pricing.types import (
     AppliedOffer,
     Basket,
@@ -33,6 +37,7 @@ from engine.pricing.types import (
     PointsComponent,
     PricingResult,
     RemainingLimits,
+    RestrictedLine,
 )
 
 _NO_MEMBER = np.zeros(L.MEMBER_COLS, dtype=np.int64)
@@ -112,6 +117,7 @@ def encode_member(compiled: CompiledRules, member: Member | None, redeem_points:
             member.birthday_month,
             member.available_points,
             redeem_points,
+            member_mask(compiled.attr_predicates, member.attributes),
         ],
         dtype=np.int64,
     )
@@ -127,6 +133,8 @@ def encode_context(compiled: CompiledRules, basket: Basket) -> np.ndarray:
             t.weekday,
             t.hour,
             t.month,
+            t.day,
+            t.monthday,
         ],
         dtype=np.int64,
     )
@@ -156,9 +164,10 @@ def encode_limits(
                     _tracked(lim.member_uses),
                     _tracked(lim.total_uses),
                     _tracked(lim.budget_minor),
+                    _tracked(lim.units),
                 )
             )
-    return np.array(rows, dtype=np.int64).reshape(-1, 4)
+    return np.array(rows, dtype=np.int64).reshape(-1, L.LIM_COLS)
 
 
 def _tracked(v: int | None) -> int:
@@ -246,16 +255,19 @@ def price(
         Also say why each considered offer did not apply.
     """
     check_basket(basket)
+    lines = encode_lines(compiled, basket)
+    member_row = encode_member(compiled, member, redeem_points)
     line_out, rows, counts = run_kernel(
         compiled,
-        encode_lines(compiled, basket),
-        encode_member(compiled, member, redeem_points),
+        lines,
+        member_row,
         encode_context(compiled, basket),
         encode_coupons(compiled, member, coupons),
         encode_limits(compiled, limits),
         explain,
     )
-    return decode(compiled, basket, line_out, rows, counts)
+    restricted = restricted_lines(compiled, lines, member_row)
+    return decode(compiled, basket, line_out, rows, counts, restricted)
 
 
 def decode(
@@ -264,8 +276,10 @@ def decode(
     line_out: np.ndarray,
     rows: np.ndarray,
     counts: np.ndarray,
+    restricted: tuple[RestrictedLine, ...] = (),
 ) -> PricingResult:
-    """Kernel outputs -> PricingResult (docs/pricing.md §8 order).
+    """Kernel outputs -> PricingResult (docs/pricing.md §8 order); ``restricted`` = the
+    basket's member-only lines (:func:`engine.pricing.restrictions.restricted_lines`).
 
     One pass over the rows as Python lists: checkout baskets are small, and numpy calls on
     arrays of a few rows cost more than the loop.
@@ -285,13 +299,17 @@ def decode(
             acc[1] += d
         elif kind == L.ROW_APPLIED:
             total, funded = by_offer.get(a, (0, 0))
-            offers.append(AppliedOffer(ids[a], total, funders[a], funded, c, b))
+            offers.append(AppliedOffer(ids[a], total, funders[a], funded, c, b, d))
         elif kind == L.ROW_POINTS:
             components.append((a, b, [0] * n))
         elif kind == L.ROW_ATTRIBUTION:
             components[a][2][b] = c
         else:
-            explanations.append((a, Explanation(ids[b], Reason(c), d, ids[e] if e >= 0 else "")))
+            related = ids[e] if e >= 0 else ""
+            upcoming = _next_start(compiled, b, basket) if c == Reason.NOT_IN_TIME_WINDOW else None
+            explanations.append(
+                (a, Explanation(ids[b], Reason(c), d, related, next_start=upcoming))
+            )
     points = tuple(
         PointsComponent(ids[o] if o >= 0 else "", _component_kind(kinds, o), pts, tuple(att))
         for o, pts, att in components
@@ -325,7 +343,15 @@ def decode(
         points=points,
         offers=tuple(offers),
         explanations=tuple(e for _, e in explanations),
+        restricted=restricted,
     )
+
+
+def _next_start(compiled: CompiledRules, o: int, basket: Basket) -> datetime | None:
+    if compiled.arrays.offer[o, L.O_REC_FREQ] == 0:
+        return None
+    epoch_s = local_time(basket.occurred_at, compiled.timezone).epoch_s
+    return next_start(compiled.rules.offers[o].conditions, compiled.timezone, epoch_s)
 
 
 def _component_kind(kinds: tuple[int, ...], o: int) -> str:

@@ -34,6 +34,8 @@ class LocalTime:
     weekday: int  # ISO 1-7 in the rule set's time zone
     hour: int  # 0-23
     month: int  # 1-12
+    day: int  # local day number: days since 1970-01-01 in the rule set's time zone
+    monthday: int  # 1-31
 
 
 @lru_cache(maxsize=64)
@@ -43,8 +45,10 @@ def zone(name: str) -> ZoneInfo:
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 QUARTER_S = 900
-# (time zone, quarter hour since the epoch) -> (weekday, hour, month): bounded, cleared when full
-_QUARTERS: dict[tuple[str, int], tuple[int, int, int]] = {}
+# (time zone, quarter hour since the epoch) -> (weekday, hour, month, day, monthday): bounded,
+# cleared when full
+_QUARTERS: dict[tuple[str, int], tuple[int, int, int, int, int]] = {}
+_UNIX_ORDINAL = _EPOCH.toordinal()
 _QUARTERS_MAX = 4096
 
 
@@ -55,11 +59,11 @@ def local_time(at: datetime, timezone: str) -> LocalTime:
 
 
 def local_time_at(epoch_s: int, timezone: str) -> LocalTime:
-    """The local weekday, hour and month of UTC second ``epoch_s`` in ``timezone``.
+    """The local weekday, hour, month and day of UTC second ``epoch_s`` in ``timezone``.
 
     Every call of a checkout asks this, so the answer is kept per quarter hour: a quarter hour
     of UTC whose offset is a whole number of quarter hours and does not change inside it lies
-    in one local hour, so its weekday, hour and month are those of its first second.
+    in one local hour, so its weekday, hour, month and day are those of its first second.
     """
     key = (timezone, epoch_s // QUARTER_S)
     fields = _QUARTERS.get(key)
@@ -70,11 +74,21 @@ def local_time_at(epoch_s: int, timezone: str) -> LocalTime:
         offset = start.utcoffset()
         if offset is None or offset != end.utcoffset() or offset.total_seconds() % QUARTER_S:
             local = datetime.fromtimestamp(epoch_s, tz)  # an odd offset: this second alone
-            return LocalTime(epoch_s, local.isoweekday(), local.hour, local.month)
+            return LocalTime(epoch_s, *_fields(local))
         if len(_QUARTERS) >= _QUARTERS_MAX:
             _QUARTERS.clear()
-        fields = _QUARTERS[key] = (start.isoweekday(), start.hour, start.month)
+        fields = _QUARTERS[key] = _fields(start)
     return LocalTime(epoch_s, *fields)
+
+
+def _fields(local: datetime) -> tuple[int, int, int, int, int]:
+    return (
+        local.isoweekday(),
+        local.hour,
+        local.month,
+        local.toordinal() - _UNIX_ORDINAL,
+        local.day,
+    )
 
 
 def resolve_lines(basket: Basket, catalogue: Catalogue) -> tuple[ResolvedLine, ...]:

@@ -32,6 +32,7 @@ from engine.pricing.api import (
 )
 from engine.pricing.compiler import CompiledRules
 from engine.pricing.kernel.core import price_many
+from engine.pricing.restrictions import restricted_lines
 from engine.pricing.types import Basket, Member, PricingResult, RemainingLimits
 
 # Row space per basket line in the batch slab, pooled over a part's baskets: history-like
@@ -56,7 +57,7 @@ class EncodedBatch:
     coupon_off: np.ndarray
     coupons: np.ndarray  # int64[K, 2]
     limit_off: np.ndarray
-    limits: np.ndarray  # int64[M, 4]
+    limits: np.ndarray  # int64[M, LIM_COLS]
 
     @property
     def n_baskets(self) -> int:
@@ -102,7 +103,7 @@ def encode_batch(
     coupon_off, coupon_rows = _csr(
         [encode_coupons(compiled, m, c) for m, c in zip(members, coupons, strict=True)], 2
     )
-    limit_off, limit_rows = _csr([encode_limits(compiled, x) for x in limits], 4)
+    limit_off, limit_rows = _csr([encode_limits(compiled, x) for x in limits], L.LIM_COLS)
     member_rows = np.array(
         [encode_member(compiled, m, r) for m, r in zip(members, redeem_points, strict=True)],
         dtype=np.int64,
@@ -243,11 +244,8 @@ def price_batch(
     rows_per_line: int = ROWS_PER_LINE,
 ) -> list[PricingResult]:
     """Price every basket with the parallel kernel; same results as ``engine.price`` each."""
-    out = run_batch(
-        compiled,
-        encode_batch(compiled, baskets, members, coupons, redeem_points, limits),
-        rows_per_line,
-    )
+    enc = encode_batch(compiled, baskets, members, coupons, redeem_points, limits)
+    out = run_batch(compiled, enc, rows_per_line)
     results = []
     for b, basket in enumerate(baskets):
         lo, hi = out.line_off[b], out.line_off[b + 1]
@@ -258,6 +256,7 @@ def price_batch(
                 out.line_out[:, lo:hi],
                 out.rows[out.row_off[b] : out.row_off[b + 1]],
                 out.counts[b],
+                restricted_lines(compiled, enc.lines[lo:hi], enc.members[b]),
             )
         )
     return results

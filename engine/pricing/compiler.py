@@ -15,8 +15,11 @@ from typing import NamedTuple
 import numpy as np
 
 from engine.pricing import layout as L
+from engine.pricing import recurrence
+from engine.pricing.attributes import Predicate, compile_predicates
 from engine.pricing.catalogue import Catalogue
 from engine.pricing.constants import KIND_BY_FIELD, Kind, phase_of
+from engine.pricing.restrictions import NO_RESTRICTIONS, Restrictions, compile_restrictions
 from engine.pricing.validate import check
 from loyalty.v1 import rules_pb2
 
@@ -63,6 +66,10 @@ class CompiledRules:
     sku_attr: np.ndarray  # int64[n_catalogue, 4]: category, brand, vendor, flags per catalogue row
     offer_funder: tuple[str, ...]  # funder id per offer, for decoding results
     offer_kind: tuple[int, ...]  # Kind per offer
+    # the distinct member-attribute tests; bit k of O_ATTR_MASK / M_ATTRS = attr_predicates[k]
+    attr_predicates: tuple[Predicate, ...] = ()
+    # member-only items (RuleSet.restricted_items; engine.pricing.restrictions)
+    restrictions: Restrictions = NO_RESTRICTIONS
 
     @property
     def n_offers(self) -> int:
@@ -126,6 +133,7 @@ def compile_rules(
     offers = list(rules.offers)
     n = len(offers)
     table = np.zeros((n, L.OFFER_COLS), dtype=np.int64)
+    attr_predicates, attr_masks = compile_predicates(rules)
     sets: list[list[int]] = []
     set_vals: list[int] = []
     ladder: list[tuple[int, int, int]] = []
@@ -165,8 +173,10 @@ def compile_rules(
             or bool(c.tiers)
             or bool(c.segments)
             or c.birthday_month
+            or bool(c.attributes)
             or kind >= Kind.POINTS_MULTIPLIER
         )
+        t[L.O_ATTR_MASK] = attr_masks[o]
         t[L.O_BIRTHDAY] = int(c.birthday_month)
         t[L.O_MIN_BASKET] = c.min_basket_minor
         t[L.O_MIN_QTY] = c.min_qty
@@ -176,6 +186,7 @@ def compile_rules(
         t[L.O_WEEKDAYS] = _mask(list(c.weekdays))
         t[L.O_FROM_HOUR] = c.from_hour
         t[L.O_TO_HOUR] = c.to_hour
+        recurrence.compile_into(t, c, rules.timezone)
         t[L.O_TIER_MASK] = _mask([tiers[x] for x in c.tiers if x in tiers])
         t[L.O_SEGMENT_MASK] = _mask([segment_bit[x] for x in c.segments if x in segment_bit])
         t[L.O_CHANNEL_MASK] = _mask([channels.add(x) for x in c.channels])
@@ -183,6 +194,12 @@ def compile_rules(
         t[L.O_STORE_OFF], t[L.O_STORE_LEN] = len(store_vals), len(own_stores)
         store_vals.extend(own_stores)
         _reward_params(offer, kind, t, ladder, bundle, add_set)
+    restrictions = compile_restrictions(
+        rules,
+        add_set,
+        lambda ids: _mask([tiers[x] for x in ids if x in tiers]),
+        lambda ids: _mask([segment_bit[x] for x in ids if x in segment_bit]),
+    )
 
     eval_order = _evaluation_order(offers, table)
     table[eval_order, L.O_ORDER_POS] = np.arange(n, dtype=np.int64)
@@ -241,6 +258,8 @@ def compile_rules(
         sku_attr=sku_attr,
         offer_funder=tuple(tuple(funders)[f] for f in table[:, L.O_FUNDER].tolist()),
         offer_kind=tuple(table[:, L.O_KIND].tolist()),
+        attr_predicates=attr_predicates,
+        restrictions=restrictions,
     )
 
 

@@ -86,12 +86,14 @@ class Reason(IntEnum):
     MIN_SPEND_NOT_REACHED = 16
     NO_BENEFIT = 17
     LOST_TO_GROUP = 18
+    MEMBER_ATTRIBUTE_MISMATCH = 19  # a Conditions.attributes test failed (check 7)
 
 
 # LIMIT_REACHED details
 LIMIT_MEMBER_USES = 1
 LIMIT_TOTAL_USES = 2
 LIMIT_BUDGET = 3
+LIMIT_UNITS = 4  # no units left (Limits.total_units / units_per_store)
 
 
 class Tender(IntEnum):

@@ -104,6 +104,8 @@ def encode_frames(
             mask, seg["b"].to_numpy()[ok], np.left_shift(np.uint64(1), bits[ok].astype(np.uint64))
         )
         members[:, L.M_SEGMENTS] = mask.view(np.int64)
+    # M_ATTRS stays 0: histories record no member attributes, so attribute conditions
+    # (Conditions.attributes) fail here (MEMBER_ATTRIBUTE_MISMATCH) as for a member without them
     members[members[:, L.M_IS_MEMBER] == 0] = 0
     members[:, L.M_REDEEM] = _column(baskets, "redeem_points", 0, pl.Int64).to_numpy()
 
@@ -120,6 +122,8 @@ def encode_frames(
     ctxs[:, L.C_WEEKDAY] = local.dt.weekday().to_numpy()
     ctxs[:, L.C_HOUR] = local.dt.hour().to_numpy()
     ctxs[:, L.C_MONTH] = local.dt.month().to_numpy()
+    ctxs[:, L.C_LOCAL_DAY] = local.dt.date().cast(pl.Int32).to_numpy()  # days since 1970-01-01
+    ctxs[:, L.C_MONTHDAY] = local.dt.day().to_numpy()
 
     coupon_off = np.zeros(n_b + 1, dtype=np.int64)
     coupons = np.zeros((0, 2), dtype=np.int64)
@@ -139,7 +143,7 @@ def encode_frames(
         coupon_off,
         coupons,
         no_limits,
-        np.zeros((0, 4), dtype=np.int64),
+        np.zeros((0, L.LIM_COLS), dtype=np.int64),
     )
 
 

@@ -37,6 +37,8 @@ KERNEL_SOURCES = (
     "constants.py",
     "layout.py",
     "compiler.py",
+    "restrictions.py",  # find_restricted (member-only items)
+    "recurrence.py",  # Freq, read by kernel/checks.py
     "kernel/core.py",
     "kernel/checks.py",
     "kernel/points.py",
@@ -44,6 +46,7 @@ KERNEL_SOURCES = (
     "kernel/rewards.py",
     "kernel/wire_in.py",
     "kernel/wire_out.py",
+    "kernel/units.py",
 )
 
 

@@ -43,7 +43,13 @@ O_BUNDLE_LEN = 29
 O_FUNDED_BPS = 30
 O_FUNDER = 31  # index into CompiledRules.funder_ids
 O_ORDER_POS = 32  # position in evaluation order
-OFFER_COLS = 33
+# recurrence (Conditions.recurrence), read only when O_REC_FREQ != 0
+O_REC_FREQ = 33  # 0 none; the recurrence module defines the others
+O_REC_INTERVAL = 34
+O_REC_ANCHOR = 35  # local day number (days since 1970-01-01 in the rule set's zone)
+O_REC_MONTHDAYS = 36  # bit d set = local day of month d allowed; 0 = every day
+O_ATTR_MASK = 37  # member-attribute predicates that must all hold; 0 = none
+OFFER_COLS = 38
 
 NO_GROUP = -1
 OPEN_START = -(2**62)
@@ -92,7 +98,8 @@ M_SEGMENTS = 2  # bitmask over RuleSet.segments
 M_BIRTH_MONTH = 3
 M_POINTS = 4  # available points
 M_REDEEM = 5  # requested redemption, -1 = as many as allowed
-MEMBER_COLS = 6
+M_ATTRS = 6  # bitmask of the rule set's member-attribute predicates the member meets
+MEMBER_COLS = 7
 
 # ---- context: int64[CTX_COLS] -------------------------------------------------------------
 C_STORE = 0  # store index or -1
@@ -101,17 +108,21 @@ C_EPOCH = 2
 C_WEEKDAY = 3
 C_HOUR = 4
 C_MONTH = 5
-CTX_COLS = 6
+C_LOCAL_DAY = 6  # local day number (days since 1970-01-01 in the rule set's zone)
+C_MONTHDAY = 7  # local day of month, 1-31
+CTX_COLS = 8
 
-# ---- coupons: int64[k, 2] (offer, remaining uses); limits: int64[m, 4] --------------------
+# ---- coupons: int64[k, 2] (offer, remaining uses); limits: int64[m, LIM_COLS] -------------
 LIM_OFFER, LIM_MEMBER_USES, LIM_TOTAL_USES, LIM_BUDGET = 0, 1, 2, 3
+LIM_UNITS = 4  # units left to discount (total and store caps, less others' reservations)
+LIM_COLS = 5
 
 # ---- outputs ------------------------------------------------------------------------------
 # One row table int64[cap, ROW_COLS] holds every variable-length output, tagged by ROW_TYPE,
 # so a call returns nothing but counts and the batch kernel gives each basket one slab.
 ROW_TYPE = 0
 ROW_DISCOUNT = 1  # line, offer, amount, funded
-ROW_APPLIED = 2  # offer, applications, points
+ROW_APPLIED = 2  # offer, applications, points, units (discount offers)
 ROW_POINTS = 3  # offer (-1 = base), points            (component number = its rank)
 ROW_ATTRIBUTION = 4  # component number, line, points
 ROW_EXPLANATION = 5  # evaluation position, offer, reason, detail, related offer
@@ -126,3 +137,9 @@ N_TENDER_POINTS = 2
 N_TENDER_CODE = 3
 N_OVERFLOW = 4
 COUNT_COLS = 5
+
+# ---- member-only items: int64[n_restrictions, RESTRICT_COLS] (CompiledRules.restrictions) --
+R_SET = 0  # product set index (RuleArrays.sets)
+R_TIER_MASK = 1  # bit t set = a member of tier t meets it
+R_SEGMENT_MASK = 2  # bit s set = a member of segment s meets it
+RESTRICT_COLS = 3

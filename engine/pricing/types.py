@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 from engine.pricing.constants import Reason, Tender
+
+# A member attribute's value (members.proto MemberAttribute): string, whole number or date.
+AttributeValue = str | int | date
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +48,7 @@ class Member:
     birthday_month: int = 0  # 1-12, 0 = unknown
     available_points: int = 0
     wallet: Mapping[str, int] = field(default_factory=dict)  # offer id -> remaining uses
+    attributes: Mapping[str, AttributeValue] = field(default_factory=dict)  # name -> value
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +58,7 @@ class RemainingLimits:
     member_uses: int | None = None
     total_uses: int | None = None
     budget_minor: int | None = None
+    units: int | None = None  # units the offer may still discount (unit caps, reservations)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +97,7 @@ class AppliedOffer:
     funded_minor: int
     points: int
     applications: int
+    units: int = 0  # units of the lines a discount offer discounted (engine/pricing/units.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,10 +106,21 @@ class Explanation:
     reason: Reason
     detail: int = 0  # shortfall (minor units or units) or LIMIT_* code
     related_offer_id: str = ""  # winner of the group / the exclusive offer
+    # NOT_IN_TIME_WINDOW of an offer with a recurrence: when its time conditions next hold
+    next_start: datetime | None = None
 
     @property
     def message(self) -> str:
         return describe(self)
+
+
+@dataclass(frozen=True, slots=True)
+class RestrictedLine:
+    """A basket line the member may not buy (``RuleSet.restricted_items``)."""
+
+    line: int  # index in the basket's lines
+    restriction_id: str  # the first restriction (rule-set order) the member does not meet
+    message: str  # the restriction's message, or a sentence naming its tiers and segments
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,12 +137,16 @@ class PricingResult:
     points: tuple[PointsComponent, ...]
     offers: tuple[AppliedOffer, ...]
     explanations: tuple[Explanation, ...] = ()
+    # member-only items this member may not buy, in basket order (docs/pricing.md, member-only
+    # items); pricing ignores them
+    restricted: tuple[RestrictedLine, ...] = ()
 
 
 _LIMIT_WORDS = {
     1: "the member's uses of this offer are used up",
     2: "the offer's total uses are used up",
     3: "the offer's budget is spent",
+    4: "no units of the offer are left",
 }
 
 
@@ -134,12 +155,14 @@ def describe(e: Explanation) -> str:
     r, d, other = e.reason, e.detail, e.related_offer_id
     texts = {
         Reason.COUPON_USED_UP: "the coupon has no uses left",
-        Reason.NOT_IN_TIME_WINDOW: "not valid at this date, weekday or hour",
+        Reason.NOT_IN_TIME_WINDOW: "not valid at this date, weekday or hour"
+        + (f"; next from {e.next_start:%Y-%m-%d %H:%M} UTC" if e.next_start else ""),
         Reason.STORE_NOT_ELIGIBLE: "not valid in this store",
         Reason.CHANNEL_NOT_ELIGIBLE: "not valid in this channel",
         Reason.MEMBER_REQUIRED: "for members only",
         Reason.TIER_NOT_ELIGIBLE: "not for the member's tier",
         Reason.SEGMENT_NOT_ELIGIBLE: "not for the member's segments",
+        Reason.MEMBER_ATTRIBUTE_MISMATCH: "not for the member's attributes",
         Reason.NOT_BIRTHDAY_MONTH: "only in the member's birthday month",
         Reason.LIMIT_REACHED: _LIMIT_WORDS.get(d, "a limit is reached"),
         Reason.NO_ELIGIBLE_LINES: "no line in scope can take it",

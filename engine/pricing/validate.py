@@ -8,50 +8,50 @@ on RuleSet content: rule files are user input. ``check`` raises :class:`RuleSetI
 
 from __future__ import annotations
 
-import re
 import zoneinfo
-from collections.abc import Callable, Sequence
-from typing import Any
-
-import numpy as np
-from google.protobuf.message import Message
+from collections.abc import Sequence
 
 from engine.errors import InvalidInput
 from engine.errors import Violation as Violation  # re-exported: violations are part of this API
+from engine.pricing import recurrence
 from engine.pricing.catalogue import Catalogue
+from engine.pricing.checker import (
+    ACTIVATIONS,
+    CURRENCY_PATTERN,
+    ID_PATTERN,
+    MAX_CHANNELS,
+    MAX_COUNT,
+    MAX_DESCRIPTION_CHARS,
+    MAX_EXPIRY_MONTHS,
+    MAX_MINOR,
+    MAX_MULTIPLIER_BPS,
+    MAX_PENDING_DAYS,
+    MAX_SEGMENTS,
+    MAX_TIER_WINDOW_MONTHS,
+    MAX_TIERS,
+    MAX_TS,
+    MIN_TS,
+    MODES,
+    PERIODS,
+    REWARDS,
+    TIER_PERIOD_MONTHS,
+    Checker,
+    check_product_set,
+)
 from engine.pricing.constants import (
     BPS,
     KIND_BY_FIELD,
-    MAX_ID_CHARS,
-    MAX_TEXT_CHARS,
     Phase,
     phase_of,
 )
-from engine.pricing.overlap import CatalogueIndex, quoted, structural_overlap
+from engine.pricing.guardrails import guardrail_problems
+from engine.pricing.overlap import quoted
+from engine.pricing.units import check_unit_limits
+from engine.pricing.validate_attributes import attribute_violations
+from engine.pricing.validate_restrictions import check_restricted_items
+from engine.pricing.validate_rewards import check_reward
 from loyalty.v1 import rules_pb2
 from loyalty.v1.rules_pb2 import RuleSet
-
-ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,64}")
-CURRENCY_PATTERN = re.compile(r"[A-Z]{3}")
-MAX_TIERS = 64
-MAX_SEGMENTS = 64
-MAX_CHANNELS = 64
-MAX_EXTRA_BPS = 1_000_000
-MAX_MULTIPLIER_BPS = 1_000_000  # tier earn multiplier: x100 at most (int64 headroom)
-MAX_MINOR = 10**12  # any money amount in a rule, minor units (int64 headroom in the kernels)
-MAX_COUNT = 10**9  # any quantity, use count or points figure in a rule
-MAX_POINTS_PER_UNIT = 10**6
-# Points' pending days and expiry months: the dates they give must stay inside what a datetime
-# holds (a commit computes them; beyond, every commit that earns points would fail).
-MAX_PENDING_DAYS = 3_650  # ten years
-MAX_EXPIRY_MONTHS = 1_200  # a hundred years
-MAX_NAME_CHARS = MAX_ID_CHARS  # names, product-set entries, stores, channels, groups
-MAX_DESCRIPTION_CHARS = MAX_TEXT_CHARS
-REWARDS = tuple(KIND_BY_FIELD)
-_MODES = {0, 1, 2}
-_ACTIVATIONS = {0, 1}
-_PERIODS = {0, 1, 2, 3}
-_MIN_TS, _MAX_TS = -62_135_596_800, 253_402_300_799  # 0001-01-01 .. 9999-12-31 UTC
 
 
 class RuleSetInvalid(InvalidInput):
@@ -63,7 +63,7 @@ class RuleSetInvalid(InvalidInput):
 
 def validate(rules: RuleSet, catalogue: Catalogue | None = None) -> list[Violation]:
     """Every problem of ``rules`` (and of its bundles against ``catalogue``), in file order."""
-    v = _Collector(catalogue)
+    v = Checker(catalogue)
     _check_header(v, rules)
     if rules.HasField("points"):
         _check_points(v, rules.points)
@@ -73,6 +73,13 @@ def validate(rules: RuleSet, catalogue: Catalogue | None = None) -> list[Violati
     for i, offer in enumerate(rules.offers):
         _check_offer(v, f"offers[{i}]", offer)
     _check_segments(v, rules.segments)
+    v.out += attribute_violations(rules)  # member_attributes, offers[i].conditions.attributes
+    if rules.HasField("tier_policy"):
+        _check_tier_policy(v, rules.tier_policy)
+    check_restricted_items(v, rules.restricted_items, check_product_set)
+    _check_guardrails(v, rules.guardrails)
+    if not v.out:  # probing prices each offer: only a rule set valid in every other way
+        v.out += guardrail_problems(rules, catalogue)
     return v.out
 
 
@@ -83,74 +90,10 @@ def check(rules: RuleSet, catalogue: Catalogue | None = None) -> None:
         raise RuleSetInvalid(violations)
 
 
-# --- helpers -------------------------------------------------------------------------------
-
-
-class _Collector:
-    def __init__(self, catalogue: Catalogue | None) -> None:
-        self.out: list[Violation] = []
-        self.catalogue = catalogue
-        self._index: CatalogueIndex | None = None
-        # shared across offers:
-        self.tiers: set[str] = set()
-        self.segments: set[str] = set()
-        self.ids: dict[str, str] = {}  # offer id -> path of its first use
-        self.channels: set[str] = set()
-        self.channels_reported = False
-        self.groups: dict[str, tuple[Phase, str]] = {}  # group -> (phase, first member's id)
-        self.has_points = False
-
-    def add(self, field: str, description: str) -> None:
-        self.out.append(Violation(field, description))
-
-    def range(self, field: str, value: int, lo: int, hi: int | None = None) -> bool:
-        """Check ``lo <= value <= hi``; report and return False when outside."""
-        if value < lo:
-            if lo == 0:
-                self.add(field, f"must not be negative (got {value})")
-            elif lo == 1:
-                self.add(field, f"must be greater than 0 (got {value})")
-            else:
-                self.add(field, f"must be at least {lo} (got {value})")
-            return False
-        if hi is not None and value > hi:
-            self.add(field, f"must be at most {hi} (got {value})")
-            return False
-        return True
-
-    def text(self, field: str, value: str, limit: int = MAX_NAME_CHARS) -> None:
-        """A name or free text of at most ``limit`` characters."""
-        if len(value) > limit:
-            self.add(field, f"longer than {limit:,} characters (got {len(value):,})")
-
-    def money(self, field: str, value: int, lo: int = 0) -> bool:
-        return self.range(field, value, lo, MAX_MINOR)
-
-    def count(self, field: str, value: int, lo: int = 0) -> bool:
-        return self.range(field, value, lo, MAX_COUNT)
-
-    def ident(self, field: str, value: str, seen: dict[str, str], owner: str) -> None:
-        """A non-empty id of the allowed characters, unique among ``seen`` (id -> owner path)."""
-        if not value:
-            self.add(field, "must not be empty")
-        elif not ID_PATTERN.fullmatch(value):
-            self.add(field, f"must be 1-64 of A-Z a-z 0-9 . _ : - (got {quoted(value)})")
-        elif value in seen:
-            self.add(field, f"duplicate id {quoted(value)} (also {seen[value]})")
-        else:
-            seen[value] = owner
-
-    def index(self) -> CatalogueIndex:
-        if self._index is None:
-            assert self.catalogue is not None
-            self._index = CatalogueIndex(self.catalogue)
-        return self._index
-
-
 # --- rule set header, points programme, tiers, segments -------------------------------------
 
 
-def _check_header(v: _Collector, rules: RuleSet) -> None:
+def _check_header(v: Checker, rules: RuleSet) -> None:
     if rules.currency and not CURRENCY_PATTERN.fullmatch(rules.currency):
         v.add("currency", f"must be 3 uppercase letters, e.g. 'CNY' (got {quoted(rules.currency)})")
     if rules.timezone:
@@ -171,7 +114,7 @@ _POINTS_RANGES = (
 )
 
 
-def _check_points(v: _Collector, p: rules_pb2.PointsProgram) -> None:
+def _check_points(v: Checker, p: rules_pb2.PointsProgram) -> None:
     for name, lo, hi in _POINTS_RANGES:
         v.range(f"points.{name}", getattr(p, name), lo, hi)
     # proto3 enums are open: a number no build knows would decode, so say so here
@@ -179,7 +122,7 @@ def _check_points(v: _Collector, p: rules_pb2.PointsProgram) -> None:
         v.add("points.lot_bucket", f"unknown lot bucket {p.lot_bucket} (DAY or MONTH)")
 
 
-def _check_tiers(v: _Collector, tiers: Sequence[rules_pb2.Tier]) -> None:
+def _check_tiers(v: Checker, tiers: Sequence[rules_pb2.Tier]) -> None:
     if len(tiers) > MAX_TIERS:
         v.add("tiers", f"at most {MAX_TIERS} tiers (got {len(tiers)})")
     seen: dict[str, str] = {}
@@ -201,7 +144,35 @@ def _check_tiers(v: _Collector, tiers: Sequence[rules_pb2.Tier]) -> None:
         v.range(f"{path}.earn_multiplier_bps", t.earn_multiplier_bps, 1, MAX_MULTIPLIER_BPS)
 
 
-def _check_segments(v: _Collector, segments: Sequence[rules_pb2.Segment]) -> None:
+def _check_tier_policy(v: Checker, p: rules_pb2.TierPolicy) -> None:
+    v.range(
+        "tier_policy.qualification_window_months",
+        p.qualification_window_months,
+        0,
+        MAX_TIER_WINDOW_MONTHS,
+    )
+    # periods must repeat every year from the anchor month, so their length divides 12
+    if p.period_months not in TIER_PERIOD_MONTHS:
+        v.add(
+            "tier_policy.period_months",
+            f"must be 1, 2, 3, 4, 6 or 12 (0 = 12) (got {p.period_months})",
+        )
+    v.range("tier_policy.anchor_month", p.anchor_month, 0, 12)
+    if p.downgrade not in rules_pb2.TierPolicy.Downgrade.values():
+        v.add(
+            "tier_policy.downgrade",
+            f"unknown downgrade {p.downgrade} (NEVER, ONE_STEP or TO_QUALIFYING)",
+        )
+
+
+def _check_guardrails(v: Checker, g: rules_pb2.Guardrails) -> None:
+    v.money("guardrails.max_discount_minor", g.max_discount_minor)
+    v.range("guardrails.max_discount_bps", g.max_discount_bps, 0, BPS)
+    v.count("guardrails.max_points", g.max_points)
+    v.range("guardrails.min_margin_bps", g.min_margin_bps, 0, BPS - 1)
+
+
+def _check_segments(v: Checker, segments: Sequence[rules_pb2.Segment]) -> None:
     if len(segments) > MAX_SEGMENTS:
         v.add("segments", f"at most {MAX_SEGMENTS} segments (got {len(segments)})")
     seen: dict[str, str] = {}
@@ -213,16 +184,16 @@ def _check_segments(v: _Collector, segments: Sequence[rules_pb2.Segment]) -> Non
 # --- offers ----------------------------------------------------------------------------------
 
 
-def _check_offer(v: _Collector, path: str, offer: rules_pb2.Offer) -> None:
+def _check_offer(v: Checker, path: str, offer: rules_pb2.Offer) -> None:
     v.ident(f"{path}.id", offer.id, v.ids, path)
     v.text(f"{path}.name", offer.name)
     v.text(f"{path}.description", offer.description, MAX_DESCRIPTION_CHARS)
-    if offer.activation not in _ACTIVATIONS:
+    if offer.activation not in ACTIVATIONS:
         v.add(f"{path}.activation", f"unknown activation {offer.activation}")
     if not offer.HasField("scope"):
         v.add(f"{path}.scope", "missing product set; use `all: true` for everything")
     else:
-        _check_product_set(v, f"{path}.scope", offer.scope)
+        check_product_set(v, f"{path}.scope", offer.scope)
     reward = offer.WhichOneof("reward")
     phase = phase_of(KIND_BY_FIELD[reward]) if reward else None
     _check_conditions(v, f"{path}.conditions", offer.conditions)
@@ -232,38 +203,12 @@ def _check_offer(v: _Collector, path: str, offer: rules_pb2.Offer) -> None:
     if reward is None:
         v.add(f"{path}.reward", "missing reward: set one of " + ", ".join(REWARDS))
     else:
-        _check_reward(v, f"{path}.{reward}", reward, getattr(offer, reward))
+        check_reward(v, f"{path}.{reward}", reward, getattr(offer, reward))
         if phase == Phase.POINTS and not v.has_points:
             v.add(f"{path}.{reward}", "points rewards need a points programme (`points`)")
 
 
-def _check_reward(v: _Collector, path: str, reward: str, r: Message) -> None:
-    for name, lo, hi in _RANGES.get(reward, ()):
-        v.range(f"{path}.{name}", getattr(r, name), lo, hi)
-    if reward in _REWARD_CHECKS:
-        _REWARD_CHECKS[reward](v, path, r)
-
-
-def _is_empty_set(ps: rules_pb2.ProductSet) -> bool:
-    return not (ps.all or ps.skus or ps.categories or ps.brands or ps.vendors)
-
-
-def _check_product_set(v: _Collector, path: str, ps: rules_pb2.ProductSet) -> None:
-    if _is_empty_set(ps):
-        v.add(
-            path,
-            "empty product set: list skus, categories, brands or vendors, "
-            "or use `all: true` for everything",
-        )
-    for name in ("skus", "categories", "brands", "vendors", "exclude_skus"):
-        for j, value in enumerate(getattr(ps, name)):
-            if not value:
-                v.add(f"{path}.{name}[{j}]", "must not be empty")
-            else:
-                v.text(f"{path}.{name}[{j}]", value)
-
-
-def _check_conditions(v: _Collector, path: str, c: rules_pb2.Conditions) -> None:
+def _check_conditions(v: Checker, path: str, c: rules_pb2.Conditions) -> None:
     for j, tier in enumerate(c.tiers):
         if tier not in v.tiers:
             v.add(f"{path}.tiers[{j}]", f"unknown tier {quoted(tier)}")
@@ -291,11 +236,11 @@ def _check_conditions(v: _Collector, path: str, c: rules_pb2.Conditions) -> None
     v.money(f"{path}.min_amount_minor", c.min_amount_minor)
 
 
-def _check_window(v: _Collector, path: str, c: rules_pb2.Conditions) -> None:
+def _check_window(v: Checker, path: str, c: rules_pb2.Conditions) -> None:
     valid = True
     for name in ("starts_at", "ends_at"):
         ts = getattr(c, name)
-        if c.HasField(name) and not (_MIN_TS <= ts.seconds <= _MAX_TS and 0 <= ts.nanos < 10**9):
+        if c.HasField(name) and not (MIN_TS <= ts.seconds <= MAX_TS and 0 <= ts.nanos < 10**9):
             v.add(f"{path}.{name}", f"not a valid timestamp ({ts.seconds}s {ts.nanos}ns)")
             valid = False
     if (
@@ -322,11 +267,12 @@ def _check_window(v: _Collector, path: str, c: rules_pb2.Conditions) -> None:
             f"{path}.to_hour",
             f"empty window: from_hour and to_hour are both {c.to_hour} (use 0 and 0 for all day)",
         )
+    v.out += recurrence.violations(path, c)
 
 
-def _check_stacking(v: _Collector, path: str, offer: rules_pb2.Offer, phase: Phase | None) -> None:
+def _check_stacking(v: Checker, path: str, offer: rules_pb2.Offer, phase: Phase | None) -> None:
     s = offer.stacking
-    if s.mode not in _MODES:
+    if s.mode not in MODES:
         v.add(f"{path}.mode", f"unknown mode {s.mode}")
     v.text(f"{path}.group", s.group)
     if not s.group or phase is None:
@@ -347,7 +293,7 @@ def _check_stacking(v: _Collector, path: str, offer: rules_pb2.Offer, phase: Pha
         )
 
 
-def _check_funding(v: _Collector, path: str, f: rules_pb2.Funding) -> None:
+def _check_funding(v: Checker, path: str, f: rules_pb2.Funding) -> None:
     if f.funder_id and not ID_PATTERN.fullmatch(f.funder_id):
         v.add(
             f"{path}.funder_id", f"must be 1-64 of A-Z a-z 0-9 . _ : - (got {quoted(f.funder_id)})"
@@ -355,123 +301,14 @@ def _check_funding(v: _Collector, path: str, f: rules_pb2.Funding) -> None:
     v.range(f"{path}.funded_share_bps", f.funded_share_bps, 0, BPS)
 
 
-def _check_limits(v: _Collector, path: str, lim: rules_pb2.Limits, phase: Phase | None) -> None:
+def _check_limits(v: Checker, path: str, lim: rules_pb2.Limits, phase: Phase | None) -> None:
     v.count(f"{path}.per_transaction", lim.per_transaction)
     v.count(f"{path}.per_member", lim.per_member)
-    if lim.per_member_period not in _PERIODS:
+    if lim.per_member_period not in PERIODS:
         v.add(f"{path}.per_member_period", f"unknown period {lim.per_member_period}")
     v.count(f"{path}.total_uses", lim.total_uses)
     for name in ("budget_minor", "max_discount_minor"):
         value = getattr(lim, name)
         if v.money(f"{path}.{name}", value) and value and phase is Phase.POINTS:
             v.add(f"{path}.{name}", f"not allowed on a points reward, it caps money (got {value})")
-
-
-# --- rewards ---------------------------------------------------------------------------------
-
-
-def _increasing(
-    v: _Collector,
-    path: str,
-    steps: Sequence[rules_pb2.QtyTier] | Sequence[rules_pb2.SpendTier],
-    name: str,
-    j: int,
-) -> None:
-    if j > 0:
-        prev, cur = getattr(steps[j - 1], name), getattr(steps[j], name)
-        if cur <= prev:
-            v.add(
-                f"{path}.steps[{j}].{name}",
-                f"ladder steps not increasing: must be greater "
-                f"than steps[{j - 1}]'s {prev} (got {cur})",
-            )
-
-
-def _check_qty_tiers(v: _Collector, path: str, r: rules_pb2.QtyTiers) -> None:
-    if not r.steps:
-        v.add(f"{path}.steps", "needs at least one step")
-    for j, step in enumerate(r.steps):
-        if v.count(f"{path}.steps[{j}].min_qty", step.min_qty, 1):
-            _increasing(v, path, r.steps, "min_qty", j)
-        v.range(f"{path}.steps[{j}].percent_bps", step.percent_bps, 1, BPS)
-
-
-def _check_bundle_price(v: _Collector, path: str, r: rules_pb2.BundlePrice) -> None:
-    if not r.components:
-        v.add(f"{path}.components", "needs at least one component")
-    usable: list[int] = []  # components with a non-empty product set, checked for overlaps
-    masks: dict[int, np.ndarray] = {}  # component -> catalogue rows it matches, when needed
-    for j, comp in enumerate(r.components):
-        cpath = f"{path}.components[{j}]"
-        if not comp.HasField("scope"):
-            v.add(f"{cpath}.scope", "missing product set; use `all: true` for everything")
-        else:
-            _check_product_set(v, f"{cpath}.scope", comp.scope)
-        if comp.HasField("scope") and not _is_empty_set(comp.scope):
-            for a in usable:
-                why = structural_overlap(r.components[a].scope, comp.scope)
-                if why is None and v.catalogue is not None and len(v.catalogue):
-                    why = v.index().overlap(r.components, a, j, masks)
-                if why is not None:
-                    v.add(f"{cpath}.scope", f"components[{a}] and components[{j}] overlap: {why}")
-            usable.append(j)
-        v.count(f"{cpath}.qty", comp.qty, 1)
-    v.money(f"{path}.price_minor", r.price_minor)
-
-
-def _check_spend_tiers(v: _Collector, path: str, r: rules_pb2.SpendTiers) -> None:
-    if not r.steps:
-        v.add(f"{path}.steps", "needs at least one step")
-    percent_step = None
-    for j, step in enumerate(r.steps):
-        spath = f"{path}.steps[{j}]"
-        if v.money(f"{spath}.threshold_minor", step.threshold_minor, 1):
-            _increasing(v, path, r.steps, "threshold_minor", j)
-        if step.amount_minor and step.percent_bps:
-            v.add(
-                spath,
-                f"set exactly one of amount_minor and percent_bps (got both: "
-                f"{step.amount_minor} and {step.percent_bps})",
-            )
-        elif not step.amount_minor and not step.percent_bps:
-            v.add(spath, "set exactly one of amount_minor and percent_bps (got neither)")
-        elif step.amount_minor:
-            v.money(f"{spath}.amount_minor", step.amount_minor, 1)
-        else:
-            v.range(f"{spath}.percent_bps", step.percent_bps, 1, BPS)
-            if percent_step is None:
-                percent_step = j
-    if r.repeat and percent_step is not None:
-        v.add(
-            f"{path}.repeat",
-            f"repeat works with amount steps only (steps[{percent_step}] "
-            f"has percent_bps {r.steps[percent_step].percent_bps})",
-        )
-
-
-def _check_bonus_points(v: _Collector, path: str, r: rules_pb2.BonusPoints) -> None:
-    # per_unit times a basket's units (at most 10^7) must stay inside int64
-    ok = v.range(f"{path}.per_unit", r.per_unit, 0, MAX_POINTS_PER_UNIT)
-    ok &= v.count(f"{path}.per_transaction", r.per_transaction)
-    if ok and r.per_unit == 0 and r.per_transaction == 0:
-        v.add(path, "per_unit and per_transaction are both 0: the offer gives no points")
-
-
-# reward -> (field, lowest, highest) of its plain numeric fields
-_RANGES: dict[str, tuple[tuple[str, int, int], ...]] = {
-    "percent_off": (("percent_bps", 1, BPS),),
-    "amount_off": (("amount_minor", 1, MAX_MINOR),),
-    "fixed_price": (("price_minor", 0, MAX_MINOR),),
-    "buy_x_get_y": (("buy", 1, MAX_COUNT), ("get", 1, MAX_COUNT), ("percent_bps", 1, BPS)),
-    "order_percent_off": (("percent_bps", 1, BPS),),
-    "order_amount_off": (("amount_minor", 1, MAX_MINOR),),
-    "points_multiplier": (("extra_bps", 1, MAX_EXTRA_BPS),),
-}
-# reward -> its own checks; each takes that reward's message, looked up by field name
-_REWARD_CHECKS: dict[str, Callable[[_Collector, str, Any], None]] = {
-    "qty_tiers": _check_qty_tiers,
-    "bundle_price": _check_bundle_price,
-    "spend_tiers": _check_spend_tiers,
-    "bonus_points": _check_bonus_points,
-}
-assert set(_RANGES) | set(_REWARD_CHECKS) == set(REWARDS)
+    check_unit_limits(v, path, lim, phase)

@@ -46,6 +46,8 @@ _RULES = {
         },
         {"id": "d", "scope": {"all": True}, "bonus_points": {"per_unit": 1}},
     ],
+    # compiles engine.pricing.restrictions.find_restricted (no warm-up line is restricted)
+    "restricted_items": [{"id": "r", "scope": {"skus": ["Z"]}, "tiers": ["t"]}],
 }
 
 

@@ -132,7 +132,8 @@ class Parsed:
         s = self.scalars
         t = local_time(at, timezone)
         return np.array(
-            [s[W.S_STORE], s[W.S_CHANNEL], t.epoch_s, t.weekday, t.hour, t.month],
+            [s[W.S_STORE], s[W.S_CHANNEL], t.epoch_s, t.weekday, t.hour, t.month]
+            + [t.day, t.monthday],
             dtype=np.int64,
         )
 

@@ -182,13 +182,14 @@ def run_targeting(
     profiles = targeting.category_profiles(lf, cfg, as_of)
     values = targeting.member_values(lf, cfg, as_of)
     consent, records = read_consent(store, values["member_id"].to_list(), now, progress)
-    planned = pb.plan(playbook, profiles, values, consent, as_of)
+    planned = pb.plan(playbook, profiles, values, consent, as_of, history=lf)
     tagged = conflicts = 0
     if not dry_run:
         tagged = write_tags(
             store, targeting.member_tags(profiles, values), consent, records, now, progress
         )
         flags = {c.id: c.personalised for c in playbook.campaigns}
+        flags |= {b.id: b.personalised for b in playbook.bundles}
         planned, conflicts = issue(store, run_id, planned, now, progress, flags)
     log.info(
         "targeting run %s: %d plan rows, %d tagged, %d conflicts",

@@ -205,7 +205,12 @@ def create_server(
             ),
         ),
         (MEMBERS, MemberServicer(registry, store, clock)),
-        (CAMPAIGNS, CampaignServicer(registry, store, clock)),
+        (
+            CAMPAIGNS,
+            CampaignServicer(
+                registry, store, clock, publish_simulate_days=settings.publish_simulate_days
+            ),
+        ),
         (HEALTH, app.health),
         (
             REFLECTION,

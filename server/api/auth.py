@@ -4,7 +4,8 @@ checkout      -> CheckoutService Evaluate, Commit, Cancel, Return; MemberService
                  MemberService.ListOffers
 offline-sync  -> what checkout may, and CheckoutService.SyncOffline (baskets priced at the
                  lane's own time: a lane that was offline, or the back office that syncs it)
-marketing     -> CampaignService, MemberService.IssueCoupons, GetMember, ListOffers
+marketing     -> CampaignService, MemberService.IssueCoupons, ReleaseReservation,
+                 RequalifyTiers, GetMember, ListOffers
 admin         -> everything
 Health checks and reflection are open to all. Keys travel as ``x-api-key`` metadata.
 """
@@ -36,6 +37,8 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "marketing": (
         "CampaignService/",
         "MemberService/IssueCoupons",
+        "MemberService/ReleaseReservation",
+        "MemberService/RequalifyTiers",
         "MemberService/GetMember",
         "MemberService/ListOffers",
     ),

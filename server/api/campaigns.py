@@ -32,6 +32,8 @@ from server.api.convert import (
     history_from_request,
     timestamp,
 )
+from server.api.publish_gate import gate
+from server.api.reservations import unit_counts
 from server.rules.registry import RuleRegistry, VersionInfo
 from server.store.base import Store
 
@@ -110,8 +112,15 @@ def _zone(bad: InvalidInput, path: str, name: str) -> None:
 
 
 class CampaignServicer(campaigns_pb2_grpc.CampaignServiceServicer):
-    def __init__(self, registry: RuleRegistry, store: Store | None = None, clock: Clock = utc_now):
+    def __init__(
+        self,
+        registry: RuleRegistry,
+        store: Store | None = None,
+        clock: Clock = utc_now,
+        publish_simulate_days: int = 0,
+    ):
         self.registry, self.store, self.clock = registry, store, clock
+        self.publish_simulate_days = publish_simulate_days  # the publish gate; 0 = off
         self.funding = LedgerFunding()  # per offer and funder, read incrementally
 
     def ValidateRuleSet(
@@ -133,9 +142,18 @@ class CampaignServicer(campaigns_pb2_grpc.CampaignServiceServicer):
         if not request.HasField("rules"):
             bad.add("rules", "is required")
         check_text(bad, "note", request.note, required=False)
+        reason = request.guardrail_override_reason
+        check_text(bad, "guardrail_override_reason", reason, required=False)
         if bad.violations:
             raise bad
-        version, seconds = self.registry.publish(request.rules, request.note)
+        days = self.publish_simulate_days
+        if not days:
+            version, seconds = self.registry.publish(request.rules, request.note)
+        else:
+            now = self.clock()  # the gate's "last days" end now
+            passed = gate(self.registry, self.store, request.rules, request.note, reason, days, now)
+            version, _ = self.registry.publish(request.rules, passed.note, compiled=passed.compiled)
+            seconds = passed.seconds
         return campaigns_pb2.PublishRuleSetResponse(
             version=version, compile_ms=round(seconds * 1000)
         )
@@ -237,6 +255,7 @@ class CampaignServicer(campaigns_pb2_grpc.CampaignServiceServicer):
         offers = [o for o in rules.offers if not wanted or o.id in wanted]
         store = self._ledger()
         counters = offer_counters(store, active.policy, [o.id for o in offers])
+        units = unit_counts(store, active.policy, [o.id for o in offers], self.clock())
         seq, amounts = self.funding.read(store)
         return campaigns_pb2.ListOfferUsageResponse(
             ruleset_version=active.version,
@@ -251,6 +270,10 @@ class CampaignServicer(campaigns_pb2_grpc.CampaignServiceServicer):
                     total_uses_cap=o.limits.total_uses,
                     budget_spent_minor=counters[o.id][1],
                     budget_cap_minor=o.limits.budget_minor,
+                    units_sold=units.get(o.id, (0, 0))[0],
+                    units_reserved=units.get(o.id, (0, 0))[1],
+                    total_units_cap=o.limits.total_units,
+                    units_per_store_cap=o.limits.units_per_store,
                     funders=[
                         campaigns_pb2.FunderAmount(funder_id=f, discount_minor=d, funded_minor=p)
                         for f, (d, p) in sorted(amounts.get(o.id, {}).items())

@@ -11,7 +11,6 @@ Observability, when on: the kernel time and what commits did go to
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -25,8 +24,10 @@ from engine.errors import Conflict, FailedPrecondition, InvalidInput
 from engine.pricing import layout as L
 from engine.pricing import wire
 from engine.pricing.api import encode_coupons, encode_limits, encode_member, run_kernel
+from engine.pricing.restrictions import restricted_lines
 from engine.pricing.types import Basket, PricingResult
 from loyalty.v1 import checkout_pb2, checkout_pb2_grpc, members_pb2
+from server.api.checkout_requests import commit_fingerprint, returned_lines
 from server.api.clock import PricingClock
 from server.api.convert import (
     basket_from_request,
@@ -38,6 +39,8 @@ from server.api.convert import (
 from server.api.edge import parser, raw
 from server.api.metrics import Metrics
 from server.api.replies import cancel_response, member_after, return_response
+from server.api.restricted import mark_restricted_bytes
+from server.api.shopping_list import checkout_member
 from server.api.tracing import TX, CommitSpans, Tracing
 from server.rules.registry import ActiveRules, RuleRegistry
 from server.store.base import (
@@ -47,6 +50,8 @@ from server.store.base import (
     Store,
 )
 from server.store.checkout import Committed, commit
+from server.store.policy import Policy
+from server.store.units import at_store
 
 Clock = Callable[[], datetime]
 T = TypeVar("T")
@@ -108,7 +113,7 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
                 state.member,
                 coupons=state.coupons,
                 redeem_points=req.redeem_points,
-                limits=state.limits,
+                limits=at_store(active.policy, state.limits, state.units, basket.store_id),
                 explain=explain,
             )
 
@@ -187,6 +192,7 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
             active is None
             or parsed is None
             or parsed.explain
+            or active.policy.store_capped  # per-store unit caps need the store id
             or (lane := parsed.lane_seconds) is not None
             and not self.times.in_skew_s(lane, now)
         ):
@@ -194,12 +200,13 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
         codes = parsed.coupon_codes
         state = self._read(active, parsed.member_id or None, codes, now)
         compiled = active.compiled
+        member = encode_member(compiled, state.member, parsed.redeem_points)
 
         def price() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             return run_kernel(
                 compiled,
                 parsed.lines,
-                encode_member(compiled, state.member, parsed.redeem_points),
+                member,
                 parsed.context(compiled.timezone, now),
                 encode_coupons(compiled, state.member, state.coupons),
                 encode_limits(compiled, state.limits),
@@ -210,6 +217,7 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
         body = wire.respond(
             active.wire, parsed, line_out, rows, counts, active.version, active.points_pending
         )
+        body = mark_restricted_bytes(body, restricted_lines(compiled, parsed.lines, member))
         if not codes:
             return body
         ids = compiled.offer_ids
@@ -225,7 +233,8 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
         self.times.online(lane_at, now, "occurred_at")
         basket = dataclasses.replace(basket, occurred_at=now)
         active = self.registry.current()
-        state = self._read(active, request.member_id or None, list(request.coupon_codes), now)
+        member = checkout_member(self.store, request)
+        state = self._read(active, member, list(request.coupon_codes), now)
         result = self._price(active, basket, request, state, request.explain)
         return self._respond(active, request, state, result)
 
@@ -268,6 +277,7 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
             raise InvalidInput([(f"{prefix}basket", "is required")])
         req = request.basket
         basket = basket_from_request(req, prefix=f"{prefix}basket.", now=now)
+        member_id = checkout_member(self.store, req, f"{prefix}basket.")
         lane_at = basket.occurred_at if req.HasField("occurred_at") else None
         time_field = f"{prefix}basket.occurred_at"
         at = lane_at if offline and lane_at is not None else now
@@ -318,21 +328,24 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
             return commit(
                 self.store,
                 tx,
-                _fingerprint(request),
+                commit_fingerprint(request),
                 price,
                 at,
                 policy=active.policy,
                 basket=basket,
-                member_id=req.member_id or None,
+                member_id=member_id,
                 coupon_codes=list(req.coupon_codes),
                 provenance=Provenance(now if at != now else None, lane_at, active.version),
                 deadline=deadline,
+                # member-only items: the lane's override; offline lanes have sold them already
+                allow_restricted=offline or request.allow_restricted_items,
+                basket_field=f"{prefix}basket",
             )
 
         done = self._commit(watch, run)
         outcome = done.outcome
         state = done.state or self.store.pricing_state(
-            active.policy, req.member_id or None, None, list(req.coupon_codes), at
+            active.policy, member_id, None, list(req.coupon_codes), at
         )
         result = self._respond(active, req, state, outcome.pricing, outcome.ruleset_version)
         changed = bool(request.expected_payable_minor) and (
@@ -345,51 +358,34 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
         self, request: checkout_pb2.CancelRequest, context: grpc.ServicerContext
     ) -> checkout_pb2.CancelResponse:
         require_id("transaction_id", request.transaction_id)
-        now = self.clock()
+        now, policy = self.clock(), self._policy()
         outcome = self._write(
-            request.transaction_id, lambda: self.store.cancel(request.transaction_id, now)
+            request.transaction_id,
+            lambda: self.store.cancel(request.transaction_id, now, policy=policy),
         )
         return cancel_response(outcome, lambda m: self._summary(m, now))
 
     def Return(
         self, request: checkout_pb2.ReturnRequest, context: grpc.ServicerContext
     ) -> checkout_pb2.ReturnResponse:
-        require_id("return_id", request.return_id)
-        require_id("transaction_id", request.transaction_id)
-        bad = InvalidInput()
-        if not request.lines:
-            bad.add("lines", "at least one line is required")
-        for k, ln in enumerate(request.lines):
-            if not ln.line_id:
-                bad.add(f"lines[{k}].line_id", "is required")
-            if ln.quantity < 1:
-                bad.add(f"lines[{k}].quantity", f"must be at least 1 (got {ln.quantity})")
-        if bad.violations:
-            raise bad
-        now = self.clock()
-        wanted = [(ln.line_id, ln.quantity) for ln in request.lines]
+        wanted = returned_lines(request)
+        now, policy = self.clock(), self._policy()
         outcome = self._write(
             request.transaction_id,
-            lambda: self.store.return_lines(request.return_id, request.transaction_id, wanted, now),
+            lambda: self.store.return_lines(
+                request.return_id, request.transaction_id, wanted, now, policy=policy
+            ),
         )
         return return_response(outcome, lambda m: self._summary(m, now))
+
+    def _policy(self) -> Policy | None:
+        """The current rules' store policy, for a reversal to re-evaluate the member's tier
+        (None before any rule set is published: the tier is left as it is)."""
+        active = self.registry.current_or_none()
+        return None if active is None else active.policy
 
     def _write(self, transaction_id: str, write: Callable[[], T]) -> T:
         """A store write of a transaction, in a span when tracing is on."""
         if self.tracing is None:
             return write()
         return self.tracing.call("loyalty.store.write", write, {TX: transaction_id})
-
-
-def _fingerprint(request: checkout_pb2.CommitRequest) -> str:
-    """What makes two commits under one transaction id 'the same request'."""
-    basket = checkout_pb2.EvaluateRequest()
-    basket.CopyFrom(request.basket)
-    basket.explain = False  # asking for explanations does not change the transaction
-    return hashlib.sha256(
-        basket.SerializeToString(deterministic=True)
-        + b"|"
-        + str(request.expected_payable_minor).encode()
-        + b"|"
-        + str(request.fail_if_changed).encode()
-    ).hexdigest()

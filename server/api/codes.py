@@ -13,7 +13,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from engine.errors import InvalidInput
 from loyalty.v1 import campaigns_pb2, rules_pb2
-from server.api.convert import when
+from server.api.convert import MAX_ISSUE_MEMBERS, check_list, when
 from server.store.codes import (
     DEFAULT_ALPHABET,
     MIN_LENGTH,
@@ -62,6 +62,7 @@ def batch_message(r: BatchRecord) -> campaigns_pb2.CouponCodeBatch:
         per_member=b.per_member,
         created_at=_us(r.created_us),
         collisions=r.collisions,
+        bound_codes=len(b.member_ids),
     )
 
 
@@ -79,6 +80,7 @@ def code_message(c: CodeInfo, now: datetime) -> campaigns_pb2.CouponCode:
         per_member=c.per_member,
         last_redeemed_at=_us(c.last_us) if c.last_tx else None,
         last_transaction_id=c.last_tx,
+        member_id=c.member_id,
     )
 
 
@@ -113,8 +115,17 @@ def code_batch(
         bad.add("offer_id", f"no offer {request.offer_id[:128]!r} in the current rule set")
     elif offer.activation != rules_pb2.Offer.COUPON:
         bad.add("offer_id", f"offer {offer.id!r} is not a COUPON-activation offer")
-    if not 1 <= request.count <= MAX_CODES:
-        bad.add("count", f"must be 1..{MAX_CODES:,} (got {request.count:,})")
+    members = tuple(request.member_ids)
+    count = request.count
+    if members:
+        check_list(bad, "member_ids", members, MAX_ISSUE_MEMBERS)
+        if len(set(members)) != len(members):
+            bad.add("member_ids", "lists a member more than once")
+        if count not in (0, len(members)):
+            bad.add("count", f"must be 0 or {len(members):,} (one code per member in member_ids)")
+        count = len(members)
+    elif not 1 <= count <= MAX_CODES:
+        bad.add("count", f"must be 1..{MAX_CODES:,} (got {count:,})")
     if not CODE_TEXT.fullmatch(request.prefix) or len(request.prefix) > MAX_PREFIX:
         bad.add("prefix", f"at most {MAX_PREFIX} characters of A-Z, 0-9 and -")
     alphabet = request.alphabet or DEFAULT_ALPHABET
@@ -128,7 +139,7 @@ def code_batch(
             "10..36 distinct characters of A-Z and 2-9, without 0, O, 1, I and L",
         )
         alphabet = DEFAULT_ALPHABET
-    need = needed_length(request.count, len(alphabet))
+    need = needed_length(count, len(alphabet))
     length = request.length
     if request.pattern:
         slots = request.pattern.count("#")
@@ -137,7 +148,7 @@ def code_batch(
         elif slots < need:
             bad.add(
                 "pattern",
-                f"{slots} random characters (#) are too few for {request.count:,} codes:"
+                f"{slots} random characters (#) are too few for {count:,} codes:"
                 f" at least {need} are needed",
             )
         if length:
@@ -148,7 +159,7 @@ def code_batch(
     elif not MIN_GIVEN_LENGTH <= length <= MAX_LENGTH:
         bad.add("length", f"must be 0 or {MIN_GIVEN_LENGTH}..{MAX_LENGTH} (got {length})")
     elif length < need:
-        bad.add("length", f"too short for {request.count:,} codes: at least {need}")
+        bad.add("length", f"too short for {count:,} codes: at least {need}")
     uses = request.uses_per_code or 1
     if not 1 <= uses <= MAX_CODES:
         bad.add("uses_per_code", f"must be 0..{MAX_CODES:,} (got {request.uses_per_code})")
@@ -164,7 +175,7 @@ def code_batch(
     return CodeBatch(
         request.batch_id,
         request.offer_id,
-        request.count,
+        count,
         request.prefix,
         request.pattern,
         length,
@@ -173,6 +184,7 @@ def code_batch(
         request.per_member,
         to_us(start),
         to_us(until),
+        members,
     )
 
 

@@ -32,6 +32,8 @@ from engine.pricing.constants import (
 )
 from engine.pricing.types import Basket, Line, PricingResult
 from loyalty.v1 import campaigns_pb2, checkout_pb2, members_pb2
+from server.api.restricted import mark_restricted
+from server.api.shopping_list import check_list_id
 from server.store.base import CodeStatus, MemberRecord, PricingState
 
 
@@ -143,6 +145,7 @@ def basket_from_request(
     if req.redeem_points < -1:
         bad.add(f"{prefix}redeem_points", f"must be -1, 0 or positive (got {req.redeem_points})")
     _check_id(bad, f"{prefix}member_id", req.member_id, required=False)
+    check_list_id(bad, req, prefix)
     _check_id(bad, f"{prefix}store_id", req.store_id, required=False)
     _check_id(bad, f"{prefix}channel", req.channel, required=False)
     for k, code in enumerate(req.coupon_codes):
@@ -242,8 +245,9 @@ def response_from_result(
             detail=e.detail,
             related_offer_id=e.related_offer_id,
             message=e.message,
+            next_start=timestamp(e.next_start),
         )
-    return resp
+    return mark_restricted(resp, result.restricted)  # member-only items
 
 
 _CATALOGUE_TEXT = ("sku", "category", "brand", "vendor")
@@ -298,6 +302,9 @@ def catalogue_from_request(req: campaigns_pb2.ImportCatalogueRequest) -> Catalog
                         "vendor": i.vendor,
                         "no_discount": i.no_discount,
                         "no_earn": i.no_earn,
+                        "unit_cost_minor": (
+                            i.unit_cost_minor if i.HasField("unit_cost_minor") else None
+                        ),
                     }
                     for i in req.rows.items
                 ]

@@ -8,6 +8,8 @@ from datetime import UTC, date, datetime, timedelta
 import grpc
 
 from engine.errors import InvalidInput
+from engine.pricing.attributes import conditions_hold
+from engine.pricing.recurrence import next_start
 from engine.pricing.reference.rewards import rhu
 from loyalty.v1 import members_pb2, members_pb2_grpc, rules_pb2
 from server.api.checkout import Clock, utc_now
@@ -22,6 +24,10 @@ from server.api.convert import (
     timestamp,
     when,
 )
+from server.api.member_attributes import attribute_messages, attributes_from_request
+from server.api.reservations import issue_response, release, reserve_request, show_reservations
+from server.api.shopping_list import check_barcode, render
+from server.api.tiers import requalify_tiers, show_tier
 from server.rules.registry import RuleRegistry
 from server.store.base import Consent, CouponStatus, MemberProfile, MemberRecord, Store
 
@@ -76,6 +82,7 @@ def member_message(r: MemberRecord) -> members_pb2.Member:
         ],
         lifetime_spend_minor=r.lifetime_spend_minor,
         rolling_spend_minor=r.rolling_spend_minor,
+        attributes=attribute_messages(r.attributes),
     )
 
 
@@ -149,15 +156,21 @@ def shopping_list(
     member_offers = []
     for offer in rules.offers:
         cond = offer.conditions
-        targeted = bool(cond.tiers or cond.segments)
+        targeted = bool(cond.tiers or cond.segments or cond.attributes)
         if offer.activation != rules_pb2.Offer.AUTOMATIC or not targeted:
             continue
         if cond.tiers and record.tier not in cond.tiers:
             continue
         if cond.segments and not set(cond.segments) & record.segments:
             continue
+        if cond.attributes and not conditions_hold(rules, cond.attributes, record.attributes):
+            continue
         until = cond.ends_at.ToDatetime(tzinfo=UTC) if cond.HasField("ends_at") else None
         if until is not None and until <= now:
+            continue
+        # a recurring offer is listed when it is on now or starts within the horizon
+        start = next_start(cond, rules.timezone, int(now.timestamp())) if cond.recurrence else None
+        if cond.recurrence and (start is None or start > now + LIST_HORIZON):
             continue
         saving = expected_saving(offer)
         member_offers.append(
@@ -170,6 +183,7 @@ def shopping_list(
                     source="member",
                     expected_saving_minor=saving,
                     valid_until=timestamp(until),
+                    valid_from=timestamp(start) if start is not None and start > now else None,
                 ),
             )
         )
@@ -196,6 +210,7 @@ class MemberServicer(members_pb2_grpc.MemberServiceServicer):
         elif 1 <= month <= 12 and day > calendar.monthrange(2000, month)[1]:  # 2000: 29 Feb
             bad.add("birthday_day", f"month {month} has no day {day}")
         at = when(bad, request, "enrolled_at")
+        attributes = attributes_from_request(bad, request.attributes)
         if bad.violations:
             raise bad
         enrolled = at.date() if at is not None else date.today()
@@ -208,6 +223,7 @@ class MemberServicer(members_pb2_grpc.MemberServiceServicer):
             request.birthday_day,
             enrolled,
             Consent(c.marketing, c.automated_decisions, c.third_party),
+            attributes,
         )
         return member_message(self.store.upsert_member(profile, self.clock()))
 
@@ -215,20 +231,33 @@ class MemberServicer(members_pb2_grpc.MemberServiceServicer):
         self, request: members_pb2.GetMemberRequest, context: grpc.ServicerContext
     ) -> members_pb2.Member:
         require_id("member_id", request.member_id)
-        return member_message(self.store.get_member(request.member_id, self.clock()))
+        now = self.clock()
+        record = self.store.get_member(request.member_id, now)
+        member = member_message(record)
+        show_reservations(member, self.store, now)
+        show_tier(member, record, self.registry.current_or_none(), now)
+        return member
 
     def ListOffers(
         self, request: members_pb2.ListOffersRequest, context: grpc.ServicerContext
     ) -> members_pb2.ListOffersResponse:
         bad = InvalidInput()
         check_ids(bad, request, ("member_id",), ("store_id", "channel"))
+        check_barcode(bad, request.barcode)
         at = when(bad, request, "at")
         if bad.violations:
             raise bad
         now = at or self.clock()
         record = self.store.get_member(request.member_id, now)
         rules = self.registry.current().compiled.rules
-        return members_pb2.ListOffersResponse(offers=shopping_list(rules, record, now))
+        list_id = self.store.shopping_list_id(request.member_id, self.clock())
+        image, media_type = render(list_id, request.barcode)
+        return members_pb2.ListOffersResponse(
+            offers=shopping_list(rules, record, now),
+            list_id=list_id,
+            barcode=image,
+            barcode_media_type=media_type,
+        )
 
     def IssueCoupons(
         self, request: members_pb2.IssueCouponsRequest, context: grpc.ServicerContext
@@ -246,6 +275,7 @@ class MemberServicer(members_pb2_grpc.MemberServiceServicer):
         if request.offer_id and request.offer_id not in self.registry.current().names:
             bad.add("offer_id", f"no offer {request.offer_id!r} in the current rule set")
         start = when(bad, request, "valid_from")
+        reserve_units, reserve_until, units_cap = reserve_request(bad, request, self.registry)
         if bad.violations or until is None:
             raise bad
         now = self.clock()
@@ -258,10 +288,21 @@ class MemberServicer(members_pb2_grpc.MemberServiceServicer):
             until,
             now,
             personalised=request.personalised,
+            reserve_units=reserve_units,
+            reserve_until=reserve_until,
+            units_cap=units_cap,
         )
-        return members_pb2.IssueCouponsResponse(
-            issued=len(outcome.coupon_ids), skipped_member_ids=outcome.skipped
-        )
+        return issue_response(len(outcome.coupon_ids), outcome.skipped, outcome.unreserved)
+
+    def RequalifyTiers(
+        self, request: members_pb2.RequalifyTiersRequest, context: grpc.ServicerContext
+    ) -> members_pb2.RequalifyTiersResponse:
+        return requalify_tiers(self.registry, self.store, request, self.clock())
+
+    def ReleaseReservation(
+        self, request: members_pb2.ReleaseReservationRequest, context: grpc.ServicerContext
+    ) -> members_pb2.ReleaseReservationResponse:
+        return release(self.store, request, self.clock())
 
     def AdjustPoints(
         self, request: members_pb2.AdjustPointsRequest, context: grpc.ServicerContext

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 from datetime import UTC, datetime
+from pathlib import Path
 
 import polars as pl
 
@@ -120,14 +121,30 @@ def check_offers(playbook: Playbook, rules: rules_pb2.RuleSet, name: str, rules_
         raise InvalidInput.at(name, "; ".join(problems))
 
 
+def write_bundle_draft(
+    path: str, rules: rules_pb2.RuleSet, history: pl.DataFrame, playbook: Playbook, as_of: datetime
+) -> None:
+    """The rule set with the playbook's bundle offers as of ``as_of``, as a YAML rule file."""
+    from engine.analytics.bundles import draft_rules
+    from server.web.console.yamltext import to_yaml
+
+    draft = draft_rules(rules, history, playbook.bundles, as_of)
+    Path(path).write_text(to_yaml(draft), encoding="utf-8")
+    print(f"{path}: {len(draft.offers) - len(rules.offers)} new bundle offers; publish it")
+
+
 def cmd_target(args: argparse.Namespace) -> int:
     from server.analytics.targeting import run_targeting
 
     playbook = load_playbook(args.playbook)
     if args.rules:
         check_offers(playbook, load_rules(args.rules), f"{args.playbook}", args.rules)
+    elif args.bundle_draft:
+        raise InvalidInput.at("--bundle-draft", "needs --rules (the rule set to add bundles to)")
     history = read_history(args.history).collect()  # once: every step then runs in memory
     as_of = day_option(args.as_of) or last_day(history.lazy())
+    if args.bundle_draft:
+        write_bundle_draft(args.bundle_draft, load_rules(args.rules), history, playbook, as_of)
     run_id = args.run_id or f"target-{as_of:%Y%m%d}"
     store = open_cli_store(args)
     update, close = progress_bars()
@@ -243,6 +260,11 @@ def add_analytics_commands(sub: argparse._SubParsersAction[argparse.ArgumentPars
     t.add_argument("--rules", help="check that the playbook's offers exist in this rule set")
     t.add_argument("--out", help="the plan: every (campaign, member) with status and window")
     t.add_argument("--dry-run", action="store_true", help="compute and print, write nothing")
+    t.add_argument(
+        "--bundle-draft",
+        metavar="OUT",
+        help="write --rules plus the bundle campaigns' offers to OUT (YAML) for publishing",
+    )
     store_options(t)
     t.set_defaults(func=guarded(cmd_target))
 

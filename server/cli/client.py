@@ -24,6 +24,7 @@ from loyalty.v1 import (
 from server.cli.checkout_commands import add_checkout_commands, read_basket_request
 from server.cli.codes import add_codes_commands
 from server.cli.connect import add_connection_flags, channel, emit, metadata, to_json
+from server.cli.tiers import add_tiers_commands
 
 
 def _print(args: argparse.Namespace, message: Message) -> None:
@@ -125,13 +126,20 @@ def members_show(args: argparse.Namespace) -> int:
 
 
 def members_offers(args: argparse.Namespace) -> int:
+    qr = Path(args.qr) if args.qr else None
+    kinds = members_pb2.ListOffersRequest
+    barcode = kinds.BARCODE_UNSPECIFIED
+    if qr is not None:
+        barcode = kinds.BARCODE_QR_PNG if qr.suffix.lower() == ".png" else kinds.BARCODE_QR_SVG
     with channel(args) as ch:
         reply = members_pb2_grpc.MemberServiceStub(ch).ListOffers(  # type: ignore[no-untyped-call]
-            members_pb2.ListOffersRequest(member_id=args.member_id),
+            members_pb2.ListOffersRequest(member_id=args.member_id, barcode=barcode),
             metadata=metadata(args),
             timeout=args.timeout,
         )
-    lines = [f"Shopping list for {args.member_id}"]
+    if qr is not None:
+        qr.write_bytes(reply.barcode)
+    lines = [f"Shopping list for {args.member_id}  (list id {reply.list_id})"]
     for o in reply.offers:
         saving = f"save {o.expected_saving_minor / 100:.2f}" if o.expected_saving_minor else ""
         until = f"until {o.valid_until.ToDatetime():%Y-%m-%d}" if o.HasField("valid_until") else ""
@@ -223,6 +231,11 @@ def add_client_commands(
     p.set_defaults(func=members_show)
     p = client(mem.add_parser("offers", help="the member's shopping list"))
     p.add_argument("member_id")
+    p.add_argument(
+        "--qr",
+        metavar="FILE",
+        help="save the list id's QR code to FILE (.png: PNG, anything else: SVG)",
+    )
     p.set_defaults(func=members_offers)
 
     cp = sub.add_parser("coupons", help="coupons").add_subparsers(dest="action", required=True)
@@ -250,3 +263,4 @@ def add_client_commands(
     p.set_defaults(func=checkout_evaluate)
     add_checkout_commands(co)
     add_codes_commands(sub)
+    add_tiers_commands(sub)

@@ -45,6 +45,10 @@ def generate(args: argparse.Namespace) -> int:
         else datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     )
     until = _when(args.valid_until) if args.valid_until else start + timedelta(days=args.days)
+    members: list[str] = []
+    if args.members:
+        with open(args.members, encoding="utf-8") as f:
+            members = [line.strip() for line in f if line.strip()]
     req = campaigns_pb2.CreateCouponCodesRequest(
         batch_id=args.batch_id,
         offer_id=args.offer_id,
@@ -55,6 +59,7 @@ def generate(args: argparse.Namespace) -> int:
         alphabet=args.alphabet,
         uses_per_code=args.uses,
         per_member=args.per_member,
+        member_ids=members,
     )
     req.valid_from.FromDatetime(start)
     req.valid_until.FromDatetime(until)
@@ -71,6 +76,7 @@ def generate(args: argparse.Namespace) -> int:
             f"{reply.length} random characters, {reply.uses_per_code} use(s) each, valid "
             f"{reply.valid_from.ToDatetime():%Y-%m-%d %H:%M} to "
             f"{reply.valid_until.ToDatetime():%Y-%m-%d %H:%M} UTC"
+            + (f", each bound to one of {reply.bound_codes:,} members" if reply.bound_codes else "")
         ],
     )
     return 0
@@ -108,7 +114,10 @@ def _line(c: campaigns_pb2.CouponCode) -> str:
         if c.last_transaction_id
         else ""
     )
-    return f"{c.code}  {NAMES[c.status]:<8} {c.uses_left}/{c.uses_per_code}  {c.batch_id}{last}"
+    bound = f"  for {c.member_id}" if c.member_id else ""
+    return (
+        f"{c.code}  {NAMES[c.status]:<8} {c.uses_left}/{c.uses_per_code}  {c.batch_id}{bound}{last}"
+    )
 
 
 def list_codes(args: argparse.Namespace) -> int:
@@ -137,6 +146,7 @@ def rows(codes: list[campaigns_pb2.CouponCode]) -> pl.DataFrame:
             "uses_per_code": [c.uses_per_code for c in codes],
             "uses_left": [c.uses_left for c in codes],
             "per_member": [c.per_member for c in codes],
+            "member_id": [c.member_id for c in codes],
             "valid_from": [ts(c, "valid_from") for c in codes],
             "valid_until": [ts(c, "valid_until") for c in codes],
             "last_redeemed_at": [ts(c, "last_redeemed_at") for c in codes],
@@ -150,6 +160,7 @@ def rows(codes: list[campaigns_pb2.CouponCode]) -> pl.DataFrame:
             "uses_per_code": pl.Int32,
             "uses_left": pl.Int32,
             "per_member": pl.Boolean,
+            "member_id": pl.String,
             "valid_from": pl.Datetime("us", "UTC"),
             "valid_until": pl.Datetime("us", "UTC"),
             "last_redeemed_at": pl.Datetime("us", "UTC"),
@@ -204,7 +215,10 @@ def add_codes_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     p = client(codes.add_parser("generate", help="generate a batch of unique random codes"))
     p.add_argument("offer_id", help="a COUPON-activation offer of the current rule set")
     p.add_argument("--batch-id", required=True, help="idempotency key of the batch")
-    p.add_argument("--count", type=int, required=True, help="1..1,000,000")
+    p.add_argument("--count", type=int, default=0, help="1..1,000,000 (0 with --members)")
+    p.add_argument(
+        "--members", default="", help="file of member ids, one per line: one code bound to each"
+    )
     p.add_argument("--prefix", default="", help="literal text before each code (A-Z, 0-9, -)")
     p.add_argument("--pattern", default="", help='"#" = a random character, e.g. ####-####')
     p.add_argument("--length", type=int, default=0, help="random characters (0 = enough)")

@@ -3,7 +3,9 @@
 ``load_demo(registry, store)`` publishes ``examples/watsons.yaml`` against a generated
 catalogue (the example skus plus ~3,000 others across categories and vendor brands), creates
 members across tiers and segments, and issues three vendor-funded coupons (GSK, Colgate, P&G)
-into their wallets.
+into their wallets; :mod:`server.cli.demo_features` adds a gift-set offer capped at 100
+units with reservations, member-bound codes, fragrance skus for the recurring VIP Gold
+special and shopping-list ids.
 Deterministic for a seed, so demos and screenshots repeat.
 """
 
@@ -17,7 +19,7 @@ import numpy as np
 import polars as pl
 
 from engine.pricing.catalogue import Catalogue, load_catalogue
-from engine.pricing.rules import load_rules
+from server.cli.demo_features import demo_rules, feature_rows, load_features
 from server.rules.registry import RuleRegistry
 from server.store.base import Consent, MemberProfile, Store
 from server.store.codes import DEFAULT_ALPHABET, CodeBatch
@@ -91,6 +93,7 @@ def demo_catalogue(n_skus: int = 3_000, seed: int = 1) -> tuple[Catalogue, dict[
             }
         )
         prices[sku] = int(rng.integers(lo // 10, hi // 10)) * 10
+    rows += feature_rows()  # unpriced: `demo history` draws from the generated skus only
     return Catalogue.from_frame(pl.DataFrame(rows)), prices
 
 
@@ -131,7 +134,7 @@ def load_demo(
     report = progress or (lambda step, done, total: None)
     catalogue, _ = demo_catalogue()
     registry.import_catalogue(catalogue)
-    version, _ = registry.publish(load_rules(EXAMPLES / "watsons.yaml"), "demo programme")
+    version, _ = registry.publish(demo_rules(), "demo programme")
     profiles = demo_members(members)
     for k, profile in enumerate(profiles, 1):
         store.upsert_member(profile, now)
@@ -169,6 +172,7 @@ def load_demo(
     )  # fmt: skip
     codes = store.create_code_batch(printed, now).generated
     report("codes", codes, printed.count)
+    bound = load_features(store, profiles, now)
     for i, p in enumerate(profiles[:500]):  # some history: welcome points
         store.adjust_points(
             f"demo-welcome-{p.member_id}", p.member_id, 200 + 10 * (i % 50), "welcome bonus", now
@@ -180,4 +184,5 @@ def load_demo(
         "members": len(profiles),
         "coupons": issued,
         "codes": codes,
+        "bound_codes": bound,
     }

@@ -31,143 +31,22 @@ kernel|grpc|redis-memory|all`` (README "Benchmarks").
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict
-from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import grpc
 
 import engine
 from engine.errors import InvalidInput
-from engine.pricing.catalogue import Catalogue, load_catalogue
-from engine.pricing.rules import load_rules
-from engine.pricing.types import Basket, Line, Member, PricingResult
 from server.cli.analytics import add_analytics_commands
 from server.cli.client import add_client_commands
 from server.cli.io import progress_bars
+from server.cli.offline import add_offline_commands
 
 if TYPE_CHECKING:
     from server.settings import Settings
-
-
-def _catalogue(path: str | None) -> Catalogue:
-    return load_catalogue(path) if path else Catalogue.empty()
-
-
-def read_basket(path: str) -> tuple[Basket, Member | None, list[str], int]:
-    """A basket file: the JSON form of an Evaluate request plus an optional ``member``."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise InvalidInput.at(str(path), str(exc)) from None
-    try:
-        lines = tuple(
-            Line(
-                str(x["line_id"]),
-                str(x["sku"]),
-                int(x["quantity"]),
-                int(x["unit_price_minor"]),
-                x.get("category", ""),
-                x.get("brand", ""),
-                x.get("vendor", ""),
-            )
-            for x in data["lines"]
-        )
-        at = datetime.fromisoformat(data["occurred_at"])
-    except KeyError as exc:
-        raise InvalidInput.at(str(path), f"missing field {exc}") from None
-    except (TypeError, ValueError) as exc:
-        raise InvalidInput.at(str(path), str(exc)) from None
-    basket = Basket(lines, at, data.get("store_id", ""), data.get("channel", ""))
-    member = None
-    if m := data.get("member"):
-        member = Member(
-            m["member_id"],
-            m.get("tier", ""),
-            frozenset(m.get("segments", ())),
-            int(m.get("birthday_month", 0)),
-            int(m.get("available_points", 0)),
-            {k: int(v) for k, v in m.get("wallet", {}).items()},
-        )
-    return basket, member, list(data.get("coupons", ())), int(data.get("redeem_points", 0))
-
-
-def _money(minor: int) -> str:
-    return f"{minor / 100:,.2f}"
-
-
-def receipt(result: PricingResult, names: dict[str, str]) -> str:
-    """A receipt a cashier could read, with every discount, its funder and the points."""
-    out = [f"{'line':<6}{'gross':>10}{'net':>10}{'points':>8}  discounts"]
-    for line in result.lines:
-        discounts = ", ".join(
-            f"{d.offer_id} -{_money(d.amount_minor)}"
-            + (f" ({d.funder_id} pays {_money(d.funded_minor)})" if d.funded_minor else "")
-            for d in line.discounts
-        )
-        out.append(
-            f"{line.line_id:<6}{_money(line.gross_minor):>10}"
-            f"{_money(line.net_minor):>10}{line.points_earned:>8}  {discounts}"
-        )
-    out += [
-        "",
-        f"gross {_money(result.gross_minor)}  discount -{_money(result.discount_minor)}  "
-        f"net {_money(result.net_minor)}",
-        f"points tender {result.points_redeemed} pts = -{_money(result.points_tender_minor)} "
-        f"({result.tender.name})  payable {_money(result.payable_minor)}",
-        f"points earned {result.points_earned}",
-        "",
-        "applied offers:",
-    ]
-    for o in result.offers:
-        what = f"-{_money(o.discount_minor)}" if o.discount_minor else f"+{o.points} pts"
-        out.append(f"  {o.offer_id:<24}{what:>12}  x{o.applications}  {names.get(o.offer_id, '')}")
-    if result.explanations:
-        out.append("not applied:")
-        out += [f"  {e.offer_id:<24}{e.reason.name}: {e.message}" for e in result.explanations]
-    return "\n".join(out)
-
-
-def _jsonable(result: PricingResult) -> dict[str, Any]:
-    def convert(x: Any) -> Any:
-        if isinstance(x, dict):
-            return {k: convert(v) for k, v in x.items()}
-        if isinstance(x, list | tuple):
-            return [convert(v) for v in x]
-        return x.name if hasattr(x, "name") else x
-
-    out: dict[str, Any] = convert(asdict(result))
-    return out
-
-
-def cmd_rules_validate(args: argparse.Namespace) -> int:
-    rules = load_rules(args.file)
-    violations = engine.validate(rules, _catalogue(args.catalogue))
-    if violations:
-        for v in violations:
-            print(f"{v.field}: {v.description}")
-        print(f"{len(violations)} problem(s) in {args.file}", file=sys.stderr)
-        return 1
-    print(f"{args.file}: valid ({len(rules.offers)} offers, {len(rules.tiers)} tiers)")
-    return 0
-
-
-def cmd_price(args: argparse.Namespace) -> int:
-    rules = load_rules(args.rules)
-    compiled = engine.compile_rules(rules, _catalogue(args.catalogue))
-    basket, member, coupons, redeem = read_basket(args.basket)
-    result = engine.price(
-        compiled, basket, member, coupons=coupons, redeem_points=redeem, explain=args.explain
-    )
-    if args.json:
-        print(json.dumps(_jsonable(result), indent=2))
-    else:
-        print(receipt(result, {o.id: o.name for o in rules.offers}))
-    return 0
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -196,6 +75,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         log_member_ids=getattr(args, "log_member_ids", None),
         max_skew_s=getattr(args, "max_skew", None),
         offline_max_age_s=getattr(args, "offline_max_age", None),
+        publish_simulate_days=getattr(args, "publish_simulate_days", None),
     )
 
 
@@ -205,13 +85,21 @@ def _path(value: str | None) -> Path | None:
 
 def _load_demo(settings: Settings, members: int, force: bool) -> None:
     from server.api.app import open_state
-    from server.cli.demo import load_demo
+    from server.cli.demo import DEMO_NOW, load_demo
+    from server.cli.demo_features import try_it
 
     registry, store = open_state(settings, watch=False)
     where = settings.redis.url if settings.store == "redis" else settings.data_dir
+
+    def hints() -> None:  # on stderr: stdout says where the demo and then the server are
+        http = f"http://{settings.web_host}:{settings.http_port}" if settings.http_port else ""
+        for line in try_it(store, settings.host, settings.port, DEMO_NOW, http):
+            print(line, file=sys.stderr)
+
     try:
         if registry.ready and not force:
             print(f"{where}: demo data already loaded (version {registry.current().version})")
+            hints()
             return
         progress, close = progress_bars()
         summary = load_demo(registry, store, members=members, progress=progress)
@@ -220,8 +108,10 @@ def _load_demo(settings: Settings, members: int, force: bool) -> None:
             f"demo loaded into {where}: rule set version {summary['version']}, "
             f"{summary['skus']} skus, {summary['members']} members, "
             f"{summary['coupons']} wallet coupons, {summary['codes']} coupon codes"
-            " (batch demo-colgate-print)"
+            f" (batch demo-colgate-print; {summary['bound_codes']} bound to members in"
+            " demo-panadol-mailer)"
         )
+        hints()
     finally:
         registry.close()
         store.close()
@@ -259,18 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="loyalty", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = p.add_subparsers(dest="command", required=True)
-    rules = sub.add_parser("rules", help="rule files").add_subparsers(dest="action", required=True)
-    v = rules.add_parser("validate", help="report every problem of a rule file")
-    v.add_argument("file")
-    v.add_argument("--catalogue", help="CSV or Parquet; also checks bundle overlaps against it")
-    v.set_defaults(func=cmd_rules_validate)
-    pr = sub.add_parser("price", help="price a basket file offline with the compiled kernel")
-    pr.add_argument("basket")
-    pr.add_argument("--rules", required=True)
-    pr.add_argument("--catalogue")
-    pr.add_argument("--explain", action="store_true", help="say why offers did not apply")
-    pr.add_argument("--json", action="store_true", help="print the full result as JSON")
-    pr.set_defaults(func=cmd_price)
+    rules = add_offline_commands(sub)
     w = sub.add_parser("warmup", help="compile the kernels now (cached on disk afterwards)")
     w.set_defaults(func=cmd_warmup)
     add_client_commands(sub, rules)
@@ -329,6 +208,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="how old a basket SyncOffline still takes, default 259200 = 72 h "
         "($LOYALTY_OFFLINE_MAX_AGE_S)",
+    )
+    sv.add_argument(
+        "--publish-simulate-days",
+        type=int,
+        default=None,
+        metavar="DAYS",
+        help="PublishRuleSet first simulates a rule set with guardrails over this many days of "
+        "the ledger and refuses it when a basket breaches them; default 0 = off "
+        "($LOYALTY_PUBLISH_SIMULATE_DAYS)",
     )
     sv.add_argument("--tls-cert", type=Path, default=None, help="PEM ($LOYALTY_TLS_CERT)")
     sv.add_argument("--tls-key", type=Path, default=None, help="PEM ($LOYALTY_TLS_KEY)")

@@ -25,7 +25,7 @@ from pathlib import Path
 import polars as pl
 
 from engine.errors import FailedPrecondition, NotFound, Violation
-from engine.pricing.catalogue import Catalogue
+from engine.pricing.catalogue import NO_COST, Catalogue
 from engine.pricing.compiler import CompiledRules, compile_rules
 from engine.pricing.validate import validate
 from engine.pricing.wire import WireTables
@@ -167,14 +167,21 @@ class RuleRegistry:
         return validate(rules, self._catalogue)
 
     def publish(
-        self, rules: rules_pb2.RuleSet, note: str = "", now: datetime | None = None
+        self,
+        rules: rules_pb2.RuleSet,
+        note: str = "",
+        now: datetime | None = None,
+        *,
+        compiled: CompiledRules | None = None,
     ) -> tuple[int, float]:
         """Validate, compile, store as a new version, make it current.
 
-        Returns (version, seconds spent compiling). Raises RuleSetInvalid.
+        ``compiled``: ``rules`` already validated and compiled against the current catalogue
+        (the publish gate's). Returns (version, seconds spent compiling). Raises RuleSetInvalid.
         """
         start = time.perf_counter()
-        compiled = compile_rules(rules, self._catalogue)  # validates; outside the lock
+        if compiled is None:
+            compiled = compile_rules(rules, self._catalogue)  # validates; outside the lock
         seconds = time.perf_counter() - start
         with self._lock:
             published = (now or datetime.now(UTC)).isoformat()
@@ -280,6 +287,7 @@ def _catalogue_frame(c: Catalogue) -> pl.DataFrame:
             "vendor": list(c.vendor),
             "no_discount": c.no_discount,
             "no_earn": c.no_earn,
+            "unit_cost_minor": [None if x == NO_COST else x for x in c.unit_cost_minor.tolist()],
         },
         schema={
             "sku": pl.String,
@@ -288,5 +296,6 @@ def _catalogue_frame(c: Catalogue) -> pl.DataFrame:
             "vendor": pl.String,
             "no_discount": pl.Boolean,
             "no_earn": pl.Boolean,
+            "unit_cost_minor": pl.Int64,
         },
     )

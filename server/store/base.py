@@ -51,8 +51,10 @@ from server.store.records import (
     PricingState,
     Provenance,
     ReturnOutcome,
+    TierRun,
     WalletCoupon,
 )
+from server.store.units import UnitOp
 
 # ---------------------------------------------------------------------------------------------
 # A commit: the snapshot it is planned on and the plan a store applies (server/store/plan.py)
@@ -60,8 +62,9 @@ from server.store.records import (
 # (start_us, end_us, amount): the qualifying spend of the commits made in [start, end), a day
 # or month of the rule set's zone, net of their returns (docs/design.md §5, Points)
 Spend = tuple[int, int, int]
-# (offer_id, uses_left, per_member, valid_from_us, valid_until_us) of a code coupon
-CodeRow = tuple[str, int, bool, int, int]
+# (offer_id, uses_left, per_member, valid_from_us, valid_until_us, bound member or "") of a
+# code coupon
+CodeRow = tuple[str, int, bool, int, int, str]
 
 
 @dataclass(slots=True)
@@ -84,6 +87,8 @@ class MemberState:
     wallet: tuple[WalletCoupon, ...]
     usage: Mapping[tuple[str, str], int]  # (offer id, period key) -> uses
     source: object = None
+    # the tier held before commits raised it (Policy.reversed_tier); None = not raised since
+    tier_floor: str | None = None
 
 
 @dataclass(slots=True)
@@ -137,6 +142,7 @@ class MemberEffects:
     coupons: tuple[str, ...]  # wallet coupons used, one use each
     redeemed: tuple[str, ...]  # per-member codes this member has now used
     current_periods: tuple[str, ...]  # member-limit periods current now (others are past)
+    tier_floor: str | None = None  # the member's floor after (Policy.reversed_tier)
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +165,7 @@ class CommitPlan:
     codes: tuple[str, ...]  # code coupons consumed, one use each
     outcome: CommitOutcome
     entry: LedgerEntry
+    units: tuple[UnitOp, ...] = ()  # unit counters and reservations (server/store/units.py)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -241,14 +248,34 @@ class Store(Protocol):
         the read, or the transaction was committed meanwhile (read again)."""
         ...
 
-    def cancel(self, transaction_id: str, now: datetime) -> CancelOutcome:
-        """Reverse what has not been returned yet; idempotent."""
+    def cancel(
+        self, transaction_id: str, now: datetime, *, policy: Policy | None = None
+    ) -> CancelOutcome:
+        """Reverse what has not been returned yet; idempotent. With the rules' ``policy`` the
+        member's tier is re-evaluated in the same step (:meth:`Policy.reversed_tier`); without
+        one it is left as it is."""
         ...
 
     def return_lines(
-        self, return_id: str, transaction_id: str, lines: Sequence[tuple[str, int]], now: datetime
+        self,
+        return_id: str,
+        transaction_id: str,
+        lines: Sequence[tuple[str, int]],
+        now: datetime,
+        *,
+        policy: Policy | None = None,
     ) -> ReturnOutcome:
-        """Return ``(line_id, quantity)`` units; cumulative arithmetic; idempotent per id."""
+        """Return ``(line_id, quantity)`` units; cumulative arithmetic; idempotent per id; the
+        tier as for :meth:`cancel`."""
+        ...
+
+    def requalify_tiers(
+        self, policy: Policy, run_id: str, period_end: datetime, now: datetime
+    ) -> TierRun:
+        """Requalify every member at ``period_end`` (:mod:`server.store.tiers`), each member
+        atomically beside concurrent commits; idempotent per ``run_id`` (AlreadyExists for the
+        id with another period; FailedPrecondition when another run requalified this period or
+        a later one)."""
         ...
 
     def issue_coupons(
@@ -262,12 +289,27 @@ class Store(Protocol):
         now: datetime,
         *,
         personalised: bool = False,
+        reserve_units: int = 0,
+        reserve_until: datetime | None = None,
+        units_cap: int = 0,
     ) -> IssueOutcome:
         """Put one wallet coupon per member; idempotent per (issue_id, member). A
         ``personalised`` issue skips (``IssueOutcome.skipped``) members without marketing
         and automated-decisions consent (:func:`server.store.snapshot.may_personalise`), read
         in the same atomic step; a coupon already issued under the id is returned as it is
-        (revoked or not)."""
+        (revoked or not). ``reserve_units`` > 0 also holds that many of the offer's
+        ``units_cap`` (its ``Limits.total_units``) for each member until ``reserve_until``
+        (:mod:`server.store.units`); members for whom not enough units are left unreserved
+        get nothing (``IssueOutcome.unreserved``)."""
+        ...
+
+    def release_reservation(self, member_id: str, offer_id: str, now: datetime) -> int:
+        """Give the units still held for the member on the offer back to everyone; returns
+        how many (0 when none). Idempotent."""
+        ...
+
+    def reservations(self, member_id: str, now: datetime) -> dict[str, tuple[int, datetime]]:
+        """Wallet coupon id -> (units still held, until) of the member's live reservations."""
         ...
 
     def create_codes(
@@ -328,6 +370,15 @@ class Store(Protocol):
         """Ledger entries with ``seq > since``, oldest first."""
         ...
 
+    def shopping_list_id(self, member_id: str, now: datetime) -> str:
+        """The member's shopping-list id (:mod:`server.store.lists`): drawn at random and
+        stored atomically on the first call, the same ever after. Raises NotFound."""
+        ...
+
+    def list_member(self, list_id: str) -> str | None:
+        """The member whose shopping-list id ``list_id`` is; None when it is no list."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -361,6 +412,7 @@ __all__ = [
     "ReturnOutcome",
     "Spend",
     "Store",
+    "TierRun",
     "WalletCoupon",
     "replay",
 ]

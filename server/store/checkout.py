@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from engine.errors import AlreadyExists, Conflict
+from engine.pricing.restrictions import refuse_restricted
 from engine.pricing.types import Basket
 from server.store.base import CommitOutcome, PriceFn, PricingState, Provenance, Store
 from server.store.plan import plan_commit
@@ -69,12 +70,16 @@ def commit(
     coupon_codes: Sequence[str] = (),
     provenance: Provenance = NO_PROVENANCE,
     deadline: float | None = None,
+    allow_restricted: bool = False,
+    basket_field: str = "basket",
 ) -> Committed:
     """Commit ``basket`` exactly once under ``transaction_id``, priced by ``price`` on fresh
     state (it may be called once per attempt, and may raise to refuse the commit). ``now`` is
     the pricing time: the server's clock, or the lane's for an offline sync. ``deadline``
     (``time.monotonic()``): how long a lane may wait for its member's turn (None: the
-    store's own bound)."""
+    store's own bound). A result with member-only lines this member may not buy is refused
+    (FAILED_PRECONDITION on ``<basket_field>.lines[i]``, nothing applied) unless
+    ``allow_restricted`` (the lane's override; an offline sync)."""
     now = check_time("now", now)
     check_id("transaction_id", transaction_id)
     codes = list(coupon_codes)
@@ -96,6 +101,7 @@ def commit(
                 return Committed(snap.stored[1], False, None, priced)
             result = price(snap.state)
             priced += 1
+            refuse_restricted(result.restricted, allow_restricted, basket_field)
             plan = plan_commit(
                 snap, result, policy, now, basket, codes, transaction_id, fingerprint, provenance
             )

@@ -42,6 +42,16 @@ class CodeBatch:
     per_member: bool
     valid_from_us: int
     valid_until_us: int
+    member_ids: tuple[str, ...] = ()  # code i bound to member_ids[i]; () = none bound
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "member_ids", tuple(self.member_ids))  # a JSON list reads back
+
+    def member_of(self, start: int, n: int) -> list[str]:
+        """The members of codes ``start .. start + n - 1`` of the batch ("" = unbound)."""
+        if not self.member_ids:
+            return [""] * n
+        return list(self.member_ids[start : start + n])
 
     def fingerprint(self) -> str:
         return hashlib.sha256(repr(astuple(self)).encode()).hexdigest()[:32]
@@ -69,6 +79,7 @@ class CodeInfo:
     valid_until_us: int
     last_tx: str  # "" = never redeemed
     last_us: int  # 0 = never redeemed
+    member_id: str = ""  # the only member who may use it; "" = anyone
 
     def status(self, now_us: int) -> str:
         return code_status(self.uses_left, self.uses_per_code, self.valid_until_us, now_us)

@@ -26,6 +26,7 @@ from engine.errors import Conflict
 from engine.pricing.types import Basket, PricingResult
 from server.store import effects, snapshot
 from server.store import points as P
+from server.store import units as U
 from server.store.base import (
     Burned,
     CommitOutcome,
@@ -41,6 +42,8 @@ from server.store.base import (
 )
 from server.store.policy import Policy
 from server.store.records import NO_PROVENANCE
+from server.store.snapshot import to_us
+from server.store.tiers import tier_spend
 
 
 def plan_commit(
@@ -67,6 +70,10 @@ def plan_commit(
         raise Conflict("a guest transaction cannot earn or redeem points")
     uses, counts, used_codes = [], [], []
     coupons, redeemed = [], []
+    unit_ops = U.plan_ops(
+        policy, snap.state.units, result, basket.store_id, m.member_id if m else None, to_us(now)
+    )
+    counted = {op.offer_id: op for op in unit_ops}
     for applied in result.offers:
         o = applied.offer_id
         p = policy.offers.get(o)
@@ -109,6 +116,7 @@ def plan_commit(
                 applied.points,
                 coupon_id,
                 code,
+                *U.use_fields(counted.get(o)),
             )
         )
     if member is not None:
@@ -143,6 +151,7 @@ def plan_commit(
         tuple(used_codes),
         outcome,
         entry,
+        unit_ops,
     )
 
 
@@ -166,7 +175,9 @@ def _member_effects(
         P.check_held(lots, debt, m.member_id)
     debt, _ = P.settle(lots, debt, now)
     spend = snapshot.add_spend(m.spend, now, result.net_minor, policy)
-    tier = policy.upgraded_tier(m.tier, snapshot.rolling_sum(spend, now, months))
+    tier = policy.upgraded_tier(m.tier, tier_spend(policy, spend, now, months))
+    # a raise remembers the tier it started from: a reversal never goes below it
+    floor = m.tier_floor if tier == m.tier or m.tier_floor is not None else m.tier
     return MemberEffects(
         m.member_id,
         m.version,
@@ -181,6 +192,7 @@ def _member_effects(
         (),
         (),
         policy.current_keys(now),
+        floor,
     )
 
 

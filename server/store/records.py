@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 
-from engine.pricing.types import Member, PricingResult, RemainingLimits
+from engine.pricing.types import AttributeValue, Member, PricingResult, RemainingLimits
+from server.store.unit_usage import UnitUsage
 
 # ---------------------------------------------------------------------------------------------
 # Members
@@ -36,6 +37,8 @@ class MemberProfile:
     birthday_day: int = 0  # 1-31, 0 = unknown
     enrolled_on: date | None = None
     consent: Consent = Consent()
+    # typed attributes (members.proto MemberAttribute), replaced as a whole
+    attributes: Mapping[str, AttributeValue] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +106,11 @@ class MemberRecord:
     wallet: tuple[WalletCoupon, ...]
     lifetime_spend_minor: int
     rolling_spend_minor: int
+    attributes: Mapping[str, AttributeValue] = field(default_factory=dict)
+    # the spend buckets (start_us, end_us, amount) inside the store's rolling window, for a tier
+    # qualification window shorter than it (server/store/tiers.py tier_spend): filled by
+    # get_member and get_members only, not on the pricing path (which never needs them)
+    spend: tuple[tuple[int, int, int], ...] = field(default=(), compare=False)
 
     def engine_member(self, now: datetime) -> Member:
         """The engine's view: wallet = offer id → uses left of the coupons valid at ``now``."""
@@ -117,6 +125,7 @@ class MemberRecord:
             self.birthday_month,
             self.points_available,
             wallet,
+            self.attributes,
         )
 
 
@@ -130,7 +139,8 @@ class CodeStatus(StrEnum):
     NOT_YET_VALID = "NOT_YET_VALID"
     EXPIRED = "EXPIRED"
     USED_UP = "USED_UP"  # no uses left, or a per-member code this member already used
-    MEMBER_REQUIRED = "MEMBER_REQUIRED"  # per-member code presented without a member
+    MEMBER_REQUIRED = "MEMBER_REQUIRED"  # per-member or bound code presented without a member
+    WRONG_MEMBER = "WRONG_MEMBER"  # a code bound to another member
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +158,8 @@ class PricingState:
     code_status: Mapping[str, CodeStatus]
     code_offers: Mapping[str, str]
     limits: Mapping[str, RemainingLimits]
+    # unit counters of the offers with unit caps (server/store/units.py)
+    units: Mapping[str, UnitUsage] = field(default_factory=dict)
 
 
 PriceFn = Callable[[PricingState], PricingResult]
@@ -200,6 +212,8 @@ class OfferUse:
     points: int
     coupon_id: str = ""
     code: str = ""
+    units: int = 0  # units counted against the offer's unit caps (server/store/units.py)
+    store_units: bool = False  # also counted against the basket store's units
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,6 +312,8 @@ class IssueOutcome:
     # personalised issues: members without marketing and automated-decisions consent, given
     # nothing (and not in coupon_ids)
     skipped: tuple[str, ...] = ()
+    # issues with reserve_units: members given nothing for lack of unreserved units
+    unreserved: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -360,3 +376,17 @@ class LedgerEntry:
 
 
 LEDGER_KINDS = ("commit", "cancel", "return", "adjust")
+
+
+@dataclass(frozen=True, slots=True)
+class TierRun:
+    """A tier requalification run's outcome (:mod:`server.store.tiers`): the period end
+    requalified and what it did to members; ``repeated`` when it had completed before this
+    call (nothing changed now)."""
+
+    run_id: str
+    period_end: datetime
+    upgraded: int = 0
+    downgraded: int = 0
+    kept: int = 0
+    repeated: bool = False

@@ -11,8 +11,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 
 from engine.errors import InvalidInput
-from engine.pricing.types import RemainingLimits
+from engine.pricing.types import AttributeValue, RemainingLimits
 from server.store import points as P
+from server.store import units as U
 from server.store.base import (
     CodeRow,
     CodeStatus,
@@ -24,7 +25,9 @@ from server.store.base import (
     Spend,
     WalletCoupon,
 )
+from server.store.member_attributes import check_attributes
 from server.store.policy import Policy
+from server.store.unit_usage import UnitUsage
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -72,15 +75,17 @@ def code_status(
     used a per-member code (asked only when it matters)."""
     if row is None or row[0] not in policy.offers:
         return CodeStatus.INVALID
-    offer_id, uses_left, per_member, valid_from_us, valid_until_us = row
+    offer_id, uses_left, per_member, valid_from_us, valid_until_us, bound = row
     if now_us < valid_from_us:
         return CodeStatus.NOT_YET_VALID
     if now_us >= valid_until_us:
         return CodeStatus.EXPIRED
     if uses_left <= 0:
         return CodeStatus.USED_UP
-    if per_member and member_id is None:
+    if (per_member or bound) and member_id is None:
         return CodeStatus.MEMBER_REQUIRED
+    if bound and member_id != bound:
+        return CodeStatus.WRONG_MEMBER
     if per_member and redeemed():
         return CodeStatus.USED_UP
     return CodeStatus.VALID
@@ -100,10 +105,13 @@ def remaining_limits(
     mine: Mapping[tuple[str, str], int],
     member_id: str | None,
     now: datetime,
+    units: Mapping[str, UnitUsage] | None = None,
 ) -> dict[str, RemainingLimits]:
     """What is left of each offer's limits: ``usage`` = offer -> (uses, budget spent) over all
-    members, ``mine`` = (offer, period key) -> this member's uses."""
+    members, ``mine`` = (offer, period key) -> this member's uses, ``units`` = the unit
+    counters of the offers with unit caps (:mod:`server.store.units`)."""
     out = {}
+    now_us = to_us(now)
     for o in ids:
         p = policy.offers[o]
         uses, spent = usage.get(o, (0, 0))
@@ -115,6 +123,7 @@ def remaining_limits(
             member_uses=member_uses,
             total_uses=max(0, p.total_uses - uses) if p.total_uses else None,
             budget_minor=max(0, p.budget_minor - spent) if p.budget_minor else None,
+            units=U.remaining(p, (units or {}).get(o), member_id, now_us),
         )
     return out
 
@@ -187,6 +196,8 @@ def member_record(
     lifetime_spend_minor: int,
     rolling_spend_minor: int,
     now: datetime,
+    attributes: Mapping[str, AttributeValue] | None = None,
+    spend: Iterable[Spend] = (),
 ) -> MemberRecord:
     """The member as of ``now`` from stored rows; ``lots`` are settled in place (working
     copies: callers that only read never write them back, see points.settle)."""
@@ -216,6 +227,8 @@ def member_record(
         ),
         lifetime_spend_minor=lifetime_spend_minor,
         rolling_spend_minor=rolling_spend_minor,
+        attributes=dict(attributes or {}),
+        spend=tuple(spend),
     )
 
 
@@ -255,6 +268,7 @@ def check_profile(profile: MemberProfile, now: datetime) -> datetime:
         raise InvalidInput.at("birthday_month", "must be 0 (unknown) or 1-12")
     if not 0 <= profile.birthday_day <= 31:
         raise InvalidInput.at("birthday_day", "must be 0 (unknown) or 1-31")
+    check_attributes(profile.attributes)
     return now
 
 

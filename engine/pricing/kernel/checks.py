@@ -11,12 +11,15 @@ import numpy as np
 from engine.pricing.constants import Mode, Phase, Reason
 from engine.pricing.jit import helper
 from engine.pricing.kernel.rewards import cap_item, propose_item, propose_order
+from engine.pricing.kernel.units import limit_units, units_left
 from engine.pricing.kernel.util import contains, coupon_uses, find_limits
 from engine.pricing.layout import (
     C_CHANNEL,
     C_EPOCH,
     C_HOUR,
+    C_LOCAL_DAY,
     C_MONTH,
+    C_MONTHDAY,
     C_STORE,
     C_WEEKDAY,
     FLAG_NO_DISCOUNT,
@@ -26,6 +29,8 @@ from engine.pricing.layout import (
     LIM_BUDGET,
     LIM_MEMBER_USES,
     LIM_TOTAL_USES,
+    LIM_UNITS,
+    M_ATTRS,
     M_BIRTH_MONTH,
     M_IS_MEMBER,
     M_SEGMENTS,
@@ -33,6 +38,7 @@ from engine.pricing.layout import (
     N_OVERFLOW,
     N_ROWS,
     O_ACTIVATION,
+    O_ATTR_MASK,
     O_BIRTHDAY,
     O_CHANNEL_MASK,
     O_ENDS,
@@ -44,6 +50,10 @@ from engine.pricing.layout import (
     O_MODE,
     O_NEEDS_MEMBER,
     O_PHASE,
+    O_REC_ANCHOR,
+    O_REC_FREQ,
+    O_REC_INTERVAL,
+    O_REC_MONTHDAYS,
     O_SEGMENT_MASK,
     O_STARTS,
     O_STORE_LEN,
@@ -52,6 +62,7 @@ from engine.pricing.layout import (
     O_TO_HOUR,
     O_WEEKDAYS,
 )
+from engine.pricing.recurrence import Freq
 
 NO_CAP = np.int64(2**62)
 
@@ -69,6 +80,8 @@ def static_reason(rules, o, member, ctx, coupons, limits):
         return Reason.NOT_IN_TIME_WINDOW, 0
     days = offer[o, O_WEEKDAYS]
     if days != 0 and (days >> ctx[C_WEEKDAY]) & 1 == 0:
+        return Reason.NOT_IN_TIME_WINDOW, 0
+    if offer[o, O_REC_FREQ] != 0 and not recurs(offer, o, ctx):
         return Reason.NOT_IN_TIME_WINDOW, 0
     lo, hi, h = offer[o, O_FROM_HOUR], offer[o, O_TO_HOUR], ctx[C_HOUR]
     if lo != 0 or hi != 0:
@@ -89,6 +102,8 @@ def static_reason(rules, o, member, ctx, coupons, limits):
         return Reason.TIER_NOT_ELIGIBLE, 0
     if offer[o, O_SEGMENT_MASK] != 0 and offer[o, O_SEGMENT_MASK] & member[M_SEGMENTS] == 0:
         return Reason.SEGMENT_NOT_ELIGIBLE, 0
+    if offer[o, O_ATTR_MASK] & ~member[M_ATTRS] != 0:  # a member-attribute test fails
+        return Reason.MEMBER_ATTRIBUTE_MISMATCH, 0
     if offer[o, O_BIRTHDAY] != 0 and member[M_BIRTH_MONTH] != ctx[C_MONTH]:
         return Reason.NOT_BIRTHDAY_MONTH, 0
     if limits.shape[0] > 0:
@@ -100,7 +115,54 @@ def static_reason(rules, o, member, ctx, coupons, limits):
                 return Reason.LIMIT_REACHED, 2
             if limits[k, LIM_BUDGET] == 0:
                 return Reason.LIMIT_REACHED, 3
+            if limits[k, LIM_UNITS] == 0:
+                return Reason.LIMIT_REACHED, 4
     return 0, 0
+
+
+@helper
+def civil(day):
+    """(year, month) of local day number ``day`` (days since 1970-01-01, proleptic Gregorian)."""
+    z = day + 719468  # days since 0000-03-01
+    era = z // 146097
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    month = mp + 3 if mp < 10 else mp - 9
+    return yoe + era * 400 + (1 if month <= 2 else 0), month
+
+
+@helper
+def recurs(offer, o, ctx):
+    """Whether the local day of ``ctx`` is a day of offer ``o``'s recurrence (O_REC_*; BYDAY
+    is in O_WEEKDAYS): on or after the anchor, in a period ``n`` with ``n % interval == 0``,
+    and on an allowed day of the month."""
+    day, anchor = ctx[C_LOCAL_DAY], offer[o, O_REC_ANCHOR]
+    if day < anchor:
+        return False
+    freq = offer[o, O_REC_FREQ]
+    if freq == Freq.DAILY:
+        n = day - anchor
+    elif freq == Freq.WEEKLY:
+        n = (day - (anchor - (anchor + 3) % 7)) // 7  # weeks since the anchor's Monday
+    else:
+        y, m = civil(day)
+        ya, ma = civil(anchor)
+        n = (y - ya) * 12 + m - ma
+    if n % offer[o, O_REC_INTERVAL] != 0:
+        return False
+    days = offer[o, O_REC_MONTHDAYS]
+    if days == 0:
+        return True
+    md = ctx[C_MONTHDAY]
+    if (days >> md) & 1 != 0:
+        return True
+    y, m = civil(day)
+    last = 28 + (1 if y % 4 == 0 and (y % 100 != 0 or y % 400 == 0) else 0)
+    if m != 2:
+        last = 30 + ((m ^ (m >> 3)) & 1)
+    return (days >> (31 + last + 1 - md)) & 1 != 0  # BYMONTHDAY -k is bit 31 + k
 
 
 @helper
@@ -219,6 +281,8 @@ def evaluate_discount(
     cap = discount_cap(rules, o, limits)
     if rules.offer[o, O_PHASE] == Phase.ITEM:
         reason, detail, apps = propose_item(rules, o, lines, net, elig, ne, prop, sc)
+        if reason == 0:
+            limit_units(lines, elig, ne, prop, units_left(limits, o))
         total = cap_item(prop, elig, ne, cap, sc) if reason == 0 else 0
     else:
         reason, detail, apps = propose_order(rules, o, net, elig, ne, cap, prop, sc)

@@ -17,6 +17,7 @@ from engine.pricing.constants import BPS, Mode, Phase, Reason
 from engine.pricing.jit import helper, njit
 from engine.pricing.kernel.checks import emit, evaluate_discount
 from engine.pricing.kernel.points import earn_points, redeem_points
+from engine.pricing.kernel.units import applied_units, units_left
 from engine.pricing.kernel.util import find_candidates, pair_capacity, rhu
 from engine.pricing.layout import (
     L_PRICE,
@@ -194,7 +195,8 @@ def price_core(
                         lock[i] = o
             if rules.offer[o, O_MODE] == Mode.EXCLUSIVE_ORDER:
                 order_lock = o
-            if not emit(rows, counts, ROW_APPLIED, o, outcome[3, winner], 0, 0, 0):
+            units = applied_units(lines, best_elig, best, best_ne, units_left(limits, o))
+            if not emit(rows, counts, ROW_APPLIED, o, outcome[3, winner], 0, units, 0):
                 return
         j = end
 

@@ -6,19 +6,23 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
+from engine.pricing.attributes import conditions_hold
 from engine.pricing.basket import LocalTime, ResolvedLine
 from engine.pricing.constants import (
     KIND_BY_FIELD,
     LIMIT_BUDGET,
     LIMIT_MEMBER_USES,
     LIMIT_TOTAL_USES,
+    LIMIT_UNITS,
     Kind,
     Mode,
     Phase,
     Reason,
     phase_of,
 )
+from engine.pricing.recurrence import next_start, schedule, time_conditions_hold
 from engine.pricing.reference import rewards as rw
 from engine.pricing.types import AppliedOffer, Explanation, LineDiscount, Member, RemainingLimits
 from loyalty.v1 import rules_pb2
@@ -75,7 +79,13 @@ class State:
 
     def explain(self, offer_id: str, refusal: Refusal) -> None:
         self.explanations.append(
-            Explanation(offer_id, refusal.reason, refusal.detail, refusal.related)
+            Explanation(
+                offer_id,
+                refusal.reason,
+                refusal.detail,
+                refusal.related,
+                next_start=refusal.next_start,
+            )
         )
 
 
@@ -86,6 +96,7 @@ class Refusal:
     reason: Reason
     detail: int = 0
     related: str = ""
+    next_start: datetime | None = None  # NOT_IN_TIME_WINDOW of an offer with a recurrence
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +105,7 @@ class Proposal:
 
     amounts: dict[int, int]
     applications: int
+    units: int = 0  # units counted (engine/pricing/units.py)
 
     @property
     def total(self) -> int:
@@ -115,8 +127,9 @@ def check_conditions(offer: rules_pb2.Offer, ctx: Context) -> Refusal | None:
     cond, member = offer.conditions, ctx.member
     if offer.activation == rules_pb2.Offer.COUPON and ctx.coupon_uses(offer.id) == 0:
         return Refusal(Reason.COUPON_USED_UP)
-    if not in_time_window(cond, ctx.when):
-        return Refusal(Reason.NOT_IN_TIME_WINDOW)
+    if not in_time_window(cond, ctx.when, ctx.rules.timezone):
+        upcoming = next_start(cond, ctx.rules.timezone, ctx.when.epoch_s)
+        return Refusal(Reason.NOT_IN_TIME_WINDOW, next_start=upcoming)
     if cond.stores and ctx.store_id not in cond.stores:
         return Refusal(Reason.STORE_NOT_ELIGIBLE)
     if cond.channels and ctx.channel not in cond.channels:
@@ -127,6 +140,7 @@ def check_conditions(offer: rules_pb2.Offer, ctx: Context) -> Refusal | None:
             or cond.tiers
             or cond.segments
             or cond.birthday_month
+            or cond.attributes
             or phase_of(kind_of(offer)) == Phase.POINTS
         ):
             return Refusal(Reason.MEMBER_REQUIRED)
@@ -135,25 +149,17 @@ def check_conditions(offer: rules_pb2.Offer, ctx: Context) -> Refusal | None:
             return Refusal(Reason.TIER_NOT_ELIGIBLE)
         if cond.segments and not any(s in cond.segments for s in member.segments):
             return Refusal(Reason.SEGMENT_NOT_ELIGIBLE)
+        if cond.attributes and not conditions_hold(ctx.rules, cond.attributes, member.attributes):
+            return Refusal(Reason.MEMBER_ATTRIBUTE_MISMATCH)
         if cond.birthday_month and member.birthday_month != ctx.when.month:
             return Refusal(Reason.NOT_BIRTHDAY_MONTH)
     return limit_reached(ctx.limits.get(offer.id))
 
 
-def in_time_window(cond: rules_pb2.Conditions, when: LocalTime) -> bool:
-    """``starts_at ≤ t < ends_at`` (whole seconds), weekday, and local hour window."""
-    if cond.HasField("starts_at") and when.epoch_s < cond.starts_at.seconds:
-        return False
-    if cond.HasField("ends_at") and when.epoch_s >= cond.ends_at.seconds:
-        return False
-    if cond.weekdays and when.weekday not in cond.weekdays:
-        return False
-    start, end = cond.from_hour, cond.to_hour
-    if start == 0 and end == 0:
-        return True
-    if start > end:  # crosses midnight, e.g. 22 → 2
-        return when.hour >= start or when.hour < end
-    return start <= when.hour < end
+def in_time_window(cond: rules_pb2.Conditions, when: LocalTime, timezone: str = "") -> bool:
+    """``starts_at ≤ t < ends_at`` (whole seconds), weekday, local hour window and recurrence,
+    stated once in :func:`engine.pricing.recurrence.time_conditions_hold`."""
+    return time_conditions_hold(cond, schedule(cond, timezone), when)
 
 
 def limit_reached(remaining: RemainingLimits | None) -> Refusal | None:
@@ -163,6 +169,7 @@ def limit_reached(remaining: RemainingLimits | None) -> Refusal | None:
         (remaining.member_uses, LIMIT_MEMBER_USES),
         (remaining.total_uses, LIMIT_TOTAL_USES),
         (remaining.budget_minor, LIMIT_BUDGET),
+        (remaining.units, LIMIT_UNITS),
     ):
         if left is not None and left <= 0:
             return Refusal(Reason.LIMIT_REACHED, detail)

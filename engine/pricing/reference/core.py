@@ -14,6 +14,7 @@ gets exactly one explanation. The reward kinds themselves live in
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 
 from engine.pricing.basket import ResolvedLine, local_time, resolve_lines
 from engine.pricing.catalogue import Catalogue
@@ -39,6 +40,7 @@ from engine.pricing.reference.checks import (
     points_eligible,
     scope_lines,
 )
+from engine.pricing.reference.restrictions import restricted_lines
 from engine.pricing.types import (
     AppliedOffer,
     Basket,
@@ -49,6 +51,7 @@ from engine.pricing.types import (
     PricingResult,
     RemainingLimits,
 )
+from engine.pricing.units import applied_units, limit_units
 from loyalty.v1 import rules_pb2
 
 RETAILER = "retailer"
@@ -115,7 +118,8 @@ def price_reference(
         if component is not None:
             components.append(component)
 
-    return _result(state, redeemed, tender, tender_lines, components, explain)
+    result = _result(state, redeemed, tender, tender_lines, components, explain)
+    return replace(result, restricted=restricted_lines(rules, lines, member))
 
 
 # --- §2 considered offers and §3 evaluation order ------------------------------------------
@@ -201,14 +205,19 @@ def _propose_discount(offer: rules_pb2.Offer, ctx: Context, state: State) -> Pro
     reward = _DISCOUNTS[kind](getattr(offer, offer.WhichOneof("reward")), scope)
     if isinstance(reward, rw.Shortfall):
         return Refusal(reward.reason, reward.detail)
+    remaining = ctx.limits.get(offer.id)
+    left = remaining.units if remaining is not None else None
+    qty = [ln.quantity for ln in state.lines]
     if isinstance(reward, rw.ItemDiscount):
-        amounts = _capped_item_discount(reward.amounts, _cap(offer, ctx))
+        limited = dict(reward.amounts)
+        limit_units(qty, limited, scope.eligible, left)
+        amounts = _capped_item_discount(limited, _cap(offer, ctx))
     else:
         amounts = _allocated_order_discount(reward.amount, _cap(offer, ctx), scope)
     positive = {i: d for i, d in sorted(amounts.items()) if d > 0}
     if not positive:
         return Refusal(Reason.NO_BENEFIT)
-    return Proposal(positive, reward.applications)
+    return Proposal(positive, reward.applications, applied_units(qty, positive, left))
 
 
 def _run_discount_unit(offers: list[rules_pb2.Offer], ctx: Context, state: State) -> None:
@@ -245,7 +254,9 @@ def _apply_discount(offer: rules_pb2.Offer, proposal: Proposal, state: State) ->
     if mode == Mode.EXCLUSIVE_ORDER:
         state.order_locked_by = offer.id
     state.applied.append(
-        AppliedOffer(offer.id, proposal.total, funder, funded_total, 0, proposal.applications)
+        AppliedOffer(
+            offer.id, proposal.total, funder, funded_total, 0, proposal.applications, proposal.units
+        )
     )
 
 

@@ -47,12 +47,14 @@ class ValidateRuleSetResponse(_message.Message):
     def __init__(self, valid: _Optional[bool] = ..., problems: _Optional[_Iterable[_Union[FieldProblem, _Mapping]]] = ...) -> None: ...
 
 class PublishRuleSetRequest(_message.Message):
-    __slots__ = ("rules", "note")
+    __slots__ = ("rules", "note", "guardrail_override_reason")
     RULES_FIELD_NUMBER: _ClassVar[int]
     NOTE_FIELD_NUMBER: _ClassVar[int]
+    GUARDRAIL_OVERRIDE_REASON_FIELD_NUMBER: _ClassVar[int]
     rules: _rules_pb2.RuleSet
     note: str
-    def __init__(self, rules: _Optional[_Union[_rules_pb2.RuleSet, _Mapping]] = ..., note: _Optional[str] = ...) -> None: ...
+    guardrail_override_reason: str
+    def __init__(self, rules: _Optional[_Union[_rules_pb2.RuleSet, _Mapping]] = ..., note: _Optional[str] = ..., guardrail_override_reason: _Optional[str] = ...) -> None: ...
 
 class PublishRuleSetResponse(_message.Message):
     __slots__ = ("version", "compile_ms")
@@ -249,7 +251,7 @@ class FunderAmount(_message.Message):
     def __init__(self, funder_id: _Optional[str] = ..., discount_minor: _Optional[int] = ..., funded_minor: _Optional[int] = ...) -> None: ...
 
 class OfferUsage(_message.Message):
-    __slots__ = ("offer_id", "name", "funder_id", "uses", "total_uses_cap", "budget_spent_minor", "budget_cap_minor", "funders")
+    __slots__ = ("offer_id", "name", "funder_id", "uses", "total_uses_cap", "budget_spent_minor", "budget_cap_minor", "funders", "units_sold", "units_reserved", "total_units_cap", "units_per_store_cap")
     OFFER_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     FUNDER_ID_FIELD_NUMBER: _ClassVar[int]
@@ -258,6 +260,10 @@ class OfferUsage(_message.Message):
     BUDGET_SPENT_MINOR_FIELD_NUMBER: _ClassVar[int]
     BUDGET_CAP_MINOR_FIELD_NUMBER: _ClassVar[int]
     FUNDERS_FIELD_NUMBER: _ClassVar[int]
+    UNITS_SOLD_FIELD_NUMBER: _ClassVar[int]
+    UNITS_RESERVED_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_UNITS_CAP_FIELD_NUMBER: _ClassVar[int]
+    UNITS_PER_STORE_CAP_FIELD_NUMBER: _ClassVar[int]
     offer_id: str
     name: str
     funder_id: str
@@ -266,7 +272,11 @@ class OfferUsage(_message.Message):
     budget_spent_minor: int
     budget_cap_minor: int
     funders: _containers.RepeatedCompositeFieldContainer[FunderAmount]
-    def __init__(self, offer_id: _Optional[str] = ..., name: _Optional[str] = ..., funder_id: _Optional[str] = ..., uses: _Optional[int] = ..., total_uses_cap: _Optional[int] = ..., budget_spent_minor: _Optional[int] = ..., budget_cap_minor: _Optional[int] = ..., funders: _Optional[_Iterable[_Union[FunderAmount, _Mapping]]] = ...) -> None: ...
+    units_sold: int
+    units_reserved: int
+    total_units_cap: int
+    units_per_store_cap: int
+    def __init__(self, offer_id: _Optional[str] = ..., name: _Optional[str] = ..., funder_id: _Optional[str] = ..., uses: _Optional[int] = ..., total_uses_cap: _Optional[int] = ..., budget_spent_minor: _Optional[int] = ..., budget_cap_minor: _Optional[int] = ..., funders: _Optional[_Iterable[_Union[FunderAmount, _Mapping]]] = ..., units_sold: _Optional[int] = ..., units_reserved: _Optional[int] = ..., total_units_cap: _Optional[int] = ..., units_per_store_cap: _Optional[int] = ...) -> None: ...
 
 class ListOfferUsageResponse(_message.Message):
     __slots__ = ("ruleset_version", "currency", "offers", "ledger_seq")
@@ -327,7 +337,7 @@ class GetSettlementResponse(_message.Message):
     def __init__(self, timezone: _Optional[str] = ..., currency: _Optional[str] = ..., rows: _Optional[_Iterable[_Union[SettlementRow, _Mapping]]] = ..., funders: _Optional[_Iterable[_Union[FunderAmount, _Mapping]]] = ...) -> None: ...
 
 class CreateCouponCodesRequest(_message.Message):
-    __slots__ = ("batch_id", "offer_id", "count", "prefix", "pattern", "length", "alphabet", "uses_per_code", "valid_from", "valid_until", "per_member")
+    __slots__ = ("batch_id", "offer_id", "count", "prefix", "pattern", "length", "alphabet", "uses_per_code", "valid_from", "valid_until", "per_member", "member_ids")
     BATCH_ID_FIELD_NUMBER: _ClassVar[int]
     OFFER_ID_FIELD_NUMBER: _ClassVar[int]
     COUNT_FIELD_NUMBER: _ClassVar[int]
@@ -339,6 +349,7 @@ class CreateCouponCodesRequest(_message.Message):
     VALID_FROM_FIELD_NUMBER: _ClassVar[int]
     VALID_UNTIL_FIELD_NUMBER: _ClassVar[int]
     PER_MEMBER_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_IDS_FIELD_NUMBER: _ClassVar[int]
     batch_id: str
     offer_id: str
     count: int
@@ -350,10 +361,11 @@ class CreateCouponCodesRequest(_message.Message):
     valid_from: _timestamp_pb2.Timestamp
     valid_until: _timestamp_pb2.Timestamp
     per_member: bool
-    def __init__(self, batch_id: _Optional[str] = ..., offer_id: _Optional[str] = ..., count: _Optional[int] = ..., prefix: _Optional[str] = ..., pattern: _Optional[str] = ..., length: _Optional[int] = ..., alphabet: _Optional[str] = ..., uses_per_code: _Optional[int] = ..., valid_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., valid_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., per_member: _Optional[bool] = ...) -> None: ...
+    member_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, batch_id: _Optional[str] = ..., offer_id: _Optional[str] = ..., count: _Optional[int] = ..., prefix: _Optional[str] = ..., pattern: _Optional[str] = ..., length: _Optional[int] = ..., alphabet: _Optional[str] = ..., uses_per_code: _Optional[int] = ..., valid_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., valid_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., per_member: _Optional[bool] = ..., member_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class CouponCodeBatch(_message.Message):
-    __slots__ = ("batch_id", "offer_id", "count", "prefix", "pattern", "length", "alphabet", "uses_per_code", "valid_from", "valid_until", "per_member", "created_at", "collisions")
+    __slots__ = ("batch_id", "offer_id", "count", "prefix", "pattern", "length", "alphabet", "uses_per_code", "valid_from", "valid_until", "per_member", "created_at", "collisions", "bound_codes")
     BATCH_ID_FIELD_NUMBER: _ClassVar[int]
     OFFER_ID_FIELD_NUMBER: _ClassVar[int]
     COUNT_FIELD_NUMBER: _ClassVar[int]
@@ -367,6 +379,7 @@ class CouponCodeBatch(_message.Message):
     PER_MEMBER_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     COLLISIONS_FIELD_NUMBER: _ClassVar[int]
+    BOUND_CODES_FIELD_NUMBER: _ClassVar[int]
     batch_id: str
     offer_id: str
     count: int
@@ -380,10 +393,11 @@ class CouponCodeBatch(_message.Message):
     per_member: bool
     created_at: _timestamp_pb2.Timestamp
     collisions: int
-    def __init__(self, batch_id: _Optional[str] = ..., offer_id: _Optional[str] = ..., count: _Optional[int] = ..., prefix: _Optional[str] = ..., pattern: _Optional[str] = ..., length: _Optional[int] = ..., alphabet: _Optional[str] = ..., uses_per_code: _Optional[int] = ..., valid_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., valid_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., per_member: _Optional[bool] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., collisions: _Optional[int] = ...) -> None: ...
+    bound_codes: int
+    def __init__(self, batch_id: _Optional[str] = ..., offer_id: _Optional[str] = ..., count: _Optional[int] = ..., prefix: _Optional[str] = ..., pattern: _Optional[str] = ..., length: _Optional[int] = ..., alphabet: _Optional[str] = ..., uses_per_code: _Optional[int] = ..., valid_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., valid_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., per_member: _Optional[bool] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., collisions: _Optional[int] = ..., bound_codes: _Optional[int] = ...) -> None: ...
 
 class CouponCode(_message.Message):
-    __slots__ = ("code", "batch_id", "offer_id", "status", "uses_per_code", "uses_left", "valid_from", "valid_until", "per_member", "last_redeemed_at", "last_transaction_id")
+    __slots__ = ("code", "batch_id", "offer_id", "status", "uses_per_code", "uses_left", "valid_from", "valid_until", "per_member", "last_redeemed_at", "last_transaction_id", "member_id")
     CODE_FIELD_NUMBER: _ClassVar[int]
     BATCH_ID_FIELD_NUMBER: _ClassVar[int]
     OFFER_ID_FIELD_NUMBER: _ClassVar[int]
@@ -395,6 +409,7 @@ class CouponCode(_message.Message):
     PER_MEMBER_FIELD_NUMBER: _ClassVar[int]
     LAST_REDEEMED_AT_FIELD_NUMBER: _ClassVar[int]
     LAST_TRANSACTION_ID_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
     code: str
     batch_id: str
     offer_id: str
@@ -406,7 +421,8 @@ class CouponCode(_message.Message):
     per_member: bool
     last_redeemed_at: _timestamp_pb2.Timestamp
     last_transaction_id: str
-    def __init__(self, code: _Optional[str] = ..., batch_id: _Optional[str] = ..., offer_id: _Optional[str] = ..., status: _Optional[_Union[CouponCodeStatus, str]] = ..., uses_per_code: _Optional[int] = ..., uses_left: _Optional[int] = ..., valid_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., valid_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., per_member: _Optional[bool] = ..., last_redeemed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_transaction_id: _Optional[str] = ...) -> None: ...
+    member_id: str
+    def __init__(self, code: _Optional[str] = ..., batch_id: _Optional[str] = ..., offer_id: _Optional[str] = ..., status: _Optional[_Union[CouponCodeStatus, str]] = ..., uses_per_code: _Optional[int] = ..., uses_left: _Optional[int] = ..., valid_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., valid_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., per_member: _Optional[bool] = ..., last_redeemed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_transaction_id: _Optional[str] = ..., member_id: _Optional[str] = ...) -> None: ...
 
 class ListCouponCodesRequest(_message.Message):
     __slots__ = ("batch_id", "status", "page_size", "page_token")

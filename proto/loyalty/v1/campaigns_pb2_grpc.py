@@ -112,7 +112,10 @@ class CampaignServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def PublishRuleSet(self, request, context):
-        """Validate, compile, store as a new version and make it current.
+        """Validate, compile, store as a new version and make it current. With the server's
+        --publish-simulate-days, the candidate is first simulated over that many days of the
+        ledger: a basket breaching rules.guardrails makes it FAILED_PRECONDITION (listing the
+        breaching offers and baskets) unless guardrail_override_reason is given.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -11,20 +11,74 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class RuleSet(_message.Message):
-    __slots__ = ("currency", "timezone", "points", "tiers", "offers", "segments")
+    __slots__ = ("currency", "timezone", "points", "tiers", "offers", "segments", "member_attributes", "guardrails", "restricted_items", "tier_policy")
     CURRENCY_FIELD_NUMBER: _ClassVar[int]
     TIMEZONE_FIELD_NUMBER: _ClassVar[int]
     POINTS_FIELD_NUMBER: _ClassVar[int]
     TIERS_FIELD_NUMBER: _ClassVar[int]
     OFFERS_FIELD_NUMBER: _ClassVar[int]
     SEGMENTS_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
+    GUARDRAILS_FIELD_NUMBER: _ClassVar[int]
+    RESTRICTED_ITEMS_FIELD_NUMBER: _ClassVar[int]
+    TIER_POLICY_FIELD_NUMBER: _ClassVar[int]
     currency: str
     timezone: str
     points: PointsProgram
     tiers: _containers.RepeatedCompositeFieldContainer[Tier]
     offers: _containers.RepeatedCompositeFieldContainer[Offer]
     segments: _containers.RepeatedCompositeFieldContainer[Segment]
-    def __init__(self, currency: _Optional[str] = ..., timezone: _Optional[str] = ..., points: _Optional[_Union[PointsProgram, _Mapping]] = ..., tiers: _Optional[_Iterable[_Union[Tier, _Mapping]]] = ..., offers: _Optional[_Iterable[_Union[Offer, _Mapping]]] = ..., segments: _Optional[_Iterable[_Union[Segment, _Mapping]]] = ...) -> None: ...
+    member_attributes: _containers.RepeatedCompositeFieldContainer[AttributeDeclaration]
+    guardrails: Guardrails
+    restricted_items: _containers.RepeatedCompositeFieldContainer[ItemRestriction]
+    tier_policy: TierPolicy
+    def __init__(self, currency: _Optional[str] = ..., timezone: _Optional[str] = ..., points: _Optional[_Union[PointsProgram, _Mapping]] = ..., tiers: _Optional[_Iterable[_Union[Tier, _Mapping]]] = ..., offers: _Optional[_Iterable[_Union[Offer, _Mapping]]] = ..., segments: _Optional[_Iterable[_Union[Segment, _Mapping]]] = ..., member_attributes: _Optional[_Iterable[_Union[AttributeDeclaration, _Mapping]]] = ..., guardrails: _Optional[_Union[Guardrails, _Mapping]] = ..., restricted_items: _Optional[_Iterable[_Union[ItemRestriction, _Mapping]]] = ..., tier_policy: _Optional[_Union[TierPolicy, _Mapping]] = ...) -> None: ...
+
+class TierPolicy(_message.Message):
+    __slots__ = ("qualification_window_months", "period_months", "anchor_month", "downgrade")
+    class Downgrade(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        NEVER: _ClassVar[TierPolicy.Downgrade]
+        ONE_STEP: _ClassVar[TierPolicy.Downgrade]
+        TO_QUALIFYING: _ClassVar[TierPolicy.Downgrade]
+    NEVER: TierPolicy.Downgrade
+    ONE_STEP: TierPolicy.Downgrade
+    TO_QUALIFYING: TierPolicy.Downgrade
+    QUALIFICATION_WINDOW_MONTHS_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_MONTHS_FIELD_NUMBER: _ClassVar[int]
+    ANCHOR_MONTH_FIELD_NUMBER: _ClassVar[int]
+    DOWNGRADE_FIELD_NUMBER: _ClassVar[int]
+    qualification_window_months: int
+    period_months: int
+    anchor_month: int
+    downgrade: TierPolicy.Downgrade
+    def __init__(self, qualification_window_months: _Optional[int] = ..., period_months: _Optional[int] = ..., anchor_month: _Optional[int] = ..., downgrade: _Optional[_Union[TierPolicy.Downgrade, str]] = ...) -> None: ...
+
+class ItemRestriction(_message.Message):
+    __slots__ = ("id", "scope", "tiers", "segments", "message")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    TIERS_FIELD_NUMBER: _ClassVar[int]
+    SEGMENTS_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    scope: ProductSet
+    tiers: _containers.RepeatedScalarFieldContainer[str]
+    segments: _containers.RepeatedScalarFieldContainer[str]
+    message: str
+    def __init__(self, id: _Optional[str] = ..., scope: _Optional[_Union[ProductSet, _Mapping]] = ..., tiers: _Optional[_Iterable[str]] = ..., segments: _Optional[_Iterable[str]] = ..., message: _Optional[str] = ...) -> None: ...
+
+class Guardrails(_message.Message):
+    __slots__ = ("max_discount_minor", "max_discount_bps", "max_points", "min_margin_bps")
+    MAX_DISCOUNT_MINOR_FIELD_NUMBER: _ClassVar[int]
+    MAX_DISCOUNT_BPS_FIELD_NUMBER: _ClassVar[int]
+    MAX_POINTS_FIELD_NUMBER: _ClassVar[int]
+    MIN_MARGIN_BPS_FIELD_NUMBER: _ClassVar[int]
+    max_discount_minor: int
+    max_discount_bps: int
+    max_points: int
+    min_margin_bps: int
+    def __init__(self, max_discount_minor: _Optional[int] = ..., max_discount_bps: _Optional[int] = ..., max_points: _Optional[int] = ..., min_margin_bps: _Optional[int] = ...) -> None: ...
 
 class PointsProgram(_message.Message):
     __slots__ = ("point_value_minor", "earn_per_amount_minor", "pending_days", "expiry_months", "min_redeem_points", "redeem_step_points", "max_redeem_share_bps", "lot_bucket")
@@ -72,6 +126,52 @@ class Segment(_message.Message):
     name: str
     def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
 
+class AttributeDeclaration(_message.Message):
+    __slots__ = ("name", "type")
+    class Type(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        TYPE_UNSPECIFIED: _ClassVar[AttributeDeclaration.Type]
+        STRING: _ClassVar[AttributeDeclaration.Type]
+        NUMBER: _ClassVar[AttributeDeclaration.Type]
+        DATE: _ClassVar[AttributeDeclaration.Type]
+    TYPE_UNSPECIFIED: AttributeDeclaration.Type
+    STRING: AttributeDeclaration.Type
+    NUMBER: AttributeDeclaration.Type
+    DATE: AttributeDeclaration.Type
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    type: AttributeDeclaration.Type
+    def __init__(self, name: _Optional[str] = ..., type: _Optional[_Union[AttributeDeclaration.Type, str]] = ...) -> None: ...
+
+class NumberRange(_message.Message):
+    __slots__ = ("min", "max")
+    MIN_FIELD_NUMBER: _ClassVar[int]
+    MAX_FIELD_NUMBER: _ClassVar[int]
+    min: int
+    max: int
+    def __init__(self, min: _Optional[int] = ..., max: _Optional[int] = ...) -> None: ...
+
+class DateRange(_message.Message):
+    __slots__ = ("min", "max")
+    MIN_FIELD_NUMBER: _ClassVar[int]
+    MAX_FIELD_NUMBER: _ClassVar[int]
+    min: str
+    max: str
+    def __init__(self, min: _Optional[str] = ..., max: _Optional[str] = ...) -> None: ...
+
+class AttributeCondition(_message.Message):
+    __slots__ = ("name", "any_of", "number", "date")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ANY_OF_FIELD_NUMBER: _ClassVar[int]
+    NUMBER_FIELD_NUMBER: _ClassVar[int]
+    DATE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    any_of: _containers.RepeatedScalarFieldContainer[str]
+    number: NumberRange
+    date: DateRange
+    def __init__(self, name: _Optional[str] = ..., any_of: _Optional[_Iterable[str]] = ..., number: _Optional[_Union[NumberRange, _Mapping]] = ..., date: _Optional[_Union[DateRange, _Mapping]] = ...) -> None: ...
+
 class ProductSet(_message.Message):
     __slots__ = ("all", "skus", "categories", "brands", "vendors", "exclude_skus")
     ALL_FIELD_NUMBER: _ClassVar[int]
@@ -89,7 +189,7 @@ class ProductSet(_message.Message):
     def __init__(self, all: _Optional[bool] = ..., skus: _Optional[_Iterable[str]] = ..., categories: _Optional[_Iterable[str]] = ..., brands: _Optional[_Iterable[str]] = ..., vendors: _Optional[_Iterable[str]] = ..., exclude_skus: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Conditions(_message.Message):
-    __slots__ = ("tiers", "segments", "stores", "channels", "starts_at", "ends_at", "weekdays", "from_hour", "to_hour", "birthday_month", "member_required", "min_basket_minor", "min_qty", "min_amount_minor")
+    __slots__ = ("tiers", "segments", "stores", "channels", "starts_at", "ends_at", "weekdays", "from_hour", "to_hour", "birthday_month", "member_required", "min_basket_minor", "min_qty", "min_amount_minor", "recurrence", "attributes")
     TIERS_FIELD_NUMBER: _ClassVar[int]
     SEGMENTS_FIELD_NUMBER: _ClassVar[int]
     STORES_FIELD_NUMBER: _ClassVar[int]
@@ -104,6 +204,8 @@ class Conditions(_message.Message):
     MIN_BASKET_MINOR_FIELD_NUMBER: _ClassVar[int]
     MIN_QTY_FIELD_NUMBER: _ClassVar[int]
     MIN_AMOUNT_MINOR_FIELD_NUMBER: _ClassVar[int]
+    RECURRENCE_FIELD_NUMBER: _ClassVar[int]
+    ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
     tiers: _containers.RepeatedScalarFieldContainer[str]
     segments: _containers.RepeatedScalarFieldContainer[str]
     stores: _containers.RepeatedScalarFieldContainer[str]
@@ -118,7 +220,9 @@ class Conditions(_message.Message):
     min_basket_minor: int
     min_qty: int
     min_amount_minor: int
-    def __init__(self, tiers: _Optional[_Iterable[str]] = ..., segments: _Optional[_Iterable[str]] = ..., stores: _Optional[_Iterable[str]] = ..., channels: _Optional[_Iterable[str]] = ..., starts_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ends_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., weekdays: _Optional[_Iterable[int]] = ..., from_hour: _Optional[int] = ..., to_hour: _Optional[int] = ..., birthday_month: _Optional[bool] = ..., member_required: _Optional[bool] = ..., min_basket_minor: _Optional[int] = ..., min_qty: _Optional[int] = ..., min_amount_minor: _Optional[int] = ...) -> None: ...
+    recurrence: str
+    attributes: _containers.RepeatedCompositeFieldContainer[AttributeCondition]
+    def __init__(self, tiers: _Optional[_Iterable[str]] = ..., segments: _Optional[_Iterable[str]] = ..., stores: _Optional[_Iterable[str]] = ..., channels: _Optional[_Iterable[str]] = ..., starts_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ends_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., weekdays: _Optional[_Iterable[int]] = ..., from_hour: _Optional[int] = ..., to_hour: _Optional[int] = ..., birthday_month: _Optional[bool] = ..., member_required: _Optional[bool] = ..., min_basket_minor: _Optional[int] = ..., min_qty: _Optional[int] = ..., min_amount_minor: _Optional[int] = ..., recurrence: _Optional[str] = ..., attributes: _Optional[_Iterable[_Union[AttributeCondition, _Mapping]]] = ...) -> None: ...
 
 class Stacking(_message.Message):
     __slots__ = ("priority", "mode", "group")
@@ -147,7 +251,7 @@ class Funding(_message.Message):
     def __init__(self, funder_id: _Optional[str] = ..., funded_share_bps: _Optional[int] = ...) -> None: ...
 
 class Limits(_message.Message):
-    __slots__ = ("per_transaction", "per_member", "per_member_period", "total_uses", "budget_minor", "max_discount_minor")
+    __slots__ = ("per_transaction", "per_member", "per_member_period", "total_uses", "budget_minor", "max_discount_minor", "total_units", "units_per_store")
     class Period(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         EVER: _ClassVar[Limits.Period]
@@ -164,13 +268,17 @@ class Limits(_message.Message):
     TOTAL_USES_FIELD_NUMBER: _ClassVar[int]
     BUDGET_MINOR_FIELD_NUMBER: _ClassVar[int]
     MAX_DISCOUNT_MINOR_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_UNITS_FIELD_NUMBER: _ClassVar[int]
+    UNITS_PER_STORE_FIELD_NUMBER: _ClassVar[int]
     per_transaction: int
     per_member: int
     per_member_period: Limits.Period
     total_uses: int
     budget_minor: int
     max_discount_minor: int
-    def __init__(self, per_transaction: _Optional[int] = ..., per_member: _Optional[int] = ..., per_member_period: _Optional[_Union[Limits.Period, str]] = ..., total_uses: _Optional[int] = ..., budget_minor: _Optional[int] = ..., max_discount_minor: _Optional[int] = ...) -> None: ...
+    total_units: int
+    units_per_store: int
+    def __init__(self, per_transaction: _Optional[int] = ..., per_member: _Optional[int] = ..., per_member_period: _Optional[_Union[Limits.Period, str]] = ..., total_uses: _Optional[int] = ..., budget_minor: _Optional[int] = ..., max_discount_minor: _Optional[int] = ..., total_units: _Optional[int] = ..., units_per_store: _Optional[int] = ...) -> None: ...
 
 class PercentOff(_message.Message):
     __slots__ = ("percent_bps",)
@@ -325,17 +433,19 @@ class Offer(_message.Message):
     def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., activation: _Optional[_Union[Offer.Activation, str]] = ..., scope: _Optional[_Union[ProductSet, _Mapping]] = ..., conditions: _Optional[_Union[Conditions, _Mapping]] = ..., stacking: _Optional[_Union[Stacking, _Mapping]] = ..., funding: _Optional[_Union[Funding, _Mapping]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., percent_off: _Optional[_Union[PercentOff, _Mapping]] = ..., amount_off: _Optional[_Union[AmountOff, _Mapping]] = ..., fixed_price: _Optional[_Union[FixedPrice, _Mapping]] = ..., qty_tiers: _Optional[_Union[QtyTiers, _Mapping]] = ..., buy_x_get_y: _Optional[_Union[BuyXGetY, _Mapping]] = ..., bundle_price: _Optional[_Union[BundlePrice, _Mapping]] = ..., spend_tiers: _Optional[_Union[SpendTiers, _Mapping]] = ..., order_percent_off: _Optional[_Union[OrderPercentOff, _Mapping]] = ..., order_amount_off: _Optional[_Union[OrderAmountOff, _Mapping]] = ..., points_multiplier: _Optional[_Union[PointsMultiplier, _Mapping]] = ..., bonus_points: _Optional[_Union[BonusPoints, _Mapping]] = ...) -> None: ...
 
 class CatalogueItem(_message.Message):
-    __slots__ = ("sku", "category", "brand", "vendor", "no_discount", "no_earn")
+    __slots__ = ("sku", "category", "brand", "vendor", "no_discount", "no_earn", "unit_cost_minor")
     SKU_FIELD_NUMBER: _ClassVar[int]
     CATEGORY_FIELD_NUMBER: _ClassVar[int]
     BRAND_FIELD_NUMBER: _ClassVar[int]
     VENDOR_FIELD_NUMBER: _ClassVar[int]
     NO_DISCOUNT_FIELD_NUMBER: _ClassVar[int]
     NO_EARN_FIELD_NUMBER: _ClassVar[int]
+    UNIT_COST_MINOR_FIELD_NUMBER: _ClassVar[int]
     sku: str
     category: str
     brand: str
     vendor: str
     no_discount: bool
     no_earn: bool
-    def __init__(self, sku: _Optional[str] = ..., category: _Optional[str] = ..., brand: _Optional[str] = ..., vendor: _Optional[str] = ..., no_discount: _Optional[bool] = ..., no_earn: _Optional[bool] = ...) -> None: ...
+    unit_cost_minor: int
+    def __init__(self, sku: _Optional[str] = ..., category: _Optional[str] = ..., brand: _Optional[str] = ..., vendor: _Optional[str] = ..., no_discount: _Optional[bool] = ..., no_earn: _Optional[bool] = ..., unit_cost_minor: _Optional[int] = ...) -> None: ...

@@ -42,6 +42,9 @@ from server.store.embedded.state import (
     save_lots,
     set_debt,
 )
+from server.store.embedded.units import apply_ops as apply_units
+from server.store.embedded.units import read_units
+from server.store.embedded.units import still_valid as unit_ops_fit
 from server.store.policy import Policy
 from server.store.snapshot import rolling_sum, spend_since, to_us
 
@@ -91,10 +94,12 @@ def read_snapshot(
             spend,
             record.wallet,
             mine,
+            tier_floor=m["tier_floor"],
         )
     usage = offer_usage(db, ids)
     statuses = code_statuses(db, policy, member_id, codes, now)
-    state = engine_inputs(policy, record, codes, statuses, ids, usage, mine, now)
+    units = read_units(db, policy, ids)
+    state = engine_inputs(policy, record, codes, statuses, ids, usage, mine, now, units)
     return CommitSnapshot(state, member, usage, statuses[2], months)
 
 
@@ -115,6 +120,7 @@ def apply(db: sqlite3.Connection, snap: CommitSnapshot, plan: CommitPlan, now: d
             "budget_spent_minor",
             (count.offer_id, count.discount_minor),
         )
+    apply_units(db, plan.units)
     db.executemany(
         "UPDATE codes SET uses_left = uses_left - 1, last_tx = ?, last_us = ? WHERE code = ?",
         [(tx, to_us(outcome.at), c) for c in plan.codes],
@@ -197,7 +203,7 @@ def _still_valid(db: sqlite3.Connection, plan: CommitPlan) -> bool:
         row = db.execute("SELECT uses_left FROM codes WHERE code = ?", (code,)).fetchone()
         if row is None or row[0] < 1:
             return False
-    return True
+    return unit_ops_fit(db, plan.units)
 
 
 def _apply_member(
@@ -216,8 +222,8 @@ def _apply_member(
     set_debt(db, m.member_id, m.debt)
     db.execute(
         "UPDATE members SET lifetime_spend_minor = lifetime_spend_minor + ?, tier = ?,"
-        " legacy_lots = 0 WHERE member_id = ?",
-        (m.spend_minor, m.tier, m.member_id),
+        " tier_floor = ?, legacy_lots = 0 WHERE member_id = ?",
+        (m.spend_minor, m.tier, m.tier_floor, m.member_id),
     )
     _write_spend(db, m.member_id, snap, m, now)
     db.executemany(

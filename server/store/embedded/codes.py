@@ -20,7 +20,8 @@ Tx = Callable[[bool], AbstractContextManager[sqlite3.Connection]]
 
 _COLUMNS = (
     "code, COALESCE(batch_id, ''), offer_id, uses_per_code, uses_left, per_member,"
-    " valid_from_us, valid_until_us, COALESCE(last_tx, ''), COALESCE(last_us, 0)"
+    " valid_from_us, valid_until_us, COALESCE(last_tx, ''), COALESCE(last_us, 0),"
+    " COALESCE(member_id, '')"
 )
 
 # status -> SQL condition (parameter: now_us where named)
@@ -33,7 +34,7 @@ _STATUS_SQL = {
 
 
 def _info(row: sqlite3.Row | tuple[object, ...]) -> CodeInfo:
-    c, b, o, per, left, pm, f, u, lt, lu = tuple(row)
+    c, b, o, per, left, pm, f, u, lt, lu, mb = tuple(row)
     return CodeInfo(
         str(c),
         str(b),
@@ -45,6 +46,7 @@ def _info(row: sqlite3.Row | tuple[object, ...]) -> CodeInfo:
         int(u),
         str(lt),
         int(lu),
+        str(mb),
     )
 
 
@@ -87,12 +89,15 @@ def create_batch(tx: Tx, batch: CodeBatch, now_us: int) -> BatchRecord:
             (generated,) = db.execute(
                 "SELECT generated FROM code_batches WHERE batch_id = ?", (batch.batch_id,)
             ).fetchone()
+            drawn = len(codes)
+            if batch.member_ids:  # code k of the batch goes to member k: insert only new codes
+                codes = _new_codes(db, codes)
             codes = codes[: batch.count - generated]  # another process may have added some
             before = db.total_changes
             db.executemany(
                 "INSERT OR IGNORE INTO codes (code, offer_id, uses_left, uses_per_code,"
-                " per_member, valid_from_us, valid_until_us, batch_id) VALUES"
-                " (?, ?, ?, ?, ?, ?, ?, ?)",
+                " per_member, valid_from_us, valid_until_us, batch_id, member_id) VALUES"
+                " (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         c,
@@ -103,21 +108,35 @@ def create_batch(tx: Tx, batch: CodeBatch, now_us: int) -> BatchRecord:
                         batch.valid_from_us,
                         batch.valid_until_us,
                         batch.batch_id,
+                        member or None,
                     )
-                    for c in codes
+                    for c, member in zip(codes, batch.member_of(generated, len(codes)), strict=True)
                 ],
             )
             added = db.total_changes - before
             db.execute(
                 "UPDATE code_batches SET generated = generated + ?, collisions = collisions + ?"
                 " WHERE batch_id = ?",
-                (added, len(codes) - added, batch.batch_id),
+                (added, min(drawn, batch.count - generated) - added, batch.batch_id),
             )
             generated += added
     with tx(False) as db:
         found = _batch_row(db, batch.batch_id)
     assert found is not None
     return found[1]
+
+
+def _new_codes(db: sqlite3.Connection, codes: list[str]) -> list[str]:
+    """``codes`` without the ones stored already and without repeats, in order."""
+    fresh = list(dict.fromkeys(codes))
+    taken: set[str] = set()
+    for at in range(0, len(fresh), 900):  # under SQLite's bound-parameter limit
+        part = fresh[at : at + 900]
+        marks = ",".join("?" * len(part))
+        taken.update(
+            str(r[0]) for r in db.execute(f"SELECT code FROM codes WHERE code IN ({marks})", part)
+        )
+    return [c for c in fresh if c not in taken]
 
 
 def get_batch(tx: Tx, batch_id: str) -> BatchRecord | None:

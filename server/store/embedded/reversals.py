@@ -24,8 +24,20 @@ from server.store.base import (
     LineDetail,
     ReturnOutcome,
 )
-from server.store.embedded.state import append_ledger, load_lots, save_lots, set_debt
-from server.store.snapshot import from_us
+from server.store.embedded.state import (
+    append_ledger,
+    load_lots,
+    load_spend,
+    save_lots,
+    set_debt,
+)
+from server.store.embedded.units import give_back as give_back_units
+from server.store.policy import Policy
+from server.store.snapshot import from_us, spend_since
+from server.store.tiers import after_reversal
+
+# the rules' policy and the store's spend window, when a reversal re-evaluates the tier
+Tiers = tuple[Policy, int] | None
 
 
 def _transaction(db: sqlite3.Connection, transaction_id: str) -> sqlite3.Row:
@@ -49,9 +61,15 @@ class _Reversal:
 
 
 def _reverse(
-    db: sqlite3.Connection, tx: sqlite3.Row, targets: dict[int, int], now: datetime, source: str
+    db: sqlite3.Connection,
+    tx: sqlite3.Row,
+    targets: dict[int, int],
+    now: datetime,
+    source: str,
+    tiers: Tiers = None,
 ) -> _Reversal:
-    """Move each line ``idx`` to ``targets[idx]`` units returned in total (DESIGN §5)."""
+    """Move each line ``idx`` to ``targets[idx]`` units returned in total (DESIGN §5); with
+    ``tiers`` (the rules' policy, the store's spend window) re-evaluate the member's tier."""
     t = tx["transaction_id"]
     committed = codec.decode(CommitOutcome, tx["outcome"])
     rows = db.execute(
@@ -95,7 +113,7 @@ def _reverse(
     member_id = tx["member_id"]
     if member_id is not None:
         member = db.execute(
-            "SELECT points_debt, tier FROM members WHERE member_id = ?", (member_id,)
+            "SELECT points_debt, tier, tier_floor FROM members WHERE member_id = ?", (member_id,)
         ).fetchone()
         tier = member[1]
         lots = load_lots(db, member_id)
@@ -132,6 +150,14 @@ def _reverse(
             " WHERE member_id = ?",
             (rev.net_back, member_id),
         )
+        if tiers is not None:
+            policy, months = tiers
+            spend = load_spend(db, member_id, spend_since(now, months))
+            tier, floor = after_reversal(policy, tier, member[2], spend, now, months)
+            db.execute(
+                "UPDATE members SET tier = ?, tier_floor = ? WHERE member_id = ?",
+                (tier, floor, member_id),
+            )
     return _Reversal(rev, forfeited, debt_added, committed, after, tier)
 
 
@@ -142,7 +168,9 @@ def _after(rev: _Reversal) -> tuple[int | None, int | None, str | None]:
     return rev.after[0], rev.after[1], rev.tier
 
 
-def cancel(db: sqlite3.Connection, transaction_id: str, now: datetime) -> CancelOutcome:
+def cancel(
+    db: sqlite3.Connection, transaction_id: str, now: datetime, tiers: Tiers = None
+) -> CancelOutcome:
     tx = _transaction(db, transaction_id)
     if tx["status"] == "cancelled":
         return replace(codec.decode(CancelOutcome, tx["cancel_outcome"]), repeated=True)
@@ -154,7 +182,7 @@ def cancel(db: sqlite3.Connection, transaction_id: str, now: datetime) -> Cancel
             (transaction_id,),
         )
     }
-    rev = _reverse(db, tx, targets, now, f"cancel:{transaction_id}")
+    rev = _reverse(db, tx, targets, now, f"cancel:{transaction_id}", tiers)
     member_id = tx["member_id"]
     released = []
     for o in db.execute(
@@ -179,6 +207,7 @@ def cancel(db: sqlite3.Connection, transaction_id: str, now: datetime) -> Cancel
                 (member_id, o["offer_id"], o["period_key"]),
             )
         db.execute("UPDATE offer_usage SET uses = uses - 1 WHERE offer_id = ?", (o["offer_id"],))
+    give_back_units(db, rev.commit.offers, rev.commit.store_id)
     r = rev.rev
     outcome = CancelOutcome(
         transaction_id,
@@ -222,6 +251,7 @@ def return_lines(
     transaction_id: str,
     lines: Sequence[tuple[str, int]],
     now: datetime,
+    tiers: Tiers = None,
 ) -> ReturnOutcome:
     wanted, fingerprint = effects.return_request(transaction_id, lines)
     row = db.execute(
@@ -242,7 +272,7 @@ def return_lines(
         )
     }
     targets = effects.return_targets(transaction_id, lines, wanted, by_id)
-    rev = _reverse(db, tx, targets, now, f"return:{return_id}")
+    rev = _reverse(db, tx, targets, now, f"return:{return_id}", tiers)
     r = rev.rev
     outcome = ReturnOutcome(
         return_id,

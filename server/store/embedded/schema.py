@@ -13,7 +13,11 @@ members               member_id PK; profile (tier, segments JSON list, birthday_
                       the lots were stored before they merged (v1): the next commit rounds
                       their expiries up to the rule set's buckets, merges them and sets 0;
                       version (v3), bumped by every change to the member's profile, points,
-                      spend, coupons or uses: a commit applies only on the version it read.
+                      spend, coupons or uses: a commit applies only on the version it read;
+                      attributes (v8: JSON {name: [tag, value]}, server/store/member_attributes.py);
+                      tier_floor (v10: the tier held before commits raised it, NULL = not
+                      raised since; server/store/policy.py), requalified_us (v10: the last
+                      requalification period end applied, 0 = none; server/store/tiers.py).
 point_lots            lot_id PK (AUTOINCREMENT, never reused); member_id; points left;
                       earned/available/expires (_us; expires NULL = never); source (the
                       transaction, adjustment or "cancel:<tx>"/"return:<id>" that created it).
@@ -33,7 +37,8 @@ wallet_coupons        coupon_id PK ("<issue_id>:<member_id>"); member_id; offer_
 codes                 code PK; offer_id; uses_left; uses_per_code; per_member 0/1;
                       valid_from_us/valid_until_us; batch_id (v5; NULL = created outside a
                       batch; index codes_batch, whose rowid order is generation order);
-                      last_tx, last_us (v5: the last commit that used the code, NULL = none).
+                      last_tx, last_us (v5: the last commit that used the code, NULL = none);
+                      member_id (v6: the only member who may use it; NULL = anyone).
 code_batches          batch_id PK (v5); seq (creation order); fingerprint (of the request);
                       body (the CodeBatch, JSON); created_us; generated (codes so far);
                       collisions (drawn codes that existed and were drawn again).
@@ -56,8 +61,19 @@ tx_offers             (transaction_id, offer_id) PK; funder_id; discount/funded_
                       code consumed ("" = none).
 tx_burns              (transaction_id, seq) PK; lot_id; points burned; expires_us of that lot;
                       restored (points given back so far).
+offer_units           (offer_id, scope) PK (v9); units discounted by committed transactions, net
+                      of cancels: scope "" = all stores, "s:<store_id>" = one store (offers
+                      with units_per_store only). server/store/units.py.
+unit_reservations     reservation_id PK (v9: "<issue_id>:<member_id>", the wallet coupon's id);
+                      offer_id; member_id; units still held; reserved (units at issue);
+                      until_us (lapses then: availability skips it, nothing sweeps).
 returns               return_id PK; transaction_id; fingerprint; outcome.
 adjustments           adjustment_id PK; fingerprint; outcome.
+tier_runs             run_id PK (v10); period_us (the period end requalified); done 0/1;
+                      upgraded, downgraded, kept (members so far, written with each change).
+shopping_lists        list_id PK (v7: "SL-" + 26 random base-32 characters,
+                      server/store/lists.py); member_id UNIQUE (one list id per member, kept);
+                      created_us.
 ledger                seq PK AUTOINCREMENT; kind; entry_id; transaction_id; member_id; at_us;
                       body (the LedgerEntry, its seq 0).
 
@@ -67,16 +83,20 @@ before are JSON text, still read (codec.decode takes either), never rewritten.
 Versions: 1 = one lot and one spend row per commit; 2 = lots and spend by bucket; 3 = members
 have a version (optimistic commits, server/store/checkout.py); 4 = wallet coupons say whether
 they are personalised and whether they were revoked; 5 = code batches (batch and last
-redemption on codes, code_batches). An older file is migrated on open, in the
-same transaction that records the new version (:data:`_V1_TO_V2`, :data:`_V2_TO_V3`,
-:data:`_V3_TO_V4`, :data:`_V4_TO_V5`).
+redemption on codes, code_batches); 6 = a code may be bound to one member; 7 = shopping-list
+ids; 8 = members have typed attributes; 9 = unit caps and reservations; 10 = tier
+requalification (tier_floor, requalified_us, tier_runs). An older file is migrated on open, in
+the same transaction that records the new version (:data:`_V1_TO_V2`, :data:`_V2_TO_V3`,
+:data:`_V3_TO_V4`, :data:`_V4_TO_V5`, :data:`_V5_TO_V6`, :data:`_V6_TO_V7`, :data:`_V7_TO_V8`,
+:data:`_V8_TO_V9`, :data:`_V9_TO_V10`).
 """
 
 from __future__ import annotations
 
+import re
 import sqlite3
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 10
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS schema_version (
@@ -88,7 +108,8 @@ CREATE TABLE IF NOT EXISTS members (
     consent_automated INTEGER NOT NULL DEFAULT 0, consent_third_party INTEGER NOT NULL DEFAULT 0,
     points_debt INTEGER NOT NULL DEFAULT 0, lifetime_spend_minor INTEGER NOT NULL DEFAULT 0,
     updated_us INTEGER NOT NULL, legacy_lots INTEGER NOT NULL DEFAULT 0,
-    version INTEGER NOT NULL DEFAULT 0);
+    version INTEGER NOT NULL DEFAULT 0, attributes TEXT NOT NULL DEFAULT '{}',
+    tier_floor TEXT, requalified_us INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS point_lots (
     lot_id INTEGER PRIMARY KEY AUTOINCREMENT, member_id TEXT NOT NULL, points INTEGER NOT NULL,
     earned_us INTEGER NOT NULL, available_us INTEGER NOT NULL, expires_us INTEGER,
@@ -108,7 +129,7 @@ CREATE TABLE IF NOT EXISTS codes (
     code TEXT PRIMARY KEY, offer_id TEXT NOT NULL, uses_left INTEGER NOT NULL,
     uses_per_code INTEGER NOT NULL, per_member INTEGER NOT NULL,
     valid_from_us INTEGER NOT NULL, valid_until_us INTEGER NOT NULL,
-    batch_id TEXT, last_tx TEXT, last_us INTEGER);
+    batch_id TEXT, last_tx TEXT, last_us INTEGER, member_id TEXT);
 CREATE INDEX IF NOT EXISTS codes_batch ON codes (batch_id);
 CREATE TABLE IF NOT EXISTS code_batches (
     batch_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, fingerprint TEXT NOT NULL,
@@ -151,6 +172,19 @@ CREATE TABLE IF NOT EXISTS returns (
     outcome TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS adjustments (
     adjustment_id TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, outcome TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS shopping_lists (
+    list_id TEXT PRIMARY KEY, member_id TEXT NOT NULL UNIQUE, created_us INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS offer_units (
+    offer_id TEXT NOT NULL, scope TEXT NOT NULL, units INTEGER NOT NULL,
+    PRIMARY KEY (offer_id, scope));
+CREATE TABLE IF NOT EXISTS unit_reservations (
+    reservation_id TEXT PRIMARY KEY, offer_id TEXT NOT NULL, member_id TEXT NOT NULL,
+    units INTEGER NOT NULL, reserved INTEGER NOT NULL, until_us INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS unit_reservations_offer ON unit_reservations (offer_id, until_us);
+CREATE TABLE IF NOT EXISTS tier_runs (
+    run_id TEXT PRIMARY KEY, period_us INTEGER NOT NULL, done INTEGER NOT NULL DEFAULT 0,
+    upgraded INTEGER NOT NULL DEFAULT 0, downgraded INTEGER NOT NULL DEFAULT 0,
+    kept INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS ledger (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, entry_id TEXT NOT NULL,
     transaction_id TEXT NOT NULL, member_id TEXT, at_us INTEGER NOT NULL, body TEXT NOT NULL);
@@ -202,8 +236,57 @@ CREATE TABLE IF NOT EXISTS code_batches (
 """
 
 
+# v5 -> v6: codes stored before are bound to no member.
+_V5_TO_V6 = "ALTER TABLE codes ADD COLUMN member_id TEXT"
+
+
+# v6 -> v7: shopping-list ids; members get one at their next ListOffers.
+_V6_TO_V7 = """
+CREATE TABLE IF NOT EXISTS shopping_lists (
+    list_id TEXT PRIMARY KEY, member_id TEXT NOT NULL UNIQUE, created_us INTEGER NOT NULL)
+"""
+
+
+# v7 -> v8: members stored before have no attributes.
+_V7_TO_V8 = "ALTER TABLE members ADD COLUMN attributes TEXT NOT NULL DEFAULT '{}'"
+
+
+# v8 -> v9: unit caps and reservations (no offer had units counted before).
+_UNITS = """
+CREATE TABLE IF NOT EXISTS offer_units (
+    offer_id TEXT NOT NULL, scope TEXT NOT NULL, units INTEGER NOT NULL,
+    PRIMARY KEY (offer_id, scope));
+CREATE TABLE IF NOT EXISTS unit_reservations (
+    reservation_id TEXT PRIMARY KEY, offer_id TEXT NOT NULL, member_id TEXT NOT NULL,
+    units INTEGER NOT NULL, reserved INTEGER NOT NULL, until_us INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS unit_reservations_offer ON unit_reservations (offer_id, until_us)
+"""
+_V8_TO_V9 = _UNITS
+
+
+# v9 -> v10: tier requalification; members stored before were raised by no commit since (their
+# tier is their floor) and were never requalified.
+_V9_TO_V10 = """
+ALTER TABLE members ADD COLUMN tier_floor TEXT;
+ALTER TABLE members ADD COLUMN requalified_us INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE IF NOT EXISTS tier_runs (
+    run_id TEXT PRIMARY KEY, period_us INTEGER NOT NULL, done INTEGER NOT NULL DEFAULT 0,
+    upgraded INTEGER NOT NULL DEFAULT 0, downgraded INTEGER NOT NULL DEFAULT 0,
+    kept INTEGER NOT NULL DEFAULT 0)
+"""
+
+_ADD_COLUMN = re.compile(r"\s*ALTER TABLE (\w+) ADD COLUMN (\w+)", re.IGNORECASE)
+
+
 def _run(conn: sqlite3.Connection, script: str) -> None:
+    """Run a migration's statements; a column the file has already is kept (a file taken back
+    to an older version by hand keeps its newer columns), so every step can run again."""
     for stmt in script.split(";"):
+        added = _ADD_COLUMN.match(stmt)
+        if added is not None:
+            table, column = added.groups()
+            if column in {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}:
+                continue
         if stmt.strip():
             conn.execute(stmt)
 
@@ -231,6 +314,16 @@ def create(conn: sqlite3.Connection, now_us: int) -> None:
                 _run(conn, _V3_TO_V4)
             if version < 5:
                 _run(conn, _V4_TO_V5)
+            if version < 6:
+                _run(conn, _V5_TO_V6)
+            if version < 7:
+                _run(conn, _V6_TO_V7)
+            if version < 8:
+                _run(conn, _V7_TO_V8)
+            if version < 9:
+                _run(conn, _V8_TO_V9)
+            if version < 10:
+                _run(conn, _V9_TO_V10)
         if version != SCHEMA_VERSION:
             conn.execute("INSERT INTO schema_version VALUES (?, ?)", (SCHEMA_VERSION, now_us))
         conn.execute("COMMIT")

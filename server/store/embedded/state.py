@@ -26,6 +26,8 @@ from server.store.base import (
     Spend,
     WalletCoupon,
 )
+from server.store.embedded.units import read_units
+from server.store.member_attributes import load_attributes
 from server.store.policy import Policy
 from server.store.snapshot import (
     at_us,
@@ -33,6 +35,7 @@ from server.store.snapshot import (
     spend_since,
     to_us,
 )
+from server.store.unit_usage import UnitUsage
 
 # ---------------------------------------------------------------------------------------------
 # Members and lots
@@ -105,16 +108,6 @@ def load_spend(db: sqlite3.Connection, member_id: str, since: int) -> list[Spend
     return [(r[0], r[1], r[2]) for r in rows]
 
 
-def rolling_spend(db: sqlite3.Connection, member_id: str, now: datetime, months: int) -> int:
-    """snapshot.rolling_sum in SQL: the buckets that end inside the window."""
-    row = db.execute(
-        "SELECT COALESCE(SUM(amount_minor), 0) FROM member_spend WHERE member_id = ?"
-        " AND end_us > ?",
-        (member_id, spend_since(now, months)),
-    ).fetchone()
-    return int(row[0])
-
-
 def load_wallet(db: sqlite3.Connection, member_id: str) -> list[WalletCoupon]:
     """The member's coupons with uses left, and the revoked ones (never usable)."""
     return [
@@ -147,9 +140,16 @@ def revoke_personalised(
     reason = snapshot.revoke_reason(consent)
     if not reason:
         return 0
+    active = "member_id = ? AND personalised = 1 AND status = 'ACTIVE' AND uses_left > 0"
+    # a revoked coupon's reserved units go back to the pool (its reservation has its id)
+    db.execute(
+        "UPDATE unit_reservations SET units = 0 WHERE reservation_id IN"
+        f" (SELECT coupon_id FROM wallet_coupons WHERE {active})",
+        (member_id,),
+    )
     return db.execute(
         "UPDATE wallet_coupons SET status = 'REVOKED', revoked_reason = ?, revoked_us = ?"
-        " WHERE member_id = ? AND personalised = 1 AND status = 'ACTIVE' AND uses_left > 0",
+        f" WHERE {active}",
         (reason, now_us, member_id),
     ).rowcount
 
@@ -167,8 +167,13 @@ def member_record(
 ) -> MemberRecord:
     """The member as of ``now``, computed without writing (see points.settle); what the
     caller has read already (a commit's snapshot) is passed in and not read again (``lots``
-    are settled in place: pass copies to keep them)."""
+    are settled in place: pass copies to keep them). Without ``rolling`` (a read of the
+    member, not a pricing path) the record also lists the spend buckets of the window."""
     row = member_row(db, member_id) if row is None else row
+    spend: list[Spend] = []
+    if rolling is None:
+        spend = load_spend(db, member_id, spend_since(now, spend_months))
+        rolling = snapshot.rolling_sum(spend, now, spend_months)
     return snapshot.member_record(
         member_id,
         tier=row["tier"],
@@ -185,10 +190,10 @@ def member_record(
         debt=row["points_debt"],
         wallet=load_wallet(db, member_id) if wallet is None else wallet,
         lifetime_spend_minor=row["lifetime_spend_minor"],
-        rolling_spend_minor=(
-            rolling_spend(db, member_id, now, spend_months) if rolling is None else rolling
-        ),
+        rolling_spend_minor=rolling,
         now=now,
+        attributes=load_attributes(json.loads(row["attributes"])),
+        spend=spend,
     )
 
 
@@ -211,11 +216,11 @@ def code_statuses(
         if code in status:
             continue
         r = db.execute(
-            "SELECT offer_id, uses_left, per_member, valid_from_us, valid_until_us"
-            " FROM codes WHERE code = ?",
+            "SELECT offer_id, uses_left, per_member, valid_from_us, valid_until_us,"
+            " COALESCE(member_id, '') FROM codes WHERE code = ?",
             (code,),
         ).fetchone()
-        rows[code] = row = None if r is None else (r[0], r[1], bool(r[2]), r[3], r[4])
+        rows[code] = row = None if r is None else (r[0], r[1], bool(r[2]), r[3], r[4], r[5])
 
         def redeemed(code: str = code) -> bool:
             return (
@@ -288,6 +293,7 @@ def pricing_state(
         usage,
         mine,
         now,
+        read_units(db, policy, ids),
     )
 
 
@@ -300,9 +306,11 @@ def engine_inputs(
     usage: dict[str, tuple[int, int]],
     mine: dict[tuple[str, str], int],
     now: datetime,
+    units: dict[str, UnitUsage] | None = None,
 ) -> PricingState:
     """The engine's inputs from what a quote or a commit read."""
     status, offers, _ = statuses
+    units = units or {}
     return PricingState(
         member=record.engine_member(now) if record else None,
         record=record,
@@ -310,8 +318,9 @@ def engine_inputs(
         code_status=status,
         code_offers=offers,
         limits=snapshot.remaining_limits(
-            policy, ids, usage, mine, record.member_id if record else None, now
+            policy, ids, usage, mine, record.member_id if record else None, now, units
         ),
+        units=units,
     )
 
 

@@ -52,12 +52,13 @@ from server.store.base import (
     PricingState,
     ReturnOutcome,
 )
-from server.store.codes import BatchRecord, CodeBatch, CodeInfo
 from server.store.embedded import checkout as embedded_checkout
-from server.store.embedded import codes as embedded_codes
 from server.store.embedded import members as embedded_members
+from server.store.embedded import reservations as embedded_reservations
 from server.store.embedded import reversals as embedded_reversals
 from server.store.embedded import schema
+from server.store.embedded import tiers as embedded_tiers
+from server.store.embedded.campaign_records import CampaignRecords
 from server.store.embedded.quotes import QuoteCache
 from server.store.embedded.state import (
     member_record,
@@ -65,22 +66,24 @@ from server.store.embedded.state import (
     read_ledger,
     revoke_personalised,
 )
+from server.store.member_attributes import dump_attributes
 from server.store.policy import Policy
 from server.store.snapshot import (
-    check_codes,
     check_id,
     check_issue,
     check_profile,
     check_time,
     to_us,
 )
+from server.store.tiers import TierRun
+from server.store.units import check_reserve
 
 log = logging.getLogger(__name__)
 
 DB_FILE = "loyalty.sqlite3"
 
 
-class EmbeddedStore:
+class EmbeddedStore(CampaignRecords):
     """The :class:`server.store.base.Store` on SQLite."""
 
     # A commit's apply is refused only when another writer changed what it read in the
@@ -176,18 +179,20 @@ class EmbeddedStore:
             int(c.automated_decisions),
             int(c.third_party),
             to_us(now),
+            json.dumps(dump_attributes(profile.attributes)),
         )
         with self._tx(write=True) as db:
             db.execute(
                 "INSERT INTO members (member_id, tier, segments, birthday_month, birthday_day,"
                 " enrolled_on, consent_marketing, consent_automated, consent_third_party,"
-                " updated_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET"
+                " updated_us, attributes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT DO UPDATE SET"
                 " tier = excluded.tier, segments = excluded.segments, birthday_month ="
                 " excluded.birthday_month, birthday_day = excluded.birthday_day, enrolled_on ="
                 " excluded.enrolled_on, consent_marketing = excluded.consent_marketing,"
                 " consent_automated = excluded.consent_automated, consent_third_party ="
                 " excluded.consent_third_party, updated_us = excluded.updated_us,"
-                " version = version + 1",
+                " attributes = excluded.attributes, tier_floor = NULL, version = version + 1",
                 (profile.member_id, *values),
             )
             revoke_personalised(db, profile.member_id, c, to_us(now))
@@ -284,18 +289,39 @@ class EmbeddedStore:
         """No turns to take: ``BEGIN IMMEDIATE`` serialises the writes already."""
         return nullcontext(_any_turn)
 
-    def cancel(self, transaction_id: str, now: datetime) -> CancelOutcome:
+    def cancel(
+        self, transaction_id: str, now: datetime, *, policy: Policy | None = None
+    ) -> CancelOutcome:
         now = check_time("now", now)
         with self._tx(write=True) as db:
-            return embedded_reversals.cancel(db, transaction_id, now)
+            return embedded_reversals.cancel(db, transaction_id, now, self._tiers(policy))
 
     def return_lines(
-        self, return_id: str, transaction_id: str, lines: Sequence[tuple[str, int]], now: datetime
+        self,
+        return_id: str,
+        transaction_id: str,
+        lines: Sequence[tuple[str, int]],
+        now: datetime,
+        *,
+        policy: Policy | None = None,
     ) -> ReturnOutcome:
         now = check_time("now", now)
         check_id("return_id", return_id)
         with self._tx(write=True) as db:
-            return embedded_reversals.return_lines(db, return_id, transaction_id, list(lines), now)
+            return embedded_reversals.return_lines(
+                db, return_id, transaction_id, list(lines), now, self._tiers(policy)
+            )
+
+    def _tiers(self, policy: Policy | None) -> tuple[Policy, int] | None:
+        return None if policy is None else (policy, self.settings.rolling_spend_months)
+
+    def requalify_tiers(
+        self, policy: Policy, run_id: str, period_end: datetime, now: datetime
+    ) -> TierRun:
+        check_id("run_id", run_id)
+        check_time("now", now)
+        months = self.settings.rolling_spend_months
+        return embedded_tiers.requalify(self._tx, policy, run_id, period_end, months)
 
     # -- coupons -------------------------------------------------------------------------------
 
@@ -310,49 +336,24 @@ class EmbeddedStore:
         now: datetime,
         *,
         personalised: bool = False,
+        reserve_units: int = 0,
+        reserve_until: datetime | None = None,
+        units_cap: int = 0,
     ) -> IssueOutcome:
-        from_us, until_us = check_issue(issue_id, offer_id, uses, valid_from, valid_until, now)
+        window = check_issue(issue_id, offer_id, uses, valid_from, valid_until, now)
+        hold = check_reserve(reserve_units, reserve_until, units_cap, now)
         with self._tx(write=True) as db:
-            ids, skipped = embedded_members.issue_coupons(
-                db, issue_id, offer_id, member_ids, uses, from_us, until_us, personalised
+            return embedded_reservations.issue(
+                db,
+                issue_id,
+                offer_id,
+                member_ids,
+                uses,
+                window,
+                personalised,
+                (reserve_units, hold, units_cap),
+                to_us(now),
             )
-        return IssueOutcome(issue_id, offer_id, tuple(ids), tuple(skipped))
-
-    def create_codes(
-        self,
-        offer_id: str,
-        codes: Sequence[str],
-        uses_per_code: int,
-        per_member: bool,
-        valid_from: datetime,
-        valid_until: datetime,
-    ) -> int:
-        unique, from_us, until_us = check_codes(
-            offer_id, codes, uses_per_code, valid_from, valid_until
-        )
-        wanted = (offer_id, uses_per_code, int(per_member), from_us, until_us)
-        with self._tx(write=True) as db:
-            return embedded_members.create_codes(db, unique, wanted)
-
-    # -- code batches ----------------------------------------------------------------------------
-
-    def create_code_batch(self, batch: CodeBatch, now: datetime) -> BatchRecord:
-        return embedded_codes.create_batch(self._tx, batch, to_us(check_time("now", now)))
-
-    def code_batch(self, batch_id: str) -> BatchRecord | None:
-        return embedded_codes.get_batch(self._tx, batch_id)
-
-    def code_batches(self) -> list[BatchRecord]:
-        return embedded_codes.list_batches(self._tx)
-
-    def coupon_code(self, code: str) -> CodeInfo:
-        return embedded_codes.get_code(self._tx, code)
-
-    def list_codes(
-        self, batch_id: str, status: str, cursor: str, limit: int, now: datetime
-    ) -> tuple[list[CodeInfo], str]:
-        now_us = to_us(check_time("now", now))
-        return embedded_codes.list_codes(self._tx, batch_id, status, cursor, limit, now_us)
 
     # -- points --------------------------------------------------------------------------------
 

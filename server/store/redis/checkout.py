@@ -48,6 +48,7 @@ from server.store.policy import Policy
 from server.store.redis.docs import MemberDoc, load_outcome, pack_outcome, split
 from server.store.redis.io import RedisIO, ScriptArg, unavailable
 from server.store.redis.state import pricing_state
+from server.store.redis.units import script_ops
 from server.store.snapshot import to_us
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,7 @@ def read_snapshot(
             state.record.wallet,
             doc.mine(),
             doc,
+            doc.tier_floor,
         )
     return CommitSnapshot(state, member, snap.usage, snap.codes, io.spend_months)
 
@@ -113,7 +115,7 @@ def apply(io: RedisIO, snap: CommitSnapshot, plan: CommitPlan, turn: str = "") -
         if not isinstance(doc, MemberDoc):
             raise TypeError("a Redis commit snapshot holds the member's document")
         doc.lots, doc.debt, doc.legacy, doc.spend = m.lots, m.debt, False, m.spend
-        doc.tier = m.tier
+        doc.tier, doc.tier_floor = m.tier, m.tier_floor
         doc.lifetime += m.spend_minor
         for w in doc.wallet:
             if w[0] in m.coupons:
@@ -133,6 +135,7 @@ def apply(io: RedisIO, snap: CommitSnapshot, plan: CommitPlan, turn: str = "") -
     txdoc["o"] = pack_outcome(done)
     txdoc["rq"] = [0] * len(done.lines)
     ops = {c.offer_id: [1, c.discount_minor, c.uses_cap, c.budget_cap] for c in plan.offers}
+    unit_keys, unit_args = script_ops(io, plan.units)
     reply = io.run(
         "commit",
         [
@@ -144,6 +147,7 @@ def apply(io: RedisIO, snap: CommitSnapshot, plan: CommitPlan, turn: str = "") -
             k.lease(m.member_id) if m is not None else k.tx(tx),
             k.wake(m.member_id) if m is not None else k.tx(tx),
             *(k.code(c) for c in plan.codes),
+            *unit_keys,
         ],
         [
             m.version if m is not None else -1,
@@ -152,6 +156,7 @@ def apply(io: RedisIO, snap: CommitSnapshot, plan: CommitPlan, turn: str = "") -
             io.ttl_ms,
             *offer_ops(ops),
             *io.ledger_args(plan.entry),
+            *unit_args,
             turn,
             WAKE_TTL_MS,
         ],

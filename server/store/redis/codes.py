@@ -56,9 +56,35 @@ redis.call('HINCRBY', KEYS[1], 'collisions', collided)
 return {added, collided}
 """
 
+# A batch bound to members (code k for member k): as _FILL, one call at a time; ARGV[9] = the
+# codes generated so far as the caller read it (a mismatch replies {-1, 0}: read again),
+# ARGV[10..] = the members of the next codes, in order.
+_FILL_BOUND = """
+local generated = tonumber(redis.call('HGET', KEYS[1], 'generated') or '0')
+if generated ~= tonumber(ARGV[9]) then return {-1, 0} end
+local want = tonumber(ARGV[1]) - generated
+local plen = tonumber(ARGV[8])
+local added, collided = 0, 0
+for i = 3, #KEYS do
+  if added >= want or 10 + added > #ARGV then break end
+  if redis.call('EXISTS', KEYS[i]) == 1 then
+    collided = collided + 1
+  else
+    redis.call('HSET', KEYS[i], 'offer', ARGV[2], 'left', ARGV[3], 'per_code', ARGV[3],
+               'per_member', ARGV[4], 'from_us', ARGV[5], 'until_us', ARGV[6], 'batch', ARGV[7],
+               'member', ARGV[10 + added])
+    redis.call('RPUSH', KEYS[2], string.sub(KEYS[i], plen + 1))
+    added = added + 1
+  end
+end
+redis.call('HINCRBY', KEYS[1], 'generated', added)
+redis.call('HINCRBY', KEYS[1], 'collisions', collided)
+return {added, collided}
+"""
+
 _FIELDS = (
     "offer", "left", "per_code", "per_member", "from_us", "until_us", "batch", "last_tx",
-    "last_us",
+    "last_us", "member",
 )  # fmt: skip
 SCRIPT_CODES = 2_000  # codes per script call: Redis is busy a few milliseconds at a time
 SCAN = 20_000  # codes a page reads at most when filtering by status
@@ -88,6 +114,7 @@ def _info(code: str, values: Sequence[bytes | None]) -> CodeInfo | None:
         int(v[5]),
         v[7],
         int(v[8] or 0),
+        v[9],
     )
 
 
@@ -111,6 +138,9 @@ def create_batch(io: RedisIO, batch: CodeBatch, now_us: int) -> BatchRecord:
         batch.valid_from_us, batch.valid_until_us, batch.batch_id, plen,
     ]  # fmt: skip
     head = [k.code_batch(batch.batch_id), k.code_batch_codes(batch.batch_id)]
+    if batch.member_ids:
+        _fill_bound(io, batch, head, args, generated)
+        generated = batch.count
     while generated < batch.count:
         codes = draw(batch, min(CHUNK, batch.count - generated))
         pipe = io.client.pipeline(transaction=False)
@@ -123,6 +153,22 @@ def create_batch(io: RedisIO, batch: CodeBatch, now_us: int) -> BatchRecord:
     record = get_batch(io, batch.batch_id)
     assert record is not None
     return record
+
+
+def _fill_bound(
+    io: RedisIO, batch: CodeBatch, head: list[str], args: list[str | int], generated: int
+) -> None:
+    """Fill a batch bound to members, :data:`SCRIPT_CODES` codes per call, in member order."""
+    fill = io.client.register_script(_FILL_BOUND)
+    while generated < batch.count:
+        part = draw(batch, min(SCRIPT_CODES, batch.count - generated))
+        members: list[str | int] = list(batch.member_of(generated, len(part)))
+        keys = head + [io.keys.code(c) for c in part]
+        added, _ = cast(list[int], fill(keys=keys, args=args + [generated] + members))
+        if added < 0:  # another process filled some meanwhile
+            generated = int(io.client.hget(head[0], "generated") or 0)
+        else:
+            generated += int(added)
 
 
 def get_batch(io: RedisIO, batch_id: str) -> BatchRecord | None:

@@ -22,7 +22,10 @@ not yet bucketed, ``sp`` spend buckets [start_us, end_us, amount] reaching into 
 window, ``w`` wallet [coupon, offer, uses left, from_us, until_us, issue, uses issued] and, for
 a personalised coupon, [..., 1, revoked reason, revoked_us] (reason "" and revoked_us nil while
 active; a row of 7 is an active coupon that is not personalised), ``u`` member-limit uses
-{"offer\\tperiod": uses}, ``cr`` per-member codes redeemed {code: tx}.
+{"offer\\tperiod": uses}, ``cr`` per-member codes redeemed {code: tx}, ``a`` typed attributes
+{name: [tag, value]} (:mod:`server.store.member_attributes`), ``tf`` the tier held before
+commits raised it (absent = not raised since, :mod:`server.store.policy`), ``rq`` the last
+requalification period end applied, µs (:mod:`server.store.tiers`).
 
 Transaction document fields (a msgpack map): ``f`` request fingerprint, ``m`` member, ``s``
 status (``c`` committed, ``x`` cancelled), ``o`` the CommitOutcome (msgpack,
@@ -57,6 +60,7 @@ from server.store.base import (
     Spend,
     WalletCoupon,
 )
+from server.store.member_attributes import StoredAttributes, dump_attributes, load_attributes
 from server.store.snapshot import at_us, from_us, to_us
 
 T = TypeVar("T")
@@ -133,6 +137,9 @@ class _Member(msgspec.Struct, omit_defaults=True):
     wallet: list[list[Any]] = msgspec.field(default_factory=list, name="w")
     usage: dict[str, int] = msgspec.field(default_factory=dict, name="u")
     codes: dict[str, str] = msgspec.field(default_factory=dict, name="cr")
+    attributes: StoredAttributes = msgspec.field(default_factory=dict, name="a")
+    tier_floor: str | None = msgspec.field(default=None, name="tf")
+    requalified: int = msgspec.field(default=0, name="rq")
 
 
 _ENCODER = msgspec.msgpack.Encoder()
@@ -180,6 +187,9 @@ class MemberDoc:
     wallet: list[list[Any]] = field(default_factory=list)  # [coupon, offer, left, from_us, ...]
     usage: dict[str, int] = field(default_factory=dict)
     codes: dict[str, str] = field(default_factory=dict)
+    attributes: StoredAttributes = field(default_factory=dict)  # see member_attributes
+    tier_floor: str | None = None  # the tier held before commits raised it (Policy)
+    requalified: int = 0  # the last requalification period end applied, us (0 = none)
 
     @classmethod
     def load(cls, member_id: str, raw: bytes | str | None) -> MemberDoc | None:
@@ -189,7 +199,7 @@ class MemberDoc:
         data = raw.encode() if isinstance(raw, str) else raw
         head, _, body = data.partition(b"|")
         m = _legacy_member(json.loads(body)) if body[:1] == b"{" else _DECODER.decode(body)
-        return cls(
+        doc = cls(
             member_id,
             int(head),
             m.tier,
@@ -207,7 +217,10 @@ class MemberDoc:
             m.wallet,
             m.usage,
             m.codes,
+            m.attributes,
         )
+        doc.tier_floor, doc.requalified = m.tier_floor, m.requalified
+        return doc
 
     def set_profile(self, profile: MemberProfile) -> None:
         c = profile.consent
@@ -216,6 +229,8 @@ class MemberDoc:
         self.birthday_month, self.birthday_day = profile.birthday_month, profile.birthday_day
         self.enrolled_on = profile.enrolled_on.isoformat() if profile.enrolled_on else ""
         self.consent = int(c.marketing) | 2 * int(c.automated_decisions) | 4 * int(c.third_party)
+        self.attributes = dump_attributes(profile.attributes)
+        self.tier_floor = None  # a tier given by hand is held as it is
 
     def dump(
         self, now: datetime, spend_months: int, keep_periods: frozenset[str] = frozenset()
@@ -242,24 +257,25 @@ class MemberDoc:
             for x in self.lots
             if x.points > 0 and x.lot_id is not None
         ]
-        return _ENCODER.encode(
-            _Member(
-                self.tier,
-                self.segments,
-                (self.birthday_month, self.birthday_day),
-                self.enrolled_on,
-                self.consent,
-                self.debt,
-                self.lifetime,
-                self.next_lot,
-                lots,
-                self.legacy and bool(lots),
-                self.spend,
-                self.wallet,
-                self.usage,
-                self.codes,
-            )
+        body = _Member(
+            self.tier,
+            self.segments,
+            (self.birthday_month, self.birthday_day),
+            self.enrolled_on,
+            self.consent,
+            self.debt,
+            self.lifetime,
+            self.next_lot,
+            lots,
+            self.legacy and bool(lots),
+            self.spend,
+            self.wallet,
+            self.usage,
+            self.codes,
+            self.attributes,
         )
+        body.tier_floor, body.requalified = self.tier_floor, self.requalified
+        return _ENCODER.encode(body)
 
     def coupons(self) -> list[WalletCoupon]:
         out = []
@@ -287,20 +303,26 @@ class MemberDoc:
         c = self.consent
         return Consent(bool(c & 1), bool(c & 2), bool(c & 4))
 
-    def revoke_personalised(self, now: datetime) -> int:
+    def revoke_personalised(self, now: datetime) -> list[tuple[str, str]]:
         """Revoke the active personalised coupons with uses left when the member's consent no
-        longer allows them (:func:`server.store.snapshot.revoke_reason`); returns how many."""
+        longer allows them (:func:`server.store.snapshot.revoke_reason`); returns their
+        (coupon id, offer id)."""
         reason = snapshot.revoke_reason(self.consent_flags())
-        revoked = 0
+        revoked = []
         if reason:
             for w in self.wallet:
                 if len(w) > 7 and w[7] and w[9] is None and w[2] > 0:
                     w[8], w[9] = reason, to_us(now)
-                    revoked += 1
+                    revoked.append((str(w[0]), str(w[1])))
         return revoked
 
-    def record(self, now: datetime, spend_months: int) -> MemberRecord:
-        """The member as of ``now``; the document itself is not changed."""
+    def record(self, now: datetime, spend_months: int, *, with_spend: bool = False) -> MemberRecord:
+        """The member as of ``now``; the document itself is not changed. ``with_spend``: list
+        the spend buckets of the window too (reads of the member, not the pricing path)."""
+        spend: list[Spend] = []
+        if with_spend:
+            since = snapshot.spend_since(now, spend_months)
+            spend = [s for s in self.spend if s[1] > since]
         c = self.consent
         return snapshot.member_record(
             self.member_id,
@@ -315,7 +337,9 @@ class MemberDoc:
             wallet=self.coupons(),
             lifetime_spend_minor=self.lifetime,
             rolling_spend_minor=snapshot.rolling_sum(self.spend, now, spend_months),
+            spend=spend,
             now=now,
+            attributes=load_attributes(self.attributes),
         )
 
     def usage_of(self, offer_id: str, period_key: str) -> int:

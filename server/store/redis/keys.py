@@ -39,6 +39,19 @@ key                                    type    what
                                                ``until_us``; ``batch`` (its batch, when
                                                generated), ``last_tx``, ``last_us`` (the last
                                                commit that used it)
+``units:<offer_id>``                   hash    a unit-capped offer (:mod:`server.store.redis.
+                                               units`): ``sold``, ``s:<store>`` units sold
+                                               per store, ``r:<coupon_id>`` a reservation
+                                               ``<member>|<units left>|<until_us>``
+``list:<list_id>``                     string  a shopping-list id's member id
+                                               (:mod:`server.store.redis.lists`)
+``mlist:{<member_id>}``                string  the member's shopping-list id (never expires)
+``tierrun:<run_id>``                   hash    a tier requalification run
+                                               (:mod:`server.store.redis.tiers`):
+                                               ``period_us`` (the period end), ``done`` 0/1,
+                                               ``upgraded``, ``downgraded``, ``kept``
+``tiers:last``                         string  the last period a run claimed:
+                                               ``<period_us>|<run_id>``
 ``codebatches``                        list    coupon code batch ids in creation order
 ``codebatch:<batch_id>``               hash    a code batch: ``fp`` (request fingerprint),
                                                ``body`` (the CodeBatch, JSON), ``created_us``,
@@ -96,6 +109,22 @@ class Keys:
 
     def code(self, code: str) -> str:
         return f"{self.prefix}code:{code}"
+
+    def units(self, offer_id: str) -> str:
+        return f"{self.prefix}units:{offer_id}"
+
+    def shopping_list(self, list_id: str) -> str:
+        return f"{self.prefix}list:{list_id}"
+
+    def member_list(self, member_id: str) -> str:
+        return f"{self.prefix}mlist:{{{member_id}}}"
+
+    def tier_run(self, run_id: str) -> str:
+        return f"{self.prefix}tierrun:{run_id}"
+
+    @property
+    def tier_last(self) -> str:
+        return f"{self.prefix}tiers:last"
 
     def code_batch(self, batch_id: str) -> str:
         return f"{self.prefix}codebatch:{batch_id}"

@@ -63,14 +63,20 @@ def edit_members(
     return written
 
 
-def upsert_member(io: RedisIO, profile: MemberProfile, now: datetime) -> MemberRecord:
+def upsert_member(
+    io: RedisIO, profile: MemberProfile, now: datetime
+) -> tuple[MemberRecord, list[tuple[str, str]]]:
+    """The member as written, and the (coupon, offer) of the personalised coupons its consent
+    revoked (the caller gives their reserved units back)."""
+    revoked: list[tuple[str, str]] = []
+
     def edit(doc: MemberDoc) -> bool:
         doc.set_profile(profile)
-        doc.revoke_personalised(now)  # in the same atomic write as the consent
+        revoked[:] = doc.revoke_personalised(now)  # in the same atomic write as the consent
         return True
 
     (doc,) = edit_members(io, [profile.member_id], edit, now, missing="create")
-    return doc.record(now, io.spend_months)
+    return doc.record(now, io.spend_months), revoked
 
 
 def import_members(
@@ -99,7 +105,7 @@ def get_members(io: RedisIO, member_ids: Sequence[str], now: datetime) -> dict[s
         chunk = ids[start : start + 1000]
         for m, doc in zip(chunk, io.member_docs(chunk), strict=True):
             if doc is not None:
-                out[m] = doc.record(now, io.spend_months)
+                out[m] = doc.record(now, io.spend_months, with_spend=True)
     return out
 
 

@@ -19,10 +19,13 @@ from engine.errors import Conflict, FailedPrecondition, NotFound
 from server.store import codec, effects, snapshot
 from server.store import points as P
 from server.store.base import CancelOutcome, CommitOutcome, LedgerEntry, ReturnOutcome
+from server.store.policy import Policy
 from server.store.redis.checkout import offer_ops
 from server.store.redis.docs import MemberDoc, load_outcome, pack_outcome, split, stored
 from server.store.redis.io import RedisIO
+from server.store.redis.units import give_back as give_back_units
 from server.store.snapshot import from_us
+from server.store.tiers import after_reversal
 
 
 def _load_tx(io: RedisIO, transaction_id: str) -> tuple[int, dict[str, Any], CommitOutcome]:
@@ -38,8 +41,10 @@ def _reverse(
     outcome: CommitOutcome,
     targets: dict[int, int],
     now: datetime,
+    policy: Policy | None,
 ) -> tuple[effects.Reversal, MemberDoc | None, int, int]:
-    """Apply the reversal to the transaction document and the member's (re-read) document.
+    """Apply the reversal to the transaction document and the member's (re-read) document;
+    with the rules' ``policy``, re-evaluate the member's tier.
 
     Returns ``(reversal, member doc, points forfeited, debt added)``.
     """
@@ -56,6 +61,9 @@ def _reverse(
     txdoc["b"] = [[b.points, b0[1], b.restored] for b, b0 in zip(burns, txdoc["b"], strict=True)]
     doc.spend = snapshot.take_spend(doc.spend, outcome.at, rev.net_back)
     doc.lifetime -= rev.net_back
+    doc.tier, doc.tier_floor = after_reversal(
+        policy, doc.tier, doc.tier_floor, doc.spend, now, io.spend_months
+    )
     return rev, doc, forfeited, debt_added
 
 
@@ -68,7 +76,9 @@ def _after(doc: MemberDoc | None, now: datetime) -> tuple[int | None, int | None
     return available, pending, doc.tier
 
 
-def cancel(io: RedisIO, transaction_id: str, now: datetime) -> CancelOutcome:
+def cancel(
+    io: RedisIO, transaction_id: str, now: datetime, policy: Policy | None = None
+) -> CancelOutcome:
     k, months = io.keys, io.spend_months
     for _ in io.attempts():
         tv, txdoc, outcome = _load_tx(io, transaction_id)
@@ -77,7 +87,7 @@ def cancel(io: RedisIO, transaction_id: str, now: datetime) -> CancelOutcome:
         targets = {
             i: x.quantity for i, x in enumerate(outcome.lines) if txdoc["rq"][i] < x.quantity
         }
-        rev, doc, forfeited, debt_added = _reverse(io, txdoc, outcome, targets, now)
+        rev, doc, forfeited, debt_added = _reverse(io, txdoc, outcome, targets, now, policy)
         ops = {o: [0, -amount, 0, 0] for o, amount in rev.budget_back.items()}
         code_keys = []
         for use in outcome.offers:
@@ -120,6 +130,7 @@ def cancel(io: RedisIO, transaction_id: str, now: datetime) -> CancelOutcome:
             rev.restored,
             **effects.context(outcome),
         )
+        unit_keys, unit_args = give_back_units(io, outcome.offers, outcome.store_id)
         reply = io.run(
             "cancel",
             [
@@ -129,6 +140,7 @@ def cancel(io: RedisIO, transaction_id: str, now: datetime) -> CancelOutcome:
                 k.ledger,
                 k.ledger_seq,
                 *code_keys,
+                *unit_keys,
             ],
             [
                 tv,
@@ -137,6 +149,7 @@ def cancel(io: RedisIO, transaction_id: str, now: datetime) -> CancelOutcome:
                 doc.dump(now, months) if doc else b"",
                 *offer_ops(ops),
                 *io.ledger_args(entry),
+                *unit_args,
             ],
         )
         if reply[0] == "OK":
@@ -150,6 +163,7 @@ def return_lines(
     transaction_id: str,
     lines: Sequence[tuple[str, int]],
     now: datetime,
+    policy: Policy | None = None,
 ) -> ReturnOutcome:
     k, months = io.keys, io.spend_months
     wanted, fingerprint = effects.return_request(transaction_id, lines)
@@ -168,7 +182,7 @@ def return_lines(
             raise FailedPrecondition(f"transaction {transaction_id!r} is cancelled")
         by_id = {x.line_id: (i, x.quantity, txdoc["rq"][i]) for i, x in enumerate(outcome.lines)}
         targets = effects.return_targets(transaction_id, lines, wanted, by_id)
-        rev, doc, forfeited, debt_added = _reverse(io, txdoc, outcome, targets, now)
+        rev, doc, forfeited, debt_added = _reverse(io, txdoc, outcome, targets, now, policy)
         result = ReturnOutcome(
             return_id,
             transaction_id,

@@ -18,7 +18,12 @@ are re-loaded by redis-py on ``NOSCRIPT`` (after a restart or ``SCRIPT FLUSH``).
 
 from __future__ import annotations
 
-PRELUDE = r"""
+from server.store.redis.tier_scripts import TIER_SCRIPTS
+from server.store.redis.unit_scripts import UNIT_PRELUDE, UNIT_SCRIPTS
+
+PRELUDE = (
+    UNIT_PRELUDE
+    + r"""
 local function version(key)
   local cur = redis.call('GET', key)
   if not cur then return 0 end
@@ -66,18 +71,19 @@ local function apply_offers(usage, at, n)
   end
 end
 
--- code coupons are KEYS[first..]; delta -1 consumes a use (refused when none is left)
-local function check_codes(first, delta)
+-- code coupons are KEYS[first..last] (last: #KEYS when nil); delta -1 consumes a use
+-- (refused when none is left)
+local function check_codes(first, delta, last)
   if delta >= 0 then return nil end
-  for i = first, #KEYS do
+  for i = first, last or #KEYS do
     local left = tonumber(redis.call('HGET', KEYS[i], 'left') or '0')
     if left + delta < 0 then return 'code:' .. KEYS[i] end
   end
   return nil
 end
 
-local function apply_codes(first, delta)
-  for i = first, #KEYS do redis.call('HINCRBY', KEYS[i], 'left', delta) end
+local function apply_codes(first, delta, last)
+  for i = first, last or #KEYS do redis.call('HINCRBY', KEYS[i], 'left', delta) end
 end
 
 -- a member's turn (server.store.redis.checkout): delete it if it is still the caller's
@@ -104,12 +110,14 @@ local function append(stream, seq_key, at)
   return seq
 end
 """
+)
 
 # KEYS: 1 tx, 2 member (the tx key again for a guest), 3 usage, 4 ledger, 5 ledger seq,
 #       6 the member's turn (lease), 7 its wake list (both the tx key again for a guest),
-#       8.. the code coupons consumed (one use each)
+#       8.. the code coupons consumed (one use each), then the units hashes of the unit ops
 # ARGV: 1 member version expected (-1 = guest), 2 member doc, 3 tx doc, 4 tx TTL ms,
 #       5 n offers, then 5 per offer (see check_offers), then the ledger entry (6 fields),
+#       then n unit ops and 6 per op (see check_units, server/store/redis/unit_scripts.py),
 #       then the caller's turn token ('' = none) and the wake-up TTL ms
 # While another lane holds the member's turn, the commit is refused ({'CONFLICT', 'turn'}):
 # the lane whose turn it is goes through (an expired turn protects nothing, and needs not).
@@ -127,10 +135,14 @@ if mv >= 0 then
   if version(KEYS[2]) ~= mv then return {'CONFLICT', 'member'} end
 end
 local n = tonumber(ARGV[5])
-local bad = check_offers(KEYS[3], 6, n) or check_codes(8, -1)
+local nu = tonumber(ARGV[12 + 5 * n])
+local uk = #KEYS - nu + 1
+local bad = check_offers(KEYS[3], 6, n) or check_codes(8, -1, uk - 1)
+  or check_units(uk, 13 + 5 * n, nu)
 if bad then return {'CONFLICT', bad} end
 apply_offers(KEYS[3], 6, n)
-apply_codes(8, -1)
+apply_codes(8, -1, uk - 1)
+apply_units(uk, 13 + 5 * n, nu)
 if mv >= 0 then write(KEYS[2], mv, ARGV[2], 0) end
 write(KEYS[1], 0, ARGV[3], ARGV[4])
 local seq = append(KEYS[4], KEYS[5], 6 + 5 * n)
@@ -140,9 +152,10 @@ return {'OK', seq}
 )
 
 # KEYS: 1 tx, 2 member (the tx key again for a guest), 3 usage, 4 ledger, 5 ledger seq,
-#       6.. the code coupons given back (one use each)
+#       6.. the code coupons given back (one use each), then the units hashes of the unit ops
 # ARGV: 1 tx version expected, 2 member version expected (-1 = guest), 3 tx doc,
-#       4 member doc, 5 n offers, then 5 per offer, then the ledger entry (6 fields)
+#       4 member doc, 5 n offers, then 5 per offer, then the ledger entry (6 fields), then
+#       n unit ops and 6 per op (units given back, see check_units)
 CANCEL = (
     PRELUDE
     + r"""
@@ -150,8 +163,11 @@ local tv, mv = tonumber(ARGV[1]), tonumber(ARGV[2])
 if version(KEYS[1]) ~= tv then return {'CONFLICT', 'transaction'} end
 if mv >= 0 and version(KEYS[2]) ~= mv then return {'CONFLICT', 'member'} end
 local n = tonumber(ARGV[5])
+local nu = tonumber(ARGV[12 + 5 * n] or '0')
+local uk = #KEYS - nu + 1
 apply_offers(KEYS[3], 6, n)
-apply_codes(6, 1)
+apply_codes(6, 1, uk - 1)
+apply_units(uk, 13 + 5 * n, nu)
 write(KEYS[1], tv, ARGV[3], -1)
 if mv >= 0 then write(KEYS[2], mv, ARGV[4], 0) end
 return {'OK', append(KEYS[4], KEYS[5], 6 + 5 * n)}
@@ -267,4 +283,6 @@ SCRIPTS = {
     "create_codes": CREATE_CODES,
     "turn_take": TURN_TAKE,
     "turn_give": TURN_GIVE,
+    **UNIT_SCRIPTS,
+    **{name: PRELUDE + body for name, body in TIER_SCRIPTS.items()},
 }

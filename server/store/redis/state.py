@@ -28,7 +28,9 @@ from server.store.redis.cache import MemberCache
 from server.store.redis.docs import MemberDoc
 from server.store.redis.io import RedisIO
 from server.store.redis.keys import budget_field, uses_field
+from server.store.redis.units import capped_ids, parse_units, read_units
 from server.store.snapshot import to_us
+from server.store.unit_usage import UnitUsage
 
 
 @dataclass(slots=True)
@@ -39,6 +41,7 @@ class Snapshot:
     member: MemberDoc | None
     usage: dict[str, tuple[int, int]]
     codes: dict[str, CodeRow | None]
+    units: dict[str, UnitUsage] | None = None  # unit-capped offers' counters, when read here
 
 
 def read_snapshot(
@@ -76,12 +79,15 @@ def cached_snapshot(
     member_id: str | None,
     offer_ids: Sequence[str],
     codes: Sequence[str],
+    capped: Sequence[str] = (),
 ) -> Snapshot:
     """What a quote reads, from ``cache`` where it holds it and otherwise from Redis (one
-    ``MULTI``/``EXEC`` for the missing keys, whose replies are cached)."""
+    ``MULTI``/``EXEC`` for the missing keys, whose replies are cached); ``capped`` = the
+    unit-capped offers whose counters it needs."""
     cache.start()
     k = io.keys
     code_keys = {c: k.code(c) for c in codes}  # presentation order, each code once
+    unit_keys = {o: k.units(o) for o in capped}
     member_key = k.member(member_id) if member_id is not None else None
     usage_key = k.usage
     fields = usage_fields(offer_ids)
@@ -90,10 +96,12 @@ def cached_snapshot(
         wanted.append(member_key)
     if fields:
         wanted.append(usage_key)
+    wanted += unit_keys.values()
     have = cache.get(wanted)
     counters = dict(cast(dict[str, int], have.get(usage_key, {})))
     unknown = [f for f in fields if f not in counters]  # fields the cached hash lacks
     missing = [key for key in wanted if key not in have or (key == usage_key and unknown)]
+    units_of = set(unit_keys.values())
     if missing:
         pipe = io.client.pipeline(transaction=len(missing) > 1)
         for key in missing:
@@ -101,6 +109,8 @@ def cached_snapshot(
                 pipe.get(key)
             elif key == usage_key:
                 pipe.hmget(key, unknown)
+            elif key in units_of:
+                pipe.hgetall(key)
             else:
                 pipe.hmget(key, *CODE_FIELDS)
         fresh: dict[str, object] = {}
@@ -110,6 +120,8 @@ def cached_snapshot(
                     fresh[key] = reply
                 elif key == usage_key:
                     fresh[key] = dict(zip(unknown, map(_count, reply), strict=True))
+                elif key in units_of:
+                    fresh[key] = parse_units(reply)
                 else:
                     fresh[key] = code_row(reply)
             fill(fresh)
@@ -119,10 +131,11 @@ def cached_snapshot(
     if member_id is not None and member_key is not None:
         member = MemberDoc.load(member_id, cast(bytes | None, have[member_key]))
     rows = {c: cast(CodeRow | None, have[key]) for c, key in code_keys.items()}
-    return Snapshot(None, member, usage_of(offer_ids, counters), rows)
+    units = {o: cast(UnitUsage, have[key]) for o, key in unit_keys.items()}
+    return Snapshot(None, member, usage_of(offer_ids, counters), rows, units)
 
 
-CODE_FIELDS = ("offer", "left", "per_member", "from_us", "until_us")
+CODE_FIELDS = ("offer", "left", "per_member", "from_us", "until_us", "member")
 
 
 def usage_fields(offer_ids: Sequence[str]) -> list[str]:
@@ -138,9 +151,10 @@ def code_row(reply: list[bytes | None]) -> CodeRow | None:
     """A code's hash fields (:data:`CODE_FIELDS`) as a row; None when the code is unknown."""
     if reply[0] is None:
         return None
-    # create_codes writes every field of a code together
-    offer, left, per_member, from_us, until_us = cast(list[bytes], reply)
-    return (offer.decode(), int(left), per_member == b"1", int(from_us), int(until_us))
+    # create_codes writes every field of a code together; "member" only for a bound code
+    offer, left, per_member, from_us, until_us = cast(list[bytes], reply[:5])
+    member = reply[5].decode() if reply[5] is not None else ""
+    return (offer.decode(), int(left), per_member == b"1", int(from_us), int(until_us), member)
 
 
 def _count(value: bytes | None) -> int:
@@ -160,7 +174,8 @@ def pricing_state(
     offers that have any (``offer_ids`` None) and, for a commit, the transaction."""
     ids = snapshot.limited_ids(policy, offer_ids)
     if tx is None and io.cache is not None:
-        snap = cached_snapshot(io, io.cache, member_id, ids, codes)
+        capped = capped_ids(policy, ids) if policy.units_capped else []
+        snap = cached_snapshot(io, io.cache, member_id, ids, codes, capped)
     else:
         snap = read_snapshot(io, tx=tx, member_id=member_id, offer_ids=ids, codes=codes)
     if tx is not None and snap.tx is not None:
@@ -169,6 +184,9 @@ def pricing_state(
     if member_id is not None and doc is None:
         raise NotFound(f"member {member_id!r} not found")
     record = doc.record(now, io.spend_months) if doc else None
+    units = snap.units
+    if units is None:
+        units = read_units(io, policy, ids) if policy.units_capped else {}
     status: dict[str, CodeStatus] = {}
     offers: dict[str, str] = {}
     now_us = to_us(now)
@@ -187,8 +205,9 @@ def pricing_state(
         code_status=status,
         code_offers=offers,
         limits=snapshot.remaining_limits(
-            policy, ids, snap.usage, doc.mine() if doc else {}, member_id, now
+            policy, ids, snap.usage, doc.mine() if doc else {}, member_id, now, units
         ),
+        units=units,
     )
     return state, snap
 

@@ -50,7 +50,6 @@ from typing import cast
 
 import redis
 
-from engine.errors import AlreadyExists
 from server.settings import RedisSettings
 from server.store import codec
 from server.store.base import (
@@ -65,29 +64,30 @@ from server.store.base import (
     PricingState,
     ReturnOutcome,
 )
-from server.store.codes import BatchRecord, CodeBatch, CodeInfo
 from server.store.policy import Policy
 from server.store.redis import checkout as redis_checkout
-from server.store.redis import codes as redis_codes
 from server.store.redis import members as redis_members
 from server.store.redis import reversals as redis_reversals
 from server.store.redis import state as redis_state
+from server.store.redis import tiers as redis_tiers
+from server.store.redis import units as redis_units
 from server.store.redis.cache import MemberCache
+from server.store.redis.campaign_records import CampaignRecords
 from server.store.redis.io import RedisIO, connect, unavailable
 from server.store.redis.keys import Keys
 from server.store.snapshot import (
-    check_codes,
     check_id,
     check_issue,
     check_profile,
     check_time,
-    to_us,
 )
+from server.store.tiers import TierRun
+from server.store.units import check_reserve
 
 log = logging.getLogger(__name__)
 
 
-class RedisStore:
+class RedisStore(CampaignRecords):
     """The :class:`server.store.base.Store` on Redis."""
 
     def __init__(
@@ -110,7 +110,7 @@ class RedisStore:
         keys = Keys(settings.prefix)
         cache = None
         if settings.member_cache:
-            prefixes = (_prefix(keys.member), _prefix(keys.code), keys.usage)
+            prefixes = (_prefix(keys.member), _prefix(keys.code), keys.usage, _prefix(keys.units))
             cache = MemberCache(client, prefixes, settings.member_cache_size)
         self.io = RedisIO(
             client,
@@ -152,6 +152,7 @@ class RedisStore:
             k = self.io.keys
             self.io.cache.drop([k.usage, *([k.member(member_id)] if member_id else [])])
             self.io.cache.drop_prefix(_prefix(k.code))
+            self.io.cache.drop_prefix(_prefix(k.units))
 
     def __enter__(self) -> RedisStore:
         return self
@@ -164,7 +165,15 @@ class RedisStore:
     @unavailable
     def upsert_member(self, profile: MemberProfile, now: datetime) -> MemberRecord:
         try:
-            return redis_members.upsert_member(self.io, profile, check_profile(profile, now))
+            record, revoked = redis_members.upsert_member(
+                self.io, profile, check_profile(profile, now)
+            )
+            # then the revoked coupons' reserved units go back to the pool (a crash in between
+            # leaves them held until the reservation's deadline, never sold twice)
+            for coupon_id, offer_id in revoked:
+                redis_units.drop_reservations(self.io, offer_id, [coupon_id])
+                self._wrote([self.keys.units(offer_id)])
+            return record
         finally:
             self._wrote([self.keys.member(profile.member_id)])
 
@@ -189,7 +198,8 @@ class RedisStore:
     @unavailable
     def get_member(self, member_id: str, now: datetime) -> MemberRecord:
         now = check_time("now", now)
-        return self.io.member_doc(member_id).record(now, self.settings.rolling_spend_months)
+        months = self.settings.rolling_spend_months
+        return self.io.member_doc(member_id).record(now, months, with_spend=True)
 
     @unavailable
     def get_members(self, member_ids: Sequence[str], now: datetime) -> dict[str, MemberRecord]:
@@ -253,33 +263,51 @@ class RedisStore:
             return applied
         finally:
             written = [k.usage, *(k.code(c) for c in plan.codes)]
+            written += (k.units(op.offer_id) for op in plan.units)
             if plan.member is not None:
                 written.append(k.member(plan.member.member_id))
             self._wrote(written)
 
     @unavailable
-    def cancel(self, transaction_id: str, now: datetime) -> CancelOutcome:
+    def cancel(
+        self, transaction_id: str, now: datetime, *, policy: Policy | None = None
+    ) -> CancelOutcome:
         outcome = None
         try:
-            outcome = redis_reversals.cancel(self.io, transaction_id, check_time("now", now))
+            outcome = redis_reversals.cancel(
+                self.io, transaction_id, check_time("now", now), policy
+            )
             return outcome
         finally:
             self._reversed(outcome.member_id if outcome else None)
 
     @unavailable
     def return_lines(
-        self, return_id: str, transaction_id: str, lines: Sequence[tuple[str, int]], now: datetime
+        self,
+        return_id: str,
+        transaction_id: str,
+        lines: Sequence[tuple[str, int]],
+        now: datetime,
+        *,
+        policy: Policy | None = None,
     ) -> ReturnOutcome:
         now = check_time("now", now)
         check_id("return_id", return_id)
         outcome = None
         try:
             outcome = redis_reversals.return_lines(
-                self.io, return_id, transaction_id, list(lines), now
+                self.io, return_id, transaction_id, list(lines), now, policy
             )
             return outcome
         finally:
             self._reversed(outcome.member_id if outcome else None)
+
+    @unavailable
+    def requalify_tiers(
+        self, policy: Policy, run_id: str, period_end: datetime, now: datetime
+    ) -> TierRun:
+        check_id("run_id", run_id)
+        return redis_tiers.requalify(self.io, policy, run_id, period_end, check_time("now", now))
 
     # -- coupons and points --------------------------------------------------------------------
 
@@ -295,73 +323,26 @@ class RedisStore:
         now: datetime,
         *,
         personalised: bool = False,
+        reserve_units: int = 0,
+        reserve_until: datetime | None = None,
+        units_cap: int = 0,
     ) -> IssueOutcome:
-        from_us, until_us = check_issue(issue_id, offer_id, uses, valid_from, valid_until, now)
+        window = check_issue(issue_id, offer_id, uses, valid_from, valid_until, now)
+        hold = check_reserve(reserve_units, reserve_until, units_cap, now)
         try:
-            return redis_members.issue_coupons(
+            return redis_units.issue(
                 self.io,
                 issue_id,
                 offer_id,
                 member_ids,
                 uses,
-                from_us,
-                until_us,
+                window,
                 check_time("now", now),
                 personalised,
+                (reserve_units, hold, units_cap),
             )
         finally:
-            self._wrote(self.keys.member(m) for m in member_ids)
-
-    @unavailable
-    def create_codes(
-        self,
-        offer_id: str,
-        codes: Sequence[str],
-        uses_per_code: int,
-        per_member: bool,
-        valid_from: datetime,
-        valid_until: datetime,
-    ) -> int:
-        unique, from_us, until_us = check_codes(
-            offer_id, codes, uses_per_code, valid_from, valid_until
-        )
-        if not unique:
-            return 0
-        keys = [self.io.keys.code(c) for c in unique]
-        try:
-            reply = self.io.run(
-                "create_codes", keys, [offer_id, uses_per_code, int(per_member), from_us, until_us]
-            )
-        finally:
-            self._wrote(keys)
-        if reply[0] == "EXISTS":
-            raise AlreadyExists(
-                f"code {unique[int(reply[1]) - 1]!r} exists with another definition"
-            )
-        return int(reply[1])
-
-    @unavailable
-    def create_code_batch(self, batch: CodeBatch, now: datetime) -> BatchRecord:
-        return redis_codes.create_batch(self.io, batch, to_us(check_time("now", now)))
-
-    @unavailable
-    def code_batch(self, batch_id: str) -> BatchRecord | None:
-        return redis_codes.get_batch(self.io, batch_id)
-
-    @unavailable
-    def code_batches(self) -> list[BatchRecord]:
-        return redis_codes.list_batches(self.io)
-
-    @unavailable
-    def coupon_code(self, code: str) -> CodeInfo:
-        return redis_codes.get_code(self.io, code)
-
-    @unavailable
-    def list_codes(
-        self, batch_id: str, status: str, cursor: str, limit: int, now: datetime
-    ) -> tuple[list[CodeInfo], str]:
-        now_us = to_us(check_time("now", now))
-        return redis_codes.list_codes(self.io, batch_id, status, cursor, limit, now_us)
+            self._wrote([*(self.keys.member(m) for m in member_ids), self.keys.units(offer_id)])
 
     @unavailable
     def adjust_points(

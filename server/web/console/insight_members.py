@@ -7,6 +7,7 @@ may not call them is told so on the page instead of an error page.
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import grpc
@@ -38,7 +39,11 @@ async def members(request: Request) -> Response:
                 request, f"{SERVICE}/GetMember", members_pb2.GetMemberRequest(member_id=member_id)
             )
             listing: members_pb2.ListOffersResponse = await call(
-                request, f"{SERVICE}/ListOffers", members_pb2.ListOffersRequest(member_id=member_id)
+                request,
+                f"{SERVICE}/ListOffers",
+                members_pb2.ListOffersRequest(
+                    member_id=member_id, barcode=members_pb2.ListOffersRequest.BARCODE_QR_SVG
+                ),
             )
         except RpcFailure as exc:
             status = {
@@ -55,7 +60,13 @@ async def members(request: Request) -> Response:
             else:
                 context["message"] = NOT_ALLOWED
         else:
-            context.update(member=member, offers=list(listing.offers))
+            qr = base64.b64encode(listing.barcode).decode()
+            context.update(
+                member=member,
+                offers=list(listing.offers),
+                list_id=listing.list_id,
+                list_qr=f"data:{listing.barcode_media_type};base64,{qr}",
+            )
     return render(request, "insight_members.html", status_code=status, **context)
 
 

@@ -64,11 +64,19 @@ FIELDS: dict[str, str] = {
     "conditions.weekdays": "days",
     "conditions.from_hour": "int32",
     "conditions.to_hour": "int32",
+    "conditions.recurrence": "text",
     "conditions.birthday_month": "bool",
     "conditions.member_required": "bool",
     "conditions.min_basket_minor": "money",
     "conditions.min_qty": "int",
     "conditions.min_amount_minor": "money",
+    # member-attribute tests, one row each (Conditions.attributes; ATTRIBUTE_CELLS)
+    "conditions.attributes[].name": "text",
+    "conditions.attributes[].any_of": "list",
+    "conditions.attributes[].number.min": "int",
+    "conditions.attributes[].number.max": "int",
+    "conditions.attributes[].date.min": "text",
+    "conditions.attributes[].date.max": "text",
     "stacking.priority": "int32",
     "stacking.mode": "enum",
     "stacking.group": "text",
@@ -80,6 +88,8 @@ FIELDS: dict[str, str] = {
     "limits.total_uses": "int",
     "limits.budget_minor": "money",
     "limits.max_discount_minor": "money",
+    "limits.total_units": "int",
+    "limits.units_per_store": "int",
 }
 REWARD_FIELDS: dict[str, dict[str, str]] = {
     "percent_off": {"percent_bps": "percent"},
@@ -109,6 +119,8 @@ REWARD_FIELDS: dict[str, dict[str, str]] = {
     "bonus_points": {"per_unit": "int", "per_transaction": "int"},
 }
 MIN_ROWS = 2
+ATTRIBUTES = "conditions.attributes"  # the rows of member-attribute tests
+ATTRIBUTE_CELLS = tuple(n.split("[].")[1] for n in FIELDS if n.startswith(ATTRIBUTES + "[]"))
 _ROW = re.compile(r"^(.*?)\[(\d+)\]\.(.+)$")
 _INDEX = re.compile(r"\[\d+\]")
 INT32 = 2**31 - 1

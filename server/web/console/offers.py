@@ -62,6 +62,7 @@ def row_counts(values: F.Values, kind: str, add: str = "") -> dict[str, int]:
             part = name.split("[]")[0]
             prefix = f"{kind}.{part}"
             counts[prefix] = F.rows(values, prefix, ROW_MINIMUM.get(part, 1), int(add == prefix))
+    counts[F.ATTRIBUTES] = F.rows(values, F.ATTRIBUTES, 1, int(add == F.ATTRIBUTES))
     lines = "basket.lines"
     counts[lines] = F.rows(values, lines, P.MIN_LINES, int(add == lines))
     return counts
@@ -74,7 +75,9 @@ def input_names(kind: str, rows: dict[str, int]) -> set[str]:
             part, sub = name.split("[].")
             prefix = f"{kind}.{part}"
             names |= {f"{prefix}[{i}].{sub}" for i in range(rows[prefix])} | {prefix}
-    return names | set(SECTIONS) | {kind}
+    attrs = F.ATTRIBUTES
+    names |= {f"{attrs}[{i}].{c}" for i in range(rows.get(attrs, 0)) for c in F.ATTRIBUTE_CELLS}
+    return names | set(SECTIONS) | {kind, attrs}
 
 
 def evaluate(
@@ -340,7 +343,8 @@ async def editor(request: Request) -> Response:
             campaigns_pb2.PublishRuleSetRequest(rules=ev.draft, note=note),
         )
     except RpcFailure as exc:
-        if exc.code != grpc.StatusCode.INVALID_ARGUMENT:
+        # bad rules, or the guardrail gate's refusal (server.api.publish_gate): shown
+        if exc.code not in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION):
             raise
         names = input_names(F.kind_of(values), ev.rows)
         found = exc.violations or [("rules", exc.message)]

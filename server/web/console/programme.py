@@ -146,7 +146,11 @@ async def publish(request: Request) -> Response:
                 campaigns_pb2.PublishRuleSetRequest(rules=rules, note=note),
             )
         except RpcFailure as exc:
-            if exc.code != grpc.StatusCode.INVALID_ARGUMENT:
+            # bad rules, or the guardrail gate's refusal (server.api.publish_gate): shown
+            if exc.code not in (
+                grpc.StatusCode.INVALID_ARGUMENT,
+                grpc.StatusCode.FAILED_PRECONDITION,
+            ):
                 raise
             problems = exc.violations or [("rules", exc.message)]
         else:

@@ -47,7 +47,11 @@ class CampaignServiceStub:
     ValidateRuleSet: _grpc.UnaryUnaryMultiCallable[_campaigns_pb2.ValidateRuleSetRequest, _campaigns_pb2.ValidateRuleSetResponse]
     """Every problem of a rule set, by field path; nothing is stored."""
     PublishRuleSet: _grpc.UnaryUnaryMultiCallable[_campaigns_pb2.PublishRuleSetRequest, _campaigns_pb2.PublishRuleSetResponse]
-    """Validate, compile, store as a new version and make it current."""
+    """Validate, compile, store as a new version and make it current. With the server's
+    --publish-simulate-days, the candidate is first simulated over that many days of the
+    ledger: a basket breaching rules.guardrails makes it FAILED_PRECONDITION (listing the
+    breaching offers and baskets) unless guardrail_override_reason is given.
+    """
     GetRuleSet: _grpc.UnaryUnaryMultiCallable[_campaigns_pb2.GetRuleSetRequest, _campaigns_pb2.RuleSetVersion]
     ListRuleSets: _grpc.UnaryUnaryMultiCallable[_campaigns_pb2.ListRuleSetsRequest, _campaigns_pb2.ListRuleSetsResponse]
     ActivateRuleSet: _grpc.UnaryUnaryMultiCallable[_campaigns_pb2.ActivateRuleSetRequest, _campaigns_pb2.RuleSetVersion]
@@ -87,7 +91,11 @@ class CampaignServiceAsyncStub(CampaignServiceStub):
     ValidateRuleSet: _aio.UnaryUnaryMultiCallable[_campaigns_pb2.ValidateRuleSetRequest, _campaigns_pb2.ValidateRuleSetResponse]  # type: ignore[assignment]
     """Every problem of a rule set, by field path; nothing is stored."""
     PublishRuleSet: _aio.UnaryUnaryMultiCallable[_campaigns_pb2.PublishRuleSetRequest, _campaigns_pb2.PublishRuleSetResponse]  # type: ignore[assignment]
-    """Validate, compile, store as a new version and make it current."""
+    """Validate, compile, store as a new version and make it current. With the server's
+    --publish-simulate-days, the candidate is first simulated over that many days of the
+    ledger: a basket breaching rules.guardrails makes it FAILED_PRECONDITION (listing the
+    breaching offers and baskets) unless guardrail_override_reason is given.
+    """
     GetRuleSet: _aio.UnaryUnaryMultiCallable[_campaigns_pb2.GetRuleSetRequest, _campaigns_pb2.RuleSetVersion]  # type: ignore[assignment]
     ListRuleSets: _aio.UnaryUnaryMultiCallable[_campaigns_pb2.ListRuleSetsRequest, _campaigns_pb2.ListRuleSetsResponse]  # type: ignore[assignment]
     ActivateRuleSet: _aio.UnaryUnaryMultiCallable[_campaigns_pb2.ActivateRuleSetRequest, _campaigns_pb2.RuleSetVersion]  # type: ignore[assignment]
@@ -136,7 +144,11 @@ class CampaignServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _campaigns_pb2.PublishRuleSetRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_campaigns_pb2.PublishRuleSetResponse, _abc.Awaitable[_campaigns_pb2.PublishRuleSetResponse]]:
-        """Validate, compile, store as a new version and make it current."""
+        """Validate, compile, store as a new version and make it current. With the server's
+        --publish-simulate-days, the candidate is first simulated over that many days of the
+        ledger: a basket breaching rules.guardrails makes it FAILED_PRECONDITION (listing the
+        breaching offers and baskets) unless guardrail_override_reason is given.
+        """
 
     @_abc_1.abstractmethod
     def GetRuleSet(

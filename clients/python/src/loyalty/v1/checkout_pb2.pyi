@@ -30,7 +30,7 @@ class Line(_message.Message):
     def __init__(self, line_id: _Optional[str] = ..., sku: _Optional[str] = ..., quantity: _Optional[int] = ..., unit_price_minor: _Optional[int] = ..., category: _Optional[str] = ..., brand: _Optional[str] = ..., vendor: _Optional[str] = ...) -> None: ...
 
 class EvaluateRequest(_message.Message):
-    __slots__ = ("member_id", "store_id", "channel", "occurred_at", "lines", "coupon_codes", "redeem_points", "explain")
+    __slots__ = ("member_id", "store_id", "channel", "occurred_at", "lines", "coupon_codes", "redeem_points", "explain", "shopping_list_id")
     MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
     STORE_ID_FIELD_NUMBER: _ClassVar[int]
     CHANNEL_FIELD_NUMBER: _ClassVar[int]
@@ -39,6 +39,7 @@ class EvaluateRequest(_message.Message):
     COUPON_CODES_FIELD_NUMBER: _ClassVar[int]
     REDEEM_POINTS_FIELD_NUMBER: _ClassVar[int]
     EXPLAIN_FIELD_NUMBER: _ClassVar[int]
+    SHOPPING_LIST_ID_FIELD_NUMBER: _ClassVar[int]
     member_id: str
     store_id: str
     channel: str
@@ -47,7 +48,8 @@ class EvaluateRequest(_message.Message):
     coupon_codes: _containers.RepeatedScalarFieldContainer[str]
     redeem_points: int
     explain: bool
-    def __init__(self, member_id: _Optional[str] = ..., store_id: _Optional[str] = ..., channel: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., lines: _Optional[_Iterable[_Union[Line, _Mapping]]] = ..., coupon_codes: _Optional[_Iterable[str]] = ..., redeem_points: _Optional[int] = ..., explain: _Optional[bool] = ...) -> None: ...
+    shopping_list_id: str
+    def __init__(self, member_id: _Optional[str] = ..., store_id: _Optional[str] = ..., channel: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., lines: _Optional[_Iterable[_Union[Line, _Mapping]]] = ..., coupon_codes: _Optional[_Iterable[str]] = ..., redeem_points: _Optional[int] = ..., explain: _Optional[bool] = ..., shopping_list_id: _Optional[str] = ...) -> None: ...
 
 class LineDiscount(_message.Message):
     __slots__ = ("offer_id", "amount_minor", "funder_id", "funded_minor")
@@ -62,20 +64,24 @@ class LineDiscount(_message.Message):
     def __init__(self, offer_id: _Optional[str] = ..., amount_minor: _Optional[int] = ..., funder_id: _Optional[str] = ..., funded_minor: _Optional[int] = ...) -> None: ...
 
 class LineResult(_message.Message):
-    __slots__ = ("line_id", "gross_minor", "net_minor", "discounts", "points_tender_minor", "points_earned")
+    __slots__ = ("line_id", "gross_minor", "net_minor", "discounts", "points_tender_minor", "points_earned", "restricted", "restriction_id")
     LINE_ID_FIELD_NUMBER: _ClassVar[int]
     GROSS_MINOR_FIELD_NUMBER: _ClassVar[int]
     NET_MINOR_FIELD_NUMBER: _ClassVar[int]
     DISCOUNTS_FIELD_NUMBER: _ClassVar[int]
     POINTS_TENDER_MINOR_FIELD_NUMBER: _ClassVar[int]
     POINTS_EARNED_FIELD_NUMBER: _ClassVar[int]
+    RESTRICTED_FIELD_NUMBER: _ClassVar[int]
+    RESTRICTION_ID_FIELD_NUMBER: _ClassVar[int]
     line_id: str
     gross_minor: int
     net_minor: int
     discounts: _containers.RepeatedCompositeFieldContainer[LineDiscount]
     points_tender_minor: int
     points_earned: int
-    def __init__(self, line_id: _Optional[str] = ..., gross_minor: _Optional[int] = ..., net_minor: _Optional[int] = ..., discounts: _Optional[_Iterable[_Union[LineDiscount, _Mapping]]] = ..., points_tender_minor: _Optional[int] = ..., points_earned: _Optional[int] = ...) -> None: ...
+    restricted: bool
+    restriction_id: str
+    def __init__(self, line_id: _Optional[str] = ..., gross_minor: _Optional[int] = ..., net_minor: _Optional[int] = ..., discounts: _Optional[_Iterable[_Union[LineDiscount, _Mapping]]] = ..., points_tender_minor: _Optional[int] = ..., points_earned: _Optional[int] = ..., restricted: _Optional[bool] = ..., restriction_id: _Optional[str] = ...) -> None: ...
 
 class PointsComponent(_message.Message):
     __slots__ = ("offer_id", "kind", "points", "line_points")
@@ -120,6 +126,7 @@ class CouponResult(_message.Message):
         NOT_YET_VALID: _ClassVar[CouponResult.Status]
         MEMBER_REQUIRED: _ClassVar[CouponResult.Status]
         NOT_NEEDED: _ClassVar[CouponResult.Status]
+        WRONG_MEMBER: _ClassVar[CouponResult.Status]
     STATUS_UNSPECIFIED: CouponResult.Status
     APPLIED: CouponResult.Status
     NOT_APPLICABLE: CouponResult.Status
@@ -129,6 +136,7 @@ class CouponResult(_message.Message):
     NOT_YET_VALID: CouponResult.Status
     MEMBER_REQUIRED: CouponResult.Status
     NOT_NEEDED: CouponResult.Status
+    WRONG_MEMBER: CouponResult.Status
     CODE_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
@@ -138,18 +146,22 @@ class CouponResult(_message.Message):
     def __init__(self, code: _Optional[str] = ..., status: _Optional[_Union[CouponResult.Status, str]] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class Explanation(_message.Message):
-    __slots__ = ("offer_id", "reason", "detail", "related_offer_id", "message")
+    __slots__ = ("offer_id", "reason", "detail", "related_offer_id", "message", "next_start", "restriction_id")
     OFFER_ID_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     DETAIL_FIELD_NUMBER: _ClassVar[int]
     RELATED_OFFER_ID_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    NEXT_START_FIELD_NUMBER: _ClassVar[int]
+    RESTRICTION_ID_FIELD_NUMBER: _ClassVar[int]
     offer_id: str
     reason: str
     detail: int
     related_offer_id: str
     message: str
-    def __init__(self, offer_id: _Optional[str] = ..., reason: _Optional[str] = ..., detail: _Optional[int] = ..., related_offer_id: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+    next_start: _timestamp_pb2.Timestamp
+    restriction_id: str
+    def __init__(self, offer_id: _Optional[str] = ..., reason: _Optional[str] = ..., detail: _Optional[int] = ..., related_offer_id: _Optional[str] = ..., message: _Optional[str] = ..., next_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., restriction_id: _Optional[str] = ...) -> None: ...
 
 class EvaluateResponse(_message.Message):
     __slots__ = ("ruleset_version", "lines", "gross_minor", "discount_minor", "net_minor", "points_redeemed", "points_tender_minor", "payable_minor", "points_earned", "points_pending", "points", "offers", "coupons", "explanations", "points_tender_status")
@@ -186,16 +198,18 @@ class EvaluateResponse(_message.Message):
     def __init__(self, ruleset_version: _Optional[int] = ..., lines: _Optional[_Iterable[_Union[LineResult, _Mapping]]] = ..., gross_minor: _Optional[int] = ..., discount_minor: _Optional[int] = ..., net_minor: _Optional[int] = ..., points_redeemed: _Optional[int] = ..., points_tender_minor: _Optional[int] = ..., payable_minor: _Optional[int] = ..., points_earned: _Optional[int] = ..., points_pending: _Optional[bool] = ..., points: _Optional[_Iterable[_Union[PointsComponent, _Mapping]]] = ..., offers: _Optional[_Iterable[_Union[AppliedOffer, _Mapping]]] = ..., coupons: _Optional[_Iterable[_Union[CouponResult, _Mapping]]] = ..., explanations: _Optional[_Iterable[_Union[Explanation, _Mapping]]] = ..., points_tender_status: _Optional[str] = ...) -> None: ...
 
 class CommitRequest(_message.Message):
-    __slots__ = ("transaction_id", "basket", "expected_payable_minor", "fail_if_changed")
+    __slots__ = ("transaction_id", "basket", "expected_payable_minor", "fail_if_changed", "allow_restricted_items")
     TRANSACTION_ID_FIELD_NUMBER: _ClassVar[int]
     BASKET_FIELD_NUMBER: _ClassVar[int]
     EXPECTED_PAYABLE_MINOR_FIELD_NUMBER: _ClassVar[int]
     FAIL_IF_CHANGED_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_RESTRICTED_ITEMS_FIELD_NUMBER: _ClassVar[int]
     transaction_id: str
     basket: EvaluateRequest
     expected_payable_minor: int
     fail_if_changed: bool
-    def __init__(self, transaction_id: _Optional[str] = ..., basket: _Optional[_Union[EvaluateRequest, _Mapping]] = ..., expected_payable_minor: _Optional[int] = ..., fail_if_changed: _Optional[bool] = ...) -> None: ...
+    allow_restricted_items: bool
+    def __init__(self, transaction_id: _Optional[str] = ..., basket: _Optional[_Union[EvaluateRequest, _Mapping]] = ..., expected_payable_minor: _Optional[int] = ..., fail_if_changed: _Optional[bool] = ..., allow_restricted_items: _Optional[bool] = ...) -> None: ...
 
 class SyncOfflineRequest(_message.Message):
     __slots__ = ("commit",)

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18loyalty/v1/members.proto\x12\nloyalty.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"N\n\x07\x43onsent\x12\x11\n\tmarketing\x18\x01 \x01(\x08\x12\x1b\n\x13\x61utomated_decisions\x18\x02 \x01(\x08\x12\x13\n\x0bthird_party\x18\x03 \x01(\x08\"\xac\x01\n\tPointsLot\x12\x0e\n\x06points\x18\x01 \x01(\x03\x12-\n\tearned_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0c\x61vailable_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nexpires_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xff\x02\n\x0cWalletCoupon\x12\x11\n\tcoupon_id\x18\x01 \x01(\t\x12\x10\n\x08offer_id\x18\x02 \x01(\t\x12\x11\n\tuses_left\x18\x03 \x01(\x03\x12.\n\nvalid_from\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bvalid_until\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0cpersonalised\x18\x06 \x01(\x08\x12/\n\x06status\x18\x07 \x01(\x0e\x32\x1f.loyalty.v1.WalletCoupon.Status\x12\x16\n\x0erevoked_reason\x18\x08 \x01(\t\x12.\n\nrevoked_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"G\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\x11\n\rSTATUS_ACTIVE\x10\x01\x12\x12\n\x0eSTATUS_REVOKED\x10\x02\"\xfc\x02\n\x06Member\x12\x11\n\tmember_id\x18\x01 \x01(\t\x12\x0c\n\x04tier\x18\x02 \x01(\t\x12\x10\n\x08segments\x18\x03 \x03(\t\x12\x16\n\x0e\x62irthday_month\x18\x04 \x01(\x05\x12\x14\n\x0c\x62irthday_day\x18\x05 \x01(\x05\x12/\n\x0b\x65nrolled_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12$\n\x07\x63onsent\x18\x07 \x01(\x0b\x32\x13.loyalty.v1.Consent\x12\x18\n\x10\x61vailable_points\x18\x08 \x01(\x03\x12\x16\n\x0epending_points\x18\t \x01(\x03\x12#\n\x04lots\x18\n \x03(\x0b\x32\x15.loyalty.v1.PointsLot\x12(\n\x06wallet\x18\x0b \x03(\x0b\x32\x18.loyalty.v1.WalletCoupon\x12\x1c\n\x14lifetime_spend_minor\x18\x0c \x01(\x03\x12\x1b\n\x13rolling_spend_minor\x18\r \x01(\x03\"b\n\rMemberSummary\x12\x11\n\tmember_id\x18\x01 \x01(\t\x12\x0c\n\x04tier\x18\x02 \x01(\t\x12\x18\n\x10\x61vailable_points\x18\x03 \x01(\x03\x12\x16\n\x0epending_points\x18\x04 \x01(\x03\"\xcd\x01\n\x13UpsertMemberRequest\x12\x11\n\tmember_id\x18\x01 \x01(\t\x12\x0c\n\x04tier\x18\x02 \x01(\t\x12\x10\n\x08segments\x18\x03 \x03(\t\x12\x16\n\x0e\x62irthday_month\x18\x04 \x01(\x05\x12\x14\n\x0c\x62irthday_day\x18\x05 \x01(\x05\x12/\n\x0b\x65nrolled_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12$\n\x07\x63onsent\x18\x07 \x01(\x0b\x32\x13.loyalty.v1.Consent\"%\n\x10GetMemberRequest\x12\x11\n\tmember_id\x18\x01 \x01(\t\"q\n\x11ListOffersRequest\x12\x11\n\tmember_id\x18\x01 \x01(\t\x12&\n\x02\x61t\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08store_id\x18\x03 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x04 \x01(\t\"\xe7\x01\n\rPersonalOffer\x12\x10\n\x08offer_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x0e\n\x06source\x18\x04 \x01(\t\x12\x1d\n\x15\x65xpected_saving_minor\x18\x05 \x01(\x03\x12/\n\x0bvalid_until\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tuses_left\x18\x07 \x01(\x03\x12.\n\nvalid_from\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"?\n\x12ListOffersResponse\x12)\n\x06offers\x18\x01 \x03(\x0b\x32\x19.loyalty.v1.PersonalOffer\"\xd2\x01\n\x13IssueCouponsRequest\x12\x10\n\x08issue_id\x18\x01 \x01(\t\x12\x10\n\x08offer_id\x18\x02 \x01(\t\x12\x12\n\nmember_ids\x18\x03 \x03(\t\x12\x0c\n\x04uses\x18\x04 \x01(\x03\x12.\n\nvalid_from\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bvalid_until\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0cpersonalised\x18\x07 \x01(\x08\"B\n\x14IssueCouponsResponse\x12\x0e\n\x06issued\x18\x01 \x01(\x03\x12\x1a\n\x12skipped_member_ids\x18\x02 \x03(\t\"_\n\x13\x41\x64justPointsRequest\x12\x15\n\radjustment_id\x18\x01 \x01(\t\x12\x11\n\tmember_id\x18\x02 \x01(\t\x12\x0e\n\x06points\x18\x03 \x01(\x03\x12\x0e\n\x06reason\x18\x04 \x01(\t2\xf8\x02\n\rMemberService\x12\x43\n\x0cUpsertMember\x12\x1f.loyalty.v1.UpsertMemberRequest\x1a\x12.loyalty.v1.Member\x12=\n\tGetMember\x12\x1c.loyalty.v1.GetMemberRequest\x1a\x12.loyalty.v1.Member\x12K\n\nListOffers\x12\x1d.loyalty.v1.ListOffersRequest\x1a\x1e.loyalty.v1.ListOffersResponse\x12Q\n\x0cIssueCoupons\x12\x1f.loyalty.v1.IssueCouponsRequest\x1a .loyalty.v1.IssueCouponsResponse\x12\x43\n\x0c\x41\x64justPoints\x12\x1f.loyalty.v1.AdjustPointsRequest\x1a\x12.loyalty.v1.Memberb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18loyalty/v1/members.proto\x12\nloyalty.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"N\n\x07\x43onsent\x12\x11\n\tmarketing\x18\x01 \x01(\x08\x12\x1b\n\x13\x61utomated_decisions\x18\x02 \x01(\x08\x12\x13\n\x0bthird_party\x18\x03 \x01(\x08\"\xac\x01\n\tPointsLot\x12\x0e\n\x06points\x18\x01 \x01(\x03\x12-\n\tearned_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0c\x61vailable_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nexpires_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xcb\x03\n\x0cWalletCoupon\x12\x11\n\tcoupon_id\x18\x01 \x01(\t\x12\x10\n\x08offer_id\x18\x02 \x01(\t\x12\x11\n\tuses_left\x18\x03 \x01(\x03\x12.\n\nvalid_from\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bvalid_until\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0cpersonalised\x18\x06 \x01(\x08\x12/\n\x06status\x18\x07 \x01(\x0e\x32\x1f.loyalty.v1.WalletCoupon.Status\x12\x16\n\x0erevoked_reason\x18\x08 \x01(\t\x12.\n\nrevoked_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0ereserved_units\x18\n \x01(\x03\x12\x32\n\x0ereserved_until\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"G\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\x11\n\rSTATUS_ACTIVE\x10\x01\x12\x12\n\x0eSTATUS_REVOKED\x10\x02\"n\n\x0fMemberAttribute\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x16\n\x0cstring_value\x18\x02 \x01(\tH\x00\x12\x16\n\x0cnumber_value\x18\x03 \x01(\x03H\x00\x12\x14\n\ndate_value\x18\x04 \x01(\tH\x00\x42\x07\n\x05value\"\x8a\x04\n\x06Member\x12\x11\n\tmember_id\x18\x01 \x01(\t\x12\x0c\n\x04tier\x18\x02 \x01(\t\x12\x10\n\x08segments\x18\x03 \x03(\t\x12\x16\n\x0e\x62irthday_month\x18\x04 \x01(\x05\x12\x14\n\x0c\x62irthday_day\x18\x05 \x01(\x05\x12/\n\x0b\x65nrolled_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12$\n\x07\x63onsent\x18\x07 \x01(\x0b\x32\x13.loyalty.v1.Consent\x12\x18\n\x10\x61vailable_points\x18\x08 \x01(\x03\x12\x16\n\x0epending_points\x18\t \x01(\x03\x12#\n\x04lots\x18\n \x03(\x0b\x32\x15.loyalty.v1.PointsLot\x12(\n\x06wallet\x18\x0b \x03(\x0b\x32\x18.loyalty.v1.WalletCoupon\x12\x1c\n\x14lifetime_spend_minor\x18\x0c \x01(\x03\x12\x1b\n\x13rolling_spend_minor\x18\r \x01(\x03\x12\x1e\n\x16qualifying_spend_minor\x18\x0e \x01(\x03\x12;\n\x17next_requalification_at\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\nattributes\x18\x14 \x03(\x0b\x32\x1b.loyalty.v1.MemberAttribute\"b\n\rMemberSummary\x12\x11\n\tmember_id\x18\x01 \x01(\t\x12\x0c\n\x04tier\x18\x02 \x01(\t\x12\x18\n\x10\x61vailable_points\x18\x03 \x01(\x03\x12\x16\n\x0epending_points\x18\x04 \x01(\x03\"\xfe\x01\n\x13UpsertMemberRequest\x12\x11\n\tmember_id\x18\x01 \x01(\t\x12\x0c\n\x04tier\x18\x02 \x01(\t\x12\x10\n\x08segments\x18\x03 \x03(\t\x12\x16\n\x0e\x62irthday_month\x18\x04 \x01(\x05\x12\x14\n\x0c\x62irthday_day\x18\x05 \x01(\x05\x12/\n\x0b\x65nrolled_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12$\n\x07\x63onsent\x18\x07 \x01(\x0b\x32\x13.loyalty.v1.Consent\x12/\n\nattributes\x18\x14 \x03(\x0b\x32\x1b.loyalty.v1.MemberAttribute\"%\n\x10GetMemberRequest\x12\x11\n\tmember_id\x18\x01 \x01(\t\"\xf5\x01\n\x11ListOffersRequest\x12\x11\n\tmember_id\x18\x01 \x01(\t\x12&\n\x02\x61t\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08store_id\x18\x03 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x04 \x01(\t\x12\x36\n\x07\x62\x61rcode\x18\x05 \x01(\x0e\x32%.loyalty.v1.ListOffersRequest.Barcode\"J\n\x07\x42\x61rcode\x12\x17\n\x13\x42\x41RCODE_UNSPECIFIED\x10\x00\x12\x12\n\x0e\x42\x41RCODE_QR_SVG\x10\x01\x12\x12\n\x0e\x42\x41RCODE_QR_PNG\x10\x02\"\xe7\x01\n\rPersonalOffer\x12\x10\n\x08offer_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x0e\n\x06source\x18\x04 \x01(\t\x12\x1d\n\x15\x65xpected_saving_minor\x18\x05 \x01(\x03\x12/\n\x0bvalid_until\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tuses_left\x18\x07 \x01(\x03\x12.\n\nvalid_from\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"}\n\x12ListOffersResponse\x12)\n\x06offers\x18\x01 \x03(\x0b\x32\x19.loyalty.v1.PersonalOffer\x12\x0f\n\x07list_id\x18\x02 \x01(\t\x12\x0f\n\x07\x62\x61rcode\x18\x03 \x01(\x0c\x12\x1a\n\x12\x62\x61rcode_media_type\x18\x04 \x01(\t\"\x9c\x02\n\x13IssueCouponsRequest\x12\x10\n\x08issue_id\x18\x01 \x01(\t\x12\x10\n\x08offer_id\x18\x02 \x01(\t\x12\x12\n\nmember_ids\x18\x03 \x03(\t\x12\x0c\n\x04uses\x18\x04 \x01(\x03\x12.\n\nvalid_from\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bvalid_until\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0cpersonalised\x18\x07 \x01(\x08\x12\x15\n\rreserve_units\x18\x08 \x01(\x03\x12\x31\n\rreserve_until\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"a\n\x14IssueCouponsResponse\x12\x0e\n\x06issued\x18\x01 \x01(\x03\x12\x1a\n\x12skipped_member_ids\x18\x02 \x03(\t\x12\x1d\n\x15unreserved_member_ids\x18\x03 \x03(\t\"@\n\x19ReleaseReservationRequest\x12\x11\n\tmember_id\x18\x01 \x01(\t\x12\x10\n\x08offer_id\x18\x02 \x01(\t\"4\n\x1aReleaseReservationResponse\x12\x16\n\x0eunits_released\x18\x01 \x01(\x03\"_\n\x13\x41\x64justPointsRequest\x12\x15\n\radjustment_id\x18\x01 \x01(\t\x12\x11\n\tmember_id\x18\x02 \x01(\t\x12\x0e\n\x06points\x18\x03 \x01(\x03\x12\x0e\n\x06reason\x18\x04 \x01(\t\"O\n\x15RequalifyTiersRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12&\n\x02\x61t\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x9e\x01\n\x16RequalifyTiersResponse\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12.\n\nperiod_end\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08upgraded\x18\x03 \x01(\x03\x12\x12\n\ndowngraded\x18\x04 \x01(\x03\x12\x0c\n\x04kept\x18\x05 \x01(\x03\x12\x10\n\x08repeated\x18\x06 \x01(\x08\x32\xb6\x04\n\rMemberService\x12\x43\n\x0cUpsertMember\x12\x1f.loyalty.v1.UpsertMemberRequest\x1a\x12.loyalty.v1.Member\x12=\n\tGetMember\x12\x1c.loyalty.v1.GetMemberRequest\x1a\x12.loyalty.v1.Member\x12K\n\nListOffers\x12\x1d.loyalty.v1.ListOffersRequest\x1a\x1e.loyalty.v1.ListOffersResponse\x12Q\n\x0cIssueCoupons\x12\x1f.loyalty.v1.IssueCouponsRequest\x1a .loyalty.v1.IssueCouponsResponse\x12\x43\n\x0c\x41\x64justPoints\x12\x1f.loyalty.v1.AdjustPointsRequest\x1a\x12.loyalty.v1.Member\x12\x63\n\x12ReleaseReservation\x12%.loyalty.v1.ReleaseReservationRequest\x1a&.loyalty.v1.ReleaseReservationResponse\x12W\n\x0eRequalifyTiers\x12!.loyalty.v1.RequalifyTiersRequest\x1a\".loyalty.v1.RequalifyTiersResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,29 +37,41 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_POINTSLOT']._serialized_start=154
   _globals['_POINTSLOT']._serialized_end=326
   _globals['_WALLETCOUPON']._serialized_start=329
-  _globals['_WALLETCOUPON']._serialized_end=712
-  _globals['_WALLETCOUPON_STATUS']._serialized_start=641
-  _globals['_WALLETCOUPON_STATUS']._serialized_end=712
-  _globals['_MEMBER']._serialized_start=715
-  _globals['_MEMBER']._serialized_end=1095
-  _globals['_MEMBERSUMMARY']._serialized_start=1097
-  _globals['_MEMBERSUMMARY']._serialized_end=1195
-  _globals['_UPSERTMEMBERREQUEST']._serialized_start=1198
-  _globals['_UPSERTMEMBERREQUEST']._serialized_end=1403
-  _globals['_GETMEMBERREQUEST']._serialized_start=1405
-  _globals['_GETMEMBERREQUEST']._serialized_end=1442
-  _globals['_LISTOFFERSREQUEST']._serialized_start=1444
-  _globals['_LISTOFFERSREQUEST']._serialized_end=1557
-  _globals['_PERSONALOFFER']._serialized_start=1560
-  _globals['_PERSONALOFFER']._serialized_end=1791
-  _globals['_LISTOFFERSRESPONSE']._serialized_start=1793
-  _globals['_LISTOFFERSRESPONSE']._serialized_end=1856
-  _globals['_ISSUECOUPONSREQUEST']._serialized_start=1859
-  _globals['_ISSUECOUPONSREQUEST']._serialized_end=2069
-  _globals['_ISSUECOUPONSRESPONSE']._serialized_start=2071
-  _globals['_ISSUECOUPONSRESPONSE']._serialized_end=2137
-  _globals['_ADJUSTPOINTSREQUEST']._serialized_start=2139
-  _globals['_ADJUSTPOINTSREQUEST']._serialized_end=2234
-  _globals['_MEMBERSERVICE']._serialized_start=2237
-  _globals['_MEMBERSERVICE']._serialized_end=2613
+  _globals['_WALLETCOUPON']._serialized_end=788
+  _globals['_WALLETCOUPON_STATUS']._serialized_start=717
+  _globals['_WALLETCOUPON_STATUS']._serialized_end=788
+  _globals['_MEMBERATTRIBUTE']._serialized_start=790
+  _globals['_MEMBERATTRIBUTE']._serialized_end=900
+  _globals['_MEMBER']._serialized_start=903
+  _globals['_MEMBER']._serialized_end=1425
+  _globals['_MEMBERSUMMARY']._serialized_start=1427
+  _globals['_MEMBERSUMMARY']._serialized_end=1525
+  _globals['_UPSERTMEMBERREQUEST']._serialized_start=1528
+  _globals['_UPSERTMEMBERREQUEST']._serialized_end=1782
+  _globals['_GETMEMBERREQUEST']._serialized_start=1784
+  _globals['_GETMEMBERREQUEST']._serialized_end=1821
+  _globals['_LISTOFFERSREQUEST']._serialized_start=1824
+  _globals['_LISTOFFERSREQUEST']._serialized_end=2069
+  _globals['_LISTOFFERSREQUEST_BARCODE']._serialized_start=1995
+  _globals['_LISTOFFERSREQUEST_BARCODE']._serialized_end=2069
+  _globals['_PERSONALOFFER']._serialized_start=2072
+  _globals['_PERSONALOFFER']._serialized_end=2303
+  _globals['_LISTOFFERSRESPONSE']._serialized_start=2305
+  _globals['_LISTOFFERSRESPONSE']._serialized_end=2430
+  _globals['_ISSUECOUPONSREQUEST']._serialized_start=2433
+  _globals['_ISSUECOUPONSREQUEST']._serialized_end=2717
+  _globals['_ISSUECOUPONSRESPONSE']._serialized_start=2719
+  _globals['_ISSUECOUPONSRESPONSE']._serialized_end=2816
+  _globals['_RELEASERESERVATIONREQUEST']._serialized_start=2818
+  _globals['_RELEASERESERVATIONREQUEST']._serialized_end=2882
+  _globals['_RELEASERESERVATIONRESPONSE']._serialized_start=2884
+  _globals['_RELEASERESERVATIONRESPONSE']._serialized_end=2936
+  _globals['_ADJUSTPOINTSREQUEST']._serialized_start=2938
+  _globals['_ADJUSTPOINTSREQUEST']._serialized_end=3033
+  _globals['_REQUALIFYTIERSREQUEST']._serialized_start=3035
+  _globals['_REQUALIFYTIERSREQUEST']._serialized_end=3114
+  _globals['_REQUALIFYTIERSRESPONSE']._serialized_start=3117
+  _globals['_REQUALIFYTIERSRESPONSE']._serialized_end=3275
+  _globals['_MEMBERSERVICE']._serialized_start=3278
+  _globals['_MEMBERSERVICE']._serialized_end=3844
 # @@protoc_insertion_point(module_scope)

@@ -59,6 +59,16 @@ class MemberServiceStub:
                 request_serializer=loyalty_dot_v1_dot_members__pb2.AdjustPointsRequest.SerializeToString,
                 response_deserializer=loyalty_dot_v1_dot_members__pb2.Member.FromString,
                 _registered_method=True)
+        self.ReleaseReservation = channel.unary_unary(
+                '/loyalty.v1.MemberService/ReleaseReservation',
+                request_serializer=loyalty_dot_v1_dot_members__pb2.ReleaseReservationRequest.SerializeToString,
+                response_deserializer=loyalty_dot_v1_dot_members__pb2.ReleaseReservationResponse.FromString,
+                _registered_method=True)
+        self.RequalifyTiers = channel.unary_unary(
+                '/loyalty.v1.MemberService/RequalifyTiers',
+                request_serializer=loyalty_dot_v1_dot_members__pb2.RequalifyTiersRequest.SerializeToString,
+                response_deserializer=loyalty_dot_v1_dot_members__pb2.RequalifyTiersResponse.FromString,
+                _registered_method=True)
 
 
 class MemberServiceServicer:
@@ -102,6 +112,24 @@ class MemberServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReleaseReservation(self, request, context):
+        """Give back the units still reserved for a member on an offer (IssueCouponsRequest
+        reserve_units) to everyone; the member keeps the coupon. Idempotent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RequalifyTiers(self, request, context):
+        """Requalify every member's tier at the end of the last requalification period (the rule
+        set's TierPolicy): upgrades, downgrades by the policy's mode, counts. Idempotent per
+        run_id: a retry changes nothing more and answers the same counts; a run cut short is
+        completed by its retry. Each member is changed atomically, safely beside commits.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MemberServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -129,6 +157,16 @@ def add_MemberServiceServicer_to_server(servicer, server):
                     servicer.AdjustPoints,
                     request_deserializer=loyalty_dot_v1_dot_members__pb2.AdjustPointsRequest.FromString,
                     response_serializer=loyalty_dot_v1_dot_members__pb2.Member.SerializeToString,
+            ),
+            'ReleaseReservation': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReleaseReservation,
+                    request_deserializer=loyalty_dot_v1_dot_members__pb2.ReleaseReservationRequest.FromString,
+                    response_serializer=loyalty_dot_v1_dot_members__pb2.ReleaseReservationResponse.SerializeToString,
+            ),
+            'RequalifyTiers': grpc.unary_unary_rpc_method_handler(
+                    servicer.RequalifyTiers,
+                    request_deserializer=loyalty_dot_v1_dot_members__pb2.RequalifyTiersRequest.FromString,
+                    response_serializer=loyalty_dot_v1_dot_members__pb2.RequalifyTiersResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -266,6 +304,60 @@ class MemberService:
             '/loyalty.v1.MemberService/AdjustPoints',
             loyalty_dot_v1_dot_members__pb2.AdjustPointsRequest.SerializeToString,
             loyalty_dot_v1_dot_members__pb2.Member.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReleaseReservation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/loyalty.v1.MemberService/ReleaseReservation',
+            loyalty_dot_v1_dot_members__pb2.ReleaseReservationRequest.SerializeToString,
+            loyalty_dot_v1_dot_members__pb2.ReleaseReservationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RequalifyTiers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/loyalty.v1.MemberService/RequalifyTiers',
+            loyalty_dot_v1_dot_members__pb2.RequalifyTiersRequest.SerializeToString,
+            loyalty_dot_v1_dot_members__pb2.RequalifyTiersResponse.FromString,
             options,
             channel_credentials,
             insecure,

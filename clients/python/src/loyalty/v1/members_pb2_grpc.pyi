@@ -59,6 +59,16 @@ class MemberServiceStub:
     """
     AdjustPoints: _grpc.UnaryUnaryMultiCallable[_members_pb2.AdjustPointsRequest, _members_pb2.Member]
     """Add or remove points by hand (goodwill, corrections); idempotent per adjustment_id."""
+    ReleaseReservation: _grpc.UnaryUnaryMultiCallable[_members_pb2.ReleaseReservationRequest, _members_pb2.ReleaseReservationResponse]
+    """Give back the units still reserved for a member on an offer (IssueCouponsRequest
+    reserve_units) to everyone; the member keeps the coupon. Idempotent.
+    """
+    RequalifyTiers: _grpc.UnaryUnaryMultiCallable[_members_pb2.RequalifyTiersRequest, _members_pb2.RequalifyTiersResponse]
+    """Requalify every member's tier at the end of the last requalification period (the rule
+    set's TierPolicy): upgrades, downgrades by the policy's mode, counts. Idempotent per
+    run_id: a retry changes nothing more and answers the same counts; a run cut short is
+    completed by its retry. Each member is changed atomically, safely beside commits.
+    """
 
 @_typing.type_check_only
 class MemberServiceAsyncStub(MemberServiceStub):
@@ -79,6 +89,16 @@ class MemberServiceAsyncStub(MemberServiceStub):
     """
     AdjustPoints: _aio.UnaryUnaryMultiCallable[_members_pb2.AdjustPointsRequest, _members_pb2.Member]  # type: ignore[assignment]
     """Add or remove points by hand (goodwill, corrections); idempotent per adjustment_id."""
+    ReleaseReservation: _aio.UnaryUnaryMultiCallable[_members_pb2.ReleaseReservationRequest, _members_pb2.ReleaseReservationResponse]  # type: ignore[assignment]
+    """Give back the units still reserved for a member on an offer (IssueCouponsRequest
+    reserve_units) to everyone; the member keeps the coupon. Idempotent.
+    """
+    RequalifyTiers: _aio.UnaryUnaryMultiCallable[_members_pb2.RequalifyTiersRequest, _members_pb2.RequalifyTiersResponse]  # type: ignore[assignment]
+    """Requalify every member's tier at the end of the last requalification period (the rule
+    set's TierPolicy): upgrades, downgrades by the policy's mode, counts. Idempotent per
+    run_id: a retry changes nothing more and answers the same counts; a run cut short is
+    completed by its retry. Each member is changed atomically, safely beside commits.
+    """
 
 class MemberServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -126,5 +146,27 @@ class MemberServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_members_pb2.Member, _abc.Awaitable[_members_pb2.Member]]:
         """Add or remove points by hand (goodwill, corrections); idempotent per adjustment_id."""
+
+    @_abc_1.abstractmethod
+    def ReleaseReservation(
+        self,
+        request: _members_pb2.ReleaseReservationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_members_pb2.ReleaseReservationResponse, _abc.Awaitable[_members_pb2.ReleaseReservationResponse]]:
+        """Give back the units still reserved for a member on an offer (IssueCouponsRequest
+        reserve_units) to everyone; the member keeps the coupon. Idempotent.
+        """
+
+    @_abc_1.abstractmethod
+    def RequalifyTiers(
+        self,
+        request: _members_pb2.RequalifyTiersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_members_pb2.RequalifyTiersResponse, _abc.Awaitable[_members_pb2.RequalifyTiersResponse]]:
+        """Requalify every member's tier at the end of the last requalification period (the rule
+        set's TierPolicy): upgrades, downgrades by the policy's mode, counts. Idempotent per
+        run_id: a retry changes nothing more and answers the same counts; a run cut short is
+        completed by its retry. Each member is changed atomically, safely beside commits.
+        """
 
 def add_MemberServiceServicer_to_server(servicer: MemberServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
