@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +22,7 @@ from engine.pricing.reference.core import price_reference
 from engine.pricing.rules import parse_rules
 from engine.pricing.types import Basket, Member, PricingResult
 from loyalty.v1 import rules_pb2
+from server.store import Store, open_store
 from server.store.redis.process import RedisProcess
 
 Pricer = Callable[..., PricingResult]
@@ -99,3 +101,15 @@ def redis_url(redis_server: RedisProcess, request: pytest.FixtureRequest) -> str
     client.flushall()
     client.close()
     return redis_server.url
+
+
+@pytest.fixture(params=["embedded", "redis"])
+def each_store(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Store]:
+    """An empty store of each kind: embedded in ``tmp_path``, Redis on the shared test Redis."""
+    store = (
+        open_store("embedded", data_dir=tmp_path / "data")
+        if request.param == "embedded"
+        else open_store("redis", url=request.getfixturevalue("redis_url"))
+    )
+    yield store
+    store.close()

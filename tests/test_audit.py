@@ -291,3 +291,28 @@ def test_the_cli_statement_and_audit(tmp_path, capsys):
     )
     assert got.rows() == [("t3", "1", "vip-skincare", 2396, 3594)]
     assert main(["reports", "audit", "--from", "2025-03-12", "--to", "2025-03-01"]) == 2
+
+
+def test_attribute_conditions_are_audited_with_the_members_attributes(programme):
+    # given version 3 adds an offer for households of 3 or more, and a household of 4 uses it
+    rules = rules_pb2.RuleSet()
+    rules.CopyFrom(RULES_V2)
+    rules.member_attributes.add(name="household_size", type=rules_pb2.AttributeDeclaration.NUMBER)
+    family = rules.offers.add(id="family-cola", name="Families: 5% off cola")
+    family.scope.skus.append("COLA-330")
+    family.percent_off.percent_bps = 500
+    family.conditions.attributes.add(name="household_size").number.min = 3
+    store, registry = programme.store, programme.registry
+    v3, _ = registry.publish(rules, "v3", T0 + 4 * DAY)
+    store.upsert_member(
+        MemberProfile("fam", tier="member", attributes={"household_size": 4}), T0 + 4 * DAY
+    )
+    at = T0 + 5 * DAY
+    checkout(store, "t6", [("2", "COLA-330", 4, 350)], "fam", v3, registry.current().compiled, at)
+    # then the audit re-derives the family discount from the member's attributes: no difference
+    result = audit_ledger(store, registry, since=at, now=at)
+    assert result.baskets == 1 and result.differences.is_empty()
+    # (and a member whose attributes changed since shows the commit as a difference)
+    store.upsert_member(MemberProfile("fam", tier="member", attributes={"household_size": 1}), at)
+    changed = audit_ledger(store, registry, since=at, now=at)
+    assert set(changed.differences["offer_id"].to_list()) == {"family-cola"}

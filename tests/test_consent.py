@@ -17,14 +17,11 @@ from typing import Any
 import grpc
 import pytest
 
-from engine.pricing.rules import parse_rules
-from loyalty.v1 import campaigns_pb2, checkout_pb2, members_pb2, rules_pb2
-from server.api.app import create_server
-from server.settings import Settings
+from loyalty.v1 import checkout_pb2, members_pb2
 from server.store import CouponStatus, EmbeddedStore, MemberProfile, Store
 from server.store.base import Consent
 from server.store.redis.store import RedisStore
-from tests.test_server_checkout import CATALOGUE, RULES, T0, Clock, Stubs, basket, commit
+from tests.test_server_checkout import RULES, T0, basket, commit, published
 
 W = members_pb2.WalletCoupon
 
@@ -44,27 +41,8 @@ BOTH = members_pb2.Consent(marketing=True, automated_decisions=True)
 
 @pytest.fixture(params=["embedded", "redis"])
 def shop(tmp_path: Path, request: pytest.FixtureRequest) -> Any:
-    clock = Clock(T0)
-    settings = Settings(port=0, data_dir=tmp_path / "data", store=request.param)
-    if request.param == "redis":
-        settings = settings.replace(redis_url=request.getfixturevalue("redis_url"))
-    server, port, app = create_server(settings, clock=clock)
-    server.start()
-    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-    stubs = Stubs(channel)
-    stubs.campaigns.ImportCatalogue(
-        campaigns_pb2.ImportCatalogueRequest(
-            rows=campaigns_pb2.CatalogueRows(
-                items=[rules_pb2.CatalogueItem(sku=s, category=c) for s, c in CATALOGUE]
-            )
-        )
-    )
-    stubs.campaigns.PublishRuleSet(campaigns_pb2.PublishRuleSetRequest(rules=parse_rules(_RULES)))
-    stubs.clock = clock
-    yield stubs
-    channel.close()
-    server.stop(None).wait()
-    app.close()
+    with published(tmp_path, request, _RULES) as stubs:
+        yield stubs
 
 
 def upsert(shop: Any, member_id: str, consent: members_pb2.Consent) -> members_pb2.Member:
@@ -204,15 +182,9 @@ def test_personalised_coupons_skip_members_without_consent(shop: Any) -> None:
 # The store contract: both stores give the same records
 
 
-@pytest.fixture(params=["embedded", "redis"])
-def store(tmp_path: Path, request: pytest.FixtureRequest) -> Any:
-    s: Store = (
-        EmbeddedStore(tmp_path / "data")
-        if request.param == "embedded"
-        else RedisStore(request.getfixturevalue("redis_url"))
-    )
-    yield s
-    s.close()
+@pytest.fixture
+def store(each_store: Store) -> Store:
+    return each_store
 
 
 def _records(s: Store) -> tuple[object, ...]:

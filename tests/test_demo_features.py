@@ -27,6 +27,7 @@ from server.api.app import create_server
 from server.cli import demo_features as F
 from server.cli.demo import DEMO_NOW, demo_members, load_demo
 from server.settings import Settings
+from tests.test_server_checkout import Clock
 
 MEMBERS = 200  # enough for 20 VIP Gold holders and 10 bound codes
 PROFILES = demo_members(MEMBERS)
@@ -35,14 +36,6 @@ ON = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)  # Tuesday 11:00 in Shanghai, a we
 OFF = ON + timedelta(days=7)  # the Tuesday after: the other week
 SAVED = F.PRICE[F.GIFT_SET] - 9900  # the gift set's saving per unit
 Status = checkout_pb2.CouponResult
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = DEMO_NOW
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 class Demo:
@@ -66,7 +59,7 @@ def demo(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Demo]:
     settings = Settings(port=0, data_dir=tmp_path / "data", store=request.param)
     if request.param == "redis":
         settings = settings.replace(redis_url=request.getfixturevalue("redis_url"))
-    clock = Clock()
+    clock = Clock(DEMO_NOW)
     server, port, app = create_server(settings, clock=clock)
     load_demo(app.registry, app.store, members=MEMBERS, now=DEMO_NOW)
     server.start()

@@ -32,6 +32,7 @@ from server.settings import OPTIONS, Settings
 from server.web.app import WebServer, bind, create_web_app
 from server.web.console.yamltext import to_yaml
 from server.web.rpc import Rpc
+from tests.test_server_checkout import Clock
 
 T0 = datetime(2026, 11, 18, 2, 0, tzinfo=UTC)  # a Wednesday, 10:00 in Shanghai
 DAY = timedelta(days=1)
@@ -235,14 +236,6 @@ def test_probes_respect_the_offers_conditions():
 
 
 # --- over gRPC ----------------------------------------------------------------------------------
-
-
-class Clock:
-    def __init__(self, now: datetime):
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture(params=["embedded", "redis"])

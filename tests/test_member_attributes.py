@@ -30,13 +30,16 @@ from engine.pricing.reference.core import price_reference
 from engine.pricing.rules import parse_rules
 from engine.pricing.types import Basket, Line, Member
 from engine.pricing.validate import validate
-from loyalty.v1 import campaigns_pb2, checkout_pb2, members_pb2, rules_pb2
-from server.api.app import create_server
-from server.settings import Settings
+from loyalty.v1 import campaigns_pb2, checkout_pb2, members_pb2
 from server.store import EmbeddedStore, MemberProfile, Store
-from server.store.redis.store import RedisStore
 from tests.strategies import attribute_cases
-from tests.test_server_checkout import CATALOGUE, RULES, T0, Clock, Stubs, basket, violations
+from tests.test_server_checkout import (
+    RULES,
+    T0,
+    basket,
+    published,
+    violations,
+)
 from tests.test_wire import both, request_of
 
 A = members_pb2.MemberAttribute
@@ -268,15 +271,9 @@ def test_the_byte_path_agrees_with_attribute_conditions(case):
 # --- the stores ------------------------------------------------------------------------------
 
 
-@pytest.fixture(params=["embedded", "redis"])
-def store(tmp_path: Path, request: pytest.FixtureRequest) -> Any:
-    s: Store = (
-        EmbeddedStore(tmp_path / "data")
-        if request.param == "embedded"
-        else RedisStore(request.getfixturevalue("redis_url"))
-    )
-    yield s
-    s.close()
+@pytest.fixture
+def store(each_store: Store) -> Store:
+    return each_store
 
 
 def test_both_stores_keep_attributes_and_replace_them_whole(store):
@@ -321,26 +318,8 @@ RICE = [("L1", "RICE", 1, 4500)]
 
 @pytest.fixture(params=["embedded", "redis"])
 def shop(tmp_path: Path, request: pytest.FixtureRequest) -> Any:
-    clock = Clock(T0)
-    settings_ = Settings(port=0, data_dir=tmp_path / "data", store=request.param)
-    if request.param == "redis":
-        settings_ = settings_.replace(redis_url=request.getfixturevalue("redis_url"))
-    server, port, app = create_server(settings_, clock=clock)
-    server.start()
-    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-    stubs = Stubs(channel)
-    stubs.campaigns.ImportCatalogue(
-        campaigns_pb2.ImportCatalogueRequest(
-            rows=campaigns_pb2.CatalogueRows(
-                items=[rules_pb2.CatalogueItem(sku=s, category=c) for s, c in CATALOGUE]
-            )
-        )
-    )
-    stubs.campaigns.PublishRuleSet(campaigns_pb2.PublishRuleSetRequest(rules=parse_rules(_RULES)))
-    yield stubs
-    channel.close()
-    server.stop(None).wait()
-    app.close()
+    with published(tmp_path, request, _RULES) as stubs:
+        yield stubs
 
 
 def upsert(shop: Any, member_id: str, *attributes: members_pb2.MemberAttribute) -> Any:
@@ -520,3 +499,36 @@ def test_the_offer_editor_round_trips_attribute_tests():
     parsed = F.offer_from_values(values, "CNY", "Asia/Shanghai")
     assert "conditions.attributes[0].number.min" in parsed.errors
     assert len(parsed.offer.conditions.attributes) == 4
+
+
+def test_a_simulation_over_the_ledger_reads_the_members_current_attributes(shop):
+    # given a household of 4 at home store S1 bought rice with the family offer
+    upsert(
+        shop,
+        "fam",
+        A(name="household_size", number_value=4),
+        A(name="home_store", string_value="S1"),
+    )
+    done = shop.checkout.Commit(
+        checkout_pb2.CommitRequest(transaction_id="t1", basket=basket("fam", RICE, at=None))
+    )
+    given = {o.offer_id: o.discount_minor for o in done.result.offers}["family-rice"]
+
+    def simulated() -> int:
+        reply = shop.campaigns.Simulate(campaigns_pb2.SimulateRequest(rules=parse_rules(_RULES)))
+        offers = {o.offer_id: o.discount_minor for o in reply.draft.offers}
+        assert offers.get("family-rice", 0) == {
+            o.offer_id: o.discount_minor for o in reply.current.offers
+        }.get("family-rice", 0)
+        return offers.get("family-rice", 0)
+
+    # then replaying the ledger under the same rules gives the family offer its discount
+    assert simulated() == given > 0
+    # and once the household shrinks, a replay prices it with the attributes the member has now
+    upsert(
+        shop,
+        "fam",
+        A(name="household_size", number_value=2),
+        A(name="home_store", string_value="S1"),
+    )
+    assert simulated() == 0

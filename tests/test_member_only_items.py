@@ -27,10 +27,15 @@ from engine.pricing.rules import parse_rules
 from engine.pricing.types import Basket, Line, Member
 from engine.pricing.validate import validate
 from loyalty.v1 import campaigns_pb2, checkout_pb2, members_pb2, rules_pb2
-from server.api.app import create_server
 from server.api.checkout import CheckoutServicer
-from server.settings import Settings
-from tests.test_server_checkout import CATALOGUE, RULES, T0, Clock, Stubs, basket, violations
+from tests.test_server_checkout import (
+    CATALOGUE,
+    RULES,
+    T0,
+    basket,
+    published,
+    violations,
+)
 
 _RULES: dict[str, Any] = copy.deepcopy(RULES)
 _RULES["segments"] = [{"id": "staff"}, {"id": "wine-club"}]
@@ -52,36 +57,17 @@ RICE = ("L1", "RICE", 1, 4500)
 
 @pytest.fixture(params=["embedded", "redis"])
 def shop(tmp_path: Path, request: pytest.FixtureRequest) -> Any:
-    clock = Clock(T0)
-    settings = Settings(port=0, data_dir=tmp_path / "data", store=request.param)
-    if request.param == "redis":
-        settings = settings.replace(redis_url=request.getfixturevalue("redis_url"))
-    server, port, app = create_server(settings, clock=clock)
-    server.start()
-    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-    stubs = Stubs(channel)
-    stubs.app = app
-    stubs.campaigns.ImportCatalogue(
-        campaigns_pb2.ImportCatalogueRequest(
-            rows=campaigns_pb2.CatalogueRows(
-                items=[rules_pb2.CatalogueItem(sku=s, category=c) for s, c in _CATALOGUE]
+    with published(tmp_path, request, _RULES, _CATALOGUE) as stubs:
+        for member_id, tier, segments in (
+            ("vip1", "vip", []),
+            ("base1", "member", []),
+            ("club1", "member", ["wine-club"]),
+            ("staff1", "member", ["staff"]),
+        ):
+            stubs.members.UpsertMember(
+                members_pb2.UpsertMemberRequest(member_id=member_id, tier=tier, segments=segments)
             )
-        )
-    )
-    stubs.campaigns.PublishRuleSet(campaigns_pb2.PublishRuleSetRequest(rules=parse_rules(_RULES)))
-    for member_id, tier, segments in (
-        ("vip1", "vip", []),
-        ("base1", "member", []),
-        ("club1", "member", ["wine-club"]),
-        ("staff1", "member", ["staff"]),
-    ):
-        stubs.members.UpsertMember(
-            members_pb2.UpsertMemberRequest(member_id=member_id, tier=tier, segments=segments)
-        )
-    yield stubs
-    channel.close()
-    server.stop(None).wait()
-    app.close()
+        yield stubs
 
 
 def flagged(reply: checkout_pb2.EvaluateResponse) -> list[tuple[str, str]]:
@@ -311,3 +297,21 @@ def test_the_kernel_and_the_reference_report_the_same_restricted_lines() -> None
         seen.add(tuple((r.line, r.restriction_id) for r in kernel.restricted))
     assert ((0, "vip-wine"), (2, "staff-tools"), (3, "staff-tools")) in seen
     assert () in seen
+
+
+def test_the_cli_commits_restricted_items_only_with_the_override(
+    shop: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from google.protobuf import json_format
+
+    from server.cli.main import main
+
+    path = tmp_path / "basket.json"
+    path.write_text(json_format.MessageToJson(basket("base1", [RICE, WINE])))
+    argv = ["checkout", "commit", str(path), "--transaction-id", "t-cli", "--target", shop.target]
+    assert main(argv) != 0
+    assert "basket.lines[1]" in capsys.readouterr().err
+    assert shop.app.store.ledger() == []
+    assert main([*argv, "--allow-restricted", "--json"]) == 0
+    assert '"restricted": true' in capsys.readouterr().out
+    assert [e.transaction_id for e in shop.app.store.ledger()] == ["t-cli"]

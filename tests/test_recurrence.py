@@ -57,6 +57,7 @@ from server.api.app import create_server
 from server.api.convert import response_from_result
 from server.settings import Settings
 from tests.strategies import recurrence_cases, recurrences
+from tests.test_server_checkout import Clock
 from tests.test_wire import both, request_of
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -509,14 +510,6 @@ def test_the_watsons_example_has_a_biweekly_vip_gold_special():
 
 
 # ---- end to end: gRPC on the embedded store, on a clock the test sets ----------------------
-
-
-class Clock:
-    def __init__(self, now: datetime):
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 SERVER_RULES = {

@@ -28,21 +28,17 @@ from engine.pricing.reference.core import price_reference
 from engine.pricing.rules import parse_rules
 from engine.pricing.types import Basket, Line, RemainingLimits
 from loyalty.v1 import campaigns_pb2, checkout_pb2, members_pb2, rules_pb2
-from server.api.app import create_server
-from server.settings import Settings
-from server.store import EmbeddedStore, MemberProfile, PricingState, Store
+from server.store import MemberProfile, PricingState, Store
 from server.store.checkout import commit as store_commit
 from server.store.policy import Policy
-from server.store.redis.store import RedisStore
 from tests.strategies import pricing_cases
 from tests.test_server_checkout import (
     CATALOGUE,
     RULES,
     T0,
-    Clock,
-    Stubs,
     basket,
     commit,
+    published,
     violations,
 )
 from tests.test_twin import check_invariants
@@ -70,29 +66,9 @@ WINE3 = [("W", "WINE", 3, 2000)]
 
 @pytest.fixture(params=["embedded", "redis"])
 def shop(tmp_path: Path, request: pytest.FixtureRequest) -> Any:
-    clock = Clock(T0)
-    cfg = Settings(port=0, data_dir=tmp_path / "data", store=request.param)
-    if request.param == "redis":
-        cfg = cfg.replace(redis_url=request.getfixturevalue("redis_url"))
-    server, port, app = create_server(cfg, clock=clock)
-    server.start()
-    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-    stubs = Stubs(channel)
-    stubs.campaigns.ImportCatalogue(
-        campaigns_pb2.ImportCatalogueRequest(
-            rows=campaigns_pb2.CatalogueRows(
-                items=[rules_pb2.CatalogueItem(sku=s, category=c) for s, c in _CATALOGUE]
-            )
-        )
-    )
-    stubs.campaigns.PublishRuleSet(campaigns_pb2.PublishRuleSetRequest(rules=parse_rules(_RULES)))
-    for m in ("vip1", "h1", "h2", "h3"):
-        stubs.members.UpsertMember(members_pb2.UpsertMemberRequest(member_id=m, tier="member"))
-    stubs.clock = clock
-    yield stubs
-    channel.close()
-    server.stop(None).wait()
-    app.close()
+    members = [(m, "member") for m in ("vip1", "h1", "h2", "h3")]
+    with published(tmp_path, request, _RULES, _CATALOGUE, members) as stubs:
+        yield stubs
 
 
 def wine(shop: Any, member: str = "vip1", qty: int = 3, store: str = "s1") -> int:
@@ -317,15 +293,9 @@ RACE_POLICY = Policy.from_rules(RACE_RULES)
 NOW = datetime.now(UTC).replace(microsecond=0)
 
 
-@pytest.fixture(params=["embedded", "redis"])
-def race_store(tmp_path: Path, request: pytest.FixtureRequest) -> Any:
-    s: Store = (
-        EmbeddedStore(tmp_path / "data")
-        if request.param == "embedded"
-        else RedisStore(request.getfixturevalue("redis_url"))
-    )
-    yield s
-    s.close()
+@pytest.fixture
+def race_store(each_store: Store) -> Store:
+    return each_store
 
 
 def _buy(store: Store, tx: str, member_id: str | None) -> int:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import grpc
 import pytest
@@ -133,6 +136,48 @@ def shop(tmp_path, request):
     stubs.clock, stubs.restart = clock, restart
     yield stubs
     for server, channel, app in servers:
+        channel.close()
+        server.stop(None).wait()
+        app.close()
+
+
+@contextmanager
+def published(
+    tmp_path,
+    request,
+    rules: Mapping[str, Any],
+    catalogue: Sequence[tuple[str, str]] = CATALOGUE,
+    members: Sequence[tuple[str, str]] = (),
+) -> Iterator[Stubs]:
+    """A server on port 0 on the store ``request.param`` names, on a test clock at T0, with
+    ``catalogue`` (sku, category) imported, ``rules`` published and ``members`` (id, tier)
+    enrolled: its stubs, with ``.app``, ``.clock`` and ``.target``."""
+    clock = Clock(T0)
+    settings = Settings(port=0, data_dir=tmp_path / "data", store=request.param)
+    if request.param == "redis":
+        settings = settings.replace(redis_url=request.getfixturevalue("redis_url"))
+    server, port, app = create_server(settings, clock=clock)
+    server.start()
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    stubs = Stubs(channel)
+    stubs.app, stubs.clock, stubs.target = app, clock, f"127.0.0.1:{port}"
+    try:
+        stubs.campaigns.ImportCatalogue(
+            campaigns_pb2.ImportCatalogueRequest(
+                rows=campaigns_pb2.CatalogueRows(
+                    items=[rules_pb2.CatalogueItem(sku=s, category=c) for s, c in catalogue]
+                )
+            )
+        )
+        stubs.campaigns.PublishRuleSet(
+            campaigns_pb2.PublishRuleSetRequest(rules=parse_rules(rules))
+        )
+        for member_id, tier in members:
+            stubs.members.UpsertMember(
+                members_pb2.UpsertMemberRequest(member_id=member_id, tier=tier)
+            )
+        yield stubs
+    finally:
         channel.close()
         server.stop(None).wait()
         app.close()

@@ -15,18 +15,14 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import grpc
 import msgspec
 import pytest
 
-from engine.pricing.rules import parse_rules
-from loyalty.v1 import campaigns_pb2, checkout_pb2, members_pb2, rules_pb2
-from server.api.app import create_server
-from server.settings import Settings
+from loyalty.v1 import checkout_pb2, members_pb2
 from server.store import CancelOutcome, EmbeddedStore, ReturnOutcome, Store, codec
 from server.store.redis.store import RedisStore
 from tests import store_fixtures as sf
-from tests.test_server_checkout import CATALOGUE, RULES, T0, Clock, Stubs, basket, commit
+from tests.test_server_checkout import RULES, T0, Stubs, basket, commit, published
 
 DAY = timedelta(days=1)
 NEW_FIELDS = ("points_available_after", "points_pending_after", "tier_after", "repeated")
@@ -35,28 +31,8 @@ NEW_FIELDS = ("points_available_after", "points_pending_after", "tier_after", "r
 @pytest.fixture(params=["embedded", "redis"])
 def shop(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Stubs]:
     """A published server on port 0, its stubs (``.clock`` moves its time), member vip1."""
-    clock = Clock(T0)
-    settings = Settings(port=0, data_dir=tmp_path / "data", store=request.param)
-    if request.param == "redis":
-        settings = settings.replace(redis_url=request.getfixturevalue("redis_url"))
-    server, port, app = create_server(settings, clock=clock)
-    server.start()
-    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-    stubs = Stubs(channel)
-    stubs.clock = clock
-    stubs.campaigns.ImportCatalogue(
-        campaigns_pb2.ImportCatalogueRequest(
-            rows=campaigns_pb2.CatalogueRows(
-                items=[rules_pb2.CatalogueItem(sku=s, category=c) for s, c in CATALOGUE]
-            )
-        )
-    )
-    stubs.campaigns.PublishRuleSet(campaigns_pb2.PublishRuleSetRequest(rules=parse_rules(RULES)))
-    stubs.members.UpsertMember(members_pb2.UpsertMemberRequest(member_id="vip1", tier="vip"))
-    yield stubs
-    channel.close()
-    server.stop(None).wait()
-    app.close()
+    with published(tmp_path, request, RULES, members=[("vip1", "vip")]) as stubs:
+        yield stubs
 
 
 @pytest.fixture(params=["embedded", "redis"])

@@ -32,7 +32,7 @@ import numpy as np
 import polars as pl
 
 from engine.analytics.history import conform
-from engine.analytics.simulate import basket_frames, coupon_offers
+from engine.analytics.replay import Attributes, basket_frames, coupon_offers
 from engine.pricing.api import price
 from engine.pricing.compiler import CompiledRules
 from engine.pricing.frames import price_frames
@@ -115,11 +115,13 @@ def _flat(history: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _rederive(compiled: CompiledRules, commits: pl.DataFrame) -> pl.DataFrame:
+def _rederive(
+    compiled: CompiledRules, commits: pl.DataFrame, attributes: Attributes | None
+) -> pl.DataFrame:
     """The committed baskets (sorted by ``seq, line_no``) priced by the batch kernel, without
     cross-transaction limits, as ``FLAT_SCHEMA`` rows."""
     lines, baskets = basket_frames(commits, coupon_offers(compiled.rules))
-    out = price_frames(compiled, lines, baskets).discounts
+    out = price_frames(compiled, lines, baskets, attributes=attributes).discounts
     first = np.searchsorted(lines["basket"].to_numpy(), out["basket"].to_numpy())
     row = pl.Series("row", first + out["line"].to_numpy().astype(np.int64), pl.Int64)
     keys = commits.select(pl.col("seq").gather(row), pl.col("line_no").gather(row))
@@ -172,7 +174,10 @@ def _compare(commits: pl.DataFrame, recorded: pl.DataFrame, again: pl.DataFrame)
 
 
 def _price_limited(
-    compiled: CompiledRules, rows: pl.DataFrame, limits: Mapping[str, RemainingLimits]
+    compiled: CompiledRules,
+    rows: pl.DataFrame,
+    limits: Mapping[str, RemainingLimits],
+    attributes: Attributes | None,
 ) -> pl.DataFrame:
     """One committed basket (its history rows) priced by the scalar engine under ``limits``,
     as ``FLAT_SCHEMA`` rows."""
@@ -202,6 +207,7 @@ def _price_limited(
             frozenset(first["segments"]),
             first["birthday_month"],
             available_points=redeem,
+            attributes=(attributes or {}).get(first["member_id"], {}),
         )
         if first["member_id"]
         else None
@@ -225,6 +231,7 @@ def _limit_pass(
     commits: pl.DataFrame,
     recorded: pl.DataFrame,
     diffs: pl.DataFrame,
+    attributes: Attributes | None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Baskets whose differences a cross-transaction limit can explain, priced again with the
     limit state the ledger implies: ``(differences, limit_dependent)``."""
@@ -255,7 +262,7 @@ def _limit_pass(
             kept.append(part)
             continue
         rows = commits.filter(pl.col("seq") == seq).sort("line_no")
-        again_flat = _price_limited(compiled, rows, limits)
+        again_flat = _price_limited(compiled, rows, limits, attributes)
         rest = _compare(rows, recorded.filter(pl.col("seq") == seq), again_flat)
         if rest.is_empty():
             first = rows.row(0, named=True)
@@ -271,9 +278,12 @@ def audit(
     rules: Mapping[int, CompiledRules],
     since: datetime | None = None,
     until: datetime | None = None,
+    attributes: Attributes | None = None,
 ) -> Audit:
     """Re-derive the discounts of every commit of ``history`` with ``since <= at < until``
-    from ``rules[ruleset_version]`` and list what differs (module docstring)."""
+    from ``rules[ruleset_version]`` and list what differs (module docstring). ``attributes``:
+    member id -> the typed attributes to price attribute conditions with (a history records
+    none; without them those conditions fail)."""
     lf = conform(history).filter(pl.col("kind") == "commit")
     if since is not None:
         lf = lf.filter(pl.col("at") >= since)
@@ -309,9 +319,9 @@ def audit(
             )
             continue
         recorded = recorded_all.join(part.select("seq").unique(), on="seq")
-        found = _compare(part, recorded, _rederive(compiled, part))
+        found = _compare(part, recorded, _rederive(compiled, part, attributes))
         if not found.is_empty():
-            found, dependent = _limit_pass(compiled, part, recorded, found)
+            found, dependent = _limit_pass(compiled, part, recorded, found, attributes)
             limit_parts.append(dependent)
         diffs.append(found)
     return Audit(

@@ -19,7 +19,13 @@ import numpy as np
 import polars as pl
 
 from engine.analytics.history import conform
-from engine.analytics.simulate import basket_frames, coupon_offers, priced, reversal_events
+from engine.analytics.replay import (
+    Attributes,
+    basket_frames,
+    coupon_offers,
+    priced,
+    reversal_events,
+)
 from engine.pricing.catalogue import NO_COST
 from engine.pricing.compiler import CompiledRules, compile_rules
 from engine.pricing.constants import KIND_BY_FIELD, Phase, phase_of
@@ -74,6 +80,7 @@ def simulated_breaches(
     compiled: CompiledRules,
     history: pl.DataFrame | pl.LazyFrame,
     since: datetime | None = None,
+    attributes: Attributes | None = None,
 ) -> list[BasketBreach]:
     """Every guardrail breach of the committed baskets of ``history`` at or after ``since``
     (all of them when None), priced with ``compiled``, in ledger order."""
@@ -90,7 +97,15 @@ def simulated_breaches(
     cat = compiled.catalogue
     base_rules = _without_points_offers(compiled.rules) if g.max_points else None
     base = (
-        list(priced(compile_rules(base_rules, cat, validate=False), lines, baskets, events))
+        list(
+            priced(
+                compile_rules(base_rules, cat, validate=False),
+                lines,
+                baskets,
+                events,
+                attributes=attributes,
+            )
+        )
         if base_rules is not None
         else None
     )
@@ -98,7 +113,7 @@ def simulated_breaches(
         {"sku": pl.Series(cat.sku, dtype=pl.String), "unit_cost": cat.unit_cost_minor}
     ).filter(pl.col("unit_cost") != NO_COST)
     out: list[BasketBreach] = []
-    for k, (_, res) in enumerate(priced(compiled, lines, baskets, events)):
+    for k, (_, res) in enumerate(priced(compiled, lines, baskets, events, attributes=attributes)):
         b, ln = res.baskets, res.lines
         n = len(b)
         line_b = ln["basket"].to_numpy()

@@ -35,7 +35,7 @@ What the simulation replays, so that the current rules over the ledger reproduce
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -43,161 +43,18 @@ import numpy.typing as npt
 import polars as pl
 
 from engine.analytics.history import DISCOUNT_STRUCT, conform
-from engine.analytics.limits import Event, Limiter, offer_limits
-from engine.pricing.batch import run_batch
+from engine.analytics.limits import Event
+from engine.analytics.replay import (
+    CHUNK_BASKETS,
+    Attributes,
+    basket_frames,
+    coupon_offers,
+    priced,
+    reversal_events,
+)
 from engine.pricing.compiler import CompiledRules
-from engine.pricing.frames import FramesResult, decode_frames, encode_frames, price_frames
+from engine.pricing.frames import price_frames
 from engine.pricing.reference.rewards import allocate
-from loyalty.v1 import rules_pb2
-
-CHUNK_BASKETS = 500_000
-
-
-def coupon_offers(rules: rules_pb2.RuleSet) -> list[str]:
-    return [o.id for o in rules.offers if o.activation == rules_pb2.Offer.COUPON]
-
-
-def reversed_units(history: pl.LazyFrame) -> pl.DataFrame:
-    """Units taken back from each committed line by cancels and returns:
-    ``transaction_id, line_id, returned``."""
-    return (
-        history.filter(pl.col("kind") != "commit")
-        .group_by("transaction_id", "line_id")
-        .agg(pl.col("quantity").sum().alias("returned"))
-        .collect()
-    )
-
-
-def reversal_events(
-    history: pl.DataFrame | pl.LazyFrame,
-) -> list[tuple[int, bool, str, dict[str, int]]]:
-    """The history's cancels and returns in ledger order: ``(seq, is_cancel, transaction_id,
-    {line_id: units})``."""
-    rows = (
-        conform(history)
-        .filter(pl.col("kind") != "commit")
-        .group_by("seq", "kind", "transaction_id", maintain_order=True)
-        .agg(pl.col("line_id"), pl.col("quantity"))
-        .sort("seq")
-        .collect()
-    )
-    return [
-        (seq, kind == "cancel", tid, dict(zip(ids, qty, strict=True)))
-        for seq, kind, tid, ids, qty in rows.iter_rows()
-    ]
-
-
-def basket_frames(
-    history: pl.DataFrame | pl.LazyFrame,
-    coupons: Iterable[str] = (),
-    assume_coupons: Iterable[str] = (),
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The committed baskets as ``price_frames`` input: ``(lines, baskets)``, in ledger order,
-    cancelled ones included (they held limits until their cancel).
-
-    Beyond the pricing columns, ``lines`` carry ``line_id`` and ``returned`` (units cancels and
-    returns took back, at most the quantity) and ``baskets`` carry ``seq``,
-    ``ruleset_version`` and ``cancelled``. ``coupons``: offer ids that count as presented when
-    the basket received their discount.
-    """
-    hist = conform(history)
-    df = hist.filter(pl.col("kind") == "commit").sort("seq", "line_no").collect()
-    back = reversed_units(hist)
-    first = df.select(pl.col("seq").rle_id().alias("basket"))["basket"]
-    df = df.with_columns(first.cast(pl.Int64).alias("basket")).join(
-        back, on=["transaction_id", "line_id"], how="left", maintain_order="left"
-    )
-    lines = df.select(
-        "basket",
-        "sku",
-        "quantity",
-        (pl.col("gross_minor") // pl.col("quantity")).alias("unit_price_minor"),
-        "category",
-        "brand",
-        "vendor",
-        "line_id",
-        pl.min_horizontal(pl.col("returned").fill_null(0), pl.col("quantity")).alias("returned"),
-    )
-    wanted = list(coupons)
-    extra = list(assume_coupons)
-    used = (
-        df.select(
-            "basket",
-            pl.col("discounts").list.eval(pl.element().struct.field("offer_id")).alias("o"),
-        )
-        .explode("o")
-        .filter(pl.col("o").is_in(wanted))
-        .group_by("basket")
-        .agg(pl.col("o").unique(maintain_order=True).alias("used"))
-    )
-    baskets = df.group_by("basket", maintain_order=True).agg(
-        pl.col("transaction_id").first(),
-        pl.col("at").first().alias("occurred_at"),
-        pl.col("store_id").first(),
-        pl.col("channel").first(),
-        pl.col("member_id").first().fill_null(""),
-        pl.col("tier").first(),
-        pl.col("segments").first(),
-        pl.col("birthday_month").first(),
-        pl.col("points_redeemed").sum().alias("redeem_points"),
-        pl.col("seq").first(),
-        pl.col("ruleset_version").first(),
-    )
-    cancelled = (
-        hist.filter(pl.col("kind") == "cancel")
-        .select("transaction_id")
-        .unique()
-        .with_columns(pl.lit(True).alias("cancelled"))
-        .collect()
-    )
-    baskets = baskets.join(
-        cancelled, on="transaction_id", how="left", maintain_order="left"
-    ).with_columns(pl.col("cancelled").fill_null(False))
-    baskets = (
-        baskets.join(used, on="basket", how="left")
-        .with_columns(
-            pl.col("redeem_points").alias("available_points"),
-            pl.concat_list(
-                pl.col("used").fill_null(pl.lit([], pl.List(pl.String))),
-                pl.lit(extra, pl.List(pl.String)),
-            )
-            .list.unique(maintain_order=True)
-            .alias("coupons"),
-        )
-        .drop("used")
-        .sort("basket")
-    )
-    return lines, baskets
-
-
-def priced(
-    compiled: CompiledRules,
-    lines: pl.DataFrame,
-    baskets: pl.DataFrame,
-    events: list[Event] | None = None,
-    chunk: int = CHUNK_BASKETS,
-    limits: bool = True,
-) -> Iterator[tuple[int, FramesResult]]:
-    """Price the baskets of :func:`basket_frames` in ledger order, ``chunk`` at a time:
-    ``(first basket, result)`` per chunk, basket numbers in the result relative to it. With
-    ``limits``, the offer limits of ``compiled`` apply as the module docstring says, the cancels
-    and returns of ``events`` (:func:`reversal_events`) giving back what they give back."""
-    found = offer_limits(compiled) if limits else {}
-    limiter = Limiter(compiled, found, events or []) if found else None
-    n = len(baskets)
-    line_basket = lines["basket"].to_numpy()
-    cuts = np.searchsorted(line_basket, np.arange(0, n + chunk, chunk).clip(max=n))
-    for k in range(len(cuts) - 1):
-        lo_b, hi_b = k * chunk, min(n, (k + 1) * chunk)
-        if lo_b >= hi_b:
-            break
-        part_b = baskets.slice(lo_b, hi_b - lo_b)
-        part_l = lines.slice(cuts[k], cuts[k + 1] - cuts[k]).with_columns(pl.col("basket") - lo_b)
-        enc = encode_frames(compiled, part_l, part_b)
-        out = run_batch(compiled, enc)
-        if limiter is not None:
-            out = limiter.walk(enc, out, part_b, part_l["line_id"].to_list())
-        yield lo_b, decode_frames(compiled, enc, out, part_b, part_l)
 
 
 @dataclass(frozen=True)
@@ -256,6 +113,7 @@ def score(
     baskets: pl.DataFrame,
     chunk: int = CHUNK_BASKETS,
     events: list[Event] | None = None,
+    attributes: Attributes | None = None,
 ) -> Scored:
     """Price every basket in ledger order (in chunks of ``chunk`` baskets, limits applied) and
     add the figures up, net of cancels and returns (``events``: :func:`reversal_events`)."""
@@ -265,7 +123,7 @@ def score(
     version_parts = []
     discounted = []
     counted = 0
-    for _, out in priced(compiled, lines, baskets, events, chunk):
+    for _, out in priced(compiled, lines, baskets, events, chunk, attributes=attributes):
         b, ln, d = out.baskets, out.lines, out.discounts
         n_b = len(b)
         q = ln["quantity"].to_numpy()
@@ -457,18 +315,24 @@ def compare(
     history: pl.DataFrame | pl.LazyFrame,
     assume_coupons: Iterable[str] = (),
     chunk: int = CHUNK_BASKETS,
+    attributes: Attributes | None = None,
 ) -> Comparison:
-    """Score the current and the draft rule set over the same committed baskets."""
+    """Score the current and the draft rule set over the same committed baskets
+    (``attributes``: the members' typed attributes, see :func:`priced`)."""
     coupons = set(coupon_offers(current.rules)) | set(coupon_offers(draft.rules))
     lines, baskets = basket_frames(history, coupons, assume_coupons)
     events = reversal_events(history)
     return Comparison(
-        score(current, lines, baskets, chunk, events), score(draft, lines, baskets, chunk, events)
+        score(current, lines, baskets, chunk, events, attributes),
+        score(draft, lines, baskets, chunk, events, attributes),
     )
 
 
 def reprice(
-    compiled: CompiledRules, history: pl.DataFrame | pl.LazyFrame, limits: bool = True
+    compiled: CompiledRules,
+    history: pl.DataFrame | pl.LazyFrame,
+    limits: bool = True,
+    attributes: Attributes | None = None,
 ) -> pl.DataFrame:
     """The committed lines of ``history`` (cancelled ones too, not netted) with nets, tender,
     points and discounts as ``compiled`` gives them (a synthetic history priced under a
@@ -479,7 +343,11 @@ def reprice(
     commits = hist.filter(pl.col("kind") == "commit").sort("seq", "line_no").collect()
     lines, baskets = basket_frames(hist, coupon_offers(compiled.rules))
     events = reversal_events(hist) if limits else []
-    parts = list(priced(compiled, lines, baskets, events, max(1, len(baskets)), limits))
+    parts = list(
+        priced(
+            compiled, lines, baskets, events, max(1, len(baskets)), limits, attributes=attributes
+        )
+    )
     out = parts[0][1] if parts else price_frames(compiled, lines.clear(), baskets.clear())
     d = out.discounts.with_columns(
         pl.struct(

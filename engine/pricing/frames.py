@@ -11,6 +11,7 @@ optional ``store_id``, ``channel``, ``member_id`` (null or empty = guest), ``tie
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -18,8 +19,10 @@ import numpy as np
 import polars as pl
 
 from engine.pricing import layout as L
+from engine.pricing.attributes import member_mask
 from engine.pricing.batch import ROWS_PER_LINE, BatchOutput, EncodedBatch, run_batch
 from engine.pricing.compiler import CompiledRules
+from engine.pricing.types import AttributeValue
 
 if TYPE_CHECKING:
     from polars._typing import PolarsDataType
@@ -52,7 +55,10 @@ def _column(df: pl.DataFrame, name: str, default: str | int, dtype: PolarsDataTy
 
 
 def encode_frames(
-    compiled: CompiledRules, lines: pl.DataFrame, baskets: pl.DataFrame
+    compiled: CompiledRules,
+    lines: pl.DataFrame,
+    baskets: pl.DataFrame,
+    attributes: Mapping[str, Mapping[str, AttributeValue]] | None = None,
 ) -> EncodedBatch:
     n_b = len(baskets)
     basket_col = lines["basket"].to_numpy().astype(np.int64)
@@ -104,8 +110,13 @@ def encode_frames(
             mask, seg["b"].to_numpy()[ok], np.left_shift(np.uint64(1), bits[ok].astype(np.uint64))
         )
         members[:, L.M_SEGMENTS] = mask.view(np.int64)
-    # M_ATTRS stays 0: histories record no member attributes, so attribute conditions
-    # (Conditions.attributes) fail here (MEMBER_ATTRIBUTE_MISMATCH) as for a member without them
+    # M_ATTRS: the members' attributes as given (a history records none: without them, or for
+    # a member they leave out, attribute conditions fail as for a member without attributes)
+    if attributes and compiled.attr_predicates:
+        masks = {m: member_mask(compiled.attr_predicates, a) for m, a in attributes.items()}
+        members[:, L.M_ATTRS] = member_id.replace_strict(
+            masks, default=0, return_dtype=pl.Int64
+        ).to_numpy()
     members[members[:, L.M_IS_MEMBER] == 0] = 0
     members[:, L.M_REDEEM] = _column(baskets, "redeem_points", 0, pl.Int64).to_numpy()
 
@@ -214,7 +225,9 @@ def price_frames(
     lines: pl.DataFrame,
     baskets: pl.DataFrame,
     rows_per_line: int = ROWS_PER_LINE,
+    attributes: Mapping[str, Mapping[str, AttributeValue]] | None = None,
 ) -> FramesResult:
-    """Price baskets given as polars frames (columns in this module's docstring)."""
-    enc = encode_frames(compiled, lines, baskets)
+    """Price baskets given as polars frames (columns in this module's docstring);
+    ``attributes``: member id -> typed attributes (:func:`encode_frames`)."""
+    enc = encode_frames(compiled, lines, baskets, attributes)
     return decode_frames(compiled, enc, run_batch(compiled, enc, rows_per_line), baskets, lines)

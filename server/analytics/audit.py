@@ -4,7 +4,7 @@ recorded, compiled with the registry's catalogue."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 import polars as pl
 
@@ -13,7 +13,7 @@ from engine.errors import NotFound
 from engine.pricing.catalogue import Catalogue
 from engine.pricing.compiler import CompiledRules, compile_rules
 from engine.pricing.validate import RuleSetInvalid
-from server.analytics.ledger import export_ledger
+from server.analytics.ledger import export_ledger, member_attributes
 from server.rules.registry import RuleRegistry
 from server.store.base import Store
 
@@ -56,4 +56,10 @@ def audit_ledger(
     if until is not None:
         commits = commits.filter(pl.col("at") < until)
     versions = sorted({int(v) for v in commits["ruleset_version"].unique()})
-    return audit(commits, compiled_versions(registry, versions, cat), since, until)
+    compiled = compiled_versions(registry, versions, cat)
+    # attribute conditions: the members' attributes now (the ledger records none), so a member
+    # whose attributes changed since a commit can show that commit as a difference
+    attributes = None
+    if any(c.attr_predicates for c in compiled.values()):
+        attributes = member_attributes(store, commits, now or datetime.now(UTC))
+    return audit(commits, compiled, since, until, attributes)

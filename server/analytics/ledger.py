@@ -14,7 +14,7 @@ rule-set version priced the commit.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,6 +23,7 @@ import polars as pl
 from engine.analytics.history import HISTORY_SCHEMA, conform
 from engine.errors import NotFound
 from engine.pricing.catalogue import Catalogue
+from engine.pricing.types import AttributeValue
 from server.store.base import LedgerEntry, MemberRecord, Store
 
 PAGE = 10_000
@@ -113,3 +114,23 @@ def export_ledger(
             return None
 
     return history_rows(ledger_entries(store, since), catalogue, member)
+
+
+def member_attributes(
+    store: Store, history: pl.DataFrame | pl.LazyFrame, now: datetime
+) -> dict[str, Mapping[str, AttributeValue]]:
+    """The current typed attributes of the members of ``history`` that have any (a ledger
+    records none), for the attribute conditions of a simulation
+    (:func:`engine.analytics.simulate.priced`)."""
+    ids = (
+        history.lazy()
+        .select(pl.col("member_id").drop_nulls().unique())
+        .collect()["member_id"]
+        .to_list()
+    )
+    out: dict[str, Mapping[str, AttributeValue]] = {}
+    for at in range(0, len(ids), PAGE):
+        for member_id, record in store.get_members(ids[at : at + PAGE], now).items():
+            if record.attributes:
+                out[member_id] = record.attributes
+    return out

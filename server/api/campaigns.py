@@ -20,7 +20,7 @@ from engine.analytics.simulate import Scored, compare, discount_distribution
 from engine.errors import FailedPrecondition, InvalidInput
 from engine.pricing.compiler import compile_rules
 from loyalty.v1 import campaigns_pb2, campaigns_pb2_grpc
-from server.analytics.ledger import export_ledger
+from server.analytics.ledger import export_ledger, member_attributes
 from server.analytics.usage import LedgerFunding, offer_counters, settlement_between
 from server.api import codes
 from server.api.checkout import Clock, utc_now
@@ -218,7 +218,12 @@ class CampaignServicer(campaigns_pb2_grpc.CampaignServiceServicer):
             history = export_ledger(self.store, self.registry.catalogue, since=request.ledger_since)
         else:
             raise FailedPrecondition("no history_parquet given and no ledger to read")
-        result = compare(active.compiled, draft, history, list(request.assume_coupons))
+        attributes = None  # attribute conditions read the members' current attributes
+        if self.store is not None and (active.compiled.attr_predicates or draft.attr_predicates):
+            attributes = member_attributes(self.store, history, self.clock())
+        result = compare(
+            active.compiled, draft, history, list(request.assume_coupons), attributes=attributes
+        )
         width, (cur, new) = discount_distribution(
             (result.current, result.draft), request.distribution_buckets or DEFAULT_BUCKETS
         )

@@ -22,7 +22,7 @@ from engine.errors import FailedPrecondition
 from engine.pricing.compiler import CompiledRules, compile_rules
 from engine.pricing.guardrails import enabled
 from loyalty.v1 import rules_pb2
-from server.analytics.ledger import export_ledger
+from server.analytics.ledger import export_ledger, member_attributes
 from server.rules.registry import RuleRegistry
 from server.store.base import Store
 
@@ -66,7 +66,8 @@ def gate(
     if days <= 0 or store is None or not enabled(rules.guardrails):
         return Gated(compiled, seconds, note)
     history = export_ledger(store, registry.catalogue, now=now)
-    found = simulated_breaches(compiled, history, since=now - timedelta(days=days))
+    attributes = member_attributes(store, history, now) if compiled.attr_predicates else None
+    found = simulated_breaches(compiled, history, now - timedelta(days=days), attributes)
     if not found:
         return Gated(compiled, seconds, note)
     baskets = len({b.transaction_id for b in found})

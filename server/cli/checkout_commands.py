@@ -54,6 +54,7 @@ def checkout_commit(args: argparse.Namespace) -> int:
         basket=read_basket_request(args.basket),
         expected_payable_minor=args.expected_payable,
         fail_if_changed=args.fail_if_changed,
+        allow_restricted_items=args.allow_restricted,
     )
     if args.offline:  # priced at the basket's occurred_at (the offline-sync role)
         if not req.basket.HasField("occurred_at"):
@@ -210,6 +211,11 @@ def add_checkout_commands(co: argparse._SubParsersAction[argparse.ArgumentParser
         action="store_true",
         help="a sale the lane made offline: SyncOffline, priced at the basket's occurred_at "
         "(needs the offline-sync role)",
+    )
+    p.add_argument(
+        "--allow-restricted",
+        action="store_true",
+        help="commit member-only items the member may not buy (a supervisor's override)",
     )
     p.set_defaults(func=checkout_commit)
     p = retried(co.add_parser("cancel", help="reverse a committed transaction"))

@@ -1,0 +1,175 @@
+"""The committed baskets of a history as batch-kernel input, priced in ledger order with the
+offers' limits (what a simulation, the audit and the publish gate replay; the rules of the
+replay are in :mod:`engine.analytics.simulate`'s docstring)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+
+import numpy as np
+import polars as pl
+
+from engine.analytics.history import conform
+from engine.analytics.limits import Event, Limiter, offer_limits
+from engine.pricing.batch import run_batch
+from engine.pricing.compiler import CompiledRules
+from engine.pricing.frames import FramesResult, decode_frames, encode_frames
+from engine.pricing.types import AttributeValue
+from loyalty.v1 import rules_pb2
+
+CHUNK_BASKETS = 500_000
+
+
+# member id -> typed attributes (engine.pricing.types.Member.attributes)
+Attributes = Mapping[str, Mapping[str, AttributeValue]]
+
+
+def coupon_offers(rules: rules_pb2.RuleSet) -> list[str]:
+    return [o.id for o in rules.offers if o.activation == rules_pb2.Offer.COUPON]
+
+
+def reversed_units(history: pl.LazyFrame) -> pl.DataFrame:
+    """Units taken back from each committed line by cancels and returns:
+    ``transaction_id, line_id, returned``."""
+    return (
+        history.filter(pl.col("kind") != "commit")
+        .group_by("transaction_id", "line_id")
+        .agg(pl.col("quantity").sum().alias("returned"))
+        .collect()
+    )
+
+
+def reversal_events(
+    history: pl.DataFrame | pl.LazyFrame,
+) -> list[tuple[int, bool, str, dict[str, int]]]:
+    """The history's cancels and returns in ledger order: ``(seq, is_cancel, transaction_id,
+    {line_id: units})``."""
+    rows = (
+        conform(history)
+        .filter(pl.col("kind") != "commit")
+        .group_by("seq", "kind", "transaction_id", maintain_order=True)
+        .agg(pl.col("line_id"), pl.col("quantity"))
+        .sort("seq")
+        .collect()
+    )
+    return [
+        (seq, kind == "cancel", tid, dict(zip(ids, qty, strict=True)))
+        for seq, kind, tid, ids, qty in rows.iter_rows()
+    ]
+
+
+def basket_frames(
+    history: pl.DataFrame | pl.LazyFrame,
+    coupons: Iterable[str] = (),
+    assume_coupons: Iterable[str] = (),
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The committed baskets as ``price_frames`` input: ``(lines, baskets)``, in ledger order,
+    cancelled ones included (they held limits until their cancel).
+
+    Beyond the pricing columns, ``lines`` carry ``line_id`` and ``returned`` (units cancels and
+    returns took back, at most the quantity) and ``baskets`` carry ``seq``,
+    ``ruleset_version`` and ``cancelled``. ``coupons``: offer ids that count as presented when
+    the basket received their discount.
+    """
+    hist = conform(history)
+    df = hist.filter(pl.col("kind") == "commit").sort("seq", "line_no").collect()
+    back = reversed_units(hist)
+    first = df.select(pl.col("seq").rle_id().alias("basket"))["basket"]
+    df = df.with_columns(first.cast(pl.Int64).alias("basket")).join(
+        back, on=["transaction_id", "line_id"], how="left", maintain_order="left"
+    )
+    lines = df.select(
+        "basket",
+        "sku",
+        "quantity",
+        (pl.col("gross_minor") // pl.col("quantity")).alias("unit_price_minor"),
+        "category",
+        "brand",
+        "vendor",
+        "line_id",
+        pl.min_horizontal(pl.col("returned").fill_null(0), pl.col("quantity")).alias("returned"),
+    )
+    wanted = list(coupons)
+    extra = list(assume_coupons)
+    used = (
+        df.select(
+            "basket",
+            pl.col("discounts").list.eval(pl.element().struct.field("offer_id")).alias("o"),
+        )
+        .explode("o")
+        .filter(pl.col("o").is_in(wanted))
+        .group_by("basket")
+        .agg(pl.col("o").unique(maintain_order=True).alias("used"))
+    )
+    baskets = df.group_by("basket", maintain_order=True).agg(
+        pl.col("transaction_id").first(),
+        pl.col("at").first().alias("occurred_at"),
+        pl.col("store_id").first(),
+        pl.col("channel").first(),
+        pl.col("member_id").first().fill_null(""),
+        pl.col("tier").first(),
+        pl.col("segments").first(),
+        pl.col("birthday_month").first(),
+        pl.col("points_redeemed").sum().alias("redeem_points"),
+        pl.col("seq").first(),
+        pl.col("ruleset_version").first(),
+    )
+    cancelled = (
+        hist.filter(pl.col("kind") == "cancel")
+        .select("transaction_id")
+        .unique()
+        .with_columns(pl.lit(True).alias("cancelled"))
+        .collect()
+    )
+    baskets = baskets.join(
+        cancelled, on="transaction_id", how="left", maintain_order="left"
+    ).with_columns(pl.col("cancelled").fill_null(False))
+    baskets = (
+        baskets.join(used, on="basket", how="left")
+        .with_columns(
+            pl.col("redeem_points").alias("available_points"),
+            pl.concat_list(
+                pl.col("used").fill_null(pl.lit([], pl.List(pl.String))),
+                pl.lit(extra, pl.List(pl.String)),
+            )
+            .list.unique(maintain_order=True)
+            .alias("coupons"),
+        )
+        .drop("used")
+        .sort("basket")
+    )
+    return lines, baskets
+
+
+def priced(
+    compiled: CompiledRules,
+    lines: pl.DataFrame,
+    baskets: pl.DataFrame,
+    events: list[Event] | None = None,
+    chunk: int = CHUNK_BASKETS,
+    limits: bool = True,
+    *,
+    attributes: Attributes | None = None,
+) -> Iterator[tuple[int, FramesResult]]:
+    """Price the baskets of :func:`basket_frames` in ledger order, ``chunk`` at a time:
+    ``(first basket, result)`` per chunk, basket numbers in the result relative to it. With
+    ``limits``, the offer limits of ``compiled`` apply as the module docstring says, the cancels
+    and returns of ``events`` (:func:`reversal_events`) giving back what they give back.
+    ``attributes``: member id -> typed attributes, for the offers' attribute conditions (a
+    history records none)."""
+    found = offer_limits(compiled) if limits else {}
+    limiter = Limiter(compiled, found, events or []) if found else None
+    n = len(baskets)
+    line_basket = lines["basket"].to_numpy()
+    cuts = np.searchsorted(line_basket, np.arange(0, n + chunk, chunk).clip(max=n))
+    for k in range(len(cuts) - 1):
+        lo_b, hi_b = k * chunk, min(n, (k + 1) * chunk)
+        if lo_b >= hi_b:
+            break
+        part_b = baskets.slice(lo_b, hi_b - lo_b)
+        part_l = lines.slice(cuts[k], cuts[k + 1] - cuts[k]).with_columns(pl.col("basket") - lo_b)
+        enc = encode_frames(compiled, part_l, part_b, attributes)
+        out = run_batch(compiled, enc)
+        if limiter is not None:
+            out = limiter.walk(enc, out, part_b, part_l["line_id"].to_list())
+        yield lo_b, decode_frames(compiled, enc, out, part_b, part_l)
