@@ -129,6 +129,7 @@ def test_codes_bound_to_members_serve_only_their_member(shop):
     assert [c.status for c in shop.checkout.Evaluate(basket(codes=[code])).coupons] == [S.APPLIED]
     other = shop.checkout.Evaluate(basket(member_id="m2", codes=[code]))
     assert [c.status for c in other.coupons] == [S.WRONG_MEMBER]
+    assert other.coupons[0].reason == "this code belongs to another member"
     assert "rice-coupon" not in {a.offer_id for a in other.offers}
     guest = shop.checkout.Evaluate(basket(member_id="", codes=[code]))
     assert [c.status for c in guest.coupons] == [S.MEMBER_REQUIRED]

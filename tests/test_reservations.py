@@ -161,6 +161,21 @@ def test_reserved_units_are_held_from_others_and_the_holder_is_served(shop: Any)
     assert (usage.units_sold, usage.units_reserved, usage.total_units_cap) == (2, 2, 5)
 
 
+def test_the_shopping_list_shows_the_units_held_for_the_member(shop: Any) -> None:
+    reserve(shop, "r1", ["h1"], units=2, hours=24)
+    listed = shop.members.ListOffers(members_pb2.ListOffersRequest(member_id="h1")).offers
+    (wine_offer,) = [o for o in listed if o.offer_id == "wine-special" and o.source == "wallet"]
+    assert wine_offer.reserved_units == 2
+    assert wine_offer.reserved_until.ToDatetime(tzinfo=UTC) == T0 + timedelta(hours=24)
+    # once released, the list shows none held
+    shop.members.ReleaseReservation(
+        members_pb2.ReleaseReservationRequest(member_id="h1", offer_id="wine-special")
+    )
+    listed = shop.members.ListOffers(members_pb2.ListOffersRequest(member_id="h1")).offers
+    (wine_offer,) = [o for o in listed if o.offer_id == "wine-special" and o.source == "wallet"]
+    assert wine_offer.reserved_units == 0 and not wine_offer.HasField("reserved_until")
+
+
 def test_a_reservation_lapses_at_its_deadline(shop: Any) -> None:
     reserve(shop, "r1", ["h1", "h2"], hours=2)
     assert wine(shop, "vip1") == 500

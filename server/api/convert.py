@@ -344,6 +344,13 @@ def summary(record: MemberRecord | None) -> members_pb2.MemberSummary | None:
     )
 
 
+# a cashier's words for a code that cannot be used, where its status name does not say it
+_CODE_REASONS = {
+    CodeStatus.WRONG_MEMBER: "this code belongs to another member",
+    CodeStatus.MEMBER_REQUIRED: "this code needs the member's card",
+}
+
+
 def coupon_results(
     codes: Iterable[str], state: PricingState, applied: Collection[str], why: Mapping[str, str]
 ) -> list[checkout_pb2.CouponResult]:
@@ -373,7 +380,9 @@ def coupon_results(
                 checkout_pb2.CouponResult(
                     code=code,
                     status=checkout_pb2.CouponResult.Status.Value(status.name),  # type: ignore[arg-type]
-                    reason=f"coupon {status.name.lower().replace('_', ' ')}",
+                    reason=_CODE_REASONS.get(
+                        status, f"coupon {status.name.lower().replace('_', ' ')}"
+                    ),
                 )
             )
         elif offer in applied:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 
 import grpc
@@ -114,7 +115,10 @@ def expected_saving(offer: rules_pb2.Offer) -> int:
 
 
 def shopping_list(
-    rules: rules_pb2.RuleSet, record: MemberRecord, now: datetime
+    rules: rules_pb2.RuleSet,
+    record: MemberRecord,
+    now: datetime,
+    held: Mapping[str, tuple[int, datetime]] | None = None,
 ) -> list[members_pb2.PersonalOffer]:
     """The member's personalised offers, most relevant first.
 
@@ -122,7 +126,8 @@ def shopping_list(
     or segments). Wallet coupons usable now come first, then those starting within
     :data:`LIST_HORIZON` (timed to the member's predicted purchase, with ``valid_from``);
     within each, the larger expected saving first, then the sooner expiry, then offer id.
-    Revoked coupons (consent withdrawn) are left out.
+    Revoked coupons (consent withdrawn) are left out. ``held``: coupon id -> the units
+    reserved for it and until when (``Store.reservations``).
     """
     offers = {o.id: o for o in rules.offers}
     wallet = []
@@ -138,6 +143,7 @@ def shopping_list(
             continue
         later = c.valid_from > now
         saving = expected_saving(offer)
+        units, until = (held or {}).get(c.coupon_id, (0, None))
         wallet.append(
             (
                 (later, -saving, c.valid_until, offer.id),
@@ -150,6 +156,8 @@ def shopping_list(
                     valid_until=timestamp(c.valid_until),
                     uses_left=c.uses_left,
                     valid_from=timestamp(c.valid_from) if later else None,
+                    reserved_units=units,
+                    reserved_until=timestamp(until) if until is not None else None,
                 ),
             )
         )
@@ -249,11 +257,18 @@ class MemberServicer(members_pb2_grpc.MemberServiceServicer):
             raise bad
         now = at or self.clock()
         record = self.store.get_member(request.member_id, now)
-        rules = self.registry.current().compiled.rules
+        active = self.registry.current()
+        rules = active.compiled.rules
+        # reserved units, read only where the rules cap units and the member holds coupons
+        held = (
+            self.store.reservations(request.member_id, now)
+            if active.policy.units_capped and record.wallet
+            else {}
+        )
         list_id = self.store.shopping_list_id(request.member_id, self.clock())
         image, media_type = render(list_id, request.barcode)
         return members_pb2.ListOffersResponse(
-            offers=shopping_list(rules, record, now),
+            offers=shopping_list(rules, record, now, held),
             list_id=list_id,
             barcode=image,
             barcode_media_type=media_type,

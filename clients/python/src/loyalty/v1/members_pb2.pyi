@@ -175,7 +175,7 @@ class ListOffersRequest(_message.Message):
     def __init__(self, member_id: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., store_id: _Optional[str] = ..., channel: _Optional[str] = ..., barcode: _Optional[_Union[ListOffersRequest.Barcode, str]] = ...) -> None: ...
 
 class PersonalOffer(_message.Message):
-    __slots__ = ("offer_id", "name", "description", "source", "expected_saving_minor", "valid_until", "uses_left", "valid_from")
+    __slots__ = ("offer_id", "name", "description", "source", "expected_saving_minor", "valid_until", "uses_left", "valid_from", "reserved_units", "reserved_until")
     OFFER_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
@@ -184,6 +184,8 @@ class PersonalOffer(_message.Message):
     VALID_UNTIL_FIELD_NUMBER: _ClassVar[int]
     USES_LEFT_FIELD_NUMBER: _ClassVar[int]
     VALID_FROM_FIELD_NUMBER: _ClassVar[int]
+    RESERVED_UNITS_FIELD_NUMBER: _ClassVar[int]
+    RESERVED_UNTIL_FIELD_NUMBER: _ClassVar[int]
     offer_id: str
     name: str
     description: str
@@ -192,7 +194,9 @@ class PersonalOffer(_message.Message):
     valid_until: _timestamp_pb2.Timestamp
     uses_left: int
     valid_from: _timestamp_pb2.Timestamp
-    def __init__(self, offer_id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., source: _Optional[str] = ..., expected_saving_minor: _Optional[int] = ..., valid_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., uses_left: _Optional[int] = ..., valid_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    reserved_units: int
+    reserved_until: _timestamp_pb2.Timestamp
+    def __init__(self, offer_id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., source: _Optional[str] = ..., expected_saving_minor: _Optional[int] = ..., valid_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., uses_left: _Optional[int] = ..., valid_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reserved_units: _Optional[int] = ..., reserved_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ListOffersResponse(_message.Message):
     __slots__ = ("offers", "list_id", "barcode", "barcode_media_type")
