@@ -393,3 +393,37 @@ def recurrence_cases(draw, max_offers: int = 8):
         shift = timedelta(minutes=draw(st.integers(-60 * 36, 60 * 36)))
         basket = replace(basket, occurred_at=BERLIN_SWITCH + shift)
     return rules, catalogue, basket, member, kw
+
+
+# ---- upper bounds and unit limits (tests/test_bounds_and_unit_limits.py) ------------------
+# Also drawn on top of a pricing case, so the other property tests' examples stay as they were.
+
+UNIT_LIMIT_REWARDS = ("percent_off", "amount_off", "fixed_price", "qty_tiers")
+
+
+@st.composite
+def bound_and_unit_limit_cases(draw, max_offers: int = 8):
+    """A pricing case whose offers have ``Conditions.max_basket_minor`` / ``max_amount_minor``
+    about one time in four each, whose percent_off, amount_off, fixed_price and qty_tiers
+    offers have ``Limits.max_units_per_line`` / ``max_units`` about one time in two each, and
+    whose remaining limits sometimes track units."""
+    rules, catalogue, basket, member, kw = draw(pricing_cases(max_offers))
+    for offer in rules.offers:
+        c = offer.conditions
+        if draw(st.integers(0, 3)) == 0:
+            c.max_basket_minor = max(c.min_basket_minor, draw(lattice(1, 40000)))
+        if draw(st.integers(0, 3)) == 0:
+            c.max_amount_minor = max(c.min_amount_minor, draw(lattice(1, 20000)))
+        if offer.WhichOneof("reward") in UNIT_LIMIT_REWARDS:
+            if draw(st.booleans()):
+                offer.limits.max_units_per_line = draw(st.integers(1, 4))
+            if draw(st.booleans()):
+                offer.limits.max_units = draw(st.integers(1, 8))
+    assert validate(rules, catalogue) == [], validate(rules, catalogue)
+    limits = dict(kw["limits"])
+    for offer in rules.offers:
+        if offer.WhichOneof("reward") in UNIT_LIMIT_REWARDS and draw(st.integers(0, 3)) == 0:
+            old = limits.get(offer.id, RemainingLimits())
+            limits[offer.id] = replace(old, units=draw(st.integers(1, 9)))
+    kw = {**kw, "limits": limits}
+    return rules, catalogue, basket, member, kw

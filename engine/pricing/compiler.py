@@ -181,6 +181,10 @@ def compile_rules(
         t[L.O_MIN_BASKET] = c.min_basket_minor
         t[L.O_MIN_QTY] = c.min_qty
         t[L.O_MIN_AMOUNT] = c.min_amount_minor
+        t[L.O_MAX_BASKET] = c.max_basket_minor
+        t[L.O_MAX_AMOUNT] = c.max_amount_minor
+        t[L.O_MAX_UNITS_LINE] = offer.limits.max_units_per_line
+        t[L.O_MAX_UNITS] = offer.limits.max_units
         t[L.O_STARTS] = c.starts_at.seconds if c.HasField("starts_at") else L.OPEN_START
         t[L.O_ENDS] = c.ends_at.seconds if c.HasField("ends_at") else L.OPEN_END
         t[L.O_WEEKDAYS] = _mask(list(c.weekdays))

@@ -87,6 +87,8 @@ class Reason(IntEnum):
     NO_BENEFIT = 17
     LOST_TO_GROUP = 18
     MEMBER_ATTRIBUTE_MISMATCH = 19  # a Conditions.attributes test failed (check 7)
+    MAX_BASKET_EXCEEDED = 20  # basket nets above Conditions.max_basket_minor; detail = excess
+    MAX_AMOUNT_EXCEEDED = 21  # scope nets above Conditions.max_amount_minor; detail = excess
 
 
 # LIMIT_REACHED details

@@ -49,7 +49,11 @@ O_REC_INTERVAL = 34
 O_REC_ANCHOR = 35  # local day number (days since 1970-01-01 in the rule set's zone)
 O_REC_MONTHDAYS = 36  # bit d set = local day of month d allowed; 0 = every day
 O_ATTR_MASK = 37  # member-attribute predicates that must all hold; 0 = none
-OFFER_COLS = 38
+O_MAX_BASKET = 38  # Conditions.max_basket_minor; 0 = no bound
+O_MAX_AMOUNT = 39  # Conditions.max_amount_minor; 0 = no bound
+O_MAX_UNITS_LINE = 40  # Limits.max_units_per_line; 0 = no cap
+O_MAX_UNITS = 41  # Limits.max_units (per transaction); 0 = no cap
+OFFER_COLS = 42
 
 NO_GROUP = -1
 OPEN_START = -(2**62)

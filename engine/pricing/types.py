@@ -171,6 +171,8 @@ def describe(e: Explanation) -> str:
         Reason.MIN_BASKET_NOT_REACHED: f"basket minimum not reached: {d} short",
         Reason.MIN_QTY_NOT_REACHED: f"quantity not reached: {d} more unit(s) needed",
         Reason.MIN_AMOUNT_NOT_REACHED: f"spend on qualifying items not reached: {d} short",
+        Reason.MAX_BASKET_EXCEEDED: f"basket above the offer's maximum: {d} over",
+        Reason.MAX_AMOUNT_EXCEEDED: f"spend on qualifying items above the maximum: {d} over",
         Reason.MIN_SPEND_NOT_REACHED: f"spend threshold not reached: {d} short",
         Reason.NO_BENEFIT: "gives nothing on this basket",
         Reason.LOST_TO_GROUP: f"a better offer of the same group applied: {other}",

@@ -1,4 +1,5 @@
-"""Unit caps (``Limits.total_units``, ``Limits.units_per_store``): pure pieces of the engine.
+"""Unit caps (``Limits.total_units``, ``Limits.units_per_store``) and unit limits
+(``Limits.max_units_per_line``, ``Limits.max_units``): pure pieces of the engine.
 
 An offer with a unit cap may discount at most the units left to the member now (the store
 computes them: cap − units sold − units reserved for other members, and the same for the
@@ -12,8 +13,15 @@ special: 2 of 3 bottles at the special price), docs/pricing.md "Unit caps":
 - the units an applied offer counts are walked the same way over the lines it finally
   discounted (after the caps): ``min(q, left)`` each, so they never exceed what was left.
 
+Unit limits (``percent_off``, ``amount_off``, ``fixed_price`` and ``qty_tiers`` only) come
+first, in the same walk: a line of ``q`` units over ``max_units_per_line = N`` keeps
+``floor(d·N/q)`` and counts ``N`` units ``u``; then ``max_units`` is a per-basket ``left`` (a
+line taking ``t < u`` keeps ``floor(d·t/u)``), then the units left as above, read over ``u``.
+With neither set this is the walk above (``u = q``). The full text: /tmp/notes/issue16.md
+(for docs/pricing.md).
+
 The numba kernel (``engine/pricing/kernel/units.py``) and the reference (here) implement the
-same walk; the validation of the two fields is here too, to keep ``validate.py`` short.
+same walks; the validation of the four fields is here too, to keep ``validate.py`` short.
 """
 
 from __future__ import annotations
@@ -28,10 +36,16 @@ if TYPE_CHECKING:
     from engine.pricing.checker import Checker
 
 UNIT_FIELDS = ("total_units", "units_per_store")
+# Limits.max_units_per_line / max_units: rewards that discount each line from its own units
+BASKET_UNIT_FIELDS = ("max_units_per_line", "max_units")
+BASKET_UNIT_REWARDS = ("percent_off", "amount_off", "fixed_price", "qty_tiers")
 
 
-def check_unit_limits(v: Checker, path: str, lim: rules_pb2.Limits, phase: Phase | None) -> None:
-    """``Limits.total_units`` and ``units_per_store``: counts, on item rewards only."""
+def check_unit_limits(
+    v: Checker, path: str, lim: rules_pb2.Limits, phase: Phase | None, reward: str | None = None
+) -> None:
+    """``Limits.total_units`` and ``units_per_store``: counts, on item rewards only;
+    ``max_units_per_line`` and ``max_units``: counts, on ``BASKET_UNIT_REWARDS`` only."""
     for name in UNIT_FIELDS:
         value = getattr(lim, name)
         if v.count(f"{path}.{name}", value) and value and phase not in (Phase.ITEM, None):
@@ -39,33 +53,85 @@ def check_unit_limits(v: Checker, path: str, lim: rules_pb2.Limits, phase: Phase
                 f"{path}.{name}",
                 f"only on item rewards, it caps discounted units (got {value})",
             )
+    for name in BASKET_UNIT_FIELDS:
+        value = getattr(lim, name)
+        if (
+            v.count(f"{path}.{name}", value)
+            and value
+            and reward not in BASKET_UNIT_REWARDS + (None,)
+        ):
+            v.add(
+                f"{path}.{name}",
+                f"only on {', '.join(BASKET_UNIT_REWARDS)} rewards, not {reward} (got {value}): "
+                "it caps the units each line discounts",
+            )
 
 
 def limit_units(
-    qty: Sequence[int], proposal: dict[int, int], order: Sequence[int], left: int | None
+    qty: Sequence[int],
+    proposal: dict[int, int],
+    order: Sequence[int],
+    left: int | None,
+    per_line: int = 0,
+    per_offer: int = 0,
 ) -> None:
-    """Scale ``proposal`` (line -> discount) in place to the ``left`` units (None = no cap);
+    """Scale ``proposal`` (line -> discount) in place: each line to ``per_line`` units, the
+    offer to ``per_offer`` units, then to the ``left`` units (0 / 0 / None = no cap);
     ``order`` = the eligible lines in basket order, ``qty`` = each line's quantity."""
-    if left is None:
+    if left is None and per_line <= 0 and per_offer <= 0:
         return
+    room = per_offer if per_offer > 0 else None
     for i in order:
         d = proposal.get(i, 0)
         if d <= 0:
             continue
-        take = min(qty[i], left)
-        if take < qty[i]:
-            proposal[i] = d * take // qty[i]
-        left -= take
+        units = qty[i]
+        if 0 < per_line < units:  # 1. per line
+            d, units = d * per_line // units, per_line
+        if d > 0 and room is not None:  # 2. per offer (this basket)
+            d, units, room = _take(d, units, room)
+        if d > 0 and left is not None:  # 3. units left (Limits.total_units, units_per_store)
+            d, units, left = _take(d, units, left)
+        proposal[i] = d
 
 
-def applied_units(qty: Sequence[int], amounts: Mapping[int, int], left: int | None) -> int:
-    """Units an applied offer counts: ``amounts`` = line -> final discount, in basket order."""
-    units = 0
+def _take(d: int, units: int, bound: int) -> tuple[int, int, int]:
+    """A line of ``units`` units discounted ``d`` takes what ``bound`` still holds: (its
+    discount, its units, what the bound holds after it)."""
+    take = min(units, bound)
+    if take < units:
+        d = d * take // units
+    return d, take, bound - take
+
+
+def applied_units(
+    qty: Sequence[int],
+    amounts: Mapping[int, int],
+    left: int | None,
+    per_line: int = 0,
+    per_offer: int = 0,
+) -> int:
+    """Units an applied offer counts: ``amounts`` = line -> final discount, in basket order;
+    each line counts at most ``per_line``, then what ``per_offer`` and ``left`` still hold."""
+    total = 0
+    room = per_offer if per_offer > 0 else None
     for i, amount in amounts.items():
         if amount > 0:
-            take = qty[i] if left is None else min(qty[i], left - units)
-            units += take
-    return units
+            units = min(qty[i], per_line) if per_line > 0 else qty[i]
+            if room is not None:
+                units = min(units, room)
+                room -= units
+            if left is not None:
+                units = min(units, left - total)
+            total += units
+    return total
 
 
-__all__ = ["UNIT_FIELDS", "applied_units", "check_unit_limits", "limit_units"]
+__all__ = [
+    "BASKET_UNIT_FIELDS",
+    "BASKET_UNIT_REWARDS",
+    "UNIT_FIELDS",
+    "applied_units",
+    "check_unit_limits",
+    "limit_units",
+]

@@ -199,7 +199,7 @@ def _check_offer(v: Checker, path: str, offer: rules_pb2.Offer) -> None:
     _check_conditions(v, f"{path}.conditions", offer.conditions)
     _check_stacking(v, f"{path}.stacking", offer, phase)
     _check_funding(v, f"{path}.funding", offer.funding)
-    _check_limits(v, f"{path}.limits", offer.limits, phase)
+    _check_limits(v, f"{path}.limits", offer.limits, phase, reward)
     if reward is None:
         v.add(f"{path}.reward", "missing reward: set one of " + ", ".join(REWARDS))
     else:
@@ -234,6 +234,13 @@ def _check_conditions(v: Checker, path: str, c: rules_pb2.Conditions) -> None:
     v.money(f"{path}.min_basket_minor", c.min_basket_minor)
     v.count(f"{path}.min_qty", c.min_qty)
     v.money(f"{path}.min_amount_minor", c.min_amount_minor)
+    for low, high in (
+        ("min_basket_minor", "max_basket_minor"),
+        ("min_amount_minor", "max_amount_minor"),
+    ):
+        lo, hi = getattr(c, low), getattr(c, high)
+        if v.money(f"{path}.{high}", hi) and hi and lo > hi:
+            v.add(f"{path}.{high}", f"below {low} ({hi} < {lo})")
 
 
 def _check_window(v: Checker, path: str, c: rules_pb2.Conditions) -> None:
@@ -301,7 +308,9 @@ def _check_funding(v: Checker, path: str, f: rules_pb2.Funding) -> None:
     v.range(f"{path}.funded_share_bps", f.funded_share_bps, 0, BPS)
 
 
-def _check_limits(v: Checker, path: str, lim: rules_pb2.Limits, phase: Phase | None) -> None:
+def _check_limits(
+    v: Checker, path: str, lim: rules_pb2.Limits, phase: Phase | None, reward: str | None
+) -> None:
     v.count(f"{path}.per_transaction", lim.per_transaction)
     v.count(f"{path}.per_member", lim.per_member)
     if lim.per_member_period not in PERIODS:
@@ -311,4 +320,4 @@ def _check_limits(v: Checker, path: str, lim: rules_pb2.Limits, phase: Phase | N
         value = getattr(lim, name)
         if v.money(f"{path}.{name}", value) and value and phase is Phase.POINTS:
             v.add(f"{path}.{name}", f"not allowed on a points reward, it caps money (got {value})")
-    check_unit_limits(v, path, lim, phase)
+    check_unit_limits(v, path, lim, phase, reward)

@@ -43,6 +43,8 @@ from engine.pricing.layout import (
     O_CHANNEL_MASK,
     O_ENDS,
     O_FROM_HOUR,
+    O_MAX_AMOUNT,
+    O_MAX_BASKET,
     O_MAX_DISCOUNT,
     O_MIN_AMOUNT,
     O_MIN_BASKET,
@@ -177,9 +179,13 @@ def discount_cap(rules, o, limits):
 
 @helper
 def thresholds(rules, o, lines, net, basket_net, elig, ne):
-    """Checks 11-13: minimum basket, quantity and amount; returns (reason, shortfall)."""
+    """Checks 11-13: minimum (then maximum) basket, quantity, minimum (then maximum) amount;
+    returns (reason, shortfall or excess)."""
     if basket_net < rules.offer[o, O_MIN_BASKET]:
         return Reason.MIN_BASKET_NOT_REACHED, rules.offer[o, O_MIN_BASKET] - basket_net
+    top = rules.offer[o, O_MAX_BASKET]
+    if top > 0 and basket_net > top:
+        return Reason.MAX_BASKET_EXCEEDED, basket_net - top
     qty = 0
     amount = 0
     for j in range(ne):
@@ -189,6 +195,9 @@ def thresholds(rules, o, lines, net, basket_net, elig, ne):
         return Reason.MIN_QTY_NOT_REACHED, rules.offer[o, O_MIN_QTY] - qty
     if amount < rules.offer[o, O_MIN_AMOUNT]:
         return Reason.MIN_AMOUNT_NOT_REACHED, rules.offer[o, O_MIN_AMOUNT] - amount
+    top = rules.offer[o, O_MAX_AMOUNT]
+    if top > 0 and amount > top:
+        return Reason.MAX_AMOUNT_EXCEEDED, amount - top
     return 0, 0
 
 
@@ -282,7 +291,7 @@ def evaluate_discount(
     if rules.offer[o, O_PHASE] == Phase.ITEM:
         reason, detail, apps = propose_item(rules, o, lines, net, elig, ne, prop, sc)
         if reason == 0:
-            limit_units(lines, elig, ne, prop, units_left(limits, o))
+            limit_units(rules, o, lines, elig, ne, prop, units_left(limits, o))
         total = cap_item(prop, elig, ne, cap, sc) if reason == 0 else 0
     else:
         reason, detail, apps = propose_order(rules, o, net, elig, ne, cap, prop, sc)

@@ -195,7 +195,7 @@ def price_core(
                         lock[i] = o
             if rules.offer[o, O_MODE] == Mode.EXCLUSIVE_ORDER:
                 order_lock = o
-            units = applied_units(lines, best_elig, best, best_ne, units_left(limits, o))
+            units = applied_units(rules, o, lines, best_elig, best, best_ne, units_left(limits, o))
             if not emit(rows, counts, ROW_APPLIED, o, outcome[3, winner], 0, units, 0):
                 return
         j = end

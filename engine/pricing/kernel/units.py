@@ -1,13 +1,14 @@
 # numba compiles these from the arrays they receive; signatures stay untyped.
 # mypy: disable-error-code="no-untyped-def"
-"""Unit caps in the kernel: the walk of ``engine/pricing/units.py`` (its docstring is the
-rule), over the kernel's arrays."""
+"""Unit caps in the kernel: the walks of ``engine/pricing/units.py`` (its docstring is the
+rule), over the kernel's arrays: ``Limits.max_units_per_line``, then ``Limits.max_units``,
+then the units left of ``Limits.total_units`` / ``units_per_store``."""
 
 from __future__ import annotations
 
 from engine.pricing.jit import helper
 from engine.pricing.kernel.util import find_limits
-from engine.pricing.layout import L_QTY, LIM_UNITS
+from engine.pricing.layout import L_QTY, LIM_UNITS, O_MAX_UNITS, O_MAX_UNITS_LINE
 
 
 @helper
@@ -21,28 +22,52 @@ def units_left(limits, o):
 
 
 @helper
-def limit_units(lines, elig, ne, prop, left):
-    """Scale the proposal ``prop[elig[j]]`` to the ``left`` units (-1 = no cap)."""
-    if left < 0:
+def limit_units(rules, o, lines, elig, ne, prop, left):
+    """Scale the proposal ``prop[elig[j]]`` to offer ``o``'s per-line and per-transaction unit
+    limits, then to the ``left`` units (-1 = not tracked)."""
+    per_line = rules.offer[o, O_MAX_UNITS_LINE]
+    per_offer = rules.offer[o, O_MAX_UNITS]
+    if per_line <= 0 and per_offer <= 0 and left < 0:
         return
+    room = per_offer if per_offer > 0 else -1
     for j in range(ne):
         i = elig[j]
         d = prop[i]
         if d <= 0:
             continue
-        q = lines[i, L_QTY]
-        take = min(q, left)
-        if take < q:
-            prop[i] = d * take // q
-        left -= take
+        u = lines[i, L_QTY]
+        if 0 < per_line < u:
+            d = d * per_line // u
+            u = per_line
+        if d > 0 and room >= 0:
+            take = min(u, room)
+            if take < u:
+                d = d * take // u
+            room -= take
+            u = take
+        if d > 0 and left >= 0:
+            take = min(u, left)
+            if take < u:
+                d = d * take // u
+            left -= take
+        prop[i] = d
 
 
 @helper
-def applied_units(lines, best_elig, best, ne, left):
+def applied_units(rules, o, lines, best_elig, best, ne, left):
     """Units the applied offer counts: ``best[k]`` = final discount of line ``best_elig[k]``."""
+    per_line = rules.offer[o, O_MAX_UNITS_LINE]
+    room = rules.offer[o, O_MAX_UNITS] if rules.offer[o, O_MAX_UNITS] > 0 else -1
     units = 0
     for k in range(ne):
         if best[k] > 0:
-            q = lines[best_elig[k], L_QTY]
-            units += q if left < 0 else min(q, left - units)
+            u = lines[best_elig[k], L_QTY]
+            if 0 < per_line < u:
+                u = per_line
+            if room >= 0:
+                u = min(u, room)
+                room -= u
+            if left >= 0:
+                u = min(u, left - units)
+            units += u
     return units

@@ -207,12 +207,17 @@ def points_eligible(offer: rules_pb2.Offer, state: State) -> list[int] | Refusal
 
 
 def check_minimums(cond: rules_pb2.Conditions, scope: rw.Scope) -> Refusal | None:
-    """Minimum basket (whole basket), quantity and amount (eligible lines), on current nets."""
+    """Minimum then maximum basket (whole basket), minimum quantity, minimum then maximum
+    amount (eligible lines), on current nets."""
     basket_net = sum(scope.nets)
     if basket_net < cond.min_basket_minor:
         return Refusal(Reason.MIN_BASKET_NOT_REACHED, cond.min_basket_minor - basket_net)
+    if cond.max_basket_minor and basket_net > cond.max_basket_minor:
+        return Refusal(Reason.MAX_BASKET_EXCEEDED, basket_net - cond.max_basket_minor)
     if scope.units < cond.min_qty:
         return Refusal(Reason.MIN_QTY_NOT_REACHED, cond.min_qty - scope.units)
     if scope.spend < cond.min_amount_minor:
         return Refusal(Reason.MIN_AMOUNT_NOT_REACHED, cond.min_amount_minor - scope.spend)
+    if cond.max_amount_minor and scope.spend > cond.max_amount_minor:
+        return Refusal(Reason.MAX_AMOUNT_EXCEEDED, scope.spend - cond.max_amount_minor)
     return None

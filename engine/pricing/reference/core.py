@@ -210,14 +210,18 @@ def _propose_discount(offer: rules_pb2.Offer, ctx: Context, state: State) -> Pro
     qty = [ln.quantity for ln in state.lines]
     if isinstance(reward, rw.ItemDiscount):
         limited = dict(reward.amounts)
-        limit_units(qty, limited, scope.eligible, left)
+        lim = offer.limits
+        limit_units(qty, limited, scope.eligible, left, lim.max_units_per_line, lim.max_units)
         amounts = _capped_item_discount(limited, _cap(offer, ctx))
     else:
         amounts = _allocated_order_discount(reward.amount, _cap(offer, ctx), scope)
     positive = {i: d for i, d in sorted(amounts.items()) if d > 0}
     if not positive:
         return Refusal(Reason.NO_BENEFIT)
-    return Proposal(positive, reward.applications, applied_units(qty, positive, left))
+    units = applied_units(
+        qty, positive, left, offer.limits.max_units_per_line, offer.limits.max_units
+    )
+    return Proposal(positive, reward.applications, units)
 
 
 def _run_discount_unit(offers: list[rules_pb2.Offer], ctx: Context, state: State) -> None:

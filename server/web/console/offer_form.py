@@ -70,6 +70,8 @@ FIELDS: dict[str, str] = {
     "conditions.min_basket_minor": "money",
     "conditions.min_qty": "int",
     "conditions.min_amount_minor": "money",
+    "conditions.max_basket_minor": "money",
+    "conditions.max_amount_minor": "money",
     # member-attribute tests, one row each (Conditions.attributes; ATTRIBUTE_CELLS)
     "conditions.attributes[].name": "text",
     "conditions.attributes[].any_of": "list",
@@ -90,6 +92,8 @@ FIELDS: dict[str, str] = {
     "limits.max_discount_minor": "money",
     "limits.total_units": "int",
     "limits.units_per_store": "int",
+    "limits.max_units_per_line": "int",
+    "limits.max_units": "int",
 }
 REWARD_FIELDS: dict[str, dict[str, str]] = {
     "percent_off": {"percent_bps": "percent"},

@@ -189,7 +189,7 @@ class ProductSet(_message.Message):
     def __init__(self, all: _Optional[bool] = ..., skus: _Optional[_Iterable[str]] = ..., categories: _Optional[_Iterable[str]] = ..., brands: _Optional[_Iterable[str]] = ..., vendors: _Optional[_Iterable[str]] = ..., exclude_skus: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Conditions(_message.Message):
-    __slots__ = ("tiers", "segments", "stores", "channels", "starts_at", "ends_at", "weekdays", "from_hour", "to_hour", "birthday_month", "member_required", "min_basket_minor", "min_qty", "min_amount_minor", "recurrence", "attributes")
+    __slots__ = ("tiers", "segments", "stores", "channels", "starts_at", "ends_at", "weekdays", "from_hour", "to_hour", "birthday_month", "member_required", "min_basket_minor", "min_qty", "min_amount_minor", "recurrence", "attributes", "max_basket_minor", "max_amount_minor")
     TIERS_FIELD_NUMBER: _ClassVar[int]
     SEGMENTS_FIELD_NUMBER: _ClassVar[int]
     STORES_FIELD_NUMBER: _ClassVar[int]
@@ -206,6 +206,8 @@ class Conditions(_message.Message):
     MIN_AMOUNT_MINOR_FIELD_NUMBER: _ClassVar[int]
     RECURRENCE_FIELD_NUMBER: _ClassVar[int]
     ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
+    MAX_BASKET_MINOR_FIELD_NUMBER: _ClassVar[int]
+    MAX_AMOUNT_MINOR_FIELD_NUMBER: _ClassVar[int]
     tiers: _containers.RepeatedScalarFieldContainer[str]
     segments: _containers.RepeatedScalarFieldContainer[str]
     stores: _containers.RepeatedScalarFieldContainer[str]
@@ -222,7 +224,9 @@ class Conditions(_message.Message):
     min_amount_minor: int
     recurrence: str
     attributes: _containers.RepeatedCompositeFieldContainer[AttributeCondition]
-    def __init__(self, tiers: _Optional[_Iterable[str]] = ..., segments: _Optional[_Iterable[str]] = ..., stores: _Optional[_Iterable[str]] = ..., channels: _Optional[_Iterable[str]] = ..., starts_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ends_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., weekdays: _Optional[_Iterable[int]] = ..., from_hour: _Optional[int] = ..., to_hour: _Optional[int] = ..., birthday_month: _Optional[bool] = ..., member_required: _Optional[bool] = ..., min_basket_minor: _Optional[int] = ..., min_qty: _Optional[int] = ..., min_amount_minor: _Optional[int] = ..., recurrence: _Optional[str] = ..., attributes: _Optional[_Iterable[_Union[AttributeCondition, _Mapping]]] = ...) -> None: ...
+    max_basket_minor: int
+    max_amount_minor: int
+    def __init__(self, tiers: _Optional[_Iterable[str]] = ..., segments: _Optional[_Iterable[str]] = ..., stores: _Optional[_Iterable[str]] = ..., channels: _Optional[_Iterable[str]] = ..., starts_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ends_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., weekdays: _Optional[_Iterable[int]] = ..., from_hour: _Optional[int] = ..., to_hour: _Optional[int] = ..., birthday_month: _Optional[bool] = ..., member_required: _Optional[bool] = ..., min_basket_minor: _Optional[int] = ..., min_qty: _Optional[int] = ..., min_amount_minor: _Optional[int] = ..., recurrence: _Optional[str] = ..., attributes: _Optional[_Iterable[_Union[AttributeCondition, _Mapping]]] = ..., max_basket_minor: _Optional[int] = ..., max_amount_minor: _Optional[int] = ...) -> None: ...
 
 class Stacking(_message.Message):
     __slots__ = ("priority", "mode", "group")
@@ -251,7 +255,7 @@ class Funding(_message.Message):
     def __init__(self, funder_id: _Optional[str] = ..., funded_share_bps: _Optional[int] = ...) -> None: ...
 
 class Limits(_message.Message):
-    __slots__ = ("per_transaction", "per_member", "per_member_period", "total_uses", "budget_minor", "max_discount_minor", "total_units", "units_per_store")
+    __slots__ = ("per_transaction", "per_member", "per_member_period", "total_uses", "budget_minor", "max_discount_minor", "total_units", "units_per_store", "max_units_per_line", "max_units")
     class Period(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         EVER: _ClassVar[Limits.Period]
@@ -270,6 +274,8 @@ class Limits(_message.Message):
     MAX_DISCOUNT_MINOR_FIELD_NUMBER: _ClassVar[int]
     TOTAL_UNITS_FIELD_NUMBER: _ClassVar[int]
     UNITS_PER_STORE_FIELD_NUMBER: _ClassVar[int]
+    MAX_UNITS_PER_LINE_FIELD_NUMBER: _ClassVar[int]
+    MAX_UNITS_FIELD_NUMBER: _ClassVar[int]
     per_transaction: int
     per_member: int
     per_member_period: Limits.Period
@@ -278,7 +284,9 @@ class Limits(_message.Message):
     max_discount_minor: int
     total_units: int
     units_per_store: int
-    def __init__(self, per_transaction: _Optional[int] = ..., per_member: _Optional[int] = ..., per_member_period: _Optional[_Union[Limits.Period, str]] = ..., total_uses: _Optional[int] = ..., budget_minor: _Optional[int] = ..., max_discount_minor: _Optional[int] = ..., total_units: _Optional[int] = ..., units_per_store: _Optional[int] = ...) -> None: ...
+    max_units_per_line: int
+    max_units: int
+    def __init__(self, per_transaction: _Optional[int] = ..., per_member: _Optional[int] = ..., per_member_period: _Optional[_Union[Limits.Period, str]] = ..., total_uses: _Optional[int] = ..., budget_minor: _Optional[int] = ..., max_discount_minor: _Optional[int] = ..., total_units: _Optional[int] = ..., units_per_store: _Optional[int] = ..., max_units_per_line: _Optional[int] = ..., max_units: _Optional[int] = ...) -> None: ...
 
 class PercentOff(_message.Message):
     __slots__ = ("percent_bps",)
