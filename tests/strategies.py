@@ -427,3 +427,49 @@ def bound_and_unit_limit_cases(draw, max_offers: int = 8):
             limits[offer.id] = replace(old, units=draw(st.integers(1, 9)))
     kw = {**kw, "limits": limits}
     return rules, catalogue, basket, member, kw
+
+
+# ---- target units (tests/test_target_units.py) --------------------------------------------
+# Also drawn on top of a pricing case, so the other property tests' examples stay as they were.
+
+TARGET_UNITS_VALUES = ("percent_bps", "amount_minor", "price_minor")
+
+
+@st.composite
+def target_units_rewards(draw) -> dict[str, Any]:
+    """A TargetUnits reward (file form): once per basket or per group of ``every`` units."""
+    every = draw(st.sampled_from([0, 0, 2, 3, draw(st.integers(1, 6))]))
+    out: dict[str, Any] = {
+        "pick": draw(st.sampled_from(["CHEAPEST", "MOST_EXPENSIVE"])),
+        "units": draw(st.integers(1, every if every else 5)),
+        "every": every,
+    }
+    form = draw(st.sampled_from(TARGET_UNITS_VALUES))
+    if form == "percent_bps":
+        out[form] = draw(st.sampled_from([10000, 5000, draw(bps)]))
+    elif form == "amount_minor":
+        out[form] = draw(st.integers(1, 3000))
+    else:
+        out[form] = draw(st.sampled_from([0, draw(st.integers(0, 3000))]))
+    return out
+
+
+@st.composite
+def target_units_cases(draw, max_offers: int = 8):
+    """A pricing case whose item offers become target_units about one time in two, and whose
+    remaining limits sometimes track their units (Limits.total_units)."""
+    rules, catalogue, basket, member, kw = draw(pricing_cases(max_offers))
+    for offer in rules.offers:
+        if offer.WhichOneof("reward") in ITEM and draw(st.booleans()):
+            parse_into = type(offer.target_units)()
+            for name, value in draw(target_units_rewards()).items():
+                setattr(parse_into, name, value)
+            offer.target_units.CopyFrom(parse_into)
+    assert validate(rules, catalogue) == [], validate(rules, catalogue)
+    limits = dict(kw["limits"])
+    for offer in rules.offers:
+        if offer.WhichOneof("reward") == "target_units" and draw(st.integers(0, 3)) == 0:
+            old = limits.get(offer.id, RemainingLimits())
+            limits[offer.id] = replace(old, units=draw(st.integers(1, 9)))
+    kw = {**kw, "limits": limits}
+    return rules, catalogue, basket, member, kw

@@ -18,7 +18,7 @@ from engine.pricing import layout as L
 from engine.pricing import recurrence
 from engine.pricing.attributes import Predicate, compile_predicates
 from engine.pricing.catalogue import Catalogue
-from engine.pricing.constants import KIND_BY_FIELD, Kind, phase_of
+from engine.pricing.constants import KIND_BY_FIELD, Kind, Phase, phase_of
 from engine.pricing.restrictions import NO_RESTRICTIONS, Restrictions, compile_restrictions
 from engine.pricing.validate import check
 from loyalty.v1 import rules_pb2
@@ -174,7 +174,7 @@ def compile_rules(
             or bool(c.segments)
             or c.birthday_month
             or bool(c.attributes)
-            or kind >= Kind.POINTS_MULTIPLIER
+            or phase_of(kind) == Phase.POINTS
         )
         t[L.O_ATTR_MASK] = attr_masks[o]
         t[L.O_BIRTHDAY] = int(c.birthday_month)
@@ -295,10 +295,18 @@ def _reward_params(
         t[L.O_P1] = int(r.repeat)
         t[L.O_LADDER_OFF], t[L.O_LADDER_LEN] = len(ladder), len(r.steps)
         ladder.extend((s.threshold_minor, s.amount_minor, s.percent_bps) for s in r.steps)
+    elif kind == Kind.TARGET_UNITS:
+        form = r.WhichOneof("value") or "percent_bps"
+        t[L.O_P1], t[L.O_P2], t[L.O_P3] = r.units, r.every, getattr(r, form)
+        t[L.O_TU_PICK] = r.pick
+        t[L.O_TU_FORM] = _TU_FORMS[form]
     elif kind == Kind.BUNDLE_PRICE:
         t[L.O_P1] = r.price_minor
         t[L.O_BUNDLE_OFF], t[L.O_BUNDLE_LEN] = len(bundle), len(r.components)
         bundle.extend((add_set(c.scope), c.qty) for c in r.components)
+
+
+_TU_FORMS = {"percent_bps": L.TU_PERCENT, "amount_minor": L.TU_AMOUNT, "price_minor": L.TU_PRICE}
 
 
 def _evaluation_order(offers: list[rules_pb2.Offer], table: np.ndarray) -> np.ndarray:

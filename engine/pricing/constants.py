@@ -12,7 +12,8 @@ BPS = 10_000
 
 
 class Kind(IntEnum):
-    """Reward kinds, in the order of the ``reward`` oneof."""
+    """Reward kinds, in the order of the ``reward`` oneof (``phase_of`` gives each its phase;
+    TARGET_UNITS, added last, is an item reward)."""
 
     PERCENT_OFF = 0
     AMOUNT_OFF = 1
@@ -25,6 +26,7 @@ class Kind(IntEnum):
     ORDER_AMOUNT_OFF = 8
     POINTS_MULTIPLIER = 9
     BONUS_POINTS = 10
+    TARGET_UNITS = 11
 
 
 class Phase(IntEnum):
@@ -46,11 +48,12 @@ KIND_BY_FIELD: dict[str, Kind] = {
     "order_amount_off": Kind.ORDER_AMOUNT_OFF,
     "points_multiplier": Kind.POINTS_MULTIPLIER,
     "bonus_points": Kind.BONUS_POINTS,
+    "target_units": Kind.TARGET_UNITS,
 }
 
 
 def phase_of(kind: int) -> Phase:
-    if kind <= Kind.BUNDLE_PRICE:
+    if kind <= Kind.BUNDLE_PRICE or kind == Kind.TARGET_UNITS:
         return Phase.ITEM
     if kind <= Kind.ORDER_AMOUNT_OFF:
         return Phase.ORDER

@@ -355,6 +355,10 @@ def _grid(
         quantities |= {s.min_qty for s in r.steps[:8]}
     elif reward == "buy_x_get_y":
         quantities |= {r.buy + r.get, 2 * (r.buy + r.get)}
+    elif reward == "target_units":
+        quantities |= {r.units, r.every, 2 * r.every}
+        if r.WhichOneof("value") in ("amount_minor", "price_minor"):
+            figures.add(getattr(r, r.WhichOneof("value")))
     elif reward == "spend_tiers":
         thresholds |= {s.threshold_minor for s in r.steps[:8]}
         figures |= thresholds | {s.amount_minor for s in r.steps[:8]}

@@ -53,7 +53,11 @@ O_MAX_BASKET = 38  # Conditions.max_basket_minor; 0 = no bound
 O_MAX_AMOUNT = 39  # Conditions.max_amount_minor; 0 = no bound
 O_MAX_UNITS_LINE = 40  # Limits.max_units_per_line; 0 = no cap
 O_MAX_UNITS = 41  # Limits.max_units (per transaction); 0 = no cap
-OFFER_COLS = 42
+# target_units (O_P1 = units, O_P2 = every, O_P3 = the value of the form below)
+O_TU_PICK = 42  # TargetUnits.Pick: 0 cheapest, 1 most expensive
+O_TU_FORM = 43  # TU_PERCENT, TU_AMOUNT or TU_PRICE: which of TargetUnits.value is set
+OFFER_COLS = 44
+TU_PERCENT, TU_AMOUNT, TU_PRICE = 0, 1, 2
 
 NO_GROUP = -1
 OPEN_START = -(2**62)

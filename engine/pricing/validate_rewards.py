@@ -118,6 +118,28 @@ def _check_bonus_points(v: Checker, path: str, r: rules_pb2.BonusPoints) -> None
         v.add(path, "per_unit and per_transaction are both 0: the offer gives no points")
 
 
+def _check_target_units(v: Checker, path: str, r: rules_pb2.TargetUnits) -> None:
+    # proto3 enums are open: a number no build knows would decode, so say so here
+    if r.pick not in rules_pb2.TargetUnits.Pick.values():
+        v.add(f"{path}.pick", f"unknown pick {r.pick} (CHEAPEST or MOST_EXPENSIVE)")
+    units_ok = v.count(f"{path}.units", r.units, 1)
+    if v.count(f"{path}.every", r.every) and units_ok and 0 < r.every < r.units:
+        v.add(
+            f"{path}.units",
+            f"at most every ({r.every}) when every is set: each group of every units gives "
+            f"units of them (got {r.units})",
+        )
+    form = r.WhichOneof("value")
+    if form is None:
+        v.add(path, "set exactly one of percent_bps, amount_minor and price_minor (got none)")
+    elif form == "percent_bps":
+        v.range(f"{path}.percent_bps", r.percent_bps, 1, BPS)
+    elif form == "amount_minor":
+        v.money(f"{path}.amount_minor", r.amount_minor, 1)
+    else:
+        v.money(f"{path}.price_minor", r.price_minor)
+
+
 # reward -> (field, lowest, highest) of its plain numeric fields
 _RANGES: dict[str, tuple[tuple[str, int, int], ...]] = {
     "percent_off": (("percent_bps", 1, BPS),),
@@ -134,5 +156,6 @@ _REWARD_CHECKS: dict[str, Callable[[Checker, str, Any], None]] = {
     "bundle_price": _check_bundle_price,
     "spend_tiers": _check_spend_tiers,
     "bonus_points": _check_bonus_points,
+    "target_units": _check_target_units,
 }
 assert set(_RANGES) | set(_REWARD_CHECKS) == set(REWARDS)

@@ -31,6 +31,10 @@ from engine.pricing.layout import (
     O_P2,
     O_P3,
     O_PER_TX,
+    O_TU_FORM,
+    O_TU_PICK,
+    TU_AMOUNT,
+    TU_PERCENT,
 )
 
 MIN_QTY = Reason.MIN_QTY_NOT_REACHED.value
@@ -89,6 +93,8 @@ def propose_item(rules, o, lines, net, elig, ne, prop, sc):
         return buy_x_get_y(rules, o, lines, net, elig, ne, prop, sc)
     elif kind == Kind.BUNDLE_PRICE:
         return bundle_price(rules, o, lines, net, elig, ne, prop, sc)
+    elif kind == Kind.TARGET_UNITS:
+        return target_units(rules, o, lines, net, elig, ne, prop, sc)
     return 0, 0, 1
 
 
@@ -117,6 +123,65 @@ def buy_x_get_y(rules, o, lines, net, elig, ne, prop, sc):
         n_free = min(free, lines[i, L_QTY])
         free -= n_free
         prop[i] = min(net[i], n_free * rhu(lines[i, L_PRICE], bps, BPS))
+    return 0, 0, k
+
+
+@helper
+def sort_by_unit_net(lines, net, idx, m):
+    """Sort ``idx[:m]`` (line numbers, ascending) in place by unit net ``net/qty`` descending,
+    basket order kept within a unit net (cross-multiplied: exact, inside int64)."""
+    for a in range(1, m):
+        x = idx[a]
+        b = a - 1
+        while b >= 0 and net[idx[b]] * lines[x, L_QTY] < net[x] * lines[idx[b], L_QTY]:
+            idx[b + 1] = idx[b]
+            b -= 1
+        idx[b + 1] = x
+
+
+@helper
+def target_units(rules, o, lines, net, elig, ne, prop, sc):
+    """``k`` repetitions of ``units`` units (the cheapest or most expensive by current unit net,
+    units with a net of 0 left out); a line with ``n`` of them has chosen net
+    ``c = floor(n·net/q)`` and gets the reward on ``c`` as percent_off / amount_off /
+    fixed_price would on a line of ``n`` units."""
+    every = rules.offer[o, O_P2]
+    value = rules.offer[o, O_P3]
+    form = rules.offer[o, O_TU_FORM]
+    units = 0
+    m = 0
+    order = sc[SC_A]
+    for j in range(ne):
+        i = elig[j]
+        prop[i] = 0
+        units += lines[i, L_QTY]
+        if net[i] > 0:
+            order[m] = i
+            m += 1
+    k = 1
+    if every > 0:
+        k = units // every
+        if rules.offer[o, O_PER_TX] > 0:
+            k = min(k, rules.offer[o, O_PER_TX])
+        if k == 0:
+            return MIN_QTY, every - units, 0
+    sort_by_unit_net(lines, net, order, m)  # most expensive first, ties in basket order
+    want = k * rules.offer[o, O_P1]
+    cheapest = rules.offer[o, O_TU_PICK] == 0
+    for s in range(m):
+        if want == 0:
+            break
+        i = order[m - 1 - s] if cheapest else order[s]
+        q = lines[i, L_QTY]
+        n = min(want, q)
+        want -= n
+        chosen = n * net[i] // q
+        if form == TU_PERCENT:
+            prop[i] = min(chosen, rhu(chosen, value, BPS))
+        elif form == TU_AMOUNT:
+            prop[i] = chosen - floor_sub(chosen, value, n)
+        else:
+            prop[i] = floor_sub(chosen, value, n)
     return 0, 0, k
 
 

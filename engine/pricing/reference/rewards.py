@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 
 from engine.pricing.basket import ResolvedLine
 from engine.pricing.constants import BPS, Reason
@@ -208,6 +209,47 @@ def bundle_price(reward: rules_pb2.BundlePrice, scope: Scope) -> ItemDiscount | 
     return ItemDiscount(
         {i: min(scope.nets[i], s) for i, s in zip(chosen, shares, strict=True)}, applications=k
     )
+
+
+def target_units(reward: rules_pb2.TargetUnits, scope: Scope) -> ItemDiscount | Shortfall:
+    """``k`` times the ``units`` cheapest (or most expensive) units by current unit net.
+
+    ``k = 1`` without ``every``, else ``floor(Q/every)`` capped by ``per_transaction``
+    (0: shortfall ``every − Q``). A line's units are alike, each at ``net_i/q_i``; lines with
+    ``net_i = 0`` give no unit. Ranked like buy_x_get_y's list (unit net descending, ties in
+    basket order): MOST_EXPENSIVE takes from its head, CHEAPEST from its tail. A line with
+    ``n_i`` chosen units has chosen net ``c_i = floor(n_i·net_i/q_i)`` and gets
+    ``rhu(c_i·bps/10000)``, ``min(c_i, a·n_i)`` or ``max(0, c_i − f·n_i)``.
+    """
+    q = scope.units
+    k = 1
+    if reward.every > 0:
+        k = scope.capped(q // reward.every)
+        if k == 0:
+            return Shortfall(Reason.MIN_QTY_NOT_REACHED, reward.every - q)
+    lines, nets = scope.lines, scope.nets
+    ranked = sorted(
+        (i for i in scope.eligible if nets[i] > 0),
+        key=lambda i: (-Fraction(nets[i], lines[i].quantity), i),
+    )
+    if reward.pick == rules_pb2.TargetUnits.CHEAPEST:
+        ranked.reverse()
+    left = k * reward.units
+    form = reward.WhichOneof("value")
+    amounts: dict[int, int] = {}
+    for i in ranked:
+        n = min(left, lines[i].quantity)
+        if n == 0:
+            break
+        left -= n
+        chosen = n * nets[i] // lines[i].quantity
+        if form == "amount_minor":
+            amounts[i] = min(chosen, reward.amount_minor * n)
+        elif form == "price_minor":
+            amounts[i] = max(0, chosen - reward.price_minor * n)
+        else:
+            amounts[i] = min(chosen, rhu(chosen, reward.percent_bps, BPS))
+    return ItemDiscount(dict(sorted(amounts.items())), applications=k)
 
 
 # --- order phase --------------------------------------------------------------------------

@@ -31,6 +31,7 @@ KINDS = (
     ("qty_tiers", "Quantity tiers: buy more, save more"),
     ("buy_x_get_y", "Buy X, get Y"),
     ("bundle_price", "Bundle price"),
+    ("target_units", "Cheapest or most expensive units"),
     ("spend_tiers", "Spend tiers: spend 100, save 10"),
     ("order_percent_off", "Percent off the order"),
     ("order_amount_off", "Amount off the order"),
@@ -42,6 +43,7 @@ ENUMS = {
     "activation": ("AUTOMATIC", "COUPON"),
     "stacking.mode": ("STACKABLE", "EXCLUSIVE", "EXCLUSIVE_ORDER"),
     "limits.per_member_period": ("EVER", "DAY", "WEEK", "MONTH"),
+    "target_units.pick": ("CHEAPEST", "MOST_EXPENSIVE"),
 }
 # input name -> kind of value; "[]" marks repeated rows
 FIELDS: dict[str, str] = {
@@ -101,6 +103,14 @@ REWARD_FIELDS: dict[str, dict[str, str]] = {
     "fixed_price": {"price_minor": "money"},
     "qty_tiers": {"steps[].min_qty": "int", "steps[].percent_bps": "percent"},
     "buy_x_get_y": {"buy": "int", "get": "int", "percent_bps": "percent"},
+    "target_units": {
+        "pick": "enum",
+        "units": "int",
+        "every": "int",
+        "percent_bps": "percent",
+        "amount_minor": "money",
+        "price_minor": "money",
+    },
     "bundle_price": {
         "components[].scope.skus": "list",
         "components[].scope.categories": "list",

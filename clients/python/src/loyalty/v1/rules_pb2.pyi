@@ -390,8 +390,30 @@ class BonusPoints(_message.Message):
     per_transaction: int
     def __init__(self, per_unit: _Optional[int] = ..., per_transaction: _Optional[int] = ...) -> None: ...
 
+class TargetUnits(_message.Message):
+    __slots__ = ("pick", "units", "every", "percent_bps", "amount_minor", "price_minor")
+    class Pick(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        CHEAPEST: _ClassVar[TargetUnits.Pick]
+        MOST_EXPENSIVE: _ClassVar[TargetUnits.Pick]
+    CHEAPEST: TargetUnits.Pick
+    MOST_EXPENSIVE: TargetUnits.Pick
+    PICK_FIELD_NUMBER: _ClassVar[int]
+    UNITS_FIELD_NUMBER: _ClassVar[int]
+    EVERY_FIELD_NUMBER: _ClassVar[int]
+    PERCENT_BPS_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_MINOR_FIELD_NUMBER: _ClassVar[int]
+    PRICE_MINOR_FIELD_NUMBER: _ClassVar[int]
+    pick: TargetUnits.Pick
+    units: int
+    every: int
+    percent_bps: int
+    amount_minor: int
+    price_minor: int
+    def __init__(self, pick: _Optional[_Union[TargetUnits.Pick, str]] = ..., units: _Optional[int] = ..., every: _Optional[int] = ..., percent_bps: _Optional[int] = ..., amount_minor: _Optional[int] = ..., price_minor: _Optional[int] = ...) -> None: ...
+
 class Offer(_message.Message):
-    __slots__ = ("id", "name", "description", "activation", "scope", "conditions", "stacking", "funding", "limits", "percent_off", "amount_off", "fixed_price", "qty_tiers", "buy_x_get_y", "bundle_price", "spend_tiers", "order_percent_off", "order_amount_off", "points_multiplier", "bonus_points")
+    __slots__ = ("id", "name", "description", "activation", "scope", "conditions", "stacking", "funding", "limits", "percent_off", "amount_off", "fixed_price", "qty_tiers", "buy_x_get_y", "bundle_price", "spend_tiers", "order_percent_off", "order_amount_off", "points_multiplier", "bonus_points", "target_units")
     class Activation(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         AUTOMATIC: _ClassVar[Offer.Activation]
@@ -418,6 +440,7 @@ class Offer(_message.Message):
     ORDER_AMOUNT_OFF_FIELD_NUMBER: _ClassVar[int]
     POINTS_MULTIPLIER_FIELD_NUMBER: _ClassVar[int]
     BONUS_POINTS_FIELD_NUMBER: _ClassVar[int]
+    TARGET_UNITS_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     description: str
@@ -438,7 +461,8 @@ class Offer(_message.Message):
     order_amount_off: OrderAmountOff
     points_multiplier: PointsMultiplier
     bonus_points: BonusPoints
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., activation: _Optional[_Union[Offer.Activation, str]] = ..., scope: _Optional[_Union[ProductSet, _Mapping]] = ..., conditions: _Optional[_Union[Conditions, _Mapping]] = ..., stacking: _Optional[_Union[Stacking, _Mapping]] = ..., funding: _Optional[_Union[Funding, _Mapping]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., percent_off: _Optional[_Union[PercentOff, _Mapping]] = ..., amount_off: _Optional[_Union[AmountOff, _Mapping]] = ..., fixed_price: _Optional[_Union[FixedPrice, _Mapping]] = ..., qty_tiers: _Optional[_Union[QtyTiers, _Mapping]] = ..., buy_x_get_y: _Optional[_Union[BuyXGetY, _Mapping]] = ..., bundle_price: _Optional[_Union[BundlePrice, _Mapping]] = ..., spend_tiers: _Optional[_Union[SpendTiers, _Mapping]] = ..., order_percent_off: _Optional[_Union[OrderPercentOff, _Mapping]] = ..., order_amount_off: _Optional[_Union[OrderAmountOff, _Mapping]] = ..., points_multiplier: _Optional[_Union[PointsMultiplier, _Mapping]] = ..., bonus_points: _Optional[_Union[BonusPoints, _Mapping]] = ...) -> None: ...
+    target_units: TargetUnits
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., activation: _Optional[_Union[Offer.Activation, str]] = ..., scope: _Optional[_Union[ProductSet, _Mapping]] = ..., conditions: _Optional[_Union[Conditions, _Mapping]] = ..., stacking: _Optional[_Union[Stacking, _Mapping]] = ..., funding: _Optional[_Union[Funding, _Mapping]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., percent_off: _Optional[_Union[PercentOff, _Mapping]] = ..., amount_off: _Optional[_Union[AmountOff, _Mapping]] = ..., fixed_price: _Optional[_Union[FixedPrice, _Mapping]] = ..., qty_tiers: _Optional[_Union[QtyTiers, _Mapping]] = ..., buy_x_get_y: _Optional[_Union[BuyXGetY, _Mapping]] = ..., bundle_price: _Optional[_Union[BundlePrice, _Mapping]] = ..., spend_tiers: _Optional[_Union[SpendTiers, _Mapping]] = ..., order_percent_off: _Optional[_Union[OrderPercentOff, _Mapping]] = ..., order_amount_off: _Optional[_Union[OrderAmountOff, _Mapping]] = ..., points_multiplier: _Optional[_Union[PointsMultiplier, _Mapping]] = ..., bonus_points: _Optional[_Union[BonusPoints, _Mapping]] = ..., target_units: _Optional[_Union[TargetUnits, _Mapping]] = ...) -> None: ...
 
 class CatalogueItem(_message.Message):
     __slots__ = ("sku", "category", "brand", "vendor", "no_discount", "no_earn", "unit_cost_minor")
