@@ -473,3 +473,65 @@ def target_units_cases(draw, max_offers: int = 8):
             limits[offer.id] = replace(old, units=draw(st.integers(1, 9)))
     kw = {**kw, "limits": limits}
     return rules, catalogue, basket, member, kw
+
+
+# ---- buy one set, get from another (tests/test_buy_get.py) --------------------------------
+# Drawn on top of a pricing case, so the other property tests' examples stay as they were.
+
+
+@st.composite
+def buy_get_sets(draw) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(buy set, get set), disjoint on any catalogue: split skus, or a category to buy and
+    the sku the catalogue does not know to get (a basket line may still match both)."""
+    if draw(st.integers(0, 3)) == 0:
+        return {"categories": [draw(st.sampled_from(CATEGORIES))]}, {"skus": [SKUS[-1]]}
+    skus = draw(st.permutations(SKUS))
+    a, b = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    buy: dict[str, Any] = {"skus": skus[:a]}
+    get: dict[str, Any] = {"skus": skus[a : a + b]}
+    if draw(st.integers(0, 3)) == 0:
+        get["exclude_skus"] = [skus[a]]
+        get["skus"] = skus[a : a + b + 1]
+    return buy, get
+
+
+@st.composite
+def buy_get_rewards(draw, get: dict[str, Any]) -> dict[str, Any]:
+    """A BuyGet reward (file form) with the get set ``get``."""
+    out: dict[str, Any] = {
+        "get": get,
+        "buy_qty": draw(st.integers(1, 3)),
+        "get_qty": draw(st.integers(1, 3)),
+    }
+    form = draw(st.sampled_from(TARGET_UNITS_VALUES))
+    if form == "percent_bps":
+        out[form] = draw(st.sampled_from([10000, 5000, draw(bps)]))
+    elif form == "amount_minor":
+        out[form] = draw(st.integers(1, 3000))
+    else:
+        out[form] = draw(st.sampled_from([0, draw(st.integers(0, 3000))]))
+    return out
+
+
+@st.composite
+def buy_get_cases(draw, max_offers: int = 8):
+    """A pricing case whose item offers become buy_get about one time in two (scope and get
+    set redrawn, disjoint), and whose remaining limits sometimes track their units."""
+    from google.protobuf.json_format import ParseDict
+
+    from loyalty.v1 import rules_pb2
+
+    rules, catalogue, basket, member, kw = draw(pricing_cases(max_offers))
+    for offer in rules.offers:
+        if offer.WhichOneof("reward") in ITEM and draw(st.booleans()):
+            buy, get = draw(buy_get_sets())
+            offer.scope.CopyFrom(ParseDict(buy, rules_pb2.ProductSet()))
+            offer.buy_get.CopyFrom(ParseDict(draw(buy_get_rewards(get)), rules_pb2.BuyGet()))
+    assert validate(rules, catalogue) == [], validate(rules, catalogue)
+    limits = dict(kw["limits"])
+    for offer in rules.offers:
+        if offer.WhichOneof("reward") == "buy_get" and draw(st.integers(0, 3)) == 0:
+            old = limits.get(offer.id, RemainingLimits())
+            limits[offer.id] = replace(old, units=draw(st.integers(1, 9)))
+    kw = {**kw, "limits": limits}
+    return rules, catalogue, basket, member, kw

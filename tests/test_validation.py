@@ -1058,6 +1058,9 @@ def _fill(data, msg, depth: int = 0) -> None:
     for oneof in msg.DESCRIPTOR.oneofs:
         if depth < 4 and data.draw(st.booleans()):
             fd = data.draw(st.sampled_from(list(oneof.fields)))
+            if fd.type != FieldDescriptor.TYPE_MESSAGE:  # e.g. TargetUnits.value, BuyGet.value
+                setattr(msg, fd.name, _scalar(data, fd))
+                continue
             target = getattr(msg, fd.name)
             target.SetInParent()
             _fill(data, target, depth + 1)

@@ -300,6 +300,11 @@ def _reward_params(
         t[L.O_P1], t[L.O_P2], t[L.O_P3] = r.units, r.every, getattr(r, form)
         t[L.O_TU_PICK] = r.pick
         t[L.O_TU_FORM] = _TU_FORMS[form]
+    elif kind == Kind.BUY_GET:
+        form = r.WhichOneof("value") or "percent_bps"
+        t[L.O_P1], t[L.O_P2], t[L.O_P3] = r.buy_qty, r.get_qty, getattr(r, form)
+        t[L.O_TU_FORM] = _TU_FORMS[form]
+        t[L.O_GET_SET] = add_set(r.get)
     elif kind == Kind.BUNDLE_PRICE:
         t[L.O_P1] = r.price_minor
         t[L.O_BUNDLE_OFF], t[L.O_BUNDLE_LEN] = len(bundle), len(r.components)
@@ -333,15 +338,17 @@ def _evaluation_order(offers: list[rules_pb2.Offer], table: np.ndarray) -> np.nd
 def _inverted_index(
     table: np.ndarray, sets: np.ndarray, vals: np.ndarray, inv_base: np.ndarray, n_keys: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """CSR map from every sku/category/brand/vendor key to the offers whose scope lists it.
+    """CSR map from every sku/category/brand/vendor key to the offers whose scope (or, for
+    buy_get, whose get set) lists it.
 
     Offers are stored as their evaluation positions, so finding a basket's candidates in
     order never touches the offer table.
     """
     keys: list[np.ndarray] = []
     owners: list[np.ndarray] = []
-    scope = table[:, L.O_SCOPE]
-    pos = table[:, L.O_ORDER_POS]
+    get = np.nonzero(table[:, L.O_KIND] == Kind.BUY_GET)[0]
+    scope = np.concatenate([table[:, L.O_SCOPE], table[get, L.O_GET_SET]])
+    pos = np.concatenate([table[:, L.O_ORDER_POS], table[get, L.O_ORDER_POS]])
     for kind, (off_col, len_col) in enumerate(
         (
             (L.S_SKU_OFF, L.S_SKU_LEN),
@@ -364,4 +371,4 @@ def _inverted_index(
     inv_off = np.zeros(n_keys + 1, dtype=np.int64)
     np.cumsum(np.bincount(k, minlength=n_keys), out=inv_off[1:])
     everything = np.nonzero(sets[scope, L.S_ALL])[0] if len(scope) else np.zeros(0, np.int64)
-    return inv_off, v.astype(np.int64), np.sort(pos[everything]).astype(np.int64)
+    return inv_off, v.astype(np.int64), np.unique(pos[everything]).astype(np.int64)

@@ -13,7 +13,7 @@ BPS = 10_000
 
 class Kind(IntEnum):
     """Reward kinds, in the order of the ``reward`` oneof (``phase_of`` gives each its phase;
-    TARGET_UNITS, added last, is an item reward)."""
+    TARGET_UNITS and BUY_GET, added last, are item rewards)."""
 
     PERCENT_OFF = 0
     AMOUNT_OFF = 1
@@ -27,6 +27,7 @@ class Kind(IntEnum):
     POINTS_MULTIPLIER = 9
     BONUS_POINTS = 10
     TARGET_UNITS = 11
+    BUY_GET = 12
 
 
 class Phase(IntEnum):
@@ -49,11 +50,12 @@ KIND_BY_FIELD: dict[str, Kind] = {
     "points_multiplier": Kind.POINTS_MULTIPLIER,
     "bonus_points": Kind.BONUS_POINTS,
     "target_units": Kind.TARGET_UNITS,
+    "buy_get": Kind.BUY_GET,
 }
 
 
 def phase_of(kind: int) -> Phase:
-    if kind <= Kind.BUNDLE_PRICE or kind == Kind.TARGET_UNITS:
+    if kind <= Kind.BUNDLE_PRICE or kind in (Kind.TARGET_UNITS, Kind.BUY_GET):
         return Phase.ITEM
     if kind <= Kind.ORDER_AMOUNT_OFF:
         return Phase.ORDER

@@ -44,6 +44,7 @@ from engine.pricing.basket import local_time, resolve_lines
 from engine.pricing.catalogue import NO_COST, Catalogue
 from engine.pricing.constants import BPS, KIND_BY_FIELD, MAX_BASKET_GROSS_MINOR, Phase, phase_of
 from engine.pricing.overlap import CatalogueIndex
+from engine.pricing.probe_sets import probe_parts, probe_within
 from engine.pricing.reference.checks import in_time_window
 from engine.pricing.reference.core import price_reference
 from engine.pricing.reference.rewards import in_product_set
@@ -263,15 +264,15 @@ def _probes(
     channel = cond.channels[0] if cond.channels else ""
     reward = offer.WhichOneof("reward") or ""
     points = phase_of(KIND_BY_FIELD[reward]) is Phase.POINTS
-    bundle = offer.bundle_price if reward == "bundle_price" else None
-    sets = [c.scope for c in bundle.components] if bundle is not None else [offer.scope]
-    items = [_items(offer.scope, ps, catalogue, costed, points) for ps in sets]
+    parts = probe_parts(offer)  # bundle components, or buy_get's buy and get sets
+    sets = [ps for ps, _ in parts] if parts is not None else [offer.scope]
+    items = [_items(probe_within(offer, ps), ps, catalogue, costed, points) for ps in sets]
     if not all(items):
         return  # nothing in scope can take the offer
-    if bundle is None:  # each item alone
+    if parts is None:  # each item alone
         plans = [([item], [1], catalogue.unit_cost(item[0])) for item in items[0]]
-    else:  # one line per component, in the component's quantity
-        plans = [([its[0] for its in items], [c.qty for c in bundle.components], None)]
+    else:  # one line per set, in the set's quantity
+        plans = [([its[0] for its in items], [n for _, n in parts], None)]
     seen = 0
     for chosen, per, unit_cost in plans:
         for q, p in _grid(offer, g, unit_cost):
@@ -355,8 +356,8 @@ def _grid(
         quantities |= {s.min_qty for s in r.steps[:8]}
     elif reward == "buy_x_get_y":
         quantities |= {r.buy + r.get, 2 * (r.buy + r.get)}
-    elif reward == "target_units":
-        quantities |= {r.units, r.every, 2 * r.every}
+    elif reward in ("target_units", "buy_get"):
+        quantities |= {r.units, r.every, 2 * r.every} if reward == "target_units" else set()
         if r.WhichOneof("value") in ("amount_minor", "price_minor"):
             figures.add(getattr(r, r.WhichOneof("value")))
     elif reward == "spend_tiers":

@@ -56,7 +56,9 @@ O_MAX_UNITS = 41  # Limits.max_units (per transaction); 0 = no cap
 # target_units (O_P1 = units, O_P2 = every, O_P3 = the value of the form below)
 O_TU_PICK = 42  # TargetUnits.Pick: 0 cheapest, 1 most expensive
 O_TU_FORM = 43  # TU_PERCENT, TU_AMOUNT or TU_PRICE: which of TargetUnits.value is set
-OFFER_COLS = 44
+# buy_get (O_P1 = buy_qty, O_P2 = get_qty, O_P3 = the value, O_TU_FORM = its form)
+O_GET_SET = 44  # BuyGet.get: its index in RuleArrays.sets (0 for other kinds; unused)
+OFFER_COLS = 45
 TU_PERCENT, TU_AMOUNT, TU_PRICE = 0, 1, 2
 
 NO_GROUP = -1

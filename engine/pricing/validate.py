@@ -49,7 +49,7 @@ from engine.pricing.overlap import quoted
 from engine.pricing.units import check_unit_limits
 from engine.pricing.validate_attributes import attribute_violations
 from engine.pricing.validate_restrictions import check_restricted_items
-from engine.pricing.validate_rewards import check_reward
+from engine.pricing.validate_rewards import check_buy_get_sets, check_reward
 from loyalty.v1 import rules_pb2
 from loyalty.v1.rules_pb2 import RuleSet
 
@@ -204,6 +204,8 @@ def _check_offer(v: Checker, path: str, offer: rules_pb2.Offer) -> None:
         v.add(f"{path}.reward", "missing reward: set one of " + ", ".join(REWARDS))
     else:
         check_reward(v, f"{path}.{reward}", reward, getattr(offer, reward))
+        if reward == "buy_get":
+            check_buy_get_sets(v, path, offer)
         if phase == Phase.POINTS and not v.has_points:
             v.add(f"{path}.{reward}", "points rewards need a points programme (`points`)")
 

@@ -129,6 +129,20 @@ def _check_target_units(v: Checker, path: str, r: rules_pb2.TargetUnits) -> None
             f"at most every ({r.every}) when every is set: each group of every units gives "
             f"units of them (got {r.units})",
         )
+    _check_unit_value(v, path, r)
+
+
+def _check_buy_get(v: Checker, path: str, r: rules_pb2.BuyGet) -> None:
+    if not r.HasField("get"):
+        v.add(f"{path}.get", "missing product set: the items the offer discounts")
+    else:
+        check_product_set(v, f"{path}.get", r.get)
+    v.count(f"{path}.buy_qty", r.buy_qty, 1)
+    v.count(f"{path}.get_qty", r.get_qty, 1)
+    _check_unit_value(v, path, r)
+
+
+def _check_unit_value(v: Checker, path: str, r: rules_pb2.TargetUnits | rules_pb2.BuyGet) -> None:
     form = r.WhichOneof("value")
     if form is None:
         v.add(path, "set exactly one of percent_bps, amount_minor and price_minor (got none)")
@@ -138,6 +152,19 @@ def _check_target_units(v: Checker, path: str, r: rules_pb2.TargetUnits) -> None
         v.money(f"{path}.amount_minor", r.amount_minor, 1)
     else:
         v.money(f"{path}.price_minor", r.price_minor)
+
+
+def check_buy_get_sets(v: Checker, path: str, offer: rules_pb2.Offer) -> None:
+    """A buy_get's get set must not overlap its scope (the buy set), as bundle components."""
+    get = offer.buy_get.get
+    if is_empty_set(offer.scope) or is_empty_set(get):
+        return
+    why = structural_overlap(offer.scope, get)
+    if why is None and v.catalogue is not None and len(v.catalogue):
+        pair = [rules_pb2.BundleComponent(scope=ps) for ps in (offer.scope, get)]
+        why = v.index().overlap(pair, 0, 1, {})
+    if why is not None:
+        v.add(f"{path}.buy_get.get", f"the get set and the scope (the buy set) overlap: {why}")
 
 
 # reward -> (field, lowest, highest) of its plain numeric fields
@@ -157,5 +184,6 @@ _REWARD_CHECKS: dict[str, Callable[[Checker, str, Any], None]] = {
     "spend_tiers": _check_spend_tiers,
     "bonus_points": _check_bonus_points,
     "target_units": _check_target_units,
+    "buy_get": _check_buy_get,
 }
 assert set(_RANGES) | set(_REWARD_CHECKS) == set(REWARDS)

@@ -24,6 +24,7 @@ from engine.pricing.layout import (
     L_THRESHOLD,
     O_BUNDLE_LEN,
     O_BUNDLE_OFF,
+    O_GET_SET,
     O_KIND,
     O_LADDER_LEN,
     O_LADDER_OFF,
@@ -95,6 +96,8 @@ def propose_item(rules, o, lines, net, elig, ne, prop, sc):
         return bundle_price(rules, o, lines, net, elig, ne, prop, sc)
     elif kind == Kind.TARGET_UNITS:
         return target_units(rules, o, lines, net, elig, ne, prop, sc)
+    elif kind == Kind.BUY_GET:
+        return buy_get(rules, o, lines, net, elig, ne, prop, sc)
     return 0, 0, 1
 
 
@@ -182,6 +185,54 @@ def target_units(rules, o, lines, net, elig, ne, prop, sc):
             prop[i] = chosen - floor_sub(chosen, value, n)
         else:
             prop[i] = floor_sub(chosen, value, n)
+    return 0, 0, k
+
+
+@helper
+def chosen_units_off(form, value, chosen, n):
+    """A target_units / buy_get value on ``n`` chosen units of chosen net ``chosen``."""
+    if form == TU_PERCENT:
+        return min(chosen, rhu(chosen, value, BPS))
+    if form == TU_AMOUNT:
+        return chosen - floor_sub(chosen, value, n)
+    return floor_sub(chosen, value, n)
+
+
+@helper
+def buy_get(rules, o, lines, net, elig, ne, prop, sc):
+    """Eligible lines in the get set are get lines, the others buy lines; ``k`` repetitions of
+    ``buy_qty`` buy units discount the ``k·get_qty`` cheapest get units (current unit net,
+    nets of 0 left out), each line's chosen net valued as in target_units."""
+    get_set = rules.offer[o, O_GET_SET]
+    bought = 0
+    m = 0
+    order = sc[SC_A]
+    for j in range(ne):
+        i = elig[j]
+        prop[i] = 0
+        if in_set(rules.sets, rules.set_vals, get_set, lines, i):
+            if net[i] > 0:
+                order[m] = i
+                m += 1
+        else:
+            bought += lines[i, L_QTY]
+    k = bought // rules.offer[o, O_P1]
+    if rules.offer[o, O_PER_TX] > 0:
+        k = min(k, rules.offer[o, O_PER_TX])
+    if k == 0:
+        return MIN_QTY, rules.offer[o, O_P1] - bought, 0
+    sort_by_unit_net(lines, net, order, m)  # most expensive first: take from the tail
+    want = k * rules.offer[o, O_P2]
+    value = rules.offer[o, O_P3]
+    form = rules.offer[o, O_TU_FORM]
+    for s in range(m):
+        if want == 0:
+            break
+        i = order[m - 1 - s]
+        q = lines[i, L_QTY]
+        n = min(want, q)
+        want -= n
+        prop[i] = chosen_units_off(form, value, n * net[i] // q, n)
     return 0, 0, k
 
 

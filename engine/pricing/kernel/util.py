@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from engine.pricing.constants import Kind
 from engine.pricing.jit import helper, njit
 from engine.pricing.layout import (
     L_PRICE,
     L_SKU,
     LIM_OFFER,
     O_ACTIVATION,
+    O_GET_SET,
+    O_KIND,
     O_SCOPE,
     S_ALL,
     S_EXCL_LEN,
@@ -283,12 +286,19 @@ def find_candidates(rules, lines, coupons, slot, cand, moff, mline, fill, last):
             s = rules.offer[o, O_SCOPE]
             excl_off = rules.sets[s, S_EXCL_OFF]
             excl_len = rules.sets[s, S_EXCL_LEN]
+            two_sets = rules.offer[o, O_KIND] == Kind.BUY_GET  # lines of the scope or get set
             start = k
             for j in range(lo, hi):
                 i = mline[j]
-                if excl_len == 0 or not contains(
-                    rules.set_vals, excl_off, excl_len, lines[i, L_SKU]
-                ):
+                if two_sets:
+                    ok = in_set(rules.sets, rules.set_vals, s, lines, i) or in_set(
+                        rules.sets, rules.set_vals, rules.offer[o, O_GET_SET], lines, i
+                    )
+                else:
+                    ok = excl_len == 0 or not contains(
+                        rules.set_vals, excl_off, excl_len, lines[i, L_SKU]
+                    )
+                if ok:
                     mline[k] = i
                     k += 1
             if k > start:

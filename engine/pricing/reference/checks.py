@@ -117,7 +117,10 @@ def kind_of(offer: rules_pb2.Offer) -> Kind:
 
 
 def scope_lines(offer: rules_pb2.Offer, lines: Sequence[ResolvedLine]) -> list[int]:
-    return [i for i, line in enumerate(lines) if rw.in_product_set(offer.scope, line)]
+    """Lines in the offer's scope; for buy_get, also those in its get set."""
+    sets = [offer.scope, offer.buy_get.get] if offer.WhichOneof("reward") == "buy_get" else []
+    sets = sets or [offer.scope]
+    return [i for i, line in enumerate(lines) if any(rw.in_product_set(s, line) for s in sets)]
 
 
 # --- §4 checks 1–9: coupons, time, place, member, limits -----------------------------------

@@ -65,6 +65,7 @@ _DISCOUNTS: dict[Kind, Callable[..., rw.ItemDiscount | rw.OrderDiscount | rw.Sho
     Kind.BUY_X_GET_Y: rw.buy_x_get_y,
     Kind.BUNDLE_PRICE: rw.bundle_price,
     Kind.TARGET_UNITS: rw.target_units,
+    Kind.BUY_GET: rw.buy_get,
     Kind.SPEND_TIERS: rw.spend_tiers,
     Kind.ORDER_PERCENT_OFF: rw.order_percent_off,
     Kind.ORDER_AMOUNT_OFF: rw.order_amount_off,

@@ -252,6 +252,44 @@ def target_units(reward: rules_pb2.TargetUnits, scope: Scope) -> ItemDiscount | 
     return ItemDiscount(dict(sorted(amounts.items())), applications=k)
 
 
+def buy_get(reward: rules_pb2.BuyGet, scope: Scope) -> ItemDiscount | Shortfall:
+    """Buy ``buy_qty`` units of the scope, get ``get_qty`` units of the get set at a discount.
+
+    The eligible lines are those of the scope (the buy set) and of ``get``; a line in ``get``
+    is a get line, any other a buy line. ``k = floor(B/buy_qty)`` capped by
+    ``per_transaction``, ``B`` the buy lines' units (0: shortfall ``buy_qty − B``). Get lines
+    with ``net_i > 0`` are ranked as target_units ranks them (unit net descending, ties in
+    basket order) and the ``k·get_qty`` cheapest units (from the tail) are chosen; a line with
+    ``n_i`` of them has ``c_i = floor(n_i·net_i/q_i)`` and gets ``rhu(c_i·bps/10000)``,
+    ``min(c_i, a·n_i)`` or ``max(0, c_i − f·n_i)``.
+    """
+    lines, nets = scope.lines, scope.nets
+    get = [i for i in scope.eligible if in_product_set(reward.get, lines[i])]
+    bought = sum(lines[i].quantity for i in scope.eligible if i not in get)
+    k = scope.capped(bought // reward.buy_qty)
+    if k == 0:
+        return Shortfall(Reason.MIN_QTY_NOT_REACHED, reward.buy_qty - bought)
+    ranked = sorted(
+        (i for i in get if nets[i] > 0), key=lambda i: (-Fraction(nets[i], lines[i].quantity), i)
+    )
+    left = k * reward.get_qty
+    form = reward.WhichOneof("value")
+    amounts: dict[int, int] = {}
+    for i in reversed(ranked):
+        n = min(left, lines[i].quantity)
+        if n == 0:
+            break
+        left -= n
+        chosen = n * nets[i] // lines[i].quantity
+        if form == "amount_minor":
+            amounts[i] = min(chosen, reward.amount_minor * n)
+        elif form == "price_minor":
+            amounts[i] = max(0, chosen - reward.price_minor * n)
+        else:
+            amounts[i] = min(chosen, rhu(chosen, reward.percent_bps, BPS))
+    return ItemDiscount(dict(sorted(amounts.items())), applications=k)
+
+
 # --- order phase --------------------------------------------------------------------------
 
 

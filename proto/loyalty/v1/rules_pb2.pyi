@@ -412,8 +412,24 @@ class TargetUnits(_message.Message):
     price_minor: int
     def __init__(self, pick: _Optional[_Union[TargetUnits.Pick, str]] = ..., units: _Optional[int] = ..., every: _Optional[int] = ..., percent_bps: _Optional[int] = ..., amount_minor: _Optional[int] = ..., price_minor: _Optional[int] = ...) -> None: ...
 
+class BuyGet(_message.Message):
+    __slots__ = ("get", "buy_qty", "get_qty", "percent_bps", "amount_minor", "price_minor")
+    GET_FIELD_NUMBER: _ClassVar[int]
+    BUY_QTY_FIELD_NUMBER: _ClassVar[int]
+    GET_QTY_FIELD_NUMBER: _ClassVar[int]
+    PERCENT_BPS_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_MINOR_FIELD_NUMBER: _ClassVar[int]
+    PRICE_MINOR_FIELD_NUMBER: _ClassVar[int]
+    get: ProductSet
+    buy_qty: int
+    get_qty: int
+    percent_bps: int
+    amount_minor: int
+    price_minor: int
+    def __init__(self, get: _Optional[_Union[ProductSet, _Mapping]] = ..., buy_qty: _Optional[int] = ..., get_qty: _Optional[int] = ..., percent_bps: _Optional[int] = ..., amount_minor: _Optional[int] = ..., price_minor: _Optional[int] = ...) -> None: ...
+
 class Offer(_message.Message):
-    __slots__ = ("id", "name", "description", "activation", "scope", "conditions", "stacking", "funding", "limits", "percent_off", "amount_off", "fixed_price", "qty_tiers", "buy_x_get_y", "bundle_price", "spend_tiers", "order_percent_off", "order_amount_off", "points_multiplier", "bonus_points", "target_units")
+    __slots__ = ("id", "name", "description", "activation", "scope", "conditions", "stacking", "funding", "limits", "percent_off", "amount_off", "fixed_price", "qty_tiers", "buy_x_get_y", "bundle_price", "spend_tiers", "order_percent_off", "order_amount_off", "points_multiplier", "bonus_points", "target_units", "buy_get")
     class Activation(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         AUTOMATIC: _ClassVar[Offer.Activation]
@@ -441,6 +457,7 @@ class Offer(_message.Message):
     POINTS_MULTIPLIER_FIELD_NUMBER: _ClassVar[int]
     BONUS_POINTS_FIELD_NUMBER: _ClassVar[int]
     TARGET_UNITS_FIELD_NUMBER: _ClassVar[int]
+    BUY_GET_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     description: str
@@ -462,7 +479,8 @@ class Offer(_message.Message):
     points_multiplier: PointsMultiplier
     bonus_points: BonusPoints
     target_units: TargetUnits
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., activation: _Optional[_Union[Offer.Activation, str]] = ..., scope: _Optional[_Union[ProductSet, _Mapping]] = ..., conditions: _Optional[_Union[Conditions, _Mapping]] = ..., stacking: _Optional[_Union[Stacking, _Mapping]] = ..., funding: _Optional[_Union[Funding, _Mapping]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., percent_off: _Optional[_Union[PercentOff, _Mapping]] = ..., amount_off: _Optional[_Union[AmountOff, _Mapping]] = ..., fixed_price: _Optional[_Union[FixedPrice, _Mapping]] = ..., qty_tiers: _Optional[_Union[QtyTiers, _Mapping]] = ..., buy_x_get_y: _Optional[_Union[BuyXGetY, _Mapping]] = ..., bundle_price: _Optional[_Union[BundlePrice, _Mapping]] = ..., spend_tiers: _Optional[_Union[SpendTiers, _Mapping]] = ..., order_percent_off: _Optional[_Union[OrderPercentOff, _Mapping]] = ..., order_amount_off: _Optional[_Union[OrderAmountOff, _Mapping]] = ..., points_multiplier: _Optional[_Union[PointsMultiplier, _Mapping]] = ..., bonus_points: _Optional[_Union[BonusPoints, _Mapping]] = ..., target_units: _Optional[_Union[TargetUnits, _Mapping]] = ...) -> None: ...
+    buy_get: BuyGet
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., activation: _Optional[_Union[Offer.Activation, str]] = ..., scope: _Optional[_Union[ProductSet, _Mapping]] = ..., conditions: _Optional[_Union[Conditions, _Mapping]] = ..., stacking: _Optional[_Union[Stacking, _Mapping]] = ..., funding: _Optional[_Union[Funding, _Mapping]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., percent_off: _Optional[_Union[PercentOff, _Mapping]] = ..., amount_off: _Optional[_Union[AmountOff, _Mapping]] = ..., fixed_price: _Optional[_Union[FixedPrice, _Mapping]] = ..., qty_tiers: _Optional[_Union[QtyTiers, _Mapping]] = ..., buy_x_get_y: _Optional[_Union[BuyXGetY, _Mapping]] = ..., bundle_price: _Optional[_Union[BundlePrice, _Mapping]] = ..., spend_tiers: _Optional[_Union[SpendTiers, _Mapping]] = ..., order_percent_off: _Optional[_Union[OrderPercentOff, _Mapping]] = ..., order_amount_off: _Optional[_Union[OrderAmountOff, _Mapping]] = ..., points_multiplier: _Optional[_Union[PointsMultiplier, _Mapping]] = ..., bonus_points: _Optional[_Union[BonusPoints, _Mapping]] = ..., target_units: _Optional[_Union[TargetUnits, _Mapping]] = ..., buy_get: _Optional[_Union[BuyGet, _Mapping]] = ...) -> None: ...
 
 class CatalogueItem(_message.Message):
     __slots__ = ("sku", "category", "brand", "vendor", "no_discount", "no_earn", "unit_cost_minor")
