@@ -174,7 +174,7 @@ def pricing_state(
     offers that have any (``offer_ids`` None) and, for a commit, the transaction."""
     ids = snapshot.limited_ids(policy, offer_ids)
     if tx is None and io.cache is not None:
-        capped = capped_ids(policy, ids) if policy.units_capped else []
+        capped = capped_ids(policy, ids)
         snap = cached_snapshot(io, io.cache, member_id, ids, codes, capped)
     else:
         snap = read_snapshot(io, tx=tx, member_id=member_id, offer_ids=ids, codes=codes)

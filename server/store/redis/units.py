@@ -19,10 +19,6 @@ from server.store.redis.io import RedisIO, ScriptArg
 from server.store.unit_usage import Reservation, UnitUsage
 
 
-def units_key(io: RedisIO, offer_id: str) -> str:
-    return io.keys.units(offer_id)
-
-
 def parse_units(raw: dict[bytes, bytes]) -> UnitUsage:
     """A units hash (``HGETALL``) as counters and reservations."""
     sold, by_store, reservations = 0, {}, []
@@ -46,13 +42,16 @@ def read_units(io: RedisIO, policy: Policy, ids: Iterable[str]) -> dict[str, Uni
         return {}
     pipe = io.client.pipeline(transaction=True)
     for o in wanted:
-        pipe.hgetall(units_key(io, o))
+        pipe.hgetall(io.keys.units(o))
     return {o: parse_units(raw) for o, raw in zip(wanted, pipe.execute(), strict=True)}
 
 
 def capped_ids(policy: Policy, ids: Iterable[str]) -> list[str]:
-    """The offers of ``ids`` that have unit caps."""
-    return [o for o in ids if o in policy.offers and U.capped(policy.offers[o])]
+    """The offers of ``ids`` that have unit caps (``Policy.units_capped``, found at compile)."""
+    if not policy.units_capped:
+        return []
+    wanted = set(ids)
+    return [o for o in policy.units_capped if o in wanted]
 
 
 def script_ops(io: RedisIO, ops: Sequence[U.UnitOp]) -> tuple[list[str], list[ScriptArg]]:
@@ -61,7 +60,7 @@ def script_ops(io: RedisIO, ops: Sequence[U.UnitOp]) -> tuple[list[str], list[Sc
     for op in ops:
         store = "" if op.store_id is None else "s:" + op.store_id
         args += [op.units, op.total_cap, store, op.store_cap, op.holder, op.now_us]
-    return [units_key(io, op.offer_id) for op in ops], args
+    return [io.keys.units(op.offer_id) for op in ops], args
 
 
 def give_back(
@@ -87,7 +86,7 @@ def issue(
     members = list(dict.fromkeys(member_ids))
     units, until_us, cap = reserve
     refused: list[str] = []
-    key = units_key(io, offer_id)
+    key = io.keys.units(offer_id)
     if units and until_us is not None:
         fields = [f"r:{issue_id}:{m}" for m in members]
         reply = io.run(
@@ -113,13 +112,13 @@ def drop_reservations(io: RedisIO, offer_id: str, coupon_ids: Sequence[str]) -> 
     """Forget the reservations of these coupons of the offer (none left = nothing happens)."""
     if coupon_ids:
         io.run(
-            "unreserve_units", [units_key(io, offer_id)], ["drop", *(f"r:{c}" for c in coupon_ids)]
+            "unreserve_units", [io.keys.units(offer_id)], ["drop", *(f"r:{c}" for c in coupon_ids)]
         )
 
 
 def release(io: RedisIO, member_id: str, offer_id: str, now: datetime) -> int:
     reply = io.run(
-        "unreserve_units", [units_key(io, offer_id)], ["release", member_id, U.to_us(now)]
+        "unreserve_units", [io.keys.units(offer_id)], ["release", member_id, U.to_us(now)]
     )
     return int(reply[1])
 
@@ -132,7 +131,7 @@ def held(
         return {}
     pipe = io.client.pipeline(transaction=False)
     for coupon_id, offer_id in coupons:
-        pipe.hget(units_key(io, offer_id), f"r:{coupon_id}")
+        pipe.hget(io.keys.units(offer_id), f"r:{coupon_id}")
     now_us, out = U.to_us(now), {}
     for (coupon_id, _), raw in zip(coupons, pipe.execute(), strict=True):
         if raw is not None:
