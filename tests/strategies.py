@@ -16,6 +16,7 @@ from engine.pricing.catalogue import Catalogue
 from engine.pricing.rules import parse_rules
 from engine.pricing.types import Basket, Line, Member, RemainingLimits
 from engine.pricing.validate import validate
+from loyalty.v1 import rules_pb2
 
 SKUS = [f"S{i}" for i in range(8)]
 CATEGORIES = ["c1", "c2", "c3"]
@@ -535,3 +536,105 @@ def buy_get_cases(draw, max_offers: int = 8):
             limits[offer.id] = replace(old, units=draw(st.integers(1, 9)))
     kw = {**kw, "limits": limits}
     return rules, catalogue, basket, member, kw
+
+
+# ---- unit rates and complete unit groups (tests/test_unit_rates.py) -----------------------
+# Drawn on top of a pricing case, so the other property tests' examples stay as they were.
+
+
+@st.composite
+def unit_rates_rewards(draw) -> dict[str, Any]:
+    """A UnitRates reward (file form): not both rates 0; every unit or up to ``max_units``."""
+    first = draw(st.sampled_from([0, 500, draw(st.integers(0, 3000))]))
+    additional = draw(st.sampled_from([0, 200, draw(st.integers(0, 3000))]))
+    if first + additional == 0:
+        additional = draw(st.integers(1, 3000))
+    return {
+        "first_minor": first,
+        "additional_minor": additional,
+        "max_units": draw(st.sampled_from([0, 0, 1, draw(st.integers(1, 8))])),
+    }
+
+
+@st.composite
+def unit_rates_cases(draw, max_offers: int = 8):
+    """A pricing case whose item offers become unit_rates about one time in three, whose
+    percent_off, amount_off, fixed_price and qty_tiers offers have
+    ``Limits.units_in_groups_of`` about one time in two (and ``max_units`` one time in four),
+    and whose remaining limits sometimes track units."""
+    from google.protobuf.json_format import ParseDict
+
+    from loyalty.v1 import rules_pb2
+
+    rules, catalogue, basket, member, kw = draw(pricing_cases(max_offers))
+    for offer in rules.offers:
+        reward = offer.WhichOneof("reward")
+        if reward in ITEM and draw(st.integers(0, 2)) == 0:
+            offer.unit_rates.CopyFrom(ParseDict(draw(unit_rates_rewards()), rules_pb2.UnitRates()))
+        elif reward in UNIT_LIMIT_REWARDS:
+            if draw(st.booleans()):
+                offer.limits.units_in_groups_of = draw(st.sampled_from([2, 3, draw(small) + 1]))
+            if draw(st.integers(0, 3)) == 0:
+                offer.limits.max_units = draw(st.integers(1, 8))
+    assert validate(rules, catalogue) == [], validate(rules, catalogue)
+    limits = dict(kw["limits"])
+    for offer in rules.offers:
+        if offer.WhichOneof("reward") in (*ITEM, "unit_rates") and draw(st.integers(0, 3)) == 0:
+            old = limits.get(offer.id, RemainingLimits())
+            limits[offer.id] = replace(old, units=draw(st.integers(1, 9)))
+    kw = {**kw, "limits": limits}
+    return rules, catalogue, basket, member, kw
+
+
+@st.composite
+def delivery_cases(draw):
+    """A pricing case with 1-2 delivery lines in random places, about one offer in three a
+    delivery_off, and earning on delivery sometimes on."""
+    rules, catalogue, b, member, kw = draw(pricing_cases())
+    lines = list(b.lines)
+    for k in range(draw(st.integers(1, 2))):
+        sku = draw(st.sampled_from(["DELIVERY", "DELIVERY", *SKUS]))
+        price_ = draw(st.sampled_from([0, 599, 599, draw(st.integers(0, 5000))]))
+        line = Line(f"D{k}", sku, draw(st.integers(1, 2)), price_, delivery=True)
+        lines.insert(draw(st.integers(0, len(lines))), line)
+    for offer in rules.offers:
+        if draw(st.integers(0, 2)) == 0 and offer.WhichOneof("reward") not in (
+            "points_multiplier",
+            "bonus_points",
+        ):
+            form = draw(st.sampled_from(["percent_bps", "amount_minor", "price_minor"]))
+            value = {
+                "percent_bps": draw(st.sampled_from([10000, 5000, draw(st.integers(1, 10000))])),
+                "amount_minor": draw(st.integers(1, 3000)),
+                "price_minor": draw(st.integers(0, 3000)),
+            }[form]
+            offer.ClearField("scope")
+            offer.stacking.group = ""  # an order reward now: groups do not mix phases
+            offer.delivery_off.CopyFrom(rules_pb2.DeliveryOff(**{form: value}))
+            offer.limits.ClearField("max_units_per_line")
+    if rules.HasField("points"):
+        rules.points.earn_on_delivery = draw(st.booleans())
+    assert validate(rules, catalogue) == [], validate(rules, catalogue)
+    return rules, catalogue, replace(b, lines=tuple(lines)), member, kw
+
+
+@st.composite
+def gift_cases(draw):
+    """A pricing case in which about one offer in three is a gift of a random sku."""
+    rules, catalogue, b, member, kw = draw(pricing_cases())
+    for offer in rules.offers:
+        if draw(st.integers(0, 2)) == 0 and offer.WhichOneof("reward") not in (
+            "points_multiplier",
+            "bonus_points",
+        ):
+            offer.gift.CopyFrom(
+                rules_pb2.Gift(
+                    sku=draw(st.sampled_from(SKUS)),
+                    quantity=draw(st.integers(1, 3)),
+                    price_minor=draw(st.sampled_from([0, 0, draw(st.integers(0, 2000))])),
+                )
+            )
+            offer.stacking.group = ""  # an order reward now: groups do not mix phases
+            offer.limits.ClearField("max_units_per_line")
+    assert validate(rules, catalogue) == [], validate(rules, catalogue)
+    return rules, catalogue, b, member, kw

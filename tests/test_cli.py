@@ -49,6 +49,68 @@ def test_price_prints_the_receipt_of_the_example_basket(capsys):
     assert result["lines"][6]["points_earned"] == 0
 
 
+def test_the_constructs_example_prices_each_construct_as_its_comment_says(capsys):
+    from engine.pricing import catalogue as C
+    from engine.pricing.reference.core import price_reference
+    from engine.pricing.rules import load_rules
+    from server.cli.offline import read_basket
+
+    rules_file, basket_file = (
+        str(EXAMPLES / "constructs.yaml"),
+        str(EXAMPLES / "constructs-basket.json"),
+    )
+    assert main(["rules", "validate", rules_file, "--catalogue", CATALOGUE]) == 0
+    assert "valid (8 offers, 0 tiers)" in capsys.readouterr().out
+    assert (
+        main(
+            [
+                "price",
+                "--rules",
+                rules_file,
+                "--catalogue",
+                CATALOGUE,
+                basket_file,
+                "--json",
+                "--explain",
+            ]
+        )
+        == 0
+    )
+    result = json.loads(capsys.readouterr().out)
+    # then (by hand): the cheaper toothbrush 1290 -> 645; the shampoo 3990 at half, rhu -> 1995;
+    # cola 100 + 3 x 50; rice 3 x 4500: rhu(13500 x 10%) = 1350 on 2 of 3 units -> 900; Panadol
+    # 2680 <= 5000 -> 268; the travel bag free (olay pays); goods 48472 >= 10000 -> free delivery
+    # (carrier pays half); the basket is above 100.00, so no 5.00 off
+    off = {o["offer_id"]: o["discount_minor"] for o in result["offers"]}
+    assert off == {
+        "oral-care-cheapest-half": 645,
+        "sunscreen-shampoo": 1995,
+        "cola-flexi": 250,
+        "rice-pairs": 900,
+        "small-pain-relief": 268,
+        "skincare-travel-bag": 2500,
+        "free-delivery": 800,
+    }
+    assert result["gifts"] == [
+        {
+            "offer_id": "skincare-travel-bag",
+            "sku": "BAG-TRAVEL",
+            "quantity": 1,
+            "in_basket": 1,
+            "price_minor": 0,
+        }
+    ]
+    [why] = result["explanations"]
+    assert (why["offer_id"], why["reason"]) == ("small-basket-treat", "MAX_BASKET_EXCEEDED")
+    assert result["lines"][9]["net_minor"] == 0  # the delivery line
+    # and the reference twin gives the same
+    basket, member, coupons, redeem = read_basket(basket_file)
+    ref = price_reference(
+        load_rules(rules_file), C.load_catalogue(CATALOGUE), basket, member, explain=True
+    )
+    assert ref.discount_minor == result["discount_minor"] == sum(off.values())
+
+
 def test_price_reports_a_bad_basket_file_without_a_traceback(tmp_path, capsys):
     basket = tmp_path / "b.json"
     basket.write_text(

@@ -54,6 +54,7 @@ def request_of(basket: Basket, member_id: str, redeem: int) -> checkout_pb2.Eval
             category=x.category,
             brand=x.brand,
             vendor=x.vendor,
+            delivery=x.delivery,
         )
     return req
 

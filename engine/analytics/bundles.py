@@ -151,6 +151,7 @@ def co_purchases(
     Sorted by member, most baskets first, then skus."""
     lf = conform(history).filter(
         (pl.col("kind") == "commit")
+        & ~pl.col("delivery")  # a delivery charge is no product the member bought
         & pl.col("member_id").is_not_null()
         & (pl.col("member_id") != "")
         & (pl.col("at") < as_of)

@@ -24,6 +24,8 @@ discounts : List(Struct(offer_id, funder_id, amount_minor, funded_minor))    per
 recorded_at : Datetime(us, UTC)  when the server recorded the entry (missing: ``at``)
 lane_at : Datetime(us, UTC)      the lane's clock on a commit (null: not sent, or a reversal)
 ruleset_version : Int64          the rule-set version that priced the commit (0 = unknown)
+delivery : Boolean               the line is the basket's delivery charge (Line.delivery), not
+                                 goods (missing: false)
 
 ``at`` is the pricing time: the server's clock, or the lane's for a basket synced after the
 lane was offline (then ``recorded_at`` is later). Simulation replays each basket at ``at``.
@@ -77,6 +79,7 @@ HISTORY_SCHEMA: dict[str, pl.DataType] = {
     "recorded_at": pl.Datetime("us", "UTC"),
     "lane_at": pl.Datetime("us", "UTC"),
     "ruleset_version": pl.Int64(),
+    "delivery": pl.Boolean(),
 }
 KINDS = ("commit", "cancel", "return")
 _DEFAULTS: dict[str, object] = {
@@ -94,6 +97,7 @@ _DEFAULTS: dict[str, object] = {
     "points_earned": 0,
     "points_redeemed": 0,
     "ruleset_version": 0,
+    "delivery": False,
 }
 
 

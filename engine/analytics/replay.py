@@ -86,6 +86,7 @@ def basket_frames(
         "category",
         "brand",
         "vendor",
+        "delivery",
         "line_id",
         pl.min_horizontal(pl.col("returned").fill_null(0), pl.col("quantity")).alias("returned"),
     )

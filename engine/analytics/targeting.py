@@ -60,7 +60,9 @@ def is_targeting_tag(tag: str) -> bool:
 def _window(
     history: pl.DataFrame | pl.LazyFrame, as_of: datetime | None
 ) -> tuple[pl.LazyFrame, datetime, float]:
-    lf = conform(history).filter(pl.col("member_id").is_not_null() & (pl.col("member_id") != ""))
+    lf = conform(history).filter(  # purchases: a delivery charge is no product
+        pl.col("member_id").is_not_null() & (pl.col("member_id") != "") & ~pl.col("delivery")
+    )
     as_of = as_of or last_day(lf)
     lf = lf.filter(pl.col("at") < as_of)
     first = lf.select(pl.col("at").min()).collect().item()

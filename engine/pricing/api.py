@@ -31,6 +31,7 @@ from engine.pricing.types import (
     AppliedOffer,
     Basket,
     Explanation,
+    GiftResult,
     LineDiscount,
     LineResult,
     Member,
@@ -80,8 +81,15 @@ def encode_lines(compiled: CompiledRules, basket: Basket) -> np.ndarray:
     n_cat = len(compiled.catalogue)
     out = np.empty((len(basket.lines), L.LINE_COLS), dtype=np.int64)
     sku_index, attr = compiled.sku_index, compiled.sku_attr
+    unknown: dict[str, int] = {}  # one id below -1 per sku the index lacks (kernel/merge.py)
     for k, line in enumerate(basket.lines):
-        s = sku_index.get(line.sku, -1)
+        if line.delivery:  # the catalogue is not read for it; only delivery offers reach it
+            s = unknown.setdefault(line.sku, -2 - len(unknown))
+            d = (s, compiled.delivery_category, -1, -1, line.quantity, line.unit_price_minor)
+            out[k] = (*d, L.FLAG_DELIVERY)
+            continue
+        known = sku_index.get(line.sku)
+        s = unknown.setdefault(line.sku, -2 - len(unknown)) if known is None else known
         if 0 <= s < n_cat:
             cat, brand, vendor, flags = attr[s]
         else:
@@ -291,6 +299,7 @@ def decode(
     offers = []
     components: list[tuple[int, int, list[int]]] = []  # offer, points, per-line attribution
     explanations = []
+    gifts = []
     for kind, a, b, c, d, e in rows.tolist():
         if kind == L.ROW_DISCOUNT:
             per_line[a].append(LineDiscount(ids[b], c, funders[b], d))
@@ -304,6 +313,9 @@ def decode(
             components.append((a, b, [0] * n))
         elif kind == L.ROW_ATTRIBUTION:
             components[a][2][b] = c
+        elif kind == L.ROW_GIFT:
+            g = compiled.rules.offers[a].gift
+            gifts.append(GiftResult(ids[a], g.sku, g.quantity, b, g.price_minor))
         else:
             related = ids[e] if e >= 0 else ""
             upcoming = _next_start(compiled, b, basket) if c == Reason.NOT_IN_TIME_WINDOW else None
@@ -344,6 +356,7 @@ def decode(
         offers=tuple(offers),
         explanations=tuple(e for _, e in explanations),
         restricted=restricted,
+        gifts=tuple(gifts),
     )
 
 

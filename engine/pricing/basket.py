@@ -26,6 +26,7 @@ class ResolvedLine:
     vendor: str
     no_discount: bool
     no_earn: bool
+    delivery: bool = False  # the delivery charge (Line.delivery): in no product set
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +96,22 @@ def resolve_lines(basket: Basket, catalogue: Catalogue) -> tuple[ResolvedLine, .
     out = []
     for line in basket.lines:
         row = catalogue.get(line.sku)
-        if row is None:
+        if line.delivery:  # the catalogue is not read for the delivery charge
+            out.append(
+                ResolvedLine(
+                    line.line_id,
+                    line.sku,
+                    line.quantity,
+                    line.unit_price_minor,
+                    "",
+                    "",
+                    "",
+                    False,
+                    False,
+                    True,
+                )
+            )
+        elif row is None:
             out.append(
                 ResolvedLine(
                     line.line_id,

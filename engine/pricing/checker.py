@@ -115,5 +115,7 @@ def check_product_set(v: Checker, path: str, ps: rules_pb2.ProductSet) -> None:
         for j, value in enumerate(getattr(ps, name)):
             if not value:
                 v.add(f"{path}.{name}[{j}]", "must not be empty")
+            elif not value.isprintable():
+                v.add(f"{path}.{name}[{j}]", f"control characters are not allowed ({value!r})")
             else:
                 v.text(f"{path}.{name}[{j}]", value)

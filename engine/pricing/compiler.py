@@ -70,10 +70,19 @@ class CompiledRules:
     attr_predicates: tuple[Predicate, ...] = ()
     # member-only items (RuleSet.restricted_items; engine.pricing.restrictions)
     restrictions: Restrictions = NO_RESTRICTIONS
+    # the category id the encoders give a delivery line (Line.delivery); no line's own category
+    # can reach it (it is not in category_index)
+    delivery_category: int = -1
 
     @property
     def n_offers(self) -> int:
         return len(self.offer_ids)
+
+
+# The category a delivery line carries and a delivery_off offer's scope names: not a string a
+# line or a rule can give (ids are printable), and left out of the exported category index.
+DELIVERY_KEY = "\x00delivery"
+DELIVERY_SET = rules_pb2.ProductSet(categories=[DELIVERY_KEY])
 
 
 class _Interner(dict[str, int]):
@@ -125,6 +134,7 @@ def compile_rules(
             + catalogue.no_earn.astype(np.int64) * L.FLAG_NO_EARN
         )
 
+    delivery_category = cats.add(DELIVERY_KEY)
     tiers = {t.id: i for i, t in enumerate(rules.tiers)}
     segment_bit = {s.id: i for i, s in enumerate(rules.segments)}
     channels, stores, groups = _Interner(), _Interner(), _Interner()
@@ -167,7 +177,7 @@ def compile_rules(
         t[L.O_FUNDED_BPS] = offer.funding.funded_share_bps
         t[L.O_PER_TX] = offer.limits.per_transaction
         t[L.O_MAX_DISCOUNT] = offer.limits.max_discount_minor
-        t[L.O_SCOPE] = add_set(offer.scope)
+        t[L.O_SCOPE] = add_set(DELIVERY_SET if kind == Kind.DELIVERY_OFF else offer.scope)
         t[L.O_NEEDS_MEMBER] = int(
             c.member_required
             or bool(c.tiers)
@@ -179,12 +189,14 @@ def compile_rules(
         t[L.O_ATTR_MASK] = attr_masks[o]
         t[L.O_BIRTHDAY] = int(c.birthday_month)
         t[L.O_MIN_BASKET] = c.min_basket_minor
-        t[L.O_MIN_QTY] = c.min_qty
+        # the units the offer needs: its minimum, and one complete group (Limits.units_in_groups_of)
+        t[L.O_MIN_QTY] = max(c.min_qty, offer.limits.units_in_groups_of)
         t[L.O_MIN_AMOUNT] = c.min_amount_minor
         t[L.O_MAX_BASKET] = c.max_basket_minor
         t[L.O_MAX_AMOUNT] = c.max_amount_minor
         t[L.O_MAX_UNITS_LINE] = offer.limits.max_units_per_line
         t[L.O_MAX_UNITS] = offer.limits.max_units
+        t[L.O_UNITS_GROUPS] = offer.limits.units_in_groups_of
         t[L.O_STARTS] = c.starts_at.seconds if c.HasField("starts_at") else L.OPEN_START
         t[L.O_ENDS] = c.ends_at.seconds if c.HasField("ends_at") else L.OPEN_END
         t[L.O_WEEKDAYS] = _mask(list(c.weekdays))
@@ -226,6 +238,7 @@ def compile_rules(
             p.redeem_step_points,
             p.max_redeem_share_bps,
         )
+        prog[L.P_EARN_DELIVERY] = int(p.earn_on_delivery)
     prog[L.P_MAX_BUNDLE_LEN] = table[:, L.O_BUNDLE_LEN].max(initial=0)  # kernel scratch width
 
     arrays = RuleArrays(
@@ -252,7 +265,7 @@ def compile_rules(
         offer_index={x.id: i for i, x in enumerate(offers)},
         funder_ids=tuple(funders),
         sku_index=dict(skus),
-        category_index=dict(cats),
+        category_index={k: v for k, v in cats.items() if k != DELIVERY_KEY},
         brand_index=dict(brands),
         vendor_index=dict(vendors),
         tier_index=tiers,
@@ -264,6 +277,7 @@ def compile_rules(
         offer_kind=tuple(table[:, L.O_KIND].tolist()),
         attr_predicates=attr_predicates,
         restrictions=restrictions,
+        delivery_category=delivery_category,
     )
 
 
@@ -305,6 +319,15 @@ def _reward_params(
         t[L.O_P1], t[L.O_P2], t[L.O_P3] = r.buy_qty, r.get_qty, getattr(r, form)
         t[L.O_TU_FORM] = _TU_FORMS[form]
         t[L.O_GET_SET] = add_set(r.get)
+    elif kind == Kind.GIFT:
+        t[L.O_P1], t[L.O_P3] = r.quantity, r.price_minor
+        t[L.O_GET_SET] = add_set(rules_pb2.ProductSet(skus=[r.sku]))
+    elif kind == Kind.DELIVERY_OFF:
+        form = r.WhichOneof("value") or "percent_bps"
+        t[L.O_P3] = getattr(r, form)
+        t[L.O_TU_FORM] = _TU_FORMS[form]
+    elif kind == Kind.UNIT_RATES:
+        t[L.O_P1], t[L.O_P2], t[L.O_P3] = r.first_minor, r.additional_minor, r.max_units
     elif kind == Kind.BUNDLE_PRICE:
         t[L.O_P1] = r.price_minor
         t[L.O_BUNDLE_OFF], t[L.O_BUNDLE_LEN] = len(bundle), len(r.components)
@@ -339,14 +362,14 @@ def _inverted_index(
     table: np.ndarray, sets: np.ndarray, vals: np.ndarray, inv_base: np.ndarray, n_keys: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """CSR map from every sku/category/brand/vendor key to the offers whose scope (or, for
-    buy_get, whose get set) lists it.
+    buy_get, whose get set; for a gift, its gift sku) lists it.
 
     Offers are stored as their evaluation positions, so finding a basket's candidates in
     order never touches the offer table.
     """
     keys: list[np.ndarray] = []
     owners: list[np.ndarray] = []
-    get = np.nonzero(table[:, L.O_KIND] == Kind.BUY_GET)[0]
+    get = np.nonzero(np.isin(table[:, L.O_KIND], (Kind.BUY_GET, Kind.GIFT)))[0]
     scope = np.concatenate([table[:, L.O_SCOPE], table[get, L.O_GET_SET]])
     pos = np.concatenate([table[:, L.O_ORDER_POS], table[get, L.O_ORDER_POS]])
     for kind, (off_col, len_col) in enumerate(

@@ -13,7 +13,8 @@ BPS = 10_000
 
 class Kind(IntEnum):
     """Reward kinds, in the order of the ``reward`` oneof (``phase_of`` gives each its phase;
-    TARGET_UNITS and BUY_GET, added last, are item rewards)."""
+    TARGET_UNITS, BUY_GET and UNIT_RATES, added last, are item rewards; DELIVERY_OFF is an
+    order reward, and so is GIFT)."""
 
     PERCENT_OFF = 0
     AMOUNT_OFF = 1
@@ -28,6 +29,9 @@ class Kind(IntEnum):
     BONUS_POINTS = 10
     TARGET_UNITS = 11
     BUY_GET = 12
+    UNIT_RATES = 13
+    DELIVERY_OFF = 14
+    GIFT = 15
 
 
 class Phase(IntEnum):
@@ -51,11 +55,16 @@ KIND_BY_FIELD: dict[str, Kind] = {
     "bonus_points": Kind.BONUS_POINTS,
     "target_units": Kind.TARGET_UNITS,
     "buy_get": Kind.BUY_GET,
+    "unit_rates": Kind.UNIT_RATES,
+    "delivery_off": Kind.DELIVERY_OFF,
+    "gift": Kind.GIFT,
 }
 
 
 def phase_of(kind: int) -> Phase:
-    if kind <= Kind.BUNDLE_PRICE or kind in (Kind.TARGET_UNITS, Kind.BUY_GET):
+    if kind in (Kind.DELIVERY_OFF, Kind.GIFT):  # line rewards that run after the item phase
+        return Phase.ORDER
+    if kind <= Kind.BUNDLE_PRICE or kind in (Kind.TARGET_UNITS, Kind.BUY_GET, Kind.UNIT_RATES):
         return Phase.ITEM
     if kind <= Kind.ORDER_AMOUNT_OFF:
         return Phase.ORDER
@@ -94,6 +103,7 @@ class Reason(IntEnum):
     MEMBER_ATTRIBUTE_MISMATCH = 19  # a Conditions.attributes test failed (check 7)
     MAX_BASKET_EXCEEDED = 20  # basket nets above Conditions.max_basket_minor; detail = excess
     MAX_AMOUNT_EXCEEDED = 21  # scope nets above Conditions.max_amount_minor; detail = excess
+    GIFT_NOT_IN_BASKET = 22  # the basket qualifies for a gift it lacks; detail = gift units
 
 
 # LIMIT_REACHED details

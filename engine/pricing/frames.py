@@ -1,7 +1,8 @@
 """Column-wise encoding of polars frames for the batch kernel, and decoding back to frames.
 
 ``lines`` columns: ``basket`` (0..B-1, non-decreasing), ``sku``, ``quantity``,
-``unit_price_minor``; optional ``category``, ``brand``, ``vendor``.
+``unit_price_minor``; optional ``category``, ``brand``, ``vendor``, ``delivery`` (bool: the
+line is the basket's delivery charge, ``Line.delivery``).
 
 ``baskets`` columns (row ``b`` is basket ``b``): ``occurred_at`` (datetime; naive = UTC);
 optional ``store_id``, ``channel``, ``member_id`` (null or empty = guest), ``tier``,
@@ -75,7 +76,9 @@ def encode_frames(
 
     enc = np.empty((len(lines), L.LINE_COLS), dtype=np.int64)
     sku = _lookup(lines["sku"], compiled.sku_index)
-    enc[:, L.L_SKU] = sku
+    # one id below -1 per sku the index lacks, so lines of one sku stay one kind (kernel/merge.py)
+    rank = lines["sku"].cast(pl.String).fill_null("").rank("dense").to_numpy().astype(np.int64)
+    enc[:, L.L_SKU] = np.where(sku >= 0, sku, -1 - rank)
     in_cat = (sku >= 0) & (sku < len(compiled.catalogue))
     attr = np.full((len(lines), 4), -1, dtype=np.int64)
     attr[:, 3] = 0
@@ -93,6 +96,13 @@ def encode_frames(
     enc[:, L.L_QTY] = qty
     enc[:, L.L_PRICE] = price
     enc[:, L.L_FLAGS] = attr[:, 3]
+    if "delivery" in lines.columns:  # delivery charges: the catalogue is not read for them
+        dl = lines["delivery"].fill_null(False).cast(pl.Boolean).to_numpy()
+        enc[dl, L.L_SKU] = -1 - rank[dl]
+        enc[dl, L.L_CAT] = compiled.delivery_category
+        enc[dl, L.L_BRAND] = -1
+        enc[dl, L.L_VENDOR] = -1
+        enc[dl, L.L_FLAGS] = L.FLAG_DELIVERY
     line_off = np.searchsorted(basket_col, np.arange(n_b + 1)).astype(np.int64)
 
     members = np.zeros((n_b, L.MEMBER_COLS), dtype=np.int64)

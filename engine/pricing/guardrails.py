@@ -349,7 +349,7 @@ def _grid(
     cond = offer.conditions
     reward = offer.WhichOneof("reward") or ""
     r = getattr(offer, reward)
-    quantities = {1, MANY_UNITS, cond.min_qty}
+    quantities = {1, MANY_UNITS, cond.min_qty, offer.limits.units_in_groups_of}
     thresholds = {cond.min_basket_minor, cond.min_amount_minor}
     figures = set(thresholds)
     if reward == "qty_tiers":
@@ -360,6 +360,9 @@ def _grid(
         quantities |= {r.units, r.every, 2 * r.every} if reward == "target_units" else set()
         if r.WhichOneof("value") in ("amount_minor", "price_minor"):
             figures.add(getattr(r, r.WhichOneof("value")))
+    elif reward == "unit_rates":  # the first unit alone, and past max_units
+        quantities |= {2, r.max_units, r.max_units + 1}
+        figures |= {r.first_minor, r.additional_minor}
     elif reward == "spend_tiers":
         thresholds |= {s.threshold_minor for s in r.steps[:8]}
         figures |= thresholds | {s.amount_minor for s in r.steps[:8]}

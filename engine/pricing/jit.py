@@ -47,6 +47,7 @@ KERNEL_SOURCES = (
     "kernel/wire_in.py",
     "kernel/wire_out.py",
     "kernel/units.py",
+    "kernel/merge.py",
 )
 
 

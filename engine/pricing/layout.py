@@ -57,8 +57,10 @@ O_MAX_UNITS = 41  # Limits.max_units (per transaction); 0 = no cap
 O_TU_PICK = 42  # TargetUnits.Pick: 0 cheapest, 1 most expensive
 O_TU_FORM = 43  # TU_PERCENT, TU_AMOUNT or TU_PRICE: which of TargetUnits.value is set
 # buy_get (O_P1 = buy_qty, O_P2 = get_qty, O_P3 = the value, O_TU_FORM = its form)
-O_GET_SET = 44  # BuyGet.get: its index in RuleArrays.sets (0 for other kinds; unused)
-OFFER_COLS = 45
+O_GET_SET = 44  # BuyGet.get, or a Gift's {skus: [sku]}: its index in RuleArrays.sets (else 0)
+# unit_rates: O_P1 = first_minor, O_P2 = additional_minor, O_P3 = max_units (0 = every unit)
+O_UNITS_GROUPS = 45  # Limits.units_in_groups_of; 0 = off
+OFFER_COLS = 46
 TU_PERCENT, TU_AMOUNT, TU_PRICE = 0, 1, 2
 
 NO_GROUP = -1
@@ -87,11 +89,12 @@ P_MIN_REDEEM = 3
 P_STEP = 4
 P_MAX_SHARE_BPS = 5
 P_MAX_BUNDLE_LEN = 6  # not the points programme: the most components of any bundle offer
-PROGRAMME_COLS = 7
+P_EARN_DELIVERY = 7  # 1 = the delivery lines earn base points (PointsProgram.earn_on_delivery)
+PROGRAMME_COLS = 8
 
 # ---- basket lines: int64[n_lines, LINE_COLS] ----------------------------------------------
-L_SKU = 0  # catalogue/rule sku index or -1
-L_CAT = 1
+L_SKU = 0  # catalogue/rule sku index; below 0 a sku the index lacks (one id per sku text)
+L_CAT = 1  # on a delivery line, the compiled delivery category (CompiledRules.delivery_category)
 L_BRAND = 2
 L_VENDOR = 3
 L_QTY = 4
@@ -100,6 +103,7 @@ L_FLAGS = 6
 LINE_COLS = 7
 FLAG_NO_DISCOUNT = 1
 FLAG_NO_EARN = 2
+FLAG_DELIVERY = 4  # the basket's delivery charge (Line.delivery): only delivery_off reads it
 
 # ---- member: int64[MEMBER_COLS] -----------------------------------------------------------
 M_IS_MEMBER = 0
@@ -136,6 +140,7 @@ ROW_APPLIED = 2  # offer, applications, points, units (discount offers)
 ROW_POINTS = 3  # offer (-1 = base), points            (component number = its rank)
 ROW_ATTRIBUTION = 4  # component number, line, points
 ROW_EXPLANATION = 5  # evaluation position, offer, reason, detail, related offer
+ROW_GIFT = 6  # offer, gift units in the basket (a gift offer the basket qualifies for)
 ROW_COLS = 6
 # line outputs int64[n, LINE_OUT_COLS]
 LO_NET, LO_TENDER, LO_POINTS = 0, 1, 2

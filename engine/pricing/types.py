@@ -26,6 +26,8 @@ class Line:
     category: str = ""
     brand: str = ""
     vendor: str = ""
+    # the basket's delivery charge, not goods (docs/pricing.md §1): only delivery_off reads it
+    delivery: bool = False
 
     @property
     def gross_minor(self) -> int:
@@ -124,6 +126,17 @@ class RestrictedLine:
 
 
 @dataclass(frozen=True, slots=True)
+class GiftResult:
+    """A gift the basket qualifies for (``Offer.gift``): the lane adds what is not in it."""
+
+    offer_id: str
+    sku: str
+    quantity: int  # gift units the offer gives
+    in_basket: int  # of those, the units in the basket (and discounted)
+    price_minor: int  # what each gift unit costs the customer
+
+
+@dataclass(frozen=True, slots=True)
 class PricingResult:
     lines: tuple[LineResult, ...]
     gross_minor: int
@@ -140,6 +153,8 @@ class PricingResult:
     # member-only items this member may not buy, in basket order (docs/pricing.md, member-only
     # items); pricing ignores them
     restricted: tuple[RestrictedLine, ...] = ()
+    # the gifts the basket qualifies for, in evaluation order (docs/pricing.md §5, Gifts)
+    gifts: tuple[GiftResult, ...] = ()
 
 
 _LIMIT_WORDS = {
@@ -176,5 +191,6 @@ def describe(e: Explanation) -> str:
         Reason.MIN_SPEND_NOT_REACHED: f"spend threshold not reached: {d} short",
         Reason.NO_BENEFIT: "gives nothing on this basket",
         Reason.LOST_TO_GROUP: f"a better offer of the same group applied: {other}",
+        Reason.GIFT_NOT_IN_BASKET: f"the basket qualifies for a gift: add {d} unit(s) of it",
     }
     return texts[r]

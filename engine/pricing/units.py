@@ -17,11 +17,17 @@ Unit limits (``percent_off``, ``amount_off``, ``fixed_price`` and ``qty_tiers`` 
 first, in the same walk: a line of ``q`` units over ``max_units_per_line = N`` keeps
 ``floor(d·N/q)`` and counts ``N`` units ``u``; then ``max_units`` is a per-basket ``left`` (a
 line taking ``t < u`` keeps ``floor(d·t/u)``), then the units left as above, read over ``u``.
-With neither set this is the walk above (``u = q``). The full text: /tmp/notes/issue16.md
-(for docs/pricing.md).
+With neither set this is the walk above (``u = q``). The full text: docs/pricing.md §5, "Unit
+limits".
+
+``Limits.units_in_groups_of = N`` (the same four rewards) discounts only the units that form
+complete groups of ``N`` of the offer's ``U`` eligible units: ``floor(U/N)·N`` units, a
+per-basket room walked exactly as ``max_units`` (the smaller of the two when both are set,
+:func:`offer_unit_room`); ``U < N`` is a quantity shortfall of ``N − U``, checked with
+``Conditions.min_qty``.
 
 The numba kernel (``engine/pricing/kernel/units.py``) and the reference (here) implement the
-same walks; the validation of the four fields is here too, to keep ``validate.py`` short.
+same walks; the validation of the five fields is here too, to keep ``validate.py`` short.
 """
 
 from __future__ import annotations
@@ -36,8 +42,9 @@ if TYPE_CHECKING:
     from engine.pricing.checker import Checker
 
 UNIT_FIELDS = ("total_units", "units_per_store")
-# Limits.max_units_per_line / max_units: rewards that discount each line from its own units
-BASKET_UNIT_FIELDS = ("max_units_per_line", "max_units")
+# Limits.max_units_per_line / max_units / units_in_groups_of: rewards that discount each line
+# from its own units
+BASKET_UNIT_FIELDS = ("max_units_per_line", "max_units", "units_in_groups_of")
 BASKET_UNIT_REWARDS = ("percent_off", "amount_off", "fixed_price", "qty_tiers")
 
 
@@ -45,7 +52,8 @@ def check_unit_limits(
     v: Checker, path: str, lim: rules_pb2.Limits, phase: Phase | None, reward: str | None = None
 ) -> None:
     """``Limits.total_units`` and ``units_per_store``: counts, on item rewards only;
-    ``max_units_per_line`` and ``max_units``: counts, on ``BASKET_UNIT_REWARDS`` only."""
+    ``max_units_per_line``, ``max_units`` and ``units_in_groups_of``: counts, on
+    ``BASKET_UNIT_REWARDS`` only."""
     for name in UNIT_FIELDS:
         value = getattr(lim, name)
         if v.count(f"{path}.{name}", value) and value and phase not in (Phase.ITEM, None):
@@ -65,6 +73,18 @@ def check_unit_limits(
                 f"only on {', '.join(BASKET_UNIT_REWARDS)} rewards, not {reward} (got {value}): "
                 "it caps the units each line discounts",
             )
+
+
+def offer_unit_room(lim: rules_pb2.Limits, qty: Sequence[int], eligible: Sequence[int]) -> int:
+    """The per-basket unit room of an offer with limits ``lim`` (0 = no cap): ``max_units``,
+    and ``floor(U/N)·N`` for ``units_in_groups_of = N``, ``U`` the units of the ``eligible``
+    lines; the smaller when both are set. (An offer with ``U < N`` never gets here: it is a
+    quantity shortfall, :func:`engine.pricing.reference.checks.check_minimums`.)"""
+    rooms = [lim.max_units] if lim.max_units > 0 else []
+    if lim.units_in_groups_of > 0:
+        units = sum(qty[i] for i in eligible)
+        rooms.append(units // lim.units_in_groups_of * lim.units_in_groups_of)
+    return min(rooms, default=0)
 
 
 def limit_units(
@@ -134,4 +154,5 @@ __all__ = [
     "applied_units",
     "check_unit_limits",
     "limit_units",
+    "offer_unit_room",
 ]

@@ -190,11 +190,14 @@ def _check_offer(v: Checker, path: str, offer: rules_pb2.Offer) -> None:
     v.text(f"{path}.description", offer.description, MAX_DESCRIPTION_CHARS)
     if offer.activation not in ACTIVATIONS:
         v.add(f"{path}.activation", f"unknown activation {offer.activation}")
-    if not offer.HasField("scope"):
+    reward = offer.WhichOneof("reward")
+    if reward == "delivery_off":  # its lines are the basket's delivery lines
+        if offer.HasField("scope"):
+            v.add(f"{path}.scope", "delivery_off discounts the delivery lines: leave scope out")
+    elif not offer.HasField("scope"):
         v.add(f"{path}.scope", "missing product set; use `all: true` for everything")
     else:
         check_product_set(v, f"{path}.scope", offer.scope)
-    reward = offer.WhichOneof("reward")
     phase = phase_of(KIND_BY_FIELD[reward]) if reward else None
     _check_conditions(v, f"{path}.conditions", offer.conditions)
     _check_stacking(v, f"{path}.stacking", offer, phase)

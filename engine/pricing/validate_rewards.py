@@ -23,6 +23,8 @@ from engine.pricing.constants import BPS
 from engine.pricing.overlap import structural_overlap
 from loyalty.v1 import rules_pb2
 
+MAX_GIFT_UNITS = 1_000  # Gift.quantity: units a lane adds, not a stock figure
+
 
 def check_reward(v: Checker, path: str, reward: str, r: Message) -> None:
     for name, lo, hi in _RANGES.get(reward, ()):
@@ -142,7 +144,9 @@ def _check_buy_get(v: Checker, path: str, r: rules_pb2.BuyGet) -> None:
     _check_unit_value(v, path, r)
 
 
-def _check_unit_value(v: Checker, path: str, r: rules_pb2.TargetUnits | rules_pb2.BuyGet) -> None:
+def _check_unit_value(
+    v: Checker, path: str, r: rules_pb2.TargetUnits | rules_pb2.BuyGet | rules_pb2.DeliveryOff
+) -> None:
     form = r.WhichOneof("value")
     if form is None:
         v.add(path, "set exactly one of percent_bps, amount_minor and price_minor (got none)")
@@ -152,6 +156,26 @@ def _check_unit_value(v: Checker, path: str, r: rules_pb2.TargetUnits | rules_pb
         v.money(f"{path}.amount_minor", r.amount_minor, 1)
     else:
         v.money(f"{path}.price_minor", r.price_minor)
+
+
+def _check_unit_rates(v: Checker, path: str, r: rules_pb2.UnitRates) -> None:
+    # minor units, but bounded like counts: n·additional_minor stays inside int64
+    first_ok = v.range(f"{path}.first_minor", r.first_minor, 0, MAX_COUNT)
+    additional_ok = v.range(f"{path}.additional_minor", r.additional_minor, 0, MAX_COUNT)
+    v.count(f"{path}.max_units", r.max_units)
+    if first_ok and additional_ok and r.first_minor + r.additional_minor == 0:
+        v.add(path, "first_minor and additional_minor are both 0: the offer gives nothing")
+
+
+def _check_gift(v: Checker, path: str, r: rules_pb2.Gift) -> None:
+    if not r.sku:
+        v.add(f"{path}.sku", "missing: the sku the offer gives")
+    elif not r.sku.isprintable():
+        v.add(f"{path}.sku", f"control characters are not allowed ({r.sku!r})")
+    else:
+        v.text(f"{path}.sku", r.sku)
+    v.range(f"{path}.quantity", r.quantity, 1, MAX_GIFT_UNITS)
+    v.money(f"{path}.price_minor", r.price_minor)
 
 
 def check_buy_get_sets(v: Checker, path: str, offer: rules_pb2.Offer) -> None:
@@ -185,5 +209,8 @@ _REWARD_CHECKS: dict[str, Callable[[Checker, str, Any], None]] = {
     "bonus_points": _check_bonus_points,
     "target_units": _check_target_units,
     "buy_get": _check_buy_get,
+    "unit_rates": _check_unit_rates,
+    "delivery_off": _check_unit_value,
+    "gift": _check_gift,
 }
 assert set(_RANGES) | set(_REWARD_CHECKS) == set(REWARDS)

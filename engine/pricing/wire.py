@@ -9,8 +9,9 @@ response needs (offer ids, funders, names). Per request, :func:`parse` turns the
 protobuf message and no dataclass is built on the way.
 
 :func:`parse` answers ``None`` for any request outside the common well-formed case; the caller
-then takes the checked path (protobuf parsing, ``engine.price``), which names bad fields. Both
-paths give the same response for every request (tests/test_wire.py).
+then takes the checked path (protobuf parsing, ``engine.price``), which names bad fields. So
+does every request to a rule set with gift offers (the response's ``gifts`` are written by the
+checked path alone). Both paths give the same response for every request (tests/test_wire.py).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import numpy as np
 
 from engine.pricing.basket import local_time
 from engine.pricing.compiler import CompiledRules
-from engine.pricing.constants import Tender
+from engine.pricing.constants import Kind, Tender
 from engine.pricing.kernel import wire_in as W
 from engine.pricing.kernel.wire_out import write_evaluate
 
@@ -66,6 +67,8 @@ class WireTables:
     offer_kind: np.ndarray  # int64[n_offers]
     word_blob: np.ndarray
     word_off: np.ndarray
+    # a rule set with gift offers answers on the checked path (the byte path writes no gifts)
+    has_gifts: bool = False
 
     @classmethod
     def build(cls, compiled: CompiledRules, names: dict[str, str]) -> WireTables:
@@ -99,6 +102,7 @@ class WireTables:
             np.array(compiled.offer_kind, dtype=np.int64),
             word_blob,
             word_off,
+            Kind.GIFT in compiled.offer_kind,
         )
 
 
@@ -140,6 +144,8 @@ class Parsed:
 
 def parse(tables: WireTables, compiled: CompiledRules, data: bytes) -> Parsed | None:
     """The request's arrays, or None when it needs the checked path (see the module doc)."""
+    if tables.has_gifts:
+        return None
     buf = np.frombuffer(data, dtype=np.uint8)
     scalars, lines, line_ids, codes = W.parse_evaluate(
         buf,
@@ -150,6 +156,7 @@ def parse(tables: WireTables, compiled: CompiledRules, data: bytes) -> Parsed | 
         tables.table,
         compiled.sku_attr,
         len(compiled.catalogue),
+        compiled.delivery_category,
     )
     if scalars[W.S_STATUS] != W.OK:
         return None

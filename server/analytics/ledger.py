@@ -95,6 +95,7 @@ def history_rows(
                 "recorded_at": (e.recorded_at or e.at).astimezone(UTC),
                 "lane_at": e.lane_at.astimezone(UTC) if e.lane_at else None,
                 "ruleset_version": e.ruleset_version,
+                "delivery": line.delivery,
             }
             for c, v in values.items():
                 cols[c].append(v)

@@ -180,6 +180,7 @@ def basket_from_request(
                 ln.category,
                 ln.brand,
                 ln.vendor,
+                ln.delivery,
             )
         )
     gross = sum(ln.quantity * ln.unit_price_minor for ln in lines)
@@ -246,6 +247,14 @@ def response_from_result(
             related_offer_id=e.related_offer_id,
             message=e.message,
             next_start=timestamp(e.next_start),
+        )
+    for g in result.gifts:
+        resp.gifts.add(
+            offer_id=g.offer_id,
+            sku=g.sku,
+            quantity=g.quantity,
+            in_basket=g.in_basket,
+            price_minor=g.price_minor,
         )
     return mark_restricted(resp, result.restricted)  # member-only items
 

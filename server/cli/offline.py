@@ -38,6 +38,7 @@ def read_basket(path: str) -> tuple[Basket, Member | None, list[str], int]:
                 x.get("category", ""),
                 x.get("brand", ""),
                 x.get("vendor", ""),
+                bool(x.get("delivery", False)),
             )
             for x in data["lines"]
         )
@@ -90,6 +91,13 @@ def receipt(result: PricingResult, names: dict[str, str]) -> str:
     for o in result.offers:
         what = f"-{_money(o.discount_minor)}" if o.discount_minor else f"+{o.points} pts"
         out.append(f"  {o.offer_id:<24} {what:>12}  x{o.applications}  {names.get(o.offer_id, '')}")
+    if result.gifts:
+        out.append("gifts (units in the basket / units given):")
+        out += [
+            f"  {g.offer_id:<24} {g.sku} {g.in_basket}/{g.quantity}"
+            + (f" at {_money(g.price_minor)}" if g.price_minor else " free")
+            for g in result.gifts
+        ]
     if result.explanations:
         out.append("not applied:")
         out += [f"  {e.offer_id:<24} {e.reason.name}: {e.message}" for e in result.explanations]

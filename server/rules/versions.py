@@ -219,7 +219,7 @@ class RedisVersions:
     def wait(self, timeout_s: float) -> None:
         try:
             if self._pubsub is None:
-                self._pubsub = self.client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+                self._pubsub = self.client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call, unused-ignore]
                 self._pubsub.subscribe(self.keys.rules_events)
             self._pubsub.get_message(timeout=timeout_s)
         except (redis.ConnectionError, redis.TimeoutError):

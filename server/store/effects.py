@@ -52,6 +52,7 @@ def line_details(basket: Basket, result: PricingResult) -> tuple[LineDetail, ...
                 DiscountDetail(d.offer_id, d.funder_id, d.amount_minor, d.funded_minor)
                 for d in res.discounts
             ),
+            line.delivery,
         )
         for i, (line, res) in enumerate(zip(basket.lines, result.lines, strict=True))
     )
@@ -122,6 +123,7 @@ def reverse_lines(
                 delta(line.points_earned),
                 delta(line.points_redeemed),
                 tuple(discs),
+                line.delivery,
             )
         )
     return Reversal(

@@ -194,6 +194,7 @@ class LineDetail:
     points_earned: int
     points_redeemed: int
     discounts: tuple[DiscountDetail, ...] = ()
+    delivery: bool = False  # the basket's delivery charge (Line.delivery)
 
     @property
     def payable_minor(self) -> int:

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.pricing.constants import Mode, Phase, Reason
+from engine.pricing.constants import Kind, Mode, Phase, Reason
 from engine.pricing.jit import helper
 from engine.pricing.kernel.rewards import cap_item, propose_item, propose_order
 from engine.pricing.kernel.units import limit_units, units_left
-from engine.pricing.kernel.util import contains, coupon_uses, find_limits
+from engine.pricing.kernel.util import contains, coupon_uses, find_limits, in_set
 from engine.pricing.layout import (
     C_CHANNEL,
     C_EPOCH,
@@ -43,9 +43,13 @@ from engine.pricing.layout import (
     O_CHANNEL_MASK,
     O_ENDS,
     O_FROM_HOUR,
+    O_GET_SET,
+    O_KIND,
     O_MAX_AMOUNT,
     O_MAX_BASKET,
     O_MAX_DISCOUNT,
+    O_MAX_UNITS,
+    O_MAX_UNITS_LINE,
     O_MIN_AMOUNT,
     O_MIN_BASKET,
     O_MIN_QTY,
@@ -62,6 +66,7 @@ from engine.pricing.layout import (
     O_STORE_OFF,
     O_TIER_MASK,
     O_TO_HOUR,
+    O_UNITS_GROUPS,
     O_WEEKDAYS,
 )
 from engine.pricing.recurrence import Freq
@@ -179,8 +184,9 @@ def discount_cap(rules, o, limits):
 
 @helper
 def thresholds(rules, o, lines, net, basket_net, elig, ne):
-    """Checks 11-13: minimum (then maximum) basket, quantity, minimum (then maximum) amount;
-    returns (reason, shortfall or excess)."""
+    """Checks 11-13: minimum (then maximum) basket, quantity (then a complete group of
+    ``Limits.units_in_groups_of``), minimum (then maximum) amount; returns (reason, shortfall
+    or excess)."""
     if basket_net < rules.offer[o, O_MIN_BASKET]:
         return Reason.MIN_BASKET_NOT_REACHED, rules.offer[o, O_MIN_BASKET] - basket_net
     top = rules.offer[o, O_MAX_BASKET]
@@ -199,6 +205,24 @@ def thresholds(rules, o, lines, net, basket_net, elig, ne):
     if top > 0 and amount > top:
         return Reason.MAX_AMOUNT_EXCEEDED, amount - top
     return 0, 0
+
+
+@helper
+def gift_thresholds(rules, o, lines, net, basket_net, mline, m0, m1, elig, ne, qual):
+    """Checks 11-13 of a gift offer, read without the gift's own lines: the basket net less
+    theirs, and the eligible lines that are not gift lines (``qual``, scratch)."""
+    s = rules.offer[o, O_GET_SET]
+    for j in range(m0, m1):
+        if in_set(rules.sets, rules.set_vals, s, lines, mline[j]):
+            basket_net -= net[mline[j]]
+    nq = 0
+    for j in range(ne):
+        if not in_set(rules.sets, rules.set_vals, s, lines, elig[j]):
+            qual[nq] = elig[j]
+            nq += 1
+    if nq == 0:
+        return Reason.NO_ELIGIBLE_LINES, 0
+    return thresholds(rules, o, lines, net, basket_net, qual, nq)
 
 
 @helper
@@ -284,14 +308,27 @@ def evaluate_discount(
             return Reason.ALREADY_DISCOUNTED, 0, -1, 0, 0, 0
     elif mode == Mode.EXCLUSIVE_ORDER and n_discounted > 0:
         return Reason.ALREADY_DISCOUNTED, 0, -1, 0, 0, 0
-    reason, detail = thresholds(rules, o, lines, net, basket_net, elig, ne)
+    if rules.offer[o, O_KIND] == Kind.GIFT:
+        reason, detail = gift_thresholds(
+            rules, o, lines, net, basket_net, mline, m0, m1, elig, ne, sc[0]
+        )
+    else:
+        reason, detail = thresholds(rules, o, lines, net, basket_net, elig, ne)
     if reason != 0:
         return reason, detail, -1, 0, ne, 0
     cap = discount_cap(rules, o, limits)
-    if rules.offer[o, O_PHASE] == Phase.ITEM:
+    # delivery_off and gift run in the order phase but discount lines as item rewards do
+    kind = rules.offer[o, O_KIND]
+    if rules.offer[o, O_PHASE] == Phase.ITEM or kind == Kind.DELIVERY_OFF or kind == Kind.GIFT:
         reason, detail, apps = propose_item(rules, o, lines, net, elig, ne, prop, sc)
-        if reason == 0:
-            limit_units(rules, o, lines, elig, ne, prop, units_left(limits, o))
+        left = units_left(limits, o)
+        if reason == 0 and (
+            left >= 0
+            or rules.offer[o, O_MAX_UNITS_LINE] > 0
+            or rules.offer[o, O_MAX_UNITS] > 0
+            or rules.offer[o, O_UNITS_GROUPS] > 0
+        ):
+            limit_units(rules.offer, o, lines, elig, ne, prop, left)
         total = cap_item(prop, elig, ne, cap, sc) if reason == 0 else 0
     else:
         reason, detail, apps = propose_order(rules, o, net, elig, ne, cap, prop, sc)
@@ -301,4 +338,5 @@ def evaluate_discount(
                 total += prop[elig[j]]
     if reason == 0 and total == 0:
         reason = Reason.NO_BENEFIT
+        detail = 0  # a gift's detail is its units found, meant for the winner alone
     return reason, detail, -1, apps, ne, total

@@ -13,15 +13,19 @@ import numpy as np
 from numba import prange
 
 from engine.pricing.compiler import RuleArrays
-from engine.pricing.constants import BPS, Mode, Phase, Reason
+from engine.pricing.constants import BPS, Kind, Mode, Phase, Reason
 from engine.pricing.jit import helper, njit
 from engine.pricing.kernel.checks import emit, evaluate_discount
+from engine.pricing.kernel.merge import merge_lines, share, share_discount
 from engine.pricing.kernel.points import earn_points, redeem_points
 from engine.pricing.kernel.units import applied_units, units_left
 from engine.pricing.kernel.util import find_candidates, pair_capacity, rhu
 from engine.pricing.layout import (
+    FLAG_DELIVERY,
+    L_FLAGS,
     L_PRICE,
     L_QTY,
+    LINE_COLS,
     LO_NET,
     LO_POINTS,
     LO_TENDER,
@@ -30,6 +34,7 @@ from engine.pricing.layout import (
     NO_GROUP,
     O_FUNDED_BPS,
     O_GROUP,
+    O_KIND,
     O_MODE,
     O_ORDER_POS,
     O_PHASE,
@@ -37,11 +42,20 @@ from engine.pricing.layout import (
     ROW_APPLIED,
     ROW_DISCOUNT,
     ROW_EXPLANATION,
+    ROW_GIFT,
 )
 
 WS_LOCK, WS_ELIG, WS_BEST_ELIG, WS_PROP, WS_BEST, WS_OUTCOME = 0, 1, 2, 3, 4, 5
 WS_SCRATCH = 9  # then 5 rows of scratch for rewards and points
 WS_CAND, WS_MOFF, WS_MLINE, WS_FILL, WS_LAST = 14, 15, 16, 17, 18  # candidate discovery
+# The per-line workspace (``lw``, its own small array: the rows above are as wide as the
+# basket's (offer, line) pairs): runs of n (the basket's lines) one after another. In units of n:
+LN_NET, LN_TENDER = 0, 1  # per merged line
+LN_SHARE = 2  # first, nxt, then five runs of scratch for sharing (kernel/merge.py)
+LN_TAIL = 9  # merging; then what each basket line pays
+LN_HASH = 10  # four runs: the merge's hash table (a power of two, at least 2n)
+LN_MERGED = 14  # LINE_COLS runs: the merged line table
+LN_RUNS = LN_MERGED + LINE_COLS
 WS_ROWS = 19
 
 
@@ -58,29 +72,64 @@ def workspace(width):
     return np.empty((WS_ROWS, width), dtype=np.int64)
 
 
+@njit
+def line_workspace(n):
+    """Scratch for ``price_core`` per basket line: ``LN_RUNS`` runs of ``n``."""
+    return np.empty(LN_RUNS * max(n, 1), dtype=np.int64)
+
+
+@helper
+def range_lines(line_off, b0, b1):
+    """The most lines any of baskets ``b0:b1`` has."""
+    most = 1
+    for b in range(b0, b1):
+        most = max(most, line_off[b + 1] - line_off[b])
+    return most
+
+
 @helper
 def price_core(
     rules,
-    lines,
+    basket,
     member,
     ctx,
     coupons,
     limits,
     want_explain,
     ws,
+    lw,
     slot,
     line_out,
     rows,
     counts,
 ):
-    """Price one basket: per-line results into ``line_out`` (int64[3, n]), every other
-    output into ``rows``. ``ws`` is scratch from :func:`workspace`, at least
-    :func:`workspace_width` wide; ``slot`` (int64[n_offers], all -1) is the position ->
-    candidate map of :func:`find_candidates`, left all -1. Both serve basket after basket.
-    Allocates nothing.
+    """Price one basket (its ``lines``, here ``basket``): per-line results into ``line_out``
+    (int64[3, n]), every other output into ``rows``. ``ws`` is scratch from :func:`workspace`,
+    at least :func:`workspace_width` wide, and ``lw`` from :func:`line_workspace` for at least
+    the basket's lines; ``slot`` (int64[n_offers], all -1) is the position -> candidate map of
+    :func:`find_candidates`, left all -1. All three serve basket after basket. Allocates
+    nothing.
+
+    Lines of one kind are priced as one (``kernel/merge.py``): everything below runs on the
+    merged table, and each result is shared back over the basket's lines as it is written.
 
     On a full row table ``counts[N_OVERFLOW]`` is set and the caller retries with more rows.
     """
+    n_basket = basket.shape[0]
+    nb = max(n_basket, 1)  # run k of the line workspace: lw[k * nb : (k + 1) * nb]
+    table = lw[LN_MERGED * nb : LN_RUNS * nb].reshape((nb, LINE_COLS))
+    sh = lw[LN_SHARE * nb : LN_TAIL * nb].reshape((7, nb))
+    first = sh[0]
+    nxt = sh[1]
+    tail = lw[LN_TAIL * nb : LN_HASH * nb]
+    nm = merge_lines(basket, table, first, nxt, tail, lw[LN_HASH * nb : LN_MERGED * nb])
+    lines = table[:nm]
+    mg = (first, nxt, sh[2], sh[3], sh[4], sh[5], sh[6])
+    onet = line_out[LO_NET]
+    for i in range(n_basket):
+        onet[i] = basket[i, L_QTY] * basket[i, L_PRICE]
+        line_out[LO_TENDER, i] = 0
+        line_out[LO_POINTS, i] = 0
     n_cand = find_candidates(
         rules,
         lines,
@@ -98,14 +147,14 @@ def price_core(
     n = lines.shape[0]
     for k in range(counts.shape[0]):
         counts[k] = 0
-    net = line_out[LO_NET]
-    tender = line_out[LO_TENDER]
+    net = lw[LN_NET * nb : LN_NET * nb + n]
+    tender = lw[LN_TENDER * nb : LN_TENDER * nb + n]
     basket_net = 0
     for i in range(n):
         net[i] = lines[i, L_QTY] * lines[i, L_PRICE]
-        basket_net += net[i]
+        if lines[i, L_FLAGS] & FLAG_DELIVERY == 0:  # the subtotal is the goods'
+            basket_net += net[i]
         tender[i] = 0
-        line_out[LO_POINTS, i] = 0
     n_discounted = 0  # lines carrying a discount
     order_lock = -1
     lock = ws[WS_LOCK]
@@ -171,7 +220,7 @@ def price_core(
                         rules.offer[cand[c], O_ORDER_POS],
                         cand[c],
                         Reason.LOST_TO_GROUP if lost else outcome[0, c],
-                        outcome[1, c],
+                        0 if lost else outcome[1, c],
                         cand[winner] if lost else outcome[2, c],
                     ):
                         return
@@ -183,26 +232,55 @@ def price_core(
                 i = best_elig[k]
                 amount = best[k]
                 if amount > 0:
-                    if not emit(
-                        rows, counts, ROW_DISCOUNT, i, o, amount, rhu(amount, funded_bps, BPS), 0
-                    ):
-                        return
+                    funded = rhu(amount, funded_bps, BPS)
+                    if nxt[first[i]] < 0:  # a kind of one basket line: no sharing
+                        onet[first[i]] -= amount
+                        if not emit(rows, counts, ROW_DISCOUNT, first[i], o, amount, funded, 0):
+                            return
+                    else:
+                        for k2 in range(share_discount(mg, basket, i, amount, funded, onet)):
+                            if mg[3][k2] > 0 and not emit(
+                                rows, counts, ROW_DISCOUNT, mg[5][k2], o, mg[3][k2], mg[6][k2], 0
+                            ):
+                                return
                     if net[i] == lines[i, L_QTY] * lines[i, L_PRICE]:
                         n_discounted += 1
                     net[i] -= amount
-                    basket_net -= amount
+                    if lines[i, L_FLAGS] & FLAG_DELIVERY == 0:
+                        basket_net -= amount
                     if exclusive:
                         lock[i] = o
             if rules.offer[o, O_MODE] == Mode.EXCLUSIVE_ORDER:
                 order_lock = o
-            units = applied_units(rules, o, lines, best_elig, best, best_ne, units_left(limits, o))
+            units = applied_units(
+                rules.offer, o, lines, best_elig, best, best_ne, units_left(limits, o)
+            )
             if not emit(rows, counts, ROW_APPLIED, o, outcome[3, winner], 0, units, 0):
                 return
+        for c in range(j, end):  # the gifts the basket qualifies for, whatever is explained
+            if rules.offer[cand[c], O_KIND] == Kind.GIFT:
+                if c == winner or outcome[0, c] == Reason.GIFT_NOT_IN_BASKET:
+                    found = outcome[1, c] if c == winner else 0
+                    if not emit(rows, counts, ROW_GIFT, cand[c], found, 0, 0, 0):
+                        return
         j = end
 
-    redeem_points(rules, member, net, basket_net, tender, counts, sc)
+    redeem_points(rules, lines, member, net, basket_net, tender, counts, sc)
+    otender = line_out[LO_TENDER]
+    for g in range(n):
+        if tender[g] > 0 and nxt[first[g]] < 0:
+            otender[first[g]] = tender[g]
+        elif tender[g] > 0:
+            for k in range(share(mg, basket, g, tender[g], onet, False)):
+                otender[mg[5][k]] = mg[3][k]
+    paid = tail  # what each basket line pays: the weights its points are shared by
+    for i in range(n_basket):
+        paid[i] = onet[i] - otender[i]
     earn_points(
         rules,
+        basket,
+        mg,
+        paid,
         lines,
         member,
         ctx,
@@ -272,8 +350,21 @@ def price_one(
         programme,
     )
     ws = workspace(workspace_width(rules, lines))
+    lw = line_workspace(lines.shape[0])
     price_core(
-        rules, lines, member, ctx, coupons, limits, want_explain, ws, slot, line_out, rows, counts
+        rules,
+        lines,
+        member,
+        ctx,
+        coupons,
+        limits,
+        want_explain,
+        ws,
+        lw,
+        slot,
+        line_out,
+        rows,
+        counts,
     )
 
 
@@ -291,6 +382,7 @@ def price_range(
     b0,
     b1,
     ws,
+    lw,
     slot,
     line_out,
     rows,
@@ -310,6 +402,7 @@ def price_range(
             limits[limit_off[b] : limit_off[b + 1]],
             False,
             ws,
+            lw,
             slot,
             line_out[:, lo:hi],
             rows[used:],
@@ -384,6 +477,7 @@ def price_many(
     for t in prange(part_off.shape[0] - 1):
         b0, b1 = part_off[t], part_off[t + 1]
         ws = workspace(range_width(rules, lines, line_off, b0, b1))
+        lw = line_workspace(range_lines(line_off, b0, b1))
         slot = np.full(eval_order.shape[0], -1, dtype=np.int64)
         price_range(
             rules,
@@ -398,6 +492,7 @@ def price_many(
             b0,
             b1,
             ws,
+            lw,
             slot,
             line_out,
             rows[part_rows[t] : part_rows[t + 1]],

@@ -7,8 +7,10 @@ from __future__ import annotations
 from engine.pricing.constants import BPS, Kind, Reason, Tender
 from engine.pricing.jit import helper
 from engine.pricing.kernel.checks import emit, static_reason, thresholds
+from engine.pricing.kernel.merge import share
 from engine.pricing.kernel.util import allocate
 from engine.pricing.layout import (
+    FLAG_DELIVERY,
     FLAG_NO_EARN,
     L_FLAGS,
     L_QTY,
@@ -23,6 +25,7 @@ from engine.pricing.layout import (
     O_ORDER_POS,
     O_P1,
     O_P2,
+    P_EARN_DELIVERY,
     P_EARN_PER,
     P_ENABLED,
     P_MAX_SHARE_BPS,
@@ -37,8 +40,8 @@ from engine.pricing.layout import (
 
 
 @helper
-def redeem_points(rules, member, net, basket_net, tender, counts, sc):
-    """Points tender (docs/pricing.md §6)."""
+def redeem_points(rules, lines, member, net, basket_net, tender, counts, sc):
+    """Points tender (docs/pricing.md §6), over the goods (``basket_net`` is theirs)."""
     requested = member[M_REDEEM]
     prog = rules.programme
     if requested == 0:
@@ -61,12 +64,19 @@ def redeem_points(rules, member, net, basket_net, tender, counts, sc):
         return
     counts[N_TENDER_CODE] = Tender.LIMITED if 0 <= requested and allowed < requested else Tender.OK
     counts[N_TENDER_POINTS] = allowed
-    allocate(allowed * prog[P_POINT_VALUE], net, net.shape[0], tender, sc[0])
+    goods = sc[1]
+    for i in range(net.shape[0]):
+        goods[i] = 0 if lines[i, L_FLAGS] & FLAG_DELIVERY else net[i]
+    allocate(allowed * prog[P_POINT_VALUE], goods, net.shape[0], tender, sc[0])
 
 
 @helper
-def add_points(component_offer, points, weights, lines_of, m, line_pts, rows, counts, sc):
-    """Record one points component, attributed over lines ``lines_of[:m]`` by ``weights``."""
+def add_points(
+    component_offer, points, weights, lines_of, m, basket, mg, paid, line_pts, rows, counts, sc
+):
+    """Record one points component, attributed over merged lines ``lines_of[:m]`` by
+    ``weights``; a merged line's share goes to its basket lines by what they paid (``paid``),
+    or by quantity when they paid nothing (kernel/merge.py)."""
     k = counts[N_COMPONENTS]
     if not emit(rows, counts, ROW_POINTS, component_offer, points, 0, 0, 0):
         return False
@@ -74,17 +84,27 @@ def add_points(component_offer, points, weights, lines_of, m, line_pts, rows, co
     shares = sc[2]
     allocate(points, weights, m, shares, sc[3])
     for j in range(m):
-        if shares[j] > 0:
-            i = lines_of[j]
-            if not emit(rows, counts, ROW_ATTRIBUTION, k, i, shares[j], 0, 0):
+        g = lines_of[j]
+        if shares[j] > 0 and mg[1][mg[0][g]] < 0:  # a kind of one basket line
+            if not emit(rows, counts, ROW_ATTRIBUTION, k, mg[0][g], shares[j], 0, 0):
                 return False
-            line_pts[i] += shares[j]
+            line_pts[mg[0][g]] += shares[j]
+        elif shares[j] > 0:
+            for t in range(share(mg, basket, g, shares[j], paid, True)):
+                i = mg[5][t]
+                if mg[3][t] > 0:
+                    if not emit(rows, counts, ROW_ATTRIBUTION, k, i, mg[3][t], 0, 0):
+                        return False
+                    line_pts[i] += mg[3][t]
     return True
 
 
 @helper
 def earn_points(
     rules,
+    basket,
+    mg,
+    paid,
     lines,
     member,
     ctx,
@@ -104,21 +124,26 @@ def earn_points(
     elig,
     sc,
 ):
-    """Points phase: base points, then points offers ``cand[first:]`` in order (§6)."""
+    """Points phase: base points, then points offers ``cand[first:]`` in order (§6), on the
+    merged ``lines``; ``line_pts`` and the attribution rows are per ``basket`` line."""
     n = lines.shape[0]
     prog = rules.programme
     earning = member[M_IS_MEMBER] != 0 and prog[P_ENABLED] != 0
     amount = sc[0]
     every = sc[1]
     total = 0
+    # delivery lines earn base points only when the programme says so
+    no_earn = FLAG_NO_EARN if prog[P_EARN_DELIVERY] else FLAG_NO_EARN | FLAG_DELIVERY
     for i in range(n):
         every[i] = i
-        amount[i] = net[i] - tender[i] if lines[i, L_FLAGS] & FLAG_NO_EARN == 0 else 0
+        amount[i] = net[i] - tender[i] if lines[i, L_FLAGS] & no_earn == 0 else 0
         total += amount[i]
     if earning:
         tier_bps = BPS if member[M_TIER] < 0 else rules.tier_bps[member[M_TIER]]
         base = total * tier_bps // (prog[P_EARN_PER] * BPS)
-        if base > 0 and not add_points(-1, base, amount, every, n, line_pts, rows, counts, sc):
+        if base > 0 and not add_points(
+            -1, base, amount, every, n, basket, mg, paid, line_pts, rows, counts, sc
+        ):
             return
     weights = sc[4]
     for c in range(first, cand.shape[0]):
@@ -153,7 +178,9 @@ def earn_points(
             ):
                 return
             continue
-        if not add_points(o, points, weights, elig, ne, line_pts, rows, counts, sc):
+        if not add_points(
+            o, points, weights, elig, ne, basket, mg, paid, line_pts, rows, counts, sc
+        ):
             return
         if not emit(rows, counts, ROW_APPLIED, o, 1, points, 0, 0):
             return

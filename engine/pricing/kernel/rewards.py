@@ -41,6 +41,7 @@ from engine.pricing.layout import (
 MIN_QTY = Reason.MIN_QTY_NOT_REACHED.value
 MIN_SPEND = Reason.MIN_SPEND_NOT_REACHED.value
 NO_BENEFIT = Reason.NO_BENEFIT.value
+GIFT_MISSING = Reason.GIFT_NOT_IN_BASKET.value
 # rows of the scratch table
 SC_A, SC_B, SC_C, SC_D, SC_E = 0, 1, 2, 3, 4
 
@@ -98,6 +99,15 @@ def propose_item(rules, o, lines, net, elig, ne, prop, sc):
         return target_units(rules, o, lines, net, elig, ne, prop, sc)
     elif kind == Kind.BUY_GET:
         return buy_get(rules, o, lines, net, elig, ne, prop, sc)
+    elif kind == Kind.GIFT:
+        return gift(rules, o, lines, net, elig, ne, prop, sc)
+    elif kind == Kind.DELIVERY_OFF:  # its lines are the delivery lines
+        form = rules.offer[o, O_TU_FORM]
+        for j in range(ne):
+            i = elig[j]
+            prop[i] = chosen_units_off(form, rules.offer[o, O_P3], net[i], lines[i, L_QTY])
+    elif kind == Kind.UNIT_RATES:
+        return unit_rates(rules, o, lines, net, elig, ne, prop, sc)
     return 0, 0, 1
 
 
@@ -114,12 +124,15 @@ def buy_x_get_y(rules, o, lines, net, elig, ne, prop, sc):
     if k == 0:
         return MIN_QTY, group - units, 0
     order = sc[SC_A]
-    for j in range(ne):
-        order[j] = elig[j]
-    sort_by_price(lines, order, ne, False)  # cheapest first = the tail of the list
+    m = 0
+    for j in range(ne):  # a line already discounted to 0 gives no unit
+        if net[elig[j]] > 0:
+            order[m] = elig[j]
+            m += 1
+    sort_by_price(lines, order, m, False)  # cheapest first = the tail of the list
     free = k * rules.offer[o, O_P2]
     bps = rules.offer[o, O_P3]
-    for j in range(ne):
+    for j in range(m):
         if free == 0:
             break
         i = order[j]
@@ -234,6 +247,67 @@ def buy_get(rules, o, lines, net, elig, ne, prop, sc):
         want -= n
         prop[i] = chosen_units_off(form, value, n * net[i] // q, n)
     return 0, 0, k
+
+
+@helper
+def unit_rates(rules, o, lines, net, elig, ne, prop, sc):
+    """``first_minor`` off the first unit, ``additional_minor`` off each further one, over the
+    whole offer: the eligible units with a net > 0, most expensive first (target_units'
+    MOST_EXPENSIVE list), up to ``max_units`` of them (0 = all); a line with ``n`` chosen units,
+    ``f`` (0 or 1) of them the first, gets ``min(c, first·f + additional·(n − f))`` with
+    ``c = floor(n·net/q)``."""
+    first = rules.offer[o, O_P1]
+    additional = rules.offer[o, O_P2]
+    most = rules.offer[o, O_P3]
+    m = 0
+    order = sc[SC_A]
+    for j in range(ne):
+        i = elig[j]
+        prop[i] = 0
+        if net[i] > 0:
+            order[m] = i
+            m += 1
+    sort_by_unit_net(lines, net, order, m)  # most expensive first, ties in basket order
+    taken = 0
+    for s in range(m):
+        if 0 < most <= taken:
+            break
+        i = order[s]
+        q = lines[i, L_QTY]
+        n = min(most - taken, q) if most > 0 else q
+        f = 1 if taken == 0 else 0
+        taken += n
+        chosen = n * net[i] // q
+        # min(chosen, first·f + additional·(n − f)), no product formed past chosen
+        prop[i] = chosen - floor_sub(floor_sub(chosen, additional, n - f), first, f)
+    return 0, 0, 1
+
+
+@helper
+def gift(rules, o, lines, net, elig, ne, prop, sc):
+    """The gift's units among the eligible lines (lines of its sku with a net > 0, basket
+    order, up to its quantity) down to its price: ``max(0, min(net, n·p) − price·n)``;
+    ``detail`` = the gift units found."""
+    want = rules.offer[o, O_P1]
+    price = rules.offer[o, O_P3]
+    for j in range(ne):
+        i = elig[j]
+        prop[i] = 0
+        if (
+            want > 0
+            and net[i] > 0
+            and in_set(rules.sets, rules.set_vals, rules.offer[o, O_GET_SET], lines, i)
+        ):
+            q = lines[i, L_QTY]
+            n = min(want, q)
+            want -= n
+            # valued at the shelf price, as buy_x_get_y's free units: a unit another gift
+            # made free is not chosen again
+            prop[i] = floor_sub(min(net[i], n * lines[i, L_PRICE]), price, n)
+    found = rules.offer[o, O_P1] - want
+    if found == 0:
+        return GIFT_MISSING, rules.offer[o, O_P1], 0
+    return 0, found, 1
 
 
 @helper

@@ -15,6 +15,9 @@ import numpy as np
 from engine.pricing.constants import Kind
 from engine.pricing.jit import helper, njit
 from engine.pricing.layout import (
+    FLAG_DELIVERY,
+    L_CAT,
+    L_FLAGS,
     L_PRICE,
     L_SKU,
     LIM_OFFER,
@@ -126,7 +129,10 @@ def contains(vals, off, length, x):
 
 @helper
 def in_set(sets, set_vals, s, lines, i):
-    """Whether basket line ``i`` is in product set ``s``."""
+    """Whether basket line ``i`` is in product set ``s`` (a delivery line is in no set but a
+    delivery offer's, which names the delivery category)."""
+    if lines[i, L_FLAGS] & FLAG_DELIVERY:
+        return contains(set_vals, sets[s, 3], sets[s, 4], lines[i, L_CAT])
     if sets[s, S_ALL] == 0:
         found = False
         for k in range(4):  # sku, category, brand, vendor: same order in sets and lines
@@ -214,6 +220,8 @@ def index_list(rules, lines, i, k):
     """List ``k`` of line ``i`` (0-3: its sku/category/brand/vendor key, 4: offers on
     everything) as (array of evaluation positions, first, end)."""
     if k == 4:
+        if lines[i, L_FLAGS] & FLAG_DELIVERY:  # `all` means all goods
+            return rules.all_pos, 0, 0
         return rules.all_pos, 0, rules.all_pos.shape[0]
     x = lines[i, k]
     if x < 0:
@@ -286,7 +294,8 @@ def find_candidates(rules, lines, coupons, slot, cand, moff, mline, fill, last):
             s = rules.offer[o, O_SCOPE]
             excl_off = rules.sets[s, S_EXCL_OFF]
             excl_len = rules.sets[s, S_EXCL_LEN]
-            two_sets = rules.offer[o, O_KIND] == Kind.BUY_GET  # lines of the scope or get set
+            # buy_get and gift: lines of the scope or of the get (gift) set
+            two_sets = rules.offer[o, O_KIND] == Kind.BUY_GET or rules.offer[o, O_KIND] == Kind.GIFT
             start = k
             for j in range(lo, hi):
                 i = mline[j]

@@ -30,6 +30,7 @@ from engine.pricing.constants import (
 )
 from engine.pricing.jit import helper, njit
 from engine.pricing.layout import (
+    FLAG_DELIVERY,
     L_BRAND,
     L_CAT,
     L_FLAGS,
@@ -192,7 +193,7 @@ def same_bytes(buf, a0, a1, b0, b1):
 
 
 @njit
-def parse_evaluate(buf, blob, key_off, key_kind, key_val, table, sku_attr, n_cat):
+def parse_evaluate(buf, blob, key_off, key_kind, key_val, table, sku_attr, n_cat, delivery_cat):
     """Parse an EvaluateRequest. Returns ``(scalars, lines, line_ids, codes)``: scalars
     int64[SCALARS] (``S_STATUS`` OK or FALLBACK), lines int64[n, LINE_COLS] as the kernel
     takes them, line_ids int64[n, 2] and codes int64[k, 2] as ``[at, end)`` spans of ``buf``."""
@@ -253,12 +254,14 @@ def parse_evaluate(buf, blob, key_off, key_kind, key_val, table, sku_attr, n_cat
     sc[S_CHANNEL] = lookup(buf, chan0, chan1, K_CHANNEL, blob, key_off, key_kind, key_val, table)
     # pass 2: the lines and the codes
     lines = np.empty((n_lines, LINE_COLS), dtype=np.int64)
-    ids = np.empty((n_lines, 2), dtype=np.int64)
+    ids = np.empty((n_lines, 4), dtype=np.int64)  # line id span, sku span
     codes = np.empty((n_codes, 2), dtype=np.int64)
     cap = 16
     while cap < 2 * n_lines:
         cap *= 2
     seen = np.full(cap, -1, dtype=np.int64)  # line ids by hash: duplicates fall back
+    unknown = np.full(cap, -1, dtype=np.int64)  # skus the index lacks, by hash
+    n_unknown = 0
     li = ci = 0
     gross = 0
     pos = 0
@@ -279,10 +282,29 @@ def parse_evaluate(buf, blob, key_off, key_kind, key_val, table, sku_attr, n_cat
                 return sc, empty, no_spans, no_spans
             s = lines[li, L_SKU]
             known = 0 <= s < n_cat
-            for c in range(3):  # category, brand, vendor: the catalogue's unless given
-                if lines[li, L_CAT + c] == NOT_GIVEN:
-                    lines[li, L_CAT + c] = sku_attr[s, c] if known else -1
-            lines[li, L_FLAGS] = sku_attr[s, 3] if known else 0
+            if lines[li, L_FLAGS] == FLAG_DELIVERY:  # the catalogue is not read for it
+                s = -1
+                lines[li, L_CAT] = delivery_cat
+                lines[li, L_BRAND] = -1
+                lines[li, L_VENDOR] = -1
+            else:
+                for c in range(3):  # category, brand, vendor: the catalogue's unless given
+                    if lines[li, L_CAT + c] == NOT_GIVEN:
+                        lines[li, L_CAT + c] = sku_attr[s, c] if known else -1
+                lines[li, L_FLAGS] = sku_attr[s, 3] if known else 0
+            if s < 0:  # one id per sku the index lacks: lines of one sku stay one kind
+                slot = fnv1a(buf, ids[li, 2], ids[li, 3], 0) & np.uint64(cap - 1)
+                while unknown[slot] >= 0:
+                    j = unknown[slot]
+                    if same_bytes(buf, ids[j, 2], ids[j, 3], ids[li, 2], ids[li, 3]):
+                        break
+                    slot = (slot + np.uint64(1)) & np.uint64(cap - 1)
+                if unknown[slot] >= 0:
+                    lines[li, L_SKU] = lines[unknown[slot], L_SKU]
+                else:
+                    unknown[slot] = li
+                    lines[li, L_SKU] = -2 - n_unknown
+                    n_unknown += 1
             gross += lines[li, L_QTY] * lines[li, L_PRICE]
             slot = fnv1a(buf, ids[li, 0], ids[li, 1], 0) & np.uint64(cap - 1)
             while seen[slot] >= 0:
@@ -334,6 +356,7 @@ def _line(buf, at, end, li, lines, ids, blob, key_off, key_kind, key_val, table)
     cat0 = cat1 = brand0 = brand1 = vendor0 = vendor1 = 0
     qty = np.int64(0)
     price = np.int64(0)
+    delivery = 0
     pos = at
     while pos < end:
         key, pos = varint(buf, pos, end)
@@ -341,14 +364,16 @@ def _line(buf, at, end, li, lines, ids, blob, key_off, key_kind, key_val, table)
             return False
         field = key >> 3
         wire = key & 7
-        if wire == 0 and (field == 3 or field == 4):
+        if wire == 0 and (field == 3 or field == 4 or field == 8):
             v, pos = varint(buf, pos, end)
             if pos < 0:
                 return False
             if field == 3:
                 qty = v
-            else:
+            elif field == 4:
                 price = v
+            else:
+                delivery = FLAG_DELIVERY if v != 0 else 0
         elif wire == 2 and (field == 1 or field == 2 or 5 <= field <= 7):
             a, b = field_end(buf, pos, end)
             if a < 0:
@@ -383,8 +408,11 @@ def _line(buf, at, end, li, lines, ids, blob, key_off, key_kind, key_val, table)
     )
     lines[li, L_QTY] = qty
     lines[li, L_PRICE] = price
+    lines[li, L_FLAGS] = delivery
     ids[li, 0] = id0
     ids[li, 1] = id1
+    ids[li, 2] = sku0
+    ids[li, 3] = sku1
     return True
 
 

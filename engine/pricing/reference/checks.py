@@ -24,7 +24,14 @@ from engine.pricing.constants import (
 )
 from engine.pricing.recurrence import next_start, schedule, time_conditions_hold
 from engine.pricing.reference import rewards as rw
-from engine.pricing.types import AppliedOffer, Explanation, LineDiscount, Member, RemainingLimits
+from engine.pricing.types import (
+    AppliedOffer,
+    Explanation,
+    GiftResult,
+    LineDiscount,
+    Member,
+    RemainingLimits,
+)
 from loyalty.v1 import rules_pb2
 
 
@@ -67,6 +74,7 @@ class State:
     order_locked_by: str = ""  # the EXCLUSIVE_ORDER offer that applied, or ""
     applied: list[AppliedOffer] = field(default_factory=list)
     explanations: list[Explanation] = field(default_factory=list)
+    gifts: list[GiftResult] = field(default_factory=list)
 
     @classmethod
     def start(cls, lines: tuple[ResolvedLine, ...]) -> State:
@@ -106,6 +114,7 @@ class Proposal:
     amounts: dict[int, int]
     applications: int
     units: int = 0  # units counted (engine/pricing/units.py)
+    found: int = 0  # gift: the gift units found in the basket
 
     @property
     def total(self) -> int:
@@ -117,9 +126,16 @@ def kind_of(offer: rules_pb2.Offer) -> Kind:
 
 
 def scope_lines(offer: rules_pb2.Offer, lines: Sequence[ResolvedLine]) -> list[int]:
-    """Lines in the offer's scope; for buy_get, also those in its get set."""
-    sets = [offer.scope, offer.buy_get.get] if offer.WhichOneof("reward") == "buy_get" else []
-    sets = sets or [offer.scope]
+    """Lines in the offer's scope; for buy_get, also those in its get set; for delivery_off,
+    the delivery lines."""
+    reward = offer.WhichOneof("reward")
+    if reward == "delivery_off":
+        return [i for i, line in enumerate(lines) if line.delivery]
+    sets = [offer.scope]
+    if reward == "buy_get":
+        sets.append(offer.buy_get.get)
+    elif reward == "gift":
+        sets.append(rw.gift_set(offer.gift))
     return [i for i, line in enumerate(lines) if any(rw.in_product_set(s, line) for s in sets)]
 
 
@@ -209,16 +225,24 @@ def points_eligible(offer: rules_pb2.Offer, state: State) -> list[int] | Refusal
     return earning or Refusal(Reason.NO_ELIGIBLE_LINES)
 
 
-def check_minimums(cond: rules_pb2.Conditions, scope: rw.Scope) -> Refusal | None:
-    """Minimum then maximum basket (whole basket), minimum quantity, minimum then maximum
-    amount (eligible lines), on current nets."""
-    basket_net = sum(scope.nets)
+def check_minimums(
+    cond: rules_pb2.Conditions, scope: rw.Scope, groups_of: int = 0
+) -> Refusal | None:
+    """Minimum then maximum basket (whole basket), minimum quantity then one complete group of
+    ``groups_of`` units (``Limits.units_in_groups_of``; 0 = off), minimum then maximum amount
+    (eligible lines), on current nets."""
+    # the subtotal is the goods': a delivery charge never counts towards it
+    basket_net = sum(
+        n for n, line in zip(scope.nets, scope.lines, strict=True) if not line.delivery
+    )
     if basket_net < cond.min_basket_minor:
         return Refusal(Reason.MIN_BASKET_NOT_REACHED, cond.min_basket_minor - basket_net)
     if cond.max_basket_minor and basket_net > cond.max_basket_minor:
         return Refusal(Reason.MAX_BASKET_EXCEEDED, basket_net - cond.max_basket_minor)
     if scope.units < cond.min_qty:
         return Refusal(Reason.MIN_QTY_NOT_REACHED, cond.min_qty - scope.units)
+    if scope.units < groups_of:
+        return Refusal(Reason.MIN_QTY_NOT_REACHED, groups_of - scope.units)
     if scope.spend < cond.min_amount_minor:
         return Refusal(Reason.MIN_AMOUNT_NOT_REACHED, cond.min_amount_minor - scope.spend)
     if cond.max_amount_minor and scope.spend > cond.max_amount_minor:

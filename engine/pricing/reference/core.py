@@ -40,10 +40,12 @@ from engine.pricing.reference.checks import (
     points_eligible,
     scope_lines,
 )
+from engine.pricing.reference.merge import merge, share_back, vocabulary
 from engine.pricing.reference.restrictions import restricted_lines
 from engine.pricing.types import (
     AppliedOffer,
     Basket,
+    GiftResult,
     LineDiscount,
     LineResult,
     Member,
@@ -51,7 +53,7 @@ from engine.pricing.types import (
     PricingResult,
     RemainingLimits,
 )
-from engine.pricing.units import applied_units, limit_units
+from engine.pricing.units import applied_units, limit_units, offer_unit_room
 from loyalty.v1 import rules_pb2
 
 RETAILER = "retailer"
@@ -66,6 +68,9 @@ _DISCOUNTS: dict[Kind, Callable[..., rw.ItemDiscount | rw.OrderDiscount | rw.Sho
     Kind.BUNDLE_PRICE: rw.bundle_price,
     Kind.TARGET_UNITS: rw.target_units,
     Kind.BUY_GET: rw.buy_get,
+    Kind.UNIT_RATES: rw.unit_rates,
+    Kind.DELIVERY_OFF: rw.delivery_off,
+    Kind.GIFT: rw.gift,
     Kind.SPEND_TIERS: rw.spend_tiers,
     Kind.ORDER_PERCENT_OFF: rw.order_percent_off,
     Kind.ORDER_AMOUNT_OFF: rw.order_amount_off,
@@ -89,7 +94,8 @@ def price_reference(
     coupons; ``limits`` the remaining per-offer limits (``None`` fields are not tracked);
     ``redeem_points`` the points the member wants to pay with (``-1`` = as many as allowed).
     """
-    lines = resolve_lines(basket, catalogue)
+    basket_lines = resolve_lines(basket, catalogue)
+    lines, members = merge(basket_lines, vocabulary(rules, catalogue))
     ctx = Context(
         rules,
         member,
@@ -99,7 +105,7 @@ def price_reference(
         tuple(coupons),
         limits or {},
     )
-    state = State.start(lines)
+    state = State.start(tuple(lines))
     units = [
         (phase, [o for o in offers if _is_considered(o, lines, ctx)])
         for phase, offers in _evaluation_units(rules)
@@ -121,7 +127,8 @@ def price_reference(
             components.append(component)
 
     result = _result(state, redeemed, tender, tender_lines, components, explain)
-    return replace(result, restricted=restricted_lines(rules, lines, member))
+    result = share_back(result, basket_lines, members)
+    return replace(result, restricted=restricted_lines(rules, basket_lines, member))
 
 
 # --- §2 considered offers and §3 evaluation order ------------------------------------------
@@ -129,8 +136,8 @@ def price_reference(
 
 def _is_considered(offer: rules_pb2.Offer, lines: Sequence[ResolvedLine], ctx: Context) -> bool:
     """Its scope matches a basket line, and it is automatic or one of its coupons is here."""
-    # an offer without a product set is invalid and matches nothing
-    if not offer.HasField("scope") or not scope_lines(offer, lines):
+    # an offer without a product set matches nothing (delivery_off's lines are the delivery)
+    if not scope_lines(offer, lines):
         return False
     return offer.activation == rules_pb2.Offer.AUTOMATIC or ctx.has_coupon(offer.id)
 
@@ -200,30 +207,45 @@ def _propose_discount(offer: rules_pb2.Offer, ctx: Context, state: State) -> Pro
     if isinstance(eligible, Refusal):
         return eligible
     scope = rw.Scope(state.lines, state.nets, eligible, offer.limits.per_transaction)
-    refusal = check_minimums(offer.conditions, scope)
+    kind = kind_of(offer)
+    threshold_scope = _threshold_scope(offer, kind, scope)
+    if not threshold_scope.eligible:  # a gift offer whose lines are all its gift's
+        return Refusal(Reason.NO_ELIGIBLE_LINES)
+    refusal = check_minimums(offer.conditions, threshold_scope, offer.limits.units_in_groups_of)
     if refusal is not None:
         return refusal
-    kind = kind_of(offer)
     reward = _DISCOUNTS[kind](getattr(offer, offer.WhichOneof("reward")), scope)
     if isinstance(reward, rw.Shortfall):
         return Refusal(reward.reason, reward.detail)
     remaining = ctx.limits.get(offer.id)
     left = remaining.units if remaining is not None else None
     qty = [ln.quantity for ln in state.lines]
+    lim = offer.limits
+    room = offer_unit_room(lim, qty, scope.eligible)  # max_units and units_in_groups_of
     if isinstance(reward, rw.ItemDiscount):
         limited = dict(reward.amounts)
-        lim = offer.limits
-        limit_units(qty, limited, scope.eligible, left, lim.max_units_per_line, lim.max_units)
+        limit_units(qty, limited, scope.eligible, left, lim.max_units_per_line, room)
         amounts = _capped_item_discount(limited, _cap(offer, ctx))
     else:
         amounts = _allocated_order_discount(reward.amount, _cap(offer, ctx), scope)
     positive = {i: d for i, d in sorted(amounts.items()) if d > 0}
     if not positive:
         return Refusal(Reason.NO_BENEFIT)
-    units = applied_units(
-        qty, positive, left, offer.limits.max_units_per_line, offer.limits.max_units
-    )
-    return Proposal(positive, reward.applications, units)
+    units = applied_units(qty, positive, left, lim.max_units_per_line, room)
+    found = reward.found if isinstance(reward, rw.ItemDiscount) else 0
+    return Proposal(positive, reward.applications, units, found)
+
+
+def _threshold_scope(offer: rules_pb2.Offer, kind: Kind, scope: rw.Scope) -> rw.Scope:
+    """What checks 11-13 read: the offer's scope, but for a gift without the gift's own lines
+    (the basket net less theirs, and only the other eligible lines)."""
+    if kind != Kind.GIFT:
+        return scope
+    gifts = rw.gift_set(offer.gift)
+    own = [rw.in_product_set(gifts, line) for line in scope.lines]
+    nets = [0 if g else n for n, g in zip(scope.nets, own, strict=True)]
+    qualifying = [i for i in scope.eligible if not own[i]]
+    return replace(scope, nets=nets, eligible=qualifying)
 
 
 def _run_discount_unit(offers: list[rules_pb2.Offer], ctx: Context, state: State) -> None:
@@ -242,6 +264,17 @@ def _run_discount_unit(offers: list[rules_pb2.Offer], ctx: Context, state: State
         else:
             assert winner is not None
             state.explain(offer.id, Refusal(Reason.LOST_TO_GROUP, related=winner[0].id))
+    for offer, outcome in outcomes:  # the gifts the basket qualifies for
+        if kind_of(offer) != Kind.GIFT:
+            continue
+        if winner is not None and offer is winner[0]:
+            found = winner[1].found
+        elif isinstance(outcome, Refusal) and outcome.reason == Reason.GIFT_NOT_IN_BASKET:
+            found = 0
+        else:
+            continue
+        g = offer.gift
+        state.gifts.append(GiftResult(offer.id, g.sku, g.quantity, found, g.price_minor))
 
 
 def _apply_discount(offer: rules_pb2.Offer, proposal: Proposal, state: State) -> None:
@@ -284,7 +317,9 @@ def _points_tender(ctx: Context, requested: int, state: State) -> tuple[int, Ten
     if programme is None or programme.max_redeem_share_bps == 0 or programme.point_value_minor <= 0:
         return 0, Tender.DISABLED, none
     value = programme.point_value_minor
-    net_total = sum(state.nets)
+    # points pay for goods, never for the delivery charge
+    goods = [0 if line.delivery else n for n, line in zip(state.nets, state.lines, strict=True)]
+    net_total = sum(goods)
     allowed = min(
         max(0, ctx.member.available_points),
         net_total * programme.max_redeem_share_bps // (BPS * value),
@@ -295,14 +330,19 @@ def _points_tender(ctx: Context, requested: int, state: State) -> tuple[int, Ten
     if allowed == 0 or allowed < programme.min_redeem_points:
         return 0, Tender.BELOW_MINIMUM, none
     tender = Tender.LIMITED if 0 <= requested and allowed < requested else Tender.OK
-    return allowed, tender, rw.allocate(allowed * value, state.nets)
+    return allowed, tender, rw.allocate(allowed * value, goods)
 
 
 def _earning_amounts(
-    indexes: Sequence[int], state: State, tender_lines: Sequence[int]
+    indexes: Sequence[int], state: State, tender_lines: Sequence[int], delivery: bool = False
 ) -> dict[int, int]:
-    """``amount_i = net_i − tender_i`` for the earning lines among ``indexes``."""
-    return {i: state.nets[i] - tender_lines[i] for i in indexes if not state.lines[i].no_earn}
+    """``amount_i = net_i − tender_i`` for the earning lines among ``indexes`` (delivery
+    lines only when ``delivery``: PointsProgram.earn_on_delivery)."""
+    return {
+        i: state.nets[i] - tender_lines[i]
+        for i in indexes
+        if not state.lines[i].no_earn and (delivery or not state.lines[i].delivery)
+    }
 
 
 def _component(offer_id: str, kind: str, points: rw.Points, n: int) -> PointsComponent:
@@ -322,7 +362,9 @@ def _base_points(ctx: Context, state: State, tender_lines: Sequence[int]) -> lis
         return []
     tier = ctx.member_tier()
     tier_bps = next((t.earn_multiplier_bps for t in ctx.rules.tiers if t.id == tier), BPS)
-    amounts = _earning_amounts(range(len(state.lines)), state, tender_lines)
+    amounts = _earning_amounts(
+        range(len(state.lines)), state, tender_lines, programme.earn_on_delivery
+    )
     points = rw.base_points(amounts, tier_bps, programme.earn_per_amount_minor)
     if points.points <= 0:
         return []
@@ -403,4 +445,5 @@ def _result(
         points=tuple(components),
         offers=tuple(state.applied),
         explanations=tuple(state.explanations) if explain else (),
+        gifts=tuple(state.gifts),
     )

@@ -44,8 +44,9 @@ def allocate(amount: int, weights: Sequence[int]) -> list[int]:
 
 
 def in_product_set(products: rules_pb2.ProductSet, line: ResolvedLine) -> bool:
-    """A union of skus, categories, brands and vendors (or ``all``), minus ``exclude_skus``."""
-    if line.sku in products.exclude_skus:
+    """A union of skus, categories, brands and vendors (or ``all``), minus ``exclude_skus``;
+    a delivery line is in none."""
+    if line.delivery or line.sku in products.exclude_skus:
         return False
     return (
         products.all
@@ -70,6 +71,7 @@ class ItemDiscount:
 
     amounts: dict[int, int]
     applications: int = 1
+    found: int = 0  # gift: the gift units found in the basket
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,15 +162,17 @@ def _units_by_price(scope: Scope, indexes: Sequence[int]) -> list[int]:
 
 
 def buy_x_get_y(reward: rules_pb2.BuyXGetY, scope: Scope) -> ItemDiscount | Shortfall:
-    """The cheapest ``k·y`` units (the end of the price-descending list) get ``bps`` off."""
+    """The cheapest ``k·y`` units (the end of the price-descending list of the lines not yet
+    discounted to 0) get ``bps`` off."""
     x, y, u = reward.buy, reward.get, scope.units
     if x + y <= 0:
         return ItemDiscount({})
     k = scope.capped(u // (x + y))
     if k == 0:
         return Shortfall(Reason.MIN_QTY_NOT_REACHED, x + y - u)
-    units = _units_by_price(scope, scope.eligible)
-    free = units[len(units) - k * y :]
+    # a line already discounted to 0 gives no unit: its units are free already
+    units = _units_by_price(scope, [i for i in scope.eligible if scope.nets[i] > 0])
+    free = units[max(0, len(units) - k * y) :]
     counts: dict[int, int] = {}
     for i in free:
         counts[i] = counts.get(i, 0) + 1
@@ -288,6 +292,77 @@ def buy_get(reward: rules_pb2.BuyGet, scope: Scope) -> ItemDiscount | Shortfall:
         else:
             amounts[i] = min(chosen, rhu(chosen, reward.percent_bps, BPS))
     return ItemDiscount(dict(sorted(amounts.items())), applications=k)
+
+
+def unit_rates(reward: rules_pb2.UnitRates, scope: Scope) -> ItemDiscount:
+    """``first_minor`` off the first unit, ``additional_minor`` off each further unit.
+
+    Over the whole offer, not per line: the eligible lines with ``net_i > 0`` are ranked as
+    target_units ranks them (unit net ``net_i/q_i`` descending, ties in basket order) and their
+    units taken from the head, ``max_units`` of them (all when 0). The very first unit taken
+    gets ``first_minor``, every other one ``additional_minor``; a line with ``n_i`` chosen
+    units, ``f_i`` (0 or 1) of them the first, has ``c_i = floor(n_i·net_i/q_i)`` and gets
+    ``min(c_i, first_minor·f_i + additional_minor·(n_i − f_i))``. One application.
+    """
+    lines, nets = scope.lines, scope.nets
+    ranked = sorted(
+        (i for i in scope.eligible if nets[i] > 0),
+        key=lambda i: (-Fraction(nets[i], lines[i].quantity), i),
+    )
+    left = reward.max_units if reward.max_units > 0 else sum(lines[i].quantity for i in ranked)
+    amounts: dict[int, int] = {}
+    for i in ranked:
+        n = min(left, lines[i].quantity)
+        if n == 0:
+            break
+        first = 1 if not amounts else 0
+        left -= n
+        chosen = n * nets[i] // lines[i].quantity
+        amounts[i] = min(chosen, reward.first_minor * first + reward.additional_minor * (n - first))
+    return ItemDiscount(dict(sorted(amounts.items())))
+
+
+def gift_set(reward: rules_pb2.Gift) -> rules_pb2.ProductSet:
+    """The gift's lines: those of its sku (never a delivery line)."""
+    return rules_pb2.ProductSet(skus=[reward.sku])
+
+
+def gift(reward: rules_pb2.Gift, scope: Scope) -> ItemDiscount | Shortfall:
+    """The first ``quantity`` gift units among the eligible lines (lines of the gift's sku with
+    ``net_i > 0``, basket order) down to ``price_minor``: a line with ``n_i`` of them gets
+    ``max(0, min(net_i, n_i·p_i) − price·n_i)``. None of them in the basket:
+    GIFT_NOT_IN_BASKET, detail = the gift's quantity."""
+    gifts = gift_set(reward)
+    want = reward.quantity
+    amounts = {}
+    for i in scope.eligible:
+        line, net = scope.lines[i], scope.nets[i]
+        if want > 0 and net > 0 and in_product_set(gifts, line):
+            n = min(want, line.quantity)
+            want -= n
+            value = min(net, n * line.unit_price_minor)  # shelf price, as buy_x_get_y's
+            amounts[i] = max(0, value - reward.price_minor * n)
+    found = reward.quantity - want
+    if found == 0:
+        return Shortfall(Reason.GIFT_NOT_IN_BASKET, reward.quantity)
+    return ItemDiscount(amounts, found=found)
+
+
+def delivery_off(reward: rules_pb2.DeliveryOff, scope: Scope) -> ItemDiscount:
+    """On each delivery line (the offer's eligible lines): ``percent_bps`` of its net, or
+    ``amount_minor`` off each unit, or each unit down to ``price_minor`` — as percent_off,
+    amount_off and fixed_price read a line."""
+    form = reward.WhichOneof("value")
+    amounts = {}
+    for i in scope.eligible:
+        net, q = scope.nets[i], scope.lines[i].quantity
+        if form == "amount_minor":
+            amounts[i] = min(net, reward.amount_minor * q)
+        elif form == "price_minor":
+            amounts[i] = max(0, net - reward.price_minor * q)
+        else:
+            amounts[i] = min(net, rhu(net, reward.percent_bps, BPS))
+    return ItemDiscount(amounts)
 
 
 # --- order phase --------------------------------------------------------------------------

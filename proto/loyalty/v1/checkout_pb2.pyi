@@ -12,7 +12,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Line(_message.Message):
-    __slots__ = ("line_id", "sku", "quantity", "unit_price_minor", "category", "brand", "vendor")
+    __slots__ = ("line_id", "sku", "quantity", "unit_price_minor", "category", "brand", "vendor", "delivery")
     LINE_ID_FIELD_NUMBER: _ClassVar[int]
     SKU_FIELD_NUMBER: _ClassVar[int]
     QUANTITY_FIELD_NUMBER: _ClassVar[int]
@@ -20,6 +20,7 @@ class Line(_message.Message):
     CATEGORY_FIELD_NUMBER: _ClassVar[int]
     BRAND_FIELD_NUMBER: _ClassVar[int]
     VENDOR_FIELD_NUMBER: _ClassVar[int]
+    DELIVERY_FIELD_NUMBER: _ClassVar[int]
     line_id: str
     sku: str
     quantity: int
@@ -27,7 +28,8 @@ class Line(_message.Message):
     category: str
     brand: str
     vendor: str
-    def __init__(self, line_id: _Optional[str] = ..., sku: _Optional[str] = ..., quantity: _Optional[int] = ..., unit_price_minor: _Optional[int] = ..., category: _Optional[str] = ..., brand: _Optional[str] = ..., vendor: _Optional[str] = ...) -> None: ...
+    delivery: bool
+    def __init__(self, line_id: _Optional[str] = ..., sku: _Optional[str] = ..., quantity: _Optional[int] = ..., unit_price_minor: _Optional[int] = ..., category: _Optional[str] = ..., brand: _Optional[str] = ..., vendor: _Optional[str] = ..., delivery: _Optional[bool] = ...) -> None: ...
 
 class EvaluateRequest(_message.Message):
     __slots__ = ("member_id", "store_id", "channel", "occurred_at", "lines", "coupon_codes", "redeem_points", "explain", "shopping_list_id")
@@ -164,7 +166,7 @@ class Explanation(_message.Message):
     def __init__(self, offer_id: _Optional[str] = ..., reason: _Optional[str] = ..., detail: _Optional[int] = ..., related_offer_id: _Optional[str] = ..., message: _Optional[str] = ..., next_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., restriction_id: _Optional[str] = ...) -> None: ...
 
 class EvaluateResponse(_message.Message):
-    __slots__ = ("ruleset_version", "lines", "gross_minor", "discount_minor", "net_minor", "points_redeemed", "points_tender_minor", "payable_minor", "points_earned", "points_pending", "points", "offers", "coupons", "explanations", "points_tender_status")
+    __slots__ = ("ruleset_version", "lines", "gross_minor", "discount_minor", "net_minor", "points_redeemed", "points_tender_minor", "payable_minor", "points_earned", "points_pending", "points", "offers", "coupons", "explanations", "points_tender_status", "gifts")
     RULESET_VERSION_FIELD_NUMBER: _ClassVar[int]
     LINES_FIELD_NUMBER: _ClassVar[int]
     GROSS_MINOR_FIELD_NUMBER: _ClassVar[int]
@@ -180,6 +182,7 @@ class EvaluateResponse(_message.Message):
     COUPONS_FIELD_NUMBER: _ClassVar[int]
     EXPLANATIONS_FIELD_NUMBER: _ClassVar[int]
     POINTS_TENDER_STATUS_FIELD_NUMBER: _ClassVar[int]
+    GIFTS_FIELD_NUMBER: _ClassVar[int]
     ruleset_version: int
     lines: _containers.RepeatedCompositeFieldContainer[LineResult]
     gross_minor: int
@@ -195,7 +198,22 @@ class EvaluateResponse(_message.Message):
     coupons: _containers.RepeatedCompositeFieldContainer[CouponResult]
     explanations: _containers.RepeatedCompositeFieldContainer[Explanation]
     points_tender_status: str
-    def __init__(self, ruleset_version: _Optional[int] = ..., lines: _Optional[_Iterable[_Union[LineResult, _Mapping]]] = ..., gross_minor: _Optional[int] = ..., discount_minor: _Optional[int] = ..., net_minor: _Optional[int] = ..., points_redeemed: _Optional[int] = ..., points_tender_minor: _Optional[int] = ..., payable_minor: _Optional[int] = ..., points_earned: _Optional[int] = ..., points_pending: _Optional[bool] = ..., points: _Optional[_Iterable[_Union[PointsComponent, _Mapping]]] = ..., offers: _Optional[_Iterable[_Union[AppliedOffer, _Mapping]]] = ..., coupons: _Optional[_Iterable[_Union[CouponResult, _Mapping]]] = ..., explanations: _Optional[_Iterable[_Union[Explanation, _Mapping]]] = ..., points_tender_status: _Optional[str] = ...) -> None: ...
+    gifts: _containers.RepeatedCompositeFieldContainer[GiftResult]
+    def __init__(self, ruleset_version: _Optional[int] = ..., lines: _Optional[_Iterable[_Union[LineResult, _Mapping]]] = ..., gross_minor: _Optional[int] = ..., discount_minor: _Optional[int] = ..., net_minor: _Optional[int] = ..., points_redeemed: _Optional[int] = ..., points_tender_minor: _Optional[int] = ..., payable_minor: _Optional[int] = ..., points_earned: _Optional[int] = ..., points_pending: _Optional[bool] = ..., points: _Optional[_Iterable[_Union[PointsComponent, _Mapping]]] = ..., offers: _Optional[_Iterable[_Union[AppliedOffer, _Mapping]]] = ..., coupons: _Optional[_Iterable[_Union[CouponResult, _Mapping]]] = ..., explanations: _Optional[_Iterable[_Union[Explanation, _Mapping]]] = ..., points_tender_status: _Optional[str] = ..., gifts: _Optional[_Iterable[_Union[GiftResult, _Mapping]]] = ...) -> None: ...
+
+class GiftResult(_message.Message):
+    __slots__ = ("offer_id", "sku", "quantity", "in_basket", "price_minor")
+    OFFER_ID_FIELD_NUMBER: _ClassVar[int]
+    SKU_FIELD_NUMBER: _ClassVar[int]
+    QUANTITY_FIELD_NUMBER: _ClassVar[int]
+    IN_BASKET_FIELD_NUMBER: _ClassVar[int]
+    PRICE_MINOR_FIELD_NUMBER: _ClassVar[int]
+    offer_id: str
+    sku: str
+    quantity: int
+    in_basket: int
+    price_minor: int
+    def __init__(self, offer_id: _Optional[str] = ..., sku: _Optional[str] = ..., quantity: _Optional[int] = ..., in_basket: _Optional[int] = ..., price_minor: _Optional[int] = ...) -> None: ...
 
 class CommitRequest(_message.Message):
     __slots__ = ("transaction_id", "basket", "expected_payable_minor", "fail_if_changed", "allow_restricted_items")

@@ -81,7 +81,7 @@ class Guardrails(_message.Message):
     def __init__(self, max_discount_minor: _Optional[int] = ..., max_discount_bps: _Optional[int] = ..., max_points: _Optional[int] = ..., min_margin_bps: _Optional[int] = ...) -> None: ...
 
 class PointsProgram(_message.Message):
-    __slots__ = ("point_value_minor", "earn_per_amount_minor", "pending_days", "expiry_months", "min_redeem_points", "redeem_step_points", "max_redeem_share_bps", "lot_bucket")
+    __slots__ = ("point_value_minor", "earn_per_amount_minor", "pending_days", "expiry_months", "min_redeem_points", "redeem_step_points", "max_redeem_share_bps", "lot_bucket", "earn_on_delivery")
     class LotBucket(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         DAY: _ClassVar[PointsProgram.LotBucket]
@@ -96,6 +96,7 @@ class PointsProgram(_message.Message):
     REDEEM_STEP_POINTS_FIELD_NUMBER: _ClassVar[int]
     MAX_REDEEM_SHARE_BPS_FIELD_NUMBER: _ClassVar[int]
     LOT_BUCKET_FIELD_NUMBER: _ClassVar[int]
+    EARN_ON_DELIVERY_FIELD_NUMBER: _ClassVar[int]
     point_value_minor: int
     earn_per_amount_minor: int
     pending_days: int
@@ -104,7 +105,8 @@ class PointsProgram(_message.Message):
     redeem_step_points: int
     max_redeem_share_bps: int
     lot_bucket: PointsProgram.LotBucket
-    def __init__(self, point_value_minor: _Optional[int] = ..., earn_per_amount_minor: _Optional[int] = ..., pending_days: _Optional[int] = ..., expiry_months: _Optional[int] = ..., min_redeem_points: _Optional[int] = ..., redeem_step_points: _Optional[int] = ..., max_redeem_share_bps: _Optional[int] = ..., lot_bucket: _Optional[_Union[PointsProgram.LotBucket, str]] = ...) -> None: ...
+    earn_on_delivery: bool
+    def __init__(self, point_value_minor: _Optional[int] = ..., earn_per_amount_minor: _Optional[int] = ..., pending_days: _Optional[int] = ..., expiry_months: _Optional[int] = ..., min_redeem_points: _Optional[int] = ..., redeem_step_points: _Optional[int] = ..., max_redeem_share_bps: _Optional[int] = ..., lot_bucket: _Optional[_Union[PointsProgram.LotBucket, str]] = ..., earn_on_delivery: _Optional[bool] = ...) -> None: ...
 
 class Tier(_message.Message):
     __slots__ = ("id", "name", "qualify_spend_minor", "earn_multiplier_bps")
@@ -255,7 +257,7 @@ class Funding(_message.Message):
     def __init__(self, funder_id: _Optional[str] = ..., funded_share_bps: _Optional[int] = ...) -> None: ...
 
 class Limits(_message.Message):
-    __slots__ = ("per_transaction", "per_member", "per_member_period", "total_uses", "budget_minor", "max_discount_minor", "total_units", "units_per_store", "max_units_per_line", "max_units")
+    __slots__ = ("per_transaction", "per_member", "per_member_period", "total_uses", "budget_minor", "max_discount_minor", "total_units", "units_per_store", "max_units_per_line", "max_units", "units_in_groups_of")
     class Period(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         EVER: _ClassVar[Limits.Period]
@@ -276,6 +278,7 @@ class Limits(_message.Message):
     UNITS_PER_STORE_FIELD_NUMBER: _ClassVar[int]
     MAX_UNITS_PER_LINE_FIELD_NUMBER: _ClassVar[int]
     MAX_UNITS_FIELD_NUMBER: _ClassVar[int]
+    UNITS_IN_GROUPS_OF_FIELD_NUMBER: _ClassVar[int]
     per_transaction: int
     per_member: int
     per_member_period: Limits.Period
@@ -286,7 +289,8 @@ class Limits(_message.Message):
     units_per_store: int
     max_units_per_line: int
     max_units: int
-    def __init__(self, per_transaction: _Optional[int] = ..., per_member: _Optional[int] = ..., per_member_period: _Optional[_Union[Limits.Period, str]] = ..., total_uses: _Optional[int] = ..., budget_minor: _Optional[int] = ..., max_discount_minor: _Optional[int] = ..., total_units: _Optional[int] = ..., units_per_store: _Optional[int] = ..., max_units_per_line: _Optional[int] = ..., max_units: _Optional[int] = ...) -> None: ...
+    units_in_groups_of: int
+    def __init__(self, per_transaction: _Optional[int] = ..., per_member: _Optional[int] = ..., per_member_period: _Optional[_Union[Limits.Period, str]] = ..., total_uses: _Optional[int] = ..., budget_minor: _Optional[int] = ..., max_discount_minor: _Optional[int] = ..., total_units: _Optional[int] = ..., units_per_store: _Optional[int] = ..., max_units_per_line: _Optional[int] = ..., max_units: _Optional[int] = ..., units_in_groups_of: _Optional[int] = ...) -> None: ...
 
 class PercentOff(_message.Message):
     __slots__ = ("percent_bps",)
@@ -428,8 +432,38 @@ class BuyGet(_message.Message):
     price_minor: int
     def __init__(self, get: _Optional[_Union[ProductSet, _Mapping]] = ..., buy_qty: _Optional[int] = ..., get_qty: _Optional[int] = ..., percent_bps: _Optional[int] = ..., amount_minor: _Optional[int] = ..., price_minor: _Optional[int] = ...) -> None: ...
 
+class UnitRates(_message.Message):
+    __slots__ = ("first_minor", "additional_minor", "max_units")
+    FIRST_MINOR_FIELD_NUMBER: _ClassVar[int]
+    ADDITIONAL_MINOR_FIELD_NUMBER: _ClassVar[int]
+    MAX_UNITS_FIELD_NUMBER: _ClassVar[int]
+    first_minor: int
+    additional_minor: int
+    max_units: int
+    def __init__(self, first_minor: _Optional[int] = ..., additional_minor: _Optional[int] = ..., max_units: _Optional[int] = ...) -> None: ...
+
+class DeliveryOff(_message.Message):
+    __slots__ = ("percent_bps", "amount_minor", "price_minor")
+    PERCENT_BPS_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_MINOR_FIELD_NUMBER: _ClassVar[int]
+    PRICE_MINOR_FIELD_NUMBER: _ClassVar[int]
+    percent_bps: int
+    amount_minor: int
+    price_minor: int
+    def __init__(self, percent_bps: _Optional[int] = ..., amount_minor: _Optional[int] = ..., price_minor: _Optional[int] = ...) -> None: ...
+
+class Gift(_message.Message):
+    __slots__ = ("sku", "quantity", "price_minor")
+    SKU_FIELD_NUMBER: _ClassVar[int]
+    QUANTITY_FIELD_NUMBER: _ClassVar[int]
+    PRICE_MINOR_FIELD_NUMBER: _ClassVar[int]
+    sku: str
+    quantity: int
+    price_minor: int
+    def __init__(self, sku: _Optional[str] = ..., quantity: _Optional[int] = ..., price_minor: _Optional[int] = ...) -> None: ...
+
 class Offer(_message.Message):
-    __slots__ = ("id", "name", "description", "activation", "scope", "conditions", "stacking", "funding", "limits", "percent_off", "amount_off", "fixed_price", "qty_tiers", "buy_x_get_y", "bundle_price", "spend_tiers", "order_percent_off", "order_amount_off", "points_multiplier", "bonus_points", "target_units", "buy_get")
+    __slots__ = ("id", "name", "description", "activation", "scope", "conditions", "stacking", "funding", "limits", "percent_off", "amount_off", "fixed_price", "qty_tiers", "buy_x_get_y", "bundle_price", "spend_tiers", "order_percent_off", "order_amount_off", "points_multiplier", "bonus_points", "target_units", "buy_get", "unit_rates", "delivery_off", "gift")
     class Activation(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         AUTOMATIC: _ClassVar[Offer.Activation]
@@ -458,6 +492,9 @@ class Offer(_message.Message):
     BONUS_POINTS_FIELD_NUMBER: _ClassVar[int]
     TARGET_UNITS_FIELD_NUMBER: _ClassVar[int]
     BUY_GET_FIELD_NUMBER: _ClassVar[int]
+    UNIT_RATES_FIELD_NUMBER: _ClassVar[int]
+    DELIVERY_OFF_FIELD_NUMBER: _ClassVar[int]
+    GIFT_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     description: str
@@ -480,7 +517,10 @@ class Offer(_message.Message):
     bonus_points: BonusPoints
     target_units: TargetUnits
     buy_get: BuyGet
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., activation: _Optional[_Union[Offer.Activation, str]] = ..., scope: _Optional[_Union[ProductSet, _Mapping]] = ..., conditions: _Optional[_Union[Conditions, _Mapping]] = ..., stacking: _Optional[_Union[Stacking, _Mapping]] = ..., funding: _Optional[_Union[Funding, _Mapping]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., percent_off: _Optional[_Union[PercentOff, _Mapping]] = ..., amount_off: _Optional[_Union[AmountOff, _Mapping]] = ..., fixed_price: _Optional[_Union[FixedPrice, _Mapping]] = ..., qty_tiers: _Optional[_Union[QtyTiers, _Mapping]] = ..., buy_x_get_y: _Optional[_Union[BuyXGetY, _Mapping]] = ..., bundle_price: _Optional[_Union[BundlePrice, _Mapping]] = ..., spend_tiers: _Optional[_Union[SpendTiers, _Mapping]] = ..., order_percent_off: _Optional[_Union[OrderPercentOff, _Mapping]] = ..., order_amount_off: _Optional[_Union[OrderAmountOff, _Mapping]] = ..., points_multiplier: _Optional[_Union[PointsMultiplier, _Mapping]] = ..., bonus_points: _Optional[_Union[BonusPoints, _Mapping]] = ..., target_units: _Optional[_Union[TargetUnits, _Mapping]] = ..., buy_get: _Optional[_Union[BuyGet, _Mapping]] = ...) -> None: ...
+    unit_rates: UnitRates
+    delivery_off: DeliveryOff
+    gift: Gift
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., activation: _Optional[_Union[Offer.Activation, str]] = ..., scope: _Optional[_Union[ProductSet, _Mapping]] = ..., conditions: _Optional[_Union[Conditions, _Mapping]] = ..., stacking: _Optional[_Union[Stacking, _Mapping]] = ..., funding: _Optional[_Union[Funding, _Mapping]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., percent_off: _Optional[_Union[PercentOff, _Mapping]] = ..., amount_off: _Optional[_Union[AmountOff, _Mapping]] = ..., fixed_price: _Optional[_Union[FixedPrice, _Mapping]] = ..., qty_tiers: _Optional[_Union[QtyTiers, _Mapping]] = ..., buy_x_get_y: _Optional[_Union[BuyXGetY, _Mapping]] = ..., bundle_price: _Optional[_Union[BundlePrice, _Mapping]] = ..., spend_tiers: _Optional[_Union[SpendTiers, _Mapping]] = ..., order_percent_off: _Optional[_Union[OrderPercentOff, _Mapping]] = ..., order_amount_off: _Optional[_Union[OrderAmountOff, _Mapping]] = ..., points_multiplier: _Optional[_Union[PointsMultiplier, _Mapping]] = ..., bonus_points: _Optional[_Union[BonusPoints, _Mapping]] = ..., target_units: _Optional[_Union[TargetUnits, _Mapping]] = ..., buy_get: _Optional[_Union[BuyGet, _Mapping]] = ..., unit_rates: _Optional[_Union[UnitRates, _Mapping]] = ..., delivery_off: _Optional[_Union[DeliveryOff, _Mapping]] = ..., gift: _Optional[_Union[Gift, _Mapping]] = ...) -> None: ...
 
 class CatalogueItem(_message.Message):
     __slots__ = ("sku", "category", "brand", "vendor", "no_discount", "no_earn", "unit_cost_minor")

@@ -144,7 +144,7 @@ def apply(db: sqlite3.Connection, snap: CommitSnapshot, plan: CommitPlan, now: d
         ],
     )
     db.executemany(
-        "INSERT INTO tx_lines VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
+        "INSERT INTO tx_lines VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)",
         [
             (
                 tx,
@@ -157,6 +157,7 @@ def apply(db: sqlite3.Connection, snap: CommitSnapshot, plan: CommitPlan, now: d
                 d.tender_minor,
                 d.points_earned,
                 d.points_redeemed,
+                int(d.delivery),
             )
             for i, d in enumerate(outcome.lines)
         ],

@@ -93,6 +93,7 @@ def _reverse(
             r["points"],
             r["redeemed"],
             tuple(discounts.get(r["idx"], ())),
+            bool(r["delivery"]),
         )
         for r in rows
     ]

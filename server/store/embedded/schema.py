@@ -53,7 +53,8 @@ transactions          transaction_id PK; fingerprint; member_id (NULL = guest); 
                       went to, shared with the other earns of its bucket); cancel_outcome.
 tx_lines              (transaction_id, idx) PK; line_id; sku; quantity; gross/net/tender_minor;
                       points (attributed earned points); redeemed (points tender in points,
-                      allocated by tender); returned_qty. Every reversal amount is derived from
+                      allocated by tender); returned_qty; delivery (v11: 1 = the delivery
+                      charge, Line.delivery). Every reversal amount is derived from
                       these and returned_qty by the cumulative rule, so nothing else is stored.
 tx_discounts          (transaction_id, idx, seq) PK; offer_id; funder_id; amount/funded_minor.
 tx_offers             (transaction_id, offer_id) PK; funder_id; discount/funded_minor; points;
@@ -96,7 +97,7 @@ from __future__ import annotations
 import re
 import sqlite3
 
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 11
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS schema_version (
@@ -153,7 +154,7 @@ CREATE TABLE IF NOT EXISTS tx_lines (
     sku TEXT NOT NULL, quantity INTEGER NOT NULL, gross_minor INTEGER NOT NULL,
     net_minor INTEGER NOT NULL, tender_minor INTEGER NOT NULL, points INTEGER NOT NULL,
     redeemed INTEGER NOT NULL, returned_qty INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (transaction_id, idx));
+    delivery INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (transaction_id, idx));
 CREATE TABLE IF NOT EXISTS tx_discounts (
     transaction_id TEXT NOT NULL, idx INTEGER NOT NULL, seq INTEGER NOT NULL,
     offer_id TEXT NOT NULL, funder_id TEXT NOT NULL, amount_minor INTEGER NOT NULL,
@@ -275,6 +276,9 @@ CREATE TABLE IF NOT EXISTS tier_runs (
     kept INTEGER NOT NULL DEFAULT 0)
 """
 
+# v10 -> v11: delivery lines (Line.delivery); every line stored before was goods.
+_V10_TO_V11 = "ALTER TABLE tx_lines ADD COLUMN delivery INTEGER NOT NULL DEFAULT 0"
+
 _ADD_COLUMN = re.compile(r"\s*ALTER TABLE (\w+) ADD COLUMN (\w+)", re.IGNORECASE)
 
 
@@ -324,6 +328,8 @@ def create(conn: sqlite3.Connection, now_us: int) -> None:
                 _run(conn, _V8_TO_V9)
             if version < 10:
                 _run(conn, _V9_TO_V10)
+            if version < 11:
+                _run(conn, _V10_TO_V11)
         if version != SCHEMA_VERSION:
             conn.execute("INSERT INTO schema_version VALUES (?, ?)", (SCHEMA_VERSION, now_us))
         conn.execute("COMMIT")

@@ -33,9 +33,12 @@ KINDS = (
     ("bundle_price", "Bundle price"),
     ("target_units", "Cheapest or most expensive units"),
     ("buy_get", "Buy from one set, get from another"),
+    ("unit_rates", "First unit off, then each further unit off"),
+    ("gift", "A gift product"),
     ("spend_tiers", "Spend tiers: spend 100, save 10"),
     ("order_percent_off", "Percent off the order"),
     ("order_amount_off", "Amount off the order"),
+    ("delivery_off", "Off the delivery charge"),
     ("points_multiplier", "Points multiplier"),
     ("bonus_points", "Bonus points"),
 )
@@ -97,6 +100,7 @@ FIELDS: dict[str, str] = {
     "limits.units_per_store": "int",
     "limits.max_units_per_line": "int",
     "limits.max_units": "int",
+    "limits.units_in_groups_of": "int",
 }
 REWARD_FIELDS: dict[str, dict[str, str]] = {
     "percent_off": {"percent_bps": "percent"},
@@ -125,6 +129,9 @@ REWARD_FIELDS: dict[str, dict[str, str]] = {
         "amount_minor": "money",
         "price_minor": "money",
     },
+    "unit_rates": {"first_minor": "money", "additional_minor": "money", "max_units": "int"},
+    "gift": {"sku": "text", "quantity": "int", "price_minor": "money"},
+    "delivery_off": {"percent_bps": "percent", "amount_minor": "money", "price_minor": "money"},
     "bundle_price": {
         "components[].scope.skus": "list",
         "components[].scope.categories": "list",
