@@ -522,3 +522,21 @@ def test_the_issued_bundle_coupon_prices_the_members_pair_at_the_bundle_price(sh
     theirs = [("L1", "RICE", 1, 4500), ("L2", "COLA", 1, 350)]
     assert shop.checkout.Evaluate(basket(member_id="b2", lines=theirs)).net_minor == 4122
     assert shop.checkout.Evaluate(basket(member_id="b1", lines=theirs)).discount_minor == 0
+
+
+@pytest.mark.parametrize(
+    ("reward", "saving"),
+    [
+        ({"unit_rates": {"first_minor": 500, "additional_minor": 200, "max_units": 4}}, 1100),
+        ({"unit_rates": {"first_minor": 500, "additional_minor": 200}}, 500),
+        ({"target_units": {"pick": "CHEAPEST", "units": 2, "amount_minor": 300}}, 600),
+        ({"target_units": {"pick": "CHEAPEST", "units": 1, "percent_bps": 5000}}, 0),
+        ({"delivery_off": {"amount_minor": 399}}, 399),
+        ({"gift": {"sku": "BAG", "quantity": 1}}, 0),
+    ],
+)
+def test_the_shopping_list_estimates_what_one_use_of_each_reward_saves(reward, saving):
+    from server.api.members import expected_saving
+
+    [o] = parse_rules({"offers": [{"id": "x", "scope": {"all": True}, **reward}]}).offers
+    assert expected_saving(o) == saving

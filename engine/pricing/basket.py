@@ -95,48 +95,28 @@ def _fields(local: datetime) -> tuple[int, int, int, int, int]:
 def resolve_lines(basket: Basket, catalogue: Catalogue) -> tuple[ResolvedLine, ...]:
     out = []
     for line in basket.lines:
-        row = catalogue.get(line.sku)
-        if line.delivery:  # the catalogue is not read for the delivery charge
-            out.append(
-                ResolvedLine(
-                    line.line_id,
-                    line.sku,
-                    line.quantity,
-                    line.unit_price_minor,
-                    "",
-                    "",
-                    "",
-                    False,
-                    False,
-                    True,
-                )
+        # the catalogue is not read for the delivery charge, nor are the lane's attributes
+        row = None if line.delivery else catalogue.get(line.sku)
+        given = ("", "", "") if line.delivery else (line.category, line.brand, line.vendor)
+        category, brand, vendor = given
+        if row is not None:
+            category, brand, vendor = (
+                category or row.category,
+                brand or row.brand,
+                vendor or row.vendor,
             )
-        elif row is None:
-            out.append(
-                ResolvedLine(
-                    line.line_id,
-                    line.sku,
-                    line.quantity,
-                    line.unit_price_minor,
-                    line.category,
-                    line.brand,
-                    line.vendor,
-                    False,
-                    False,
-                )
+        out.append(
+            ResolvedLine(
+                line.line_id,
+                line.sku,
+                line.quantity,
+                line.unit_price_minor,
+                category,
+                brand,
+                vendor,
+                row is not None and row.no_discount,
+                row is not None and row.no_earn,
+                line.delivery,
             )
-        else:
-            out.append(
-                ResolvedLine(
-                    line.line_id,
-                    line.sku,
-                    line.quantity,
-                    line.unit_price_minor,
-                    line.category or row.category,
-                    line.brand or row.brand,
-                    line.vendor or row.vendor,
-                    row.no_discount,
-                    row.no_earn,
-                )
-            )
+        )
     return tuple(out)

@@ -93,14 +93,22 @@ LIST_HORIZON = timedelta(days=14)  # the list covers the fortnight ahead (a biwe
 def expected_saving(offer: rules_pb2.Offer) -> int:
     """A first estimate of what one use saves, minor units, from the offer alone.
 
-    Amount rewards save their amount; ladders their first step; a percentage saves its share
-    of the least the member must spend to use it (minimum amount in scope or basket), capped
-    by the offer's cap, or the cap alone when there is no minimum; prices and
-    buy-x-get-y depend on the basket and count 0.
+    Amount rewards save their amount (on the delivery too; per chosen unit, for the units the
+    reward chooses); unit rates their first unit and the further units up to their maximum;
+    ladders their first step; a percentage saves its share of the least the member must spend
+    to use it (minimum amount in scope or basket), capped by the offer's cap, or the cap alone
+    when there is no minimum; prices, gifts and buy-x-get-y depend on the basket and count 0.
     """
     reward = offer.WhichOneof("reward")
-    if reward in ("amount_off", "order_amount_off"):
+    if reward in ("amount_off", "order_amount_off", "delivery_off"):
         return int(getattr(offer, reward).amount_minor)
+    if reward == "target_units":
+        return offer.target_units.amount_minor * offer.target_units.units
+    if reward == "buy_get":
+        return offer.buy_get.amount_minor * offer.buy_get.get_qty
+    if reward == "unit_rates":
+        r = offer.unit_rates
+        return r.first_minor + r.additional_minor * max(0, r.max_units - 1)
     if reward == "spend_tiers" and offer.spend_tiers.steps:
         return offer.spend_tiers.steps[0].amount_minor
     if reward in ("percent_off", "order_percent_off"):

@@ -62,8 +62,14 @@ WS_ROWS = 19
 @helper
 def workspace_width(rules, lines):
     """Row width of the workspace one basket needs: its lines, its (offer, line) pairs
-    (which bound its candidates) and any bundle's components."""
-    return max(lines.shape[0], pair_capacity(rules, lines) + 1, rules.programme[P_MAX_BUNDLE_LEN])
+    (which bound its candidates), any bundle's components, and a bit per offer (the bitmap
+    that sorts the candidates, kernel/util.py ``sort_positions``)."""
+    return max(
+        lines.shape[0],
+        pair_capacity(rules, lines) + 1,
+        rules.programme[P_MAX_BUNDLE_LEN],
+        (rules.eval_order.shape[0] >> 6) + 1,
+    )
 
 
 @njit

@@ -215,6 +215,19 @@ def bundle_price(reward: rules_pb2.BundlePrice, scope: Scope) -> ItemDiscount | 
     )
 
 
+def units_off(
+    reward: rules_pb2.TargetUnits | rules_pb2.BuyGet | rules_pb2.DeliveryOff, chosen: int, n: int
+) -> int:
+    """The discount on ``n`` chosen units whose net is ``chosen``, by the reward's value:
+    ``rhu(chosen·bps/10000)``, ``min(chosen, a·n)`` or ``max(0, chosen − f·n)``."""
+    form = reward.WhichOneof("value")
+    if form == "amount_minor":
+        return min(chosen, reward.amount_minor * n)
+    if form == "price_minor":
+        return max(0, chosen - reward.price_minor * n)
+    return min(chosen, rhu(chosen, reward.percent_bps, BPS))
+
+
 def target_units(reward: rules_pb2.TargetUnits, scope: Scope) -> ItemDiscount | Shortfall:
     """``k`` times the ``units`` cheapest (or most expensive) units by current unit net.
 
@@ -239,20 +252,13 @@ def target_units(reward: rules_pb2.TargetUnits, scope: Scope) -> ItemDiscount | 
     if reward.pick == rules_pb2.TargetUnits.CHEAPEST:
         ranked.reverse()
     left = k * reward.units
-    form = reward.WhichOneof("value")
     amounts: dict[int, int] = {}
     for i in ranked:
         n = min(left, lines[i].quantity)
         if n == 0:
             break
         left -= n
-        chosen = n * nets[i] // lines[i].quantity
-        if form == "amount_minor":
-            amounts[i] = min(chosen, reward.amount_minor * n)
-        elif form == "price_minor":
-            amounts[i] = max(0, chosen - reward.price_minor * n)
-        else:
-            amounts[i] = min(chosen, rhu(chosen, reward.percent_bps, BPS))
+        amounts[i] = units_off(reward, n * nets[i] // lines[i].quantity, n)
     return ItemDiscount(dict(sorted(amounts.items())), applications=k)
 
 
@@ -277,20 +283,13 @@ def buy_get(reward: rules_pb2.BuyGet, scope: Scope) -> ItemDiscount | Shortfall:
         (i for i in get if nets[i] > 0), key=lambda i: (-Fraction(nets[i], lines[i].quantity), i)
     )
     left = k * reward.get_qty
-    form = reward.WhichOneof("value")
     amounts: dict[int, int] = {}
     for i in reversed(ranked):
         n = min(left, lines[i].quantity)
         if n == 0:
             break
         left -= n
-        chosen = n * nets[i] // lines[i].quantity
-        if form == "amount_minor":
-            amounts[i] = min(chosen, reward.amount_minor * n)
-        elif form == "price_minor":
-            amounts[i] = max(0, chosen - reward.price_minor * n)
-        else:
-            amounts[i] = min(chosen, rhu(chosen, reward.percent_bps, BPS))
+        amounts[i] = units_off(reward, n * nets[i] // lines[i].quantity, n)
     return ItemDiscount(dict(sorted(amounts.items())), applications=k)
 
 
@@ -352,16 +351,7 @@ def delivery_off(reward: rules_pb2.DeliveryOff, scope: Scope) -> ItemDiscount:
     """On each delivery line (the offer's eligible lines): ``percent_bps`` of its net, or
     ``amount_minor`` off each unit, or each unit down to ``price_minor`` — as percent_off,
     amount_off and fixed_price read a line."""
-    form = reward.WhichOneof("value")
-    amounts = {}
-    for i in scope.eligible:
-        net, q = scope.nets[i], scope.lines[i].quantity
-        if form == "amount_minor":
-            amounts[i] = min(net, reward.amount_minor * q)
-        elif form == "price_minor":
-            amounts[i] = max(0, net - reward.price_minor * q)
-        else:
-            amounts[i] = min(net, rhu(net, reward.percent_bps, BPS))
+    amounts = {i: units_off(reward, scope.nets[i], scope.lines[i].quantity) for i in scope.eligible}
     return ItemDiscount(amounts)
 
 

@@ -1,0 +1,65 @@
+"""The kernel profile's reading of perf's report (benchmarks/kernel_profile.py): symbol names,
+sample counts, stages and per-call costs. Sampling itself needs perf and is a benchmark, not a
+test."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks.kernel_profile import STAGES, demangle, parse_report, stage_of, summarise
+
+REPORT = """\
+# Samples: 10K of event 'cpu-clock:ppp'
+#
+# Overhead       Samples  Symbol
+# ........  ............  ..........................
+#
+    40.00%          4000  [.] _PyEval_EvalFrameDefault
+    30.00%          3000  [.] checks.evaluate_discount
+    20.00%          2000  [.] util.find_candidates
+     5.00%           500  [.] merge.share
+     4.00%           400  [.] core.price_one
+     1.00%           100  [k] exc_page_fault
+"""
+
+
+def test_numba_symbols_read_as_module_and_function():
+    mangled = "_ZN6engine7pricing6kernel6checks17evaluate_discountB4v100B52c8tJTIeFIjx"
+    assert demangle(mangled) == "checks.evaluate_discount"
+    assert demangle("NRT_decref") == "NRT_decref"
+
+
+def test_a_report_gives_samples_per_symbol_and_in_all():
+    total, by_symbol = parse_report(REPORT)
+    assert total == 10_000
+    assert by_symbol["checks.evaluate_discount"] == 3000
+    assert by_symbol["exc_page_fault"] == 100
+
+
+@pytest.mark.parametrize(
+    ("symbol", "stage"),
+    [
+        ("util.find_candidates", "candidate discovery (§2-3)"),
+        ("rewards.buy_get", "checks 10-15 and proposals"),
+        ("merge.share_discount", "merge and share (§1.1)"),
+        ("_PyEval_EvalFrameDefault", None),
+    ],
+)
+def test_kernel_functions_fall_into_their_stage(symbol, stage):
+    assert stage_of(symbol) == stage
+
+
+def test_each_stage_costs_its_share_of_the_time_per_call():
+    r = summarise(*parse_report(REPORT), us_per_call=50.0)
+    stages = {s["name"]: s for s in r["stages"]}
+    assert [s["name"] for s in r["stages"]] == list(STAGES)
+    assert stages["checks 10-15 and proposals"]["us"] == pytest.approx(15.0)
+    assert stages["candidate discovery (§2-3)"]["us"] == pytest.approx(10.0)
+    assert stages["merge and share (§1.1)"]["us"] == pytest.approx(2.5)
+    assert stages["entry: arrays, workspace"]["us"] == pytest.approx(2.0)
+    # the interpreter and the kernel (page faults included) are what is left
+    assert r["outside_kernel"]["samples"] == 4100
+    assert [f["name"] for f in r["functions"]][:2] == [
+        "checks.evaluate_discount",
+        "util.find_candidates",
+    ]
