@@ -254,6 +254,25 @@ def test_fewer_units_than_a_group_is_a_quantity_shortfall(pricer):
     assert "1 more unit(s) needed" in result.explanations[0].message
 
 
+def test_min_qty_is_checked_before_the_first_complete_group(pricer):
+    # given a minimum of 3 units and groups of 5, and 2 units in the basket
+    rules = ruleset(
+        offer(
+            "groups",
+            _percent(1000),
+            conditions={"min_qty": 3},
+            limits={"units_in_groups_of": 5},
+        )
+    )
+    basket = make_basket(("L1", "A", 2, 100))
+
+    # when
+    result = pricer(rules, None, basket, explain=True)
+
+    # then the minimum speaks first: 3 − 2 = 1 unit short (not 5 − 2)
+    assert result.explanations == (Explanation("groups", Reason.MIN_QTY_NOT_REACHED, 1),)
+
+
 def test_groups_count_the_eligible_units_only(pricer):
     # given complete groups of 3 units of A
     rules = ruleset(

@@ -189,8 +189,7 @@ def compile_rules(
         t[L.O_ATTR_MASK] = attr_masks[o]
         t[L.O_BIRTHDAY] = int(c.birthday_month)
         t[L.O_MIN_BASKET] = c.min_basket_minor
-        # the units the offer needs: its minimum, and one complete group (Limits.units_in_groups_of)
-        t[L.O_MIN_QTY] = max(c.min_qty, offer.limits.units_in_groups_of)
+        t[L.O_MIN_QTY] = c.min_qty
         t[L.O_MIN_AMOUNT] = c.min_amount_minor
         t[L.O_MAX_BASKET] = c.max_basket_minor
         t[L.O_MAX_AMOUNT] = c.max_amount_minor

@@ -199,6 +199,8 @@ def thresholds(rules, o, lines, net, basket_net, elig, ne):
         amount += net[elig[j]]
     if qty < rules.offer[o, O_MIN_QTY]:
         return Reason.MIN_QTY_NOT_REACHED, rules.offer[o, O_MIN_QTY] - qty
+    if qty < rules.offer[o, O_UNITS_GROUPS]:  # not one complete group
+        return Reason.MIN_QTY_NOT_REACHED, rules.offer[o, O_UNITS_GROUPS] - qty
     if amount < rules.offer[o, O_MIN_AMOUNT]:
         return Reason.MIN_AMOUNT_NOT_REACHED, rules.offer[o, O_MIN_AMOUNT] - amount
     top = rules.offer[o, O_MAX_AMOUNT]
