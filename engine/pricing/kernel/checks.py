@@ -48,8 +48,6 @@ from engine.pricing.layout import (
     O_MAX_AMOUNT,
     O_MAX_BASKET,
     O_MAX_DISCOUNT,
-    O_MAX_UNITS,
-    O_MAX_UNITS_LINE,
     O_MIN_AMOUNT,
     O_MIN_BASKET,
     O_MIN_QTY,
@@ -323,14 +321,8 @@ def evaluate_discount(
     kind = rules.offer[o, O_KIND]
     if rules.offer[o, O_PHASE] == Phase.ITEM or kind == Kind.DELIVERY_OFF or kind == Kind.GIFT:
         reason, detail, apps = propose_item(rules, o, lines, net, elig, ne, prop, sc)
-        left = units_left(limits, o)
-        if reason == 0 and (
-            left >= 0
-            or rules.offer[o, O_MAX_UNITS_LINE] > 0
-            or rules.offer[o, O_MAX_UNITS] > 0
-            or rules.offer[o, O_UNITS_GROUPS] > 0
-        ):
-            limit_units(rules.offer, o, lines, elig, ne, prop, left)
+        if reason == 0:
+            limit_units(rules.offer, o, lines, elig, ne, prop, units_left(limits, o))
         total = cap_item(prop, elig, ne, cap, sc) if reason == 0 else 0
     else:
         reason, detail, apps = propose_order(rules, o, net, elig, ne, cap, prop, sc)

@@ -239,16 +239,11 @@ def price_core(
                 amount = best[k]
                 if amount > 0:
                     funded = rhu(amount, funded_bps, BPS)
-                    if nxt[first[i]] < 0:  # a kind of one basket line: no sharing
-                        onet[first[i]] -= amount
-                        if not emit(rows, counts, ROW_DISCOUNT, first[i], o, amount, funded, 0):
+                    for k2 in range(share_discount(mg, basket, i, amount, funded, onet)):
+                        if mg[3][k2] > 0 and not emit(
+                            rows, counts, ROW_DISCOUNT, mg[5][k2], o, mg[3][k2], mg[6][k2], 0
+                        ):
                             return
-                    else:
-                        for k2 in range(share_discount(mg, basket, i, amount, funded, onet)):
-                            if mg[3][k2] > 0 and not emit(
-                                rows, counts, ROW_DISCOUNT, mg[5][k2], o, mg[3][k2], mg[6][k2], 0
-                            ):
-                                return
                     if net[i] == lines[i, L_QTY] * lines[i, L_PRICE]:
                         n_discounted += 1
                     net[i] -= amount
@@ -274,9 +269,7 @@ def price_core(
     redeem_points(rules, lines, member, net, basket_net, tender, counts, sc)
     otender = line_out[LO_TENDER]
     for g in range(n):
-        if tender[g] > 0 and nxt[first[g]] < 0:
-            otender[first[g]] = tender[g]
-        elif tender[g] > 0:
+        if tender[g] > 0:
             for k in range(share(mg, basket, g, tender[g], onet, False)):
                 otender[mg[5][k]] = mg[3][k]
     paid = tail  # what each basket line pays: the weights its points are shared by

@@ -77,6 +77,10 @@ def share(mg, lines, g, amount, weights_of, fallback_qty):
     Returns how many lines it went to; line ``mg[5][k]`` gets ``mg[3][k]`` for ``k`` below that.
     """
     first, nxt, w, out, rem, idx, _ = mg
+    if nxt[first[g]] < 0:  # a kind of one basket line (the usual case): it takes it all
+        idx[0] = first[g]
+        out[0] = amount
+        return 1
     m = 0
     total = 0
     i = first[g]
@@ -86,9 +90,6 @@ def share(mg, lines, g, amount, weights_of, fallback_qty):
         total += w[m]
         m += 1
         i = nxt[i]
-    if m == 1:
-        out[0] = amount
-        return 1
     if total == 0:
         if not fallback_qty:
             return 0

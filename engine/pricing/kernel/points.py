@@ -84,13 +84,8 @@ def add_points(
     shares = sc[2]
     allocate(points, weights, m, shares, sc[3])
     for j in range(m):
-        g = lines_of[j]
-        if shares[j] > 0 and mg[1][mg[0][g]] < 0:  # a kind of one basket line
-            if not emit(rows, counts, ROW_ATTRIBUTION, k, mg[0][g], shares[j], 0, 0):
-                return False
-            line_pts[mg[0][g]] += shares[j]
-        elif shares[j] > 0:
-            for t in range(share(mg, basket, g, shares[j], paid, True)):
+        if shares[j] > 0:
+            for t in range(share(mg, basket, lines_of[j], shares[j], paid, True)):
                 i = mg[5][t]
                 if mg[3][t] > 0:
                     if not emit(rows, counts, ROW_ATTRIBUTION, k, i, mg[3][t], 0, 0):
