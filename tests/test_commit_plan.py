@@ -140,10 +140,16 @@ def test_a_commit_applied_meanwhile_under_the_same_id_is_answered_not_applied_tw
 # Transactions stored by the previous version (JSON outcomes)
 
 
-def _old_pack(outcome: object) -> str:
+def _old_json(outcome: CommitOutcome) -> str:
+    """An outcome as the previous version's JSON (which kept no response bytes)."""
+    plain = codec.to_plain(outcome)
+    assert plain.pop("response") == b""
+    return json.dumps(plain, separators=(",", ":"), ensure_ascii=False)
+
+
+def _old_pack(outcome: CommitOutcome) -> str:
     """How the previous version kept an outcome in a Redis document."""
-    text = json.dumps(codec.to_plain(outcome), separators=(",", ":"), ensure_ascii=False)
-    return base64.b64encode(zlib.compress(text.encode(), 6)).decode("ascii")
+    return base64.b64encode(zlib.compress(_old_json(outcome).encode(), 6)).decode("ascii")
 
 
 def _make_old(store: Store, transaction_id: str, outcome: CommitOutcome) -> None:
@@ -152,7 +158,7 @@ def _make_old(store: Store, transaction_id: str, outcome: CommitOutcome) -> None
         with sqlite3.connect(store.path) as db:
             db.execute(
                 "UPDATE transactions SET outcome = ? WHERE transaction_id = ?",
-                (codec.dumps(outcome), transaction_id),
+                (_old_json(outcome), transaction_id),
             )
             for seq, body in db.execute("SELECT seq, body FROM ledger").fetchall():
                 entry = codec.decode(LedgerEntry, body)

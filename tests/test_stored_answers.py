@@ -18,7 +18,8 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from loyalty.v1 import checkout_pb2, members_pb2
+from engine.pricing.rules import parse_rules
+from loyalty.v1 import campaigns_pb2, checkout_pb2, members_pb2
 from server.store import CancelOutcome, EmbeddedStore, ReturnOutcome, Store, codec
 from server.store.redis.store import RedisStore
 from tests import store_fixtures as sf
@@ -219,6 +220,29 @@ def test_a_guest_cancel_has_no_member(shop):
 
 # ---------------------------------------------------------------------------------------------
 # Return: a retry is the stored response
+
+
+def test_a_commit_retried_after_the_rules_and_balance_changed_answers_the_same_bytes(shop):
+    """The store keeps a commit's answer with its outcome: a retry is not rendered again from
+    today's rule set (offer names, version, points pending) or today's balances."""
+    with_points(shop)
+    first = commit(shop, "t1", basket(redeem=50))
+    assert first.result.offers and first.member.available_points == 450
+    # when a new rule set renames the offers and earns points at once, the member's points
+    # change and the clock moves on before the lane retries
+    renamed = json.loads(json.dumps(RULES))
+    for offer in renamed["offers"]:
+        offer["name"] = f"renamed {offer['id']}"
+    renamed["points"]["pending_days"] = 0
+    shop.campaigns.PublishRuleSet(campaigns_pb2.PublishRuleSetRequest(rules=parse_rules(renamed)))
+    at(shop, T0 + 2 * DAY)
+    adjust(shop, "a1", -100)
+    fresh = commit(shop, "t2", basket(lines=[("L1", "CREAM", 1, 9900)], at=T0 + 2 * DAY))
+    assert fresh.result.ruleset_version != first.result.ruleset_version
+    assert fresh.result.offers[0].name.startswith("renamed")
+    again = commit(shop, "t1", basket(redeem=50))
+    # then the retry is the first answer, byte for byte
+    assert wire(again) == wire(first)
 
 
 def test_a_return_retried_after_the_balance_changed_answers_the_same_bytes(shop):

@@ -45,6 +45,7 @@ from server.api.tracing import TX, CommitSpans, Tracing
 from server.rules.registry import ActiveRules, RuleRegistry
 from server.store.base import (
     CodeStatus,
+    CommitOutcome,
     PricingState,
     Provenance,
     Store,
@@ -248,9 +249,9 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
 
         return read() if self.tracing is None else self.tracing.call("loyalty.store.read", read)
 
-    def Commit(
-        self, request: checkout_pb2.CommitRequest, context: grpc.ServicerContext
-    ) -> checkout_pb2.CommitResponse:
+    def Commit(self, request: checkout_pb2.CommitRequest, context: grpc.ServicerContext) -> bytes:
+        """The ``CommitResponse`` bytes: the store keeps them with the outcome, and a retry
+        is answered with the same bytes."""
         return self._commit_request(request, "", context, offline=False)
 
     def SyncOffline(
@@ -259,7 +260,7 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
         if not request.HasField("commit"):
             raise InvalidInput.at("commit", "is required")
         done = self._commit_request(request.commit, "commit.", context, offline=True)
-        return checkout_pb2.SyncOfflineResponse(commit=done)
+        return checkout_pb2.SyncOfflineResponse(commit=checkout_pb2.CommitResponse.FromString(done))
 
     def _commit_request(
         self,
@@ -268,9 +269,10 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
         context: grpc.ServicerContext,
         *,
         offline: bool,
-    ) -> checkout_pb2.CommitResponse:
+    ) -> bytes:
         """Commit (``offline`` False: priced at the server's clock) or SyncOffline (priced at
-        the lane's); ``prefix`` = where the CommitRequest sits in the request, for field names."""
+        the lane's); ``prefix`` = where the CommitRequest sits in the request, for field names.
+        Answers the CommitResponse's bytes."""
         now = self.clock()
         require_id(f"{prefix}transaction_id", request.transaction_id)
         if not request.HasField("basket"):
@@ -340,19 +342,38 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
                 # member-only items: the lane's override; offline lanes have sold them already
                 allow_restricted=offline or request.allow_restricted_items,
                 basket_field=f"{prefix}basket",
+                respond=lambda result, state, outcome: self._commit_response(
+                    active, request, state, outcome, now, result
+                ).SerializeToString(),
             )
 
         done = self._commit(watch, run)
+        if done.outcome.response:
+            return done.outcome.response
+        # an outcome stored before answers were kept: answered from its priced result
         outcome = done.outcome
-        state = done.state or self.store.pricing_state(
-            active.policy, member_id, None, list(req.coupon_codes), at
-        )
-        result = self._respond(active, req, state, outcome.pricing, outcome.ruleset_version)
+        state = self.store.pricing_state(active.policy, member_id, None, list(req.coupon_codes), at)
+        return self._commit_response(active, request, state, outcome, now).SerializeToString()
+
+    def _commit_response(
+        self,
+        active: ActiveRules,
+        request: checkout_pb2.CommitRequest,
+        state: PricingState,
+        outcome: CommitOutcome,
+        now: datetime,
+        result: PricingResult | None = None,
+    ) -> checkout_pb2.CommitResponse:
+        """The answer to a commit of ``result`` (default: the outcome's stored result)."""
+        result = result or outcome.pricing
+        assert result is not None, "a commit outcome keeps its response or its result"
+        req = request.basket
+        resp = self._respond(active, req, state, result, outcome.ruleset_version)
         changed = bool(request.expected_payable_minor) and (
-            outcome.pricing.payable_minor != request.expected_payable_minor
+            result.payable_minor != request.expected_payable_minor
         )
         member = member_after(outcome, lambda m: self._summary(m, now))
-        return checkout_pb2.CommitResponse(result=result, changed_from_quote=changed, member=member)
+        return checkout_pb2.CommitResponse(result=resp, changed_from_quote=changed, member=member)
 
     def Cancel(
         self, request: checkout_pb2.CancelRequest, context: grpc.ServicerContext

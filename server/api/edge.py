@@ -13,8 +13,9 @@ a table to keep in step. Unary calls are :class:`Unary`: the
 mapping, so the access line and the metrics see the refused call like any other; streams
 (Health/Watch, reflection) abort themselves.
 
-A servicer method marked :func:`raw` gets the bytes unparsed and may answer bytes (sent as they
-are) or a message, for a method that decodes or encodes faster than a message would.
+A servicer method marked :func:`raw` gets the bytes unparsed, for a method that decodes faster
+than a message would. Any method may answer a message or bytes, sent as they are (a stored
+answer, or one encoded faster than a message would be).
 """
 
 from __future__ import annotations
@@ -39,8 +40,7 @@ _RAW = "__loyalty_raw__"
 
 
 def raw(method: F) -> F:
-    """Mark a servicer method as taking the request's bytes (``request: bytes``) unparsed;
-    it may return bytes, sent unchanged, or a message."""
+    """Mark a servicer method as taking the request's bytes (``request: bytes``) unparsed."""
     setattr(method, _RAW, True)
     return method
 
@@ -126,14 +126,8 @@ def method_handler(
 ) -> grpc.RpcMethodHandler[Any, Any]:
     """The handler of one method of a descriptor, calling ``behaviour`` (the servicer's)."""
     request_class = GetMessageClass(method.input_type)
-    serialize: Callable[[Any], bytes]
-    if is_raw(behaviour):
-        parse, serialize = None, _serialize_either
-    else:
-        parse, serialize = (
-            parser(request_class),
-            GetMessageClass(method.output_type).SerializeToString,
-        )
+    serialize = _serialize_either
+    parse = None if is_raw(behaviour) else parser(request_class)
     if not method.client_streaming:
         if not method.server_streaming:
             return grpc.unary_unary_rpc_method_handler(

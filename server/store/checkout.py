@@ -8,6 +8,11 @@ again, price again, plan again, up to the store's ``max_attempts``, then :class:
 (``ABORTED``: the caller retries with the same transaction id). A transaction id committed
 before answers its stored outcome, or :class:`AlreadyExists` for a different request.
 
+The answer is part of what a commit stores: with ``respond`` the loop encodes the
+``CommitResponse`` once the plan is made and the store keeps those bytes with the outcome in
+the same atomic step, so every retry answers the first answer's bytes (and the priced result
+itself is not kept).
+
 Lanes racing on one member take turns (``Store.contended``): before each attempt the loop asks
 the store for the member's turn. The first attempt goes at once (no round trip); a lane that
 lost a race waits for its turn (Redis: a short per-member lease, first come first served)
@@ -22,13 +27,20 @@ import random
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from engine.errors import AlreadyExists, Conflict
 from engine.pricing.restrictions import refuse_restricted
-from engine.pricing.types import Basket
-from server.store.base import CommitOutcome, PriceFn, PricingState, Provenance, Store
+from engine.pricing.types import Basket, PricingResult
+from server.store.base import (
+    CommitOutcome,
+    PriceFn,
+    PricingState,
+    Provenance,
+    RespondFn,
+    Store,
+)
 from server.store.plan import plan_commit
 from server.store.policy import Policy
 from server.store.records import NO_PROVENANCE
@@ -40,12 +52,14 @@ class Committed:
     """What a commit call did: ``applied`` = this call applied ``outcome`` (else it was
     committed before and its stored outcome is answered again); ``state`` = the state the
     applied outcome was priced on (None for a stored one); ``priced`` = how many times it
-    priced (every attempt but the applied one lost a race)."""
+    priced (every attempt but the applied one lost a race); ``result`` = the priced result
+    applied (None for a stored one)."""
 
     outcome: CommitOutcome
     applied: bool
     state: PricingState | None
     priced: int
+    result: PricingResult | None = None
 
 
 def attempts(max_attempts: int) -> Iterator[int]:
@@ -72,6 +86,7 @@ def commit(
     deadline: float | None = None,
     allow_restricted: bool = False,
     basket_field: str = "basket",
+    respond: RespondFn | None = None,
 ) -> Committed:
     """Commit ``basket`` exactly once under ``transaction_id``, priced by ``price`` on fresh
     state (it may be called once per attempt, and may raise to refuse the commit). ``now`` is
@@ -79,7 +94,8 @@ def commit(
     (``time.monotonic()``): how long a lane may wait for its member's turn (None: the
     store's own bound). A result with member-only lines this member may not buy is refused
     (FAILED_PRECONDITION on ``<basket_field>.lines[i]``, nothing applied) unless
-    ``allow_restricted`` (the lane's override; an offline sync)."""
+    ``allow_restricted`` (the lane's override; an offline sync). With ``respond`` the outcome
+    keeps the answer's bytes (``CommitOutcome.response``) instead of the priced result."""
     now = check_time("now", now)
     check_id("transaction_id", transaction_id)
     codes = list(coupon_codes)
@@ -105,8 +121,11 @@ def commit(
             plan = plan_commit(
                 snap, result, policy, now, basket, codes, transaction_id, fingerprint, provenance
             )
+            if respond is not None:
+                body = respond(result, snap.state, plan.outcome)
+                plan = replace(plan, outcome=replace(plan.outcome, pricing=None, response=body))
             if store.apply_commit(snap, plan):
-                return Committed(plan.outcome, True, snap.state, priced)
+                return Committed(plan.outcome, True, snap.state, priced, result)
     raise Conflict(
         f"transaction {transaction_id!r}: the member or an offer's limits kept changing; "
         "retry with the same transaction id"

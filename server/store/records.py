@@ -163,6 +163,9 @@ class PricingState:
 
 
 PriceFn = Callable[[PricingState], PricingResult]
+# the answer to a commit, encoded: (the priced result, the state it was priced on, the outcome
+# planned, still without its response) -> CommitResponse bytes
+RespondFn = Callable[[PricingResult, PricingState, "CommitOutcome"], bytes]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -219,10 +222,18 @@ class OfferUse:
 
 @dataclass(frozen=True, slots=True)
 class CommitOutcome:
+    """What a commit did, as stored under its transaction id.
+
+    A commit made through the service keeps ``response``, the ``CommitResponse`` bytes it
+    answered, and no ``pricing``: a retry is answered with those bytes unchanged. A commit
+    made without a response (the store used as a library, or stored before answers were kept)
+    keeps its priced result in ``pricing`` instead.
+    """
+
     transaction_id: str
     member_id: str | None
     at: datetime
-    pricing: PricingResult
+    pricing: PricingResult | None
     lines: tuple[LineDetail, ...]
     offers: tuple[OfferUse, ...]
     points_earned: int
@@ -245,6 +256,7 @@ class CommitOutcome:
     recorded_at: datetime | None = None
     lane_at: datetime | None = None
     ruleset_version: int = 0
+    response: bytes = b""  # the CommitResponse answered (empty: ``pricing`` is kept instead)
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,10 +27,11 @@ key                                    type    what
                                                the turn (``BLPOP``, first come first served);
                                                both expire within a second
 ``tx:<transaction_id>``                string  the transaction document: request fingerprint,
-                                               member, status, the CommitOutcome returned on a
-                                               retry, units returned per line, the member-limit
-                                               period counted per offer, points burned per lot
-                                               expiry, the earned lot, the cancel outcome.
+                                               member, status, the CommitOutcome (with the
+                                               CommitResponse bytes a retry answers), units
+                                               returned per line, the member-limit period
+                                               counted per offer, points burned per lot expiry,
+                                               the earned lot, the cancel outcome.
                                                Expires after ``tx_retention_s`` (0 = never)
 ``ret:<return_id>``                    string  a return: fingerprint + ReturnOutcome (same TTL)
 ``adj:<adjustment_id>``                string  a points adjustment: fingerprint + AdjustOutcome
