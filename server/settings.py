@@ -42,7 +42,7 @@ class RedisSettings:
     url: str = "redis://127.0.0.1:6379/0"  # or unix:///path/redis.sock
     prefix: str = "loyalty:"
     # transactions, returns, adjustments (0 = forever): longer than the return window; a
-    # 20-line commit keeps about 3 KB of Redis memory for this long (its outcome deflated msgpack)
+    # commit keeps its outcome record and the answer it gave for this long (a few KB)
     tx_retention_s: int = 60 * 86400
     max_attempts: int = 16  # optimistic retries of one operation under contention
     connect_timeout_s: float = 0.5

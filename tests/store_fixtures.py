@@ -18,6 +18,7 @@ from loyalty.v1 import rules_pb2
 from server.store import CommitOutcome, MemberProfile, PricingState, Store
 from server.store.checkout import commit
 from server.store.policy import Policy
+from server.store.records import payable
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 RULES = engine.load_rules(EXAMPLES / "watsons.yaml")
@@ -92,3 +93,18 @@ def checkout(
         member_id=member_id,
         coupon_codes=codes,
     ).outcome
+
+
+def net(out: CommitOutcome) -> int:
+    """The committed basket's net amount, from its stored lines."""
+    return sum(line.net_minor for line in out.lines)
+
+
+def paid(out: CommitOutcome) -> int:
+    """What the customer paid for the committed basket (net less points tender)."""
+    return sum(payable(line) for line in out.lines)
+
+
+def discounted(out: CommitOutcome) -> int:
+    """The committed basket's discounts, from its stored lines."""
+    return sum(d.amount_minor for line in out.lines for d in line.discounts)

@@ -25,7 +25,8 @@ from server.rules.registry import RuleRegistry
 from server.store import Consent, MemberProfile, PricingState, Store, open_store
 from server.store.checkout import commit
 from server.store.policy import Policy
-from server.store.records import Provenance
+from server.store.records import Provenance, funded_by, sign
+from server.store.stored import entry_at
 from tests.store_fixtures import BASKET_1, CATALOGUE, DAY, PANADOL, RULES, T0
 
 # version 2: VIP skincare 30% instead of 20%, and oral care 10% once per member a month
@@ -124,9 +125,9 @@ def ledger_funding(store: Store, vendor: str, first: date, last: date) -> tuple[
     """(deducted by commits, reversed) of ``vendor`` over the days, from the entries."""
     deducted = reversed_ = 0
     for e in store.ledger():
-        if first <= e.at.date() <= last:
-            amount = e.funded_by().get(vendor, 0)
-            if e.sign > 0:
+        if first <= entry_at(e).date() <= last:
+            amount = funded_by(e).get(vendor, 0)
+            if sign(e) > 0:
                 deducted += amount
             else:
                 reversed_ += amount
@@ -233,9 +234,7 @@ def test_pricing_under_the_wrong_version_is_reported(programme):
 def tamper_stored(data: Path, tx: str, line_id: str, offer_id: str, amount: int) -> None:
     """Rewrite one discount of a commit in the embedded store's ledger table."""
     import sqlite3
-    from dataclasses import replace
 
-    from server.store import codec
     from server.store.embedded.store import DB_FILE
     from server.store.records import LedgerEntry
 
@@ -243,22 +242,13 @@ def tamper_stored(data: Path, tx: str, line_id: str, offer_id: str, amount: int)
     seq, body = db.execute(
         "SELECT seq, body FROM ledger WHERE kind = 'commit' AND transaction_id = ?", (tx,)
     ).fetchone()
-    entry = codec.decode(LedgerEntry, body)
-    lines = tuple(
-        replace(
-            ln,
-            discounts=tuple(
-                replace(d, amount_minor=amount) if d.offer_id == offer_id else d
-                for d in ln.discounts
-            ),
-        )
-        if ln.line_id == line_id
-        else ln
-        for ln in entry.lines
-    )
-    db.execute(
-        "UPDATE ledger SET body = ? WHERE seq = ?", (codec.encode(replace(entry, lines=lines)), seq)
-    )
+    entry = LedgerEntry.FromString(body)
+    for ln in entry.lines:
+        if ln.line_id == line_id:
+            for d in ln.discounts:
+                if d.offer_id == offer_id:
+                    d.amount_minor = amount
+    db.execute("UPDATE ledger SET body = ? WHERE seq = ?", (entry.SerializeToString(), seq))
     db.commit()
     db.close()
 

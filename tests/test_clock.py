@@ -23,6 +23,7 @@ from loyalty.v1 import (
 from server.analytics.ledger import export_ledger
 from server.api.app import create_server
 from server.settings import Settings
+from server.store.stored import entry_at, entry_lane_at, entry_recorded_at
 from tests.test_server_checkout import Clock, violations
 
 FRIDAY_LATE = datetime(2026, 11, 20, 23, 58, tzinfo=UTC)  # Friday 23:58 (the zone is UTC)
@@ -138,8 +139,8 @@ def test_the_servers_clock_prices_a_lane_within_the_skew(lane):
     assert quote.payable_minor == done.result.payable_minor == 1000 + 500 + 250
     # and the ledger records the server's time, the lane's and the rule-set version
     (entry,) = lane.app.store.ledger()
-    assert (entry.at, entry.recorded_at or entry.at) == (FRIDAY_LATE, FRIDAY_LATE)
-    assert (entry.lane_at, entry.ruleset_version) == (ahead, 1)
+    assert (entry_at(entry), entry_recorded_at(entry)) == (FRIDAY_LATE, FRIDAY_LATE)
+    assert (entry_lane_at(entry), entry.ruleset_version) == (ahead, 1)
 
 
 @pytest.mark.parametrize("shift", [timedelta(minutes=6), timedelta(minutes=-6)])
@@ -186,7 +187,11 @@ def test_an_offline_basket_is_priced_at_the_lanes_time(lane):
     assert lot.available_at.ToDatetime(tzinfo=UTC) == datetime(2026, 11, 29, tzinfo=UTC)
     # and the ledger says when it was sold, when it was recorded, and which rules priced it
     (entry,) = lane.app.store.ledger()
-    assert (entry.at, entry.recorded_at, entry.lane_at) == (SATURDAY, MONDAY, SATURDAY)
+    assert (entry_at(entry), entry_recorded_at(entry), entry_lane_at(entry)) == (
+        SATURDAY,
+        MONDAY,
+        SATURDAY,
+    )
     assert entry.ruleset_version == 1
     # which the export carries
     row = export_ledger(lane.app.store, now=MONDAY).row(0, named=True)

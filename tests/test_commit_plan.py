@@ -28,13 +28,13 @@ from server.store import (
     PriceFn,
     PricingState,
     Store,
-    codec,
 )
 from server.store.base import CommitPlan, CommitSnapshot
 from server.store.checkout import commit
 from server.store.plan import plan_commit
 from server.store.points import MAX_POINTS
 from server.store.redis.store import RedisStore
+from tests.legacy_forms import as_json, old_entry, plain
 from tests.store_fixtures import (
     BASKET_1,
     COMPILED,
@@ -87,7 +87,7 @@ def test_a_plan_leaves_its_snapshot_as_read(store: Store) -> None:
     assert snap.member.lots == before
     assert plan.member is not None and sum(x.points for x in plan.member.burned) == 100
     assert plan.outcome.points_available_after == 200
-    assert plan.entry.kind == "commit" and plan.entry.lines == plan.outcome.lines
+    assert plan.entry.kind == "commit" and list(plan.entry.lines) == list(plan.outcome.lines)
 
 
 def test_an_apply_on_moved_state_is_refused_and_the_loop_prices_again(store: Store) -> None:
@@ -140,16 +140,9 @@ def test_a_commit_applied_meanwhile_under_the_same_id_is_answered_not_applied_tw
 # Transactions stored by the previous version (JSON outcomes)
 
 
-def _old_json(outcome: CommitOutcome) -> str:
-    """An outcome as the previous version's JSON (which kept no response bytes)."""
-    plain = codec.to_plain(outcome)
-    assert plain.pop("response") == b""
-    return json.dumps(plain, separators=(",", ":"), ensure_ascii=False)
-
-
 def _old_pack(outcome: CommitOutcome) -> str:
-    """How the previous version kept an outcome in a Redis document."""
-    return base64.b64encode(zlib.compress(_old_json(outcome).encode(), 6)).decode("ascii")
+    """How version 0.2 kept an outcome in a Redis document."""
+    return base64.b64encode(zlib.compress(as_json(outcome).encode(), 6)).decode("ascii")
 
 
 def _make_old(store: Store, transaction_id: str, outcome: CommitOutcome) -> None:
@@ -158,13 +151,13 @@ def _make_old(store: Store, transaction_id: str, outcome: CommitOutcome) -> None
         with sqlite3.connect(store.path) as db:
             db.execute(
                 "UPDATE transactions SET outcome = ? WHERE transaction_id = ?",
-                (_old_json(outcome), transaction_id),
+                (as_json(outcome), transaction_id),
             )
             for seq, body in db.execute("SELECT seq, body FROM ledger").fetchall():
-                entry = codec.decode(LedgerEntry, body)
+                entry = LedgerEntry.FromString(body)
                 db.execute(
                     "UPDATE ledger SET body = ? WHERE seq = ?",
-                    (codec.dumps(dataclasses.replace(entry, seq=0)), seq),
+                    (as_json(old_entry(entry, iso=True)), seq),
                 )
         return
     assert isinstance(store, RedisStore)
@@ -193,7 +186,7 @@ def test_an_old_transaction_is_retried_returned_and_cancelled(store: Store) -> N
     m = store.get_member("m1", T0 + DAY)
     assert (m.points_available, m.points_pending, m.points_debt) == (300, 0, 0)
     assert [e.kind for e in store.ledger()] == ["adjust", "commit", "return", "cancel"]
-    assert store.ledger()[1].lines == out.lines
+    assert list(store.ledger()[1].lines) == list(out.lines)
 
 
 def test_an_old_cancelled_redis_transaction_answers_its_stored_cancel(redis_url: str) -> None:
@@ -212,7 +205,7 @@ def _old_cancel_is_answered(store: RedisStore) -> None:
     key = store.keys.tx("tx-1")
     version, _, body = store.client.get(key).partition(b"|")
     doc = msgspec.msgpack.decode(body)
-    doc["o"], doc["co"] = _old_pack(out), codec.to_plain(cancelled)
+    doc["o"], doc["co"] = _old_pack(out), plain(cancelled, iso=True)
     text = json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
     store.client.set(key, version + b"|" + text.encode(), keepttl=True)
     assert store.cancel("tx-1", T0 + 2 * DAY) == cancelled

@@ -40,6 +40,7 @@ from loyalty.v1 import (
 from server.analytics.ledger import export_ledger
 from server.api.app import create_server
 from server.settings import Settings
+from server.store.records import funded_by
 from server.web.console.money import money
 from tests import browser as shared
 from tests.browser import DEMO_NOW, KEYS, ServedConsole, shoot
@@ -110,7 +111,7 @@ class Shop:
         """Funder -> net vendor funding, straight from the store's ledger entries."""
         out: dict[str, int] = {}
         for e in self.served.app.store.ledger(0, 1_000_000):
-            for f, v in e.funded_by().items():
+            for f, v in funded_by(e).items():
                 out[f] = out.get(f, 0) + v
         return out
 

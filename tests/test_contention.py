@@ -42,6 +42,7 @@ from server.store.checkout import commit
 from server.store.embedded.store import EmbeddedStore
 from server.store.redis.process import free_port
 from server.store.redis.store import RedisStore
+from server.store.stored import entry_at
 from tests.store_fixtures import BASKET_1, COMPILED, POLICY, T0, basket, checkout, enrol
 from tests.test_server_checkout import CATALOGUE, RULES
 
@@ -316,6 +317,6 @@ def test_two_hundred_concurrent_commits_for_one_member_all_succeed_within_the_de
     store = RedisStore(redis_url)
     commits = [e for e in store.ledger() if e.kind == "commit"]
     assert sorted(e.transaction_id for e in commits) == sorted(r[0] for r in results)
-    member = store.get_member(MEMBER, commits[-1].at)
+    member = store.get_member(MEMBER, entry_at(commits[-1]))
     assert member.points_pending + member.points_available == sum(r[2] for r in results) > 0
     store.close()

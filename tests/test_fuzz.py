@@ -34,6 +34,7 @@ from loyalty.v1 import checkout_pb2, checkout_pb2_grpc, members_pb2, members_pb2
 from server.api.app import LOYALTY, create_server
 from server.cli.demo import load_demo
 from server.settings import Settings
+from server.store.records import sign
 
 # what a client may be answered; INTERNAL and UNKNOWN are bugs
 EXPECTED = {
@@ -261,13 +262,13 @@ def _invariants(target: Target, members: set[str]) -> None:
     spend: Counter[str] = Counter()
     points: Counter[str] = Counter()
     for e in store.ledger():
-        if e.member_id is None:
+        if not e.member_id:
             continue
-        spend[e.member_id] += e.sign * sum(line.net_minor for line in e.lines)
+        spend[e.member_id] += sign(e) * sum(line.net_minor for line in e.lines)
         if e.kind == "adjust":
             points[e.member_id] += e.points_earned
         else:
-            points[e.member_id] += e.sign * (e.points_earned - e.points_redeemed)
+            points[e.member_id] += sign(e) * (e.points_earned - e.points_redeemed)
     for member_id in sorted(members):
         r = store.get_member(member_id, now)
         where = (target.name, member_id)

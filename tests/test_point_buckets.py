@@ -25,9 +25,10 @@ from server.store import EmbeddedStore, Store
 from server.store.embedded.schema import SCHEMA_VERSION
 from server.store.embedded.store import DB_FILE
 from server.store.points import add_months
+from server.store.records import sign
 from server.store.redis.store import RedisStore
 from server.store.snapshot import to_us
-from tests.store_fixtures import BASKET_1, COMPILED, RULES, T0, basket, checkout, enrol
+from tests.store_fixtures import BASKET_1, COMPILED, RULES, T0, basket, checkout, enrol, net
 
 HOUR, DAY = timedelta(hours=1), timedelta(days=1)
 RICE = [("1", "RICE-5KG", 1, 4500)]  # a small basket: 4 points, 4500 of qualifying spend
@@ -201,10 +202,10 @@ def test_returns_and_cancel_claw_back_and_restore_exactly_with_shared_lots(store
     m = store.get_member("m1", at)
     assert (m.points_available, m.points_pending, m.points_debt) == (1000, 16, 0)
     # spend was taken back from the day's bucket: only tx-2 is left in it
-    assert m.rolling_spend_minor == m.lifetime_spend_minor == t2.pricing.net_minor
+    assert m.rolling_spend_minor == m.lifetime_spend_minor == net(t2)
     entries = store.ledger()
     assert [e.kind for e in entries] == ["adjust", "commit", "commit", "commit", "return", "cancel"]
-    earned = sum(e.sign * e.points_earned for e in entries if e.kind != "adjust")
+    earned = sum(sign(e) * e.points_earned for e in entries if e.kind != "adjust")
     assert earned == 16 and m.points_pending == earned
 
 

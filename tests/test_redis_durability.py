@@ -25,7 +25,7 @@ from server.api.app import create_server
 from server.settings import RedisSettings, Settings
 from server.store.redis.process import RedisProcess
 from server.store.redis.store import RedisStore
-from tests.store_fixtures import BASKET_1, T0, checkout, enrol
+from tests.store_fixtures import BASKET_1, T0, checkout, enrol, net
 from tests.test_server_checkout import CATALOGUE, RULES, basket
 
 
@@ -54,7 +54,7 @@ def test_a_crash_mid_stream_keeps_every_acknowledged_commit_exactly_once(aof_red
                 try:
                     out = checkout(store, tx, BASKET_1, "m1")
                     acknowledged.append(tx)
-                    totals["net"] += out.pricing.net_minor
+                    totals["net"] += net(out)
                     totals["points"] += out.points_earned
                     break
                 except Unavailable:

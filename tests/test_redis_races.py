@@ -27,6 +27,7 @@ from tests.store_fixtures import (
     T0,
     checkout,
     enrol,
+    paid,
 )
 
 PROCESSES = 4
@@ -75,7 +76,7 @@ def _lane(args: tuple[str, int, int, str, dict[str, Any]]) -> list[dict[str, Any
                     "offers": [u.offer_id for u in r.offers],
                     "redeemed": r.points_redeemed,
                     "earned": r.points_earned,
-                    "payable": r.pricing.payable_minor,
+                    "payable": paid(r),
                     "outcome": repr(r),
                 }
             )

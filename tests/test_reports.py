@@ -20,6 +20,7 @@ from engine.analytics.reports import (
 )
 from server.analytics.ledger import export_ledger, history_rows
 from server.store import Consent, MemberProfile, Store, open_store
+from server.store.records import funded_by, sign
 from tests.store_fixtures import BASKET_1, CATALOGUE, DAY, PANADOL, T0, checkout
 
 ALICE, BOB = "MEMBER-ALICE", "MEMBER-BOB"
@@ -57,7 +58,7 @@ def test_settlement_totals_equal_the_ledger_to_the_cent(ledger_store):
     assert [e.kind for e in entries] == ["commit", "commit", "commit", "cancel", "return", "return"]
     expected: dict[str, int] = {}
     for e in entries:
-        for funder, amount in e.funded_by().items():
+        for funder, amount in funded_by(e).items():
             expected[funder] = expected.get(funder, 0) + amount
     history = export_ledger(ledger_store, CATALOGUE, now=T0)
     owed = owed_by_funder(history)
@@ -71,7 +72,7 @@ def test_settlement_totals_equal_the_ledger_to_the_cent(ledger_store):
     by_funder = report.group_by("funder_id").agg(pl.col("funded_minor").sum())
     assert dict(by_funder.iter_rows()) == expected
     # discounts too: the report's discount equals the ledger's signed line discounts
-    signed = sum(e.sign * d.amount_minor for e in entries for ln in e.lines for d in ln.discounts)
+    signed = sum(sign(e) * d.amount_minor for e in entries for ln in e.lines for d in ln.discounts)
     assert report["discount_minor"].sum() == signed
     assert (report["discount_minor"] - report["funded_minor"] == report["retailer_minor"]).all()
 

@@ -15,14 +15,15 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import msgspec
 import pytest
 
 from engine.pricing.rules import parse_rules
 from loyalty.v1 import campaigns_pb2, checkout_pb2, members_pb2
-from server.store import CancelOutcome, EmbeddedStore, ReturnOutcome, Store, codec
+from server.store import CancelOutcome, EmbeddedStore, ReturnOutcome, Store
 from server.store.redis.store import RedisStore
+from server.store.stored import decode_cancel, decode_return, encode_reversal
 from tests import store_fixtures as sf
+from tests.legacy_forms import as_json, as_msgpack, plain
 from tests.test_server_checkout import RULES, T0, Stubs, basket, commit, published
 
 DAY = timedelta(days=1)
@@ -326,17 +327,16 @@ def test_outcomes_stored_before_the_balances_were_kept_still_decode(store: Store
         else store.return_lines("r-1", "tx-1", [("2", 1)], sf.T0)
     )
     # when it is stored without the fields added since (msgpack and the older JSON form)
-    plain = msgspec.msgpack.decode(codec.encode(outcome))
-    text = json.loads(codec.dumps(outcome))
-    for old in (plain, text):
+    packed, text = plain(outcome, iso=False), plain(outcome, iso=True)
+    for old in (packed, text):
         for name in NEW_FIELDS:
-            del old[name]
-    decoded = [
-        codec.decode(cls, msgspec.msgpack.encode(plain)),
-        codec.decode(cls, json.dumps(text)),
-    ]
+            old.pop(name, None)
+    decode = decode_cancel if cls is CancelOutcome else decode_return
+    decoded = [decode(as_msgpack(packed)), decode(as_json(text))]
     # then it decodes with the balances unknown and everything else as it was
     for d in decoded:
         assert (d.points_available_after, d.points_pending_after, d.tier_after) == (None,) * 3
         assert not d.repeated
         assert d.lines == outcome.lines and d.refund_minor == outcome.refund_minor
+    # and the form stored now gives back an equal outcome
+    assert decode(encode_reversal(outcome)) == outcome

@@ -2,7 +2,7 @@
 
 - :func:`settlement_lines` / :func:`settlement`: what each funder owes, line by line and per
   funder, offer, store and day. Reversals (cancel, return) count negative, so the totals per
-  funder equal the sum of ``LedgerEntry.funded_by()`` over the ledger to the cent.
+  funder equal the sum of ``funded_by(entry)`` over the ledger to the cent.
 - :func:`vendor_statement` / :func:`statement_summary`: a vendor's deduction statement for a
   period: every discount it funds with line detail, reversals negative, per offer and total.
 - :func:`anonymised_extract`: a vendor's sales with member identity replaced by a keyed hash
@@ -127,7 +127,7 @@ def vendor_statement(
     ``timezone``, both included; None = open): every discount it funds, line by line
     (:func:`settlement_lines` rows of funder ``vendor``), reversals (cancels, returns) as
     negative lines dated when they happened. ``funded_minor`` sums to the signed
-    ``LedgerEntry.funded_by()[vendor]`` of the ledger entries of those days, to the cent."""
+    ``funded_by(entry)[vendor]`` of the ledger entries of those days, to the cent."""
     lines = settlement_lines(history, timezone).filter(pl.col("funder_id") == vendor)
     if first_day is not None:
         lines = lines.filter(pl.col("day") >= first_day)

@@ -25,6 +25,7 @@ from engine.errors import NotFound
 from engine.pricing.catalogue import Catalogue
 from engine.pricing.types import AttributeValue
 from server.store.base import LedgerEntry, MemberRecord, Store
+from server.store.stored import entry_at, entry_lane_at, entry_recorded_at
 
 PAGE = 10_000
 
@@ -63,7 +64,7 @@ def history_rows(
                 "entry_id": e.entry_id,
                 "transaction_id": e.transaction_id,
                 "member_id": e.member_id,
-                "at": e.at.astimezone(UTC),
+                "at": entry_at(e),
                 "store_id": e.store_id,
                 "channel": e.channel,
                 "tier": e.tier,
@@ -92,8 +93,8 @@ def history_rows(
                     }
                     for d in line.discounts
                 ],
-                "recorded_at": (e.recorded_at or e.at).astimezone(UTC),
-                "lane_at": e.lane_at.astimezone(UTC) if e.lane_at else None,
+                "recorded_at": entry_recorded_at(e),
+                "lane_at": entry_lane_at(e),
                 "ruleset_version": e.ruleset_version,
                 "delivery": line.delivery,
             }

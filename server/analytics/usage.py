@@ -21,8 +21,9 @@ import polars as pl
 
 from engine.analytics.reports import settlement
 from server.analytics.ledger import history_rows, ledger_entries
-from server.store.base import LedgerEntry, Store
+from server.store.base import LedgerEntry, Store, sign
 from server.store.policy import Policy
+from server.store.snapshot import to_us
 
 # A cap no counter reaches: read through the store's limits, ``cap - remaining`` is the count.
 _PROBE_CAP = 2**62
@@ -79,8 +80,8 @@ class LedgerFunding:
                         cell = self._amounts.setdefault(d.offer_id, {}).setdefault(
                             d.funder_id, [0, 0]
                         )
-                        cell[0] += e.sign * d.amount_minor
-                        cell[1] += e.sign * d.funded_minor
+                        cell[0] += sign(e) * d.amount_minor
+                        cell[1] += sign(e) * d.funded_minor
                 self._seq = e.seq
             return self._seq, {
                 o: {f: list(v) for f, v in m.items()} for o, m in self._amounts.items()
@@ -95,7 +96,8 @@ def local_midnight(day: date, zone: ZoneInfo) -> datetime:
 def _between(
     entries: Iterable[LedgerEntry], start: datetime, end: datetime
 ) -> Iterator[LedgerEntry]:
-    return (e for e in entries if start <= e.at < end)
+    start_us, end_us = to_us(start), to_us(end)
+    return (e for e in entries if start_us <= e.at_us < end_us)
 
 
 def settlement_between(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from loyalty.v1 import checkout_pb2, members_pb2
-from server.store.base import CancelOutcome, CommitOutcome, ReturnOutcome
+from server.store.base import CancelOutcome, CommitOutcome, ReturnOutcome, payable
 
 Current = Callable[[str], members_pb2.MemberSummary | None]
 
@@ -38,7 +38,7 @@ def returned_lines(outcome: CancelOutcome | ReturnOutcome) -> list[checkout_pb2.
         checkout_pb2.ReturnedLine(
             line_id=d.line_id,
             quantity=d.quantity,
-            refund_minor=d.payable_minor,
+            refund_minor=payable(d),
             points_clawed_back=d.points_earned,
             points_tender_returned=d.points_redeemed,
             funding_reversed_minor=sum(x.funded_minor for x in d.discounts),

@@ -17,7 +17,7 @@ Conventions
   commit is a read (``commit_snapshot``) and an atomic apply (``apply_commit``) that refuses a
   plan made on state that moved; the loop around them is :func:`server.store.checkout.commit`.
 - Reversal amounts (cancel, return) are non-negative; the ledger entry ``kind`` gives the
-  direction (:attr:`LedgerEntry.sign`).
+  direction (:func:`sign`).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+from loyalty.v1.ledger_pb2 import LedgerEntry, LedgerLine, OfferUse
 from server.store import points as P
 from server.store.codes import BatchRecord, CodeBatch, CodeInfo
 from server.store.policy import Policy
@@ -39,13 +40,9 @@ from server.store.records import (
     CommitOutcome,
     Consent,
     CouponStatus,
-    DiscountDetail,
     IssueOutcome,
-    LedgerEntry,
-    LineDetail,
     MemberProfile,
     MemberRecord,
-    OfferUse,
     PointLot,
     PriceFn,
     PricingState,
@@ -54,6 +51,9 @@ from server.store.records import (
     ReturnOutcome,
     TierRun,
     WalletCoupon,
+    funded_by,
+    payable,
+    sign,
 )
 from server.store.units import UnitOp
 
@@ -395,11 +395,10 @@ __all__ = [
     "CommitSnapshot",
     "Consent",
     "CouponStatus",
-    "DiscountDetail",
     "EMPTY_STATE",
     "IssueOutcome",
     "LedgerEntry",
-    "LineDetail",
+    "LedgerLine",
     "MemberEffects",
     "MemberProfile",
     "MemberRecord",
@@ -416,5 +415,8 @@ __all__ = [
     "Store",
     "TierRun",
     "WalletCoupon",
+    "funded_by",
+    "payable",
     "replay",
+    "sign",
 ]

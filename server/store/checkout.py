@@ -95,7 +95,8 @@ def commit(
     store's own bound). A result with member-only lines this member may not buy is refused
     (FAILED_PRECONDITION on ``<basket_field>.lines[i]``, nothing applied) unless
     ``allow_restricted`` (the lane's override; an offline sync). With ``respond`` the outcome
-    keeps the answer's bytes (``CommitOutcome.response``) instead of the priced result."""
+    keeps the answer's bytes (``CommitOutcome.response``); the priced result is
+    ``Committed.result`` of the call that applied it."""
     now = check_time("now", now)
     check_id("transaction_id", transaction_id)
     codes = list(coupon_codes)
@@ -123,7 +124,7 @@ def commit(
             )
             if respond is not None:
                 body = respond(result, snap.state, plan.outcome)
-                plan = replace(plan, outcome=replace(plan.outcome, pricing=None, response=body))
+                plan = replace(plan, outcome=replace(plan.outcome, response=body))
             if store.apply_commit(snap, plan):
                 return Committed(plan.outcome, True, snap.state, priced, result)
     raise Conflict(

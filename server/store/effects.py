@@ -15,8 +15,10 @@ from typing import Any
 
 from engine.errors import Conflict, FailedPrecondition, InvalidInput
 from engine.pricing.types import Basket, PricingResult
+from loyalty.v1.checkout_pb2 import LineDiscount
+from loyalty.v1.ledger_pb2 import LedgerLine
 from server.store import points as P
-from server.store.base import CommitOutcome, DiscountDetail, LineDetail
+from server.store.base import CommitOutcome, payable
 from server.store.snapshot import check_time, to_us
 
 
@@ -34,25 +36,30 @@ def check_result(result: PricingResult, basket: Basket) -> None:
         raise InvalidInput.at("basket", "the priced result has negative amounts")
 
 
-def line_details(basket: Basket, result: PricingResult) -> tuple[LineDetail, ...]:
-    """One LineDetail per basket line; the points tender is allocated to lines in points
+def line_details(basket: Basket, result: PricingResult) -> tuple[LedgerLine, ...]:
+    """One ledger line per basket line; the points tender is allocated to lines in points
     (largest remainder over the tender in money) so returns can give it back per unit."""
     redeemed = P.allocate(result.points_redeemed, [x.points_tender_minor for x in result.lines])
     return tuple(
-        LineDetail(
-            res.line_id,
-            line.sku,
-            line.quantity,
-            res.gross_minor,
-            res.net_minor,
-            res.points_tender_minor,
-            res.points_earned,
-            redeemed[i],
-            tuple(
-                DiscountDetail(d.offer_id, d.funder_id, d.amount_minor, d.funded_minor)
+        LedgerLine(
+            line_id=res.line_id,
+            sku=line.sku,
+            quantity=line.quantity,
+            gross_minor=res.gross_minor,
+            net_minor=res.net_minor,
+            tender_minor=res.points_tender_minor,
+            points_earned=res.points_earned,
+            points_redeemed=redeemed[i],
+            discounts=[
+                LineDiscount(
+                    offer_id=d.offer_id,
+                    amount_minor=d.amount_minor,
+                    funder_id=d.funder_id,
+                    funded_minor=d.funded_minor,
+                )
                 for d in res.discounts
-            ),
-            line.delivery,
+            ],
+            delivery=line.delivery,
         )
         for i, (line, res) in enumerate(zip(basket.lines, result.lines, strict=True))
     )
@@ -81,7 +88,7 @@ def burn_points(lots: list[P.Lot], points: int, now: datetime) -> list[tuple[P.L
 class Reversal:
     """What moving some lines to a new cumulative returned quantity gives back."""
 
-    lines: tuple[LineDetail, ...]
+    lines: tuple[LedgerLine, ...]
     refund: int  # money
     clawed: int  # earned points taken back
     restored: int  # tender points given back
@@ -90,7 +97,7 @@ class Reversal:
 
 
 def reverse_lines(
-    lines: Sequence[LineDetail], returned: Sequence[int], targets: Mapping[int, int]
+    lines: Sequence[LedgerLine], returned: Sequence[int], targets: Mapping[int, int]
 ) -> Reversal:
     """Move line ``idx`` from ``returned[idx]`` to ``targets[idx]`` units returned in total.
 
@@ -111,24 +118,31 @@ def reverse_lines(
         for d in line.discounts:
             amount = delta(d.amount_minor)
             budget_back[d.offer_id] = budget_back.get(d.offer_id, 0) + amount
-            discs.append(DiscountDetail(d.offer_id, d.funder_id, amount, delta(d.funded_minor)))
+            discs.append(
+                LineDiscount(
+                    offer_id=d.offer_id,
+                    amount_minor=amount,
+                    funder_id=d.funder_id,
+                    funded_minor=delta(d.funded_minor),
+                )
+            )
         details.append(
-            LineDetail(
-                line.line_id,
-                line.sku,
-                r1 - r0,
-                delta(line.gross_minor),
-                refund + tender,
-                tender,
-                delta(line.points_earned),
-                delta(line.points_redeemed),
-                tuple(discs),
-                line.delivery,
+            LedgerLine(
+                line_id=line.line_id,
+                sku=line.sku,
+                quantity=r1 - r0,
+                gross_minor=delta(line.gross_minor),
+                net_minor=refund + tender,
+                tender_minor=tender,
+                points_earned=delta(line.points_earned),
+                points_redeemed=delta(line.points_redeemed),
+                discounts=discs,
+                delivery=line.delivery,
             )
         )
     return Reversal(
         tuple(details),
-        sum(x.payable_minor for x in details),
+        sum(payable(x) for x in details),
         sum(x.points_earned for x in details),
         sum(x.points_redeemed for x in details),
         sum(x.net_minor for x in details),

@@ -32,7 +32,6 @@ from server.store.base import (
     CommitOutcome,
     CommitPlan,
     CommitSnapshot,
-    LedgerEntry,
     MemberEffects,
     MemberState,
     OfferCount,
@@ -43,6 +42,7 @@ from server.store.base import (
 from server.store.policy import Policy
 from server.store.records import NO_PROVENANCE
 from server.store.snapshot import to_us
+from server.store.stored import ledger_entry
 from server.store.tiers import tier_spend
 
 
@@ -107,16 +107,18 @@ def plan_commit(
                 o, applied.discount_minor, p.total_uses if p else 0, p.budget_minor if p else 0
             )
         )
+        units, store_units = U.use_fields(counted.get(o))
         uses.append(
             OfferUse(
-                o,
-                applied.funder_id,
-                applied.discount_minor,
-                applied.funded_minor,
-                applied.points,
-                coupon_id,
-                code,
-                *U.use_fields(counted.get(o)),
+                offer_id=o,
+                funder_id=applied.funder_id,
+                discount_minor=applied.discount_minor,
+                funded_minor=applied.funded_minor,
+                points=applied.points,
+                coupon_id=coupon_id,
+                code=code,
+                units=units,
+                store_units=store_units,
             )
         )
     if member is not None:
@@ -128,8 +130,7 @@ def plan_commit(
         lane_at=provenance.lane_at,
         ruleset_version=provenance.ruleset_version,
     )
-    entry = LedgerEntry(
-        0,
+    entry = ledger_entry(
         "commit",
         transaction_id,
         transaction_id,
@@ -223,7 +224,7 @@ def _outcome(
         transaction_id=transaction_id,
         member_id=m.member_id if m else None,
         at=now,
-        pricing=result,
+        pricing=None,
         lines=effects.line_details(basket, result),
         offers=uses,
         points_earned=result.points_earned,

@@ -1,8 +1,10 @@
 """The store's records (docs/design.md §5): members, what a quote reads, outcomes, the ledger.
 
-Frozen dataclasses of integers, strings and times; a store keeps outcomes and ledger entries as
-they are (:mod:`server.store.codec`), so a retry is answered with an equal object. Re-exported
-by :mod:`server.store.base`, the store's interface.
+Frozen dataclasses of integers, strings and times. The lines and offer uses of outcomes and the
+ledger entries are the protobuf messages of ``loyalty/v1/ledger.proto`` (``LedgerLine``,
+``LineDiscount``, ``OfferUse``, ``LedgerEntry``), which is also how the stores keep them
+(:mod:`server.store.stored`), so a retry is answered with an equal object. Re-exported by
+:mod:`server.store.base`, the store's interface.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from datetime import date, datetime
 from enum import StrEnum
 
 from engine.pricing.types import AttributeValue, Member, PricingResult, RemainingLimits
+from loyalty.v1.ledger_pb2 import LedgerEntry, LedgerLine, OfferUse
 from server.store.unit_usage import UnitUsage
 
 # ---------------------------------------------------------------------------------------------
@@ -172,69 +175,27 @@ RespondFn = Callable[[PricingResult, PricingState, "CommitOutcome"], bytes]
 # Outcomes and the ledger
 
 
-@dataclass(frozen=True, slots=True)
-class DiscountDetail:
-    offer_id: str
-    funder_id: str
-    amount_minor: int
-    funded_minor: int
-
-
-@dataclass(frozen=True, slots=True)
-class LineDetail:
-    """One line of a commit, or the part of it a cancel/return reversed.
-
-    ``tender_minor`` is the points tender allocated to the line and ``points_redeemed`` the
-    points behind it; ``points_earned`` the points attributed to the line.
-    """
-
-    line_id: str
-    sku: str
-    quantity: int
-    gross_minor: int
-    net_minor: int
-    tender_minor: int
-    points_earned: int
-    points_redeemed: int
-    discounts: tuple[DiscountDetail, ...] = ()
-    delivery: bool = False  # the basket's delivery charge (Line.delivery)
-
-    @property
-    def payable_minor(self) -> int:
-        """Money paid for the line (commit) or refunded for it (reversal)."""
-        return self.net_minor - self.tender_minor
-
-
-@dataclass(frozen=True, slots=True)
-class OfferUse:
-    """An applied offer as the store counted it; ``coupon_id``/``code`` = the coupon consumed."""
-
-    offer_id: str
-    funder_id: str
-    discount_minor: int
-    funded_minor: int
-    points: int
-    coupon_id: str = ""
-    code: str = ""
-    units: int = 0  # units counted against the offer's unit caps (server/store/units.py)
-    store_units: bool = False  # also counted against the basket store's units
+def payable(line: LedgerLine) -> int:
+    """Money paid for a ledger line (commit) or refunded for it (reversal)."""
+    return line.net_minor - line.tender_minor
 
 
 @dataclass(frozen=True, slots=True)
 class CommitOutcome:
-    """What a commit did, as stored under its transaction id.
+    """What a commit did, as stored under its transaction id (the same whether this call
+    applied it or a retry read it back).
 
     A commit made through the service keeps ``response``, the ``CommitResponse`` bytes it
-    answered, and no ``pricing``: a retry is answered with those bytes unchanged. A commit
-    made without a response (the store used as a library, or stored before answers were kept)
-    keeps its priced result in ``pricing`` instead.
+    answered: a retry is answered with those bytes unchanged. ``pricing`` (the priced result)
+    is only on outcomes stored before answers were kept, which a retry renders again; a new
+    commit's priced result is ``Committed.result`` of the call that applied it.
     """
 
     transaction_id: str
     member_id: str | None
     at: datetime
     pricing: PricingResult | None
-    lines: tuple[LineDetail, ...]
+    lines: tuple[LedgerLine, ...]
     offers: tuple[OfferUse, ...]
     points_earned: int
     points_redeemed: int
@@ -256,7 +217,7 @@ class CommitOutcome:
     recorded_at: datetime | None = None
     lane_at: datetime | None = None
     ruleset_version: int = 0
-    response: bytes = b""  # the CommitResponse answered (empty: ``pricing`` is kept instead)
+    response: bytes = b""  # the CommitResponse answered (empty: a library commit, or legacy)
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,7 +239,7 @@ class CancelOutcome:
     transaction_id: str
     member_id: str | None
     at: datetime
-    lines: tuple[LineDetail, ...]  # what this cancel reversed (not what earlier returns did)
+    lines: tuple[LedgerLine, ...]  # what this cancel reversed (not what earlier returns did)
     refund_minor: int
     points_clawed_back: int
     points_restored: int  # points tender given back
@@ -301,7 +262,7 @@ class ReturnOutcome:
     transaction_id: str
     member_id: str | None
     at: datetime
-    lines: tuple[LineDetail, ...]  # the increase refunded by this return, per line
+    lines: tuple[LedgerLine, ...]  # the increase refunded by this return, per line
     refund_minor: int
     points_clawed_back: int
     points_restored: int
@@ -340,52 +301,20 @@ class AdjustOutcome:
     points_available_after: int
 
 
-@dataclass(frozen=True, slots=True)
-class LedgerEntry:
-    """One commit, cancel, return or points adjustment, in commit order (``seq``).
+def sign(entry: LedgerEntry) -> int:
+    """-1 for a reversal (its amounts are non-negative; multiply to net them against commits),
+    1 for a commit or an adjustment."""
+    return -1 if entry.kind in ("cancel", "return") else 1
 
-    Reversal entries carry the reversed amounts as non-negative numbers; multiply by
-    :attr:`sign` to net them against commits. ``amount_minor`` is the money paid (commit) or
-    refunded (reversal); ``points_earned``/``points_redeemed`` are the points earned/burned
-    (commit), clawed back/restored (reversal), or the signed adjustment (``points_earned``).
-    """
 
-    seq: int
-    kind: str  # "commit" | "cancel" | "return" | "adjust"
-    entry_id: str  # transaction, return or adjustment id
-    transaction_id: str
-    member_id: str | None
-    at: datetime
-    lines: tuple[LineDetail, ...]
-    amount_minor: int
-    points_earned: int
-    points_redeemed: int
-    reason: str = ""
-    # the commit's checkout context, repeated on its cancel and returns (empty on adjustments)
-    store_id: str = ""
-    channel: str = ""
-    tier: str = ""  # the member's tier when the basket was priced
-    segments: tuple[str, ...] = ()
-    # ``at`` is the business time: the pricing time of a commit (the server's clock, or the
-    # lane's for an offline sync), the server's clock for the rest; ``recorded_at`` = when the
-    # server wrote the entry (None = ``at``); ``lane_at`` = the lane's clock on a commit (None
-    # = not sent); ``ruleset_version`` = the version that priced the commit (repeated on its
-    # reversals; 0 = not recorded)
-    recorded_at: datetime | None = None
-    lane_at: datetime | None = None
-    ruleset_version: int = 0
-
-    @property
-    def sign(self) -> int:
-        return -1 if self.kind in ("cancel", "return") else 1
-
-    def funded_by(self) -> dict[str, int]:
-        """Signed vendor funding per funder in this entry (settlement)."""
-        out: dict[str, int] = {}
-        for line in self.lines:
-            for d in line.discounts:
-                out[d.funder_id] = out.get(d.funder_id, 0) + self.sign * d.funded_minor
-        return out
+def funded_by(entry: LedgerEntry) -> dict[str, int]:
+    """Signed vendor funding per funder in ``entry`` (settlement)."""
+    out: dict[str, int] = {}
+    k = sign(entry)
+    for line in entry.lines:
+        for d in line.discounts:
+            out[d.funder_id] = out.get(d.funder_id, 0) + k * d.funded_minor
+    return out
 
 
 LEDGER_KINDS = ("commit", "cancel", "return", "adjust")

@@ -25,8 +25,8 @@ from datetime import UTC, datetime, timedelta
 
 from engine.errors import Conflict, InvalidInput
 from engine.pricing.types import PricingResult, RemainingLimits
+from loyalty.v1.ledger_pb2 import OfferUse
 from server.store.policy import OfferPolicy, Policy
-from server.store.records import OfferUse
 from server.store.unit_usage import Reservation, UnitUsage
 
 

@@ -19,9 +19,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from server.store import codec, snapshot
+from server.store import snapshot
 from server.store.base import (
-    CommitOutcome,
     CommitPlan,
     CommitSnapshot,
     MemberEffects,
@@ -47,6 +46,7 @@ from server.store.embedded.units import read_units
 from server.store.embedded.units import still_valid as unit_ops_fit
 from server.store.policy import Policy
 from server.store.snapshot import rolling_sum, spend_since, to_us
+from server.store.stored import decode_commit, encode_commit
 
 
 def read_snapshot(
@@ -63,7 +63,7 @@ def read_snapshot(
         "SELECT fingerprint, outcome FROM transactions WHERE transaction_id = ?", (tx,)
     ).fetchone()
     if row is not None:
-        return replay(row[0], codec.decode(CommitOutcome, row[1]), months)
+        return replay(row[0], decode_commit(row[1]), months)
     ids = snapshot.limited_ids(policy, None)
     member = record = None
     mine: dict[tuple[str, str], int] = {}
@@ -172,7 +172,14 @@ def apply(db: sqlite3.Connection, snap: CommitSnapshot, plan: CommitPlan, now: d
     )
     db.execute(
         "INSERT INTO transactions VALUES (?, ?, ?, 'committed', ?, ?, ?, NULL)",
-        (tx, plan.fingerprint, outcome.member_id, to_us(now), codec.encode(outcome), earned_lot_id),
+        (
+            tx,
+            plan.fingerprint,
+            outcome.member_id,
+            to_us(now),
+            encode_commit(outcome),
+            earned_lot_id,
+        ),
     )
     append_ledger(db, plan.entry)
     return True

@@ -13,9 +13,10 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from engine.errors import AlreadyExists
-from server.store import codec, effects, snapshot
-from server.store.base import AdjustOutcome, Consent, LedgerEntry
+from server.store import effects, snapshot
+from server.store.base import AdjustOutcome, Consent
 from server.store.embedded.state import append_ledger, load_lots, member_row, save_lots, set_debt
+from server.store.stored import decode_adjust, encode_adjust, ledger_entry
 
 
 def issue_coupons(
@@ -108,7 +109,7 @@ def adjust_points(
     if row is not None:
         if row[0] != fingerprint:
             raise AlreadyExists(f"adjustment {adjustment_id!r} was made with another request")
-        return codec.decode(AdjustOutcome, row[1])
+        return decode_adjust(row[1])
     lots = load_lots(db, member_id)
     debt, added, available = effects.adjust(
         lots,
@@ -124,9 +125,9 @@ def adjust_points(
     outcome = AdjustOutcome(adjustment_id, member_id, points, reason, now, added, available)
     db.execute(
         "INSERT INTO adjustments VALUES (?, ?, ?)",
-        (adjustment_id, fingerprint, codec.encode(outcome)),
+        (adjustment_id, fingerprint, encode_adjust(outcome)),
     )
     append_ledger(
-        db, LedgerEntry(0, "adjust", adjustment_id, "", member_id, now, (), 0, points, 0, reason)
+        db, ledger_entry("adjust", adjustment_id, "", member_id, now, (), 0, points, 0, reason)
     )
     return outcome

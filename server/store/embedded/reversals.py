@@ -14,16 +14,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from engine.errors import AlreadyExists, FailedPrecondition, NotFound
-from server.store import codec, effects
+from loyalty.v1.checkout_pb2 import LineDiscount
+from loyalty.v1.ledger_pb2 import LedgerLine
+from server.store import effects
 from server.store import points as P
-from server.store.base import (
-    CancelOutcome,
-    CommitOutcome,
-    DiscountDetail,
-    LedgerEntry,
-    LineDetail,
-    ReturnOutcome,
-)
+from server.store.base import CancelOutcome, CommitOutcome, ReturnOutcome
 from server.store.embedded.state import (
     append_ledger,
     load_lots,
@@ -34,6 +29,13 @@ from server.store.embedded.state import (
 from server.store.embedded.units import give_back as give_back_units
 from server.store.policy import Policy
 from server.store.snapshot import from_us, spend_since
+from server.store.stored import (
+    decode_cancel,
+    decode_commit,
+    decode_return,
+    encode_reversal,
+    ledger_entry,
+)
 from server.store.tiers import after_reversal
 
 # the rules' policy and the store's spend window, when a reversal re-evaluates the tier
@@ -71,29 +73,34 @@ def _reverse(
     """Move each line ``idx`` to ``targets[idx]`` units returned in total (DESIGN §5); with
     ``tiers`` (the rules' policy, the store's spend window) re-evaluate the member's tier."""
     t = tx["transaction_id"]
-    committed = codec.decode(CommitOutcome, tx["outcome"])
+    committed = decode_commit(tx["outcome"])
     rows = db.execute(
         "SELECT * FROM tx_lines WHERE transaction_id = ? ORDER BY idx", (t,)
     ).fetchall()
-    discounts: dict[int, list[DiscountDetail]] = {}
+    discounts: dict[int, list[LineDiscount]] = {}
     for d in db.execute(
         "SELECT * FROM tx_discounts WHERE transaction_id = ? ORDER BY idx, seq", (t,)
     ):
         discounts.setdefault(d["idx"], []).append(
-            DiscountDetail(d["offer_id"], d["funder_id"], d["amount_minor"], d["funded_minor"])
+            LineDiscount(
+                offer_id=d["offer_id"],
+                amount_minor=d["amount_minor"],
+                funder_id=d["funder_id"],
+                funded_minor=d["funded_minor"],
+            )
         )
     lines = [
-        LineDetail(
-            r["line_id"],
-            r["sku"],
-            r["quantity"],
-            r["gross_minor"],
-            r["net_minor"],
-            r["tender_minor"],
-            r["points"],
-            r["redeemed"],
-            tuple(discounts.get(r["idx"], ())),
-            bool(r["delivery"]),
+        LedgerLine(
+            line_id=r["line_id"],
+            sku=r["sku"],
+            quantity=r["quantity"],
+            gross_minor=r["gross_minor"],
+            net_minor=r["net_minor"],
+            tender_minor=r["tender_minor"],
+            points_earned=r["points"],
+            points_redeemed=r["redeemed"],
+            discounts=discounts.get(r["idx"], ()),
+            delivery=bool(r["delivery"]),
         )
         for r in rows
     ]
@@ -174,7 +181,7 @@ def cancel(
 ) -> CancelOutcome:
     tx = _transaction(db, transaction_id)
     if tx["status"] == "cancelled":
-        return replace(codec.decode(CancelOutcome, tx["cancel_outcome"]), repeated=True)
+        return replace(decode_cancel(tx["cancel_outcome"]), repeated=True)
     targets = {
         r[0]: r[1]
         for r in db.execute(
@@ -225,12 +232,11 @@ def cancel(
     )
     db.execute(
         "UPDATE transactions SET status = 'cancelled', cancel_outcome = ? WHERE transaction_id = ?",
-        (codec.encode(outcome), transaction_id),
+        (encode_reversal(outcome), transaction_id),
     )
     append_ledger(
         db,
-        LedgerEntry(
-            0,
+        ledger_entry(
             "cancel",
             transaction_id,
             transaction_id,
@@ -261,7 +267,7 @@ def return_lines(
     if row is not None:
         if row[0] != fingerprint:
             raise AlreadyExists(f"return {return_id!r} was made with another request")
-        return replace(codec.decode(ReturnOutcome, row[1]), repeated=True)
+        return replace(decode_return(row[1]), repeated=True)
     tx = _transaction(db, transaction_id)
     if tx["status"] == "cancelled":
         raise FailedPrecondition(f"transaction {transaction_id!r} is cancelled")
@@ -290,12 +296,11 @@ def return_lines(
     )
     db.execute(
         "INSERT INTO returns VALUES (?, ?, ?, ?)",
-        (return_id, transaction_id, fingerprint, codec.encode(outcome)),
+        (return_id, transaction_id, fingerprint, encode_reversal(outcome)),
     )
     append_ledger(
         db,
-        LedgerEntry(
-            0,
+        ledger_entry(
             "return",
             return_id,
             transaction_id,

@@ -78,8 +78,11 @@ shopping_lists        list_id PK (v7: "SL-" + 26 random base-32 characters,
 ledger                seq PK AUTOINCREMENT; kind; entry_id; transaction_id; member_id; at_us;
                       body (the LedgerEntry, its seq 0).
 
-Outcomes and ledger bodies are msgpack BLOBs (server/store/codec.py encode); rows written
-before are JSON text, still read (codec.decode takes either), never rewritten.
+Outcomes and ledger bodies are BLOBs of the messages of loyalty/v1/ledger.proto
+(server/store/stored.py): a transaction's outcome a CommitRecord with the CommitResponse bytes
+it answered, a cancel's or a return's a ReversalRecord, an adjustment's an AdjustRecord, a ledger
+body a LedgerEntry. Rows written before are msgpack BLOBs or JSON text, still read
+(server/store/legacy.py), never rewritten.
 
 Versions: 1 = one lot and one spend row per commit; 2 = lots and spend by bucket; 3 = members
 have a version (optimistic commits, server/store/checkout.py); 4 = wallet coupons say whether

@@ -9,12 +9,11 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import replace
 from datetime import datetime
 
 from engine.errors import NotFound
-from server.store import codec, snapshot
 from server.store import points as P
+from server.store import snapshot
 from server.store.base import (
     CodeRow,
     CodeStatus,
@@ -35,6 +34,7 @@ from server.store.snapshot import (
     spend_since,
     to_us,
 )
+from server.store.stored import read_entry
 from server.store.unit_usage import UnitUsage
 
 # ---------------------------------------------------------------------------------------------
@@ -336,9 +336,9 @@ def append_ledger(db: sqlite3.Connection, entry: LedgerEntry) -> None:
             entry.kind,
             entry.entry_id,
             entry.transaction_id,
-            entry.member_id,
-            to_us(entry.at),
-            codec.encode(entry),
+            entry.member_id or None,
+            entry.at_us,
+            entry.SerializeToString(),
         ),
     )
 
@@ -348,4 +348,4 @@ def read_ledger(db: sqlite3.Connection, since: int | None, limit: int | None) ->
         "SELECT seq, body FROM ledger WHERE seq > ? ORDER BY seq LIMIT ?",
         (since or 0, -1 if limit is None else limit),
     )
-    return [replace(codec.decode(LedgerEntry, body), seq=seq) for seq, body in rows]
+    return [read_entry(body, seq) for seq, body in rows]

@@ -10,9 +10,9 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Sequence
 
+from loyalty.v1.ledger_pb2 import OfferUse
 from server.store import units as U
 from server.store.policy import Policy
-from server.store.records import OfferUse
 from server.store.unit_usage import Reservation, UnitUsage
 
 _TOTAL = ""

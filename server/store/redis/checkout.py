@@ -42,14 +42,14 @@ from typing import Any
 
 import redis
 
-from server.store import codec
-from server.store.base import CommitOutcome, CommitPlan, CommitSnapshot, MemberState, replay
+from server.store.base import CommitPlan, CommitSnapshot, MemberState, replay
 from server.store.policy import Policy
-from server.store.redis.docs import MemberDoc, load_outcome, pack_outcome, split
+from server.store.redis.docs import MemberDoc, pack, split
 from server.store.redis.io import RedisIO, ScriptArg, unavailable
 from server.store.redis.state import pricing_state
 from server.store.redis.units import script_ops
 from server.store.snapshot import to_us
+from server.store.stored import decode_commit, encode_commit
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ def read_snapshot(
     state, snap = pricing_state(io, policy, member_id, None, codes, now, tx)
     if snap.tx is not None:
         _, txdoc = split(snap.tx)
-        return replay(txdoc["f"], load_outcome(CommitOutcome, txdoc["o"]), io.spend_months)
+        return replay(txdoc["f"], decode_commit(txdoc["o"]), io.spend_months)
     doc, member = snap.member, None
     if doc is not None and state.record is not None:
         member = MemberState(
@@ -132,7 +132,7 @@ def apply(io: RedisIO, snap: CommitSnapshot, plan: CommitPlan, turn: str = "") -
         txdoc["pk"] = m.periods
     else:
         txdoc.update(el=None, b=[], pk={})
-    txdoc["o"] = pack_outcome(done)
+    txdoc["o"] = encode_commit(done)
     txdoc["rq"] = [0] * len(done.lines)
     ops = {c.offer_id: [1, c.discount_minor, c.uses_cap, c.budget_cap] for c in plan.offers}
     unit_keys, unit_args = script_ops(io, plan.units)
@@ -152,7 +152,7 @@ def apply(io: RedisIO, snap: CommitSnapshot, plan: CommitPlan, turn: str = "") -
         [
             m.version if m is not None else -1,
             body,
-            codec.encode(txdoc),
+            pack(txdoc),
             io.ttl_ms,
             *offer_ops(ops),
             *io.ledger_args(plan.entry),

@@ -28,21 +28,23 @@ commits raised it (absent = not raised since, :mod:`server.store.policy`), ``rq`
 requalification period end applied, µs (:mod:`server.store.tiers`).
 
 Transaction document fields (a msgpack map): ``f`` request fingerprint, ``m`` member, ``s``
-status (``c`` committed, ``x`` cancelled), ``o`` the CommitOutcome (msgpack,
-:func:`server.store.codec.encode`), ``rq`` units returned per line, ``pk`` the member-limit
-period counted per offer, ``b`` burns [points, expires_us, restored], ``el`` the lot the earned
-points went to, ``co`` the CancelOutcome (msgpack). Return and adjustment documents: ``f``,
-``o``. Documents stored before were JSON, with ``o`` deflated and base64-encoded and ``co`` a
-plain map: they are still read (:func:`split`, :func:`load_outcome`), and a cancel or a return
-rewrites a transaction document as msgpack (its ``o`` kept as it was).
+status (``c`` committed, ``x`` cancelled), ``o`` the outcome (a ``CommitRecord`` of
+loyalty/v1/ledger.proto, with the CommitResponse bytes a retry answers;
+:mod:`server.store.stored`), ``rq`` units returned per line, ``pk`` the member-limit period
+counted per offer, ``b`` burns [points, expires_us, restored], ``el`` the lot the earned points
+went to, ``co`` the cancel's outcome (a ``ReversalRecord``). Return and adjustment documents:
+``f``, ``o`` (a ``ReversalRecord``, an ``AdjustRecord``). Documents stored before kept the
+outcomes as msgpack deflated (0.3 before the records), or were JSON with ``o`` deflated and
+base64-encoded and ``co`` a plain map (0.2): they are still read (:func:`split`,
+:mod:`server.store.legacy`), and a cancel or a return rewrites a transaction document as
+msgpack (its ``o`` kept as it was).
 """
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import json
-import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -50,8 +52,8 @@ from typing import Any, TypeVar
 import msgspec
 
 from engine.errors import AlreadyExists
-from server.store import codec, snapshot
 from server.store import points as P
+from server.store import snapshot
 from server.store.base import (
     Consent,
     CouponStatus,
@@ -64,6 +66,7 @@ from server.store.member_attributes import StoredAttributes, dump_attributes, lo
 from server.store.snapshot import at_us, from_us, to_us
 
 T = TypeVar("T")
+_PACK = msgspec.msgpack.Encoder().encode
 
 # Wallet coupons are kept this long after they stop being valid, so re-running an issue
 # within that time still finds them and issues nothing twice.
@@ -81,35 +84,19 @@ def split(raw: bytes | str | None) -> tuple[int, Any]:
     return int(version), json.loads(body) if body[:1] == b"{" else msgspec.msgpack.decode(body)
 
 
-def pack_outcome(outcome: Any) -> bytes:
-    """An outcome as a document keeps it: msgpack (:func:`server.store.codec.encode`), deflated
-    at zlib's fastest level. Kept for the whole retention, a 20-line commit's outcome is ~9 KB
-    as msgpack (field names repeat per line) and ~2 KB deflated, for ~50 µs a commit."""
-    return zlib.compress(codec.encode(outcome), 1)
+def pack(doc: dict[str, Any]) -> bytes:
+    """A transaction, return or adjustment document's body: msgpack."""
+    return _PACK(doc)
 
 
-def load_outcome(cls: type[T], value: bytes | str | dict[str, Any]) -> T:
-    """An outcome kept in a document: :func:`pack_outcome`'s bytes (or msgpack not deflated),
-    or what documents stored before held: deflated JSON text, or (a cancel's) a plain dict."""
-    if isinstance(value, bytes):
-        # a zlib stream starts 0x78; a msgpack map (what codec.encode writes) never does
-        return codec.decode(cls, zlib.decompress(value) if value[:1] == b"\x78" else value)
-    decoded: T = codec.from_plain(cls, unpack(value) if isinstance(value, str) else value)
-    return decoded
-
-
-def unpack(text: str) -> Any:
-    """The JSON, deflated and base64-encoded, that documents stored before kept outcomes in."""
-    return json.loads(zlib.decompress(base64.b64decode(text)))
-
-
-def stored(cls: type[T], raw: bytes | str, fingerprint: str, conflict: str) -> T:
-    """The outcome kept under an id (its document's ``o``), if the request is the same one
-    (``f``); otherwise AlreadyExists with the ``conflict`` message."""
+def stored(decode: Callable[[Any], T], raw: bytes | str, fingerprint: str, conflict: str) -> T:
+    """The outcome kept under an id (its document's ``o``, read by ``decode``, one of
+    :mod:`server.store.stored`'s), if the request is the same one (``f``); otherwise
+    AlreadyExists with the ``conflict`` message."""
     _, doc = split(raw)
     if doc["f"] != fingerprint:
         raise AlreadyExists(conflict)
-    return load_outcome(cls, doc["o"])
+    return decode(doc["o"])
 
 
 def _us(at: datetime | None) -> int | None:

@@ -18,14 +18,12 @@ from redis.commands.core import Script
 from redis.retry import Retry
 
 from engine.errors import NotFound, Unavailable
-from server.store import codec
-from server.store.base import LedgerEntry
+from loyalty.v1.ledger_pb2 import LedgerEntry
 from server.store.checkout import attempts
 from server.store.redis.cache import MemberCache
 from server.store.redis.docs import MemberDoc
 from server.store.redis.keys import Keys
 from server.store.redis.scripts import SCRIPTS
-from server.store.snapshot import to_us
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -143,14 +141,14 @@ class RedisIO:
         return [MemberDoc.load(m, raw) for m, raw in zip(member_ids, raws, strict=True)]
 
     def ledger_args(self, entry: LedgerEntry) -> list[ScriptArg]:
-        """The ledger fields a script appends; the body is the entry in msgpack."""
+        """The ledger fields a script appends; the body is the LedgerEntry message."""
         return [
             entry.kind,
             entry.entry_id,
             entry.transaction_id,
-            entry.member_id or "",
-            to_us(entry.at),
-            codec.encode(entry),
+            entry.member_id,
+            entry.at_us,
+            entry.SerializeToString(),
         ]
 
 

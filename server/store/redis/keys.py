@@ -64,9 +64,9 @@ key                                    type    what
 ``ledger``                             stream  one entry per commit, cancel, return and
                                                adjustment; entry id ``<seq>-1``; fields
                                                ``kind``, ``entry_id``, ``transaction_id``,
-                                               ``member_id``, ``at_us``, ``body`` (the
-                                               LedgerEntry in msgpack, or JSON when written
-                                               before; line detail and funding)
+                                               ``member_id``, ``at_us``, ``body`` (a
+                                               LedgerEntry of ledger.proto; msgpack or JSON
+                                               when written before; line detail, funding)
 ``ledger:seq``                         string  the last ledger sequence number (INCR)
 ``rules:seq``                          string  the last rule-set version number (INCR)
 ``rules:v:<version>``                  hash    ``rules`` (RuleSet protobuf), ``published_at``

@@ -14,10 +14,11 @@ from datetime import datetime
 from typing import Literal
 
 from engine.errors import AlreadyExists, Conflict, NotFound
-from server.store import codec, effects
-from server.store.base import AdjustOutcome, IssueOutcome, LedgerEntry, MemberProfile, MemberRecord
-from server.store.redis.docs import MemberDoc, pack_outcome, stored
+from server.store import effects
+from server.store.base import AdjustOutcome, IssueOutcome, MemberProfile, MemberRecord
+from server.store.redis.docs import MemberDoc, pack, stored
 from server.store.redis.io import RedisIO, ScriptArg
+from server.store.stored import decode_adjust, encode_adjust, ledger_entry
 
 BATCH = 500  # members per put_members script: each batch atomic
 
@@ -193,7 +194,7 @@ def adjust_points(
         stored_raw, member_raw = pipe.execute()
         if stored_raw is not None:
             return stored(
-                AdjustOutcome,
+                decode_adjust,
                 stored_raw,
                 fingerprint,
                 f"adjustment {adjustment_id!r} was made with another request",
@@ -205,16 +206,14 @@ def adjust_points(
             doc.lots, doc.debt, member_id, points, now, expires_at, allow_negative
         )
         outcome = AdjustOutcome(adjustment_id, member_id, points, reason, now, added, available)
-        entry = LedgerEntry(
-            0, "adjust", adjustment_id, "", member_id, now, (), 0, points, 0, reason
-        )
+        entry = ledger_entry("adjust", adjustment_id, "", member_id, now, (), 0, points, 0, reason)
         reply = io.run(
             "adjust",
             [k.member(member_id), k.adj(adjustment_id), k.ledger, k.ledger_seq],
             [
                 doc.version,
                 doc.dump(now, io.spend_months),
-                codec.encode({"f": fingerprint, "o": pack_outcome(outcome)}),
+                pack({"f": fingerprint, "o": encode_adjust(outcome)}),
                 io.ttl_ms,
                 *io.ledger_args(entry),
             ],

@@ -16,15 +16,22 @@ from datetime import datetime
 from typing import Any
 
 from engine.errors import Conflict, FailedPrecondition, NotFound
-from server.store import codec, effects, snapshot
+from server.store import effects, snapshot
 from server.store import points as P
-from server.store.base import CancelOutcome, CommitOutcome, LedgerEntry, ReturnOutcome
+from server.store.base import CancelOutcome, CommitOutcome, ReturnOutcome
 from server.store.policy import Policy
 from server.store.redis.checkout import offer_ops
-from server.store.redis.docs import MemberDoc, load_outcome, pack_outcome, split, stored
+from server.store.redis.docs import MemberDoc, pack, split, stored
 from server.store.redis.io import RedisIO
 from server.store.redis.units import give_back as give_back_units
 from server.store.snapshot import from_us
+from server.store.stored import (
+    decode_cancel,
+    decode_commit,
+    decode_return,
+    encode_reversal,
+    ledger_entry,
+)
 from server.store.tiers import after_reversal
 
 
@@ -32,7 +39,7 @@ def _load_tx(io: RedisIO, transaction_id: str) -> tuple[int, dict[str, Any], Com
     version, txdoc = split(io.get(io.keys.tx(transaction_id)))
     if txdoc is None:
         raise NotFound(f"transaction {transaction_id!r} not found")
-    return version, txdoc, load_outcome(CommitOutcome, txdoc["o"])
+    return version, txdoc, decode_commit(txdoc["o"])
 
 
 def _reverse(
@@ -83,7 +90,7 @@ def cancel(
     for _ in io.attempts():
         tv, txdoc, outcome = _load_tx(io, transaction_id)
         if txdoc["s"] == "x":
-            return replace(load_outcome(CancelOutcome, txdoc["co"]), repeated=True)
+            return replace(decode_cancel(txdoc["co"]), repeated=True)
         targets = {
             i: x.quantity for i, x in enumerate(outcome.lines) if txdoc["rq"][i] < x.quantity
         }
@@ -116,9 +123,8 @@ def cancel(
             tuple(u.offer_id for u in outcome.offers),
             *_after(doc, now),
         )
-        txdoc["s"], txdoc["co"] = "x", pack_outcome(result)
-        entry = LedgerEntry(
-            0,
+        txdoc["s"], txdoc["co"] = "x", encode_reversal(result)
+        entry = ledger_entry(
             "cancel",
             transaction_id,
             transaction_id,
@@ -145,7 +151,7 @@ def cancel(
             [
                 tv,
                 doc.version if doc else -1,
-                codec.encode(txdoc),
+                pack(txdoc),
                 doc.dump(now, months) if doc else b"",
                 *offer_ops(ops),
                 *io.ledger_args(entry),
@@ -171,7 +177,7 @@ def return_lines(
         raw = io.get(k.ret(return_id))
         if raw is not None:
             first = stored(
-                ReturnOutcome,
+                decode_return,
                 raw,
                 fingerprint,
                 f"return {return_id!r} was made with another request",
@@ -196,8 +202,7 @@ def return_lines(
             debt_added,
             *_after(doc, now),
         )
-        entry = LedgerEntry(
-            0,
+        entry = ledger_entry(
             "return",
             return_id,
             transaction_id,
@@ -223,9 +228,9 @@ def return_lines(
             [
                 tv,
                 doc.version if doc else -1,
-                codec.encode(txdoc),
+                pack(txdoc),
                 doc.dump(now, months) if doc else b"",
-                codec.encode({"f": fingerprint, "o": pack_outcome(result)}),
+                pack({"f": fingerprint, "o": encode_reversal(result)}),
                 io.ttl_ms,
                 *offer_ops(ops),
                 *io.ledger_args(entry),

@@ -51,7 +51,6 @@ from typing import cast
 import redis
 
 from server.settings import RedisSettings
-from server.store import codec
 from server.store.base import (
     AdjustOutcome,
     CancelOutcome,
@@ -81,6 +80,7 @@ from server.store.snapshot import (
     check_profile,
     check_time,
 )
+from server.store.stored import read_entry
 from server.store.tiers import TierRun
 from server.store.units import check_reserve
 
@@ -373,10 +373,7 @@ class RedisStore(CampaignRecords):
             self.io.client.xrange(self.io.keys.ledger, start, "+", count=limit),
         )
         return [
-            dataclasses.replace(
-                codec.decode(LedgerEntry, fields[b"body"]), seq=int(entry_id.split(b"-")[0])
-            )
-            for entry_id, fields in rows
+            read_entry(fields[b"body"], int(entry_id.split(b"-")[0])) for entry_id, fields in rows
         ]
 
 

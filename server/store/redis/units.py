@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
+from loyalty.v1.ledger_pb2 import OfferUse
 from server.store import units as U
 from server.store.policy import Policy
-from server.store.records import IssueOutcome, OfferUse
+from server.store.records import IssueOutcome
 from server.store.redis import members as redis_members
 from server.store.redis.io import RedisIO, ScriptArg
 from server.store.unit_usage import Reservation, UnitUsage
