@@ -7,6 +7,7 @@ back at their place (see :mod:`engine.analytics.simulate`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -65,8 +66,7 @@ class Limiter:
         self.compiled = compiled
         self.limits = limits
         self.tz = ZoneInfo(compiled.timezone)
-        self.mask = np.zeros(max(1, len(compiled.offer_ids)), dtype=np.bool_)
-        self.mask[list(limits)] = True
+        self.mask = limited_mask(compiled, limits)
         self.uses: dict[int, int] = {}
         self.spent: dict[int, int] = {}
         self.mine: dict[MemberKey, int] = {}
@@ -166,69 +166,147 @@ class Limiter:
         }
         self.held[tid] = _Held(uses, lines)
 
+    def step(self, probe: Probe) -> Override | None:
+        """Apply the limits to one basket priced without them, at its turn in ledger order:
+        record what it holds, and return its result priced again alone with what is left when
+        the limits change it (``None`` when the result priced without them stands)."""
+        self.advance(probe.seq)
+        applied, per_line = self.used(probe.rows)
+        override: Override | None = None
+        if not self.fits(applied, probe.member, probe.local):
+            lv, rb, cb = run_kernel(
+                self.compiled,
+                probe.lines,
+                probe.member_row,
+                probe.ctx,
+                probe.coupons,
+                self.encoded(probe.member, probe.local),
+                False,
+            )
+            override = (lv.copy(), rb.copy(), cb.copy())
+            applied, per_line = self.used(override[1])
+        self.record(
+            probe.transaction_id,
+            probe.member,
+            probe.local,
+            applied,
+            per_line,
+            probe.line_ids,
+            probe.lines[:, L.L_QTY].tolist(),
+        )
+        return override
+
     def walk(
         self, enc: EncodedBatch, out: BatchOutput, baskets: pl.DataFrame, line_ids: list[str]
     ) -> BatchOutput:
         """Apply the limits to a chunk priced without them, in ledger order: the baskets that
         applied a limited offer are checked against what is left, and priced again alone with
         the limits when that changes their result."""
-        rows = out.rows
-        n_b = enc.n_baskets
-        row_basket = np.repeat(np.arange(n_b), np.diff(out.row_off))
-        app = np.flatnonzero(rows[:, L.ROW_TYPE] == L.ROW_APPLIED)
-        app = app[self.mask[rows[app, 1]]]
-        touching = np.unique(row_basket[app])
-        if not len(touching):
-            return out
-        idx = pl.Series(touching)
-        seqs = baskets["seq"].gather(idx).to_list()
-        tids = baskets["transaction_id"].gather(idx).to_list()
-        members = baskets["member_id"].gather(idx).fill_null("").to_list()
-        ats = baskets["occurred_at"].gather(idx).dt.convert_time_zone(str(self.tz)).to_list()
-        overrides: dict[int, tuple[npt.NDArray[np.int64], ...]] = {}
-        for b, seq, tid, member, local in zip(
-            touching.tolist(), seqs, tids, members, ats, strict=True
-        ):
-            self.advance(seq)
-            applied, per_line = self.used(rows[out.row_off[b] : out.row_off[b + 1]])
-            lo, hi = int(enc.line_off[b]), int(enc.line_off[b + 1])
-            if not self.fits(applied, member, local):
-                lv, rb, cb = run_kernel(
-                    self.compiled,
-                    enc.lines[lo:hi],
-                    enc.members[b],
-                    enc.ctxs[b],
-                    enc.coupons[enc.coupon_off[b] : enc.coupon_off[b + 1]],
-                    self.encoded(member, local),
-                    False,
-                )
-                overrides[b] = (lv.copy(), rb.copy(), cb.copy())
-                applied, per_line = self.used(overrides[b][1])
-            self.record(
-                tid,
-                member,
-                local,
-                applied,
-                per_line,
-                line_ids[lo:hi],
-                enc.lines[lo:hi, L.L_QTY].tolist(),
-            )
-        if not overrides:
-            return out
-        line_out, counts = out.line_out.copy(), out.counts.copy()
-        pieces, pos = [], 0
-        for b in sorted(overrides):
-            lv, rb, cb = overrides[b]
-            line_out[:, enc.line_off[b] : enc.line_off[b + 1]] = lv
-            counts[b] = cb
-            pieces += [rows[pos : out.row_off[b]], rb]
-            pos = int(out.row_off[b + 1])
-        pieces.append(rows[pos:])
-        row_off = np.zeros(n_b + 1, dtype=np.int64)
-        np.cumsum(counts[:, L.N_ROWS], out=row_off[1:])
-        return BatchOutput(
-            line_out, np.concatenate(pieces), row_off, counts, out.line_off, out.retried
+        overrides: dict[int, Override] = {}
+        for b, probe in probes(self.mask, self.compiled.timezone, enc, out, baskets, line_ids):
+            override = self.step(probe)
+            if override is not None:
+                overrides[b] = override
+        return patch(enc, out, overrides)
+
+
+# a basket's result priced again with the limits: line values, kernel rows, counts
+Override = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """A basket whose result priced without limits applied a limited offer: what
+    :meth:`Limiter.step` needs to check it and, when the limits change it, to price it again
+    alone (picklable, so that a partition priced elsewhere can be walked in one place)."""
+
+    seq: int
+    transaction_id: str
+    member: str
+    local: datetime  # its pricing time in the rule set's time zone
+    rows: npt.NDArray[np.int64]  # its kernel rows priced without limits
+    lines: npt.NDArray[np.int64]  # its encoded lines (EncodedBatch.lines rows)
+    member_row: npt.NDArray[np.int64]
+    ctx: npt.NDArray[np.int64]
+    coupons: npt.NDArray[np.int64]
+    line_ids: list[str]
+
+
+def limited_mask(compiled: CompiledRules, limits: dict[int, OfferLimit]) -> npt.NDArray[np.bool_]:
+    """``bool[n_offers]``: whether each compiled offer has limits across transactions."""
+    mask = np.zeros(max(1, len(compiled.offer_ids)), dtype=np.bool_)
+    mask[list(limits)] = True
+    return mask
+
+
+def probes(
+    mask: npt.NDArray[np.bool_],
+    timezone: str,
+    enc: EncodedBatch,
+    out: BatchOutput,
+    baskets: pl.DataFrame,
+    line_ids: list[str],
+) -> list[tuple[int, Probe]]:
+    """The baskets of a chunk priced without limits that applied an offer of ``mask``, in
+    chunk order: ``(basket, probe)``."""
+    rows = out.rows
+    row_basket = np.repeat(np.arange(enc.n_baskets), np.diff(out.row_off))
+    app = np.flatnonzero(rows[:, L.ROW_TYPE] == L.ROW_APPLIED)
+    app = app[mask[rows[app, 1]]]
+    touching = np.unique(row_basket[app])
+    if not len(touching):
+        return []
+    idx = pl.Series(touching)
+    seqs = baskets["seq"].gather(idx).to_list()
+    tids = baskets["transaction_id"].gather(idx).to_list()
+    members = baskets["member_id"].gather(idx).fill_null("").to_list()
+    ats = baskets["occurred_at"].gather(idx).dt.convert_time_zone(timezone).to_list()
+    found = []
+    for b, seq, tid, member, local in zip(touching.tolist(), seqs, tids, members, ats, strict=True):
+        lo, hi = int(enc.line_off[b]), int(enc.line_off[b + 1])
+        probe = Probe(
+            seq,
+            tid,
+            member,
+            local,
+            rows[out.row_off[b] : out.row_off[b + 1]],
+            enc.lines[lo:hi],
+            enc.members[b],
+            enc.ctxs[b],
+            enc.coupons[enc.coupon_off[b] : enc.coupon_off[b + 1]],
+            line_ids[lo:hi],
         )
+        found.append((b, probe))
+    return found
 
 
-__all__ = ["Event", "Limiter", "OfferLimit", "offer_limits"]
+def patch(enc: EncodedBatch, out: BatchOutput, overrides: Mapping[int, Override]) -> BatchOutput:
+    """``out`` with the results of the baskets in ``overrides`` replaced."""
+    if not overrides:
+        return out
+    rows = out.rows
+    line_out, counts = out.line_out.copy(), out.counts.copy()
+    pieces, pos = [], 0
+    for b in sorted(overrides):
+        lv, rb, cb = overrides[b]
+        line_out[:, enc.line_off[b] : enc.line_off[b + 1]] = lv
+        counts[b] = cb
+        pieces += [rows[pos : out.row_off[b]], rb]
+        pos = int(out.row_off[b + 1])
+    pieces.append(rows[pos:])
+    row_off = np.zeros(enc.n_baskets + 1, dtype=np.int64)
+    np.cumsum(counts[:, L.N_ROWS], out=row_off[1:])
+    return BatchOutput(line_out, np.concatenate(pieces), row_off, counts, out.line_off, out.retried)
+
+
+__all__ = [
+    "Event",
+    "Limiter",
+    "OfferLimit",
+    "Override",
+    "Probe",
+    "limited_mask",
+    "offer_limits",
+    "patch",
+    "probes",
+]

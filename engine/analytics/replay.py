@@ -11,13 +11,39 @@ import polars as pl
 
 from engine.analytics.history import conform
 from engine.analytics.limits import Event, Limiter, offer_limits
-from engine.pricing.batch import run_batch
+from engine.pricing.batch import BatchOutput, EncodedBatch, run_batch
 from engine.pricing.compiler import CompiledRules
 from engine.pricing.frames import FramesResult, decode_frames, encode_frames
 from engine.pricing.types import AttributeValue
 from loyalty.v1 import rules_pb2
 
 CHUNK_BASKETS = 500_000
+# the history columns a replay reads (the others may be left out of a frame sent elsewhere)
+COLUMNS = (
+    "seq",
+    "kind",
+    "transaction_id",
+    "member_id",
+    "at",
+    "store_id",
+    "channel",
+    "tier",
+    "segments",
+    "birthday_month",
+    "line_no",
+    "line_id",
+    "sku",
+    "category",
+    "brand",
+    "vendor",
+    "quantity",
+    "gross_minor",
+    "net_minor",
+    "points_redeemed",
+    "discounts",
+    "ruleset_version",
+    "delivery",
+)
 
 
 # member id -> typed attributes (engine.pricing.types.Member.attributes)
@@ -142,6 +168,36 @@ def basket_frames(
     return lines, baskets
 
 
+def chunks(
+    lines: pl.DataFrame, baskets: pl.DataFrame, chunk: int = CHUNK_BASKETS
+) -> Iterator[tuple[int, pl.DataFrame, pl.DataFrame]]:
+    """The baskets of :func:`basket_frames` ``chunk`` at a time, in order: ``(first basket,
+    lines, baskets)``, basket numbers in the chunk's lines relative to it."""
+    n = len(baskets)
+    line_basket = lines["basket"].to_numpy()
+    cuts = np.searchsorted(line_basket, np.arange(0, n + chunk, chunk).clip(max=n))
+    for k in range(len(cuts) - 1):
+        lo_b, hi_b = k * chunk, min(n, (k + 1) * chunk)
+        if lo_b >= hi_b:
+            break
+        part_b = baskets.slice(lo_b, hi_b - lo_b)
+        part_l = lines.slice(cuts[k], cuts[k + 1] - cuts[k]).with_columns(pl.col("basket") - lo_b)
+        yield lo_b, part_l, part_b
+
+
+def price_chunk(
+    compiled: CompiledRules,
+    lines: pl.DataFrame,
+    baskets: pl.DataFrame,
+    attributes: Attributes | None = None,
+) -> tuple[EncodedBatch, BatchOutput]:
+    """One chunk of :func:`chunks` priced by the batch kernel as if no limit were used (the
+    part of a replay that needs no other chunk: :class:`Limiter` then walks the results in
+    ledger order)."""
+    enc = encode_frames(compiled, lines, baskets, attributes)
+    return enc, run_batch(compiled, enc)
+
+
 def priced(
     compiled: CompiledRules,
     lines: pl.DataFrame,
@@ -160,17 +216,8 @@ def priced(
     history records none)."""
     found = offer_limits(compiled) if limits else {}
     limiter = Limiter(compiled, found, events or []) if found else None
-    n = len(baskets)
-    line_basket = lines["basket"].to_numpy()
-    cuts = np.searchsorted(line_basket, np.arange(0, n + chunk, chunk).clip(max=n))
-    for k in range(len(cuts) - 1):
-        lo_b, hi_b = k * chunk, min(n, (k + 1) * chunk)
-        if lo_b >= hi_b:
-            break
-        part_b = baskets.slice(lo_b, hi_b - lo_b)
-        part_l = lines.slice(cuts[k], cuts[k + 1] - cuts[k]).with_columns(pl.col("basket") - lo_b)
-        enc = encode_frames(compiled, part_l, part_b, attributes)
-        out = run_batch(compiled, enc)
+    for lo_b, part_l, part_b in chunks(lines, baskets, chunk):
+        enc, out = price_chunk(compiled, part_l, part_b, attributes)
         if limiter is not None:
             out = limiter.walk(enc, out, part_b, part_l["line_id"].to_list())
         yield lo_b, decode_frames(compiled, enc, out, part_b, part_l)

@@ -53,7 +53,7 @@ from engine.analytics.replay import (
     reversal_events,
 )
 from engine.pricing.compiler import CompiledRules
-from engine.pricing.frames import price_frames
+from engine.pricing.frames import FramesResult, price_frames
 from engine.pricing.reference.rewards import allocate
 
 
@@ -107,87 +107,118 @@ class Scored:
         return self.baskets_affected * 10000 // self.baskets if self.baskets else 0
 
 
-def score(
-    compiled: CompiledRules,
-    lines: pl.DataFrame,
-    baskets: pl.DataFrame,
-    chunk: int = CHUNK_BASKETS,
-    events: list[Event] | None = None,
-    attributes: Attributes | None = None,
-) -> Scored:
-    """Price every basket in ledger order (in chunks of ``chunk`` baskets, limits applied) and
-    add the figures up, net of cancels and returns (``events``: :func:`reversal_events`)."""
-    totals = np.zeros(5, dtype=np.int64)  # affected, gross, discount, earned, redeemed
-    best, best_tx = -1, ""
-    offer_parts = []
-    version_parts = []
-    discounted = []
-    counted = 0
-    for _, out in priced(compiled, lines, baskets, events, chunk, attributes=attributes):
-        b, ln, d = out.baskets, out.lines, out.discounts
-        n_b = len(b)
-        q = ln["quantity"].to_numpy()
-        r = ln["returned"].to_numpy() if "returned" in ln.columns else np.zeros_like(q)
-        line_b = ln["basket"].to_numpy()
+@dataclass(frozen=True)
+class Partial:
+    """The figures of some of the baskets (:func:`score_part`), to add up with :func:`merge`.
 
-        def keep(
-            x: npt.NDArray[np.int64], q: npt.NDArray[np.int64] = q, r: npt.NDArray[np.int64] = r
-        ) -> npt.NDArray[np.int64]:
-            return x - x * r // q  # what a return of r of q units leaves (docs/design.md §5)
+    Baskets are known by their ledger position (``seq``), so that parts added up in any order
+    give what one pass in ledger order gives."""
 
-        kept_units = np.bincount(line_b, weights=q - r, minlength=n_b)
-        cancelled = b["cancelled"].to_numpy() if "cancelled" in b.columns else np.zeros(n_b, bool)
-        alive = ~cancelled & (kept_units > 0)
-        gross = keep(q * ln["unit_price_minor"].to_numpy())
-        earned = keep(ln["points_earned"].to_numpy())
-        line_alive = alive[line_b]
-        first_line = np.searchsorted(line_b, np.arange(n_b))
-        row = first_line[d["basket"].to_numpy()] + d["line"].to_numpy()
-        kq, kr = q[row], r[row]
-        amount = d["amount_minor"].to_numpy()
-        funded = d["funded_minor"].to_numpy()
-        d = d.with_columns(
-            pl.Series("amount_minor", amount - amount * kr // kq),
-            pl.Series("funded_minor", funded - funded * kr // kq),
-        ).filter(pl.Series(alive[d["basket"].to_numpy()]) & (pl.col("amount_minor") > 0))
-        disc = np.bincount(
-            d["basket"].to_numpy(), weights=d["amount_minor"].to_numpy(), minlength=n_b
-        ).astype(np.int64)
-        redeemed = b["points_redeemed"].to_numpy().copy()
-        partly = np.flatnonzero(alive & (np.bincount(line_b, weights=r, minlength=n_b) > 0))
-        tender = ln["points_tender_minor"].to_numpy()
-        for k in partly.tolist():  # the points a return gives back, per line as the store does
-            lo, hi = int(first_line[k]), int(first_line[k + 1]) if k + 1 < n_b else len(q)
-            per_line = allocate(int(redeemed[k]), tender[lo:hi].tolist())
-            redeemed[k] = sum(
-                p - p * int(rr) // int(qq)
-                for p, rr, qq in zip(per_line, r[lo:hi], q[lo:hi], strict=True)
-            )
-        counted += int(alive.sum())
-        totals += [
+    counted: int
+    totals: npt.NDArray[np.int64]  # affected, gross, discount, earned, redeemed
+    discounts: npt.NDArray[np.int64]  # the discount of every basket with any
+    discount_seqs: npt.NDArray[np.int64]  # their seq
+    best: int  # the biggest basket discount (-1: no basket)
+    best_seq: int  # the first basket (by seq) that got it
+    best_tx: str
+    by_offer: pl.DataFrame  # offer_id, funder_id, baskets, amount_minor, funded_minor
+    by_version: pl.DataFrame | None  # ruleset_version, baskets (None: not recorded)
+
+
+def score_part(out: FramesResult) -> Partial:
+    """The figures of one priced chunk, net of its cancels and returns (``returned`` and
+    ``cancelled`` of :func:`basket_frames`)."""
+    b, ln, d = out.baskets, out.lines, out.discounts
+    n_b = len(b)
+    q: npt.NDArray[np.int64] = ln["quantity"].to_numpy()
+    r: npt.NDArray[np.int64] = (
+        ln["returned"].to_numpy() if "returned" in ln.columns else np.zeros_like(q)
+    )
+    line_b = ln["basket"].to_numpy()
+
+    def keep(x: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        return x - x * r // q  # what a return of r of q units leaves (docs/design.md §5)
+
+    kept_units = np.bincount(line_b, weights=q - r, minlength=n_b)
+    cancelled = b["cancelled"].to_numpy() if "cancelled" in b.columns else np.zeros(n_b, bool)
+    alive = ~cancelled & (kept_units > 0)
+    gross = keep(q * ln["unit_price_minor"].to_numpy())
+    earned = keep(ln["points_earned"].to_numpy())
+    line_alive = alive[line_b]
+    first_line = np.searchsorted(line_b, np.arange(n_b))
+    row = first_line[d["basket"].to_numpy()] + d["line"].to_numpy()
+    kq, kr = q[row], r[row]
+    amount = d["amount_minor"].to_numpy()
+    funded = d["funded_minor"].to_numpy()
+    d = d.with_columns(
+        pl.Series("amount_minor", amount - amount * kr // kq),
+        pl.Series("funded_minor", funded - funded * kr // kq),
+    ).filter(pl.Series(alive[d["basket"].to_numpy()]) & (pl.col("amount_minor") > 0))
+    disc = np.bincount(
+        d["basket"].to_numpy(), weights=d["amount_minor"].to_numpy(), minlength=n_b
+    ).astype(np.int64)
+    redeemed = b["points_redeemed"].to_numpy().copy()
+    partly = np.flatnonzero(alive & (np.bincount(line_b, weights=r, minlength=n_b) > 0))
+    tender = ln["points_tender_minor"].to_numpy()
+    for k in partly.tolist():  # the points a return gives back, per line as the store does
+        lo, hi = int(first_line[k]), int(first_line[k + 1]) if k + 1 < n_b else len(q)
+        per_line = allocate(int(redeemed[k]), tender[lo:hi].tolist())
+        redeemed[k] = sum(
+            p - p * int(rr) // int(qq)
+            for p, rr, qq in zip(per_line, r[lo:hi], q[lo:hi], strict=True)
+        )
+    seqs = (
+        b["seq"].to_numpy().astype(np.int64)
+        if "seq" in b.columns
+        else np.arange(n_b, dtype=np.int64)
+    )
+    best, best_seq, best_tx = -1, -1, ""
+    if n_b:
+        i = int(disc.argmax())
+        best, best_seq, best_tx = int(disc[i]), int(seqs[i]), str(b["transaction_id"][i])
+    totals = np.array(
+        [
             int((disc > 0).sum()),
             int(gross[line_alive].sum()),
             int(disc.sum()),
             int(earned[line_alive].sum()),
             int(redeemed[alive].sum()),
-        ]
-        discounted.append(disc[disc > 0])
-        if len(disc) and disc.max() > best:
-            i = int(disc.argmax())
-            best, best_tx = int(disc[i]), str(b["transaction_id"][i])
-        offer_parts.append(
-            d.group_by("offer_id", "funder_id").agg(
-                pl.col("basket").n_unique().alias("baskets"),
-                pl.col("amount_minor").sum(),
-                pl.col("funded_minor").sum(),
-            )
-        )
-        if "ruleset_version" in b.columns:
-            version_parts.append(
-                b.filter(pl.Series(alive))
-                .group_by("ruleset_version")
-                .agg(pl.len().alias("baskets"))
-            )
+        ],
+        dtype=np.int64,
+    )
+    return Partial(
+        int(alive.sum()),
+        totals,
+        disc[disc > 0],
+        seqs[disc > 0],
+        best,
+        best_seq,
+        best_tx,
+        d.group_by("offer_id", "funder_id").agg(
+            pl.col("basket").n_unique().alias("baskets"),
+            pl.col("amount_minor").sum(),
+            pl.col("funded_minor").sum(),
+        ),
+        b.filter(pl.Series(alive)).group_by("ruleset_version").agg(pl.len().alias("baskets"))
+        if "ruleset_version" in b.columns
+        else None,
+    )
+
+
+def merge(parts: Iterable[Partial], point_value_minor: int) -> Scored:
+    """Add up the parts of disjoint baskets (in any order): what :func:`score` gives over
+    them all, ``point_value_minor`` the scored rule set's point value."""
+    parts = list(parts)
+    totals = np.zeros(5, dtype=np.int64)
+    for part in parts:
+        totals += part.totals
+    # the biggest discount, the first basket in ledger order on ties (as one pass finds it)
+    top = max(parts, key=lambda p: (p.best, -p.best_seq), default=None)
+    best, best_tx = (top.best, top.best_tx) if top is not None else (-1, "")
+    seqs = np.concatenate([p.discount_seqs for p in parts] or [np.zeros(0, dtype=np.int64)])
+    discounts = np.concatenate([p.discounts for p in parts] or [np.zeros(0, dtype=np.int64)])
+    offer_parts = [p.by_offer for p in parts]
+    version_parts = [p.by_version for p in parts if p.by_version is not None]
     schema = {
         "offer_id": pl.String,
         "funder_id": pl.String,
@@ -203,7 +234,7 @@ def score(
             pl.col("amount_minor").sum().alias("discount_minor"),
             pl.col("funded_minor").sum(),
         )
-        .sort("offer_id")
+        .sort("offer_id", "funder_id")
         if offer_parts
         else pl.DataFrame(schema=schema)
     )
@@ -212,7 +243,6 @@ def score(
         .agg(pl.col("discount_minor").sum(), pl.col("funded_minor").sum())
         .sort("funder_id")
     )
-    point_value = compiled.rules.points.point_value_minor
     by_version = (
         pl.concat(version_parts)
         .group_by("ruleset_version")
@@ -222,20 +252,37 @@ def score(
         else pl.DataFrame(schema={"ruleset_version": pl.Int64, "baskets": pl.Int64})
     )
     return Scored(
-        counted,
+        sum(p.counted for p in parts),
         int(totals[0]),
         int(totals[1]),
         int(totals[2]),
         int(totals[3]),
         int(totals[4]),
-        int(totals[3]) * point_value,
+        int(totals[3]) * point_value_minor,
         max(best, 0),
         best_tx,
         by_funder,
         by_offer,
-        np.concatenate(discounted) if discounted else np.zeros(0, dtype=np.int64),
+        discounts[np.argsort(seqs, kind="stable")],
         by_version,
     )
+
+
+def score(
+    compiled: CompiledRules,
+    lines: pl.DataFrame,
+    baskets: pl.DataFrame,
+    chunk: int = CHUNK_BASKETS,
+    events: list[Event] | None = None,
+    attributes: Attributes | None = None,
+) -> Scored:
+    """Price every basket in ledger order (in chunks of ``chunk`` baskets, limits applied) and
+    add the figures up, net of cancels and returns (``events``: :func:`reversal_events`)."""
+    parts = (
+        score_part(out)
+        for _, out in priced(compiled, lines, baskets, events, chunk, attributes=attributes)
+    )
+    return merge(parts, compiled.rules.points.point_value_minor)
 
 
 def nice_width(largest: int, buckets: int) -> int:

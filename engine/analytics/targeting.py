@@ -32,6 +32,21 @@ USAGES = ("low", "medium", "high")
 SEGMENTS = tuple(f"{b}-{u}" for b in BEHAVIOURS for u in USAGES)
 ABC_CLASSES = ("A", "B", "C", "D")
 LAPSED_TAG = "lapsed"
+# the history columns targeting reads (the others may be left out of a frame sent elsewhere)
+COLUMNS = (
+    "seq",
+    "kind",
+    "transaction_id",
+    "member_id",
+    "at",
+    "sku",
+    "category",
+    "vendor",
+    "quantity",
+    "gross_minor",
+    "net_minor",
+    "delivery",
+)
 VALUE_TAG_PREFIX = "value:"
 
 
@@ -73,6 +88,13 @@ def _window(
 History = pl.DataFrame | pl.LazyFrame
 
 
+def window(history: History, as_of: datetime | None = None) -> tuple[datetime, float]:
+    """The run's as-of day and the days of purchase history before it (at least 1): what
+    :func:`finish_profiles` and :func:`finish_values` need of the whole history."""
+    _, as_of, span_days = _window(history, as_of)
+    return as_of, span_days
+
+
 def category_profiles(
     history: History, config: TargetingConfig = TargetingConfig(), as_of: datetime | None = None
 ) -> pl.DataFrame:
@@ -85,7 +107,15 @@ def category_profiles(
         behaviour, usage, segment, tag, last_purchase (date), cycle_days (Int64, null = not
         enough purchases), next_purchase (date, null likewise)``.
     """
-    lf, as_of, span_days = _window(history, as_of)
+    as_of, span_days = window(history, as_of)
+    return finish_profiles(category_totals(history, config, as_of), config, span_days)
+
+
+def category_totals(history: History, config: TargetingConfig, as_of: datetime) -> pl.DataFrame:
+    """The part of :func:`category_profiles` each member's own lines decide (so any split of
+    the history by member gives the same rows): ``member_id, category, units, spend_minor,
+    purchases, own_units, last_purchase, median_gap``, unordered."""
+    lf, _, _ = _window(history, as_of)
     bought = lf.filter(pl.col("kind") == "commit").with_columns(
         pl.col("vendor").is_in(list(config.store_brand_vendors)).alias("own"),
         pl.col("at").dt.date().alias("day"),
@@ -106,7 +136,16 @@ def category_profiles(
         .group_by(keys)
         .agg(pl.col("gap").drop_nulls().median().alias("median_gap"))
     )
-    df = totals.join(gaps, on=keys, how="left").with_columns(
+    return totals.join(gaps, on=keys, how="left").collect()
+
+
+def finish_profiles(
+    totals: pl.DataFrame, config: TargetingConfig, span_days: float
+) -> pl.DataFrame:
+    """:func:`category_profiles` from the :func:`category_totals` of every member (the usage
+    tertiles rank the category's buyers against each other)."""
+    keys = ["member_id", "category"]
+    df = totals.lazy().with_columns(
         (pl.col("own_units") / pl.col("units")).alias("store_share"),
         (pl.col("units") * 30.0 / span_days).alias("units_per_month"),
     )
@@ -197,15 +236,35 @@ def member_values(
         ``member_id, spend_minor (Int64, reversals netted), baskets, last_purchase (datetime),
         value_minor (Int64, spend per 30 days), abc (A-D), lapsed (bool), sales_share``.
     """
-    lf, as_of, span_days = _window(history, as_of)
-    per = lf.group_by("member_id").agg(
-        (pl.col("net_minor") * sign()).sum().alias("spend_minor"),
-        pl.col("transaction_id").filter(pl.col("kind") == "commit").n_unique().alias("baskets"),
-        pl.col("at").filter(pl.col("kind") == "commit").max().alias("last_purchase"),
+    as_of, span_days = window(history, as_of)
+    return finish_values(member_totals(history, as_of), config, as_of, span_days)
+
+
+def member_totals(history: History, as_of: datetime) -> pl.DataFrame:
+    """The part of :func:`member_values` each member's own lines decide: ``member_id,
+    spend_minor, baskets, last_purchase``, unordered."""
+    lf, _, _ = _window(history, as_of)
+    return (
+        lf.group_by("member_id")
+        .agg(
+            (pl.col("net_minor") * sign()).sum().alias("spend_minor"),
+            pl.col("transaction_id").filter(pl.col("kind") == "commit").n_unique().alias("baskets"),
+            pl.col("at").filter(pl.col("kind") == "commit").max().alias("last_purchase"),
+        )
+        .collect()
     )
+
+
+def finish_values(
+    totals: pl.DataFrame, config: TargetingConfig, as_of: datetime, span_days: float
+) -> pl.DataFrame:
+    """:func:`member_values` from the :func:`member_totals` of every member (ABC classes rank
+    the members by their share of all sales)."""
     a, b, c = config.abc
-    df = per.sort(["spend_minor", "member_id"], descending=[True, False]).with_columns(
-        pl.col("spend_minor").clip(lower_bound=0).alias("_pos")
+    df = (
+        totals.lazy()
+        .sort(["spend_minor", "member_id"], descending=[True, False])
+        .with_columns(pl.col("spend_minor").clip(lower_bound=0).alias("_pos"))
     )
     total = pl.col("_pos").sum()
     total = pl.when(total > 0).then(total).otherwise(1)

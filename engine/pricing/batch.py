@@ -6,7 +6,7 @@ Two ways in:
 - ``engine.pricing.frames.price_frames(compiled, lines, baskets)`` takes polars frames (history,
   ledger exports) and encodes them column-wise, for millions of baskets.
 
-Both run ``engine.pricing.kernel.core.price_many``: one ``prange`` iteration per part (a run
+Both run ``engine.pricing.kernel.batch.price_many``: one ``prange`` iteration per part (a run
 of consecutive baskets), each reusing one workspace for all its baskets and writing only its
 own region of the output tables; a basket's result never depends on where it sits in the batch.
 """
@@ -31,7 +31,7 @@ from engine.pricing.api import (
     run_kernel,
 )
 from engine.pricing.compiler import CompiledRules
-from engine.pricing.kernel.core import price_many
+from engine.pricing.kernel.batch import price_many
 from engine.pricing.restrictions import restricted_lines
 from engine.pricing.types import Basket, Member, PricingResult, RemainingLimits
 

@@ -174,13 +174,20 @@ def run_targeting(
     as_of: datetime | None = None,
     progress: Progress | None = None,
     dry_run: bool = False,
+    profiled: tuple[pl.DataFrame, pl.DataFrame] | None = None,
 ) -> RunResult:
-    """Segments, tags and coupons for every member of ``history`` the store knows."""
+    """Segments, tags and coupons for every member of ``history`` the store knows.
+
+    ``profiled``: the history's ``(category_profiles, member_values)`` as of ``as_of`` when
+    already computed (on Dask: :func:`server.analytics.dask_replay.profile_on`)."""
     lf = conform(history)
     as_of = as_of or last_day(lf)
     cfg = playbook.targeting
-    profiles = targeting.category_profiles(lf, cfg, as_of)
-    values = targeting.member_values(lf, cfg, as_of)
+    if profiled is not None:
+        profiles, values = profiled
+    else:
+        profiles = targeting.category_profiles(lf, cfg, as_of)
+        values = targeting.member_values(lf, cfg, as_of)
     consent, records = read_consent(store, values["member_id"].to_list(), now, progress)
     planned = pb.plan(playbook, profiles, values, consent, as_of, history=lf)
     tagged = conflicts = 0

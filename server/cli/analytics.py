@@ -1,10 +1,11 @@
 """``loyalty`` analytics commands: history, targeting, ledger export, reports, simulation.
 
     loyalty demo history --out H.parquet [--members N] [--months M] [--rules R]
-    loyalty target --history H --playbook P [--run-id ID] [--as-of DAY] [--out PLAN]
+    loyalty target --history H --playbook P [--run-id ID] [--as-of DAY] [--out PLAN] [--dask C]
     loyalty ledger export --to H.parquet [--catalogue C] [--since SEQ]
     loyalty reports ...   (server/cli/reports.py)
     loyalty simulate --rules DRAFT --history H [--current R] [--catalogue C] [--chart PNG]
+                     [--dask local|local:N|tcp://HOST:PORT]
 
 Commands that read the store or the rule registry (the current rule set, the catalogue) take
 ``--data-dir DIR`` (embedded, default ./.loyalty) or ``--redis-url URL``. Output files are
@@ -146,6 +147,12 @@ def cmd_target(args: argparse.Namespace) -> int:
     if args.bundle_draft:
         write_bundle_draft(args.bundle_draft, load_rules(args.rules), history, playbook, as_of)
     run_id = args.run_id or f"target-{as_of:%Y%m%d}"
+    profiled = None
+    if args.dask:
+        from server.analytics.dask_replay import dask_client, profile_on
+
+        with dask_client(args.dask) as client:
+            profiled = profile_on(client, history, playbook.targeting, as_of)
     store = open_cli_store(args)
     update, close = progress_bars()
     try:
@@ -158,6 +165,7 @@ def cmd_target(args: argparse.Namespace) -> int:
             as_of=as_of,
             progress=update,
             dry_run=args.dry_run,
+            profiled=profiled,
         )
     finally:
         close()
@@ -210,7 +218,15 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             current = registry.current().compiled
         finally:
             registry.close()
-    result = compare(current, draft, read_history(args.history), args.assume_coupon or ())
+    if args.dask:
+        from server.analytics.dask_replay import compare_on, dask_client
+
+        with dask_client(args.dask) as client:
+            result = compare_on(
+                client, current, draft, read_history(args.history), args.assume_coupon or ()
+            )
+    else:
+        result = compare(current, draft, read_history(args.history), args.assume_coupon or ())
     show_frame(result.table())
     cur, new = result.current.paid_by(), result.draft.paid_by()
     show_frame(
@@ -235,6 +251,26 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 # -- parser ------------------------------------------------------------------------------------
+
+
+def _dask_value(value: str) -> str:
+    from server.analytics.dask_replay import parse_dask
+
+    try:
+        parse_dask(value)
+    except InvalidInput as exc:  # at parse time: before any history is read
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+    return value
+
+
+def dask_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--dask",
+        metavar="CLUSTER",
+        type=_dask_value,
+        help="run partitioned by member on Dask: local (a local cluster, one worker per core), "
+        "local:N (N workers) or tcp://HOST:PORT (a running scheduler); needs the dask extra",
+    )
 
 
 def add_analytics_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -265,6 +301,7 @@ def add_analytics_commands(sub: argparse._SubParsersAction[argparse.ArgumentPars
         metavar="OUT",
         help="write --rules plus the bundle campaigns' offers to OUT (YAML) for publishing",
     )
+    dask_option(t)
     store_options(t)
     t.set_defaults(func=guarded(cmd_target))
 
@@ -293,5 +330,6 @@ def add_analytics_commands(sub: argparse._SubParsersAction[argparse.ArgumentPars
     )
     sm.add_argument("--out", help="per-offer comparison (Parquet or CSV)")
     sm.add_argument("--chart", help="PNG chart of the comparison")
+    dask_option(sm)
     store_options(sm)
     sm.set_defaults(func=guarded(cmd_simulate))

@@ -1,0 +1,156 @@
+# numba compiles these from the arrays they receive; signatures stay untyped.
+# mypy: disable-error-code="no-untyped-def"
+"""The batch kernel: baskets in parallel (``price_many``), one contiguous part of the batch per
+``prange`` iteration, each part priced basket after basket by ``price_core`` on one workspace.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import prange
+
+from engine.pricing.compiler import RuleArrays
+from engine.pricing.jit import helper, njit
+from engine.pricing.kernel.core import line_workspace, price_core, workspace, workspace_width
+from engine.pricing.layout import N_OVERFLOW, N_ROWS
+
+
+@helper
+def range_lines(line_off, b0, b1):
+    """The most lines any of baskets ``b0:b1`` has."""
+    most = 1
+    for b in range(b0, b1):
+        most = max(most, line_off[b + 1] - line_off[b])
+    return most
+
+
+@helper
+def price_range(
+    rules,
+    lines,
+    line_off,
+    members,
+    ctxs,
+    coupon_off,
+    coupons,
+    limit_off,
+    limits,
+    b0,
+    b1,
+    ws,
+    lw,
+    slot,
+    line_out,
+    rows,
+    counts,
+):
+    """Baskets ``b0:b1`` one after another on one workspace, their rows packed from the start
+    of ``rows``: a basket that does not fit gets ``N_OVERFLOW`` and takes no room."""
+    used = 0
+    for b in range(b0, b1):
+        lo, hi = line_off[b], line_off[b + 1]
+        price_core(
+            rules,
+            lines[lo:hi],
+            members[b],
+            ctxs[b],
+            coupons[coupon_off[b] : coupon_off[b + 1]],
+            limits[limit_off[b] : limit_off[b + 1]],
+            False,
+            ws,
+            lw,
+            slot,
+            line_out[:, lo:hi],
+            rows[used:],
+            counts[b],
+        )
+        if counts[b, N_OVERFLOW] == 0:
+            used += counts[b, N_ROWS]
+
+
+@helper
+def range_width(rules, lines, line_off, b0, b1):
+    """The widest workspace any of baskets ``b0:b1`` needs."""
+    width = 1
+    for b in range(b0, b1):
+        width = max(width, workspace_width(rules, lines[line_off[b] : line_off[b + 1]]))
+    return width
+
+
+@njit(parallel=True)
+def price_many(
+    offer,
+    eval_order,
+    sets,
+    set_vals,
+    inv_base,
+    inv_off,
+    inv_pos,
+    all_pos,
+    ladder,
+    bundle,
+    stores,
+    tier_bps,
+    programme,
+    lines,
+    line_off,
+    members,
+    ctxs,
+    coupon_off,
+    coupons,
+    limit_off,
+    limits,
+    part_off,
+    part_rows,
+    line_out,
+    rows,
+    counts,
+):
+    """Price a batch of baskets in parallel, one contiguous part of the batch per ``prange``
+    iteration.
+
+    Part ``t`` holds baskets ``part_off[t]:part_off[t+1]``, priced in order on one workspace,
+    and packs their rows into ``rows[part_rows[t]:part_rows[t+1]]``: basket ``b``'s rows
+    follow those of the baskets before it in its part (``counts[b, N_ROWS]`` each). A basket
+    that does not fit gets ``counts[b, N_OVERFLOW] = 1`` and no room; the caller prices it
+    again alone. Parts share no writes, and nothing is allocated per basket.
+    """
+    rules = RuleArrays(
+        offer,
+        eval_order,
+        sets,
+        set_vals,
+        inv_base,
+        inv_off,
+        inv_pos,
+        all_pos,
+        ladder,
+        bundle,
+        stores,
+        tier_bps,
+        programme,
+    )
+    for t in prange(part_off.shape[0] - 1):
+        b0, b1 = part_off[t], part_off[t + 1]
+        ws = workspace(range_width(rules, lines, line_off, b0, b1))
+        lw = line_workspace(range_lines(line_off, b0, b1))
+        slot = np.full(eval_order.shape[0], -1, dtype=np.int64)
+        price_range(
+            rules,
+            lines,
+            line_off,
+            members,
+            ctxs,
+            coupon_off,
+            coupons,
+            limit_off,
+            limits,
+            b0,
+            b1,
+            ws,
+            lw,
+            slot,
+            line_out,
+            rows[part_rows[t] : part_rows[t + 1]],
+            counts,
+        )
