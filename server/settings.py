@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from engine.errors import InvalidInput
 
@@ -40,6 +41,9 @@ class RedisSettings:
     """The Redis store and registry."""
 
     url: str = "redis://127.0.0.1:6379/0"  # or unix:///path/redis.sock
+    # a Redis Cluster: url names any seed node (redis://HOST:PORT); redis-py's RedisCluster
+    # (server.store.redis.io.connect; README "Running on Redis Cluster")
+    cluster: bool = False
     prefix: str = "loyalty:"
     # transactions, returns, adjustments (0 = forever): longer than the return window; a
     # commit keeps its outcome record and the answer it gave for this long (a few KB)
@@ -234,6 +238,14 @@ class Settings:
             bad.add("LOYALTY_SQLITE_SYNCHRONOUS", "must be FULL or NORMAL")
         if self.redis.max_attempts < 1:
             bad.add("LOYALTY_REDIS_MAX_ATTEMPTS", "must be at least 1")
+        if self.redis.cluster and not self.redis.url.startswith(("redis://", "rediss://")):
+            bad.add(
+                "--redis-url",
+                "a Redis Cluster is reached over TCP: redis://HOST:PORT of any node "
+                f"(got {self.redis.url!r})",
+            )
+        elif self.redis.cluster and urlsplit(self.redis.url).path not in ("", "/", "/0"):
+            bad.add("--redis-url", f"a Redis Cluster has database 0 only (got {self.redis.url!r})")
         if self.redis.member_cache and self.redis.member_cache_size < 1:
             bad.add("LOYALTY_REDIS_MEMBER_CACHE_SIZE", "must be at least 1")
         if bad.violations:
@@ -351,6 +363,7 @@ OPTIONS: tuple[Option, ...] = (
         _whole,
     ),
     Option("redis_url", "redis.url", "LOYALTY_REDIS_URL"),
+    Option("redis_cluster", "redis.cluster", "LOYALTY_REDIS_CLUSTER", _flag),
     Option("redis_prefix", "redis.prefix", "LOYALTY_REDIS_PREFIX"),
     Option("tx_retention_s", "redis.tx_retention_s", "LOYALTY_TX_RETENTION_S", _whole),
     Option("redis_max_attempts", "redis.max_attempts", "LOYALTY_REDIS_MAX_ATTEMPTS", _whole),

@@ -23,6 +23,7 @@ from engine.pricing.rules import parse_rules
 from engine.pricing.types import Basket, Member, PricingResult
 from loyalty.v1 import rules_pb2
 from server.store import Store, open_store
+from server.store.redis.cluster_process import ClusterProcess, cluster_support
 from server.store.redis.process import RedisProcess
 
 Pricer = Callable[..., PricingResult]
@@ -90,6 +91,17 @@ def redis_server() -> Iterator[RedisProcess]:
     need durability start their own)."""
     with RedisProcess() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[ClusterProcess]:
+    """A private Redis Cluster for the whole run: 3 primaries and 3 replicas on free loopback
+    ports (server.store.redis.cluster_process); skipped only where redis-server cannot run one."""
+    reason = cluster_support()
+    if reason is not None:
+        pytest.skip(f"no Redis Cluster here: {reason}")
+    with ClusterProcess() as cluster:
+        yield cluster
 
 
 @pytest.fixture

@@ -48,6 +48,8 @@ from server.cli.offline import add_offline_commands
 if TYPE_CHECKING:
     from server.settings import Settings
 
+CLUSTER_HELP = "--redis-url names any node of a Redis Cluster ($LOYALTY_REDIS_CLUSTER=1)"
+
 
 def _settings(args: argparse.Namespace) -> Settings:
     from server.settings import Settings, parse_api_keys
@@ -59,6 +61,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         data_dir=_path(args.data_dir),
         store=args.store,
         redis_url=args.redis_url,
+        redis_cluster=args.redis_cluster or None,
         threads=args.threads,
         workers=getattr(args, "workers", None),
         cpu_pin=getattr(args, "cpu_pin", None),
@@ -124,6 +127,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         data_dir=_path(args.data_dir),
         store=args.store,
         redis_url=args.redis_url,
+        redis_cluster=args.redis_cluster or None,
     )
     _load_demo(settings, args.members, args.force)
     return 0
@@ -171,6 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="redis://HOST:PORT/DB or unix:///PATH ($LOYALTY_REDIS_URL)",
     )
+    sv.add_argument("--redis-cluster", action="store_true", help=CLUSTER_HELP)
     sv.add_argument(
         "--threads", type=int, default=None, help="per worker, default 4 ($LOYALTY_THREADS)"
     )
@@ -276,6 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--data-dir", default=None, help="default ./.loyalty")
     d.add_argument("--store", choices=["embedded", "redis"], default=None)
     d.add_argument("--redis-url", default=None)
+    d.add_argument("--redis-cluster", action="store_true", help=CLUSTER_HELP)
     d.add_argument("--members", type=int, default=3000)
     d.add_argument("--force", action="store_true", help="load again into a non-empty store")
     d.set_defaults(func=cmd_demo)

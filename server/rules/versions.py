@@ -18,6 +18,8 @@ from typing import Any, Protocol
 
 import redis
 
+from server.settings import RedisSettings
+from server.store.redis.io import connect
 from server.store.redis.keys import Keys
 
 # (version, RuleSet bytes, published_at ISO 8601, note)
@@ -156,10 +158,32 @@ class SqliteVersions:
 
 class RedisVersions:
     """Versions in Redis (keys ``rules:*`` of :mod:`server.store.redis.keys`); every change
-    is announced on ``rules:events``."""
+    is announced on ``rules:events``.
 
-    def __init__(self, url: str, prefix: str = "loyalty:", client: redis.Redis | None = None):
-        self.keys = Keys(prefix)
+    ``cluster``: ``url`` names a node of a Redis Cluster. The keys then share the ``{rules}``
+    hash tag (one slot: the version counter, the versions and the current pointer change
+    together), and the announcements are plain ``PUBLISH``, which a cluster forwards to every
+    node, so a subscriber on any node hears them; the stamp poll (:meth:`stamp`) still catches
+    an announcement lost while a node was away."""
+
+    @classmethod
+    def from_settings(cls, settings: RedisSettings) -> RedisVersions:
+        """The registry beside the Redis store of ``settings`` (its URL, prefix, cluster)."""
+        return cls(settings.url, settings.prefix, cluster=settings.cluster)
+
+    def __init__(
+        self,
+        url: str,
+        prefix: str = "loyalty:",
+        client: redis.Redis | None = None,
+        *,
+        cluster: bool = False,
+    ):
+        self.keys = Keys(prefix, cluster=cluster)
+        if client is None and cluster:
+            client = connect(
+                url, connect_timeout_s=1.0, socket_timeout_s=5.0, max_connections=8, cluster=True
+            )
         self.client = client or redis.Redis.from_url(
             url, socket_connect_timeout=1.0, socket_timeout=5.0
         )

@@ -55,10 +55,31 @@ def unavailable(method: Callable[P, T]) -> Callable[P, T]:
 
 
 def connect(
-    url: str, *, connect_timeout_s: float, socket_timeout_s: float, max_connections: int
+    url: str,
+    *,
+    connect_timeout_s: float,
+    socket_timeout_s: float,
+    max_connections: int,
+    cluster: bool = False,
 ) -> redis.Redis:
     """A client with its own connection pool: no retries inside redis-py (a failed call is
-    :class:`Unavailable` at once), and the pool reconnects by itself once Redis is back."""
+    :class:`Unavailable` at once), and the pool reconnects by itself once Redis is back.
+
+    ``cluster``: ``url`` names any node of a Redis Cluster; the client is redis-py's
+    ``RedisCluster`` (one pool per node, follows ``MOVED``/``ASK`` and re-reads the slot map by
+    itself; it offers the same commands for keys of one slot, the typing pretends it is a
+    ``Redis``)."""
+    if cluster:
+        return cast(
+            redis.Redis,
+            redis.RedisCluster.from_url(
+                url,
+                socket_connect_timeout=connect_timeout_s,
+                socket_timeout=socket_timeout_s,
+                max_connections=max_connections,
+                health_check_interval=30,
+            ),
+        )
     return redis.Redis.from_url(
         url,
         socket_connect_timeout=connect_timeout_s,

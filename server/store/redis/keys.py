@@ -76,7 +76,31 @@ key                                    type    what
 ``rules:catalogue:stamp``              string  bumped on every catalogue import
 ``rules:events``                       pub/sub "version <n>" or "catalogue <stamp>" after
                                                every publish, activation or import
+``ctr:{<name>}``                       hash    a global counter on a cluster
+                                               (:mod:`server.store.redis.reservations`;
+                                               ``o:<offer>``, ``c:<code>``, ``u:<offer>``):
+                                               counted fields, ``p+:<f>``/``p-:<f>`` pending
+``ctr:{<name>}:r:<tx>``                hash    a reservation: ``s`` r/c/x (held, confirmed,
+                                               released), ``h`` home, ``until``, ``o:<f>``
+                                               deltas (the tx TTL)
+``ctr:{<name>}:pending``               zset    reservations held, scored by deadline (us)
+``fate:{<home>}:<tx>``                 string  ``applied`` or ``aborted``: the first decision
+                                               stands (the tx TTL)
 =====================================  ======  ===============================================
+
+Slots (Redis Cluster; a script only touches keys of one slot, declared in ``KEYS``):
+
+- the member's slot, tag ``{<member_id>}``: ``m:``, ``lease:``, ``wake:``, ``mlist:`` and
+  ``fate:`` of the member's transactions;
+- each global counter its own slot, tag ``{<name>}``: ``ctr:{<name>}`` with its reservations
+  and pending set;
+- the registry, tag ``{rules}`` when ``Keys.cluster``: ``<prefix>{rules}:seq``, ``:v:<n>``,
+  ``:current``, ``:catalogue``, ``:catalogue:stamp``, ``:events`` (on a single Redis the
+  names above, unchanged);
+- every other key (``tx:``, ``ret:``, ``adj:``, ``code:``, ``units:``, ``usage``, ``ledger``,
+  ``list:``, ``tierrun:``, ``codebatch``) is untagged: its own slot, so the store's scripts
+  that join them with a member's keys do not run on a cluster yet (``RedisStore`` refuses
+  cluster mode; docs/design.md §5).
 """
 
 from __future__ import annotations
@@ -89,6 +113,9 @@ DEFAULT_PREFIX = "loyalty:"
 @dataclass(frozen=True, slots=True)
 class Keys:
     prefix: str = DEFAULT_PREFIX
+    # a Redis Cluster (RedisSettings.cluster): the registry's keys share the ``{rules}`` tag;
+    # on a single Redis they keep the names above (existing data stays where it is)
+    cluster: bool = False
 
     def member(self, member_id: str) -> str:
         return f"{self.prefix}m:{{{member_id}}}"
@@ -149,28 +176,46 @@ class Keys:
     def ledger_seq(self) -> str:
         return f"{self.prefix}ledger:seq"
 
+    @property
+    def _rules(self) -> str:
+        return f"{self.prefix}{{rules}}" if self.cluster else f"{self.prefix}rules"
+
+    # -- reservations of global counters (server.store.redis.reservations) ---------------------
+
+    def counter(self, name: str) -> str:
+        return f"{self.prefix}ctr:{{{name}}}"
+
+    def reservation(self, name: str, transaction_id: str) -> str:
+        return f"{self.prefix}ctr:{{{name}}}:r:{transaction_id}"
+
+    def pending(self, name: str) -> str:
+        return f"{self.prefix}ctr:{{{name}}}:pending"
+
+    def fate(self, home: str, transaction_id: str) -> str:
+        return f"{self.prefix}fate:{{{home}}}:{transaction_id}"
+
     def rules_version(self, version: int) -> str:
-        return f"{self.prefix}rules:v:{version}"
+        return f"{self._rules}:v:{version}"
 
     @property
     def rules_seq(self) -> str:
-        return f"{self.prefix}rules:seq"
+        return f"{self._rules}:seq"
 
     @property
     def rules_current(self) -> str:
-        return f"{self.prefix}rules:current"
+        return f"{self._rules}:current"
 
     @property
     def catalogue(self) -> str:
-        return f"{self.prefix}rules:catalogue"
+        return f"{self._rules}:catalogue"
 
     @property
     def catalogue_stamp(self) -> str:
-        return f"{self.prefix}rules:catalogue:stamp"
+        return f"{self._rules}:catalogue:stamp"
 
     @property
     def rules_events(self) -> str:
-        return f"{self.prefix}rules:events"
+        return f"{self._rules}:events"
 
 
 def uses_field(offer_id: str) -> str:

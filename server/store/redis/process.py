@@ -42,6 +42,7 @@ class RedisProcess:
         data_dir: str | Path | None = None,
         maxmemory: str | None = None,
         unix_socket: bool = False,
+        extra_args: tuple[str, ...] = (),
     ):
         binary = shutil.which("redis-server")
         if binary is None:
@@ -58,6 +59,7 @@ class RedisProcess:
         self.appendfsync = appendfsync
         self.maxmemory = maxmemory
         self.unix_socket = self.data_dir / "redis.sock" if unix_socket else None
+        self.extra_args = extra_args  # more redis-server options (the cluster's: cluster_process)
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -94,6 +96,7 @@ class RedisProcess:
             args += ["--maxmemory", self.maxmemory]
         if self.unix_socket is not None:
             args += ["--unixsocket", str(self.unix_socket), "--unixsocketperm", "700"]
+        args += self.extra_args
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout_s
         client = redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=0.2)

@@ -50,6 +50,7 @@ from typing import cast
 
 import redis
 
+from engine.errors import InvalidInput
 from server.settings import RedisSettings
 from server.store.base import (
     AdjustOutcome,
@@ -99,6 +100,15 @@ class RedisStore(CampaignRecords):
         settings = settings or RedisSettings()
         if url is not None:
             settings = dataclasses.replace(settings, url=url)
+        if settings.cluster:
+            # the store's scripts still change a member and the global counters in one step;
+            # on a cluster that is the reserve/apply/confirm protocol of
+            # server.store.redis.reservations (docs/design.md §5), not wired in yet
+            raise InvalidInput.at(
+                "--redis-cluster",
+                "the Redis store does not run on a Redis Cluster yet (only the rule registry "
+                "does); use a single Redis (with replicas) for the store",
+            )
         self.settings = settings
         self.max_attempts = settings.max_attempts  # of a commit (server.store.checkout)
         client = client or connect(
