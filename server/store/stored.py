@@ -138,6 +138,14 @@ def _legacy_entry(p: dict[str, Any]) -> LedgerEntry:
 # Outcomes
 
 
+def _legacy_outcome(cls: type[T], data: bytes | str | dict[str, Any]) -> T:
+    """An outcome in a form stored before the records (a plain dict: what a legacy document
+    held)."""
+    values = data if isinstance(data, dict) else legacy.plain(data)
+    decoded: T = legacy.from_plain(cls, values)
+    return decoded
+
+
 def encode_commit(o: CommitOutcome) -> bytes:
     return CommitRecord(
         transaction_id=o.transaction_id,
@@ -167,9 +175,7 @@ def encode_commit(o: CommitOutcome) -> bytes:
 def decode_commit(data: bytes | str | dict[str, Any]) -> CommitOutcome:
     """A stored commit outcome (a plain dict: what a legacy document held)."""
     if isinstance(data, dict | str) or legacy.is_legacy(data):
-        values = data if isinstance(data, dict) else legacy.plain(data)
-        decoded: CommitOutcome = legacy.from_plain(CommitOutcome, values)
-        return decoded
+        return _legacy_outcome(CommitOutcome, data)
     r = CommitRecord.FromString(data)
     return CommitOutcome(
         transaction_id=r.transaction_id,
@@ -218,9 +224,7 @@ def encode_reversal(o: CancelOutcome | ReturnOutcome) -> bytes:
 
 def _reversal(cls: type[T], data: bytes | str | dict[str, Any]) -> T:
     if isinstance(data, dict | str) or legacy.is_legacy(data):
-        values = data if isinstance(data, dict) else legacy.plain(data)
-        decoded: T = legacy.from_plain(cls, values)
-        return decoded
+        return _legacy_outcome(cls, data)
     r = ReversalRecord.FromString(data)
     common: dict[str, Any] = {
         "transaction_id": r.transaction_id,
@@ -268,9 +272,7 @@ def encode_adjust(o: AdjustOutcome) -> bytes:
 def decode_adjust(data: bytes | str | dict[str, Any]) -> AdjustOutcome:
     """A stored adjustment outcome (a plain dict: what a legacy document held)."""
     if isinstance(data, dict | str) or legacy.is_legacy(data):
-        values = data if isinstance(data, dict) else legacy.plain(data)
-        decoded: AdjustOutcome = legacy.from_plain(AdjustOutcome, values)
-        return decoded
+        return _legacy_outcome(AdjustOutcome, data)
     r = AdjustRecord.FromString(data)
     return AdjustOutcome(
         adjustment_id=r.adjustment_id,
