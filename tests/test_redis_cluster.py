@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 
 import pytest
 import redis
@@ -81,7 +82,7 @@ def test_key_layout_slots() -> None:
     m = "M1"
     # everything of one member shares the member's slot
     member_slot = {_slot(x) for x in (k.member(m), k.lease(m), k.wake(m), k.member_list(m))}
-    assert member_slot == {_slot(k.fate(m, "tx-1"))}
+    assert member_slot == {_slot(k.fate(k.home(m), "tx-1")), _slot(k.tx("tx-1", k.home(m)))}
     # each global counter is its own slot, with its reservations and pending set
     for name in ("o:OFF1", "c:CODE1", "u:OFF1"):
         assert len({_slot(k.counter(name)), _slot(k.reservation(name, "tx")),
@@ -111,9 +112,15 @@ def test_settings_and_cli_option() -> None:
     assert args.redis_cluster
 
 
-def test_the_store_refuses_a_cluster_clearly(redis_cluster: ClusterProcess) -> None:
-    with pytest.raises(InvalidInput, match="does not run on a Redis Cluster yet"):
-        RedisStore(settings=RedisSettings(url=redis_cluster.url, cluster=True))
+def test_the_store_runs_on_a_cluster_and_refuses_what_does_not_clearly(
+    redis_cluster: ClusterProcess, keys: Keys
+) -> None:
+    # the store's own tests on the cluster: tests/test_redis_cluster_store.py
+    settings = RedisSettings(url=redis_cluster.url, prefix=keys.prefix, cluster=True)
+    with RedisStore(settings=settings) as store:
+        assert store.keys.cluster and isinstance(store.client, redis.RedisCluster)
+        with pytest.raises(InvalidInput, match="shopping list does not run on a Redis Cluster"):
+            store.shopping_list_id("M1", datetime.now(UTC))
 
 
 def test_registry_on_the_cluster(redis_cluster: ClusterProcess, keys: Keys) -> None:

@@ -9,6 +9,7 @@ states.
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,6 +18,7 @@ import pytest
 
 import engine
 from engine.errors import AlreadyExists, Conflict, FailedPrecondition, InvalidInput, NotFound
+from server.settings import RedisSettings
 from server.store import CodeStatus, EmbeddedStore, MemberProfile, Store
 from server.store.checkout import commit
 from server.store.points import add_months
@@ -43,14 +45,28 @@ from tests.store_fixtures import (
 _FACTORIES: dict[str, Callable[[Path, str], Store]] = {
     "embedded": lambda tmp, _url: EmbeddedStore(tmp / "data"),
     "redis": lambda _tmp, url: RedisStore(url),
+    # a Redis Cluster (3 primaries, 3 replicas), each test under its own key prefix
+    "cluster": lambda tmp, url: RedisStore(
+        settings=RedisSettings(
+            url=url, cluster=True, prefix=f"{uuid.uuid5(uuid.NAMESPACE_URL, str(tmp))}:"
+        )
+    ),
 }
+
+
+def _url(request: pytest.FixtureRequest) -> str:
+    if request.param == "redis":
+        return str(request.getfixturevalue("redis_url"))
+    if request.param == "cluster":
+        return str(request.getfixturevalue("redis_cluster").url)
+    return ""
 
 
 @pytest.fixture(params=list(_FACTORIES), ids=list(_FACTORIES))
 def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], Store]]:
     """Opens stores on the same data; every store opened is closed at teardown."""
     opened: list[Store] = []
-    url = request.getfixturevalue("redis_url") if request.param == "redis" else ""
+    url = _url(request)
 
     def open_one() -> Store:
         s = _FACTORIES[request.param](tmp_path, url)

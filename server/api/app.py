@@ -129,7 +129,7 @@ def open_state(settings: Settings, *, watch: bool = True) -> tuple[RuleRegistry,
         from server.store.redis.store import RedisStore
 
         store: Store = RedisStore(settings=settings.redis)
-        registry = RuleRegistry(versions=RedisVersions(settings.redis.url, settings.redis.prefix))
+        registry = RuleRegistry(versions=RedisVersions.from_settings(settings.redis))
     else:
         registry = RuleRegistry(settings.data_dir)
         store = EmbeddedStore(settings.data_dir, settings.embedded)

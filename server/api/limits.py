@@ -75,7 +75,7 @@ def _open(settings: Settings) -> tuple[VersionStore, Store]:
     if settings.store == "redis":
         from server.store.redis.store import RedisStore
 
-        versions: VersionStore = RedisVersions(settings.redis.url, settings.redis.prefix)
+        versions: VersionStore = RedisVersions.from_settings(settings.redis)
         return versions, RedisStore(settings=settings.redis)
     from server.store.embedded.store import EmbeddedStore
 

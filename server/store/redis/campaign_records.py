@@ -10,9 +10,10 @@ from engine.errors import AlreadyExists
 from server.store.base import MemberRecord
 from server.store.codes import BatchRecord, CodeBatch, CodeInfo
 from server.store.redis import codes as redis_codes
+from server.store.redis import homes
 from server.store.redis import lists as redis_lists
 from server.store.redis import units as redis_units
-from server.store.redis.io import RedisIO, unavailable
+from server.store.redis.io import RedisIO, ScriptArg, unavailable
 from server.store.snapshot import at_us, check_codes, check_id, check_time, to_us
 
 
@@ -56,20 +57,25 @@ class CampaignRecords:
         if not unique:
             return 0
         keys = [self.io.keys.code(c) for c in unique]
+        args: list[ScriptArg] = [offer_id, uses_per_code, int(per_member), from_us, until_us]
+        # on a cluster each code is its own slot: one script per code (each idempotent, so a
+        # retry of a batch cut short completes it)
+        batches = [[key] for key in keys] if self.io.keys.cluster else [keys]
+        created = 0
         try:
-            reply = self.io.run(
-                "create_codes", keys, [offer_id, uses_per_code, int(per_member), from_us, until_us]
-            )
+            for batch in batches:
+                reply = self.io.run("create_codes", batch, args)
+                if reply[0] == "EXISTS":
+                    code = unique[keys.index(batch[int(reply[1]) - 1])]
+                    raise AlreadyExists(f"code {code!r} exists with another definition")
+                created += int(reply[1])
         finally:
             self._wrote(keys)
-        if reply[0] == "EXISTS":
-            raise AlreadyExists(
-                f"code {unique[int(reply[1]) - 1]!r} exists with another definition"
-            )
-        return int(reply[1])
+        return created
 
     @unavailable
     def create_code_batch(self, batch: CodeBatch, now: datetime) -> BatchRecord:
+        homes.not_on_cluster(self.io, "a code batch")
         return redis_codes.create_batch(self.io, batch, to_us(check_time("now", now)))
 
     @unavailable
@@ -94,6 +100,7 @@ class CampaignRecords:
     @unavailable
     def shopping_list_id(self, member_id: str, now: datetime) -> str:
         check_time("now", now)
+        homes.not_on_cluster(self.io, "a shopping list")
         return redis_lists.list_id(self.io, check_id("member_id", member_id))
 
     @unavailable

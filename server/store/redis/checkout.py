@@ -44,6 +44,7 @@ import redis
 
 from server.store.base import CommitPlan, CommitSnapshot, MemberState, replay
 from server.store.policy import Policy
+from server.store.redis import homes
 from server.store.redis.docs import MemberDoc, pack, split
 from server.store.redis.io import RedisIO, ScriptArg, unavailable
 from server.store.redis.state import pricing_state
@@ -102,11 +103,10 @@ def read_snapshot(
     return CommitSnapshot(state, member, snap.usage, snap.codes, io.spend_months)
 
 
-def apply(io: RedisIO, snap: CommitSnapshot, plan: CommitPlan, turn: str = "") -> bool:
-    """Run the ``commit`` script for ``plan``; False when it found the state moved or another
-    lane holding the member's turn. ``turn``: this lane's token when the turn is its own (an
-    applied commit gives it up)."""
-    k, tx, done, now = io.keys, plan.transaction_id, plan.outcome, plan.outcome.at
+def documents(io: RedisIO, snap: CommitSnapshot, plan: CommitPlan) -> tuple[bytes, dict[str, Any]]:
+    """What the commit writes in the member's slot: the member document's new body (b"" for
+    a guest) and the transaction document."""
+    tx, done, now = plan.transaction_id, plan.outcome, plan.outcome.at
     txdoc: dict[str, Any] = {"f": plan.fingerprint, "m": done.member_id, "s": "c"}
     m = plan.member
     doc = snap.member.source if snap.member is not None else None
@@ -134,6 +134,20 @@ def apply(io: RedisIO, snap: CommitSnapshot, plan: CommitPlan, turn: str = "") -
         txdoc.update(el=None, b=[], pk={})
     txdoc["o"] = encode_commit(done)
     txdoc["rq"] = [0] * len(done.lines)
+    return body, txdoc
+
+
+def apply(io: RedisIO, snap: CommitSnapshot, plan: CommitPlan, turn: str = "") -> bool:
+    """Run the ``commit`` script for ``plan``; False when it found the state moved or another
+    lane holding the member's turn. ``turn``: this lane's token when the turn is its own (an
+    applied commit gives it up). On a cluster: :func:`server.store.redis.homes.apply`."""
+    if io.keys.cluster:
+        if not homes.apply(io, plan, *documents(io, snap, plan), turn):
+            return False
+        note_codes(io, plan)
+        return True
+    k, tx, m = io.keys, plan.transaction_id, plan.member
+    body, txdoc = documents(io, snap, plan)
     ops = {c.offer_id: [1, c.discount_minor, c.uses_cap, c.budget_cap] for c in plan.offers}
     unit_keys, unit_args = script_ops(io, plan.units)
     reply = io.run(
@@ -162,17 +176,24 @@ def apply(io: RedisIO, snap: CommitSnapshot, plan: CommitPlan, turn: str = "") -
         ],
     )
     applied = reply[0] == "OK"
-    if applied and plan.codes:
-        # the codes' last redemption, for ListCouponCodes: informative, so written after the
-        # commit (a failure here loses the note, never the commit)
-        try:
-            pipe = io.client.pipeline(transaction=False)
-            for c in plan.codes:
-                pipe.hset(k.code(c), mapping={"last_tx": tx, "last_us": to_us(now)})
-            pipe.execute()
-        except redis.RedisError:
-            log.warning("could not note the last redemption of codes of %s", tx, exc_info=True)
+    if applied:
+        note_codes(io, plan)
     return applied
+
+
+def note_codes(io: RedisIO, plan: CommitPlan) -> None:
+    """The codes' last redemption, for ListCouponCodes: informative, so written after the
+    commit (a failure here loses the note, never the commit)."""
+    if not plan.codes:
+        return
+    tx, at_us = plan.transaction_id, to_us(plan.outcome.at)
+    try:
+        pipe = io.client.pipeline(transaction=False)
+        for c in plan.codes:
+            pipe.hset(io.keys.code(c), mapping={"last_tx": tx, "last_us": at_us})
+        pipe.execute()
+    except redis.RedisError:
+        log.warning("could not note the last redemption of codes of %s", tx, exc_info=True)
 
 
 class Turns:
@@ -266,4 +287,4 @@ class Turns:
             log.warning("could not give up the turn of a member (it expires): %s", exc)
 
 
-__all__ = ["Turns", "apply", "offer_ops", "read_snapshot"]
+__all__ = ["Turns", "apply", "documents", "note_codes", "offer_ops", "read_snapshot"]

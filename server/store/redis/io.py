@@ -23,7 +23,8 @@ from server.store.checkout import attempts
 from server.store.redis.cache import MemberCache
 from server.store.redis.docs import MemberDoc
 from server.store.redis.keys import Keys
-from server.store.redis.scripts import SCRIPTS
+from server.store.redis.reservations import RECORD_TTL_MS, Reservations
+from server.store.redis.scripts import scripts
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -100,7 +101,9 @@ class RedisIO:
     - ``max_attempts``: optimistic retries of one operation under contention;
     - ``spend_months``: the rolling spend window a member document keeps and reports;
     - ``cache``: the per-process cache quotes read through (:mod:`server.store.redis.cache`),
-      or None.
+      or None;
+    - ``reservations``: on a cluster, the global counters' reservations
+      (:mod:`server.store.redis.homes`); None on a single Redis.
 
     It offers what the operations do the same way: run a script (:meth:`run`), loop over the
     optimistic attempts (:meth:`attempts`), read documents (:meth:`get`, :meth:`member_doc`,
@@ -109,7 +112,16 @@ class RedisIO:
     public operation of the facade.
     """
 
-    __slots__ = ("cache", "client", "keys", "max_attempts", "scripts", "spend_months", "ttl_ms")
+    __slots__ = (
+        "cache",
+        "client",
+        "keys",
+        "max_attempts",
+        "reservations",
+        "scripts",
+        "spend_months",
+        "ttl_ms",
+    )
 
     def __init__(
         self,
@@ -127,8 +139,12 @@ class RedisIO:
         self.ttl_ms = ttl_ms
         self.max_attempts = max_attempts
         self.spend_months = spend_months
+        self.reservations = (
+            Reservations(client, keys, ttl_ms=RECORD_TTL_MS) if keys.cluster else None
+        )
         self.scripts: dict[str, Script] = {
-            name: client.register_script(src) for name, src in SCRIPTS.items()
+            name: client.register_script(src)
+            for name, src in scripts(keys.shards if keys.cluster else 0).items()
         }
 
     def close(self) -> None:
@@ -137,7 +153,8 @@ class RedisIO:
         self.client.close()
 
     def run(self, script: str, keys: Sequence[str], args: Sequence[ScriptArg]) -> list[Reply]:
-        """Run one of :data:`SCRIPTS` atomically; its reply with strings decoded."""
+        """Run one of the scripts (:func:`server.store.redis.scripts.scripts`) atomically; its
+        reply with strings decoded."""
         reply = cast(list[bytes | int], self.scripts[script](keys=keys, args=args))
         return [x.decode() if isinstance(x, bytes) else x for x in reply]
 
@@ -158,7 +175,12 @@ class RedisIO:
 
     def member_docs(self, member_ids: Sequence[str]) -> list[MemberDoc | None]:
         """The members' documents in one round trip, in order; None where absent."""
-        raws = cast(list[bytes | None], self.client.mget([self.keys.member(m) for m in member_ids]))
+        keys = [self.keys.member(m) for m in member_ids]
+        if self.keys.cluster:  # one MGET per slot (redis-py's RedisCluster splits it)
+            cluster = cast(redis.RedisCluster, self.client)
+            raws = cast(list[bytes | None], cluster.mget_nonatomic(keys))
+        else:
+            raws = cast(list[bytes | None], self.client.mget(keys))
         return [MemberDoc.load(m, raw) for m, raw in zip(member_ids, raws, strict=True)]
 
     def ledger_args(self, entry: LedgerEntry) -> list[ScriptArg]:

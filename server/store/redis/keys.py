@@ -7,8 +7,9 @@ Python (:mod:`server.store.redis.docs`): msgpack (JSON for documents stored befo
 a member or a transaction is rewritten as msgpack at its next write). Times inside documents
 are integer microseconds since the Unix epoch, money integer minor units.
 
-Member keys are hash-tagged by member id (``{M1}``) so everything of one member shares a cluster
-slot; a member is one document plus, only while lanes race on it, its turn and wake-up keys.
+Member keys are hash-tagged by member id (``{M1}``); a member is one document plus, only while
+lanes race on it, its turn and wake-up keys. The table gives the names on a single Redis; on a
+Redis Cluster (``Keys.cluster``) they change as "Slots" below says.
 
 =====================================  ======  ===============================================
 key                                    type    what
@@ -84,30 +85,40 @@ key                                    type    what
                                                released), ``h`` home, ``until``, ``o:<f>``
                                                deltas (the tx TTL)
 ``ctr:{<name>}:pending``               zset    reservations held, scored by deadline (us)
+``ctr:names``                          set     the counters a store reserved on (the sweep
+                                               reads their pending sets)
 ``fate:{<home>}:<tx>``                 string  ``applied`` or ``aborted``: the first decision
                                                stands (the tx TTL)
 =====================================  ======  ===============================================
 
 Slots (Redis Cluster; a script only touches keys of one slot, declared in ``KEYS``):
 
-- the member's slot, tag ``{<member_id>}``: ``m:``, ``lease:``, ``wake:``, ``mlist:`` and
-  ``fate:`` of the member's transactions;
-- each global counter its own slot, tag ``{<name>}``: ``ctr:{<name>}`` with its reservations
-  and pending set;
-- the registry, tag ``{rules}`` when ``Keys.cluster``: ``<prefix>{rules}:seq``, ``:v:<n>``,
-  ``:current``, ``:catalogue``, ``:catalogue:stamp``, ``:events`` (on a single Redis the
-  names above, unchanged);
-- every other key (``tx:``, ``ret:``, ``adj:``, ``code:``, ``units:``, ``usage``, ``ledger``,
-  ``list:``, ``tierrun:``, ``codebatch``) is untagged: its own slot, so the store's scripts
-  that join them with a member's keys do not run on a cluster yet (``RedisStore`` refuses
-  cluster mode; docs/design.md §5).
+- a home slot, tag ``{s<k>}`` (:meth:`Keys.home`: ``k`` = crc32 of the member id, or of a
+  guest transaction's id, modulo :data:`CLUSTER_SHARDS`): the member ``m:{s<k>}:<member>``,
+  ``lease:``, ``wake:``, ``mlist:`` likewise, the transactions ``tx:{s<k>}:<tx>``, returns
+  ``ret:{s<k>}:<id>``, adjustments ``adj:{s<k>}:<id>``, the fates of commit attempts
+  ``fate:{s<k>}:<tx>#<nonce>`` and the home's ledger shard ``ledger:{s<k>}`` with its
+  ``ledger:{s<k>}:seq`` (the last clock reading, :mod:`server.store.redis.ledger`);
+- ``txid:{<tx>}``: the home claimed for a transaction id (string, the tx TTL);
+- each global counter its own slot, tag ``{<name>}``: ``ctr:{o:<offer>}`` (fields ``u`` uses,
+  ``b`` budget spent: the ``usage`` hash's on a single Redis), ``ctr:{c:<code>}`` (the code's
+  hash, fields as ``code:<code>``'s) with their reservations and pending sets;
+- the registry, tag ``{rules}``: ``<prefix>{rules}:seq``, ``:v:<n>``, ``:current``,
+  ``:catalogue``, ``:catalogue:stamp``, ``:events``;
+- untagged and not used by the store on a cluster (the features are refused there:
+  :mod:`server.store.redis.homes`): ``units:``, ``list:``, ``tierrun:``, ``tiers:last``,
+  ``codebatch``, ``codebatches``.
 """
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 
 DEFAULT_PREFIX = "loyalty:"
+# a cluster's home slots (tags ``{s0}`` .. ``{s<n-1>}``): every member and guest transaction
+# lives in one, with its ledger shard; enough of them to spread over any practical cluster
+CLUSTER_SHARDS = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,26 +128,54 @@ class Keys:
     # on a single Redis they keep the names above (existing data stays where it is)
     cluster: bool = False
 
+    @property
+    def shards(self) -> int:
+        """How many ledger streams (home slots): 1 on a single Redis."""
+        return CLUSTER_SHARDS if self.cluster else 1
+
+    def home(self, member_id: str) -> str:
+        """The hash tag of a member's home slot (on a single Redis the member id itself, the
+        tag its keys always had); a guest transaction's home is its transaction id's."""
+        if not self.cluster:
+            return member_id
+        return f"s{zlib.crc32(member_id.encode()) % CLUSTER_SHARDS}"
+
+    def _m(self, kind: str, member_id: str) -> str:
+        if self.cluster:
+            return f"{self.prefix}{kind}:{{{self.home(member_id)}}}:{member_id}"
+        return f"{self.prefix}{kind}:{{{member_id}}}"
+
+    def _at(self, kind: str, home: str, name: str) -> str:
+        """A key of ``home``'s slot on a cluster; its old untagged name on a single Redis."""
+        if self.cluster:
+            return f"{self.prefix}{kind}:{{{home}}}:{name}"
+        return f"{self.prefix}{kind}:{name}"
+
     def member(self, member_id: str) -> str:
-        return f"{self.prefix}m:{{{member_id}}}"
+        return self._m("m", member_id)
 
     def lease(self, member_id: str) -> str:
-        return f"{self.prefix}lease:{{{member_id}}}"
+        return self._m("lease", member_id)
 
     def wake(self, member_id: str) -> str:
-        return f"{self.prefix}wake:{{{member_id}}}"
+        return self._m("wake", member_id)
 
-    def tx(self, transaction_id: str) -> str:
-        return f"{self.prefix}tx:{transaction_id}"
+    def tx(self, transaction_id: str, home: str = "") -> str:
+        return self._at("tx", home, transaction_id)
 
-    def ret(self, return_id: str) -> str:
-        return f"{self.prefix}ret:{return_id}"
+    def tx_home(self, transaction_id: str) -> str:
+        """On a cluster: the claim ``txid:{<tx>}`` -> the home of the transaction's keys."""
+        return f"{self.prefix}txid:{{{transaction_id}}}"
 
-    def adj(self, adjustment_id: str) -> str:
-        return f"{self.prefix}adj:{adjustment_id}"
+    def ret(self, return_id: str, home: str = "") -> str:
+        return self._at("ret", home, return_id)
+
+    def adj(self, adjustment_id: str, home: str = "") -> str:
+        return self._at("adj", home, adjustment_id)
 
     def code(self, code: str) -> str:
-        return f"{self.prefix}code:{code}"
+        # on a cluster a code's hash is its global counter (field ``left``), its own slot
+        return self.counter(f"c:{code}") if self.cluster else f"{self.prefix}code:{code}"
 
     def units(self, offer_id: str) -> str:
         return f"{self.prefix}units:{offer_id}"
@@ -145,7 +184,7 @@ class Keys:
         return f"{self.prefix}list:{list_id}"
 
     def member_list(self, member_id: str) -> str:
-        return f"{self.prefix}mlist:{{{member_id}}}"
+        return self._m("mlist", member_id)
 
     def tier_run(self, run_id: str) -> str:
         return f"{self.prefix}tierrun:{run_id}"
@@ -176,6 +215,19 @@ class Keys:
     def ledger_seq(self) -> str:
         return f"{self.prefix}ledger:seq"
 
+    def ledger_of(self, home: str) -> tuple[str, str]:
+        """The ledger stream and sequence key that ``home``'s writes append to: on a cluster
+        the home slot's own (``ledger:{s<k>}``), on a single Redis the one ledger."""
+        if not self.cluster:
+            return self.ledger, self.ledger_seq
+        return f"{self.prefix}ledger:{{{home}}}", f"{self.prefix}ledger:{{{home}}}:seq"
+
+    def ledgers(self) -> list[str]:
+        """Every ledger stream (one per home slot on a cluster)."""
+        if not self.cluster:
+            return [self.ledger]
+        return [self.ledger_of(f"s{i}")[0] for i in range(CLUSTER_SHARDS)]
+
     @property
     def _rules(self) -> str:
         return f"{self.prefix}{{rules}}" if self.cluster else f"{self.prefix}rules"
@@ -184,6 +236,10 @@ class Keys:
 
     def counter(self, name: str) -> str:
         return f"{self.prefix}ctr:{{{name}}}"
+
+    @property
+    def counter_names(self) -> str:
+        return f"{self.prefix}ctr:names"
 
     def reservation(self, name: str, transaction_id: str) -> str:
         return f"{self.prefix}ctr:{{{name}}}:r:{transaction_id}"

@@ -31,12 +31,14 @@ def edit_members(
     *,
     missing: Literal["create", "skip", "raise"] = "raise",
 ) -> list[MemberDoc]:
-    """Apply ``edit`` (True = it changed the document) to each member, ``BATCH`` at a time,
-    each batch one atomic write retried on conflict; returns the documents written. A member
-    without a document is created empty, skipped or NotFound, as ``missing`` says."""
+    """Apply ``edit`` (True = it changed the document) to each member, ``BATCH`` at a time
+    (one at a time on a cluster), each batch one atomic write retried on conflict; returns
+    the documents written. A member without a document is created empty, skipped or
+    NotFound, as ``missing`` says."""
     written: list[MemberDoc] = []
-    for start in range(0, len(member_ids), BATCH):
-        chunk = member_ids[start : start + BATCH]
+    size = 1 if io.keys.cluster else BATCH  # on a cluster each member is its own write
+    for start in range(0, len(member_ids), size):
+        chunk = member_ids[start : start + size]
         for _ in io.attempts():
             docs: list[MemberDoc] = []
             args: list[ScriptArg] = []
@@ -187,9 +189,10 @@ def adjust_points(
         member_id, points, reason, allow_negative, expires_at, now
     )
     k = io.keys
+    home = k.home(member_id)
     for _ in io.attempts():
         pipe = io.client.pipeline(transaction=True)
-        pipe.get(k.adj(adjustment_id))
+        pipe.get(k.adj(adjustment_id, home))
         pipe.get(k.member(member_id))
         stored_raw, member_raw = pipe.execute()
         if stored_raw is not None:
@@ -209,7 +212,7 @@ def adjust_points(
         entry = ledger_entry("adjust", adjustment_id, "", member_id, now, (), 0, points, 0, reason)
         reply = io.run(
             "adjust",
-            [k.member(member_id), k.adj(adjustment_id), k.ledger, k.ledger_seq],
+            [k.member(member_id), k.adj(adjustment_id, home), *k.ledger_of(home)],
             [
                 doc.version,
                 doc.dump(now, io.spend_months),

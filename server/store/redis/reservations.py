@@ -41,6 +41,10 @@ import redis
 
 from server.store.redis.keys import Keys
 
+# how long a store keeps reservation records, tombstones and fates (a day: far past any
+# attempt's deadline and the sweep that settles it)
+RECORD_TTL_MS = 86_400_000
+
 # KEYS: 1 counter hash, 2 reservation record, 3 pending set
 # ARGV: 1 tx, 2 deadline us, 3 record TTL ms (0 = none), 4 home, 5 n, then n x (field, delta,
 #       bound)
@@ -164,6 +168,7 @@ class Reservations:
         self._settle = client.register_script(SETTLE)
         self._give_back = client.register_script(GIVE_BACK)
         self._decide = client.register_script(DECIDE)
+        self._named: set[str] = set()  # counters this client put in the registry already
 
     def _keys(self, counter: str, tx: str) -> list[str]:
         k = self.keys
@@ -216,6 +221,19 @@ class Reservations:
             keys=[k.counter(counter), k.reservation(counter, reversal_id)], args=args
         )
         return _decoded(reply)[1] == 1
+
+    def register(self, counters: Iterable[str]) -> None:
+        """Name ``counters`` in the registry the store's sweep reads (``ctr:names``, a set in
+        its own slot): before their first reservation, once per counter and client."""
+        new = [c for c in counters if c not in self._named]
+        if new:
+            self.client.sadd(self.keys.counter_names, *new)
+            self._named.update(new)
+
+    def registered(self) -> list[str]:
+        """The counters named in the registry (:meth:`register`)."""
+        names = cast(set[bytes], self.client.smembers(self.keys.counter_names))
+        return sorted(n.decode() for n in names)
 
     def value(self, counter: str, field: str) -> int:
         """A counter's counted value (pending deltas left out)."""
@@ -281,4 +299,4 @@ def _decoded(reply: object) -> list[str | int]:
     return [x.decode() if isinstance(x, bytes) else x for x in cast(list[bytes | int], reply)]
 
 
-__all__ = ["Hold", "Refused", "Released", "Reservations"]
+__all__ = ["RECORD_TTL_MS", "Hold", "Refused", "Released", "Reservations"]

@@ -20,6 +20,7 @@ from server.store import effects, snapshot
 from server.store import points as P
 from server.store.base import CancelOutcome, CommitOutcome, ReturnOutcome
 from server.store.policy import Policy
+from server.store.redis import homes
 from server.store.redis.checkout import offer_ops
 from server.store.redis.docs import MemberDoc, pack, split, stored
 from server.store.redis.io import RedisIO
@@ -35,11 +36,31 @@ from server.store.stored import (
 from server.store.tiers import after_reversal
 
 
-def _load_tx(io: RedisIO, transaction_id: str) -> tuple[int, dict[str, Any], CommitOutcome]:
-    version, txdoc = split(io.get(io.keys.tx(transaction_id)))
+def _home(io: RedisIO, transaction_id: str) -> str:
+    """The transaction's home slot on a cluster (:mod:`server.store.redis.homes`); "" on a
+    single Redis."""
+    if not io.keys.cluster:
+        return ""
+    home = homes.home_of(io, transaction_id)
+    if home is None:
+        raise NotFound(f"transaction {transaction_id!r} not found")
+    return home
+
+
+def _load_tx(
+    io: RedisIO, transaction_id: str, home: str
+) -> tuple[int, dict[str, Any], CommitOutcome]:
+    version, txdoc = split(io.get(io.keys.tx(transaction_id, home)))
     if txdoc is None:
         raise NotFound(f"transaction {transaction_id!r} not found")
     return version, txdoc, decode_commit(txdoc["o"])
+
+
+def _usage(io: RedisIO, tx_key: str) -> str:
+    """KEYS[3] of the cancel and return scripts: the usage hash on a single Redis; on a
+    cluster the transaction's key in its place (the script changes no global counter there,
+    :func:`server.store.redis.homes.give_back` does after it)."""
+    return tx_key if io.keys.cluster else io.keys.usage
 
 
 def _reverse(
@@ -87,9 +108,12 @@ def cancel(
     io: RedisIO, transaction_id: str, now: datetime, policy: Policy | None = None
 ) -> CancelOutcome:
     k, months = io.keys, io.spend_months
+    home = _home(io, transaction_id)
     for _ in io.attempts():
-        tv, txdoc, outcome = _load_tx(io, transaction_id)
+        tv, txdoc, outcome = _load_tx(io, transaction_id, home)
         if txdoc["s"] == "x":
+            if home:  # what the first cancel gave back, again (once per reversal id)
+                homes.give_back(io, f"x:{transaction_id}", txdoc.get("gx", []))
             return replace(decode_cancel(txdoc["co"]), repeated=True)
         targets = {
             i: x.quantity for i, x in enumerate(outcome.lines) if txdoc["rq"][i] < x.quantity
@@ -124,6 +148,10 @@ def cancel(
             *_after(doc, now),
         )
         txdoc["s"], txdoc["co"] = "x", encode_reversal(result)
+        if home:
+            codes = [u.code for u in outcome.offers if u.code]
+            uses = [u.offer_id for u in outcome.offers]
+            txdoc["gx"] = homes.reversal_ops(rev.budget_back, uses, codes)
         entry = ledger_entry(
             "cancel",
             transaction_id,
@@ -137,28 +165,31 @@ def cancel(
             **effects.context(outcome),
         )
         unit_keys, unit_args = give_back_units(io, outcome.offers, outcome.store_id)
+        if home and unit_keys:
+            homes.not_on_cluster(io, "a cancel of a unit-capped offer's commit")
+        tx_key = k.tx(transaction_id, home)
         reply = io.run(
             "cancel",
             [
-                k.tx(transaction_id),
-                k.member(doc.member_id) if doc else k.tx(transaction_id),
-                k.usage,
-                k.ledger,
-                k.ledger_seq,
-                *code_keys,
-                *unit_keys,
+                tx_key,
+                k.member(doc.member_id) if doc else tx_key,
+                _usage(io, tx_key),
+                *k.ledger_of(home),
+                *([] if home else [*code_keys, *unit_keys]),
             ],
             [
                 tv,
                 doc.version if doc else -1,
                 pack(txdoc),
                 doc.dump(now, months) if doc else b"",
-                *offer_ops(ops),
+                *offer_ops({} if home else ops),
                 *io.ledger_args(entry),
                 *unit_args,
             ],
         )
         if reply[0] == "OK":
+            if home:
+                homes.give_back(io, f"x:{transaction_id}", txdoc["gx"])
             return result
     raise Conflict(f"transaction {transaction_id!r} kept changing; retry the cancel")
 
@@ -173,8 +204,9 @@ def return_lines(
 ) -> ReturnOutcome:
     k, months = io.keys, io.spend_months
     wanted, fingerprint = effects.return_request(transaction_id, lines)
+    home = _home(io, transaction_id)
     for _ in io.attempts():
-        raw = io.get(k.ret(return_id))
+        raw = io.get(k.ret(return_id, home))
         if raw is not None:
             first = stored(
                 decode_return,
@@ -182,8 +214,10 @@ def return_lines(
                 fingerprint,
                 f"return {return_id!r} was made with another request",
             )
+            if home:  # what the first return gave back, again (once per reversal id)
+                homes.give_back(io, f"r:{return_id}", split(raw)[1].get("g", []))
             return replace(first, repeated=True)
-        tv, txdoc, outcome = _load_tx(io, transaction_id)
+        tv, txdoc, outcome = _load_tx(io, transaction_id, home)
         if txdoc["s"] == "x":
             raise FailedPrecondition(f"transaction {transaction_id!r} is cancelled")
         by_id = {x.line_id: (i, x.quantity, txdoc["rq"][i]) for i, x in enumerate(outcome.lines)}
@@ -215,28 +249,33 @@ def return_lines(
             **effects.context(outcome),
         )
         ops = {o: [0, -amount, 0, 0] for o, amount in rev.budget_back.items()}
+        retdoc: dict[str, Any] = {"f": fingerprint, "o": encode_reversal(result)}
+        if home:
+            retdoc["g"] = homes.reversal_ops(rev.budget_back, [], [])
+        tx_key = k.tx(transaction_id, home)
         reply = io.run(
             "return",
             [
-                k.tx(transaction_id),
-                k.member(doc.member_id) if doc else k.tx(transaction_id),
-                k.usage,
-                k.ledger,
-                k.ledger_seq,
-                k.ret(return_id),
+                tx_key,
+                k.member(doc.member_id) if doc else tx_key,
+                _usage(io, tx_key),
+                *k.ledger_of(home),
+                k.ret(return_id, home),
             ],
             [
                 tv,
                 doc.version if doc else -1,
                 pack(txdoc),
                 doc.dump(now, months) if doc else b"",
-                pack({"f": fingerprint, "o": encode_reversal(result)}),
+                pack(retdoc),
                 io.ttl_ms,
-                *offer_ops(ops),
+                *offer_ops({} if home else ops),
                 *io.ledger_args(entry),
             ],
         )
         if reply[0] == "OK":
+            if home:
+                homes.give_back(io, f"r:{return_id}", retdoc["g"])
             return result
     raise Conflict(f"transaction {transaction_id!r} kept changing; retry the return")
 

@@ -101,9 +101,24 @@ local function give_turn(turn, wake, token, wake_ttl_ms)
   return 1
 end
 
--- the ledger entry from ARGV[at..at+5]: kind, entry id, transaction id, member id, at_us, body
+-- the ledger entry from ARGV[at..at+5]: kind, entry id, transaction id, member id, at_us, body.
+-- One ledger (LEDGER_SHARDS 0): seq = INCR. A cluster's shard ``ledger:{s<k>}``: seq =
+-- t * 1000 + k (written as a string: Lua's doubles would round it), t = this node's clock in
+-- us, at least the shard's last t + 1, so a shard's entries are in order and no two shards'
+-- entries share a seq (server.store.redis.ledger merges them)
 local function append(stream, seq_key, at)
-  local seq = redis.call('INCR', seq_key)
+  local seq
+  if LEDGER_SHARDS == 0 then
+    seq = redis.call('INCR', seq_key)
+  else
+    local now = redis.call('TIME')
+    local t = tonumber(now[1]) * 1000000 + tonumber(now[2])
+    local last = tonumber(redis.call('GET', seq_key) or '0')
+    if t <= last then t = last + 1 end
+    redis.call('SET', seq_key, string.format('%d', t))
+    local shard = tonumber(string.match(seq_key, '{s(%d+)}:seq$'))
+    seq = string.format('%d%03d', t, shard)
+  end
   redis.call('XADD', stream, seq .. '-1', 'kind', ARGV[at], 'entry_id', ARGV[at + 1],
              'transaction_id', ARGV[at + 2], 'member_id', ARGV[at + 3], 'at_us', ARGV[at + 4],
              'body', ARGV[at + 5])
@@ -147,6 +162,35 @@ if mv >= 0 then write(KEYS[2], mv, ARGV[2], 0) end
 write(KEYS[1], 0, ARGV[3], ARGV[4])
 local seq = append(KEYS[4], KEYS[5], 6 + 5 * n)
 if mv >= 0 and token ~= '' then give_turn(KEYS[6], KEYS[7], token, ARGV[#ARGV]) end
+return {'OK', seq}
+"""
+)
+
+# A commit on a Redis Cluster (server.store.redis.homes), in the member's home slot only: its
+# global counters were reserved before (server.store.redis.reservations) under the attempt id
+# whose fate this script settles ``applied``, unless the sweep aborted it first.
+# KEYS: 1 tx, 2 member (the tx key again for a guest), 3 ledger shard, 4 its seq, 5 the
+#       member's turn (lease), 6 its wake list (both the tx key again for a guest), 7 the fate
+# ARGV: 1 member version expected (-1 = guest), 2 member doc, 3 tx doc, 4 tx TTL ms,
+#       5..10 the ledger entry, 11 the caller's turn token ('' = none), 12 the wake-up TTL ms,
+#       13 the fate's TTL ms
+COMMIT_HOME = (
+    PRELUDE
+    + r"""
+if redis.call('EXISTS', KEYS[1]) == 1 then return {'EXISTS'} end
+local mv = tonumber(ARGV[1])
+local token = ARGV[11]
+if mv >= 0 then
+  local turn = redis.call('GET', KEYS[5])
+  if turn and turn ~= token then return {'CONFLICT', 'turn'} end
+  if version(KEYS[2]) ~= mv then return {'CONFLICT', 'member'} end
+end
+if redis.call('GET', KEYS[7]) == 'aborted' then return {'CONFLICT', 'aborted'} end
+redis.call('SET', KEYS[7], 'applied', 'PX', ARGV[13])
+if mv >= 0 then write(KEYS[2], mv, ARGV[2], 0) end
+write(KEYS[1], 0, ARGV[3], ARGV[4])
+local seq = append(KEYS[3], KEYS[4], 5)
+if mv >= 0 and token ~= '' then give_turn(KEYS[5], KEYS[6], token, ARGV[12]) end
 return {'OK', seq}
 """
 )
@@ -274,8 +318,33 @@ end
 return {'OK', created}
 """
 
+
+def scripts(shards: int = 0) -> dict[str, str]:
+    """Every script by name; ``shards`` > 0: the ledger is that many shard streams (a
+    cluster, :meth:`server.store.redis.keys.Keys.ledger_of`), 0: the one ledger."""
+    head = f"local LEDGER_SHARDS = {int(shards)}\n"
+    return {name: head + src for name, src in SCRIPTS.items()}
+
+
+# Read one ledger stream with the clock of the node that holds it (server.store.redis.ledger):
+# every entry appended before this read has a seq below the clock's time * 1000.
+# KEYS: 1 the stream   ARGV: 1 start (exclusive '(<id>' or '-'), 2 count (0 = all)
+# Reply: {seconds, microseconds, entries}
+LEDGER_READ = r"""
+local now = redis.call('TIME')
+local rows
+if tonumber(ARGV[2]) > 0 then
+  rows = redis.call('XRANGE', KEYS[1], ARGV[1], '+', 'COUNT', ARGV[2])
+else
+  rows = redis.call('XRANGE', KEYS[1], ARGV[1], '+')
+end
+return {now[1], now[2], rows}
+"""
+
 SCRIPTS = {
     "commit": COMMIT,
+    "commit_home": COMMIT_HOME,
+    "ledger_read": LEDGER_READ,
     "cancel": CANCEL,
     "return": RETURN,
     "adjust": ADJUST,

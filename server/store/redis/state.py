@@ -24,6 +24,7 @@ from engine.errors import NotFound
 from server.store import snapshot
 from server.store.base import CodeRow, CodeStatus, PricingState
 from server.store.policy import Policy
+from server.store.redis import homes
 from server.store.redis.cache import MemberCache
 from server.store.redis.docs import MemberDoc
 from server.store.redis.io import RedisIO
@@ -52,9 +53,12 @@ def read_snapshot(
     offer_ids: Sequence[str] = (),
     codes: Sequence[str] = (),
 ) -> Snapshot:
-    """Everything from Redis, in one ``MULTI``/``EXEC``: what a commit prices on."""
+    """Everything from Redis, in one ``MULTI``/``EXEC``: what a commit prices on (on a
+    cluster: :func:`_read_cluster`)."""
     k = io.keys
     codes = list(dict.fromkeys(codes))
+    if k.cluster:
+        return _read_cluster(io, tx, member_id, offer_ids, codes)
     fields = usage_fields(offer_ids)
     pipe = io.client.pipeline(transaction=True)
     if tx is not None:
@@ -71,6 +75,54 @@ def read_snapshot(
     counters = dict(zip(fields, map(_count, next(replies)), strict=True)) if fields else {}
     rows = {code: code_row(next(replies)) for code in codes}
     return Snapshot(tx_raw, member, usage_of(offer_ids, counters), rows)
+
+
+def _read_cluster(
+    io: RedisIO,
+    tx: str | None,
+    member_id: str | None,
+    offer_ids: Sequence[str],
+    codes: Sequence[str],
+) -> Snapshot:
+    """The same read on a cluster: the transaction and the member in one ``MULTI`` of their
+    home slot (a commit whose transaction is not stored there claims the id for that home:
+    :func:`server.store.redis.homes.claim`), the global counters with one plain read each
+    (pipelined per node), their pending reservations counted as used. The commit re-checks
+    the counters as it reserves (:mod:`server.store.redis.homes`)."""
+    k = io.keys
+    home = k.home(member_id if member_id is not None else (tx or ""))
+    pipe = io.client.pipeline(transaction=True)
+    if tx is not None:
+        pipe.get(k.tx(tx, home))
+    if member_id is not None:
+        pipe.get(k.member(member_id))
+    replies = iter(pipe.execute() if tx is not None or member_id is not None else [])
+    tx_raw: bytes | None = next(replies) if tx is not None else None
+    member_raw: bytes | None = next(replies) if member_id is not None else None
+    if tx is not None and tx_raw is None and (member_id is None or member_raw is not None):
+        # not stored here: claim the id (an unknown member claims nothing, NotFound follows)
+        claimed = homes.claim(io, tx, member_id)
+        if claimed != home:  # committed before for another member: its stored outcome
+            return Snapshot(io.get(k.tx(tx, claimed)), None, {}, {})
+    member = MemberDoc.load(member_id, member_raw) if member_id is not None else None
+    reads = io.client.pipeline(transaction=False)
+    for o in offer_ids:
+        reads.hmget(k.counter(f"o:{o}"), ["u", "b", "p+:u", "p+:b"])
+    for code in codes:
+        reads.hmget(k.code(code), [*CODE_FIELDS, "p-:left"])
+    counters = iter(reads.execute() if offer_ids or codes else [])
+    usage: dict[str, tuple[int, int]] = {}
+    for o in offer_ids:
+        u, b, pu, pb = map(_count, next(counters))
+        usage[o] = (u + pu, b + pb)
+    rows: dict[str, CodeRow | None] = {}
+    for code in codes:
+        reply = next(counters)
+        row = code_row(reply[:-1])
+        if row is not None:  # uses held by commits under way are not left
+            row = (row[0], row[1] + _count(reply[-1]), *row[2:])
+        rows[code] = row
+    return Snapshot(tx_raw, member, usage, rows)
 
 
 def cached_snapshot(

@@ -21,6 +21,12 @@ retries: :mod:`server.store.redis.io`) and the operations that take it:
 
 Keys are listed in :mod:`server.store.redis.keys`, documents in :mod:`server.store.redis.docs`.
 
+On a Redis Cluster (``RedisSettings.cluster``) the same operations run with each member's keys
+in a home slot and the global counters reserved before a commit applies
+(:mod:`server.store.redis.homes`); a background thread sweeps what a dead commit left
+reserved (:meth:`RedisStore.sweep`); the ledger is one stream per home slot, merged when read
+(:mod:`server.store.redis.ledger`). What does not run there yet is refused with InvalidInput.
+
 Quotes read through a per-process cache (:mod:`server.store.redis.cache`, on unless
 ``member_cache`` is off) that Redis keeps coherent with every process's writes; each write
 operation here also drops the keys it wrote from this process's cache as it returns, so a lane
@@ -46,11 +52,9 @@ import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import cast
 
 import redis
 
-from engine.errors import InvalidInput
 from server.settings import RedisSettings
 from server.store.base import (
     AdjustOutcome,
@@ -66,6 +70,8 @@ from server.store.base import (
 )
 from server.store.policy import Policy
 from server.store.redis import checkout as redis_checkout
+from server.store.redis import homes
+from server.store.redis import ledger as redis_ledger
 from server.store.redis import members as redis_members
 from server.store.redis import reversals as redis_reversals
 from server.store.redis import state as redis_state
@@ -81,7 +87,6 @@ from server.store.snapshot import (
     check_profile,
     check_time,
 )
-from server.store.stored import read_entry
 from server.store.tiers import TierRun
 from server.store.units import check_reserve
 
@@ -96,19 +101,12 @@ class RedisStore(CampaignRecords):
         url: str | None = None,
         settings: RedisSettings | None = None,
         client: redis.Redis | None = None,
+        *,
+        sweep_s: float = homes.SWEEP_S,
     ) -> None:
         settings = settings or RedisSettings()
         if url is not None:
             settings = dataclasses.replace(settings, url=url)
-        if settings.cluster:
-            # the store's scripts still change a member and the global counters in one step;
-            # on a cluster that is the reserve/apply/confirm protocol of
-            # server.store.redis.reservations (docs/design.md §5), not wired in yet
-            raise InvalidInput.at(
-                "--redis-cluster",
-                "the Redis store does not run on a Redis Cluster yet (only the rule registry "
-                "does); use a single Redis (with replicas) for the store",
-            )
         self.settings = settings
         self.max_attempts = settings.max_attempts  # of a commit (server.store.checkout)
         client = client or connect(
@@ -116,10 +114,12 @@ class RedisStore(CampaignRecords):
             connect_timeout_s=settings.connect_timeout_s,
             socket_timeout_s=settings.socket_timeout_s,
             max_connections=settings.max_connections,
+            cluster=settings.cluster,
         )
-        keys = Keys(settings.prefix)
+        keys = Keys(settings.prefix, cluster=settings.cluster)
         cache = None
-        if settings.member_cache:
+        # a cluster's quotes read Redis: the cache follows one node's invalidations only
+        if settings.member_cache and not settings.cluster:
             prefixes = (_prefix(keys.member), _prefix(keys.code), keys.usage, _prefix(keys.units))
             cache = MemberCache(client, prefixes, settings.member_cache_size)
         self.io = RedisIO(
@@ -135,6 +135,9 @@ class RedisStore(CampaignRecords):
         self.turns = redis_checkout.Turns(
             self.io, poll_s=min(redis_checkout.TURN_POLL_S, settings.socket_timeout_s / 2)
         )
+        # on a cluster, a background thread settles the reservations of commits that died
+        # between their steps (server.store.redis.homes), every sweep_s
+        self._sweeper = homes.Sweeper(self.io, sweep_s) if settings.cluster and sweep_s else None
 
     @property
     def client(self) -> redis.Redis:
@@ -147,7 +150,16 @@ class RedisStore(CampaignRecords):
         return self.io.keys
 
     def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.close()
         self.io.close()
+
+    @unavailable
+    def sweep(self, now_us: int | None = None) -> dict[str, str]:
+        """On a cluster: settle the reservations of global counters past their deadline (a
+        commit that died between reserving and confirming): ``{attempt id: 'c'|'x'}`` for
+        those confirmed or released now. Nothing to do on a single Redis."""
+        return homes.sweep(self.io, now_us) if self.keys.cluster else {}
 
     def _wrote(self, keys: Iterable[str]) -> None:
         """Drop what this process just wrote from its cache: Redis's invalidation of it may
@@ -317,6 +329,7 @@ class RedisStore(CampaignRecords):
         self, policy: Policy, run_id: str, period_end: datetime, now: datetime
     ) -> TierRun:
         check_id("run_id", run_id)
+        homes.not_on_cluster(self.io, "a tier requalification run")
         return redis_tiers.requalify(self.io, policy, run_id, period_end, check_time("now", now))
 
     # -- coupons and points --------------------------------------------------------------------
@@ -339,6 +352,8 @@ class RedisStore(CampaignRecords):
     ) -> IssueOutcome:
         window = check_issue(issue_id, offer_id, uses, valid_from, valid_until, now)
         hold = check_reserve(reserve_units, reserve_until, units_cap, now)
+        if reserve_units:
+            homes.not_on_cluster(self.io, "an issue that reserves units")
         try:
             return redis_units.issue(
                 self.io,
@@ -377,14 +392,7 @@ class RedisStore(CampaignRecords):
 
     @unavailable
     def ledger(self, since: int | None = None, limit: int | None = None) -> list[LedgerEntry]:
-        start = f"({since}-1" if since else "-"
-        rows = cast(
-            list[tuple[bytes, dict[bytes, bytes]]],
-            self.io.client.xrange(self.io.keys.ledger, start, "+", count=limit),
-        )
-        return [
-            read_entry(fields[b"body"], int(entry_id.split(b"-")[0])) for entry_id, fields in rows
-        ]
+        return redis_ledger.read(self.io, since, limit)
 
 
 def _prefix(key: Callable[[str], str]) -> str:

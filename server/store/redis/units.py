@@ -41,7 +41,7 @@ def read_units(io: RedisIO, policy: Policy, ids: Iterable[str]) -> dict[str, Uni
     wanted = capped_ids(policy, ids)
     if not wanted:
         return {}
-    pipe = io.client.pipeline(transaction=True)
+    pipe = io.client.pipeline(transaction=not io.keys.cluster)  # each its own slot there
     for o in wanted:
         pipe.hgetall(io.keys.units(o))
     return {o: parse_units(raw) for o, raw in zip(wanted, pipe.execute(), strict=True)}
