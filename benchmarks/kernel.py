@@ -50,6 +50,7 @@ from engine.pricing.batch import (
     EncodedBatch,
     batch_parts,
     run_batch,
+    sub_batch,
 )
 from engine.pricing.compiler import CompiledRules
 from engine.pricing.frames import decode_frames, encode_frames, price_frames
@@ -58,6 +59,7 @@ from engine.pricing.kernel.util import candidates
 
 SEED_K1, SEED_K2, SEED_SCALING, SEED_MEMBER = 101, 202, 303, 5
 WALLET_SIZE = 20
+BATCH_SIZES = (1, 16, 256)
 
 
 @dataclass(frozen=True)
@@ -260,6 +262,41 @@ def parallel_kernel(
     return call
 
 
+def batch_sizes(
+    compiled: CompiledRules, enc: EncodedBatch, rounds: int, n: int = 1024
+) -> list[dict[str, Any]]:
+    """Per basket, ``run_batch`` on batches of each of ``BATCH_SIZES`` against ``run_kernel``
+    one basket at a time, on the same first ``n`` baskets, the two alternated round by round
+    (medians of the rounds)."""
+    n = min(n, enc.n_baskets)
+    single = [
+        (compiled, e.lines, e.members[0], e.ctxs[0], e.coupons, e.limits, False)
+        for e in (sub_batch(enc, b, b + 1) for b in range(n))
+    ]
+    out = []
+    for size in (s for s in BATCH_SIZES if s <= n):
+        batches = [(compiled, sub_batch(enc, b, b + size)) for b in range(0, n - size + 1, size)]
+        done = len(batches) * size
+        ns = np.array(
+            [
+                (
+                    time_calls(run_batch, batches, 1).sum(),
+                    time_calls(run_kernel, single[:done], 1).sum(),
+                )
+                for _ in range(rounds)
+            ]
+        )
+        batch_us, single_us = np.median(ns, axis=0) / done / 1e3
+        out.append(
+            {
+                "batch_size": size,
+                "batch_us_per_basket": float(batch_us),
+                "single_us_per_basket": float(single_us),
+            }
+        )
+    return out
+
+
 def measure_k2(cfg: Config, w, compiled: CompiledRules) -> dict[str, Any]:
     t0 = time.perf_counter()
     lines, baskets = make_history_frames(w, cfg.k2_baskets, seed=SEED_K2)
@@ -272,6 +309,7 @@ def measure_k2(cfg: Config, w, compiled: CompiledRules) -> dict[str, Any]:
     parallel_s, overflowed = seconds(parallel_kernel(compiled, enc), cfg.k2_repeats)
     kernel_s, out = seconds(partial(run_batch, compiled, enc), cfg.k2_repeats)
     decode_s, _ = seconds(partial(decode_frames, compiled, enc, out, baskets, lines), 1)
+    by_size = batch_sizes(compiled, enc, cfg.k1_rounds)
     del enc, out  # before the end-to-end run allocates its own
     e2e_s, result = seconds(partial(price_frames, compiled, lines, baskets), cfg.k2_repeats)
 
@@ -304,6 +342,7 @@ def measure_k2(cfg: Config, w, compiled: CompiledRules) -> dict[str, Any]:
         "end_to_end_s": e2e_s,
         "kernel_baskets_per_s": kernel_bps,
         "end_to_end_baskets_per_s": e2e_bps,
+        "by_batch_size": by_size,
         "reference": {
             "baskets": n_ref,
             "seconds": float(ref_ns.sum() / 1e9),

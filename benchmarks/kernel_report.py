@@ -154,6 +154,14 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
             f"({_median(k2['parallel_kernel_s']):.3f} s)",
         ),
         ("K2", "baskets overflowing their row slab (retried)", f"{k2['overflowed']:,}"),
+        *(
+            (
+                "K2",
+                f"batch of {x['batch_size']}: run_batch / one run_kernel per basket",
+                f"{x['batch_us_per_basket']:.1f} / {x['single_us_per_basket']:.1f} us per basket",
+            )
+            for x in k2.get("by_batch_size", ())
+        ),
         ("K2", "kernel (run_batch) baskets/s", f"{k2['kernel_baskets_per_s']:,.0f}"),
         ("K2", "end-to-end baskets/s (price_frames)", f"{k2['end_to_end_baskets_per_s']:,.0f}"),
         (

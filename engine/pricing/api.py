@@ -205,6 +205,13 @@ def _buffers(
     return ws
 
 
+def offer_slots(n_offers: int) -> np.ndarray:
+    """This thread's offer -> candidate map (all -1, at least ``n_offers`` long), the one
+    ``run_kernel`` passes ``price_one``: every kernel call leaves it all -1, so the batch's
+    calling-thread path (``engine.pricing.batch``) shares it."""
+    return _buffers(0, 0, n_offers)[3]
+
+
 def run_kernel(
     compiled: CompiledRules,
     lines: np.ndarray,

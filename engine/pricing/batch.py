@@ -9,10 +9,14 @@ Two ways in:
 Both run ``engine.pricing.kernel.batch.price_many``: one ``prange`` iteration per part (a run
 of consecutive baskets), each reusing one workspace for all its baskets and writing only its
 own region of the output tables; a basket's result never depends on where it sits in the batch.
+A small batch (under ``PARALLEL_MIN_LINES`` lines) runs ``price_serial`` instead: one part on
+the calling thread, on this thread's offer map (``engine.pricing.api.offer_slots``), with no
+thread woken and no rows to compact.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -28,10 +32,11 @@ from engine.pricing.api import (
     encode_limits,
     encode_lines,
     encode_member,
+    offer_slots,
     run_kernel,
 )
 from engine.pricing.compiler import CompiledRules
-from engine.pricing.kernel.batch import price_many
+from engine.pricing.kernel.batch import price_many, price_serial
 from engine.pricing.restrictions import restricted_lines
 from engine.pricing.types import Basket, Member, PricingResult, RemainingLimits
 
@@ -39,10 +44,16 @@ from engine.pricing.types import Basket, Member, PricingResult, RemainingLimits
 # baskets (5 lines, ~25 candidate offers) need up to ~20; a basket that finds its part's space
 # full is priced again alone. Only the rows written are ever touched.
 ROWS_PER_LINE = 32
+# A chunk's slab. Each thread keeps its own (``_slab``), so the pages of the rows written are
+# faulted in once, not chunk after chunk and batch after batch: a fresh slab cost ~25% of K2's
+# kernel time. Only the pages written become resident (~7 rows of the 32 per line on K2).
 CHUNK_SLAB_BYTES = 256 * 2**20
 PARTS_PER_THREAD = 4
-# Below this many lines (~1 ms of work) a chunk is priced on the calling thread alone: on a
-# busy machine the other threads may not get a core soon, and the batch waits for them.
+# Below this many lines (~2 ms of work) a chunk is priced on the calling thread alone
+# (``price_serial``): on a busy machine the other threads may not get a core soon, and the batch
+# waits for them. Measured on K2 baskets, 2 busy cores (median per basket, parallel against
+# serial): 80 lines 72 / 17 µs, 300 lines 17 / 11, 630 lines 10.2 / 10.8, 1,290 lines 11.7 /
+# 13.2, 2,570 lines 7.7 / 11.7.
 PARALLEL_MIN_LINES = 1_000
 
 
@@ -119,30 +130,51 @@ def encode_batch(
 def run_batch(
     compiled: CompiledRules, enc: EncodedBatch, rows_per_line: int = ROWS_PER_LINE
 ) -> BatchOutput:
-    """Run the parallel kernel over chunks of baskets; baskets whose slab overflowed are
-    priced again alone.
+    """Price every basket of ``enc``, chunk by chunk; baskets whose rows overflowed are priced
+    again alone.
 
     Chunks keep the row slab near ``CHUNK_SLAB_BYTES`` whatever the batch size, so millions of
-    baskets price in bounded memory.
+    baskets price in bounded memory; a batch of one chunk is priced as it is, unsliced.
     """
     n_b = enc.n_baskets
-    line_out = np.empty((L.LINE_OUT_COLS, enc.lines.shape[0]), dtype=np.int64)
-    counts = np.zeros((n_b, L.COUNT_COLS), dtype=np.int64)
     lines_per_chunk = max(1, CHUNK_SLAB_BYTES // (rows_per_line * L.ROW_COLS * 8))
-    parts: list[np.ndarray] = []
-    retried: list[int] = []
+    if enc.lines.shape[0] <= lines_per_chunk:
+        return _run_chunk(compiled, enc, rows_per_line)
+    outs: list[BatchOutput] = []
+    starts: list[int] = []
     b0 = 0
     while b0 < n_b:
         target = enc.line_off[b0] + lines_per_chunk
         b1 = min(n_b, max(b0 + 1, int(np.searchsorted(enc.line_off, target, "right")) - 1))
-        rows, again = _run_chunk(compiled, enc, b0, b1, rows_per_line, line_out, counts)
-        parts.append(rows)
-        retried += again
+        outs.append(_run_chunk(compiled, sub_batch(enc, b0, b1), rows_per_line))
+        starts.append(b0)
         b0 = b1
-    rows = np.concatenate(parts) if parts else np.zeros((0, L.ROW_COLS), dtype=np.int64)
+    counts = np.concatenate([o.counts for o in outs])
     row_off = np.zeros(n_b + 1, dtype=np.int64)
     np.cumsum(counts[:, L.N_ROWS], out=row_off[1:])
-    return BatchOutput(line_out, rows, row_off, counts, enc.line_off, tuple(retried))
+    return BatchOutput(
+        np.concatenate([o.line_out for o in outs], axis=1),
+        np.concatenate([o.rows for o in outs]),
+        row_off,
+        counts,
+        enc.line_off,
+        tuple(b0 + b for b0, o in zip(starts, outs, strict=True) for b in o.retried),
+    )
+
+
+def sub_batch(enc: EncodedBatch, b0: int, b1: int) -> EncodedBatch:
+    """Baskets ``b0:b1`` of ``enc``, their offsets from 0 (views where they can be)."""
+    lo, c0, m0 = int(enc.line_off[b0]), int(enc.coupon_off[b0]), int(enc.limit_off[b0])
+    return EncodedBatch(
+        enc.lines[lo : enc.line_off[b1]],
+        enc.line_off[b0 : b1 + 1] - lo,
+        enc.members[b0:b1],
+        enc.ctxs[b0:b1],
+        enc.coupon_off[b0 : b1 + 1] - c0,
+        enc.coupons[c0 : enc.coupon_off[b1]],
+        enc.limit_off[b0 : b1 + 1] - m0,
+        enc.limits[m0 : enc.limit_off[b1]],
+    )
 
 
 def batch_parts(line_off: np.ndarray, rpl: int, n_parts: int) -> tuple[np.ndarray, np.ndarray]:
@@ -158,80 +190,96 @@ def batch_parts(line_off: np.ndarray, rpl: int, n_parts: int) -> tuple[np.ndarra
     return part_off, line_off[part_off] * rpl
 
 
-def _run_chunk(
-    compiled: CompiledRules,
-    enc: EncodedBatch,
-    b0: int,
-    b1: int,
-    rpl: int,
-    line_out: np.ndarray,
-    counts: np.ndarray,
-) -> tuple[np.ndarray, list[int]]:
-    """Baskets ``b0:b1``: fills their line outputs and counts; returns their rows in order."""
-    lo, hi = int(enc.line_off[b0]), int(enc.line_off[b1])
-    c0, c1 = int(enc.coupon_off[b0]), int(enc.coupon_off[b1])
-    m0, m1 = int(enc.limit_off[b0]), int(enc.limit_off[b1])
-    line_off = enc.line_off[b0 : b1 + 1] - lo
-    serial = hi - lo < PARALLEL_MIN_LINES
-    threads = numba.get_num_threads()
-    # a few parts per thread, so that uneven parts still balance
-    part_off, part_rows = batch_parts(line_off, rpl, 1 if serial else PARTS_PER_THREAD * threads)
-    chunk_out = np.empty((L.LINE_OUT_COLS, hi - lo), dtype=np.int64)  # contiguous for numba
-    slab = np.empty((part_rows[-1], L.ROW_COLS), dtype=np.int64)
-    chunk_counts = counts[b0:b1]
-    if serial:  # a small batch: waking the other threads would cost more than it saves
-        numba.set_num_threads(1)
-    try:
+_slabs = threading.local()
+
+
+def _slab(n_rows: int) -> np.ndarray:
+    """Row space for a chunk: this thread's slab, grown on demand up to ``CHUNK_SLAB_BYTES``
+    (a larger one, for a basket bigger than a chunk, is not kept). The kernels write into it;
+    the rows handed back are always copies."""
+    slab: np.ndarray | None = getattr(_slabs, "slab", None)
+    if slab is None or slab.shape[0] < n_rows:
+        slab = np.empty((n_rows, L.ROW_COLS), dtype=np.int64)
+        if n_rows * L.ROW_COLS * 8 <= CHUNK_SLAB_BYTES:
+            _slabs.slab = slab
+    return slab[:n_rows]
+
+
+def _run_chunk(compiled: CompiledRules, enc: EncodedBatch, rpl: int) -> BatchOutput:
+    """One chunk: in parallel parts, or on the calling thread when it is small (waking the
+    other threads would cost more than they save) or numba has one thread."""
+    n_b, n_lines = enc.n_baskets, enc.lines.shape[0]
+    arrays = compiled.arrays
+    inputs = (enc.lines, enc.line_off, enc.members, enc.ctxs, enc.coupon_off, enc.coupons)
+    line_out = np.empty((L.LINE_OUT_COLS, n_lines), dtype=np.int64)
+    counts = np.zeros((n_b, L.COUNT_COLS), dtype=np.int64)
+    threads = 1 if n_lines < PARALLEL_MIN_LINES else numba.get_num_threads()  # it takes a lock
+    if threads == 1:
+        slab = _slab(n_lines * rpl)
+        row_off = np.empty(n_b + 1, dtype=np.int64)  # filled by the kernel
+        slot = offer_slots(arrays.eval_order.shape[0])
+        limits = (enc.limit_off, enc.limits)
+        n_over = price_serial(*arrays, *inputs, *limits, slot, line_out, slab, counts, row_off)
+        rows = slab[: row_off[-1]].copy()  # not the whole slab kept alive with the output
+    else:
+        part_off, part_rows = batch_parts(enc.line_off, rpl, PARTS_PER_THREAD * threads)
+        slab = _slab(int(part_rows[-1]))
         price_many(
-            *compiled.arrays,
-            enc.lines[lo:hi],
-            line_off,
-            enc.members[b0:b1],
-            enc.ctxs[b0:b1],
-            enc.coupon_off[b0 : b1 + 1] - c0,
-            enc.coupons[c0:c1],
-            enc.limit_off[b0 : b1 + 1] - m0,
-            enc.limits[m0:m1],
+            *arrays,
+            *inputs,
+            enc.limit_off,
+            enc.limits,
             part_off,
             part_rows,
-            chunk_out,
+            line_out,
             slab,
-            chunk_counts,
+            counts,
         )
-    finally:
-        numba.set_num_threads(threads)
-    # each part's rows are packed at the start of its region, overflowed baskets taking none
-    n_rows = chunk_counts[:, L.N_ROWS].copy()
-    over = np.nonzero(chunk_counts[:, L.N_OVERFLOW])[0]
-    n_rows[over] = 0
-    before = np.zeros(len(n_rows) + 1, dtype=np.int64)  # rows of the baskets before each
-    np.cumsum(n_rows, out=before[1:])
-    used = (before[part_off[1:]] - before[part_off[:-1]]).tolist()
-    rows = np.concatenate(
-        [slab[r : r + u] for r, u in zip(part_rows[:-1].tolist(), used, strict=True)]
-    )
-    if len(over):
-        pieces, pos = [], 0
-        for k in over.tolist():  # price alone, then splice in basket order (linear)
-            b = b0 + k
-            blo, bhi = int(enc.line_off[b]), int(enc.line_off[b + 1])
-            lv, rows_b, counts_b = run_kernel(
-                compiled,
-                enc.lines[blo:bhi],
-                enc.members[b],
-                enc.ctxs[b],
-                enc.coupons[enc.coupon_off[b] : enc.coupon_off[b + 1]],
-                enc.limits[enc.limit_off[b] : enc.limit_off[b + 1]],
-                False,
-            )
-            chunk_out[:, blo - lo : bhi - lo] = lv
-            chunk_counts[k] = counts_b
-            pieces += [rows[pos : before[k]], rows_b.copy()]
-            pos = int(before[k])
-        pieces.append(rows[pos:])
-        rows = np.concatenate(pieces)
-    line_out[:, lo:hi] = chunk_out
-    return rows, [b0 + k for k in over.tolist()]
+        # each part's rows are packed at the start of its region, overflowed baskets taking none
+        over = counts[:, L.N_OVERFLOW] != 0
+        n_over = int(over.sum())
+        row_off = np.zeros(n_b + 1, dtype=np.int64)
+        np.cumsum(np.where(over, 0, counts[:, L.N_ROWS]), out=row_off[1:])
+        used = (row_off[part_off[1:]] - row_off[part_off[:-1]]).tolist()
+        rows = np.concatenate(
+            [slab[r : r + u] for r, u in zip(part_rows[:-1].tolist(), used, strict=True)]
+        )
+    if not n_over:
+        return BatchOutput(line_out, rows, row_off, counts, enc.line_off, ())
+    return _retry(compiled, enc, line_out, rows, row_off, counts)
+
+
+def _retry(
+    compiled: CompiledRules,
+    enc: EncodedBatch,
+    line_out: np.ndarray,
+    rows: np.ndarray,
+    row_off: np.ndarray,
+    counts: np.ndarray,
+) -> BatchOutput:
+    """Price the baskets that overflowed alone and splice their rows in, in basket order;
+    ``row_off``: where each basket's rows begin in ``rows`` (an overflowed one has none)."""
+    over = np.nonzero(counts[:, L.N_OVERFLOW])[0].tolist()
+    pieces, pos = [], 0
+    for b in over:  # price alone, then splice in basket order (linear)
+        lo, hi = int(enc.line_off[b]), int(enc.line_off[b + 1])
+        lv, rows_b, counts_b = run_kernel(
+            compiled,
+            enc.lines[lo:hi],
+            enc.members[b],
+            enc.ctxs[b],
+            enc.coupons[enc.coupon_off[b] : enc.coupon_off[b + 1]],
+            enc.limits[enc.limit_off[b] : enc.limit_off[b + 1]],
+            False,
+        )
+        line_out[:, lo:hi] = lv
+        counts[b] = counts_b
+        pieces += [rows[pos : row_off[b]], rows_b.copy()]
+        pos = int(row_off[b])
+    pieces.append(rows[pos:])
+    row_off = np.zeros(len(counts) + 1, dtype=np.int64)
+    np.cumsum(counts[:, L.N_ROWS], out=row_off[1:])
+    return BatchOutput(line_out, np.concatenate(pieces), row_off, counts, enc.line_off, tuple(over))
 
 
 def price_batch(

@@ -40,7 +40,7 @@ KERNEL_SOURCES = (
     "restrictions.py",  # find_restricted (member-only items)
     "recurrence.py",  # Freq, read by kernel/checks.py
     "kernel/core.py",
-    "kernel/batch.py",  # price_many, price_range
+    "kernel/batch.py",  # price_many, price_serial, price_range
     "kernel/checks.py",
     "kernel/points.py",
     "kernel/util.py",

@@ -1,7 +1,8 @@
 # numba compiles these from the arrays they receive; signatures stay untyped.
 # mypy: disable-error-code="no-untyped-def"
-"""The batch kernel: baskets in parallel (``price_many``), one contiguous part of the batch per
-``prange`` iteration, each part priced basket after basket by ``price_core`` on one workspace.
+"""The batch kernels: baskets in parallel (``price_many``), one contiguous part of the batch per
+``prange`` iteration, each part priced basket after basket by ``price_core`` on one workspace;
+or all on the calling thread (``price_serial``), for batches too small to wake other threads.
 """
 
 from __future__ import annotations
@@ -154,3 +155,81 @@ def price_many(
             rows[part_rows[t] : part_rows[t + 1]],
             counts,
         )
+
+
+@njit
+def price_serial(
+    offer,
+    eval_order,
+    sets,
+    set_vals,
+    inv_base,
+    inv_off,
+    inv_pos,
+    all_pos,
+    ladder,
+    bundle,
+    stores,
+    tier_bps,
+    programme,
+    lines,
+    line_off,
+    members,
+    ctxs,
+    coupon_off,
+    coupons,
+    limit_off,
+    limits,
+    slot,
+    line_out,
+    rows,
+    counts,
+    row_off,
+):
+    """``price_many`` as one part on the calling thread: no thread is woken, and ``slot`` is
+    the caller's (all -1, left so, as for ``price_one``). Rows are packed from the start of
+    ``rows``; ``row_off`` (length ``B + 1``) gets where each basket's rows begin and end, an
+    overflowed basket taking none. Returns how many baskets overflowed."""
+    rules = RuleArrays(
+        offer,
+        eval_order,
+        sets,
+        set_vals,
+        inv_base,
+        inv_off,
+        inv_pos,
+        all_pos,
+        ladder,
+        bundle,
+        stores,
+        tier_bps,
+        programme,
+    )
+    n_b = line_off.shape[0] - 1
+    ws = workspace(range_width(rules, lines, line_off, 0, n_b))
+    lw = line_workspace(range_lines(line_off, 0, n_b))
+    price_range(
+        rules,
+        lines,
+        line_off,
+        members,
+        ctxs,
+        coupon_off,
+        coupons,
+        limit_off,
+        limits,
+        0,
+        n_b,
+        ws,
+        lw,
+        slot,
+        line_out,
+        rows,
+        counts,
+    )
+    over = 0
+    row_off[0] = 0
+    for b in range(n_b):
+        over += counts[b, N_OVERFLOW] != 0
+        row_off[b + 1] = row_off[b] + (0 if counts[b, N_OVERFLOW] else counts[b, N_ROWS])
+    return over

@@ -1,0 +1,149 @@
+"""The batch's two paths: a small batch priced on the calling thread (``price_serial``, on the
+thread's offer map), a large one in parallel parts (``price_many``). Whichever runs, and
+whatever ran before on the same buffers, every basket gets the single kernel's result."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+
+from engine.pricing.api import offer_slots, price
+from engine.pricing.batch import BatchOutput, encode_batch, price_batch, run_batch
+from engine.pricing.catalogue import Catalogue
+from engine.pricing.compiler import compile_rules
+from engine.pricing.frames import price_frames
+from engine.pricing.rules import parse_rules
+from engine.pricing.types import Basket, Line, Member
+from tests.strategies import T0
+
+CATALOGUE = Catalogue.from_rows(
+    [
+        {"sku": "A", "category": "food", "brand": "x"},
+        {"sku": "B", "category": "food", "brand": "y"},
+        {"sku": "C", "category": "drink", "brand": "x"},
+    ]
+)
+
+
+@pytest.fixture(scope="module")
+def compiled():
+    rules = parse_rules(
+        {
+            "points": {
+                "point_value_minor": 10,
+                "earn_per_amount_minor": 10,
+                "redeem_step_points": 1,
+            },
+            "offers": [
+                {"id": "a10", "scope": {"skus": ["A"]}, "percent_off": {"percent_bps": 1000}},
+                {
+                    "id": "food",
+                    "scope": {"categories": ["food"]},
+                    "amount_off": {"amount_minor": 7},
+                },
+                {"id": "all1", "scope": {"all": True}, "percent_off": {"percent_bps": 100}},
+                {"id": "x2", "scope": {"brands": ["x"]}, "bonus_points": {"per_unit": 2}},
+            ],
+        }
+    )
+    return compile_rules(rules, CATALOGUE)
+
+
+def make_baskets(n: int, seed: int) -> tuple[list[Basket], list[Member | None]]:
+    """Baskets of 0 to 9 lines, known and unknown skus, members and guests."""
+    rng = np.random.default_rng(seed)
+    baskets = [
+        Basket(
+            tuple(
+                Line(str(k), "ABCZ"[int(rng.integers(4))], int(rng.integers(1, 4)), 50 * (k + 1))
+                for k in range(int(rng.integers(0, 10)))
+            ),
+            T0,
+        )
+        for _ in range(n)
+    ]
+    members = [Member("m", available_points=80) if b % 3 else None for b in range(n)]
+    return baskets, members
+
+
+def same(a: BatchOutput, b: BatchOutput) -> bool:
+    """The same tables (which baskets overflowed depends on how the rows were pooled)."""
+    return (
+        np.array_equal(a.line_out, b.line_out)
+        and np.array_equal(a.rows, b.rows)
+        and np.array_equal(a.row_off, b.row_off)
+        and np.array_equal(a.counts, b.counts)
+    )
+
+
+@pytest.mark.parametrize("rows_per_line", [1, 32])
+def test_serial_and_parallel_paths_agree_with_single_calls(compiled, monkeypatch, rows_per_line):
+    # given a batch of baskets of many sizes
+    baskets, members = make_baskets(60, seed=1)
+    enc = encode_batch(compiled, baskets, members)
+    # when it runs on the calling thread, then in parallel parts
+    monkeypatch.setattr("engine.pricing.batch.PARALLEL_MIN_LINES", 10**9)
+    serial = run_batch(compiled, enc, rows_per_line)
+    monkeypatch.setattr("engine.pricing.batch.PARALLEL_MIN_LINES", 0)
+    parallel = run_batch(compiled, enc, rows_per_line)
+    # then both give the same tables, and each basket the single kernel's result
+    assert same(serial, parallel)
+    assert serial.row_off[-1] == len(serial.rows)
+    assert bool(serial.retried) == bool(parallel.retried) == (rows_per_line == 1)
+    got = price_batch(compiled, baskets, members, rows_per_line=rows_per_line)
+    assert got == [price(compiled, b, m) for b, m in zip(baskets, members, strict=True)]
+
+
+@pytest.mark.parametrize("parallel_min_lines", [0, 10**9])
+def test_buffers_reused_across_batches_of_other_sizes_change_nothing(
+    compiled, monkeypatch, parallel_min_lines
+):
+    # given batches of 1, 40 and 7 baskets, each first priced alone in a fresh process state
+    monkeypatch.setattr("engine.pricing.batch.PARALLEL_MIN_LINES", parallel_min_lines)
+    batches = [make_baskets(n, seed=n) for n in (1, 40, 7)]
+    encoded = [encode_batch(compiled, b, m) for b, m in batches]
+    first = [run_batch(compiled, e) for e in encoded]
+    # when they run again in another order, interleaved with single calls on this thread
+    for k in (2, 0, 1, 2, 1, 0):
+        price(compiled, *(x[0] for x in batches[(k + 1) % 3]))
+        again = run_batch(compiled, encoded[k])
+        # then every run gives what the first did
+        assert same(again, first[k]) and again.retried == first[k].retried
+    # and the thread's offer map is left all -1 for the next call
+    slots = offer_slots(len(compiled.offer_ids))
+    assert np.all(slots == -1)
+
+
+def test_a_batch_of_one_is_the_single_call(compiled):
+    baskets, members = make_baskets(12, seed=5)
+    for b, m in zip(baskets, members, strict=True):
+        assert price_batch(compiled, [b], [m]) == [price(compiled, b, m)]
+
+
+def test_frames_give_unknown_skus_one_id_each_whatever_else_is_in_the_batch(compiled):
+    # given frames with unknown skus (Z, Q) repeated within baskets, among known ones
+    rows = [(0, "Z", 1, 300), (0, "A", 2, 100), (0, "Z", 2, 300), (1, "Q", 1, 300)]
+    rows += [(1, "Z", 1, 300), (1, "Q", 1, 300), (2, "A", 1, 100), (2, "B", 3, 40)]
+    lines = pl.DataFrame(
+        rows, schema=["basket", "sku", "quantity", "unit_price_minor"], orient="row"
+    )
+    frames = pl.DataFrame({"occurred_at": [T0] * 3, "member_id": ["m", "", "m"]})
+    # when they are priced as frames
+    out = price_frames(compiled, lines, frames)
+    # then each basket's figures are the single kernel's
+    for b in range(3):
+        mine = [r for r in rows if r[0] == b]
+        basket = Basket(tuple(Line(str(k), s, q, p) for k, (_, s, q, p) in enumerate(mine)), T0)
+        member = Member("m") if b != 1 else None
+        want = price(compiled, basket, member)
+        assert out.baskets["net_minor"][b] == want.net_minor
+        assert out.baskets["points_earned"][b] == want.points_earned
+        got_lines = out.lines.filter(pl.col("basket") == b)["net_minor"].to_list()
+        assert got_lines == [ln.net_minor for ln in want.lines]
+
+
+def test_an_empty_batch_prices_nothing(compiled):
+    out = run_batch(compiled, encode_batch(compiled, []))
+    assert out.line_out.shape == (3, 0) and out.rows.shape[0] == 0
+    assert out.row_off.tolist() == [0] and out.counts.shape[0] == 0 and out.retried == ()
