@@ -119,6 +119,10 @@ class LoyaltyServer:
     """``loyalty serve --demo`` on a free port until exit; ``ready`` once health is SERVING.
 
     ``store="redis"`` needs ``redis_url``; ``workers`` > 1 share the port (SO_REUSEPORT).
+    ``cluster``: ``redis_url`` names a node of a Redis Cluster (``--redis-cluster``; the
+    demo's code batches and shopping lists do not load there: load the data first and pass
+    ``demo=False``, which serves what is loaded). ``extra_args``: more ``loyalty serve``
+    flags.
     """
 
     def __init__(
@@ -129,9 +133,14 @@ class LoyaltyServer:
         members: int = 3000,
         redis_url: str | None = None,
         start_timeout_s: float = 180.0,
+        *,
+        cluster: bool = False,
+        demo: bool = True,
+        extra_args: tuple[str, ...] = (),
     ):
         self.store, self.threads, self.workers = store, threads, workers
         self.members, self.redis_url = members, redis_url
+        self.cluster, self.demo, self.extra_args = cluster, demo, extra_args
         self.start_timeout_s = start_timeout_s
         self.port = free_port()
         self.pids: list[int] = []
@@ -142,9 +151,7 @@ class LoyaltyServer:
             "-m",
             "server.cli.main",
             "serve",
-            "--demo",
-            "--members",
-            str(self.members),
+            *(("--demo", "--members", str(self.members)) if self.demo else ()),
             "--port",
             str(self.port),
             "--data-dir",
@@ -156,7 +163,8 @@ class LoyaltyServer:
             "--store",
             self.store,
         ]
-        return cmd + (["--redis-url", self.redis_url] if self.redis_url else [])
+        cmd += ["--redis-url", self.redis_url] if self.redis_url else []
+        return cmd + (["--redis-cluster"] if self.cluster else []) + list(self.extra_args)
 
     def __enter__(self) -> LoyaltyServer:
         self._tmp = tempfile.TemporaryDirectory(prefix="loyalty-bench-")

@@ -58,6 +58,19 @@ class RedisSettings:
     # go first; a member of ~300 stored bytes takes ~600 bytes of the process's memory
     member_cache: bool = True
     member_cache_size: int = 50_000
+    # a commit (cancel, return, adjustment) is answered OK only once this many replicas of
+    # the node that took it acknowledged it (WAIT); fewer within wait_timeout_ms: UNAVAILABLE,
+    # the write stays and a retry under the same id answers it (server.store.redis.replicas,
+    # README "Durability on a cluster"); None = 1 on a cluster, 0 on a single Redis
+    wait_replicas: int | None = None
+    wait_timeout_ms: int = 1000
+
+    @property
+    def replicas(self) -> int:
+        """The replicas a durable write waits for (``wait_replicas`` or its default)."""
+        if self.wait_replicas is not None:
+            return self.wait_replicas
+        return 1 if self.cluster else 0
 
 
 @dataclass(frozen=True)
@@ -246,6 +259,13 @@ class Settings:
             )
         elif self.redis.cluster and urlsplit(self.redis.url).path not in ("", "/", "/0"):
             bad.add("--redis-url", f"a Redis Cluster has database 0 only (got {self.redis.url!r})")
+        if self.redis.wait_replicas is not None and self.redis.wait_replicas < 0:
+            bad.add("--redis-wait-replicas", f"must be 0 or more (got {self.redis.wait_replicas})")
+        if self.redis.wait_timeout_ms < 1:
+            bad.add(
+                "--redis-wait-timeout-ms",
+                f"must be at least 1 ms (got {self.redis.wait_timeout_ms})",
+            )
         if self.redis.member_cache and self.redis.member_cache_size < 1:
             bad.add("LOYALTY_REDIS_MEMBER_CACHE_SIZE", "must be at least 1")
         if bad.violations:
@@ -368,6 +388,13 @@ OPTIONS: tuple[Option, ...] = (
     Option("tx_retention_s", "redis.tx_retention_s", "LOYALTY_TX_RETENTION_S", _whole),
     Option("redis_max_attempts", "redis.max_attempts", "LOYALTY_REDIS_MAX_ATTEMPTS", _whole),
     Option("redis_member_cache", "redis.member_cache", "LOYALTY_REDIS_MEMBER_CACHE", _flag),
+    Option("redis_wait_replicas", "redis.wait_replicas", "LOYALTY_REDIS_WAIT_REPLICAS", _whole),
+    Option(
+        "redis_wait_timeout_ms",
+        "redis.wait_timeout_ms",
+        "LOYALTY_REDIS_WAIT_TIMEOUT_MS",
+        _whole,
+    ),
     Option(
         "redis_member_cache_size",
         "redis.member_cache_size",

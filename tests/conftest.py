@@ -8,6 +8,7 @@ expectation then holds for both.
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from engine.pricing.reference.core import price_reference
 from engine.pricing.rules import parse_rules
 from engine.pricing.types import Basket, Member, PricingResult
 from loyalty.v1 import rules_pb2
+from server.settings import RedisSettings
 from server.store import Store, open_store
 from server.store.redis.cluster_process import ClusterProcess, cluster_support
 from server.store.redis.process import RedisProcess
@@ -115,13 +117,19 @@ def redis_url(redis_server: RedisProcess, request: pytest.FixtureRequest) -> str
     return redis_server.url
 
 
-@pytest.fixture(params=["embedded", "redis"])
+@pytest.fixture(params=["embedded", "redis", "cluster"])
 def each_store(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Store]:
-    """An empty store of each kind: embedded in ``tmp_path``, Redis on the shared test Redis."""
-    store = (
-        open_store("embedded", data_dir=tmp_path / "data")
-        if request.param == "embedded"
-        else open_store("redis", url=request.getfixturevalue("redis_url"))
-    )
+    """An empty store of each kind: embedded in ``tmp_path``, Redis on the shared test Redis,
+    and the Redis store on the shared test cluster under a key prefix of its own."""
+    if request.param == "embedded":
+        store = open_store("embedded", data_dir=tmp_path / "data")
+    elif request.param == "redis":
+        store = open_store("redis", url=request.getfixturevalue("redis_url"))
+    else:
+        cluster = request.getfixturevalue("redis_cluster")
+        prefix = f"e{uuid.uuid4().hex[:8]}:"
+        store = open_store(
+            "redis", settings=RedisSettings(url=cluster.url, prefix=prefix, cluster=True)
+        )
     yield store
     store.close()

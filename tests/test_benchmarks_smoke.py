@@ -23,6 +23,7 @@ from benchmarks.histogram import Histogram
 from benchmarks.loadgen import ClientPool, Spec, merge
 from benchmarks.servers import redis_unavailable
 from loyalty.v1 import checkout_pb2
+from server.store.redis.cluster_process import cluster_support
 
 SECTIONS = ("config", "machine", "warm_up_s", "c1", "k1", "k2", "scaling", "goals")
 
@@ -156,6 +157,23 @@ def test_grpc_smoke_run_measures_commit_on_redis(tmp_path):
         assert p["store_cpu_us_per_call"] >= 0
     s2 = [g for g in data["goals"] if g["id"] == "S2"]
     assert [g["met"] is None for g in s2] == [True, False]  # no echo in this run: no ratio
+
+
+@pytest.mark.skipif(cluster_support() is not None, reason=str(cluster_support()))
+def test_cluster_smoke_run_measures_memory_balance_and_sizing(tmp_path):
+    # given a private 3-primary cluster (the benchmark starts it) and no servers (smoke)
+    from benchmarks import cluster
+
+    cluster.main(["--smoke", "--out", str(tmp_path)])
+
+    # then M1, the spread over the primaries and a sizing table are written
+    data = json.loads((tmp_path / "cluster.json").read_text())
+    mem = data["memory"]
+    assert mem["members"] == 300 and _positive(mem["bytes_per_member"])
+    assert sum(p["home_slots"] for p in mem["per_primary"]) == 256
+    assert all(p["keys"] > 0 for p in mem["per_primary"])
+    assert data["sizing"]["primaries"] >= 3 and data["rows"] == []
+    assert "| **primaries** (nodes with replicas) |" in (tmp_path / "cluster.md").read_text()
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """The Redis store's pieces on a real Redis Cluster (3 primaries, 3 replicas: ``redis_cluster``).
 
-What runs on a cluster so far (issue 13): the client and its settings, the key layout's slots,
+What runs on a cluster: the client and its settings, the key layout's slots,
 the rule registry with its announcements, and the reserve/apply/confirm protocol for global
 counters (:mod:`server.store.redis.reservations`) with its recovery sweep. Each test works
 under its own key prefix, so they share the cluster without flushing it.

@@ -147,19 +147,6 @@ def test_what_does_not_run_on_a_cluster_is_refused_clearly(store: RedisStore) ->
     with pytest.raises(InvalidInput, match="code batch .*Redis Cluster"):
         batch = CodeBatch("b1", "panadol-coupon", 3, "P-", "", 8, "ABCDEFGH", 1, False, 0, 1)
         store.create_code_batch(batch, T0)
-    with pytest.raises(InvalidInput, match="reserves units .*Redis Cluster"):
-        store.issue_coupons(
-            "i1",
-            "panadol-coupon",
-            ["m1"],
-            1,
-            T0,
-            T0 + DAY,
-            T0,
-            reserve_units=1,
-            reserve_until=T0 + DAY,
-            units_cap=10,
-        )
     assert store.io.cache is None  # quotes read the cluster: no per-process cache
 
 

@@ -64,10 +64,11 @@ _CATALOGUE = [*CATALOGUE, ("WINE", "drinks"), ("GIN", "drinks")]
 WINE3 = [("W", "WINE", 3, 2000)]
 
 
-@pytest.fixture(params=["embedded", "redis"])
+@pytest.fixture(params=["embedded", "redis", "cluster"])
 def shop(tmp_path: Path, request: pytest.FixtureRequest) -> Any:
     members = [(m, "member") for m in ("vip1", "h1", "h2", "h3")]
     with published(tmp_path, request, _RULES, _CATALOGUE, members) as stubs:
+        stubs.kind = request.param
         yield stubs
 
 
@@ -163,6 +164,12 @@ def test_reserved_units_are_held_from_others_and_the_holder_is_served(shop: Any)
 
 def test_the_shopping_list_shows_the_units_held_for_the_member(shop: Any) -> None:
     reserve(shop, "r1", ["h1"], units=2, hours=24)
+    if shop.kind == "cluster":  # shopping lists are refused there, clearly
+        with pytest.raises(grpc.RpcError) as refused:
+            shop.members.ListOffers(members_pb2.ListOffersRequest(member_id="h1"))
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "shopping list does not run on a Redis Cluster" in str(refused.value.details())
+        return
     listed = shop.members.ListOffers(members_pb2.ListOffersRequest(member_id="h1")).offers
     (wine_offer,) = [o for o in listed if o.offer_id == "wine-special" and o.source == "wallet"]
     assert wine_offer.reserved_units == 2

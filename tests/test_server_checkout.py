@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -153,9 +154,16 @@ def published(
     ``catalogue`` (sku, category) imported, ``rules`` published and ``members`` (id, tier)
     enrolled: its stubs, with ``.app``, ``.clock`` and ``.target``."""
     clock = Clock(T0)
-    settings = Settings(port=0, data_dir=tmp_path / "data", store=request.param)
+    store = "redis" if request.param == "cluster" else request.param
+    settings = Settings(port=0, data_dir=tmp_path / "data", store=store)
     if request.param == "redis":
         settings = settings.replace(redis_url=request.getfixturevalue("redis_url"))
+    elif request.param == "cluster":  # the shared test cluster, under a prefix of its own
+        settings = settings.replace(
+            redis_url=request.getfixturevalue("redis_cluster").url,
+            redis_cluster=True,
+            redis_prefix=f"p{uuid.uuid4().hex[:8]}:",
+        )
     server, port, app = create_server(settings, clock=clock)
     server.start()
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")

@@ -62,6 +62,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         store=args.store,
         redis_url=args.redis_url,
         redis_cluster=args.redis_cluster or None,
+        redis_wait_replicas=getattr(args, "redis_wait_replicas", None),
+        redis_wait_timeout_ms=getattr(args, "redis_wait_timeout_ms", None),
         threads=args.threads,
         workers=getattr(args, "workers", None),
         cpu_pin=getattr(args, "cpu_pin", None),
@@ -176,6 +178,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="redis://HOST:PORT/DB or unix:///PATH ($LOYALTY_REDIS_URL)",
     )
     sv.add_argument("--redis-cluster", action="store_true", help=CLUSTER_HELP)
+    sv.add_argument(
+        "--redis-wait-replicas",
+        type=int,
+        default=None,
+        help="replicas that acknowledge a commit before OK; default 1 on a cluster, 0 on a "
+        "single Redis ($LOYALTY_REDIS_WAIT_REPLICAS)",
+    )
+    sv.add_argument(
+        "--redis-wait-timeout-ms",
+        type=int,
+        default=None,
+        help="how long a commit waits for them, then UNAVAILABLE; default 1000 "
+        "($LOYALTY_REDIS_WAIT_TIMEOUT_MS)",
+    )
     sv.add_argument(
         "--threads", type=int, default=None, help="per worker, default 4 ($LOYALTY_THREADS)"
     )

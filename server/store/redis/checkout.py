@@ -82,6 +82,9 @@ def read_snapshot(
     """What a commit prices and plans on, always from Redis (never the quote cache)."""
     state, snap = pricing_state(io, policy, member_id, None, codes, now, tx)
     if snap.tx is not None:
+        if io.wait_replicas > 0:  # a retry: OK only once the replicas hold what it answers
+            home = homes.home_of(io, tx) if io.keys.cluster else None
+            io.acknowledged(home or io.keys.home(member_id or tx))
         _, txdoc = split(snap.tx)
         return replay(txdoc["f"], decode_commit(txdoc["o"]), io.spend_months)
     doc, member = snap.member, None

@@ -79,6 +79,8 @@ class ClusterProcess:
                     str(bus),
                     "--cluster-require-full-coverage",
                     "no",
+                    "--repl-diskless-sync-delay",  # a replica syncs at once, not after 5 s
+                    "0",
                 ),
             )
             for port, bus in zip(ports[::2], ports[1::2], strict=True)
@@ -114,7 +116,8 @@ class ClusterProcess:
         return self
 
     def wait_ok(self, deadline: float) -> None:
-        """Until every running node reports ``cluster_state:ok`` and knows every node."""
+        """Until every running node reports ``cluster_state:ok`` and knows every node, and
+        every primary has its replicas in sync (a commit waits for one: ``WAIT``)."""
         while True:
             if all(self._ok(n) for n in self.nodes if n.proc is not None):
                 return
@@ -127,7 +130,18 @@ class ClusterProcess:
         try:
             info = client.execute_command("CLUSTER", "INFO")  # type: ignore[no-untyped-call]
             text = info.decode() if isinstance(info, bytes) else str(info)
-            return "cluster_state:ok" in text and f"cluster_known_nodes:{len(self.nodes)}" in text
+            if (
+                "cluster_state:ok" not in text
+                or f"cluster_known_nodes:{len(self.nodes)}" not in text
+            ):
+                return False
+            info = client.info("replication")
+            if info.get("role") != "master":
+                return True
+            online = sum(
+                1 for k, v in info.items() if k.startswith("slave") and v.get("state") == "online"
+            )
+            return online >= self.replicas
         except redis.RedisError:
             return False
         finally:

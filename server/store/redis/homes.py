@@ -25,8 +25,10 @@ deltas to give back stored in the transaction's (or the return's) document, then
 back once per reversal id (:func:`give_back`); a retry of the reversal gives back again, which
 is a no-op the second time.
 
-Unit-capped offers (their reservations per member) do not run on a cluster yet: a commit that
-counts units is refused with :class:`InvalidInput`.
+Unit-capped offers go the same way: each offer's units hash is its own counter slot
+(``ctr:{u:<offer>}``); a commit holds its units there (:data:`server.store.redis.unit_scripts.
+HOLD`: the total and per-store caps checked with units held by others counted, the member's
+own reservations used first) and a cancel gives them back once.
 """
 
 from __future__ import annotations
@@ -40,11 +42,13 @@ from typing import Any, cast
 
 import redis
 
-from engine.errors import AlreadyExists, InvalidInput
+from engine.errors import AlreadyExists, InvalidInput, Unavailable
 from server.store.base import CommitPlan
 from server.store.redis.docs import pack
 from server.store.redis.io import RedisIO
 from server.store.redis.reservations import RECORD_TTL_MS, Hold, Refused, Released, Reservations
+from server.store.redis.units import op_args
+from server.store.units import UnitOp
 
 log = logging.getLogger(__name__)
 
@@ -93,14 +97,16 @@ def holds(plan: CommitPlan) -> list[Hold]:
         for c in {c.offer_id: c for c in plan.offers}.values()
     ]
     out += [Hold(f"c:{code}", (("left", -1, 0),)) for code in dict.fromkeys(plan.codes)]
+    units: dict[str, list[str | int]] = {}
+    for op in plan.units:  # each offer's units hash: the caps checked by unit_scripts.HOLD
+        units.setdefault(op.offer_id, []).extend(op_args(op))
+    out += [Hold(f"u:{offer}", (), tuple(args)) for offer, args in units.items()]
     return out
 
 
 def apply(io: RedisIO, plan: CommitPlan, body: bytes, txdoc: dict[str, Any], turn: str) -> bool:
     """One attempt of a commit on a cluster (see the module docstring): False when it lost a
     race (a cap, the member's version or turn, the id committed meanwhile)."""
-    if plan.units:
-        not_on_cluster(io, "a commit on a unit-capped offer")
     res = reservations(io)
     k, tx, m = io.keys, plan.transaction_id, plan.member
     home = k.home(m.member_id if m is not None else tx)
@@ -113,6 +119,9 @@ def apply(io: RedisIO, plan: CommitPlan, body: bytes, txdoc: dict[str, Any], tur
         res.reserve(attempt, home, wanted, deadline_us)
     except (Refused, Released):
         return False
+    except Unavailable:  # a reservation not acknowledged by a replica: never apply this one
+        _settle_quietly(res, attempt, home, counters)
+        raise
     ledger, seq = k.ledger_of(home)
     member_key = k.member(m.member_id) if m is not None else k.tx(tx, home)
     reply = io.run(
@@ -147,6 +156,14 @@ def apply(io: RedisIO, plan: CommitPlan, body: bytes, txdoc: dict[str, Any], tur
     return True
 
 
+def _settle_quietly(res: Reservations, attempt: str, home: str, counters: list[str]) -> None:
+    """Abandon ``attempt`` now if Redis lets us; otherwise the sweep does at its deadline."""
+    try:
+        res.abandon(attempt, home, counters)
+    except (redis.RedisError, Unavailable):
+        log.warning("could not abandon %s now (the sweep will)", attempt)
+
+
 def give_back(io: RedisIO, reversal_id: str, ops: GiveBack) -> None:
     """Give a reversal's deltas back to the global counters, once per reversal id."""
     res = reservations(io)
@@ -158,12 +175,22 @@ def give_back(io: RedisIO, reversal_id: str, ops: GiveBack) -> None:
         res.give_back(reversal_id, counter, fields)
 
 
-def reversal_ops(budget: dict[str, int], uses: Sequence[str], codes: Sequence[str]) -> GiveBack:
+def reversal_ops(
+    budget: dict[str, int],
+    uses: Sequence[str],
+    codes: Sequence[str],
+    units: Sequence[UnitOp] = (),
+) -> GiveBack:
     """What a reversal gives back: ``budget`` per offer, one use per entry of ``uses`` (an
-    offer id per use) and of ``codes``."""
+    offer id per use) and of ``codes``, and the ``units`` of a cancel (negative ops:
+    :func:`server.store.units.give_back`) to their offers' units hashes."""
     ops: GiveBack = [(f"o:{o}", "b", -amount) for o, amount in budget.items()]
     ops += [(f"o:{o}", "u", -1) for o in uses]
     ops += [(f"c:{c}", "left", 1) for c in codes]
+    for op in units:
+        ops.append((f"u:{op.offer_id}", "sold", op.units))
+        if op.store_id is not None:
+            ops.append((f"u:{op.offer_id}", f"s:{op.store_id}", op.units))
     return ops
 
 

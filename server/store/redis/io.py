@@ -23,6 +23,7 @@ from server.store.checkout import attempts
 from server.store.redis.cache import MemberCache
 from server.store.redis.docs import MemberDoc
 from server.store.redis.keys import Keys
+from server.store.redis.replicas import run_script, sync
 from server.store.redis.reservations import RECORD_TTL_MS, Reservations
 from server.store.redis.scripts import scripts
 
@@ -31,6 +32,10 @@ T = TypeVar("T")
 
 ScriptArg = str | bytes | int  # what the operations pass in a script's ARGV (documents as bytes)
 Reply = str | int  # one element of a script's reply, bytes decoded
+
+# the scripts whose writes wait for replicas when RedisIO.wait_replicas > 0
+# (server.store.redis.replicas): what a lane is told OK about
+DURABLE = frozenset({"commit", "commit_home", "cancel", "return", "adjust"})
 
 
 def unavailable(method: Callable[P, T]) -> Callable[P, T]:
@@ -103,7 +108,10 @@ class RedisIO:
     - ``cache``: the per-process cache quotes read through (:mod:`server.store.redis.cache`),
       or None;
     - ``reservations``: on a cluster, the global counters' reservations
-      (:mod:`server.store.redis.homes`); None on a single Redis.
+      (:mod:`server.store.redis.homes`); None on a single Redis;
+    - ``wait_replicas``, ``wait_timeout_ms``: the :data:`DURABLE` scripts' writes (and a
+      cluster's reservations) wait for this many replicas' acknowledgement, or raise
+      :class:`Unavailable` (:mod:`server.store.redis.replicas`); 0 = no wait.
 
     It offers what the operations do the same way: run a script (:meth:`run`), loop over the
     optimistic attempts (:meth:`attempts`), read documents (:meth:`get`, :meth:`member_doc`,
@@ -121,6 +129,8 @@ class RedisIO:
         "scripts",
         "spend_months",
         "ttl_ms",
+        "wait_replicas",
+        "wait_timeout_ms",
     )
 
     def __init__(
@@ -132,15 +142,26 @@ class RedisIO:
         max_attempts: int,
         spend_months: int,
         cache: MemberCache | None = None,
+        wait_replicas: int = 0,
+        wait_timeout_ms: int = 1000,
     ) -> None:
         self.client = client
+        self.wait_replicas, self.wait_timeout_ms = wait_replicas, wait_timeout_ms
         self.cache = cache
         self.keys = keys
         self.ttl_ms = ttl_ms
         self.max_attempts = max_attempts
         self.spend_months = spend_months
         self.reservations = (
-            Reservations(client, keys, ttl_ms=RECORD_TTL_MS) if keys.cluster else None
+            Reservations(
+                client,
+                keys,
+                ttl_ms=RECORD_TTL_MS,
+                wait_replicas=wait_replicas,
+                wait_timeout_ms=wait_timeout_ms,
+            )
+            if keys.cluster
+            else None
         )
         self.scripts: dict[str, Script] = {
             name: client.register_script(src)
@@ -154,9 +175,26 @@ class RedisIO:
 
     def run(self, script: str, keys: Sequence[str], args: Sequence[ScriptArg]) -> list[Reply]:
         """Run one of the scripts (:func:`server.store.redis.scripts.scripts`) atomically; its
-        reply with strings decoded."""
-        reply = cast(list[bytes | int], self.scripts[script](keys=keys, args=args))
+        reply with strings decoded. A :data:`DURABLE` script waits for ``wait_replicas``."""
+        if script in DURABLE and self.wait_replicas > 0:
+            reply = run_script(
+                self.client,
+                self.scripts[script],
+                keys,
+                args,
+                self.wait_replicas,
+                self.wait_timeout_ms,
+            )
+        else:
+            reply = cast(list[bytes | int], self.scripts[script](keys=keys, args=args))
         return [x.decode() if isinstance(x, bytes) else x for x in reply]
+
+    def acknowledged(self, home: str) -> None:
+        """Before answering an outcome stored in ``home``'s slot (a retry's): wait until the
+        replicas have it, as its first answer did (:func:`server.store.redis.replicas.sync`);
+        nothing when ``wait_replicas`` is 0."""
+        if self.wait_replicas > 0:
+            sync(self.client, self.keys.sync(home), self.wait_replicas, self.wait_timeout_ms)
 
     def attempts(self) -> Iterator[int]:
         """Attempt numbers of one optimistic operation (:func:`server.store.checkout.attempts`)."""
@@ -195,4 +233,4 @@ class RedisIO:
         ]
 
 
-__all__ = ["RedisIO", "Reply", "ScriptArg", "connect", "unavailable"]
+__all__ = ["DURABLE", "RedisIO", "Reply", "ScriptArg", "connect", "unavailable"]

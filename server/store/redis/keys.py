@@ -89,6 +89,8 @@ key                                    type    what
                                                reads their pending sets)
 ``fate:{<home>}:<tx>``                 string  ``applied`` or ``aborted``: the first decision
                                                stands (the tx TTL)
+``sync`` / ``sync:{<home>}``           string  scratch, written (60 s TTL) before a retry's
+                                               stored outcome waits for replicas
 =====================================  ======  ===============================================
 
 Slots (Redis Cluster; a script only touches keys of one slot, declared in ``KEYS``):
@@ -105,9 +107,11 @@ Slots (Redis Cluster; a script only touches keys of one slot, declared in ``KEYS
   hash, fields as ``code:<code>``'s) with their reservations and pending sets;
 - the registry, tag ``{rules}``: ``<prefix>{rules}:seq``, ``:v:<n>``, ``:current``,
   ``:catalogue``, ``:catalogue:stamp``, ``:events``;
+- an offer's units hash is the counter ``ctr:{u:<offer>}`` on a cluster (its own slot, with
+  its reservations and pending set: :mod:`server.store.redis.unit_scripts`);
 - untagged and not used by the store on a cluster (the features are refused there:
-  :mod:`server.store.redis.homes`): ``units:``, ``list:``, ``tierrun:``, ``tiers:last``,
-  ``codebatch``, ``codebatches``.
+  :mod:`server.store.redis.homes`): ``list:``, ``tierrun:``, ``tiers:last``, ``codebatch``,
+  ``codebatches``.
 """
 
 from __future__ import annotations
@@ -178,6 +182,10 @@ class Keys:
         return self.counter(f"c:{code}") if self.cluster else f"{self.prefix}code:{code}"
 
     def units(self, offer_id: str) -> str:
+        """An offer's units hash; on a cluster the global counter ``ctr:{u:<offer>}``
+        (:mod:`server.store.redis.unit_scripts`)."""
+        if self.cluster:
+            return self.counter(f"u:{offer_id}")
         return f"{self.prefix}units:{offer_id}"
 
     def shopping_list(self, list_id: str) -> str:
@@ -246,6 +254,11 @@ class Keys:
 
     def pending(self, name: str) -> str:
         return f"{self.prefix}ctr:{{{name}}}:pending"
+
+    def sync(self, home: str) -> str:
+        """A scratch key a stored outcome's retry writes before it waits for replicas
+        (:func:`server.store.redis.replicas.sync`): in ``home``'s slot on a cluster."""
+        return f"{self.prefix}sync:{{{home}}}" if self.cluster else f"{self.prefix}sync"
 
     def fate(self, home: str, transaction_id: str) -> str:
         return f"{self.prefix}fate:{{{home}}}:{transaction_id}"

@@ -26,6 +26,11 @@ tombstone (status ``x``), so a reserve arriving late is refused rather than held
 Reversals (cancel, return) only give back: :meth:`Reservations.give_back` applies negative
 deltas once per reversal id (its record, status ``c``), with no bound to check.
 
+An offer's units hash on a cluster (counter ``u:<offer>``) is held by its own step-1 script,
+:data:`server.store.redis.unit_scripts.HOLD` (unit caps count other members' reservations and
+use the holder's first); its record's ``k:<reservation>`` fields (units taken from the
+holder's reservations) are put back by a release.
+
 Counters are hashes of integer fields; a bound applies to positive deltas as a cap
 (``value + pending + delta <= bound``, bound 0 = none) and to negative ones as a floor
 (``value + pending + delta >= bound``: a code's ``left`` never goes below 0).
@@ -40,6 +45,8 @@ from typing import cast
 import redis
 
 from server.store.redis.keys import Keys
+from server.store.redis.replicas import run_script
+from server.store.redis.unit_scripts import HOLD
 
 # how long a store keeps reservation records, tombstones and fates (a day: far past any
 # attempt's deadline and the sweep that settles it)
@@ -100,6 +107,14 @@ for j = 1, #all, 2 do
     local p = d > 0 and 'p+:' or 'p-:'
     if d ~= 0 then redis.call('HINCRBY', KEYS[1], p .. f, -d) end
     if ARGV[2] == 'c' and d ~= 0 then redis.call('HINCRBY', KEYS[1], f, d) end
+  elseif ARGV[2] == 'x' and string.sub(all[j], 1, 2) == 'k:' then
+    -- units a commit took from its member's reservation (unit_scripts.HOLD) go back to it
+    local f, take = string.sub(all[j], 3), tonumber(all[j + 1])
+    local v = redis.call('HGET', KEYS[1], f)
+    if v then
+      local m, u, t = string.match(v, '^(.*)|(%d+)|(%d+)$')
+      redis.call('HSET', KEYS[1], f, m .. '|' .. tostring(tonumber(u) + take) .. '|' .. t)
+    end
   end
 end
 redis.call('HSET', KEYS[2], 's', ARGV[2])
@@ -140,10 +155,13 @@ return {ARGV[1]}
 
 @dataclass(frozen=True, slots=True)
 class Hold:
-    """What one transaction reserves on one counter: ``ops`` = (field, delta, bound)."""
+    """What one transaction reserves on one counter: ``ops`` = (field, delta, bound); or, on
+    an offer's units hash (counter ``u:<offer>``), ``units``: its unit ops' values in the
+    layout of :data:`server.store.redis.unit_scripts.HOLD` (which checks the unit caps)."""
 
     counter: str  # the counter's name, its hash tag: "o:<offer id>", "c:<code>", "u:<offer>"
     ops: tuple[tuple[str, int, int], ...]
+    units: tuple[str | int, ...] = ()
 
 
 class Refused(Exception):
@@ -162,12 +180,24 @@ class Released(Exception):
 class Reservations:
     """The three steps and the sweep on one client (single Redis or cluster alike)."""
 
-    def __init__(self, client: redis.Redis, keys: Keys, *, ttl_ms: int) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        keys: Keys,
+        *,
+        ttl_ms: int,
+        wait_replicas: int = 0,
+        wait_timeout_ms: int = 1000,
+    ) -> None:
         self.client, self.keys, self.ttl_ms = client, keys, ttl_ms
+        # a reservation lost in a failover would let its commit apply uncounted: it waits for
+        # this many replicas before the commit goes on (server.store.redis.replicas)
+        self.wait_replicas, self.wait_timeout_ms = wait_replicas, wait_timeout_ms
         self._reserve = client.register_script(RESERVE)
         self._settle = client.register_script(SETTLE)
         self._give_back = client.register_script(GIVE_BACK)
         self._decide = client.register_script(DECIDE)
+        self._hold_units = client.register_script(HOLD)
         self._named: set[str] = set()  # counters this client put in the registry already
 
     def _keys(self, counter: str, tx: str) -> list[str]:
@@ -180,10 +210,22 @@ class Reservations:
         done: list[Hold] = []
         try:
             for hold in holds:
-                args: list[str | int] = [tx, deadline_us, self.ttl_ms, home, len(hold.ops)]
-                for field, delta, bound in hold.ops:
-                    args += [field, delta, bound]
-                reply = _decoded(self._reserve(keys=self._keys(hold.counter, tx), args=args))
+                args: list[str | int] = [tx, deadline_us, self.ttl_ms, home]
+                script = self._hold_units if hold.units else self._reserve
+                if hold.units:
+                    args += hold.units
+                else:
+                    args.append(len(hold.ops))
+                    for field, delta, bound in hold.ops:
+                        args += [field, delta, bound]
+                keys = self._keys(hold.counter, tx)
+                if self.wait_replicas > 0:
+                    raw = run_script(
+                        self.client, script, keys, args, self.wait_replicas, self.wait_timeout_ms
+                    )
+                else:
+                    raw = script(keys=keys, args=args)
+                reply = _decoded(raw)
                 if reply[0] == "REFUSED":
                     raise Refused(hold.counter, str(reply[1]))
                 if reply[0] == "RELEASED":

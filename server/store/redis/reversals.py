@@ -34,6 +34,7 @@ from server.store.stored import (
     ledger_entry,
 )
 from server.store.tiers import after_reversal
+from server.store.units import give_back as give_back_ops
 
 
 def _home(io: RedisIO, transaction_id: str) -> str:
@@ -151,7 +152,8 @@ def cancel(
         if home:
             codes = [u.code for u in outcome.offers if u.code]
             uses = [u.offer_id for u in outcome.offers]
-            txdoc["gx"] = homes.reversal_ops(rev.budget_back, uses, codes)
+            units = give_back_ops(outcome.offers, outcome.store_id)
+            txdoc["gx"] = homes.reversal_ops(rev.budget_back, uses, codes, units)
         entry = ledger_entry(
             "cancel",
             transaction_id,
@@ -164,9 +166,10 @@ def cancel(
             rev.restored,
             **effects.context(outcome),
         )
-        unit_keys, unit_args = give_back_units(io, outcome.offers, outcome.store_id)
-        if home and unit_keys:
-            homes.not_on_cluster(io, "a cancel of a unit-capped offer's commit")
+        # on a cluster the units go back with the other counters (txdoc["gx"])
+        unit_keys, unit_args = (
+            ([], [0]) if home else give_back_units(io, outcome.offers, outcome.store_id)
+        )
         tx_key = k.tx(transaction_id, home)
         reply = io.run(
             "cancel",

@@ -129,6 +129,8 @@ class RedisStore(CampaignRecords):
             max_attempts=settings.max_attempts,
             spend_months=settings.rolling_spend_months,
             cache=cache,
+            wait_replicas=settings.replicas,
+            wait_timeout_ms=settings.wait_timeout_ms,
         )
         # lanes racing on one member take turns (server.store.redis.checkout); a turn's BLPOP
         # must end before the client's socket timeout does
@@ -352,8 +354,6 @@ class RedisStore(CampaignRecords):
     ) -> IssueOutcome:
         window = check_issue(issue_id, offer_id, uses, valid_from, valid_until, now)
         hold = check_reserve(reserve_units, reserve_until, units_cap, now)
-        if reserve_units:
-            homes.not_on_cluster(self.io, "an issue that reserves units")
         try:
             return redis_units.issue(
                 self.io,

@@ -95,6 +95,7 @@ local cap, now_us, units = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3
 local n = (#ARGV - 4) / 2
 local others = live_reservations(KEYS[1], '', now_us)
 local free = cap - tonumber(redis.call('HGET', KEYS[1], 'sold') or '0') - others
+  - tonumber(redis.call('HGET', KEYS[1], 'p+:sold') or '0')  -- held by commits (cluster)
 local out = {'OK'}
 for i = 1, n do
   local field, member = ARGV[4 + i], ARGV[4 + n + i]
@@ -130,6 +131,74 @@ for _, r in ipairs(mine) do
   redis.call('HSET', KEYS[1], r[2], r[4] .. '|0|' .. r[5])
 end
 return {'OK', released}
+"""
+)
+
+# On a cluster (the units hash is the counter ``ctr:{u:<offer>}``): step 1 of a commit's
+# reserve / apply / confirm (server.store.redis.reservations) for its unit ops on one offer.
+# The caps are checked as check_units does, with units held by other commits (``p+:sold``,
+# ``p+:<store field>``) counted as sold; the units are held as pending (record fields
+# ``o:sold``, ``o:<store field>``, settled by the shared SETTLE) and the holder's own live
+# reservations are used now, soonest lapse first (record fields ``k:<reservation field>`` =
+# units taken, which a release puts back).
+# KEYS: 1 units hash, 2 reservation record, 3 pending set
+# ARGV: 1 tx, 2 deadline us, 3 record TTL ms (0 = none), 4 home, then n x 6 unit op values
+#       (check_units's layout)
+# Reply: as RESERVE's of server.store.redis.reservations
+HOLD = (
+    UNIT_PRELUDE
+    + r"""
+local st = redis.call('HGET', KEYS[2], 's')
+if st == 'r' or st == 'c' then return {'OK', st} end
+if st then return {'RELEASED'} end
+local n = (#ARGV - 4) / 6
+for i = 0, n - 1 do
+  local k = 5 + 6 * i
+  local du, cap, sf, scap = tonumber(ARGV[k]), tonumber(ARGV[k + 1]), ARGV[k + 2],
+                            tonumber(ARGV[k + 3])
+  if du > 0 and cap > 0 then
+    local others = live_reservations(KEYS[1], ARGV[k + 4], tonumber(ARGV[k + 5]))
+    local sold = tonumber(redis.call('HGET', KEYS[1], 'sold') or '0')
+      + tonumber(redis.call('HGET', KEYS[1], 'p+:sold') or '0')
+    if sold + du + others > cap then return {'REFUSED', 'sold'} end
+  end
+  if du > 0 and scap > 0 and sf ~= '' then
+    local sold = tonumber(redis.call('HGET', KEYS[1], sf) or '0')
+      + tonumber(redis.call('HGET', KEYS[1], 'p+:' .. sf) or '0')
+    if sold + du > scap then return {'REFUSED', sf} end
+  end
+end
+redis.call('HSET', KEYS[2], 's', 'r', 'h', ARGV[4], 'until', ARGV[2])
+for i = 0, n - 1 do
+  local k = 5 + 6 * i
+  local du, sf, holder = tonumber(ARGV[k]), ARGV[k + 2], ARGV[k + 4]
+  if du > 0 then
+    redis.call('HINCRBY', KEYS[1], 'p+:sold', du)
+    redis.call('HINCRBY', KEYS[2], 'o:sold', du)
+    if sf ~= '' then
+      redis.call('HINCRBY', KEYS[1], 'p+:' .. sf, du)
+      redis.call('HINCRBY', KEYS[2], 'o:' .. sf, du)
+    end
+    if holder ~= '' then
+      local _, mine = live_reservations(KEYS[1], holder, tonumber(ARGV[k + 5]))
+      table.sort(mine, function(a, b)
+        if a[1] ~= b[1] then return a[1] < b[1] end
+        return a[2] < b[2]
+      end)
+      local left = du
+      for _, r in ipairs(mine) do
+        if left <= 0 then break end
+        local take = math.min(left, r[3])
+        redis.call('HSET', KEYS[1], r[2], r[4] .. '|' .. tostring(r[3] - take) .. '|' .. r[5])
+        redis.call('HINCRBY', KEYS[2], 'k:' .. r[2], take)
+        left = left - take
+      end
+    end
+  end
+end
+if tonumber(ARGV[3]) > 0 then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
+redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
+return {'OK', 'r'}
 """
 )
 

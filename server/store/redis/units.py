@@ -4,6 +4,12 @@ the Lua in :mod:`server.store.redis.unit_scripts`).
 A quote reads units hashes through the member cache when the store has one (Redis tracks the
 ``units:`` prefix, and this process drops them after its own writes); a commit reads them
 fresh, and its script re-checks the caps against them anyway.
+
+On a Redis Cluster each offer's units hash is its own slot (``ctr:{u:<offer>}``) and a commit
+reserves its units there before it applies in the member's home slot, as it does an offer's
+uses (:func:`server.store.redis.homes.holds`, :data:`server.store.redis.unit_scripts.HOLD`);
+units held that way (``p+:sold``, ``p+:s:<store>``) read as sold here. A cancel gives them
+back once per cancel (:func:`server.store.redis.homes.give_back`).
 """
 
 from __future__ import annotations
@@ -22,13 +28,14 @@ from server.store.unit_usage import Reservation, UnitUsage
 
 def parse_units(raw: dict[bytes, bytes]) -> UnitUsage:
     """A units hash (``HGETALL``) as counters and reservations."""
-    sold, by_store, reservations = 0, {}, []
+    sold, by_store, reservations = 0, dict[str, int](), []
     for f, v in raw.items():
         name, value = f.decode(), v.decode()
-        if name == "sold":
-            sold = int(value)
-        elif name.startswith("s:"):
-            by_store[name[2:]] = int(value)
+        if name in ("sold", "p+:sold"):  # units held by commits under way count as sold
+            sold += int(value)
+        elif name.startswith(("s:", "p+:s:")):
+            store = name.split("s:", 1)[1]
+            by_store[store] = by_store.get(store, 0) + int(value)
         elif name.startswith("r:"):
             member, units, until = value.rsplit("|", 2)
             reservations.append(Reservation(name[2:], member, int(units), int(until)))
@@ -59,9 +66,14 @@ def script_ops(io: RedisIO, ops: Sequence[U.UnitOp]) -> tuple[list[str], list[Sc
     """The keys and the ARGV block of unit ops for the commit and cancel scripts."""
     args: list[ScriptArg] = [len(ops)]
     for op in ops:
-        store = "" if op.store_id is None else "s:" + op.store_id
-        args += [op.units, op.total_cap, store, op.store_cap, op.holder, op.now_us]
+        args += op_args(op)
     return [io.keys.units(op.offer_id) for op in ops], args
+
+
+def op_args(op: U.UnitOp) -> list[str | int]:
+    """One unit op's values as the scripts take them (``check_units``'s layout)."""
+    store = "" if op.store_id is None else "s:" + op.store_id
+    return [op.units, op.total_cap, store, op.store_cap, op.holder, op.now_us]
 
 
 def give_back(
