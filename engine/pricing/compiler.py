@@ -42,6 +42,7 @@ class RuleArrays(NamedTuple):
     stores: np.ndarray  # int64[]: sorted store indexes per offer slice
     tier_bps: np.ndarray  # int64[n_tiers]: earn multiplier per tier
     programme: np.ndarray  # int64[PROGRAMME_COLS]
+    hot: np.ndarray  # int64[n_offers, HOT_COLS]: see hot_table
 
 
 @dataclass(frozen=True, eq=False)
@@ -254,6 +255,7 @@ def compile_rules(
         stores=np.array(store_vals, dtype=np.int64),
         tier_bps=np.array([t.earn_multiplier_bps for t in rules.tiers], dtype=np.int64),
         programme=prog,
+        hot=hot_table(table),
     )
     return CompiledRules(
         arrays=arrays,
@@ -278,6 +280,24 @@ def compile_rules(
         restrictions=restrictions,
         delivery_category=delivery_category,
     )
+
+
+# Checks 1-9 that the hot table leaves to the offer row: H_STATIC is 1 where one applies.
+_STATIC_COLS = [L.O_REC_FREQ, L.O_FROM_HOUR, L.O_TO_HOUR, L.O_STORE_LEN, L.O_CHANNEL_MASK]
+_STATIC_COLS += [L.O_NEEDS_MEMBER, L.O_TIER_MASK, L.O_SEGMENT_MASK, L.O_ATTR_MASK, L.O_BIRTHDAY]
+# the offer table columns that H_ACTIVATION .. H_WEEKDAYS copy, in that order
+_HOT_COLS = [L.O_ACTIVATION, L.O_SCOPE, L.O_KIND, L.O_GET_SET, L.O_STARTS, L.O_ENDS, L.O_WEEKDAYS]
+
+
+def hot_table(table: np.ndarray) -> np.ndarray:
+    """The hot offer table (layout H_*) of an offer table, each row on its own cache line."""
+    n = table.shape[0]
+    buf = np.zeros(n * L.HOT_COLS + L.HOT_COLS, dtype=np.int64)
+    start = (-buf.ctypes.data % 64) // 8  # numpy aligns to 16 bytes; a row is 64
+    hot = buf[start : start + n * L.HOT_COLS].reshape(n, L.HOT_COLS)
+    hot[:, : L.H_STATIC] = table[:, _HOT_COLS]
+    hot[:, L.H_STATIC] = (table[:, _STATIC_COLS] != 0).any(axis=1)
+    return hot
 
 
 def _reward_params(

@@ -102,3 +102,12 @@ def helper(fn: _F) -> Dispatcher[_F]:
     flags: dict[str, Any] = {**NJIT_FLAGS, "_nrt": False}
     compiled: Dispatcher[_F] = numba.njit(**flags)(fn)
     return compiled
+
+
+def inline_helper(fn: _F) -> Dispatcher[_F]:
+    """:func:`helper` whose body numba inlines into each caller (``inline="always"``): for a
+    function called once per candidate with the rule arrays, whose call would cost more
+    than its work (every array passes as several words on the stack)."""
+    flags: dict[str, Any] = {**NJIT_FLAGS, "_nrt": False, "inline": "always"}
+    compiled: Dispatcher[_F] = numba.njit(**flags)(fn)
+    return compiled

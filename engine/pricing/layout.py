@@ -7,9 +7,9 @@ wrappers decode the outputs with them: one definition, no magic indexes.
 from __future__ import annotations
 
 # ---- offer table: int64[n_offers, OFFER_COLS] -------------------------------------------
-# Columns are ordered by how often a candidate reads them: candidate discovery and the static
-# checks (docs/pricing.md §4, checks 1-9) that reject most candidates read only the first two
-# cache lines of a row; the reward and funding columns come last.
+# Columns are ordered by how often a candidate reads them: the static checks (docs/pricing.md
+# §4, checks 1-9) read mostly the first two cache lines of a row; the reward and funding
+# columns come last. Candidate discovery reads the hot table below instead.
 O_ACTIVATION = 0  # 0 automatic, 1 coupon
 O_SCOPE = 1  # product set index
 O_PHASE = 2
@@ -66,6 +66,20 @@ TU_PERCENT, TU_AMOUNT, TU_PRICE = 0, 1, 2
 NO_GROUP = -1
 OPEN_START = -(2**62)
 OPEN_END = 2**62
+
+# ---- hot offer table: int64[n_offers, HOT_COLS], one 64-byte line per offer ----------------
+# What candidate discovery reads of every candidate, and the checks (docs/pricing.md §4,
+# checks 1-9) that it runs there before a candidate is queued: copies of offer table columns,
+# so that a candidate rejected in discovery never touches its wide row.
+H_ACTIVATION = 0  # O_ACTIVATION
+H_SCOPE = 1  # O_SCOPE
+H_KIND = 2  # O_KIND
+H_GET_SET = 3  # O_GET_SET
+H_STARTS = 4  # O_STARTS
+H_ENDS = 5  # O_ENDS
+H_WEEKDAYS = 6  # O_WEEKDAYS
+H_STATIC = 7  # 1 = a check 1-9 beyond the coupon, window and weekdays applies (see compiler)
+HOT_COLS = 8
 
 # ---- product sets: int64[n_sets, SET_COLS]; values in RuleArrays.set_vals -----------------
 S_ALL = 0

@@ -93,6 +93,7 @@ def price_many(
     stores,
     tier_bps,
     programme,
+    hot,
     lines,
     line_off,
     members,
@@ -130,6 +131,7 @@ def price_many(
         stores,
         tier_bps,
         programme,
+        hot,
     )
     for t in prange(part_off.shape[0] - 1):
         b0, b1 = part_off[t], part_off[t + 1]
@@ -172,6 +174,7 @@ def price_serial(
     stores,
     tier_bps,
     programme,
+    hot,
     lines,
     line_off,
     members,
@@ -204,6 +207,7 @@ def price_serial(
         stores,
         tier_bps,
         programme,
+        hot,
     )
     n_b = line_off.shape[0] - 1
     ws = workspace(range_width(rules, lines, line_off, 0, n_b))

@@ -9,20 +9,20 @@ from __future__ import annotations
 import numpy as np
 
 from engine.pricing.constants import Kind, Mode, Phase, Reason
-from engine.pricing.jit import helper
+from engine.pricing.jit import helper, inline_helper
 from engine.pricing.kernel.rewards import cap_item, propose_item, propose_order
 from engine.pricing.kernel.units import limit_units, units_left
-from engine.pricing.kernel.util import contains, coupon_uses, find_limits, in_set
+from engine.pricing.kernel.util import contains, coupon_uses, find_limits, in_set, in_window
 from engine.pricing.layout import (
     C_CHANNEL,
-    C_EPOCH,
     C_HOUR,
     C_LOCAL_DAY,
     C_MONTH,
     C_MONTHDAY,
     C_STORE,
-    C_WEEKDAY,
     FLAG_NO_DISCOUNT,
+    H_ACTIVATION,
+    H_STATIC,
     L_FLAGS,
     L_PRICE,
     L_QTY,
@@ -37,11 +37,9 @@ from engine.pricing.layout import (
     M_TIER,
     N_OVERFLOW,
     N_ROWS,
-    O_ACTIVATION,
     O_ATTR_MASK,
     O_BIRTHDAY,
     O_CHANNEL_MASK,
-    O_ENDS,
     O_FROM_HOUR,
     O_GET_SET,
     O_KIND,
@@ -59,13 +57,11 @@ from engine.pricing.layout import (
     O_REC_INTERVAL,
     O_REC_MONTHDAYS,
     O_SEGMENT_MASK,
-    O_STARTS,
     O_STORE_LEN,
     O_STORE_OFF,
     O_TIER_MASK,
     O_TO_HOUR,
     O_UNITS_GROUPS,
-    O_WEEKDAYS,
 )
 from engine.pricing.recurrence import Freq
 
@@ -76,15 +72,11 @@ NO_CAP = np.int64(2**62)
 def static_reason(rules, o, member, ctx, coupons, limits):
     """Checks 1-9 of docs/pricing.md §4, which do not depend on earlier offers."""
     offer = rules.offer
-    if offer[o, O_ACTIVATION] == 1:
+    if rules.hot[o, H_ACTIVATION] == 1:
         _, uses = coupon_uses(coupons, o)
         if uses <= 0:
             return Reason.COUPON_USED_UP, 0
-    now = ctx[C_EPOCH]
-    if now < offer[o, O_STARTS] or now >= offer[o, O_ENDS]:
-        return Reason.NOT_IN_TIME_WINDOW, 0
-    days = offer[o, O_WEEKDAYS]
-    if days != 0 and (days >> ctx[C_WEEKDAY]) & 1 == 0:
+    if not in_window(rules.hot, o, ctx):
         return Reason.NOT_IN_TIME_WINDOW, 0
     if offer[o, O_REC_FREQ] != 0 and not recurs(offer, o, ctx):
         return Reason.NOT_IN_TIME_WINDOW, 0
@@ -242,7 +234,7 @@ def emit(rows, counts, kind, a, b, c, d, e):
     return True
 
 
-@helper
+@inline_helper
 def evaluate_discount(
     rules,
     o,
@@ -259,18 +251,21 @@ def evaluate_discount(
     ctx,
     coupons,
     limits,
+    checked,
     elig,
     prop,
     sc,
 ):
-    """Checks 1-15 for a discount offer (docs/pricing.md §4) and its proposal.
+    """Checks 1-15 for a discount offer (docs/pricing.md §4) and its proposal; ``checked``:
+    discovery ran the hot table's checks 1-9 (``find_candidates``' prefilter).
 
     Fills ``elig`` and ``prop``; returns (reason, detail, related, applications, eligible
     count, total discount).
     """
-    reason, detail = static_reason(rules, o, member, ctx, coupons, limits)
-    if reason != 0:
-        return reason, detail, -1, 0, 0, 0
+    if not checked or rules.hot[o, H_STATIC] != 0 or limits.shape[0] > 0:
+        reason, detail = static_reason(rules, o, member, ctx, coupons, limits)
+        if reason != 0:
+            return reason, detail, -1, 0, 0, 0
     # check 10: eligible lines; mline[m0:m1] are the scope lines, ascending
     ne = 0
     first_lock = -1

@@ -125,10 +125,15 @@ def price_core(
         onet[i] = basket[i, L_QTY] * basket[i, L_PRICE]
         line_out[LO_TENDER, i] = 0
         line_out[LO_POINTS, i] = 0
+    # unexplained, checks 1-9 run in discovery (and a candidate that fails them is dropped
+    # there), or are left to the evaluation where the hot table says the offer row is needed
+    checked = not want_explain
     n_cand = find_candidates(
         rules,
         lines,
         coupons,
+        ctx,
+        checked,
         slot,
         ws[WS_CAND],
         ws[WS_MOFF],
@@ -189,6 +194,7 @@ def price_core(
                 ctx,
                 coupons,
                 limits,
+                checked,
                 elig,
                 prop,
                 sc,
@@ -305,6 +311,7 @@ def price_one(
     stores,
     tier_bps,
     programme,
+    hot,
     lines,
     member,
     ctx,
@@ -336,6 +343,7 @@ def price_one(
         stores,
         tier_bps,
         programme,
+        hot,
     )
     ws = workspace(workspace_width(rules, lines))
     lw = line_workspace(lines.shape[0])

@@ -12,6 +12,7 @@ from engine.pricing.kernel.util import allocate
 from engine.pricing.layout import (
     FLAG_DELIVERY,
     FLAG_NO_EARN,
+    H_STATIC,
     L_FLAGS,
     L_QTY,
     M_IS_MEMBER,
@@ -143,7 +144,10 @@ def earn_points(
     weights = sc[4]
     for c in range(first, cand.shape[0]):
         o = cand[c]
-        reason, detail = static_reason(rules, o, member, ctx, coupons, limits)
+        reason, detail = 0, 0
+        # unexplained, discovery ran what the hot table holds of checks 1-9
+        if want_explain or rules.hot[o, H_STATIC] != 0 or limits.shape[0] > 0:
+            reason, detail = static_reason(rules, o, member, ctx, coupons, limits)
         ne = 0
         if reason == 0:
             for j in range(moff[c], moff[c + 1]):

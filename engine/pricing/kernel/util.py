@@ -17,16 +17,22 @@ from numba.cpython.unsafe.numbers import trailing_zeros
 from engine.pricing.constants import Kind
 from engine.pricing.jit import helper, njit
 from engine.pricing.layout import (
+    C_EPOCH,
+    C_WEEKDAY,
+    CTX_COLS,
     FLAG_DELIVERY,
+    H_ACTIVATION,
+    H_ENDS,
+    H_GET_SET,
+    H_KIND,
+    H_SCOPE,
+    H_STARTS,
+    H_WEEKDAYS,
     L_CAT,
     L_FLAGS,
     L_PRICE,
     L_SKU,
     LIM_OFFER,
-    O_ACTIVATION,
-    O_GET_SET,
-    O_KIND,
-    O_SCOPE,
     S_ALL,
     S_EXCL_LEN,
     S_EXCL_OFF,
@@ -160,6 +166,17 @@ def coupon_uses(coupons, o):
 
 
 @helper
+def in_window(hot, o, ctx):
+    """Whether ``ctx`` is inside offer ``o``'s activation window and on one of its weekdays
+    (check 2 less recurrence and hours), read from the hot table."""
+    now = ctx[C_EPOCH]
+    if now < hot[o, H_STARTS] or now >= hot[o, H_ENDS]:
+        return False
+    days = hot[o, H_WEEKDAYS]
+    return days == 0 or (days >> ctx[C_WEEKDAY]) & 1 != 0
+
+
+@helper
 def find_limits(limits, o):
     for k in range(limits.shape[0]):
         if limits[k, LIM_OFFER] == o:
@@ -260,8 +277,14 @@ def index_list(rules, lines, i, k):
 
 
 @helper
-def find_candidates(rules, lines, coupons, slot, cand, moff, mline, fill, last):
+def find_candidates(rules, lines, coupons, ctx, prefilter, slot, cand, moff, mline, fill, last):
     """Offers this basket can meet, in evaluation order, with their matching lines.
+
+    With ``prefilter`` it also drops the candidates that the hot table shows fail a check
+    1-9 (a used-up coupon, outside the window or its weekdays); what else checks 1-9 ask is
+    left to the evaluation, where ``H_STATIC`` says whether anything is. Without it (the
+    explained path, which reports every candidate's reason) it drops only coupons nobody
+    presented.
 
     ``slot`` (int64[n_offers]) maps an evaluation position to its candidate while this runs;
     it is -1 everywhere on entry and is left so. ``cand``, ``moff``, ``mline``, ``fill`` and
@@ -307,7 +330,8 @@ def find_candidates(rules, lines, coupons, slot, cand, moff, mline, fill, last):
                     last[s] = i
                     mline[fill[s]] = i
                     fill[s] += 1
-    # 3. drop coupons nobody presented and excluded skus, compacting in place
+    # 3. drop coupons nobody presented (prefilter: failed checks) and excluded skus, in place
+    hot = rules.hot
     c = 0
     k = 0
     lo = 0
@@ -317,20 +341,23 @@ def find_candidates(rules, lines, coupons, slot, cand, moff, mline, fill, last):
         hi = moff[r + 1]
         o = rules.eval_order[pos]
         keep = True
-        if rules.offer[o, O_ACTIVATION] == 1:
-            keep, _ = coupon_uses(coupons, o)
+        if hot[o, H_ACTIVATION] == 1:
+            keep, uses = coupon_uses(coupons, o)
+            keep = keep and (uses > 0 or not prefilter)
+        if keep and prefilter:
+            keep = in_window(hot, o, ctx)
         if keep:
-            s = rules.offer[o, O_SCOPE]
+            s = hot[o, H_SCOPE]
             excl_off = rules.sets[s, S_EXCL_OFF]
             excl_len = rules.sets[s, S_EXCL_LEN]
             # buy_get and gift: lines of the scope or of the get (gift) set
-            two_sets = rules.offer[o, O_KIND] == Kind.BUY_GET or rules.offer[o, O_KIND] == Kind.GIFT
+            two_sets = hot[o, H_KIND] == Kind.BUY_GET or hot[o, H_KIND] == Kind.GIFT
             start = k
             for j in range(lo, hi):
                 i = mline[j]
                 if two_sets:
                     ok = in_set(rules.sets, rules.set_vals, s, lines, i) or in_set(
-                        rules.sets, rules.set_vals, rules.offer[o, O_GET_SET], lines, i
+                        rules.sets, rules.set_vals, hot[o, H_GET_SET], lines, i
                     )
                 else:
                     ok = excl_len == 0 or not contains(
@@ -353,9 +380,9 @@ def candidates(rules, lines, coupons):
     width = pair_capacity(rules, lines) + 1
     scratch = np.empty((5, width), dtype=np.int64)
     slot = np.full(rules.eval_order.shape[0], -1, dtype=np.int64)
-    c = find_candidates(
-        rules, lines, coupons, slot, scratch[0], scratch[1], scratch[2], scratch[3], scratch[4]
-    )
+    ctx = np.zeros(CTX_COLS, dtype=np.int64)  # not read without the prefilter
+    s = scratch
+    c = find_candidates(rules, lines, coupons, ctx, False, slot, s[0], s[1], s[2], s[3], s[4])
     return scratch[0, :c].copy()
 
 
