@@ -8,7 +8,8 @@ four in that order, the ceiling only where h2load is installed and M1 only where
 can run; only ``--quick``, ``--smoke`` and ``--out`` are passed on), and ``contention`` (C2: one
 member's concurrent Commits on Redis, ``benchmarks.contention``; not part of ``all``), and
 ``codes`` (1,000,000 coupon codes in one batch on each store, ``benchmarks.codes``, writing
-``codes.json``; not part of ``all``).
+``codes.json``; not part of ``all``), and ``cluster`` (1 Redis against a 3-primary cluster,
+M1 on the cluster and a sizing table, ``benchmarks.cluster``; not part of ``all``).
 ``python -m benchmarks kernel --help`` lists a suite's knobs. ``kernel``, ``grpc`` and
 ``ceiling`` print a table and write ``<suite>.json``, ``<suite>.md`` and PNG plots under
 ``benchmarks/results/`` (or ``--out``); ``contention`` its table as ``contention.json`` and
@@ -23,7 +24,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-SUITES = ("kernel", "grpc", "ceiling", "redis-memory", "contention", "codes", "all")
+SUITES = ("kernel", "grpc", "ceiling", "redis-memory", "contention", "codes", "cluster", "all")
 SHARED = ("--quick", "--smoke")
 
 
@@ -46,6 +47,10 @@ def run_suite(suite: str, args: Sequence[str]) -> int:
         # by name, like redis-memory: it needs the Redis store
         return importlib.import_module("benchmarks.codes").main(argv)
 
+    def cluster(argv: list[str]) -> Any:
+        # by name, like redis-memory: it needs the Redis store and redis-cli
+        return importlib.import_module("benchmarks.cluster").main(argv)
+
     mains: dict[str, Callable[[list[str]], Any]] = {
         "kernel": kernel.main,
         "grpc": grpc_load.main,
@@ -53,6 +58,7 @@ def run_suite(suite: str, args: Sequence[str]) -> int:
         "redis-memory": redis_memory,
         "contention": contention,
         "codes": codes,
+        "cluster": cluster,
     }
     if suite != "all":
         mains[suite](list(args))

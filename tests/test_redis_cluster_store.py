@@ -23,7 +23,7 @@ import pytest
 import redis
 
 import engine
-from engine.errors import AlreadyExists, InvalidInput, NotFound
+from engine.errors import AlreadyExists, FailedPrecondition, NotFound
 from loyalty.v1 import rules_pb2
 from server.analytics.ledger import ledger_entries
 from server.settings import RedisSettings
@@ -140,11 +140,11 @@ def test_the_ledger_merges_every_shard_in_order(store: RedisStore) -> None:
 
 def test_what_does_not_run_on_a_cluster_is_refused_clearly(store: RedisStore) -> None:
     enrol(store, "m1")
-    with pytest.raises(InvalidInput, match="tier requalification run .*Redis Cluster"):
+    with pytest.raises(FailedPrecondition, match="tier requalification run .*Redis Cluster"):
         store.requalify_tiers(Policy.from_rules(RULES), "run-1", T0, T0)
-    with pytest.raises(InvalidInput, match="shopping list .*Redis Cluster"):
+    with pytest.raises(FailedPrecondition, match="shopping list .*Redis Cluster"):
         store.shopping_list_id("m1", T0)
-    with pytest.raises(InvalidInput, match="code batch .*Redis Cluster"):
+    with pytest.raises(FailedPrecondition, match="code batch .*Redis Cluster"):
         batch = CodeBatch("b1", "panadol-coupon", 3, "P-", "", 8, "ABCDEFGH", 1, False, 0, 1)
         store.create_code_batch(batch, T0)
     assert store.io.cache is None  # quotes read the cluster: no per-process cache

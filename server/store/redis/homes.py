@@ -42,7 +42,7 @@ from typing import Any, cast
 
 import redis
 
-from engine.errors import AlreadyExists, InvalidInput, Unavailable
+from engine.errors import AlreadyExists, FailedPrecondition, Unavailable
 from server.store.base import CommitPlan
 from server.store.redis.docs import pack
 from server.store.redis.io import RedisIO
@@ -60,11 +60,11 @@ GiveBack = list[tuple[str, str, int]]  # (counter, field, delta) a reversal give
 
 
 def not_on_cluster(io: RedisIO, feature: str) -> None:
-    """Refuse ``feature`` on a cluster, clearly (InvalidInput)."""
+    """Refuse ``feature`` on a cluster, clearly: the request is well formed, the deployment
+    cannot serve it (FailedPrecondition)."""
     if io.keys.cluster:
-        raise InvalidInput.at(
-            "--redis-cluster",
-            f"{feature} does not run on a Redis Cluster yet; use a single Redis for it",
+        raise FailedPrecondition(
+            f"{feature} does not run on a Redis Cluster yet; use a single Redis for it"
         )
 
 
