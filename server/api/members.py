@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import grpc
 
-from engine.errors import FailedPrecondition, InvalidInput
+from engine.errors import InvalidInput
 from engine.pricing.attributes import conditions_hold
 from engine.pricing.recurrence import next_start
 from engine.pricing.reference.rewards import rhu
@@ -27,7 +27,7 @@ from server.api.convert import (
 )
 from server.api.member_attributes import attribute_messages, attributes_from_request
 from server.api.reservations import issue_response, release, reserve_request, show_reservations
-from server.api.shopping_list import check_barcode, render
+from server.api.shopping_list import check_barcode, member_list
 from server.api.tiers import requalify_tiers, show_tier
 from server.rules.registry import RuleRegistry
 from server.store.base import Consent, CouponStatus, MemberProfile, MemberRecord, Store
@@ -273,11 +273,9 @@ class MemberServicer(members_pb2_grpc.MemberServiceServicer):
             if active.policy.units_capped and record.wallet
             else {}
         )
-        try:
-            list_id = self.store.shopping_list_id(request.member_id, self.clock())
-            image, media_type = render(list_id, request.barcode)
-        except FailedPrecondition:  # a store without shopping lists (Redis Cluster): the offers
-            list_id, image, media_type = "", b"", ""
+        list_id, image, media_type = member_list(
+            self.store, request.member_id, self.clock(), request.barcode
+        )
         return members_pb2.ListOffersResponse(
             offers=shopping_list(rules, record, now, held),
             list_id=list_id,

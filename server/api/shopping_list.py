@@ -12,10 +12,11 @@ member, so the basket is priced and recorded exactly as for that ``member_id``.
 from __future__ import annotations
 
 import io
+from datetime import datetime
 
 import segno
 
-from engine.errors import InvalidInput
+from engine.errors import FailedPrecondition, InvalidInput
 from loyalty.v1 import checkout_pb2, members_pb2
 from server.store import lists
 from server.store.base import Store
@@ -48,6 +49,19 @@ def render(list_id: str, barcode: int) -> tuple[bytes, str]:
     qr = segno.make_qr(list_id, error=QR_ERROR)
     qr.save(out, kind=kind, scale=QR_SCALE, border=QR_BORDER)
     return out.getvalue(), MEDIA_TYPES[barcode]
+
+
+def member_list(
+    store: Store, member_id: str, now: datetime, barcode: int
+) -> tuple[str, bytes, str]:
+    """The member's list id and its QR code as ``barcode`` asks; ``("", b"", "")`` where the
+    store keeps no shopping lists (a Redis Cluster refuses them: the offers are answered
+    without one)."""
+    try:
+        list_id = store.shopping_list_id(member_id, now)
+    except FailedPrecondition:
+        return "", b"", ""
+    return (list_id, *render(list_id, barcode))
 
 
 def check_list_id(bad: InvalidInput, req: checkout_pb2.EvaluateRequest, prefix: str = "") -> None:
