@@ -24,7 +24,7 @@ import redis
 
 from engine.errors import Unavailable
 from server.settings import RedisSettings
-from server.store import CommitOutcome
+from server.store import CommitOutcome, MemberProfile
 from server.store.redis import homes
 from server.store.redis.cluster_process import ClusterProcess, cluster_support
 from server.store.redis.process import RedisProcess
@@ -171,6 +171,28 @@ def test_too_few_replicas_is_unavailable_and_the_retry_answers_the_stored_outcom
         assert again.transaction_id == "tw"
         assert [e.entry_id for e in store.ledger()] == ["tw"]  # once
         assert store.get_member("w1", T0).points_pending == again.points_earned
+    finally:
+        greedy.close()
+        store.close()
+
+
+def test_member_writes_in_bulk_wait_for_the_replicas_too(redis_cluster: ClusterProcess) -> None:
+    """Enrolment, imports, segment tags, coupon issues and tier runs change member documents
+    outside a commit: on a cluster they too are answered only once a replica holds them."""
+    base = RedisSettings(url=redis_cluster.url, prefix="wb:", cluster=True, wait_timeout_ms=50)
+    greedy = RedisStore(settings=dataclasses.replace(base, wait_replicas=2), sweep_s=0)
+    store = RedisStore(settings=base, sweep_s=0)  # the default: one replica
+    try:
+        profiles = [MemberProfile(f"b{i}", tier="member") for i in range(30)]
+        with pytest.raises(Unavailable, match="of 2 replica"):
+            greedy.import_members(profiles, T0)
+        assert store.import_members(profiles, T0) == 0  # applied all the same, and answered
+        with pytest.raises(Unavailable, match="of 2 replica"):
+            greedy.upsert_member(MemberProfile("b0", tier="gold"), T0)
+        assert store.get_member("b0", T0).tier == "gold"
+        with pytest.raises(Unavailable, match="of 2 replica"):
+            greedy.update_segments({"b1": (["sports"], [])}, T0)
+        assert store.upsert_member(MemberProfile("b2", tier="silver"), T0).tier == "silver"
     finally:
         greedy.close()
         store.close()

@@ -3,6 +3,7 @@ cent after commits, cancels and returns; the anonymised extract carries no membe
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from engine.analytics.reports import (
     settlement_lines,
 )
 from server.analytics.ledger import export_ledger, history_rows
+from server.settings import RedisSettings
 from server.store import Consent, MemberProfile, Store, open_store
 from server.store.records import funded_by, sign
 from tests.store_fixtures import BASKET_1, CATALOGUE, DAY, PANADOL, T0, checkout
@@ -29,9 +31,13 @@ SECRET = b"retailer-only-secret"
 
 
 def open_test_store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
-    """The store ``request.param`` names: embedded in ``tmp_path`` or the test Redis."""
+    """The store ``request.param`` names: embedded in ``tmp_path``, the test Redis, or the
+    test cluster under a key prefix of its own."""
     if request.param == "redis":
         return open_store("redis", url=request.getfixturevalue("redis_url"))
+    if request.param == "cluster":
+        url, prefix = request.getfixturevalue("redis_cluster").url, f"r{uuid.uuid4().hex[:8]}:"
+        return open_store("redis", settings=RedisSettings(url=url, prefix=prefix, cluster=True))
     return open_store("embedded", data_dir=tmp_path / "data")
 
 

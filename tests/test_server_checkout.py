@@ -97,14 +97,33 @@ class Clock:
         return self.now
 
 
+def on_store(settings: Settings, request) -> Settings:
+    """``settings`` on the store ``request.param`` names: embedded, the shared test Redis
+    (flushed), or the shared test cluster under a key prefix of its own."""
+    if request.param == "redis":
+        return settings.replace(store="redis", redis_url=request.getfixturevalue("redis_url"))
+    if request.param == "cluster":
+        return settings.replace(
+            store="redis",
+            redis_url=request.getfixturevalue("redis_cluster").url,
+            redis_cluster=True,
+            redis_prefix=f"p{uuid.uuid4().hex[:8]}:",
+        )
+    return settings.replace(store=request.param)
+
+
 @pytest.fixture(params=["embedded", "redis"])
 def shop(tmp_path, request):
     """A published server, its stubs, and its clock."""
+    yield from running_shop(tmp_path, request)
+
+
+def running_shop(tmp_path, request):
+    """:func:`shop` on the store ``request.param`` names (a module's own ``shop`` fixture may
+    name more stores)."""
     clock = Clock(T0)
     servers = []
-    settings = Settings(port=0, data_dir=tmp_path / "data", store=request.param)
-    if request.param == "redis":
-        settings = settings.replace(redis_url=request.getfixturevalue("redis_url"))
+    settings = on_store(Settings(port=0, data_dir=tmp_path / "data"), request)
 
     def start():
         server, port, app = create_server(settings, clock=clock)
@@ -154,16 +173,7 @@ def published(
     ``catalogue`` (sku, category) imported, ``rules`` published and ``members`` (id, tier)
     enrolled: its stubs, with ``.app``, ``.clock`` and ``.target``."""
     clock = Clock(T0)
-    store = "redis" if request.param == "cluster" else request.param
-    settings = Settings(port=0, data_dir=tmp_path / "data", store=store)
-    if request.param == "redis":
-        settings = settings.replace(redis_url=request.getfixturevalue("redis_url"))
-    elif request.param == "cluster":  # the shared test cluster, under a prefix of its own
-        settings = settings.replace(
-            redis_url=request.getfixturevalue("redis_cluster").url,
-            redis_cluster=True,
-            redis_prefix=f"p{uuid.uuid4().hex[:8]}:",
-        )
+    settings = on_store(Settings(port=0, data_dir=tmp_path / "data"), request)
     server, port, app = create_server(settings, clock=clock)
     server.start()
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")

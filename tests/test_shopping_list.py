@@ -1,8 +1,8 @@
 """Shopping-list ids (ListOffers.list_id and its QR code; Evaluate and Commit by
-shopping_list_id) over gRPC on both stores, the weekly-spend gate of playbooks, and personalised
+shopping_list_id) over gRPC on every store, the weekly-spend gate of playbooks, and personalised
 bundles from each member's own co-purchases, priced at the lane through a wallet coupon."""
 
-# ruff: noqa: F811 (``shop`` is the fixture of tests/test_server_checkout.py, imported)
+# ruff: noqa: F811 (``console_server`` is the fixture of tests/browser.py, imported)
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import sqlite3
 import struct
 import xml.etree.ElementTree as ET
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -44,17 +45,25 @@ from server.store.embedded import schema
 from server.store.embedded.schema import SCHEMA_VERSION
 from tests.browser import console_server  # noqa: F401  (a fixture)
 from tests.test_reports import open_test_store
-from tests.test_server_checkout import (  # noqa: F401  (shop: the fixture)
+from tests.test_server_checkout import (
     CATALOGUE,
     RULES,
     T0,
     basket,
     commit,
-    shop,
+    running_shop,
     violations,
 )
 
 Barcode = members_pb2.ListOffersRequest
+
+
+@pytest.fixture(params=["embedded", "redis", "cluster"])
+def shop(tmp_path: Any, request: pytest.FixtureRequest) -> Any:
+    """The server of tests/test_server_checkout.py, on a Redis Cluster too."""
+    yield from running_shop(tmp_path, request)
+
+
 TEN = {"percent_off": {"percent_bps": 1000}}
 
 
@@ -94,7 +103,7 @@ def test_list_id_is_stable_per_member_unique_and_scanner_friendly(shop):
     assert shop.app.store.list_member(lists.PREFIX + "0" * 26) is None
 
 
-@pytest.fixture(params=["embedded", "redis"])
+@pytest.fixture(params=["embedded", "redis", "cluster"])
 def store(tmp_path, request):
     s = open_test_store(request, tmp_path)
     for m in ("m1", "m2"):
@@ -114,6 +123,15 @@ def test_a_drawn_id_some_list_has_is_drawn_again_and_unknown_members_get_none(st
     with pytest.raises(NotFound):
         store.shopping_list_id("nobody", T0)
     assert store.list_member(c) is None
+
+
+def test_racing_first_calls_agree_on_one_id_and_leave_no_other_list(store):
+    with ThreadPoolExecutor(8) as pool:
+        ids = set(pool.map(lambda _: store.shopping_list_id("m1", T0), range(8)))
+    assert len(ids) == 1 and store.list_member(ids.pop()) == "m1"
+    if hasattr(store, "keys"):  # on Redis: the ids drawn by the losing calls were unclaimed
+        pattern = store.keys.shopping_list("*").replace("{*}", "*")
+        assert len(list(store.client.scan_iter(match=pattern))) == 1
 
 
 def test_the_v6_to_v7_migration_makes_the_lists_table(tmp_path):

@@ -4,8 +4,6 @@ steps members down by the rule set's TierPolicy (ONE_STEP, TO_QUALIFYING, NEVER)
 idempotent per run id, bad policies are refused with field paths, and ``loyalty tiers
 requalify`` runs it against a served store."""
 
-# ruff: noqa: F811 (``shop`` is the fixture of tests/test_server_checkout.py, imported)
-
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -15,7 +13,15 @@ import pytest
 
 from engine.pricing.rules import parse_rules
 from loyalty.v1 import campaigns_pb2, checkout_pb2, members_pb2
-from tests.test_server_checkout import T0, basket, commit, shop, violations  # noqa: F401
+from tests.test_reports import open_test_store
+from tests.test_server_checkout import T0, basket, commit, running_shop, violations
+
+
+@pytest.fixture(params=["embedded", "redis", "cluster"])
+def shop(tmp_path, request):
+    """The server of tests/test_server_checkout.py, on a Redis Cluster too."""
+    yield from running_shop(tmp_path, request)
+
 
 RICE = 10_000  # a unit's price: 5 units reach silver, 10 gold
 
@@ -274,15 +280,9 @@ def test_an_embedded_file_of_schema_9_is_migrated_with_tiers_held(tmp_path):
             assert db.execute("SELECT COUNT(*) FROM tier_runs").fetchone() == (0,)
 
 
-@pytest.fixture(params=["embedded", "redis"])
+@pytest.fixture(params=["embedded", "redis", "cluster"])
 def store(request, tmp_path):
-    from server.store import EmbeddedStore
-    from server.store.redis.store import RedisStore
-
-    if request.param == "redis":
-        s = RedisStore(request.getfixturevalue("redis_url"))
-    else:
-        s = EmbeddedStore(tmp_path / "data")
+    s = open_test_store(request, tmp_path)
     yield s
     s.close()
 
@@ -324,6 +324,48 @@ def test_a_run_between_a_commits_read_and_its_apply_makes_the_commit_plan_again(
     # the run took gold (no spend in the period); the sale then earned silver
     assert (done.outcome.tier_before, done.outcome.tier_after) == ("member", "silver")
     assert store.get_member("g1", now).tier == "silver"
+
+
+@pytest.fixture(params=["redis", "cluster"])
+def redis_store(request, tmp_path):
+    s = open_test_store(request, tmp_path)
+    yield s
+    s.close()
+
+
+def test_a_run_cut_short_and_run_again_counts_every_member_once(redis_store, monkeypatch):
+    """Members are written a batch at a time (per home slot on a cluster), each batch counted
+    with its members: a run that dies after some batches, run again under its id, finishes the
+    rest and answers the counts of the whole run."""
+    from server.store.base import MemberProfile
+    from server.store.policy import Policy
+    from server.store.redis import tiers as redis_tiers
+    from server.store.redis.io import RedisIO
+
+    policy = Policy.from_rules(parse_rules(rules("TO_QUALIFYING")))
+    for i in range(40):  # no spend in the period: gold steps down to member, member stays
+        redis_store.upsert_member(MemberProfile(f"m{i}", tier="gold" if i % 2 else "member"), T0)
+    monkeypatch.setattr(redis_tiers, "BATCH", 7)
+    real, applied = RedisIO.run, []
+
+    def dying(io, name, keys, args):
+        if name == "tier_apply":
+            if len(applied) == 2:
+                raise ConnectionError("the process died here")
+            applied.append(keys)
+        return real(io, name, keys, args)
+
+    monkeypatch.setattr(RedisIO, "run", dying)
+    with pytest.raises(ConnectionError):
+        redis_store.requalify_tiers(policy, "r1", PERIOD_END, AFTER_IT)
+    written = {k for keys in applied for k in keys[1:]}
+    assert 0 < len(written) < 40
+    monkeypatch.setattr(RedisIO, "run", real)
+    run = redis_store.requalify_tiers(policy, "r1", PERIOD_END, AFTER_IT)
+    assert (run.upgraded, run.downgraded, run.kept, run.repeated) == (0, 20, 20, False)
+    again = redis_store.requalify_tiers(policy, "r1", PERIOD_END, AFTER_IT)
+    assert (again.upgraded, again.downgraded, again.kept, again.repeated) == (0, 20, 20, True)
+    assert {redis_store.get_member(f"m{i}", AFTER_IT).tier for i in range(40)} == {"member"}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from datetime import datetime
 
 import segno
 
-from engine.errors import FailedPrecondition, InvalidInput
+from engine.errors import InvalidInput
 from loyalty.v1 import checkout_pb2, members_pb2
 from server.store import lists
 from server.store.base import Store
@@ -54,13 +54,8 @@ def render(list_id: str, barcode: int) -> tuple[bytes, str]:
 def member_list(
     store: Store, member_id: str, now: datetime, barcode: int
 ) -> tuple[str, bytes, str]:
-    """The member's list id and its QR code as ``barcode`` asks; ``("", b"", "")`` where the
-    store keeps no shopping lists (a Redis Cluster refuses them: the offers are answered
-    without one)."""
-    try:
-        list_id = store.shopping_list_id(member_id, now)
-    except FailedPrecondition:
-        return "", b"", ""
+    """The member's list id and its QR code as ``barcode`` asks."""
+    list_id = store.shopping_list_id(member_id, now)
     return (list_id, *render(list_id, barcode))
 
 

@@ -23,7 +23,7 @@ from server.store.checkout import attempts
 from server.store.redis.cache import MemberCache
 from server.store.redis.docs import MemberDoc
 from server.store.redis.keys import Keys
-from server.store.redis.replicas import run_script, sync
+from server.store.redis.replicas import node_name, run_script, sync
 from server.store.redis.reservations import RECORD_TTL_MS, Reservations
 from server.store.redis.scripts import scripts
 
@@ -189,12 +189,24 @@ class RedisIO:
             reply = cast(list[bytes | int], self.scripts[script](keys=keys, args=args))
         return [x.decode() if isinstance(x, bytes) else x for x in reply]
 
-    def acknowledged(self, home: str) -> None:
-        """Before answering an outcome stored in ``home``'s slot (a retry's): wait until the
-        replicas have it, as its first answer did (:func:`server.store.redis.replicas.sync`);
-        nothing when ``wait_replicas`` is 0."""
-        if self.wait_replicas > 0:
-            sync(self.client, self.keys.sync(home), self.wait_replicas, self.wait_timeout_ms)
+    def acknowledged(self, *homes: str) -> None:
+        """Before answering what was written in ``homes``' slots (a retry's stored outcome,
+        member documents written in bulk): wait until the replicas have it, one
+        :func:`server.store.redis.replicas.sync` per node (a replica that acknowledged a
+        later write of its primary holds every earlier one); nothing when ``wait_replicas``
+        is 0."""
+        if self.wait_replicas <= 0:
+            return
+        by_node: dict[str, str] = {}
+        for home in homes:
+            key = self.keys.sync(home)
+            by_node.setdefault(node_name(self.client, key), key)
+        for key in by_node.values():
+            sync(self.client, key, self.wait_replicas, self.wait_timeout_ms)
+
+    def acknowledged_everywhere(self) -> None:
+        """:meth:`acknowledged` for every home slot (one sync per node): after bulk writes."""
+        self.acknowledged(*(f"s{i}" for i in range(self.keys.shards)))
 
     def attempts(self) -> Iterator[int]:
         """Attempt numbers of one optimistic operation (:func:`server.store.checkout.attempts`)."""

@@ -109,9 +109,13 @@ Slots (Redis Cluster; a script only touches keys of one slot, declared in ``KEYS
   ``:catalogue``, ``:catalogue:stamp``, ``:events``;
 - an offer's units hash is the counter ``ctr:{u:<offer>}`` on a cluster (its own slot, with
   its reservations and pending set: :mod:`server.store.redis.unit_scripts`);
-- untagged and not used by the store on a cluster (the features are refused there:
-  :mod:`server.store.redis.homes`): ``list:``, ``tierrun:``, ``tiers:last``, ``codebatch``,
-  ``codebatches``.
+- a shopping list id its own slot, ``list:{<list_id>}`` (claimed there, then bound in the
+  member's home slot: :mod:`server.store.redis.lists`);
+- tier runs, tag ``{tiers}``: ``tierrun:{tiers}:<run>`` (the claim: period and ``done``) and
+  ``tiers:{tiers}:last``; each home slot counts what a run wrote there in
+  ``tierrun:{s<k>}:<run>`` (:mod:`server.store.redis.tiers`);
+- untagged and not used by the store on a cluster (the feature is refused there:
+  :mod:`server.store.redis.homes`): ``codebatch``, ``codebatches``.
 """
 
 from __future__ import annotations
@@ -189,17 +193,39 @@ class Keys:
         return f"{self.prefix}units:{offer_id}"
 
     def shopping_list(self, list_id: str) -> str:
+        # on a cluster each list id is its own slot (server.store.redis.lists)
+        if self.cluster:
+            return f"{self.prefix}list:{{{list_id}}}"
         return f"{self.prefix}list:{list_id}"
 
     def member_list(self, member_id: str) -> str:
         return self._m("mlist", member_id)
 
     def tier_run(self, run_id: str) -> str:
+        if self.cluster:
+            return f"{self.prefix}tierrun:{{tiers}}:{run_id}"
         return f"{self.prefix}tierrun:{run_id}"
+
+    def tier_counts(self, run_id: str, home: str) -> str:
+        """On a cluster: what a tier run wrote in ``home``'s slot (``upgraded``,
+        ``downgraded``, ``kept``), counted by the same script that writes the members."""
+        return f"{self.prefix}tierrun:{{{home}}}:{run_id}"
 
     @property
     def tier_last(self) -> str:
+        if self.cluster:
+            return f"{self.prefix}tiers:{{tiers}}:last"
         return f"{self.prefix}tiers:last"
+
+    def member_pattern(self) -> str:
+        """A ``SCAN`` pattern matching every member document's key (and nothing else)."""
+        head = f"{self.prefix}m:{{".replace("[", "\\[")
+        return head + "*"
+
+    def member_of(self, key: str) -> str:
+        """The member id of a member document's key (:meth:`member`)."""
+        rest = key[len(self.prefix) + 2 :]  # "{<member>}", or "{s<k>}:<member>" on a cluster
+        return rest.partition("}:")[2] if self.cluster else rest[1:-1]
 
     def code_batch(self, batch_id: str) -> str:
         return f"{self.prefix}codebatch:{batch_id}"

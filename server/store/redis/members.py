@@ -33,8 +33,8 @@ def edit_members(
 ) -> list[MemberDoc]:
     """Apply ``edit`` (True = it changed the document) to each member, ``BATCH`` at a time
     (one at a time on a cluster), each batch one atomic write retried on conflict; returns
-    the documents written. A member without a document is created empty, skipped or
-    NotFound, as ``missing`` says."""
+    the documents written, once the replicas ``io.wait_replicas`` asks for hold them. A
+    member without a document is created empty, skipped or NotFound, as ``missing`` says."""
     written: list[MemberDoc] = []
     size = 1 if io.keys.cluster else BATCH  # on a cluster each member is its own write
     for start in range(0, len(member_ids), size):
@@ -63,6 +63,7 @@ def edit_members(
                 break
         else:
             raise Conflict(f"members {chunk[0]!r}... kept changing; try again")
+    io.acknowledged(*{io.keys.home(d.member_id) for d in written})  # on the replicas too
     return written
 
 
@@ -85,7 +86,8 @@ def upsert_member(
 def import_members(
     io: RedisIO, profiles: Iterable[MemberProfile], now: datetime, batch: int
 ) -> int:
-    """Create the members that do not exist yet, pipelined; returns how many were new."""
+    """Create the members that do not exist yet, pipelined; returns how many were new, once
+    the replicas ``io.wait_replicas`` asks for hold them."""
     created = pending = 0
     pipe = io.client.pipeline(transaction=False)
     for profile in profiles:
@@ -98,6 +100,7 @@ def import_members(
             pending = 0
     if pending:
         created += sum(1 for ok in pipe.execute() if ok)
+    io.acknowledged_everywhere()  # on the replicas too
     return created
 
 

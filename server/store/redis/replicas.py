@@ -47,6 +47,13 @@ def node(client: redis.Redis, key: str) -> redis.Redis:
     return client
 
 
+def node_name(client: redis.Redis, key: str) -> str:
+    """Which node serves ``key`` (``host:port``; one name on a single Redis)."""
+    if isinstance(client, redis.RedisCluster):
+        return str(client.get_node_from_key(key).name)
+    return ""
+
+
 def refresh(client: redis.Redis) -> None:
     """Re-read a cluster's slot map (after a node failed or a slot moved)."""
     if isinstance(client, redis.RedisCluster):
@@ -110,4 +117,4 @@ def sync(client: redis.Redis, key: str, replicas: int, timeout_ms: int) -> None:
     acked(client, key, stage, replicas, timeout_ms)
 
 
-__all__ = ["MOVING", "acked", "node", "refresh", "run_script", "sync"]
+__all__ = ["MOVING", "acked", "node", "node_name", "refresh", "run_script", "sync"]

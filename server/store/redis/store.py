@@ -331,7 +331,6 @@ class RedisStore(CampaignRecords):
         self, policy: Policy, run_id: str, period_end: datetime, now: datetime
     ) -> TierRun:
         check_id("run_id", run_id)
-        homes.not_on_cluster(self.io, "a tier requalification run")
         return redis_tiers.requalify(self.io, policy, run_id, period_end, check_time("now", now))
 
     # -- coupons and points --------------------------------------------------------------------
