@@ -9,13 +9,13 @@ programme and members, starts the same ``loyalty serve --workers N`` processes a
 distinct Commits closed loop with ``benchmarks.h2fleet`` (the ceiling suite's h2client), then
 reads commits/s, the servers' CPU and Redis's CPU (every node's process) per commit, and
 Redis memory per stored commit. The demo is loaded the same way on every target, by the
-benchmark, without its code batches and shopping lists (a cluster refuses those; the commits
-use neither). M1 on the cluster: ``INFO memory`` used_memory summed over the primaries before
-and after importing N members (``benchmarks.redis_memory``'s members), divided by N; keys and
-memory per primary show how evenly the 256 home slots spread. From the per-shard figures it
-derives a sizing table for 50 million members and 20,000 lanes (assumptions in
-:data:`SIZING`). Results: ``benchmarks/results/cluster.{json,md}``. Figures are compared
-within one run (the machine is shared: load averages are recorded); nothing asserts timings.
+benchmark (its loading is not measured). M1 on the cluster: ``INFO memory`` used_memory summed
+over the primaries before and after importing N members (``benchmarks.redis_memory``'s
+members), divided by N; keys and memory per primary show how evenly the 256 home slots spread.
+From the per-shard figures it derives a sizing table for 50 million members and 20,000 lanes
+(assumptions in :data:`SIZING`). Results: ``benchmarks/results/cluster.{json,md}``. Figures are
+compared within one run (the machine is shared: load averages are recorded); nothing asserts
+timings.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import redis
@@ -110,23 +109,6 @@ def settings(url: str, cluster: bool, prefix: str = "loyalty:") -> Settings:
     )
 
 
-class _DemoStore:
-    """The store as :func:`server.cli.demo.load_demo` sees it, less what a cluster refuses
-    (code batches, shopping lists: the benchmark's commits use neither)."""
-
-    def __init__(self, store: Any) -> None:
-        self._store = store
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._store, name)
-
-    def create_code_batch(self, batch: Any, now: datetime) -> Any:
-        return SimpleNamespace(generated=0)
-
-    def shopping_list_id(self, member_id: str, now: datetime) -> str:
-        return ""
-
-
 def load(url: str, cluster: bool, members: int) -> None:
     """The demo programme and ``members`` members, the same way on every target."""
     from server.api.app import open_state
@@ -134,7 +116,7 @@ def load(url: str, cluster: bool, members: int) -> None:
 
     registry, store = open_state(settings(url, cluster), watch=False)
     try:
-        load_demo(registry, _DemoStore(store), members=members)
+        load_demo(registry, store, members=members)
     finally:
         registry.close()
         store.close()

@@ -1,8 +1,7 @@
-"""Coupon code batches through gRPC on port 0, on each store (issue 11 item 1):
-CampaignService.CreateCouponCodes, ListCouponCodes, GetCouponCode, and the CLI's
-``loyalty codes``."""
-
-# ruff: noqa: F811 (``shop`` is the fixture of tests/test_server_checkout.py, imported)
+"""Coupon code batches through gRPC on port 0, on each store, a Redis Cluster included
+(issue 11 item 1): CampaignService.CreateCouponCodes, ListCouponCodes, GetCouponCode, and the
+CLI's ``loyalty codes``. The cluster's claim protocol itself: tests/test_redis_cluster_codes.py.
+"""
 
 from __future__ import annotations
 
@@ -14,10 +13,19 @@ import pytest
 
 from loyalty.v1 import campaigns_pb2, checkout_pb2, members_pb2
 from server.store.codes import DEFAULT_ALPHABET
-from tests.test_server_checkout import T0, basket, commit, shop, violations  # noqa: F401
+from server.store.redis import code_claims
+from tests.test_server_checkout import RULES, T0, basket, commit, published, violations
 
 S = checkout_pb2.CouponResult
 CS = campaigns_pb2.CouponCodeStatus
+
+
+@pytest.fixture(params=["embedded", "redis", "cluster"])
+def shop(tmp_path, request):
+    """A published server on each store (the cluster's under a key prefix of its own): its
+    stubs and its clock."""
+    with published(tmp_path, request, RULES, members=[("vip1", "vip")]) as stubs:
+        yield stubs
 
 
 def request(batch_id: str = "b1", count: int = 2_000, **kw: object):
@@ -152,6 +160,9 @@ def test_a_bound_batch_keeps_member_order_through_collisions_and_chunks(shop, mo
     taken = [c.code for c in all_codes(shop, batch_id="b0")]
     monkeypatch.setattr(embedded_codes, "WRITE_CODES", 70)
     monkeypatch.setattr(redis_codes, "SCRIPT_CODES", 70)
+    monkeypatch.setattr(code_claims, "ROUND", 70)  # a cluster's rounds, records and blocks
+    monkeypatch.setattr(code_claims, "RECORD_CODES", 30)
+    monkeypatch.setattr(code_claims, "BLOCK", 50)
     real = shared.draw
 
     def colliding(batch, n, *args, **kw):  # a draw of 3+ repeats codes and brings a taken one
@@ -162,6 +173,7 @@ def test_a_bound_batch_keeps_member_order_through_collisions_and_chunks(shop, mo
 
     monkeypatch.setattr(embedded_codes, "draw", colliding)
     monkeypatch.setattr(redis_codes, "draw", colliding)
+    monkeypatch.setattr(code_claims, "draw", colliding)
     members = [f"p{i:04d}" for i in range(300)]
     done = shop.campaigns.CreateCouponCodes(request("b1", count=0, member_ids=members))
     codes = all_codes(shop, batch_id="b1")
@@ -244,7 +256,7 @@ def test_the_cli_generates_lists_shows_and_exports(shop, capsys, tmp_path, monke
 
     for name in (connect.TARGET_ENV, connect.API_KEY_ENV, connect.TLS_CA_ENV):
         monkeypatch.delenv(name, raising=False)
-    target = ["--target", shop.channel._channel.target().decode()]
+    target = ["--target", shop.target]
     window = ["--valid-from", (T0 - timedelta(days=1)).isoformat(), "--days", "30"]
     argv = ["codes", "generate", "rice-coupon", "--batch-id", "cli-1", "--count", "300"]
     assert main([*argv, "--pattern", "RC-######", *window, *target]) == 0
@@ -285,6 +297,8 @@ def test_a_batch_cut_short_is_completed_by_the_same_request(shop, monkeypatch):
 
     monkeypatch.setattr(embedded_codes, "WRITE_CODES", 100)
     monkeypatch.setattr(redis_codes, "CHUNK", 100)
+    monkeypatch.setattr(code_claims, "ROUND", 100)  # a cluster draws a block a round
+    monkeypatch.setattr(code_claims, "BLOCK", 100)
     real, calls = shared.draw, []
 
     def failing(*args, **kw):
@@ -295,6 +309,7 @@ def test_a_batch_cut_short_is_completed_by_the_same_request(shop, monkeypatch):
 
     monkeypatch.setattr(embedded_codes, "draw", failing)
     monkeypatch.setattr(redis_codes, "draw", failing)
+    monkeypatch.setattr(code_claims, "draw", failing)
     with pytest.raises(grpc.RpcError):
         shop.campaigns.CreateCouponCodes(request(count=500))
     assert len(all_codes(shop, batch_id="b1")) == 200

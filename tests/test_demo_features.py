@@ -1,7 +1,8 @@
 """The demo (``server.cli.demo.load_demo`` + ``server.cli.demo_features``) shows the newer
-programme features, on both stores, through the gRPC API: member-bound coupon codes, a
-unit-capped offer with reservations, the fortnightly VIP Gold fragrance special, and pricing
-by shopping-list id; and the commands the ``serve --demo`` banner prints work as printed."""
+programme features, on every store (a Redis Cluster too), through the gRPC API: member-bound
+coupon codes, a unit-capped offer with reservations, the fortnightly VIP Gold fragrance
+special, and pricing by shopping-list id; and the commands the ``serve --demo`` banner prints
+work as printed."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from server.api.app import create_server
 from server.cli import demo_features as F
 from server.cli.demo import DEMO_NOW, demo_members, load_demo
 from server.settings import Settings
-from tests.test_server_checkout import Clock
+from tests.test_server_checkout import Clock, on_store
 
 MEMBERS = 200  # enough for 20 VIP Gold holders and 10 bound codes
 PROFILES = demo_members(MEMBERS)
@@ -54,11 +55,9 @@ class Demo:
         return found
 
 
-@pytest.fixture(params=["embedded", "redis"])
+@pytest.fixture(params=["embedded", "redis", "cluster"])
 def demo(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Demo]:
-    settings = Settings(port=0, data_dir=tmp_path / "data", store=request.param)
-    if request.param == "redis":
-        settings = settings.replace(redis_url=request.getfixturevalue("redis_url"))
+    settings = on_store(Settings(port=0, data_dir=tmp_path / "data"), request)
     clock = Clock(DEMO_NOW)
     server, port, app = create_server(settings, clock=clock)
     load_demo(app.registry, app.store, members=MEMBERS, now=DEMO_NOW)

@@ -9,8 +9,8 @@ from datetime import datetime
 from engine.errors import AlreadyExists
 from server.store.base import MemberRecord
 from server.store.codes import BatchRecord, CodeBatch, CodeInfo
+from server.store.redis import code_claims
 from server.store.redis import codes as redis_codes
-from server.store.redis import homes
 from server.store.redis import lists as redis_lists
 from server.store.redis import units as redis_units
 from server.store.redis.io import RedisIO, ScriptArg, unavailable
@@ -75,8 +75,10 @@ class CampaignRecords:
 
     @unavailable
     def create_code_batch(self, batch: CodeBatch, now: datetime) -> BatchRecord:
-        homes.not_on_cluster(self.io, "a code batch")
-        return redis_codes.create_batch(self.io, batch, to_us(check_time("now", now)))
+        now_us = to_us(check_time("now", now))
+        if self.io.keys.cluster:  # a two-step claim across the codes' slots
+            return code_claims.create_batch(self.io, batch, now_us)
+        return redis_codes.create_batch(self.io, batch, now_us)
 
     @unavailable
     def code_batch(self, batch_id: str) -> BatchRecord | None:

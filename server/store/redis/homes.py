@@ -42,7 +42,7 @@ from typing import Any, cast
 
 import redis
 
-from engine.errors import AlreadyExists, FailedPrecondition, Unavailable
+from engine.errors import AlreadyExists, Unavailable
 from server.store.base import CommitPlan
 from server.store.redis.docs import pack
 from server.store.redis.io import RedisIO
@@ -57,15 +57,6 @@ SWEEP_S = 2.0  # how often a store on a cluster sweeps (RedisStore's background 
 WAKE_TTL_MS = 1000  # as server.store.redis.checkout's
 
 GiveBack = list[tuple[str, str, int]]  # (counter, field, delta) a reversal gives back
-
-
-def not_on_cluster(io: RedisIO, feature: str) -> None:
-    """Refuse ``feature`` on a cluster, clearly: the request is well formed, the deployment
-    cannot serve it (FailedPrecondition)."""
-    if io.keys.cluster:
-        raise FailedPrecondition(
-            f"{feature} does not run on a Redis Cluster yet; use a single Redis for it"
-        )
 
 
 def claim(io: RedisIO, transaction_id: str, member_id: str | None) -> str:
@@ -237,7 +228,6 @@ __all__ = [
     "give_back",
     "holds",
     "home_of",
-    "not_on_cluster",
     "reversal_ops",
     "sweep",
 ]

@@ -57,7 +57,10 @@ key                                    type    what
 ``codebatches``                        list    coupon code batch ids in creation order
 ``codebatch:<batch_id>``               hash    a code batch: ``fp`` (request fingerprint),
                                                ``body`` (the CodeBatch, JSON), ``created_us``,
-                                               ``generated`` (codes so far), ``collisions``
+                                               ``generated`` (codes so far), ``collisions``;
+                                               on a cluster also ``seed``, ``cursor`` and
+                                               ``active`` (:mod:`server.store.redis.
+                                               code_claims`)
 ``codebatch:<batch_id>:codes``         list    the batch's codes in generation order
 ``usage``                              hash    global offer counters: ``u:<offer>`` uses (all
                                                members and guests), ``b:<offer>`` budget spent
@@ -114,8 +117,11 @@ Slots (Redis Cluster; a script only touches keys of one slot, declared in ``KEYS
 - tier runs, tag ``{tiers}``: ``tierrun:{tiers}:<run>`` (the claim: period and ``done``) and
   ``tiers:{tiers}:last``; each home slot counts what a run wrote there in
   ``tierrun:{s<k>}:<run>`` (:mod:`server.store.redis.tiers`);
-- untagged and not used by the store on a cluster (the feature is refused there:
-  :mod:`server.store.redis.homes`): ``codebatch``, ``codebatches``.
+- the code batches, tag ``{batches}``: ``<prefix>{batches}:codebatches``,
+  ``<prefix>{batches}:codebatch:<id>`` and ``:codes`` (one slot, so a batch's bookkeeping is
+  one script); each code stays its own slot, ``ctr:{c:<code>}``, claimed for its batch there
+  first (fields ``batch``, ``cand`` only, not yet redeemable) and activated once the batch
+  lists it (:mod:`server.store.redis.code_claims`).
 """
 
 from __future__ import annotations
@@ -227,15 +233,20 @@ class Keys:
         rest = key[len(self.prefix) + 2 :]  # "{<member>}", or "{s<k>}:<member>" on a cluster
         return rest.partition("}:")[2] if self.cluster else rest[1:-1]
 
+    @property
+    def _batches(self) -> str:
+        """Where code batches' keys start: on a cluster they share the ``{batches}`` tag."""
+        return f"{self.prefix}{{batches}}:" if self.cluster else self.prefix
+
     def code_batch(self, batch_id: str) -> str:
-        return f"{self.prefix}codebatch:{batch_id}"
+        return f"{self._batches}codebatch:{batch_id}"
 
     def code_batch_codes(self, batch_id: str) -> str:
-        return f"{self.prefix}codebatch:{batch_id}:codes"
+        return f"{self._batches}codebatch:{batch_id}:codes"
 
     @property
     def code_batches(self) -> str:
-        return f"{self.prefix}codebatches"
+        return f"{self._batches}codebatches"
 
     @property
     def usage(self) -> str:

@@ -307,6 +307,8 @@ for i = 1, #KEYS do
                  or cur[4] ~= ARGV[4] or cur[5] ~= ARGV[5]) then
     return {'EXISTS', i}
   end
+  -- on a cluster: a code batch's claim, not complete yet (server.store.redis.code_claims)
+  if not cur[1] and redis.call('EXISTS', KEYS[i]) == 1 then return {'EXISTS', i} end
 end
 for i = 1, #KEYS do
   if redis.call('EXISTS', KEYS[i]) == 0 then
