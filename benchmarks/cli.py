@@ -8,8 +8,10 @@ four in that order, the ceiling only where h2load is installed and M1 only where
 can run; only ``--quick``, ``--smoke`` and ``--out`` are passed on), and ``contention`` (C2: one
 member's concurrent Commits on Redis, ``benchmarks.contention``; not part of ``all``), and
 ``codes`` (1,000,000 coupon codes in one batch on each store, ``benchmarks.codes``, writing
-``codes.json``; not part of ``all``), and ``cluster`` (1 Redis against a 3-primary cluster,
-M1 on the cluster and a sizing table, ``benchmarks.cluster``; not part of ``all``).
+``codes.json``; not part of ``all``), ``cluster`` (1 Redis against a 3-primary cluster,
+M1 on the cluster and a sizing table, ``benchmarks.cluster``; not part of ``all``), and
+``cluster-quotes`` (a quote's store read in process with and without the member cache, on
+1 Redis and on a cluster, ``benchmarks.cluster_quotes``; not part of ``all``).
 ``python -m benchmarks kernel --help`` lists a suite's knobs. ``kernel``, ``grpc`` and
 ``ceiling`` print a table and write ``<suite>.json``, ``<suite>.md`` and PNG plots under
 ``benchmarks/results/`` (or ``--out``); ``contention`` its table as ``contention.json`` and
@@ -24,7 +26,17 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-SUITES = ("kernel", "grpc", "ceiling", "redis-memory", "contention", "codes", "cluster", "all")
+SUITES = (
+    "kernel",
+    "grpc",
+    "ceiling",
+    "redis-memory",
+    "contention",
+    "codes",
+    "cluster",
+    "cluster-quotes",
+    "all",
+)
 SHARED = ("--quick", "--smoke")
 
 
@@ -51,6 +63,9 @@ def run_suite(suite: str, args: Sequence[str]) -> int:
         # by name, like redis-memory: it needs the Redis store and redis-cli
         return importlib.import_module("benchmarks.cluster").main(argv)
 
+    def cluster_quotes(argv: list[str]) -> Any:
+        return importlib.import_module("benchmarks.cluster_quotes").main(argv)
+
     mains: dict[str, Callable[[list[str]], Any]] = {
         "kernel": kernel.main,
         "grpc": grpc_load.main,
@@ -59,6 +74,7 @@ def run_suite(suite: str, args: Sequence[str]) -> int:
         "contention": contention,
         "codes": codes,
         "cluster": cluster,
+        "cluster-quotes": cluster_quotes,
     }
     if suite != "all":
         mains[suite](list(args))

@@ -29,6 +29,7 @@ from server.analytics.ledger import ledger_entries
 from server.settings import RedisSettings
 from server.store import CommitOutcome, MemberProfile
 from server.store.policy import Policy
+from server.store.redis.cache_cluster import ClusterMemberCache
 from server.store.redis.cluster_process import ClusterProcess
 from server.store.redis.keys import CLUSTER_SHARDS
 from server.store.redis.store import RedisStore
@@ -137,9 +138,10 @@ def test_the_ledger_merges_every_shard_in_order(store: RedisStore) -> None:
     assert [e.seq for e in store.ledger(since=seqs[9], limit=5)] == seqs[10:15]
 
 
-def test_quotes_on_a_cluster_read_redis(store: RedisStore) -> None:
+def test_quotes_on_a_cluster_read_through_the_member_cache(store: RedisStore) -> None:
     enrol(store, "m1")
-    assert store.io.cache is None  # quotes read the cluster: no per-process cache
+    # quotes read through the per-process cache there too (tests/test_member_cache_cluster.py)
+    assert isinstance(store.io.cache, ClusterMemberCache)
 
 
 def _race(store: RedisStore, compiled: engine.CompiledRules, n: int) -> list[CommitOutcome]:

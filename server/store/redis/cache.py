@@ -7,18 +7,19 @@ makes no round trip at all, and a change made by any process on any server is se
 milliseconds (the tests hold it to 50 ms).
 
 How it stays coherent: Redis server-assisted client-side caching in *broadcasting* mode. One
-dedicated connection per process (RESP2) runs ``CLIENT TRACKING ON REDIRECT <its own id> BCAST
-PREFIX ...`` for the member, code and usage keys and subscribes to ``__redis__:invalidate``;
-from then on Redis sends it the name of every key under those prefixes that any client
-changes, right after the change (a null after ``FLUSHALL``/``FLUSHDB``), and a background
-thread drops those entries. Broadcasting rather than Redis's default tracking mode, because the
-default mode tracks what each *reading* connection read: every pooled connection would need
-its tracking redirected here, and a pooled connection that closed would silently end the
-invalidations for what it had read. Here nothing depends on the connections that read, only on
-one connection whose loss the thread sees (an error, or no answer to a ``PING`` within the
-socket timeout): it then flushes everything, and the cache serves nothing until it is
-subscribed again. The price: every process hears of every change under the prefixes, not only
-of keys it holds (one short message per change and process, batched by Redis).
+dedicated connection per process (per primary on a cluster; RESP2) runs ``CLIENT TRACKING ON
+REDIRECT <its own id> BCAST PREFIX ...`` for the member, code and usage keys and subscribes to
+``__redis__:invalidate``; from then on Redis sends it the name of every key under those
+prefixes that any client changes, right after the change (a null after
+``FLUSHALL``/``FLUSHDB``), and a background thread drops those entries. Broadcasting rather
+than Redis's default tracking mode, because the default mode tracks what each *reading*
+connection read: every pooled connection would need its tracking redirected here, and a pooled
+connection that closed would silently end the invalidations for what it had read. Here nothing
+depends on the connections that read, only on one connection whose loss the thread sees (an
+error, or no answer to a ``PING`` within the socket timeout): it then flushes everything, and
+the cache serves nothing until it is subscribed again. The price: every process hears of every
+change under the prefixes, not only of keys it holds (one short message per change and process,
+batched by Redis).
 
 redis-py's own client-side cache (``cache_config``) does not fit: it needs Redis 7.4, caches
 single commands but not the ``MULTI`` a quote reads with, and reads a connection's
@@ -34,8 +35,18 @@ after the write's reply; the store drops the keys it wrote itself as soon as the
 Values are immutable (bytes, tuples) or replaced whole: callers decode their own copy. A hash
 is cached as the fields read so far (a ``dict``): new fields merge into the fields cached.
 
-Redis Cluster: broadcasting is per node, so a cluster needs one tracking connection per
-primary, re-subscribed when slots move; entries are keyed by full key name and need no change.
+Redis Cluster (:mod:`server.store.redis.cache_cluster`): a node broadcasts only the changes
+made on it, so :class:`~server.store.redis.cache_cluster.ClusterMemberCache` keeps one such
+tracking connection on every primary, each with a thread of its own, and one more thread
+watches the cluster's primaries (``CLUSTER NODES``, asked of every primary tracked, every
+``ping_s`` and whenever a tracking connection opens or drops). It serves only while every
+primary the cluster reports is tracked and every tracked primary confirms that list; a lost
+tracking connection, a primary that does not answer or a changed list of primaries (failover,
+a primary added or removed) flushes everything, and it serves nothing until it tracks every
+primary again. A value read from a node the client's slot map does not name as a tracked
+primary is not kept. Entries are keyed by full key name, as on a single Redis; quotes read
+the keys they miss with one pipeline of plain reads, split per node by redis-py
+(:func:`server.store.redis.state.cached_snapshot`).
 """
 
 from __future__ import annotations
@@ -44,7 +55,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol
 
@@ -123,6 +134,8 @@ class MemberCache:
                 self._reading[key] = self._reading.get(key, 0) + 1
 
         def fill(values: Mapping[str, object]) -> None:
+            if not self._trusted(keys):
+                return
             with self._lock:
                 if not self._ready or self._flushed > seq:
                     return
@@ -195,16 +208,42 @@ class MemberCache:
         for keys in self._under.values():
             keys.clear()
 
+    # -- serving ------------------------------------------------------------------------------
+
+    def _serve(self, when: Callable[[], bool] | None = None) -> bool:
+        """Every tracking connection is subscribed: flush (reads begun before now may have
+        missed an invalidation), then serve and keep values; ``when``: a last check, made
+        under the cache's lock. Whether it serves now."""
+        with self._lock:
+            if when is not None and not when():
+                return False
+            self._flush()
+            self._ready = True
+            self._subscribed.set()
+        return True
+
+    def _unserve(self, reason: object = None) -> None:
+        """A tracking connection is lost or in doubt: forget everything and serve nothing."""
+        with self._lock:
+            was, self._ready = self._ready, False
+            self._flush()
+            self._subscribed.clear()
+        if was and reason is not None and not self._stop.is_set():  # once per loss
+            log.warning("member cache: flushed, serving nothing until tracked again: %s", reason)
+
     # -- the tracking connection ---------------------------------------------------------------
 
     def start(self) -> None:
-        """Open the tracking connection in a background thread (once; later calls return)."""
+        """Open the tracking connection(s) in the background (once; later calls return)."""
         if self._started:  # every quote calls this: no lock once started
             return
         with self._lock:
             if self._started or self._stop.is_set():
                 return
             self._started = True
+        self._track()
+
+    def _track(self) -> None:
         self._thread = threading.Thread(target=self._run, name="loyalty-member-cache", daemon=True)
         self._thread.start()
 
@@ -217,33 +256,50 @@ class MemberCache:
         """Wait until subscribed (after :meth:`start`, or a reconnect); whether it is."""
         return self._subscribed.wait(timeout_s)
 
+    @property
+    def client_ids(self) -> dict[str, int]:
+        """The subscribed tracking connections' ids by node (``host:port``): one on a single
+        Redis, one per primary on a cluster."""
+        conn, client_id = self._conn, self.client_id
+        if conn is None or client_id is None:
+            return {}
+        name = f"{conn.host}:{conn.port}" if hasattr(conn, "host") else str(conn.path)
+        return {name: client_id}
+
     def close(self) -> None:
         self._stop.set()
+        self._untrack()
+        self.flush()
+
+    def _untrack(self) -> None:
         conn = self._conn
         if conn is not None:
             conn.disconnect()  # wakes the thread blocked on the socket
         if self._thread is not None:
             self._thread.join(timeout=5)
-        self.flush()
+
+    def _trusted(self, keys: Sequence[str]) -> bool:
+        """Whether what was just read of ``keys`` came from a node whose changes this cache
+        hears of (always, on a single Redis)."""
+        return True
 
     def _run(self) -> None:
         pause = 0.05
         while not self._stop.is_set():
             try:
-                self._conn = self._subscribe()
+                self._conn, self.client_id = subscribe(
+                    self._client.connection_pool, {}, self._prefixes, self._bind
+                )
+                self._serve()
                 pause = 0.05
-                self._listen(self._conn)
+                listen(self._conn, self, self._stop, self._ping_s)
             except redis.ResponseError as exc:  # no client tracking: stay a cache that misses
                 log.error("member cache off: Redis refused client tracking: %s", exc)
                 return
             except Exception as exc:  # every loss means the same: flush, then reconnect
-                if self._ready and not self._stop.is_set():  # once per loss, not per retry
-                    log.warning("member cache: tracking connection lost, flushed: %s", exc)
+                self._unserve(f"tracking connection lost: {exc}")
             finally:
-                with self._lock:
-                    self._ready = False
-                    self._flush()
-                self._subscribed.clear()
+                self._unserve()
                 self.client_id = None
                 if self._conn is not None:
                     self._conn.disconnect()
@@ -251,57 +307,60 @@ class MemberCache:
             self._stop.wait(pause)
             pause = min(pause * 2, 1.0)
 
-    def _subscribe(self) -> Any:
-        """A connection subscribed to its own invalidations: ``CLIENT ID``, ``CLIENT TRACKING
-        ON REDIRECT <id> BCAST PREFIX ...``, ``SUBSCRIBE``; the cache is flushed and ready."""
-        pool = self._client.connection_pool
-        conn = pool.connection_class(
-            **{
-                **pool.connection_kwargs,
-                "protocol": 2,  # invalidations as pub/sub messages, replies in order
-                "health_check_interval": 0,  # its PING would read a message as the reply
-                "client_name": "loyalty-member-cache",
-            }
-        )
-        self._conn = conn
-        conn.connect()
-        conn.send_command("CLIENT", "ID")
-        client_id = int(conn.read_response())
-        prefixes = [x for p in self._prefixes for x in ("PREFIX", p)]
-        conn.send_command("CLIENT", "TRACKING", "ON", "REDIRECT", client_id, "BCAST", *prefixes)
-        conn.read_response()
-        conn.send_command("SUBSCRIBE", CHANNEL)
-        conn.read_response()
-        with self._lock:  # reads begun before now may have missed an invalidation
-            self._flush()
-            self._ready = True
-        self.client_id = client_id
-        self._subscribed.set()
-        return conn
-
-    def _listen(self, conn: Any) -> None:
-        """Apply invalidations until stopped; a connection that does not answer a ``PING``
-        within the socket timeout is lost (raises)."""
-        timeout = conn.socket_timeout or 5.0
-        next_ping = time.monotonic() + self._ping_s
-        pong_by = 0.0  # 0: no PING outstanding
-        while not self._stop.is_set():
-            if conn.can_read(timeout=self._ping_s / 4):
-                message = conn.read_response()
-                if message[0] == b"message":
-                    if message[2] is None:
-                        self.flush()
-                    else:
-                        self.drop(k.decode("utf-8", "surrogateescape") for k in message[2])
-                elif message[0] == b"pong":
-                    pong_by = 0.0
-                    next_ping = time.monotonic() + self._ping_s
-            now = time.monotonic()
-            if pong_by and now > pong_by:
-                raise redis.TimeoutError("tracking connection: no answer to PING")
-            if not pong_by and now >= next_ping:
-                conn.send_command("PING")
-                pong_by = now + timeout
+    def _bind(self, conn: Any) -> None:
+        self._conn = conn  # close() can wake the thread while it connects
 
 
-__all__ = ["CHANNEL", "Fill", "MemberCache"]
+def subscribe(
+    pool: Any, at: Mapping[str, object], prefixes: Sequence[str], bind: Callable[[Any], None]
+) -> tuple[Any, int]:
+    """A new connection of ``pool``'s kind (``at``: its host and port, when not the pool's)
+    subscribed to its own invalidations: ``CLIENT ID``, ``CLIENT TRACKING ON REDIRECT <id>
+    BCAST PREFIX ...``, ``SUBSCRIBE``; ``bind`` gets the connection before it connects."""
+    conn = pool.connection_class(
+        **{
+            **pool.connection_kwargs,
+            **at,
+            "protocol": 2,  # invalidations as pub/sub messages, replies in order
+            "health_check_interval": 0,  # its PING would read a message as the reply
+            "client_name": "loyalty-member-cache",
+        }
+    )
+    bind(conn)
+    conn.connect()
+    conn.send_command("CLIENT", "ID")
+    client_id = int(conn.read_response())
+    tracked = [x for p in prefixes for x in ("PREFIX", p)]
+    conn.send_command("CLIENT", "TRACKING", "ON", "REDIRECT", client_id, "BCAST", *tracked)
+    conn.read_response()
+    conn.send_command("SUBSCRIBE", CHANNEL)
+    conn.read_response()
+    return conn, client_id
+
+
+def listen(conn: Any, cache: MemberCache, stop: threading.Event, ping_s: float) -> None:
+    """Apply invalidations until ``stop``; a connection that does not answer a ``PING``
+    within the socket timeout is lost (raises)."""
+    timeout = conn.socket_timeout or 5.0
+    next_ping = time.monotonic() + ping_s
+    pong_by = 0.0  # 0: no PING outstanding
+    while not stop.is_set():
+        if conn.can_read(timeout=ping_s / 4):
+            message = conn.read_response()
+            if message[0] == b"message":
+                if message[2] is None:
+                    cache.flush()
+                else:
+                    cache.drop(k.decode("utf-8", "surrogateescape") for k in message[2])
+            elif message[0] == b"pong":
+                pong_by = 0.0
+                next_ping = time.monotonic() + ping_s
+        now = time.monotonic()
+        if pong_by and now > pong_by:
+            raise redis.TimeoutError("tracking connection: no answer to PING")
+        if not pong_by and now >= next_ping:
+            conn.send_command("PING")
+            pong_by = now + timeout
+
+
+__all__ = ["CHANNEL", "Fill", "MemberCache", "listen", "subscribe"]

@@ -128,11 +128,21 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
+from typing import NamedTuple
 
 DEFAULT_PREFIX = "loyalty:"
 # a cluster's home slots (tags ``{s0}`` .. ``{s<n-1>}``): every member and guest transaction
 # lives in one, with its ledger shard; enough of them to spread over any practical cluster
 CLUSTER_SHARDS = 256
+
+
+class QuotePrefixes(NamedTuple):
+    """Prefixes of the keys a quote reads (:attr:`Keys.quote_prefixes`)."""
+
+    member: str  # m:{<member>} (m:{s<k>}:<member> on a cluster)
+    code: str  # code:<code> (ctr:{c:<code>})
+    usage: str  # the usage hash (each offer's ctr:{o:<offer>})
+    units: str  # units:<offer> (ctr:{u:<offer>})
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,6 +286,16 @@ class Keys:
     @property
     def _rules(self) -> str:
         return f"{self.prefix}{{rules}}" if self.cluster else f"{self.prefix}rules"
+
+    @property
+    def quote_prefixes(self) -> QuotePrefixes:
+        """What the names of the keys a quote reads start with, by family: the prefixes the
+        member cache tracks (:mod:`server.store.redis.cache`)."""
+        p = self.prefix
+        if self.cluster:
+            c = f"{p}ctr:{{"
+            return QuotePrefixes(f"{p}m:{{", f"{c}c:", f"{c}o:", f"{c}u:")
+        return QuotePrefixes(f"{p}m:{{", f"{p}code:", self.usage, f"{p}units:")
 
     # -- reservations of global counters (server.store.redis.reservations) ---------------------
 

@@ -7,10 +7,12 @@ everything it read (:mod:`server.store.redis.checkout`).
 
 A quote reads through the process's :class:`~server.store.redis.cache.MemberCache` when the
 store has one (:func:`cached_snapshot`): what the cache holds costs no round trip, the rest
-comes in one pipeline. A commit always reads everything from Redis (:func:`read_snapshot`): it
-reads its transaction key anyway, so the round trip is paid, and pricing on fresh state keeps
-a stale entry from ever reaching a sale (the script re-checks the member's version and the
-caps, but not, say, that an offer the price left out as used up really was).
+comes in one pipeline (on a cluster, plain reads split per node, each offer's and code's
+counter with what commits under way hold counted, as :func:`_read_cluster` counts it). A commit
+always reads everything from Redis (:func:`read_snapshot`): it reads its transaction key
+anyway, so the round trip is paid, and pricing on fresh state keeps a stale entry from ever
+reaching a sale (the script re-checks the member's version and the caps, but not, say, that an
+offer the price left out as used up really was).
 """
 
 from __future__ import annotations
@@ -107,21 +109,12 @@ def _read_cluster(
     member = MemberDoc.load(member_id, member_raw) if member_id is not None else None
     reads = io.client.pipeline(transaction=False)
     for o in offer_ids:
-        reads.hmget(k.counter(f"o:{o}"), ["u", "b", "p+:u", "p+:b"])
+        reads.hmget(k.counter(f"o:{o}"), OFFER_FIELDS)
     for code in codes:
         reads.hmget(k.code(code), [*CODE_FIELDS, "p-:left"])
     counters = iter(reads.execute() if offer_ids or codes else [])
-    usage: dict[str, tuple[int, int]] = {}
-    for o in offer_ids:
-        u, b, pu, pb = map(_count, next(counters))
-        usage[o] = (u + pu, b + pb)
-    rows: dict[str, CodeRow | None] = {}
-    for code in codes:
-        reply = next(counters)
-        row = code_row(reply[:-1])
-        if row is not None:  # uses held by commits under way are not left
-            row = (row[0], row[1] + _count(reply[-1]), *row[2:])
-        rows[code] = row
+    usage = {o: offer_usage(next(counters)) for o in offer_ids}
+    rows = {code: cluster_code_row(next(counters)) for code in codes}
     return Snapshot(tx_raw, member, usage, rows)
 
 
@@ -134,28 +127,32 @@ def cached_snapshot(
     capped: Sequence[str] = (),
 ) -> Snapshot:
     """What a quote reads, from ``cache`` where it holds it and otherwise from Redis (one
-    ``MULTI``/``EXEC`` for the missing keys, whose replies are cached); ``capped`` = the
-    unit-capped offers whose counters it needs."""
+    ``MULTI``/``EXEC`` for the missing keys, whose replies are cached; on a cluster one
+    pipeline of plain reads, split per node, as :func:`_read_cluster` reads them); ``capped``
+    = the unit-capped offers whose counters it needs."""
     cache.start()
     k = io.keys
+    cluster = k.cluster
     code_keys = {c: k.code(c) for c in codes}  # presentation order, each code once
     unit_keys = {o: k.units(o) for o in capped}
+    offer_keys = {o: k.counter(f"o:{o}") for o in offer_ids} if cluster else {}
     member_key = k.member(member_id) if member_id is not None else None
     usage_key = k.usage
-    fields = usage_fields(offer_ids)
+    fields = [] if cluster else usage_fields(offer_ids)
     wanted = list(code_keys.values())
     if member_key is not None:
         wanted.append(member_key)
     if fields:
         wanted.append(usage_key)
+    wanted += offer_keys.values()
     wanted += unit_keys.values()
     have = cache.get(wanted)
     counters = dict(cast(dict[str, int], have.get(usage_key, {})))
     unknown = [f for f in fields if f not in counters]  # fields the cached hash lacks
     missing = [key for key in wanted if key not in have or (key == usage_key and unknown)]
-    units_of = set(unit_keys.values())
+    units_of, offers_of = set(unit_keys.values()), set(offer_keys.values())
     if missing:
-        pipe = io.client.pipeline(transaction=len(missing) > 1)
+        pipe = io.client.pipeline(transaction=len(missing) > 1 and not cluster)
         for key in missing:
             if key == member_key:
                 pipe.get(key)
@@ -163,8 +160,10 @@ def cached_snapshot(
                 pipe.hmget(key, unknown)
             elif key in units_of:
                 pipe.hgetall(key)
+            elif key in offers_of:
+                pipe.hmget(key, OFFER_FIELDS)
             else:
-                pipe.hmget(key, *CODE_FIELDS)
+                pipe.hmget(key, [*CODE_FIELDS, "p-:left"] if cluster else CODE_FIELDS)
         fresh: dict[str, object] = {}
         with cache.reading(missing) as fill:
             for key, reply in zip(missing, pipe.execute(), strict=True):
@@ -174,8 +173,10 @@ def cached_snapshot(
                     fresh[key] = dict(zip(unknown, map(_count, reply), strict=True))
                 elif key in units_of:
                     fresh[key] = parse_units(reply)
+                elif key in offers_of:
+                    fresh[key] = offer_usage(reply)
                 else:
-                    fresh[key] = code_row(reply)
+                    fresh[key] = cluster_code_row(reply) if cluster else code_row(reply)
             fill(fresh)
         have.update(fresh)
         counters.update(cast(dict[str, int], fresh.get(usage_key, {})))
@@ -184,10 +185,31 @@ def cached_snapshot(
         member = MemberDoc.load(member_id, cast(bytes | None, have[member_key]))
     rows = {c: cast(CodeRow | None, have[key]) for c, key in code_keys.items()}
     units = {o: cast(UnitUsage, have[key]) for o, key in unit_keys.items()}
-    return Snapshot(None, member, usage_of(offer_ids, counters), rows, units)
+    if cluster:
+        usage = {o: cast(tuple[int, int], have[key]) for o, key in offer_keys.items()}
+    else:
+        usage = usage_of(offer_ids, counters)
+    return Snapshot(None, member, usage, rows, units)
 
 
 CODE_FIELDS = ("offer", "left", "per_member", "from_us", "until_us", "member")
+OFFER_FIELDS = ("u", "b", "p+:u", "p+:b")  # an offer's counter on a cluster: uses, budget
+
+
+def offer_usage(reply: list[bytes | None]) -> tuple[int, int]:
+    """On a cluster: an offer's uses and budget spent (:data:`OFFER_FIELDS`), those held by
+    commits under way counted as spent."""
+    u, b, pu, pb = map(_count, reply)
+    return u + pu, b + pb
+
+
+def cluster_code_row(reply: list[bytes | None]) -> CodeRow | None:
+    """On a cluster: a code's row from :data:`CODE_FIELDS` and ``p-:left``, the uses held by
+    commits under way not left."""
+    row = code_row(reply[:-1])
+    if row is None:
+        return None
+    return (row[0], row[1] + _count(reply[-1]), *row[2:])
 
 
 def usage_fields(offer_ids: Sequence[str]) -> list[str]:

@@ -28,7 +28,8 @@ reserved (:meth:`RedisStore.sweep`); the ledger is one stream per home slot, mer
 (:mod:`server.store.redis.ledger`). What does not run there yet is refused with InvalidInput.
 
 Quotes read through a per-process cache (:mod:`server.store.redis.cache`, on unless
-``member_cache`` is off) that Redis keeps coherent with every process's writes; each write
+``member_cache`` is off; on a cluster :mod:`server.store.redis.cache_cluster`, tracking every
+primary) that Redis keeps coherent with every process's writes; each write
 operation here also drops the keys it wrote from this process's cache as it returns, so a lane
 quoting right after its own commit sees it.
 
@@ -48,7 +49,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
@@ -78,6 +78,7 @@ from server.store.redis import state as redis_state
 from server.store.redis import tiers as redis_tiers
 from server.store.redis import units as redis_units
 from server.store.redis.cache import MemberCache
+from server.store.redis.cache_cluster import ClusterMemberCache
 from server.store.redis.campaign_records import CampaignRecords
 from server.store.redis.io import RedisIO, connect, unavailable
 from server.store.redis.keys import Keys
@@ -118,10 +119,9 @@ class RedisStore(CampaignRecords):
         )
         keys = Keys(settings.prefix, cluster=settings.cluster)
         cache = None
-        # a cluster's quotes read Redis: the cache follows one node's invalidations only
-        if settings.member_cache and not settings.cluster:
-            prefixes = (_prefix(keys.member), _prefix(keys.code), keys.usage, _prefix(keys.units))
-            cache = MemberCache(client, prefixes, settings.member_cache_size)
+        if settings.member_cache:  # on a cluster: one tracking connection per primary
+            kind = ClusterMemberCache if settings.cluster else MemberCache
+            cache = kind(client, tuple(keys.quote_prefixes), settings.member_cache_size)
         self.io = RedisIO(
             client,
             keys,
@@ -173,10 +173,10 @@ class RedisStore(CampaignRecords):
         """After a cancel or a return: the member, the offer counters and the codes given
         back (which codes the transaction used is not known here: all of them)."""
         if self.io.cache is not None:
-            k = self.io.keys
-            self.io.cache.drop([k.usage, *([k.member(member_id)] if member_id else [])])
-            self.io.cache.drop_prefix(_prefix(k.code))
-            self.io.cache.drop_prefix(_prefix(k.units))
+            k, cache = self.io.keys, self.io.cache
+            cache.drop([k.usage, *([k.member(member_id)] if member_id else [])])
+            for prefix in k.quote_prefixes[1:]:  # codes, offer counters, units
+                cache.drop_prefix(prefix)
 
     def __enter__(self) -> RedisStore:
         return self
@@ -287,6 +287,8 @@ class RedisStore(CampaignRecords):
             return applied
         finally:
             written = [k.usage, *(k.code(c) for c in plan.codes)]
+            if k.cluster:  # each offer's counter is a key of its own there
+                written += (k.counter(f"o:{o.offer_id}") for o in plan.offers)
             written += (k.units(op.offer_id) for op in plan.units)
             if plan.member is not None:
                 written.append(k.member(plan.member.member_id))
@@ -392,12 +394,6 @@ class RedisStore(CampaignRecords):
     @unavailable
     def ledger(self, since: int | None = None, limit: int | None = None) -> list[LedgerEntry]:
         return redis_ledger.read(self.io, since, limit)
-
-
-def _prefix(key: Callable[[str], str]) -> str:
-    """What a family of keys' names start with (``loyalty:m:{`` for members): the prefix
-    under which Redis reports their changes to the cache."""
-    return os.path.commonprefix([key("a"), key("b")])
 
 
 __all__ = ["RedisStore"]
