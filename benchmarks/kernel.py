@@ -55,7 +55,7 @@ from engine.pricing.batch import (
 from engine.pricing.compiler import CompiledRules
 from engine.pricing.frames import decode_frames, encode_frames, price_frames
 from engine.pricing.kernel.batch import price_many
-from engine.pricing.kernel.util import candidates
+from engine.pricing.kernel.discovery import candidates
 
 SEED_K1, SEED_K2, SEED_SCALING, SEED_MEMBER = 101, 202, 303, 5
 WALLET_SIZE = 20

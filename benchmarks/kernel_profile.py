@@ -36,27 +36,34 @@ from benchmarks import suite
 # Stages of a call (docs/pricing.md §2-§6), by kernel function: module.function
 STAGES: dict[str, tuple[str, ...]] = {
     "candidate discovery (§2-3)": (
-        "util.find_candidates",
+        "discovery.",
+        "prefetch.",
         "util.sort_ints",
-        "util.pair_capacity",
-        "util.index_list",
         "util.coupon_uses",
+        "util.in_window",
     ),
-    "static checks 1-9": ("checks.static_reason", "checks.recurs", "checks.discount_cap"),
-    "checks 10-15 and proposals": (
-        "checks.evaluate_discount",
+    "static checks 1-9": ("checks.static_reason", "checks.recurs", "checks.civil"),
+    "checks 11-13 and proposals": (
         "checks.thresholds",
         "checks.gift_thresholds",
+        "checks.discount_cap",
         "util.in_set",
         "units.",
         "rewards.",
         "util.sort_by_price",
         "util.allocate",
     ),
-    "applying, groups, output rows": ("core.price_core", "checks.emit"),
+    # evaluate_discount (checks 10 and 14-15, the calls above) is inlined into price_core
+    "evaluation loop, groups, applying, output rows": ("core.price_core", "checks."),
     "merge and share (§1.1)": ("merge.",),
     "points (§6)": ("points.",),
-    "entry: arrays, workspace": ("core.price_one", "core.workspace", "core.line_workspace", "NRT_"),
+    "entry: arrays, workspace": (
+        "core.price_one",
+        "core.scratch_size",
+        "core.workspace",
+        "core.line_workspace",
+        "NRT_",
+    ),
 }
 _ROW = re.compile(r"^\s*([\d.]+)%\s+(\d+)\s+\[(.)\]\s+(.+?)\s*$")
 
@@ -161,7 +168,17 @@ def profile(offers: int, lines: int, seconds: float, cache: str) -> dict[str, An
     from benchmarks.workload import make_baskets, make_member, make_workload
     from engine import compile_rules, warm_up
     from engine.pricing.api import run_kernel
-    from engine.pricing.kernel import checks, core, merge, points, rewards, units, util
+    from engine.pricing.kernel import (
+        checks,
+        core,
+        discovery,
+        merge,
+        points,
+        prefetch,
+        rewards,
+        units,
+        util,
+    )
 
     print(f"compiling the kernels with symbols into {cache} ...", flush=True)
     warm_up()
@@ -171,7 +188,8 @@ def profile(offers: int, lines: int, seconds: float, cache: str) -> dict[str, An
     calls = kernel_calls(compiled, baskets, make_member(w, WALLET_SIZE, seed=SEED_MEMBER))
     for args in calls:
         run_kernel(*args)
-    mapped = write_perf_map([core, checks, merge, points, rewards, units, util], os.getpid())
+    modules = [core, checks, discovery, merge, points, prefetch, rewards, units, util]
+    mapped = write_perf_map(modules, os.getpid())
     data = Path(tempfile.mkdtemp(prefix="loyalty-profile-")) / "perf.data"
     rec = subprocess.Popen(
         [perf, "record", "-F", "1999", "-p", str(os.getpid()), "-o", str(data)],

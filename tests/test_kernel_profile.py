@@ -15,8 +15,8 @@ REPORT = """\
 # ........  ............  ..........................
 #
     40.00%          4000  [.] _PyEval_EvalFrameDefault
-    30.00%          3000  [.] checks.evaluate_discount
-    20.00%          2000  [.] util.find_candidates
+    30.00%          3000  [.] rewards.propose_item
+    20.00%          2000  [.] discovery.find_candidates
      5.00%           500  [.] merge.share
      4.00%           400  [.] core.price_one
      1.00%           100  [k] exc_page_fault
@@ -32,15 +32,19 @@ def test_numba_symbols_read_as_module_and_function():
 def test_a_report_gives_samples_per_symbol_and_in_all():
     total, by_symbol = parse_report(REPORT)
     assert total == 10_000
-    assert by_symbol["checks.evaluate_discount"] == 3000
+    assert by_symbol["rewards.propose_item"] == 3000
     assert by_symbol["exc_page_fault"] == 100
 
 
 @pytest.mark.parametrize(
     ("symbol", "stage"),
     [
-        ("util.find_candidates", "candidate discovery (§2-3)"),
-        ("rewards.buy_get", "checks 10-15 and proposals"),
+        ("discovery.find_candidates", "candidate discovery (§2-3)"),
+        ("rewards.buy_get", "checks 11-13 and proposals"),
+        ("checks.thresholds", "checks 11-13 and proposals"),
+        ("checks.static_reason", "static checks 1-9"),
+        ("checks.emit", "evaluation loop, groups, applying, output rows"),
+        ("core.price_core", "evaluation loop, groups, applying, output rows"),
         ("merge.share_discount", "merge and share (§1.1)"),
         ("_PyEval_EvalFrameDefault", None),
     ],
@@ -53,13 +57,13 @@ def test_each_stage_costs_its_share_of_the_time_per_call():
     r = summarise(*parse_report(REPORT), us_per_call=50.0)
     stages = {s["name"]: s for s in r["stages"]}
     assert [s["name"] for s in r["stages"]] == list(STAGES)
-    assert stages["checks 10-15 and proposals"]["us"] == pytest.approx(15.0)
+    assert stages["checks 11-13 and proposals"]["us"] == pytest.approx(15.0)
     assert stages["candidate discovery (§2-3)"]["us"] == pytest.approx(10.0)
     assert stages["merge and share (§1.1)"]["us"] == pytest.approx(2.5)
     assert stages["entry: arrays, workspace"]["us"] == pytest.approx(2.0)
     # the interpreter and the kernel (page faults included) are what is left
     assert r["outside_kernel"]["samples"] == 4100
     assert [f["name"] for f in r["functions"]][:2] == [
-        "checks.evaluate_discount",
-        "util.find_candidates",
+        "rewards.propose_item",
+        "discovery.find_candidates",
     ]

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from engine.pricing.jit import njit
-from engine.pricing.kernel.util import sort_positions
+from engine.pricing.kernel.discovery import sort_positions
 
 
 @njit

@@ -187,9 +187,9 @@ _workspace = threading.local()
 
 def _buffers(
     n_lines: int, n_rows: int, n_offers: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per-thread buffers (line outputs, rows, counts, the kernel's offer -> candidate map),
-    grown on demand and reused across calls."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per-thread buffers (line outputs, rows, counts, the kernel's offer -> candidate map,
+    the kernel's scratch), grown on demand and reused across calls."""
     ws = getattr(_workspace, "bufs", None)
     if ws is None or ws[0].shape[1] < n_lines or ws[1].shape[0] < n_rows:
         ws = (
@@ -197,10 +197,11 @@ def _buffers(
             np.empty((max(n_rows, 1024), L.ROW_COLS), dtype=np.int64),
             np.zeros(L.COUNT_COLS, dtype=np.int64),
             ws[3] if ws is not None else np.full(0, -1, dtype=np.int64),
+            ws[4] if ws is not None else np.empty(0, dtype=np.int64),
         )
         _workspace.bufs = ws
     if ws[3].shape[0] < n_offers:  # the kernel leaves it all -1 after every call
-        ws = (*ws[:3], np.full(n_offers, -1, dtype=np.int64))
+        ws = (*ws[:3], np.full(n_offers, -1, dtype=np.int64), ws[4])
         _workspace.bufs = ws
     return ws
 
@@ -221,7 +222,7 @@ def run_kernel(
     limits: np.ndarray,
     explain: bool,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Call ``price_one``, growing the row table until everything fits.
+    """Call ``price_one``, growing the row table and the scratch until everything fits.
 
     Returns views (line outputs int64[3, n], rows int64[k, ROW_COLS], counts) into per-thread
     buffers that the next call on this thread overwrites.
@@ -230,14 +231,29 @@ def run_kernel(
     n_rows = 16 * n + 64
     arrays = compiled.arrays
     while True:
-        line_out, rows, counts, slot = _buffers(n, n_rows, arrays.eval_order.shape[0])
+        line_out, rows, counts, slot, scratch = _buffers(n, n_rows, arrays.eval_order.shape[0])
         line_view = line_out[:, :n]
-        price_one(
-            *arrays, lines, member, ctx, coupons, limits, explain, slot, line_view, rows, counts
+        k = price_one(
+            *arrays,
+            lines,
+            member,
+            ctx,
+            coupons,
+            limits,
+            explain,
+            slot,
+            scratch,
+            line_view,
+            rows,
+            counts,
         )
-        if not counts[L.N_OVERFLOW]:
-            return line_view, rows[: counts[L.N_ROWS]], counts
-        n_rows = rows.shape[0] * 4
+        if k >= 0:
+            return line_view, rows[:k], counts
+        if k == -1:  # the rows did not fit
+            n_rows = rows.shape[0] * 4
+        else:  # the scratch is too short: -k words are needed (always more than 1)
+            # twice that, so that the next somewhat larger basket does not grow it again
+            _workspace.bufs = (*_workspace.bufs[:4], np.empty(2 * -k, dtype=np.int64))
 
 
 def price(

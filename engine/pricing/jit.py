@@ -44,11 +44,13 @@ KERNEL_SOURCES = (
     "kernel/checks.py",
     "kernel/points.py",
     "kernel/util.py",
+    "kernel/discovery.py",
     "kernel/rewards.py",
     "kernel/wire_in.py",
     "kernel/wire_out.py",
     "kernel/units.py",
     "kernel/merge.py",
+    "kernel/prefetch.py",
 )
 
 

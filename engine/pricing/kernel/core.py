@@ -16,10 +16,11 @@ from engine.pricing.compiler import RuleArrays
 from engine.pricing.constants import BPS, Kind, Mode, Phase, Reason
 from engine.pricing.jit import helper, njit
 from engine.pricing.kernel.checks import emit, evaluate_discount
+from engine.pricing.kernel.discovery import find_candidates, pair_capacity
 from engine.pricing.kernel.merge import merge_lines, share, share_discount
 from engine.pricing.kernel.points import earn_points, redeem_points
 from engine.pricing.kernel.units import applied_units, units_left
-from engine.pricing.kernel.util import find_candidates, pair_capacity, rhu
+from engine.pricing.kernel.util import rhu
 from engine.pricing.layout import (
     FLAG_DELIVERY,
     L_FLAGS,
@@ -29,6 +30,8 @@ from engine.pricing.layout import (
     LO_NET,
     LO_POINTS,
     LO_TENDER,
+    N_OVERFLOW,
+    N_ROWS,
     NO_GROUP,
     O_FUNDED_BPS,
     O_GROUP,
@@ -61,13 +64,20 @@ WS_ROWS = 19
 def workspace_width(rules, lines):
     """Row width of the workspace one basket needs: its lines, its (offer, line) pairs
     (which bound its candidates), any bundle's components, and a bit per offer (the bitmap
-    that sorts the candidates, kernel/util.py ``sort_positions``)."""
+    that sorts the candidates, kernel/discovery.py ``sort_positions``)."""
     return max(
         lines.shape[0],
         pair_capacity(rules, lines) + 1,
         rules.programme[P_MAX_BUNDLE_LEN],
         (rules.eval_order.shape[0] >> 6) + 1,
     )
+
+
+@helper
+def scratch_size(width, n):
+    """Words of scratch ``price_one`` needs for a workspace of ``width`` (:func:`workspace`)
+    and a line workspace for ``n`` lines (:func:`line_workspace`), one after the other."""
+    return WS_ROWS * width + LN_RUNS * max(n, 1)
 
 
 @njit
@@ -319,12 +329,17 @@ def price_one(
     limits,
     want_explain,
     slot,
+    scratch,
     line_out,
     rows,
     counts,
 ):
     """Price one basket into caller-owned ``line_out``, ``rows`` and ``counts``; ``slot`` is
-    the caller's int64[n_offers] of -1 (see ``price_core``), kept from call to call.
+    the caller's int64[n_offers] of -1 (see ``price_core``), kept from call to call, and
+    ``scratch`` the caller's int64[] for the workspaces, also kept (:func:`scratch_size`).
+
+    Returns the rows written; -1 when they did not fit (``counts[N_OVERFLOW]`` is set too);
+    or, when ``scratch`` is too short and nothing was priced, minus the words it needs.
 
     The rule arrays come one by one (the fields of ``RuleArrays``, in order): unboxing a
     named tuple costs the caller several microseconds, unboxing plain arrays a fraction.
@@ -345,8 +360,12 @@ def price_one(
         programme,
         hot,
     )
-    ws = workspace(workspace_width(rules, lines))
-    lw = line_workspace(lines.shape[0])
+    width = workspace_width(rules, lines)
+    size = scratch_size(width, lines.shape[0])
+    if size > scratch.shape[0]:
+        return -size
+    ws = scratch[: WS_ROWS * width].reshape((WS_ROWS, width))
+    lw = scratch[WS_ROWS * width : size]
     price_core(
         rules,
         lines,
@@ -362,3 +381,4 @@ def price_one(
         rows,
         counts,
     )
+    return -1 if counts[N_OVERFLOW] else counts[N_ROWS]

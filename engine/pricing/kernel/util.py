@@ -1,7 +1,8 @@
 # numba compiles these from the arrays they receive; signatures stay untyped.
 # mypy: disable-error-code="no-untyped-def"
 """Kernel building blocks: rounding, largest-remainder allocation, product-set membership,
-candidate discovery through the inverted indexes, and small in-place sorts.
+the hot table's checks, and small in-place sorts (candidate discovery is in
+``kernel/discovery.py``).
 
 Arrays and integers only. Numba does not inline one ``@njit`` function into another and
 every call with arrays pays for reference counting, so the hot helpers here take scratch
@@ -10,22 +11,14 @@ buffers from the caller and allocate nothing.
 
 from __future__ import annotations
 
-import numba
 import numpy as np
-from numba.cpython.unsafe.numbers import trailing_zeros
 
-from engine.pricing.constants import Kind
-from engine.pricing.jit import helper, njit
+from engine.pricing.jit import helper
 from engine.pricing.layout import (
     C_EPOCH,
     C_WEEKDAY,
-    CTX_COLS,
     FLAG_DELIVERY,
-    H_ACTIVATION,
     H_ENDS,
-    H_GET_SET,
-    H_KIND,
-    H_SCOPE,
     H_STARTS,
     H_WEEKDAYS,
     L_CAT,
@@ -203,33 +196,6 @@ def sort_ints(a, m):
         sift_down(a, 0, end)
 
 
-# sort_positions' bitmap leans on int64 wrap-around and an LLVM intrinsic: compiled code only
-BITMAP_SORT = not numba.config.DISABLE_JIT  # type: ignore[attr-defined]
-
-
-@helper
-def sort_positions(a, m, bits, n):
-    """Sort ``a[:m]``, distinct integers in ``[0, n)``, ascending in place: through a bitmap
-    of ``n`` bits in ``bits`` (scratch) when that is short next to ``m`` — a few hundred
-    words for the ~100 candidates of a basket against 10,000 offers, against heapsort's
-    ~1,500 unpredictable branches — else :func:`sort_ints`."""
-    words = (n >> 6) + 1
-    if not BITMAP_SORT or m <= 16 or words > bits.shape[0] or words > 4 * m:
-        sort_ints(a, m)
-        return
-    for w in range(words):
-        bits[w] = 0
-    for r in range(m):
-        bits[a[r] >> 6] |= np.int64(1) << (a[r] & 63)
-    r = 0
-    for w in range(words):
-        x = bits[w]
-        while x != 0:  # lowest set bit first; x & (x - 1) clears it (bit 63 included)
-            a[r] = (w << 6) + trailing_zeros(x)  # type: ignore[call-arg]
-            r += 1
-            x &= x - 1
-
-
 @helper
 def sift_down(a, root, end):
     x = a[root]
@@ -244,146 +210,6 @@ def sift_down(a, root, end):
         a[root] = a[child]
         root = child
     a[root] = x
-
-
-@helper
-def pair_capacity(rules, lines):
-    """An upper bound on the (offer, line) pairs the inverted indexes give this basket."""
-    off = rules.inv_off
-    base = rules.inv_base
-    n = lines.shape[0]
-    cap = n * rules.all_pos.shape[0]
-    for i in range(n):
-        for k in range(4):
-            x = lines[i, k]
-            if x >= 0:
-                cap += off[base[k] + x + 1] - off[base[k] + x]
-    return cap
-
-
-@helper
-def index_list(rules, lines, i, k):
-    """List ``k`` of line ``i`` (0-3: its sku/category/brand/vendor key, 4: offers on
-    everything) as (array of evaluation positions, first, end)."""
-    if k == 4:
-        if lines[i, L_FLAGS] & FLAG_DELIVERY:  # `all` means all goods
-            return rules.all_pos, 0, 0
-        return rules.all_pos, 0, rules.all_pos.shape[0]
-    x = lines[i, k]
-    if x < 0:
-        return rules.all_pos, 0, 0
-    key = rules.inv_base[k] + x
-    return rules.inv_pos, rules.inv_off[key], rules.inv_off[key + 1]
-
-
-@helper
-def find_candidates(rules, lines, coupons, ctx, prefilter, slot, cand, moff, mline, fill, last):
-    """Offers this basket can meet, in evaluation order, with their matching lines.
-
-    With ``prefilter`` it also drops the candidates that the hot table shows fail a check
-    1-9 (a used-up coupon, outside the window or its weekdays); what else checks 1-9 ask is
-    left to the evaluation, where ``H_STATIC`` says whether anything is. Without it (the
-    explained path, which reports every candidate's reason) it drops only coupons nobody
-    presented.
-
-    ``slot`` (int64[n_offers]) maps an evaluation position to its candidate while this runs;
-    it is -1 everywhere on entry and is left so. ``cand``, ``moff``, ``mline``, ``fill`` and
-    ``last`` are int64 rows at least :func:`pair_capacity` + 1 long. Allocates nothing.
-
-    Returns ``c``: offer indexes ``cand[:c]`` in evaluation order; for candidate ``j``,
-    ``mline[moff[j]:moff[j+1]]`` are the lines in its scope (exclusions applied), ascending.
-    """
-    n = lines.shape[0]
-    # 1. distinct positions (in discovery order) and how many lines each one reaches
-    u = 0
-    for i in range(n):
-        for k in range(5):
-            src, lo, hi = index_list(rules, lines, i, k)
-            for j in range(lo, hi):
-                pos = src[j]
-                s = slot[pos]
-                if s < 0:
-                    s = u
-                    slot[pos] = u
-                    cand[u] = pos
-                    fill[u] = 0
-                    last[u] = -1
-                    u += 1
-                if last[s] != i:  # the same line found through two keys (e.g. sku, category)
-                    last[s] = i
-                    fill[s] += 1
-    # 2. evaluation order; each position's lines get a contiguous run of mline
-    sort_positions(cand, u, mline, slot.shape[0])  # mline is free until filled below
-    moff[0] = 0
-    for r in range(u):
-        s = slot[cand[r]]
-        count = fill[s]
-        fill[s] = moff[r]
-        moff[r + 1] = moff[r] + count
-        last[s] = -1
-    for i in range(n):  # lines in ascending order, so each run comes out ascending
-        for k in range(5):
-            src, lo, hi = index_list(rules, lines, i, k)
-            for j in range(lo, hi):
-                s = slot[src[j]]
-                if last[s] != i:
-                    last[s] = i
-                    mline[fill[s]] = i
-                    fill[s] += 1
-    # 3. drop coupons nobody presented (prefilter: failed checks) and excluded skus, in place
-    hot = rules.hot
-    c = 0
-    k = 0
-    lo = 0
-    for r in range(u):
-        pos = cand[r]
-        slot[pos] = -1
-        hi = moff[r + 1]
-        o = rules.eval_order[pos]
-        keep = True
-        if hot[o, H_ACTIVATION] == 1:
-            keep, uses = coupon_uses(coupons, o)
-            keep = keep and (uses > 0 or not prefilter)
-        if keep and prefilter:
-            keep = in_window(hot, o, ctx)
-        if keep:
-            s = hot[o, H_SCOPE]
-            excl_off = rules.sets[s, S_EXCL_OFF]
-            excl_len = rules.sets[s, S_EXCL_LEN]
-            # buy_get and gift: lines of the scope or of the get (gift) set
-            two_sets = hot[o, H_KIND] == Kind.BUY_GET or hot[o, H_KIND] == Kind.GIFT
-            start = k
-            for j in range(lo, hi):
-                i = mline[j]
-                if two_sets:
-                    ok = in_set(rules.sets, rules.set_vals, s, lines, i) or in_set(
-                        rules.sets, rules.set_vals, hot[o, H_GET_SET], lines, i
-                    )
-                else:
-                    ok = excl_len == 0 or not contains(
-                        rules.set_vals, excl_off, excl_len, lines[i, L_SKU]
-                    )
-                if ok:
-                    mline[k] = i
-                    k += 1
-            if k > start:
-                cand[c] = o
-                c += 1
-                moff[c] = k
-        lo = hi
-    return c
-
-
-@njit
-def candidates(rules, lines, coupons):
-    """``cand`` of :func:`find_candidates` in a fresh array (benchmarks, tests)."""
-    width = pair_capacity(rules, lines) + 1
-    scratch = np.empty((5, width), dtype=np.int64)
-    slot = np.full(rules.eval_order.shape[0], -1, dtype=np.int64)
-    ctx = np.zeros(CTX_COLS, dtype=np.int64)  # not read without the prefilter
-    s = scratch
-    c = find_candidates(rules, lines, coupons, ctx, False, slot, s[0], s[1], s[2], s[3], s[4])
-    return scratch[0, :c].copy()
 
 
 @helper
