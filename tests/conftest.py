@@ -8,7 +8,6 @@ expectation then holds for both.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -23,10 +22,11 @@ from engine.pricing.reference.core import price_reference
 from engine.pricing.rules import parse_rules
 from engine.pricing.types import Basket, Member, PricingResult
 from loyalty.v1 import rules_pb2
-from server.settings import RedisSettings
 from server.store import Store, open_store
 from server.store.redis.cluster_process import ClusterProcess, cluster_support
 from server.store.redis.process import RedisProcess
+from server.store.redis.store import RedisStore
+from tests.store_fixtures import on_cluster
 
 Pricer = Callable[..., PricingResult]
 
@@ -126,10 +126,26 @@ def each_store(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Store
     elif request.param == "redis":
         store = open_store("redis", url=request.getfixturevalue("redis_url"))
     else:
-        cluster = request.getfixturevalue("redis_cluster")
-        prefix = f"e{uuid.uuid4().hex[:8]}:"
-        store = open_store(
-            "redis", settings=RedisSettings(url=cluster.url, prefix=prefix, cluster=True)
-        )
+        url = request.getfixturevalue("redis_cluster").url
+        store = open_store("redis", settings=on_cluster(url, "e"))
     yield store
     store.close()
+
+
+@pytest.fixture
+def cluster_store(redis_cluster: ClusterProcess) -> Iterator[RedisStore]:
+    """The Redis store on the shared test cluster under a key prefix of its own."""
+    store = RedisStore(settings=on_cluster(redis_cluster.url))
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def own_cluster() -> Iterator[ClusterProcess]:
+    """A cluster of the test's own (3 primaries, 3 replicas) whose nodes time out after 1 s, so
+    a primary killed by the test is failed over within seconds."""
+    reason = cluster_support()
+    if reason is not None:
+        pytest.skip(f"no Redis Cluster here: {reason}")
+    with ClusterProcess(node_timeout_ms=1000) as cluster:
+        yield cluster

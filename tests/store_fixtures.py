@@ -8,6 +8,7 @@ snapshot the store reads.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 import engine
 from engine.pricing.types import Basket, Line
 from loyalty.v1 import rules_pb2
+from server.settings import RedisSettings
 from server.store import CommitOutcome, MemberProfile, PricingState, Store
 from server.store.checkout import commit
 from server.store.policy import Policy
@@ -108,3 +110,9 @@ def paid(out: CommitOutcome) -> int:
 def discounted(out: CommitOutcome) -> int:
     """The committed basket's discounts, from its stored lines."""
     return sum(d.amount_minor for line in out.lines for d in line.discounts)
+
+
+def on_cluster(url: str, tag: str = "c") -> RedisSettings:
+    """The Redis store's settings on the cluster at ``url`` under a key prefix of its own (the
+    tests share one cluster)."""
+    return RedisSettings(url=url, prefix=f"{tag}{uuid.uuid4().hex[:8]}:", cluster=True)

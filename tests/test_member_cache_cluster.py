@@ -27,7 +27,7 @@ from server.store.policy import Policy
 from server.store.redis import cache_cluster
 from server.store.redis.cache import MemberCache
 from server.store.redis.cache_cluster import ClusterMemberCache, parse_nodes
-from server.store.redis.cluster_process import ClusterProcess, cluster_support
+from server.store.redis.cluster_process import ClusterProcess
 from server.store.redis.store import RedisStore
 from tests.store_fixtures import BASKET_1, DAY, PANADOL, POLICY, RULES, T0, checkout, enrol
 from tests.test_member_cache import FRESH_S, SETTLE_S, points, within
@@ -82,6 +82,16 @@ def one_member_per_primary(cluster: ClusterProcess, store: RedisStore) -> dict[i
         if len(found) == 3:
             return found
     raise AssertionError("no member found for every primary")
+
+
+def enrolled_and_cached(cluster: ClusterProcess, a: RedisStore, b: RedisStore) -> dict[int, str]:
+    """One member per primary (:func:`one_member_per_primary`), enrolled through ``a`` and
+    cached by ``b``."""
+    members = one_member_per_primary(cluster, a)
+    for m in members.values():
+        enrol(a, m)
+        warm(b, m)
+    return members
 
 
 def warm(store: RedisStore, member_id: str, codes: tuple[str, ...] = ()) -> None:
@@ -187,10 +197,7 @@ def test_losing_a_tracking_connection_flushes_and_serves_nothing_until_tracked_a
     gate: Gate,
 ) -> None:
     a, b = stores(), stores()
-    members = one_member_per_primary(redis_cluster, a)
-    for m in members.values():
-        enrol(a, m)
-        warm(b, m)
+    members = enrolled_and_cached(redis_cluster, a, b)
     cache, calls = cache_of(b), counter(redis_cluster)
     assert len(cache) > len(members) and cache.ready  # the members and the offers' counters
     port, m = next(iter(members.items()))
@@ -223,10 +230,7 @@ def test_a_read_from_a_node_not_tracked_is_not_kept(
     # as after a MOVED to a primary the watch has not seen yet: redis-py's slot map names a
     # node the cache does not track for the member's slot
     a, b = stores(), stores()
-    members = one_member_per_primary(redis_cluster, a)
-    for m in members.values():
-        enrol(a, m)
-        warm(b, m)
+    members = enrolled_and_cached(redis_cluster, a, b)
     cache, calls = cache_of(b), counter(redis_cluster)
     port, m = next(iter(members.items()))
     cache._names = cache._names - {f"127.0.0.1:{port}"}
@@ -240,15 +244,6 @@ def test_a_read_from_a_node_not_tracked_is_not_kept(
     before = calls()
     assert points(b, other) == (0, 0)
     assert calls() == before  # the other primaries' members are still served
-
-
-@pytest.fixture
-def own_cluster() -> Iterator[ClusterProcess]:
-    reason = cluster_support()
-    if reason is not None:
-        pytest.skip(f"no Redis Cluster here: {reason}")
-    with ClusterProcess(node_timeout_ms=1000) as c:
-        yield c
 
 
 def replicated(port: int) -> bool:
@@ -279,10 +274,7 @@ def test_a_failover_never_serves_a_stale_value(own_cluster: ClusterProcess, gate
     started = time.monotonic()
     a, b = open_store(own_cluster.url, "fo:"), open_store(own_cluster.url, "fo:")
     try:
-        members = one_member_per_primary(own_cluster, a)
-        for m in members.values():
-            enrol(a, m)
-            warm(b, m)
+        members = enrolled_and_cached(own_cluster, a, b)
         cache = cache_of(b)
         port = min(members)
         victim, m = next(n for n in own_cluster.nodes if n.port == port), members[port]

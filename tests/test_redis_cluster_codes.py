@@ -8,8 +8,6 @@ in member order through forced collisions. The gRPC suite runs on the cluster to
 from __future__ import annotations
 
 import threading
-import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -18,19 +16,9 @@ from engine.errors import AlreadyExists, NotFound
 from server.settings import RedisSettings
 from server.store.codes import DEFAULT_ALPHABET, CodeBatch
 from server.store.redis import code_claims
-from server.store.redis.cluster_process import ClusterProcess
 from server.store.redis.store import RedisStore
 from server.store.snapshot import to_us
 from tests import store_fixtures as sf
-
-
-@pytest.fixture
-def cluster_store(redis_cluster: ClusterProcess) -> Iterator[RedisStore]:
-    """The Redis store on the shared test cluster under a key prefix of its own."""
-    prefix = f"c{uuid.uuid4().hex[:8]}:"
-    store = RedisStore(settings=RedisSettings(url=redis_cluster.url, prefix=prefix, cluster=True))
-    yield store
-    store.close()
 
 
 def _batch(count: int = 0, members: tuple[str, ...] = (), batch_id: str = "b1") -> CodeBatch:

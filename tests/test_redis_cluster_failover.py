@@ -16,7 +16,6 @@ import dataclasses
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterator
 from typing import cast
 
 import pytest
@@ -26,7 +25,7 @@ from engine.errors import Unavailable
 from server.settings import RedisSettings
 from server.store import CommitOutcome, MemberProfile
 from server.store.redis import homes
-from server.store.redis.cluster_process import ClusterProcess, cluster_support
+from server.store.redis.cluster_process import ClusterProcess
 from server.store.redis.process import RedisProcess
 from server.store.redis.store import RedisStore
 from tests.store_fixtures import DAY, T0, checkout, enrol
@@ -35,15 +34,6 @@ from tests.test_redis_cluster_store import _capped
 CAP = 40  # the offer's total uses
 LANES, PER_LANE, MEMBERS_PER_LANE = 6, 40, 4
 LINES = [("1", "CREAM-50", 1, 5990), ("4", "PANADOL-20", 1, 2680)]
-
-
-@pytest.fixture
-def cluster() -> Iterator[ClusterProcess]:
-    reason = cluster_support()
-    if reason is not None:
-        pytest.skip(f"no Redis Cluster here: {reason}")
-    with ClusterProcess(node_timeout_ms=1000) as c:
-        yield c
 
 
 def _slots_served(node: RedisProcess, dead: int) -> bool:
@@ -78,8 +68,9 @@ def _fail_over(cluster: ClusterProcess, victim: RedisProcess, deadline: float) -
 
 
 def test_a_primary_killed_under_commit_load_loses_no_acknowledged_commit(
-    cluster: ClusterProcess,
+    own_cluster: ClusterProcess,
 ) -> None:
+    cluster = own_cluster
     started = time.monotonic()
     settings = RedisSettings(
         url=cluster.url,

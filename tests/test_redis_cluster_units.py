@@ -6,16 +6,12 @@ caps, reservations, cancels) runs on the cluster through ``tests/test_reservatio
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 
-from server.settings import RedisSettings
 from server.store import MemberProfile
 from server.store.redis import homes
-from server.store.redis.cluster_process import ClusterProcess
 from server.store.redis.reservations import Hold
 from server.store.redis.store import RedisStore
 from server.store.units import to_us
@@ -23,11 +19,8 @@ from tests import test_reservations as R
 
 
 @pytest.fixture
-def store(redis_cluster: ClusterProcess) -> Iterator[RedisStore]:
-    prefix = f"u{uuid.uuid4().hex[:8]}:"
-    s = RedisStore(settings=RedisSettings(url=redis_cluster.url, prefix=prefix, cluster=True))
-    yield s
-    s.close()
+def store(cluster_store: RedisStore) -> RedisStore:
+    return cluster_store
 
 
 def test_a_thousand_racing_commits_sell_exactly_the_cap_on_a_cluster(store: RedisStore) -> None:

@@ -3,7 +3,6 @@ cent after commits, cancels and returns; the anonymised extract carries no membe
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,10 +19,9 @@ from engine.analytics.reports import (
     settlement_lines,
 )
 from server.analytics.ledger import export_ledger, history_rows
-from server.settings import RedisSettings
 from server.store import Consent, MemberProfile, Store, open_store
 from server.store.records import funded_by, sign
-from tests.store_fixtures import BASKET_1, CATALOGUE, DAY, PANADOL, T0, checkout
+from tests.store_fixtures import BASKET_1, CATALOGUE, DAY, PANADOL, T0, checkout, on_cluster
 
 ALICE, BOB = "MEMBER-ALICE", "MEMBER-BOB"
 COLGATE = ("5", "TOOTHPASTE-120", 2, 1890)
@@ -36,8 +34,8 @@ def open_test_store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
     if request.param == "redis":
         return open_store("redis", url=request.getfixturevalue("redis_url"))
     if request.param == "cluster":
-        url, prefix = request.getfixturevalue("redis_cluster").url, f"r{uuid.uuid4().hex[:8]}:"
-        return open_store("redis", settings=RedisSettings(url=url, prefix=prefix, cluster=True))
+        url = request.getfixturevalue("redis_cluster").url
+        return open_store("redis", settings=on_cluster(url))
     return open_store("embedded", data_dir=tmp_path / "data")
 
 
