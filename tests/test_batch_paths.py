@@ -8,6 +8,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from engine.pricing import layout as L
 from engine.pricing.api import offer_slots, price
 from engine.pricing.batch import BatchOutput, encode_batch, price_batch, run_batch
 from engine.pricing.catalogue import Catalogue
@@ -113,6 +114,35 @@ def test_buffers_reused_across_batches_of_other_sizes_change_nothing(
     # and the thread's offer map is left all -1 for the next call
     slots = offer_slots(len(compiled.offer_ids))
     assert np.all(slots == -1)
+
+
+@pytest.mark.parametrize("parallel_min_lines", [0, 10**9])
+@pytest.mark.parametrize("chunk_lines", [10**6, 24])
+@pytest.mark.parametrize("rows_per_line", [1, 32])
+def test_a_batch_keeping_one_row_type_keeps_each_baskets_rows_of_it_in_order(
+    compiled, monkeypatch, parallel_min_lines, chunk_lines, rows_per_line
+):
+    # given a batch priced in one chunk or in chunks of about 24 lines, on either path
+    monkeypatch.setattr("engine.pricing.batch.PARALLEL_MIN_LINES", parallel_min_lines)
+    slab_bytes = chunk_lines * rows_per_line * L.ROW_COLS * 8
+    monkeypatch.setattr("engine.pricing.batch.CHUNK_SLAB_BYTES", slab_bytes)
+    baskets, members = make_baskets(60, seed=3)
+    enc = encode_batch(compiled, baskets, members)
+    every = run_batch(compiled, enc, rows_per_line)
+    assert every.row_off[-1] == len(every.rows)
+    for row_type in (L.ROW_DISCOUNT, L.ROW_APPLIED, L.ROW_POINTS, L.ROW_EXPLANATION):
+        # when only the rows of one type are kept
+        kept = run_batch(compiled, enc, rows_per_line, row_type)
+        # then the per-line results and counts are the same, and each basket's rows are
+        # exactly its rows of that type, in the kernel's order (none for explanations)
+        assert np.array_equal(kept.line_out, every.line_out)
+        assert np.array_equal(kept.counts, every.counts) and kept.retried == every.retried
+        assert kept.row_off[-1] == len(kept.rows)
+        for b in range(len(baskets)):
+            mine = every.rows[every.row_off[b] : every.row_off[b + 1]]
+            want = mine[mine[:, L.ROW_TYPE] == row_type]
+            assert np.array_equal(kept.rows[kept.row_off[b] : kept.row_off[b + 1]], want)
+    assert bool(every.retried) == (rows_per_line == 1)
 
 
 def test_a_batch_of_one_is_the_single_call(compiled):

@@ -1,5 +1,6 @@
-"""Candidate positions are sorted through a bitmap when that is cheap (kernel/util.py
-``sort_positions``): the same order as any sort, in both of its regimes."""
+"""Candidate positions are sorted through a bitmap and its summary of non-zero words when
+that is cheap (kernel/discovery.py ``sort_positions``): the same order as any sort, in both
+of its regimes, whatever the scratch held before."""
 
 from __future__ import annotations
 
@@ -21,10 +22,13 @@ def _sorted(a, bits, n):
     ("m", "n", "words"),
     [
         (5, 100, 8),  # short: insertion sort
-        (112, 10_000, 200),  # the K1 case: a bitmap of 157 words
+        (28, 10_000, 200),  # a five-line basket: 157 words and a summary of 3
+        (112, 10_000, 200),  # the K1 case
         (200, 200, 8),  # positions 0..199, every one of them, bit 63 of each word included
+        (8192, 8192, 200),  # every bit of every word and of the summary words
         (500, 64 * 40, 100),  # dense
-        (40, 1_000_000, 100),  # the bitmap would be long: heapsort
+        (300, 1_000_000, 16_000),  # many offers: a summary of 245 words
+        (40, 1_000_000, 16_000),  # a summary long next to the values: heapsort
         (40, 10_000, 100),  # the bitmap does not fit the scratch: heapsort
     ],
 )

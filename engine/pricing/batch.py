@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numba
 import numpy as np
@@ -36,7 +36,7 @@ from engine.pricing.api import (
     run_kernel,
 )
 from engine.pricing.compiler import CompiledRules
-from engine.pricing.kernel.batch import price_many, price_serial
+from engine.pricing.kernel.batch import price_many, price_serial, take_rows
 from engine.pricing.restrictions import restricted_lines
 from engine.pricing.types import Basket, Member, PricingResult, RemainingLimits
 
@@ -55,6 +55,7 @@ PARTS_PER_THREAD = 4
 # serial): 80 lines 72 / 17 µs, 300 lines 17 / 11, 630 lines 10.2 / 10.8, 1,290 lines 11.7 /
 # 13.2, 2,570 lines 7.7 / 11.7.
 PARALLEL_MIN_LINES = 1_000
+ALL_ROWS = -1  # run_batch's row_type: keep every row
 
 
 @dataclass(frozen=True)
@@ -128,38 +129,70 @@ def encode_batch(
 
 
 def run_batch(
-    compiled: CompiledRules, enc: EncodedBatch, rows_per_line: int = ROWS_PER_LINE
+    compiled: CompiledRules,
+    enc: EncodedBatch,
+    rows_per_line: int = ROWS_PER_LINE,
+    row_type: int = ALL_ROWS,
 ) -> BatchOutput:
     """Price every basket of ``enc``, chunk by chunk; baskets whose rows overflowed are priced
-    again alone.
+    again alone. With ``row_type`` (a ``layout.ROW_*``) only rows of that type are kept:
+    ``price_frames`` keeps the discounts, a third of a history basket's rows.
 
     Chunks keep the row slab near ``CHUNK_SLAB_BYTES`` whatever the batch size, so millions of
-    baskets price in bounded memory; a batch of one chunk is priced as it is, unsliced.
+    baskets price in bounded memory; a batch of one chunk is priced as it is, unsliced. Each
+    chunk's rows are copied once, from the slab straight to where they end in the output.
     """
-    n_b = enc.n_baskets
+    n_b, n_lines = enc.n_baskets, enc.lines.shape[0]
     lines_per_chunk = max(1, CHUNK_SLAB_BYTES // (rows_per_line * L.ROW_COLS * 8))
-    if enc.lines.shape[0] <= lines_per_chunk:
-        return _run_chunk(compiled, enc, rows_per_line)
-    outs: list[BatchOutput] = []
-    starts: list[int] = []
+    rows = _Rows(n_lines)
+    if n_lines <= lines_per_chunk:
+        return _run_chunk(compiled, enc, rows_per_line, row_type, rows)
+    line_out = np.empty((L.LINE_OUT_COLS, n_lines), dtype=np.int64)
+    counts = np.empty((n_b, L.COUNT_COLS), dtype=np.int64)
+    row_off = np.zeros(n_b + 1, dtype=np.int64)
+    retried: list[int] = []
     b0 = 0
     while b0 < n_b:
         target = enc.line_off[b0] + lines_per_chunk
         b1 = min(n_b, max(b0 + 1, int(np.searchsorted(enc.line_off, target, "right")) - 1))
-        outs.append(_run_chunk(compiled, sub_batch(enc, b0, b1), rows_per_line))
-        starts.append(b0)
+        out = _run_chunk(compiled, sub_batch(enc, b0, b1), rows_per_line, row_type, rows)
+        line_out[:, enc.line_off[b0] : enc.line_off[b1]] = out.line_out
+        counts[b0:b1] = out.counts
+        row_off[b0 + 1 : b1 + 1] = row_off[b0] + out.row_off[1:]
+        retried += [b0 + b for b in out.retried]
         b0 = b1
-    counts = np.concatenate([o.counts for o in outs])
-    row_off = np.zeros(n_b + 1, dtype=np.int64)
-    np.cumsum(counts[:, L.N_ROWS], out=row_off[1:])
-    return BatchOutput(
-        np.concatenate([o.line_out for o in outs], axis=1),
-        np.concatenate([o.rows for o in outs]),
-        row_off,
-        counts,
-        enc.line_off,
-        tuple(b0 + b for b0, o in zip(starts, outs, strict=True) for b in o.retried),
-    )
+    return BatchOutput(line_out, rows.taken(), row_off, counts, enc.line_off, tuple(retried))
+
+
+class _Rows:
+    """Where a batch's rows end, appended chunk by chunk: sized from the first chunk's rows
+    per line (an eighth more, for the batch's later baskets), grown by half when a chunk
+    does not fit, so each row is copied once, not once per chunk and again to join them."""
+
+    def __init__(self, n_lines: int) -> None:
+        self.n_lines = n_lines
+        self.buf = np.empty((0, L.ROW_COLS), dtype=np.int64)
+        self.n = 0
+
+    def room(self, k: int, chunk_lines: int) -> np.ndarray:
+        """Space for ``k`` more rows, from the end of those appended (:meth:`add` them)."""
+        if self.n + k > len(self.buf):
+            guess = self.n + k + k * max(self.n_lines - chunk_lines, 0) // max(chunk_lines, 1)
+            size = max(guess + guess // 8, len(self.buf) * 3 // 2)
+            grown = np.empty((size, L.ROW_COLS), dtype=np.int64)
+            grown[: self.n] = self.buf[: self.n]
+            self.buf = grown
+        return self.buf[self.n : self.n + k]
+
+    def add(self, k: int) -> np.ndarray:
+        """The ``k`` rows just written to :meth:`room`, appended."""
+        self.n += k
+        return self.buf[self.n - k : self.n]
+
+    def taken(self) -> np.ndarray:
+        """The rows appended: a view (the space past them was never written, so it holds no
+        memory)."""
+        return self.buf[: self.n]
 
 
 def sub_batch(enc: EncodedBatch, b0: int, b1: int) -> EncodedBatch:
@@ -205,9 +238,12 @@ def _slab(n_rows: int) -> np.ndarray:
     return slab[:n_rows]
 
 
-def _run_chunk(compiled: CompiledRules, enc: EncodedBatch, rpl: int) -> BatchOutput:
+def _run_chunk(
+    compiled: CompiledRules, enc: EncodedBatch, rpl: int, row_type: int, into: _Rows
+) -> BatchOutput:
     """One chunk: in parallel parts, or on the calling thread when it is small (waking the
-    other threads would cost more than they save) or numba has one thread."""
+    other threads would cost more than they save) or numba has one thread. Its rows (of
+    ``row_type``) are appended to ``into``."""
     n_b, n_lines = enc.n_baskets, enc.lines.shape[0]
     arrays = compiled.arrays
     inputs = (enc.lines, enc.line_off, enc.members, enc.ctxs, enc.coupon_off, enc.coupons)
@@ -215,12 +251,12 @@ def _run_chunk(compiled: CompiledRules, enc: EncodedBatch, rpl: int) -> BatchOut
     counts = np.zeros((n_b, L.COUNT_COLS), dtype=np.int64)
     threads = 1 if n_lines < PARALLEL_MIN_LINES else numba.get_num_threads()  # it takes a lock
     if threads == 1:
+        part_off, part_rows = np.array([0, n_b]), np.array([0, n_lines * rpl])
         slab = _slab(n_lines * rpl)
-        row_off = np.empty(n_b + 1, dtype=np.int64)  # filled by the kernel
+        row_off = np.empty(n_b + 1, dtype=np.int64)  # filled by the kernel, not needed here
         slot = offer_slots(arrays.eval_order.shape[0])
         limits = (enc.limit_off, enc.limits)
-        n_over = price_serial(*arrays, *inputs, *limits, slot, line_out, slab, counts, row_off)
-        rows = slab[: row_off[-1]].copy()  # not the whole slab kept alive with the output
+        price_serial(*arrays, *inputs, *limits, slot, line_out, slab, counts, row_off)
     else:
         part_off, part_rows = batch_parts(enc.line_off, rpl, PARTS_PER_THREAD * threads)
         slab = _slab(int(part_rows[-1]))
@@ -235,18 +271,19 @@ def _run_chunk(compiled: CompiledRules, enc: EncodedBatch, rpl: int) -> BatchOut
             slab,
             counts,
         )
-        # each part's rows are packed at the start of its region, overflowed baskets taking none
-        over = counts[:, L.N_OVERFLOW] != 0
-        n_over = int(over.sum())
-        row_off = np.zeros(n_b + 1, dtype=np.int64)
-        np.cumsum(np.where(over, 0, counts[:, L.N_ROWS]), out=row_off[1:])
-        used = (row_off[part_off[1:]] - row_off[part_off[:-1]]).tolist()
-        rows = np.concatenate(
-            [slab[r : r + u] for r, u in zip(part_rows[:-1].tolist(), used, strict=True)]
-        )
-    if not n_over:
+    over = counts[:, L.N_OVERFLOW] != 0
+    written = int(counts[~over, L.N_ROWS].sum())
+    kept = np.empty(n_b, dtype=np.int64)
+    k = take_rows(slab, part_off, part_rows, counts, row_type, into.room(written, n_lines), kept)
+    rows = into.add(k)
+    row_off = np.zeros(n_b + 1, dtype=np.int64)
+    np.cumsum(kept, out=row_off[1:])
+    if not over.any():
         return BatchOutput(line_out, rows, row_off, counts, enc.line_off, ())
-    return _retry(compiled, enc, line_out, rows, row_off, counts)
+    into.n -= k  # taken back: the retries splice their rows in between
+    out = _retry(compiled, enc, line_out, rows.copy(), row_off, counts, row_type)
+    into.room(len(out.rows), n_lines)[:] = out.rows
+    return replace(out, rows=into.add(len(out.rows)))
 
 
 def _retry(
@@ -256,10 +293,13 @@ def _retry(
     rows: np.ndarray,
     row_off: np.ndarray,
     counts: np.ndarray,
+    row_type: int,
 ) -> BatchOutput:
-    """Price the baskets that overflowed alone and splice their rows in, in basket order;
-    ``row_off``: where each basket's rows begin in ``rows`` (an overflowed one has none)."""
+    """Price the baskets that overflowed alone and splice their rows (of ``row_type``) in, in
+    basket order; ``row_off``: where each basket's rows begin in ``rows`` (an overflowed one
+    has none)."""
     over = np.nonzero(counts[:, L.N_OVERFLOW])[0].tolist()
+    kept = np.diff(row_off)
     pieces, pos = [], 0
     for b in over:  # price alone, then splice in basket order (linear)
         lo, hi = int(enc.line_off[b]), int(enc.line_off[b + 1])
@@ -274,11 +314,14 @@ def _retry(
         )
         line_out[:, lo:hi] = lv
         counts[b] = counts_b
+        if row_type != ALL_ROWS:
+            rows_b = rows_b[rows_b[:, L.ROW_TYPE] == row_type]
+        kept[b] = len(rows_b)
         pieces += [rows[pos : row_off[b]], rows_b.copy()]
         pos = int(row_off[b])
     pieces.append(rows[pos:])
     row_off = np.zeros(len(counts) + 1, dtype=np.int64)
-    np.cumsum(counts[:, L.N_ROWS], out=row_off[1:])
+    np.cumsum(kept, out=row_off[1:])
     return BatchOutput(line_out, np.concatenate(pieces), row_off, counts, enc.line_off, tuple(over))
 
 

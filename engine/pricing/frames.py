@@ -240,16 +240,18 @@ def decode_frames(
     rows = out.rows
     row_basket = np.repeat(np.arange(n_b), np.diff(out.row_off))
     d = rows[:, L.ROW_TYPE] == L.ROW_DISCOUNT
-    disc = rows[d].T  # the discount rows gathered once, then read column by column
-    offer = disc[2]
+    every = bool(d.all())  # run_batch kept the discount rows only (price_frames)
+    # the discount rows' columns gathered once, each contiguous, then read column by column
+    disc = np.ascontiguousarray((rows if every else rows[d])[:, 1:5].T)
+    offer = disc[1]
     discounts = pl.DataFrame(
         {
-            "basket": row_basket[d],
-            "line": disc[1],
+            "basket": row_basket if every else row_basket[d],
+            "line": disc[0],
             "offer_id": pl.Series(compiled.offer_ids, dtype=pl.String).gather(offer),
             "funder_id": pl.Series(compiled.offer_funder, dtype=pl.String).gather(offer),
-            "amount_minor": disc[3],
-            "funded_minor": disc[4],
+            "amount_minor": disc[2],
+            "funded_minor": disc[3],
         }
     )
     return FramesResult(basket_out, line_out, discounts)
@@ -265,4 +267,6 @@ def price_frames(
     """Price baskets given as polars frames (columns in this module's docstring);
     ``attributes``: member id -> typed attributes (:func:`encode_frames`)."""
     enc = encode_frames(compiled, lines, baskets, attributes)
-    return decode_frames(compiled, enc, run_batch(compiled, enc, rows_per_line), baskets, lines)
+    # the frames report discounts only: the kernel's other rows are dropped as they are taken
+    out = run_batch(compiled, enc, rows_per_line, L.ROW_DISCOUNT)
+    return decode_frames(compiled, enc, out, baskets, lines)

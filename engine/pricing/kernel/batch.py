@@ -13,7 +13,7 @@ from numba import prange
 from engine.pricing.compiler import RuleArrays
 from engine.pricing.jit import helper, njit
 from engine.pricing.kernel.core import line_workspace, price_core, workspace, workspace_width
-from engine.pricing.layout import N_OVERFLOW, N_ROWS
+from engine.pricing.layout import N_OVERFLOW, N_ROWS, ROW_COLS, ROW_TYPE
 
 
 @helper
@@ -237,3 +237,29 @@ def price_serial(
         over += counts[b, N_OVERFLOW] != 0
         row_off[b + 1] = row_off[b] + (0 if counts[b, N_OVERFLOW] else counts[b, N_ROWS])
     return over
+
+
+@njit
+def take_rows(slab, part_off, part_rows, counts, row_type, dest, kept):
+    """Copy the rows the parts packed into ``slab`` (part ``p``: baskets
+    ``part_off[p]:part_off[p+1]``, their rows one after the other from ``part_rows[p]``, an
+    overflowed basket having none) to ``dest``, basket after basket; only the rows of
+    ``row_type`` unless it is -1. ``kept[b]`` gets how many of basket ``b``'s were copied.
+    One pass while the slab is still warm, so a caller that needs one kind of row (the
+    discounts of a simulation) never writes or reads the others again. Returns the rows
+    copied; ``dest`` has room for every row."""
+    k = 0
+    for p in range(part_off.shape[0] - 1):
+        r = part_rows[p]
+        for b in range(part_off[p], part_off[p + 1]):
+            kept[b] = 0
+            if counts[b, N_OVERFLOW]:
+                continue
+            for _ in range(counts[b, N_ROWS]):
+                if row_type < 0 or slab[r, ROW_TYPE] == row_type:
+                    for j in range(ROW_COLS):
+                        dest[k, j] = slab[r, j]
+                    k += 1
+                    kept[b] += 1
+                r += 1
+    return k

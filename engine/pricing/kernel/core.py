@@ -16,7 +16,7 @@ from engine.pricing.compiler import RuleArrays
 from engine.pricing.constants import BPS, Kind, Mode, Phase, Reason
 from engine.pricing.jit import helper, njit
 from engine.pricing.kernel.checks import emit, evaluate_discount
-from engine.pricing.kernel.discovery import find_candidates, pair_capacity
+from engine.pricing.kernel.discovery import bitmap_words, find_candidates, pair_capacity
 from engine.pricing.kernel.merge import merge_lines, share, share_discount
 from engine.pricing.kernel.points import earn_points, redeem_points
 from engine.pricing.kernel.units import applied_units, units_left
@@ -69,7 +69,7 @@ def workspace_width(rules, lines):
         lines.shape[0],
         pair_capacity(rules, lines) + 1,
         rules.programme[P_MAX_BUNDLE_LEN],
-        (rules.eval_order.shape[0] >> 6) + 1,
+        bitmap_words(rules.eval_order.shape[0]),
     )
 
 
