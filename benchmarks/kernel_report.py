@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from matplotlib.ticker import NullFormatter
+import numpy as np
+from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from benchmarks.suite import machine_line, plain_y, plt, write_outputs
 
@@ -292,6 +293,8 @@ def markdown(r: dict[str, Any]) -> str:
 
 def plots(r: dict[str, Any], out: Path) -> list[Path]:
     paths = [_percentile_plot(r, out / "k1_latency.png")]
+    if r.get("k2"):
+        paths.append(_k2_plot(r, out / "k2_batch.png"))
     sc = r.get("scaling")
     if sc:
         where = machine_line(r["machine"])
@@ -370,6 +373,44 @@ def _percentile_plot(r: dict[str, Any], path: Path) -> Path:
         f"{k1['skus']:,} skus\n{machine_line(r['machine'])}",
         fontsize=10,
     )
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def _k2_plot(r: dict[str, Any], path: Path) -> Path:
+    """K2 in two panels: per-basket cost by batch size against one call per basket, and the
+    batch's throughput at each step (kernel alone, with retries and rows, frames to frames)
+    against the goal."""
+    k2 = r["k2"]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.5))
+    sizes = k2["by_batch_size"]
+    x = [str(p["batch_size"]) for p in sizes]
+    at = np.arange(len(x))
+    left.bar(at - 0.2, [p["batch_us_per_basket"] for p in sizes], 0.4, label="run_batch")
+    left.bar(at + 0.2, [p["single_us_per_basket"] for p in sizes], 0.4, label="one call each")
+    left.set_xticks(at, x)
+    left.set_xlabel("baskets per batch")
+    left.set_ylabel("µs per basket")
+    left.grid(True, axis="y", alpha=0.3)
+    left.legend()
+    left.set_title("per basket, batch against single calls", fontsize=10)
+    steps = (
+        ("price_many\nalone", k2["parallel_kernel_baskets_per_s"]),
+        ("run_batch", k2["kernel_baskets_per_s"]),
+        ("frames to\nframes", k2["end_to_end_baskets_per_s"]),
+    )
+    bars = right.bar([s for s, _ in steps], [v for _, v in steps], color="tab:green")
+    right.bar_label(bars, [f"{v:,.0f}" for _, v in steps], fontsize=9)
+    right.axhline(1_000_000, color="tab:red", ls=":", label="K2 goal (1,000,000 /s)")
+    right.set_ylim(0, 1_100_000)
+    right.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    right.set_ylabel("baskets per second")
+    right.grid(True, axis="y", alpha=0.3)
+    right.legend(loc="upper right")
+    right.set_title(f"{k2['baskets']:,} baskets, {k2['offers']:,} offers", fontsize=10)
+    fig.suptitle(f"K2 batch scoring\n{machine_line(r['machine'])}", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

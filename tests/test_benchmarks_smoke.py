@@ -95,7 +95,7 @@ def test_smoke_run_writes_json_markdown_and_plots(tmp_path):
     # and the Markdown summary and the plots exist
     md = (out / "kernel.md").read_text()
     assert "| id | what | goal | measured | met? |" in md
-    for png in ("k1_latency.png", "scaling_offers.png", "scaling_lines.png"):
+    for png in ("k1_latency.png", "k2_batch.png", "scaling_offers.png", "scaling_lines.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png
     assert sorted(data["plots"]) == sorted(p.name for p in out.glob("*.png"))
 
