@@ -10,7 +10,7 @@ import pytest
 
 from engine.pricing import layout as L
 from engine.pricing.api import offer_slots, price
-from engine.pricing.batch import BatchOutput, encode_batch, price_batch, run_batch
+from engine.pricing.batch import BatchOutput, _Rows, encode_batch, price_batch, run_batch
 from engine.pricing.catalogue import Catalogue
 from engine.pricing.compiler import compile_rules
 from engine.pricing.frames import price_frames
@@ -143,6 +143,30 @@ def test_a_batch_keeping_one_row_type_keeps_each_baskets_rows_of_it_in_order(
             want = mine[mine[:, L.ROW_TYPE] == row_type]
             assert np.array_equal(kept.rows[kept.row_off[b] : kept.row_off[b + 1]], want)
     assert bool(every.retried) == (rows_per_line == 1)
+
+
+def test_chunks_richer_than_the_first_grow_the_output_and_change_nothing(compiled, monkeypatch):
+    # given guests buying unknown skus (few rows per line) ahead of members buying on offer
+    poor = [Basket((Line("0", "Z", 1, 100),), T0) for _ in range(30)]
+    rich, members = make_baskets(60, seed=9)
+    baskets, who = poor + rich, [None] * 30 + members
+    enc = encode_batch(compiled, baskets, who)
+    whole = run_batch(compiled, enc)
+    # when the batch runs in chunks of about 8 lines, the output sized from the first chunk
+    sizes: list[int] = []
+    room = _Rows.room
+
+    def spy(self: _Rows, k: int, chunk_lines: int) -> np.ndarray:
+        out = room(self, k, chunk_lines)
+        sizes.append(len(self.buf))
+        return out
+
+    monkeypatch.setattr(_Rows, "room", spy)
+    monkeypatch.setattr("engine.pricing.batch.CHUNK_SLAB_BYTES", 8 * 32 * L.ROW_COLS * 8)
+    chunked = run_batch(compiled, enc)
+    # then the space grew on the way, and the tables are those of the batch in one chunk
+    assert len(set(sizes)) > 1
+    assert same(chunked, whole)
 
 
 def test_a_batch_of_one_is_the_single_call(compiled):
