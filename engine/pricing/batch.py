@@ -36,7 +36,12 @@ from engine.pricing.api import (
     run_kernel,
 )
 from engine.pricing.compiler import CompiledRules
-from engine.pricing.kernel.batch import price_many, price_serial, take_rows
+from engine.pricing.kernel.batch import (
+    price_many,
+    price_serial,
+    take_rows,
+    take_rows_parallel,
+)
 from engine.pricing.restrictions import restricted_lines
 from engine.pricing.types import Basket, Member, PricingResult, RemainingLimits
 
@@ -274,7 +279,8 @@ def _run_chunk(
     over = counts[:, L.N_OVERFLOW] != 0
     written = int(counts[~over, L.N_ROWS].sum())
     kept = np.empty(n_b, dtype=np.int64)
-    k = take_rows(slab, part_off, part_rows, counts, row_type, into.room(written, n_lines), kept)
+    take = take_rows if threads == 1 else take_rows_parallel
+    k = take(slab, part_off, part_rows, counts, row_type, into.room(written, n_lines), kept)
     rows = into.add(k)
     row_off = np.zeros(n_b + 1, dtype=np.int64)
     np.cumsum(kept, out=row_off[1:])

@@ -239,27 +239,71 @@ def price_serial(
     return over
 
 
+@helper
+def kept_rows(slab, part_off, part_rows, counts, row_type, kept, p):
+    """How many rows of part ``p`` :func:`take_rows` keeps (``kept[b]`` per basket)."""
+    r = part_rows[p]
+    total = 0
+    for b in range(part_off[p], part_off[p + 1]):
+        kept[b] = 0
+        if counts[b, N_OVERFLOW]:
+            continue
+        if row_type < 0:
+            kept[b] = counts[b, N_ROWS]
+        else:
+            for _ in range(counts[b, N_ROWS]):
+                kept[b] += slab[r, ROW_TYPE] == row_type
+                r += 1
+        total += kept[b]
+    return total
+
+
+@helper
+def copy_rows(slab, part_off, part_rows, counts, row_type, dest, kept, k, p):
+    """Copy the rows part ``p`` keeps to ``dest`` from row ``k``, counting them per basket
+    into ``kept``; returns the row after the last one copied."""
+    r = part_rows[p]
+    for b in range(part_off[p], part_off[p + 1]):
+        kept[b] = 0
+        if counts[b, N_OVERFLOW]:
+            continue
+        for _ in range(counts[b, N_ROWS]):
+            if row_type < 0 or slab[r, ROW_TYPE] == row_type:
+                for j in range(ROW_COLS):
+                    dest[k, j] = slab[r, j]
+                k += 1
+                kept[b] += 1
+            r += 1
+    return k
+
+
 @njit
 def take_rows(slab, part_off, part_rows, counts, row_type, dest, kept):
     """Copy the rows the parts packed into ``slab`` (part ``p``: baskets
     ``part_off[p]:part_off[p+1]``, their rows one after the other from ``part_rows[p]``, an
     overflowed basket having none) to ``dest``, basket after basket; only the rows of
     ``row_type`` unless it is -1. ``kept[b]`` gets how many of basket ``b``'s were copied.
-    One pass while the slab is still warm, so a caller that needs one kind of row (the
-    discounts of a simulation) never writes or reads the others again. Returns the rows
-    copied; ``dest`` has room for every row."""
+    The rows leave the slab once, so a caller that needs one kind of row (the discounts of
+    a simulation) never writes or reads the others again. Returns the rows copied; ``dest``
+    has room for every row. On the calling thread (:func:`take_rows_parallel`: the parts in
+    parallel)."""
     k = 0
     for p in range(part_off.shape[0] - 1):
-        r = part_rows[p]
-        for b in range(part_off[p], part_off[p + 1]):
-            kept[b] = 0
-            if counts[b, N_OVERFLOW]:
-                continue
-            for _ in range(counts[b, N_ROWS]):
-                if row_type < 0 or slab[r, ROW_TYPE] == row_type:
-                    for j in range(ROW_COLS):
-                        dest[k, j] = slab[r, j]
-                    k += 1
-                    kept[b] += 1
-                r += 1
+        k = copy_rows(slab, part_off, part_rows, counts, row_type, dest, kept, k, p)
     return k
+
+
+@njit(parallel=True)
+def take_rows_parallel(slab, part_off, part_rows, counts, row_type, dest, kept):
+    """:func:`take_rows` with its parts in parallel: each counts what it keeps, then copies
+    it after the parts before it (the first write to fresh output pages, which the system
+    clears, is spread over the threads as well)."""
+    n_parts = part_off.shape[0] - 1
+    start = np.zeros(n_parts + 1, dtype=np.int64)
+    for p in prange(n_parts):
+        start[p + 1] = kept_rows(slab, part_off, part_rows, counts, row_type, kept, p)
+    for p in range(n_parts):
+        start[p + 1] += start[p]
+    for p in prange(n_parts):
+        copy_rows(slab, part_off, part_rows, counts, row_type, dest, kept, start[p], p)
+    return start[n_parts]
