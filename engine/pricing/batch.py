@@ -258,10 +258,9 @@ def _run_chunk(
     if threads == 1:
         part_off, part_rows = np.array([0, n_b]), np.array([0, n_lines * rpl])
         slab = _slab(n_lines * rpl)
-        row_off = np.empty(n_b + 1, dtype=np.int64)  # filled by the kernel, not needed here
         slot = offer_slots(arrays.eval_order.shape[0])
         limits = (enc.limit_off, enc.limits)
-        price_serial(*arrays, *inputs, *limits, slot, line_out, slab, counts, row_off)
+        price_serial(*arrays, *inputs, *limits, slot, line_out, slab, counts)
     else:
         part_off, part_rows = batch_parts(enc.line_off, rpl, PARTS_PER_THREAD * threads)
         slab = _slab(int(part_rows[-1]))

@@ -187,12 +187,10 @@ def price_serial(
     line_out,
     rows,
     counts,
-    row_off,
 ):
     """``price_many`` as one part on the calling thread: no thread is woken, and ``slot`` is
     the caller's (all -1, left so, as for ``price_one``). Rows are packed from the start of
-    ``rows``; ``row_off`` (length ``B + 1``) gets where each basket's rows begin and end, an
-    overflowed basket taking none. Returns how many baskets overflowed."""
+    ``rows``, an overflowed basket taking none (:func:`take_rows` reads them out)."""
     rules = RuleArrays(
         offer,
         eval_order,
@@ -231,30 +229,22 @@ def price_serial(
         rows,
         counts,
     )
-    over = 0
-    row_off[0] = 0
-    for b in range(n_b):
-        over += counts[b, N_OVERFLOW] != 0
-        row_off[b + 1] = row_off[b] + (0 if counts[b, N_OVERFLOW] else counts[b, N_ROWS])
-    return over
 
 
 @helper
-def kept_rows(slab, part_off, part_rows, counts, row_type, kept, p):
-    """How many rows of part ``p`` :func:`take_rows` keeps (``kept[b]`` per basket)."""
-    r = part_rows[p]
+def kept_rows(slab, part_off, part_rows, counts, row_type, p):
+    """How many rows of part ``p`` :func:`take_rows` keeps."""
     total = 0
+    r = part_rows[p]
     for b in range(part_off[p], part_off[p + 1]):
-        kept[b] = 0
         if counts[b, N_OVERFLOW]:
             continue
         if row_type < 0:
-            kept[b] = counts[b, N_ROWS]
-        else:
-            for _ in range(counts[b, N_ROWS]):
-                kept[b] += slab[r, ROW_TYPE] == row_type
-                r += 1
-        total += kept[b]
+            total += counts[b, N_ROWS]
+            continue
+        for _ in range(counts[b, N_ROWS]):
+            total += slab[r, ROW_TYPE] == row_type
+            r += 1
     return total
 
 
@@ -301,7 +291,7 @@ def take_rows_parallel(slab, part_off, part_rows, counts, row_type, dest, kept):
     n_parts = part_off.shape[0] - 1
     start = np.zeros(n_parts + 1, dtype=np.int64)
     for p in prange(n_parts):
-        start[p + 1] = kept_rows(slab, part_off, part_rows, counts, row_type, kept, p)
+        start[p + 1] = kept_rows(slab, part_off, part_rows, counts, row_type, p)
     for p in range(n_parts):
         start[p + 1] += start[p]
     for p in prange(n_parts):
