@@ -242,7 +242,7 @@ def parallel_kernel(
 
     def call() -> int:
         price_many(
-            *compiled.arrays,
+            compiled.packed,
             enc.lines,
             enc.line_off,
             enc.members,

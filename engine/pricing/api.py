@@ -182,35 +182,50 @@ def _tracked(v: int | None) -> int:
     return -1 if v is None else max(0, v)
 
 
-_workspace = threading.local()
+class _Buffers(threading.local):
+    """One thread's buffers for ``price_one`` (line outputs, rows, counts, the kernel's offer
+    -> candidate map, its scratch), grown on demand and reused call after call; ``views``
+    keeps what a call with ``n`` lines passes, so a call builds no view but the rows'."""
+
+    def __init__(self) -> None:
+        self.line_out = np.empty((L.LINE_OUT_COLS, 64), dtype=np.int64)
+        self.rows = np.empty((1024, L.ROW_COLS), dtype=np.int64)
+        self.counts = np.zeros(L.COUNT_COLS, dtype=np.int64)
+        self.slot = np.full(0, -1, dtype=np.int64)  # the kernel leaves it all -1 every call
+        self.scratch = np.empty(0, dtype=np.int64)
+        self.views: dict[int, tuple[np.ndarray, ...]] = {}
+
+    def for_lines(self, n: int) -> tuple[np.ndarray, ...]:
+        """(slot, scratch, line outputs [3, n], rows, counts) for a basket of ``n`` lines."""
+        if self.line_out.shape[1] < n:
+            self.line_out = np.empty((L.LINE_OUT_COLS, n), dtype=np.int64)
+            self.views.clear()
+        views = (self.slot, self.scratch, self.line_out[:, :n], self.rows, self.counts)
+        if len(self.views) < 256:  # basket sizes seen; bounded whatever callers send
+            self.views[n] = views
+        return views
+
+    def grow(self, rows: int = 0, scratch: int = 0, n_offers: int = 0) -> None:
+        """At least ``rows`` rows, ``scratch`` words of scratch and a map of ``n_offers``."""
+        if self.rows.shape[0] < rows:
+            self.rows = np.empty((rows, L.ROW_COLS), dtype=np.int64)
+        if self.scratch.shape[0] < scratch:
+            # twice that, so that the next somewhat larger basket does not grow it again
+            self.scratch = np.empty(2 * scratch, dtype=np.int64)
+        if self.slot.shape[0] < n_offers:
+            self.slot = np.full(n_offers, -1, dtype=np.int64)
+        self.views.clear()
 
 
-def _buffers(
-    n_lines: int, n_rows: int, n_offers: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per-thread buffers (line outputs, rows, counts, the kernel's offer -> candidate map,
-    the kernel's scratch), grown on demand and reused across calls."""
-    ws = getattr(_workspace, "bufs", None)
-    if ws is None or ws[0].shape[1] < n_lines or ws[1].shape[0] < n_rows:
-        ws = (
-            np.empty((L.LINE_OUT_COLS, max(n_lines, 64)), dtype=np.int64),
-            np.empty((max(n_rows, 1024), L.ROW_COLS), dtype=np.int64),
-            np.zeros(L.COUNT_COLS, dtype=np.int64),
-            ws[3] if ws is not None else np.full(0, -1, dtype=np.int64),
-            ws[4] if ws is not None else np.empty(0, dtype=np.int64),
-        )
-        _workspace.bufs = ws
-    if ws[3].shape[0] < n_offers:  # the kernel leaves it all -1 after every call
-        ws = (*ws[:3], np.full(n_offers, -1, dtype=np.int64), ws[4])
-        _workspace.bufs = ws
-    return ws
+_buffers = _Buffers()
 
 
 def offer_slots(n_offers: int) -> np.ndarray:
     """This thread's offer -> candidate map (all -1, at least ``n_offers`` long), the one
     ``run_kernel`` passes ``price_one``: every kernel call leaves it all -1, so the batch's
     calling-thread path (``engine.pricing.batch``) shares it."""
-    return _buffers(0, 0, n_offers)[3]
+    _buffers.grow(n_offers=n_offers)
+    return _buffers.slot
 
 
 def run_kernel(
@@ -228,13 +243,11 @@ def run_kernel(
     buffers that the next call on this thread overwrites.
     """
     n = lines.shape[0]
-    n_rows = 16 * n + 64
-    arrays = compiled.arrays
+    bufs = _buffers
     while True:
-        line_out, rows, counts, slot, scratch = _buffers(n, n_rows, arrays.eval_order.shape[0])
-        line_view = line_out[:, :n]
+        slot, scratch, line_out, rows, counts = bufs.views.get(n) or bufs.for_lines(n)
         k = price_one(
-            *arrays,
+            compiled.packed,
             lines,
             member,
             ctx,
@@ -243,17 +256,16 @@ def run_kernel(
             explain,
             slot,
             scratch,
-            line_view,
+            line_out,
             rows,
             counts,
         )
         if k >= 0:
-            return line_view, rows[:k], counts
+            return line_out, rows[:k], counts
         if k == -1:  # the rows did not fit
-            n_rows = rows.shape[0] * 4
-        else:  # the scratch is too short: -k words are needed (always more than 1)
-            # twice that, so that the next somewhat larger basket does not grow it again
-            _workspace.bufs = (*_workspace.bufs[:4], np.empty(2 * -k, dtype=np.int64))
+            bufs.grow(rows=4 * rows.shape[0])
+        else:  # the scratch or the map is too short: the scratch needs -k words
+            bufs.grow(scratch=-k, n_offers=compiled.n_offers)
 
 
 def price(

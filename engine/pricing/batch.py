@@ -250,7 +250,6 @@ def _run_chunk(
     other threads would cost more than they save) or numba has one thread. Its rows (of
     ``row_type``) are appended to ``into``."""
     n_b, n_lines = enc.n_baskets, enc.lines.shape[0]
-    arrays = compiled.arrays
     inputs = (enc.lines, enc.line_off, enc.members, enc.ctxs, enc.coupon_off, enc.coupons)
     line_out = np.empty((L.LINE_OUT_COLS, n_lines), dtype=np.int64)
     counts = np.zeros((n_b, L.COUNT_COLS), dtype=np.int64)
@@ -258,14 +257,14 @@ def _run_chunk(
     if threads == 1:
         part_off, part_rows = np.array([0, n_b]), np.array([0, n_lines * rpl])
         slab = _slab(n_lines * rpl)
-        slot = offer_slots(arrays.eval_order.shape[0])
+        slot = offer_slots(compiled.n_offers)
         limits = (enc.limit_off, enc.limits)
-        price_serial(*arrays, *inputs, *limits, slot, line_out, slab, counts)
+        price_serial(compiled.packed, *inputs, *limits, slot, line_out, slab, counts)
     else:
         part_off, part_rows = batch_parts(enc.line_off, rpl, PARTS_PER_THREAD * threads)
         slab = _slab(int(part_rows[-1]))
         price_many(
-            *arrays,
+            compiled.packed,
             *inputs,
             enc.limit_off,
             enc.limits,

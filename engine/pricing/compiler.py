@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NamedTuple
+from functools import cached_property
+from typing import Any
 
 import numpy as np
 
@@ -20,36 +21,18 @@ from engine.pricing.attributes import Predicate, compile_predicates
 from engine.pricing.catalogue import Catalogue
 from engine.pricing.constants import KIND_BY_FIELD, Kind, Phase, phase_of
 from engine.pricing.restrictions import NO_RESTRICTIONS, Restrictions, compile_restrictions
+from engine.pricing.rule_arrays import RuleArrays, pack_rules, realigned, unpack_views
 from engine.pricing.validate import check
 from loyalty.v1 import rules_pb2
 
 RETAILER = "retailer"
 
 
-class RuleArrays(NamedTuple):
-    """What the kernels see: arrays only (numba takes a named tuple of arrays)."""
-
-    offer: np.ndarray  # int64[n_offers, OFFER_COLS]
-    eval_order: np.ndarray  # int64[n_offers]: offer index at each evaluation position
-    sets: np.ndarray  # int64[n_sets, SET_COLS]
-    set_vals: np.ndarray  # int64[]: sorted slices of sku/category/brand/vendor indexes
-    inv_base: np.ndarray  # int64[4]: first key of skus, categories, brands, vendors
-    inv_off: np.ndarray  # int64[n_keys + 1]: CSR offsets key -> offers
-    inv_pos: np.ndarray  # int64[]: evaluation positions of those offers (sorted per key)
-    all_pos: np.ndarray  # int64[]: evaluation positions of offers whose scope is `all`
-    ladder: np.ndarray  # int64[n_steps, 3]
-    bundle: np.ndarray  # int64[n_components, 2]
-    stores: np.ndarray  # int64[]: sorted store indexes per offer slice
-    tier_bps: np.ndarray  # int64[n_tiers]: earn multiplier per tier
-    programme: np.ndarray  # int64[PROGRAMME_COLS]
-    hot: np.ndarray  # int64[n_offers, HOT_COLS]: see hot_table
-
-
 @dataclass(frozen=True, eq=False)
 class CompiledRules:
     """A published rule set ready for pricing: the arrays plus the id dictionaries."""
 
-    arrays: RuleArrays
+    packed: np.ndarray  # int64[]: every rule array in one block (engine.pricing.rule_arrays)
     rules: rules_pb2.RuleSet
     catalogue: Catalogue
     timezone: str
@@ -74,6 +57,19 @@ class CompiledRules:
     # the category id the encoders give a delivery line (Line.delivery); no line's own category
     # can reach it (it is not in category_index)
     delivery_category: int = -1
+
+    @cached_property
+    def arrays(self) -> RuleArrays:
+        """The rule arrays, as read-only views of ``packed``."""
+        return unpack_views(self.packed)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("arrays", None)  # views: rebuilt from the block, not pickled as copies
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state, packed=realigned(state["packed"]))
 
     @property
     def n_offers(self) -> int:
@@ -241,24 +237,26 @@ def compile_rules(
         prog[L.P_EARN_DELIVERY] = int(p.earn_on_delivery)
     prog[L.P_MAX_BUNDLE_LEN] = table[:, L.O_BUNDLE_LEN].max(initial=0)  # kernel scratch width
 
-    arrays = RuleArrays(
-        offer=table,
-        eval_order=eval_order,
-        sets=set_arr,
-        set_vals=vals,
-        inv_base=inv_base,
-        inv_off=inv_off,
-        inv_pos=inv_pos,
-        all_pos=all_pos,
-        ladder=np.array(ladder, dtype=np.int64).reshape(-1, 3),
-        bundle=np.array(bundle, dtype=np.int64).reshape(-1, 2),
-        stores=np.array(store_vals, dtype=np.int64),
-        tier_bps=np.array([t.earn_multiplier_bps for t in rules.tiers], dtype=np.int64),
-        programme=prog,
-        hot=hot_table(table),
+    packed = pack_rules(
+        RuleArrays(
+            offer=table,
+            eval_order=eval_order,
+            sets=set_arr,
+            set_vals=vals,
+            inv_base=inv_base,
+            inv_off=inv_off,
+            inv_pos=inv_pos,
+            all_pos=all_pos,
+            ladder=np.array(ladder, dtype=np.int64).reshape(-1, 3),
+            bundle=np.array(bundle, dtype=np.int64).reshape(-1, 2),
+            stores=np.array(store_vals, dtype=np.int64),
+            tier_bps=np.array([t.earn_multiplier_bps for t in rules.tiers], dtype=np.int64),
+            programme=prog,
+            hot=hot_table(table),
+        )
     )
     return CompiledRules(
-        arrays=arrays,
+        packed=packed,
         rules=rules,
         catalogue=catalogue,
         timezone=rules.timezone or "UTC",
@@ -290,11 +288,9 @@ _HOT_COLS = [L.O_ACTIVATION, L.O_SCOPE, L.O_KIND, L.O_GET_SET, L.O_STARTS, L.O_E
 
 
 def hot_table(table: np.ndarray) -> np.ndarray:
-    """The hot offer table (layout H_*) of an offer table, each row on its own cache line."""
-    n = table.shape[0]
-    buf = np.zeros(n * L.HOT_COLS + L.HOT_COLS, dtype=np.int64)
-    start = (-buf.ctypes.data % 64) // 8  # numpy aligns to 16 bytes; a row is 64
-    hot = buf[start : start + n * L.HOT_COLS].reshape(n, L.HOT_COLS)
+    """The hot offer table (layout H_*) of an offer table: a row is 64 bytes, and each sits
+    on its own cache line once packed (``engine.pricing.rule_arrays``)."""
+    hot = np.zeros((table.shape[0], L.HOT_COLS), dtype=np.int64)
     hot[:, : L.H_STATIC] = table[:, _HOT_COLS]
     hot[:, L.H_STATIC] = (table[:, _STATIC_COLS] != 0).any(axis=1)
     return hot

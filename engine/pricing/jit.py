@@ -37,6 +37,7 @@ KERNEL_SOURCES = (
     "constants.py",
     "layout.py",
     "compiler.py",
+    "rule_arrays.py",  # RuleArrays and the block the kernels unpack
     "restrictions.py",  # find_restricted (member-only items)
     "recurrence.py",  # Freq, read by kernel/checks.py
     "kernel/core.py",

@@ -10,10 +10,10 @@ from __future__ import annotations
 import numpy as np
 from numba import prange
 
-from engine.pricing.compiler import RuleArrays
 from engine.pricing.jit import helper, njit
 from engine.pricing.kernel.core import line_workspace, price_core, workspace, workspace_width
 from engine.pricing.layout import N_OVERFLOW, N_ROWS, ROW_COLS, ROW_TYPE
+from engine.pricing.rule_arrays import unpack_rules
 
 
 @helper
@@ -80,20 +80,7 @@ def range_width(rules, lines, line_off, b0, b1):
 
 @njit(parallel=True)
 def price_many(
-    offer,
-    eval_order,
-    sets,
-    set_vals,
-    inv_base,
-    inv_off,
-    inv_pos,
-    all_pos,
-    ladder,
-    bundle,
-    stores,
-    tier_bps,
-    programme,
-    hot,
+    packed,
     lines,
     line_off,
     members,
@@ -117,27 +104,12 @@ def price_many(
     that does not fit gets ``counts[b, N_OVERFLOW] = 1`` and no room; the caller prices it
     again alone. Parts share no writes, and nothing is allocated per basket.
     """
-    rules = RuleArrays(
-        offer,
-        eval_order,
-        sets,
-        set_vals,
-        inv_base,
-        inv_off,
-        inv_pos,
-        all_pos,
-        ladder,
-        bundle,
-        stores,
-        tier_bps,
-        programme,
-        hot,
-    )
+    rules = unpack_rules(packed)
     for t in prange(part_off.shape[0] - 1):
         b0, b1 = part_off[t], part_off[t + 1]
         ws = workspace(range_width(rules, lines, line_off, b0, b1))
         lw = line_workspace(range_lines(line_off, b0, b1))
-        slot = np.full(eval_order.shape[0], -1, dtype=np.int64)
+        slot = np.full(rules.eval_order.shape[0], -1, dtype=np.int64)
         price_range(
             rules,
             lines,
@@ -161,20 +133,7 @@ def price_many(
 
 @njit
 def price_serial(
-    offer,
-    eval_order,
-    sets,
-    set_vals,
-    inv_base,
-    inv_off,
-    inv_pos,
-    all_pos,
-    ladder,
-    bundle,
-    stores,
-    tier_bps,
-    programme,
-    hot,
+    packed,
     lines,
     line_off,
     members,
@@ -191,22 +150,7 @@ def price_serial(
     """``price_many`` as one part on the calling thread: no thread is woken, and ``slot`` is
     the caller's (all -1, left so, as for ``price_one``). Rows are packed from the start of
     ``rows``, an overflowed basket taking none (:func:`take_rows` reads them out)."""
-    rules = RuleArrays(
-        offer,
-        eval_order,
-        sets,
-        set_vals,
-        inv_base,
-        inv_off,
-        inv_pos,
-        all_pos,
-        ladder,
-        bundle,
-        stores,
-        tier_bps,
-        programme,
-        hot,
-    )
+    rules = unpack_rules(packed)
     n_b = line_off.shape[0] - 1
     ws = workspace(range_width(rules, lines, line_off, 0, n_b))
     lw = line_workspace(range_lines(line_off, 0, n_b))

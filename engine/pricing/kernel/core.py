@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.pricing.compiler import RuleArrays
 from engine.pricing.constants import BPS, Kind, Mode, Phase, Reason
 from engine.pricing.jit import helper, njit
 from engine.pricing.kernel.checks import emit, evaluate_discount
@@ -45,6 +44,7 @@ from engine.pricing.layout import (
     ROW_EXPLANATION,
     ROW_GIFT,
 )
+from engine.pricing.rule_arrays import unpack_rules
 
 WS_LOCK, WS_ELIG, WS_BEST_ELIG, WS_PROP, WS_BEST, WS_OUTCOME = 0, 1, 2, 3, 4, 5
 WS_SCRATCH = 9  # then 5 rows of scratch for rewards and points
@@ -308,20 +308,7 @@ def price_core(
 
 @njit
 def price_one(
-    offer,
-    eval_order,
-    sets,
-    set_vals,
-    inv_base,
-    inv_off,
-    inv_pos,
-    all_pos,
-    ladder,
-    bundle,
-    stores,
-    tier_bps,
-    programme,
-    hot,
+    packed,
     lines,
     member,
     ctx,
@@ -339,30 +326,16 @@ def price_one(
     ``scratch`` the caller's int64[] for the workspaces, also kept (:func:`scratch_size`).
 
     Returns the rows written; -1 when they did not fit (``counts[N_OVERFLOW]`` is set too);
-    or, when ``scratch`` is too short and nothing was priced, minus the words it needs.
+    or, when ``scratch`` or ``slot`` is too short and nothing was priced, minus the words
+    ``scratch`` needs.
 
-    The rule arrays come one by one (the fields of ``RuleArrays``, in order): unboxing a
-    named tuple costs the caller several microseconds, unboxing plain arrays a fraction.
+    The rule arrays come as one block (``CompiledRules.packed``): numba unboxes each array
+    argument of every call (~50 ns each), and a named tuple of them costs microseconds.
     """
-    rules = RuleArrays(
-        offer,
-        eval_order,
-        sets,
-        set_vals,
-        inv_base,
-        inv_off,
-        inv_pos,
-        all_pos,
-        ladder,
-        bundle,
-        stores,
-        tier_bps,
-        programme,
-        hot,
-    )
+    rules = unpack_rules(packed)
     width = workspace_width(rules, lines)
     size = scratch_size(width, lines.shape[0])
-    if size > scratch.shape[0]:
+    if size > scratch.shape[0] or slot.shape[0] < rules.eval_order.shape[0]:
         return -size
     ws = scratch[: WS_ROWS * width].reshape((WS_ROWS, width))
     lw = scratch[WS_ROWS * width : size]

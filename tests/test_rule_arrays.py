@@ -1,0 +1,104 @@
+"""The rule arrays in one block: packed once per compile, unpacked as views by the kernels."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+from numba import njit
+
+from benchmarks.kernel import kernel_calls
+from benchmarks.workload import make_baskets, make_member, make_workload
+from engine import compile_rules
+from engine.pricing.api import run_kernel
+from engine.pricing.rule_arrays import (
+    TABLES,
+    RuleArrays,
+    pack_rules,
+    realigned,
+    unpack_rules,
+    unpack_views,
+)
+
+
+@njit
+def _kernel_views(block):
+    return unpack_rules(block)
+
+
+@pytest.fixture(scope="module")
+def workload():
+    w = make_workload(300, 2_000, seed=17)
+    return w, compile_rules(w.rules, w.catalogue)
+
+
+def _arrays(seed: int, empty: frozenset[str] = frozenset()) -> RuleArrays:
+    rng = np.random.default_rng(seed)
+    out = []
+    for name in RuleArrays._fields:
+        rows = 0 if name in empty else int(rng.integers(1, 40))
+        shape = (rows, int(rng.integers(1, 9))) if name in TABLES else (rows,)
+        out.append(rng.integers(-(2**62), 2**62, size=shape, dtype=np.int64))
+    return RuleArrays(*out)
+
+
+@pytest.mark.parametrize(
+    "empty", [frozenset(), frozenset({"ladder", "bundle", "tier_bps", "all_pos"})]
+)
+def test_a_packed_block_gives_back_every_array_in_python_and_in_the_kernel(empty) -> None:
+    arrays = _arrays(5, empty)
+    block = pack_rules(arrays)
+    assert not block.flags.writeable and block.ctypes.data % 64 == 0
+    for views in (unpack_views(block), _kernel_views(block)):
+        for name, view, original in zip(RuleArrays._fields, views, arrays, strict=True):
+            assert view.shape == original.shape, name
+            assert np.array_equal(view, original), name
+            assert view.ctypes.data % 64 == 0 or view.size == 0, name  # each on a cache line
+            assert np.shares_memory(view, block) or view.size == 0, name
+
+
+def test_only_int64_arrays_of_the_kernels_dimensions_are_packed() -> None:
+    arrays = _arrays(6)
+    with pytest.raises(TypeError, match="ladder"):
+        pack_rules(arrays._replace(ladder=arrays.ladder.ravel()))
+    with pytest.raises(TypeError, match="stores"):
+        pack_rules(arrays._replace(stores=arrays.stores.astype(np.int32)))
+
+
+def test_compiled_rules_read_their_arrays_from_the_block(workload) -> None:
+    _, compiled = workload
+    for name, view in zip(RuleArrays._fields, compiled.arrays, strict=True):
+        assert view.size == 0 or np.shares_memory(view, compiled.packed), name
+        assert not view.flags.writeable, name
+    with pytest.raises(ValueError):
+        compiled.arrays.offer[0, 0] = 1
+
+
+def test_a_pickled_rule_set_keeps_one_aligned_block_and_prices_the_same(workload) -> None:
+    w, compiled = workload
+    back = pickle.loads(pickle.dumps(compiled))
+    assert back.packed.ctypes.data % 64 == 0
+    assert np.array_equal(back.packed, compiled.packed)
+    for view in back.arrays:
+        assert view.size == 0 or np.shares_memory(view, back.packed)
+    baskets = make_baskets(w, 30, 8, seed=3)
+    member = make_member(w, 5, seed=4)
+    for before, after in zip(
+        kernel_calls(compiled, baskets, member), kernel_calls(back, baskets, member), strict=True
+    ):
+        want = [x.copy() for x in run_kernel(*before)]
+        got = run_kernel(*after)
+        for a, b in zip(want, got, strict=True):
+            assert np.array_equal(a, b)
+
+
+def test_realigning_copies_only_a_block_off_the_cache_line() -> None:
+    block = pack_rules(_arrays(7))
+    assert realigned(block) is block
+    shifted = np.zeros(block.shape[0] + 1, dtype=np.int64)[1:]  # numpy aligns to 16 bytes
+    assert shifted.ctypes.data % 64 != 0
+    shifted[:] = block
+    again = realigned(shifted)
+    assert again.ctypes.data % 64 == 0 and not again.flags.writeable
+    assert np.array_equal(again, block)
