@@ -73,6 +73,8 @@ class Limiter:
         self.held: dict[str, _Held] = {}
         self.events = events
         self.next = 0
+        self.local: datetime | None = None  # the time of the period keys in ``periods``
+        self.periods: dict[int, str] = {}
 
     def advance(self, seq: int) -> None:
         """Apply the cancels and returns before ledger position ``seq``."""
@@ -98,7 +100,14 @@ class Limiter:
 
     def key(self, o: int, member: str, local: datetime) -> MemberKey | None:
         lim = self.limits[o]
-        return (member, o, period_key(lim.period, local)) if lim.per_member and member else None
+        if not (lim.per_member and member):
+            return None
+        if local is not self.local:  # a basket asks for several offers at one time
+            self.local, self.periods = local, {}
+        bucket = self.periods.get(lim.period)
+        if bucket is None:
+            bucket = self.periods[lim.period] = period_key(lim.period, local)
+        return (member, o, bucket)
 
     def remaining(self, o: int, member: str, local: datetime) -> tuple[int, int, int]:
         """What is left of offer ``o``'s limits: member uses, total uses, budget (-1 = none)."""
