@@ -36,7 +36,7 @@ def goals(r: dict[str, Any]) -> list[dict[str, Any]]:
     full_size = all(cfg[k] == v for k, v in GOAL_SIZES.items())
     k1, k2, c1 = r["k1"], r["k2"], r["c1"]
     k2_size = full_size and k2["baskets"] >= 1_000_000
-    med = k1["kernel"]["median_us"]
+    med, p99 = k1["kernel"]["median_us"], k1["kernel"]["p99_us"]
     compile_s = c1["compile_validated"]["median_s"]
     out = [
         _goal(
@@ -46,6 +46,15 @@ def goals(r: dict[str, Any]) -> list[dict[str, Any]]:
             f"{med:.1f} us",
             med <= 20,
             med,
+            full_size,
+        ),
+        _goal(
+            "K1",
+            "one 20-line basket, kernel alone (p99)",
+            "<= 40 us",
+            f"{p99:.1f} us",
+            p99 <= 40,
+            p99,
             full_size,
         ),
         _goal(
@@ -60,9 +69,9 @@ def goals(r: dict[str, Any]) -> list[dict[str, Any]]:
         _goal(
             "K2",
             "batch end to end (frames in, frames out)",
-            ">= 1,000,000 baskets/s",
+            ">= 500,000 baskets/s",
             f"{k2['end_to_end_baskets_per_s']:,.0f} baskets/s",
-            k2["end_to_end_baskets_per_s"] >= 1e6,
+            k2["end_to_end_baskets_per_s"] >= 5e5,
             k2["end_to_end_baskets_per_s"],
             k2_size,
         ),
