@@ -42,7 +42,6 @@ from engine.pricing.api import (
     encode_limits,
     encode_lines,
     encode_member,
-    run_kernel,
 )
 from engine.pricing.batch import (
     PARTS_PER_THREAD,
@@ -53,6 +52,7 @@ from engine.pricing.batch import (
     sub_batch,
 )
 from engine.pricing.compiler import CompiledRules
+from engine.pricing.entry import run_kernel
 from engine.pricing.frames import decode_frames, encode_frames, price_frames
 from engine.pricing.kernel.batch import price_many
 from engine.pricing.kernel.discovery import candidates

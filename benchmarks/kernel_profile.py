@@ -167,7 +167,7 @@ def profile(offers: int, lines: int, seconds: float, cache: str) -> dict[str, An
     from benchmarks.kernel import SEED_K1, SEED_MEMBER, WALLET_SIZE, kernel_calls
     from benchmarks.workload import make_baskets, make_member, make_workload
     from engine import compile_rules, warm_up
-    from engine.pricing.api import run_kernel
+    from engine.pricing.entry import run_kernel
     from engine.pricing.kernel import (
         checks,
         core,

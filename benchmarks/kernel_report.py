@@ -270,7 +270,7 @@ def markdown(r: dict[str, Any]) -> str:
         lines.append(f"| {g['id']} | {g['what']} | {g['goal']} | {g['measured']} | {met} |")
     lines += ["", "## Figures", "", "| | measure | value |", "|---|---|---|"]
     notes = [
-        "K1 *kernel alone*: `engine.pricing.api.run_kernel` on arrays from the `encode_*` "
+        "K1 *kernel alone*: `engine.pricing.entry.run_kernel` on arrays from the `encode_*` "
         "functions; *API*: `engine.price` (encode, kernel, decode to dataclasses); per-call "
         "times after warm-up, garbage collector off. *Best round*: the lowest median of one "
         "pass over the baskets, i.e. the figure with the least interference on a shared "

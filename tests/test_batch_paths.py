@@ -9,10 +9,11 @@ import polars as pl
 import pytest
 
 from engine.pricing import layout as L
-from engine.pricing.api import offer_slots, price
+from engine.pricing.api import price
 from engine.pricing.batch import BatchOutput, _Rows, encode_batch, price_batch, run_batch
 from engine.pricing.catalogue import Catalogue
 from engine.pricing.compiler import compile_rules
+from engine.pricing.entry import offer_slots
 from engine.pricing.frames import price_frames
 from engine.pricing.rules import parse_rules
 from engine.pricing.types import Basket, Line, Member

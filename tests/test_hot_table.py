@@ -9,9 +9,9 @@ from benchmarks.kernel import kernel_calls
 from benchmarks.workload import make_baskets, make_member, make_workload
 from engine import compile_rules
 from engine.pricing import layout as L
-from engine.pricing.api import run_kernel
 from engine.pricing.compiler import _STATIC_COLS, hot_table
 from engine.pricing.constants import Reason
+from engine.pricing.entry import run_kernel
 
 COPIED = {
     L.H_ACTIVATION: L.O_ACTIVATION,

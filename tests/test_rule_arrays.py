@@ -11,7 +11,7 @@ from numba import njit
 from benchmarks.kernel import kernel_calls
 from benchmarks.workload import make_baskets, make_member, make_workload
 from engine import compile_rules
-from engine.pricing.api import run_kernel
+from engine.pricing.entry import run_kernel
 from engine.pricing.rule_arrays import (
     TABLES,
     RuleArrays,
@@ -78,7 +78,7 @@ def test_compiled_rules_read_their_arrays_from_the_block(workload) -> None:
 def test_a_pickled_rule_set_keeps_one_aligned_block_and_prices_the_same(workload) -> None:
     w, compiled = workload
     back = pickle.loads(pickle.dumps(compiled))
-    assert back.packed.ctypes.data % 64 == 0
+    assert back.packed.ctypes.data % 64 == 0 and not back.packed.flags.writeable
     assert np.array_equal(back.packed, compiled.packed)
     for view in back.arrays:
         assert view.size == 0 or np.shares_memory(view, back.packed)
@@ -96,6 +96,8 @@ def test_a_pickled_rule_set_keeps_one_aligned_block_and_prices_the_same(workload
 def test_realigning_copies_only_a_block_off_the_cache_line() -> None:
     block = pack_rules(_arrays(7))
     assert realigned(block) is block
+    writable = block.copy()  # numpy's copy keeps the alignment it gets, not always 64 bytes
+    assert not realigned(writable).flags.writeable
     shifted = np.zeros(block.shape[0] + 1, dtype=np.int64)[1:]  # numpy aligns to 16 bytes
     assert shifted.ctypes.data % 64 != 0
     shifted[:] = block

@@ -17,9 +17,9 @@ import numpy.typing as npt
 import polars as pl
 
 from engine.pricing import layout as L
-from engine.pricing.api import run_kernel
 from engine.pricing.batch import BatchOutput, EncodedBatch
 from engine.pricing.compiler import CompiledRules
+from engine.pricing.entry import run_kernel
 from engine.pricing.periods import period_key
 
 

@@ -10,7 +10,7 @@ Both run ``engine.pricing.kernel.batch.price_many``: one ``prange`` iteration pe
 of consecutive baskets), each reusing one workspace for all its baskets and writing only its
 own region of the output tables; a basket's result never depends on where it sits in the batch.
 A small batch (under ``PARALLEL_MIN_LINES`` lines) runs ``price_serial`` instead: one part on
-the calling thread, on this thread's offer map (``engine.pricing.api.offer_slots``), with no
+the calling thread, on this thread's offer map (``engine.pricing.entry.offer_slots``), with no
 thread woken and no rows to compact.
 """
 
@@ -32,10 +32,9 @@ from engine.pricing.api import (
     encode_limits,
     encode_lines,
     encode_member,
-    offer_slots,
-    run_kernel,
 )
 from engine.pricing.compiler import CompiledRules
+from engine.pricing.entry import offer_slots, run_kernel
 from engine.pricing.kernel.batch import (
     price_many,
     price_serial,

@@ -78,14 +78,15 @@ def pack_rules(arrays: RuleArrays) -> np.ndarray:
 
 
 def realigned(block: np.ndarray) -> np.ndarray:
-    """``block`` itself when it starts on a 64-byte boundary, else an aligned read-only copy
-    (an unpickled block starts wherever numpy put it)."""
-    if block.ctypes.data % 64 == 0:
-        return block
-    copy = aligned_block(block.shape[0])
-    copy[:] = block
-    copy.flags.writeable = False
-    return copy
+    """``block`` read-only on a 64-byte boundary: itself when it starts on one, else an aligned
+    copy. An unpickled block starts wherever numpy put it, and is writable (the kernels are
+    compiled for a read-only block; a writable one would compile them again)."""
+    if block.ctypes.data % 64:
+        copy = aligned_block(block.shape[0])
+        copy[:] = block
+        block = copy
+    block.flags.writeable = False
+    return block
 
 
 def unpack_views(block: np.ndarray) -> RuleArrays:

@@ -9,10 +9,11 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-from engine.pricing.api import encode_coupons, encode_limits, encode_member, price, run_kernel
+from engine.pricing.api import encode_coupons, encode_limits, encode_member, price
 from engine.pricing.batch import price_batch
 from engine.pricing.catalogue import Catalogue
 from engine.pricing.compiler import CompiledRules, compile_rules
+from engine.pricing.entry import run_kernel
 from engine.pricing.rules import parse_rules
 from engine.pricing.types import Basket, Line, Member
 from engine.pricing.wire import WireTables, parse, respond

@@ -23,7 +23,8 @@ import engine
 from engine.errors import Conflict, FailedPrecondition, InvalidInput
 from engine.pricing import layout as L
 from engine.pricing import wire
-from engine.pricing.api import encode_coupons, encode_limits, encode_member, run_kernel
+from engine.pricing.api import encode_coupons, encode_limits, encode_member
+from engine.pricing.entry import run_kernel
 from engine.pricing.restrictions import restricted_lines
 from engine.pricing.types import Basket, PricingResult
 from loyalty.v1 import checkout_pb2, checkout_pb2_grpc, members_pb2
