@@ -11,6 +11,7 @@ import pytest
 
 import engine
 from engine.analytics.history import conform, sign
+from engine.analytics.replay import basket_frames
 from engine.analytics.simulate import Scored, compare, reprice
 from loyalty.v1 import rules_pb2
 from server.analytics.ledger import export_ledger
@@ -419,3 +420,25 @@ def test_limits_carry_across_chunks(limited):
             whole.points_redeemed,
             whole.baskets,
         )
+
+
+def test_basket_frames_read_a_history_in_any_row_order_as_in_ledger_order(limited):
+    """Rows out of ledger order are put in it; the units cancels and returns took back land
+    on their own lines."""
+    lines, baskets = basket_frames(limited, ["panadol-coupon"])
+    shuffled = limited.sample(fraction=1.0, shuffle=True, seed=7)
+    assert shuffled["seq"].to_list() != limited["seq"].to_list()
+    again_lines, again_baskets = basket_frames(shuffled, ["panadol-coupon"])
+    assert again_lines.to_dicts() == lines.to_dicts()
+    assert again_baskets.to_dicts() == baskets.to_dicts()
+    assert baskets["seq"].is_sorted() and baskets["basket"].to_list() == list(range(len(baskets)))
+    back = {
+        (t, line): units
+        for t, line, units in baskets.join(lines, on="basket")
+        .filter(pl.col("returned") > 0)
+        .select("transaction_id", "line_id", "returned")
+        .iter_rows()
+    }
+    # t1 cancelled (3 units), r1 took 2 of t3's line 4, r2 1 of t7's line 2, r3 1 of t6's line 4
+    assert back == {("t1", "4"): 3, ("t3", "4"): 2, ("t7", "2"): 1, ("t6", "4"): 1}
+    assert baskets.filter(pl.col("cancelled"))["transaction_id"].to_list() == ["t1"]

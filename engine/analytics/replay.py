@@ -98,12 +98,16 @@ def basket_frames(
     the basket received their discount.
     """
     hist = conform(history)
-    df = hist.filter(pl.col("kind") == "commit").sort("seq", "line_no").collect()
+    df = hist.filter(pl.col("kind") == "commit").select(COLUMNS).collect()
+    if not _in_ledger_order(df):  # an export is; sorting copies every column
+        df = df.sort("seq", "line_no")
+    # returned units joined on the two key columns alone and set beside the others: a join of
+    # the whole frame would copy every column, lists of discounts and segments included
     back = reversed_units(hist)
-    first = df.select(pl.col("seq").rle_id().alias("basket"))["basket"]
-    df = df.with_columns(first.cast(pl.Int64).alias("basket")).join(
+    returned = df.select("transaction_id", "line_id").join(
         back, on=["transaction_id", "line_id"], how="left", maintain_order="left"
-    )
+    )["returned"]
+    df = df.with_columns(pl.col("seq").rle_id().cast(pl.Int64).alias("basket"), returned)
     lines = df.select(
         "basket",
         "sku",
@@ -152,7 +156,7 @@ def basket_frames(
         cancelled, on="transaction_id", how="left", maintain_order="left"
     ).with_columns(pl.col("cancelled").fill_null(False))
     baskets = (
-        baskets.join(used, on="basket", how="left")
+        baskets.join(used, on="basket", how="left", maintain_order="left")
         .with_columns(
             pl.col("redeem_points").alias("available_points"),
             pl.concat_list(
@@ -163,9 +167,16 @@ def basket_frames(
             .alias("coupons"),
         )
         .drop("used")
-        .sort("basket")
     )
     return lines, baskets
+
+
+def _in_ledger_order(df: pl.DataFrame) -> bool:
+    """Whether the lines are sorted by ``seq``, then ``line_no``."""
+    step = df.select(
+        pl.col("seq").diff().fill_null(1).alias("s"), pl.col("line_no").diff().fill_null(0)
+    )
+    return bool(((step["s"] > 0) | ((step["s"] == 0) & (step["line_no"] >= 0))).all())
 
 
 def chunks(
