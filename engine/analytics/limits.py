@@ -70,9 +70,10 @@ class Limiter:
         self.uses: dict[int, int] = {}
         self.spent: dict[int, int] = {}
         self.mine: dict[MemberKey, int] = {}
-        self.held: dict[str, _Held] = {}
+        self.held: dict[str, _Held] = {}  # the commits a later cancel or return reaches
         self.events = events
         self.next = 0
+        self.reversed = {tid for _, _, tid, _ in events}  # the commits worth holding
         self.local: datetime | None = None  # the time of the period keys in ``periods``
         self.periods: dict[int, str] = {}
 
@@ -141,7 +142,7 @@ class Limiter:
         kind = rows[:, L.ROW_TYPE]
         applied: dict[int, int] = {}
         for o in rows[kind == L.ROW_APPLIED, 1].tolist():
-            if self.mask[o]:
+            if o in self.limits:
                 applied[o] = 0
         per_line: dict[int, dict[int, int]] = {}
         for line, o, amount in rows[kind == L.ROW_DISCOUNT, 1:4].tolist():
@@ -169,6 +170,8 @@ class Limiter:
             if key is not None:
                 self.mine[key] = self.mine.get(key, 0) + 1
             uses.append((o, key))
+        if tid not in self.reversed:  # nothing will give it back
+            return
         lines = {
             line_ids[i]: [quantities[i], 0, *(x for od in d.items() for x in od)]
             for i, d in per_line.items()
