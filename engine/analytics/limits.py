@@ -103,19 +103,26 @@ class Limiter:
         lim = self.limits[o]
         if not (lim.per_member and member):
             return None
-        if local is not self.local:  # a basket asks for several offers at one time
+        return (member, o, self.bucket(lim.period, local))
+
+    def bucket(self, period: int, local: datetime) -> str:
+        """``period_key``, worked out once per basket (it asks for several offers at once)."""
+        if local is not self.local:
             self.local, self.periods = local, {}
-        bucket = self.periods.get(lim.period)
+        bucket = self.periods.get(period)
         if bucket is None:
-            bucket = self.periods[lim.period] = period_key(lim.period, local)
-        return (member, o, bucket)
+            bucket = self.periods[period] = period_key(period, local)
+        return bucket
 
     def remaining(self, o: int, member: str, local: datetime) -> tuple[int, int, int]:
         """What is left of offer ``o``'s limits: member uses, total uses, budget (-1 = none)."""
         lim = self.limits[o]
-        key = self.key(o, member, local)
+        mu = -1
+        if lim.per_member and member:
+            mine = self.mine.get((member, o, self.bucket(lim.period, local)), 0)
+            mu = max(0, lim.per_member - mine)
         return (
-            -1 if key is None else max(0, lim.per_member - self.mine.get(key, 0)),
+            mu,
             max(0, lim.total_uses - self.uses.get(o, 0)) if lim.total_uses else -1,
             max(0, lim.budget_minor - self.spent.get(o, 0)) if lim.budget_minor else -1,
         )
