@@ -7,20 +7,18 @@ back at their place (see :mod:`engine.analytics.simulate`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from engine.analytics.probes import Override, Probe, offsets, splice, touching
 from engine.pricing import layout as L
 from engine.pricing.batch import BatchOutput, EncodedBatch
 from engine.pricing.compiler import CompiledRules
-from engine.pricing.entry import run_kernel
-from engine.pricing.periods import period_key
+from engine.pricing.kernel.walk import limited_applied, walk_limits
+from engine.pricing.periods import period_buckets
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,37 +43,61 @@ def offer_limits(compiled: CompiledRules) -> dict[int, OfferLimit]:
     return out
 
 
-MemberKey = tuple[str, int, str]  # member, offer index, period key
-
-
 @dataclass
 class _Held:
     """What a simulated commit holds of the limits until a cancel or return gives it back."""
 
-    uses: list[tuple[int, MemberKey | None]]  # offer index, member-limit key
-    lines: dict[str, list[int]]  # line id -> [quantity, returned, offer, discount, offer, ...]
+    uses: list[tuple[int, int]]  # limited-offer slot, member-period counter (-1: none)
+    lines: dict[str, list[int]]  # line id -> [quantity, returned, slot, discount, slot, ...]
 
 
 Event = tuple[int, bool, str, dict[str, int]]  # seq, is_cancel, transaction id, line -> units
 
+# a member-period counter's code: (member number x slots + slot) << _BUCKET_BITS | bucket
+_BUCKET_BITS = 22  # period_buckets stay below 2**22 up to the year 9999
+
+
+@dataclass(frozen=True, slots=True)
+class _Probes:
+    """The baskets of a batch whose results priced without limits applied a limited offer,
+    in ledger order: their basket numbers in the batch, ``seq``, member, period buckets
+    (:func:`period_buckets`) and, for those a later cancel or return reaches, transaction
+    id and line ids."""
+
+    basket: npt.NDArray[np.int64]
+    seq: npt.NDArray[np.int64]
+    members: list[str]
+    buckets: npt.NDArray[np.int64]
+    reversed: dict[int, tuple[str, list[str]]]  # probe -> transaction id, line ids
+
 
 class Limiter:
-    """The limits' state while baskets are priced in ledger order (the store's counters)."""
+    """The limits' state while baskets are priced in ledger order (the store's counters),
+    walked by the compiled :func:`walk_limits`; cancels and returns are applied between."""
 
     def __init__(self, compiled: CompiledRules, limits: dict[int, OfferLimit], events: list[Event]):
         self.compiled = compiled
         self.limits = limits
-        self.tz = ZoneInfo(compiled.timezone)
         self.mask = limited_mask(compiled, limits)
-        self.uses: dict[int, int] = {}
-        self.spent: dict[int, int] = {}
-        self.mine: dict[MemberKey, int] = {}
+        self.offer_of = np.array(sorted(limits), dtype=np.int64)  # slot -> offer
+        self.slot_of = np.full(len(self.mask), -1, dtype=np.int64)
+        self.slot_of[self.offer_of] = np.arange(len(self.offer_of))
+        caps = [limits[o] for o in self.offer_of.tolist()]
+        self.caps = np.array(
+            [(c.per_member, c.total_uses, c.budget_minor) for c in caps], dtype=np.int64
+        ).reshape(-1, 3)
+        self.period_of = np.array([c.period for c in caps], dtype=np.int64)
+        self.uses = np.zeros(len(caps), dtype=np.int64)
+        self.spent = np.zeros(len(caps), dtype=np.int64)
+        self.mine = np.zeros(1024, dtype=np.int64)  # by counter number
+        self.codes = np.zeros(0, dtype=np.int64)  # the counters' codes, sorted
+        self.numbers = np.zeros(0, dtype=np.int64)  # their numbers
+        self.member_no: dict[str, int] = {}
         self.held: dict[str, _Held] = {}  # the commits a later cancel or return reaches
         self.events = events
         self.next = 0
         self.reversed = {tid for _, _, tid, _ in events}  # the commits worth holding
-        self.local: datetime | None = None  # the time of the period keys in ``periods``
-        self.periods: dict[int, str] = {}
+        self.ov_rows = np.empty((1024, L.ROW_COLS), dtype=np.int64)
 
     def advance(self, seq: int) -> None:
         """Apply the cancels and returns before ledger position ``seq``."""
@@ -89,166 +111,220 @@ class Limiter:
                 q, r0 = line[0], line[1]
                 r1 = q if cancel else min(q, r0 + units.get(line_id, 0))
                 for k in range(2, len(line), 2):
-                    o, amount = line[k], line[k + 1]
-                    self.spent[o] -= amount * r1 // q - amount * r0 // q
+                    j, amount = line[k], line[k + 1]
+                    self.spent[j] -= amount * r1 // q - amount * r0 // q
                 line[1] = r1
             if cancel:
-                for o, key in held.uses:
-                    self.uses[o] -= 1
-                    if key is not None:
+                for j, key in held.uses:
+                    self.uses[j] -= 1
+                    if key >= 0:
                         self.mine[key] -= 1
                 del self.held[tid]
 
-    def key(self, o: int, member: str, local: datetime) -> MemberKey | None:
-        lim = self.limits[o]
-        if not (lim.per_member and member):
-            return None
-        return (member, o, self.bucket(lim.period, local))
-
-    def bucket(self, period: int, local: datetime) -> str:
-        """``period_key``, worked out once per basket (it asks for several offers at once)."""
-        if local is not self.local:
-            self.local, self.periods = local, {}
-        bucket = self.periods.get(period)
-        if bucket is None:
-            bucket = self.periods[period] = period_key(period, local)
-        return bucket
-
-    def remaining(self, o: int, member: str, local: datetime) -> tuple[int, int, int]:
-        """What is left of offer ``o``'s limits: member uses, total uses, budget (-1 = none)."""
-        lim = self.limits[o]
-        mu = -1
-        if lim.per_member and member:
-            mine = self.mine.get((member, o, self.bucket(lim.period, local)), 0)
-            mu = max(0, lim.per_member - mine)
-        return (
-            mu,
-            max(0, lim.total_uses - self.uses.get(o, 0)) if lim.total_uses else -1,
-            max(0, lim.budget_minor - self.spent.get(o, 0)) if lim.budget_minor else -1,
+    def keys(self, members: list[str], buckets: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        """``int64[P, J]``: each probe's member-period counter of each slot (-1 where the
+        slot has no member limit or the basket no member), numbering new counters."""
+        n_slots = len(self.offer_of)
+        no = np.array(
+            [self.member_no.setdefault(m, len(self.member_no)) if m else -1 for m in members],
+            dtype=np.int64,
         )
+        out = np.full((len(members), n_slots), -1, dtype=np.int64)
+        valid = (no[:, None] >= 0) & (self.caps[:, 0] > 0)[None, :]
+        if not valid.any():
+            return out
+        codes = ((no[:, None] * n_slots + np.arange(n_slots)) << _BUCKET_BITS) | buckets[
+            :, self.period_of
+        ]
+        out[valid] = self.numbered(codes[valid])
+        return out
 
-    def fits(self, applied: dict[int, int], member: str, local: datetime) -> bool:
-        """Whether a result priced without limits stands: every limited offer it applied has
-        uses left and at least its discount of budget (limits only refuse or cap the offers
-        they name, so then the limits change nothing)."""
-        for o, discount in applied.items():
-            mu, tu, budget = self.remaining(o, member, local)
-            if mu == 0 or tu == 0 or budget == 0 or 0 < budget < discount:
-                return False
-        return True
-
-    def encoded(self, member: str, local: datetime) -> npt.NDArray[np.int64]:
-        """Kernel limit rows (offer, member uses, total uses, budget) for every limited offer."""
-        return np.array(
-            [(o, *self.remaining(o, member, local), -1) for o in self.limits], dtype=np.int64
-        ).reshape(-1, L.LIM_COLS)
-
-    def used(self, rows: npt.NDArray[np.int64]) -> tuple[dict[int, int], dict[int, dict[int, int]]]:
-        """The limited offers a basket's kernel rows applied (offer -> discount) and their
-        discount per line (line -> offer -> amount)."""
-        kind = rows[:, L.ROW_TYPE]
-        applied: dict[int, int] = {}
-        for o in rows[kind == L.ROW_APPLIED, 1].tolist():
-            if o in self.limits:
-                applied[o] = 0
-        per_line: dict[int, dict[int, int]] = {}
-        for line, o, amount in rows[kind == L.ROW_DISCOUNT, 1:4].tolist():
-            if o in applied:
-                applied[o] += amount
-                d = per_line.setdefault(line, {})
-                d[o] = d.get(o, 0) + amount
-        return applied, per_line
-
-    def record(
-        self,
-        tid: str,
-        member: str,
-        local: datetime,
-        applied: dict[int, int],
-        per_line: dict[int, dict[int, int]],
-        line_ids: list[str],
-        quantities: list[int],
-    ) -> None:
-        uses: list[tuple[int, MemberKey | None]] = []
-        for o, discount in applied.items():
-            self.uses[o] = self.uses.get(o, 0) + 1
-            self.spent[o] = self.spent.get(o, 0) + discount
-            key = self.key(o, member, local)
-            if key is not None:
-                self.mine[key] = self.mine.get(key, 0) + 1
-            uses.append((o, key))
-        if tid not in self.reversed:  # nothing will give it back
-            return
-        lines = {
-            line_ids[i]: [quantities[i], 0, *(x for od in d.items() for x in od)]
-            for i, d in per_line.items()
-        }
-        self.held[tid] = _Held(uses, lines)
-
-    def step(self, probe: Probe) -> Override | None:
-        """Apply the limits to one basket priced without them, at its turn in ledger order:
-        record what it holds, and return its result priced again alone with what is left when
-        the limits change it (``None`` when the result priced without them stands)."""
-        self.advance(probe.seq)
-        applied, per_line = self.used(probe.rows)
-        override: Override | None = None
-        if not self.fits(applied, probe.member, probe.local):
-            lv, rb, cb = run_kernel(
-                self.compiled,
-                probe.lines,
-                probe.member_row,
-                probe.ctx,
-                probe.coupons,
-                self.encoded(probe.member, probe.local),
-                False,
-            )
-            override = (lv.copy(), rb.copy(), cb.copy())
-            applied, per_line = self.used(override[1])
-        self.record(
-            probe.transaction_id,
-            probe.member,
-            probe.local,
-            applied,
-            per_line,
-            probe.line_ids,
-            probe.lines[:, L.L_QTY].tolist(),
-        )
-        return override
+    def numbered(self, codes: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        """The counter number of each code, new codes numbered after the known ones."""
+        u, inv = np.unique(codes, return_inverse=True)
+        pos = np.searchsorted(self.codes, u)
+        known = pos < len(self.codes)
+        known[known] = self.codes[pos[known]] == u[known]
+        nos = np.empty(len(u), dtype=np.int64)
+        nos[known] = self.numbers[pos[known]]
+        fresh = np.flatnonzero(~known)
+        if len(fresh):
+            n = len(self.codes)
+            nos[fresh] = np.arange(n, n + len(fresh))
+            codes_all = np.concatenate([self.codes, u[fresh]])
+            order = np.argsort(codes_all, kind="stable")
+            self.codes = codes_all[order]
+            self.numbers = np.concatenate([self.numbers, nos[fresh]])[order]
+            if len(self.mine) < len(self.codes):
+                self.mine = np.concatenate(
+                    [self.mine, np.zeros(len(self.codes) + len(self.mine), dtype=np.int64)]
+                )
+        return nos[inv.reshape(-1)]
 
     def walk(
         self, enc: EncodedBatch, out: BatchOutput, baskets: pl.DataFrame, line_ids: list[str]
     ) -> BatchOutput:
         """Apply the limits to a chunk priced without them, in ledger order: the baskets that
         applied a limited offer are checked against what is left, and priced again alone with
-        the limits when that changes their result."""
-        overrides: dict[int, Override] = {}
-        for b, probe in probes(self.mask, self.compiled.timezone, enc, out, baskets, line_ids):
-            override = self.step(probe)
-            if override is not None:
-                overrides[b] = override
-        return patch(enc, out, overrides)
+        the limits when that changes their result (``out`` is updated in place)."""
+        basket = touching(self.mask, enc, out)
+        if not len(basket):
+            return out
+        idx = pl.Series(basket)
+        tids = baskets["transaction_id"].gather(idx)
+        rev = np.flatnonzero(tids.is_in(list(self.reversed)).to_numpy()).tolist()
+        found = _Probes(
+            basket,
+            baskets["seq"].gather(idx).to_numpy().astype(np.int64),
+            baskets["member_id"].gather(idx).fill_null("").to_list(),
+            period_buckets(
+                baskets["occurred_at"].gather(idx).dt.convert_time_zone(self.compiled.timezone)
+            ),
+            {
+                p: (tids[p], line_ids[enc.line_off[basket[p]] : enc.line_off[basket[p] + 1]])
+                for p in rev
+            },
+        )
+        ov_at, ov_rows = self.walk_probes(
+            enc, out.rows, out.row_off, out.line_out, out.counts, found
+        )
+        again = ov_at >= 0
+        return splice(out, basket[again], ov_at[again], ov_rows)
 
+    def walk_probes(
+        self,
+        enc: EncodedBatch,
+        rows: npt.NDArray[np.int64],
+        row_off: npt.NDArray[np.int64],
+        line_out: npt.NDArray[np.int64],
+        counts: npt.NDArray[np.int64],
+        found: _Probes,
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """Walk the probes of a batch (:func:`walk_limits`), applying the cancels and returns
+        between them at their places: the line outputs and counts of the baskets priced again
+        are written over theirs in ``line_out`` and ``counts``. Returns where each probe's new
+        rows start in the other array returned (-1: its result stands)."""
+        keys = self.keys(found.members, found.buckets)
+        n = len(found.basket)
+        ov_at = np.full(n, -1, dtype=np.int64)
+        state = np.zeros(1, dtype=np.int64)
+        p = 0
+        while p < n:
+            self.advance(int(found.seq[p]))
+            end = n
+            if self.next < len(self.events):
+                end = max(p + 1, int(np.searchsorted(found.seq, self.events[self.next][0])))
+            start = p
+            while p < end:
+                p = walk_limits(
+                    self.compiled.packed,
+                    rows,
+                    row_off,
+                    enc.lines,
+                    enc.line_off,
+                    enc.members,
+                    enc.ctxs,
+                    enc.coupon_off,
+                    enc.coupons,
+                    found.basket,
+                    keys,
+                    self.slot_of,
+                    self.offer_of,
+                    self.caps,
+                    self.uses,
+                    self.spent,
+                    self.mine,
+                    p,
+                    end,
+                    line_out,
+                    counts,
+                    self.ov_rows,
+                    ov_at,
+                    state,
+                )
+                if p < end:  # its rows did not fit
+                    grown = np.empty((2 * len(self.ov_rows), L.ROW_COLS), dtype=np.int64)
+                    grown[: state[0]] = self.ov_rows[: state[0]]
+                    self.ov_rows = grown
+            for q in range(start, end):
+                if q in found.reversed:
+                    b = found.basket[q]
+                    at = ov_at[q]
+                    final = (
+                        rows[row_off[b] : row_off[b + 1]]
+                        if at < 0
+                        else self.ov_rows[at : at + counts[b, L.N_ROWS]]
+                    )
+                    tid, ids = found.reversed[q]
+                    lo, hi = enc.line_off[b], enc.line_off[b + 1]
+                    self.hold(tid, final, keys[q], ids, enc.lines[lo:hi, L.L_QTY].tolist())
+        return ov_at, self.ov_rows[: state[0]]
 
-# a basket's result priced again with the limits: line values, kernel rows, counts
-Override = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]
+    def hold(
+        self,
+        tid: str,
+        rows: npt.NDArray[np.int64],
+        keys: npt.NDArray[np.int64],
+        line_ids: list[str],
+        quantities: list[int],
+    ) -> None:
+        """Keep what commit ``tid`` (its final ``rows``) holds of the limits, for a later
+        cancel or return to give back."""
+        hit = np.zeros(len(self.offer_of), dtype=np.int64)
+        disc = np.zeros(len(self.offer_of), dtype=np.int64)
+        limited_applied(rows, self.slot_of, hit, disc)
+        uses = [(j, int(keys[j])) for j in np.flatnonzero(hit).tolist()]
+        per_line: dict[int, list[int]] = {}
+        for line, o, amount in rows[rows[:, L.ROW_TYPE] == L.ROW_DISCOUNT, 1:4].tolist():
+            j = int(self.slot_of[o])
+            if j >= 0 and hit[j]:
+                per_line.setdefault(line, []).extend((j, amount))
+        lines = {line_ids[i]: [quantities[i], 0, *d] for i, d in per_line.items()}
+        self.held[tid] = _Held(uses, lines)
 
-
-@dataclass(frozen=True, slots=True)
-class Probe:
-    """A basket whose result priced without limits applied a limited offer: what
-    :meth:`Limiter.step` needs to check it and, when the limits change it, to price it again
-    alone (picklable, so that a partition priced elsewhere can be walked in one place)."""
-
-    seq: int
-    transaction_id: str
-    member: str
-    local: datetime  # its pricing time in the rule set's time zone
-    rows: npt.NDArray[np.int64]  # its kernel rows priced without limits
-    lines: npt.NDArray[np.int64]  # its encoded lines (EncodedBatch.lines rows)
-    member_row: npt.NDArray[np.int64]
-    ctx: npt.NDArray[np.int64]
-    coupons: npt.NDArray[np.int64]
-    line_ids: list[str]
+    def walk_each(self, probes: list[Probe]) -> list[Override | None]:
+        """Apply the limits to baskets priced without them elsewhere (a partition each), in
+        ledger order (``probes`` sorted by ``seq``): each one's result priced again alone
+        when the limits change it, ``None`` when it stands."""
+        if not probes:
+            return []
+        enc = EncodedBatch(
+            np.concatenate([p.lines for p in probes]),
+            offsets([len(p.lines) for p in probes]),
+            np.stack([p.member_row for p in probes]),
+            np.stack([p.ctx for p in probes]),
+            offsets([len(p.coupons) for p in probes]),
+            np.concatenate([p.coupons for p in probes]).reshape(-1, 2),
+            np.zeros(len(probes) + 1, dtype=np.int64),
+            np.zeros((0, L.LIM_COLS), dtype=np.int64),
+        )
+        rows = np.concatenate([p.rows for p in probes]).reshape(-1, L.ROW_COLS)
+        row_off = offsets([len(p.rows) for p in probes])
+        line_out = np.zeros((L.LINE_OUT_COLS, len(enc.lines)), dtype=np.int64)
+        counts = np.zeros((len(probes), L.COUNT_COLS), dtype=np.int64)
+        found = _Probes(
+            np.arange(len(probes), dtype=np.int64),
+            np.array([p.seq for p in probes], dtype=np.int64),
+            [p.member for p in probes],
+            np.stack([p.buckets for p in probes]),
+            {
+                k: (p.transaction_id, p.line_ids)
+                for k, p in enumerate(probes)
+                if p.transaction_id in self.reversed
+            },
+        )
+        ov_at, ov_rows = self.walk_probes(enc, rows, row_off, line_out, counts, found)
+        out: list[Override | None] = []
+        for k, at in enumerate(ov_at.tolist()):
+            if at < 0:
+                out.append(None)
+                continue
+            lo, hi = enc.line_off[k], enc.line_off[k + 1]
+            n_rows = counts[k, L.N_ROWS]
+            out.append(
+                (line_out[:, lo:hi].copy(), ov_rows[at : at + n_rows].copy(), counts[k].copy())
+            )
+        return out
 
 
 def limited_mask(compiled: CompiledRules, limits: dict[int, OfferLimit]) -> npt.NDArray[np.bool_]:
@@ -258,74 +334,10 @@ def limited_mask(compiled: CompiledRules, limits: dict[int, OfferLimit]) -> npt.
     return mask
 
 
-def probes(
-    mask: npt.NDArray[np.bool_],
-    timezone: str,
-    enc: EncodedBatch,
-    out: BatchOutput,
-    baskets: pl.DataFrame,
-    line_ids: list[str],
-) -> list[tuple[int, Probe]]:
-    """The baskets of a chunk priced without limits that applied an offer of ``mask``, in
-    chunk order: ``(basket, probe)``."""
-    rows = out.rows
-    row_basket = np.repeat(np.arange(enc.n_baskets), np.diff(out.row_off))
-    app = np.flatnonzero(rows[:, L.ROW_TYPE] == L.ROW_APPLIED)
-    app = app[mask[rows[app, 1]]]
-    touching = np.unique(row_basket[app])
-    if not len(touching):
-        return []
-    idx = pl.Series(touching)
-    seqs = baskets["seq"].gather(idx).to_list()
-    tids = baskets["transaction_id"].gather(idx).to_list()
-    members = baskets["member_id"].gather(idx).fill_null("").to_list()
-    ats = baskets["occurred_at"].gather(idx).dt.convert_time_zone(timezone).to_list()
-    found = []
-    for b, seq, tid, member, local in zip(touching.tolist(), seqs, tids, members, ats, strict=True):
-        lo, hi = int(enc.line_off[b]), int(enc.line_off[b + 1])
-        probe = Probe(
-            seq,
-            tid,
-            member,
-            local,
-            rows[out.row_off[b] : out.row_off[b + 1]],
-            enc.lines[lo:hi],
-            enc.members[b],
-            enc.ctxs[b],
-            enc.coupons[enc.coupon_off[b] : enc.coupon_off[b + 1]],
-            line_ids[lo:hi],
-        )
-        found.append((b, probe))
-    return found
-
-
-def patch(enc: EncodedBatch, out: BatchOutput, overrides: Mapping[int, Override]) -> BatchOutput:
-    """``out`` with the results of the baskets in ``overrides`` replaced."""
-    if not overrides:
-        return out
-    rows = out.rows
-    line_out, counts = out.line_out.copy(), out.counts.copy()
-    pieces, pos = [], 0
-    for b in sorted(overrides):
-        lv, rb, cb = overrides[b]
-        line_out[:, enc.line_off[b] : enc.line_off[b + 1]] = lv
-        counts[b] = cb
-        pieces += [rows[pos : out.row_off[b]], rb]
-        pos = int(out.row_off[b + 1])
-    pieces.append(rows[pos:])
-    row_off = np.zeros(enc.n_baskets + 1, dtype=np.int64)
-    np.cumsum(counts[:, L.N_ROWS], out=row_off[1:])
-    return BatchOutput(line_out, np.concatenate(pieces), row_off, counts, out.line_off, out.retried)
-
-
 __all__ = [
     "Event",
     "Limiter",
     "OfferLimit",
-    "Override",
-    "Probe",
     "limited_mask",
     "offer_limits",
-    "patch",
-    "probes",
 ]

@@ -42,6 +42,7 @@ KERNEL_SOURCES = (
     "recurrence.py",  # Freq, read by kernel/checks.py
     "kernel/core.py",
     "kernel/batch.py",  # price_many, price_serial, price_range
+    "kernel/walk.py",  # walk_limits (the limits of a replay)
     "kernel/checks.py",
     "kernel/points.py",
     "kernel/util.py",

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
 PERIOD_EVER, PERIOD_DAY, PERIOD_WEEK, PERIOD_MONTH = 0, 1, 2, 3
 
 
@@ -24,4 +28,30 @@ def period_key(period: int, local: datetime) -> str:
     return "E"
 
 
-__all__ = ["PERIOD_DAY", "PERIOD_EVER", "PERIOD_MONTH", "PERIOD_WEEK", "period_key"]
+# days from 0001-01-01 to 1970-01-01: day numbers from the first day of the calendar
+_EPOCH_DAY = 719_162
+
+
+def period_buckets(local: pl.Series) -> npt.NDArray[np.int64]:
+    """The member-limit buckets of many times (already in the rule set's zone) as numbers,
+    ``int64[n, 4]``, one column per period (``PERIOD_*``): two times share a bucket number
+    exactly when :func:`period_key` gives them the same key (EVER: 0; DAY: the day's number;
+    WEEK: the number of its ISO week's Monday; MONTH: ``12 * year + month - 1``)."""
+    days = local.dt.date().cast(pl.Int64) + _EPOCH_DAY
+    out = np.zeros((len(local), 4), dtype=np.int64)
+    out[:, PERIOD_DAY] = days.to_numpy()
+    out[:, PERIOD_WEEK] = (days - local.dt.weekday().cast(pl.Int64) + 1).to_numpy()
+    out[:, PERIOD_MONTH] = (
+        local.dt.year().cast(pl.Int64) * 12 + local.dt.month().cast(pl.Int64) - 1
+    ).to_numpy()
+    return out
+
+
+__all__ = [
+    "PERIOD_DAY",
+    "PERIOD_EVER",
+    "PERIOD_MONTH",
+    "PERIOD_WEEK",
+    "period_buckets",
+    "period_key",
+]

@@ -39,8 +39,9 @@ import polars as pl
 
 from engine.analytics import replay, targeting
 from engine.analytics.history import conform
-from engine.analytics.limits import Limiter, Override, Probe, limited_mask, offer_limits, patch
-from engine.analytics.limits import probes as find_probes
+from engine.analytics.limits import Limiter, limited_mask, offer_limits
+from engine.analytics.probes import Override, Probe, patch
+from engine.analytics.probes import probes as find_probes
 from engine.analytics.replay import (
     CHUNK_BASKETS,
     Attributes,
@@ -288,8 +289,9 @@ def compare_on(
             ((probe.seq, i, k, b, probe) for i, f in enumerate(found) for k, b, probe in f[r]),
             key=lambda x: x[0],
         )
-        for _, i, k, b, probe in walk:  # one pass in ledger order: the store's counters
-            override = limiter.step(probe)
+        # one pass in ledger order: the store's counters
+        done = limiter.walk_each([probe for *_, probe in walk])
+        for (_, i, k, b, _), override in zip(walk, done, strict=True):
             if override is not None:
                 overrides[i][r][(k, b)] = override
     overrides_f = client.scatter(overrides, hash=False)
