@@ -11,9 +11,12 @@ import polars as pl
 from hypothesis import given
 from hypothesis import strategies as st
 
+import engine
 from engine.analytics.limits import Limiter, offer_limits
 from engine.analytics.replay import basket_frames, coupon_offers, price_chunk, reversal_events
+from engine.analytics.simulate import compare
 from engine.pricing import layout as L
+from engine.pricing.kernel.walk import splice_rows, walk_limits
 from engine.pricing.periods import period_buckets, period_key
 from tests.test_simulate import COMPILED_LIMITED, RULES_LIMITED, limited  # noqa: F401
 
@@ -94,3 +97,11 @@ def test_the_limits_walk_kernel_grows_its_row_buffer_and_gives_the_same_result(l
     # the walk changed something: priced without limits, the coupon gives more
     enc, free = price_chunk(COMPILED_LIMITED, lines, baskets)
     assert free.rows.shape != long.rows.shape or (free.rows != long.rows).any()
+
+
+def test_warm_up_compiles_the_walk_for_the_arguments_a_simulation_passes(limited):  # noqa: F811
+    engine.warm_up()
+    before = (list(walk_limits.signatures), list(splice_rows.signatures))
+    result = compare(COMPILED_LIMITED, COMPILED_LIMITED, limited)
+    assert result.current.discount_minor > 0
+    assert (list(walk_limits.signatures), list(splice_rows.signatures)) == before

@@ -31,8 +31,9 @@ Override = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.in
 @dataclass(frozen=True, slots=True)
 class Probe:
     """A basket whose result priced without limits applied a limited offer: what
-    :meth:`engine.analytics.limits.Limiter.walk_each` needs to check it and, when the limits change it, to price it
-    again alone (picklable, so that a partition priced elsewhere can be walked in one place)."""
+    :meth:`engine.analytics.limits.Limiter.walk_each` needs to check it and, when the limits
+    change it, to price it again alone (picklable, so that a partition priced elsewhere can be
+    walked in one place)."""
 
     seq: int
     transaction_id: str
@@ -108,7 +109,7 @@ def splice(
     from ``starts``, as many as their counts in ``out.counts`` (already theirs) say."""
     if not len(baskets):
         return out
-    n_rows = out.counts[:, L.N_ROWS]
+    n_rows = np.ascontiguousarray(out.counts[:, L.N_ROWS])
     new_at = np.full(len(n_rows), -1, dtype=np.int64)
     new_at[baskets] = starts
     row_off = np.zeros(len(n_rows) + 1, dtype=np.int64)

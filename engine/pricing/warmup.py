@@ -9,11 +9,15 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
+import numpy as np
+
+from engine.pricing import layout as L
 from engine.pricing.api import encode_coupons, encode_limits, encode_member, price
 from engine.pricing.batch import price_batch
 from engine.pricing.catalogue import Catalogue
 from engine.pricing.compiler import CompiledRules, compile_rules
 from engine.pricing.entry import run_kernel
+from engine.pricing.kernel.walk import splice_rows, walk_limits
 from engine.pricing.rules import parse_rules
 from engine.pricing.types import Basket, Line, Member
 from engine.pricing.wire import WireTables, parse, respond
@@ -72,6 +76,47 @@ def _warm_wire(compiled: CompiledRules) -> None:
     respond(tables, parsed, *outputs, 1, False)
 
 
+def _warm_walk(compiled: CompiledRules) -> None:
+    """The limits' walk of a replay and its splice (``engine.analytics.limits``), with the
+    argument types a simulation passes and no basket to walk."""
+
+    def table(cols: int) -> np.ndarray:
+        return np.zeros((1, cols), dtype=np.int64)
+
+    def column(n: int = 1) -> np.ndarray:
+        return np.zeros(n, dtype=np.int64)
+
+    walk_limits(
+        compiled.packed,
+        table(L.ROW_COLS),
+        column(2),
+        table(L.LINE_COLS),
+        column(2),
+        table(L.MEMBER_COLS),
+        table(L.CTX_COLS),
+        column(2),
+        table(2),
+        column(),
+        table(1),
+        column(compiled.n_offers),
+        column(),
+        table(3),
+        column(),
+        column(),
+        column(),
+        0,
+        0,
+        np.zeros((L.LINE_OUT_COLS, 1), dtype=np.int64),
+        table(L.COUNT_COLS),
+        table(L.ROW_COLS),
+        column(),
+        column(),
+    )
+    splice_rows(
+        table(L.ROW_COLS), column(2), table(L.ROW_COLS), column(), column(), table(L.ROW_COLS)
+    )
+
+
 def warm_up() -> float:
     """Compile (or load) every kernel; returns the seconds it took."""
     start = time.perf_counter()
@@ -84,4 +129,5 @@ def warm_up() -> float:
     price(compiled, basket, member)
     price_batch(compiled, [basket, basket], [member, None])
     _warm_wire(compiled)
+    _warm_walk(compiled)
     return time.perf_counter() - start
