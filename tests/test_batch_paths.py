@@ -10,7 +10,14 @@ import pytest
 
 from engine.pricing import layout as L
 from engine.pricing.api import price
-from engine.pricing.batch import BatchOutput, _Rows, encode_batch, price_batch, run_batch
+from engine.pricing.batch import (
+    BatchOutput,
+    _Rows,
+    encode_batch,
+    price_batch,
+    rows_of,
+    run_batch,
+)
 from engine.pricing.catalogue import Catalogue
 from engine.pricing.compiler import compile_rules
 from engine.pricing.entry import offer_slots
@@ -120,7 +127,7 @@ def test_buffers_reused_across_batches_of_other_sizes_change_nothing(
 @pytest.mark.parametrize("parallel_min_lines", [0, 10**9])
 @pytest.mark.parametrize("chunk_lines", [10**6, 24])
 @pytest.mark.parametrize("rows_per_line", [1, 32])
-def test_a_batch_keeping_one_row_type_keeps_each_baskets_rows_of_it_in_order(
+def test_a_batch_keeping_some_row_types_keeps_each_baskets_rows_of_them_in_order(
     compiled, monkeypatch, parallel_min_lines, chunk_lines, rows_per_line
 ):
     # given a batch priced in one chunk or in chunks of about 24 lines, on either path
@@ -131,9 +138,10 @@ def test_a_batch_keeping_one_row_type_keeps_each_baskets_rows_of_it_in_order(
     enc = encode_batch(compiled, baskets, members)
     every = run_batch(compiled, enc, rows_per_line)
     assert every.row_off[-1] == len(every.rows)
-    for row_type in (L.ROW_DISCOUNT, L.ROW_APPLIED, L.ROW_POINTS, L.ROW_EXPLANATION):
-        # when only the rows of one type are kept
-        kept = run_batch(compiled, enc, rows_per_line, row_type)
+    kinds = [(L.ROW_DISCOUNT,), (L.ROW_APPLIED,), (L.ROW_POINTS,), (L.ROW_EXPLANATION,)]
+    for types in [*kinds, (L.ROW_DISCOUNT, L.ROW_APPLIED), (L.ROW_ATTRIBUTION, L.ROW_GIFT)]:
+        # when only the rows of one type (or two) are kept
+        kept = run_batch(compiled, enc, rows_per_line, rows_of(*types))
         # then the per-line results and counts are the same, and each basket's rows are
         # exactly its rows of that type, in the kernel's order (none for explanations)
         assert np.array_equal(kept.line_out, every.line_out)
@@ -141,7 +149,7 @@ def test_a_batch_keeping_one_row_type_keeps_each_baskets_rows_of_it_in_order(
         assert kept.row_off[-1] == len(kept.rows)
         for b in range(len(baskets)):
             mine = every.rows[every.row_off[b] : every.row_off[b + 1]]
-            want = mine[mine[:, L.ROW_TYPE] == row_type]
+            want = mine[np.isin(mine[:, L.ROW_TYPE], types)]
             assert np.array_equal(kept.rows[kept.row_off[b] : kept.row_off[b + 1]], want)
     assert bool(every.retried) == (rows_per_line == 1)
 

@@ -189,7 +189,8 @@ class Limiter:
             enc, out.rows, out.row_off, out.line_out, out.counts, found
         )
         again = ov_at >= 0
-        return splice(out, basket[again], ov_at[again], ov_rows)
+        b = basket[again]
+        return splice(out, b, ov_at[again], out.counts[b, L.N_ROWS], ov_rows)
 
     def walk_probes(
         self,

@@ -103,13 +103,16 @@ def splice(
     out: BatchOutput,
     baskets: npt.NDArray[np.int64],
     starts: npt.NDArray[np.int64],
+    lengths: npt.NDArray[np.int64],
     new_rows: npt.NDArray[np.int64],
 ) -> BatchOutput:
-    """``out`` with the rows of ``baskets`` (ascending) replaced by those of ``new_rows``
-    from ``starts``, as many as their counts in ``out.counts`` (already theirs) say."""
+    """``out`` with the rows of ``baskets`` (ascending) replaced by ``lengths`` rows of
+    ``new_rows`` from ``starts`` each (all the rows a basket priced again has, whatever types
+    ``out`` kept: readers pick the types they read)."""
     if not len(baskets):
         return out
-    n_rows = np.ascontiguousarray(out.counts[:, L.N_ROWS])
+    n_rows = np.diff(out.row_off)
+    n_rows[baskets] = lengths
     new_at = np.full(len(n_rows), -1, dtype=np.int64)
     new_at[baskets] = starts
     row_off = np.zeros(len(n_rows) + 1, dtype=np.int64)
@@ -130,11 +133,12 @@ def patch(enc: EncodedBatch, out: BatchOutput, overrides: Mapping[int, Override]
         line_out[:, enc.line_off[b] : enc.line_off[b + 1]] = lv
         counts[b] = cb
     new_rows = [overrides[b][1] for b in order]
-    starts = offsets([len(r) for r in new_rows])[:-1]
+    lengths = np.array([len(r) for r in new_rows], dtype=np.int64)
     return splice(
         BatchOutput(line_out, out.rows, out.row_off, counts, out.line_off, out.retried),
         np.array(order, dtype=np.int64),
-        starts,
+        offsets(lengths.tolist())[:-1],
+        lengths,
         np.concatenate(new_rows).reshape(-1, L.ROW_COLS),
     )
 

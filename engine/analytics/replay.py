@@ -11,7 +11,8 @@ import polars as pl
 
 from engine.analytics.history import conform
 from engine.analytics.limits import Event, Limiter, offer_limits
-from engine.pricing.batch import BatchOutput, EncodedBatch, run_batch
+from engine.pricing import layout as L
+from engine.pricing.batch import BatchOutput, EncodedBatch, rows_of, run_batch
 from engine.pricing.compiler import CompiledRules
 from engine.pricing.frames import FramesResult, decode_frames, encode_frames
 from engine.pricing.types import AttributeValue
@@ -204,9 +205,10 @@ def price_chunk(
 ) -> tuple[EncodedBatch, BatchOutput]:
     """One chunk of :func:`chunks` priced by the batch kernel as if no limit were used (the
     part of a replay that needs no other chunk: :class:`Limiter` then walks the results in
-    ledger order)."""
+    ledger order). Of the kernel's rows only the discounts and the offers applied are kept:
+    the scores read the one, the walk both."""
     enc = encode_frames(compiled, lines, baskets, attributes)
-    return enc, run_batch(compiled, enc)
+    return enc, run_batch(compiled, enc, row_types=rows_of(L.ROW_DISCOUNT, L.ROW_APPLIED))
 
 
 def priced(

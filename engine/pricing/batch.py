@@ -59,7 +59,12 @@ PARTS_PER_THREAD = 4
 # serial): 80 lines 72 / 17 µs, 300 lines 17 / 11, 630 lines 10.2 / 10.8, 1,290 lines 11.7 /
 # 13.2, 2,570 lines 7.7 / 11.7.
 PARALLEL_MIN_LINES = 1_000
-ALL_ROWS = -1  # run_batch's row_type: keep every row
+ALL_ROWS = -1  # run_batch's row_types: keep every row
+
+
+def rows_of(*types: int) -> int:
+    """``run_batch``'s ``row_types`` that keeps the rows of ``types`` (``layout.ROW_*``)."""
+    return sum(1 << t for t in set(types))
 
 
 @dataclass(frozen=True)
@@ -136,11 +141,12 @@ def run_batch(
     compiled: CompiledRules,
     enc: EncodedBatch,
     rows_per_line: int = ROWS_PER_LINE,
-    row_type: int = ALL_ROWS,
+    row_types: int = ALL_ROWS,
 ) -> BatchOutput:
     """Price every basket of ``enc``, chunk by chunk; baskets whose rows overflowed are priced
-    again alone. With ``row_type`` (a ``layout.ROW_*``) only rows of that type are kept:
-    ``price_frames`` keeps the discounts, a third of a history basket's rows.
+    again alone. With ``row_types`` (:func:`rows_of`) only rows of those types are kept:
+    ``price_frames`` keeps the discounts, a fifth of a history basket's rows, a simulation
+    the discounts and the offers applied (its limits' walk reads those).
 
     Chunks keep the row slab near ``CHUNK_SLAB_BYTES`` whatever the batch size, so millions of
     baskets price in bounded memory; a batch of one chunk is priced as it is, unsliced. Each
@@ -150,7 +156,7 @@ def run_batch(
     lines_per_chunk = max(1, CHUNK_SLAB_BYTES // (rows_per_line * L.ROW_COLS * 8))
     rows = _Rows(n_lines)
     if n_lines <= lines_per_chunk:
-        return _run_chunk(compiled, enc, rows_per_line, row_type, rows)
+        return _run_chunk(compiled, enc, rows_per_line, row_types, rows)
     line_out = np.empty((L.LINE_OUT_COLS, n_lines), dtype=np.int64)
     counts = np.empty((n_b, L.COUNT_COLS), dtype=np.int64)
     row_off = np.zeros(n_b + 1, dtype=np.int64)
@@ -159,7 +165,7 @@ def run_batch(
     while b0 < n_b:
         target = enc.line_off[b0] + lines_per_chunk
         b1 = min(n_b, max(b0 + 1, int(np.searchsorted(enc.line_off, target, "right")) - 1))
-        out = _run_chunk(compiled, sub_batch(enc, b0, b1), rows_per_line, row_type, rows)
+        out = _run_chunk(compiled, sub_batch(enc, b0, b1), rows_per_line, row_types, rows)
         line_out[:, enc.line_off[b0] : enc.line_off[b1]] = out.line_out
         counts[b0:b1] = out.counts
         row_off[b0 + 1 : b1 + 1] = row_off[b0] + out.row_off[1:]
@@ -243,11 +249,11 @@ def _slab(n_rows: int) -> np.ndarray:
 
 
 def _run_chunk(
-    compiled: CompiledRules, enc: EncodedBatch, rpl: int, row_type: int, into: _Rows
+    compiled: CompiledRules, enc: EncodedBatch, rpl: int, row_types: int, into: _Rows
 ) -> BatchOutput:
     """One chunk: in parallel parts, or on the calling thread when it is small (waking the
     other threads would cost more than they save) or numba has one thread. Its rows (of
-    ``row_type``) are appended to ``into``."""
+    ``row_types``) are appended to ``into``."""
     n_b, n_lines = enc.n_baskets, enc.lines.shape[0]
     inputs = (enc.lines, enc.line_off, enc.members, enc.ctxs, enc.coupon_off, enc.coupons)
     line_out = np.empty((L.LINE_OUT_COLS, n_lines), dtype=np.int64)
@@ -277,14 +283,14 @@ def _run_chunk(
     written = int(counts[~over, L.N_ROWS].sum())
     kept = np.empty(n_b, dtype=np.int64)
     take = take_rows if threads == 1 else take_rows_parallel
-    k = take(slab, part_off, part_rows, counts, row_type, into.room(written, n_lines), kept)
+    k = take(slab, part_off, part_rows, counts, row_types, into.room(written, n_lines), kept)
     rows = into.add(k)
     row_off = np.zeros(n_b + 1, dtype=np.int64)
     np.cumsum(kept, out=row_off[1:])
     if not over.any():
         return BatchOutput(line_out, rows, row_off, counts, enc.line_off, ())
     into.n -= k  # taken back: the retries splice their rows in between
-    out = _retry(compiled, enc, line_out, rows.copy(), row_off, counts, row_type)
+    out = _retry(compiled, enc, line_out, rows.copy(), row_off, counts, row_types)
     into.room(len(out.rows), n_lines)[:] = out.rows
     return replace(out, rows=into.add(len(out.rows)))
 
@@ -296,9 +302,9 @@ def _retry(
     rows: np.ndarray,
     row_off: np.ndarray,
     counts: np.ndarray,
-    row_type: int,
+    row_types: int,
 ) -> BatchOutput:
-    """Price the baskets that overflowed alone and splice their rows (of ``row_type``) in, in
+    """Price the baskets that overflowed alone and splice their rows (of ``row_types``) in, in
     basket order; ``row_off``: where each basket's rows begin in ``rows`` (an overflowed one
     has none)."""
     over = np.nonzero(counts[:, L.N_OVERFLOW])[0].tolist()
@@ -317,8 +323,8 @@ def _retry(
         )
         line_out[:, lo:hi] = lv
         counts[b] = counts_b
-        if row_type != ALL_ROWS:
-            rows_b = rows_b[rows_b[:, L.ROW_TYPE] == row_type]
+        if row_types != ALL_ROWS:
+            rows_b = rows_b[((row_types >> rows_b[:, L.ROW_TYPE]) & 1) == 1]
         kept[b] = len(rows_b)
         pieces += [rows[pos : row_off[b]], rows_b.copy()]
         pos = int(row_off[b])

@@ -21,7 +21,7 @@ import polars as pl
 
 from engine.pricing import layout as L
 from engine.pricing.attributes import member_mask
-from engine.pricing.batch import ROWS_PER_LINE, BatchOutput, EncodedBatch, run_batch
+from engine.pricing.batch import ROWS_PER_LINE, BatchOutput, EncodedBatch, rows_of, run_batch
 from engine.pricing.compiler import CompiledRules
 from engine.pricing.types import AttributeValue
 
@@ -268,5 +268,5 @@ def price_frames(
     ``attributes``: member id -> typed attributes (:func:`encode_frames`)."""
     enc = encode_frames(compiled, lines, baskets, attributes)
     # the frames report discounts only: the kernel's other rows are dropped as they are taken
-    out = run_batch(compiled, enc, rows_per_line, L.ROW_DISCOUNT)
+    out = run_batch(compiled, enc, rows_per_line, rows_of(L.ROW_DISCOUNT))
     return decode_frames(compiled, enc, out, baskets, lines)

@@ -176,24 +176,24 @@ def price_serial(
 
 
 @helper
-def kept_rows(slab, part_off, part_rows, counts, row_type, p):
+def kept_rows(slab, part_off, part_rows, counts, row_types, p):
     """How many rows of part ``p`` :func:`take_rows` keeps."""
     total = 0
     r = part_rows[p]
     for b in range(part_off[p], part_off[p + 1]):
         if counts[b, N_OVERFLOW]:
             continue
-        if row_type < 0:
+        if row_types == -1:
             total += counts[b, N_ROWS]
             continue
         for _ in range(counts[b, N_ROWS]):
-            total += slab[r, ROW_TYPE] == row_type
+            total += (row_types >> slab[r, ROW_TYPE]) & 1
             r += 1
     return total
 
 
 @helper
-def copy_rows(slab, part_off, part_rows, counts, row_type, dest, kept, k, p):
+def copy_rows(slab, part_off, part_rows, counts, row_types, dest, kept, k, p):
     """Copy the rows part ``p`` keeps to ``dest`` from row ``k``, counting them per basket
     into ``kept``; returns the row after the last one copied."""
     r = part_rows[p]
@@ -202,7 +202,7 @@ def copy_rows(slab, part_off, part_rows, counts, row_type, dest, kept, k, p):
         if counts[b, N_OVERFLOW]:
             continue
         for _ in range(counts[b, N_ROWS]):
-            if row_type < 0 or slab[r, ROW_TYPE] == row_type:
+            if row_types == -1 or (row_types >> slab[r, ROW_TYPE]) & 1:
                 for j in range(ROW_COLS):
                     dest[k, j] = slab[r, j]
                 k += 1
@@ -212,32 +212,32 @@ def copy_rows(slab, part_off, part_rows, counts, row_type, dest, kept, k, p):
 
 
 @njit
-def take_rows(slab, part_off, part_rows, counts, row_type, dest, kept):
+def take_rows(slab, part_off, part_rows, counts, row_types, dest, kept):
     """Copy the rows the parts packed into ``slab`` (part ``p``: baskets
     ``part_off[p]:part_off[p+1]``, their rows one after the other from ``part_rows[p]``, an
-    overflowed basket having none) to ``dest``, basket after basket; only the rows of
-    ``row_type`` unless it is -1. ``kept[b]`` gets how many of basket ``b``'s were copied.
-    The rows leave the slab once, so a caller that needs one kind of row (the discounts of
-    a simulation) never writes or reads the others again. Returns the rows copied; ``dest``
-    has room for every row. On the calling thread (:func:`take_rows_parallel`: the parts in
-    parallel)."""
+    overflowed basket having none) to ``dest``, basket after basket; only the rows whose type
+    ``t`` has bit ``1 << t`` set in ``row_types`` (-1: every row). ``kept[b]`` gets how many
+    of basket ``b``'s were copied. The rows leave the slab once, so a caller that needs some
+    kinds of row (the discounts of frames) never writes or reads the others again. Returns
+    the rows copied; ``dest`` has room for every row. On the calling thread
+    (:func:`take_rows_parallel`: the parts in parallel)."""
     k = 0
     for p in range(part_off.shape[0] - 1):
-        k = copy_rows(slab, part_off, part_rows, counts, row_type, dest, kept, k, p)
+        k = copy_rows(slab, part_off, part_rows, counts, row_types, dest, kept, k, p)
     return k
 
 
 @njit(parallel=True)
-def take_rows_parallel(slab, part_off, part_rows, counts, row_type, dest, kept):
+def take_rows_parallel(slab, part_off, part_rows, counts, row_types, dest, kept):
     """:func:`take_rows` with its parts in parallel: each counts what it keeps, then copies
     it after the parts before it (the first write to fresh output pages, which the system
     clears, is spread over the threads as well)."""
     n_parts = part_off.shape[0] - 1
     start = np.zeros(n_parts + 1, dtype=np.int64)
     for p in prange(n_parts):
-        start[p + 1] = kept_rows(slab, part_off, part_rows, counts, row_type, p)
+        start[p + 1] = kept_rows(slab, part_off, part_rows, counts, row_types, p)
     for p in range(n_parts):
         start[p + 1] += start[p]
     for p in prange(n_parts):
-        copy_rows(slab, part_off, part_rows, counts, row_type, dest, kept, start[p], p)
+        copy_rows(slab, part_off, part_rows, counts, row_types, dest, kept, start[p], p)
     return start[n_parts]
