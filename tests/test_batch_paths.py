@@ -210,3 +210,56 @@ def test_an_empty_batch_prices_nothing(compiled):
     out = run_batch(compiled, encode_batch(compiled, []))
     assert out.line_out.shape == (3, 0) and out.rows.shape[0] == 0
     assert out.row_off.tolist() == [0] and out.counts.shape[0] == 0 and out.retried == ()
+
+
+def test_frames_encoded_like_another_rule_set_are_what_they_are_encoded_alone():
+    # given a synthetic history's frames and rule sets that share the catalogue or not
+    from engine.analytics.history import generate_history
+    from engine.analytics.replay import basket_frames
+    from engine.pricing.frames import encode_frames
+    from engine.pricing.rules import load_rules
+    from server.cli.analytics import demo_products
+    from tests.store_fixtures import EXAMPLES
+
+    catalogue, frame = demo_products()
+    current = load_rules(EXAMPLES / "watsons.yaml")
+    draft = load_rules(EXAMPLES / "draft.yaml")
+    elsewhere = load_rules(EXAMPLES / "watsons.yaml")
+    elsewhere.timezone = "America/New_York"
+    tiers = [type(t)() for t in elsewhere.tiers]
+    for copy, t in zip(tiers, elsewhere.tiers, strict=True):
+        copy.CopyFrom(t)
+    tiers[0].id, tiers[0].name = "member", "Member"
+    tiers[1].id, tiers[1].name = "silver", "Silver"  # vip becomes silver: other tier numbers
+    del elsewhere.tiers[:]
+    elsewhere.tiers.extend(tiers)
+    for offer in elsewhere.offers:
+        kept = [t for t in offer.conditions.tiers if t != "vip"]
+        del offer.conditions.tiers[:]
+        offer.conditions.tiers.extend(kept)
+    sets = {
+        "current": compile_rules(current, catalogue),
+        "draft": compile_rules(draft, catalogue),
+        "elsewhere": compile_rules(elsewhere, catalogue),
+        "small catalogue": compile_rules(current, Catalogue.from_rows([{"sku": "A"}])),
+    }
+    history = generate_history(frame, members=60, months=2, seed=11)
+    lines, baskets = basket_frames(history, ["care-600", "panadol-coupon"])
+    alone = {name: encode_frames(c, lines, baskets) for name, c in sets.items()}
+    fields = ("lines", "line_off", "members", "ctxs", "coupon_off", "coupons")
+    for a, b in [(x, y) for x in sets for y in sets if x != y]:
+        # when b's encoding takes what it can from a's
+        shared = encode_frames(sets[b], lines, baskets, like=(sets[a], alone[a]))
+        # then every array is what b's own encoding gives
+        for f in fields:
+            assert np.array_equal(getattr(shared, f), getattr(alone[b], f)), (a, b, f)
+    # and rule sets over one catalogue share the lines, members and contexts
+    shared = encode_frames(sets["draft"], lines, baskets, like=(sets["current"], alone["current"]))
+    assert shared.lines is alone["current"].lines and shared.ctxs is alone["current"].ctxs
+    assert shared.members is alone["current"].members
+    other = encode_frames(
+        sets["elsewhere"], lines, baskets, like=(sets["current"], alone["current"])
+    )
+    assert other.lines is alone["current"].lines and other.ctxs is not alone["current"].ctxs
+    assert not np.array_equal(other.ctxs, alone["current"].ctxs)
+    assert not np.array_equal(other.members, alone["current"].members)

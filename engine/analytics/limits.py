@@ -60,14 +60,12 @@ _BUCKET_BITS = 22  # period_buckets stay below 2**22 up to the year 9999
 @dataclass(frozen=True, slots=True)
 class _Probes:
     """The baskets of a batch whose results priced without limits applied a limited offer,
-    in ledger order: their basket numbers in the batch, ``seq``, member, period buckets
-    (:func:`period_buckets`) and, for those a later cancel or return reaches, transaction
-    id and line ids."""
+    in ledger order: their basket numbers in the batch, ``seq``, member and, for those a
+    later cancel or return reaches, transaction id and line ids."""
 
     basket: npt.NDArray[np.int64]
     seq: npt.NDArray[np.int64]
     members: list[str]
-    buckets: npt.NDArray[np.int64]
     reversed: dict[int, tuple[str, list[str]]]  # probe -> transaction id, line ids
 
 
@@ -162,7 +160,7 @@ class Limiter:
         return nos[inv.reshape(-1)]
 
     def walk(
-        self, enc: EncodedBatch, out: BatchOutput, baskets: pl.DataFrame, line_ids: list[str]
+        self, enc: EncodedBatch, out: BatchOutput, baskets: pl.DataFrame, line_ids: pl.Series
     ) -> BatchOutput:
         """Apply the limits to a chunk priced without them, in ledger order: the baskets that
         applied a limited offer are checked against what is left, and priced again alone with
@@ -172,18 +170,15 @@ class Limiter:
             return out
         idx = pl.Series(basket)
         tids = baskets["transaction_id"].gather(idx)
-        rev = np.flatnonzero(tids.is_in(list(self.reversed)).to_numpy()).tolist()
+        held: dict[int, tuple[str, list[str]]] = {}  # the probes a cancel or return reaches
+        for p in np.flatnonzero(tids.is_in(list(self.reversed)).to_numpy()).tolist():
+            lo, hi = int(enc.line_off[basket[p]]), int(enc.line_off[basket[p] + 1])
+            held[p] = (tids[p], line_ids.slice(lo, hi - lo).to_list())
         found = _Probes(
             basket,
             baskets["seq"].gather(idx).to_numpy().astype(np.int64),
             baskets["member_id"].gather(idx).fill_null("").to_list(),
-            period_buckets(
-                baskets["occurred_at"].gather(idx).dt.convert_time_zone(self.compiled.timezone)
-            ),
-            {
-                p: (tids[p], line_ids[enc.line_off[basket[p]] : enc.line_off[basket[p] + 1]])
-                for p in rev
-            },
+            held,
         )
         ov_at, ov_rows = self.walk_probes(
             enc, out.rows, out.row_off, out.line_out, out.counts, found
@@ -205,7 +200,7 @@ class Limiter:
         between them at their places: the line outputs and counts of the baskets priced again
         are written over theirs in ``line_out`` and ``counts``. Returns where each probe's new
         rows start in the other array returned (-1: its result stands)."""
-        keys = self.keys(found.members, found.buckets)
+        keys = self.keys(found.members, period_buckets(enc.ctxs[found.basket, L.C_LOCAL_DAY]))
         n = len(found.basket)
         ov_at = np.full(n, -1, dtype=np.int64)
         state = np.zeros(1, dtype=np.int64)
@@ -307,7 +302,6 @@ class Limiter:
             np.arange(len(probes), dtype=np.int64),
             np.array([p.seq for p in probes], dtype=np.int64),
             [p.member for p in probes],
-            np.stack([p.buckets for p in probes]),
             {
                 k: (p.transaction_id, p.line_ids)
                 for k, p in enumerate(probes)

@@ -14,7 +14,6 @@ import polars as pl
 from engine.pricing import layout as L
 from engine.pricing.batch import BatchOutput, EncodedBatch
 from engine.pricing.kernel.walk import splice_rows
-from engine.pricing.periods import period_buckets
 
 
 def offsets(sizes: list[int]) -> npt.NDArray[np.int64]:
@@ -38,7 +37,6 @@ class Probe:
     seq: int
     transaction_id: str
     member: str
-    buckets: npt.NDArray[np.int64]  # its period buckets (period_buckets)
     rows: npt.NDArray[np.int64]  # its kernel rows priced without limits
     lines: npt.NDArray[np.int64]  # its encoded lines (EncodedBatch.lines rows)
     member_row: npt.NDArray[np.int64]
@@ -60,7 +58,6 @@ def touching(
 
 def probes(
     mask: npt.NDArray[np.bool_],
-    timezone: str,
     enc: EncodedBatch,
     out: BatchOutput,
     baskets: pl.DataFrame,
@@ -75,7 +72,6 @@ def probes(
     seqs = baskets["seq"].gather(idx).to_list()
     tids = baskets["transaction_id"].gather(idx).to_list()
     members = baskets["member_id"].gather(idx).fill_null("").to_list()
-    buckets = period_buckets(baskets["occurred_at"].gather(idx).dt.convert_time_zone(timezone))
     rows = out.rows
     return [
         (
@@ -84,7 +80,6 @@ def probes(
                 seq,
                 tid,
                 member,
-                buckets[k],
                 rows[out.row_off[b] : out.row_off[b + 1]],
                 enc.lines[enc.line_off[b] : enc.line_off[b + 1]],
                 enc.members[b],
@@ -93,9 +88,7 @@ def probes(
                 line_ids[enc.line_off[b] : enc.line_off[b + 1]],
             ),
         )
-        for k, (b, seq, tid, member) in enumerate(
-            zip(found.tolist(), seqs, tids, members, strict=True)
-        )
+        for b, seq, tid, member in zip(found.tolist(), seqs, tids, members, strict=True)
     ]
 
 

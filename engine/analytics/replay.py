@@ -4,7 +4,7 @@ replay are in :mod:`engine.analytics.simulate`'s docstring)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 import polars as pl
@@ -202,12 +202,14 @@ def price_chunk(
     lines: pl.DataFrame,
     baskets: pl.DataFrame,
     attributes: Attributes | None = None,
+    like: tuple[CompiledRules, EncodedBatch] | None = None,
 ) -> tuple[EncodedBatch, BatchOutput]:
     """One chunk of :func:`chunks` priced by the batch kernel as if no limit were used (the
     part of a replay that needs no other chunk: :class:`Limiter` then walks the results in
     ledger order). Of the kernel's rows only the discounts and the offers applied are kept:
-    the scores read the one, the walk both."""
-    enc = encode_frames(compiled, lines, baskets, attributes)
+    the scores read the one, the walk both. ``like``: the chunk encoded for another rule set
+    (:func:`encode_frames`)."""
+    enc = encode_frames(compiled, lines, baskets, attributes, like)
     return enc, run_batch(compiled, enc, row_types=rows_of(L.ROW_DISCOUNT, L.ROW_APPLIED))
 
 
@@ -227,10 +229,36 @@ def priced(
     and returns of ``events`` (:func:`reversal_events`) giving back what they give back.
     ``attributes``: member id -> typed attributes, for the offers' attribute conditions (a
     history records none)."""
-    found = offer_limits(compiled) if limits else {}
-    limiter = Limiter(compiled, found, events or []) if found else None
+    for lo_b, (result,) in priced_each(
+        [compiled], lines, baskets, events, chunk, limits, attributes=attributes
+    ):
+        yield lo_b, result
+
+
+def priced_each(
+    rule_sets: Sequence[CompiledRules],
+    lines: pl.DataFrame,
+    baskets: pl.DataFrame,
+    events: list[Event] | None = None,
+    chunk: int = CHUNK_BASKETS,
+    limits: bool = True,
+    *,
+    attributes: Attributes | None = None,
+) -> Iterator[tuple[int, list[FramesResult]]]:
+    """:func:`priced` for several rule sets over the same baskets, chunk by chunk: each chunk
+    is cut once and priced under each rule set in turn, its encoding shared where the rule
+    sets' dictionaries agree (a draft over the current rule set's catalogue)."""
+    limiters = []
+    for compiled in rule_sets:
+        found = offer_limits(compiled) if limits else {}
+        limiters.append(Limiter(compiled, found, events or []) if found else None)
     for lo_b, part_l, part_b in chunks(lines, baskets, chunk):
-        enc, out = price_chunk(compiled, part_l, part_b, attributes)
-        if limiter is not None:
-            out = limiter.walk(enc, out, part_b, part_l["line_id"].to_list())
-        yield lo_b, decode_frames(compiled, enc, out, part_b, part_l)
+        results: list[FramesResult] = []
+        like: tuple[CompiledRules, EncodedBatch] | None = None
+        for compiled, limiter in zip(rule_sets, limiters, strict=True):
+            enc, out = price_chunk(compiled, part_l, part_b, attributes, like)
+            like = (compiled, enc)
+            if limiter is not None:
+                out = limiter.walk(enc, out, part_b, part_l["line_id"])
+            results.append(decode_frames(compiled, enc, out, part_b, part_l))
+        yield lo_b, results

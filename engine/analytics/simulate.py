@@ -50,6 +50,7 @@ from engine.analytics.replay import (
     basket_frames,
     coupon_offers,
     priced,
+    priced_each,
     reversal_events,
 )
 from engine.pricing.compiler import CompiledRules
@@ -369,9 +370,14 @@ def compare(
     coupons = set(coupon_offers(current.rules)) | set(coupon_offers(draft.rules))
     lines, baskets = basket_frames(history, coupons, assume_coupons)
     events = reversal_events(history)
+    parts: tuple[list[Partial], list[Partial]] = ([], [])
+    each = priced_each([current, draft], lines, baskets, events, chunk, attributes=attributes)
+    for _, results in each:
+        for mine, result in zip(parts, results, strict=True):
+            mine.append(score_part(result))
     return Comparison(
-        score(current, lines, baskets, chunk, events, attributes),
-        score(draft, lines, baskets, chunk, events, attributes),
+        merge(parts[0], current.rules.points.point_value_minor),
+        merge(parts[1], draft.rules.points.point_value_minor),
     )
 
 

@@ -66,10 +66,34 @@ def _lookup(values: pl.Series, index: Mapping[str, int]) -> np.ndarray:
     return df["v"].fill_null(-1).to_numpy().astype(np.int64)
 
 
+_DAY_S = 86_400
+
+
 def _column(df: pl.DataFrame, name: str, default: str | int, dtype: PolarsDataType) -> pl.Series:
     if name in df.columns:
         return df[name].cast(dtype).fill_null(default)
     return pl.Series(name, [default] * len(df), dtype=dtype)
+
+
+# what each part of an encoding reads of a rule set: two rule sets that agree on a part's
+# fields encode the same frames to the same arrays there (encode_frames' ``like``)
+_LINE_FIELDS = ("sku_index", "category_index", "brand_index", "vendor_index", "delivery_category")
+_MEMBER_FIELDS = ("tier_index", "segment_bit", "attr_predicates")
+_CTX_FIELDS = ("timezone", "store_index", "channel_index")
+_COUPON_FIELDS = ("offer_index",)
+
+
+def _agree(a: CompiledRules, b: CompiledRules, fields: tuple[str, ...]) -> bool:
+    """Whether ``a`` and ``b`` hold equal ``fields`` (and, for the lines, catalogue rows)."""
+    for f in fields:
+        x, y = getattr(a, f), getattr(b, f)
+        if x is not y and x != y:
+            return False
+    if fields is not _LINE_FIELDS:
+        return True
+    return len(a.catalogue) == len(b.catalogue) and (
+        a.sku_attr is b.sku_attr or np.array_equal(a.sku_attr, b.sku_attr)
+    )
 
 
 def encode_frames(
@@ -77,8 +101,43 @@ def encode_frames(
     lines: pl.DataFrame,
     baskets: pl.DataFrame,
     attributes: Mapping[str, Mapping[str, AttributeValue]] | None = None,
+    like: tuple[CompiledRules, EncodedBatch] | None = None,
 ) -> EncodedBatch:
-    n_b = len(baskets)
+    """The kernel inputs of the frames (columns in the module docstring). ``like``: the same
+    frames encoded for another rule set; the parts whose dictionaries the two agree on are
+    taken from it (simulation encodes each chunk for the current and the draft rule set)."""
+
+    def shared(fields: tuple[str, ...]) -> EncodedBatch | None:
+        return like[1] if like is not None and _agree(compiled, like[0], fields) else None
+
+    if (done := shared(_LINE_FIELDS)) is not None:
+        enc, line_off = done.lines, done.line_off
+    else:
+        enc, line_off = encode_lines(compiled, lines, len(baskets))
+    done = shared(_MEMBER_FIELDS)
+    members = done.members if done is not None else encode_members(compiled, baskets, attributes)
+    done = shared(_CTX_FIELDS)
+    ctxs = done.ctxs if done is not None else encode_contexts(compiled, baskets)
+    if (done := shared(_COUPON_FIELDS)) is not None:
+        coupon_off, coupons = done.coupon_off, done.coupons
+    else:
+        coupon_off, coupons = encode_coupon_lists(compiled, baskets)
+    return EncodedBatch(
+        enc,
+        line_off,
+        members,
+        ctxs,
+        coupon_off,
+        coupons,
+        np.zeros(len(baskets) + 1, dtype=np.int64),
+        np.zeros((0, L.LIM_COLS), dtype=np.int64),
+    )
+
+
+def encode_lines(
+    compiled: CompiledRules, lines: pl.DataFrame, n_b: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The lines' kernel rows and the baskets' line offsets."""
     basket_col = lines["basket"].to_numpy().astype(np.int64)
     if len(basket_col) and (
         np.any(np.diff(basket_col) < 0) or basket_col[0] < 0 or basket_col[-1] >= n_b
@@ -130,7 +189,16 @@ def encode_frames(
         enc[dl, L.L_VENDOR] = -1
         enc[dl, L.L_FLAGS] = L.FLAG_DELIVERY
     line_off = np.searchsorted(basket_col, np.arange(n_b + 1)).astype(np.int64)
+    return enc, line_off
 
+
+def encode_members(
+    compiled: CompiledRules,
+    baskets: pl.DataFrame,
+    attributes: Mapping[str, Mapping[str, AttributeValue]] | None = None,
+) -> np.ndarray:
+    """The baskets' member rows."""
+    n_b = len(baskets)
     members = np.zeros((n_b, L.MEMBER_COLS), dtype=np.int64)
     member_id = _column(baskets, "member_id", "", pl.String)
     members[:, L.M_IS_MEMBER] = (member_id != "").to_numpy()
@@ -155,23 +223,40 @@ def encode_frames(
         ).to_numpy()
     members[members[:, L.M_IS_MEMBER] == 0] = 0
     members[:, L.M_REDEEM] = _column(baskets, "redeem_points", 0, pl.Int64).to_numpy()
+    return members
 
+
+def encode_contexts(compiled: CompiledRules, baskets: pl.DataFrame) -> np.ndarray:
+    """The baskets' context rows (store, channel, time as the rule set's zone reads it)."""
+    n_b = len(baskets)
     at = baskets["occurred_at"]
     if getattr(at.dtype, "time_zone", None) is None:
         at = at.dt.replace_time_zone("UTC")
-    local = at.dt.convert_time_zone(compiled.timezone)
+    # the clock on the wall in the rule set's zone, seconds from its 1970-01-01 00:00
+    local = at.dt.convert_time_zone(compiled.timezone).dt.replace_time_zone(None)
+    wall = local.dt.epoch("s").to_numpy().astype(np.int64)
+    days = wall // _DAY_S  # the local day, days since 1970-01-01
+    date = days.astype("datetime64[D]")
+    month = date.astype("datetime64[M]")
     ctxs = np.empty((n_b, L.CTX_COLS), dtype=np.int64)
     ctxs[:, L.C_STORE] = _lookup(_column(baskets, "store_id", "", pl.String), compiled.store_index)
     ctxs[:, L.C_CHANNEL] = _lookup(
         _column(baskets, "channel", "", pl.String), compiled.channel_index
     )
     ctxs[:, L.C_EPOCH] = at.dt.epoch("s").to_numpy()
-    ctxs[:, L.C_WEEKDAY] = local.dt.weekday().to_numpy()
-    ctxs[:, L.C_HOUR] = local.dt.hour().to_numpy()
-    ctxs[:, L.C_MONTH] = local.dt.month().to_numpy()
-    ctxs[:, L.C_LOCAL_DAY] = local.dt.date().cast(pl.Int32).to_numpy()  # days since 1970-01-01
-    ctxs[:, L.C_MONTHDAY] = local.dt.day().to_numpy()
+    ctxs[:, L.C_WEEKDAY] = (days + 3) % 7 + 1  # ISO, Monday = 1: 1970-01-01 was a Thursday
+    ctxs[:, L.C_HOUR] = wall % _DAY_S // 3600
+    ctxs[:, L.C_MONTH] = month.astype(np.int64) % 12 + 1
+    ctxs[:, L.C_LOCAL_DAY] = days
+    ctxs[:, L.C_MONTHDAY] = (date - month.astype("datetime64[D]")).astype(np.int64) + 1
+    return ctxs
 
+
+def encode_coupon_lists(
+    compiled: CompiledRules, baskets: pl.DataFrame
+) -> tuple[np.ndarray, np.ndarray]:
+    """The baskets' presented coupons: offsets and (offer, uses) rows."""
+    n_b = len(baskets)
     coupon_off = np.zeros(n_b + 1, dtype=np.int64)
     coupons = np.zeros((0, 2), dtype=np.int64)
     if "coupons" in baskets.columns:
@@ -181,17 +266,7 @@ def encode_frames(
         b = cp["b"].to_numpy()[ok]
         coupons = np.stack([offer[ok], np.ones(ok.sum(), dtype=np.int64)], axis=1)
         coupon_off[1:] = np.cumsum(np.bincount(b, minlength=n_b))
-    no_limits = np.zeros(n_b + 1, dtype=np.int64)
-    return EncodedBatch(
-        enc,
-        line_off,
-        members,
-        ctxs,
-        coupon_off,
-        coupons,
-        no_limits,
-        np.zeros((0, L.LIM_COLS), dtype=np.int64),
-    )
+    return coupon_off, coupons
 
 
 def decode_frames(

@@ -11,7 +11,6 @@ from datetime import datetime
 
 import numpy as np
 import numpy.typing as npt
-import polars as pl
 
 PERIOD_EVER, PERIOD_DAY, PERIOD_WEEK, PERIOD_MONTH = 0, 1, 2, 3
 
@@ -32,18 +31,18 @@ def period_key(period: int, local: datetime) -> str:
 _EPOCH_DAY = 719_162
 
 
-def period_buckets(local: pl.Series) -> npt.NDArray[np.int64]:
-    """The member-limit buckets of many times (already in the rule set's zone) as numbers,
-    ``int64[n, 4]``, one column per period (``PERIOD_*``): two times share a bucket number
-    exactly when :func:`period_key` gives them the same key (EVER: 0; DAY: the day's number;
-    WEEK: the number of its ISO week's Monday; MONTH: ``12 * year + month - 1``)."""
-    days = local.dt.date().cast(pl.Int64) + _EPOCH_DAY
-    out = np.zeros((len(local), 4), dtype=np.int64)
-    out[:, PERIOD_DAY] = days.to_numpy()
-    out[:, PERIOD_WEEK] = (days - local.dt.weekday().cast(pl.Int64) + 1).to_numpy()
-    out[:, PERIOD_MONTH] = (
-        local.dt.year().cast(pl.Int64) * 12 + local.dt.month().cast(pl.Int64) - 1
-    ).to_numpy()
+def period_buckets(days: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """The member-limit buckets of local days (days since 1970-01-01 in the rule set's zone,
+    the kernel context's ``C_LOCAL_DAY``) as numbers, ``int64[n, 4]``, one column per period
+    (``PERIOD_*``): two days share a bucket number exactly when :func:`period_key` gives them
+    the same key (EVER: 0; DAY: the day's number; WEEK: the number of its ISO week's Monday;
+    MONTH: ``12 * year + month - 1``)."""
+    days = np.asarray(days, dtype=np.int64)
+    out = np.zeros((len(days), 4), dtype=np.int64)
+    out[:, PERIOD_DAY] = days + _EPOCH_DAY
+    out[:, PERIOD_WEEK] = days - (days + 3) % 7 + _EPOCH_DAY  # 1970-01-01 was a Thursday
+    months = days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
+    out[:, PERIOD_MONTH] = months + 1970 * 12
     return out
 
 

@@ -214,10 +214,7 @@ def _price_partition(
             done.append((part_l, part_b, enc, res))
             if limits:
                 ids = part_l["line_id"].to_list()
-                found += [
-                    (k, b, p)
-                    for b, p in find_probes(mask, compiled.timezone, enc, res, part_b, ids)
-                ]
+                found += [(k, b, p) for b, p in find_probes(mask, enc, res, part_b, ids)]
         out.chunks.append(done)
         out.probes.append(found)
     return out
