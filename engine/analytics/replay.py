@@ -121,17 +121,16 @@ def basket_frames(
         "line_id",
         pl.min_horizontal(pl.col("returned").fill_null(0), pl.col("quantity")).alias("returned"),
     )
-    wanted = list(coupons)
-    extra = list(assume_coupons)
+    # the presented coupons: those whose discounts a basket received, then the assumed ones
+    extra = list(dict.fromkeys(assume_coupons))
     used = (
-        df.select(
-            "basket",
-            pl.col("discounts").list.eval(pl.element().struct.field("offer_id")).alias("o"),
-        )
-        .explode("o")
-        .filter(pl.col("o").is_in(wanted))
-        .group_by("basket")
-        .agg(pl.col("o").unique(maintain_order=True).alias("used"))
+        df.select("basket", "discounts")
+        .explode("discounts")
+        .select("basket", pl.col("discounts").struct.field("offer_id").alias("o"))
+        .filter(pl.col("o").is_in(list(coupons)) & ~pl.col("o").is_in(extra))
+        .unique(maintain_order=True)
+        .group_by("basket", maintain_order=True)
+        .agg(pl.col("o").alias("used"))
     )
     baskets = df.group_by("basket", maintain_order=True).agg(
         pl.col("transaction_id").first(),
@@ -156,17 +155,12 @@ def basket_frames(
     baskets = baskets.join(
         cancelled, on="transaction_id", how="left", maintain_order="left"
     ).with_columns(pl.col("cancelled").fill_null(False))
+    presented = pl.col("used").fill_null(pl.lit([], pl.List(pl.String)))
+    if extra:
+        presented = pl.concat_list(presented, pl.lit(extra, pl.List(pl.String)))
     baskets = (
         baskets.join(used, on="basket", how="left", maintain_order="left")
-        .with_columns(
-            pl.col("redeem_points").alias("available_points"),
-            pl.concat_list(
-                pl.col("used").fill_null(pl.lit([], pl.List(pl.String))),
-                pl.lit(extra, pl.List(pl.String)),
-            )
-            .list.unique(maintain_order=True)
-            .alias("coupons"),
-        )
+        .with_columns(pl.col("redeem_points").alias("available_points"), presented.alias("coupons"))
         .drop("used")
     )
     return lines, baskets
