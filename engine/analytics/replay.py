@@ -223,10 +223,14 @@ def priced(
     and returns of ``events`` (:func:`reversal_events`) giving back what they give back.
     ``attributes``: member id -> typed attributes, for the offers' attribute conditions (a
     history records none)."""
-    for lo_b, (result,) in priced_each(
+    for lo_b, part_l, part_b, [(enc, out)] in priced_each(
         [compiled], lines, baskets, events, chunk, limits, attributes=attributes
     ):
-        yield lo_b, result
+        yield lo_b, decode_frames(compiled, enc, out, part_b, part_l)
+
+
+# a chunk priced under each rule set: first basket, lines, baskets, (encoding, output) each
+Priced = tuple[int, pl.DataFrame, pl.DataFrame, list[tuple[EncodedBatch, BatchOutput]]]
 
 
 def priced_each(
@@ -238,21 +242,22 @@ def priced_each(
     limits: bool = True,
     *,
     attributes: Attributes | None = None,
-) -> Iterator[tuple[int, list[FramesResult]]]:
-    """:func:`priced` for several rule sets over the same baskets, chunk by chunk: each chunk
-    is cut once and priced under each rule set in turn, its encoding shared where the rule
-    sets' dictionaries agree (a draft over the current rule set's catalogue)."""
+) -> Iterator[Priced]:
+    """:func:`priced` for several rule sets over the same baskets, chunk by chunk, the kernel's
+    outputs as they are: each chunk is cut once and priced under each rule set in turn, its
+    encoding shared where the rule sets' dictionaries agree (a draft over the current rule
+    set's catalogue)."""
     limiters = []
     for compiled in rule_sets:
         found = offer_limits(compiled) if limits else {}
         limiters.append(Limiter(compiled, found, events or []) if found else None)
     for lo_b, part_l, part_b in chunks(lines, baskets, chunk):
-        results: list[FramesResult] = []
+        outputs: list[tuple[EncodedBatch, BatchOutput]] = []
         like: tuple[CompiledRules, EncodedBatch] | None = None
         for compiled, limiter in zip(rule_sets, limiters, strict=True):
             enc, out = price_chunk(compiled, part_l, part_b, attributes, like)
             like = (compiled, enc)
             if limiter is not None:
                 out = limiter.walk(enc, out, part_b, part_l["line_id"])
-            results.append(decode_frames(compiled, enc, out, part_b, part_l))
-        yield lo_b, results
+            outputs.append((enc, out))
+        yield lo_b, part_l, part_b, outputs

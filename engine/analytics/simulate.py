@@ -36,10 +36,9 @@ What the simulation replays, so that the current rules over the ledger reproduce
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
 import polars as pl
 
 from engine.analytics.history import DISCOUNT_STRUCT, conform
@@ -53,220 +52,9 @@ from engine.analytics.replay import (
     priced_each,
     reversal_events,
 )
+from engine.analytics.scoring import Partial, Scored, merge, score_part
 from engine.pricing.compiler import CompiledRules
-from engine.pricing.frames import FramesResult, price_frames
-from engine.pricing.reference.rewards import allocate
-
-
-@dataclass(frozen=True)
-class Scored:
-    """What one rule set gives over the baskets (all money in minor units)."""
-
-    baskets: int
-    baskets_affected: int  # baskets with any discount
-    gross_minor: int
-    discount_minor: int
-    points_earned: int
-    points_redeemed: int
-    points_liability_minor: int  # points earned x point value
-    max_basket_discount_minor: int
-    max_basket_transaction_id: str
-    by_funder: pl.DataFrame  # funder_id, discount_minor, funded_minor
-    by_offer: pl.DataFrame  # offer_id, funder_id, baskets, discount_minor, funded_minor
-    # the discount of every basket with any, in basket order (for its distribution)
-    basket_discounts: npt.NDArray[np.int64] = field(
-        default_factory=lambda: np.zeros(0, dtype=np.int64)
-    )
-    # counted baskets by the rule-set version that priced them: ruleset_version, baskets
-    by_version: pl.DataFrame = field(
-        default_factory=lambda: pl.DataFrame(
-            schema={"ruleset_version": pl.Int64, "baskets": pl.Int64}
-        )
-    )
-
-    def versions(self) -> dict[int, int]:
-        """Counted baskets by the rule-set version that priced them (0 = unknown)."""
-        return {int(v): int(n) for v, n in self.by_version.iter_rows()}
-
-    @property
-    def funded_minor(self) -> int:
-        return int(self.by_funder["funded_minor"].sum()) if len(self.by_funder) else 0
-
-    def paid_by(self) -> dict[str, int]:
-        """Who pays the discount: each vendor what it funds, the retailer the rest."""
-        out = {
-            f: int(v)
-            for f, v in self.by_funder.select("funder_id", "funded_minor").iter_rows()
-            if f != "retailer" and v
-        }
-        out["retailer"] = self.discount_minor - sum(out.values())
-        return out
-
-    @property
-    def affected_bps(self) -> int:
-        """Share of baskets with any discount, basis points (floored)."""
-        return self.baskets_affected * 10000 // self.baskets if self.baskets else 0
-
-
-@dataclass(frozen=True)
-class Partial:
-    """The figures of some of the baskets (:func:`score_part`), to add up with :func:`merge`.
-
-    Baskets are known by their ledger position (``seq``), so that parts added up in any order
-    give what one pass in ledger order gives."""
-
-    counted: int
-    totals: npt.NDArray[np.int64]  # affected, gross, discount, earned, redeemed
-    discounts: npt.NDArray[np.int64]  # the discount of every basket with any
-    discount_seqs: npt.NDArray[np.int64]  # their seq
-    best: int  # the biggest basket discount (-1: no basket)
-    best_seq: int  # the first basket (by seq) that got it
-    best_tx: str
-    by_offer: pl.DataFrame  # offer_id, funder_id, baskets, amount_minor, funded_minor
-    by_version: pl.DataFrame | None  # ruleset_version, baskets (None: not recorded)
-
-
-def score_part(out: FramesResult) -> Partial:
-    """The figures of one priced chunk, net of its cancels and returns (``returned`` and
-    ``cancelled`` of :func:`basket_frames`)."""
-    b, ln, d = out.baskets, out.lines, out.discounts
-    n_b = len(b)
-    q: npt.NDArray[np.int64] = ln["quantity"].to_numpy()
-    r: npt.NDArray[np.int64] = (
-        ln["returned"].to_numpy() if "returned" in ln.columns else np.zeros_like(q)
-    )
-    line_b = ln["basket"].to_numpy()
-
-    def keep(x: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-        return x - x * r // q  # what a return of r of q units leaves (docs/design.md §5)
-
-    kept_units = np.bincount(line_b, weights=q - r, minlength=n_b)
-    cancelled = b["cancelled"].to_numpy() if "cancelled" in b.columns else np.zeros(n_b, bool)
-    alive = ~cancelled & (kept_units > 0)
-    gross = keep(q * ln["unit_price_minor"].to_numpy())
-    earned = keep(ln["points_earned"].to_numpy())
-    line_alive = alive[line_b]
-    first_line = np.searchsorted(line_b, np.arange(n_b))
-    row = first_line[d["basket"].to_numpy()] + d["line"].to_numpy()
-    kq, kr = q[row], r[row]
-    amount = d["amount_minor"].to_numpy()
-    funded = d["funded_minor"].to_numpy()
-    d = d.with_columns(
-        pl.Series("amount_minor", amount - amount * kr // kq),
-        pl.Series("funded_minor", funded - funded * kr // kq),
-    ).filter(pl.Series(alive[d["basket"].to_numpy()]) & (pl.col("amount_minor") > 0))
-    disc = np.bincount(
-        d["basket"].to_numpy(), weights=d["amount_minor"].to_numpy(), minlength=n_b
-    ).astype(np.int64)
-    redeemed = b["points_redeemed"].to_numpy().copy()
-    partly = np.flatnonzero(alive & (np.bincount(line_b, weights=r, minlength=n_b) > 0))
-    tender = ln["points_tender_minor"].to_numpy()
-    for k in partly.tolist():  # the points a return gives back, per line as the store does
-        lo, hi = int(first_line[k]), int(first_line[k + 1]) if k + 1 < n_b else len(q)
-        per_line = allocate(int(redeemed[k]), tender[lo:hi].tolist())
-        redeemed[k] = sum(
-            p - p * int(rr) // int(qq)
-            for p, rr, qq in zip(per_line, r[lo:hi], q[lo:hi], strict=True)
-        )
-    seqs = (
-        b["seq"].to_numpy().astype(np.int64)
-        if "seq" in b.columns
-        else np.arange(n_b, dtype=np.int64)
-    )
-    best, best_seq, best_tx = -1, -1, ""
-    if n_b:
-        i = int(disc.argmax())
-        best, best_seq, best_tx = int(disc[i]), int(seqs[i]), str(b["transaction_id"][i])
-    totals = np.array(
-        [
-            int((disc > 0).sum()),
-            int(gross[line_alive].sum()),
-            int(disc.sum()),
-            int(earned[line_alive].sum()),
-            int(redeemed[alive].sum()),
-        ],
-        dtype=np.int64,
-    )
-    return Partial(
-        int(alive.sum()),
-        totals,
-        disc[disc > 0],
-        seqs[disc > 0],
-        best,
-        best_seq,
-        best_tx,
-        d.group_by("offer_id", "funder_id").agg(
-            pl.col("basket").n_unique().alias("baskets"),
-            pl.col("amount_minor").sum(),
-            pl.col("funded_minor").sum(),
-        ),
-        b.filter(pl.Series(alive)).group_by("ruleset_version").agg(pl.len().alias("baskets"))
-        if "ruleset_version" in b.columns
-        else None,
-    )
-
-
-def merge(parts: Iterable[Partial], point_value_minor: int) -> Scored:
-    """Add up the parts of disjoint baskets (in any order): what :func:`score` gives over
-    them all, ``point_value_minor`` the scored rule set's point value."""
-    parts = list(parts)
-    totals = np.zeros(5, dtype=np.int64)
-    for part in parts:
-        totals += part.totals
-    # the biggest discount, the first basket in ledger order on ties (as one pass finds it)
-    top = max(parts, key=lambda p: (p.best, -p.best_seq), default=None)
-    best, best_tx = (top.best, top.best_tx) if top is not None else (-1, "")
-    seqs = np.concatenate([p.discount_seqs for p in parts] or [np.zeros(0, dtype=np.int64)])
-    discounts = np.concatenate([p.discounts for p in parts] or [np.zeros(0, dtype=np.int64)])
-    offer_parts = [p.by_offer for p in parts]
-    version_parts = [p.by_version for p in parts if p.by_version is not None]
-    schema = {
-        "offer_id": pl.String,
-        "funder_id": pl.String,
-        "baskets": pl.Int64,
-        "discount_minor": pl.Int64,
-        "funded_minor": pl.Int64,
-    }
-    by_offer = (
-        pl.concat(offer_parts)
-        .group_by("offer_id", "funder_id")
-        .agg(
-            pl.col("baskets").sum().cast(pl.Int64),
-            pl.col("amount_minor").sum().alias("discount_minor"),
-            pl.col("funded_minor").sum(),
-        )
-        .sort("offer_id", "funder_id")
-        if offer_parts
-        else pl.DataFrame(schema=schema)
-    )
-    by_funder = (
-        by_offer.group_by("funder_id")
-        .agg(pl.col("discount_minor").sum(), pl.col("funded_minor").sum())
-        .sort("funder_id")
-    )
-    by_version = (
-        pl.concat(version_parts)
-        .group_by("ruleset_version")
-        .agg(pl.col("baskets").sum().cast(pl.Int64))
-        .sort("ruleset_version")
-        if version_parts
-        else pl.DataFrame(schema={"ruleset_version": pl.Int64, "baskets": pl.Int64})
-    )
-    return Scored(
-        sum(p.counted for p in parts),
-        int(totals[0]),
-        int(totals[1]),
-        int(totals[2]),
-        int(totals[3]),
-        int(totals[4]),
-        int(totals[3]) * point_value_minor,
-        max(best, 0),
-        best_tx,
-        by_funder,
-        by_offer,
-        discounts[np.argsort(seqs, kind="stable")],
-        by_version,
-    )
+from engine.pricing.frames import price_frames
 
 
 def score(
@@ -279,9 +67,9 @@ def score(
 ) -> Scored:
     """Price every basket in ledger order (in chunks of ``chunk`` baskets, limits applied) and
     add the figures up, net of cancels and returns (``events``: :func:`reversal_events`)."""
+    each = priced_each([compiled], lines, baskets, events, chunk, attributes=attributes)
     parts = (
-        score_part(out)
-        for _, out in priced(compiled, lines, baskets, events, chunk, attributes=attributes)
+        score_part(compiled, enc, out, part_b, part_l) for _, part_l, part_b, [(enc, out)] in each
     )
     return merge(parts, compiled.rules.points.point_value_minor)
 
@@ -372,9 +160,9 @@ def compare(
     events = reversal_events(history)
     parts: tuple[list[Partial], list[Partial]] = ([], [])
     each = priced_each([current, draft], lines, baskets, events, chunk, attributes=attributes)
-    for _, results in each:
-        for mine, result in zip(parts, results, strict=True):
-            mine.append(score_part(result))
+    for _, part_l, part_b, outputs in each:
+        for mine, compiled, (enc, out) in zip(parts, (current, draft), outputs, strict=True):
+            mine.append(score_part(compiled, enc, out, part_b, part_l))
     return Comparison(
         merge(parts[0], current.rules.points.point_value_minor),
         merge(parts[1], draft.rules.points.point_value_minor),
@@ -431,3 +219,14 @@ def reprice(
         pl.col("fsum").fill_null(0).alias("funded_minor"),
     )
     return conform(again).collect()
+
+
+__all__ = [
+    "Comparison",
+    "Scored",
+    "compare",
+    "discount_distribution",
+    "nice_width",
+    "reprice",
+    "score",
+]

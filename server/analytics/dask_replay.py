@@ -17,8 +17,8 @@ and version. On the workers:
   of all partitions in ledger (``seq``) order with one :class:`~engine.analytics.limits.Limiter`
   (total uses and budgets are global; the cancels and returns of the whole history give back
   at their place) and sends each partition the baskets the limits re-priced; the workers patch
-  their results and score them (:func:`engine.analytics.simulate.score_part`), and the driver
-  adds the parts up (:func:`~engine.analytics.simulate.merge`, by ``seq``).
+  their results and score them (:func:`engine.analytics.scoring.score_part`), and the driver
+  adds the parts up (:func:`~engine.analytics.scoring.merge`, by ``seq``).
 - *targeting*: each partition computes its members' totals
   (:func:`~engine.analytics.targeting.category_totals`, ``member_totals``); the driver finishes
   what ranks members against each other (usage tertiles, ABC classes) over them all.
@@ -51,11 +51,11 @@ from engine.analytics.replay import (
     price_chunk,
     reversal_events,
 )
-from engine.analytics.simulate import Comparison, Partial, merge, score_part
+from engine.analytics.scoring import Partial, merge, score_part
+from engine.analytics.simulate import Comparison
 from engine.errors import InvalidInput
 from engine.pricing.batch import BatchOutput, EncodedBatch
 from engine.pricing.compiler import CompiledRules
-from engine.pricing.frames import decode_frames
 
 # a distributed.Client (untyped: distributed ships no type information for most of its API)
 Client = Any
@@ -235,7 +235,7 @@ def _score_partition(
         for k, (part_l, part_b, enc, res) in enumerate(done):
             mine = {b: o for (kk, b), o in fixed.items() if kk == k}
             res = patch(enc, res, mine)
-            parts.append(score_part(decode_frames(compiled, enc, res, part_b, part_l)))
+            parts.append(score_part(compiled, enc, res, part_b, part_l))
         scored.append(parts)
     return scored
 
