@@ -75,6 +75,7 @@ test: env redis-server chromium
 	$(BIN)/python -m pytest -q
 	NUMBA_DISABLE_JIT=1 $(BIN)/python -m pytest -q tests/test_twin.py tests/test_pinned.py tests/test_batch_parts.py \
 		tests/test_batch_paths.py tests/test_hot_table.py tests/test_rule_arrays.py tests/test_limits_walk.py \
+		tests/test_scoring.py \
 		-k "kernel or twin or batch"
 
 # The client package's suite in build/client-venv (grpcio + protobuf + pytest only), against

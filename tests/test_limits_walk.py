@@ -16,6 +16,7 @@ from engine.analytics.limits import Limiter, offer_limits
 from engine.analytics.replay import basket_frames, coupon_offers, price_chunk, reversal_events
 from engine.analytics.simulate import compare
 from engine.pricing import layout as L
+from engine.pricing.kernel.tally import tally_chunk
 from engine.pricing.kernel.walk import splice_rows, walk_limits
 from engine.pricing.periods import period_buckets, period_key
 from tests.test_simulate import COMPILED_LIMITED, RULES_LIMITED, limited  # noqa: F401
@@ -101,7 +102,8 @@ def test_the_limits_walk_kernel_grows_its_row_buffer_and_gives_the_same_result(l
 
 def test_warm_up_compiles_the_walk_for_the_arguments_a_simulation_passes(limited):  # noqa: F811
     engine.warm_up()
-    before = (list(walk_limits.signatures), list(splice_rows.signatures))
+    kernels = (walk_limits, splice_rows, tally_chunk)
+    before = [list(k.signatures) for k in kernels]
     result = compare(COMPILED_LIMITED, COMPILED_LIMITED, limited)
     assert result.current.discount_minor > 0
-    assert (list(walk_limits.signatures), list(splice_rows.signatures)) == before
+    assert [list(k.signatures) for k in kernels] == before

@@ -107,29 +107,42 @@ def basket_frames(
     df = hist.filter(pl.col("kind") == "commit").select(COLUMNS).collect()
     if not _in_ledger_order(df):  # an export is; sorting copies every column
         df = df.sort("seq", "line_no")
-    # returned units joined on the two key columns alone and set beside the others: a join of
-    # the whole frame would copy every column, lists of discounts and segments included
+    # Each frame below is a query over ``df`` run by the in-memory engine: eager calls would
+    # copy the whole of ``df`` (lists of discounts and segments included) into one piece once
+    # a column computed here sits beside columns read in many pieces (10 million baskets read
+    # from Parquet: 13-16 s -> 9-10 s; a million in memory: 0.5 -> 0.41-0.43 s, where polars'
+    # default engine takes 1.3-1.4 s). The returned units are joined on the two key columns
+    # alone, not on the whole frame.
     back = reversed_units(hist)
-    returned = df.select("transaction_id", "line_id").join(
-        back, on=["transaction_id", "line_id"], how="left", maintain_order="left"
-    )["returned"]
-    df = df.with_columns(pl.col("seq").rle_id().cast(pl.Int64).alias("basket"), returned)
-    lines = df.select(
-        "basket",
-        "sku",
-        "quantity",
-        (pl.col("gross_minor") // pl.col("quantity")).alias("unit_price_minor"),
-        "category",
-        "brand",
-        "vendor",
-        "delivery",
-        "line_id",
-        pl.min_horizontal(pl.col("returned").fill_null(0), pl.col("quantity")).alias("returned"),
+    returned = (
+        df.lazy()
+        .select("transaction_id", "line_id")
+        .join(back.lazy(), on=["transaction_id", "line_id"], how="left", maintain_order="left")
+        .select("returned")
+        .collect(engine="in-memory")["returned"]
+    )
+    frame = df.lazy().with_columns(pl.col("seq").rle_id().cast(pl.Int64).alias("basket"))
+    lines = (
+        frame.select(
+            "basket",
+            "sku",
+            "quantity",
+            (pl.col("gross_minor") // pl.col("quantity")).alias("unit_price_minor"),
+            "category",
+            "brand",
+            "vendor",
+            "delivery",
+            "line_id",
+        )
+        .collect(engine="in-memory")
+        .with_columns(
+            pl.min_horizontal(returned.fill_null(0), pl.col("quantity")).alias("returned")
+        )
     )
     # the presented coupons: those whose discounts a basket received, then the assumed ones
     extra = list(dict.fromkeys(assume_coupons))
     used = (
-        df.select("basket", "discounts")
+        frame.select("basket", "discounts")
         .explode("discounts")
         .select("basket", pl.col("discounts").struct.field("offer_id").alias("o"))
         .filter(pl.col("o").is_in(list(coupons)) & ~pl.col("o").is_in(extra))
@@ -137,36 +150,36 @@ def basket_frames(
         .group_by("basket", maintain_order=True)
         .agg(pl.col("o").alias("used"))
     )
-    baskets = df.group_by("basket", maintain_order=True).agg(
-        pl.col("transaction_id").first(),
-        pl.col("at").first().alias("occurred_at"),
-        pl.col("store_id").first(),
-        pl.col("channel").first(),
-        pl.col("member_id").first().fill_null(""),
-        pl.col("tier").first(),
-        pl.col("segments").first(),
-        pl.col("birthday_month").first(),
-        pl.col("points_redeemed").sum().alias("redeem_points"),
-        pl.col("seq").first(),
-        pl.col("ruleset_version").first(),
-    )
     cancelled = (
         hist.filter(pl.col("kind") == "cancel")
         .select("transaction_id")
         .unique()
         .with_columns(pl.lit(True).alias("cancelled"))
-        .collect()
     )
-    baskets = baskets.join(
-        cancelled, on="transaction_id", how="left", maintain_order="left"
-    ).with_columns(pl.col("cancelled").fill_null(False))
     presented = pl.col("used").fill_null(pl.lit([], pl.List(pl.String)))
     if extra:
         presented = pl.concat_list(presented, pl.lit(extra, pl.List(pl.String)))
     baskets = (
-        baskets.join(used, on="basket", how="left", maintain_order="left")
+        frame.group_by("basket", maintain_order=True)
+        .agg(
+            pl.col("transaction_id").first(),
+            pl.col("at").first().alias("occurred_at"),
+            pl.col("store_id").first(),
+            pl.col("channel").first(),
+            pl.col("member_id").first().fill_null(""),
+            pl.col("tier").first(),
+            pl.col("segments").first(),
+            pl.col("birthday_month").first(),
+            pl.col("points_redeemed").sum().alias("redeem_points"),
+            pl.col("seq").first(),
+            pl.col("ruleset_version").first(),
+        )
+        .join(cancelled, on="transaction_id", how="left", maintain_order="left")
+        .with_columns(pl.col("cancelled").fill_null(False))
+        .join(used, on="basket", how="left", maintain_order="left")
         .with_columns(pl.col("redeem_points").alias("available_points"), presented.alias("coupons"))
         .drop("used")
+        .collect(engine="in-memory")
     )
     return lines, baskets
 

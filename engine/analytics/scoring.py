@@ -14,6 +14,7 @@ import polars as pl
 from engine.pricing import layout as L
 from engine.pricing.batch import BatchOutput, EncodedBatch
 from engine.pricing.compiler import CompiledRules
+from engine.pricing.kernel.tally import T_EARNED, T_GROSS, tally_chunk
 from engine.pricing.reference.rewards import allocate
 
 
@@ -95,46 +96,38 @@ def score_part(
     """The figures of one priced chunk (``out``, the kernel's output for ``enc``, the
     encoding of ``lines`` and ``baskets`` of :func:`~engine.analytics.replay.basket_frames`),
     net of its cancels and returns (their ``returned`` and ``cancelled`` columns)."""
-    n_b = enc.n_baskets
+    n_b, n_offers = enc.n_baskets, max(1, compiled.n_offers)
     q = enc.lines[:, L.L_QTY]
-    r = lines["returned"].to_numpy() if "returned" in lines.columns else np.zeros_like(q)
-    first_line = enc.line_off[:-1]
-    line_b = np.repeat(np.arange(n_b), np.diff(enc.line_off))
-
-    def keep(
-        x: npt.NDArray[np.int64], q: npt.NDArray[np.int64], r: npt.NDArray[np.int64]
-    ) -> npt.NDArray[np.int64]:
-        return x - x * r // q  # what a return of r of q units leaves (docs/design.md §5)
-
-    def per_basket(x: npt.NDArray[np.int64], at: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-        return _sums(at, x, n_b)
-
-    kept_units = per_basket(q - r, line_b)
-    cancelled = (
-        baskets["cancelled"].to_numpy() if "cancelled" in baskets.columns else np.zeros(n_b, bool)
+    r = (
+        lines["returned"].to_numpy().astype(np.int64)
+        if "returned" in lines.columns
+        else np.zeros_like(q)
     )
-    alive = ~cancelled & (kept_units > 0)
-    line_alive = alive[line_b]
-    gross = keep(q * enc.lines[:, L.L_PRICE], q, r)
-    earned = keep(out.line_out[L.LO_POINTS], q, r)
-    # the discount rows, less what returns took back, of the baskets that count
-    rows = out.rows
-    at = np.flatnonzero(rows[:, L.ROW_TYPE] == L.ROW_DISCOUNT)
-    d_b = np.searchsorted(out.row_off, at, "right") - 1
-    row = first_line[d_b] + rows[at, 1]
-    kq, kr = q[row], r[row]
-    amount = keep(rows[at, 3], kq, kr)
-    funded = keep(rows[at, 4], kq, kr)
-    counted = alive[d_b] & (amount > 0)
-    d_b, offer, amount, funded = (
-        d_b[counted],
-        rows[at[counted], 2],
-        amount[counted],
-        funded[counted],
+    cancelled = np.zeros(n_b, dtype=np.bool_)
+    if "cancelled" in baskets.columns:
+        cancelled[:] = baskets["cancelled"].to_numpy()
+    alive = np.empty(n_b, dtype=np.bool_)
+    disc = np.empty(n_b, dtype=np.int64)
+    amount, funded, given = (np.zeros(n_offers, dtype=np.int64) for _ in range(3))
+    sums = np.zeros(2, dtype=np.int64)
+    tally_chunk(
+        enc.lines,
+        enc.line_off,
+        r,
+        out.line_out[L.LO_POINTS],
+        out.rows,
+        out.row_off,
+        cancelled,
+        alive,
+        disc,
+        amount,
+        funded,
+        given,
+        sums,
     )
-    disc = per_basket(amount, d_b)
     redeemed = out.counts[:, L.N_TENDER_POINTS].copy()
-    partly = np.flatnonzero(alive & (per_basket(r, line_b) > 0))
+    returning = np.searchsorted(enc.line_off, np.flatnonzero(r), "right") - 1
+    partly = np.unique(returning[alive[returning]])
     tender = out.line_out[L.LO_TENDER]
     for k in partly.tolist():  # the points a return gives back, per line as the store does
         lo, hi = int(enc.line_off[k]), int(enc.line_off[k + 1])
@@ -155,9 +148,9 @@ def score_part(
     totals = np.array(
         [
             int((disc > 0).sum()),
-            int(gross[line_alive].sum()),
+            int(sums[T_GROSS]),
             int(disc.sum()),
-            int(earned[line_alive].sum()),
+            int(sums[T_EARNED]),
             int(redeemed[alive].sum()),
         ],
         dtype=np.int64,
@@ -170,45 +163,29 @@ def score_part(
         best,
         best_seq,
         best_tx,
-        _by_offer(compiled, d_b, offer, amount, funded),
+        _by_offer(compiled, given, amount, funded),
         baskets.filter(pl.Series(alive)).group_by("ruleset_version").agg(pl.len().alias("baskets"))
         if "ruleset_version" in baskets.columns
         else None,
     )
 
 
-def _sums(at: npt.NDArray[np.int64], x: npt.NDArray[np.int64], n: int) -> npt.NDArray[np.int64]:
-    """``x`` summed by ``at`` (0..n-1), exactly: float sums while every one stays below 2**53."""
-    if not len(x) or int(np.abs(x).sum()) < 2**53:
-        return np.bincount(at, weights=x, minlength=n).astype(np.int64)
-    out = np.zeros(n, dtype=np.int64)
-    np.add.at(out, at, x)
-    return out
-
-
 def _by_offer(
     compiled: CompiledRules,
-    basket: npt.NDArray[np.int64],
-    offer: npt.NDArray[np.int64],
+    given: npt.NDArray[np.int64],
     amount: npt.NDArray[np.int64],
     funded: npt.NDArray[np.int64],
 ) -> pl.DataFrame:
-    """Per offer that gave any of the discount rows: its funder, the baskets it gave to, and
-    the sums (``offer_id, funder_id, baskets, amount_minor, funded_minor``)."""
-    n = max(1, compiled.n_offers)
-    amounts, funds = _sums(offer, amount, n), _sums(offer, funded, n)
-    pairs = np.sort(basket * n + offer)  # (basket, offer), each pair once below
-    first = np.ones(len(pairs), dtype=bool)
-    first[1:] = pairs[1:] != pairs[:-1]
-    given = np.bincount(pairs[first] % n, minlength=n)
+    """The offers that gave any discount (``given[o]`` baskets): ``offer_id, funder_id,
+    baskets, amount_minor, funded_minor``."""
     o = np.flatnonzero(given)
     return pl.DataFrame(
         {
             "offer_id": pl.Series([compiled.offer_ids[k] for k in o.tolist()], dtype=pl.String),
             "funder_id": pl.Series([compiled.offer_funder[k] for k in o.tolist()], dtype=pl.String),
-            "baskets": given[o].astype(np.int64),
-            "amount_minor": amounts[o],
-            "funded_minor": funds[o],
+            "baskets": given[o],
+            "amount_minor": amount[o],
+            "funded_minor": funded[o],
         }
     )
 

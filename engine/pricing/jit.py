@@ -43,6 +43,7 @@ KERNEL_SOURCES = (
     "kernel/core.py",
     "kernel/batch.py",  # price_many, price_serial, price_range
     "kernel/walk.py",  # walk_limits (the limits of a replay)
+    "kernel/tally.py",  # tally_chunk (a simulation chunk's figures)
     "kernel/checks.py",
     "kernel/points.py",
     "kernel/util.py",

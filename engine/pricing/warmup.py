@@ -17,6 +17,7 @@ from engine.pricing.batch import price_batch
 from engine.pricing.catalogue import Catalogue
 from engine.pricing.compiler import CompiledRules, compile_rules
 from engine.pricing.entry import run_kernel
+from engine.pricing.kernel.tally import tally_chunk
 from engine.pricing.kernel.walk import splice_rows, walk_limits
 from engine.pricing.rules import parse_rules
 from engine.pricing.types import Basket, Line, Member
@@ -76,9 +77,10 @@ def _warm_wire(compiled: CompiledRules) -> None:
     respond(tables, parsed, *outputs, 1, False)
 
 
-def _warm_walk(compiled: CompiledRules) -> None:
-    """The limits' walk of a replay and its splice (``engine.analytics.limits``), with the
-    argument types a simulation passes and no basket to walk."""
+def _warm_replay(compiled: CompiledRules) -> None:
+    """The kernels of a simulation beside the batch (``engine.analytics``): the limits' walk,
+    its splice and the figures' tally, with the argument types a simulation passes and no
+    basket to walk or count."""
 
     def table(cols: int) -> np.ndarray:
         return np.zeros((1, cols), dtype=np.int64)
@@ -115,6 +117,22 @@ def _warm_walk(compiled: CompiledRules) -> None:
     splice_rows(
         table(L.ROW_COLS), column(2), table(L.ROW_COLS), column(), column(), table(L.ROW_COLS)
     )
+    no = np.zeros(1, dtype=np.bool_)
+    tally_chunk(
+        table(L.LINE_COLS),
+        np.zeros(1, dtype=np.int64),
+        column(),
+        column(),
+        table(L.ROW_COLS),
+        column(),
+        no,
+        no.copy(),
+        column(),
+        column(),
+        column(),
+        column(),
+        column(2),
+    )
 
 
 def warm_up() -> float:
@@ -129,5 +147,5 @@ def warm_up() -> float:
     price(compiled, basket, member)
     price_batch(compiled, [basket, basket], [member, None])
     _warm_wire(compiled)
-    _warm_walk(compiled)
+    _warm_replay(compiled)
     return time.perf_counter() - start
