@@ -75,7 +75,6 @@ class Limiter:
 
     def __init__(self, compiled: CompiledRules, limits: dict[int, OfferLimit], events: list[Event]):
         self.compiled = compiled
-        self.limits = limits
         self.mask = limited_mask(compiled, limits)
         self.offer_of = np.array(sorted(limits), dtype=np.int64)  # slot -> offer
         self.slot_of = np.full(len(self.mask), -1, dtype=np.int64)

@@ -13,7 +13,7 @@ and version. On the workers:
 
 - *simulation*: each partition's baskets are priced by the batch kernel as if no limit were
   used (:func:`engine.analytics.replay.price_chunk`), and the baskets that applied a limited
-  offer come back as :class:`~engine.analytics.limits.Probe` rows. The driver walks the probes
+  offer come back as :class:`~engine.analytics.probes.Probe` rows. The driver walks the probes
   of all partitions in ledger (``seq``) order with one :class:`~engine.analytics.limits.Limiter`
   (total uses and budgets are global; the cancels and returns of the whole history give back
   at their place) and sends each partition the baskets the limits re-priced; the workers patch
@@ -210,7 +210,9 @@ def _price_partition(
         mask = limited_mask(compiled, limits)
         done, found = [], []
         for k, (_, part_l, part_b) in enumerate(chunks(lines, baskets, chunk)):
-            enc, res = price_chunk(compiled, part_l, part_b, attributes)
+            # the first rule set's encoding of the chunk, shared where the dictionaries agree
+            like = (rule_sets[0], out.chunks[0][k][2]) if out.chunks else None
+            enc, res = price_chunk(compiled, part_l, part_b, attributes, like)
             done.append((part_l, part_b, enc, res))
             if limits:
                 ids = part_l["line_id"].to_list()
