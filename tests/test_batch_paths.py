@@ -263,3 +263,35 @@ def test_frames_encoded_like_another_rule_set_are_what_they_are_encoded_alone():
     assert other.lines is alone["current"].lines and other.ctxs is not alone["current"].ctxs
     assert not np.array_equal(other.ctxs, alone["current"].ctxs)
     assert not np.array_equal(other.members, alone["current"].members)
+
+
+def test_frames_priced_a_chunk_at_a_time_are_the_frames_priced_at_once(compiled):
+    # given 60 baskets as frames
+    baskets, members = make_baskets(60, seed=4)
+    lines = pl.DataFrame(
+        [
+            {
+                "basket": b,
+                "sku": ln.sku,
+                "quantity": ln.quantity,
+                "unit_price_minor": ln.unit_price_minor,
+            }
+            for b, basket in enumerate(baskets)
+            for ln in basket.lines
+        ]
+    )
+    frame = pl.DataFrame(
+        {
+            "occurred_at": [b.occurred_at for b in baskets],
+            "member_id": [m.member_id if m else "" for m in members],
+        }
+    )
+    whole = price_frames(compiled, lines, frame)
+    for chunk in (1, 7, 59):
+        # when they are priced 1, 7 or 59 baskets at a time
+        part = price_frames(compiled, lines, frame, chunk=chunk)
+        # then the baskets, lines and discounts are the same, basket numbers included
+        assert part.baskets.equals(whole.baskets)
+        assert part.lines.equals(whole.lines)
+        assert part.discounts.equals(whole.discounts)
+    assert whole.discounts.height > 20

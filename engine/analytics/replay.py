@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 
-import numpy as np
 import polars as pl
 
 from engine.analytics.history import conform
@@ -14,16 +13,16 @@ from engine.analytics.limits import Event, Limiter, offer_limits
 from engine.pricing import layout as L
 from engine.pricing.batch import BatchOutput, EncodedBatch, rows_of, run_batch
 from engine.pricing.compiler import CompiledRules
-from engine.pricing.frames import FramesResult, decode_frames, encode_frames
+from engine.pricing.frames import (
+    CHUNK_BASKETS,
+    FramesResult,
+    chunks,
+    decode_frames,
+    encode_frames,
+)
 from engine.pricing.types import AttributeValue
 from loyalty.v1 import rules_pb2
 
-# Baskets priced at a time. A chunk of 100,000 history baskets keeps each of its arrays under
-# ~32 MB, which the C allocator hands out again from memory already mapped once the first is
-# freed; larger ones are mapped afresh and every page faulted in again. A million baskets, both
-# rule sets, 2 cores: 25,000 3.0-3.2 s, 50,000 2.9, 75,000-100,000 2.6-2.9, 150,000 2.9,
-# 250,000 2.9-3.3, 500,000 3.4-3.5.
-CHUNK_BASKETS = 100_000
 # the history columns a replay reads (the others may be left out of a frame sent elsewhere)
 COLUMNS = (
     "seq",
@@ -190,23 +189,6 @@ def _in_ledger_order(df: pl.DataFrame) -> bool:
         pl.col("seq").diff().fill_null(1).alias("s"), pl.col("line_no").diff().fill_null(0)
     )
     return bool(((step["s"] > 0) | ((step["s"] == 0) & (step["line_no"] >= 0))).all())
-
-
-def chunks(
-    lines: pl.DataFrame, baskets: pl.DataFrame, chunk: int = CHUNK_BASKETS
-) -> Iterator[tuple[int, pl.DataFrame, pl.DataFrame]]:
-    """The baskets of :func:`basket_frames` ``chunk`` at a time, in order: ``(first basket,
-    lines, baskets)``, basket numbers in the chunk's lines relative to it."""
-    n = len(baskets)
-    line_basket = lines["basket"].to_numpy()
-    cuts = np.searchsorted(line_basket, np.arange(0, n + chunk, chunk).clip(max=n))
-    for k in range(len(cuts) - 1):
-        lo_b, hi_b = k * chunk, min(n, (k + 1) * chunk)
-        if lo_b >= hi_b:
-            break
-        part_b = baskets.slice(lo_b, hi_b - lo_b)
-        part_l = lines.slice(cuts[k], cuts[k + 1] - cuts[k]).with_columns(pl.col("basket") - lo_b)
-        yield lo_b, part_l, part_b
 
 
 def price_chunk(

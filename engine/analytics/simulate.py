@@ -44,7 +44,6 @@ import polars as pl
 from engine.analytics.history import DISCOUNT_STRUCT, conform
 from engine.analytics.limits import Event
 from engine.analytics.replay import (
-    CHUNK_BASKETS,
     Attributes,
     basket_frames,
     coupon_offers,
@@ -54,7 +53,7 @@ from engine.analytics.replay import (
 )
 from engine.analytics.scoring import Partial, Scored, merge, score_part
 from engine.pricing.compiler import CompiledRules
-from engine.pricing.frames import price_frames
+from engine.pricing.frames import CHUNK_BASKETS, price_frames
 
 
 def score(

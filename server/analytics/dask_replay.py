@@ -43,10 +43,8 @@ from engine.analytics.limits import Limiter, limited_mask, offer_limits
 from engine.analytics.probes import Override, Probe, patch
 from engine.analytics.probes import probes as find_probes
 from engine.analytics.replay import (
-    CHUNK_BASKETS,
     Attributes,
     basket_frames,
-    chunks,
     coupon_offers,
     price_chunk,
     reversal_events,
@@ -56,6 +54,7 @@ from engine.analytics.simulate import Comparison
 from engine.errors import InvalidInput
 from engine.pricing.batch import BatchOutput, EncodedBatch
 from engine.pricing.compiler import CompiledRules
+from engine.pricing.frames import CHUNK_BASKETS, chunks
 
 # a distributed.Client (untyped: distributed ships no type information for most of its API)
 Client = Any
