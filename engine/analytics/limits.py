@@ -13,9 +13,9 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from engine.analytics.probes import Override, Probe, offsets, splice, touching
+from engine.analytics.probes import Override, Probe, splice, touching
 from engine.pricing import layout as L
-from engine.pricing.batch import BatchOutput, EncodedBatch
+from engine.pricing.batch import BatchOutput, EncodedBatch, csr
 from engine.pricing.compiler import CompiledRules
 from engine.pricing.kernel.walk import limited_applied, walk_limits
 from engine.pricing.periods import period_buckets
@@ -283,18 +283,19 @@ class Limiter:
         when the limits change it, ``None`` when it stands."""
         if not probes:
             return []
+        line_off, lines = csr([p.lines for p in probes], L.LINE_COLS)
+        coupon_off, coupons = csr([p.coupons for p in probes], 2)
         enc = EncodedBatch(
-            np.concatenate([p.lines for p in probes]),
-            offsets([len(p.lines) for p in probes]),
+            lines,
+            line_off,
             np.stack([p.member_row for p in probes]),
             np.stack([p.ctx for p in probes]),
-            offsets([len(p.coupons) for p in probes]),
-            np.concatenate([p.coupons for p in probes]).reshape(-1, 2),
+            coupon_off,
+            coupons,
             np.zeros(len(probes) + 1, dtype=np.int64),
             np.zeros((0, L.LIM_COLS), dtype=np.int64),
         )
-        rows = np.concatenate([p.rows for p in probes]).reshape(-1, L.ROW_COLS)
-        row_off = offsets([len(p.rows) for p in probes])
+        row_off, rows = csr([p.rows for p in probes], L.ROW_COLS)
         line_out = np.zeros((L.LINE_OUT_COLS, len(enc.lines)), dtype=np.int64)
         counts = np.zeros((len(probes), L.COUNT_COLS), dtype=np.int64)
         found = _Probes(

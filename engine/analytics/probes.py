@@ -12,16 +12,8 @@ import numpy.typing as npt
 import polars as pl
 
 from engine.pricing import layout as L
-from engine.pricing.batch import BatchOutput, EncodedBatch
+from engine.pricing.batch import BatchOutput, EncodedBatch, csr
 from engine.pricing.kernel.walk import splice_rows
-
-
-def offsets(sizes: list[int]) -> npt.NDArray[np.int64]:
-    """CSR offsets of parts of ``sizes``."""
-    off = np.zeros(len(sizes) + 1, dtype=np.int64)
-    np.cumsum(sizes, out=off[1:])
-    return off
-
 
 # a basket's result priced again with the limits: line values, kernel rows, counts
 Override = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]
@@ -125,15 +117,14 @@ def patch(enc: EncodedBatch, out: BatchOutput, overrides: Mapping[int, Override]
         lv, _, cb = overrides[b]
         line_out[:, enc.line_off[b] : enc.line_off[b + 1]] = lv
         counts[b] = cb
-    new_rows = [overrides[b][1] for b in order]
-    lengths = np.array([len(r) for r in new_rows], dtype=np.int64)
+    off, new_rows = csr([overrides[b][1] for b in order], L.ROW_COLS)
     return splice(
         BatchOutput(line_out, out.rows, out.row_off, counts, out.line_off, out.retried),
         np.array(order, dtype=np.int64),
-        offsets(lengths.tolist())[:-1],
-        lengths,
-        np.concatenate(new_rows).reshape(-1, L.ROW_COLS),
+        off[:-1],
+        np.diff(off),
+        new_rows,
     )
 
 
-__all__ = ["Override", "Probe", "offsets", "patch", "probes", "splice", "touching"]
+__all__ = ["Override", "Probe", "patch", "probes", "splice", "touching"]

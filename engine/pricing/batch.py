@@ -97,7 +97,8 @@ class BatchOutput:
     retried: tuple[int, ...]  # baskets whose slab overflowed and were priced alone
 
 
-def _csr(parts: list[np.ndarray], width: int) -> tuple[np.ndarray, np.ndarray]:
+def csr(parts: list[np.ndarray], width: int) -> tuple[np.ndarray, np.ndarray]:
+    """``parts`` (arrays of ``width`` columns) as one array and the offsets of each part."""
     off = np.zeros(len(parts) + 1, dtype=np.int64)
     np.cumsum([len(p) for p in parts], out=off[1:])
     data = np.concatenate(parts) if parts else np.zeros((0, width), dtype=np.int64)
@@ -120,11 +121,11 @@ def encode_batch(
     limits = limits if limits is not None else [None] * n
     for b in baskets:
         check_basket(b)
-    line_off, lines = _csr([encode_lines(compiled, b) for b in baskets], L.LINE_COLS)
-    coupon_off, coupon_rows = _csr(
+    line_off, lines = csr([encode_lines(compiled, b) for b in baskets], L.LINE_COLS)
+    coupon_off, coupon_rows = csr(
         [encode_coupons(compiled, m, c) for m, c in zip(members, coupons, strict=True)], 2
     )
-    limit_off, limit_rows = _csr([encode_limits(compiled, x) for x in limits], L.LIM_COLS)
+    limit_off, limit_rows = csr([encode_limits(compiled, x) for x in limits], L.LIM_COLS)
     member_rows = np.array(
         [encode_member(compiled, m, r) for m, r in zip(members, redeem_points, strict=True)],
         dtype=np.int64,

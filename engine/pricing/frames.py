@@ -67,9 +67,9 @@ def _lookup(values: pl.Series, index: Mapping[str, int]) -> np.ndarray:
 
 
 # Baskets priced at a time (price_frames, the simulation). A chunk of 100,000 history baskets
-# keeps each of its arrays under
-# ~32 MB, which the C allocator hands out again from memory already mapped once the first is
-# freed; larger ones are mapped afresh and every page faulted in again. A million baskets, both
+# keeps each of its arrays under ~32 MB, which the C allocator hands out again from memory
+# already mapped once the first is freed; larger ones are mapped afresh and every page faulted
+# in again. A million baskets, both
 # rule sets, 2 cores: 25,000 3.0-3.2 s, 50,000 2.9, 75,000-100,000 2.6-2.9, 150,000 2.9,
 # 250,000 2.9-3.3, 500,000 3.4-3.5.
 CHUNK_BASKETS = 100_000
@@ -84,23 +84,27 @@ def _column(df: pl.DataFrame, name: str, default: str | int, dtype: PolarsDataTy
 
 # what each part of an encoding reads of a rule set: two rule sets that agree on a part's
 # fields encode the same frames to the same arrays there (encode_frames' ``like``)
-_LINE_FIELDS = ("sku_index", "category_index", "brand_index", "vendor_index", "delivery_category")
+_LINE_FIELDS = (
+    "sku_index",
+    "category_index",
+    "brand_index",
+    "vendor_index",
+    "delivery_category",
+    "sku_attr",  # the catalogue's rows
+)
 _MEMBER_FIELDS = ("tier_index", "segment_bit", "attr_predicates")
 _CTX_FIELDS = ("timezone", "store_index", "channel_index")
 _COUPON_FIELDS = ("offer_index",)
 
 
 def _agree(a: CompiledRules, b: CompiledRules, fields: tuple[str, ...]) -> bool:
-    """Whether ``a`` and ``b`` hold equal ``fields`` (and, for the lines, catalogue rows)."""
+    """Whether ``a`` and ``b`` hold equal ``fields``."""
     for f in fields:
         x, y = getattr(a, f), getattr(b, f)
-        if x is not y and x != y:
+        same = np.array_equal(x, y) if isinstance(x, np.ndarray) else x == y
+        if x is not y and not same:
             return False
-    if fields is not _LINE_FIELDS:
-        return True
-    return len(a.catalogue) == len(b.catalogue) and (
-        a.sku_attr is b.sku_attr or np.array_equal(a.sku_attr, b.sku_attr)
-    )
+    return True
 
 
 def encode_frames(
