@@ -64,13 +64,15 @@ from engine.pricing.layout import (
     O_UNITS_GROUPS,
 )
 from engine.pricing.recurrence import Freq
+from engine.pricing.rule_arrays import check_arrays, reward_arrays
 
 NO_CAP = np.int64(2**62)
 
 
 @helper
 def static_reason(rules, o, member, ctx, coupons, limits):
-    """Checks 1-9 of docs/pricing.md §4, which do not depend on earlier offers."""
+    """Checks 1-9 of docs/pricing.md §4, which do not depend on earlier offers; ``rules``
+    is a ``CheckArrays`` (``check_arrays``) or any tuple with its fields."""
     offer = rules.offer
     if rules.hot[o, H_ACTIVATION] == 1:
         _, uses = coupon_uses(coupons, o)
@@ -263,7 +265,7 @@ def evaluate_discount(
     count, total discount).
     """
     if not checked or rules.hot[o, H_STATIC] != 0 or limits.shape[0] > 0:
-        reason, detail = static_reason(rules, o, member, ctx, coupons, limits)
+        reason, detail = static_reason(check_arrays(rules), o, member, ctx, coupons, limits)
         if reason != 0:
             return reason, detail, -1, 0, 0, 0
     # check 10: eligible lines; mline[m0:m1] are the scope lines, ascending
@@ -315,12 +317,12 @@ def evaluate_discount(
     # delivery_off and gift run in the order phase but discount lines as item rewards do
     kind = rules.offer[o, O_KIND]
     if rules.offer[o, O_PHASE] == Phase.ITEM or kind == Kind.DELIVERY_OFF or kind == Kind.GIFT:
-        reason, detail, apps = propose_item(rules, o, lines, net, elig, ne, prop, sc)
+        reason, detail, apps = propose_item(reward_arrays(rules), o, lines, net, elig, ne, prop, sc)
         if reason == 0:
             limit_units(rules.offer, o, lines, elig, ne, prop, units_left(limits, o))
         total = cap_item(prop, elig, ne, cap, sc) if reason == 0 else 0
     else:
-        reason, detail, apps = propose_order(rules, o, net, elig, ne, cap, prop, sc)
+        reason, detail, apps = propose_order(reward_arrays(rules), o, net, elig, ne, cap, prop, sc)
         total = 0
         if reason == 0:
             for j in range(ne):

@@ -129,7 +129,7 @@ def price_core(
     tail = lw[LN_TAIL * nb : LN_HASH * nb]
     nm = merge_lines(basket, table, first, nxt, tail, lw[LN_HASH * nb : LN_MERGED * nb])
     lines = table[:nm]
-    mg = (first, nxt, sh[2], sh[3], sh[4], sh[5], sh[6])
+    mg = sh  # kernel/merge.py: rows first, nxt, then scratch
     onet = line_out[LO_NET]
     for i in range(n_basket):
         onet[i] = basket[i, L_QTY] * basket[i, L_PRICE]

@@ -7,9 +7,12 @@ price, flags) are priced as a single line at the place of the first of them, hol
 quantities, so a price never depends on how the till split the units. ``merge_lines`` builds
 the merged table; ``share`` splits each merged result back over the basket's own lines.
 
-``mg`` bundles the merge for the helpers that share: ``(first, nxt, w, out, rem, idx, out2)``
-— ``first[g]`` is merged line ``g``'s first basket line, ``nxt[i]`` the next basket line of
-``i``'s merged line (-1 after the last), the rest scratch rows. Allocates nothing.
+``mg`` bundles the merge for the helpers that share: an int64[7, n] table whose rows are
+``first, nxt, w, out, rem, idx, out2`` — ``first[g]`` is merged line ``g``'s first basket
+line, ``nxt[i]`` the next basket line of ``i``'s merged line (-1 after the last), the rest
+scratch. One table, not a tuple of seven rows: numba passes each array to a helper as seven
+words on the stack, and the kernel shares a result for every discounted line. Allocates
+nothing.
 """
 
 from __future__ import annotations
@@ -76,7 +79,7 @@ def share(mg, lines, g, amount, weights_of, fallback_qty):
 
     Returns how many lines it went to; line ``mg[5][k]`` gets ``mg[3][k]`` for ``k`` below that.
     """
-    first, nxt, w, out, rem, idx, _ = mg
+    first, nxt, w, out, rem, idx = mg[0], mg[1], mg[2], mg[3], mg[4], mg[5]
     if nxt[first[g]] < 0:  # a kind of one basket line (the usual case): it takes it all
         idx[0] = first[g]
         out[0] = amount

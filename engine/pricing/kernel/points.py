@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from engine.pricing.constants import BPS, Kind, Reason, Tender
-from engine.pricing.jit import helper
+from engine.pricing.jit import helper, inline_helper
 from engine.pricing.kernel.checks import emit, static_reason, thresholds
 from engine.pricing.kernel.merge import share
 from engine.pricing.kernel.util import allocate
@@ -38,6 +38,7 @@ from engine.pricing.layout import (
     ROW_EXPLANATION,
     ROW_POINTS,
 )
+from engine.pricing.rule_arrays import check_arrays
 
 
 @helper
@@ -71,7 +72,7 @@ def redeem_points(rules, lines, member, net, basket_net, tender, counts, sc):
     allocate(allowed * prog[P_POINT_VALUE], goods, net.shape[0], tender, sc[0])
 
 
-@helper
+@inline_helper
 def add_points(
     component_offer, points, weights, lines_of, m, basket, mg, paid, line_pts, rows, counts, sc
 ):
@@ -147,7 +148,7 @@ def earn_points(
         reason, detail = 0, 0
         # unexplained, discovery ran what the hot table holds of checks 1-9
         if want_explain or rules.hot[o, H_STATIC] != 0 or limits.shape[0] > 0:
-            reason, detail = static_reason(rules, o, member, ctx, coupons, limits)
+            reason, detail = static_reason(check_arrays(rules), o, member, ctx, coupons, limits)
         ne = 0
         if reason == 0:
             for j in range(moff[c], moff[c + 1]):

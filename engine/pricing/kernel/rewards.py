@@ -12,7 +12,7 @@ members on the same state. ``sc`` is a per-basket scratch table (int64[5, width]
 from __future__ import annotations
 
 from engine.pricing.constants import BPS, Kind, Reason
-from engine.pricing.jit import helper
+from engine.pricing.jit import helper, inline_helper
 from engine.pricing.kernel.util import allocate, in_set, rhu, sort_by_price
 from engine.pricing.layout import (
     B_QTY,
@@ -64,7 +64,7 @@ def highest_step(ladder, first, count, reached):
     return step
 
 
-@helper
+@inline_helper
 def propose_item(rules, o, lines, net, elig, ne, prop, sc):
     """Item-phase reward of offer ``o``."""
     kind = rules.offer[o, O_KIND]
@@ -111,7 +111,7 @@ def propose_item(rules, o, lines, net, elig, ne, prop, sc):
     return 0, 0, 1
 
 
-@helper
+@inline_helper
 def buy_x_get_y(rules, o, lines, net, elig, ne, prop, sc):
     group = rules.offer[o, O_P1] + rules.offer[o, O_P2]
     units = 0
@@ -155,7 +155,7 @@ def sort_by_unit_net(lines, net, idx, m):
         idx[b + 1] = x
 
 
-@helper
+@inline_helper
 def target_units(rules, o, lines, net, elig, ne, prop, sc):
     """``k`` repetitions of ``units`` units (the cheapest or most expensive by current unit net,
     units with a net of 0 left out); a line with ``n`` of them has chosen net
@@ -211,7 +211,7 @@ def chosen_units_off(form, value, chosen, n):
     return floor_sub(chosen, value, n)
 
 
-@helper
+@inline_helper
 def buy_get(rules, o, lines, net, elig, ne, prop, sc):
     """Eligible lines in the get set are get lines, the others buy lines; ``k`` repetitions of
     ``buy_qty`` buy units discount the ``k·get_qty`` cheapest get units (current unit net,
@@ -249,7 +249,7 @@ def buy_get(rules, o, lines, net, elig, ne, prop, sc):
     return 0, 0, k
 
 
-@helper
+@inline_helper
 def unit_rates(rules, o, lines, net, elig, ne, prop, sc):
     """``first_minor`` off the first unit, ``additional_minor`` off each further one, over the
     whole offer: the eligible units with a net > 0, most expensive first (target_units'
@@ -283,7 +283,7 @@ def unit_rates(rules, o, lines, net, elig, ne, prop, sc):
     return 0, 0, 1
 
 
-@helper
+@inline_helper
 def gift(rules, o, lines, net, elig, ne, prop, sc):
     """The gift's units among the eligible lines (lines of its sku with a net > 0, basket
     order, up to its quantity) down to its price: ``max(0, min(net, n·p) − price·n)``;
@@ -310,7 +310,7 @@ def gift(rules, o, lines, net, elig, ne, prop, sc):
     return 0, found, 1
 
 
-@helper
+@inline_helper
 def bundle_price(rules, o, lines, net, elig, ne, prop, sc):
     first, n_comp = rules.offer[o, O_BUNDLE_OFF], rules.offer[o, O_BUNDLE_LEN]
     comp_of = sc[SC_A]
@@ -374,7 +374,7 @@ def bundle_price(rules, o, lines, net, elig, ne, prop, sc):
     return 0, 0, k
 
 
-@helper
+@inline_helper
 def order_amount(rules, o, spend):
     """Order-phase discount D before caps; returns (reason, detail, D, applications)."""
     kind = rules.offer[o, O_KIND]
@@ -401,7 +401,7 @@ def order_amount(rules, o, spend):
     return 0, 0, min(spend, times_eff * amount), times
 
 
-@helper
+@inline_helper
 def propose_order(rules, o, net, elig, ne, cap, prop, sc):
     """Order-phase reward of offer ``o`` allocated over the eligible lines by their nets."""
     spend = 0
@@ -423,7 +423,7 @@ def propose_order(rules, o, net, elig, ne, cap, prop, sc):
     return 0, 0, apps
 
 
-@helper
+@inline_helper
 def cap_item(prop, elig, ne, cap, sc):
     """Cap an item discount at ``cap``, re-allocated with weights = the uncapped discounts.
 

@@ -7,7 +7,7 @@ and ``Limits.units_in_groups_of`` (one per-offer room), then the units left of
 
 from __future__ import annotations
 
-from engine.pricing.jit import helper
+from engine.pricing.jit import helper, inline_helper
 from engine.pricing.kernel.util import find_limits
 from engine.pricing.layout import L_QTY, LIM_UNITS, O_MAX_UNITS, O_MAX_UNITS_LINE, O_UNITS_GROUPS
 
@@ -22,7 +22,7 @@ def units_left(limits, o):
     return -1
 
 
-@helper
+@inline_helper
 def offer_room(offer, o, lines, elig, ne):
     """Units offer ``o`` may discount in this basket (-1 = no cap): ``max_units``, and the
     ``floor(U/N)·N`` units of complete groups of ``units_in_groups_of = N`` of its ``U``
@@ -38,7 +38,7 @@ def offer_room(offer, o, lines, elig, ne):
     return room
 
 
-@helper
+@inline_helper
 def limit_units(offer, o, lines, elig, ne, prop, left):
     """Scale the proposal ``prop[elig[j]]`` to offer ``o``'s per-line and per-transaction unit
     limits (:func:`offer_room`), then to the ``left`` units (-1 = not tracked)."""
@@ -69,7 +69,7 @@ def limit_units(offer, o, lines, elig, ne, prop, left):
         prop[i] = d
 
 
-@helper
+@inline_helper
 def applied_units(offer, o, lines, best_elig, best, ne, left):
     """Units the applied offer counts: ``best[k]`` = final discount of line ``best_elig[k]``
     (``best_elig[:ne]``: all its eligible lines)."""

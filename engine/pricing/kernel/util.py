@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.pricing.jit import helper
+from engine.pricing.jit import helper, inline_helper
 from engine.pricing.layout import (
     C_EPOCH,
     C_WEEKDAY,
@@ -128,7 +128,7 @@ def contains(vals, off, length, x):
     return lo < off + length and vals[lo] == x
 
 
-@helper
+@inline_helper
 def in_set(sets, set_vals, s, lines, i):
     """Whether basket line ``i`` is in product set ``s`` (a delivery line is in no set but a
     delivery offer's, which names the delivery category)."""
