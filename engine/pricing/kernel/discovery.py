@@ -16,7 +16,7 @@ from numba.cpython.unsafe.numbers import trailing_zeros
 
 from engine.pricing.constants import Kind
 from engine.pricing.jit import helper, njit
-from engine.pricing.kernel.prefetch import prefetch_line, prefetch_row
+from engine.pricing.kernel.prefetch import prefetch_at, prefetch_line, prefetch_row
 from engine.pricing.kernel.util import contains, coupon_uses, in_set, in_window, sort_ints
 from engine.pricing.layout import (
     CTX_COLS,
@@ -130,6 +130,15 @@ def find_candidates(rules, lines, coupons, ctx, prefilter, slot, cand, moff, mli
     ``mline[moff[j]:moff[j+1]]`` are the lines in its scope (exclusions applied), ascending.
     """
     n = lines.shape[0]
+    # 0. every line's index lists, asked for at once: each key's offsets are a read from a
+    # table of every sku, category, brand and vendor (megabytes), and the walk below would
+    # wait for them one line after another; these reads do not depend on each other
+    off = rules.inv_off
+    for i in range(n):
+        for k in range(4):
+            x = lines[i, k]
+            if x >= 0:
+                prefetch_at(rules.inv_pos, off[rules.inv_base[k] + x])
     # 1. distinct positions (in discovery order) and how many lines each one reaches
     u = 0
     for i in range(n):

@@ -27,14 +27,16 @@ PREFETCH = "llvm.prefetch.p0i8"
 
 @intrinsic
 def _prefetch(typingctx, ary, i, j):
-    """Prefetch the cache line holding ``ary[i, j]`` (a 2-d array) for reading. Checks no
-    bounds and reads nothing: the address is never dereferenced."""
+    """Prefetch the cache line holding ``ary[i, j]`` (a 2-d array; of a vector, ``ary[i]``,
+    ``j`` unused) for reading. Checks no bounds and reads nothing: the address is never
+    dereferenced."""
     sig = types.void(ary, i, j)
 
     def codegen(context, builder, signature, args):
         aryty = signature.args[0]
         arr = context.make_array(aryty)(context, builder, args[0])
-        ptr = cgutils.get_item_pointer(context, builder, aryty, arr, [args[1], args[2]])
+        at = [args[1], args[2]] if aryty.ndim == 2 else [args[1]]
+        ptr = cgutils.get_item_pointer(context, builder, aryty, arr, at)
         i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
         fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
         fn = cgutils.get_or_insert_function(builder.module, fnty, PREFETCH)
@@ -64,3 +66,10 @@ def prefetch_line(table, r, c):
     """Prefetch the cache line holding ``table[r, c]``."""
     if PREFETCH_ON:
         _prefetch(table, r, c)  # type: ignore[call-arg]
+
+
+@helper
+def prefetch_at(vec, i):
+    """Prefetch the cache line holding ``vec[i]`` of an int64 vector."""
+    if PREFETCH_ON:
+        _prefetch(vec, i, 0)  # type: ignore[call-arg]
