@@ -17,7 +17,7 @@ nothing.
 
 from __future__ import annotations
 
-from engine.pricing.jit import helper
+from engine.pricing.jit import helper, inline_helper
 from engine.pricing.kernel.util import allocate
 from engine.pricing.layout import L_BRAND, L_CAT, L_FLAGS, L_PRICE, L_QTY, L_SKU, L_VENDOR
 
@@ -102,7 +102,7 @@ def share(mg, lines, g, amount, weights_of, fallback_qty):
     return m
 
 
-@helper
+@inline_helper
 def share_discount(mg, lines, g, amount, funded, onet):
     """Share one discount row of merged line ``g`` by the current nets of its lines (so none
     goes below 0) and lower them; the funded part follows the shares. Returns the count; line

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from engine.pricing.constants import BPS, Kind, Reason, Tender
-from engine.pricing.jit import helper, inline_helper
+from engine.pricing.jit import inline_helper
 from engine.pricing.kernel.checks import emit, static_reason, thresholds
 from engine.pricing.kernel.merge import share
 from engine.pricing.kernel.util import allocate
@@ -41,7 +41,7 @@ from engine.pricing.layout import (
 from engine.pricing.rule_arrays import check_arrays
 
 
-@helper
+@inline_helper
 def redeem_points(rules, lines, member, net, basket_net, tender, counts, sc):
     """Points tender (docs/pricing.md §6), over the goods (``basket_net`` is theirs)."""
     requested = member[M_REDEEM]
@@ -96,7 +96,7 @@ def add_points(
     return True
 
 
-@helper
+@inline_helper
 def earn_points(
     rules,
     basket,
