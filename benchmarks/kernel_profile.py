@@ -53,7 +53,9 @@ STAGES: dict[str, tuple[str, ...]] = {
         "util.sort_by_price",
         "util.allocate",
     ),
-    # evaluate_discount (checks 10 and 14-15, the calls above) is inlined into price_core
+    # inlined into price_core, so counted here: evaluate_discount (checks 10-15), the
+    # proposals (propose_item/order, every reward kind, caps, unit limits, in_set), points
+    # (earn, redeem, add) and the discount's share; the other stages keep what is called
     "evaluation loop, groups, applying, output rows": ("core.price_core", "checks."),
     "merge and share (§1.1)": ("merge.",),
     "points (§6)": ("points.",),

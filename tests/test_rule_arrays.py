@@ -14,9 +14,13 @@ from engine import compile_rules
 from engine.pricing.entry import run_kernel
 from engine.pricing.rule_arrays import (
     TABLES,
+    CheckArrays,
+    RewardArrays,
     RuleArrays,
+    check_arrays,
     pack_rules,
     realigned,
+    reward_arrays,
     unpack_rules,
     unpack_views,
 )
@@ -104,3 +108,27 @@ def test_realigning_copies_only_a_block_off_the_cache_line() -> None:
     again = realigned(shifted)
     assert again.ctypes.data % 64 == 0 and not again.flags.writeable
     assert np.array_equal(again, block)
+
+
+@njit
+def _narrow(block):
+    rules = unpack_rules(block)
+    return reward_arrays(rules), check_arrays(rules)
+
+
+def test_the_helpers_tuples_are_views_of_the_same_block(workload) -> None:
+    """The reward helpers and checks 1-9 take narrower tuples than the fourteen rule arrays
+    (numba passes each array to a helper as seven to nine words on the stack): each field is
+    the block's own array, in compiled code and in Python."""
+    _, compiled = workload
+    views = unpack_views(compiled.packed)
+    in_python = tuple(  # the Python functions (themselves without the JIT)
+        getattr(f, "py_func", f)(views) for f in (reward_arrays, check_arrays)
+    )
+    for reward, check in (_narrow(compiled.packed), in_python):
+        assert isinstance(reward, RewardArrays) and isinstance(check, CheckArrays)
+        for narrow in (reward, check):
+            for name, view in zip(narrow._fields, narrow, strict=True):
+                full = getattr(compiled.arrays, name)
+                assert view.shape == full.shape and np.array_equal(view, full), name
+                assert view.size == 0 or np.shares_memory(view, compiled.packed), name
