@@ -69,9 +69,8 @@ def _lookup(values: pl.Series, index: Mapping[str, int]) -> np.ndarray:
 # Baskets priced at a time (price_frames, the simulation). A chunk of 100,000 history baskets
 # keeps each of its arrays under ~32 MB, which the C allocator hands out again from memory
 # already mapped once the first is freed; larger ones are mapped afresh and every page faulted
-# in again. A million baskets, both
-# rule sets, 2 cores: 25,000 3.0-3.2 s, 50,000 2.9, 75,000-100,000 2.6-2.9, 150,000 2.9,
-# 250,000 2.9-3.3, 500,000 3.4-3.5.
+# in again. A million baskets, both rule sets, 2 cores: 25,000 3.0-3.2 s, 50,000 2.9,
+# 75,000-100,000 2.6-2.9, 150,000 2.9, 250,000 2.9-3.3, 500,000 3.4-3.5.
 CHUNK_BASKETS = 100_000
 _DAY_S = 86_400
 
@@ -101,8 +100,9 @@ def _agree(a: CompiledRules, b: CompiledRules, fields: tuple[str, ...]) -> bool:
     """Whether ``a`` and ``b`` hold equal ``fields``."""
     for f in fields:
         x, y = getattr(a, f), getattr(b, f)
-        same = np.array_equal(x, y) if isinstance(x, np.ndarray) else x == y
-        if x is not y and not same:
+        if x is y:
+            continue
+        if not (np.array_equal(x, y) if isinstance(x, np.ndarray) else x == y):
             return False
     return True
 
@@ -346,8 +346,8 @@ def decode_frames(
 def chunks(
     lines: pl.DataFrame, baskets: pl.DataFrame, chunk: int = CHUNK_BASKETS
 ) -> Iterator[tuple[int, pl.DataFrame, pl.DataFrame]]:
-    """The baskets of frames ``chunk`` at a time, in order: ``(first basket,
-    lines, baskets)``, basket numbers in the chunk's lines relative to it."""
+    """The baskets of frames ``chunk`` at a time, in order: ``(first basket, lines,
+    baskets)``, basket numbers in the chunk's lines relative to it."""
     n = len(baskets)
     line_basket = lines["basket"].to_numpy()
     cuts = np.searchsorted(line_basket, np.arange(0, n + chunk, chunk).clip(max=n))

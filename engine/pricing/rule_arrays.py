@@ -138,7 +138,7 @@ class RewardArrays(NamedTuple):
     Numba passes every array to a helper it does not inline as seven to nine words on the
     stack; the fourteen arrays of :class:`RuleArrays` come to 108 words, pushed again on
     every call. Proposing a reward made about three such calls per candidate, and those
-    pushes were about a third of the kernel's samples; these five arrays are 43 words.
+    pushes were about half of ``price_core``'s samples; these five arrays are 43 words.
     """
 
     offer: np.ndarray

@@ -133,12 +133,11 @@ def find_candidates(rules, lines, coupons, ctx, prefilter, slot, cand, moff, mli
     # 0. every line's index lists, asked for at once: each key's offsets are a read from a
     # table of every sku, category, brand and vendor (megabytes), and the walk below would
     # wait for them one line after another; these reads do not depend on each other
-    off = rules.inv_off
     for i in range(n):
         for k in range(4):
-            x = lines[i, k]
-            if x >= 0:
-                prefetch_at(rules.inv_pos, off[rules.inv_base[k] + x])
+            src, lo, hi = index_list(rules, lines, i, k)
+            if hi > lo:
+                prefetch_at(src, lo)
     # 1. distinct positions (in discovery order) and how many lines each one reaches
     u = 0
     for i in range(n):
