@@ -1,7 +1,9 @@
-"""Where the kernel's time goes on the K1 workload, function by function and stage by stage.
+"""Where the kernel's time goes on the K1 workload (or K2's), function by function and stage
+by stage.
 
     python -m benchmarks.kernel_profile              # 20 s of sampling, 10,000 offers
     python -m benchmarks.kernel_profile --seconds 60 --offers 1000 --lines 5
+    python -m benchmarks.kernel_profile --batch 100000   # K2: the batch kernel, one thread
 
 It prices the K1 baskets (``benchmarks.kernel``'s workload, kernel alone: ``run_kernel`` on
 pre-encoded arrays) over and over while ``perf record`` (Debian's ``linux-perf``) samples the
@@ -12,7 +14,9 @@ afresh into a temporary cache directory first (a minute or two). Prints and writ
 call (its samples over all the process's samples, times the wall time per call measured in
 the same window), then the same per stage (``STAGES``). What is left is the Python wrapper,
 the interpreter and the kernel's own entry (``price_one``: unboxing the arrays, the
-workspace). No timing here is asserted anywhere; the test of this module checks the parsing.
+workspace). With ``--batch N`` it samples ``price_many`` as ``run_batch`` calls it, on one
+thread, over the first ``N`` K2 history baskets, and writes ``kernel_profile_k2.*``: costs
+per basket. No timing here is asserted anywhere; the test of this module checks the parsing.
 """
 
 from __future__ import annotations
@@ -65,6 +69,7 @@ STAGES: dict[str, tuple[str, ...]] = {
         "core.workspace",
         "core.line_workspace",
         "NRT_",
+        "batch.",  # the batch's loop over baskets and its parts' workspaces
     ),
 }
 _ROW = re.compile(r"^\s*([\d.]+)%\s+(\d+)\s+\[(.)\]\s+(.+?)\s*$")
@@ -158,18 +163,32 @@ def summarise(total: int, by_symbol: dict[str, int], us_per_call: float) -> dict
     }
 
 
-def profile(offers: int, lines: int, seconds: float, cache: str) -> dict[str, Any]:
-    """Compile the kernels into ``cache`` (a fresh directory), then sample ``seconds`` of K1."""
+def profile(offers: int, lines: int, seconds: float, cache: str, batch: int = 0) -> dict[str, Any]:
+    """Compile the kernels into ``cache`` (a fresh directory), then sample ``seconds`` of K1
+    (``batch`` 0) or of ``price_serial`` on the first ``batch`` baskets of K2 (one thread)."""
     perf = shutil.which("perf")
     if perf is None:
         raise SystemExit("perf is not installed (Debian: apt-get install linux-perf)")
     if "engine.pricing.jit" in sys.modules:  # it reads the cache directory once, on import
         raise SystemExit("run as its own process: python -m benchmarks.kernel_profile")
     os.environ["LOYALTY_NUMBA_CACHE_DIR"] = cache
-    from benchmarks.kernel import SEED_K1, SEED_MEMBER, WALLET_SIZE, kernel_calls
-    from benchmarks.workload import make_baskets, make_member, make_workload
+    import numba
+
+    from benchmarks.kernel import (
+        SEED_K1,
+        SEED_K2,
+        SEED_MEMBER,
+        WALLET_SIZE,
+        kernel_calls,
+        parallel_kernel,
+    )
+    from benchmarks.workload import make_baskets, make_history_frames, make_member, make_workload
     from engine import compile_rules, warm_up
     from engine.pricing.entry import run_kernel
+    from engine.pricing.frames import encode_frames
+    from engine.pricing.kernel import (
+        batch as batch_kernel,
+    )
     from engine.pricing.kernel import (
         checks,
         core,
@@ -186,11 +205,28 @@ def profile(offers: int, lines: int, seconds: float, cache: str) -> dict[str, An
     warm_up()
     w = make_workload(offers, 200_000)
     compiled = compile_rules(w.rules, w.catalogue, validate=False)
-    baskets = make_baskets(w, 200, lines, seed=SEED_K1)
-    calls = kernel_calls(compiled, baskets, make_member(w, WALLET_SIZE, seed=SEED_MEMBER))
-    for args in calls:
-        run_kernel(*args)
-    modules = [core, checks, discovery, merge, points, prefetch, rewards, units, util]
+    shape: float = lines
+    if batch:  # price_many as run_batch calls it, on one thread: its parts one after another
+        numba.set_num_threads(1)
+        frames = make_history_frames(w, batch, seed=SEED_K2)
+        shape = round(len(frames[0]) / batch, 2)  # lines per basket, on average
+        call = parallel_kernel(compiled, encode_frames(compiled, *frames))
+
+        def work() -> int:
+            call()
+            return batch
+
+    else:
+        baskets = make_baskets(w, 200, lines, seed=SEED_K1)
+        calls = kernel_calls(compiled, baskets, make_member(w, WALLET_SIZE, seed=SEED_MEMBER))
+
+        def work() -> int:
+            for args in calls:
+                run_kernel(*args)
+            return len(calls)
+
+    work()
+    modules = [core, checks, discovery, merge, points, prefetch, rewards, units, util, batch_kernel]
     mapped = write_perf_map(modules, os.getpid())
     data = Path(tempfile.mkdtemp(prefix="loyalty-profile-")) / "perf.data"
     rec = subprocess.Popen(
@@ -203,9 +239,7 @@ def profile(offers: int, lines: int, seconds: float, cache: str) -> dict[str, An
     with suite.gc_off():
         t0 = time.perf_counter()
         while time.perf_counter() - t0 < seconds:
-            for args in calls:
-                run_kernel(*args)
-            done += len(calls)
+            done += work()
         elapsed = time.perf_counter() - t0
     rec.send_signal(signal.SIGINT)
     _, err = rec.communicate(timeout=120)
@@ -223,22 +257,33 @@ def profile(offers: int, lines: int, seconds: float, cache: str) -> dict[str, An
     r = summarise(total, by_symbol, elapsed * 1e6 / done)
     r.update(
         offers=offers,
-        lines=lines,
+        lines=shape,
         calls=done,
         seconds=elapsed,
         functions_mapped=mapped,
-        candidates_note="K1: about 112 candidate offers per 20-line basket at 10,000 offers",
+        batch=batch,
+        candidates_note=(
+            "K2: price_many on one thread, history baskets"
+            if batch
+            else "K1: about 112 candidate offers per 20-line basket at 10,000 offers"
+        ),
         machine=suite.machine_info(),
     )
     return r
 
 
 def markdown(r: dict[str, Any]) -> str:
+    if r.get("batch"):
+        title = f"K2 batch of {r['batch']:,} baskets ({r['lines']} lines each on average)"
+        what = "baskets, one thread", "basket", "batch kernel alone"
+    else:
+        title = f"{r['lines']} lines"
+        what = "calls", "call", "kernel alone, with its Python wrapper"
     head = (
-        f"# Kernel profile: {r['lines']} lines, {r['offers']:,} offers\n\n"
+        f"# Kernel profile: {title}, {r['offers']:,} offers\n\n"
         f"{suite.machine_line(r['machine'])}\n\n"
-        f"{r['calls']:,} calls in {r['seconds']:.1f} s: {r['us_per_call']:.1f} µs per call "
-        f"(kernel alone, with its Python wrapper); {r['samples']:,} samples.\n\n"
+        f"{r['calls']:,} {what[0]} in {r['seconds']:.1f} s: {r['us_per_call']:.2f} µs per "
+        f"{what[1]} ({what[2]}); {r['samples']:,} samples.\n\n"
     )
     table = ["| stage | share | µs per call |", "|---|---:|---:|"]
     for s in [*r["stages"], r["outside_kernel"]]:
@@ -254,19 +299,26 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     p.add_argument("--offers", type=int, default=10_000)
     p.add_argument("--lines", type=int, default=20)
     p.add_argument("--seconds", type=float, default=20.0)
+    p.add_argument(
+        "--batch",
+        type=int,
+        default=0,
+        help="profile the batch kernel on this many K2 baskets (one thread) instead of K1",
+    )
     p.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     a = p.parse_args(argv)
     cache = tempfile.mkdtemp(prefix="loyalty-profile-numba-")
     try:
-        r = profile(a.offers, a.lines, a.seconds, cache)
+        r = profile(a.offers, a.lines, a.seconds, cache, a.batch)
     finally:
         shutil.rmtree(cache, ignore_errors=True)
     text = markdown(r)
     print(text)
     a.out.mkdir(parents=True, exist_ok=True)
-    (a.out / "kernel_profile.md").write_text(text)
-    (a.out / "kernel_profile.json").write_text(json.dumps(r, indent=2) + "\n")
-    print(f"wrote {a.out / 'kernel_profile.md'}")
+    name = "kernel_profile_k2" if a.batch else "kernel_profile"
+    (a.out / f"{name}.md").write_text(text)
+    (a.out / f"{name}.json").write_text(json.dumps(r, indent=2) + "\n")
+    print(f"wrote {a.out / name}.md")
     return r
 
 

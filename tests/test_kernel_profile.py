@@ -6,7 +6,14 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.kernel_profile import STAGES, demangle, parse_report, stage_of, summarise
+from benchmarks.kernel_profile import (
+    STAGES,
+    demangle,
+    markdown,
+    parse_report,
+    stage_of,
+    summarise,
+)
 
 REPORT = """\
 # Samples: 10K of event 'cpu-clock:ppp'
@@ -46,6 +53,7 @@ def test_a_report_gives_samples_per_symbol_and_in_all():
         ("checks.emit", "evaluation loop, groups, applying, output rows"),
         ("core.price_core", "evaluation loop, groups, applying, output rows"),
         ("merge.share_discount", "merge and share (§1.1)"),
+        ("batch.price_range", "entry: arrays, workspace"),
         ("_PyEval_EvalFrameDefault", None),
     ],
 )
@@ -67,3 +75,19 @@ def test_each_stage_costs_its_share_of_the_time_per_call():
         "rewards.propose_item",
         "discovery.find_candidates",
     ]
+
+
+@pytest.mark.parametrize(
+    ("batch", "lines", "unit", "title"),
+    [
+        (0, 20, "µs per call", "20 lines, 10,000 offers"),
+        (100_000, 5.0, "µs per basket", "K2 batch of 100,000 baskets (5.0 lines each"),
+    ],
+)
+def test_the_report_says_per_what_its_costs_are(batch, lines, unit, title):
+    r = summarise(*parse_report(REPORT), us_per_call=5.0)
+    machine = {"cpu_model": "test CPU", "usable_cores": 2}
+    r.update(offers=10_000, lines=lines, calls=1_000, seconds=1.0, batch=batch, machine=machine)
+    text = markdown(r)
+    assert title in text.splitlines()[0]
+    assert f"5.00 {unit}" in text.splitlines()[4]

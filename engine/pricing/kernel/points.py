@@ -158,7 +158,7 @@ def earn_points(
             if ne == 0:
                 reason = Reason.NO_ELIGIBLE_LINES
         if reason == 0:
-            reason, detail = thresholds(rules, o, lines, net, basket_net, elig, ne)
+            reason, detail = thresholds(rules.offer, o, lines, net, basket_net, elig, ne)
         points = 0
         if reason == 0 and earning:
             multiplier = rules.offer[o, O_KIND] == Kind.POINTS_MULTIPLIER
