@@ -285,10 +285,10 @@ def markdown(r: dict[str, Any]) -> str:
         f"{r['calls']:,} {what[0]} in {r['seconds']:.1f} s: {r['us_per_call']:.2f} µs per "
         f"{what[1]} ({what[2]}); {r['samples']:,} samples.\n\n"
     )
-    table = ["| stage | share | µs per call |", "|---|---:|---:|"]
+    table = [f"| stage | share | µs per {what[1]} |", "|---|---:|---:|"]
     for s in [*r["stages"], r["outside_kernel"]]:
         table.append(f"| {s['name']} | {s['share']:.1%} | {s['us']:.2f} |")
-    funcs = ["", "| function | share | µs per call |", "|---|---:|---:|"]
+    funcs = ["", f"| function | share | µs per {what[1]} |", "|---|---:|---:|"]
     for f in r["functions"]:
         funcs.append(f"| `{f['name']}` | {f['share']:.1%} | {f['us']:.2f} |")
     return head + "\n".join(table + funcs) + "\n"
