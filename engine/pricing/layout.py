@@ -7,60 +7,66 @@ wrappers decode the outputs with them: one definition, no magic indexes.
 from __future__ import annotations
 
 # ---- offer table: int64[n_offers, OFFER_COLS] -------------------------------------------
-# Columns are ordered by how often a candidate reads them: the static checks (docs/pricing.md
-# §4, checks 1-9) read mostly the first two cache lines of a row; the reward and funding
-# columns come last. Candidate discovery reads the hot table below instead.
-O_ACTIVATION = 0  # 0 automatic, 1 coupon
-O_SCOPE = 1  # product set index
-O_PHASE = 2
-O_GROUP = 3  # group number or NO_GROUP
-O_STARTS = 4  # epoch seconds, inclusive
-O_ENDS = 5  # epoch seconds, exclusive
-O_WEEKDAYS = 6  # bit d set = ISO weekday d allowed; 0 = every day
-O_FROM_HOUR = 7
-O_TO_HOUR = 8
-O_STORE_LEN = 9
-O_STORE_OFF = 10  # slice of RuleArrays.stores; length 0 = every store
-O_CHANNEL_MASK = 11  # 0 = every channel
-O_NEEDS_MEMBER = 12
-O_TIER_MASK = 13  # 0 = any tier
-O_SEGMENT_MASK = 14  # 0 = no segment condition
-O_BIRTHDAY = 15
-O_MODE = 16
-O_MIN_BASKET = 17
-O_MIN_QTY = 18
-O_MIN_AMOUNT = 19
-O_MAX_DISCOUNT = 20  # 0 = no cap
-O_KIND = 21
-O_P1 = 22  # reward parameters, see compiler._reward_params
-O_P2 = 23
-O_P3 = 24
-O_PER_TX = 25  # 0 = no cap
-O_LADDER_OFF = 26
-O_LADDER_LEN = 27
-O_BUNDLE_OFF = 28
-O_BUNDLE_LEN = 29
-O_FUNDED_BPS = 30
-O_FUNDER = 31  # index into CompiledRules.funder_ids
-O_ORDER_POS = 32  # position in evaluation order
-# recurrence (Conditions.recurrence), read only when O_REC_FREQ != 0
-O_REC_FREQ = 33  # 0 none; the recurrence module defines the others
-O_REC_INTERVAL = 34
-O_REC_ANCHOR = 35  # local day number (days since 1970-01-01 in the rule set's zone)
-O_REC_MONTHDAYS = 36  # bit d set = local day of month d allowed; 0 = every day
-O_ATTR_MASK = 37  # member-attribute predicates that must all hold; 0 = none
-O_MAX_BASKET = 38  # Conditions.max_basket_minor; 0 = no bound
-O_MAX_AMOUNT = 39  # Conditions.max_amount_minor; 0 = no bound
-O_MAX_UNITS_LINE = 40  # Limits.max_units_per_line; 0 = no cap
-O_MAX_UNITS = 41  # Limits.max_units (per transaction); 0 = no cap
+# Columns are grouped by when a candidate reads them, a 64-byte cache line (8 columns) at a
+# time, and a row is six whole lines (the block starts each table on a line boundary):
+# lines 0-2 hold what the evaluation of every discount candidate reads (group, mode, kind,
+# checks 11-13, the reward and its caps); line 3 (from O_RARE_FROM) bundles, the funder and
+# the columns the hot table below copies; lines 4-5 (from O_CHECKS_FROM) what only checks 1-9
+# read, which run where the hot table says one applies. Candidate discovery prefetches lines
+# 0-2 of each candidate it keeps, and lines 4-5 only where the checks will read them.
+O_PHASE = 0
+O_GROUP = 1  # group number or NO_GROUP
+O_MODE = 2
+O_KIND = 3
+O_MIN_BASKET = 4
+O_MIN_QTY = 5
+O_MIN_AMOUNT = 6
+O_MAX_DISCOUNT = 7  # 0 = no cap
+O_P1 = 8  # reward parameters, see compiler._reward_params
+O_P2 = 9
+O_P3 = 10
+O_PER_TX = 11  # 0 = no cap
+O_MAX_BASKET = 12  # Conditions.max_basket_minor; 0 = no bound
+O_MAX_AMOUNT = 13  # Conditions.max_amount_minor; 0 = no bound
+O_UNITS_GROUPS = 14  # Limits.units_in_groups_of; 0 = off
+O_FUNDED_BPS = 15
 # target_units (O_P1 = units, O_P2 = every, O_P3 = the value of the form below)
-O_TU_PICK = 42  # TargetUnits.Pick: 0 cheapest, 1 most expensive
-O_TU_FORM = 43  # TU_PERCENT, TU_AMOUNT or TU_PRICE: which of TargetUnits.value is set
+O_TU_PICK = 16  # TargetUnits.Pick: 0 cheapest, 1 most expensive
+O_TU_FORM = 17  # TU_PERCENT, TU_AMOUNT or TU_PRICE: which of TargetUnits.value is set
+O_MAX_UNITS_LINE = 18  # Limits.max_units_per_line; 0 = no cap
+O_MAX_UNITS = 19  # Limits.max_units (per transaction); 0 = no cap
+O_LADDER_OFF = 20
+O_LADDER_LEN = 21
+O_ORDER_POS = 22  # position in evaluation order
 # buy_get (O_P1 = buy_qty, O_P2 = get_qty, O_P3 = the value, O_TU_FORM = its form)
-O_GET_SET = 44  # BuyGet.get, or a Gift's {skus: [sku]}: its index in RuleArrays.sets (else 0)
+O_GET_SET = 23  # BuyGet.get, or a Gift's {skus: [sku]}: its index in RuleArrays.sets (else 0)
 # unit_rates: O_P1 = first_minor, O_P2 = additional_minor, O_P3 = max_units (0 = every unit)
-O_UNITS_GROUPS = 45  # Limits.units_in_groups_of; 0 = off
-OFFER_COLS = 46
+O_RARE_FROM = 24  # line 3: bundles, the funder, the hot table's copies
+O_BUNDLE_OFF = 24
+O_BUNDLE_LEN = 25
+O_FUNDER = 26  # index into CompiledRules.funder_ids
+O_ACTIVATION = 27  # 0 automatic, 1 coupon
+O_SCOPE = 28  # product set index
+O_STARTS = 29  # epoch seconds, inclusive
+O_ENDS = 30  # epoch seconds, exclusive
+O_WEEKDAYS = 31  # bit d set = ISO weekday d allowed; 0 = every day
+O_CHECKS_FROM = 32  # lines 4-5: the columns that only checks 1-9 read
+O_FROM_HOUR = 32
+O_TO_HOUR = 33
+O_STORE_LEN = 34
+O_STORE_OFF = 35  # slice of RuleArrays.stores; length 0 = every store
+O_CHANNEL_MASK = 36  # 0 = every channel
+O_NEEDS_MEMBER = 37
+O_TIER_MASK = 38  # 0 = any tier
+O_SEGMENT_MASK = 39  # 0 = no segment condition
+O_BIRTHDAY = 40
+O_ATTR_MASK = 41  # member-attribute predicates that must all hold; 0 = none
+# recurrence (Conditions.recurrence), read only when O_REC_FREQ != 0
+O_REC_FREQ = 42  # 0 none; the recurrence module defines the others
+O_REC_INTERVAL = 43
+O_REC_ANCHOR = 44  # local day number (days since 1970-01-01 in the rule set's zone)
+O_REC_MONTHDAYS = 45  # bit d set = local day of month d allowed; 0 = every day
+OFFER_COLS = 48  # 46 used: a row is six whole cache lines
 TU_PERCENT, TU_AMOUNT, TU_PRICE = 0, 1, 2
 
 NO_GROUP = -1

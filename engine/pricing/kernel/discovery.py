@@ -16,7 +16,7 @@ from numba.cpython.unsafe.numbers import trailing_zeros
 
 from engine.pricing.constants import Kind
 from engine.pricing.jit import helper, njit
-from engine.pricing.kernel.prefetch import prefetch_at, prefetch_line, prefetch_row
+from engine.pricing.kernel.prefetch import prefetch_at, prefetch_cols, prefetch_line, prefetch_row
 from engine.pricing.kernel.util import contains, coupon_uses, in_set, in_window, sort_ints
 from engine.pricing.layout import (
     CTX_COLS,
@@ -25,8 +25,12 @@ from engine.pricing.layout import (
     H_GET_SET,
     H_KIND,
     H_SCOPE,
+    H_STATIC,
     L_FLAGS,
     L_SKU,
+    O_CHECKS_FROM,
+    O_RARE_FROM,
+    OFFER_COLS,
     S_EXCL_LEN,
     S_EXCL_OFF,
 )
@@ -214,7 +218,11 @@ def find_candidates(rules, lines, coupons, ctx, prefilter, slot, cand, moff, mli
                     mline[k] = i
                     k += 1
             if k > start:
-                prefetch_row(rules.offer, o)  # the evaluation reads it after discovery
+                # the evaluation reads the row after discovery: lines 0-2, and 4-5 where
+                # checks 1-9 will run (layout.py)
+                prefetch_cols(rules.offer, o, 0, O_RARE_FROM)
+                if hot[o, H_STATIC] != 0 or not prefilter:
+                    prefetch_cols(rules.offer, o, O_CHECKS_FROM, OFFER_COLS)
                 cand[c] = o
                 c += 1
                 moff[c] = k

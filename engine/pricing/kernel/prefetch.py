@@ -62,6 +62,15 @@ def prefetch_row(table, r):
 
 
 @helper
+def prefetch_cols(table, r, lo, hi):
+    """Prefetch the cache lines holding ``table[r, lo:hi]``."""
+    if PREFETCH_ON:
+        for c in range(lo, hi, LINE_WORDS):
+            _prefetch(table, r, c)  # type: ignore[call-arg]
+        _prefetch(table, r, hi - 1)  # type: ignore[call-arg]
+
+
+@helper
 def prefetch_line(table, r, c):
     """Prefetch the cache line holding ``table[r, c]``."""
     if PREFETCH_ON:
