@@ -150,6 +150,8 @@ def price_core(
         ws[WS_MLINE],
         ws[WS_FILL],
         ws[WS_LAST],
+        ws[WS_ELIG],  # free until the evaluation
+        ws[WS_PROP],
     )
     cand = ws[WS_CAND, :n_cand]
     moff = ws[WS_MOFF]

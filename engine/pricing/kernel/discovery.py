@@ -114,7 +114,9 @@ def index_list(rules, lines, i, k):
 
 
 @helper
-def find_candidates(rules, lines, coupons, ctx, prefilter, slot, cand, moff, mline, fill, last):
+def find_candidates(
+    rules, lines, coupons, ctx, prefilter, slot, cand, moff, mline, fill, last, pair_s, pair_i
+):
     """Offers this basket can meet, in evaluation order, with their matching lines.
 
     With ``prefilter`` it also drops the candidates that the hot table shows fail a check
@@ -124,8 +126,9 @@ def find_candidates(rules, lines, coupons, ctx, prefilter, slot, cand, moff, mli
     presented.
 
     ``slot`` (int64[n_offers]) maps an evaluation position to its candidate while this runs;
-    it is -1 everywhere on entry and is left so. ``cand``, ``moff``, ``mline``, ``fill`` and
-    ``last`` are int64 rows at least :func:`pair_capacity` + 1 long. Allocates nothing.
+    it is -1 everywhere on entry and is left so. ``cand``, ``moff``, ``mline``, ``fill``,
+    ``last``, ``pair_s`` and ``pair_i`` are int64 rows at least :func:`pair_capacity` + 1
+    long. Allocates nothing.
 
     On the way it prefetches what it and the evaluation read next (``kernel/prefetch.py``):
     the hot rows, the product sets, and the offer row of every candidate it keeps.
@@ -142,8 +145,10 @@ def find_candidates(rules, lines, coupons, ctx, prefilter, slot, cand, moff, mli
             src, lo, hi = index_list(rules, lines, i, k)
             if hi > lo:
                 prefetch_at(src, lo)
-    # 1. distinct positions (in discovery order) and how many lines each one reaches
+    # 1. distinct positions (in discovery order) and how many lines each one reaches; each
+    # (position, line) pair once, as (its slot, the line), lines ascending
     u = 0
+    p = 0
     for i in range(n):
         for k in range(5):
             src, lo, hi = index_list(rules, lines, i, k)
@@ -160,6 +165,9 @@ def find_candidates(rules, lines, coupons, ctx, prefilter, slot, cand, moff, mli
                 if last[s] != i:  # the same line found through two keys (e.g. sku, category)
                     last[s] = i
                     fill[s] += 1
+                    pair_s[p] = s
+                    pair_i[p] = i
+                    p += 1
     # 2. evaluation order; each position's lines get a contiguous run of mline
     sort_positions(cand, u, mline, slot.shape[0])  # mline is free until filled below
     moff[0] = 0
@@ -169,16 +177,10 @@ def find_candidates(rules, lines, coupons, ctx, prefilter, slot, cand, moff, mli
         count = fill[s]
         fill[s] = moff[r]
         moff[r + 1] = moff[r] + count
-        last[s] = -1
-    for i in range(n):  # lines in ascending order, so each run comes out ascending
-        for k in range(5):
-            src, lo, hi = index_list(rules, lines, i, k)
-            for j in range(lo, hi):
-                s = slot[src[j]]
-                if last[s] != i:
-                    last[s] = i
-                    mline[fill[s]] = i
-                    fill[s] += 1
+    for q in range(p):  # lines in ascending order, so each run comes out ascending
+        s = pair_s[q]
+        mline[fill[s]] = pair_i[q]
+        fill[s] += 1
     # 3. drop coupons nobody presented (prefilter: failed checks) and excluded skus, in place
     hot = rules.hot
     c = 0
@@ -234,9 +236,11 @@ def find_candidates(rules, lines, coupons, ctx, prefilter, slot, cand, moff, mli
 def candidates(rules, lines, coupons):
     """``cand`` of :func:`find_candidates` in a fresh array (benchmarks, tests)."""
     width = pair_capacity(rules, lines) + 1
-    scratch = np.empty((5, width), dtype=np.int64)
+    scratch = np.empty((7, width), dtype=np.int64)
     slot = np.full(rules.eval_order.shape[0], -1, dtype=np.int64)
     ctx = np.zeros(CTX_COLS, dtype=np.int64)  # not read without the prefilter
     s = scratch
-    c = find_candidates(rules, lines, coupons, ctx, False, slot, s[0], s[1], s[2], s[3], s[4])
+    c = find_candidates(
+        rules, lines, coupons, ctx, False, slot, s[0], s[1], s[2], s[3], s[4], s[5], s[6]
+    )
     return scratch[0, :c].copy()
