@@ -4,6 +4,7 @@ by stage.
     python -m benchmarks.kernel_profile              # 20 s of sampling, 10,000 offers
     python -m benchmarks.kernel_profile --seconds 60 --offers 1000 --lines 5
     python -m benchmarks.kernel_profile --batch 100000   # K2: the batch kernel, one thread
+    python -m benchmarks.kernel_profile --batch 100000 --annotate discovery.find_candidates
 
 It prices the K1 baskets (``benchmarks.kernel``'s workload, kernel alone: ``run_kernel`` on
 pre-encoded arrays) over and over while ``perf record`` (Debian's ``linux-perf``) samples the
@@ -16,7 +17,9 @@ the same window), then the same per stage (``STAGES``). What is left is the Pyth
 the interpreter and the kernel's own entry (``price_one``: unboxing the arrays, the
 workspace). With ``--batch N`` it samples ``price_many`` as ``run_batch`` calls it, on one
 thread, over the first ``N`` K2 history baskets, and writes ``kernel_profile_k2.*``: costs
-per basket. No timing here is asserted anywhere; the test of this module checks the parsing.
+per basket. With ``--annotate module.function`` it adds that function's samples by
+instruction (``benchmarks/kernel_annotate.py``). No timing here is asserted anywhere; the test
+of this module checks the parsing.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import suite
+from benchmarks.kernel_annotate import annotation_markdown, find_code, function_samples
 
 # Stages of a call (docs/pricing.md §2-§6), by kernel function: module.function
 STAGES: dict[str, tuple[str, ...]] = {
@@ -163,9 +167,12 @@ def summarise(total: int, by_symbol: dict[str, int], us_per_call: float) -> dict
     }
 
 
-def profile(offers: int, lines: int, seconds: float, cache: str, batch: int = 0) -> dict[str, Any]:
+def profile(
+    offers: int, lines: int, seconds: float, cache: str, batch: int = 0, annotate: str = ""
+) -> dict[str, Any]:
     """Compile the kernels into ``cache`` (a fresh directory), then sample ``seconds`` of K1
-    (``batch`` 0) or of ``price_serial`` on the first ``batch`` baskets of K2 (one thread)."""
+    (``batch`` 0) or of ``price_serial`` on the first ``batch`` baskets of K2 (one thread);
+    ``annotate``: a function (``module.function``) whose samples to count by instruction."""
     perf = shutil.which("perf")
     if perf is None:
         raise SystemExit("perf is not installed (Debian: apt-get install linux-perf)")
@@ -228,6 +235,7 @@ def profile(offers: int, lines: int, seconds: float, cache: str, batch: int = 0)
     work()
     modules = [core, checks, discovery, merge, points, prefetch, rewards, units, util, batch_kernel]
     mapped = write_perf_map(modules, os.getpid())
+    code = find_code(modules, annotate) if annotate else None
     data = Path(tempfile.mkdtemp(prefix="loyalty-profile-")) / "perf.data"
     rec = subprocess.Popen(
         [perf, "record", "-F", "1999", "-p", str(os.getpid()), "-o", str(data)],
@@ -252,6 +260,7 @@ def profile(offers: int, lines: int, seconds: float, cache: str, batch: int = 0)
         check=True,
     ).stdout
     Path(f"/tmp/perf-{os.getpid()}.map").unlink(missing_ok=True)
+    annotation = function_samples(perf, data, code) if code is not None else None
     shutil.rmtree(data.parent, ignore_errors=True)
     total, by_symbol = parse_report(report)
     r = summarise(total, by_symbol, elapsed * 1e6 / done)
@@ -262,6 +271,7 @@ def profile(offers: int, lines: int, seconds: float, cache: str, batch: int = 0)
         seconds=elapsed,
         functions_mapped=mapped,
         batch=batch,
+        annotation=annotation,
         candidates_note=(
             "K2: price_many on one thread, history baskets"
             if batch
@@ -291,7 +301,10 @@ def markdown(r: dict[str, Any]) -> str:
     funcs = ["", f"| function | share | µs per {what[1]} |", "|---|---:|---:|"]
     for f in r["functions"]:
         funcs.append(f"| `{f['name']}` | {f['share']:.1%} | {f['us']:.2f} |")
-    return head + "\n".join(table + funcs) + "\n"
+    text = head + "\n".join(table + funcs) + "\n"
+    if r.get("annotation"):
+        text += "\n" + annotation_markdown(r["annotation"])
+    return text
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
@@ -305,11 +318,17 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         default=0,
         help="profile the batch kernel on this many K2 baskets (one thread) instead of K1",
     )
+    p.add_argument(
+        "--annotate",
+        default="",
+        metavar="MODULE.FUNCTION",
+        help="also count one function's samples by instruction (benchmarks/kernel_annotate.py)",
+    )
     p.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     a = p.parse_args(argv)
     cache = tempfile.mkdtemp(prefix="loyalty-profile-numba-")
     try:
-        r = profile(a.offers, a.lines, a.seconds, cache, a.batch)
+        r = profile(a.offers, a.lines, a.seconds, cache, a.batch, a.annotate)
     finally:
         shutil.rmtree(cache, ignore_errors=True)
     text = markdown(r)

@@ -1,11 +1,15 @@
-"""The kernel profile's reading of perf's report (benchmarks/kernel_profile.py): symbol names,
-sample counts, stages and per-call costs. Sampling itself needs perf and is a benchmark, not a
+"""The kernel profile's reading of perf's report (benchmarks/kernel_profile.py) and of one
+function's disassembly (benchmarks/kernel_annotate.py): symbol names, instructions, sample
+counts, stages and per-call costs. Sampling itself needs perf and is a benchmark, not a
 test."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 
+from benchmarks.kernel_annotate import annotate, annotation_markdown, parse_disassembly
 from benchmarks.kernel_profile import (
     STAGES,
     demangle,
@@ -91,3 +95,42 @@ def test_the_report_says_per_what_its_costs_are(batch, lines, unit, title):
     text = markdown(r)
     assert title in text.splitlines()[0]
     assert f"5.00 {unit}" in text.splitlines()[4]
+
+
+OBJDUMP = """\
+kernel.o:     file format elf64-x86-64
+
+Disassembly of section .text:
+
+0000000000000000 <_ZN6engine7pricing6kernel4util6helperB2v1>:
+   0:\tpush   rbp
+   1:\tret
+
+0000000000000010 <_ZN6engine7pricing6kernel9discovery15find_candidatesB3v55>:
+  10:\tpush   rbp
+  11:\tmov    rax,QWORD PTR [rsi+0x8]
+  15:\tjle    1d <_ZN6engine7pricing6kernel9discovery15find_candidatesB3v55+0xd>
+  17:\tcall   0 <_ZN6engine7pricing6kernel4util6helperB2v1>
+  1c:\tret
+"""
+FIND = "_ZN6engine7pricing6kernel9discovery15find_candidatesB3v55"
+
+
+def test_the_disassembly_of_one_function_reads_as_offsets_from_its_start():
+    insns = parse_disassembly(OBJDUMP, FIND)
+    assert [off for off, _ in insns] == [0x0, 0x1, 0x5, 0x7, 0xC]
+    assert insns[1] == (0x1, "mov rax,QWORD PTR [rsi+0x8]")
+    assert insns[2] == (0x5, "jle 1d <+0xd>")  # targets named by offset, not by symbol
+    assert insns[3] == (0x7, "call 0 <+0x0>")
+
+
+def test_samples_count_at_their_instruction_and_outside_ones_are_left_out():
+    insns = parse_disassembly(OBJDUMP, FIND)
+    start = 0x7F0000001000
+    ips = Counter({start + 0x1: 30, start + 0x5: 10, start + 0xC: 60, start - 4: 99, 5: 7})
+    a = annotate(ips, start, insns, top=2)
+    assert a["samples"] == 100 and a["instructions"] == 5
+    assert [(r["offset"], r["samples"]) for r in a["top"]] == [(0xC, 60), (0x1, 30)]
+    assert a["top"][0]["insn"] == "ret" and a["top"][0]["share"] == 0.6
+    text = annotation_markdown({**a, "name": "discovery.find_candidates"})
+    assert "| 0xc | 60 | 60.0% | `ret` |" in text

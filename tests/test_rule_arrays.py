@@ -11,6 +11,7 @@ from numba import njit
 from benchmarks.kernel import kernel_calls
 from benchmarks.workload import make_baskets, make_member, make_workload
 from engine import compile_rules
+from engine.pricing.compiler import key_bits
 from engine.pricing.entry import run_kernel
 from engine.pricing.rule_arrays import (
     TABLES,
@@ -132,3 +133,26 @@ def test_the_helpers_tuples_are_views_of_the_same_block(workload) -> None:
                 full = getattr(compiled.arrays, name)
                 assert view.shape == full.shape and np.array_equal(view, full), name
                 assert view.size == 0 or np.shares_memory(view, compiled.packed), name
+
+
+def test_the_key_bits_mark_exactly_the_keys_with_a_list(workload) -> None:
+    """Discovery reads a key's offsets only where its bit is set: a bit missing would lose
+    that key's offers, so every key is checked against the index itself."""
+    _, compiled = workload
+    arrays = unpack_views(compiled.packed)
+    n_keys = arrays.inv_off.shape[0] - 1
+    keys = np.arange(n_keys)
+    bits = (arrays.inv_bits[keys >> 6] >> (keys & 63)) & 1
+    has_list = np.diff(arrays.inv_off) > 0
+    assert has_list.any() and not has_list.all()
+    assert np.array_equal(bits == 1, has_list)
+    assert arrays.inv_bits.shape[0] == (n_keys >> 6) + 1
+
+
+def test_key_bits_set_bit_63_and_the_last_word() -> None:
+    inv_off = np.zeros(131, dtype=np.int64)  # 130 keys: lists for keys 0, 63, 64 and 129
+    for key in (0, 63, 64, 129):
+        inv_off[key + 1 :] += 1
+    bits = key_bits(inv_off)
+    assert bits.dtype == np.int64 and bits.shape == (3,)
+    assert [k for k in range(130) if (bits[k >> 6] >> (k & 63)) & 1] == [0, 63, 64, 129]

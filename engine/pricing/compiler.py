@@ -253,6 +253,7 @@ def compile_rules(
             tier_bps=np.array([t.earn_multiplier_bps for t in rules.tiers], dtype=np.int64),
             programme=prog,
             hot=hot_table(table),
+            inv_bits=key_bits(inv_off),
         )
     )
     return CompiledRules(
@@ -371,6 +372,16 @@ def _evaluation_order(offers: list[rules_pb2.Offer], table: np.ndarray) -> np.nd
         return (int(table[o, L.O_PHASE]), first.get(g, own) if g != L.NO_GROUP else own, own)
 
     return np.array(sorted(range(len(offers)), key=sort_key), dtype=np.int64)
+
+
+def key_bits(inv_off: np.ndarray) -> np.ndarray:
+    """``RuleArrays.inv_bits``: bit ``key`` (of word ``key >> 6``, bit ``key & 63``) set
+    where ``inv_off`` gives ``key`` a list that is not empty."""
+    n_keys = inv_off.shape[0] - 1
+    bits = np.zeros((n_keys >> 6) + 1, dtype=np.uint64)
+    keys = np.nonzero(np.diff(inv_off) > 0)[0].astype(np.uint64)
+    np.bitwise_or.at(bits, keys >> np.uint64(6), np.uint64(1) << (keys & np.uint64(63)))
+    return bits.view(np.int64)
 
 
 def _inverted_index(

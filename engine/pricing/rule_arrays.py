@@ -2,7 +2,7 @@
 # mypy: disable-error-code="no-untyped-def"
 """The compiled rule arrays, and the one int64 block they live in.
 
-The kernels index fourteen arrays (:class:`RuleArrays`). Handing them to a compiled kernel one
+The kernels index fifteen arrays (:class:`RuleArrays`). Handing them to a compiled kernel one
 by one costs ~50 ns each per call (numba unboxes every array), 0.7 µs of a single basket's
 ~20 µs; so :func:`pack_rules` copies them once per published version into one block that
 starts with a directory of (offset, rows, columns), each array on a 64-byte boundary, and
@@ -38,6 +38,10 @@ class RuleArrays(NamedTuple):
     tier_bps: np.ndarray  # int64[n_tiers]: earn multiplier per tier
     programme: np.ndarray  # int64[PROGRAMME_COLS]
     hot: np.ndarray  # int64[n_offers, HOT_COLS]: see hot_table
+    # int64[n_keys // 64 + 1]: bit ``key`` set where inv_off gives that key a list. A sku's
+    # offsets are a random read from megabytes (a miss on most lines), and most skus have no
+    # offer of their own; the bits of 200,000 skus are 25 KB, which stays in the core's cache
+    inv_bits: np.ndarray
 
 
 # The fields that are tables (two dimensions); the rest are vectors. ``unpack_rules`` spells
@@ -129,6 +133,7 @@ def unpack_rules(block):
         _vector(block, 11),
         _vector(block, 12),
         _table(block, 13),
+        _vector(block, 14),
     )
 
 

@@ -86,15 +86,12 @@ def bitmap_words(n):
 @helper
 def pair_capacity(rules, lines):
     """An upper bound on the (offer, line) pairs the inverted indexes give this basket."""
-    off = rules.inv_off
-    base = rules.inv_base
     n = lines.shape[0]
     cap = n * rules.all_pos.shape[0]
     for i in range(n):
         for k in range(4):
-            x = lines[i, k]
-            if x >= 0:
-                cap += off[base[k] + x + 1] - off[base[k] + x]
+            _, lo, hi = index_list(rules, lines, i, k)
+            cap += hi - lo
     return cap
 
 
@@ -110,6 +107,8 @@ def index_list(rules, lines, i, k):
     if x < 0:
         return rules.all_pos, 0, 0
     key = rules.inv_base[k] + x
+    if (rules.inv_bits[key >> 6] >> (key & 63)) & 1 == 0:  # no list: its offsets not read
+        return rules.all_pos, 0, 0
     return rules.inv_pos, rules.inv_off[key], rules.inv_off[key + 1]
 
 
