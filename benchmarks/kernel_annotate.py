@@ -1,4 +1,5 @@
-"""Samples by instruction for one compiled kernel function: where inside it the time goes.
+"""Kernel function names (numba's symbols), and samples by instruction for one of them: where
+inside it the time goes.
 
     python -m benchmarks.kernel_profile --batch 100000 --annotate discovery.find_candidates
 
@@ -29,6 +30,23 @@ _HEAD = re.compile(r"^([0-9a-f]+) <(.+)>:$")
 _TARGET = re.compile(r"<[^<>]*?(\+0x[0-9a-f]+)?>")  # a jump's target, named by its offset
 
 
+def demangle(name: str) -> str:
+    """``module.function`` of a numba symbol (``_ZN6engine7pricing6kernel4util8in_set...``)."""
+    i = name.find("_ZN")
+    if i < 0:
+        return name
+    i += 3
+    parts: list[str] = []
+    while i < len(name) and name[i].isdigit():
+        j = i
+        while name[j].isdigit():
+            j += 1
+        size = int(name[i:j])
+        parts.append(name[j : j + size])
+        i = j + size
+    return ".".join(parts[-2:]) if parts else name
+
+
 @dataclass(frozen=True)
 class Code:
     """One compiled function: where it runs, and the object holding its machine code."""
@@ -42,8 +60,6 @@ class Code:
 def find_code(modules: Sequence[Any], name: str) -> Code:
     """The compiled ``name`` (``module.function``) among ``modules``' numba dispatchers (its
     first overload)."""
-    from benchmarks.kernel_profile import demangle
-
     for module in modules:
         for value in vars(module).values():
             overloads = getattr(value, "overloads", None)

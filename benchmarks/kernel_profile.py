@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import suite
-from benchmarks.kernel_annotate import annotation_markdown, find_code, function_samples
+from benchmarks.kernel_annotate import annotation_markdown, demangle, find_code, function_samples
 
 # Stages of a call (docs/pricing.md §2-§6), by kernel function: module.function
 STAGES: dict[str, tuple[str, ...]] = {
@@ -77,23 +77,6 @@ STAGES: dict[str, tuple[str, ...]] = {
     ),
 }
 _ROW = re.compile(r"^\s*([\d.]+)%\s+(\d+)\s+\[(.)\]\s+(.+?)\s*$")
-
-
-def demangle(name: str) -> str:
-    """``module.function`` of a numba symbol (``_ZN6engine7pricing6kernel4util8in_set...``)."""
-    i = name.find("_ZN")
-    if i < 0:
-        return name
-    i += 3
-    parts: list[str] = []
-    while i < len(name) and name[i].isdigit():
-        j = i
-        while name[j].isdigit():
-            j += 1
-        size = int(name[i:j])
-        parts.append(name[j : j + size])
-        i = j + size
-    return ".".join(parts[-2:]) if parts else name
 
 
 def write_perf_map(modules: Sequence[Any], pid: int) -> int:

@@ -9,10 +9,9 @@ from collections import Counter
 
 import pytest
 
-from benchmarks.kernel_annotate import annotate, annotation_markdown, parse_disassembly
+from benchmarks.kernel_annotate import annotate, annotation_markdown, demangle, parse_disassembly
 from benchmarks.kernel_profile import (
     STAGES,
-    demangle,
     markdown,
     parse_report,
     stage_of,
