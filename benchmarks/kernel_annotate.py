@@ -20,7 +20,7 @@ import re
 import subprocess
 import tempfile
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,20 +57,25 @@ class Code:
     obj: bytes
 
 
-def find_code(modules: Sequence[Any], name: str) -> Code:
-    """The compiled ``name`` (``module.function``) among ``modules``' numba dispatchers (its
-    first overload)."""
+def compiled_functions(modules: Sequence[Any]) -> Iterator[Any]:
+    """Every compiled overload (numba's compile result) of the dispatchers each of
+    ``modules`` defines (not those it imports)."""
     for module in modules:
         for value in vars(module).values():
             overloads = getattr(value, "overloads", None)
-            if not overloads or getattr(value, "__module__", None) != module.__name__:
-                continue
-            for cres in overloads.values():
-                mangled = cres.fndesc.mangled_name
-                if demangle(mangled) == name:
-                    lib = cres.library
-                    start = lib.get_pointer_to_function(mangled)
-                    return Code(name, mangled, start, lib._get_compiled_object())
+            if overloads and getattr(value, "__module__", None) == module.__name__:
+                yield from overloads.values()
+
+
+def find_code(modules: Sequence[Any], name: str) -> Code:
+    """The compiled ``name`` (``module.function``) among ``modules``' numba dispatchers (its
+    first overload)."""
+    for cres in compiled_functions(modules):
+        mangled = cres.fndesc.mangled_name
+        if demangle(mangled) == name:
+            lib = cres.library
+            start = lib.get_pointer_to_function(mangled)
+            return Code(name, mangled, start, lib._get_compiled_object())
     raise SystemExit(f"no compiled function {name!r} (module.function, e.g. core.price_core)")
 
 

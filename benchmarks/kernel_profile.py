@@ -39,7 +39,13 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import suite
-from benchmarks.kernel_annotate import annotation_markdown, demangle, find_code, function_samples
+from benchmarks.kernel_annotate import (
+    annotation_markdown,
+    compiled_functions,
+    demangle,
+    find_code,
+    function_samples,
+)
 
 # Stages of a call (docs/pricing.md §2-§6), by kernel function: module.function
 STAGES: dict[str, tuple[str, ...]] = {
@@ -85,19 +91,13 @@ def write_perf_map(modules: Sequence[Any], pid: int) -> int:
     the function (with the callees numba linked into it); returns how many."""
     from llvmlite import binding as ll
 
-    from engine.pricing.kernel.core import price_one
-
     found: dict[int, tuple[int, str]] = {}
-    for module in modules:
-        for value in vars(module).values():
-            if type(value) is not type(price_one) or value.__module__ != module.__name__:
-                continue  # not a dispatcher, or one imported from another module
-            for cres in value.overloads.values():
-                lib = cres.library
-                start = lib.get_pointer_to_function(cres.fndesc.mangled_name)
-                code = ll.ObjectFileRef.from_data(lib._get_compiled_object())
-                size = sum(sec.size() for sec in code.sections() if sec.is_text())
-                found[start] = (size, demangle(cres.fndesc.mangled_name))
+    for cres in compiled_functions(modules):
+        lib = cres.library
+        start = lib.get_pointer_to_function(cres.fndesc.mangled_name)
+        code = ll.ObjectFileRef.from_data(lib._get_compiled_object())
+        size = sum(sec.size() for sec in code.sections() if sec.is_text())
+        found[start] = (size, demangle(cres.fndesc.mangled_name))
     with open(f"/tmp/perf-{pid}.map", "w", encoding="ascii") as fh:
         for start in sorted(found):
             size, name = found[start]

@@ -53,12 +53,7 @@ PREFETCH_ON = not numba.config.DISABLE_JIT  # type: ignore[attr-defined]
 @helper
 def prefetch_row(table, r):
     """Prefetch every cache line of row ``r`` of a C-contiguous int64 table."""
-    if PREFETCH_ON:
-        cols = table.shape[1]
-        for c in range(0, cols, LINE_WORDS):
-            _prefetch(table, r, c)  # type: ignore[call-arg]
-        # a row that does not start on a line boundary reaches one line further
-        _prefetch(table, r, cols - 1)  # type: ignore[call-arg]
+    prefetch_cols(table, r, 0, table.shape[1])
 
 
 @helper
@@ -67,6 +62,7 @@ def prefetch_cols(table, r, lo, hi):
     if PREFETCH_ON:
         for c in range(lo, hi, LINE_WORDS):
             _prefetch(table, r, c)  # type: ignore[call-arg]
+        # a span that does not start on a line boundary reaches one line further
         _prefetch(table, r, hi - 1)  # type: ignore[call-arg]
 
 
