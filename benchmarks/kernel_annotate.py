@@ -67,16 +67,19 @@ def compiled_functions(modules: Sequence[Any]) -> Iterator[Any]:
                 yield from overloads.values()
 
 
-def find_code(modules: Sequence[Any], name: str) -> Code:
-    """The compiled ``name`` (``module.function``) among ``modules``' numba dispatchers (its
-    first overload)."""
+def find_code(modules: Sequence[Any], name: str) -> list[Code]:
+    """Every compiled ``name`` (``module.function``) among ``modules``' numba dispatchers: one
+    per overload (a helper called with a slice and with a whole array is compiled twice)."""
+    found = []
     for cres in compiled_functions(modules):
         mangled = cres.fndesc.mangled_name
         if demangle(mangled) == name:
             lib = cres.library
             start = lib.get_pointer_to_function(mangled)
-            return Code(name, mangled, start, lib._get_compiled_object())
-    raise SystemExit(f"no compiled function {name!r} (module.function, e.g. core.price_core)")
+            found.append(Code(name, mangled, start, lib._get_compiled_object()))
+    if not found:
+        raise SystemExit(f"no compiled function {name!r} (module.function, e.g. core.price_core)")
+    return found
 
 
 def parse_disassembly(text: str, mangled: str) -> list[tuple[int, str]]:
@@ -139,7 +142,8 @@ def annotate(
 def annotation_markdown(a: dict[str, Any]) -> str:
     lines = [
         f"## Instructions of `{a['name']}`: {a['samples']:,} samples over {a['instructions']:,} "
-        "instructions",
+        "instructions"
+        + (f" (the busiest of {a['overloads']} overloads)" if a.get("overloads", 1) > 1 else ""),
         "",
         "| offset | samples | share | instruction |",
         "|---:|---:|---:|---|",
@@ -149,8 +153,22 @@ def annotation_markdown(a: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def function_samples(perf: str, data: Path, code: Code) -> dict[str, Any]:
-    """``code``'s samples by instruction in ``data`` (see the module docstring)."""
-    a = annotate(sample_ips(perf, data), code.start, disassemble(code))
-    a["name"] = code.name
-    return a
+def busiest(
+    ips: Counter[int], overloads: Sequence[tuple[Code, Sequence[tuple[int, str]]]]
+) -> dict[str, Any]:
+    """:func:`annotate` of the one of ``overloads`` (each a function's code and its
+    instructions) that has the most samples, named, with how many overloads there were."""
+    best: dict[str, Any] = {}
+    for code, insns in overloads:
+        a = annotate(ips, code.start, insns)
+        if not best or a["samples"] > best["samples"]:
+            best = a
+            best["name"] = code.name
+    best["overloads"] = len(overloads)
+    return best
+
+
+def function_samples(perf: str, data: Path, codes: Sequence[Code]) -> dict[str, Any]:
+    """The samples by instruction in ``data`` of the busiest of ``codes``, the overloads of
+    one function (see the module docstring)."""
+    return busiest(sample_ips(perf, data), [(code, disassemble(code)) for code in codes])

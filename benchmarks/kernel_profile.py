@@ -218,7 +218,7 @@ def profile(
     work()
     modules = [core, checks, discovery, merge, points, prefetch, rewards, units, util, batch_kernel]
     mapped = write_perf_map(modules, os.getpid())
-    code = find_code(modules, annotate) if annotate else None
+    codes = find_code(modules, annotate) if annotate else []
     data = Path(tempfile.mkdtemp(prefix="loyalty-profile-")) / "perf.data"
     rec = subprocess.Popen(
         [perf, "record", "-F", "1999", "-p", str(os.getpid()), "-o", str(data)],
@@ -243,7 +243,7 @@ def profile(
         check=True,
     ).stdout
     Path(f"/tmp/perf-{os.getpid()}.map").unlink(missing_ok=True)
-    annotation = function_samples(perf, data, code) if code is not None else None
+    annotation = function_samples(perf, data, codes) if codes else None
     shutil.rmtree(data.parent, ignore_errors=True)
     total, by_symbol = parse_report(report)
     r = summarise(total, by_symbol, elapsed * 1e6 / done)

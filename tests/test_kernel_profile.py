@@ -9,7 +9,14 @@ from collections import Counter
 
 import pytest
 
-from benchmarks.kernel_annotate import annotate, annotation_markdown, demangle, parse_disassembly
+from benchmarks.kernel_annotate import (
+    Code,
+    annotate,
+    annotation_markdown,
+    busiest,
+    demangle,
+    parse_disassembly,
+)
 from benchmarks.kernel_profile import (
     STAGES,
     markdown,
@@ -133,3 +140,16 @@ def test_samples_count_at_their_instruction_and_outside_ones_are_left_out():
     assert a["top"][0]["insn"] == "ret" and a["top"][0]["share"] == 0.6
     text = annotation_markdown({**a, "name": "discovery.find_candidates"})
     assert "| 0xc | 60 | 60.0% | `ret` |" in text
+
+
+def test_the_overload_with_the_most_samples_is_the_one_annotated():
+    """A helper called with a slice and with a whole array is compiled twice; the annotation
+    must read the copy the samples fell in, not the first one found."""
+    insns = parse_disassembly(OBJDUMP, FIND)
+    idle = Code("discovery.find_candidates", FIND, 0x7F0000001000, b"")
+    busy = Code("discovery.find_candidates", FIND, 0x7F0000009000, b"")
+    ips = Counter({idle.start + 0x1: 3, busy.start + 0x5: 40, busy.start + 0xC: 2})
+    a = busiest(ips, [(idle, insns), (busy, insns)])
+    assert a["samples"] == 42 and a["overloads"] == 2 and a["name"] == idle.name
+    assert a["top"][0]["offset"] == 0x5
+    assert "the busiest of 2 overloads" in annotation_markdown(a)
