@@ -12,6 +12,7 @@ from engine.pricing import layout as L
 from engine.pricing.compiler import _STATIC_COLS, hot_table
 from engine.pricing.constants import Reason
 from engine.pricing.entry import run_kernel
+from engine.pricing.kernel.discovery import candidates
 
 COPIED = {
     L.H_ACTIVATION: L.O_ACTIVATION,
@@ -65,3 +66,28 @@ def test_prefiltered_discovery_prices_as_the_explained_path(workload) -> None:
         assert np.array_equal(plain_rows, rows[rows[:, 0] != L.ROW_EXPLANATION])
         dropped += int(np.isin(explained[:, 3], DROPPED).sum())
     assert dropped > 0  # the workload has offers outside their weekdays
+
+
+def test_a_coupon_offer_is_a_candidate_only_where_its_coupon_was_presented(workload) -> None:
+    """The index marks coupon offers; discovery takes one only for a basket that presented
+    its coupon, used up or not (the explained path reports a used-up one)."""
+    _, compiled = workload
+    a = compiled.arrays
+    coupon = [
+        o
+        for o in range(a.offer.shape[0])
+        if a.offer[o, L.O_ACTIVATION] == 1 and a.sets[a.offer[o, L.O_SCOPE], L.S_SKU_LEN] > 0
+    ]
+    assert len(coupon) >= 3
+    for o in coupon[:3]:
+        s = a.offer[o, L.O_SCOPE]
+        lines = np.full((2, L.LINE_COLS), -1, dtype=np.int64)
+        lines[:, L.L_QTY], lines[:, L.L_PRICE], lines[:, L.L_FLAGS] = 1, 1_000, 0
+        lines[1, L.L_SKU] = a.set_vals[a.sets[s, L.S_SKU_OFF]]  # a sku of its scope
+        none = np.zeros((0, 2), dtype=np.int64)
+        assert o not in candidates(a, lines, none)
+        for uses in (1, 0):
+            presented = np.array([[o, uses]], dtype=np.int64)
+            assert o in candidates(a, lines, presented)
+        other = np.array([[next(c for c in coupon if c != o), 1]], dtype=np.int64)
+        assert o not in candidates(a, lines, other)

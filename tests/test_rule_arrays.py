@@ -11,6 +11,7 @@ from numba import njit
 from benchmarks.kernel import kernel_calls
 from benchmarks.workload import make_baskets, make_member, make_workload
 from engine import compile_rules
+from engine.pricing import layout as L
 from engine.pricing.compiler import key_bits
 from engine.pricing.entry import run_kernel
 from engine.pricing.rule_arrays import (
@@ -156,3 +157,18 @@ def test_key_bits_set_bit_63_and_the_last_word() -> None:
     bits = key_bits(inv_off)
     assert bits.dtype == np.int64 and bits.shape == (3,)
     assert [k for k in range(130) if (bits[k >> 6] >> (k & 63)) & 1] == [0, 63, 64, 129]
+
+
+def test_coupon_offers_are_marked_in_the_index(workload) -> None:
+    """Discovery passes over an entry below 0 unless the basket presented that coupon: every
+    coupon offer's entries must be marked (~position) and no automatic offer's, and marking
+    must lose no entry."""
+    _, compiled = workload
+    arrays = unpack_views(compiled.packed)
+    for entries in (arrays.inv_pos, arrays.all_pos):
+        marked = entries < 0
+        pos = np.where(marked, ~entries, entries)
+        assert ((pos >= 0) & (pos < arrays.eval_order.shape[0])).all()
+        coupon = arrays.offer[arrays.eval_order[pos], L.O_ACTIVATION] == 1
+        assert np.array_equal(marked, coupon)
+    assert (arrays.inv_pos < 0).any() and (arrays.inv_pos >= 0).any()

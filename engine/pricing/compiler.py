@@ -391,7 +391,10 @@ def _inverted_index(
     buy_get, whose get set; for a gift, its gift sku) lists it.
 
     Offers are stored as their evaluation positions, so finding a basket's candidates in
-    order never touches the offer table.
+    order never touches the offer table; a coupon offer's as ``~position`` (below 0), so that
+    discovery passes over it without a read unless the basket presented that coupon (a coupon
+    offer is a candidate only then, and on history baskets a fifth of what the lists hold are
+    coupons nobody presented).
     """
     keys: list[np.ndarray] = []
     owners: list[np.ndarray] = []
@@ -420,4 +423,8 @@ def _inverted_index(
     inv_off = np.zeros(n_keys + 1, dtype=np.int64)
     np.cumsum(np.bincount(k, minlength=n_keys), out=inv_off[1:])
     everything = np.nonzero(sets[scope, L.S_ALL])[0] if len(scope) else np.zeros(0, np.int64)
-    return inv_off, v.astype(np.int64), np.unique(pos[everything]).astype(np.int64)
+    coupon = np.zeros(len(table), dtype=bool)  # by evaluation position
+    coupon[table[:, L.O_ORDER_POS]] = table[:, L.O_ACTIVATION] == 1
+    v = v.astype(np.int64)
+    every = np.unique(pos[everything]).astype(np.int64)
+    return inv_off, np.where(coupon[v], ~v, v), np.where(coupon[every], ~every, every)

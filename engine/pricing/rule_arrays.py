@@ -30,8 +30,10 @@ class RuleArrays(NamedTuple):
     set_vals: np.ndarray  # int64[]: sorted slices of sku/category/brand/vendor indexes
     inv_base: np.ndarray  # int64[4]: first key of skus, categories, brands, vendors
     inv_off: np.ndarray  # int64[n_keys + 1]: CSR offsets key -> offers
-    inv_pos: np.ndarray  # int64[]: evaluation positions of those offers (sorted per key)
-    all_pos: np.ndarray  # int64[]: evaluation positions of offers whose scope is `all`
+    # int64[]: evaluation positions of those offers (ascending per key); a coupon offer's as
+    # ~position, read only for a basket that presented that coupon (kernel/discovery.py)
+    inv_pos: np.ndarray
+    all_pos: np.ndarray  # int64[]: the same of offers whose scope is `all`
     ladder: np.ndarray  # int64[n_steps, 3]
     bundle: np.ndarray  # int64[n_components, 2]
     stores: np.ndarray  # int64[]: sorted store indexes per offer slice

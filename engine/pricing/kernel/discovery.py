@@ -122,7 +122,8 @@ def find_candidates(
     1-9 (a used-up coupon, outside the window or its weekdays); what else checks 1-9 ask is
     left to the evaluation, where ``H_STATIC`` says whether anything is. Without it (the
     explained path, which reports every candidate's reason) it drops only coupons nobody
-    presented.
+    presented. Those never take a slot: the index marks a coupon offer (``~position``), and
+    the walk reads its coupon only for a basket that presented any.
 
     ``slot`` (int64[n_offers]) maps an evaluation position to its candidate while this runs;
     it is -1 everywhere on entry and is left so. ``cand``, ``moff``, ``mline``, ``fill``,
@@ -144,6 +145,7 @@ def find_candidates(
             src, lo, hi = index_list(rules, lines, i, k)
             if hi > lo:
                 prefetch_at(src, lo)
+    n_coupons = coupons.shape[0]
     # 1. distinct positions (in discovery order) and how many lines each one reaches; each
     # (position, line) pair once, as (its slot, the line), lines ascending
     u = 0
@@ -153,6 +155,12 @@ def find_candidates(
             src, lo, hi = index_list(rules, lines, i, k)
             for j in range(lo, hi):
                 pos = src[j]
+                if pos < 0:  # a coupon offer (~position): a candidate if its coupon was presented
+                    if n_coupons == 0:
+                        continue
+                    pos = ~pos
+                    if not coupon_uses(coupons, rules.eval_order[pos])[0]:
+                        continue
                 s = slot[pos]
                 if s < 0:
                     s = u
@@ -180,7 +188,7 @@ def find_candidates(
         s = pair_s[q]
         mline[fill[s]] = pair_i[q]
         fill[s] += 1
-    # 3. drop coupons nobody presented (prefilter: failed checks) and excluded skus, in place
+    # 3. drop used-up coupons and failed checks (prefilter) and excluded skus, in place
     hot = rules.hot
     c = 0
     k = 0
@@ -193,11 +201,9 @@ def find_candidates(
         if r + AHEAD < u:  # the product set of a later candidate (its hot row has arrived)
             prefetch_row(rules.sets, hot[rules.eval_order[cand[r + AHEAD]], H_SCOPE])
         keep = True
-        if hot[o, H_ACTIVATION] == 1:
-            keep, uses = coupon_uses(coupons, o)
-            keep = keep and (uses > 0 or not prefilter)
-        if keep and prefilter:
-            keep = in_window(hot, o, ctx)
+        if prefilter:  # a coupon here was presented (step 1); has it a use left?
+            keep = hot[o, H_ACTIVATION] != 1 or coupon_uses(coupons, o)[1] > 0
+            keep = keep and in_window(hot, o, ctx)
         if keep:
             s = hot[o, H_SCOPE]
             excl_off = rules.sets[s, S_EXCL_OFF]
