@@ -143,11 +143,14 @@ def run_batch(
     enc: EncodedBatch,
     rows_per_line: int = ROWS_PER_LINE,
     row_types: int = ALL_ROWS,
+    by_column: bool = False,
 ) -> BatchOutput:
     """Price every basket of ``enc``, chunk by chunk; baskets whose rows overflowed are priced
     again alone. With ``row_types`` (:func:`rows_of`) only rows of those types are kept:
     ``price_frames`` keeps the discounts, a fifth of a history basket's rows, a simulation
-    the discounts and the offers applied (its limits' walk reads those).
+    the discounts and the offers applied (its limits' walk reads those). ``by_column``: the
+    rows are stored column after column (``rows[:, j]`` contiguous, for a caller that turns
+    columns into frames) instead of row after row.
 
     Chunks keep the row slab near ``CHUNK_SLAB_BYTES`` whatever the batch size, so millions of
     baskets price in bounded memory; a batch of one chunk is priced as it is, unsliced. Each
@@ -155,7 +158,7 @@ def run_batch(
     """
     n_b, n_lines = enc.n_baskets, enc.lines.shape[0]
     lines_per_chunk = max(1, CHUNK_SLAB_BYTES // (rows_per_line * L.ROW_COLS * 8))
-    rows = _Rows(n_lines)
+    rows = _Rows(n_lines, by_column)
     if n_lines <= lines_per_chunk:
         return _run_chunk(compiled, enc, rows_per_line, row_types, rows)
     line_out = np.empty((L.LINE_OUT_COLS, n_lines), dtype=np.int64)
@@ -178,19 +181,26 @@ def run_batch(
 class _Rows:
     """Where a batch's rows end, appended chunk by chunk: sized from the first chunk's rows
     per line (an eighth more, for the batch's later baskets), grown by half when a chunk
-    does not fit, so each row is copied once, not once per chunk and again to join them."""
+    does not fit, so each row is copied once, not once per chunk and again to join them.
+    ``by_column``: stored column after column (the kernel copies into the transposed view)."""
 
-    def __init__(self, n_lines: int) -> None:
+    def __init__(self, n_lines: int, by_column: bool = False) -> None:
         self.n_lines = n_lines
-        self.buf = np.empty((0, L.ROW_COLS), dtype=np.int64)
+        self.by_column = by_column
+        self.buf = self._empty(0)
         self.n = 0
+
+    def _empty(self, size: int) -> np.ndarray:
+        if self.by_column:
+            return np.empty((L.ROW_COLS, size), dtype=np.int64).T
+        return np.empty((size, L.ROW_COLS), dtype=np.int64)
 
     def room(self, k: int, chunk_lines: int) -> np.ndarray:
         """Space for ``k`` more rows, from the end of those appended (:meth:`add` them)."""
         if self.n + k > len(self.buf):
             guess = self.n + k + k * max(self.n_lines - chunk_lines, 0) // max(chunk_lines, 1)
             size = max(guess + guess // 8, len(self.buf) * 3 // 2)
-            grown = np.empty((size, L.ROW_COLS), dtype=np.int64)
+            grown = self._empty(size)
             grown[: self.n] = self.buf[: self.n]
             self.buf = grown
         return self.buf[self.n : self.n + k]
@@ -259,6 +269,7 @@ def _run_chunk(
     inputs = (enc.lines, enc.line_off, enc.members, enc.ctxs, enc.coupon_off, enc.coupons)
     line_out = np.empty((L.LINE_OUT_COLS, n_lines), dtype=np.int64)
     counts = np.zeros((n_b, L.COUNT_COLS), dtype=np.int64)
+    counts[:, L.N_DROP] = ~row_types  # the kernel writes only the rows kept (-1: all)
     threads = 1 if n_lines < PARALLEL_MIN_LINES else numba.get_num_threads()  # it takes a lock
     if threads == 1:
         part_off, part_rows = np.array([0, n_b]), np.array([0, n_lines * rpl])
@@ -284,7 +295,7 @@ def _run_chunk(
     written = int(counts[~over, L.N_ROWS].sum())
     kept = np.empty(n_b, dtype=np.int64)
     take = take_rows if threads == 1 else take_rows_parallel
-    k = take(slab, part_off, part_rows, counts, row_types, into.room(written, n_lines), kept)
+    k = take(slab, part_off, part_rows, counts, into.room(written, n_lines), kept)
     rows = into.add(k)
     row_off = np.zeros(n_b + 1, dtype=np.int64)
     np.cumsum(kept, out=row_off[1:])
@@ -323,10 +334,10 @@ def _retry(
             False,
         )
         line_out[:, lo:hi] = lv
-        counts[b] = counts_b
+        counts[b, : L.N_DROP] = counts_b[: L.N_DROP]
         if row_types != ALL_ROWS:
             rows_b = rows_b[((row_types >> rows_b[:, L.ROW_TYPE]) & 1) == 1]
-        kept[b] = len(rows_b)
+        counts[b, L.N_ROWS] = kept[b] = len(rows_b)
         pieces += [rows[pos : row_off[b]], rows_b.copy()]
         pos = int(row_off[b])
     pieces.append(rows[pos:])

@@ -286,7 +286,10 @@ def decode_frames(
     out: BatchOutput,
     baskets: pl.DataFrame,
     lines: pl.DataFrame | None = None,
+    first: int = 0,
 ) -> FramesResult:
+    """The frames of a batch's results; ``first``: the number of its first basket, from which
+    the discounts' ``basket`` counts (a chunk's place in the whole)."""
     n_b = enc.n_baskets
     net, tender, pts = out.line_out
     line_basket = np.repeat(np.arange(n_b), np.diff(enc.line_off))
@@ -323,21 +326,20 @@ def decode_frames(
         pl.Series("points_tender_minor", tender),
         pl.Series("points_earned", pts),
     )
+    row_basket = np.repeat(np.arange(first, first + n_b), np.diff(out.row_off))
     rows = out.rows
-    row_basket = np.repeat(np.arange(n_b), np.diff(out.row_off))
     d = rows[:, L.ROW_TYPE] == L.ROW_DISCOUNT
-    every = bool(d.all())  # run_batch kept the discount rows only (price_frames)
-    # the discount rows' columns gathered once, each contiguous, then read column by column
-    disc = np.ascontiguousarray((rows if every else rows[d])[:, 1:5].T)
-    offer = disc[1]
+    if not d.all():  # run_batch kept every row (price_frames keeps the discounts only)
+        rows, row_basket = rows[d], row_basket[d]
+    line, offer, amount, funded = (rows[:, j] for j in range(1, 5))  # layout.ROW_DISCOUNT
     discounts = pl.DataFrame(
         {
-            "basket": row_basket if every else row_basket[d],
-            "line": disc[0],
+            "basket": row_basket,
+            "line": line,
             "offer_id": pl.Series(compiled.offer_ids, dtype=pl.String).gather(offer),
             "funder_id": pl.Series(compiled.offer_funder, dtype=pl.String).gather(offer),
-            "amount_minor": disc[2],
-            "funded_minor": disc[3],
+            "amount_minor": amount,
+            "funded_minor": funded,
         }
     )
     return FramesResult(basket_out, line_out, discounts)
@@ -374,13 +376,13 @@ def price_frames(
     if len(baskets) <= chunk:
         return _price_once(compiled, lines, baskets, rows_per_line, attributes)
     parts = [
-        (lo_b, _price_once(compiled, part_l, part_b, rows_per_line, attributes))
+        _price_once(compiled, part_l, part_b, rows_per_line, attributes, lo_b)
         for lo_b, part_l, part_b in chunks(lines, baskets, chunk)
     ]
     return FramesResult(
-        pl.concat([r.baskets for _, r in parts]),
-        pl.concat([r.lines for _, r in parts]).with_columns(lines["basket"]),
-        pl.concat([r.discounts.with_columns(pl.col("basket") + lo_b) for lo_b, r in parts]),
+        pl.concat([r.baskets for r in parts]),
+        pl.concat([r.lines for r in parts]).with_columns(lines["basket"]),
+        pl.concat([r.discounts for r in parts]),
     )
 
 
@@ -390,8 +392,10 @@ def _price_once(
     baskets: pl.DataFrame,
     rows_per_line: int,
     attributes: Mapping[str, Mapping[str, AttributeValue]] | None,
+    first: int = 0,
 ) -> FramesResult:
     enc = encode_frames(compiled, lines, baskets, attributes)
-    # the frames report discounts only: the kernel's other rows are dropped as they are taken
-    out = run_batch(compiled, enc, rows_per_line, rows_of(L.ROW_DISCOUNT))
-    return decode_frames(compiled, enc, out, baskets, lines)
+    # the frames report discounts only: the kernel's other rows are dropped as they are taken,
+    # into columns that become the discounts' columns
+    out = run_batch(compiled, enc, rows_per_line, rows_of(L.ROW_DISCOUNT), by_column=True)
+    return decode_frames(compiled, enc, out, baskets, lines, first)

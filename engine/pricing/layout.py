@@ -171,7 +171,10 @@ N_COMPONENTS = 1
 N_TENDER_POINTS = 2
 N_TENDER_CODE = 3
 N_OVERFLOW = 4
-COUNT_COLS = 5
+# set by the caller, read and kept by the kernel: bit t set = rows of type t are not written
+# (a batch that keeps some kinds of row); the last column, so the counters above clear as one
+N_DROP = 5
+COUNT_COLS = 6
 
 # ---- member-only items: int64[n_restrictions, RESTRICT_COLS] (CompiledRules.restrictions) --
 R_SET = 0  # product set index (RuleArrays.sets)

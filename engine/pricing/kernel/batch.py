@@ -12,7 +12,7 @@ from numba import prange
 
 from engine.pricing.jit import helper, njit
 from engine.pricing.kernel.core import line_workspace, price_core, workspace, workspace_width
-from engine.pricing.layout import N_OVERFLOW, N_ROWS, ROW_COLS, ROW_TYPE
+from engine.pricing.layout import N_OVERFLOW, N_ROWS, ROW_COLS
 from engine.pricing.rule_arrays import unpack_rules
 
 
@@ -176,68 +176,57 @@ def price_serial(
 
 
 @helper
-def kept_rows(slab, part_off, part_rows, counts, row_types, p):
-    """How many rows of part ``p`` :func:`take_rows` keeps."""
+def kept_rows(part_off, counts, p):
+    """How many rows the baskets of part ``p`` wrote (an overflowed one: none)."""
     total = 0
-    r = part_rows[p]
     for b in range(part_off[p], part_off[p + 1]):
-        if counts[b, N_OVERFLOW]:
-            continue
-        if row_types == -1:
+        if counts[b, N_OVERFLOW] == 0:
             total += counts[b, N_ROWS]
-            continue
-        for _ in range(counts[b, N_ROWS]):
-            total += (row_types >> slab[r, ROW_TYPE]) & 1
-            r += 1
     return total
 
 
 @helper
-def copy_rows(slab, part_off, part_rows, counts, row_types, dest, kept, k, p):
-    """Copy the rows part ``p`` keeps to ``dest`` from row ``k``, counting them per basket
-    into ``kept``; returns the row after the last one copied."""
+def copy_rows(slab, part_off, part_rows, counts, dest, kept, k, p):
+    """Copy the rows of part ``p`` to ``dest`` from row ``k``, their count per basket into
+    ``kept``; returns the row after the last one copied."""
     r = part_rows[p]
     for b in range(part_off[p], part_off[p + 1]):
         kept[b] = 0
         if counts[b, N_OVERFLOW]:
             continue
         for _ in range(counts[b, N_ROWS]):
-            if row_types == -1 or (row_types >> slab[r, ROW_TYPE]) & 1:
-                for j in range(ROW_COLS):
-                    dest[k, j] = slab[r, j]
-                k += 1
-                kept[b] += 1
+            for j in range(ROW_COLS):
+                dest[k, j] = slab[r, j]
+            k += 1
             r += 1
+        kept[b] = counts[b, N_ROWS]
     return k
 
 
 @njit
-def take_rows(slab, part_off, part_rows, counts, row_types, dest, kept):
+def take_rows(slab, part_off, part_rows, counts, dest, kept):
     """Copy the rows the parts packed into ``slab`` (part ``p``: baskets
     ``part_off[p]:part_off[p+1]``, their rows one after the other from ``part_rows[p]``, an
-    overflowed basket having none) to ``dest``, basket after basket; only the rows whose type
-    ``t`` has bit ``1 << t`` set in ``row_types`` (-1: every row). ``kept[b]`` gets how many
-    of basket ``b``'s were copied. The rows leave the slab once, so a caller that needs some
-    kinds of row (the discounts of frames) never writes or reads the others again. Returns
-    the rows copied; ``dest`` has room for every row. On the calling thread
-    (:func:`take_rows_parallel`: the parts in parallel)."""
+    overflowed basket having none) to ``dest``, basket after basket; ``kept[b]`` gets how
+    many were basket ``b``'s. Returns the rows copied; ``dest`` has room for them. On the
+    calling thread (:func:`take_rows_parallel`: the parts in parallel)."""
     k = 0
     for p in range(part_off.shape[0] - 1):
-        k = copy_rows(slab, part_off, part_rows, counts, row_types, dest, kept, k, p)
+        k = copy_rows(slab, part_off, part_rows, counts, dest, kept, k, p)
     return k
 
 
 @njit(parallel=True)
-def take_rows_parallel(slab, part_off, part_rows, counts, row_types, dest, kept):
-    """:func:`take_rows` with its parts in parallel: each counts what it keeps, then copies
-    it after the parts before it (the first write to fresh output pages, which the system
+def take_rows_parallel(slab, part_off, part_rows, counts, dest, kept):
+    """:func:`take_rows` with its parts in parallel: each counts its rows, then copies them
+    after the parts before it (the first write to fresh output pages, which the system
     clears, is spread over the threads as well)."""
     n_parts = part_off.shape[0] - 1
     start = np.zeros(n_parts + 1, dtype=np.int64)
     for p in prange(n_parts):
-        start[p + 1] = kept_rows(slab, part_off, part_rows, counts, row_types, p)
+        start[p + 1] = kept_rows(part_off, counts, p)
     for p in range(n_parts):
         start[p + 1] += start[p]
     for p in prange(n_parts):
-        copy_rows(slab, part_off, part_rows, counts, row_types, dest, kept, start[p], p)
+        copy_rows(slab, part_off, part_rows, counts, dest, kept, start[p], p)
     return start[n_parts]

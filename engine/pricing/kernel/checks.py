@@ -35,6 +35,7 @@ from engine.pricing.layout import (
     M_IS_MEMBER,
     M_SEGMENTS,
     M_TIER,
+    N_DROP,
     N_OVERFLOW,
     N_ROWS,
     O_ATTR_MASK,
@@ -223,7 +224,10 @@ def gift_thresholds(rules, o, lines, net, basket_net, mline, m0, m1, elig, ne, q
 
 @helper
 def emit(rows, counts, kind, a, b, c, d, e):
-    """Append one output row; on a full table flag overflow and return False."""
+    """Append one output row (unless the caller drops its kind, ``counts[N_DROP]``); on a
+    full table flag overflow and return False."""
+    if (counts[N_DROP] >> kind) & 1:
+        return True
     k = counts[N_ROWS]
     if k >= rows.shape[0]:
         counts[N_OVERFLOW] = 1

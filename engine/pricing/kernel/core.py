@@ -29,6 +29,7 @@ from engine.pricing.layout import (
     LO_NET,
     LO_POINTS,
     LO_TENDER,
+    N_DROP,
     N_OVERFLOW,
     N_ROWS,
     NO_GROUP,
@@ -157,7 +158,7 @@ def price_core(
     moff = ws[WS_MOFF]
     mline = ws[WS_MLINE]
     n = lines.shape[0]
-    for k in range(counts.shape[0]):
+    for k in range(N_DROP):  # the counters; the caller's N_DROP stays
         counts[k] = 0
     net = lw[LN_NET * nb : LN_NET * nb + n]
     tender = lw[LN_TENDER * nb : LN_TENDER * nb + n]
