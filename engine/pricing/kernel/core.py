@@ -110,7 +110,8 @@ def price_core(
     counts,
 ):
     """Price one basket (its ``lines``, here ``basket``): per-line results into ``line_out``
-    (int64[3, n]), every other output into ``rows``. ``ws`` is scratch from :func:`workspace`,
+    (int64[3, n]), every other output into ``rows`` (but the kinds of row the caller set in
+    ``counts[N_DROP]``, which are not written). ``ws`` is scratch from :func:`workspace`,
     at least :func:`workspace_width` wide, and ``lw`` from :func:`line_workspace` for at least
     the basket's lines; ``slot`` (int64[n_offers], all -1) is the position -> candidate map of
     :func:`find_candidates`, left all -1. All three serve basket after basket. Allocates
