@@ -127,10 +127,12 @@ def test_buffers_reused_across_batches_of_other_sizes_change_nothing(
 @pytest.mark.parametrize("parallel_min_lines", [0, 10**9])
 @pytest.mark.parametrize("chunk_lines", [10**6, 24])
 @pytest.mark.parametrize("rows_per_line", [1, 32])
+@pytest.mark.parametrize("by_column", [False, True])
 def test_a_batch_keeping_some_row_types_keeps_each_baskets_rows_of_them_in_order(
-    compiled, monkeypatch, parallel_min_lines, chunk_lines, rows_per_line
+    compiled, monkeypatch, parallel_min_lines, chunk_lines, rows_per_line, by_column
 ):
-    # given a batch priced in one chunk or in chunks of about 24 lines, on either path
+    # given a batch priced in one chunk or in chunks of about 24 lines, on either path, its
+    # rows kept row after row or column after column
     monkeypatch.setattr("engine.pricing.batch.PARALLEL_MIN_LINES", parallel_min_lines)
     slab_bytes = chunk_lines * rows_per_line * L.ROW_COLS * 8
     monkeypatch.setattr("engine.pricing.batch.CHUNK_SLAB_BYTES", slab_bytes)
@@ -141,7 +143,8 @@ def test_a_batch_keeping_some_row_types_keeps_each_baskets_rows_of_them_in_order
     kinds = [(L.ROW_DISCOUNT,), (L.ROW_APPLIED,), (L.ROW_POINTS,), (L.ROW_EXPLANATION,)]
     for types in [*kinds, (L.ROW_DISCOUNT, L.ROW_APPLIED), (L.ROW_ATTRIBUTION, L.ROW_GIFT)]:
         # when only the rows of one type (or two) are kept
-        kept = run_batch(compiled, enc, rows_per_line, rows_of(*types))
+        kept = run_batch(compiled, enc, rows_per_line, rows_of(*types), by_column)
+        assert len(kept.rows) < 2 or kept.rows[:, L.ROW_TYPE].flags.c_contiguous == by_column
         # then the per-line results and the counters are the same, and each basket's rows
         # are exactly its rows of that type, in the kernel's order (none for explanations),
         # which is all the kernel wrote of them
