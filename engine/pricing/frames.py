@@ -23,6 +23,7 @@ from engine.pricing import layout as L
 from engine.pricing.attributes import member_mask
 from engine.pricing.batch import ROWS_PER_LINE, BatchOutput, EncodedBatch, rows_of, run_batch
 from engine.pricing.compiler import CompiledRules
+from engine.pricing.dictionaries import lookup
 from engine.pricing.types import AttributeValue
 
 if TYPE_CHECKING:
@@ -34,50 +35,6 @@ class FramesResult:
     baskets: pl.DataFrame  # input columns + gross/discount/net/points figures
     lines: pl.DataFrame  # input columns + net_minor, points_tender_minor, points_earned
     discounts: pl.DataFrame  # basket, line, offer_id, funder_id, amount_minor, funded_minor
-
-
-# The dictionaries of compiled rule sets as polars frames (string, its hash -> index), by the
-# dictionary's id, holding the dictionary itself so that the id stays its own: building the
-# frame of a catalogue's 200,000 skus costs more than looking a million lines up in it.
-_KEY_FRAMES: dict[int, tuple[object, pl.DataFrame, bool]] = {}
-_KEY_FRAMES_KEPT = 16
-_SEED = 0x10CA1  # of polars' string hash: the same in every frame of this process
-
-
-def _key_frame(index: Mapping[str, int]) -> tuple[pl.DataFrame, bool]:
-    """The dictionary's frame (``k`` string, ``h`` its hash, ``v`` index) and whether its
-    hashes are distinct."""
-    hit = _KEY_FRAMES.get(id(index))
-    if hit is not None and hit[0] is index:
-        return hit[1], hit[2]
-    keys = pl.DataFrame(
-        {"k": list(index), "v": list(index.values())}, schema={"k": pl.String, "v": pl.Int64}
-    ).with_columns(pl.col("k").hash(_SEED).alias("h"))
-    distinct = keys["h"].n_unique() == len(keys)
-    if len(_KEY_FRAMES) >= _KEY_FRAMES_KEPT:
-        _KEY_FRAMES.pop(next(iter(_KEY_FRAMES)))
-    _KEY_FRAMES[id(index)] = (index, keys, distinct)
-    return keys, distinct
-
-
-def _lookup(values: pl.Series, index: Mapping[str, int]) -> np.ndarray:
-    """Map strings to their dictionary index; unknown, empty and null -> -1.
-
-    Joined on the strings' 64-bit hashes, then each match's string compared with the key's:
-    a join on integers costs a third of one on strings (a million lines against 200,000
-    skus). A dictionary two of whose keys share a hash is joined on the strings."""
-    if not index:
-        return np.full(len(values), -1, dtype=np.int64)
-    keys, distinct = _key_frame(index)
-    given = pl.DataFrame({"k": values.cast(pl.String)})
-    if not distinct:
-        df = given.join(keys.select("k", "v"), on="k", how="left", maintain_order="left")
-        return df["v"].fill_null(-1).to_numpy().astype(np.int64)
-    df = given.with_columns(pl.col("k").hash(_SEED).alias("h")).join(
-        keys.rename({"k": "key"}), on="h", how="left", maintain_order="left"
-    )
-    same = pl.col("k") == pl.col("key")  # null where either is: no match
-    return df.select(pl.when(same).then("v").otherwise(-1))["v"].to_numpy().astype(np.int64)
 
 
 # Baskets priced at a time (price_frames, the simulation). A chunk of 100,000 history baskets
@@ -176,7 +133,7 @@ def encode_lines(
         raise ValueError("lines.unit_price_minor: must not be negative")
 
     enc = np.empty((len(lines), L.LINE_COLS), dtype=np.int64)
-    sku = _lookup(lines["sku"], compiled.sku_index)
+    sku = lookup(lines["sku"], compiled.sku_index)
     enc[:, L.L_SKU] = sku
     dl = (
         lines["delivery"].fill_null(False).cast(pl.Boolean).to_numpy()
@@ -204,7 +161,7 @@ def encode_lines(
         if name in lines.columns:
             given = lines[name].fill_null("")
             own = (given != "").to_numpy()
-            enc[own, col] = _lookup(given.filter(own), index)
+            enc[own, col] = lookup(given.filter(own), index)
     enc[:, L.L_QTY] = qty
     enc[:, L.L_PRICE] = price
     enc[:, L.L_FLAGS] = attr[:, 3]
@@ -227,12 +184,12 @@ def encode_members(
     members = np.zeros((n_b, L.MEMBER_COLS), dtype=np.int64)
     member_id = _column(baskets, "member_id", "", pl.String)
     members[:, L.M_IS_MEMBER] = (member_id != "").to_numpy()
-    members[:, L.M_TIER] = _lookup(_column(baskets, "tier", "", pl.String), compiled.tier_index)
+    members[:, L.M_TIER] = lookup(_column(baskets, "tier", "", pl.String), compiled.tier_index)
     members[:, L.M_BIRTH_MONTH] = _column(baskets, "birthday_month", 0, pl.Int64).to_numpy()
     members[:, L.M_POINTS] = _column(baskets, "available_points", 0, pl.Int64).to_numpy()
     if "segments" in baskets.columns and compiled.segment_bit:
         seg = baskets.select(pl.int_range(pl.len()).alias("b"), "segments").explode("segments")
-        bits = _lookup(seg["segments"], compiled.segment_bit)
+        bits = lookup(seg["segments"], compiled.segment_bit)
         ok = bits >= 0
         mask = np.zeros(n_b, dtype=np.uint64)
         np.bitwise_or.at(
@@ -264,8 +221,8 @@ def encode_contexts(compiled: CompiledRules, baskets: pl.DataFrame) -> np.ndarra
     date = days.astype("datetime64[D]")
     month = date.astype("datetime64[M]")
     ctxs = np.empty((n_b, L.CTX_COLS), dtype=np.int64)
-    ctxs[:, L.C_STORE] = _lookup(_column(baskets, "store_id", "", pl.String), compiled.store_index)
-    ctxs[:, L.C_CHANNEL] = _lookup(
+    ctxs[:, L.C_STORE] = lookup(_column(baskets, "store_id", "", pl.String), compiled.store_index)
+    ctxs[:, L.C_CHANNEL] = lookup(
         _column(baskets, "channel", "", pl.String), compiled.channel_index
     )
     ctxs[:, L.C_EPOCH] = at.dt.epoch("s").to_numpy()
@@ -286,7 +243,7 @@ def encode_coupon_lists(
     coupons = np.zeros((0, 2), dtype=np.int64)
     if "coupons" in baskets.columns:
         cp = baskets.select(pl.int_range(pl.len()).alias("b"), "coupons").explode("coupons")
-        offer = _lookup(cp["coupons"], compiled.offer_index)
+        offer = lookup(cp["coupons"], compiled.offer_index)
         ok = offer >= 0
         b = cp["b"].to_numpy()[ok]
         coupons = np.stack([offer[ok], np.ones(ok.sum(), dtype=np.int64)], axis=1)
