@@ -68,6 +68,20 @@ def counter(cluster: ClusterProcess) -> Callable[[], int]:
     return count
 
 
+def no_round_trip(calls: Callable[[], int], quote: Callable[[], Any], attempts: int = 3) -> Any:
+    """``quote()``'s answer, given without a command reaching the cluster (``calls``, the
+    count of :func:`counter`, the same after it as before). The cluster is shared with the
+    session's other tests, whose clients may land a command of their own in between (a CI
+    run once counted one): the quote is then asked again, up to ``attempts`` times, so only
+    a quote that goes to the cluster each time fails."""
+    for _ in range(attempts):
+        before = calls()
+        answer = quote()
+        if calls() == before:
+            return answer
+    raise AssertionError(f"each of {attempts} quotes reached the cluster")
+
+
 def cache_of(store: RedisStore) -> ClusterMemberCache:
     assert isinstance(store.io.cache, ClusterMemberCache)
     return store.io.cache
@@ -145,9 +159,13 @@ def test_a_cached_quote_makes_no_round_trip_and_equals_an_uncached_one(
         warm(b, m, ("PAN-1", "PAN-2", "NOPE"))
         b.pricing_state(capped, m, None, [], T0)
         quotes = ((POLICY, ["PAN-1", "PAN-2", "NOPE"]), (capped, []))
-        before = calls()
-        cached = [b.pricing_state(policy, m, None, codes, T0) for policy, codes in quotes]
-        assert calls() == before, m  # every key from the cache: no round trip
+        # every key from the cache: no round trip
+        cached = no_round_trip(
+            calls,
+            lambda m=m, quotes=quotes: [
+                b.pricing_state(policy, m, None, codes, T0) for policy, codes in quotes
+            ],
+        )
         assert cached == [plain.pricing_state(p, m, None, codes, T0) for p, codes in quotes]
         assert cached[0].record is not None and cached[0].record.points_pending > 0
         assert cached[1].units == {"panadol-coupon": cached[1].units["panadol-coupon"]}
@@ -168,9 +186,8 @@ def test_a_change_through_another_server_is_seen_within_50_ms_on_each_primary(
     calls = counter(redis_cluster)
     for n, (m, code) in enumerate(codes.items()):
         warm(b, m, (code,))
-        before = calls()
-        b.pricing_state(POLICY, m, None, [code], T0)
-        assert calls() == before  # b answers from its cache: the changes must reach it
+        # b answers from its cache: the changes must reach it
+        no_round_trip(calls, lambda m=m, code=code: b.pricing_state(POLICY, m, None, [code], T0))
         budget = b.pricing_state(POLICY, m, None, [], T0).limits["panadol-coupon"].budget_minor
 
         a.adjust_points(f"adj-{m}", m, 100 + n, "goodwill", T0 - DAY)
@@ -217,9 +234,7 @@ def test_losing_a_tracking_connection_flushes_and_serves_nothing_until_tracked_a
     assert cache.wait_ready(SETTLE_S)
     assert cache.client_ids[f"127.0.0.1:{port}"] not in (None, lost)
     warm(b, m)
-    before = calls()
-    assert points(b, m) == (300, 0)
-    assert calls() == before  # serves again
+    assert no_round_trip(calls, lambda: points(b, m)) == (300, 0)  # serves again
     a.adjust_points("adj-2", m, 5, "after the reconnect", T0 - DAY)
     assert within(FRESH_S, lambda: points(b, m) == (305, 0))
 
@@ -241,9 +256,8 @@ def test_a_read_from_a_node_not_tracked_is_not_kept(
         assert calls() > before  # read each time, never kept
     assert b.keys.member(m) not in cache.get([b.keys.member(m)])
     other = next(x for p, x in members.items() if p != port)
-    before = calls()
-    assert points(b, other) == (0, 0)
-    assert calls() == before  # the other primaries' members are still served
+    # the other primaries' members are still served
+    assert no_round_trip(calls, lambda: points(b, other)) == (0, 0)
 
 
 def replicated(port: int) -> bool:
