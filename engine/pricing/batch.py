@@ -292,13 +292,12 @@ def _run_chunk(
             counts,
         )
     over = counts[:, L.N_OVERFLOW] != 0
-    written = int(counts[~over, L.N_ROWS].sum())
-    kept = np.empty(n_b, dtype=np.int64)
+    row_off = np.zeros(n_b + 1, dtype=np.int64)  # an overflowed basket has no rows here
+    np.cumsum(np.where(over, 0, counts[:, L.N_ROWS]), out=row_off[1:])
+    k = int(row_off[-1])
     take = take_rows if threads == 1 else take_rows_parallel
-    k = take(slab, part_off, part_rows, counts, into.room(written, n_lines), kept)
+    take(slab, part_off, part_rows, counts, into.room(k, n_lines), row_off[part_off])
     rows = into.add(k)
-    row_off = np.zeros(n_b + 1, dtype=np.int64)
-    np.cumsum(kept, out=row_off[1:])
     if not over.any():
         return BatchOutput(line_out, rows, row_off, counts, enc.line_off, ())
     into.n -= k  # taken back: the retries splice their rows in between

@@ -176,22 +176,11 @@ def price_serial(
 
 
 @helper
-def kept_rows(part_off, counts, p):
-    """How many rows the baskets of part ``p`` wrote (an overflowed one: none)."""
-    total = 0
-    for b in range(part_off[p], part_off[p + 1]):
-        if counts[b, N_OVERFLOW] == 0:
-            total += counts[b, N_ROWS]
-    return total
-
-
-@helper
-def copy_rows(slab, part_off, part_rows, counts, dest, kept, k, p):
-    """Copy the rows of part ``p`` to ``dest`` from row ``k``, their count per basket into
-    ``kept``; returns the row after the last one copied."""
+def copy_part(slab, part_off, part_rows, counts, dest, k, p):
+    """Copy the rows the baskets of part ``p`` wrote (an overflowed one: none) to ``dest``
+    from row ``k``."""
     r = part_rows[p]
     for b in range(part_off[p], part_off[p + 1]):
-        kept[b] = 0
         if counts[b, N_OVERFLOW]:
             continue
         for _ in range(counts[b, N_ROWS]):
@@ -199,34 +188,22 @@ def copy_rows(slab, part_off, part_rows, counts, dest, kept, k, p):
                 dest[k, j] = slab[r, j]
             k += 1
             r += 1
-        kept[b] = counts[b, N_ROWS]
-    return k
 
 
 @njit
-def take_rows(slab, part_off, part_rows, counts, dest, kept):
+def take_rows(slab, part_off, part_rows, counts, dest, start):
     """Copy the rows the parts packed into ``slab`` (part ``p``: baskets
     ``part_off[p]:part_off[p+1]``, their rows one after the other from ``part_rows[p]``, an
-    overflowed basket having none) to ``dest``, basket after basket; ``kept[b]`` gets how
-    many were basket ``b``'s. Returns the rows copied; ``dest`` has room for them. On the
-    calling thread (:func:`take_rows_parallel`: the parts in parallel)."""
-    k = 0
+    overflowed basket having none) to ``dest``, part ``p``'s from row ``start[p]``: basket
+    after basket. On the calling thread (:func:`take_rows_parallel`: the parts in
+    parallel)."""
     for p in range(part_off.shape[0] - 1):
-        k = copy_rows(slab, part_off, part_rows, counts, dest, kept, k, p)
-    return k
+        copy_part(slab, part_off, part_rows, counts, dest, start[p], p)
 
 
 @njit(parallel=True)
-def take_rows_parallel(slab, part_off, part_rows, counts, dest, kept):
-    """:func:`take_rows` with its parts in parallel: each counts its rows, then copies them
-    after the parts before it (the first write to fresh output pages, which the system
-    clears, is spread over the threads as well)."""
-    n_parts = part_off.shape[0] - 1
-    start = np.zeros(n_parts + 1, dtype=np.int64)
-    for p in prange(n_parts):
-        start[p + 1] = kept_rows(part_off, counts, p)
-    for p in range(n_parts):
-        start[p + 1] += start[p]
-    for p in prange(n_parts):
-        copy_rows(slab, part_off, part_rows, counts, dest, kept, start[p], p)
-    return start[n_parts]
+def take_rows_parallel(slab, part_off, part_rows, counts, dest, start):
+    """:func:`take_rows` with its parts in parallel (the first write to fresh output pages,
+    which the system clears, is spread over the threads as well)."""
+    for p in prange(part_off.shape[0] - 1):
+        copy_part(slab, part_off, part_rows, counts, dest, start[p], p)
