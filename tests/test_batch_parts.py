@@ -11,6 +11,11 @@ from engine.pricing.api import price
 from engine.pricing.batch import batch_parts, encode_batch, price_batch, run_batch
 from engine.pricing.catalogue import Catalogue
 from engine.pricing.compiler import compile_rules
+from engine.pricing.jit import njit
+from engine.pricing.kernel.batch import QUICK_WIDTH, range_width
+from engine.pricing.kernel.core import workspace_width
+from engine.pricing.layout import P_LINE_PAIRS
+from engine.pricing.rule_arrays import unpack_rules
 from engine.pricing.rules import parse_rules
 from engine.pricing.types import Basket, Line, Member
 from tests.strategies import T0
@@ -74,3 +79,34 @@ def test_batch_matches_single_whatever_the_split(
     assert got == [price(compiled, b, m) for b, m in zip(baskets, members, strict=True)]
     assert bool(out.retried) == (rows_per_line == 1)
     assert out.row_off[-1] == len(out.rows)
+
+
+@njit
+def _widths(packed, lines, line_off):
+    """(a part's workspace width, the widest any of its baskets needs)."""
+    rules = unpack_rules(packed)
+    n_b = line_off.shape[0] - 1
+    widest = 1
+    for b in range(n_b):
+        widest = max(widest, workspace_width(rules, lines[line_off[b] : line_off[b + 1]]))
+    return range_width(rules, lines, line_off, 0, n_b), widest
+
+
+@pytest.mark.parametrize("most_lines", [0, 1, 7, 40, 3_000])
+def test_a_parts_workspace_is_as_wide_as_its_widest_basket_needs(compiled, most_lines):
+    # given a line finds at most two offers: one of the sku lists (each has one) and the
+    # offer on everything
+    assert compiled.arrays.programme[P_LINE_PAIRS] == 2
+    # and a part whose baskets have up to `most_lines` lines, on skus with offers and without
+    baskets = [
+        Basket(tuple(Line(str(k), "ABCZ"[(b + k) % 4], 1, 100) for k in range(n)), T0)
+        for b, n in enumerate((most_lines, most_lines // 2, 1, 0))
+    ]
+    enc = encode_batch(compiled, baskets)
+    # when the part's workspace is sized
+    width, widest = _widths(compiled.packed, enc.lines, enc.line_off)
+    # then it is wide enough for every basket: from its lines alone while that bound is
+    # small, else each basket's own
+    assert width >= widest
+    bound = max(most_lines, 1) * 2 + 1
+    assert width == (max(bound, widest) if bound <= QUICK_WIDTH else widest)

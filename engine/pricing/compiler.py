@@ -236,6 +236,8 @@ def compile_rules(
         )
         prog[L.P_EARN_DELIVERY] = int(p.earn_on_delivery)
     prog[L.P_MAX_BUNDLE_LEN] = table[:, L.O_BUNDLE_LEN].max(initial=0)  # kernel scratch width
+    lists = np.split(np.diff(inv_off), inv_base[1:])  # the lengths of each kind's lists
+    prog[L.P_LINE_PAIRS] = sum(k.max(initial=0) for k in lists) + len(all_pos)
 
     packed = pack_rules(
         RuleArrays(

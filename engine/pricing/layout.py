@@ -110,7 +110,8 @@ P_STEP = 4
 P_MAX_SHARE_BPS = 5
 P_MAX_BUNDLE_LEN = 6  # not the points programme: the most components of any bundle offer
 P_EARN_DELIVERY = 7  # 1 = the delivery lines earn base points (PointsProgram.earn_on_delivery)
-PROGRAMME_COLS = 8
+P_LINE_PAIRS = 8  # not the points programme: the most (offer, line) pairs one line can find
+PROGRAMME_COLS = 9
 
 # ---- basket lines: int64[n_lines, LINE_COLS] ----------------------------------------------
 L_SKU = 0  # catalogue/rule sku index; below 0 a sku the index lacks (one id per sku text)

@@ -12,8 +12,13 @@ from numba import prange
 
 from engine.pricing.jit import helper, njit
 from engine.pricing.kernel.core import line_workspace, price_core, workspace, workspace_width
-from engine.pricing.layout import N_OVERFLOW, N_ROWS, ROW_COLS
+from engine.pricing.kernel.discovery import bitmap_words
+from engine.pricing.layout import N_OVERFLOW, N_ROWS, P_LINE_PAIRS, P_MAX_BUNDLE_LEN, ROW_COLS
 from engine.pricing.rule_arrays import unpack_rules
+
+# A part's workspace (kernel/core.py ``workspace``: 19 rows of this many words, ~600 KB at
+# most) sized from its baskets' lines alone, without asking each basket (``range_width``)
+QUICK_WIDTH = 4096
 
 
 @helper
@@ -71,7 +76,21 @@ def price_range(
 
 @helper
 def range_width(rules, lines, line_off, b0, b1):
-    """The widest workspace any of baskets ``b0:b1`` needs."""
+    """The widest workspace any of baskets ``b0:b1`` needs, or more: where it is at most
+    ``QUICK_WIDTH``, the bound from their most lines and the most (offer, line) pairs a line
+    can find (``P_LINE_PAIRS``); else each basket's own (``workspace_width``: a read of
+    every line's index offsets, each a random read from megabytes, as discovery reads them
+    again later)."""
+    prog = rules.programme
+    most = range_lines(line_off, b0, b1)
+    quick = max(
+        most,
+        most * prog[P_LINE_PAIRS] + 1,
+        prog[P_MAX_BUNDLE_LEN],
+        bitmap_words(rules.eval_order.shape[0]),
+    )
+    if quick <= QUICK_WIDTH:
+        return quick
     width = 1
     for b in range(b0, b1):
         width = max(width, workspace_width(rules, lines[line_off[b] : line_off[b + 1]]))

@@ -16,7 +16,7 @@ from numba.cpython.unsafe.numbers import trailing_zeros
 
 from engine.pricing.constants import Kind
 from engine.pricing.jit import helper, njit
-from engine.pricing.kernel.prefetch import prefetch_at, prefetch_cols, prefetch_line, prefetch_row
+from engine.pricing.kernel.prefetch import prefetch_at, prefetch_cols, prefetch_line
 from engine.pricing.kernel.util import contains, coupon_uses, in_set, in_window, sort_ints
 from engine.pricing.layout import (
     CTX_COLS,
@@ -33,6 +33,7 @@ from engine.pricing.layout import (
     OFFER_COLS,
     S_EXCL_LEN,
     S_EXCL_OFF,
+    SET_COLS,
 )
 
 AHEAD = 8  # how many candidates ahead discovery prefetches a product set
@@ -199,7 +200,7 @@ def find_candidates(
         hi = moff[r + 1]
         o = rules.eval_order[pos]
         if r + AHEAD < u:  # the product set of a later candidate (its hot row has arrived)
-            prefetch_row(rules.sets, hot[rules.eval_order[cand[r + AHEAD]], H_SCOPE])
+            prefetch_cols(rules.sets, hot[rules.eval_order[cand[r + AHEAD]], H_SCOPE], 0, SET_COLS)
         keep = True
         if prefilter:  # a coupon here was presented (step 1); has it a use left?
             keep = hot[o, H_ACTIVATION] != 1 or coupon_uses(coupons, o)[1] > 0

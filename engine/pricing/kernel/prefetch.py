@@ -51,12 +51,6 @@ PREFETCH_ON = not numba.config.DISABLE_JIT  # type: ignore[attr-defined]
 
 
 @helper
-def prefetch_row(table, r):
-    """Prefetch every cache line of row ``r`` of a C-contiguous int64 table."""
-    prefetch_cols(table, r, 0, table.shape[1])
-
-
-@helper
 def prefetch_cols(table, r, lo, hi):
     """Prefetch the cache lines holding ``table[r, lo:hi]``."""
     if PREFETCH_ON:

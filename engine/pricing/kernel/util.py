@@ -62,6 +62,9 @@ def allocate(amount, weights, m, out, rem):
     ``amount`` is split as ``q·W + r`` first so that ``r·w_i`` stays inside int64 even when
     the amount exceeds the total weight (points can).
     """
+    if m == 1:  # one weight takes it all: the usual share, over one line, divides nothing
+        out[0] = amount
+        return
     total = np.int64(0)
     for i in range(m):
         total += weights[i]
