@@ -71,12 +71,16 @@ chromium:
 		  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
 		echo "warning: cannot install chromium; the browser tests will be skipped" >&2; }
 
+KERNEL_TESTS = tests/test_twin.py tests/test_pinned.py tests/test_batch_parts.py tests/test_batch_paths.py \
+	tests/test_hot_table.py tests/test_rule_arrays.py tests/test_limits_walk.py tests/test_scoring.py \
+	-k "kernel or twin or batch"
+
+# then the kernel tests again without JIT (the same code as plain Python) and compiled with
+# bounds checks (an index below 0 or past the end fails: the kernels' indexes never wrap around)
 test: env redis-server chromium
 	$(BIN)/python -m pytest -q
-	NUMBA_DISABLE_JIT=1 $(BIN)/python -m pytest -q tests/test_twin.py tests/test_pinned.py tests/test_batch_parts.py \
-		tests/test_batch_paths.py tests/test_hot_table.py tests/test_rule_arrays.py tests/test_limits_walk.py \
-		tests/test_scoring.py \
-		-k "kernel or twin or batch"
+	NUMBA_DISABLE_JIT=1 $(BIN)/python -m pytest -q $(KERNEL_TESTS)
+	NUMBA_BOUNDSCHECK=1 $(BIN)/python -m pytest -q $(KERNEL_TESTS)
 
 # The client package's suite in build/client-venv (grpcio + protobuf + pytest only), against
 # real servers; `make test` also runs it through tests/test_client_package.py.
