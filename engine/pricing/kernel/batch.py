@@ -11,9 +11,14 @@ import numpy as np
 from numba import prange
 
 from engine.pricing.jit import helper, njit
-from engine.pricing.kernel.core import line_workspace, price_core, workspace, workspace_width
-from engine.pricing.kernel.discovery import bitmap_words
-from engine.pricing.layout import N_OVERFLOW, N_ROWS, P_LINE_PAIRS, P_MAX_BUNDLE_LEN, ROW_COLS
+from engine.pricing.kernel.core import (
+    line_workspace,
+    price_core,
+    width_for,
+    workspace,
+    workspace_width,
+)
+from engine.pricing.layout import N_OVERFLOW, N_ROWS, P_LINE_PAIRS, ROW_COLS
 from engine.pricing.rule_arrays import unpack_rules
 
 # A part's workspace (kernel/core.py ``workspace``: 19 rows of this many words, ~600 KB at
@@ -81,14 +86,8 @@ def range_width(rules, lines, line_off, b0, b1):
     can find (``P_LINE_PAIRS``); else each basket's own (``workspace_width``: a read of
     every line's index offsets, each a random read from megabytes, as discovery reads them
     again later)."""
-    prog = rules.programme
     most = range_lines(line_off, b0, b1)
-    quick = max(
-        most,
-        most * prog[P_LINE_PAIRS] + 1,
-        prog[P_MAX_BUNDLE_LEN],
-        bitmap_words(rules.eval_order.shape[0]),
-    )
+    quick = width_for(rules, most, most * rules.programme[P_LINE_PAIRS])
     if quick <= QUICK_WIDTH:
         return quick
     width = 1

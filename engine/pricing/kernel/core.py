@@ -62,16 +62,23 @@ WS_ROWS = 19
 
 
 @helper
-def workspace_width(rules, lines):
-    """Row width of the workspace one basket needs: its lines, its (offer, line) pairs
-    (which bound its candidates), any bundle's components, and a bit per offer (the bitmap
-    that sorts the candidates, kernel/discovery.py ``sort_positions``)."""
+def width_for(rules, n_lines, pairs):
+    """Row width of a workspace for baskets of at most ``n_lines`` lines and ``pairs``
+    (offer, line) pairs (which bound their candidates): the lines, the pairs, any bundle's
+    components, and a bit per offer (the bitmap that sorts the candidates,
+    kernel/discovery.py ``sort_positions``)."""
     return max(
-        lines.shape[0],
-        pair_capacity(rules, lines) + 1,
+        n_lines,
+        pairs + 1,
         rules.programme[P_MAX_BUNDLE_LEN],
         bitmap_words(rules.eval_order.shape[0]),
     )
+
+
+@helper
+def workspace_width(rules, lines):
+    """Row width of the workspace one basket needs (:func:`width_for` its own pairs)."""
+    return width_for(rules, lines.shape[0], pair_capacity(rules, lines))
 
 
 @helper
