@@ -14,6 +14,7 @@ from engine import compile_rules
 from engine.pricing import layout as L
 from engine.pricing.compiler import key_bits
 from engine.pricing.entry import run_kernel
+from engine.pricing.kernel.views import as_table
 from engine.pricing.rule_arrays import (
     TABLES,
     CheckArrays,
@@ -31,6 +32,11 @@ from engine.pricing.rule_arrays import (
 @njit
 def _kernel_views(block):
     return unpack_rules(block)
+
+
+@njit
+def _kernel_table(vec, start, rows, cols):
+    return as_table(vec, start, rows, cols)
 
 
 @pytest.fixture(scope="module")
@@ -172,3 +178,28 @@ def test_coupon_offers_are_marked_in_the_index(workload) -> None:
         coupon = arrays.offer[arrays.eval_order[pos], L.O_ACTIVATION] == 1
         assert np.array_equal(marked, coupon)
     assert (arrays.inv_pos < 0).any() and (arrays.inv_pos >= 0).any()
+
+
+def test_a_kernel_table_is_a_view_of_its_vector_in_c_order() -> None:
+    vec = np.arange(40, dtype=np.int64)
+    table = _kernel_table(vec, 3, 4, 5)
+    assert np.array_equal(table, vec[3:23].reshape(4, 5))
+    assert table.flags.c_contiguous and table.strides == (40, 8)
+    table[2, 1] = -1  # a write lands in the vector, row by row
+    assert vec[3 + 2 * 5 + 1] == -1
+    assert _kernel_table(vec, 40, 0, 5).shape == (0, 5)  # an empty table at the very end
+    assert np.array_equal(_kernel_table(vec, 20, 4, 5), vec[20:].reshape(4, 5))
+
+
+@pytest.mark.parametrize("start,rows,cols", [(21, 4, 5), (0, 9, 5), (-1, 1, 1), (0, -1, 1)])
+def test_a_kernel_table_past_its_vector_is_refused(start: int, rows: int, cols: int) -> None:
+    with pytest.raises(IndexError):
+        _kernel_table(np.zeros(40, dtype=np.int64), start, rows, cols)
+
+
+def test_a_kernel_table_of_a_read_only_vector_is_read_only() -> None:
+    vec = np.arange(12, dtype=np.int64)
+    vec.flags.writeable = False
+    table = _kernel_table(vec, 2, 2, 5)
+    assert not table.flags.writeable
+    assert np.array_equal(table, vec[2:12].reshape(2, 5))

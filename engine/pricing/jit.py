@@ -130,6 +130,7 @@ KERNEL_SOURCES = (
     "kernel/units.py",
     "kernel/merge.py",
     "kernel/prefetch.py",
+    "kernel/views.py",  # as_table
 )
 
 

@@ -17,6 +17,7 @@ from typing import NamedTuple
 import numpy as np
 
 from engine.pricing.jit import inline_helper
+from engine.pricing.kernel.views import as_table
 
 ALIGN = 8  # each array starts on a multiple of 8 words (64 bytes) from the block's start
 
@@ -108,7 +109,7 @@ def unpack_views(block: np.ndarray) -> RuleArrays:
 @inline_helper
 def _table(block, i):
     start, rows, cols = block[3 * i], block[3 * i + 1], block[3 * i + 2]
-    return block[start : start + rows * cols].reshape((rows, cols))
+    return as_table(block, start, rows, cols)
 
 
 @inline_helper

@@ -20,6 +20,7 @@ from engine.pricing.kernel.merge import merge_lines, share, share_discount
 from engine.pricing.kernel.points import earn_points, redeem_points
 from engine.pricing.kernel.units import applied_units, units_left
 from engine.pricing.kernel.util import rhu
+from engine.pricing.kernel.views import as_table
 from engine.pricing.layout import (
     FLAG_DELIVERY,
     L_FLAGS,
@@ -131,8 +132,8 @@ def price_core(
     """
     n_basket = basket.shape[0]
     nb = max(n_basket, 1)  # run k of the line workspace: lw[k * nb : (k + 1) * nb]
-    table = lw[LN_MERGED * nb : LN_RUNS * nb].reshape((nb, LINE_COLS))
-    sh = lw[LN_SHARE * nb : LN_TAIL * nb].reshape((7, nb))
+    table = as_table(lw, LN_MERGED * nb, nb, LINE_COLS)
+    sh = as_table(lw, LN_SHARE * nb, 7, nb)
     first = sh[0]
     nxt = sh[1]
     tail = lw[LN_TAIL * nb : LN_HASH * nb]
@@ -348,7 +349,7 @@ def price_one(
     size = scratch_size(width, lines.shape[0])
     if size > scratch.shape[0] or slot.shape[0] < rules.eval_order.shape[0]:
         return -size
-    ws = scratch[: WS_ROWS * width].reshape((WS_ROWS, width))
+    ws = as_table(scratch, 0, WS_ROWS, width)
     lw = scratch[WS_ROWS * width : size]
     price_core(
         rules,
