@@ -67,9 +67,10 @@ STAGES: dict[str, tuple[str, ...]] = {
         "util.sort_by_price",
         "util.allocate",
     ),
-    # inlined into price_core, so counted here: evaluate_discount (checks 10-15), the
-    # proposals (propose_item/order, every reward kind, caps, unit limits, in_set), points
-    # (earn, redeem, add) and the discount's share; the other stages keep what is called
+    # inlined into price_core, so counted here: evaluate_discount (checks 10-15), checks
+    # 1-9 (static_reason), the proposals (propose_item/order, every reward kind, caps, unit
+    # limits, in_set, ladders), points (earn, redeem, add), the discount's share and a share
+    # over one line or one weight; the other stages keep what is called
     "evaluation loop, groups, applying, output rows": ("core.price_core", "checks."),
     "merge and share (§1.1)": ("merge.",),
     "points (§6)": ("points.",),

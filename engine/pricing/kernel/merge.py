@@ -72,18 +72,26 @@ def merge_lines(lines, merged, first, nxt, tail, table):
     return nm
 
 
-@helper
+@inline_helper
 def share(mg, lines, g, amount, weights_of, fallback_qty):
     """Split ``amount`` of merged line ``g`` over its basket lines by largest remainder with
     weights ``weights_of[i]`` (or their quantities when those are all 0 and ``fallback_qty``).
 
     Returns how many lines it went to; line ``mg[5][k]`` gets ``mg[3][k]`` for ``k`` below that.
+    Inlined: a kind of one basket line (the usual case) takes it all without a call.
     """
-    first, nxt, w, out, rem, idx = mg[0], mg[1], mg[2], mg[3], mg[4], mg[5]
-    if nxt[first[g]] < 0:  # a kind of one basket line (the usual case): it takes it all
-        idx[0] = first[g]
-        out[0] = amount
+    first, nxt = mg[0], mg[1]
+    if nxt[first[g]] < 0:
+        mg[5][0] = first[g]
+        mg[3][0] = amount
         return 1
+    return share_lines(mg, lines, g, amount, weights_of, fallback_qty)
+
+
+@helper
+def share_lines(mg, lines, g, amount, weights_of, fallback_qty):
+    """:func:`share` over a kind of more than one basket line."""
+    first, nxt, w, out, rem, idx = mg[0], mg[1], mg[2], mg[3], mg[4], mg[5]
     m = 0
     total = 0
     i = first[g]

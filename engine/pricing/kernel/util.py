@@ -42,7 +42,7 @@ def rhu(a, b, c):
     return (2 * a * b + c) // (2 * c)
 
 
-@helper
+@inline_helper
 def allocate(amount, weights, m, out, rem):
     """Split ``amount`` over ``weights[:m]`` by largest remainder (docs/design.md §4.1).
 
@@ -64,7 +64,15 @@ def allocate(amount, weights, m, out, rem):
     """
     if m == 1:  # one weight takes it all: the usual share, over one line, divides nothing
         out[0] = amount
-        return
+    else:
+        allocate_many(amount, weights, m, out, rem)
+
+
+@helper
+def allocate_many(amount, weights, m, out, rem):
+    """:func:`allocate` over more than one weight. Inlined, :func:`allocate` tests for one
+    weight where it is called, and that common share costs no call (whose arguments, three
+    arrays, cost more than the share)."""
     total = np.int64(0)
     for i in range(m):
         total += weights[i]
