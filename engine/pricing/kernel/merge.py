@@ -19,7 +19,16 @@ from __future__ import annotations
 
 from engine.pricing.jit import helper, inline_helper
 from engine.pricing.kernel.util import allocate
-from engine.pricing.layout import L_BRAND, L_CAT, L_FLAGS, L_PRICE, L_QTY, L_SKU, L_VENDOR
+from engine.pricing.layout import (
+    L_BRAND,
+    L_CAT,
+    L_FLAGS,
+    L_PRICE,
+    L_QTY,
+    L_SKU,
+    L_VENDOR,
+    LINE_COLS,
+)
 
 
 @helper
@@ -62,7 +71,7 @@ def merge_lines(lines, merged, first, nxt, tail, table):
             g = nm
             nm += 1
             table[s] = g
-            for c in range(lines.shape[1]):
+            for c in range(LINE_COLS):  # a constant width: LLVM copies the row in a few moves
                 merged[g, c] = lines[i, c]
             first[g] = i
         else:
