@@ -80,7 +80,6 @@ STAGES: dict[str, tuple[str, ...]] = {
         "core.workspace",
         "core.line_workspace",
         "NRT_",
-        "numba_attempt_nocopy_reshape",  # numba's helper behind an array's reshape
         "_3cdynamic_3e.__numba_parfor_gufunc",  # price_many's parallel loop, over its parts
         "batch.",  # the batch's loop over baskets and its parts' workspaces
     ),
