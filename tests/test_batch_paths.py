@@ -212,6 +212,74 @@ def test_frames_give_unknown_skus_one_id_each_whatever_else_is_in_the_batch(comp
         assert got_lines == [ln.net_minor for ln in want.lines]
 
 
+def test_frames_line_rows_are_the_requests_line_rows():
+    # given a rule set that knows a sku the catalogue lacks (N), and frames' lines with
+    # known and unknown skus, categories, brands and vendors given, empty, null or unknown,
+    # and delivery charges (whose sku the catalogue may know)
+    from engine.pricing.api import encode_lines
+    from engine.pricing.frames import encode_frames
+
+    rules = parse_rules(
+        {
+            "offers": [
+                {"id": "n", "scope": {"skus": ["N"]}, "percent_off": {"percent_bps": 500}},
+                {"id": "f", "scope": {"categories": ["food"]}, "percent_off": {"percent_bps": 100}},
+            ]
+        }
+    )
+    c = compile_rules(rules, CATALOGUE)
+    assert "N" in c.sku_index and c.sku_index["N"] >= len(CATALOGUE)
+    rows = [  # basket, sku, category, brand, vendor, delivery
+        (0, "A", None, None, None, False),
+        (0, "B", "drink", "", None, False),
+        (0, "Z", "food", "nobody", "v?", False),
+        (0, "Z", None, "x", None, False),
+        (0, "N", None, None, None, None),
+        (1, "C", "", "y", "", False),
+        (1, "Q", None, None, None, False),
+        (1, "ship", "food", None, None, True),
+        (1, "A", None, None, None, True),
+        (1, "ship", None, None, None, True),
+        (2, "A", "unknown", None, None, False),
+    ]
+    lines = pl.DataFrame(
+        [(b, s, 1 + k, 10 * k, cat, br, v, d) for k, (b, s, cat, br, v, d) in enumerate(rows)],
+        schema=[
+            "basket",
+            "sku",
+            "quantity",
+            "unit_price_minor",
+            "category",
+            "brand",
+            "vendor",
+            "delivery",
+        ],
+        orient="row",
+    )
+    baskets = pl.DataFrame({"occurred_at": [T0] * 3})
+    # when they are encoded as frames
+    enc = encode_frames(c, lines, baskets)
+    for b in range(3):
+        mine = [(k, r) for k, r in enumerate(rows) if r[0] == b]
+        basket = Basket(
+            tuple(
+                Line(str(k), s, 1 + k, 10 * k, cat or "", br or "", v or "", delivery=bool(d))
+                for k, (_, s, cat, br, v, d) in mine
+            ),
+            T0,
+        )
+        got = enc.lines[enc.line_off[b] : enc.line_off[b + 1]]
+        want = encode_lines(c, basket)
+        # then every column is the request path's, and the lines that get ids of their own
+        # (below -1) share them as the request path's do
+        assert np.array_equal(got[:, 1:], want[:, 1:]), b
+        own = want[:, L.L_SKU] < -1
+        assert np.array_equal(got[:, L.L_SKU] < -1, own), b
+        assert np.array_equal(got[~own, L.L_SKU], want[~own, L.L_SKU]), b
+        g, w = got[own, L.L_SKU], want[own, L.L_SKU]
+        assert np.array_equal(g[:, None] == g[None, :], w[:, None] == w[None, :]), b
+
+
 def test_an_empty_batch_prices_nothing(compiled):
     out = run_batch(compiled, encode_batch(compiled, []))
     assert out.line_out.shape == (3, 0) and out.rows.shape[0] == 0

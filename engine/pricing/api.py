@@ -24,6 +24,7 @@ from engine.pricing.constants import (
     Tender,
 )
 from engine.pricing.entry import run_kernel
+from engine.pricing.kernel.line_rows import NOT_GIVEN, complete_rows
 from engine.pricing.recurrence import next_start
 from engine.pricing.restrictions import restricted_lines
 from engine.pricing.types import (
@@ -76,31 +77,32 @@ def check_basket(basket: Basket) -> None:
 
 
 def encode_lines(compiled: CompiledRules, basket: Basket) -> np.ndarray:
-    """int64[n, LINE_COLS]: the catalogue fills category/brand/vendor a line leaves empty."""
-    n_cat = len(compiled.catalogue)
-    out = np.empty((len(basket.lines), L.LINE_COLS), dtype=np.int64)
-    sku_index, attr = compiled.sku_index, compiled.sku_attr
-    unknown: dict[str, int] = {}  # one id below -1 per sku the index lacks (kernel/merge.py)
-    for k, line in enumerate(basket.lines):
-        if line.delivery:  # the catalogue is not read for it; only delivery offers reach it
-            s = unknown.setdefault(line.sku, -2 - len(unknown))
-            d = (s, compiled.delivery_category, -1, -1, line.quantity, line.unit_price_minor)
-            out[k] = (*d, L.FLAG_DELIVERY)
-            continue
-        known = sku_index.get(line.sku)
-        s = unknown.setdefault(line.sku, -2 - len(unknown)) if known is None else known
-        if 0 <= s < n_cat:
-            cat, brand, vendor, flags = attr[s]
-        else:
-            cat = brand = vendor = -1
-            flags = 0
-        if line.category:
-            cat = compiled.category_index.get(line.category, -1)
-        if line.brand:
-            brand = compiled.brand_index.get(line.brand, -1)
-        if line.vendor:
-            vendor = compiled.vendor_index.get(line.vendor, -1)
-        out[k] = (s, cat, brand, vendor, line.quantity, line.unit_price_minor, flags)
+    """int64[n, LINE_COLS]: the catalogue fills category/brand/vendor a line leaves empty
+    (``kernel/line_rows.py``, the rule of every way lines come in)."""
+    ci, bi, vi = compiled.category_index, compiled.brand_index, compiled.vendor_index
+    out = np.array(  # layout.L_SKU ... L_FLAGS
+        [
+            (
+                compiled.sku_index.get(x.sku, -1),
+                ci.get(x.category, -1) if x.category else NOT_GIVEN,
+                bi.get(x.brand, -1) if x.brand else NOT_GIVEN,
+                vi.get(x.vendor, -1) if x.vendor else NOT_GIVEN,
+                x.quantity,
+                x.unit_price_minor,
+                L.FLAG_DELIVERY if x.delivery else 0,
+            )
+            for x in basket.lines
+        ],
+        dtype=np.int64,
+    ).reshape(-1, L.LINE_COLS)
+    args = (compiled.sku_attr, len(compiled.catalogue), compiled.delivery_category)
+    if complete_rows(out, *args):
+        # one id below -1 per sku the index lacks, and per delivery charge's sku: lines of one
+        # sku stay one kind (kernel/merge.py)
+        unknown: dict[str, int] = {}
+        for k, x in enumerate(basket.lines):
+            if out[k, L.L_SKU] < 0 or x.delivery:
+                out[k, L.L_SKU] = unknown.setdefault(x.sku, -2 - len(unknown))
     return out
 
 

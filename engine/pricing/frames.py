@@ -24,6 +24,7 @@ from engine.pricing.attributes import member_mask
 from engine.pricing.batch import ROWS_PER_LINE, BatchOutput, EncodedBatch, rows_of, run_batch
 from engine.pricing.compiler import CompiledRules
 from engine.pricing.dictionaries import lookup
+from engine.pricing.kernel.line_rows import NOT_GIVEN, frame_rows
 from engine.pricing.types import AttributeValue
 
 if TYPE_CHECKING:
@@ -132,44 +133,34 @@ def encode_lines(
     if np.any(price < 0):
         raise ValueError("lines.unit_price_minor: must not be negative")
 
-    enc = np.empty((len(lines), L.LINE_COLS), dtype=np.int64)
+    n = len(lines)
     sku = lookup(lines["sku"], compiled.sku_index)
-    enc[:, L.L_SKU] = sku
-    dl = (
-        lines["delivery"].fill_null(False).cast(pl.Boolean).to_numpy()
-        if "delivery" in lines.columns
-        else np.zeros(len(lines), dtype=bool)
-    )
-    # one id below -1 per sku the index lacks (and per delivery charge's sku), so lines of one
-    # sku stay one kind (kernel/merge.py); ranked among those lines only
-    own_id = (sku < 0) | dl
-    if own_id.any():
+    given = np.zeros((0, 3), dtype=np.int64)  # category, brand, vendor: none given
+    for c, (name, index) in enumerate(
+        (
+            ("category", compiled.category_index),
+            ("brand", compiled.brand_index),
+            ("vendor", compiled.vendor_index),
+        )
+    ):
+        if name in lines.columns:
+            if not len(given):
+                given = np.full((n, 3), NOT_GIVEN, dtype=np.int64)
+            named = lines[name].fill_null("")
+            own = (named != "").to_numpy()
+            given[own, c] = lookup(named.filter(own), index)
+    dl = np.zeros(n, dtype=np.bool_)
+    if "delivery" in lines.columns:
+        dl[:] = lines["delivery"].fill_null(False).cast(pl.Boolean).to_numpy()
+    enc = np.empty((n, L.LINE_COLS), dtype=np.int64)
+    n_cat = len(compiled.catalogue)
+    delivery_cat = compiled.delivery_category
+    if frame_rows(sku, given, qty, price, dl, compiled.sku_attr, n_cat, delivery_cat, enc):
+        # one id below -1 per sku the index lacks (and per delivery charge's sku), so lines
+        # of one sku stay one kind (kernel/merge.py); ranked among those lines only
+        own_id = (sku < 0) | dl
         named = lines["sku"].filter(own_id).cast(pl.String).fill_null("")
         enc[own_id, L.L_SKU] = -1 - named.rank("dense").to_numpy().astype(np.int64)
-    in_cat = (sku >= 0) & (sku < len(compiled.catalogue))
-    # category, brand, vendor, flags: one gather (a boolean-mask one costs ten times more)
-    table = compiled.sku_attr if len(compiled.sku_attr) else np.zeros((1, 4), dtype=np.int64)
-    attr = table.take(np.where(in_cat, sku, 0), axis=0)
-    if not in_cat.all():
-        attr[~in_cat] = (-1, -1, -1, 0)
-    for col, name, index in (
-        (L.L_CAT, "category", compiled.category_index),
-        (L.L_BRAND, "brand", compiled.brand_index),
-        (L.L_VENDOR, "vendor", compiled.vendor_index),
-    ):
-        enc[:, col] = attr[:, col - L.L_CAT]
-        if name in lines.columns:
-            given = lines[name].fill_null("")
-            own = (given != "").to_numpy()
-            enc[own, col] = lookup(given.filter(own), index)
-    enc[:, L.L_QTY] = qty
-    enc[:, L.L_PRICE] = price
-    enc[:, L.L_FLAGS] = attr[:, 3]
-    if dl.any():  # delivery charges: the catalogue is not read for them
-        enc[dl, L.L_CAT] = compiled.delivery_category
-        enc[dl, L.L_BRAND] = -1
-        enc[dl, L.L_VENDOR] = -1
-        enc[dl, L.L_FLAGS] = L.FLAG_DELIVERY
     line_off = np.searchsorted(basket_col, np.arange(n_b + 1)).astype(np.int64)
     return enc, line_off
 

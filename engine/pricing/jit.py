@@ -126,6 +126,7 @@ KERNEL_SOURCES = (
     "kernel/discovery.py",
     "kernel/rewards.py",
     "kernel/wire_in.py",
+    "kernel/line_rows.py",  # a line's row (request parser, frames' encoding)
     "kernel/wire_out.py",
     "kernel/units.py",
     "kernel/merge.py",

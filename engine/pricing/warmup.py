@@ -10,6 +10,7 @@ import time
 from datetime import UTC, datetime
 
 import numpy as np
+import polars as pl
 
 from engine.pricing import layout as L
 from engine.pricing.api import encode_coupons, encode_limits, encode_member, price
@@ -17,6 +18,7 @@ from engine.pricing.batch import price_batch
 from engine.pricing.catalogue import Catalogue
 from engine.pricing.compiler import CompiledRules, compile_rules
 from engine.pricing.entry import run_kernel
+from engine.pricing.frames import encode_lines
 from engine.pricing.kernel.tally import tally_chunk
 from engine.pricing.kernel.walk import splice_rows, walk_limits
 from engine.pricing.rules import parse_rules
@@ -79,8 +81,8 @@ def _warm_wire(compiled: CompiledRules) -> None:
 
 def _warm_replay(compiled: CompiledRules) -> None:
     """The kernels of a simulation beside the batch (``engine.analytics``): the limits' walk,
-    its splice and the figures' tally, with the argument types a simulation passes and no
-    basket to walk or count."""
+    its splice, the figures' tally and the frames' line rows, with the argument types a
+    simulation passes and no basket to walk or count (but one line to encode)."""
 
     def table(cols: int) -> np.ndarray:
         return np.zeros((1, cols), dtype=np.int64)
@@ -117,6 +119,8 @@ def _warm_replay(compiled: CompiledRules) -> None:
     splice_rows(
         table(L.ROW_COLS), column(2), table(L.ROW_COLS), column(), column(), table(L.ROW_COLS)
     )
+    frame = pl.DataFrame({"basket": [0], "sku": ["X"], "quantity": [1], "unit_price_minor": [1]})
+    encode_lines(compiled, frame, 1)
     no = np.zeros(1, dtype=np.bool_)
     tally_chunk(
         table(L.LINE_COLS),

@@ -29,6 +29,7 @@ from engine.pricing.constants import (
     MAX_UNIT_PRICE_MINOR,
 )
 from engine.pricing.jit import helper, njit
+from engine.pricing.kernel.line_rows import NOT_GIVEN, catalogue_attrs
 from engine.pricing.layout import (
     FLAG_DELIVERY,
     L_BRAND,
@@ -43,7 +44,6 @@ from engine.pricing.layout import (
 
 OK = 0
 FALLBACK = 1
-NOT_GIVEN = -2
 
 # string key kinds of the index (engine.pricing.wire.KEY_KINDS, same order)
 K_SKU, K_CATEGORY, K_BRAND, K_VENDOR, K_STORE, K_CHANNEL = 0, 1, 2, 3, 4, 5
@@ -280,19 +280,8 @@ def parse_evaluate(buf, blob, key_off, key_kind, key_val, table, sku_attr, n_cat
         elif field == 5:
             if not _line(buf, a, b, li, lines, ids, blob, key_off, key_kind, key_val, table):
                 return sc, empty, no_spans, no_spans
-            s = lines[li, L_SKU]
-            known = 0 <= s < n_cat
-            if lines[li, L_FLAGS] == FLAG_DELIVERY:  # the catalogue is not read for it
-                s = -1
-                lines[li, L_CAT] = delivery_cat
-                lines[li, L_BRAND] = -1
-                lines[li, L_VENDOR] = -1
-            else:
-                for c in range(3):  # category, brand, vendor: the catalogue's unless given
-                    if lines[li, L_CAT + c] == NOT_GIVEN:
-                        lines[li, L_CAT + c] = sku_attr[s, c] if known else -1
-                lines[li, L_FLAGS] = sku_attr[s, 3] if known else 0
-            if s < 0:  # one id per sku the index lacks: lines of one sku stay one kind
+            # one id per sku the index lacks (and per delivery charge): one sku, one kind
+            if catalogue_attrs(lines, li, sku_attr, n_cat, delivery_cat):
                 slot = fnv1a(buf, ids[li, 2], ids[li, 3], 0) & np.uint64(cap - 1)
                 while unknown[slot] >= 0:
                     j = unknown[slot]
